@@ -1,0 +1,123 @@
+/* Shared helpers for the cmocka tests (see testutil.h). */
+#include "testutil.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/core.h"
+
+static char g_paths[8][4096];
+static int g_slot;
+
+static char *next_slot(void) {
+    char *p = g_paths[g_slot];
+    g_slot = (g_slot + 1) % 8;
+    return p;
+}
+
+const char *xt_data_path(const char *name) {
+    const char *root = getenv("XA_TEST_DATA");
+    char *p = next_slot();
+    int n = snprintf(p, sizeof g_paths[0], "%s/%s", root ? root : "tests/data", name);
+    if (n < 0 || (size_t)n >= sizeof g_paths[0]) fail_msg("path too long: %s", name);
+    return p;
+}
+
+static void mkdir_p(const char *dir) {
+    char tmp[4096];
+    snprintf(tmp, sizeof tmp, "%s", dir);
+    for (char *s = tmp + 1; *s; s++) {
+        if (*s == '/') {
+            *s = '\0';
+            mkdir(tmp, 0777);
+            *s = '/';
+        }
+    }
+    if (mkdir(tmp, 0777) != 0 && errno != EEXIST) {
+        fail_msg("cannot create %s: %s", tmp, strerror(errno));
+    }
+}
+
+const char *xt_tmp_dir(void) {
+    static char dir[4096];
+    if (!dir[0]) {
+        const char *root = getenv("XA_TEST_TMP");
+        extern char *program_invocation_short_name;
+        snprintf(dir, sizeof dir, "%s/%s-%ld", root ? root : "/tmp/xadapt-test",
+                 program_invocation_short_name, (long)getpid());
+        mkdir_p(dir);
+    }
+    return dir;
+}
+
+const char *xt_tmp_path(const char *name) {
+    char *p = next_slot();
+    int n = snprintf(p, sizeof g_paths[0], "%s/%s", xt_tmp_dir(), name);
+    if (n < 0 || (size_t)n >= sizeof g_paths[0]) fail_msg("path too long: %s", name);
+    return p;
+}
+
+void xt_write_file(const char *path, const void *data, size_t n) {
+    FILE *f = fopen(path, "wb");
+    if (!f) fail_msg("cannot write %s: %s", path, strerror(errno));
+    if (n && fwrite(data, 1, n, f) != n) fail_msg("short write to %s", path);
+    fclose(f);
+}
+
+char *xt_read_file(const char *path, size_t *n) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long len = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *buf = malloc((size_t)len + 1);
+    if (buf && fread(buf, 1, (size_t)len, f) != (size_t)len) {
+        free(buf);
+        buf = NULL;
+    }
+    fclose(f);
+    if (buf) {
+        buf[len] = '\0';
+        if (n) *n = (size_t)len;
+    }
+    return buf;
+}
+
+void xt_assert_close(const char *label, const float *got, const float *ref, size_t n, float atol,
+                     float rtol) {
+    size_t worst = 0;
+    double worst_ratio = -1.0;
+    for (size_t i = 0; i < n; i++) {
+        double err = fabs((double)got[i] - (double)ref[i]);
+        double allowed = atol + rtol * fabs((double)ref[i]);
+        double ratio = isnan(err) ? INFINITY : err / allowed;
+        if (ratio > worst_ratio) {
+            worst_ratio = ratio;
+            worst = i;
+        }
+    }
+    if (n && worst_ratio > 1.0) {
+        double err = fabs((double)got[worst] - (double)ref[worst]);
+        fail_msg("%s: %zu elements, worst at [%zu]: got %.9g ref %.9g |err| %.3g > allowed %.3g "
+                 "(atol %g + rtol %g*|ref|)",
+                 label, n, worst, (double)got[worst], (double)ref[worst], err,
+                 atol + rtol * fabs((double)ref[worst]), (double)atol, (double)rtol);
+    }
+}
+
+void xt_assert_error_mentions(const char *needle) {
+    const xa_error *e = xa_error_last();
+    if (e->status == XA_STATUS_OK) fail_msg("expected an error mentioning '%s', got none", needle);
+    if (strstr(e->where, needle) || strstr(e->what, needle) || strstr(e->expected, needle) ||
+        strstr(e->hint, needle)) {
+        return;
+    }
+    char buf[4096];
+    xa_error_format(e, buf, sizeof buf);
+    fail_msg("error does not mention '%s':\n%s", needle, buf);
+}
