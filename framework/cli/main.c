@@ -1,14 +1,66 @@
-/* xadapt CLI entry point (being written). */
+/* xadapt: the command-line entry point. Dispatches to the subcommands; prints help and version.
+ * Exit codes: 0 success, 1 runtime failure, 2 bad usage or bad config. */
 #include <stdio.h>
 #include <string.h>
 
-#include "core/core.h"
+#include "cli/cli.h"
+
+typedef struct cli_command {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *summary;
+} cli_command;
+
+static int cmd_version(int argc, char **argv);
+
+static const cli_command g_commands[] = {
+    {"tokenizer", cli_cmd_tokenizer, "train a SentencePiece model, encode and decode text"},
+    {"inspect", cli_cmd_inspect, "list the tensors, dtypes, shapes and metadata of a safetensors file"},
+    {"version", cmd_version, "print the version of xadapt and of its libraries"},
+};
+#define N_COMMANDS (sizeof g_commands / sizeof g_commands[0])
+
+static void print_help(FILE *out) {
+    fprintf(out,
+            "xadapt %s: MAD-X style multilingual adapter stacking on frozen Transformer encoders\n"
+            "\n"
+            "usage: xadapt COMMAND [OPTIONS] [ARGS]\n"
+            "       xadapt COMMAND --help\n"
+            "\n"
+            "commands:\n",
+            XA_VERSION_STRING);
+    for (size_t i = 0; i < N_COMMANDS; i++) {
+        fprintf(out, "  %-11s %s\n", g_commands[i].name, g_commands[i].summary);
+    }
+    fprintf(out, "\n"
+                 "exit codes: 0 success, 1 runtime failure, 2 usage or configuration error\n"
+                 "environment: XA_LOG_LEVEL=debug|info|warn|error|silent\n");
+}
+
+static int cmd_version(int argc, char **argv) {
+    if (argc > 1 && cli_is_help(argv[1])) {
+        printf("usage: xadapt version\n\nPrint the version of xadapt.\n");
+        return CLI_EXIT_OK;
+    }
+    if (argc > 1) return cli_usage_error("version", "unexpected argument '%s'", argv[1]);
+    printf("xadapt %s\n", XA_VERSION_STRING);
+    return CLI_EXIT_OK;
+}
 
 int main(int argc, char **argv) {
-    if (argc > 1 && !strcmp(argv[1], "version")) {
-        printf("xadapt %s\n", XA_VERSION_STRING);
-        return 0;
+    if (argc < 2) {
+        print_help(stderr);
+        return CLI_EXIT_USAGE;
     }
-    printf("usage: xadapt COMMAND [ARGS]\n");
-    return argc > 1 ? 2 : 0;
+    const char *name = argv[1];
+    if (cli_is_help(name)) {
+        print_help(stdout);
+        return CLI_EXIT_OK;
+    }
+    if (!strcmp(name, "--version")) return cmd_version(1, argv + 1);
+    for (size_t i = 0; i < N_COMMANDS; i++) {
+        if (!strcmp(name, g_commands[i].name)) return g_commands[i].run(argc - 1, argv + 1);
+    }
+    fprintf(stderr, "xadapt: unknown command '%s'\nTry 'xadapt --help'.\n", name);
+    return CLI_EXIT_USAGE;
 }

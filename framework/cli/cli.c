@@ -1,0 +1,59 @@
+/* Shared helpers of the xadapt subcommands: error printing and option-value parsing. */
+#include "cli/cli.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int cli_fail(void) {
+    char buf[4096];
+    const xa_error *e = xa_error_last();
+    xa_error_format(e, buf, sizeof buf);
+    fprintf(stderr, "xadapt: %s\n", buf);
+    int code = xa_status_exit_code(e->status);
+    return code ? code : CLI_EXIT_RUNTIME;
+}
+
+int cli_usage_error(const char *cmd, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "xadapt %s: ", cmd);
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\nTry 'xadapt %s --help'.\n", cmd);
+    va_end(ap);
+    return CLI_EXIT_USAGE;
+}
+
+int cli_parse_i64(const char *cmd, const char *opt, const char *text, int64_t lo, int64_t hi,
+                  int64_t *out) {
+    char *end = NULL;
+    errno = 0;
+    long long v = strtoll(text, &end, 10);
+    if (errno || end == text || *end != '\0' || v < lo || v > hi) {
+        cli_usage_error(cmd, "%s expects an integer in [%lld, %lld], got '%s'", opt, (long long)lo,
+                        (long long)hi, text);
+        return 0;
+    }
+    *out = (int64_t)v;
+    return 1;
+}
+
+int cli_parse_f64(const char *cmd, const char *opt, const char *text, double lo, double hi,
+                  double *out) {
+    char *end = NULL;
+    errno = 0;
+    double v = strtod(text, &end);
+    if (errno || end == text || *end != '\0' || !isfinite(v) || v < lo || v > hi) {
+        cli_usage_error(cmd, "%s expects a number in [%g, %g], got '%s'", opt, lo, hi, text);
+        return 0;
+    }
+    *out = v;
+    return 1;
+}
+
+int cli_is_help(const char *arg) {
+    return !strcmp(arg, "-h") || !strcmp(arg, "--help") || !strcmp(arg, "help");
+}

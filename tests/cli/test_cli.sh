@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# End-to-end tests of the xadapt CLI: help on every command, exit codes (0 ok, 1 runtime, 2 usage),
+# inspect on a fixture and on bad files, tokenizer train -> encode -> decode.
+# usage: test_cli.sh PATH/TO/xadapt   (CTest passes it; XA_TEST_DATA and XA_TEST_TMP are set)
+set -u
+xa=${1:?usage: test_cli.sh XADAPT}
+data=${XA_TEST_DATA:-$(dirname "$0")/../data}
+tmp=${XA_TEST_TMP:-/tmp}/cli-$$
+mkdir -p "$tmp"
+trap 'rm -rf "$tmp"' EXIT
+fails=0
+
+# expect CODE DESCRIPTION -- COMMAND...: run, compare the exit code, keep stdout/stderr in $out/$err.
+expect() {
+  local want=$1 what=$2; shift 3
+  "$@" >"$tmp/out" 2>"$tmp/err" </dev/null
+  local got=$?
+  out=$(cat "$tmp/out"); err=$(cat "$tmp/err")
+  if [[ $got -ne $want ]]; then
+    echo "FAIL: $what: exit $got, expected $want"; echo "  stdout: ${out:0:400}"; echo "  stderr: ${err:0:400}"
+    fails=$((fails + 1))
+    return 1
+  fi
+  echo "ok: $what"
+}
+# contains HAYSTACK NEEDLE DESCRIPTION
+contains() {
+  if [[ "$1" != *"$2"* ]]; then echo "FAIL: $3: output lacks '$2'"; echo "  got: ${1:0:600}"; fails=$((fails + 1)); fi
+}
+
+expect 0 "xadapt --help" -- "$xa" --help;             contains "$out" "commands:" "top-level help"
+expect 2 "xadapt without a command" -- "$xa"
+expect 2 "unknown command" -- "$xa" frobnicate;       contains "$err" "unknown command 'frobnicate'" "unknown command"
+expect 0 "version" -- "$xa" version;                  contains "$out" "xadapt 0." "version"
+for cmd in "version" "inspect" "tokenizer" "tokenizer train" "tokenizer encode" "tokenizer decode"; do
+  # shellcheck disable=SC2086
+  expect 0 "$cmd --help" -- "$xa" $cmd --help;        contains "$out" "usage: xadapt" "$cmd --help"
+done
+
+# inspect
+fixture="$data/io/reference.safetensors"
+expect 0 "inspect a fixture" -- "$xa" inspect "$fixture"
+contains "$out" "total:" "inspect totals"; contains "$out" "F32" "inspect dtypes"
+expect 2 "inspect without a file" -- "$xa" inspect
+expect 2 "inspect with an unknown option" -- "$xa" inspect --bogus "$fixture"
+contains "$err" "unknown option '--bogus'" "unknown option named"
+expect 1 "inspect a missing file" -- "$xa" inspect "$tmp/nope.safetensors"
+contains "$err" "nope.safetensors" "missing file named"
+printf '\x10\x00\x00\x00\x00\x00\x00\x00{"a":' > "$tmp/trunc.safetensors"
+expect 1 "inspect a truncated file" -- "$xa" inspect "$tmp/trunc.safetensors"
+contains "$err" "trunc.safetensors" "truncated file named"
+
+# tokenizer: train on the multilingual fixture corpus, then encode and decode
+corpus="$data/spm/corpus.txt"
+expect 0 "tokenizer train" -- "$xa" tokenizer train --input "$corpus" --vocab 300 --out "$tmp/tok"
+contains "$out" "tok.model" "train output"
+[[ -s "$tmp/tok.model" && -s "$tmp/tok.vocab" ]] || { echo "FAIL: tok.model/tok.vocab missing"; fails=$((fails + 1)); }
+expect 2 "tokenizer train without --vocab" -- "$xa" tokenizer train --input "$corpus" --out "$tmp/x"
+expect 2 "tokenizer train with a bad --vocab" -- "$xa" tokenizer train --input "$corpus" --vocab ten --out "$tmp/x"
+contains "$err" "--vocab" "bad vocab named"
+expect 2 "tokenizer train with a missing input" -- "$xa" tokenizer train --input "$tmp/none.txt" --vocab 300 --out "$tmp/x"
+contains "$err" "none.txt" "missing input named"
+
+text="Καλημέρα κόσμε. Guten Morgen, Welt!"
+expect 0 "tokenizer encode (XLM-R ids)" -- "$xa" tokenizer encode --model "$tmp/tok.model" --xlmr "$text"
+ids=$out
+[[ "$ids" == "0 "*" 2" ]] || { echo "FAIL: XLM-R ids should start with 0 and end with 2: $ids"; fails=$((fails + 1)); }
+expect 0 "tokenizer decode (XLM-R ids)" -- "$xa" tokenizer decode --model "$tmp/tok.model" --xlmr "$ids"
+[[ "$out" == "$text" ]] || { echo "FAIL: round trip: '$out' != '$text'"; fails=$((fails + 1)); }
+printf 'eins zwei\ndrei\n' | "$xa" tokenizer encode --model "$tmp/tok.model" --pieces > "$tmp/pieces" 2>&1
+[[ $(wc -l < "$tmp/pieces") -eq 2 ]] || { echo "FAIL: stdin encode should give 2 lines"; cat "$tmp/pieces"; fails=$((fails + 1)); }
+expect 2 "tokenizer decode with an out-of-range id" -- "$xa" tokenizer decode --model "$tmp/tok.model" "5 999999"
+expect 1 "tokenizer encode with a missing model" -- "$xa" tokenizer encode --model "$tmp/none.model" "x"
+contains "$err" "none.model" "missing model named"
+expect 2 "tokenizer unknown subcommand" -- "$xa" tokenizer frob
+
+if [[ $fails -ne 0 ]]; then echo "$fails check(s) failed"; exit 1; fi
+echo "all CLI checks passed"
