@@ -1,0 +1,169 @@
+/* heads: sequence classification (XLM-R style) and token classification, forward, loss and
+ * backward (see heads.h for the formulas). Not implemented: pooler-based BERT classification
+ * (use_pooler), multiple choice, question answering. */
+#include "heads/heads.h"
+
+#include <string.h>
+
+static void carve(float *base, const size_t *numel, float **views) {
+    size_t off = 0;
+    for (int i = 0; i < XA_HEAD_N_TENSORS; i++) {
+        views[i] = base && numel[i] ? base + off : NULL;
+        off += numel[i];
+    }
+}
+
+xa_status xa_head_init(xa_head *head, xa_head_kind kind, int C, int K, float p_drop, int max_batch,
+                       int max_T, int trainable) {
+    memset(head, 0, sizeof *head);
+    if (C < 1 || K < 1 || max_batch < 1 || max_T < 1 || !(p_drop >= 0.0f && p_drop < 1.0f)) {
+        return xa_error_set(XA_STATUS_USAGE, "xa_head_init", "C, K, batch, T >= 1 and dropout in [0, 1)",
+                            NULL, "C %d, K %d, batch %d, T %d, dropout %g", C, K, max_batch, max_T,
+                            (double)p_drop);
+    }
+    head->kind = kind;
+    head->C = C;
+    head->K = K;
+    head->p_drop = p_drop;
+    if (kind == XA_HEAD_CLASSIFICATION) {
+        head->numel[XA_HEAD_W1] = (size_t)C * C;
+        head->numel[XA_HEAD_B1] = (size_t)C;
+        head->numel[XA_HEAD_W2] = (size_t)K * C;
+        head->numel[XA_HEAD_B2] = (size_t)K;
+        head->R = max_batch;
+    } else {
+        head->numel[XA_HEAD_W1] = (size_t)K * C;
+        head->numel[XA_HEAD_B1] = (size_t)K;
+        head->R = max_batch * max_T;
+    }
+    for (int i = 0; i < XA_HEAD_N_TENSORS; i++) head->n_params += head->numel[i];
+    head->params = xa_aligned_alloc(head->n_params * sizeof(float), XA_ARENA_ALIGN);
+    if (!head->params) return xa_error_set(XA_STATUS_NOMEM, "xa_head_init", NULL, NULL, "out of memory");
+    carve(head->params, head->numel, head->t);
+    size_t R = (size_t)head->R, RC = R * C * sizeof(float);
+    size_t sizes[] = {RC, R * C, R * C, RC, RC, R * K * sizeof(float), R * sizeof(int32_t), RC, RC};
+    void *v[9];
+    xa_status st = xa_arena_init(&head->arena, sizes, 9, XA_ARENA_ALIGN, v);
+    if (!st) st = xa_head_set_trainable(head, trainable);
+    if (st) {
+        xa_head_free(head);
+        return st;
+    }
+    head->x = v[0];
+    head->keep1 = v[1];
+    head->keep2 = v[2];
+    head->pre = v[3];
+    head->pooled = v[4];
+    head->logits = v[5];
+    head->labels = v[6];
+    head->d1 = v[7];
+    head->d2 = v[8];
+    return XA_STATUS_OK;
+}
+
+void xa_head_free(xa_head *head) {
+    if (!head) return;
+    xa_aligned_free(head->params);
+    xa_aligned_free(head->grads);
+    xa_arena_free(&head->arena);
+    memset(head, 0, sizeof *head);
+}
+
+xa_status xa_head_set_trainable(xa_head *head, int trainable) {
+    if (!trainable) {
+        xa_aligned_free(head->grads);
+        head->grads = NULL;
+    } else if (!head->grads) {
+        head->grads = xa_aligned_alloc(head->n_params * sizeof(float), XA_ARENA_ALIGN);
+        if (!head->grads) return xa_error_set(XA_STATUS_NOMEM, "xa_head_set_trainable", NULL, NULL, "out of memory");
+    }
+    carve(head->grads, head->numel, head->g);
+    return XA_STATUS_OK;
+}
+
+void xa_head_init_weights(xa_head *head, xa_rng *rng, float std) {
+    for (int i = 0; i < XA_HEAD_N_TENSORS; i++) {
+        if (!head->t[i]) continue;
+        if (i == XA_HEAD_W1 || i == XA_HEAD_W2) {
+            xa_rng_fill_normal(rng, head->t[i], head->numel[i], 0.0f, std);
+        } else {
+            memset(head->t[i], 0, head->numel[i] * sizeof(float));
+        }
+    }
+}
+
+int xa_head_module_index(const xa_head *head, int i) {
+    if (head->kind == XA_HEAD_TAGGING) return 1;
+    return i <= XA_HEAD_B1 ? 1 : 4;
+}
+
+static void dropout(float *x, uint8_t *keep, size_t n, float p, int train, xa_rng *rng) {
+    if (!train || p <= 0.0f) return;
+    xa_dropout_mask(keep, n, p, rng);
+    xa_dropout_forward(x, x, keep, n, p);
+}
+
+float xa_head_forward(xa_head *head, const float *hidden, const int32_t *labels, int B, int T,
+                      float *logits_out, int train, xa_rng *rng) {
+    const int C = head->C, K = head->K;
+    int r = head->kind == XA_HEAD_CLASSIFICATION ? B : B * T;
+    XA_ASSERT(r >= 1 && r <= head->R);
+    head->r = r;
+    head->B = B;
+    head->T = T;
+    head->train = train;
+    const size_t RC = (size_t)r * C;
+    if (head->kind == XA_HEAD_CLASSIFICATION) {
+        for (int b = 0; b < B; b++) {
+            memcpy(head->x + (size_t)b * C, hidden + (size_t)b * T * C, (size_t)C * sizeof(float));
+        }
+    } else {
+        memcpy(head->x, hidden, RC * sizeof(float));
+    }
+    dropout(head->x, head->keep1, RC, head->p_drop, train, rng);
+    if (head->kind == XA_HEAD_CLASSIFICATION) {
+        xa_linear_forward(head->pre, head->x, head->t[XA_HEAD_W1], head->t[XA_HEAD_B1], r, C, C);
+        xa_act_forward(head->pooled, head->pre, RC, XA_ACT_TANH);
+        dropout(head->pooled, head->keep2, RC, head->p_drop, train, rng);
+        xa_linear_forward(head->logits, head->pooled, head->t[XA_HEAD_W2], head->t[XA_HEAD_B2], r, C, K);
+    } else {
+        xa_linear_forward(head->logits, head->x, head->t[XA_HEAD_W1], head->t[XA_HEAD_B1], r, C, K);
+    }
+    if (logits_out) memcpy(logits_out, head->logits, (size_t)r * K * sizeof(float));
+    if (!labels) return 0.0f;
+    memcpy(head->labels, labels, (size_t)r * sizeof(int32_t));
+    return xa_cross_entropy_fused(head->logits, NULL, head->logits, head->labels, r, K, XA_IGNORE_INDEX);
+}
+
+void xa_head_backward(xa_head *head, float *dhidden, float scale) {
+    const int C = head->C, K = head->K, r = head->r, B = head->B, T = head->T;
+    const size_t RC = (size_t)r * C;
+    const int g = head->grads != NULL;
+    float *dlogits = head->logits;
+    if (scale != 1.0f) xa_scale(dlogits, scale, (size_t)r * K);
+    float *dx = head->d1;
+    memset(dx, 0, RC * sizeof(float));
+    if (head->kind == XA_HEAD_CLASSIFICATION) {
+        float *dpooled = head->d2;
+        memset(dpooled, 0, RC * sizeof(float));
+        xa_linear_backward(dpooled, g ? head->g[XA_HEAD_W2] : NULL, g ? head->g[XA_HEAD_B2] : NULL,
+                           dlogits, head->pooled, head->t[XA_HEAD_W2], r, C, K);
+        if (head->train && head->p_drop > 0.0f) xa_dropout_forward(dpooled, dpooled, head->keep2, RC, head->p_drop);
+        /* tanh backward from the saved pre-activation; then the dense. */
+        float *dpre = head->pooled; /* pooled is no longer needed: reuse it */
+        memset(dpre, 0, RC * sizeof(float));
+        xa_act_backward(dpre, dpooled, head->pre, RC, XA_ACT_TANH);
+        xa_linear_backward(dhidden ? dx : NULL, g ? head->g[XA_HEAD_W1] : NULL, g ? head->g[XA_HEAD_B1] : NULL,
+                           dpre, head->x, head->t[XA_HEAD_W1], r, C, C);
+    } else {
+        xa_linear_backward(dhidden ? dx : NULL, g ? head->g[XA_HEAD_W1] : NULL, g ? head->g[XA_HEAD_B1] : NULL,
+                           dlogits, head->x, head->t[XA_HEAD_W1], r, C, K);
+    }
+    if (!dhidden) return;
+    if (head->train && head->p_drop > 0.0f) xa_dropout_forward(dx, dx, head->keep1, RC, head->p_drop);
+    if (head->kind == XA_HEAD_CLASSIFICATION) {
+        for (int b = 0; b < B; b++) xa_axpy(dhidden + (size_t)b * T * C, dx + (size_t)b * C, 1.0f, (size_t)C);
+    } else {
+        xa_axpy(dhidden, dx, 1.0f, RC);
+    }
+}

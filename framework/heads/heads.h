@@ -1,0 +1,74 @@
+/* heads: the task heads on top of the encoder's last hidden state, with their loss.
+ *  - sequence classification (XLM-R style, AdapterHub flex head "classification", layers 2):
+ *        pooled = tanh(Dropout(h[:, 0]) W1^T + b1);  logits = Dropout(pooled) W2^T + b2
+ *    (HF RobertaClassificationHead; AdapterHub modules 1 and 4: heads.NAME.1.*, heads.NAME.4.*)
+ *  - token classification ("tagging", layers 1): logits = Dropout(h) W^T + b per token; the loss
+ *    counts only tokens whose label is not XA_IGNORE_INDEX (the first piece of each word).
+ * Loss: mean cross-entropy over counted rows (torch F.cross_entropy, ignore_index -100).
+ * One parameter group per head; frozen heads hold no gradient memory. */
+#ifndef XA_HEADS_H
+#define XA_HEADS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/core.h"
+#include "tensor/tensor.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum xa_head_kind {
+    XA_HEAD_CLASSIFICATION = 0, /* one label per sequence, from the first token (<s>) */
+    XA_HEAD_TAGGING,            /* one label per token */
+} xa_head_kind;
+
+enum { XA_HEAD_W1 = 0, XA_HEAD_B1, XA_HEAD_W2, XA_HEAD_B2, XA_HEAD_N_TENSORS };
+
+typedef struct xa_head {
+    xa_head_kind kind;
+    int C, K;                      /* hidden size, number of labels */
+    float p_drop;                  /* dropout before each dense (HF: classifier_dropout) */
+    float *params, *grads;         /* owned; grads NULL when frozen */
+    float *t[XA_HEAD_N_TENSORS];   /* classification: W1 (C, C), b1 (C), W2 (K, C), b2 (K);
+                                      tagging: W1 (K, C), b1 (K), W2 = b2 = NULL */
+    float *g[XA_HEAD_N_TENSORS];
+    size_t numel[XA_HEAD_N_TENSORS];
+    size_t n_params;
+    /* activations for at most R rows (classification: B sequences; tagging: B*T tokens) */
+    xa_arena arena;
+    int R, r, B, T;                /* capacity, rows, batch of the last forward */
+    float *x;                      /* (R, C) head input after dropout */
+    uint8_t *keep1, *keep2;        /* (R, C) dropout masks */
+    float *pre;                    /* (R, C) classification: dense output before tanh */
+    float *pooled;                 /* (R, C) after tanh and dropout */
+    float *logits;                 /* (R, K); after forward with labels: d(loss)/d(logits) */
+    int32_t *labels;               /* (R) */
+    float *d1, *d2;                /* (R, C) backward scratch */
+    int train;
+} xa_head;
+
+/* kind, hidden size C, K labels, dropout p, at most max_batch sequences of max_T tokens. */
+xa_status xa_head_init(xa_head *head, xa_head_kind kind, int C, int K, float p_drop, int max_batch,
+                       int max_T, int trainable);
+void xa_head_free(xa_head *head);
+xa_status xa_head_set_trainable(xa_head *head, int trainable);
+/* HF init: weights N(0, std), biases 0. */
+void xa_head_init_weights(xa_head *head, xa_rng *rng, float std);
+/* AdapterHub flex-head module index of tensor i (1 or 4), and whether it is a weight. */
+int xa_head_module_index(const xa_head *head, int i);
+
+/* Forward on hidden (B, T, C). labels: classification (B), tagging (B, T) with XA_IGNORE_INDEX on
+ * tokens that do not count, or NULL (no loss). logits_out: (B, K) or (B, T, K), or NULL. train
+ * applies dropout with rng. Returns the mean loss (0 without labels or counted rows). */
+float xa_head_forward(xa_head *head, const float *hidden, const int32_t *labels, int B, int T,
+                      float *logits_out, int train, xa_rng *rng);
+/* Backward of the last forward with labels (loss scaled by `scale`): adds into the head's gradients
+ * (if trainable) and into dhidden (B, T, C) (NULL: not needed). */
+void xa_head_backward(xa_head *head, float *dhidden, float scale);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* XA_HEADS_H */

@@ -1,0 +1,554 @@
+/* model/encoder: the post-LN Transformer encoder of BERT / RoBERTa / XLM-R, forward and backward,
+ * with the hook sites of model.h. Follows HF modeling_bert / modeling_roberta:
+ *   embeddings  e = Dropout(LN_e(wte[id] + wpe[pos] + wtt[type]))
+ *   layer       y = LN1(Dropout(MHA(x) Wao^T + bao) + x);  z = LN2(Dropout(GELU(y Wi^T + bi) Wo^T + bo) + y)
+ * Does not implement: pre-LN variants, relative position embeddings, cross-attention, the pooler
+ * (the classification head has its own dense + tanh, XLM-R style).
+ * Backward computes weight gradients only when the encoder owns gradient memory (trainable);
+ * frozen, it propagates input gradients only, and only as deep as something trainable needs. */
+#include "model/model.h"
+
+#include <math.h>
+#include <string.h>
+
+/* ---- config and parameters ------------------------------------------------------------------- */
+
+xa_status xa_encoder_config_check(const xa_encoder_config *c, const char *where) {
+    const char *w = where ? where : "encoder config";
+    struct { const char *key; int value; int min; } ints[] = {
+        {"vocab_size", c->V, 5},          {"max_position_embeddings", c->P, 2},
+        {"type_vocab_size", c->TV, 1},    {"hidden_size", c->C, 1},
+        {"num_hidden_layers", c->L, 1},   {"num_attention_heads", c->NH, 1},
+        {"intermediate_size", c->FF, 1},
+    };
+    for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++) {
+        if (ints[i].value < ints[i].min) {
+            return xa_error_set(XA_STATUS_CONFIG, w, "a positive size", NULL, "%s is %d",
+                                ints[i].key, ints[i].value);
+        }
+    }
+    if (c->C % c->NH != 0) {
+        return xa_error_set(XA_STATUS_CONFIG, w, "hidden_size divisible by num_attention_heads", NULL,
+                            "hidden_size %d, num_attention_heads %d", c->C, c->NH);
+    }
+    if (c->pad_id < 0 || c->pad_id >= c->V) {
+        return xa_error_set(XA_STATUS_CONFIG, w, "0 <= pad_token_id < vocab_size", NULL,
+                            "pad_token_id is %d (vocab_size %d)", c->pad_id, c->V);
+    }
+    if (!(c->eps > 0.0f) || !(c->p_hidden >= 0.0f && c->p_hidden < 1.0f) ||
+        !(c->p_attn >= 0.0f && c->p_attn < 1.0f)) {
+        return xa_error_set(XA_STATUS_CONFIG, w, "layer_norm_eps > 0 and dropout in [0, 1)", NULL,
+                            "layer_norm_eps %g, hidden_dropout_prob %g, attention_probs_dropout_prob %g",
+                            (double)c->eps, (double)c->p_hidden, (double)c->p_attn);
+    }
+    return XA_STATUS_OK;
+}
+
+size_t xa_encoder_sizes(const xa_encoder_config *c, size_t n[XA_ENC_N_TENSORS]) {
+    size_t C = (size_t)c->C, L = (size_t)c->L, FF = (size_t)c->FF;
+    n[XA_ENC_WTE] = (size_t)c->V * C;
+    n[XA_ENC_WPE] = (size_t)c->P * C;
+    n[XA_ENC_WTT] = (size_t)c->TV * C;
+    n[XA_ENC_LNE_W] = n[XA_ENC_LNE_B] = C;
+    n[XA_ENC_QW] = n[XA_ENC_KW] = n[XA_ENC_VW] = n[XA_ENC_AOW] = L * C * C;
+    n[XA_ENC_QB] = n[XA_ENC_KB] = n[XA_ENC_VB] = n[XA_ENC_AOB] = L * C;
+    n[XA_ENC_LN1_W] = n[XA_ENC_LN1_B] = n[XA_ENC_LN2_W] = n[XA_ENC_LN2_B] = L * C;
+    n[XA_ENC_FCW] = L * FF * C;
+    n[XA_ENC_FCB] = L * FF;
+    n[XA_ENC_FOW] = L * C * FF;
+    n[XA_ENC_FOB] = L * C;
+    size_t total = 0;
+    for (int i = 0; i < XA_ENC_N_TENSORS; i++) total += n[i];
+    return total;
+}
+
+/* Carve a flat buffer into the tensor views (no alignment padding: views are float-aligned). */
+static void carve(float *base, const size_t numel[XA_ENC_N_TENSORS], float *views[XA_ENC_N_TENSORS]) {
+    size_t off = 0;
+    for (int i = 0; i < XA_ENC_N_TENSORS; i++) {
+        views[i] = base ? base + off : NULL;
+        off += numel[i];
+    }
+}
+
+xa_status xa_encoder_init(xa_encoder *enc, const xa_encoder_config *cfg, int trainable) {
+    memset(enc, 0, sizeof *enc);
+    xa_status st = xa_encoder_config_check(cfg, NULL);
+    if (st) return st;
+    enc->cfg = *cfg;
+    enc->n_params = xa_encoder_sizes(cfg, enc->numel);
+    enc->params = xa_aligned_alloc(enc->n_params * sizeof(float), XA_ARENA_ALIGN);
+    if (!enc->params) {
+        return xa_error_set(XA_STATUS_NOMEM, "xa_encoder_init", NULL, NULL,
+                            "cannot allocate %zu parameters", enc->n_params);
+    }
+    carve(enc->params, enc->numel, enc->t);
+    st = xa_encoder_set_trainable(enc, trainable);
+    if (st) xa_encoder_free(enc);
+    return st;
+}
+
+void xa_encoder_free(xa_encoder *enc) {
+    if (!enc) return;
+    xa_aligned_free(enc->params);
+    xa_aligned_free(enc->grads);
+    memset(enc, 0, sizeof *enc);
+}
+
+xa_status xa_encoder_set_trainable(xa_encoder *enc, int trainable) {
+    if (!trainable) {
+        xa_aligned_free(enc->grads);
+        enc->grads = NULL;
+    } else if (!enc->grads) {
+        enc->grads = xa_aligned_alloc(enc->n_params * sizeof(float), XA_ARENA_ALIGN);
+        if (!enc->grads) {
+            return xa_error_set(XA_STATUS_NOMEM, "xa_encoder_set_trainable", NULL, NULL,
+                                "cannot allocate gradients for %zu parameters", enc->n_params);
+        }
+    }
+    carve(enc->grads, enc->numel, enc->g);
+    return XA_STATUS_OK;
+}
+
+void xa_encoder_init_weights(xa_encoder *enc, xa_rng *rng, float std) {
+    const xa_encoder_config *c = &enc->cfg;
+    for (int i = 0; i < XA_ENC_N_TENSORS; i++) {
+        float *t = enc->t[i];
+        size_t n = enc->numel[i];
+        switch (i) {
+        case XA_ENC_LNE_W: case XA_ENC_LN1_W: case XA_ENC_LN2_W:
+            for (size_t j = 0; j < n; j++) t[j] = 1.0f;
+            break;
+        case XA_ENC_WTE: case XA_ENC_WPE: case XA_ENC_WTT: case XA_ENC_QW: case XA_ENC_KW:
+        case XA_ENC_VW: case XA_ENC_AOW: case XA_ENC_FCW: case XA_ENC_FOW:
+            xa_rng_fill_normal(rng, t, n, 0.0f, std);
+            break;
+        default:
+            memset(t, 0, n * sizeof *t);
+        }
+    }
+    /* nn.Embedding(padding_idx=pad) zeroes the padding row (word embeddings; RoBERTa also the
+     * position embeddings). */
+    memset(enc->t[XA_ENC_WTE] + (size_t)c->pad_id * c->C, 0, (size_t)c->C * sizeof(float));
+    if (c->arch == XA_ARCH_XLMR && c->pad_id < c->P) {
+        memset(enc->t[XA_ENC_WPE] + (size_t)c->pad_id * c->C, 0, (size_t)c->C * sizeof(float));
+    }
+}
+
+static const char *const g_names[XA_ENC_N_TENSORS] = {
+    "embeddings.word_embeddings.weight",
+    "embeddings.position_embeddings.weight",
+    "embeddings.token_type_embeddings.weight",
+    "embeddings.LayerNorm.weight",
+    "embeddings.LayerNorm.bias",
+    "attention.self.query.weight",
+    "attention.self.query.bias",
+    "attention.self.key.weight",
+    "attention.self.key.bias",
+    "attention.self.value.weight",
+    "attention.self.value.bias",
+    "attention.output.dense.weight",
+    "attention.output.dense.bias",
+    "attention.output.LayerNorm.weight",
+    "attention.output.LayerNorm.bias",
+    "intermediate.dense.weight",
+    "intermediate.dense.bias",
+    "output.dense.weight",
+    "output.dense.bias",
+    "output.LayerNorm.weight",
+    "output.LayerNorm.bias",
+};
+
+static int is_layered(int i) { return i >= XA_ENC_QW; }
+
+int xa_encoder_tensor_name(const xa_encoder *enc, int i, int l, char *buf, size_t n, int64_t shape[2]) {
+    XA_ASSERT(i >= 0 && i < XA_ENC_N_TENSORS);
+    const xa_encoder_config *c = &enc->cfg;
+    if (is_layered(i)) {
+        snprintf(buf, n, "encoder.layer.%d.%s", l, g_names[i]);
+    } else {
+        snprintf(buf, n, "%s", g_names[i]);
+    }
+    int64_t rows;
+    switch (i) {
+    case XA_ENC_WTE: rows = c->V; break;
+    case XA_ENC_WPE: rows = c->P; break;
+    case XA_ENC_WTT: rows = c->TV; break;
+    case XA_ENC_QW: case XA_ENC_KW: case XA_ENC_VW: case XA_ENC_AOW: case XA_ENC_FOW: rows = c->C; break;
+    case XA_ENC_FCW: rows = c->FF; break;
+    default: rows = 0;
+    }
+    if (rows) {
+        shape[0] = rows;
+        shape[1] = i == XA_ENC_FOW ? c->FF : c->C;
+        return 2;
+    }
+    shape[0] = i == XA_ENC_FCB ? c->FF : c->C;
+    return 1;
+}
+
+float *xa_encoder_slice(const xa_encoder *enc, int i, int l, int grad) {
+    float *base = grad ? enc->g[i] : enc->t[i];
+    if (!base) return NULL;
+    if (!is_layered(i)) return base;
+    XA_ASSERT(l >= 0 && l < enc->cfg.L);
+    return base + (size_t)l * (enc->numel[i] / (size_t)enc->cfg.L);
+}
+
+/* ---- activations -------------------------------------------------------------------------------- */
+
+enum {
+    A_POS, A_LENS, A_EMB_SUM, A_EMB_MEAN, A_EMB_RSTD, A_EMB_LN, A_EMB_OUT, A_EMB_KEEP,
+    A_Q, A_K, A_V, A_ATT, A_ATT_KEEP, A_CTX, A_H1, A_H1_KEEP, A_S1, A_LN1_MEAN, A_LN1_RSTD, A_Y,
+    A_FC, A_FA, A_H2, A_H2_KEEP, A_S2, A_LN2_MEAN, A_LN2_RSTD, A_Z, A_HOOKED,
+    A_DZ, A_DY, A_DX, A_DH, A_DCTX, A_DQ, A_DK, A_DV, A_DFA, A_DFC, A_DATT, A_COUNT
+};
+
+static void acts_sizes(const xa_encoder_config *c, int B, int T, int train, size_t s[A_COUNT]) {
+    size_t N = (size_t)B * (size_t)T, C = (size_t)c->C, L = (size_t)c->L, FF = (size_t)c->FF;
+    size_t TT = (size_t)B * (size_t)c->NH * (size_t)T * (size_t)T;
+    size_t f = sizeof(float);
+    memset(s, 0, A_COUNT * sizeof *s);
+    s[A_POS] = N * sizeof(int32_t);
+    s[A_LENS] = (size_t)B * sizeof(int32_t);
+    s[A_EMB_SUM] = s[A_EMB_LN] = s[A_EMB_OUT] = N * C * f;
+    s[A_EMB_MEAN] = s[A_EMB_RSTD] = N * f;
+    s[A_Q] = s[A_K] = s[A_V] = s[A_CTX] = s[A_H1] = s[A_S1] = s[A_Y] = L * N * C * f;
+    s[A_H2] = s[A_S2] = s[A_Z] = L * N * C * f;
+    s[A_ATT] = L * TT * f;
+    s[A_LN1_MEAN] = s[A_LN1_RSTD] = s[A_LN2_MEAN] = s[A_LN2_RSTD] = L * N * f;
+    s[A_FC] = s[A_FA] = L * N * FF * f;
+    s[A_HOOKED] = L * 2;
+    if (train) {
+        s[A_EMB_KEEP] = N * C;
+        s[A_ATT_KEEP] = L * TT;
+        s[A_H1_KEEP] = s[A_H2_KEEP] = L * N * C;
+        s[A_DZ] = s[A_DY] = s[A_DX] = s[A_DH] = s[A_DCTX] = s[A_DQ] = s[A_DK] = s[A_DV] = N * C * f;
+        s[A_DFA] = s[A_DFC] = N * FF * f;
+        s[A_DATT] = TT * f;
+    }
+}
+
+size_t xa_encoder_acts_bytes(const xa_encoder_config *cfg, int B, int T, int train) {
+    size_t s[A_COUNT];
+    acts_sizes(cfg, B, T, train, s);
+    return xa_arena_plan(s, A_COUNT, XA_ARENA_ALIGN, NULL);
+}
+
+xa_status xa_encoder_acts_init(xa_encoder_acts *a, const xa_encoder_config *cfg, int B, int T,
+                               int train) {
+    memset(a, 0, sizeof *a);
+    if (B < 1 || T < 1 || T > cfg->P - (cfg->arch == XA_ARCH_XLMR ? cfg->pad_id + 1 : 0)) {
+        return xa_error_set(XA_STATUS_USAGE, "xa_encoder_acts_init",
+                            "B >= 1 and 1 <= T <= the usable positions of the model",
+                            "lower the sequence length",
+                            "batch %d x %d tokens with max_position_embeddings %d", B, T, cfg->P);
+    }
+    size_t s[A_COUNT];
+    void *v[A_COUNT];
+    acts_sizes(cfg, B, T, train, s);
+    xa_status st = xa_arena_init(&a->arena, s, A_COUNT, XA_ARENA_ALIGN, v);
+    if (st) return st;
+    a->B = B;
+    a->T = T;
+    a->train = train;
+    a->pos = v[A_POS];
+    a->lens = v[A_LENS];
+    a->emb_sum = v[A_EMB_SUM];
+    a->emb_mean = v[A_EMB_MEAN];
+    a->emb_rstd = v[A_EMB_RSTD];
+    a->emb_ln = v[A_EMB_LN];
+    a->emb_out = v[A_EMB_OUT];
+    a->q = v[A_Q];
+    a->k = v[A_K];
+    a->v = v[A_V];
+    a->att = v[A_ATT];
+    a->ctx = v[A_CTX];
+    a->h1 = v[A_H1];
+    a->s1 = v[A_S1];
+    a->ln1_mean = v[A_LN1_MEAN];
+    a->ln1_rstd = v[A_LN1_RSTD];
+    a->y = v[A_Y];
+    a->fc = v[A_FC];
+    a->fa = v[A_FA];
+    a->h2 = v[A_H2];
+    a->s2 = v[A_S2];
+    a->ln2_mean = v[A_LN2_MEAN];
+    a->ln2_rstd = v[A_LN2_RSTD];
+    a->z = v[A_Z];
+    a->hooked = v[A_HOOKED];
+    if (train) {
+        a->emb_keep = v[A_EMB_KEEP];
+        a->att_keep = v[A_ATT_KEEP];
+        a->h1_keep = v[A_H1_KEEP];
+        a->h2_keep = v[A_H2_KEEP];
+        a->dz = v[A_DZ];
+        a->dy = v[A_DY];
+        a->dx = v[A_DX];
+        a->dh = v[A_DH];
+        a->dctx = v[A_DCTX];
+        a->dq = v[A_DQ];
+        a->dk = v[A_DK];
+        a->dv = v[A_DV];
+        a->dfa = v[A_DFA];
+        a->dfc = v[A_DFC];
+        a->datt = v[A_DATT];
+    }
+    return XA_STATUS_OK;
+}
+
+void xa_encoder_acts_free(xa_encoder_acts *a) {
+    if (!a) return;
+    xa_arena_free(&a->arena);
+    memset(a, 0, sizeof *a);
+}
+
+/* Per-layer views: layer l's slice of an (L, B, T, X) activation. */
+static float *lay(float *base, int l, size_t per_layer) { return base + (size_t)l * per_layer; }
+
+float *xa_encoder_hidden(const xa_encoder *enc, const xa_encoder_acts *a, int l) {
+    if (l < 0) return a->emb_out;
+    size_t NC = (size_t)a->B * (size_t)a->T * (size_t)enc->cfg.C;
+    return lay(a->z, l, NC);
+}
+
+/* ---- forward ------------------------------------------------------------------------------------ */
+
+static xa_status check_batch(const xa_encoder *enc, const xa_encoder_acts *a, const xa_batch *b) {
+    const xa_encoder_config *c = &enc->cfg;
+    if (b->B < 1 || b->B > a->B || b->T != a->T) {
+        return xa_error_set(XA_STATUS_USAGE, "xa_encoder_forward", "B <= the planned batch and T equal to it",
+                            NULL, "batch %d x %d, activations planned for %d x %d", b->B, b->T, a->B, a->T);
+    }
+    for (int r = 0; r < b->B; r++) {
+        if (b->lens[r] < 1 || b->lens[r] > b->T) {
+            return xa_error_set(XA_STATUS_USAGE, "xa_encoder_forward", "1 <= length <= T", NULL,
+                                "row %d has length %d (T = %d)", r, b->lens[r], b->T);
+        }
+        for (int t = 0; t < b->T; t++) {
+            int32_t id = b->ids[(size_t)r * b->T + t];
+            int32_t ty = b->types ? b->types[(size_t)r * b->T + t] : 0;
+            if (id < 0 || id >= c->V || ty < 0 || ty >= c->TV) {
+                return xa_error_set(XA_STATUS_USAGE, "xa_encoder_forward",
+                                    "ids in [0, vocab_size) and token types in [0, type_vocab_size)",
+                                    "was the tokenizer trained for this model?",
+                                    "row %d position %d: id %d, type %d (vocab_size %d, type_vocab_size %d)",
+                                    r, t, id, ty, c->V, c->TV);
+            }
+        }
+    }
+    return XA_STATUS_OK;
+}
+
+/* Apply a dropout in place when training, drawing its mask. */
+static void dropout_fwd(float *x, uint8_t *keep, size_t n, float p, int train, xa_rng *rng) {
+    if (!train || p <= 0.0f) return;
+    xa_dropout_mask(keep, n, p, rng);
+    xa_dropout_forward(x, x, keep, n, p);
+}
+
+/* Either the hook computes the sub-layer output, or out = LN(h + x) with s = h + x saved. */
+static int sublayer_forward(const xa_hook *hook, xa_hook_site site, int l, float *out, float *s,
+                            float *mean, float *rstd, const float *h, const float *x,
+                            const float *ln_w, const float *ln_b, const xa_encoder_config *c,
+                            const xa_batch *b) {
+    if (hook && hook->sublayer_forward) {
+        xa_hook_sublayer sl = {out, h, x, ln_w, ln_b, c->eps, b->lens, b->B, b->T, c->C};
+        if (hook->sublayer_forward(hook->ctx, site, l, &sl)) return 1;
+    }
+    size_t n = (size_t)b->B * b->T * c->C;
+    xa_residual_forward(s, h, x, n);
+    xa_layernorm_forward(out, mean, rstd, s, ln_w, ln_b, b->B * b->T, c->C, c->eps);
+    return 0;
+}
+
+xa_status xa_encoder_forward(const xa_encoder *enc, xa_encoder_acts *a, const xa_batch *b,
+                             const xa_hook *hook, int train, xa_rng *rng) {
+    const xa_encoder_config *c = &enc->cfg;
+    xa_status st = check_batch(enc, a, b);
+    if (st) return st;
+    if (train && !a->train) {
+        return xa_error_set(XA_STATUS_USAGE, "xa_encoder_forward", "activations made with train = 1",
+                            NULL, "training forward on inference activations");
+    }
+    const int B = b->B, T = b->T, C = c->C, FF = c->FF, NH = c->NH, N = B * T;
+    const size_t NC = (size_t)N * C, NF = (size_t)N * FF, TT = (size_t)B * NH * T * T;
+    memcpy(a->lens, b->lens, (size_t)B * sizeof(int32_t));
+
+    /* Embeddings. */
+    for (int r = 0; r < B; r++) {
+        for (int t = 0; t < T; t++) {
+            int32_t p = t;
+            if (c->arch == XA_ARCH_XLMR) p = t < b->lens[r] ? c->pad_id + 1 + t : c->pad_id;
+            a->pos[(size_t)r * T + t] = p;
+        }
+    }
+    xa_embedding_forward(a->emb_sum, b->ids, enc->t[XA_ENC_WTE], N, C, c->V);
+    xa_embedding_add_forward(a->emb_sum, a->pos, enc->t[XA_ENC_WPE], N, C, c->P);
+    if (b->types) {
+        xa_embedding_add_forward(a->emb_sum, b->types, enc->t[XA_ENC_WTT], N, C, c->TV);
+    } else {
+        for (int i = 0; i < N; i++) xa_axpy(a->emb_sum + (size_t)i * C, enc->t[XA_ENC_WTT], 1.0f, (size_t)C);
+    }
+    xa_layernorm_forward(a->emb_ln, a->emb_mean, a->emb_rstd, a->emb_sum, enc->t[XA_ENC_LNE_W],
+                         enc->t[XA_ENC_LNE_B], N, C, c->eps);
+    dropout_fwd(a->emb_ln, a->emb_keep, NC, c->p_hidden, train, rng);
+    a->emb_hooked = hook && hook->rows_forward &&
+                    hook->rows_forward(hook->ctx, XA_HOOK_EMBED, a->emb_out, a->emb_ln, N, C);
+    if (!a->emb_hooked) memcpy(a->emb_out, a->emb_ln, NC * sizeof(float));
+
+    /* Layers. */
+    const float *x = a->emb_out;
+    for (int l = 0; l < c->L; l++) {
+        float *q = lay(a->q, l, NC), *k = lay(a->k, l, NC), *v = lay(a->v, l, NC);
+        float *att = lay(a->att, l, TT), *ctx = lay(a->ctx, l, NC);
+        float *h1 = lay(a->h1, l, NC), *s1 = lay(a->s1, l, NC), *y = lay(a->y, l, NC);
+        float *fc = lay(a->fc, l, NF), *fa = lay(a->fa, l, NF);
+        float *h2 = lay(a->h2, l, NC), *s2 = lay(a->s2, l, NC), *z = lay(a->z, l, NC);
+        uint8_t *att_keep = NULL;
+        if (train && c->p_attn > 0.0f) {
+            att_keep = a->att_keep + (size_t)l * TT;
+            xa_dropout_mask(att_keep, TT, c->p_attn, rng);
+        }
+        xa_linear_forward(q, x, xa_encoder_slice(enc, XA_ENC_QW, l, 0), xa_encoder_slice(enc, XA_ENC_QB, l, 0), N, C, C);
+        xa_linear_forward(k, x, xa_encoder_slice(enc, XA_ENC_KW, l, 0), xa_encoder_slice(enc, XA_ENC_KB, l, 0), N, C, C);
+        xa_linear_forward(v, x, xa_encoder_slice(enc, XA_ENC_VW, l, 0), xa_encoder_slice(enc, XA_ENC_VB, l, 0), N, C, C);
+        xa_attention_forward(ctx, att, att_keep ? a->datt : NULL, q, k, v, b->lens, att_keep,
+                             c->p_attn, B, T, C, NH);
+        xa_linear_forward(h1, ctx, xa_encoder_slice(enc, XA_ENC_AOW, l, 0), xa_encoder_slice(enc, XA_ENC_AOB, l, 0), N, C, C);
+        dropout_fwd(h1, train ? a->h1_keep + (size_t)l * NC : NULL, NC, c->p_hidden, train, rng);
+        a->hooked[2 * l] = (uint8_t)sublayer_forward(
+            hook, XA_HOOK_ATTN, l, y, s1, a->ln1_mean + (size_t)l * N, a->ln1_rstd + (size_t)l * N, h1, x,
+            xa_encoder_slice(enc, XA_ENC_LN1_W, l, 0), xa_encoder_slice(enc, XA_ENC_LN1_B, l, 0), c, b);
+
+        xa_linear_forward(fc, y, xa_encoder_slice(enc, XA_ENC_FCW, l, 0), xa_encoder_slice(enc, XA_ENC_FCB, l, 0), N, C, FF);
+        xa_act_forward(fa, fc, NF, c->act);
+        xa_linear_forward(h2, fa, xa_encoder_slice(enc, XA_ENC_FOW, l, 0), xa_encoder_slice(enc, XA_ENC_FOB, l, 0), N, FF, C);
+        dropout_fwd(h2, train ? a->h2_keep + (size_t)l * NC : NULL, NC, c->p_hidden, train, rng);
+        a->hooked[2 * l + 1] = (uint8_t)sublayer_forward(
+            hook, XA_HOOK_FFN, l, z, s2, a->ln2_mean + (size_t)l * N, a->ln2_rstd + (size_t)l * N, h2, y,
+            xa_encoder_slice(enc, XA_ENC_LN2_W, l, 0), xa_encoder_slice(enc, XA_ENC_LN2_B, l, 0), c, b);
+        x = z;
+    }
+    return XA_STATUS_OK;
+}
+
+/* ---- backward ----------------------------------------------------------------------------------- */
+
+/* Backward of a sub-layer: from dout, add dL/dh into dh (zeroed here) and dL/dx into dx. */
+static void sublayer_backward(const xa_hook *hook, int hooked, xa_hook_site site, int l, float *dh,
+                              float *dx, const float *dout, const float *out, const float *s,
+                              const float *mean, const float *rstd, const float *h, const float *x,
+                              const float *ln_w, const float *ln_b, float *dln_w, float *dln_b,
+                              const xa_encoder_config *c, const xa_batch *b) {
+    size_t n = (size_t)b->B * b->T * c->C;
+    memset(dh, 0, n * sizeof(float));
+    if (hooked) {
+        xa_hook_sublayer sl = {(float *)out, h, x, ln_w, ln_b, c->eps, b->lens, b->B, b->T, c->C};
+        hook->sublayer_backward(hook->ctx, site, l, &sl, dout, dh, dx, dln_w, dln_b);
+        return;
+    }
+    /* out = LN(s), s = h + x: ds goes to both h and x. */
+    xa_layernorm_backward(dh, dln_w, dln_b, dout, s, ln_w, mean, rstd, b->B * b->T, c->C);
+    xa_axpy(dx, dh, 1.0f, n);
+}
+
+/* The lowest position backward must reach, in hook positions: -1 the embeddings, 2l the attention
+ * sub-layer of layer l, 2l+1 its FFN sub-layer, 2L nothing below the head. */
+static int lowest_needed(const xa_encoder *enc, const xa_hook *hook, const float *demb) {
+    if (enc->grads || demb) return -1;
+    if (hook && hook->lowest_trainable) {
+        int lo = hook->lowest_trainable(hook->ctx);
+        return lo < -1 ? -1 : lo;
+    }
+    return 2 * enc->cfg.L;
+}
+
+void xa_encoder_backward(xa_encoder *enc, xa_encoder_acts *a, const xa_batch *b,
+                         const xa_hook *hook, float *dlast, float *demb) {
+    const xa_encoder_config *c = &enc->cfg;
+    XA_ASSERT(a->train);
+    const int B = b->B, T = b->T, C = c->C, FF = c->FF, NH = c->NH, N = B * T;
+    const size_t NC = (size_t)N * C, NF = (size_t)N * FF, TT = (size_t)B * NH * T * T;
+    const int lowest = lowest_needed(enc, hook, demb);
+    const float ph = c->p_hidden;
+    const int g = enc->grads != NULL;
+    float *dz = dlast; /* dL/d(output of the current layer) */
+
+    for (int l = c->L - 1; l >= 0 && 2 * l + 1 >= lowest; l--) {
+        const float *x = l ? lay(a->z, l - 1, NC) : a->emb_out;
+        const float *q = lay(a->q, l, NC), *k = lay(a->k, l, NC), *v = lay(a->v, l, NC);
+        const float *att = lay(a->att, l, TT), *ctx = lay(a->ctx, l, NC);
+        const float *h1 = lay(a->h1, l, NC), *s1 = lay(a->s1, l, NC), *y = lay(a->y, l, NC);
+        const float *fc = lay(a->fc, l, NF), *fa = lay(a->fa, l, NF);
+        const float *h2 = lay(a->h2, l, NC), *s2 = lay(a->s2, l, NC), *z = lay(a->z, l, NC);
+        const uint8_t *att_keep = c->p_attn > 0.0f ? a->att_keep + (size_t)l * TT : NULL;
+        const uint8_t *h1_keep = ph > 0.0f ? a->h1_keep + (size_t)l * NC : NULL;
+        const uint8_t *h2_keep = ph > 0.0f ? a->h2_keep + (size_t)l * NC : NULL;
+
+        /* FFN sub-layer: z = LN2(h2 + y) or the hook's output. */
+        memset(a->dy, 0, NC * sizeof(float));
+        sublayer_backward(hook, a->hooked[2 * l + 1], XA_HOOK_FFN, l, a->dh, a->dy, dz, z, s2,
+                          a->ln2_mean + (size_t)l * N, a->ln2_rstd + (size_t)l * N, h2, y,
+                          xa_encoder_slice(enc, XA_ENC_LN2_W, l, 0), xa_encoder_slice(enc, XA_ENC_LN2_B, l, 0),
+                          xa_encoder_slice(enc, XA_ENC_LN2_W, l, 1), xa_encoder_slice(enc, XA_ENC_LN2_B, l, 1), c, b);
+        if (!g && lowest >= 2 * l + 1) break; /* nothing below this sub-layer trains */
+        if (h2_keep) xa_dropout_forward(a->dh, a->dh, h2_keep, NC, ph); /* d(pre-dropout) */
+        memset(a->dfa, 0, NF * sizeof(float));
+        xa_linear_backward(a->dfa, xa_encoder_slice(enc, XA_ENC_FOW, l, 1), xa_encoder_slice(enc, XA_ENC_FOB, l, 1),
+                           a->dh, fa, xa_encoder_slice(enc, XA_ENC_FOW, l, 0), N, FF, C);
+        memset(a->dfc, 0, NF * sizeof(float));
+        xa_act_backward(a->dfc, a->dfa, fc, NF, c->act);
+        xa_linear_backward(a->dy, xa_encoder_slice(enc, XA_ENC_FCW, l, 1), xa_encoder_slice(enc, XA_ENC_FCB, l, 1),
+                           a->dfc, y, xa_encoder_slice(enc, XA_ENC_FCW, l, 0), N, C, FF);
+
+        /* Attention sub-layer: y = LN1(h1 + x) or the hook's output. */
+        memset(a->dx, 0, NC * sizeof(float));
+        sublayer_backward(hook, a->hooked[2 * l], XA_HOOK_ATTN, l, a->dh, a->dx, a->dy, y, s1,
+                          a->ln1_mean + (size_t)l * N, a->ln1_rstd + (size_t)l * N, h1, x,
+                          xa_encoder_slice(enc, XA_ENC_LN1_W, l, 0), xa_encoder_slice(enc, XA_ENC_LN1_B, l, 0),
+                          xa_encoder_slice(enc, XA_ENC_LN1_W, l, 1), xa_encoder_slice(enc, XA_ENC_LN1_B, l, 1), c, b);
+        if (!g && lowest >= 2 * l) break;
+        if (h1_keep) xa_dropout_forward(a->dh, a->dh, h1_keep, NC, ph);
+        memset(a->dctx, 0, NC * sizeof(float));
+        xa_linear_backward(a->dctx, xa_encoder_slice(enc, XA_ENC_AOW, l, 1), xa_encoder_slice(enc, XA_ENC_AOB, l, 1),
+                           a->dh, ctx, xa_encoder_slice(enc, XA_ENC_AOW, l, 0), N, C, C);
+        memset(a->dq, 0, NC * sizeof(float));
+        memset(a->dk, 0, NC * sizeof(float));
+        memset(a->dv, 0, NC * sizeof(float));
+        xa_attention_backward(a->dq, a->dk, a->dv, a->datt, a->dctx, att, q, k, v, b->lens, att_keep,
+                              c->p_attn, B, T, C, NH);
+        xa_linear_backward(a->dx, xa_encoder_slice(enc, XA_ENC_QW, l, 1), xa_encoder_slice(enc, XA_ENC_QB, l, 1),
+                           a->dq, x, xa_encoder_slice(enc, XA_ENC_QW, l, 0), N, C, C);
+        xa_linear_backward(a->dx, xa_encoder_slice(enc, XA_ENC_KW, l, 1), xa_encoder_slice(enc, XA_ENC_KB, l, 1),
+                           a->dk, x, xa_encoder_slice(enc, XA_ENC_KW, l, 0), N, C, C);
+        xa_linear_backward(a->dx, xa_encoder_slice(enc, XA_ENC_VW, l, 1), xa_encoder_slice(enc, XA_ENC_VB, l, 1),
+                           a->dv, x, xa_encoder_slice(enc, XA_ENC_VW, l, 0), N, C, C);
+        /* dx is dL/d(input of layer l): the next iteration's dz. */
+        memcpy(a->dz, a->dx, NC * sizeof(float));
+        dz = a->dz;
+    }
+    if (lowest > -1) return;
+
+    /* dz is now dL/d(emb_out). */
+    if (demb) xa_axpy(demb, dz, 1.0f, NC);
+    float *de = a->dx; /* dL/d(emb_ln after dropout) */
+    if (a->emb_hooked) {
+        memset(de, 0, NC * sizeof(float));
+        hook->rows_backward(hook->ctx, XA_HOOK_EMBED, de, dz, a->emb_ln, N, C);
+    } else if (de != dz) {
+        memcpy(de, dz, NC * sizeof(float));
+    }
+    if (!enc->grads) return;
+    if (ph > 0.0f) xa_dropout_forward(de, de, a->emb_keep, NC, ph);
+    memset(a->dh, 0, NC * sizeof(float));
+    xa_layernorm_backward(a->dh, enc->g[XA_ENC_LNE_W], enc->g[XA_ENC_LNE_B], de, a->emb_sum,
+                          enc->t[XA_ENC_LNE_W], a->emb_mean, a->emb_rstd, N, C);
+    xa_embedding_backward(enc->g[XA_ENC_WTE], a->dh, b->ids, N, C, c->V);
+    xa_embedding_backward(enc->g[XA_ENC_WPE], a->dh, a->pos, N, C, c->P);
+    if (b->types) {
+        xa_embedding_backward(enc->g[XA_ENC_WTT], a->dh, b->types, N, C, c->TV);
+    } else {
+        for (int i = 0; i < N; i++) xa_axpy(enc->g[XA_ENC_WTT], a->dh + (size_t)i * C, 1.0f, (size_t)C);
+    }
+}

@@ -1,0 +1,170 @@
+/* model/mlm_head: the masked-language-model head, on the masked rows only (DESIGN.md §6).
+ *   t = LN(GELU(h Wd^T + bd)) -> MLM hook (inverse invertible adapter) -> logits = t wte^T + bias
+ * Matches HF XLMRobertaLMHead / BertLMPredictionHead with the decoder tied to the word embeddings.
+ * The loss is the mean cross-entropy over the masked rows (torch F.cross_entropy). */
+#include "model/model.h"
+
+#include <string.h>
+
+static const char *const g_xlmr_names[XA_MLM_N_TENSORS] = {
+    "lm_head.dense.weight", "lm_head.dense.bias", "lm_head.layer_norm.weight",
+    "lm_head.layer_norm.bias", "lm_head.bias",
+};
+static const char *const g_bert_names[XA_MLM_N_TENSORS] = {
+    "cls.predictions.transform.dense.weight", "cls.predictions.transform.dense.bias",
+    "cls.predictions.transform.LayerNorm.weight", "cls.predictions.transform.LayerNorm.bias",
+    "cls.predictions.bias",
+};
+
+const char *xa_mlm_head_tensor_name(xa_arch arch, int i) {
+    XA_ASSERT(i >= 0 && i < XA_MLM_N_TENSORS);
+    return arch == XA_ARCH_BERT ? g_bert_names[i] : g_xlmr_names[i];
+}
+
+static void carve(float *base, const size_t *numel, float **views) {
+    size_t off = 0;
+    for (int i = 0; i < XA_MLM_N_TENSORS; i++) {
+        views[i] = base ? base + off : NULL;
+        off += numel[i];
+    }
+}
+
+xa_status xa_mlm_head_init(xa_mlm_head *head, int C, int V, float eps, int M, int trainable) {
+    memset(head, 0, sizeof *head);
+    if (C < 1 || V < 1 || M < 1) {
+        return xa_error_set(XA_STATUS_USAGE, "xa_mlm_head_init", "C, V and M >= 1", NULL,
+                            "C %d, V %d, M %d", C, V, M);
+    }
+    head->C = C;
+    head->V = V;
+    head->eps = eps;
+    head->M = M;
+    head->numel[XA_MLM_DW] = (size_t)C * C;
+    head->numel[XA_MLM_DB] = head->numel[XA_MLM_LN_W] = head->numel[XA_MLM_LN_B] = (size_t)C;
+    head->numel[XA_MLM_BIAS] = (size_t)V;
+    for (int i = 0; i < XA_MLM_N_TENSORS; i++) head->n_params += head->numel[i];
+    head->params = xa_aligned_alloc(head->n_params * sizeof(float), XA_ARENA_ALIGN);
+    if (!head->params) {
+        return xa_error_set(XA_STATUS_NOMEM, "xa_mlm_head_init", NULL, NULL, "out of memory");
+    }
+    carve(head->params, head->numel, head->t);
+    size_t MC = (size_t)M * C * sizeof(float);
+    size_t sizes[] = {(size_t)M * sizeof(int32_t), (size_t)M * sizeof(int32_t), MC, MC, MC,
+                      (size_t)M * sizeof(float), (size_t)M * sizeof(float), MC, MC,
+                      (size_t)M * V * sizeof(float), MC, MC};
+    void *v[12];
+    xa_status st = xa_arena_init(&head->arena, sizes, 12, XA_ARENA_ALIGN, v);
+    if (!st) st = xa_mlm_head_set_trainable(head, trainable);
+    if (st) {
+        xa_mlm_head_free(head);
+        return st;
+    }
+    head->rows = v[0];
+    head->targets = v[1];
+    head->h = v[2];
+    head->pre = v[3];
+    head->act = v[4];
+    head->mean = v[5];
+    head->rstd = v[6];
+    head->ln = v[7];
+    head->dec_in = v[8];
+    head->logits = v[9];
+    head->d1 = v[10];
+    head->d2 = v[11];
+    return XA_STATUS_OK;
+}
+
+void xa_mlm_head_free(xa_mlm_head *head) {
+    if (!head) return;
+    xa_aligned_free(head->params);
+    xa_aligned_free(head->grads);
+    xa_arena_free(&head->arena);
+    memset(head, 0, sizeof *head);
+}
+
+xa_status xa_mlm_head_set_trainable(xa_mlm_head *head, int trainable) {
+    if (!trainable) {
+        xa_aligned_free(head->grads);
+        head->grads = NULL;
+    } else if (!head->grads) {
+        head->grads = xa_aligned_alloc(head->n_params * sizeof(float), XA_ARENA_ALIGN);
+        if (!head->grads) {
+            return xa_error_set(XA_STATUS_NOMEM, "xa_mlm_head_set_trainable", NULL, NULL, "out of memory");
+        }
+    }
+    carve(head->grads, head->numel, head->g);
+    return XA_STATUS_OK;
+}
+
+void xa_mlm_head_init_weights(xa_mlm_head *head, xa_rng *rng, float std) {
+    xa_rng_fill_normal(rng, head->t[XA_MLM_DW], head->numel[XA_MLM_DW], 0.0f, std);
+    memset(head->t[XA_MLM_DB], 0, head->numel[XA_MLM_DB] * sizeof(float));
+    for (size_t i = 0; i < head->numel[XA_MLM_LN_W]; i++) head->t[XA_MLM_LN_W][i] = 1.0f;
+    memset(head->t[XA_MLM_LN_B], 0, head->numel[XA_MLM_LN_B] * sizeof(float));
+    memset(head->t[XA_MLM_BIAS], 0, head->numel[XA_MLM_BIAS] * sizeof(float));
+}
+
+float xa_mlm_head_forward(xa_mlm_head *head, const float *hidden, const int32_t *rows,
+                          const int32_t *targets, int m, const float *wte, const xa_hook *hook,
+                          float *logits_out) {
+    XA_ASSERT(m >= 0 && m <= head->M);
+    const int C = head->C, V = head->V;
+    head->m = m;
+    if (m == 0) return 0.0f;
+    memcpy(head->rows, rows, (size_t)m * sizeof(int32_t));
+    memcpy(head->targets, targets, (size_t)m * sizeof(int32_t));
+    for (int i = 0; i < m; i++) {
+        memcpy(head->h + (size_t)i * C, hidden + (size_t)rows[i] * C, (size_t)C * sizeof(float));
+    }
+    xa_linear_forward(head->pre, head->h, head->t[XA_MLM_DW], head->t[XA_MLM_DB], m, C, C);
+    xa_act_forward(head->act, head->pre, (size_t)m * C, XA_ACT_GELU);
+    xa_layernorm_forward(head->ln, head->mean, head->rstd, head->act, head->t[XA_MLM_LN_W],
+                         head->t[XA_MLM_LN_B], m, C, head->eps);
+    head->hooked = hook && hook->rows_forward &&
+                   hook->rows_forward(hook->ctx, XA_HOOK_MLM, head->dec_in, head->ln, m, C);
+    if (!head->hooked) memcpy(head->dec_in, head->ln, (size_t)m * C * sizeof(float));
+    /* The vocabulary projection: the one large product of the head, on masked rows only. */
+    xa_linear_forward(head->logits, head->dec_in, wte, head->t[XA_MLM_BIAS], m, C, V);
+    if (logits_out) memcpy(logits_out, head->logits, (size_t)m * V * sizeof(float));
+    return xa_cross_entropy_fused(head->logits, NULL, head->logits, head->targets, m, V, XA_IGNORE_INDEX);
+}
+
+void xa_mlm_head_backward(xa_mlm_head *head, float *dhidden, float *dwte, const float *wte,
+                          const xa_hook *hook, float scale) {
+    const int C = head->C, V = head->V, m = head->m;
+    if (m == 0) return;
+    const size_t MC = (size_t)m * C;
+    float *dlogits = head->logits; /* forward left d(mean loss)/d(logits) here */
+    if (scale != 1.0f) xa_scale(dlogits, scale, (size_t)m * V);
+    int g = head->grads != NULL;
+    /* Nothing below the decoder needs a gradient: only the tied weight and the bias. */
+    int below = g || dhidden || head->hooked;
+    memset(head->d1, 0, MC * sizeof(float));
+    xa_linear_backward(below ? head->d1 : NULL, dwte, g ? head->g[XA_MLM_BIAS] : NULL, dlogits,
+                       head->dec_in, wte, m, C, V);
+    if (!below) return;
+    float *dln = head->d1;
+    if (head->hooked) {
+        memset(head->d2, 0, MC * sizeof(float));
+        hook->rows_backward(hook->ctx, XA_HOOK_MLM, head->d2, head->d1, head->ln, m, C);
+        dln = head->d2;
+    }
+    if (!g && !dhidden) return;
+    float *dact = dln == head->d1 ? head->d2 : head->d1;
+    memset(dact, 0, MC * sizeof(float));
+    xa_layernorm_backward(dact, g ? head->g[XA_MLM_LN_W] : NULL, g ? head->g[XA_MLM_LN_B] : NULL,
+                          dln, head->act, head->t[XA_MLM_LN_W], head->mean, head->rstd, m, C);
+    float *dpre = dln; /* dln is consumed: reuse it */
+    memset(dpre, 0, MC * sizeof(float));
+    xa_act_backward(dpre, dact, head->pre, MC, XA_ACT_GELU);
+    if (!dhidden) {
+        xa_linear_backward(NULL, head->g[XA_MLM_DW], head->g[XA_MLM_DB], dpre, head->h, NULL, m, C, C);
+        return;
+    }
+    memset(dact, 0, MC * sizeof(float));
+    xa_linear_backward(dact, g ? head->g[XA_MLM_DW] : NULL, g ? head->g[XA_MLM_DB] : NULL, dpre,
+                       head->h, head->t[XA_MLM_DW], m, C, C);
+    for (int i = 0; i < m; i++) {
+        xa_axpy(dhidden + (size_t)head->rows[i] * C, dact + (size_t)i * C, 1.0f, (size_t)C);
+    }
+}

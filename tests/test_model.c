@@ -1,0 +1,436 @@
+/* Tests of framework/model and framework/heads against the PyTorch reference
+ * (tests/golden/gen_encoder_golden.py -> tests/data/encoder/{xlmr,bert}/): every layer's hidden
+ * states, MLM logits and loss on the masked rows, classification and tagging logits and losses, and
+ * the gradients of every parameter and of the embedding output for each loss, in train mode with
+ * dropout off and padding in the batch. Plus finite differences of the whole encoder backward, a
+ * frozen encoder giving the same input gradients, and a save/load round trip that is bit-identical. */
+#include "testutil.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "heads/heads.h"
+#include "io/safetensors.h"
+#include "model/model.h"
+
+/* Tolerances (float32 against float32 PyTorch; different summation orders). */
+#define ATOL_FWD 2e-5f
+#define RTOL_FWD 1e-4f
+#define ATOL_GRAD 2e-5f
+#define RTOL_GRAD 2e-3f
+
+typedef struct fixture {
+    const char *variant;
+    xa_encoder enc;
+    xa_hf_config hf;
+    xa_mlm_head mlm;
+    xa_st_file *gold;
+    int B, T;
+    int32_t ids[64], types[64], mask[64], mlm_labels[64], cls_labels[8], tag_labels[64], lens[8];
+    int32_t rows[64], targets[64];
+    int m;
+} fixture;
+
+static void read_i32(const xa_st_file *f, const char *name, int32_t *out, size_t n) {
+    const xa_st_tensor *t = xa_st_find(f, name);
+    if (!t) fail_msg("golden tensor %s missing", name);
+    assert_int_equal(t->dtype, XA_DTYPE_I64);
+    assert_int_equal((size_t)t->n_elems, n);
+    for (size_t i = 0; i < n; i++) {
+        int64_t v;
+        memcpy(&v, (const char *)t->data + 8 * i, 8);
+        out[i] = (int32_t)v;
+    }
+}
+
+static float *read_f32(const xa_st_file *f, const char *name, size_t *n) {
+    const xa_st_tensor *t = xa_st_find(f, name);
+    if (!t) fail_msg("golden tensor %s missing", name);
+    float *buf = malloc((size_t)t->n_elems * sizeof(float));
+    assert_int_equal(xa_st_tensor_to_f32(t, buf), XA_STATUS_OK);
+    if (n) *n = (size_t)t->n_elems;
+    return buf;
+}
+
+static int setup_variant(void **state, const char *variant) {
+    fixture *fx = calloc(1, sizeof *fx);
+    fx->variant = variant;
+    char dir[512], path[600];
+    snprintf(dir, sizeof dir, "%s", xt_data_path("encoder"));
+    snprintf(dir + strlen(dir), sizeof dir - strlen(dir), "/%s", variant);
+    if (xa_encoder_load(&fx->enc, &fx->hf, dir, 1) != XA_STATUS_OK) {
+        char buf[2048];
+        xa_error_format(xa_error_last(), buf, sizeof buf);
+        fail_msg("%s", buf);
+    }
+    /* Train mode with dropout off: the golden was computed without dropout. */
+    fx->enc.cfg.p_hidden = fx->enc.cfg.p_attn = 0.0f;
+    assert_int_equal(xa_mlm_head_init(&fx->mlm, fx->enc.cfg.C, fx->enc.cfg.V, fx->enc.cfg.eps, 64, 1), XA_STATUS_OK);
+    assert_int_equal(xa_mlm_head_load(&fx->mlm, fx->enc.cfg.arch, dir), XA_STATUS_OK);
+    snprintf(path, sizeof path, "%s/golden.safetensors", dir);
+    assert_int_equal(xa_st_open(&fx->gold, path), XA_STATUS_OK);
+    const xa_st_tensor *ids = xa_st_find(fx->gold, "input_ids");
+    fx->B = (int)ids->shape[0];
+    fx->T = (int)ids->shape[1];
+    size_t N = (size_t)fx->B * fx->T;
+    read_i32(fx->gold, "input_ids", fx->ids, N);
+    read_i32(fx->gold, "token_type_ids", fx->types, N);
+    read_i32(fx->gold, "attention_mask", fx->mask, N);
+    read_i32(fx->gold, "mlm_labels", fx->mlm_labels, N);
+    read_i32(fx->gold, "cls_labels", fx->cls_labels, (size_t)fx->B);
+    read_i32(fx->gold, "tag_labels", fx->tag_labels, N);
+    for (int b = 0; b < fx->B; b++) {
+        fx->lens[b] = 0;
+        for (int t = 0; t < fx->T; t++) fx->lens[b] += fx->mask[b * fx->T + t];
+    }
+    fx->m = 0;
+    for (size_t i = 0; i < N; i++) {
+        if (fx->mlm_labels[i] != XA_IGNORE_INDEX) {
+            fx->rows[fx->m] = (int32_t)i;
+            fx->targets[fx->m++] = fx->mlm_labels[i];
+        }
+    }
+    *state = fx;
+    return 0;
+}
+
+static int setup_xlmr(void **state) { return setup_variant(state, "xlmr"); }
+static int setup_bert(void **state) { return setup_variant(state, "bert"); }
+
+static int teardown(void **state) {
+    fixture *fx = *state;
+    xa_encoder_free(&fx->enc);
+    xa_mlm_head_free(&fx->mlm);
+    xa_st_close(fx->gold);
+    free(fx);
+    return 0;
+}
+
+/* Compare only the rows of real tokens (padded rows carry no meaning). */
+static void assert_rows_close(const char *label, const fixture *fx, const float *got, const float *ref,
+                              int C, float atol, float rtol) {
+    for (int b = 0; b < fx->B; b++) {
+        char l[256];
+        snprintf(l, sizeof l, "%s (%s, row %d)", label, fx->variant, b);
+        xt_assert_close(l, got + (size_t)b * fx->T * C, ref + (size_t)b * fx->T * C,
+                        (size_t)fx->lens[b] * C, atol, rtol);
+    }
+}
+
+static xa_batch make_batch(fixture *fx) {
+    xa_batch b = {fx->ids, fx->types, fx->lens, fx->B, fx->T};
+    return b;
+}
+
+static void test_forward_hidden_states(void **state) {
+    fixture *fx = *state;
+    xa_encoder_acts a;
+    assert_int_equal(xa_encoder_acts_init(&a, &fx->enc.cfg, fx->B, fx->T, 1), XA_STATUS_OK);
+    xa_batch b = make_batch(fx);
+    xa_rng rng;
+    xa_rng_seed(&rng, 1, 0);
+    assert_int_equal(xa_encoder_forward(&fx->enc, &a, &b, NULL, 1, &rng), XA_STATUS_OK);
+    for (int l = -1; l < fx->enc.cfg.L; l++) {
+        char name[32];
+        snprintf(name, sizeof name, "hidden.%d", l + 1);
+        float *ref = read_f32(fx->gold, name, NULL);
+        assert_rows_close(name, fx, xa_encoder_hidden(&fx->enc, &a, l), ref, fx->enc.cfg.C, ATOL_FWD, RTOL_FWD);
+        free(ref);
+    }
+    /* Inference activations give the same result. */
+    xa_encoder_acts ai;
+    assert_int_equal(xa_encoder_acts_init(&ai, &fx->enc.cfg, fx->B, fx->T, 0), XA_STATUS_OK);
+    assert_int_equal(xa_encoder_forward(&fx->enc, &ai, &b, NULL, 0, NULL), XA_STATUS_OK);
+    size_t NC = (size_t)fx->B * fx->T * fx->enc.cfg.C;
+    assert_memory_equal(xa_encoder_hidden(&fx->enc, &ai, fx->enc.cfg.L - 1),
+                        xa_encoder_hidden(&fx->enc, &a, fx->enc.cfg.L - 1), NC * sizeof(float));
+    xa_encoder_acts_free(&ai);
+    xa_encoder_acts_free(&a);
+}
+
+/* Compare every encoder gradient and the head gradients with grad_<tag>.* of the golden. */
+static void compare_encoder_grads(const fixture *fx, const char *tag) {
+    const xa_encoder *enc = &fx->enc;
+    const char *prefix = enc->cfg.arch == XA_ARCH_BERT ? "bert." : "roberta.";
+    for (int i = 0; i < XA_ENC_N_TENSORS; i++) {
+        int layers = i >= XA_ENC_QW ? enc->cfg.L : 1;
+        for (int l = 0; l < layers; l++) {
+            char name[200], gname[300];
+            int64_t shape[2];
+            xa_encoder_tensor_name(enc, i, l, name, sizeof name, shape);
+            snprintf(gname, sizeof gname, "grad_%s.%s%s", tag, prefix, name);
+            size_t n = 0;
+            float *ref = read_f32(fx->gold, gname, &n);
+            char label[400];
+            snprintf(label, sizeof label, "%s (%s)", gname, fx->variant);
+            xt_assert_close(label, xa_encoder_slice(enc, i, l, 1), ref, n, ATOL_GRAD, RTOL_GRAD);
+            free(ref);
+        }
+    }
+}
+
+static void test_mlm_loss_logits_and_grads(void **state) {
+    fixture *fx = *state;
+    xa_encoder *enc = &fx->enc;
+    const int C = enc->cfg.C, V = enc->cfg.V;
+    const size_t NC = (size_t)fx->B * fx->T * C;
+    xa_encoder_acts a;
+    assert_int_equal(xa_encoder_acts_init(&a, &enc->cfg, fx->B, fx->T, 1), XA_STATUS_OK);
+    xa_batch b = make_batch(fx);
+    assert_int_equal(xa_encoder_forward(enc, &a, &b, NULL, 1, NULL), XA_STATUS_OK);
+    float *logits = malloc((size_t)fx->m * V * sizeof(float));
+    float loss = xa_mlm_head_forward(&fx->mlm, xa_encoder_hidden(enc, &a, enc->cfg.L - 1), fx->rows,
+                                     fx->targets, fx->m, enc->t[XA_ENC_WTE], NULL, logits);
+    float *ref = read_f32(fx->gold, "mlm_logits_masked", NULL);
+    xt_assert_close("mlm logits", logits, ref, (size_t)fx->m * V, ATOL_FWD, RTOL_FWD);
+    free(ref);
+    ref = read_f32(fx->gold, "mlm_loss", NULL);
+    xt_assert_close("mlm loss", &loss, ref, 1, 1e-5f, 1e-5f);
+    free(ref);
+
+    memset(enc->grads, 0, enc->n_params * sizeof(float));
+    memset(fx->mlm.grads, 0, fx->mlm.n_params * sizeof(float));
+    float *dlast = calloc(NC, sizeof(float)), *demb = calloc(NC, sizeof(float));
+    xa_mlm_head_backward(&fx->mlm, dlast, enc->g[XA_ENC_WTE], enc->t[XA_ENC_WTE], NULL, 1.0f);
+    xa_encoder_backward(enc, &a, &b, NULL, dlast, demb);
+    compare_encoder_grads(fx, "mlm");
+    const char *hp = enc->cfg.arch == XA_ARCH_BERT ? "grad_mlm." : "grad_mlm.";
+    for (int i = 0; i < XA_MLM_N_TENSORS; i++) {
+        char gname[300];
+        snprintf(gname, sizeof gname, "%s%s", hp, xa_mlm_head_tensor_name(enc->cfg.arch, i));
+        size_t n;
+        ref = read_f32(fx->gold, gname, &n);
+        xt_assert_close(gname, fx->mlm.g[i], ref, n, ATOL_GRAD, RTOL_GRAD);
+        free(ref);
+    }
+    ref = read_f32(fx->gold, "grad_mlm.embedding_output", NULL);
+    assert_rows_close("d embedding output (mlm)", fx, demb, ref, C, ATOL_GRAD, RTOL_GRAD);
+    free(ref);
+
+    /* Frozen encoder: no weight gradients, the same gradient at the embedding output. */
+    float *demb2 = calloc(NC, sizeof(float));
+    float *snapshot = malloc(enc->n_params * sizeof(float));
+    memcpy(snapshot, enc->params, enc->n_params * sizeof(float));
+    assert_int_equal(xa_encoder_set_trainable(enc, 0), XA_STATUS_OK);
+    assert_null(enc->g[XA_ENC_QW]);
+    memset(dlast, 0, NC * sizeof(float));
+    xa_mlm_head_forward(&fx->mlm, xa_encoder_hidden(enc, &a, enc->cfg.L - 1), fx->rows, fx->targets,
+                        fx->m, enc->t[XA_ENC_WTE], NULL, NULL);
+    xa_mlm_head_backward(&fx->mlm, dlast, NULL, enc->t[XA_ENC_WTE], NULL, 1.0f);
+    xa_encoder_backward(enc, &a, &b, NULL, dlast, demb2);
+    xt_assert_close("frozen d embedding output", demb2, demb, NC, 1e-6f, 1e-5f);
+    /* A frozen backward never writes the weights. */
+    assert_memory_equal(snapshot, enc->params, enc->n_params * sizeof(float));
+    free(snapshot);
+    assert_int_equal(xa_encoder_set_trainable(enc, 1), XA_STATUS_OK);
+    free(demb2);
+    free(dlast);
+    free(demb);
+    free(logits);
+    xa_encoder_acts_free(&a);
+}
+
+static void run_head(fixture *fx, xa_head_kind kind, const char *tag) {
+    xa_encoder *enc = &fx->enc;
+    const int C = enc->cfg.C;
+    const size_t NC = (size_t)fx->B * fx->T * C;
+    const char *w1 = kind == XA_HEAD_CLASSIFICATION ? "heads.cls.1.weight" : "heads.tag.1.weight";
+    const xa_st_tensor *tw = xa_st_find(fx->gold, kind == XA_HEAD_CLASSIFICATION ? "heads.cls.4.weight" : w1);
+    int K = (int)tw->shape[0];
+    xa_head h;
+    assert_int_equal(xa_head_init(&h, kind, C, K, 0.1f, fx->B, fx->T, 1), XA_STATUS_OK);
+    const char *names[4] = {"heads.cls.1.weight", "heads.cls.1.bias", "heads.cls.4.weight", "heads.cls.4.bias"};
+    const char *tnames[2] = {"heads.tag.1.weight", "heads.tag.1.bias"};
+    for (int i = 0; i < XA_HEAD_N_TENSORS; i++) {
+        if (!h.t[i]) continue;
+        float *ref = read_f32(fx->gold, kind == XA_HEAD_CLASSIFICATION ? names[i] : tnames[i], NULL);
+        memcpy(h.t[i], ref, h.numel[i] * sizeof(float));
+        free(ref);
+    }
+    xa_encoder_acts a;
+    assert_int_equal(xa_encoder_acts_init(&a, &enc->cfg, fx->B, fx->T, 1), XA_STATUS_OK);
+    xa_batch b = make_batch(fx);
+    assert_int_equal(xa_encoder_forward(enc, &a, &b, NULL, 1, NULL), XA_STATUS_OK);
+    const int32_t *labels = kind == XA_HEAD_CLASSIFICATION ? fx->cls_labels : fx->tag_labels;
+    size_t n_logits = kind == XA_HEAD_CLASSIFICATION ? (size_t)fx->B * K : (size_t)fx->B * fx->T * K;
+    float *logits = malloc(n_logits * sizeof(float));
+    /* train = 0: the heads' dropout is off, as in the golden. */
+    float loss = xa_head_forward(&h, xa_encoder_hidden(enc, &a, enc->cfg.L - 1), labels, fx->B, fx->T, logits, 0, NULL);
+    char name[64];
+    snprintf(name, sizeof name, "%s_logits", tag);
+    float *ref = read_f32(fx->gold, name, NULL);
+    if (kind == XA_HEAD_CLASSIFICATION) {
+        xt_assert_close(name, logits, ref, n_logits, ATOL_FWD, RTOL_FWD);
+    } else {
+        assert_rows_close(name, fx, logits, ref, K, ATOL_FWD, RTOL_FWD);
+    }
+    free(ref);
+    snprintf(name, sizeof name, "%s_loss", tag);
+    ref = read_f32(fx->gold, name, NULL);
+    xt_assert_close(name, &loss, ref, 1, 1e-5f, 1e-5f);
+    free(ref);
+
+    memset(enc->grads, 0, enc->n_params * sizeof(float));
+    float *dlast = calloc(NC, sizeof(float)), *demb = calloc(NC, sizeof(float));
+    xa_head_backward(&h, dlast, 1.0f);
+    xa_encoder_backward(enc, &a, &b, NULL, dlast, demb);
+    compare_encoder_grads(fx, tag);
+    for (int i = 0; i < XA_HEAD_N_TENSORS; i++) {
+        if (!h.g[i]) continue;
+        char gname[300];
+        snprintf(gname, sizeof gname, "grad_%s.%s", tag, kind == XA_HEAD_CLASSIFICATION ? names[i] : tnames[i]);
+        size_t n;
+        ref = read_f32(fx->gold, gname, &n);
+        xt_assert_close(gname, h.g[i], ref, n, ATOL_GRAD, RTOL_GRAD);
+        free(ref);
+    }
+    snprintf(name, sizeof name, "grad_%s.embedding_output", tag);
+    ref = read_f32(fx->gold, name, NULL);
+    assert_rows_close(name, fx, demb, ref, C, ATOL_GRAD, RTOL_GRAD);
+    free(ref);
+    free(dlast);
+    free(demb);
+    free(logits);
+    xa_encoder_acts_free(&a);
+    xa_head_free(&h);
+}
+
+static void test_classification_head(void **state) { run_head(*state, XA_HEAD_CLASSIFICATION, "cls"); }
+static void test_tagging_head(void **state) { run_head(*state, XA_HEAD_TAGGING, "tag"); }
+
+static void test_save_load_bit_identical(void **state) {
+    fixture *fx = *state;
+    const char *dir = xt_tmp_path(fx->variant);
+    assert_int_equal(xa_model_save(dir, &fx->enc, &fx->mlm, NULL), XA_STATUS_OK);
+    xa_encoder e2;
+    xa_hf_config hf2;
+    assert_int_equal(xa_encoder_load(&e2, &hf2, dir, 0), XA_STATUS_OK);
+    assert_string_equal(hf2.model_type, fx->hf.model_type);
+    e2.cfg.p_hidden = e2.cfg.p_attn = 0.0f;
+    assert_memory_equal(e2.params, fx->enc.params, fx->enc.n_params * sizeof(float));
+    xa_mlm_head m2;
+    assert_int_equal(xa_mlm_head_init(&m2, e2.cfg.C, e2.cfg.V, e2.cfg.eps, 64, 0), XA_STATUS_OK);
+    assert_int_equal(xa_mlm_head_load(&m2, e2.cfg.arch, dir), XA_STATUS_OK);
+    xa_encoder_acts a1, a2;
+    assert_int_equal(xa_encoder_acts_init(&a1, &e2.cfg, fx->B, fx->T, 0), XA_STATUS_OK);
+    assert_int_equal(xa_encoder_acts_init(&a2, &e2.cfg, fx->B, fx->T, 0), XA_STATUS_OK);
+    xa_batch b = make_batch(fx);
+    assert_int_equal(xa_encoder_forward(&fx->enc, &a1, &b, NULL, 0, NULL), XA_STATUS_OK);
+    assert_int_equal(xa_encoder_forward(&e2, &a2, &b, NULL, 0, NULL), XA_STATUS_OK);
+    size_t NC = (size_t)fx->B * fx->T * e2.cfg.C;
+    assert_memory_equal(xa_encoder_hidden(&e2, &a2, e2.cfg.L - 1), xa_encoder_hidden(&fx->enc, &a1, e2.cfg.L - 1),
+                        NC * sizeof(float));
+    float l1 = xa_mlm_head_forward(&fx->mlm, xa_encoder_hidden(&fx->enc, &a1, e2.cfg.L - 1), fx->rows,
+                                   fx->targets, fx->m, fx->enc.t[XA_ENC_WTE], NULL, NULL);
+    float l2 = xa_mlm_head_forward(&m2, xa_encoder_hidden(&e2, &a2, e2.cfg.L - 1), fx->rows, fx->targets,
+                                   fx->m, e2.t[XA_ENC_WTE], NULL, NULL);
+    assert_memory_equal(&l1, &l2, sizeof l1);
+    xa_encoder_acts_free(&a1);
+    xa_encoder_acts_free(&a2);
+    xa_mlm_head_free(&m2);
+    xa_encoder_free(&e2);
+}
+
+/* Finite differences of the whole model (encoder + MLM head) with dropout ON (fixed masks: the
+ * same rng seed for every forward), on a handful of parameters of every tensor. */
+static double mlm_loss_at(xa_encoder *enc, xa_mlm_head *mlm, xa_encoder_acts *a, const xa_batch *b,
+                          const fixture *fx) {
+    xa_rng rng;
+    xa_rng_seed(&rng, 99, 0);
+    assert_int_equal(xa_encoder_forward(enc, a, b, NULL, 1, &rng), XA_STATUS_OK);
+    return xa_mlm_head_forward(mlm, xa_encoder_hidden(enc, a, enc->cfg.L - 1), fx->rows, fx->targets,
+                               fx->m, enc->t[XA_ENC_WTE], NULL, NULL);
+}
+
+static void test_finite_differences_with_dropout(void **state) {
+    fixture *fx = *state;
+    xa_encoder *enc = &fx->enc;
+    enc->cfg.p_hidden = 0.1f;
+    enc->cfg.p_attn = 0.1f;
+    xa_encoder_acts a;
+    assert_int_equal(xa_encoder_acts_init(&a, &enc->cfg, fx->B, fx->T, 1), XA_STATUS_OK);
+    xa_batch b = make_batch(fx);
+    const size_t NC = (size_t)fx->B * fx->T * enc->cfg.C;
+    memset(enc->grads, 0, enc->n_params * sizeof(float));
+    memset(fx->mlm.grads, 0, fx->mlm.n_params * sizeof(float));
+    mlm_loss_at(enc, &fx->mlm, &a, &b, fx);
+    float *dlast = calloc(NC, sizeof(float));
+    xa_mlm_head_backward(&fx->mlm, dlast, enc->g[XA_ENC_WTE], enc->t[XA_ENC_WTE], NULL, 1.0f);
+    xa_encoder_backward(enc, &a, &b, NULL, dlast, NULL);
+    const float h = 1e-2f;
+    int checked = 0;
+    for (int i = 0; i < XA_ENC_N_TENSORS; i++) {
+        for (int k = 0; k < 3; k++) {
+            size_t j = (size_t)(k * 7919 + i * 131) % enc->numel[i];
+            float *p = enc->t[i] + j;
+            float saved = *p;
+            *p = saved + h;
+            double lp = mlm_loss_at(enc, &fx->mlm, &a, &b, fx);
+            *p = saved - h;
+            double lm = mlm_loss_at(enc, &fx->mlm, &a, &b, fx);
+            *p = saved;
+            double num = (lp - lm) / (2.0 * h), ana = enc->g[i][j];
+            if (fabs(num - ana) > 2e-3 + 2e-2 * fabs(num)) {
+                fail_msg("%s: tensor %d element %zu: finite difference %.6g, backward %.6g", fx->variant, i, j, num, ana);
+            }
+            checked++;
+        }
+    }
+    assert_true(checked >= 3 * XA_ENC_N_TENSORS);
+    enc->cfg.p_hidden = enc->cfg.p_attn = 0.0f;
+    free(dlast);
+    xa_encoder_acts_free(&a);
+}
+
+static void test_bad_batches(void **state) {
+    fixture *fx = *state;
+    xa_encoder_acts a;
+    assert_int_equal(xa_encoder_acts_init(&a, &fx->enc.cfg, fx->B, fx->T, 0), XA_STATUS_OK);
+    int32_t ids[64];
+    memcpy(ids, fx->ids, sizeof ids);
+    ids[3] = fx->enc.cfg.V; /* out of range */
+    xa_batch b = {ids, NULL, fx->lens, fx->B, fx->T};
+    assert_int_equal(xa_encoder_forward(&fx->enc, &a, &b, NULL, 0, NULL), XA_STATUS_USAGE);
+    xt_assert_error_mentions("position 3");
+    int32_t lens[8] = {0};
+    xa_batch b2 = {fx->ids, NULL, lens, fx->B, fx->T};
+    assert_int_equal(xa_encoder_forward(&fx->enc, &a, &b2, NULL, 0, NULL), XA_STATUS_USAGE);
+    xa_batch b3 = {fx->ids, NULL, fx->lens, fx->B, fx->T};
+    assert_int_equal(xa_encoder_forward(&fx->enc, &a, &b3, NULL, 1, NULL), XA_STATUS_USAGE);
+    xt_assert_error_mentions("train");
+    xa_encoder_acts_free(&a);
+    /* A config.json that does not match model.safetensors names the tensor and hints. */
+    const char *dir = xt_tmp_path("mismatch");
+    assert_int_equal(xa_model_save(dir, &fx->enc, NULL, NULL), XA_STATUS_OK);
+    xa_hf_config hf = fx->hf;
+    hf.intermediate_size *= 2;
+    char path[600];
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    assert_int_equal(xa_hf_config_write(&hf, path), XA_STATUS_OK);
+    xa_encoder e2;
+    assert_int_equal(xa_encoder_load(&e2, NULL, dir, 0), XA_STATUS_SHAPE);
+    xt_assert_error_mentions("intermediate.dense.weight");
+    xt_assert_error_mentions("wrong base model");
+    assert_int_equal(xa_encoder_load(&e2, NULL, xt_tmp_path("no-such-dir"), 0) != XA_STATUS_OK, 1);
+    xt_assert_error_mentions("config.json");
+}
+
+#define GROUP(name, setup)                                                                         \
+    const struct CMUnitTest name[] = {                                                             \
+        cmocka_unit_test(test_forward_hidden_states),                                             \
+        cmocka_unit_test(test_mlm_loss_logits_and_grads),                                         \
+        cmocka_unit_test(test_classification_head),                                               \
+        cmocka_unit_test(test_tagging_head),                                                      \
+        cmocka_unit_test(test_save_load_bit_identical),                                           \
+        cmocka_unit_test(test_finite_differences_with_dropout),                                   \
+        cmocka_unit_test(test_bad_batches),                                                       \
+    }
+
+int main(void) {
+    GROUP(xlmr_tests, setup_xlmr);
+    GROUP(bert_tests, setup_bert);
+    int fails = cmocka_run_group_tests_name("model-xlmr", xlmr_tests, setup_xlmr, teardown);
+    fails += cmocka_run_group_tests_name("model-bert", bert_tests, setup_bert, teardown);
+    return fails;
+}
