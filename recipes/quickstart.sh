@@ -15,17 +15,12 @@ out=out/quickstart
 mkdir -p "$out"
 
 echo "== 1. tokenizer: train a unigram SentencePiece model on tests/data/spm/corpus.txt"
-$xa tokenizer train --input tests/data/spm/corpus.txt --vocab 600 --out "$out/tok"
+$xa tokenizer train --input tests/data/spm/corpus.txt --vocab 1000 --out "$out/tok"
 
 echo
 echo "== 2. encode and decode with the XLM-R id convention (<s>=0 <pad>=1 </s>=2 <unk>=3, +1)"
-printf '%s\n' \
-  "Wählen Sie Format - Zellen." \
-  "Επιλέξτε Μορφή - Κελιά." \
-  "Выберите Формат - Ячейки." \
-  "書式 - セルを選択します。" \
-  "选择格式 - 单元格。" \
-  "Aukeratu Formatua - Gelaxkak." > "$out/sentences.txt"
+# Held-out sentences (not in the training text), one per language.
+grep -E '^(de|el|ru|ja|zh_CN|eu)	' tests/data/spm/heldout.txt | head -n 6 | cut -f2 > "$out/sentences.txt"
 $xa tokenizer encode --model "$out/tok.model" --xlmr < "$out/sentences.txt" > "$out/ids.txt"
 $xa tokenizer encode --model "$out/tok.model" --pieces < "$out/sentences.txt" > "$out/pieces.txt"
 $xa tokenizer decode --model "$out/tok.model" --xlmr < "$out/ids.txt" > "$out/decoded.txt"
@@ -38,4 +33,4 @@ fi
 
 echo
 echo "== 3. inspect a safetensors file"
-$xa inspect tests/data/io/reference.safetensors
+$xa inspect tests/data/encoder/xlmr/model.safetensors

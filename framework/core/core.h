@@ -23,6 +23,12 @@ extern "C" {
 #define XA_VERSION_PATCH 0
 #define XA_VERSION_STRING "0.1.0"
 
+#ifdef __cplusplus
+#define XA_NORETURN [[noreturn]]
+#else
+#define XA_NORETURN _Noreturn
+#endif
+
 #if defined(__GNUC__)
 #define XA_PRINTF(fmt_idx, arg_idx) __attribute__((format(printf, fmt_idx, arg_idx)))
 #else
@@ -87,7 +93,7 @@ size_t xa_error_format(const xa_error *e, char *buf, size_t n);
     do {                                                                                           \
         if (!(cond)) xa_assert_fail(#cond, __FILE__, __LINE__);                                   \
     } while (0)
-_Noreturn void xa_assert_fail(const char *expr, const char *file, int line);
+XA_NORETURN void xa_assert_fail(const char *expr, const char *file, int line);
 
 /* ---- logging ------------------------------------------------------------------------------- */
 

@@ -111,7 +111,7 @@ size_t xa_error_format(const xa_error *e, char *buf, size_t n) {
     return len;
 }
 
-_Noreturn void xa_assert_fail(const char *expr, const char *file, int line) {
+XA_NORETURN void xa_assert_fail(const char *expr, const char *file, int line) {
     fprintf(stderr, "xadapt: internal error: assertion '%s' failed at %s:%d\n", expr, file, line);
     fflush(stderr);
     abort();

@@ -44,6 +44,33 @@ xa_status xa_encoder_config_check(const xa_encoder_config *c, const char *where)
     return XA_STATUS_OK;
 }
 
+xa_status xa_encoder_preset(xa_encoder_config *cfg, const char *name) {
+    static const struct { const char *name; int L, C, NH, FF, V; } presets[] = {
+        {"tiny", 2, 128, 2, 512, 8000},
+        {"small", 4, 256, 4, 1024, 16000},
+        {"base", 12, 768, 12, 3072, 32000},
+    };
+    for (size_t i = 0; i < sizeof presets / sizeof presets[0]; i++) {
+        if (strcmp(name, presets[i].name) != 0) continue;
+        memset(cfg, 0, sizeof *cfg);
+        cfg->arch = XA_ARCH_XLMR;
+        cfg->L = presets[i].L;
+        cfg->C = presets[i].C;
+        cfg->NH = presets[i].NH;
+        cfg->FF = presets[i].FF;
+        cfg->V = presets[i].V;
+        cfg->P = 514;
+        cfg->TV = 1;
+        cfg->pad_id = 1;
+        cfg->eps = 1e-5f;
+        cfg->p_hidden = cfg->p_attn = 0.1f;
+        cfg->act = XA_ACT_GELU;
+        return XA_STATUS_OK;
+    }
+    return xa_error_set(XA_STATUS_NOT_FOUND, "model preset", "tiny, small or base",
+                        "or give the path of a Hugging Face config.json", "unknown model '%s'", name);
+}
+
 size_t xa_encoder_sizes(const xa_encoder_config *c, size_t n[XA_ENC_N_TENSORS]) {
     size_t C = (size_t)c->C, L = (size_t)c->L, FF = (size_t)c->FF;
     n[XA_ENC_WTE] = (size_t)c->V * C;

@@ -38,7 +38,7 @@ for cmd in "version" "inspect" "tokenizer" "tokenizer train" "tokenizer encode" 
 done
 
 # inspect
-fixture="$data/io/reference.safetensors"
+fixture="$data/encoder/xlmr/model.safetensors"
 expect 0 "inspect a fixture" -- "$xa" inspect "$fixture"
 contains "$out" "total:" "inspect totals"; contains "$out" "F32" "inspect dtypes"
 expect 2 "inspect without a file" -- "$xa" inspect
@@ -52,16 +52,16 @@ contains "$err" "trunc.safetensors" "truncated file named"
 
 # tokenizer: train on the multilingual fixture corpus, then encode and decode
 corpus="$data/spm/corpus.txt"
-expect 0 "tokenizer train" -- "$xa" tokenizer train --input "$corpus" --vocab 300 --out "$tmp/tok"
+expect 0 "tokenizer train" -- "$xa" tokenizer train --input "$corpus" --vocab 1000 --out "$tmp/tok"
 contains "$out" "tok.model" "train output"
 [[ -s "$tmp/tok.model" && -s "$tmp/tok.vocab" ]] || { echo "FAIL: tok.model/tok.vocab missing"; fails=$((fails + 1)); }
 expect 2 "tokenizer train without --vocab" -- "$xa" tokenizer train --input "$corpus" --out "$tmp/x"
 expect 2 "tokenizer train with a bad --vocab" -- "$xa" tokenizer train --input "$corpus" --vocab ten --out "$tmp/x"
 contains "$err" "--vocab" "bad vocab named"
-expect 2 "tokenizer train with a missing input" -- "$xa" tokenizer train --input "$tmp/none.txt" --vocab 300 --out "$tmp/x"
+expect 2 "tokenizer train with a missing input" -- "$xa" tokenizer train --input "$tmp/none.txt" --vocab 1000 --out "$tmp/x"
 contains "$err" "none.txt" "missing input named"
 
-text="Καλημέρα κόσμε. Guten Morgen, Welt!"
+text="Αδύνατο το κλείδωμα του καταλόγου μεταφόρτωσης"
 expect 0 "tokenizer encode (XLM-R ids)" -- "$xa" tokenizer encode --model "$tmp/tok.model" --xlmr "$text"
 ids=$out
 [[ "$ids" == "0 "*" 2" ]] || { echo "FAIL: XLM-R ids should start with 0 and end with 2: $ids"; fails=$((fails + 1)); }

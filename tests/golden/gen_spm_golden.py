@@ -6,11 +6,12 @@ What it writes, all under tests/data/spm/:
                  reused): real UI sentences in English, German, French, Greek, Russian, Basque,
                  Japanese and Simplified Chinese, taken in parallel (same msgid) from the gettext
                  catalogues of Debian packages (/usr/share/locale/<lang>/LC_MESSAGES/*.mo), NFKC
-                 normalised, one sentence a line, prefixed by nothing (the language is not marked).
-  heldout.txt    "lang<TAB>sentence" lines from the same catalogues that are NOT in corpus.txt (also
-                 only with --corpus): the test sentences.
-  fixture.model  a small unigram model (vocab 1000) trained on corpus.txt by the python trainer with a
-                 fixed seed and one thread, so a rerun gives the same bytes.
+                 normalised, one sentence a line, 48 per language (the language is not marked).
+  heldout.txt    "lang<TAB>sentence" lines from the same catalogues that are NOT in corpus.txt but
+                 use only characters that occur in it (also only with --corpus): the test sentences.
+  fixture.model  a small unigram model (vocab 1000, character coverage 1.0, <unk>=0 <s>=1 </s>=2,
+                 no pad) trained on corpus.txt by the python trainer with one thread, so a rerun
+                 gives the same bytes (md5 eba6fe2c69d37c8e990c801530295277 with 0.1.97).
   golden.tsv     for every held-out sentence and a few hand-written edge cases, the reference output
                  of python3-sentencepiece on fixture.model; the C test reads it without Python.
 
@@ -23,7 +24,8 @@ golden.tsv format: lines starting with '#' are comments; every other line has 8 
                transformers' XLMRobertaTokenizer does (build_inputs_with_special_tokens and
                _convert_token_to_id): [0] + [3 if i == unk_id else i + 1 for i in ids] + [2]
   spans        "begin:end" byte offsets of each piece in the UTF-8 text, from
-               sp.encode_as_immutable_proto(text).pieces (no specials)
+               sp.encode_as_immutable_proto(text).pieces (no specials); python reports character
+               offsets there, converted here to UTF-8 byte offsets
   pieces       sp.encode(text, out_type=str), space-separated (pieces never contain a space: the
                model's whitespace is U+2581)
 
@@ -57,7 +59,7 @@ N_HELDOUT = 4  # parallel messages per language kept out of the corpus for the t
 MODEL_ARGS = dict(
     model_type="unigram",
     vocab_size=1000,
-    character_coverage=0.9995,
+    character_coverage=1.0,
     num_threads=1,
     input_sentence_size=0,
     shuffle_input_sentence=False,
@@ -113,13 +115,17 @@ def build_corpus():
         if r[0] not in seen:
             seen.add(r[0])
             uniq.append(r)
-    # Spread picks over the domains: every k-th message.
-    need = N_TRAIN + N_HELDOUT
-    if len(uniq) < need:
-        sys.exit(f"only {len(uniq)} parallel messages, need {need}")
-    step = len(uniq) // need
-    picked = [uniq[i * step] for i in range(need)]
-    train, held = picked[:N_TRAIN], picked[N_TRAIN:]
+    # Spread the training picks over the domains (every k-th message), then hold out the first
+    # remaining messages whose characters all occur in the training text in every language, so a
+    # held-out sentence can round-trip without unknown pieces.
+    if len(uniq) < N_TRAIN + N_HELDOUT:
+        sys.exit(f"only {len(uniq)} parallel messages, need {N_TRAIN + N_HELDOUT}")
+    step = len(uniq) // N_TRAIN
+    train = [uniq[i * step] for i in range(N_TRAIN)]
+    chars = set("".join("".join(r) for r in train))
+    held = [r for r in uniq if r not in train and set("".join(r)) <= chars][:N_HELDOUT]
+    if len(held) < N_HELDOUT:
+        sys.exit(f"only {len(held)} held-out messages are covered by the corpus' characters")
     with open(os.path.join(OUT, "corpus.txt"), "w", encoding="utf-8") as f:
         for j in range(len(LANGS)):
             for r in train:
@@ -163,7 +169,10 @@ def write_golden(model_path):
             ids = sp.encode(text)
             rt = int(sp.decode(ids) == text)
             proto = sp.encode_as_immutable_proto(text)
-            spans = [f"{p.begin}:{p.end}" for p in proto.pieces]
+            # The python wrapper reports spans in Unicode characters (it calls
+            # ConvertToUnicodeSpans); the C++ API reports UTF-8 bytes: convert.
+            b = lambda c: len(text[:c].encode("utf-8"))
+            spans = [f"{b(p.begin)}:{b(p.end)}" for p in proto.pieces]
             assert [p.id for p in proto.pieces] == ids
             pieces = sp.encode(text, out_type=str)
             assert all(" " not in p and "\t" not in p for p in pieces)

@@ -1,0 +1,133 @@
+/* xadapt pretrain: MLM pretraining of a small encoder from scratch (all parameters train),
+ * resumable, with a progress line and metrics as JSON lines. The result is a Hugging Face model
+ * directory (config.json, model.safetensors, sentencepiece.bpe.model). */
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "io/hfjson.h"
+#include "tensor/tensor.h"
+#include "train/train.h"
+
+static void print_help(void) {
+    printf("usage: xadapt pretrain --corpus FILE --tokenizer FILE --out DIR [OPTIONS]\n"
+           "\n"
+           "Pretrain an XLM-R style encoder with masked language modelling, all parameters trained.\n"
+           "Writes DIR/config.json, DIR/model.safetensors (loadable by XLMRobertaForMaskedLM),\n"
+           "DIR/sentencepiece.bpe.model, DIR/metrics.jsonl, and a checkpoint in DIR/checkpoint/.\n"
+           "\n"
+           "options:\n"
+           "  -c, --corpus FILE      plain text, one document per line (required)\n"
+           "  -k, --tokenizer FILE   SentencePiece model (required; XLM-R ids are used)\n"
+           "  -o, --out DIR          output directory (required)\n"
+           "  -m, --model NAME       tiny (default), small, base, or a config.json path\n"
+           "  -n, --steps N          optimizer steps (default 1000)\n"
+           "  -b, --batch N          sequences per step (default 8)\n"
+           "  -t, --seq N            tokens per sequence (default 128)\n"
+           "      --lr F             peak learning rate (default 5e-4)\n"
+           "      --warmup N         warmup steps (default 6%% of the steps)\n"
+           "      --weight-decay F   AdamW weight decay (default 0.01)\n"
+           "      --clip F           gradient-norm clip, 0 = off (default 1.0)\n"
+           "  -s, --seed N           seed of init, data order, masking and dropout (default 42)\n"
+           "      --ckpt-every N     steps between checkpoints (default 200)\n"
+           "  -r, --resume           continue from DIR/checkpoint when it exists\n"
+           "      --max-docs N       read at most N corpus lines (default: all)\n"
+           "  -j, --threads N        threads (default: all cores)\n"
+           "  -h, --help             show this help\n");
+}
+
+enum { OPT_LR = 256, OPT_WARMUP, OPT_WD, OPT_CLIP, OPT_CKPT, OPT_MAXDOCS };
+
+int cli_cmd_pretrain(int argc, char **argv) {
+    static const struct option opts[] = {
+        {"corpus", required_argument, NULL, 'c'},   {"tokenizer", required_argument, NULL, 'k'},
+        {"out", required_argument, NULL, 'o'},      {"model", required_argument, NULL, 'm'},
+        {"steps", required_argument, NULL, 'n'},    {"batch", required_argument, NULL, 'b'},
+        {"seq", required_argument, NULL, 't'},      {"lr", required_argument, NULL, OPT_LR},
+        {"warmup", required_argument, NULL, OPT_WARMUP}, {"weight-decay", required_argument, NULL, OPT_WD},
+        {"clip", required_argument, NULL, OPT_CLIP}, {"seed", required_argument, NULL, 's'},
+        {"ckpt-every", required_argument, NULL, OPT_CKPT}, {"resume", no_argument, NULL, 'r'},
+        {"max-docs", required_argument, NULL, OPT_MAXDOCS}, {"threads", required_argument, NULL, 'j'},
+        {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
+    };
+    const char *cmd = "pretrain", *model = "tiny";
+    xa_pretrain_opts o = xa_pretrain_opts_default();
+    int64_t iv = 0, threads = 0;
+    opterr = 0;
+    optind = 1;
+    int c;
+    while ((c = getopt_long(argc, argv, ":c:k:o:m:n:b:t:s:rj:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'c': o.corpus = optarg; break;
+        case 'k': o.tokenizer = optarg; break;
+        case 'o': o.out_dir = optarg; break;
+        case 'm': model = optarg; break;
+        case 'n':
+            if (!cli_parse_i64(cmd, "--steps", optarg, 1, INT64_MAX / 2, &o.steps)) return CLI_EXIT_USAGE;
+            break;
+        case 'b':
+            if (!cli_parse_i64(cmd, "--batch", optarg, 1, 4096, &iv)) return CLI_EXIT_USAGE;
+            o.B = (int)iv;
+            break;
+        case 't':
+            if (!cli_parse_i64(cmd, "--seq", optarg, 8, 8192, &iv)) return CLI_EXIT_USAGE;
+            o.T = (int)iv;
+            break;
+        case OPT_LR:
+            if (!cli_parse_f64(cmd, "--lr", optarg, 0.0, 10.0, &o.lr)) return CLI_EXIT_USAGE;
+            break;
+        case OPT_WARMUP:
+            if (!cli_parse_i64(cmd, "--warmup", optarg, 0, INT64_MAX / 2, &o.warmup)) return CLI_EXIT_USAGE;
+            break;
+        case OPT_WD:
+            if (!cli_parse_f64(cmd, "--weight-decay", optarg, 0.0, 1.0, &o.weight_decay)) return CLI_EXIT_USAGE;
+            break;
+        case OPT_CLIP:
+            if (!cli_parse_f64(cmd, "--clip", optarg, 0.0, 1e6, &o.clip)) return CLI_EXIT_USAGE;
+            break;
+        case 's':
+            if (!cli_parse_i64(cmd, "--seed", optarg, 0, INT64_MAX, &iv)) return CLI_EXIT_USAGE;
+            o.seed = (uint64_t)iv;
+            break;
+        case OPT_CKPT:
+            if (!cli_parse_i64(cmd, "--ckpt-every", optarg, 0, INT64_MAX / 2, &o.ckpt_every)) return CLI_EXIT_USAGE;
+            break;
+        case 'r': o.resume = 1; break;
+        case OPT_MAXDOCS:
+            if (!cli_parse_i64(cmd, "--max-docs", optarg, 0, INT64_MAX, &o.max_docs)) return CLI_EXIT_USAGE;
+            break;
+        case 'j':
+            if (!cli_parse_i64(cmd, "--threads", optarg, 1, 1024, &threads)) return CLI_EXIT_USAGE;
+            break;
+        case 'h': print_help(); return CLI_EXIT_OK;
+        case ':': return cli_usage_error(cmd, "option '%s' needs a value", argv[optind - 1]);
+        default: return cli_usage_error(cmd, "unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    if (optind < argc) return cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
+    if (!o.corpus) return cli_usage_error(cmd, "missing --corpus FILE");
+    if (!o.tokenizer) return cli_usage_error(cmd, "missing --tokenizer FILE");
+    if (!o.out_dir) return cli_usage_error(cmd, "missing --out DIR");
+    xa_status st;
+    if (strchr(model, '/') || strstr(model, ".json")) {
+        xa_hf_config hf;
+        st = xa_hf_config_read(&hf, model);
+        if (!st) st = xa_encoder_config_from_hf(&o.model, &hf, model);
+    } else {
+        st = xa_encoder_preset(&o.model, model);
+    }
+    if (st) return cli_fail();
+    xa_threads_set((int)threads);
+    o.progress = stderr;
+    fprintf(stderr, "pretraining %s (L%d d%d h%d ff%d) on %s: %lld steps of %d x %d tokens, %d threads\n",
+            model, o.model.L, o.model.C, o.model.NH, o.model.FF, o.corpus, (long long)o.steps, o.B, o.T,
+            xa_threads_get());
+    xa_pretrain_result r;
+    if (xa_pretrain(&o, &r) != XA_STATUS_OK) return cli_fail();
+    char dur[32];
+    printf("pretrain: step %lld, MLM loss %.4f -> %.4f, %.0f tokens/s, %s\n", (long long)r.steps_done,
+           r.first_loss, r.last_loss, r.tokens_per_s, xa_format_duration(r.seconds, dur, sizeof dur));
+    if (r.steps_done >= o.steps) printf("model saved to %s\n", o.out_dir);
+    return CLI_EXIT_OK;
+}

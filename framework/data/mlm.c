@@ -1,0 +1,180 @@
+/* data/mlm: masked-language-model corpora (see data.h): HF run_mlm.py's group_texts packing and
+ * DataCollatorForLanguageModeling's 80/10/10 masking, deterministic and resumable.
+ * Not here (yet): whole-word masking, line-by-line padding mode, sharding by rank. */
+#include "data/data.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define XA_IGNORE (-100)
+
+static xa_status grow(int32_t **buf, size_t *cap, size_t need) {
+    if (need <= *cap) return XA_STATUS_OK;
+    size_t n = *cap ? *cap : 1 << 16;
+    while (n < need) n *= 2;
+    int32_t *p = realloc(*buf, n * sizeof *p);
+    if (!p) return xa_error_set(XA_STATUS_NOMEM, "xa_mlm_data_load", NULL, NULL, "out of memory");
+    *buf = p;
+    *cap = n;
+    return XA_STATUS_OK;
+}
+
+xa_status xa_mlm_data_load(xa_mlm_data *d, xa_spm *spm, const char *path, int T, uint64_t seed,
+                           int64_t max_docs) {
+    memset(d, 0, sizeof *d);
+    if (T < 2) return xa_error_set(XA_STATUS_USAGE, "xa_mlm_data_load", "T >= 2", NULL, "T is %d", T);
+    if (xa_spm_get_ids(spm) != XA_SPM_IDS_XLMR) {
+        xa_status st = xa_spm_set_ids(spm, XA_SPM_IDS_XLMR);
+        if (st) return st;
+    }
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        return xa_error_set(errno == ENOENT ? XA_STATUS_NOT_FOUND : XA_STATUS_IO, path, NULL,
+                            "check the corpus path", "cannot open corpus: %s", strerror(errno));
+    }
+    int32_t *all = NULL;
+    size_t n_all = 0, cap = 0;
+    char *line = NULL;
+    size_t line_cap = 0;
+    ssize_t len;
+    xa_status st = XA_STATUS_OK;
+    int64_t lineno = 0;
+    while ((len = getline(&line, &line_cap, f)) != -1) {
+        lineno++;
+        while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r')) line[--len] = '\0';
+        if (len == 0) continue;
+        int32_t *ids = NULL;
+        size_t n = 0;
+        st = xa_spm_encode(spm, line, (size_t)len, 1, &ids, &n);
+        if (st) {
+            xa_error_prefix("%s:%lld", path, (long long)lineno);
+            break;
+        }
+        st = grow(&all, &cap, n_all + n);
+        if (!st) memcpy(all + n_all, ids, n * sizeof *ids);
+        free(ids);
+        if (st) break;
+        n_all += n;
+        d->n_docs++;
+        if (max_docs > 0 && d->n_docs >= max_docs) break;
+    }
+    free(line);
+    if (!st && ferror(f)) st = xa_error_set(XA_STATUS_IO, path, NULL, NULL, "read error: %s", strerror(errno));
+    fclose(f);
+    if (st) {
+        free(all);
+        return st;
+    }
+    d->T = T;
+    d->n_tokens = (int64_t)n_all;
+    d->n_blocks = (int64_t)(n_all / (size_t)T);
+    if (d->n_blocks == 0) {
+        free(all);
+        return xa_error_set(XA_STATUS_USAGE, path, "at least one block of T tokens",
+                            "use more text or a shorter sequence length",
+                            "the corpus has %zu tokens in %lld lines, fewer than T = %d", n_all,
+                            (long long)d->n_docs, T);
+    }
+    d->blocks = all; /* the tail past n_blocks * T is simply not used */
+    d->order = malloc((size_t)d->n_blocks * sizeof *d->order);
+    if (!d->order) {
+        xa_mlm_data_free(d);
+        return xa_error_set(XA_STATUS_NOMEM, "xa_mlm_data_load", NULL, NULL, "out of memory");
+    }
+    xa_spm_special sp = xa_spm_special_ids(spm);
+    d->seed = seed;
+    d->vocab = xa_spm_vocab_size(spm);
+    d->mask_id = sp.mask;
+    d->bos = sp.bos;
+    d->eos = sp.eos;
+    d->pad = sp.pad;
+    d->unk = sp.unk;
+    d->mask_prob = 0.15f;
+    xa_mlm_data_seek(d, 0, 0);
+    return XA_STATUS_OK;
+}
+
+void xa_mlm_data_free(xa_mlm_data *d) {
+    if (!d) return;
+    free(d->blocks);
+    free(d->order);
+    memset(d, 0, sizeof *d);
+}
+
+void xa_mlm_data_seek(xa_mlm_data *d, int64_t epoch, int64_t pos) {
+    XA_ASSERT(pos >= 0 && pos <= d->n_blocks);
+    for (int64_t i = 0; i < d->n_blocks; i++) d->order[i] = (uint32_t)i;
+    xa_rng rng;
+    xa_rng_seed(&rng, d->seed, 0x5eed0000u + (uint64_t)epoch);
+    xa_rng_shuffle_u32(&rng, d->order, (size_t)d->n_blocks);
+    d->epoch = epoch;
+    d->pos = pos;
+}
+
+xa_status xa_mlm_batch_init(xa_mlm_batch *b, int B, int T) {
+    memset(b, 0, sizeof *b);
+    size_t N = (size_t)B * (size_t)T;
+    b->B = B;
+    b->T = T;
+    b->ids = malloc(N * sizeof(int32_t));
+    b->labels = malloc(N * sizeof(int32_t));
+    b->lens = malloc((size_t)B * sizeof(int32_t));
+    b->rows = malloc(N * sizeof(int32_t));
+    b->targets = malloc(N * sizeof(int32_t));
+    if (!b->ids || !b->labels || !b->lens || !b->rows || !b->targets) {
+        xa_mlm_batch_free(b);
+        return xa_error_set(XA_STATUS_NOMEM, "xa_mlm_batch_init", NULL, NULL, "out of memory");
+    }
+    for (int i = 0; i < B; i++) b->lens[i] = T;
+    return XA_STATUS_OK;
+}
+
+void xa_mlm_batch_free(xa_mlm_batch *b) {
+    if (!b) return;
+    free(b->ids);
+    free(b->labels);
+    free(b->lens);
+    free(b->rows);
+    free(b->targets);
+    memset(b, 0, sizeof *b);
+}
+
+int xa_mlm_mask(const xa_mlm_data *d, int32_t *ids, int32_t *labels, int T, xa_rng *rng) {
+    int m = 0;
+    for (int t = 0; t < T; t++) {
+        int32_t id = ids[t];
+        labels[t] = XA_IGNORE;
+        if (id == d->bos || id == d->eos || id == d->pad) continue; /* special tokens never masked */
+        if (xa_rng_uniform(rng) >= d->mask_prob) continue;
+        labels[t] = id;
+        m++;
+        float r = xa_rng_uniform(rng);
+        if (r < 0.8f) {
+            ids[t] = d->mask_id;
+        } else if (r < 0.9f) {
+            ids[t] = (int32_t)xa_rng_below(rng, (uint32_t)d->vocab);
+        }
+    }
+    return m;
+}
+
+void xa_mlm_data_next(xa_mlm_data *d, xa_mlm_batch *b) {
+    const int T = b->T;
+    XA_ASSERT(T == d->T);
+    b->m = 0;
+    for (int r = 0; r < b->B; r++) {
+        if (d->pos >= d->n_blocks) xa_mlm_data_seek(d, d->epoch + 1, 0);
+        uint32_t blk = d->order[d->pos++];
+        int32_t *ids = b->ids + (size_t)r * T, *labels = b->labels + (size_t)r * T;
+        memcpy(ids, d->blocks + (size_t)blk * T, (size_t)T * sizeof(int32_t));
+        xa_rng rng;
+        xa_rng_seed(&rng, d->seed ^ ((uint64_t)d->epoch << 40), 0x3a5c0000u + blk);
+        xa_mlm_mask(d, ids, labels, T, &rng);
+        for (int t = 0; t < T; t++) {
+            if (labels[t] == XA_IGNORE) continue;
+            b->rows[b->m] = r * T + t;
+            b->targets[b->m++] = labels[t];
+        }
+    }
+}
