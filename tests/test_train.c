@@ -1,0 +1,194 @@
+/* Tests of framework/data (MLM packing and masking) and framework/train (pretraining): the loss of
+ * a 30-step run falls, and a run interrupted and resumed from its checkpoint ends with exactly the
+ * weights of an uninterrupted run. */
+#include "testutil.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "data/data.h"
+#include "model/model.h"
+#include "train/train.h"
+
+static xa_spm *load_tok(void) {
+    xa_spm *spm = NULL;
+    assert_int_equal(xa_spm_load(&spm, xt_data_path("spm/fixture.model")), XA_STATUS_OK);
+    assert_int_equal(xa_spm_set_ids(spm, XA_SPM_IDS_XLMR), XA_STATUS_OK);
+    return spm;
+}
+
+static void test_mlm_packing_and_masking(void **state) {
+    (void)state;
+    xa_spm *spm = load_tok();
+    xa_mlm_data d;
+    assert_int_equal(xa_mlm_data_load(&d, spm, xt_data_path("spm/corpus.txt"), 32, 7, 0), XA_STATUS_OK);
+    assert_true(d.n_docs > 300);
+    assert_int_equal(d.n_blocks, d.n_tokens / 32);
+    /* Documents are <s> ... </s>: the stream starts with <s>=0 and holds as many </s>=2. */
+    assert_int_equal(d.blocks[0], 0);
+    int64_t n_bos = 0, n_eos = 0;
+    for (int64_t i = 0; i < d.n_blocks * 32; i++) {
+        n_bos += d.blocks[i] == 0;
+        n_eos += d.blocks[i] == 2;
+        assert_true(d.blocks[i] >= 0 && d.blocks[i] < d.vocab && d.blocks[i] != 1);
+    }
+    assert_true(n_bos > 300 && llabs(n_bos - n_eos) <= 1);
+    assert_int_equal(d.mask_id, d.vocab - 1);
+
+    /* Masking statistics over many blocks: 15% selected; 80% <mask>, 10% random, 10% kept. */
+    int64_t selected = 0, eligible = 0, masked = 0, kept = 0;
+    xa_rng rng;
+    xa_rng_seed(&rng, 3, 0);
+    int32_t ids[32], labels[32];
+    for (int rep = 0; rep < 40; rep++) {
+        for (int64_t blk = 0; blk < d.n_blocks; blk++) {
+            memcpy(ids, d.blocks + blk * 32, sizeof ids);
+            int m = xa_mlm_mask(&d, ids, labels, 32, &rng);
+            int counted = 0;
+            for (int t = 0; t < 32; t++) {
+                int32_t orig = d.blocks[blk * 32 + t];
+                int special = orig == 0 || orig == 2;
+                eligible += !special;
+                if (labels[t] == -100) {
+                    assert_int_equal(ids[t], orig); /* unselected tokens are untouched */
+                    continue;
+                }
+                assert_false(special);
+                assert_int_equal(labels[t], orig);
+                counted++;
+                masked += ids[t] == d.mask_id;
+                kept += ids[t] == orig;
+            }
+            assert_int_equal(m, counted);
+            selected += counted;
+        }
+    }
+    double p = (double)selected / (double)eligible;
+    assert_true(fabs(p - 0.15) < 0.01);
+    assert_true(fabs((double)masked / selected - 0.8) < 0.02);
+    assert_true(fabs((double)kept / selected - 0.1) < 0.02); /* a random id may also hit the original */
+
+    /* Batches are deterministic and seeking reproduces them. */
+    xa_mlm_batch b1, b2;
+    assert_int_equal(xa_mlm_batch_init(&b1, 4, 32), XA_STATUS_OK);
+    assert_int_equal(xa_mlm_batch_init(&b2, 4, 32), XA_STATUS_OK);
+    for (int i = 0; i < 5; i++) xa_mlm_data_next(&d, &b1);
+    int64_t epoch = d.epoch, pos = d.pos;
+    xa_mlm_data_next(&d, &b1);
+    xa_mlm_data_seek(&d, epoch, pos);
+    xa_mlm_data_next(&d, &b2);
+    assert_memory_equal(b1.ids, b2.ids, 4 * 32 * sizeof(int32_t));
+    assert_memory_equal(b1.labels, b2.labels, 4 * 32 * sizeof(int32_t));
+    assert_int_equal(b1.m, b2.m);
+    /* Walking past the end moves to the next epoch with a new order. */
+    for (int64_t i = 0; i < d.n_blocks; i++) xa_mlm_data_next(&d, &b1);
+    assert_true(d.epoch >= 1);
+    xa_mlm_batch_free(&b1);
+    xa_mlm_batch_free(&b2);
+    xa_mlm_data_free(&d);
+
+    /* Errors: a missing corpus names the file; too little text for one block says so. */
+    assert_int_not_equal(xa_mlm_data_load(&d, spm, xt_tmp_path("missing.txt"), 32, 1, 0), XA_STATUS_OK);
+    xt_assert_error_mentions("missing.txt");
+    const char *small = xt_tmp_path("small.txt");
+    xt_write_file(small, "Hallo Welt\n", 11);
+    assert_int_equal(xa_mlm_data_load(&d, spm, small, 512, 1, 0), XA_STATUS_USAGE);
+    xt_assert_error_mentions("shorter sequence length");
+    xa_spm_free(spm);
+}
+
+static xa_pretrain_opts small_opts(const char *out, int64_t steps) {
+    xa_pretrain_opts o = xa_pretrain_opts_default();
+    o.out_dir = out;
+    o.corpus = xt_data_path("spm/corpus.txt");
+    o.tokenizer = xt_data_path("spm/fixture.model");
+    o.model.L = 2;
+    o.model.C = 32;
+    o.model.NH = 2;
+    o.model.FF = 64;
+    o.B = 8;
+    o.T = 32;
+    o.steps = steps;
+    o.lr = 5e-3;
+    o.warmup = 3;
+    o.ckpt_every = 0;
+    o.seed = 11;
+    o.progress = fopen("/dev/null", "w");
+    return o;
+}
+
+static void test_pretrain_lowers_loss(void **state) {
+    (void)state;
+    xa_pretrain_opts o = small_opts(xt_tmp_path("pt30"), 30);
+    xa_pretrain_result r;
+    assert_int_equal(xa_pretrain(&o, &r), XA_STATUS_OK);
+    fclose(o.progress);
+    assert_int_equal(r.steps_done, 30);
+    /* ln(1002) = 6.9 at the start; 30 steps must bring the windowed loss down clearly. */
+    print_message("pretrain: loss %.4f -> %.4f\n", r.first_loss, r.last_loss);
+    assert_true(r.first_loss > 6.0);
+    assert_true(r.last_loss < r.first_loss - 0.5);
+    /* The saved model loads (HF layout) with the tokenizer beside it. */
+    xa_encoder enc;
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", o.out_dir);
+    assert_int_equal(xa_encoder_load(&enc, NULL, dir, 0), XA_STATUS_OK);
+    assert_int_equal(enc.cfg.C, 32);
+    xa_encoder_free(&enc);
+    char tok[4200];
+    snprintf(tok, sizeof tok, "%s/sentencepiece.bpe.model", dir);
+    size_t n = 0;
+    char *bytes = xt_read_file(tok, &n);
+    assert_non_null(bytes);
+    free(bytes);
+}
+
+static void test_resume_is_identical(void **state) {
+    (void)state;
+    /* Uninterrupted: 16 steps. */
+    xa_pretrain_opts a = small_opts(xt_tmp_path("full"), 16);
+    a.ckpt_every = 4;
+    xa_pretrain_result r;
+    assert_int_equal(xa_pretrain(&a, &r), XA_STATUS_OK);
+    /* Interrupted after 6 steps (a checkpoint is written when it stops), then resumed. */
+    xa_pretrain_opts b = small_opts(xt_tmp_path("resumed"), 16);
+    b.ckpt_every = 4;
+    b.stop_after = 6;
+    assert_int_equal(xa_pretrain(&b, &r), XA_STATUS_OK);
+    assert_int_equal(r.steps_done, 6);
+    b.stop_after = 0;
+    b.resume = 1;
+    assert_int_equal(xa_pretrain(&b, &r), XA_STATUS_OK);
+    assert_int_equal(r.steps_done, 16);
+    fclose(a.progress);
+    fclose(b.progress);
+    char pa[4200], pb[4200];
+    snprintf(pa, sizeof pa, "%s/model.safetensors", a.out_dir);
+    snprintf(pb, sizeof pb, "%s/model.safetensors", b.out_dir);
+    size_t na = 0, nb = 0;
+    char *fa = xt_read_file(pa, &na), *fb = xt_read_file(pb, &nb);
+    assert_non_null(fa);
+    assert_non_null(fb);
+    assert_int_equal(na, nb);
+    assert_memory_equal(fa, fb, na);
+    free(fa);
+    free(fb);
+
+    /* Resuming with another batch size is refused with a clear message. */
+    xa_pretrain_opts c = small_opts(b.out_dir, 20);
+    c.resume = 1;
+    c.B = 4;
+    assert_int_equal(xa_pretrain(&c, &r), XA_STATUS_CONFIG);
+    xt_assert_error_mentions("batch");
+    fclose(c.progress);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_mlm_packing_and_masking),
+        cmocka_unit_test(test_pretrain_lowers_loss),
+        cmocka_unit_test(test_resume_is_identical),
+    };
+    return cmocka_run_group_tests_name("train", tests, NULL, NULL);
+}
