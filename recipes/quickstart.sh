@@ -3,8 +3,8 @@
 #
 # Until the recipe issues land, the main job is a smoke pipeline over what exists: it trains a
 # SentencePiece tokenizer on the multilingual fixture text (de, el, ru, ja, zh, eu, en, fr),
-# encodes and decodes a sentence per language with the XLM-R id convention, and lists a
-# safetensors file. Outputs go to out/quickstart/.
+# encodes and decodes held-out sentences with the XLM-R id convention, pretrains a tiny encoder
+# with masked language modelling, and lists the saved model. Outputs go to out/quickstart/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 .ci/setup
@@ -32,5 +32,10 @@ else
 fi
 
 echo
-echo "== 3. inspect a safetensors file"
-$xa inspect tests/data/encoder/xlmr/model.safetensors
+echo "== 3. pretrain a tiny XLM-R style encoder (L2 d128) with MLM on the same text, 200 steps"
+$xa pretrain --corpus tests/data/spm/corpus.txt --tokenizer "$out/tok.model" --out "$out/base" \
+  --model tiny --steps 200 --batch 8 --seq 64 --lr 1e-3 --ckpt-every 100
+
+echo
+echo "== 4. inspect the saved model (Hugging Face XLMRobertaForMaskedLM layout)"
+$xa inspect "$out/base/model.safetensors" --filter layer.0.

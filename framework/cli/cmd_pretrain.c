@@ -126,6 +126,11 @@ int cli_cmd_pretrain(int argc, char **argv) {
     xa_pretrain_result r;
     if (xa_pretrain(&o, &r) != XA_STATUS_OK) return cli_fail();
     char dur[32];
+    if (r.tokens_per_s == 0.0) {
+        printf("pretrain: the checkpoint in %s is already at step %lld of %lld; nothing to do\n", o.out_dir,
+               (long long)r.steps_done, (long long)o.steps);
+        return CLI_EXIT_OK;
+    }
     printf("pretrain: step %lld, MLM loss %.4f -> %.4f, %.0f tokens/s, %s\n", (long long)r.steps_done,
            r.first_loss, r.last_loss, r.tokens_per_s, xa_format_duration(r.seconds, dur, sizeof dur));
     if (r.steps_done >= o.steps) printf("model saved to %s\n", o.out_dir);
