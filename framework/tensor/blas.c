@@ -1,0 +1,170 @@
+/* tensor/blas: the only file that includes <cblas.h>. It owns the thread policy and the sgemm
+ * wrapper every matrix product of xadapt goes through.
+ *
+ * Thread policy: OpenBLAS is pinned to 1 thread and xa_sgemm splits a large product over our own
+ * OpenMP threads (row blocks of C when M >= N, else column blocks), each block one single-threaded
+ * cblas_sgemm. So there is exactly one pool of worker threads (OpenMP's): BLAS workers never spin
+ * against OpenMP kernels or the other way round, and OMP_WAIT_POLICY=passive governs all waiting.
+ * Called inside an OpenMP parallel region (attention runs one (b, h) block per thread), xa_sgemm
+ * runs serially in the calling thread. Without OpenMP, OpenBLAS gets the threads instead.
+ *
+ * OpenBLAS's DYNAMIC_ARCH picks its kernels from cpuid when it is loaded; 0.3.21 takes recent Xeons
+ * for a Prescott (SSE3) and runs sgemm 3-5x slower. xa_blas_suggested_coretype spots that so the
+ * CLI can say (or re-exec with) OPENBLAS_CORETYPE=SkylakeX.
+ *
+ * Not here: batched or strided products (attention loops over blocks itself), mixed precision.
+ */
+#include "tensor/tensor.h"
+
+#include <cblas.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#ifdef XA_HAVE_OPENMP
+#include <omp.h>
+#endif
+
+static int g_threads = 1;
+static pthread_once_t g_once = PTHREAD_ONCE_INIT;
+
+/* First use: OpenBLAS starts with all cores (or OPENBLAS_NUM_THREADS); bring both pools to the
+ * xadapt default of g_threads. */
+static void threads_init_once(void) {
+#ifdef XA_HAVE_OPENMP
+    openblas_set_num_threads(1);
+    omp_set_num_threads(g_threads);
+#else
+    openblas_set_num_threads(g_threads);
+#endif
+}
+
+int xa_threads_available(void) {
+#ifdef XA_HAVE_OPENMP
+    int n = omp_get_num_procs();
+#else
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+#endif
+    return n >= 1 ? (int)n : 1;
+}
+
+int xa_threads_set(int n) {
+    pthread_once(&g_once, threads_init_once);
+    if (n <= 0) n = xa_threads_available();
+    g_threads = n;
+#ifdef XA_HAVE_OPENMP
+    omp_set_num_threads(n);
+#else
+    openblas_set_num_threads(n);
+#endif
+    return n;
+}
+
+int xa_threads_get(void) {
+    return g_threads;
+}
+
+const char *xa_blas_suggested_coretype(void) {
+#if defined(__x86_64__) && defined(__GNUC__)
+    /* OpenBLAS cores that have AVX2+FMA sgemm kernels (0.3.21 names) */
+    static const char *const modern[] = {"Haswell", "Zen", "SkylakeX", "Cooperlake",
+                                         "SapphireRapids"};
+    const char *core = openblas_get_corename();
+    for (size_t i = 0; i < sizeof modern / sizeof modern[0]; i++) {
+        if (strcasecmp(core, modern[i]) == 0) return NULL;
+    }
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f")) return "SkylakeX";
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return "Haswell";
+#endif
+    return NULL;
+}
+
+const char *xa_blas_info(void) {
+    static char buf[640];
+    const char *mode = "?";
+    switch (openblas_get_parallel()) {
+    case 0: mode = "serial"; break;
+    case 1: mode = "pthread"; break;
+    case 2: mode = "openmp"; break;
+    }
+    snprintf(buf, sizeof buf, "%s (core %s, %s build; xadapt threads %d%s)", openblas_get_config(),
+             openblas_get_corename(), mode, g_threads,
+#ifdef XA_HAVE_OPENMP
+             ", OpenMP split, BLAS at 1 thread"
+#else
+             ", BLAS threads"
+#endif
+    );
+    const char *hint = xa_blas_suggested_coretype();
+    if (hint) {
+        size_t len = strlen(buf);
+        snprintf(buf + len, sizeof buf - len,
+                 "; slow kernels for this CPU: start with OPENBLAS_CORETYPE=%s", hint);
+    }
+    return buf;
+}
+
+static void sgemm_one(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A,
+                      int lda, const float *B, int ldb, float beta, float *C, int ldc) {
+    cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
+                trans_b ? CblasTrans : CblasNoTrans, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+/* Below this many multiply-adds a product runs in one thread (a parallel region costs ~µs). */
+#define XA_SGEMM_SPLIT_MIN (1 << 18)
+
+void xa_sgemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
+              const float *B, int ldb, float beta, float *C, int ldc) {
+    XA_ASSERT(M >= 0 && N >= 0 && K >= 0);
+    if (M == 0 || N == 0) return;
+    pthread_once(&g_once, threads_init_once);
+    int nt = g_threads;
+#ifdef XA_HAVE_OPENMP
+    if (omp_in_parallel()) nt = 1;
+#else
+    nt = 1; /* OpenBLAS threads itself */
+#endif
+    if (nt <= 1 || (double)M * N * K < XA_SGEMM_SPLIT_MIN) {
+        sgemm_one(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        return;
+    }
+    /* Split the larger of M and N into nt blocks, multiples of 16 (one AVX-512 register of floats)
+     * so every block but the last runs full-width micro-kernels. */
+    int split_m = M >= N;
+    int dim = split_m ? M : N;
+    int blk = (dim + nt - 1) / nt;
+    blk = (blk + 15) / 16 * 16;
+    int n_blk = (dim + blk - 1) / blk;
+    XA_OMP("omp parallel for num_threads(nt) schedule(static)")
+    for (int i = 0; i < n_blk; i++) {
+        int lo = i * blk;
+        int len = dim - lo < blk ? dim - lo : blk;
+        if (split_m) {
+            const float *a = trans_a ? A + lo : A + (size_t)lo * lda;
+            sgemm_one(trans_a, trans_b, len, N, K, alpha, a, lda, B, ldb, beta,
+                      C + (size_t)lo * ldc, ldc);
+        } else {
+            const float *b = trans_b ? B + (size_t)lo * ldb : B + lo;
+            sgemm_one(trans_a, trans_b, M, len, K, alpha, A, lda, b, ldb, beta, C + lo, ldc);
+        }
+    }
+}
+
+void xa_sgemm_ref(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A,
+                  int lda, const float *B, int ldb, float beta, float *C, int ldc) {
+    for (int i = 0; i < M; i++) {
+        for (int j = 0; j < N; j++) {
+            double acc = 0.0;
+            for (int p = 0; p < K; p++) {
+                float a = trans_a ? A[(size_t)p * lda + i] : A[(size_t)i * lda + p];
+                float b = trans_b ? B[(size_t)j * ldb + p] : B[(size_t)p * ldb + j];
+                acc += (double)a * b;
+            }
+            float *c = &C[(size_t)i * ldc + j];
+            *c = beta == 0.0f ? (float)(alpha * acc) : (float)(alpha * acc + (double)beta * *c);
+        }
+    }
+}

@@ -1,0 +1,283 @@
+/* tensor: the numeric kernels of the encoder, forward and backward, over raw float buffers.
+ *
+ * Conventions (llm.c):
+ *  - Argument order: outputs, saved-for-backward buffers, const inputs, const weights, dimensions.
+ *  - Every buffer is row-major and contiguous; its shape is written beside it. Dimension letters:
+ *    N rows (= B*T tokens), C channels, OC output channels, B batch, T sequence, NH heads,
+ *    HS = C/NH head size, V vocabulary or table rows.
+ *  - Kernels never allocate and never fail: wrong dimensions are programmer errors (XA_ASSERT).
+ *    Callers plan scratch space and pass it in.
+ *  - Backward kernels ADD into gradients (they accumulate, the caller zeroes). A NULL weight
+ *    gradient means the weight is frozen: only the input gradient is computed. A NULL input
+ *    gradient means it is not wanted (the lowest trainable layer).
+ *  - Every fast kernel has a plain reference twin `<name>_ref` (naive loops, double accumulation
+ *    where it matters) with the same signature; the tests compare the two.
+ *  - Threads: kernels use xa_threads_get() threads (OpenMP when built with it). Matrix products run
+ *    OpenBLAS single-threaded inside our own OpenMP split, so the two pools never compete.
+ */
+#ifndef XA_TENSOR_H
+#define XA_TENSOR_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/core.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- threads and BLAS (blas.c) --------------------------------------------------------------- */
+
+/* XA_OMP("omp parallel for ...") expands to the pragma when built with OpenMP, else to nothing,
+ * so kernels compile warning-free either way. Use num_threads(xa_threads_get()). */
+#ifdef XA_HAVE_OPENMP
+#define XA_OMP(directive) _Pragma(directive)
+#else
+#define XA_OMP(directive)
+#endif
+
+/* Set the number of threads every kernel and matrix product uses; n <= 0 means all cores.
+ * Returns the count now in effect. OpenBLAS itself is kept at 1 thread: xa_sgemm splits large
+ * products over our OpenMP threads, so BLAS and OpenMP threads never oversubscribe. Call it from
+ * the main thread, outside any kernel. Default: 1 until set (tests), the CLI sets it. */
+int xa_threads_set(int n);
+/* The count set by xa_threads_set (1 before any call). */
+int xa_threads_get(void);
+/* Cores this process may use (omp_get_num_procs, which honours the affinity mask; online CPUs
+ * without OpenMP), >= 1. */
+int xa_threads_available(void);
+
+/* A one-line description of the BLAS in use for benchmarks and logs, e.g.
+ * "OpenBLAS 0.3.21 DYNAMIC_ARCH NO_AFFINITY Haswell MAX_THREADS=64 (core Haswell, pthread build;
+ * xadapt threads 1, ...)", plus the advice of xa_blas_suggested_coretype when there is one.
+ * Static storage, rewritten by each call; never NULL. */
+const char *xa_blas_info(void);
+/* OpenBLAS 0.3.21 (DYNAMIC_ARCH) does not know recent Xeons (e.g. family 6 model 0xCF) and falls
+ * back to its SSE3 "Prescott" kernels, 3-5x slower. When the CPU has AVX-512 (or AVX2+FMA) but
+ * the selected core is older, this returns the OPENBLAS_CORETYPE value to use ("SkylakeX" or
+ * "Haswell"); else NULL. OpenBLAS reads that variable only when it is loaded, so it must be in
+ * the environment before the process starts (the CLI may re-exec itself with it). */
+const char *xa_blas_suggested_coretype(void);
+
+/* C(M,N) = alpha * op(A) * op(B) + beta * C, row-major; op(X) = X or X^T (trans_x != 0).
+ * op(A) is (M,K), op(B) is (K,N). Leading dimensions are in elements of the stored matrices.
+ * beta = 0 overwrites C (NaNs in C are not propagated). */
+void xa_sgemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
+              const float *B, int ldb, float beta, float *C, int ldc);
+void xa_sgemm_ref(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A,
+                  int lda, const float *B, int ldb, float beta, float *C, int ldc);
+
+/* ---- linear (linear.c) ----------------------------------------------------------------------- */
+
+/* out = inp · weight^T + bias (PyTorch nn.Linear layout). bias may be NULL. */
+void xa_linear_forward(float *out,          /* (N, OC) */
+                       const float *inp,    /* (N, C) */
+                       const float *weight, /* (OC, C) */
+                       const float *bias,   /* (OC) or NULL */
+                       int N, int C, int OC);
+/* dinp += dout · weight; dweight += dout^T · inp; dbias += column sums of dout.
+ * Each gradient may be NULL (not computed). */
+void xa_linear_backward(float *dinp,         /* (N, C) or NULL */
+                        float *dweight,      /* (OC, C) or NULL: frozen */
+                        float *dbias,        /* (OC) or NULL */
+                        const float *dout,   /* (N, OC) */
+                        const float *inp,    /* (N, C); may be NULL when dweight is NULL */
+                        const float *weight, /* (OC, C); may be NULL when dinp is NULL */
+                        int N, int C, int OC);
+void xa_linear_forward_ref(float *out, const float *inp, const float *weight, const float *bias,
+                           int N, int C, int OC);
+void xa_linear_backward_ref(float *dinp, float *dweight, float *dbias, const float *dout,
+                            const float *inp, const float *weight, int N, int C, int OC);
+
+/* ---- layernorm (layernorm.c) ----------------------------------------------------------------- */
+
+/* out = (inp - mean) * rstd * weight + bias per row, rstd = 1/sqrt(var + eps), biased variance
+ * (PyTorch nn.LayerNorm). mean and rstd are saved for backward and may be NULL (inference).
+ * out may equal inp. */
+void xa_layernorm_forward(float *out,          /* (N, C) */
+                          float *mean,         /* (N) or NULL */
+                          float *rstd,         /* (N) or NULL */
+                          const float *inp,    /* (N, C) */
+                          const float *weight, /* (C) */
+                          const float *bias,   /* (C) */
+                          int N, int C, float eps);
+/* dinp += dL/dinp; dweight += sum_rows(dout * xhat); dbias += sum_rows(dout). NULL = skip. */
+void xa_layernorm_backward(float *dinp,         /* (N, C) or NULL */
+                           float *dweight,      /* (C) or NULL: frozen */
+                           float *dbias,        /* (C) or NULL: frozen */
+                           const float *dout,   /* (N, C) */
+                           const float *inp,    /* (N, C) */
+                           const float *weight, /* (C) */
+                           const float *mean,   /* (N) */
+                           const float *rstd,   /* (N) */
+                           int N, int C);
+void xa_layernorm_forward_ref(float *out, float *mean, float *rstd, const float *inp,
+                              const float *weight, const float *bias, int N, int C, float eps);
+void xa_layernorm_backward_ref(float *dinp, float *dweight, float *dbias, const float *dout,
+                               const float *inp, const float *weight, const float *mean,
+                               const float *rstd, int N, int C);
+
+/* ---- activations (act.c) --------------------------------------------------------------------- */
+
+typedef enum xa_act {
+    XA_ACT_LINEAR = 0, /* identity: "linear" */
+    XA_ACT_RELU,       /* "relu" */
+    XA_ACT_GELU,       /* exact: 0.5 x (1 + erf(x / sqrt 2)): "gelu" */
+    XA_ACT_GELU_NEW,   /* tanh approximation (HF gelu_new): "gelu_new", "gelu_pytorch_tanh" */
+    XA_ACT_SILU,       /* x * sigmoid(x): "silu", "swish" */
+    XA_ACT_TANH,       /* "tanh" */
+    XA_ACT_SIGMOID,    /* "sigmoid" */
+    XA_ACT_LEAKYRELU,  /* slope 0.01 (PyTorch default): "leakyrelu" */
+    XA_ACT_QUICK_GELU, /* x * sigmoid(1.702 x): "quick_gelu" */
+    XA_ACT_COUNT
+} xa_act;
+
+/* Parse an activation name as HF / AdapterHub spell it (case-insensitive). Unknown names give
+ * XA_STATUS_CONFIG with the list of known names. The AdapterHub legacy rename (a config without
+ * "version": "gelu" means gelu_new) is the caller's business (io). */
+xa_status xa_act_parse(const char *name, xa_act *out);
+/* Canonical name ("gelu", "gelu_new", "silu", ...); "?" for an out-of-range value. */
+const char *xa_act_name(xa_act act);
+
+/* out = f(inp) elementwise; out may equal inp. */
+void xa_act_forward(float *out,       /* (n) */
+                    const float *inp, /* (n) pre-activation */
+                    size_t n, xa_act act);
+/* dinp += dout * f'(inp). dinp must not alias dout. */
+void xa_act_backward(float *dinp,       /* (n) */
+                     const float *dout, /* (n) */
+                     const float *inp,  /* (n) the saved pre-activation */
+                     size_t n, xa_act act);
+void xa_act_forward_ref(float *out, const float *inp, size_t n, xa_act act);
+void xa_act_backward_ref(float *dinp, const float *dout, const float *inp, size_t n, xa_act act);
+
+/* ---- softmax and attention (attention.c) ------------------------------------------------------
+ */
+
+/* out = softmax(inp) over each row of C. out may equal inp. */
+void xa_softmax_forward(float *out,       /* (N, C) */
+                        const float *inp, /* (N, C) */
+                        int N, int C);
+/* dinp += out * (dout - sum_c(dout * out)). dinp must not alias dout. */
+void xa_softmax_backward(float *dinp,       /* (N, C) */
+                         const float *dout, /* (N, C) */
+                         const float *out,  /* (N, C) the saved forward output */
+                         int N, int C);
+void xa_softmax_forward_ref(float *out, const float *inp, int N, int C);
+void xa_softmax_backward_ref(float *dinp, const float *dout, const float *out, int N, int C);
+
+/* Multi-head self-attention core (the part between the Q/K/V projections and the output dense):
+ *     P_h = softmax(Q_h K_h^T / sqrt(HS) + padding mask),   ctx_h = dropout(P_h) V_h
+ * per batch row b and head h, where Q_h is the (T, HS) slice q[b, :, h*HS:(h+1)*HS].
+ * Padding is on the right: lens[b] valid tokens (lens NULL = all T). Keys at positions >= lens[b]
+ * get probability exactly 0 (as HF's additive dtype-min mask); the products run only over the
+ * first lens[b] rows and columns. Rows of ctx at padded query positions are written as zeros, and
+ * padded parts of att are zeroed: they hold no meaning, and backward ignores them.
+ * Dropout on the probabilities (HF attention_probs_dropout_prob): keep is a mask made by
+ * xa_dropout_mask over B*NH*T*T bytes, p its drop probability; keep NULL (or p == 0) = no dropout.
+ * scratch (B, NH, T, T) is needed only with dropout (else it may be NULL); it can be shared by all
+ * layers. */
+void xa_attention_forward(float *ctx,     /* (B, T, C) */
+                          float *att,     /* (B, NH, T, T) saved: probabilities before dropout */
+                          float *scratch, /* (B, NH, T, T) or NULL without dropout */
+                          const float *q, /* (B, T, C) */
+                          const float *k, /* (B, T, C) */
+                          const float *v, /* (B, T, C) */
+                          const int32_t *lens, /* (B) valid lengths, or NULL */
+                          const uint8_t *keep, /* (B, NH, T, T) dropout keep mask, or NULL */
+                          float p,             /* dropout probability of keep */
+                          int B, int T, int C, int NH);
+/* dq += dL/dq, dk += dL/dk, dv += dL/dv (each may be NULL). dctx rows at padded query positions
+ * are ignored. scratch (B, NH, T, T) is always needed (may be the forward's scratch). */
+void xa_attention_backward(float *dq,           /* (B, T, C) or NULL */
+                           float *dk,           /* (B, T, C) or NULL */
+                           float *dv,           /* (B, T, C) or NULL */
+                           float *scratch,      /* (B, NH, T, T) */
+                           const float *dctx,   /* (B, T, C) */
+                           const float *att,    /* (B, NH, T, T) from forward */
+                           const float *q,      /* (B, T, C) */
+                           const float *k,      /* (B, T, C) */
+                           const float *v,      /* (B, T, C) */
+                           const int32_t *lens, /* (B) or NULL */
+                           const uint8_t *keep, /* (B, NH, T, T) or NULL */
+                           float p, int B, int T, int C, int NH);
+void xa_attention_forward_ref(float *ctx, float *att, float *scratch, const float *q,
+                              const float *k, const float *v, const int32_t *lens,
+                              const uint8_t *keep, float p, int B, int T, int C, int NH);
+void xa_attention_backward_ref(float *dq, float *dk, float *dv, float *scratch, const float *dctx,
+                               const float *att, const float *q, const float *k, const float *v,
+                               const int32_t *lens, const uint8_t *keep, float p, int B, int T,
+                               int C, int NH);
+
+/* ---- dropout (dropout.c) ----------------------------------------------------------------------
+ */
+
+/* keep[i] = 1 with probability 1 - p, else 0 (inverted dropout, torch.nn.Dropout). One 64-bit
+ * draw from rng seeds independent PCG32 streams per block of 4096 elements, so the mask depends
+ * only on the rng state and n, never on the thread count; rng advances by one u64 draw.
+ * p == 0 fills ones without touching rng. 0 <= p < 1. */
+void xa_dropout_mask(uint8_t *keep, /* (n) */
+                     size_t n, float p, xa_rng *rng);
+/* out = inp * keep / (1 - p). keep NULL or p == 0: out = inp (evaluation). out may equal inp. */
+void xa_dropout_forward(float *out,          /* (n) */
+                        const float *inp,    /* (n) */
+                        const uint8_t *keep, /* (n) or NULL */
+                        size_t n, float p);
+/* dinp += dout * keep / (1 - p) (or dout when keep is NULL or p == 0). */
+void xa_dropout_backward(float *dinp,         /* (n) */
+                         const float *dout,   /* (n) */
+                         const uint8_t *keep, /* (n) or NULL */
+                         size_t n, float p);
+
+/* ---- embedding, residual, elementwise (elementwise.c) ------------------------------------------
+ */
+
+/* out[i] = table[ids[i]] (row copy). Also gathers rows of any (V, C) matrix, e.g. the masked rows
+ * of the hidden states for the MLM head. ids out of [0, V) are a programmer error (XA_ASSERT). */
+void xa_embedding_forward(float *out,         /* (N, C) */
+                          const int32_t *ids, /* (N) */
+                          const float *table, /* (V, C) */
+                          int N, int C, int V);
+/* out[i] += table[ids[i]] (sums word + position + token-type embeddings). */
+void xa_embedding_add_forward(float *out, const int32_t *ids, const float *table, int N, int C,
+                              int V);
+/* dtable[ids[i]] += dout[i] (scatter-add; repeated ids accumulate). dtable NULL (frozen) is a
+ * no-op. Deterministic for any thread count. */
+void xa_embedding_backward(float *dtable,      /* (V, C) or NULL */
+                           const float *dout,  /* (N, C) */
+                           const int32_t *ids, /* (N) */
+                           int N, int C, int V);
+
+/* out = a + b (residual connection); out may equal a or b. */
+void xa_residual_forward(float *out, const float *a, const float *b, size_t n);
+/* da += dout; db += dout (either may be NULL). */
+void xa_residual_backward(float *da, float *db, const float *dout, size_t n);
+/* y += alpha * x (gradient accumulation, scaled residuals). */
+void xa_axpy(float *y, const float *x, float alpha, size_t n);
+/* x *= alpha. */
+void xa_scale(float *x, float alpha, size_t n);
+
+/* ---- cross-entropy (crossentropy.c) -----------------------------------------------------------
+ */
+
+#define XA_IGNORE_INDEX (-100)
+
+/* Fused log-softmax + negative log-likelihood, mean over counted rows (torch F.cross_entropy with
+ * ignore_index and reduction "mean"). Rows whose target is ignore_index contribute nothing.
+ * Returns the mean loss (0 when no row counts); *n_counted (may be NULL) gets the count.
+ * dlogits (may be NULL) is OVERWRITTEN with d(mean loss)/d(logits) = (softmax - onehot) / count,
+ * zero on ignored rows; multiply it by a further factor for gradient accumulation. dlogits may
+ * equal logits. Targets outside [0, V) other than ignore_index are a programmer error. */
+float xa_cross_entropy_fused(float *dlogits,         /* (N, V) or NULL */
+                             int *n_counted,         /* (1) or NULL */
+                             const float *logits,    /* (N, V) */
+                             const int32_t *targets, /* (N) */
+                             int N, int V, int ignore_index);
+float xa_cross_entropy_fused_ref(float *dlogits, int *n_counted, const float *logits,
+                                 const int32_t *targets, int N, int V, int ignore_index);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* XA_TENSOR_H */
