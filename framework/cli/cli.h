@@ -28,5 +28,6 @@ int cli_is_help(const char *arg);
 int cli_cmd_inspect(int argc, char **argv);
 int cli_cmd_tokenizer(int argc, char **argv);
 int cli_cmd_pretrain(int argc, char **argv);
+int cli_cmd_bench(int argc, char **argv);
 
 #endif

@@ -16,6 +16,7 @@ static int cmd_version(int argc, char **argv);
 static const cli_command g_commands[] = {
     {"tokenizer", cli_cmd_tokenizer, "train a SentencePiece model, encode and decode text"},
     {"pretrain", cli_cmd_pretrain, "pretrain a small encoder from scratch with masked language modelling"},
+    {"bench", cli_cmd_bench, "measure training and inference throughput (tokens/s, GFLOP/s, memory)"},
     {"inspect", cli_cmd_inspect, "list the tensors, dtypes, shapes and metadata of a safetensors file"},
     {"version", cmd_version, "print the version of xadapt and of its libraries"},
 };

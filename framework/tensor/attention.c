@@ -18,6 +18,7 @@
  * Not here: causal masks, relative position biases, fused flash-style tiling (T <= 512 here).
  */
 #include "tensor/tensor.h"
+#include "tensor/fastmath.h"
 
 #include <math.h>
 #include <string.h>
@@ -29,8 +30,9 @@ static void softmax_row(float *y, const float *x, int C) {
     for (int c = 1; c < C; c++)
         mx = x[c] > mx ? x[c] : mx;
     float sum = 0.0f;
+    XA_OMP("omp simd reduction(+:sum)")
     for (int c = 0; c < C; c++) {
-        y[c] = expf(x[c] - mx);
+        y[c] = xa_fast_expf(x[c] - mx);
         sum += y[c];
     }
     float inv = 1.0f / sum;

@@ -9,6 +9,7 @@
  * Not here: label smoothing, class weights, reduction "sum" (scale the mean by the count).
  */
 #include "tensor/tensor.h"
+#include "tensor/fastmath.h"
 
 #include <math.h>
 #include <string.h>
@@ -42,16 +43,23 @@ float xa_cross_entropy_fused(float *dlogits, int *n_counted, const float *logits
         float mx = x[0];
         for (int j = 1; j < V; j++)
             mx = x[j] > mx ? x[j] : mx;
+        /* float partial sums in a vectorizable loop; the row total is accumulated in double */
         double sum = 0.0;
-        for (int j = 0; j < V; j++)
-            sum += expf(x[j] - mx);
+        for (int j0 = 0; j0 < V; j0 += 4096) {
+            int j1 = j0 + 4096 < V ? j0 + 4096 : V;
+            float part = 0.0f;
+            XA_OMP("omp simd reduction(+:part)")
+            for (int j = j0; j < j1; j++)
+                part += xa_fast_expf(x[j] - mx);
+            sum += part;
+        }
         float xt = x[t];
         loss_sum += log(sum) + (double)mx - (double)xt;
         if (dx) {
             /* x and dx may be the same row: each element is read before it is written */
             float scale = (float)(1.0 / sum) * inv_count;
             for (int j = 0; j < V; j++)
-                dx[j] = expf(x[j] - mx) * scale;
+                dx[j] = xa_fast_expf(x[j] - mx) * scale;
             dx[t] -= inv_count;
         }
     }

@@ -54,6 +54,38 @@ typedef struct xa_pretrain_result {
 
 xa_status xa_pretrain(const xa_pretrain_opts *o, xa_pretrain_result *res);
 
+/* ---- benchmark (train/bench.c) -----------------------------------------------------------------
+ * Steady-state throughput of one training or inference step on synthetic data (random ids, 15%
+ * of the positions masked for MLM), the same work as the PyTorch reference of tests/bench/. */
+
+typedef enum xa_bench_mode {
+    XA_BENCH_MLM_FULL = 0, /* MLM pretraining, every parameter trains */
+    XA_BENCH_MLM_FROZEN,   /* MLM with the base frozen: only the head's transform (and bias) trains */
+    XA_BENCH_CLS_FROZEN,   /* sequence classification with the base frozen: only the head trains */
+    XA_BENCH_INFER,        /* forward pass, evaluation mode */
+    XA_BENCH_N_MODES
+} xa_bench_mode;
+
+const char *xa_bench_mode_name(xa_bench_mode m); /* "mlm-full", "mlm-frozen", "cls-frozen", "infer" */
+xa_status xa_bench_mode_parse(const char *name, xa_bench_mode *out);
+
+typedef struct xa_bench_result {
+    double tokens_per_s;   /* B*T / mean step time */
+    double gflops;         /* model FLOPs of a step (xa_bench_flops) / mean step time */
+    double step_ms;        /* mean step time */
+    double flops_per_step;
+    int steps;             /* timed steps */
+    size_t peak_rss;       /* bytes; the caller measures it (a child process per row) */
+} xa_bench_result;
+
+/* FLOPs a step of `mode` needs (matrix products and attention only; backward counts 2x forward
+ * for what trains, 1x input gradients through frozen parts that must be crossed). m = masked rows. */
+double xa_bench_flops(xa_bench_mode mode, const xa_encoder_config *cfg, int B, int T, int m);
+
+/* Run `warmup` untimed and then `steps` timed steps (at least min_seconds in all when > 0). */
+xa_status xa_bench_run(xa_bench_mode mode, const xa_encoder_config *cfg, int B, int T, int warmup,
+                       int steps, double min_seconds, uint64_t seed, xa_bench_result *r);
+
 #ifdef __cplusplus
 }
 #endif

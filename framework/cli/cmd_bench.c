@@ -1,0 +1,163 @@
+/* xadapt bench: tokens/s, achieved GFLOP/s and peak memory of training and inference steps, per
+ * model size, mode and batch size. Each row runs in a child process, so the peak resident memory
+ * reported is that row's own. tests/bench/compare.sh runs the PyTorch reference beside it. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "tensor/tensor.h"
+#include "train/train.h"
+
+static void print_help(void) {
+    printf("usage: xadapt bench [OPTIONS]\n"
+           "\n"
+           "Measure steady-state training and inference throughput on synthetic batches.\n"
+           "Modes: mlm-full (MLM pretraining, all parameters train), mlm-frozen (base frozen, the\n"
+           "MLM head's transform trains), cls-frozen (base frozen, a classification head trains),\n"
+           "infer (forward only). Every row runs in its own process; peak memory is its max RSS.\n"
+           "\n"
+           "options:\n"
+           "  -m, --models LIST     tiny,small,base (default tiny,small)\n"
+           "  -M, --modes LIST      modes to run (default all four)\n"
+           "  -b, --batch LIST      batch sizes (default 8,32)\n"
+           "  -t, --seq N           sequence length (default 128)\n"
+           "  -n, --steps N         timed steps per row, at least (default 5)\n"
+           "      --min-seconds F   time each row for at least F seconds (default 2)\n"
+           "  -j, --threads N       threads (default: all cores)\n"
+           "      --json            one JSON object per row instead of the table\n"
+           "  -h, --help            show this help\n");
+}
+
+/* Split a comma list in place into at most cap items. */
+static int split_list(char *s, char **items, int cap) {
+    int n = 0;
+    for (char *tok = strtok(s, ","); tok && n < cap; tok = strtok(NULL, ",")) items[n++] = tok;
+    return n;
+}
+
+/* Run one row in a child; the child writes its result and peak RSS through a pipe. */
+static xa_status run_row(xa_bench_mode mode, const xa_encoder_config *cfg, int B, int T, int steps,
+                         double min_s, xa_bench_result *r) {
+    int fd[2];
+    if (pipe(fd) != 0) return xa_error_set(XA_STATUS_RUNTIME, "xadapt bench", NULL, NULL, "pipe failed");
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0) return xa_error_set(XA_STATUS_RUNTIME, "xadapt bench", NULL, NULL, "fork failed");
+    if (pid == 0) {
+        close(fd[0]);
+        xa_bench_result res;
+        xa_status st = xa_bench_run(mode, cfg, B, T, 2, steps, min_s, 1234, &res);
+        if (st) {
+            char buf[2048];
+            xa_error_format(xa_error_last(), buf, sizeof buf);
+            fprintf(stderr, "xadapt bench: %s\n", buf);
+            _exit(1);
+        }
+        res.peak_rss = xa_peak_rss_bytes();
+        ssize_t w = write(fd[1], &res, sizeof res);
+        _exit(w == (ssize_t)sizeof res ? 0 : 1);
+    }
+    close(fd[1]);
+    ssize_t got = read(fd[0], r, sizeof *r);
+    close(fd[0]);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    if (got != (ssize_t)sizeof *r || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        return xa_error_set(XA_STATUS_RUNTIME, "xadapt bench", NULL, "is there enough memory for this row?",
+                            "the %s row (batch %d) failed", xa_bench_mode_name(mode), B);
+    }
+    return XA_STATUS_OK;
+}
+
+int cli_cmd_bench(int argc, char **argv) {
+    enum { OPT_MIN = 256, OPT_JSON };
+    static const struct option opts[] = {
+        {"models", required_argument, NULL, 'm'}, {"modes", required_argument, NULL, 'M'},
+        {"batch", required_argument, NULL, 'b'},  {"seq", required_argument, NULL, 't'},
+        {"steps", required_argument, NULL, 'n'},  {"min-seconds", required_argument, NULL, OPT_MIN},
+        {"threads", required_argument, NULL, 'j'}, {"json", no_argument, NULL, OPT_JSON},
+        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
+    };
+    const char *cmd = "bench";
+    char models_buf[256] = "tiny,small", modes_buf[256] = "mlm-full,mlm-frozen,cls-frozen,infer", batch_buf[256] = "8,32";
+    int64_t T = 128, steps = 5, threads = 0;
+    double min_s = 2.0;
+    int json = 0;
+    opterr = 0;
+    optind = 1;
+    int c;
+    while ((c = getopt_long(argc, argv, ":m:M:b:t:n:j:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'm': snprintf(models_buf, sizeof models_buf, "%s", optarg); break;
+        case 'M': snprintf(modes_buf, sizeof modes_buf, "%s", optarg); break;
+        case 'b': snprintf(batch_buf, sizeof batch_buf, "%s", optarg); break;
+        case 't':
+            if (!cli_parse_i64(cmd, "--seq", optarg, 2, 512, &T)) return CLI_EXIT_USAGE;
+            break;
+        case 'n':
+            if (!cli_parse_i64(cmd, "--steps", optarg, 1, 100000, &steps)) return CLI_EXIT_USAGE;
+            break;
+        case OPT_MIN:
+            if (!cli_parse_f64(cmd, "--min-seconds", optarg, 0.0, 3600.0, &min_s)) return CLI_EXIT_USAGE;
+            break;
+        case 'j':
+            if (!cli_parse_i64(cmd, "--threads", optarg, 1, 1024, &threads)) return CLI_EXIT_USAGE;
+            break;
+        case OPT_JSON: json = 1; break;
+        case 'h': print_help(); return CLI_EXIT_OK;
+        case ':': return cli_usage_error(cmd, "option '%s' needs a value", argv[optind - 1]);
+        default: return cli_usage_error(cmd, "unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    if (optind < argc) return cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
+    char *models[8], *modes[8], *batches[8];
+    int n_models = split_list(models_buf, models, 8), n_modes = split_list(modes_buf, modes, 8);
+    int n_batches = split_list(batch_buf, batches, 8);
+    xa_encoder_config cfgs[8];
+    xa_bench_mode mode_ids[8];
+    int bs[8];
+    for (int i = 0; i < n_models; i++) {
+        if (xa_encoder_preset(&cfgs[i], models[i]) != XA_STATUS_OK) return cli_fail();
+    }
+    for (int i = 0; i < n_modes; i++) {
+        if (xa_bench_mode_parse(modes[i], &mode_ids[i]) != XA_STATUS_OK) return cli_fail();
+    }
+    for (int i = 0; i < n_batches; i++) {
+        int64_t v = 0;
+        if (!cli_parse_i64(cmd, "--batch", batches[i], 1, 4096, &v)) return CLI_EXIT_USAGE;
+        bs[i] = (int)v;
+    }
+    xa_threads_set((int)threads);
+    FILE *out = stdout;
+    if (!json) {
+        fprintf(out, "BLAS: %s\n", xa_blas_info());
+        fprintf(out, "threads: %d, T = %d, >= %lld timed steps and >= %.1f s per row\n\n", xa_threads_get(),
+                (int)T, (long long)steps, min_s);
+        fprintf(out, "| model | mode | B | tokens/s | GFLOP/s | step ms | peak MB |\n");
+        fprintf(out, "|---|---|---:|---:|---:|---:|---:|\n");
+        fflush(out);
+    }
+    for (int i = 0; i < n_models; i++) {
+        for (int j = 0; j < n_modes; j++) {
+            for (int k = 0; k < n_batches; k++) {
+                xa_bench_result r;
+                if (run_row(mode_ids[j], &cfgs[i], bs[k], (int)T, (int)steps, min_s, &r) != XA_STATUS_OK) return cli_fail();
+                double mb = (double)r.peak_rss / 1048576.0;
+                if (json) {
+                    fprintf(out, "{\"impl\": \"xadapt\", \"model\": \"%s\", \"mode\": \"%s\", \"batch\": %d, \"seq\": %d, "
+                            "\"threads\": %d, \"tokens_per_s\": %.1f, \"gflops\": %.2f, \"step_ms\": %.2f, \"peak_mb\": %.1f, \"steps\": %d}\n",
+                            models[i], modes[j], bs[k], (int)T, xa_threads_get(), r.tokens_per_s, r.gflops, r.step_ms, mb, r.steps);
+                } else {
+                    fprintf(out, "| %s | %s | %d | %.0f | %.1f | %.1f | %.0f |\n", models[i], modes[j], bs[k],
+                            r.tokens_per_s, r.gflops, r.step_ms, mb);
+                }
+                fflush(out);
+            }
+        }
+    }
+    return CLI_EXIT_OK;
+}

@@ -1,0 +1,155 @@
+/* train/bench: throughput of training and inference steps on synthetic batches, for `xadapt bench`.
+ * A step is what a real run does: forward, loss, backward, gradient clipping and AdamW over the
+ * groups that train (the optimizer holds no state for frozen groups). Data is random ids with 15%
+ * of the positions (never the first) selected for MLM, so no tokenizer or corpus is needed. */
+#include "train/train.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "heads/heads.h"
+#include "optim/optim.h"
+
+static const char *const g_mode_names[XA_BENCH_N_MODES] = {"mlm-full", "mlm-frozen", "cls-frozen", "infer"};
+
+const char *xa_bench_mode_name(xa_bench_mode m) {
+    return (unsigned)m < XA_BENCH_N_MODES ? g_mode_names[m] : "?";
+}
+
+xa_status xa_bench_mode_parse(const char *name, xa_bench_mode *out) {
+    for (int i = 0; i < XA_BENCH_N_MODES; i++) {
+        if (!strcmp(name, g_mode_names[i])) {
+            *out = (xa_bench_mode)i;
+            return XA_STATUS_OK;
+        }
+    }
+    return xa_error_set(XA_STATUS_USAGE, "bench mode", "mlm-full, mlm-frozen, cls-frozen or infer", NULL,
+                        "unknown mode '%s'", name);
+}
+
+#define BENCH_CLASSES 8
+
+double xa_bench_flops(xa_bench_mode mode, const xa_encoder_config *c, int B, int T, int m) {
+    double N = (double)B * T, C = c->C, FF = c->FF, V = c->V;
+    double enc = c->L * (2.0 * N * (4.0 * C * C + 2.0 * C * FF) + 4.0 * B * (double)T * T * C);
+    double mlm = 2.0 * m * C * C + 2.0 * m * C * V;
+    double cls = 2.0 * B * C * C + 2.0 * B * C * BENCH_CLASSES;
+    switch (mode) {
+    case XA_BENCH_MLM_FULL: return 3.0 * enc + 3.0 * mlm;
+    /* head backward: decoder input gradient (its weight is frozen) + the dense's weight gradient */
+    case XA_BENCH_MLM_FROZEN: return enc + mlm + 2.0 * m * C * V + 2.0 * m * C * C;
+    case XA_BENCH_CLS_FROZEN: return enc + 3.0 * cls;
+    case XA_BENCH_INFER: return enc;
+    default: return 0.0;
+    }
+}
+
+xa_status xa_bench_run(xa_bench_mode mode, const xa_encoder_config *cfg, int B, int T, int warmup,
+                       int steps, double min_seconds, uint64_t seed, xa_bench_result *r) {
+    memset(r, 0, sizeof *r);
+    const int train = mode != XA_BENCH_INFER;
+    const int full = mode == XA_BENCH_MLM_FULL;
+    const int mlm = mode == XA_BENCH_MLM_FULL || mode == XA_BENCH_MLM_FROZEN;
+    const size_t N = (size_t)B * T, NC = N * (size_t)cfg->C;
+    xa_encoder enc;
+    xa_mlm_head head;
+    xa_head cls;
+    xa_encoder_acts acts;
+    xa_optim opt;
+    memset(&enc, 0, sizeof enc);
+    memset(&head, 0, sizeof head);
+    memset(&cls, 0, sizeof cls);
+    memset(&acts, 0, sizeof acts);
+    memset(&opt, 0, sizeof opt);
+    int32_t *ids = malloc(N * sizeof *ids), *lens = malloc((size_t)B * sizeof *lens);
+    int32_t *rows = malloc(N * sizeof *rows), *targets = malloc(N * sizeof *targets);
+    int32_t *labels = malloc((size_t)B * sizeof *labels);
+    float *dlast = NULL;
+    xa_rng rng;
+    xa_rng_seed(&rng, seed, 7);
+    xa_status st = XA_STATUS_OK;
+    if (!ids || !lens || !rows || !targets || !labels) {
+        st = xa_error_set(XA_STATUS_NOMEM, "xa_bench_run", NULL, NULL, "out of memory");
+        goto done;
+    }
+    st = xa_encoder_init(&enc, cfg, full);
+    if (!st) st = xa_encoder_acts_init(&acts, cfg, B, T, train);
+    if (!st && mlm) st = xa_mlm_head_init(&head, cfg->C, cfg->V, cfg->eps, (int)N, 1);
+    if (!st && mode == XA_BENCH_CLS_FROZEN) st = xa_head_init(&cls, XA_HEAD_CLASSIFICATION, cfg->C, BENCH_CLASSES, 0.1f, B, T, 1);
+    if (!st) st = xa_optim_init(&opt, 0.9, 0.999, 1e-8);
+    if (st) goto done;
+    xa_encoder_init_weights(&enc, &rng, 0.02f);
+    if (mlm) xa_mlm_head_init_weights(&head, &rng, 0.02f);
+    if (mode == XA_BENCH_CLS_FROZEN) xa_head_init_weights(&cls, &rng, 0.02f);
+    if (full) st = xa_optim_add_group(&opt, "encoder", enc.params, enc.grads, enc.n_params, 1.0, 0.01, 1, NULL);
+    if (!st && mlm) st = xa_optim_add_group(&opt, "mlm_head", head.params, head.grads, head.n_params, 1.0, 0.01, 1, NULL);
+    if (!st && mode == XA_BENCH_CLS_FROZEN) st = xa_optim_add_group(&opt, "cls_head", cls.params, cls.grads, cls.n_params, 1.0, 0.01, 1, NULL);
+    if (st) goto done;
+    if (train) {
+        dlast = xa_aligned_alloc(NC * sizeof(float), XA_ARENA_ALIGN);
+        if (!dlast) {
+            st = xa_error_set(XA_STATUS_NOMEM, "xa_bench_run", NULL, NULL, "out of memory");
+            goto done;
+        }
+    }
+    /* Synthetic batch: random ids, 15% of the positions selected (never position 0). */
+    int m = 0;
+    for (size_t i = 0; i < N; i++) {
+        ids[i] = 4 + (int32_t)xa_rng_below(&rng, (uint32_t)(cfg->V - 4));
+        if (i % (size_t)T != 0 && xa_rng_uniform(&rng) < 0.15f) {
+            rows[m] = (int32_t)i;
+            targets[m++] = 4 + (int32_t)xa_rng_below(&rng, (uint32_t)(cfg->V - 4));
+        }
+    }
+    for (int b = 0; b < B; b++) {
+        lens[b] = T;
+        labels[b] = (int32_t)xa_rng_below(&rng, BENCH_CLASSES);
+    }
+    xa_batch batch = {ids, NULL, lens, B, T};
+    double t0 = 0.0;
+    int timed = 0;
+    for (int it = 0;; it++) {
+        if (it == warmup) t0 = xa_time_now();
+        if (it >= warmup) {
+            double el = xa_time_now() - t0;
+            if (timed >= steps && el >= min_seconds) break;
+        }
+        if (train) xa_optim_zero_grad(&opt);
+        st = xa_encoder_forward(&enc, &acts, &batch, NULL, train, &rng);
+        if (st) goto done;
+        const float *h = xa_encoder_hidden(&enc, &acts, cfg->L - 1);
+        if (mlm) {
+            xa_mlm_head_forward(&head, h, rows, targets, m, enc.t[XA_ENC_WTE], NULL, NULL);
+            if (full) memset(dlast, 0, NC * sizeof(float));
+            xa_mlm_head_backward(&head, full ? dlast : NULL, full ? enc.g[XA_ENC_WTE] : NULL, enc.t[XA_ENC_WTE], NULL, 1.0f);
+            if (full) xa_encoder_backward(&enc, &acts, &batch, NULL, dlast, NULL);
+        } else if (mode == XA_BENCH_CLS_FROZEN) {
+            xa_head_forward(&cls, h, labels, B, T, NULL, 1, &rng);
+            xa_head_backward(&cls, NULL, 1.0f);
+        }
+        if (train) {
+            xa_optim_clip_grad_norm(&opt, 1.0);
+            xa_optim_step(&opt, 1e-4);
+        }
+        if (it >= warmup) timed++;
+    }
+    double el = xa_time_now() - t0;
+    r->steps = timed;
+    r->step_ms = 1e3 * el / timed;
+    r->tokens_per_s = (double)N * timed / el;
+    r->flops_per_step = xa_bench_flops(mode, cfg, B, T, m);
+    r->gflops = r->flops_per_step * timed / el / 1e9;
+done:
+    free(ids);
+    free(lens);
+    free(rows);
+    free(targets);
+    free(labels);
+    xa_aligned_free(dlast);
+    xa_optim_free(&opt);
+    xa_encoder_acts_free(&acts);
+    xa_head_free(&cls);
+    xa_mlm_head_free(&head);
+    xa_encoder_free(&enc);
+    return st;
+}

@@ -1,0 +1,200 @@
+#!/usr/bin/python3
+"""PyTorch reference of `xadapt bench`: the same model sizes, modes, batches and FLOP accounting,
+run the way a skilled user runs PyTorch on a CPU:
+  - torch.set_num_threads(N) with OMP_WAIT_POLICY=passive in the environment (compare.sh sets it,
+    and runs N = 1 and 2 and keeps the best);
+  - the MLM loss on the masked rows only (the hidden states are gathered before the head);
+  - frozen parameters have requires_grad=False and their forward runs under torch.no_grad();
+  - inference under torch.inference_mode() in eval mode.
+The model is a plain-torch XLM-R encoder (nn.Linear, exact GELU, post-LN, dropout 0.1 when
+training), as in tests/golden/gen_encoder_golden.py. Each row runs in its own process (this script
+calls itself with --row) so the peak RSS is that row's. Output: one JSON object per row.
+
+usage: /usr/bin/python3 tests/bench/bench_torch.py [--models tiny,small] [--modes ...]
+           [--batch 8,32] [--seq 128] [--steps 5] [--min-seconds 2] [--threads 1]
+"""
+import argparse
+import json
+import math
+import resource
+import subprocess
+import sys
+import time
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+PRESETS = {  # L, C, NH, FF, V  (as xa_encoder_preset)
+    "tiny": (2, 128, 2, 512, 8000),
+    "small": (4, 256, 4, 1024, 16000),
+    "base": (12, 768, 12, 3072, 32000),
+}
+CLASSES = 8
+
+
+def flops(mode, L, C, NH, FF, V, B, T, m):
+    """The FLOP count of xa_bench_flops, so GFLOP/s compare like for like."""
+    N = B * T
+    enc = L * (2.0 * N * (4.0 * C * C + 2.0 * C * FF) + 4.0 * B * T * T * C)
+    mlm = 2.0 * m * C * C + 2.0 * m * C * V
+    cls = 2.0 * B * C * C + 2.0 * B * C * CLASSES
+    return {"mlm-full": 3 * enc + 3 * mlm,
+            "mlm-frozen": enc + mlm + 2.0 * m * C * V + 2.0 * m * C * C,
+            "cls-frozen": enc + 3 * cls,
+            "infer": enc}[mode]
+
+
+class Layer(nn.Module):
+    def __init__(self, C, NH, FF, p):
+        super().__init__()
+        self.NH, self.p = NH, p
+        self.q, self.k, self.v, self.o = (nn.Linear(C, C) for _ in range(4))
+        self.ln1, self.ln2 = nn.LayerNorm(C, eps=1e-5), nn.LayerNorm(C, eps=1e-5)
+        self.fc, self.fo = nn.Linear(C, FF), nn.Linear(FF, C)
+
+    def forward(self, x):
+        B, T, C = x.shape
+        HS = C // self.NH
+        q = self.q(x).view(B, T, self.NH, HS).transpose(1, 2)
+        k = self.k(x).view(B, T, self.NH, HS).transpose(1, 2)
+        v = self.v(x).view(B, T, self.NH, HS).transpose(1, 2)
+        att = (q @ k.transpose(-1, -2) / math.sqrt(HS)).softmax(-1)
+        att = F.dropout(att, self.p, self.training)
+        ctx = (att @ v).transpose(1, 2).reshape(B, T, C)
+        y = self.ln1(F.dropout(self.o(ctx), self.p, self.training) + x)
+        f = F.gelu(self.fc(y))
+        return self.ln2(F.dropout(self.fo(f), self.p, self.training) + y)
+
+
+class Encoder(nn.Module):
+    def __init__(self, L, C, NH, FF, V, P=514):
+        super().__init__()
+        self.wte, self.wpe, self.wtt = nn.Embedding(V, C), nn.Embedding(P, C), nn.Embedding(1, C)
+        self.ln = nn.LayerNorm(C, eps=1e-5)
+        self.layers = nn.ModuleList(Layer(C, NH, FF, 0.1) for _ in range(L))
+
+    def forward(self, ids):
+        B, T = ids.shape
+        pos = torch.arange(2, T + 2).unsqueeze(0)
+        x = self.ln(self.wte(ids) + self.wpe(pos) + self.wtt.weight[0])
+        x = F.dropout(x, 0.1, self.training)
+        for layer in self.layers:
+            x = layer(x)
+        return x
+
+
+class MLMHead(nn.Module):
+    def __init__(self, C, V, wte):
+        super().__init__()
+        self.dense, self.ln = nn.Linear(C, C), nn.LayerNorm(C, eps=1e-5)
+        self.bias = nn.Parameter(torch.zeros(V))
+        self.wte = wte
+
+    def forward(self, h):
+        return F.linear(self.ln(F.gelu(self.dense(h))), self.wte.weight, self.bias)
+
+
+class ClsHead(nn.Module):
+    def __init__(self, C, K):
+        super().__init__()
+        self.dense, self.out = nn.Linear(C, C), nn.Linear(C, K)
+
+    def forward(self, h):
+        return self.out(F.dropout(torch.tanh(self.dense(F.dropout(h[:, 0], 0.1, self.training))), 0.1, self.training))
+
+
+def run_row(model, mode, B, T, steps, min_s, threads):
+    torch.set_num_threads(threads)
+    torch.manual_seed(1234)
+    L, C, NH, FF, V = PRESETS[model]
+    enc = Encoder(L, C, NH, FF, V)
+    ids = torch.randint(4, V, (B, T))
+    sel = torch.rand(B, T) < 0.15
+    sel[:, 0] = False
+    rows = sel.view(-1).nonzero().squeeze(1)
+    targets = torch.randint(4, V, (rows.numel(),))
+    labels = torch.randint(0, CLASSES, (B,))
+    if mode == "mlm-full":
+        head = MLMHead(C, V, enc.wte)
+        params = list(enc.parameters()) + [p for n, p in head.named_parameters() if not n.startswith("wte")]
+    elif mode == "mlm-frozen":
+        head = MLMHead(C, V, enc.wte)
+        for p in enc.parameters():
+            p.requires_grad_(False)
+        params = [head.dense.weight, head.dense.bias, head.ln.weight, head.ln.bias, head.bias]
+    elif mode == "cls-frozen":
+        head = ClsHead(C, CLASSES)
+        for p in enc.parameters():
+            p.requires_grad_(False)
+        params = list(head.parameters())
+    else:
+        head, params = None, []
+    opt = torch.optim.AdamW(params, lr=1e-4, weight_decay=0.01) if params else None
+
+    def step():
+        if mode == "infer":
+            enc.eval()
+            with torch.inference_mode():
+                enc(ids)
+            return
+        enc.train()
+        if mode == "mlm-full":
+            h = enc(ids).reshape(B * T, C)[rows]
+            loss = F.cross_entropy(head(h), targets)
+        else:
+            with torch.no_grad():
+                h = enc(ids)
+            if mode == "mlm-frozen":
+                loss = F.cross_entropy(head(h.reshape(B * T, C)[rows]), targets)
+            else:
+                head.train()
+                loss = F.cross_entropy(head(h), labels)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+
+    for _ in range(2):
+        step()
+    t0, timed = time.perf_counter(), 0
+    while timed < steps or time.perf_counter() - t0 < min_s:
+        step()
+        timed += 1
+    el = time.perf_counter() - t0
+    f = flops(mode, L, C, NH, FF, V, B, T, rows.numel())
+    return {"impl": "torch", "model": model, "mode": mode, "batch": B, "seq": T, "threads": threads,
+            "tokens_per_s": B * T * timed / el, "gflops": f * timed / el / 1e9,
+            "step_ms": 1e3 * el / timed,
+            "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, "steps": timed,
+            "torch": torch.__version__}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--models", default="tiny,small")
+    ap.add_argument("--modes", default="mlm-full,mlm-frozen,cls-frozen,infer")
+    ap.add_argument("--batch", default="8,32")
+    ap.add_argument("--seq", type=int, default=128)
+    ap.add_argument("--steps", type=int, default=5)
+    ap.add_argument("--min-seconds", type=float, default=2.0)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--row", action="store_true", help="internal: run one row in this process")
+    a = ap.parse_args()
+    if a.row:
+        print(json.dumps(run_row(a.models, a.modes, int(a.batch), a.seq, a.steps, a.min_seconds, a.threads)))
+        return 0
+    for model in a.models.split(","):
+        for mode in a.modes.split(","):
+            for b in a.batch.split(","):
+                out = subprocess.run([sys.executable, __file__, "--row", "--models", model, "--modes", mode,
+                                      "--batch", b, "--seq", str(a.seq), "--steps", str(a.steps),
+                                      "--min-seconds", str(a.min_seconds), "--threads", str(a.threads)],
+                                     check=True, capture_output=True, text=True)
+                sys.stdout.write(out.stdout)
+                sys.stdout.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
