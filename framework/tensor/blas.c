@@ -15,10 +15,14 @@
  * Not here: batched or strided products (attention loops over blocks itself), mixed precision.
  */
 #include "tensor/tensor.h"
+#include "tensor/gemm.h"
 
 #include <cblas.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
@@ -82,6 +86,54 @@ const char *xa_blas_suggested_coretype(void) {
     return NULL;
 }
 
+/* Which engine runs the products: OpenBLAS, or xadapt's packed kernel (gemm.c). The packed kernel
+ * is chosen when this build has one and OpenBLAS runs a generic pre-AVX2 core (its CPU detection
+ * fails on some VMs and falls back to Prescott, 5x slower); XA_GEMM=openblas|xadapt overrides. */
+static int g_use_packed = -1;
+
+static int generic_blas_core(void) {
+    static const char *const generic[] = {"Prescott", "Core2", "Penryn", "Dunnington", "Nehalem",
+                                          "Atom", "Opteron", "Barcelona", "Katmai", "Coppermine",
+                                          "Northwood", "Banias", "Athlon", "Bobcat", "generic"};
+    const char *core = openblas_get_corename();
+    for (size_t i = 0; i < sizeof generic / sizeof generic[0]; i++) {
+        if (core && !strcasecmp(core, generic[i])) return 1;
+    }
+    return 0;
+}
+
+static int use_packed(void) {
+    if (g_use_packed < 0) {
+        const char *env = getenv("XA_GEMM");
+        if (env && !strcmp(env, "openblas")) {
+            g_use_packed = 0;
+        } else if (env && !strcmp(env, "xadapt")) {
+            g_use_packed = xa_gemm_available();
+        } else {
+            g_use_packed = xa_gemm_available() && generic_blas_core();
+        }
+    }
+    return g_use_packed;
+}
+
+xa_status xa_gemm_set_engine(const char *name) {
+    if (!name) {
+        g_use_packed = -1;
+    } else if (!strcmp(name, "openblas")) {
+        g_use_packed = 0;
+    } else if (!strcmp(name, "xadapt") && xa_gemm_available()) {
+        g_use_packed = 1;
+    } else {
+        return xa_error_set(XA_STATUS_USAGE, "xa_gemm_set_engine", "openblas, or xadapt in a build with AVX2 or AVX-512",
+                            NULL, "engine '%s' is not available", name);
+    }
+    return XA_STATUS_OK;
+}
+
+const char *xa_gemm_engine(void) {
+    return use_packed() ? xa_gemm_kernel_name() : "openblas";
+}
+
 const char *xa_blas_info(void) {
     static char buf[640];
     const char *mode = "?";
@@ -90,8 +142,8 @@ const char *xa_blas_info(void) {
     case 1: mode = "pthread"; break;
     case 2: mode = "openmp"; break;
     }
-    snprintf(buf, sizeof buf, "%s (core %s, %s build; xadapt threads %d%s)", openblas_get_config(),
-             openblas_get_corename(), mode, g_threads,
+    snprintf(buf, sizeof buf, "%s (core %s, %s build); matrix products: %s; xadapt threads %d%s",
+             openblas_get_config(), openblas_get_corename(), mode, xa_gemm_engine(), g_threads,
 #ifdef XA_HAVE_OPENMP
              ", OpenMP split, BLAS at 1 thread"
 #else
@@ -99,7 +151,7 @@ const char *xa_blas_info(void) {
 #endif
     );
     const char *hint = xa_blas_suggested_coretype();
-    if (hint) {
+    if (hint && !use_packed()) {
         size_t len = strlen(buf);
         snprintf(buf + len, sizeof buf - len,
                  "; slow kernels for this CPU: start with OPENBLAS_CORETYPE=%s", hint);
@@ -109,6 +161,10 @@ const char *xa_blas_info(void) {
 
 static void sgemm_one(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A,
                       int lda, const float *B, int ldb, float beta, float *C, int ldc) {
+    if (use_packed()) {
+        xa_gemm_packed(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        return;
+    }
     cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
                 trans_b ? CblasTrans : CblasNoTrans, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }

@@ -59,6 +59,13 @@ const char *xa_blas_info(void);
  * "Haswell"); else NULL. OpenBLAS reads that variable only when it is loaded, so it must be in
  * the environment before the process starts (the CLI may re-exec itself with it). */
 const char *xa_blas_suggested_coretype(void);
+/* The engine of xa_sgemm: "openblas", or xadapt's packed kernel ("avx512 12x32", "avx2 6x16"),
+ * which is used when OpenBLAS runs a generic pre-AVX2 core on a CPU with AVX2 or AVX-512
+ * (XA_GEMM=openblas or XA_GEMM=xadapt in the environment forces one). */
+const char *xa_gemm_engine(void);
+/* Force the engine ("openblas" or "xadapt"; NULL: back to the automatic choice), for tests and
+ * benchmarks. USAGE when "xadapt" is asked of a build without a SIMD micro-kernel. */
+xa_status xa_gemm_set_engine(const char *name);
 
 /* C(M,N) = alpha * op(A) * op(B) + beta * C, row-major; op(X) = X or X^T (trans_x != 0).
  * op(A) is (M,K), op(B) is (K,N). Leading dimensions are in elements of the stored matrices.
