@@ -416,6 +416,163 @@ static void test_bad_batches(void **state) {
     xt_assert_error_mentions("config.json");
 }
 
+
+/* ---- the hook contract --------------------------------------------------------------------------
+ * A test hook at the FFN site of the last layer: out = LN_o(h + x + a * h) with a trainable vector a
+ * (C), the shape of a scaled adapter. Its gradient is checked by finite differences, and a frozen
+ * encoder whose backward stops at that site gives the same gradient as a full backward. */
+typedef struct test_hook {
+    int layer, C;
+    float *a, *da;              /* (C) */
+    float *s, *mean, *rstd;     /* saved: (N, C), (N), (N) */
+    int lowest;                 /* what lowest_trainable reports */
+    int calls_fwd, calls_bwd;
+} test_hook;
+
+static int th_forward(void *ctx, xa_hook_site site, int layer, const xa_hook_sublayer *sl) {
+    test_hook *th = ctx;
+    if (site != XA_HOOK_FFN || layer != th->layer) return 0;
+    int N = sl->B * sl->T, C = sl->C;
+    for (int i = 0; i < N; i++) {
+        for (int c = 0; c < C; c++) {
+            size_t k = (size_t)i * C + c;
+            th->s[k] = sl->h[k] * (1.0f + th->a[c]) + sl->x[k];
+        }
+    }
+    xa_layernorm_forward(sl->out, th->mean, th->rstd, th->s, sl->ln_w, sl->ln_b, N, C, sl->eps);
+    th->calls_fwd++;
+    return 1;
+}
+
+static void th_backward(void *ctx, xa_hook_site site, int layer, const xa_hook_sublayer *sl,
+                        const float *dout, float *dh, float *dx, float *dln_w, float *dln_b) {
+    test_hook *th = ctx;
+    assert_int_equal(site, XA_HOOK_FFN);
+    assert_int_equal(layer, th->layer);
+    int N = sl->B * sl->T, C = sl->C;
+    float *ds = calloc((size_t)N * C, sizeof(float));
+    xa_layernorm_backward(ds, dln_w, dln_b, dout, th->s, sl->ln_w, th->mean, th->rstd, N, C);
+    for (int i = 0; i < N; i++) {
+        for (int c = 0; c < C; c++) {
+            size_t k = (size_t)i * C + c;
+            dh[k] += ds[k] * (1.0f + th->a[c]);
+            dx[k] += ds[k];
+            th->da[c] += ds[k] * sl->h[k];
+        }
+    }
+    free(ds);
+    th->calls_bwd++;
+}
+
+static int th_lowest(void *ctx) { return ((test_hook *)ctx)->lowest; }
+
+static double hooked_loss(fixture *fx, xa_encoder_acts *a, const xa_batch *b, const xa_hook *hook) {
+    assert_int_equal(xa_encoder_forward(&fx->enc, a, b, hook, 1, NULL), XA_STATUS_OK);
+    return xa_mlm_head_forward(&fx->mlm, xa_encoder_hidden(&fx->enc, a, fx->enc.cfg.L - 1), fx->rows,
+                               fx->targets, fx->m, fx->enc.t[XA_ENC_WTE], hook, NULL);
+}
+
+static void test_hook_contract(void **state) {
+    fixture *fx = *state;
+    xa_encoder *enc = &fx->enc;
+    const int C = enc->cfg.C, L = enc->cfg.L;
+    const size_t N = (size_t)fx->B * fx->T, NC = N * C;
+    test_hook th = {L - 1, C, calloc(C, 4), calloc(C, 4), calloc(NC, 4), calloc(N, 4), calloc(N, 4), 2 * (L - 1) + 1, 0, 0};
+    for (int c = 0; c < C; c++) th.a[c] = 0.1f + 0.01f * (float)c;
+    xa_hook hook = {&th, th_forward, th_backward, NULL, NULL, th_lowest};
+    xa_encoder_acts a;
+    assert_int_equal(xa_encoder_acts_init(&a, &enc->cfg, fx->B, fx->T, 1), XA_STATUS_OK);
+    xa_batch b = make_batch(fx);
+
+    /* With a = 0 the hook is exactly the plain sub-layer. */
+    float *a_saved = calloc(C, 4);
+    memcpy(a_saved, th.a, C * sizeof(float));
+    memset(th.a, 0, C * sizeof(float));
+    double plain = hooked_loss(fx, &a, &b, NULL), zero = hooked_loss(fx, &a, &b, &hook);
+    assert_true(fabs(plain - zero) < 1e-6);
+    memcpy(th.a, a_saved, C * sizeof(float));
+
+    /* Frozen encoder: backward stops at the hooked site; the hook still gets its gradient. */
+    assert_int_equal(xa_encoder_set_trainable(enc, 0), XA_STATUS_OK);
+    float *dlast = calloc(NC, sizeof(float));
+    hooked_loss(fx, &a, &b, &hook);
+    xa_mlm_head_backward(&fx->mlm, dlast, NULL, enc->t[XA_ENC_WTE], &hook, 1.0f);
+    xa_encoder_backward(enc, &a, &b, &hook, dlast, NULL);
+    assert_int_equal(th.calls_bwd, 1);
+    float *da_stop = calloc(C, 4);
+    memcpy(da_stop, th.da, C * sizeof(float));
+
+    /* The same gradient from a backward that goes all the way down (demb requested). */
+    memset(th.da, 0, C * sizeof(float));
+    memset(dlast, 0, NC * sizeof(float));
+    float *demb = calloc(NC, sizeof(float));
+    hooked_loss(fx, &a, &b, &hook);
+    xa_mlm_head_backward(&fx->mlm, dlast, NULL, enc->t[XA_ENC_WTE], &hook, 1.0f);
+    xa_encoder_backward(enc, &a, &b, &hook, dlast, demb);
+    xt_assert_close("hook gradient, stopped vs full backward", da_stop, th.da, (size_t)C, 1e-7f, 1e-5f);
+
+    /* Finite differences of the hook parameter. */
+    const float h = 1e-2f;
+    for (int c = 0; c < C; c += 5) {
+        float saved = th.a[c];
+        th.a[c] = saved + h;
+        double lp = hooked_loss(fx, &a, &b, &hook);
+        th.a[c] = saved - h;
+        double lm = hooked_loss(fx, &a, &b, &hook);
+        th.a[c] = saved;
+        double num = (lp - lm) / (2.0 * h);
+        if (fabs(num - th.da[c]) > 1e-4 + 1e-2 * fabs(num)) {
+            fail_msg("%s: hook parameter %d: finite difference %.6g, backward %.6g", fx->variant, c, num, (double)th.da[c]);
+        }
+    }
+    assert_int_equal(xa_encoder_set_trainable(enc, 1), XA_STATUS_OK);
+    free(demb);
+    free(da_stop);
+    free(dlast);
+    free(a_saved);
+    free(th.a);
+    free(th.da);
+    free(th.s);
+    free(th.mean);
+    free(th.rstd);
+    xa_encoder_acts_free(&a);
+}
+
+/* A Hugging Face file without the "roberta." / "bert." prefix (a bare XLMRobertaModel) loads the
+ * same weights. */
+static void test_load_without_prefix(void **state) {
+    fixture *fx = *state;
+    xa_encoder *enc = &fx->enc;
+    char dir[600], path[700];
+    snprintf(dir, sizeof dir, "%s", xt_tmp_path("bare"));
+    assert_int_equal(xa_model_save(dir, enc, NULL, NULL), XA_STATUS_OK);
+    /* Rewrite model.safetensors with the prefix stripped from every name. */
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    xa_st_file *f = NULL;
+    assert_int_equal(xa_st_open(&f, path), XA_STATUS_OK);
+    size_t n = xa_st_count(f);
+    xa_st_entry *e = calloc(n, sizeof *e);
+    for (size_t i = 0; i < n; i++) {
+        const xa_st_tensor *t = xa_st_at(f, i);
+        const char *dot = strchr(t->name, '.');
+        e[i].name = dot + 1;
+        e[i].dtype = t->dtype;
+        e[i].n_dims = t->n_dims;
+        memcpy(e[i].shape, t->shape, sizeof e[i].shape);
+        e[i].raw = t->data;
+    }
+    char path2[700];
+    snprintf(path2, sizeof path2, "%s/model2.safetensors", dir);
+    assert_int_equal(xa_st_write(path2, e, n, NULL, 0), XA_STATUS_OK);
+    xa_st_close(f);
+    free(e);
+    assert_int_equal(rename(path2, path), 0);
+    xa_encoder e2;
+    assert_int_equal(xa_encoder_load(&e2, NULL, dir, 0), XA_STATUS_OK);
+    assert_memory_equal(e2.params, enc->params, enc->n_params * sizeof(float));
+    xa_encoder_free(&e2);
+}
+
 #define GROUP(name, setup)                                                                         \
     const struct CMUnitTest name[] = {                                                             \
         cmocka_unit_test(test_forward_hidden_states),                                             \
@@ -425,6 +582,8 @@ static void test_bad_batches(void **state) {
         cmocka_unit_test(test_save_load_bit_identical),                                           \
         cmocka_unit_test(test_finite_differences_with_dropout),                                   \
         cmocka_unit_test(test_bad_batches),                                                       \
+        cmocka_unit_test(test_hook_contract),                                                     \
+        cmocka_unit_test(test_load_without_prefix),                                               \
     }
 
 int main(void) {
