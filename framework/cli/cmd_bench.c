@@ -1,6 +1,7 @@
 /* xadapt bench: tokens/s, achieved GFLOP/s and peak memory of training and inference steps, per
  * model size, mode and batch size. Each row runs in a child process, so the peak resident memory
- * reported is that row's own. tests/bench/compare.sh runs the PyTorch reference beside it. */
+ * reported is that row's own; the parent process never runs a kernel, so OpenMP's thread pool is
+ * never forked. tests/bench/compare.py runs the PyTorch reference beside it. */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -73,6 +74,28 @@ static xa_status run_row(xa_bench_mode mode, const xa_encoder_config *cfg, int B
     return XA_STATUS_OK;
 }
 
+/* The sgemm peak, also in a child: the parent never starts OpenMP's thread pool, which a forked
+ * child could not use (libgomp is not fork-safe once its workers exist). */
+static xa_status run_peak(double min_s, double *peak) {
+    int fd[2];
+    if (pipe(fd) != 0) return xa_error_set(XA_STATUS_RUNTIME, "xadapt bench", NULL, NULL, "pipe failed");
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0) return xa_error_set(XA_STATUS_RUNTIME, "xadapt bench", NULL, NULL, "fork failed");
+    if (pid == 0) {
+        close(fd[0]);
+        double g = xa_bench_sgemm_peak(min_s);
+        _exit(write(fd[1], &g, sizeof g) == (ssize_t)sizeof g ? 0 : 1);
+    }
+    close(fd[1]);
+    ssize_t got = read(fd[0], peak, sizeof *peak);
+    close(fd[0]);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    if (got != (ssize_t)sizeof *peak) return xa_error_set(XA_STATUS_RUNTIME, "xadapt bench", NULL, NULL, "the sgemm peak run failed");
+    return XA_STATUS_OK;
+}
+
 int cli_cmd_bench(int argc, char **argv) {
     enum { OPT_MIN = 256, OPT_JSON };
     static const struct option opts[] = {
@@ -121,7 +144,10 @@ int cli_cmd_bench(int argc, char **argv) {
     xa_bench_mode mode_ids[8];
     int bs[8];
     for (int i = 0; i < n_models; i++) {
-        if (xa_encoder_preset(&cfgs[i], models[i]) != XA_STATUS_OK) return cli_fail();
+        if (xa_encoder_preset(&cfgs[i], models[i]) != XA_STATUS_OK) {
+            cli_fail();
+            return CLI_EXIT_USAGE; /* a bad --models value is a usage error */
+        }
     }
     for (int i = 0; i < n_modes; i++) {
         if (xa_bench_mode_parse(modes[i], &mode_ids[i]) != XA_STATUS_OK) return cli_fail();
@@ -135,6 +161,10 @@ int cli_cmd_bench(int argc, char **argv) {
     FILE *out = stdout;
     if (!json) {
         fprintf(out, "BLAS: %s\n", xa_blas_info());
+        double peak = 0.0;
+        if (run_peak(min_s > 1.0 ? min_s : 1.0, &peak) != XA_STATUS_OK) return cli_fail();
+        fprintf(out, "sgemm peak (4096x768 . 768x3072, best of %.0f s): %.1f GFLOP/s with %d thread%s\n",
+                min_s > 1.0 ? min_s : 1.0, peak, xa_threads_get(), xa_threads_get() == 1 ? "" : "s");
         fprintf(out, "threads: %d, T = %d, >= %lld timed steps and >= %.1f s per row\n\n", xa_threads_get(),
                 (int)T, (long long)steps, min_s);
         fprintf(out, "| model | mode | B | tokens/s | GFLOP/s | step ms | peak MB |\n");

@@ -114,8 +114,9 @@ int cli_cmd_pretrain(int argc, char **argv) {
         xa_hf_config hf;
         st = xa_hf_config_read(&hf, model);
         if (!st) st = xa_encoder_config_from_hf(&o.model, &hf, model);
-    } else {
-        st = xa_encoder_preset(&o.model, model);
+    } else if ((st = xa_encoder_preset(&o.model, model)) != XA_STATUS_OK) {
+        cli_fail();
+        return CLI_EXIT_USAGE; /* a bad --model name is a usage error */
     }
     if (st) return cli_fail();
     xa_threads_set((int)threads);

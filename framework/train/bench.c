@@ -44,6 +44,35 @@ double xa_bench_flops(xa_bench_mode mode, const xa_encoder_config *c, int B, int
     }
 }
 
+double xa_bench_sgemm_peak(double min_seconds) {
+    const int M = 4096, K = 768, N = 3072;
+    float *x = xa_aligned_alloc((size_t)M * K * sizeof(float), XA_ARENA_ALIGN);
+    float *w = xa_aligned_alloc((size_t)N * K * sizeof(float), XA_ARENA_ALIGN);
+    float *y = xa_aligned_alloc((size_t)M * N * sizeof(float), XA_ARENA_ALIGN);
+    if (!x || !w || !y) {
+        xa_aligned_free(x);
+        xa_aligned_free(w);
+        xa_aligned_free(y);
+        return 0.0;
+    }
+    xa_rng rng;
+    xa_rng_seed(&rng, 5, 5);
+    xa_rng_fill_uniform(&rng, x, (size_t)M * K, -1.0f, 1.0f);
+    xa_rng_fill_uniform(&rng, w, (size_t)N * K, -1.0f, 1.0f);
+    xa_sgemm(0, 1, M, N, K, 1.0f, x, K, w, K, 0.0f, y, N); /* warm-up */
+    double best = 0.0, t_end = xa_time_now() + min_seconds;
+    do {
+        double t0 = xa_time_now();
+        xa_sgemm(0, 1, M, N, K, 1.0f, x, K, w, K, 0.0f, y, N);
+        double g = 2.0 * M * N * K / (xa_time_now() - t0) / 1e9;
+        best = g > best ? g : best;
+    } while (xa_time_now() < t_end);
+    xa_aligned_free(x);
+    xa_aligned_free(w);
+    xa_aligned_free(y);
+    return best;
+}
+
 xa_status xa_bench_run(xa_bench_mode mode, const xa_encoder_config *cfg, int B, int T, int warmup,
                        int steps, double min_seconds, uint64_t seed, xa_bench_result *r) {
     memset(r, 0, sizeof *r);

@@ -82,6 +82,10 @@ typedef struct xa_bench_result {
  * for what trains, 1x input gradients through frozen parts that must be crossed). m = masked rows. */
 double xa_bench_flops(xa_bench_mode mode, const xa_encoder_config *cfg, int B, int T, int m);
 
+/* GFLOP/s of xa_sgemm on the base-size FFN product x(N=4096, 768) W(3072, 768)^T with the current
+ * engine and threads: the peak the benchmark's GFLOP/s are compared with. */
+double xa_bench_sgemm_peak(double min_seconds);
+
 /* Run `warmup` untimed and then `steps` timed steps (at least min_seconds in all when > 0). */
 xa_status xa_bench_run(xa_bench_mode mode, const xa_encoder_config *cfg, int B, int T, int warmup,
                        int steps, double min_seconds, uint64_t seed, xa_bench_result *r);

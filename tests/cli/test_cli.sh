@@ -32,7 +32,7 @@ expect 0 "xadapt --help" -- "$xa" --help;             contains "$out" "commands:
 expect 2 "xadapt without a command" -- "$xa"
 expect 2 "unknown command" -- "$xa" frobnicate;       contains "$err" "unknown command 'frobnicate'" "unknown command"
 expect 0 "version" -- "$xa" version;                  contains "$out" "xadapt 0." "version"
-for cmd in "version" "inspect" "tokenizer" "tokenizer train" "tokenizer encode" "tokenizer decode"; do
+for cmd in "version" "inspect" "tokenizer" "tokenizer train" "tokenizer encode" "tokenizer decode" "pretrain" "bench"; do
   # shellcheck disable=SC2086
   expect 0 "$cmd --help" -- "$xa" $cmd --help;        contains "$out" "usage: xadapt" "$cmd --help"
 done
@@ -73,6 +73,28 @@ expect 2 "tokenizer decode with an out-of-range id" -- "$xa" tokenizer decode --
 expect 1 "tokenizer encode with a missing model" -- "$xa" tokenizer encode --model "$tmp/none.model" "x"
 contains "$err" "none.model" "missing model named"
 expect 2 "tokenizer unknown subcommand" -- "$xa" tokenizer frob
+
+# bench: a tiny run of two modes; bad arguments are usage errors
+expect 0 "bench (tiny, two modes)" -- "$xa" bench --models tiny --modes infer,cls-frozen --batch 2 --seq 16 --steps 1 --min-seconds 0 -j 1
+contains "$out" "| tiny | infer | 2 |" "bench table row"; contains "$out" "sgemm peak" "bench peak line"
+expect 0 "bench --json" -- "$xa" bench --models tiny --modes infer --batch 2 --seq 16 --steps 1 --min-seconds 0 --json -j 1
+contains "$out" '"tokens_per_s"' "bench json"
+expect 2 "bench with an unknown mode" -- "$xa" bench --modes fast
+contains "$err" "unknown mode 'fast'" "bench bad mode named"
+expect 2 "bench with an unknown model" -- "$xa" bench --models huge
+contains "$err" "huge" "bench bad model named"
+
+# pretrain: argument errors, then 3 steps on the fixture corpus
+expect 2 "pretrain without --corpus" -- "$xa" pretrain --tokenizer "$tmp/tok.model" --out "$tmp/pt"
+expect 1 "pretrain with a missing corpus" -- "$xa" pretrain --corpus "$tmp/none.txt" --tokenizer "$tmp/tok.model" --out "$tmp/pt"
+contains "$err" "none.txt" "missing corpus named"
+expect 0 "pretrain 3 steps" -- "$xa" pretrain --corpus "$corpus" --tokenizer "$tmp/tok.model" --out "$tmp/pt" --steps 3 --batch 2 --seq 32 -j 1
+[[ -s "$tmp/pt/model.safetensors" && -s "$tmp/pt/config.json" && -s "$tmp/pt/metrics.jsonl" && -s "$tmp/pt/sentencepiece.bpe.model" ]] \
+  || { echo "FAIL: pretrain outputs missing"; ls "$tmp/pt"; fails=$((fails + 1)); }
+expect 0 "pretrain resume when complete" -- "$xa" pretrain --corpus "$corpus" --tokenizer "$tmp/tok.model" --out "$tmp/pt" --steps 3 --batch 2 --seq 32 -j 1 --resume
+contains "$out" "nothing to do" "resume of a finished run"
+expect 0 "inspect the pretrained model" -- "$xa" inspect "$tmp/pt/model.safetensors"
+contains "$out" "roberta.encoder.layer.1.output.LayerNorm.bias" "pretrained tensor names"
 
 if [[ $fails -ne 0 ]]; then echo "$fails check(s) failed"; exit 1; fi
 echo "all CLI checks passed"
