@@ -155,6 +155,33 @@ static void test_file_writer_failed_rename_cleans_up(void **state) {
     assert_file_is(inside, "kept");
 }
 
+static void test_file_paths_and_mkdirs(void **state) {
+    (void)state;
+    char path[XA_PATH_MAX];
+    assert_int_equal(xa_path_join(path, sizeof path, "a/b", "c.json"), XA_STATUS_OK);
+    assert_string_equal(path, "a/b/c.json");
+    char small[8];
+    assert_int_equal(xa_path_join(small, sizeof small, "dir", "long-name"), XA_STATUS_USAGE);
+    xt_assert_error_mentions("long-name");
+
+    char deep[XA_PATH_MAX];
+    snprintf(deep, sizeof deep, "%s/x/y/z", xt_tmp_dir());
+    assert_false(xa_file_is_dir(deep));
+    assert_int_equal(xa_file_mkdirs(deep), XA_STATUS_OK);
+    assert_true(xa_file_is_dir(deep));
+    assert_int_equal(xa_file_mkdirs(deep), XA_STATUS_OK); /* existing: fine */
+    /* A regular file in the way is an error naming it. */
+    char file[XA_PATH_MAX], below[XA_PATH_MAX + 8];
+    snprintf(file, sizeof file, "%s/plain", xt_tmp_dir());
+    xt_write_file(file, "x", 1);
+    assert_int_not_equal(xa_file_mkdirs(file), XA_STATUS_OK);
+    xt_assert_error_mentions("plain");
+    snprintf(below, sizeof below, "%s/sub", file);
+    assert_int_equal(xa_file_mkdirs(below), XA_STATUS_IO);
+    xt_assert_error_mentions("plain");
+    assert_int_equal(xa_file_mkdirs(""), XA_STATUS_USAGE);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(test_file_read_whole_file, setup_target),
@@ -166,6 +193,7 @@ int main(void) {
         cmocka_unit_test_setup(test_file_writer_streams_and_commits, setup_target),
         cmocka_unit_test_setup(test_file_writer_abort_keeps_target, setup_target),
         cmocka_unit_test(test_file_writer_failed_rename_cleans_up),
+        cmocka_unit_test(test_file_paths_and_mkdirs),
     };
     return cmocka_run_group_tests_name("io_file", tests, NULL, NULL);
 }

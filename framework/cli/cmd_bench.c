@@ -40,9 +40,12 @@ static int split_list(char *s, char **items, int cap) {
     return n;
 }
 
-/* Run one row in a child; the child writes its result and peak RSS through a pipe. */
-static xa_status run_row(xa_bench_mode mode, const xa_encoder_config *cfg, int B, int T, int steps,
-                         double min_s, xa_bench_result *r) {
+/* Run fn(ctx, out) in a child process and copy its `size`-byte result back through a pipe. Every
+ * row runs this way, so each reports its own peak RSS, and the parent never runs a kernel: OpenMP's
+ * thread pool never exists in a process that forks (libgomp is not fork-safe once it does). */
+typedef int (*child_fn)(void *ctx, void *out);
+
+static xa_status run_in_child(child_fn fn, void *ctx, void *out, size_t size, const char *what) {
     int fd[2];
     if (pipe(fd) != 0) return xa_error_set(XA_STATUS_RUNTIME, "xadapt bench", NULL, NULL, "pipe failed");
     fflush(NULL);
@@ -50,50 +53,56 @@ static xa_status run_row(xa_bench_mode mode, const xa_encoder_config *cfg, int B
     if (pid < 0) return xa_error_set(XA_STATUS_RUNTIME, "xadapt bench", NULL, NULL, "fork failed");
     if (pid == 0) {
         close(fd[0]);
-        xa_bench_result res;
-        xa_status st = xa_bench_run(mode, cfg, B, T, 2, steps, min_s, 1234, &res);
-        if (st) {
-            char buf[2048];
-            xa_error_format(xa_error_last(), buf, sizeof buf);
-            fprintf(stderr, "xadapt bench: %s\n", buf);
-            _exit(1);
-        }
-        res.peak_rss = xa_peak_rss_bytes();
-        ssize_t w = write(fd[1], &res, sizeof res);
-        _exit(w == (ssize_t)sizeof res ? 0 : 1);
+        int ok = fn(ctx, out);
+        _exit(ok && write(fd[1], out, size) == (ssize_t)size ? 0 : 1);
     }
     close(fd[1]);
-    ssize_t got = read(fd[0], r, sizeof *r);
+    ssize_t got = read(fd[0], out, size);
     close(fd[0]);
     int status = 0;
     waitpid(pid, &status, 0);
-    if (got != (ssize_t)sizeof *r || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    if (got != (ssize_t)size || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
         return xa_error_set(XA_STATUS_RUNTIME, "xadapt bench", NULL, "is there enough memory for this row?",
-                            "the %s row (batch %d) failed", xa_bench_mode_name(mode), B);
+                            "%s failed", what);
     }
     return XA_STATUS_OK;
 }
 
-/* The sgemm peak, also in a child: the parent never starts OpenMP's thread pool, which a forked
- * child could not use (libgomp is not fork-safe once its workers exist). */
-static xa_status run_peak(double min_s, double *peak) {
-    int fd[2];
-    if (pipe(fd) != 0) return xa_error_set(XA_STATUS_RUNTIME, "xadapt bench", NULL, NULL, "pipe failed");
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid < 0) return xa_error_set(XA_STATUS_RUNTIME, "xadapt bench", NULL, NULL, "fork failed");
-    if (pid == 0) {
-        close(fd[0]);
-        double g = xa_bench_sgemm_peak(min_s);
-        _exit(write(fd[1], &g, sizeof g) == (ssize_t)sizeof g ? 0 : 1);
+typedef struct row_job {
+    xa_bench_mode mode;
+    const xa_encoder_config *cfg;
+    int B, T, steps;
+    double min_s;
+} row_job;
+
+static int row_child(void *ctx, void *out) {
+    const row_job *j = ctx;
+    xa_bench_result *r = out;
+    if (xa_bench_run(j->mode, j->cfg, j->B, j->T, 2, j->steps, j->min_s, 1234, r) != XA_STATUS_OK) {
+        char buf[2048];
+        xa_error_format(xa_error_last(), buf, sizeof buf);
+        fprintf(stderr, "xadapt bench: %s\n", buf);
+        return 0;
     }
-    close(fd[1]);
-    ssize_t got = read(fd[0], peak, sizeof *peak);
-    close(fd[0]);
-    int status = 0;
-    waitpid(pid, &status, 0);
-    if (got != (ssize_t)sizeof *peak) return xa_error_set(XA_STATUS_RUNTIME, "xadapt bench", NULL, NULL, "the sgemm peak run failed");
-    return XA_STATUS_OK;
+    r->peak_rss = xa_peak_rss_bytes();
+    return 1;
+}
+
+static int peak_child(void *ctx, void *out) {
+    *(double *)out = xa_bench_sgemm_peak(*(const double *)ctx);
+    return 1;
+}
+
+static xa_status run_row(xa_bench_mode mode, const xa_encoder_config *cfg, int B, int T, int steps,
+                         double min_s, xa_bench_result *r) {
+    row_job j = {mode, cfg, B, T, steps, min_s};
+    char what[96];
+    snprintf(what, sizeof what, "the %s row (batch %d)", xa_bench_mode_name(mode), B);
+    return run_in_child(row_child, &j, r, sizeof *r, what);
+}
+
+static xa_status run_peak(double min_s, double *peak) {
+    return run_in_child(peak_child, &min_s, peak, sizeof *peak, "the sgemm peak run");
 }
 
 int cli_cmd_bench(int argc, char **argv) {

@@ -255,3 +255,43 @@ xa_status xa_file_write_atomic(const char *path, const void *data, size_t n) {
     }
     return xa_file_writer_commit(w);
 }
+
+/* ---- paths and directories ---- */
+
+xa_status xa_path_join(char *buf, size_t cap, const char *dir, const char *name) {
+    int n = snprintf(buf, cap, "%s/%s", dir, name);
+    if (n < 0 || (size_t)n >= cap) {
+        return xa_error_set(XA_STATUS_USAGE, dir, "a path shorter than XA_PATH_MAX", NULL,
+                            "path to '%s' is too long", name);
+    }
+    return XA_STATUS_OK;
+}
+
+xa_status xa_file_mkdirs(const char *dir) {
+    char tmp[XA_PATH_MAX];
+    size_t n = strlen(dir);
+    if (n == 0 || n >= sizeof tmp) {
+        return xa_error_set(XA_STATUS_USAGE, "xa_file_mkdirs", "a non-empty path shorter than XA_PATH_MAX",
+                            NULL, "bad directory path '%s'", dir);
+    }
+    memcpy(tmp, dir, n + 1);
+    for (char *s = tmp + 1;; s++) {
+        if (*s != '/' && *s != '\0') continue;
+        char c = *s;
+        *s = '\0';
+        if (mkdir(tmp, 0777) != 0 && errno != EEXIST) {
+            return xa_error_set(XA_STATUS_IO, tmp, NULL, NULL, "cannot create directory: %s", strerror(errno));
+        }
+        if (c == '\0') break;
+        *s = c;
+    }
+    if (!xa_file_is_dir(dir)) {
+        return xa_error_set(XA_STATUS_IO, dir, "a directory", NULL, "exists but is not a directory");
+    }
+    return XA_STATUS_OK;
+}
+
+int xa_file_is_dir(const char *path) {
+    struct stat sb;
+    return stat(path, &sb) == 0 && S_ISDIR(sb.st_mode);
+}

@@ -56,6 +56,16 @@ xa_status xa_file_writer_commit(xa_file_writer *w);
 /* Close and remove the temporary file, free w. The target is untouched. Accepts NULL. */
 void xa_file_writer_abort(xa_file_writer *w);
 
+/* Paths and directories. */
+#define XA_PATH_MAX 4096
+
+/* buf = dir + "/" + name; USAGE naming dir when it does not fit in cap bytes. */
+xa_status xa_path_join(char *buf, size_t cap, const char *dir, const char *name);
+/* Create a directory and its missing parents (mkdir -p); IO naming the part that fails. */
+xa_status xa_file_mkdirs(const char *dir);
+/* 1 if path exists and is a directory. */
+int xa_file_is_dir(const char *path);
+
 #ifdef __cplusplus
 }
 #endif

@@ -5,14 +5,12 @@
  * Other tensors in a file (pooler, classifier, position_ids buffer) are ignored and logged. */
 #include "model/model.h"
 
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
+#include "io/file.h"
 #include "io/safetensors.h"
 
-#define PATH_CAP 4096
 
 static const char *arch_prefix(xa_arch arch) { return arch == XA_ARCH_BERT ? "bert." : "roberta."; }
 
@@ -69,14 +67,6 @@ void xa_encoder_config_to_hf(xa_hf_config *hf, const xa_encoder_config *c) {
     snprintf(hf->hidden_act, sizeof hf->hidden_act, "%s", xa_act_name(c->act));
 }
 
-static xa_status join(char *buf, const char *dir, const char *file) {
-    int n = snprintf(buf, PATH_CAP, "%s/%s", dir, file);
-    if (n < 0 || n >= PATH_CAP) {
-        return xa_error_set(XA_STATUS_USAGE, dir, "a shorter path", NULL, "path too long");
-    }
-    return XA_STATUS_OK;
-}
-
 /* The prefix the file uses for encoder tensors: "roberta.", "bert." or "". */
 static const char *find_prefix(const xa_st_file *f, xa_arch arch) {
     char name[256];
@@ -119,15 +109,15 @@ static xa_status read_tensor(const xa_st_file *f, const char *prefix, const char
 }
 
 xa_status xa_encoder_load(xa_encoder *enc, xa_hf_config *hf_out, const char *dir, int trainable) {
-    char path[PATH_CAP];
+    char path[XA_PATH_MAX];
     xa_hf_config hf;
     xa_encoder_config cfg;
     xa_st_file *f = NULL;
     memset(enc, 0, sizeof *enc);
-    xa_status st = join(path, dir, "config.json");
+    xa_status st = xa_path_join(path, sizeof path, dir, "config.json");
     if (!st) st = xa_hf_config_read(&hf, path);
     if (!st) st = xa_encoder_config_from_hf(&cfg, &hf, path);
-    if (!st) st = join(path, dir, "model.safetensors");
+    if (!st) st = xa_path_join(path, sizeof path, dir, "model.safetensors");
     if (!st) st = xa_st_open(&f, path);
     if (!st) st = xa_encoder_init(enc, &cfg, trainable);
     if (st) goto fail;
@@ -152,9 +142,9 @@ fail:
 }
 
 xa_status xa_mlm_head_load(xa_mlm_head *head, xa_arch arch, const char *dir) {
-    char path[PATH_CAP];
+    char path[XA_PATH_MAX];
     xa_st_file *f = NULL;
-    xa_status st = join(path, dir, "model.safetensors");
+    xa_status st = xa_path_join(path, sizeof path, dir, "model.safetensors");
     if (!st) st = xa_st_open(&f, path);
     if (st) return st;
     int64_t CC[2] = {head->C, head->C}, C1[1] = {head->C}, V1[1] = {head->V};
@@ -167,31 +157,13 @@ xa_status xa_mlm_head_load(xa_mlm_head *head, xa_arch arch, const char *dir) {
     return st;
 }
 
-static xa_status mkdir_p(const char *dir) {
-    char tmp[PATH_CAP];
-    int n = snprintf(tmp, sizeof tmp, "%s", dir);
-    if (n <= 0 || n >= (int)sizeof tmp) return xa_error_set(XA_STATUS_USAGE, dir, NULL, NULL, "bad directory path");
-    for (char *s = tmp + 1; *s; s++) {
-        if (*s != '/') continue;
-        *s = '\0';
-        if (mkdir(tmp, 0777) != 0 && errno != EEXIST) {
-            return xa_error_set(XA_STATUS_IO, tmp, NULL, NULL, "cannot create directory: %s", strerror(errno));
-        }
-        *s = '/';
-    }
-    if (mkdir(tmp, 0777) != 0 && errno != EEXIST) {
-        return xa_error_set(XA_STATUS_IO, tmp, NULL, NULL, "cannot create directory: %s", strerror(errno));
-    }
-    return XA_STATUS_OK;
-}
-
 xa_status xa_model_save(const char *dir, const xa_encoder *enc, const xa_mlm_head *head,
                         const xa_hf_config *hf_in) {
     const xa_encoder_config *c = &enc->cfg;
     size_t n_entries = 5 + (size_t)(XA_ENC_N_TENSORS - 5) * (size_t)c->L + (head ? XA_MLM_N_TENSORS : 0);
     xa_st_entry *e = calloc(n_entries, sizeof *e);
     char (*names)[256] = calloc(n_entries, sizeof *names);
-    char path[PATH_CAP];
+    char path[XA_PATH_MAX];
     xa_status st = XA_STATUS_OK;
     if (!e || !names) {
         st = xa_error_set(XA_STATUS_NOMEM, "xa_model_save", NULL, NULL, "out of memory");
@@ -227,10 +199,10 @@ xa_status xa_model_save(const char *dir, const xa_encoder *enc, const xa_mlm_hea
         xa_encoder_config_to_hf(&hf, c);
     }
     xa_st_kv meta[] = {{"format", "pt"}, {"producer", "xadapt " XA_VERSION_STRING}};
-    st = mkdir_p(dir);
-    if (!st) st = join(path, dir, "model.safetensors");
+    st = xa_file_mkdirs(dir);
+    if (!st) st = xa_path_join(path, sizeof path, dir, "model.safetensors");
     if (!st) st = xa_st_write(path, e, n_entries, meta, 2);
-    if (!st) st = join(path, dir, "config.json");
+    if (!st) st = xa_path_join(path, sizeof path, dir, "config.json");
     if (!st) st = xa_hf_config_write(&hf, path);
 done:
     free(e);

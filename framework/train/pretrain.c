@@ -17,7 +17,6 @@
 #include "optim/optim.h"
 #include "tokenizer/spm.h"
 
-#define PATH_CAP 4096
 
 xa_pretrain_opts xa_pretrain_opts_default(void) {
     xa_pretrain_opts o;
@@ -77,17 +76,6 @@ static xa_status build_optim(xa_optim *opt, xa_encoder *enc, xa_mlm_head *head, 
     return st;
 }
 
-static xa_status path_join(char *buf, const char *a, const char *b) {
-    int n = snprintf(buf, PATH_CAP, "%s/%s", a, b);
-    if (n < 0 || n >= PATH_CAP) return xa_error_set(XA_STATUS_USAGE, a, NULL, NULL, "path too long");
-    return XA_STATUS_OK;
-}
-
-static int dir_exists(const char *path) {
-    struct stat sb;
-    return stat(path, &sb) == 0 && S_ISDIR(sb.st_mode);
-}
-
 static xa_status copy_file(const char *dst, const char *src) {
     char *data = NULL;
     size_t n = 0;
@@ -99,9 +87,9 @@ static xa_status copy_file(const char *dst, const char *src) {
 
 static void remove_tree(const char *dir) {
     static const char *const files[] = {"config.json", "model.safetensors", "trainer_state.safetensors"};
-    char p[PATH_CAP];
+    char p[XA_PATH_MAX];
     for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
-        if (!path_join(p, dir, files[i])) unlink(p);
+        if (!xa_path_join(p, sizeof p, dir, files[i])) unlink(p);
     }
     rmdir(dir);
 }
@@ -114,10 +102,10 @@ typedef struct run_state {
 /* Write OUT/checkpoint.tmp completely, then swap it in for OUT/checkpoint. */
 static xa_status save_checkpoint(const xa_pretrain_opts *o, const xa_encoder *enc,
                                  const xa_mlm_head *head, const xa_optim *opt, const run_state *rs) {
-    char tmp[PATH_CAP], fin[PATH_CAP], old[PATH_CAP], p[PATH_CAP];
-    xa_status st = path_join(tmp, o->out_dir, "checkpoint.tmp");
-    if (!st) st = path_join(fin, o->out_dir, "checkpoint");
-    if (!st) st = path_join(old, o->out_dir, "checkpoint.old");
+    char tmp[XA_PATH_MAX], fin[XA_PATH_MAX], old[XA_PATH_MAX], p[XA_PATH_MAX];
+    xa_status st = xa_path_join(tmp, sizeof tmp, o->out_dir, "checkpoint.tmp");
+    if (!st) st = xa_path_join(fin, sizeof fin, o->out_dir, "checkpoint");
+    if (!st) st = xa_path_join(old, sizeof old, o->out_dir, "checkpoint.old");
     if (st) return st;
     remove_tree(tmp);
     st = xa_model_save(tmp, enc, head, NULL);
@@ -154,14 +142,14 @@ static xa_status save_checkpoint(const xa_pretrain_opts *o, const xa_encoder *en
     xa_st_kv meta[] = {{"step", v_step},   {"epoch", v_epoch}, {"pos", v_pos},
                        {"rng_state", v_state}, {"rng_inc", v_inc}, {"adam_step", v_gstep},
                        {"batch_size", v_B}, {"seq_len", v_T}, {"seed", v_seed}};
-    st = path_join(p, tmp, "trainer_state.safetensors");
+    st = xa_path_join(p, sizeof p, tmp, "trainer_state.safetensors");
     if (!st) st = xa_st_write(p, e, n, meta, sizeof meta / sizeof meta[0]);
     free(e);
     free(names);
     if (st) return st;
     /* Swap: the old checkpoint stays complete until the new one is in place. */
     remove_tree(old);
-    if (dir_exists(fin) && rename(fin, old) != 0) {
+    if (xa_file_is_dir(fin) && rename(fin, old) != 0) {
         return xa_error_set(XA_STATUS_IO, fin, NULL, NULL, "cannot move the old checkpoint aside: %s", strerror(errno));
     }
     if (rename(tmp, fin) != 0) {
@@ -188,7 +176,7 @@ static xa_status meta_i64(const xa_st_file *f, const char *key, int64_t *out) {
 
 static xa_status load_checkpoint(const xa_pretrain_opts *o, const char *dir, xa_encoder *enc,
                                  xa_mlm_head *head, xa_optim *opt, run_state *rs) {
-    char p[PATH_CAP];
+    char p[XA_PATH_MAX];
     xa_encoder loaded;
     xa_status st = xa_encoder_load(&loaded, NULL, dir, 1);
     if (st) return st;
@@ -201,7 +189,7 @@ static xa_status load_checkpoint(const xa_pretrain_opts *o, const char *dir, xa_
     memcpy(enc->params, loaded.params, enc->n_params * sizeof(float));
     xa_encoder_free(&loaded);
     st = xa_mlm_head_load(head, enc->cfg.arch, dir);
-    if (!st) st = path_join(p, dir, "trainer_state.safetensors");
+    if (!st) st = xa_path_join(p, sizeof p, dir, "trainer_state.safetensors");
     xa_st_file *f = NULL;
     if (!st) st = xa_st_open(&f, p);
     if (st) return st;
@@ -258,7 +246,7 @@ xa_status xa_pretrain(const xa_pretrain_opts *o, xa_pretrain_result *res) {
     xa_encoder_acts acts;
     xa_optim opt;
     FILE *mf = NULL;
-    char path[PATH_CAP], ckpt[PATH_CAP];
+    char path[XA_PATH_MAX], ckpt[XA_PATH_MAX];
     memset(&data, 0, sizeof data);
     memset(&batch, 0, sizeof batch);
     memset(&enc, 0, sizeof enc);
@@ -289,9 +277,9 @@ xa_status xa_pretrain(const xa_pretrain_opts *o, xa_pretrain_result *res) {
     }
 
     run_state rs = {0, 0, 0, {0, 0}};
-    st = path_join(ckpt, o->out_dir, "checkpoint");
+    st = xa_path_join(ckpt, sizeof ckpt, o->out_dir, "checkpoint");
     if (st) goto done;
-    if (o->resume && dir_exists(ckpt)) {
+    if (o->resume && xa_file_is_dir(ckpt)) {
         st = load_checkpoint(o, ckpt, &enc, &head, &opt, &rs);
         if (st) goto done;
         xa_mlm_data_seek(&data, rs.epoch, rs.pos);
@@ -307,13 +295,10 @@ xa_status xa_pretrain(const xa_pretrain_opts *o, xa_pretrain_result *res) {
                       o->warmup >= 0 ? o->warmup : (int64_t)(0.06 * (double)o->steps), o->steps, 0.5};
 
     /* The output directory, the tokenizer beside the model, and the metrics. */
-    if (mkdir(o->out_dir, 0777) != 0 && errno != EEXIST) {
-        st = xa_error_set(XA_STATUS_IO, o->out_dir, NULL, NULL, "cannot create directory: %s", strerror(errno));
-        goto done;
-    }
+    if ((st = xa_file_mkdirs(o->out_dir))) goto done;
     if (o->metrics_path) {
         snprintf(path, sizeof path, "%s", o->metrics_path);
-    } else if ((st = path_join(path, o->out_dir, "metrics.jsonl"))) {
+    } else if ((st = xa_path_join(path, sizeof path, o->out_dir, "metrics.jsonl"))) {
         goto done;
     }
     mf = fopen(path, rs.step > 0 ? "a" : "w");
@@ -374,7 +359,7 @@ xa_status xa_pretrain(const xa_pretrain_opts *o, xa_pretrain_result *res) {
     res->tokens_per_s = res->seconds > 0 ? (double)done_here * o->B * o->T / res->seconds : 0.0;
     if (rs.step == o->steps) {
         st = xa_model_save(o->out_dir, &enc, &head, NULL);
-        if (!st) st = path_join(path, o->out_dir, "sentencepiece.bpe.model");
+        if (!st) st = xa_path_join(path, sizeof path, o->out_dir, "sentencepiece.bpe.model");
         if (!st) st = copy_file(path, o->tokenizer);
     }
 done:
