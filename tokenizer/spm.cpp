@@ -674,3 +674,11 @@ extern "C" xa_status xa_spm_train(const xa_spm_train_opts *o) {
         return error_from_exception(fn, where);
     }
 }
+
+extern "C" const char *xa_spm_library_version(void) {
+#ifdef XA_SPM_VERSION
+    return XA_SPM_VERSION;
+#else
+    return "unknown";
+#endif
+}

@@ -68,6 +68,9 @@ xa_status xa_spm_load_from_memory(xa_spm **out, const void *data, size_t n, cons
 /* Free a tokenizer; accepts NULL. Invalidates the strings returned by xa_spm_id_to_piece. */
 void xa_spm_free(xa_spm *spm);
 
+/* The SentencePiece version this library was built against ("0.1.97"). */
+const char *xa_spm_library_version(void);
+
 /* Id conventions (see the top of this file). */
 typedef enum xa_spm_ids {
     XA_SPM_IDS_NATIVE = 0,

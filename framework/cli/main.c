@@ -4,6 +4,9 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "io/hfjson.h"
+#include "tensor/tensor.h"
+#include "tokenizer/spm.h"
 
 typedef struct cli_command {
     const char *name;
@@ -18,7 +21,7 @@ static const cli_command g_commands[] = {
     {"pretrain", cli_cmd_pretrain, "pretrain a small encoder from scratch with masked language modelling"},
     {"bench", cli_cmd_bench, "measure training and inference throughput (tokens/s, GFLOP/s, memory)"},
     {"inspect", cli_cmd_inspect, "list the tensors, dtypes, shapes and metadata of a safetensors file"},
-    {"version", cmd_version, "print the version of xadapt and of its libraries"},
+    {"version", cmd_version, "print the versions of xadapt and its libraries"},
 };
 #define N_COMMANDS (sizeof g_commands / sizeof g_commands[0])
 
@@ -46,6 +49,17 @@ static int cmd_version(int argc, char **argv) {
     }
     if (argc > 1) return cli_usage_error("version", "unexpected argument '%s'", argv[1]);
     printf("xadapt %s\n", XA_VERSION_STRING);
+    printf("  BLAS: %s\n", xa_blas_info());
+    printf("  SentencePiece %s, jansson %s\n", xa_spm_library_version(), xa_io_json_library_version());
+#ifdef __VERSION__
+    printf("  built with %s%s\n", __VERSION__,
+#ifdef XA_HAVE_OPENMP
+           ", OpenMP"
+#else
+           ", no OpenMP"
+#endif
+    );
+#endif
     return CLI_EXIT_OK;
 }
 

@@ -1315,3 +1315,5 @@ xa_status xa_adapter_config_write(const xa_adapter_file_config *cfg, const char 
     json_decref(root);
     return st;
 }
+
+const char *xa_io_json_library_version(void) { return jansson_version_str(); }

@@ -25,6 +25,9 @@
 extern "C" {
 #endif
 
+/* The jansson version in use ("2.14"). */
+const char *xa_io_json_library_version(void);
+
 /* ---- Hugging Face config.json ---------------------------------------------------------------- */
 
 #define XA_HF_MAX_ARCHS 4
