@@ -231,8 +231,11 @@ enum {
     A_DZ, A_DY, A_DX, A_DH, A_DCTX, A_DQ, A_DK, A_DV, A_DFA, A_DFC, A_DATT, A_COUNT
 };
 
+/* Training activations keep every layer's tensors for backward; inference activations keep one
+ * layer's worth, reused by every layer (only the layer outputs z are kept for all layers). */
 static void acts_sizes(const xa_encoder_config *c, int B, int T, int train, size_t s[A_COUNT]) {
     size_t N = (size_t)B * (size_t)T, C = (size_t)c->C, L = (size_t)c->L, FF = (size_t)c->FF;
+    size_t LS = train ? L : 1; /* layers whose tensors are kept */
     size_t TT = (size_t)B * (size_t)c->NH * (size_t)T * (size_t)T;
     size_t f = sizeof(float);
     memset(s, 0, A_COUNT * sizeof *s);
@@ -240,19 +243,24 @@ static void acts_sizes(const xa_encoder_config *c, int B, int T, int train, size
     s[A_LENS] = (size_t)B * sizeof(int32_t);
     s[A_EMB_SUM] = s[A_EMB_LN] = s[A_EMB_OUT] = N * C * f;
     s[A_EMB_MEAN] = s[A_EMB_RSTD] = N * f;
-    s[A_Q] = s[A_K] = s[A_V] = s[A_CTX] = s[A_H1] = s[A_S1] = s[A_Y] = L * N * C * f;
-    s[A_H2] = s[A_S2] = s[A_Z] = L * N * C * f;
-    s[A_ATT] = L * TT * f;
-    s[A_LN1_MEAN] = s[A_LN1_RSTD] = s[A_LN2_MEAN] = s[A_LN2_RSTD] = L * N * f;
-    s[A_FC] = s[A_FA] = L * N * FF * f;
+    s[A_Q] = s[A_K] = s[A_V] = s[A_CTX] = s[A_H1] = s[A_S1] = s[A_Y] = LS * N * C * f;
+    s[A_H2] = s[A_S2] = LS * N * C * f;
+    s[A_Z] = L * N * C * f;
+    s[A_ATT] = LS * TT * f;
+    s[A_LN1_MEAN] = s[A_LN1_RSTD] = s[A_LN2_MEAN] = s[A_LN2_RSTD] = LS * N * f;
+    s[A_FC] = s[A_FA] = LS * N * FF * f;
     s[A_HOOKED] = L * 2;
+    /* dropout masks: a forward with dropout also runs on inference activations (a frozen encoder
+     * under a trained head needs no backward), so the masks always exist */
+    s[A_EMB_KEEP] = N * C;
+    s[A_ATT_KEEP] = LS * TT;
+    s[A_H1_KEEP] = s[A_H2_KEEP] = LS * N * C;
     if (train) {
-        s[A_EMB_KEEP] = N * C;
-        s[A_ATT_KEEP] = L * TT;
-        s[A_H1_KEEP] = s[A_H2_KEEP] = L * N * C;
         s[A_DZ] = s[A_DY] = s[A_DX] = s[A_DH] = s[A_DCTX] = s[A_DQ] = s[A_DK] = s[A_DV] = N * C * f;
         s[A_DFA] = s[A_DFC] = N * FF * f;
         s[A_DATT] = TT * f;
+    } else {
+        s[A_DATT] = TT * f; /* attention-dropout scratch */
     }
 }
 
@@ -304,11 +312,12 @@ xa_status xa_encoder_acts_init(xa_encoder_acts *a, const xa_encoder_config *cfg,
     a->ln2_rstd = v[A_LN2_RSTD];
     a->z = v[A_Z];
     a->hooked = v[A_HOOKED];
+    a->emb_keep = v[A_EMB_KEEP];
+    a->att_keep = v[A_ATT_KEEP];
+    a->h1_keep = v[A_H1_KEEP];
+    a->h2_keep = v[A_H2_KEEP];
+    a->datt = v[A_DATT];
     if (train) {
-        a->emb_keep = v[A_EMB_KEEP];
-        a->att_keep = v[A_ATT_KEEP];
-        a->h1_keep = v[A_H1_KEEP];
-        a->h2_keep = v[A_H2_KEEP];
         a->dz = v[A_DZ];
         a->dy = v[A_DY];
         a->dx = v[A_DX];
@@ -319,7 +328,6 @@ xa_status xa_encoder_acts_init(xa_encoder_acts *a, const xa_encoder_config *cfg,
         a->dv = v[A_DV];
         a->dfa = v[A_DFA];
         a->dfc = v[A_DFC];
-        a->datt = v[A_DATT];
     }
     return XA_STATUS_OK;
 }
@@ -394,9 +402,9 @@ xa_status xa_encoder_forward(const xa_encoder *enc, xa_encoder_acts *a, const xa
     const xa_encoder_config *c = &enc->cfg;
     xa_status st = check_batch(enc, a, b);
     if (st) return st;
-    if (train && !a->train) {
-        return xa_error_set(XA_STATUS_USAGE, "xa_encoder_forward", "activations made with train = 1",
-                            NULL, "training forward on inference activations");
+    if (train && !rng && (c->p_hidden > 0.0f || c->p_attn > 0.0f)) {
+        return xa_error_set(XA_STATUS_USAGE, "xa_encoder_forward", "a random generator for dropout",
+                            NULL, "training forward with dropout but no rng");
     }
     const int B = b->B, T = b->T, C = c->C, FF = c->FF, NH = c->NH, N = B * T;
     const size_t NC = (size_t)N * C, NF = (size_t)N * FF, TT = (size_t)B * NH * T * T;
@@ -424,17 +432,18 @@ xa_status xa_encoder_forward(const xa_encoder *enc, xa_encoder_acts *a, const xa
                     hook->rows_forward(hook->ctx, XA_HOOK_EMBED, a->emb_out, a->emb_ln, N, C);
     if (!a->emb_hooked) memcpy(a->emb_out, a->emb_ln, NC * sizeof(float));
 
-    /* Layers. */
+    /* Layers. Inference activations reuse one layer's buffers (li = 0). */
     const float *x = a->emb_out;
     for (int l = 0; l < c->L; l++) {
-        float *q = lay(a->q, l, NC), *k = lay(a->k, l, NC), *v = lay(a->v, l, NC);
-        float *att = lay(a->att, l, TT), *ctx = lay(a->ctx, l, NC);
-        float *h1 = lay(a->h1, l, NC), *s1 = lay(a->s1, l, NC), *y = lay(a->y, l, NC);
-        float *fc = lay(a->fc, l, NF), *fa = lay(a->fa, l, NF);
-        float *h2 = lay(a->h2, l, NC), *s2 = lay(a->s2, l, NC), *z = lay(a->z, l, NC);
+        const int li = a->train ? l : 0;
+        float *q = lay(a->q, li, NC), *k = lay(a->k, li, NC), *v = lay(a->v, li, NC);
+        float *att = lay(a->att, li, TT), *ctx = lay(a->ctx, li, NC);
+        float *h1 = lay(a->h1, li, NC), *s1 = lay(a->s1, li, NC), *y = lay(a->y, li, NC);
+        float *fc = lay(a->fc, li, NF), *fa = lay(a->fa, li, NF);
+        float *h2 = lay(a->h2, li, NC), *s2 = lay(a->s2, li, NC), *z = lay(a->z, l, NC);
         uint8_t *att_keep = NULL;
         if (train && c->p_attn > 0.0f) {
-            att_keep = a->att_keep + (size_t)l * TT;
+            att_keep = a->att_keep + (size_t)li * TT;
             xa_dropout_mask(att_keep, TT, c->p_attn, rng);
         }
         xa_linear_forward(q, x, xa_encoder_slice(enc, XA_ENC_QW, l, 0), xa_encoder_slice(enc, XA_ENC_QB, l, 0), N, C, C);
@@ -443,17 +452,17 @@ xa_status xa_encoder_forward(const xa_encoder *enc, xa_encoder_acts *a, const xa
         xa_attention_forward(ctx, att, att_keep ? a->datt : NULL, q, k, v, b->lens, att_keep,
                              c->p_attn, B, T, C, NH);
         xa_linear_forward(h1, ctx, xa_encoder_slice(enc, XA_ENC_AOW, l, 0), xa_encoder_slice(enc, XA_ENC_AOB, l, 0), N, C, C);
-        dropout_fwd(h1, train ? a->h1_keep + (size_t)l * NC : NULL, NC, c->p_hidden, train, rng);
+        dropout_fwd(h1, a->h1_keep + (size_t)li * NC, NC, c->p_hidden, train, rng);
         a->hooked[2 * l] = (uint8_t)sublayer_forward(
-            hook, XA_HOOK_ATTN, l, y, s1, a->ln1_mean + (size_t)l * N, a->ln1_rstd + (size_t)l * N, h1, x,
+            hook, XA_HOOK_ATTN, l, y, s1, a->ln1_mean + (size_t)li * N, a->ln1_rstd + (size_t)li * N, h1, x,
             xa_encoder_slice(enc, XA_ENC_LN1_W, l, 0), xa_encoder_slice(enc, XA_ENC_LN1_B, l, 0), c, b);
 
         xa_linear_forward(fc, y, xa_encoder_slice(enc, XA_ENC_FCW, l, 0), xa_encoder_slice(enc, XA_ENC_FCB, l, 0), N, C, FF);
         xa_act_forward(fa, fc, NF, c->act);
         xa_linear_forward(h2, fa, xa_encoder_slice(enc, XA_ENC_FOW, l, 0), xa_encoder_slice(enc, XA_ENC_FOB, l, 0), N, FF, C);
-        dropout_fwd(h2, train ? a->h2_keep + (size_t)l * NC : NULL, NC, c->p_hidden, train, rng);
+        dropout_fwd(h2, a->h2_keep + (size_t)li * NC, NC, c->p_hidden, train, rng);
         a->hooked[2 * l + 1] = (uint8_t)sublayer_forward(
-            hook, XA_HOOK_FFN, l, z, s2, a->ln2_mean + (size_t)l * N, a->ln2_rstd + (size_t)l * N, h2, y,
+            hook, XA_HOOK_FFN, l, z, s2, a->ln2_mean + (size_t)li * N, a->ln2_rstd + (size_t)li * N, h2, y,
             xa_encoder_slice(enc, XA_ENC_LN2_W, l, 0), xa_encoder_slice(enc, XA_ENC_LN2_B, l, 0), c, b);
         x = z;
     }

@@ -160,7 +160,7 @@ typedef struct xa_hook {
 
 typedef struct xa_encoder_acts {
     xa_arena arena;
-    int B, T, train;      /* train: saved tensors, dropout masks and backward scratch exist */
+    int B, T, train;      /* train: every layer's tensors and the backward scratch exist */
     int32_t *pos;         /* (B, T) position ids */
     int32_t *lens;        /* (B) valid lengths of the current batch */
     float *emb_sum;       /* (B, T, C) word + position + type, before LN_e */
@@ -196,7 +196,9 @@ typedef struct xa_encoder_acts {
     float *datt;          /* (B, NH, T, T) attention scratch */
 } xa_encoder_acts;
 
-/* Plan and allocate activations for batches of at most B rows of T tokens. */
+/* Plan and allocate activations for batches of at most B rows of T tokens. train != 0 keeps every
+ * layer's tensors and the backward scratch; train == 0 (inference, or a frozen encoder under a
+ * trained head) keeps one layer's tensors, reused by all layers, plus every layer's output. */
 xa_status xa_encoder_acts_init(xa_encoder_acts *a, const xa_encoder_config *cfg, int B, int T,
                                int train);
 void xa_encoder_acts_free(xa_encoder_acts *a);
@@ -213,9 +215,10 @@ typedef struct xa_batch {
     int B, T;             /* B <= acts B, T == acts T */
 } xa_batch;
 
-/* Forward pass. train != 0 applies dropout with rng (needs acts made with train) and keeps what
- * backward needs. Returns XA_STATUS_USAGE for a batch that does not fit the activations or holds
- * an out-of-range id (naming the row and position). */
+/* Forward pass. train != 0 applies dropout with rng; with activations made with train it also keeps
+ * what backward needs (with inference activations no backward may follow). Returns
+ * XA_STATUS_USAGE for a batch that does not fit the activations or holds an out-of-range id
+ * (naming the row and position), or for dropout without rng. */
 xa_status xa_encoder_forward(const xa_encoder *enc, xa_encoder_acts *a, const xa_batch *batch,
                              const xa_hook *hook, int train, xa_rng *rng);
 /* Backward pass from dlast = dL/d(last hidden state) (B, T, C) (consumed as scratch: it may be

@@ -102,7 +102,7 @@ xa_status xa_bench_run(xa_bench_mode mode, const xa_encoder_config *cfg, int B, 
         goto done;
     }
     st = xa_encoder_init(&enc, cfg, full);
-    if (!st) st = xa_encoder_acts_init(&acts, cfg, B, T, train);
+    if (!st) st = xa_encoder_acts_init(&acts, cfg, B, T, full); /* frozen: nothing to save */
     if (!st && mlm) st = xa_mlm_head_init(&head, cfg->C, cfg->V, cfg->eps, (int)N, 1);
     if (!st && mode == XA_BENCH_CLS_FROZEN) st = xa_head_init(&cls, XA_HEAD_CLASSIFICATION, cfg->C, BENCH_CLASSES, 0.1f, B, T, 1);
     if (!st) st = xa_optim_init(&opt, 0.9, 0.999, 1e-8);
