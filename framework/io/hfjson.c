@@ -24,6 +24,8 @@
 
 #include <jansson.h>
 
+#include "io/jsonutil.h"
+
 #include "io/file.h"
 
 #define JSON_MAX_BYTES (16u << 20) /* config files are a few KB; refuse anything absurd */
@@ -31,19 +33,6 @@
 
 /* ---- shared helpers ------------------------------------------------------------------------------ */
 
-static const char *json_kind(const json_t *v) {
-    switch (json_typeof(v)) {
-    case JSON_OBJECT: return "an object";
-    case JSON_ARRAY: return "an array";
-    case JSON_STRING: return "a string";
-    case JSON_INTEGER: return "an integer";
-    case JSON_REAL: return "a real number";
-    case JSON_TRUE:
-    case JSON_FALSE: return "a boolean";
-    case JSON_NULL: return "null";
-    }
-    return "?";
-}
 
 /* The JSON text of v, shortened to fit buf. */
 static const char *json_show(const json_t *v, char *buf, size_t n) {
@@ -65,7 +54,7 @@ static xa_status type_error(const char *file, const char *prefix, const char *ke
     char where[XA_ERROR_FIELD], shown[128];
     kwhere(where, sizeof where, file, prefix, key);
     return xa_error_set(XA_STATUS_CONFIG, where, expected, NULL, "'%s%s' is %s (%s)", prefix, key,
-                        json_kind(v), json_show(v, shown, sizeof shown));
+                        xa_io_json_kind(v), json_show(v, shown, sizeof shown));
 }
 
 static xa_status copy_str(char *dst, size_t cap, const char *file, const char *prefix,
@@ -118,7 +107,7 @@ static xa_status load_object(json_t **out, const char *json, size_t n, const cha
     }
     if (!json_is_object(root)) {
         xa_status st = xa_error_set(XA_STATUS_FORMAT, name, "a JSON object", NULL,
-                                    "top level is %s, not an object", json_kind(root));
+                                    "top level is %s, not an object", xa_io_json_kind(root));
         json_decref(root);
         return st;
     }

@@ -28,6 +28,8 @@
 
 #include <jansson.h>
 
+#include "io/jsonutil.h"
+
 #include "io/file.h"
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
@@ -222,19 +224,6 @@ static int json_to_u64(const json_t *v, uint64_t *out) {
     return 1;
 }
 
-static const char *json_kind(const json_t *v) {
-    switch (json_typeof(v)) {
-    case JSON_OBJECT: return "an object";
-    case JSON_ARRAY: return "an array";
-    case JSON_STRING: return "a string";
-    case JSON_INTEGER: return "an integer";
-    case JSON_REAL: return "a real number";
-    case JSON_TRUE:
-    case JSON_FALSE: return "a boolean";
-    case JSON_NULL: return "null";
-    }
-    return "?";
-}
 
 /* Parse one tensor entry into t (name already set). data_size: bytes of the byte buffer. */
 static xa_status parse_tensor(xa_st_tensor *t, const xa_st_file *f, const json_t *entry,
@@ -244,7 +233,7 @@ static xa_status parse_tensor(xa_st_tensor *t, const xa_st_file *f, const json_t
     if (!json_is_object(entry)) {
         return xa_error_set(XA_STATUS_FORMAT, where,
                             "an object with dtype, shape and data_offsets", NULL,
-                            "entry is %s", json_kind(entry));
+                            "entry is %s", xa_io_json_kind(entry));
     }
     const json_t *jdt = json_object_get(entry, "dtype");
     const json_t *jshape = json_object_get(entry, "shape");
@@ -256,7 +245,7 @@ static xa_status parse_tensor(xa_st_tensor *t, const xa_st_file *f, const json_t
     }
     if (!json_is_string(jdt)) {
         return xa_error_set(XA_STATUS_FORMAT, where, "a dtype string such as \"F32\"", NULL,
-                            "dtype is %s", json_kind(jdt));
+                            "dtype is %s", xa_io_json_kind(jdt));
     }
     if (!xa_dtype_parse(json_string_value(jdt), &t->dtype)) {
         return xa_error_set(XA_STATUS_FORMAT, where,
@@ -266,7 +255,7 @@ static xa_status parse_tensor(xa_st_tensor *t, const xa_st_file *f, const json_t
     }
     if (!json_is_array(jshape)) {
         return xa_error_set(XA_STATUS_FORMAT, where, "an array of non-negative integers", NULL,
-                            "shape is %s", json_kind(jshape));
+                            "shape is %s", xa_io_json_kind(jshape));
     }
     size_t nd = json_array_size(jshape);
     if (nd > XA_ST_MAX_DIMS) {
@@ -285,7 +274,7 @@ static xa_status parse_tensor(xa_st_tensor *t, const xa_st_file *f, const json_t
                                     (long long)json_integer_value(d));
             }
             return xa_error_set(XA_STATUS_FORMAT, where, "non-negative integer dimensions", NULL,
-                                "shape[%zu] is %s, not an integer", i, json_kind(d));
+                                "shape[%zu] is %s, not an integer", i, xa_io_json_kind(d));
         }
         if (v > (uint64_t)INT64_MAX || v > SIZE_MAX || !xa_size_mul(n_elems, (size_t)v, &n_elems) ||
             n_elems > (size_t)INT64_MAX) {
@@ -443,7 +432,7 @@ xa_status xa_st_open(xa_st_file **out, const char *path) {
     }
     if (!json_is_object(root)) {
         st = xa_error_set(XA_STATUS_FORMAT, path, "a JSON object header", NULL,
-                          "header is %s, not an object", json_kind(root));
+                          "header is %s, not an object", xa_io_json_kind(root));
         goto fail;
     }
 
