@@ -184,11 +184,46 @@ static void test_resume_is_identical(void **state) {
     fclose(c.progress);
 }
 
+/* A damaged checkpoint is refused with a message naming the file; the final model of the finished
+ * run is left as it was. */
+static void test_damaged_checkpoint(void **state) {
+    (void)state;
+    xa_pretrain_opts o = small_opts(xt_tmp_path("damaged"), 4);
+    o.ckpt_every = 2;
+    xa_pretrain_result r;
+    assert_int_equal(xa_pretrain(&o, &r), XA_STATUS_OK);
+    char model[4200], trainer[4200];
+    snprintf(model, sizeof model, "%s/model.safetensors", o.out_dir);
+    snprintf(trainer, sizeof trainer, "%s/checkpoint/trainer_state.safetensors", o.out_dir);
+    size_t n_before = 0;
+    char *before = xt_read_file(model, &n_before);
+    assert_non_null(before);
+    /* Truncate the trainer state to its first 100 bytes. */
+    size_t n = 0;
+    char *state_bytes = xt_read_file(trainer, &n);
+    assert_non_null(state_bytes);
+    xt_write_file(trainer, state_bytes, 100);
+    free(state_bytes);
+    xa_pretrain_opts again = small_opts(o.out_dir, 8);
+    again.resume = 1;
+    assert_int_not_equal(xa_pretrain(&again, &r), XA_STATUS_OK);
+    xt_assert_error_mentions("trainer_state.safetensors");
+    size_t n_after = 0;
+    char *after = xt_read_file(model, &n_after);
+    assert_int_equal(n_before, n_after);
+    assert_memory_equal(before, after, n_before);
+    free(before);
+    free(after);
+    fclose(o.progress);
+    fclose(again.progress);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_mlm_packing_and_masking),
         cmocka_unit_test(test_pretrain_lowers_loss),
         cmocka_unit_test(test_resume_is_identical),
+        cmocka_unit_test(test_damaged_checkpoint),
     };
     return cmocka_run_group_tests_name("train", tests, NULL, NULL);
 }
