@@ -141,6 +141,30 @@ static void test_arena(void **state) {
     assert_int_equal(xa_arena_init(&a, sizes, 2, 48, views), XA_STATUS_USAGE);
 }
 
+static void test_param_buffers(void **state) {
+    (void)state;
+    size_t numel[4] = {6, 0, 3, 5};
+    float *views[4], *gviews[4];
+    float *data = xa_aligned_alloc(14 * sizeof(float), XA_ARENA_ALIGN);
+    xa_params_carve(data, numel, 4, views);
+    assert_ptr_equal(views[0], data);
+    assert_null(views[1]); /* empty tensor */
+    assert_ptr_equal(views[2], data + 6);
+    assert_ptr_equal(views[3], data + 9);
+    float *grads = NULL;
+    assert_int_equal(xa_params_set_trainable(&grads, 14, numel, 4, gviews, 1, "test"), XA_STATUS_OK);
+    assert_non_null(grads);
+    assert_ptr_equal(gviews[3], grads + 9);
+    for (int i = 0; i < 14; i++) assert_true(grads[i] == 0.0f);
+    float *same = grads;
+    assert_int_equal(xa_params_set_trainable(&grads, 14, numel, 4, gviews, 1, "test"), XA_STATUS_OK);
+    assert_ptr_equal(grads, same); /* already trainable: kept */
+    assert_int_equal(xa_params_set_trainable(&grads, 14, numel, 4, gviews, 0, "test"), XA_STATUS_OK);
+    assert_null(grads);
+    for (int i = 0; i < 4; i++) assert_null(gviews[i]);
+    xa_aligned_free(data);
+}
+
 /* Reference outputs of pcg32-demo (pcg-c-basic) for pcg32_srandom_r(&rng, 42u, 54u). */
 static void test_rng_reference_stream(void **state) {
     (void)state;
@@ -282,6 +306,7 @@ int main(void) {
         cmocka_unit_test(test_log_callback_and_level),
         cmocka_unit_test(test_checked_sizes),
         cmocka_unit_test(test_arena),
+        cmocka_unit_test(test_param_buffers),
         cmocka_unit_test(test_rng_reference_stream),
         cmocka_unit_test(test_rng_determinism_and_resume),
         cmocka_unit_test(test_rng_distributions),

@@ -157,6 +157,18 @@ void xa_arena_free(xa_arena *arena);
 void *xa_aligned_alloc(size_t size, size_t align);
 void xa_aligned_free(void *p);
 
+/* ---- parameter buffers -------------------------------------------------------------------------
+ * A parameter group (encoder, adapter, head) keeps its tensors in one flat float buffer carved into
+ * views by a sizes table, and a gradient buffer of the same layout only while it trains. */
+
+/* views[i] = base + (sum of numel[0..i)); NULL for an empty tensor or a NULL base. */
+void xa_params_carve(float *base, const size_t *numel, int n, float **views);
+/* trainable: allocate a zeroed gradient buffer of `total` floats into *grads if there is none;
+ * frozen: free it. Then carve gviews from it (all NULL when frozen). `who` names the caller in the
+ * NOMEM error. */
+xa_status xa_params_set_trainable(float **grads, size_t total, const size_t *numel, int n,
+                                  float **gviews, int trainable, const char *who);
+
 /* ---- RNG ------------------------------------------------------------------------------------ */
 
 /* PCG32 (O'Neill 2014, XSH-RR output on a 64-bit LCG). The state is two integers, so it can be

@@ -5,14 +5,6 @@
 
 #include <string.h>
 
-static void carve(float *base, const size_t *numel, float **views) {
-    size_t off = 0;
-    for (int i = 0; i < XA_HEAD_N_TENSORS; i++) {
-        views[i] = base && numel[i] ? base + off : NULL;
-        off += numel[i];
-    }
-}
-
 xa_status xa_head_init(xa_head *head, xa_head_kind kind, int C, int K, float p_drop, int max_batch,
                        int max_T, int trainable) {
     memset(head, 0, sizeof *head);
@@ -39,7 +31,7 @@ xa_status xa_head_init(xa_head *head, xa_head_kind kind, int C, int K, float p_d
     for (int i = 0; i < XA_HEAD_N_TENSORS; i++) head->n_params += head->numel[i];
     head->params = xa_aligned_alloc(head->n_params * sizeof(float), XA_ARENA_ALIGN);
     if (!head->params) return xa_error_set(XA_STATUS_NOMEM, "xa_head_init", NULL, NULL, "out of memory");
-    carve(head->params, head->numel, head->t);
+    xa_params_carve(head->params, head->numel, XA_HEAD_N_TENSORS, head->t);
     size_t R = (size_t)head->R, RC = R * C * sizeof(float);
     size_t sizes[] = {RC, R * C, R * C, RC, RC, R * K * sizeof(float), R * sizeof(int32_t), RC, RC};
     void *v[9];
@@ -70,15 +62,8 @@ void xa_head_free(xa_head *head) {
 }
 
 xa_status xa_head_set_trainable(xa_head *head, int trainable) {
-    if (!trainable) {
-        xa_aligned_free(head->grads);
-        head->grads = NULL;
-    } else if (!head->grads) {
-        head->grads = xa_aligned_alloc(head->n_params * sizeof(float), XA_ARENA_ALIGN);
-        if (!head->grads) return xa_error_set(XA_STATUS_NOMEM, "xa_head_set_trainable", NULL, NULL, "out of memory");
-    }
-    carve(head->grads, head->numel, head->g);
-    return XA_STATUS_OK;
+    return xa_params_set_trainable(&head->grads, head->n_params, head->numel, XA_HEAD_N_TENSORS, head->g,
+                                   trainable, "xa_head_set_trainable");
 }
 
 void xa_head_init_weights(xa_head *head, xa_rng *rng, float std) {

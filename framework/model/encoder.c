@@ -89,15 +89,6 @@ size_t xa_encoder_sizes(const xa_encoder_config *c, size_t n[XA_ENC_N_TENSORS]) 
     return total;
 }
 
-/* Carve a flat buffer into the tensor views (no alignment padding: views are float-aligned). */
-static void carve(float *base, const size_t numel[XA_ENC_N_TENSORS], float *views[XA_ENC_N_TENSORS]) {
-    size_t off = 0;
-    for (int i = 0; i < XA_ENC_N_TENSORS; i++) {
-        views[i] = base ? base + off : NULL;
-        off += numel[i];
-    }
-}
-
 xa_status xa_encoder_init(xa_encoder *enc, const xa_encoder_config *cfg, int trainable) {
     memset(enc, 0, sizeof *enc);
     xa_status st = xa_encoder_config_check(cfg, NULL);
@@ -109,7 +100,7 @@ xa_status xa_encoder_init(xa_encoder *enc, const xa_encoder_config *cfg, int tra
         return xa_error_set(XA_STATUS_NOMEM, "xa_encoder_init", NULL, NULL,
                             "cannot allocate %zu parameters", enc->n_params);
     }
-    carve(enc->params, enc->numel, enc->t);
+    xa_params_carve(enc->params, enc->numel, XA_ENC_N_TENSORS, enc->t);
     st = xa_encoder_set_trainable(enc, trainable);
     if (st) xa_encoder_free(enc);
     return st;
@@ -123,18 +114,8 @@ void xa_encoder_free(xa_encoder *enc) {
 }
 
 xa_status xa_encoder_set_trainable(xa_encoder *enc, int trainable) {
-    if (!trainable) {
-        xa_aligned_free(enc->grads);
-        enc->grads = NULL;
-    } else if (!enc->grads) {
-        enc->grads = xa_aligned_alloc(enc->n_params * sizeof(float), XA_ARENA_ALIGN);
-        if (!enc->grads) {
-            return xa_error_set(XA_STATUS_NOMEM, "xa_encoder_set_trainable", NULL, NULL,
-                                "cannot allocate gradients for %zu parameters", enc->n_params);
-        }
-    }
-    carve(enc->grads, enc->numel, enc->g);
-    return XA_STATUS_OK;
+    return xa_params_set_trainable(&enc->grads, enc->n_params, enc->numel, XA_ENC_N_TENSORS, enc->g,
+                                   trainable, "xa_encoder_set_trainable");
 }
 
 void xa_encoder_init_weights(xa_encoder *enc, xa_rng *rng, float std) {

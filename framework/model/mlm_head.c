@@ -21,14 +21,6 @@ const char *xa_mlm_head_tensor_name(xa_arch arch, int i) {
     return arch == XA_ARCH_BERT ? g_bert_names[i] : g_xlmr_names[i];
 }
 
-static void carve(float *base, const size_t *numel, float **views) {
-    size_t off = 0;
-    for (int i = 0; i < XA_MLM_N_TENSORS; i++) {
-        views[i] = base ? base + off : NULL;
-        off += numel[i];
-    }
-}
-
 xa_status xa_mlm_head_init(xa_mlm_head *head, int C, int V, float eps, int M, int trainable) {
     memset(head, 0, sizeof *head);
     if (C < 1 || V < 1 || M < 1) {
@@ -47,7 +39,7 @@ xa_status xa_mlm_head_init(xa_mlm_head *head, int C, int V, float eps, int M, in
     if (!head->params) {
         return xa_error_set(XA_STATUS_NOMEM, "xa_mlm_head_init", NULL, NULL, "out of memory");
     }
-    carve(head->params, head->numel, head->t);
+    xa_params_carve(head->params, head->numel, XA_MLM_N_TENSORS, head->t);
     size_t MC = (size_t)M * C * sizeof(float);
     size_t sizes[] = {(size_t)M * sizeof(int32_t), (size_t)M * sizeof(int32_t), MC, MC, MC,
                       (size_t)M * sizeof(float), (size_t)M * sizeof(float), MC, MC,
@@ -83,17 +75,8 @@ void xa_mlm_head_free(xa_mlm_head *head) {
 }
 
 xa_status xa_mlm_head_set_trainable(xa_mlm_head *head, int trainable) {
-    if (!trainable) {
-        xa_aligned_free(head->grads);
-        head->grads = NULL;
-    } else if (!head->grads) {
-        head->grads = xa_aligned_alloc(head->n_params * sizeof(float), XA_ARENA_ALIGN);
-        if (!head->grads) {
-            return xa_error_set(XA_STATUS_NOMEM, "xa_mlm_head_set_trainable", NULL, NULL, "out of memory");
-        }
-    }
-    carve(head->grads, head->numel, head->g);
-    return XA_STATUS_OK;
+    return xa_params_set_trainable(&head->grads, head->n_params, head->numel, XA_MLM_N_TENSORS, head->g,
+                                   trainable, "xa_mlm_head_set_trainable");
 }
 
 void xa_mlm_head_init_weights(xa_mlm_head *head, xa_rng *rng, float std) {
