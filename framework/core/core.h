@@ -179,6 +179,15 @@ typedef struct xa_rng {
     uint64_t inc; /* odd: selects the stream */
 } xa_rng;
 
+/* The PCG32 step, inline for hot loops (xa_rng_u32 is the same function out of line). */
+static inline uint32_t xa_rng_next(xa_rng *rng) {
+    uint64_t old = rng->state;
+    rng->state = old * 6364136223846793005ULL + rng->inc;
+    uint32_t xorshifted = (uint32_t)(((old >> 18u) ^ old) >> 27u);
+    uint32_t rot = (uint32_t)(old >> 59u);
+    return (xorshifted >> rot) | (xorshifted << ((-rot) & 31u));
+}
+
 /* Seed a generator. Different `stream` values give independent streams for the same seed. */
 void xa_rng_seed(xa_rng *rng, uint64_t seed, uint64_t stream);
 uint32_t xa_rng_u32(xa_rng *rng);

@@ -8,15 +8,7 @@
 
 #include <math.h>
 
-#define PCG_MULT 6364136223846793005ULL
-
-uint32_t xa_rng_u32(xa_rng *rng) {
-    uint64_t old = rng->state;
-    rng->state = old * PCG_MULT + rng->inc;
-    uint32_t xorshifted = (uint32_t)(((old >> 18u) ^ old) >> 27u);
-    uint32_t rot = (uint32_t)(old >> 59u);
-    return (xorshifted >> rot) | (xorshifted << ((-rot) & 31u));
-}
+uint32_t xa_rng_u32(xa_rng *rng) { return xa_rng_next(rng); }
 
 void xa_rng_seed(xa_rng *rng, uint64_t seed, uint64_t stream) {
     rng->state = 0u;

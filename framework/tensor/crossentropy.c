@@ -41,25 +41,36 @@ float xa_cross_entropy_fused(float *dlogits, int *n_counted, const float *logits
             continue;
         }
         float mx = x[0];
+        XA_OMP("omp simd reduction(max:mx)")
         for (int j = 1; j < V; j++)
             mx = x[j] > mx ? x[j] : mx;
-        /* float partial sums in a vectorizable loop; the row total is accumulated in double */
+        const float xt = x[t]; /* read before dx (which may alias x) is written */
+        /* exp(x - max) once per element: kept in dx when the gradient is wanted. Float partial
+         * sums over chunks (vectorisable), the row total in double. */
         double sum = 0.0;
         for (int j0 = 0; j0 < V; j0 += 4096) {
             int j1 = j0 + 4096 < V ? j0 + 4096 : V;
             float part = 0.0f;
-            XA_OMP("omp simd reduction(+:part)")
-            for (int j = j0; j < j1; j++)
-                part += xa_fast_expf(x[j] - mx);
+            if (dx) {
+                XA_OMP("omp simd reduction(+:part)")
+                for (int j = j0; j < j1; j++) {
+                    float e = xa_fast_expf(x[j] - mx);
+                    dx[j] = e;
+                    part += e;
+                }
+            } else {
+                XA_OMP("omp simd reduction(+:part)")
+                for (int j = j0; j < j1; j++)
+                    part += xa_fast_expf(x[j] - mx);
+            }
             sum += part;
         }
-        float xt = x[t];
         loss_sum += log(sum) + (double)mx - (double)xt;
         if (dx) {
-            /* x and dx may be the same row: each element is read before it is written */
-            float scale = (float)(1.0 / sum) * inv_count;
+            const float scale = (float)(1.0 / sum) * inv_count;
+            XA_OMP("omp simd")
             for (int j = 0; j < V; j++)
-                dx[j] = xa_fast_expf(x[j] - mx) * scale;
+                dx[j] *= scale;
             dx[t] -= inv_count;
         }
     }

@@ -35,9 +35,9 @@ void xa_dropout_mask(uint8_t *keep, size_t n, float p, xa_rng *rng) {
         size_t lo = blk * DROPOUT_BLOCK, hi = lo + DROPOUT_BLOCK < n ? lo + DROPOUT_BLOCK : n;
         size_t i = lo;
         for (; i + DROPOUT_LANES <= hi; i += DROPOUT_LANES) {
-            for (int j = 0; j < DROPOUT_LANES; j++) keep[i + (size_t)j] = xa_rng_u32(&r[j]) >= threshold;
+            for (int j = 0; j < DROPOUT_LANES; j++) keep[i + (size_t)j] = xa_rng_next(&r[j]) >= threshold;
         }
-        for (int j = 0; i < hi; i++, j++) keep[i] = xa_rng_u32(&r[j]) >= threshold;
+        for (int j = 0; i < hi; i++, j++) keep[i] = xa_rng_next(&r[j]) >= threshold;
     }
 }
 
