@@ -201,6 +201,76 @@ xa_status xa_adapter_config_parse(xa_adapter_file_config *out, const char *json,
  * set). */
 xa_status xa_adapter_config_write(const xa_adapter_file_config *cfg, const char *path);
 
+
+/* ---- AdapterHub fusion, head and setup files (hubjson.c) --------------------------------------- */
+
+#define XA_FUSION_MAX_ADAPTERS 16
+
+/* AdapterFusionConfig (§1.7), keys as in the JSON. */
+typedef struct xa_fusion_config {
+    int key, query, value;
+    int query_before_ln;
+    int regularization;
+    int residual_before;
+    int temperature;            /* T annealing; xadapt supports only false (UNSUPPORTED on use) */
+    int value_before_softmax;
+    int value_initialized;      /* AdapterHub stores a bool; "" / false both read as 0 */
+    double dropout_prob;        /* < 0: null (the model's attention_probs_dropout_prob) */
+} xa_fusion_config;
+
+/* "static" or "dynamic" (the default of AdapterHub); NOT_FOUND for another name. */
+xa_status xa_fusion_config_preset(xa_fusion_config *c, const char *name);
+
+/* adapter_fusion_config.json: {"config": {...}, "hidden_size", "model_class", "model_name",
+ * "model_type", "name", "version"}; `config` may also be a preset name. */
+typedef struct xa_fusion_file_config {
+    xa_fusion_config config;
+    int64_t hidden_size;
+    char model_class[128];
+    char model_name[256];
+    char model_type[64];
+    char name[1024];            /* the fusion name, e.g. "a,b,c" */
+    char version[64];
+    /* xadapt extension, key "adapter_names" (written only when set): the fused adapters of a
+     * fusion whose explicit name is not their ","-joined list. 0 = the name lists them. */
+    int n_adapters;
+    char adapters[XA_FUSION_MAX_ADAPTERS][64];
+} xa_fusion_file_config;
+
+xa_status xa_fusion_config_read(xa_fusion_file_config *out, const char *path);
+xa_status xa_fusion_config_parse(xa_fusion_file_config *out, const char *json, size_t n,
+                                 const char *name);
+xa_status xa_fusion_config_write(const xa_fusion_file_config *cfg, const char *path);
+
+/* head_config.json of a flex head (§1.10): {"config": {"head_type", "num_labels", "layers",
+ * "activation_function", "label2id", "use_pooler", "bias", "dropout_prob"?}, "hidden_size",
+ * "model_class", "model_name", "model_type", "name", "version"}. xadapt knows the head types
+ * "classification" (layers 2, tanh) and "tagging" (layers 1); others are UNSUPPORTED. */
+#define XA_HEAD_MAX_LABELS 256
+typedef struct xa_head_file_config {
+    char head_type[32];         /* "classification" or "tagging" */
+    int64_t num_labels;
+    int64_t layers;
+    char activation_function[32]; /* "tanh" for classification; "" = null */
+    int use_pooler;
+    int bias;
+    double dropout_prob;        /* < 0: absent */
+    int n_labels;               /* entries of label2id (0 = absent / null) */
+    char labels[XA_HEAD_MAX_LABELS][64]; /* label names ordered by id */
+    int64_t hidden_size;
+    char model_class[128];
+    char model_name[256];
+    char model_type[64];
+    char name[128];
+    char version[64];
+} xa_head_file_config;
+
+xa_status xa_head_config_read(xa_head_file_config *out, const char *path);
+xa_status xa_head_config_parse(xa_head_file_config *out, const char *json, size_t n,
+                               const char *name);
+xa_status xa_head_config_write(const xa_head_file_config *cfg, const char *path);
+
+
 #ifdef __cplusplus
 }
 #endif

@@ -390,6 +390,7 @@ xa_status xa_encoder_forward(const xa_encoder *enc, xa_encoder_acts *a, const xa
     const int B = b->B, T = b->T, C = c->C, FF = c->FF, NH = c->NH, N = B * T;
     const size_t NC = (size_t)N * C, NF = (size_t)N * FF, TT = (size_t)B * NH * T * T;
     memcpy(a->lens, b->lens, (size_t)B * sizeof(int32_t));
+    a->dropout_applied = train != 0;
 
     /* Embeddings. */
     for (int r = 0; r < B; r++) {
@@ -488,7 +489,9 @@ void xa_encoder_backward(xa_encoder *enc, xa_encoder_acts *a, const xa_batch *b,
     const int B = b->B, T = b->T, C = c->C, FF = c->FF, NH = c->NH, N = B * T;
     const size_t NC = (size_t)N * C, NF = (size_t)N * FF, TT = (size_t)B * NH * T * T;
     const int lowest = lowest_needed(enc, hook, demb);
-    const float ph = c->p_hidden;
+    /* An evaluation-mode forward made no dropout masks: its backward has no dropout either. */
+    const float ph = a->dropout_applied ? c->p_hidden : 0.0f;
+    const float pa = a->dropout_applied ? c->p_attn : 0.0f;
     const int g = enc->grads != NULL;
     float *dz = dlast; /* dL/d(output of the current layer) */
 
@@ -499,7 +502,7 @@ void xa_encoder_backward(xa_encoder *enc, xa_encoder_acts *a, const xa_batch *b,
         const float *h1 = lay(a->h1, l, NC), *s1 = lay(a->s1, l, NC), *y = lay(a->y, l, NC);
         const float *fc = lay(a->fc, l, NF), *fa = lay(a->fa, l, NF);
         const float *h2 = lay(a->h2, l, NC), *s2 = lay(a->s2, l, NC), *z = lay(a->z, l, NC);
-        const uint8_t *att_keep = c->p_attn > 0.0f ? a->att_keep + (size_t)l * TT : NULL;
+        const uint8_t *att_keep = pa > 0.0f ? a->att_keep + (size_t)l * TT : NULL;
         const uint8_t *h1_keep = ph > 0.0f ? a->h1_keep + (size_t)l * NC : NULL;
         const uint8_t *h2_keep = ph > 0.0f ? a->h2_keep + (size_t)l * NC : NULL;
 
@@ -534,7 +537,7 @@ void xa_encoder_backward(xa_encoder *enc, xa_encoder_acts *a, const xa_batch *b,
         memset(a->dk, 0, NC * sizeof(float));
         memset(a->dv, 0, NC * sizeof(float));
         xa_attention_backward(a->dq, a->dk, a->dv, a->datt, a->dctx, att, q, k, v, b->lens, att_keep,
-                              c->p_attn, B, T, C, NH);
+                              pa, B, T, C, NH);
         xa_linear_backward(a->dx, xa_encoder_slice(enc, XA_ENC_QW, l, 1), xa_encoder_slice(enc, XA_ENC_QB, l, 1),
                            a->dq, x, xa_encoder_slice(enc, XA_ENC_QW, l, 0), N, C, C);
         xa_linear_backward(a->dx, xa_encoder_slice(enc, XA_ENC_KW, l, 1), xa_encoder_slice(enc, XA_ENC_KB, l, 1),

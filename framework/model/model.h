@@ -187,6 +187,7 @@ typedef struct xa_encoder_acts {
     float *ln2_mean, *ln2_rstd; /* (L, B, T) */
     float *z;             /* (L, B, T, C) layer outputs; z + (L-1)*B*T*C is the last hidden state */
     uint8_t *hooked;      /* (L, 2) which sub-layers the hook computed in the last forward */
+    int dropout_applied;  /* the last forward ran with train != 0 (backward uses its masks) */
     int emb_hooked;
     /* backward scratch (train only), one layer's worth, reused */
     float *dz, *dy, *dx;  /* (B, T, C) */

@@ -1,0 +1,756 @@
+/* Tests of framework/compose (with adapters and hub underneath):
+ *  - golden cases from the independent PyTorch reference (tests/golden/gen_adapter_golden.py ->
+ *    tests/data/adapters/<case>/): AdapterHub adapter directories loaded through hub/, the
+ *    composition run through the encoder hook, every layer's output, the loss and the gradient
+ *    of every trainable adapter and fusion parameter;
+ *  - finite differences of the composed backward for every block kind;
+ *  - setup parsing, printing and AdapterHub's nesting rules;
+ *  - what trains: frozen adapters hold no gradient memory and backward stops at the lowest
+ *    trainable sub-layer; AdapterDrop's skipped layers take the plain path. */
+#include "testutil.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "compose/compose.h"
+#include "hub/hub.h"
+#include "io/safetensors.h"
+#include "model/model.h"
+
+/* float32 against float32 PyTorch with different summation orders */
+#define ATOL_FWD 3e-5f
+#define RTOL_FWD 2e-4f
+#define ATOL_GRAD 5e-5f
+#define RTOL_GRAD 3e-3f
+
+/* ---- helpers --------------------------------------------------------------------------------- */
+
+/* The calling thread's last error as text. */
+static const char *errmsg(void) {
+    static char buf[2048];
+    xa_error_format(xa_error_last(), buf, sizeof buf);
+    return buf;
+}
+
+static int32_t *read_i64_as_i32(const xa_st_file *f, const char *name, size_t *n) {
+    const xa_st_tensor *t = xa_st_find(f, name);
+    if (!t) fail_msg("golden tensor %s missing", name);
+    assert_int_equal(t->dtype, XA_DTYPE_I64);
+    int32_t *out = malloc((size_t)t->n_elems * sizeof(int32_t) + 4);
+    for (size_t i = 0; i < (size_t)t->n_elems; i++) {
+        int64_t v;
+        memcpy(&v, (const char *)t->data + 8 * i, 8);
+        out[i] = (int32_t)v;
+    }
+    if (n) *n = (size_t)t->n_elems;
+    return out;
+}
+
+static float *read_f32(const xa_st_file *f, const char *name, size_t *n) {
+    const xa_st_tensor *t = xa_st_find(f, name);
+    if (!t) fail_msg("golden tensor %s missing", name);
+    float *buf = malloc((size_t)t->n_elems * sizeof(float));
+    assert_int_equal(xa_st_tensor_to_f32(t, buf), XA_STATUS_OK);
+    if (n) *n = (size_t)t->n_elems;
+    return buf;
+}
+
+static const char *meta(const xa_st_file *f, const char *key) {
+    const char *v = xa_st_metadata_get(f, key);
+    return v ? v : "";
+}
+
+/* Split a `sep`-separated list into items; returns the count. */
+static int split_sep(const char *s, char sep, char items[][XA_NAME_MAX * 4], int max) {
+    int n = 0;
+    while (*s && n < max) {
+        const char *e = strchr(s, sep);
+        size_t len = e ? (size_t)(e - s) : strlen(s);
+        while (len && *s == ' ') s++, len--;
+        snprintf(items[n], XA_NAME_MAX * 4, "%.*s", (int)len, s);
+        if (items[n][0]) n++;
+        if (!e) break;
+        s = e + 1;
+    }
+    return n;
+}
+
+static int split_list(const char *s, char items[][XA_NAME_MAX * 4], int max) {
+    return split_sep(s, ',', items, max);
+}
+
+static int in_list(const char *name, char items[][XA_NAME_MAX * 4], int n) {
+    for (int i = 0; i < n; i++)
+        if (!strcmp(items[i], name)) return 1;
+    return 0;
+}
+
+/* Compare rows (b, t) with t < lens[b] only: padded rows carry no meaning here. */
+static void assert_valid_rows_close(const char *label, const float *got, const float *ref,
+                                    const int32_t *lens, int B, int T, int C, float atol, float rtol) {
+    for (int b = 0; b < B; b++) {
+        char l[200];
+        snprintf(l, sizeof l, "%s (row %d)", label, b);
+        xt_assert_close(l, got + (size_t)b * T * C, ref + (size_t)b * T * C, (size_t)lens[b] * C,
+                        atol, rtol);
+    }
+}
+
+static const char *loc_name(int loc) { return loc == XA_LOC_ATTN ? "attention.output" : "output"; }
+
+/* AdapterHub's name (without the model prefix) of each gradient tensor of an adapter. */
+typedef void (*tensor_cb)(void *ctx, const char *name, const float *grad, size_t n);
+
+static void each_adapter_grad(const xa_adapter *a, tensor_cb cb, void *ctx) {
+    char name[512];
+    for (int pos = 0; pos < 2 * a->L; pos++) {
+        if (!a->present[pos]) continue;
+        const xa_bneck *m = &a->mods[pos];
+        for (int i = 0; i < XA_BNECK_N_TENSORS; i++) {
+            if (!m->numel[i]) continue;
+            snprintf(name, sizeof name, "encoder.layer.%d.%s.adapters.%s.%s", pos / 2,
+                     loc_name(pos % 2), a->name, xa_bneck_tensor_name(m, i));
+            cb(ctx, name, m->g[i], m->numel[i]);
+        }
+    }
+    if (a->has_inv)
+        for (int i = 0; i < XA_INV_N_TENSORS; i++) {
+            snprintf(name, sizeof name, "invertible_adapters.%s.%s", a->name,
+                     xa_inv_tensor_name(&a->inv, i));
+            cb(ctx, name, a->inv.g[i], a->inv.numel[i]);
+        }
+    if (a->phm_rule) {
+        snprintf(name, sizeof name, "shared_parameters.%s.phm_rule", a->name);
+        cb(ctx, name, a->phm_rule_grad, (size_t)a->phm_n * a->phm_n * a->phm_n);
+    }
+}
+
+static void each_fusion_grad(const xa_fusion_layer *f, tensor_cb cb, void *ctx) {
+    char name[2048];
+    for (int pos = 0; pos < 2 * f->L; pos++) {
+        if (!f->present[pos]) continue;
+        const xa_fusion *m = &f->mods[pos];
+        for (int i = 0; i < XA_FUSION_N_TENSORS; i++) {
+            if (!m->numel[i]) continue;
+            snprintf(name, sizeof name, "encoder.layer.%d.%s.adapter_fusion_layer.%s.%s", pos / 2,
+                     loc_name(pos % 2), f->name, xa_fusion_tensor_name(m, i));
+            cb(ctx, name, m->g[i], m->numel[i]);
+        }
+    }
+}
+
+typedef struct grad_check {
+    const xa_st_file *gold;
+    int checked;
+} grad_check;
+
+static void check_grad(void *ctx, const char *name, const float *grad, size_t n) {
+    grad_check *gc = ctx;
+    char gname[600];
+    snprintf(gname, sizeof gname, "grad.%s", name);
+    if (!grad) fail_msg("%s: trainable tensor without a gradient", name);
+    size_t m;
+    float *ref = read_f32(gc->gold, gname, &m);
+    assert_int_equal(m, n);
+    xt_assert_close(gname, grad, ref, n, ATOL_GRAD, RTOL_GRAD);
+    free(ref);
+    gc->checked++;
+}
+
+/* ---- golden cases ------------------------------------------------------------------------------ */
+
+static void run_case(const char *name) {
+    char dir[512], path[1024];
+    snprintf(dir, sizeof dir, "%s/%s", xt_data_path("adapters"), name);
+    snprintf(path, sizeof path, "%s/golden.safetensors", dir);
+    xa_st_file *gold = NULL;
+    if (xa_st_open(&gold, path)) fail_msg("cannot open %s: %s", path, errmsg());
+
+    char encdir[600];
+    snprintf(encdir, sizeof encdir, "%s/%s", xt_data_path("encoder"), meta(gold, "base"));
+    xa_encoder enc;
+    assert_int_equal(xa_encoder_load(&enc, NULL, encdir, 0), XA_STATUS_OK);
+    const int C = enc.cfg.C, L = enc.cfg.L;
+
+    xa_composer *cp = NULL;
+    assert_int_equal(xa_composer_init(&cp, &enc.cfg), XA_STATUS_OK);
+    char adapters[16][XA_NAME_MAX * 4], fusions[8][XA_NAME_MAX * 4], trainable[24][XA_NAME_MAX * 4];
+    char tr_fusions[8][XA_NAME_MAX * 4];
+    char lo_items[8][XA_NAME_MAX * 4], skip_items[8][XA_NAME_MAX * 4];
+    int n_ad = split_list(meta(gold, "adapters"), adapters, 16);
+    int n_fu = split_sep(meta(gold, "fusions"), ';', fusions, 8); /* fusion names hold commas */
+    int n_trf = split_sep(meta(gold, "trainable_fusions"), ';', tr_fusions, 8);
+    int n_tr = split_list(meta(gold, "trainable"), trainable, 24);
+    int n_lo = split_list(meta(gold, "leave_out_at_load"), lo_items, 8);
+    int n_skip = split_list(meta(gold, "skip_layers"), skip_items, 8);
+    int leave_out[8], skip[8];
+    for (int i = 0; i < n_lo; i++) leave_out[i] = atoi(lo_items[i]);
+    for (int i = 0; i < n_skip; i++) skip[i] = atoi(skip_items[i]);
+    for (int i = 0; i < n_ad; i++) {
+        char adir[1200];
+        snprintf(adir, sizeof adir, "%.500s/%.200s", dir, adapters[i]);
+        xa_adapter *a = NULL;
+        if (xa_hub_load_adapter(cp, adir, NULL, leave_out, n_lo, in_list(adapters[i], trainable, n_tr), &a))
+            fail_msg("load %s: %s", adir, errmsg());
+    }
+    for (int i = 0; i < n_fu; i++) {
+        char fdir[1200], fname[XA_NAME_MAX * 4];
+        snprintf(fname, sizeof fname, "%.200s", fusions[i]);
+        for (char *p = fname; *p; p++)
+            if (*p == ',') *p = '_';
+        snprintf(fdir, sizeof fdir, "%.500s/fusion_%.200s", dir, fname);
+        xa_fusion_layer *f = NULL;
+        if (xa_hub_load_fusion(cp, fdir, in_list(fusions[i], tr_fusions, n_trf), &f))
+            fail_msg("load %s: %s", fdir, errmsg());
+    }
+    xa_setup *setup = NULL;
+    if (xa_setup_parse(&setup, meta(gold, "setup"), name)) fail_msg("%s", errmsg());
+    if (xa_composer_activate(cp, setup, name)) fail_msg("%s", errmsg());
+    xa_setup_free(setup);
+    xa_composer_set_skip_layers(cp, skip, n_skip);
+
+    /* inputs, replicated for Parallel */
+    size_t n_ids, B0;
+    int32_t *ids0 = read_i64_as_i32(gold, "input_ids", &n_ids);
+    int32_t *lens0 = read_i64_as_i32(gold, "lens", &B0);
+    const int T = (int)(n_ids / B0);
+    const int R = xa_composer_replicas(cp);
+    assert_int_equal(R, meta(gold, "replicas")[0] ? atoi(meta(gold, "replicas")) : 1);
+    const int B = (int)B0 * R;
+    int32_t *ids = malloc((size_t)B * T * sizeof(int32_t)), *lens = malloc((size_t)B * sizeof(int32_t));
+    for (int r = 0; r < R; r++) {
+        memcpy(ids + (size_t)r * B0 * T, ids0, B0 * T * sizeof(int32_t));
+        memcpy(lens + (size_t)r * B0, lens0, B0 * sizeof(int32_t));
+    }
+    const int is_mlm = !strcmp(meta(gold, "loss"), "mlm");
+    size_t M = 0;
+    int32_t *rows = NULL, *targets = NULL;
+    xa_mlm_head mlm = {0};
+    if (is_mlm) {
+        rows = read_i64_as_i32(gold, "mlm_rows", &M);
+        targets = read_i64_as_i32(gold, "mlm_targets", NULL);
+        assert_int_equal(xa_mlm_head_init(&mlm, C, enc.cfg.V, enc.cfg.eps, (int)M, 0), XA_STATUS_OK);
+        assert_int_equal(xa_mlm_head_load(&mlm, enc.cfg.arch, encdir), XA_STATUS_OK);
+    }
+
+    xa_encoder_acts acts;
+    assert_int_equal(xa_encoder_acts_init(&acts, &enc.cfg, B, T, 1), XA_STATUS_OK);
+    if (xa_composer_plan(cp, B, T, (int)M, 1)) fail_msg("%s", errmsg());
+    xa_composer_set_mode(cp, 0, NULL);
+    xa_hook hook;
+    xa_composer_hook(cp, &hook);
+    xa_batch batch = {ids, NULL, lens, B, T};
+    assert_int_equal(xa_encoder_forward(&enc, &acts, &batch, &hook, 0, NULL), XA_STATUS_OK);
+
+    const size_t NC = (size_t)B * T * C;
+    float *ref = read_f32(gold, "emb_out", NULL);
+    assert_valid_rows_close("embedding output", xa_encoder_hidden(&enc, &acts, -1), ref, lens, B, T, C,
+                            ATOL_FWD, RTOL_FWD);
+    free(ref);
+    for (int l = 0; l < L; l++) {
+        char key[32];
+        snprintf(key, sizeof key, "hidden.%d", l);
+        ref = read_f32(gold, key, NULL);
+        assert_valid_rows_close(key, xa_encoder_hidden(&enc, &acts, l), ref, lens, B, T, C, ATOL_FWD,
+                                RTOL_FWD);
+        free(ref);
+    }
+    const float *hidden = xa_encoder_hidden(&enc, &acts, L - 1);
+    float *dlast = calloc(NC, sizeof(float));
+    float loss;
+    if (is_mlm) {
+        float *logits = malloc(M * enc.cfg.V * sizeof(float));
+        loss = xa_mlm_head_forward(&mlm, hidden, rows, targets, (int)M, enc.t[XA_ENC_WTE], &hook, logits);
+        ref = read_f32(gold, "mlm_logits", NULL);
+        xt_assert_close("mlm logits", logits, ref, M * enc.cfg.V, ATOL_FWD, RTOL_FWD);
+        free(ref);
+        free(logits);
+    } else {
+        float *proj = read_f32(gold, "proj", NULL);
+        double sum = 0;
+        for (int b = 0; b < B; b++)
+            for (size_t i = 0; i < (size_t)lens[b] * C; i++) {
+                size_t k = (size_t)b * T * C + i;
+                sum += (double)hidden[k] * proj[k];
+                dlast[k] = proj[k];
+            }
+        loss = (float)sum;
+        free(proj);
+    }
+    ref = read_f32(gold, "loss", NULL);
+    xt_assert_close("loss", &loss, ref, 1, 1e-4f, 1e-4f);
+    free(ref);
+
+    xa_composer_zero_grad(cp);
+    if (is_mlm) xa_mlm_head_backward(&mlm, dlast, NULL, enc.t[XA_ENC_WTE], &hook, 1.0f);
+    xa_encoder_backward(&enc, &acts, &batch, &hook, dlast, NULL);
+    grad_check gc = {gold, 0};
+    for (int i = 0; i < n_tr; i++) {
+        xa_adapter *a = xa_composer_adapter(cp, trainable[i]);
+        if (!a) fail_msg("trainable adapter '%s' not loaded", trainable[i]);
+        each_adapter_grad(a, check_grad, &gc);
+    }
+    for (int i = 0; i < n_trf; i++) {
+        xa_fusion_layer *f = xa_composer_fusion(cp, tr_fusions[i]);
+        if (!f) fail_msg("trainable fusion '%s' not loaded", tr_fusions[i]);
+        each_fusion_grad(f, check_grad, &gc);
+    }
+    for (int i = 0; i < n_ad; i++) { /* frozen adapters hold no gradient memory */
+        xa_adapter *a = xa_composer_adapter(cp, adapters[i]);
+        if (a && !in_list(a->name, trainable, n_tr)) assert_null(a->grads);
+    }
+    if (n_tr || n_trf) assert_true(gc.checked > 0);
+
+    free(dlast);
+    xa_encoder_acts_free(&acts);
+    xa_mlm_head_free(&mlm);
+    free(rows);
+    free(targets);
+    free(ids);
+    free(lens);
+    free(ids0);
+    free(lens0);
+    xa_composer_free(cp);
+    xa_encoder_free(&enc);
+    xa_st_close(gold);
+}
+
+#define GOLDEN(name)                                                                               \
+    static void test_golden_##name(void **state) {                                                 \
+        (void)state;                                                                               \
+        run_case(#name);                                                                           \
+    }
+GOLDEN(seq_bn)
+GOLDEN(seq_bn_inv_mlm)
+GOLDEN(double_seq_bn_bert)
+GOLDEN(par_bn)
+GOLDEN(scaled_par_bn)
+GOLDEN(compacter)
+GOLDEN(compacterpp)
+GOLDEN(flags_a)
+GOLDEN(flags_b)
+GOLDEN(flags_c)
+GOLDEN(legacy_gelu)
+GOLDEN(stack)
+GOLDEN(stack_madx2)
+GOLDEN(fuse_dynamic)
+GOLDEN(fuse_static)
+GOLDEN(stack_fuse)
+GOLDEN(parallel)
+GOLDEN(batchsplit)
+GOLDEN(split)
+GOLDEN(average)
+GOLDEN(skip_layers)
+GOLDEN(glow_mlm)
+GOLDEN(phm_nonfactorised)
+GOLDEN(leave_out_at_load)
+
+/* ---- finite differences of the composed backward ------------------------------------------------ */
+
+typedef struct fd_fixture {
+    xa_encoder enc;
+    xa_composer *cp;
+    xa_encoder_acts acts;
+    xa_hook hook;
+    int32_t ids[64], lens[8];
+    float proj[64 * 64];
+    int B, T;
+} fd_fixture;
+
+static double fd_loss(fd_fixture *fx) {
+    xa_batch b = {fx->ids, NULL, fx->lens, fx->B, fx->T};
+    assert_int_equal(xa_encoder_forward(&fx->enc, &fx->acts, &b, &fx->hook, 0, NULL), XA_STATUS_OK);
+    const float *h = xa_encoder_hidden(&fx->enc, &fx->acts, fx->enc.cfg.L - 1);
+    const int C = fx->enc.cfg.C;
+    double s = 0;
+    for (int r = 0; r < fx->B; r++)
+        for (int i = 0; i < fx->lens[r] * C; i++) {
+            size_t k = (size_t)r * fx->T * C + (size_t)i;
+            s += (double)h[k] * fx->proj[k];
+        }
+    return s;
+}
+
+static void randomize(float *p, size_t n, xa_rng *rng, float std) {
+    for (size_t i = 0; i < n; i++) p[i] = std * xa_rng_normal(rng);
+}
+
+/* Build a: seq_bn_inv-like Pfeiffer with gating, b: Houlsby (both locations), c: parallel. */
+static void fd_run(const char *setup_text, int B) {
+    fd_fixture *fx = calloc(1, sizeof *fx);
+    char encdir[600];
+    snprintf(encdir, sizeof encdir, "%s/xlmr", xt_data_path("encoder"));
+    assert_int_equal(xa_encoder_load(&fx->enc, NULL, encdir, 0), XA_STATUS_OK);
+    assert_int_equal(xa_composer_init(&fx->cp, &fx->enc.cfg), XA_STATUS_OK);
+    xa_rng rng;
+    xa_rng_seed(&rng, 7, 1);
+    xa_bn_config ca, cb, cc;
+    xa_bn_config_preset(&ca, "seq_bn");
+    ca.reduction_factor = 4;
+    ca.use_gating = 1;
+    ca.ln_after = 1;
+    /* smooth activations: ReLU kinks would make central differences unreliable */
+    snprintf(ca.non_linearity, sizeof ca.non_linearity, "tanh");
+    xa_bn_config_preset(&cb, "double_seq_bn");
+    cb.reduction_factor = 4;
+    xa_bn_config_preset(&cc, "seq_bn");
+    cc.reduction_factor = 2;
+    cc.residual_before_ln = XA_BN_RESIDUAL_POST_ADD;
+    snprintf(cc.non_linearity, sizeof cc.non_linearity, "gelu");
+    xa_adapter *a, *b, *c;
+    assert_int_equal(xa_composer_add_adapter(fx->cp, "a", &ca, 1, &a), XA_STATUS_OK);
+    assert_int_equal(xa_composer_add_adapter(fx->cp, "b", &cb, 1, &b), XA_STATUS_OK);
+    assert_int_equal(xa_composer_add_adapter(fx->cp, "c", &cc, 1, &c), XA_STATUS_OK);
+    xa_adapter *all[3] = {a, b, c};
+    for (int i = 0; i < 3; i++) {
+        xa_adapter_init_weights(all[i], &rng);
+        randomize(all[i]->params, all[i]->n_params, &rng, 0.3f);
+    }
+    if (strstr(setup_text, "Fuse")) {
+        xa_fusion_config fcfg;
+        assert_int_equal(xa_fusion_config_preset(&fcfg, "dynamic"), XA_STATUS_OK);
+        const char *names[2] = {"a", "c"};
+        xa_fusion_layer *f;
+        assert_int_equal(xa_composer_add_fusion(fx->cp, NULL, names, 2, &fcfg, 1, &f), XA_STATUS_OK);
+        xa_fusion_layer_init_weights(f, &rng);
+        randomize(f->params, f->n_params, &rng, 0.3f);
+    }
+    xa_setup *s = NULL;
+    if (xa_setup_parse(&s, setup_text, "fd")) fail_msg("%s", errmsg());
+    if (xa_composer_activate(fx->cp, s, "fd")) fail_msg("%s", errmsg());
+    xa_setup_free(s);
+    fx->B = B;
+    fx->T = 8;
+    const int C = fx->enc.cfg.C;
+    for (int r = 0; r < B; r++) {
+        fx->lens[r] = 8 - 2 * (r % 3);
+        for (int t = 0; t < 8; t++)
+            fx->ids[r * 8 + t] = t < fx->lens[r] ? (int32_t)(4 + xa_rng_below(&rng, 30)) : 1;
+    }
+    randomize(fx->proj, (size_t)B * 8 * C, &rng, 1.0f);
+    assert_int_equal(xa_encoder_acts_init(&fx->acts, &fx->enc.cfg, B, 8, 1), XA_STATUS_OK);
+    if (xa_composer_plan(fx->cp, B, 8, 0, 1)) fail_msg("%s", errmsg());
+    xa_composer_set_mode(fx->cp, 0, NULL);
+    xa_composer_hook(fx->cp, &fx->hook);
+
+    fd_loss(fx);
+    float *dlast = calloc((size_t)B * 8 * C, sizeof(float));
+    for (int r = 0; r < B; r++)
+        memcpy(dlast + (size_t)r * 8 * C, fx->proj + (size_t)r * 8 * C, (size_t)fx->lens[r] * C * sizeof(float));
+    xa_composer_zero_grad(fx->cp);
+    xa_batch bt = {fx->ids, NULL, fx->lens, B, 8};
+    xa_encoder_backward(&fx->enc, &fx->acts, &bt, &fx->hook, dlast, NULL);
+
+    /* Every adapter (and the fusion): directional derivatives along 4 random directions of the
+     * whole parameter group, (L(p + h v) - L(p - h v)) / 2h against g . v. Summing over all
+     * parameters keeps float32 rounding and ReLU kinks from dominating single-entry differences. */
+    int n_groups = xa_composer_n_adapters(fx->cp) + xa_composer_n_fusions(fx->cp);
+    int checked = 0;
+    for (int g = 0; g < n_groups; g++) {
+        float *p, *gr;
+        size_t n;
+        if (g < xa_composer_n_adapters(fx->cp)) {
+            xa_adapter *ad = xa_composer_adapter_at(fx->cp, g);
+            p = ad->params, gr = ad->grads, n = ad->n_params;
+        } else {
+            xa_fusion_layer *f = xa_composer_fusion_at(fx->cp, g - xa_composer_n_adapters(fx->cp));
+            p = f->params, gr = f->grads, n = f->n_params;
+        }
+        float *save = malloc(n * sizeof(float)), *v = malloc(n * sizeof(float));
+        memcpy(save, p, n * sizeof(float));
+        for (int k = 0; k < 4; k++) {
+            double gv = 0;
+            for (size_t i = 0; i < n; i++) {
+                v[i] = xa_rng_normal(&rng);
+                gv += (double)gr[i] * v[i];
+            }
+            const double h = 1e-3;
+            for (size_t i = 0; i < n; i++) p[i] = save[i] + (float)h * v[i];
+            double lp = fd_loss(fx);
+            for (size_t i = 0; i < n; i++) p[i] = save[i] - (float)h * v[i];
+            double lm = fd_loss(fx);
+            memcpy(p, save, n * sizeof(float));
+            double num = (lp - lm) / (2.0 * h);
+            if (fabs(num - gv) > 1e-2 + 2e-3 * fabs(num))
+                fail_msg("%s: group %d direction %d: analytic %.6g numeric %.6g", setup_text, g, k, gv, num);
+            checked++;
+        }
+        free(save);
+        free(v);
+    }
+    assert_true(checked > 0);
+    free(dlast);
+    xa_encoder_acts_free(&fx->acts);
+    xa_composer_free(fx->cp);
+    xa_encoder_free(&fx->enc);
+    free(fx);
+}
+
+static void test_fd_stack(void **s) { (void)s, fd_run("Stack(a, b, c)", 3); }
+static void test_fd_fuse(void **s) { (void)s, fd_run("Stack(b, Fuse(a, c))", 3); }
+static void test_fd_split(void **s) { (void)s, fd_run("Split(a, Stack(b, c), splits=[3, 5])", 3); }
+static void test_fd_batchsplit(void **s) { (void)s, fd_run("BatchSplit(a, b, batch_sizes=[1, 2])", 3); }
+static void test_fd_parallel(void **s) { (void)s, fd_run("Parallel(a, Stack(b, c))", 4); }
+static void test_fd_average(void **s) { (void)s, fd_run("Average(a, b, c, weights=[0.2, 0.3, 0.5])", 3); }
+
+/* ---- setups -------------------------------------------------------------------------------------- */
+
+static void expect_format(const char *in, const char *out) {
+    xa_setup *s = NULL;
+    if (xa_setup_parse(&s, in, "test")) fail_msg("%s: %s", in, errmsg());
+    char buf[512];
+    xa_setup_format(s, buf, sizeof buf);
+    if (strcmp(buf, out)) fail_msg("'%s' printed as '%s', expected '%s'", in, buf, out);
+    xa_setup *again = NULL;
+    assert_int_equal(xa_setup_parse(&again, buf, "test"), XA_STATUS_OK);
+    char buf2[512];
+    xa_setup_format(again, buf2, sizeof buf2);
+    assert_string_equal(buf, buf2);
+    xa_setup_free(again);
+    xa_setup_free(s);
+}
+
+static void expect_error(const char *in, const char *needle) {
+    xa_setup *s = NULL;
+    xa_status st = xa_setup_parse(&s, in, "recipe.yaml");
+    if (st == XA_STATUS_OK) fail_msg("'%s' parsed", in);
+    assert_int_equal(st, XA_STATUS_CONFIG);
+    assert_null(s);
+    xt_assert_error_mentions(needle);
+}
+
+static void test_setup_parse(void **state) {
+    (void)state;
+    expect_format("en", "Stack(en)");
+    expect_format("lang_de, task", "Stack(lang_de, task)");
+    expect_format("stack( a ,b )", "Stack(a, b)");
+    expect_format("Stack(de, Fuse(a, b, c))", "Stack(de, Fuse(a, b, c))");
+    expect_format("Fuse(a, b, name=my_fusion)", "Fuse(a, b, name=my_fusion)");
+    expect_format("Split(a, b, splits=[64, 64])", "Split(a, b, splits=[64, 64])");
+    expect_format("BatchSplit(a, Stack(b, c), batch_sizes=[2, 2])",
+                  "BatchSplit(a, Stack(b, c), batch_sizes=[2, 2])");
+    expect_format("Parallel(a, Stack(b, c))", "Parallel(a, Stack(b, c))");
+    expect_format("Average(a, b, weights=[1, 3])", "Average(a, b, weights=[0.25, 0.75])");
+    expect_format("Average(a, b)", "Average(a, b, weights=[0.5, 0.5])");
+
+    xa_setup *s = NULL;
+    assert_int_equal(xa_setup_parse(&s, "Stack(lang:de, Fuse(x, Stack(y, z)))", NULL), XA_STATUS_OK);
+    assert_string_equal(xa_setup_first(s), "lang:de");
+    assert_string_equal(xa_setup_last(s), "z");
+    assert_true(xa_setup_uses(s, "y"));
+    assert_false(xa_setup_uses(s, "w"));
+    char name[256];
+    assert_string_equal(xa_setup_fusion_name(s->child[1], name, sizeof name), "x,z");
+    xa_setup_free(s);
+}
+
+static void test_setup_errors(void **state) {
+    (void)state;
+    expect_error("Stack(a, b", "column");
+    expect_error("Stak(a, b)", "Stak");
+    expect_error("Split(a, b)", "splits");
+    expect_error("Split(a, b, splits=[1])", "one size per child");
+    expect_error("Split(a, b, splits=[0, 4])", "size");
+    expect_error("Stack(a, b, weights=[1, 2])", "weights");
+    expect_error("Fuse(a, Fuse(b, c))", "cannot nest Fuse inside Fuse");
+    expect_error("Average(a, Parallel(b, c))", "cannot nest Parallel inside Average");
+    expect_error("Fuse(a, Stack(b, Fuse(c, d)))", "too deep");
+    expect_error("Fuse(a)", "at least 2");
+    expect_error("Average(a, b, weights=[0, 0])", "sum");
+    expect_error("a b", "unexpected");
+    expect_error("", "recipe.yaml");
+}
+
+/* ---- what trains --------------------------------------------------------------------------------- */
+
+static void test_frozen_and_lowest_trainable(void **state) {
+    (void)state;
+    char encdir[600];
+    snprintf(encdir, sizeof encdir, "%s/xlmr", xt_data_path("encoder"));
+    xa_encoder enc;
+    assert_int_equal(xa_encoder_load(&enc, NULL, encdir, 0), XA_STATUS_OK);
+    xa_composer *cp;
+    assert_int_equal(xa_composer_init(&cp, &enc.cfg), XA_STATUS_OK);
+    xa_bn_config lang, task;
+    xa_bn_config_preset(&lang, "seq_bn_inv");
+    lang.reduction_factor = 2;
+    xa_bn_config_preset(&task, "seq_bn");
+    task.reduction_factor = 4;
+    task.n_leave_out = 1;
+    task.leave_out[0] = 0;
+    xa_adapter *la, *ta;
+    assert_int_equal(xa_composer_add_adapter(cp, "lang", &lang, 0, &la), XA_STATUS_OK);
+    assert_int_equal(xa_composer_add_adapter(cp, "task", &task, 1, &ta), XA_STATUS_OK);
+    assert_null(la->grads);
+    assert_non_null(ta->grads);
+    assert_true(la->has_inv);
+    assert_false(ta->present[1]); /* left out of layer 0 */
+    assert_true(ta->present[3]);
+    assert_false(ta->present[2]); /* no attention adapter in Pfeiffer */
+    xa_setup *s;
+    assert_int_equal(xa_setup_parse(&s, "Stack(lang, task)", NULL), XA_STATUS_OK);
+    assert_int_equal(xa_composer_activate(cp, s, NULL), XA_STATUS_OK);
+    assert_int_equal(xa_composer_plan(cp, 2, 8, 4, 1), XA_STATUS_OK);
+    xa_hook hook;
+    xa_composer_hook(cp, &hook);
+    assert_int_equal(hook.lowest_trainable(hook.ctx), 3); /* layer 1 FFN */
+    assert_int_equal(xa_adapter_set_trainable(la, 1), XA_STATUS_OK);
+    assert_int_equal(xa_composer_plan(cp, 2, 8, 4, 1), XA_STATUS_OK);
+    assert_int_equal(hook.lowest_trainable(hook.ctx), -1); /* the invertible adapter trains */
+    assert_int_equal(xa_adapter_set_trainable(la, 0), XA_STATUS_OK);
+    assert_int_equal(xa_composer_plan(cp, 2, 8, 4, 1), XA_STATUS_OK);
+    xa_composer_skip_lowest(cp, 2);
+    assert_int_equal(hook.lowest_trainable(hook.ctx), 4); /* everything skipped: nothing trains */
+    xa_composer_skip_lowest(cp, 0);
+
+    /* unknown adapters and fusions are errors at activation */
+    xa_setup_free(s);
+    assert_int_equal(xa_setup_parse(&s, "Stack(lang, nope)", NULL), XA_STATUS_OK);
+    assert_int_equal(xa_composer_activate(cp, s, "recipe.yaml"), XA_STATUS_NOT_FOUND);
+    xt_assert_error_mentions("nope");
+    xa_setup_free(s);
+    assert_int_equal(xa_setup_parse(&s, "Fuse(lang, task)", NULL), XA_STATUS_OK);
+    assert_int_equal(xa_composer_activate(cp, s, "recipe.yaml"), XA_STATUS_NOT_FOUND);
+    xt_assert_error_mentions("lang,task");
+    xa_setup_free(s);
+    assert_int_equal(xa_setup_parse(&s, "BatchSplit(lang, task, batch_sizes=[1, 2])", NULL), XA_STATUS_OK);
+    assert_int_equal(xa_composer_activate(cp, s, NULL), XA_STATUS_OK);
+    assert_int_equal(xa_composer_plan(cp, 4, 8, 0, 0), XA_STATUS_CONFIG);
+    xa_setup_free(s);
+    assert_int_equal(xa_composer_remove_adapter(cp, "task"), XA_STATUS_USAGE); /* in the setup */
+    assert_int_equal(xa_composer_activate(cp, NULL, NULL), XA_STATUS_OK);
+    assert_int_equal(xa_composer_remove_adapter(cp, "task"), XA_STATUS_OK);
+    assert_null(xa_composer_adapter(cp, "task"));
+    xa_composer_free(cp);
+    xa_encoder_free(&enc);
+}
+
+/* AdapterDrop: skipped layers give exactly the plain encoder's output there. */
+static void test_skip_layers_plain(void **state) {
+    (void)state;
+    char encdir[600];
+    snprintf(encdir, sizeof encdir, "%s/xlmr", xt_data_path("encoder"));
+    xa_encoder enc;
+    assert_int_equal(xa_encoder_load(&enc, NULL, encdir, 0), XA_STATUS_OK);
+    xa_composer *cp;
+    assert_int_equal(xa_composer_init(&cp, &enc.cfg), XA_STATUS_OK);
+    xa_bn_config cfg;
+    xa_bn_config_preset(&cfg, "double_seq_bn");
+    cfg.reduction_factor = 4;
+    xa_adapter *a;
+    assert_int_equal(xa_composer_add_adapter(cp, "a", &cfg, 0, &a), XA_STATUS_OK);
+    xa_rng rng;
+    xa_rng_seed(&rng, 3, 1);
+    randomize(a->params, a->n_params, &rng, 0.3f);
+    xa_setup *s = xa_setup_single("a");
+    assert_int_equal(xa_composer_activate(cp, s, NULL), XA_STATUS_OK);
+    xa_setup_free(s);
+    assert_int_equal(xa_composer_plan(cp, 1, 6, 0, 0), XA_STATUS_OK);
+    xa_hook hook;
+    xa_composer_hook(cp, &hook);
+    int32_t ids[6] = {0, 5, 9, 12, 7, 2}, lens[1] = {6};
+    xa_batch b = {ids, NULL, lens, 1, 6};
+    xa_encoder_acts plain, hooked;
+    assert_int_equal(xa_encoder_acts_init(&plain, &enc.cfg, 1, 6, 0), XA_STATUS_OK);
+    assert_int_equal(xa_encoder_acts_init(&hooked, &enc.cfg, 1, 6, 0), XA_STATUS_OK);
+    assert_int_equal(xa_encoder_forward(&enc, &plain, &b, NULL, 0, NULL), XA_STATUS_OK);
+    xa_composer_skip_lowest(cp, 1);
+    assert_int_equal(xa_encoder_forward(&enc, &hooked, &b, &hook, 0, NULL), XA_STATUS_OK);
+    const size_t n = 6 * (size_t)enc.cfg.C;
+    assert_memory_equal(xa_encoder_hidden(&enc, &plain, 0), xa_encoder_hidden(&enc, &hooked, 0), n * sizeof(float));
+    assert_memory_not_equal(xa_encoder_hidden(&enc, &plain, 1), xa_encoder_hidden(&enc, &hooked, 1), n * sizeof(float));
+    xa_encoder_acts_free(&plain);
+    xa_encoder_acts_free(&hooked);
+    xa_composer_free(cp);
+    xa_encoder_free(&enc);
+}
+
+/* The presets in configs/adapters hold exactly AdapterHub's presets: each file's config block (one
+ * "key: JSON value" per line) is read through the adapter_config.json reader and written back
+ * next to the built-in preset; the two files must be identical. */
+static void test_yaml_presets_match(void **state) {
+    (void)state;
+    static const char *const names[] = {"seq_bn", "seq_bn_inv", "double_seq_bn", "double_seq_bn_inv",
+                                        "par_bn", "scaled_par_bn", "compacter", "compacter++"};
+    for (size_t k = 0; k < sizeof names / sizeof *names; k++) {
+        char path[1024];
+        snprintf(path, sizeof path, "%s/../../configs/adapters/%s.yaml", xt_data_path(""), names[k]);
+        size_t n;
+        char *text = xt_read_file(path, &n);
+        if (!text) fail_msg("cannot read %s", path);
+        char json[8192] = "{\"version\": \"adapters.1.2.0\", \"config\": {";
+        int in_config = 0, first = 1;
+        for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+            if (!strncmp(line, "config:", 7)) {
+                in_config = 1;
+                continue;
+            }
+            if (!in_config || strncmp(line, "  ", 2)) continue;
+            char *colon = strchr(line, ':');
+            assert_non_null(colon);
+            *colon = 0;
+            size_t len = strlen(json);
+            snprintf(json + len, sizeof json - len, "%s\"%s\": %s", first ? "" : ", ", line + 2, colon + 2);
+            first = 0;
+        }
+        strcat(json, "}}");
+        free(text);
+        xa_adapter_file_config from_yaml = {0}, builtin = {0};
+        if (xa_adapter_config_parse(&from_yaml, json, strlen(json), path))
+            fail_msg("%s: %s", path, errmsg());
+        assert_int_equal(xa_bn_config_preset(&builtin.config, names[k]), XA_STATUS_OK);
+        from_yaml.hidden_size = builtin.hidden_size = 16;
+        snprintf(builtin.version, sizeof builtin.version, "%s", from_yaml.version);
+        const char *pa = xt_tmp_path("yaml.json"), *pb = xt_tmp_path("builtin.json");
+        assert_int_equal(xa_adapter_config_write(&from_yaml, pa), XA_STATUS_OK);
+        assert_int_equal(xa_adapter_config_write(&builtin, pb), XA_STATUS_OK);
+        size_t na, nb;
+        char *a = xt_read_file(pa, &na), *b = xt_read_file(pb, &nb);
+        if (na != nb || memcmp(a, b, na)) fail_msg("%s differs from the built-in preset:\n%s\nvs\n%s", path, a, b);
+        free(a);
+        free(b);
+    }
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_setup_parse),
+        cmocka_unit_test(test_setup_errors),
+        cmocka_unit_test(test_yaml_presets_match),
+        cmocka_unit_test(test_frozen_and_lowest_trainable),
+        cmocka_unit_test(test_skip_layers_plain),
+        cmocka_unit_test(test_fd_stack),
+        cmocka_unit_test(test_fd_fuse),
+        cmocka_unit_test(test_fd_split),
+        cmocka_unit_test(test_fd_batchsplit),
+        cmocka_unit_test(test_fd_parallel),
+        cmocka_unit_test(test_fd_average),
+        cmocka_unit_test(test_golden_seq_bn),
+        cmocka_unit_test(test_golden_seq_bn_inv_mlm),
+        cmocka_unit_test(test_golden_double_seq_bn_bert),
+        cmocka_unit_test(test_golden_par_bn),
+        cmocka_unit_test(test_golden_scaled_par_bn),
+        cmocka_unit_test(test_golden_compacter),
+        cmocka_unit_test(test_golden_compacterpp),
+        cmocka_unit_test(test_golden_flags_a),
+        cmocka_unit_test(test_golden_flags_b),
+        cmocka_unit_test(test_golden_flags_c),
+        cmocka_unit_test(test_golden_legacy_gelu),
+        cmocka_unit_test(test_golden_stack),
+        cmocka_unit_test(test_golden_stack_madx2),
+        cmocka_unit_test(test_golden_fuse_dynamic),
+        cmocka_unit_test(test_golden_fuse_static),
+        cmocka_unit_test(test_golden_stack_fuse),
+        cmocka_unit_test(test_golden_parallel),
+        cmocka_unit_test(test_golden_batchsplit),
+        cmocka_unit_test(test_golden_split),
+        cmocka_unit_test(test_golden_average),
+        cmocka_unit_test(test_golden_skip_layers),
+        cmocka_unit_test(test_golden_glow_mlm),
+        cmocka_unit_test(test_golden_phm_nonfactorised),
+        cmocka_unit_test(test_golden_leave_out_at_load),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
