@@ -714,6 +714,130 @@ static void test_yaml_presets_match(void **state) {
     }
 }
 
+/* Robust AdapterDrop: k uniform in {0..k_max}, the lowest k layers skipped, backward stopping
+ * above them. */
+static void test_adapterdrop_draws(void **state) {
+    (void)state;
+    char encdir[600];
+    snprintf(encdir, sizeof encdir, "%s/xlmr", xt_data_path("encoder"));
+    xa_encoder enc;
+    assert_int_equal(xa_encoder_load(&enc, NULL, encdir, 0), XA_STATUS_OK);
+    xa_composer *cp;
+    assert_int_equal(xa_composer_init(&cp, &enc.cfg), XA_STATUS_OK);
+    xa_bn_config cfg;
+    xa_bn_config_preset(&cfg, "seq_bn");
+    cfg.reduction_factor = 4;
+    assert_int_equal(xa_composer_add_adapter(cp, "a", &cfg, 1, NULL), XA_STATUS_OK);
+    xa_setup *s = xa_setup_single("a");
+    assert_int_equal(xa_composer_activate(cp, s, NULL), XA_STATUS_OK);
+    xa_setup_free(s);
+    assert_int_equal(xa_composer_plan(cp, 1, 4, 0, 1), XA_STATUS_OK);
+    xa_hook hook;
+    xa_composer_hook(cp, &hook);
+    xa_rng rng;
+    xa_rng_seed(&rng, 11, 1);
+    int seen[4] = {0};
+    for (int i = 0; i < 300; i++) {
+        int k = xa_composer_adapterdrop(cp, 5, &rng); /* clamped to L = 2 */
+        assert_in_range(k, 0, 2);
+        seen[k]++;
+        /* Pfeiffer: FFN sites only; with k layers skipped the lowest trainable is layer k's FFN */
+        assert_int_equal(hook.lowest_trainable(hook.ctx), k < 2 ? 2 * k + 1 : 4);
+    }
+    for (int k = 0; k <= 2; k++) assert_true(seen[k] > 60);
+    assert_int_equal(xa_composer_adapterdrop(cp, 0, &rng), 0);
+    xa_composer_free(cp);
+    xa_encoder_free(&enc);
+}
+
+/* Write an adapter directory with xadapt (random weights, several flags) and the hidden states
+ * xadapt computes with it, for the reverse check by the PyTorch reference:
+ *     /usr/bin/python3 tests/golden/check_xadapt_adapter.py --base xlmr \
+ *         --adapter build/test-tmp/test_compose-PID/export/lang \
+ *         --adapter build/test-tmp/test_compose-PID/export/task --setup "Stack(lang, task)" \
+ *         --golden build/test-tmp/test_compose-PID/export/golden.safetensors
+ * (CI has no torch; the result of running it is recorded in docs/ADAPTERS.md.) Here the
+ * directory must load back into the same outputs, bit for bit. */
+static void test_export_for_reference(void **state) {
+    (void)state;
+    char encdir[600], dir[1024], path[1100];
+    snprintf(encdir, sizeof encdir, "%s/xlmr", xt_data_path("encoder"));
+    snprintf(dir, sizeof dir, "%s", xt_tmp_path("export"));
+    xa_encoder enc;
+    assert_int_equal(xa_encoder_load(&enc, NULL, encdir, 0), XA_STATUS_OK);
+    const int C = enc.cfg.C, L = enc.cfg.L, B = 2, T = 7;
+    float *hidden[2][3];
+    for (int round = 0; round < 2; round++) {
+        xa_composer *cp;
+        assert_int_equal(xa_composer_init(&cp, &enc.cfg), XA_STATUS_OK);
+        if (round == 0) {
+            xa_bn_config lang, task;
+            xa_bn_config_preset(&lang, "seq_bn_inv");
+            lang.reduction_factor = 2;
+            lang.ln_after = 1;
+            xa_bn_config_preset(&task, "double_seq_bn");
+            task.reduction_factor = 4;
+            task.use_gating = 1;
+            task.scaling = XA_BN_SCALING_CHANNEL;
+            xa_adapter *a, *b;
+            assert_int_equal(xa_composer_add_adapter(cp, "lang", &lang, 0, &a), XA_STATUS_OK);
+            assert_int_equal(xa_composer_add_adapter(cp, "task", &task, 0, &b), XA_STATUS_OK);
+            xa_rng rng;
+            xa_rng_seed(&rng, 5, 1);
+            randomize(a->params, a->n_params, &rng, 0.3f);
+            randomize(b->params, b->n_params, &rng, 0.3f);
+            snprintf(path, sizeof path, "%s/lang", dir);
+            assert_int_equal(xa_hub_save_adapter(path, a, &enc.cfg, "tiny-xlmr"), XA_STATUS_OK);
+            snprintf(path, sizeof path, "%s/task", dir);
+            assert_int_equal(xa_hub_save_adapter(path, b, &enc.cfg, "tiny-xlmr"), XA_STATUS_OK);
+        } else {
+            snprintf(path, sizeof path, "%s/lang", dir);
+            assert_int_equal(xa_hub_load_adapter(cp, path, NULL, NULL, 0, 0, NULL), XA_STATUS_OK);
+            snprintf(path, sizeof path, "%s/task", dir);
+            assert_int_equal(xa_hub_load_adapter(cp, path, NULL, NULL, 0, 0, NULL), XA_STATUS_OK);
+        }
+        xa_setup *s;
+        assert_int_equal(xa_setup_parse(&s, "Stack(lang, task)", NULL), XA_STATUS_OK);
+        assert_int_equal(xa_composer_activate(cp, s, NULL), XA_STATUS_OK);
+        xa_setup_free(s);
+        assert_int_equal(xa_composer_plan(cp, B, T, 0, 0), XA_STATUS_OK);
+        xa_hook hook;
+        xa_composer_hook(cp, &hook);
+        int32_t ids[14] = {0, 7, 9, 22, 13, 5, 2, 0, 11, 30, 2, 1, 1, 1}, lens[2] = {7, 4};
+        xa_batch batch = {ids, NULL, lens, B, T};
+        xa_encoder_acts acts;
+        assert_int_equal(xa_encoder_acts_init(&acts, &enc.cfg, B, T, 0), XA_STATUS_OK);
+        assert_int_equal(xa_encoder_forward(&enc, &acts, &batch, &hook, 0, NULL), XA_STATUS_OK);
+        const size_t NC = (size_t)B * T * C;
+        for (int l = -1; l < L; l++) {
+            hidden[round][l + 1] = malloc(NC * sizeof(float));
+            memcpy(hidden[round][l + 1], xa_encoder_hidden(&enc, &acts, l), NC * sizeof(float));
+        }
+        if (round == 0) {
+            int64_t ids64[14], lens64[2];
+            for (int i = 0; i < 14; i++) ids64[i] = ids[i];
+            for (int i = 0; i < 2; i++) lens64[i] = lens[i];
+            xa_st_entry e[5] = {
+                {"input_ids", XA_DTYPE_I64, 2, {B, T}, NULL, ids64},
+                {"lens", XA_DTYPE_I64, 1, {B}, NULL, lens64},
+                {"emb_out", XA_DTYPE_F32, 3, {B, T, C}, hidden[0][0], NULL},
+                {"hidden.0", XA_DTYPE_F32, 3, {B, T, C}, hidden[0][1], NULL},
+                {"hidden", XA_DTYPE_F32, 3, {B, T, C}, hidden[0][2], NULL},
+            };
+            snprintf(path, sizeof path, "%s/golden.safetensors", dir);
+            assert_int_equal(xa_st_write(path, e, 5, NULL, 0), XA_STATUS_OK);
+        }
+        xa_encoder_acts_free(&acts);
+        xa_composer_free(cp);
+    }
+    for (int k = 0; k < 3; k++) {
+        assert_memory_equal(hidden[0][k], hidden[1][k], (size_t)B * T * C * sizeof(float));
+        free(hidden[0][k]);
+        free(hidden[1][k]);
+    }
+    xa_encoder_free(&enc);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_setup_parse),
@@ -721,6 +845,8 @@ int main(void) {
         cmocka_unit_test(test_yaml_presets_match),
         cmocka_unit_test(test_frozen_and_lowest_trainable),
         cmocka_unit_test(test_skip_layers_plain),
+        cmocka_unit_test(test_adapterdrop_draws),
+        cmocka_unit_test(test_export_for_reference),
         cmocka_unit_test(test_fd_stack),
         cmocka_unit_test(test_fd_fuse),
         cmocka_unit_test(test_fd_split),

@@ -385,6 +385,13 @@ void xa_composer_skip_lowest(xa_composer *cp, int k) {
     for (int l = 0; l < k && l < cp->enc.L; l++) cp->skip[l] = 1;
 }
 
+int xa_composer_adapterdrop(xa_composer *cp, int k_max, xa_rng *rng) {
+    if (k_max > cp->enc.L) k_max = cp->enc.L;
+    int k = k_max > 0 ? (int)xa_rng_below(rng, (uint32_t)k_max + 1) : 0;
+    xa_composer_skip_lowest(cp, k);
+    return k;
+}
+
 void xa_composer_set_mode(xa_composer *cp, int train, xa_rng *rng) {
     cp->mode_train = train;
     cp->rng = rng;

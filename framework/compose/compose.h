@@ -205,6 +205,10 @@ int xa_composer_replicas(const xa_composer *cp);
 void xa_composer_set_skip_layers(xa_composer *cp, const int *layers, int n);
 /* Skip layers 0 .. k-1 (k = 0 clears). */
 void xa_composer_skip_lowest(xa_composer *cp, int k);
+/* Robust AdapterDrop training (Rücklé et al. 2021, ADAPTERHUB.md §1.8): draw k uniformly from
+ * {0, ..., k_max} and skip layers 0 .. k-1 for this step (one u32 draw from rng). Call before each
+ * training forward, and xa_composer_skip_lowest(cp, 0) before evaluation. Returns k. */
+int xa_composer_adapterdrop(xa_composer *cp, int k_max, xa_rng *rng);
 
 /* Plan activations for batches of at most B rows (after replication) of T tokens and M masked
  * rows at the MLM site; train keeps what backward needs at every layer. Call after activate. */
