@@ -9,7 +9,8 @@
  * double from the float forward; each element moves by +-h (h = 1e-3) and (L+ - L-)/(2h) is
  * compared with the analytic gradient elementwise with atol + rtol*|ref| (3e-3 + 1e-2*|ref|).
  * With h = 1e-3 the float forward contributes ~3e-4 of noise; the curvature term is ~1e-6.
- * Dropout cases reseed the generator before each forward, so every evaluation sees one mask.
+ * Dropout cases reseed the generator before each forward, so every evaluation sees one mask;
+ * relu / leakyrelu cases redraw z until no pre-activation lies within 0.02 of the kink.
  */
 #include "testutil.h"
 
@@ -53,7 +54,8 @@ static int group_setup(void **state) {
 
 static int test_teardown(void **state) {
     (void)state;
-    for (int i = 0; i < g_n_allocs; i++) free(g_allocs[i]);
+    for (int i = 0; i < g_n_allocs; i++)
+        free(g_allocs[i]);
     g_n_allocs = 0;
     xa_threads_set(1);
     return 0;
@@ -61,7 +63,8 @@ static int test_teardown(void **state) {
 
 static double dot(const float *a, const float *b, size_t n) {
     double s = 0.0;
-    for (size_t i = 0; i < n; i++) s += (double)a[i] * b[i];
+    for (size_t i = 0; i < n; i++)
+        s += (double)a[i] * b[i];
     return s;
 }
 
@@ -84,11 +87,12 @@ static void check_fd(const char *label, loss_fn loss, void *ctx, float *x, const
     xt_assert_close(label, grad, fd, n, atol, rtol);
 }
 
-#define FD_H 1e-3f
+#define FD_H    1e-3f
 #define FD_ATOL 3e-3f
 #define FD_RTOL 1e-2f
 
-/* ---- PHM build -------------------------------------------------------------------------------- */
+/* ---- PHM build --------------------------------------------------------------------------------
+ */
 
 typedef struct phm_ctx {
     float *H, *scratch;
@@ -113,7 +117,8 @@ static void phm_case(xa_rng *rng, int in, int out, int n, int rank, int fact) {
     float *H = fzeros((size_t)in * out), *Hr = fzeros((size_t)in * out);
     float *scratch = fzeros((size_t)2 * P * Q);
     /* garbage in H: build must overwrite, not accumulate */
-    for (size_t i = 0; i < (size_t)in * out; i++) H[i] = 1e3f;
+    for (size_t i = 0; i < (size_t)in * out; i++)
+        H[i] = 1e3f;
     xa_phm_build(H, scratch, rule, w, wl, wr, &s, in, out);
     xa_phm_build_ref(Hr, rule, w, wl, wr, &s, in, out);
     char label[160];
@@ -129,8 +134,8 @@ static void phm_case(xa_rng *rng, int in, int out, int n, int rank, int fact) {
         for (int i = 0; i < n; i++)
             e += (double)rule[(i * n + a) * n + b] * w[((size_t)i * P + p) * Q + q];
         float ef = (float)e;
-        xt_assert_close("phm H[a*P+p, b*Q+q] formula", &Hr[(size_t)(a * P + p) * out + b * Q + q], &ef,
-                        1, 1e-5f, 1e-5f);
+        xt_assert_close("phm H[a*P+p, b*Q+q] formula", &Hr[(size_t)(a * P + p) * out + b * Q + q],
+                        &ef, 1, 1e-5f, 1e-5f);
     }
 
     float *G = frandn(rng, (size_t)in * out, 1.0f);
@@ -159,15 +164,29 @@ static void phm_case(xa_rng *rng, int in, int out, int n, int rank, int fact) {
     /* backward by finite differences of L = <H, G>; start gradients at 0.25 (accumulation) */
     float *drule = fzeros((size_t)n * n * n), *dw = fact ? NULL : fzeros(nw);
     float *dwl = fact ? fzeros(nl) : NULL, *dwr = fact ? fzeros(nr) : NULL;
-    for (int i = 0; i < n * n * n; i++) drule[i] = 0.25f;
-    if (dw) for (size_t i = 0; i < nw; i++) dw[i] = 0.25f;
-    if (dwl) for (size_t i = 0; i < nl; i++) dwl[i] = 0.25f;
-    if (dwr) for (size_t i = 0; i < nr; i++) dwr[i] = 0.25f;
+    for (int i = 0; i < n * n * n; i++)
+        drule[i] = 0.25f;
+    if (dw)
+        for (size_t i = 0; i < nw; i++)
+            dw[i] = 0.25f;
+    if (dwl)
+        for (size_t i = 0; i < nl; i++)
+            dwl[i] = 0.25f;
+    if (dwr)
+        for (size_t i = 0; i < nr; i++)
+            dwr[i] = 0.25f;
     xa_phm_build_backward(drule, dw, dwl, dwr, scratch, G, rule, w, wl, wr, &s, in, out);
-    for (int i = 0; i < n * n * n; i++) drule[i] -= 0.25f;
-    if (dw) for (size_t i = 0; i < nw; i++) dw[i] -= 0.25f;
-    if (dwl) for (size_t i = 0; i < nl; i++) dwl[i] -= 0.25f;
-    if (dwr) for (size_t i = 0; i < nr; i++) dwr[i] -= 0.25f;
+    for (int i = 0; i < n * n * n; i++)
+        drule[i] -= 0.25f;
+    if (dw)
+        for (size_t i = 0; i < nw; i++)
+            dw[i] -= 0.25f;
+    if (dwl)
+        for (size_t i = 0; i < nl; i++)
+            dwl[i] -= 0.25f;
+    if (dwr)
+        for (size_t i = 0; i < nr; i++)
+            dwr[i] -= 0.25f;
     phm_ctx c = {H, scratch, rule, w, wl, wr, G, s, in, out};
     /* H is linear in rule and W and bilinear in (W_left, W_right): the differences are exact up
      * to float rounding of L (~1e-5 relative) */
@@ -208,12 +227,15 @@ static void test_phm_build(void **state) {
 
 static void ref_layernorm(double *y, const double *x, const float *w, const float *b, int C) {
     double mean = 0.0, var = 0.0;
-    for (int j = 0; j < C; j++) mean += x[j];
+    for (int j = 0; j < C; j++)
+        mean += x[j];
     mean /= C;
-    for (int j = 0; j < C; j++) var += (x[j] - mean) * (x[j] - mean);
+    for (int j = 0; j < C; j++)
+        var += (x[j] - mean) * (x[j] - mean);
     var /= C;
     const double rstd = 1.0 / sqrt(var + 1e-5);
-    for (int j = 0; j < C; j++) y[j] = (x[j] - mean) * rstd * w[j] + b[j];
+    for (int j = 0; j < C; j++)
+        y[j] = (x[j] - mean) * rstd * w[j] + b[j];
 }
 
 static double ref_act(double x, xa_act act) {
@@ -222,7 +244,8 @@ static double ref_act(double x, xa_act act) {
     case XA_ACT_RELU: return x > 0 ? x : 0;
     case XA_ACT_GELU: return 0.5 * x * (1.0 + erf(x / sqrt(2.0)));
     case XA_ACT_GELU_NEW:
-        return 0.5 * x * (1.0 + tanh(sqrt(2.0 / 3.14159265358979323846) * (x + 0.044715 * x * x * x)));
+        return 0.5 * x *
+               (1.0 + tanh(sqrt(2.0 / 3.14159265358979323846) * (x + 0.044715 * x * x * x)));
     case XA_ACT_SILU: return x / (1.0 + exp(-x));
     case XA_ACT_TANH: return tanh(x);
     case XA_ACT_SIGMOID: return 1.0 / (1.0 + exp(-x));
@@ -252,20 +275,25 @@ static void ref_forward(const xa_bneck *m, float *o, float *up_out, const float 
     double *x = talloc(sizeof(double) * C), *zn = talloc(sizeof(double) * C);
     double *mid = talloc(sizeof(double) * d);
     for (int n = 0; n < N; n++) {
-        for (int j = 0; j < C; j++) x[j] = z[(size_t)n * C + j];
-        if (s->ln_before) ref_layernorm(zn, x, m->t[XA_BNECK_LNB_W], m->t[XA_BNECK_LNB_B], C);
-        else memcpy(zn, x, sizeof(double) * C);
+        for (int j = 0; j < C; j++)
+            x[j] = z[(size_t)n * C + j];
+        if (s->ln_before)
+            ref_layernorm(zn, x, m->t[XA_BNECK_LNB_W], m->t[XA_BNECK_LNB_B], C);
+        else
+            memcpy(zn, x, sizeof(double) * C);
         for (int k = 0; k < d; k++) {
             double acc = m->t[XA_BNECK_DOWN_B] ? m->t[XA_BNECK_DOWN_B][k] : 0.0;
             for (int j = 0; j < C; j++)
-                acc += zn[j] * (s->phm ? Hd[(size_t)j * d + k] : m->t[XA_BNECK_DOWN_W][(size_t)k * C + j]);
+                acc += zn[j] *
+                       (s->phm ? Hd[(size_t)j * d + k] : m->t[XA_BNECK_DOWN_W][(size_t)k * C + j]);
             mid[k] = ref_act(acc, s->act);
         }
         for (int j = 0; j < C; j++) {
             double acc = m->t[XA_BNECK_UP_B] ? m->t[XA_BNECK_UP_B][j] : 0.0;
             for (int k = 0; k < d; k++)
-                acc += mid[k] * (s->phm ? Hu[(size_t)k * C + j] : m->t[XA_BNECK_UP_W][(size_t)j * d + k]);
-            double sc = s->scaling == XA_BNECK_SCALING_CONSTANT ? s->scaling_value
+                acc += mid[k] *
+                       (s->phm ? Hu[(size_t)k * C + j] : m->t[XA_BNECK_UP_W][(size_t)j * d + k]);
+            double sc = s->scaling == XA_BNECK_SCALING_CONSTANT  ? s->scaling_value
                         : s->scaling == XA_BNECK_SCALING_LEARNED ? m->t[XA_BNECK_SCALING][0]
                                                                  : m->t[XA_BNECK_SCALING][j];
             up[(size_t)n * C + j] = acc * sc;
@@ -285,36 +313,48 @@ static void ref_forward(const xa_bneck *m, float *o, float *up_out, const float 
             double acc = 0.0;
             for (int t = 0; t < L; t++) {
                 double l = m->t[XA_BNECK_GATE_B][0];
-                for (int j = 0; j < C; j++) l += (double)z[((size_t)b * T + t) * C + j] * m->t[XA_BNECK_GATE_W][j];
+                for (int j = 0; j < C; j++)
+                    l += (double)z[((size_t)b * T + t) * C + j] * m->t[XA_BNECK_GATE_W][j];
                 acc += 1.0 / (1.0 + exp(-l));
             }
             g = L > 0 ? acc / L : 0.0;
         }
         for (int t = 0; t < T; t++) {
             const size_t n = (size_t)b * T + t;
-            for (int j = 0; j < C; j++) a[n * C + j] *= g;
+            for (int j = 0; j < C; j++)
+                a[n * C + j] *= g;
         }
     }
     for (int n = 0; n < N; n++) {
         const double *an = a + (size_t)n * C;
         const float *rn = r ? r + (size_t)n * C : NULL;
         if (s->parallel) {
-            if (s->ln_after) ref_layernorm(y, an, m->t[XA_BNECK_LNA_W], m->t[XA_BNECK_LNA_B], C);
-            else memcpy(y, an, sizeof(double) * C);
+            if (s->ln_after)
+                ref_layernorm(y, an, m->t[XA_BNECK_LNA_W], m->t[XA_BNECK_LNA_B], C);
+            else
+                memcpy(y, an, sizeof(double) * C);
         } else if (s->adapter_residual_before_ln) {
-            for (int j = 0; j < C; j++) x[j] = an[j] + rn[j];
-            if (s->ln_after) ref_layernorm(y, x, m->t[XA_BNECK_LNA_W], m->t[XA_BNECK_LNA_B], C);
-            else memcpy(y, x, sizeof(double) * C);
+            for (int j = 0; j < C; j++)
+                x[j] = an[j] + rn[j];
+            if (s->ln_after)
+                ref_layernorm(y, x, m->t[XA_BNECK_LNA_W], m->t[XA_BNECK_LNA_B], C);
+            else
+                memcpy(y, x, sizeof(double) * C);
         } else {
-            if (s->ln_after) ref_layernorm(y, an, m->t[XA_BNECK_LNA_W], m->t[XA_BNECK_LNA_B], C);
-            else memcpy(y, an, sizeof(double) * C);
-            for (int j = 0; j < C; j++) y[j] += rn[j];
+            if (s->ln_after)
+                ref_layernorm(y, an, m->t[XA_BNECK_LNA_W], m->t[XA_BNECK_LNA_B], C);
+            else
+                memcpy(y, an, sizeof(double) * C);
+            for (int j = 0; j < C; j++)
+                y[j] += rn[j];
         }
-        for (int j = 0; j < C; j++) o[(size_t)n * C + j] = (float)y[j];
+        for (int j = 0; j < C; j++)
+            o[(size_t)n * C + j] = (float)y[j];
     }
 }
 
-/* ---- bottleneck: one gradient case ------------------------------------------------------------ */
+/* ---- bottleneck: one gradient case ------------------------------------------------------------
+ */
 
 typedef struct bn_case {
     xa_bneck_spec spec;
@@ -336,8 +376,9 @@ typedef struct bn_fix {
 static void bn_forward(bn_fix *f) {
     xa_rng rng;
     xa_rng_seed(&rng, 1234, 7); /* one dropout mask for every evaluation */
-    xa_bneck_forward(&f->m, &f->c, f->k->fusion ? NULL : f->o, f->z, f->k->spec.parallel ? NULL : f->r,
-                     f->k->lens, f->k->B, f->k->T, f->k->train, &rng);
+    xa_bneck_forward(&f->m, &f->c, f->k->fusion ? NULL : f->o, f->z,
+                     f->k->spec.parallel ? NULL : f->r, f->k->lens, f->k->B, f->k->T, f->k->train,
+                     &rng);
 }
 
 static double bn_loss(void *p) {
@@ -353,11 +394,13 @@ static double bn_loss(void *p) {
 static void spec_str(char *buf, size_t n, const bn_case *k) {
     const xa_bneck_spec *s = &k->spec;
     snprintf(buf, n,
-             "[%s lnb %d lna %d rbl %d par %d scal %d/%g gate %d drop %g phm %d(n %d r %d fact %d bias %d)%s%s%s]",
-             xa_act_name(s->act), s->ln_before, s->ln_after, s->adapter_residual_before_ln, s->parallel,
-             (int)s->scaling, (double)s->scaling_value, s->use_gating, (double)s->dropout, s->phm,
-             s->phm_spec.n, s->phm_spec.rank, s->phm_spec.factorized_W, s->phm_spec.bias,
-             k->train ? " train" : "", k->fusion ? " fusion" : "", k->lens ? " lens" : "");
+             "[%s lnb %d lna %d rbl %d par %d scal %d/%g gate %d drop %g phm %d(n %d r %d fact %d "
+             "bias %d)%s%s%s]",
+             xa_act_name(s->act), s->ln_before, s->ln_after, s->adapter_residual_before_ln,
+             s->parallel, (int)s->scaling, (double)s->scaling_value, s->use_gating,
+             (double)s->dropout, s->phm, s->phm_spec.n, s->phm_spec.rank, s->phm_spec.factorized_W,
+             s->phm_spec.bias, k->train ? " train" : "", k->fusion ? " fusion" : "",
+             k->lens ? " lens" : "");
 }
 
 /* Everything about one configuration: forward vs reference, every gradient vs FD, the frozen
@@ -379,9 +422,12 @@ static void bn_check(const bn_case *k, uint64_t seed) {
     /* random parameters of size O(1) so every path carries signal; LN weights and scaling near 1 */
     for (int i = 0; i < XA_BNECK_N_TENSORS; i++) {
         if (!numel[i]) continue;
-        float mean = (i == XA_BNECK_LNB_W || i == XA_BNECK_LNA_W || i == XA_BNECK_SCALING) ? 1.0f : 0.0f;
+        float mean =
+            (i == XA_BNECK_LNB_W || i == XA_BNECK_LNA_W || i == XA_BNECK_SCALING) ? 1.0f : 0.0f;
         float std = (i == XA_BNECK_DOWN_WL || i == XA_BNECK_DOWN_WR || i == XA_BNECK_UP_WL ||
-                     i == XA_BNECK_UP_WR) ? 0.6f : 0.4f;
+                     i == XA_BNECK_UP_WR)
+                        ? 0.6f
+                        : 0.4f;
         xa_rng_fill_normal(&rng, f.m.t[i], numel[i], mean, std);
     }
     const int nn = s->phm ? s->phm_spec.n : 0;
@@ -407,7 +453,8 @@ static void bn_check(const bn_case *k, uint64_t seed) {
     for (int tries = 0;; tries++) {
         bn_forward(&f);
         float mn = INFINITY;
-        for (size_t i = 0; i < (size_t)N * s->d; i++) mn = fminf(mn, fabsf(f.c.pre[i]));
+        for (size_t i = 0; i < (size_t)N * s->d; i++)
+            mn = fminf(mn, fabsf(f.c.pre[i]));
         if (!kinked || mn > 0.02f) break;
         if (tries == 200) fail_msg("%s: no z keeps the pre-activations off the kink", tag);
         xa_rng_fill_normal(&rng, f.z, NC, 0.0f, 1.0f);
@@ -424,7 +471,8 @@ static void bn_check(const bn_case *k, uint64_t seed) {
     }
     if (k->train && s->dropout > 0.0f && !s->parallel && !k->fusion) {
         size_t dropped = 0;
-        for (size_t i = 0; i < NC; i++) dropped += f.c.keep[i] == 0;
+        for (size_t i = 0; i < NC; i++)
+            dropped += f.c.keep[i] == 0;
         assert_true(dropped > 0 && dropped < NC); /* the mask really applies */
     } else {
         assert_null(f.c.keep);
@@ -432,7 +480,8 @@ static void bn_check(const bn_case *k, uint64_t seed) {
 
     /* analytic gradients: start dz, dr at 0.5 to check accumulation */
     float *dz = fzeros(NC), *dr = fzeros(NC);
-    for (size_t i = 0; i < NC; i++) dz[i] = dr[i] = 0.5f;
+    for (size_t i = 0; i < NC; i++)
+        dz[i] = dr[i] = 0.5f;
     xa_bneck_backward(&f.m, &f.c, dz, dr, k->fusion ? NULL : f.dout,
                       (k->fusion || k->with_dup) ? f.dup : NULL, f.z, s->parallel ? NULL : f.r,
                       k->lens, k->B, k->T);
@@ -457,7 +506,8 @@ static void bn_check(const bn_case *k, uint64_t seed) {
     assert_true(n_checked >= 2);
     if (s->phm) {
         snprintf(label, sizeof label, "bneck d[phm_rule] vs FD %s", tag);
-        check_fd(label, bn_loss, &f, f.rule, rule_grad, (size_t)nn * nn * nn, FD_H, FD_ATOL, FD_RTOL);
+        check_fd(label, bn_loss, &f, f.rule, rule_grad, (size_t)nn * nn * nn, FD_H, FD_ATOL,
+                 FD_RTOL);
     }
 
     /* the same parameter gradients without dz and dr (lowest trainable module) */
@@ -478,7 +528,8 @@ static void bn_check(const bn_case *k, uint64_t seed) {
     /* frozen module (no gradient views, rule frozen): dz and dr still flow */
     xa_bneck_bind(&f.m, s, params, NULL);
     f.m.phm_rule = f.rule;
-    for (int i = 0; i < XA_BNECK_N_TENSORS; i++) assert_null(f.m.g[i]);
+    for (int i = 0; i < XA_BNECK_N_TENSORS; i++)
+        assert_null(f.m.g[i]);
     bn_forward(&f);
     float *dz2 = fzeros(NC), *dr2 = fzeros(NC);
     xa_bneck_backward(&f.m, &f.c, dz2, dr2, k->fusion ? NULL : f.dout,
@@ -751,7 +802,8 @@ static void bneck_threads_case(const xa_bneck_spec *s, uint64_t seed) {
     xt_assert_close("bneck dz, 3 threads vs 1", dz[1], dz[0], NC, 1e-4f, 1e-4f);
     xt_assert_close("bneck dr, 3 threads vs 1", dr[1], dr[0], NC, 1e-4f, 1e-4f);
     xt_assert_close("bneck param grads, 3 threads vs 1", g[1], g[0], total, 1e-3f, 1e-4f);
-    xt_assert_close("bneck rule grad, 3 threads vs 1", rg[1], rg[0], (size_t)n * n * n, 1e-3f, 1e-4f);
+    xt_assert_close("bneck rule grad, 3 threads vs 1", rg[1], rg[0], (size_t)n * n * n, 1e-3f,
+                    1e-4f);
 }
 
 static void test_bneck_threads(void **state) {
@@ -778,12 +830,14 @@ static void check_shape(const xa_bneck *m, int i, int nd, int64_t a, int64_t b, 
     int got = xa_bneck_tensor_shape(m, i, sh);
     const char *name = xa_bneck_tensor_name(m, i);
     if (got != nd || (nd > 0 && sh[0] != a) || (nd > 1 && sh[1] != b) || (nd > 2 && sh[2] != c)) {
-        fail_msg("shape of %s (tensor %d): got %d dims [%lld %lld %lld], expected %d dims [%lld %lld %lld]",
-                 name ? name : "(absent)", i, got, (long long)sh[0], (long long)sh[1], (long long)sh[2], nd,
-                 (long long)a, (long long)b, (long long)c);
+        fail_msg("shape of %s (tensor %d): got %d dims [%lld %lld %lld], expected %d dims [%lld "
+                 "%lld %lld]",
+                 name ? name : "(absent)", i, got, (long long)sh[0], (long long)sh[1],
+                 (long long)sh[2], nd, (long long)a, (long long)b, (long long)c);
     }
     size_t prod = 1;
-    for (int j = 0; j < got; j++) prod *= (size_t)sh[j];
+    for (int j = 0; j < got; j++)
+        prod *= (size_t)sh[j];
     assert_int_equal(got ? prod : 0, m->numel[i]);
 }
 
@@ -806,7 +860,8 @@ static void test_bneck_tables(void **state) {
     check_shape(&m, XA_BNECK_DOWN_B, 1, 384, 0, 0);
     check_shape(&m, XA_BNECK_UP_B, 1, 768, 0, 0);
     for (int i = 0; i < XA_BNECK_N_TENSORS; i++) {
-        if (i == XA_BNECK_DOWN_W || i == XA_BNECK_DOWN_B || i == XA_BNECK_UP_W || i == XA_BNECK_UP_B)
+        if (i == XA_BNECK_DOWN_W || i == XA_BNECK_DOWN_B || i == XA_BNECK_UP_W ||
+            i == XA_BNECK_UP_B)
             continue;
         assert_null(xa_bneck_tensor_name(&m, i));
         assert_null(xa_bneck_tensor_alias(&m, i));
@@ -908,7 +963,8 @@ static void test_bneck_tables(void **state) {
     }
     assert_int_equal(off, total);
     xa_bneck_bind(&m, &s, p, NULL);
-    for (int i = 0; i < XA_BNECK_N_TENSORS; i++) assert_null(m.g[i]);
+    for (int i = 0; i < XA_BNECK_N_TENSORS; i++)
+        assert_null(m.g[i]);
 }
 
 /* Cache views: inside the block, 64-byte aligned, and the forward-only cache is smaller. */
@@ -932,9 +988,9 @@ static void test_bneck_cache_layout(void **state) {
     xa_bneck_cache_bind(&c, &s, mem, N, 1);
     assert_int_equal(c.N, N);
     assert_true(c.train);
-    const void *views[] = {c.zn, c.lnb_mean, c.lnb_rstd, c.pre, c.mid, c.upraw, c.up, c.keep, c.a,
-                           c.gate_pre, c.gate, c.sum, c.lna_mean, c.lna_rstd, c.Hd, c.Hu, c.s1,
-                           c.s2, c.s3, c.phm_scratch};
+    const void *views[] = {c.zn,   c.lnb_mean, c.lnb_rstd, c.pre,  c.mid, c.upraw,      c.up,
+                           c.keep, c.a,        c.gate_pre, c.gate, c.sum, c.lna_mean,   c.lna_rstd,
+                           c.Hd,   c.Hu,       c.s1,       c.s2,   c.s3,  c.phm_scratch};
     for (size_t i = 0; i < sizeof views / sizeof views[0]; i++) {
         if (!views[i]) {
             xa_aligned_free(mem);
@@ -948,7 +1004,8 @@ static void test_bneck_cache_layout(void **state) {
     xa_aligned_free(mem);
 }
 
-/* ---- initialisation ----------------------------------------------------------------------------- */
+/* ---- initialisation -----------------------------------------------------------------------------
+ */
 
 static void stats(const float *x, size_t n, double *mean, double *std, double *maxabs) {
     double s = 0.0, s2 = 0.0, mx = 0.0;
@@ -964,7 +1021,8 @@ static void stats(const float *x, size_t n, double *mean, double *std, double *m
 
 static void assert_all(const char *what, const float *x, size_t n, float v) {
     for (size_t i = 0; i < n; i++)
-        if (x[i] != v) fail_msg("%s[%zu] = %g, expected exactly %g", what, i, (double)x[i], (double)v);
+        if (x[i] != v)
+            fail_msg("%s[%zu] = %g, expected exactly %g", what, i, (double)x[i], (double)v);
 }
 
 static void assert_between(const char *what, double v, double lo, double hi) {
@@ -987,7 +1045,8 @@ static void test_bneck_init(void **state) {
     double mean, std, mx;
 
     /* bert: N(0, 0.02) weights (gate too), zero biases, LN 1 / 0, scaling 1 */
-    for (size_t i = 0; i < total; i++) p[i] = 7.0f; /* every element must be written */
+    for (size_t i = 0; i < total; i++)
+        p[i] = 7.0f; /* every element must be written */
     xa_bneck_bind(&m, &s, p, NULL);
     xa_bneck_init_weights(&m, XA_BNECK_INIT_BERT, &rng);
     stats(m.t[XA_BNECK_DOWN_W], numel[XA_BNECK_DOWN_W], &mean, &std, &mx);
@@ -1007,7 +1066,8 @@ static void test_bneck_init(void **state) {
     assert_all("channel scaling", m.t[XA_BNECK_SCALING], (size_t)s.C, 1.0f);
 
     /* mam_adapter: down U(-1/sqrt(C), 1/sqrt(C)), up exactly 0, biases 0, gate bert */
-    for (size_t i = 0; i < total; i++) p[i] = 7.0f;
+    for (size_t i = 0; i < total; i++)
+        p[i] = 7.0f;
     xa_bneck_init_weights(&m, XA_BNECK_INIT_MAM, &rng);
     const double bound = 1.0 / sqrt((double)s.C);
     stats(m.t[XA_BNECK_DOWN_W], numel[XA_BNECK_DOWN_W], &mean, &std, &mx);
@@ -1021,7 +1081,8 @@ static void test_bneck_init(void **state) {
     assert_all("mam gate bias", m.t[XA_BNECK_GATE_B], 1, 0.0f);
 
     /* houlsby: truncated normal, std 0.01 cut at +-0.02: |w| <= 0.02, std 0.01 * 0.8796 */
-    for (size_t i = 0; i < total; i++) p[i] = 7.0f;
+    for (size_t i = 0; i < total; i++)
+        p[i] = 7.0f;
     xa_bneck_init_weights(&m, XA_BNECK_INIT_HOULSBY, &rng);
     for (int i = XA_BNECK_DOWN_W; i <= XA_BNECK_UP_W; i += XA_BNECK_UP_W - XA_BNECK_DOWN_W) {
         stats(m.t[i], numel[i], &mean, &std, &mx);
@@ -1044,7 +1105,8 @@ static void test_bneck_init(void **state) {
     p = fzeros(total);
     xa_bneck_bind(&m, &s, p, NULL);
     for (int scheme = 0; scheme <= XA_BNECK_INIT_HOULSBY; scheme++) {
-        for (size_t i = 0; i < total; i++) p[i] = 7.0f;
+        for (size_t i = 0; i < total; i++)
+            p[i] = 7.0f;
         xa_bneck_init_weights(&m, (xa_bneck_init)scheme, &rng);
         const double want = sqrt(2.0 / (64 + 16)); /* W_i (C/n, d/n) = (64, 16) */
         stats(m.t[XA_BNECK_DOWN_W], numel[XA_BNECK_DOWN_W], &mean, &std, &mx);
@@ -1054,7 +1116,8 @@ static void test_bneck_init(void **state) {
         assert_all("phm down b", m.t[XA_BNECK_DOWN_B], numel[XA_BNECK_DOWN_B], 0.0f);
         assert_all("phm up b", m.t[XA_BNECK_UP_B], numel[XA_BNECK_UP_B], 0.0f);
     }
-    /* factorised: W_left (n, C/n, r) std sqrt(2 / (C/n + r)), W_right (n, r, d/n) sqrt(2 / (r + d/n)) */
+    /* factorised: W_left (n, C/n, r) std sqrt(2 / (C/n + r)), W_right (n, r, d/n) sqrt(2 / (r +
+     * d/n)) */
     s.C = 1024;
     s.d = 256;
     s.phm_spec = (xa_phm_spec){4, 4, 1, 0};
@@ -1070,7 +1133,8 @@ static void test_bneck_init(void **state) {
     assert_between("phm up W_right std", std, 0.95 * sqrt(2.0 / 260), 1.05 * sqrt(2.0 / 260));
 }
 
-/* ---- spec_check ---------------------------------------------------------------------------------- */
+/* ---- spec_check
+ * ---------------------------------------------------------------------------------- */
 
 static void expect_reject(const xa_bneck_spec *s, const char *needle) {
     xa_error_clear();

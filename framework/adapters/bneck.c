@@ -65,7 +65,8 @@ xa_status xa_bneck_spec_check(const xa_bneck_spec *s, const char *where) {
                                 "PHM layer: phm_dim %d, phm_rank %d", p->n, p->rank);
         }
         if (s->C % p->n || s->d % p->n) {
-            return xa_error_set(XA_STATUS_USAGE, w, "hidden size and bottleneck divisible by phm_dim",
+            return xa_error_set(XA_STATUS_USAGE, w,
+                                "hidden size and bottleneck divisible by phm_dim",
                                 "choose a reduction_factor that gives a multiple of phm_dim",
                                 "PHM layer: C %d, d %d, phm_dim %d", s->C, s->d, p->n);
         }
@@ -80,12 +81,12 @@ size_t xa_bneck_sizes(const xa_bneck_spec *s, size_t numel[XA_BNECK_N_TENSORS]) 
     if (s->phm) {
         const size_t n = (size_t)s->phm_spec.n, r = (size_t)s->phm_spec.rank;
         if (s->phm_spec.factorized_W) {
-            numel[XA_BNECK_DOWN_WL] = C * r;          /* n * (C/n) * r */
+            numel[XA_BNECK_DOWN_WL] = C * r; /* n * (C/n) * r */
             numel[XA_BNECK_DOWN_WR] = n * r * (d / n);
             numel[XA_BNECK_UP_WL] = d * r;
             numel[XA_BNECK_UP_WR] = n * r * (C / n);
         } else {
-            numel[XA_BNECK_DOWN_W] = C * (d / n);     /* n * (C/n) * (d/n) */
+            numel[XA_BNECK_DOWN_W] = C * (d / n); /* n * (C/n) * (d/n) */
             numel[XA_BNECK_UP_W] = d * (C / n);
         }
         if (s->phm_spec.bias) {
@@ -106,7 +107,8 @@ size_t xa_bneck_sizes(const xa_bneck_spec *s, size_t numel[XA_BNECK_N_TENSORS]) 
         numel[XA_BNECK_GATE_B] = 1;
     }
     size_t total = 0;
-    for (int i = 0; i < XA_BNECK_N_TENSORS; i++) total += numel[i];
+    for (int i = 0; i < XA_BNECK_N_TENSORS; i++)
+        total += numel[i];
     return total;
 }
 
@@ -121,7 +123,8 @@ void xa_bneck_bind(xa_bneck *m, const xa_bneck_spec *s, float *params, float *gr
 /* ---- initialisation -------------------------------------------------------------------------- */
 
 static void fill_const(float *x, size_t n, float v) {
-    for (size_t i = 0; i < n; i++) x[i] = v;
+    for (size_t i = 0; i < n; i++)
+        x[i] = v;
 }
 
 /* torch.nn.init.trunc_normal_(mean 0, std, a = -cut, b = cut): redraw outside the cut. */
@@ -174,12 +177,16 @@ void xa_bneck_init_weights(xa_bneck *m, xa_bneck_init init, xa_rng *rng) {
         case XA_BNECK_LNA_W:
         case XA_BNECK_SCALING: fill_const(t, k, 1.0f); break;
         case XA_BNECK_DOWN_W:
-            if (s->phm) fill_xavier_slices(rng, t, n, C / n, d / n);
-            else init_linear_weight(rng, t, k, C, init, 0);
+            if (s->phm)
+                fill_xavier_slices(rng, t, n, C / n, d / n);
+            else
+                init_linear_weight(rng, t, k, C, init, 0);
             break;
         case XA_BNECK_UP_W:
-            if (s->phm) fill_xavier_slices(rng, t, n, d / n, C / n);
-            else init_linear_weight(rng, t, k, d, init, 1);
+            if (s->phm)
+                fill_xavier_slices(rng, t, n, d / n, C / n);
+            else
+                init_linear_weight(rng, t, k, d, init, 1);
             break;
         case XA_BNECK_DOWN_WL: fill_xavier_slices(rng, t, n, C / n, r); break;
         case XA_BNECK_DOWN_WR: fill_xavier_slices(rng, t, n, r, d / n); break;
@@ -188,7 +195,8 @@ void xa_bneck_init_weights(xa_bneck *m, xa_bneck_init init, xa_rng *rng) {
         case XA_BNECK_GATE_W:
             if (init == XA_BNECK_INIT_HOULSBY) {
                 /* AdapterHub's houlsby branch leaves the gate at torch's nn.Linear default:
-                 * kaiming-uniform(a = sqrt 5) weight and U(-1/sqrt(fan_in), 1/sqrt(fan_in)) bias. */
+                 * kaiming-uniform(a = sqrt 5) weight and U(-1/sqrt(fan_in), 1/sqrt(fan_in)) bias.
+                 */
                 const float bound = 1.0f / sqrtf((float)C);
                 xa_rng_fill_uniform(rng, t, k, -bound, bound);
                 xa_rng_fill_uniform(rng, m->t[XA_BNECK_GATE_B], 1, -bound, bound);
@@ -197,7 +205,7 @@ void xa_bneck_init_weights(xa_bneck *m, xa_bneck_init init, xa_rng *rng) {
                 m->t[XA_BNECK_GATE_B][0] = 0.0f;
             }
             break;
-        case XA_BNECK_GATE_B: break; /* with the weight */
+        case XA_BNECK_GATE_B: break;            /* with the weight */
         default: fill_const(t, k, 0.0f); break; /* biases, LayerNorm biases */
         }
     }
@@ -275,7 +283,8 @@ int xa_bneck_tensor_shape(const xa_bneck *m, int i, int64_t shape[3]) {
     }
 }
 
-/* ---- cache ------------------------------------------------------------------------------------ */
+/* ---- cache ------------------------------------------------------------------------------------
+ */
 
 /* The cache's pieces in carve order. PRE comes first: its address is the base of the block, from
  * which forward finds the keep mask again (cache_keep). A size of 0 means "absent or an alias". */
@@ -299,7 +308,7 @@ enum {
     SLOT_S1,       /* (N, max(C, d)) train */
     SLOT_S2,
     SLOT_S3,
-    SLOT_PHM,      /* PHM: (C/n)(d/n) build scratch; train: + (C/n)(d/n) + a (C, d) dH */
+    SLOT_PHM, /* PHM: (C/n)(d/n) build scratch; train: + (C/n)(d/n) + a (C, d) dH */
     SLOT_COUNT
 };
 
@@ -391,7 +400,8 @@ static float *cache_phm_dH(const xa_bneck_cache *c, const xa_bneck_spec *s) {
     return c->phm_scratch + 2 * pq;
 }
 
-/* ---- forward ---------------------------------------------------------------------------------- */
+/* ---- forward ----------------------------------------------------------------------------------
+ */
 
 static inline float sigmoidf_(float x) {
     return 1.0f / (1.0f + expf(-x));
@@ -405,17 +415,28 @@ static int seq_len(const int32_t *lens, int b, int T) {
 
 /* gate_pre = z W_g^T + b_g; gate[b*T + t] = mean of sigmoid(gate_pre) over the lens[b] real
  * tokens of sequence b (0 for an empty sequence). */
-static void gate_forward(const xa_bneck *m, xa_bneck_cache *c, const float *z,
-                         const int32_t *lens, int B, int T) {
-    const int C = m->spec.C;
-    xa_linear_forward(c->gate_pre, z, m->t[XA_BNECK_GATE_W], m->t[XA_BNECK_GATE_B], B * T, C, 1);
+static void gate_forward(const xa_bneck *m, xa_bneck_cache *c, const float *z, const int32_t *lens,
+                         int B, int T) {
+    const int C = m->spec.C, N = B * T;
+    const float *w = m->t[XA_BNECK_GATE_W], bias = m->t[XA_BNECK_GATE_B][0];
+    /* one dot product per row: a (N, C) x (C, 1) product would waste a GEMM micro-kernel */
+    XA_OMP("omp parallel for num_threads(xa_threads_get()) if((size_t)N * C > 65536)")
+    for (int n = 0; n < N; n++) {
+        const float *zr = z + (size_t)n * C;
+        float acc = 0.0f;
+        for (int j = 0; j < C; j++)
+            acc += zr[j] * w[j];
+        c->gate_pre[n] = acc + bias;
+    }
     for (int b = 0; b < B; b++) {
         const int L = seq_len(lens, b, T);
         const float *gp = c->gate_pre + (size_t)b * T;
         double acc = 0.0;
-        for (int t = 0; t < L; t++) acc += sigmoidf_(gp[t]);
+        for (int t = 0; t < L; t++)
+            acc += sigmoidf_(gp[t]);
         const float g = L > 0 ? (float)(acc / L) : 0.0f;
-        for (int t = 0; t < T; t++) c->gate[(size_t)b * T + t] = g;
+        for (int t = 0; t < T; t++)
+            c->gate[(size_t)b * T + t] = g;
     }
 }
 
@@ -447,7 +468,8 @@ void xa_bneck_forward(const xa_bneck *m, xa_bneck_cache *c, float *o, const floa
         /* y = x H + b: bias broadcast first, product accumulated on it (as xa_linear_forward) */
         float beta = 0.0f;
         if (m->t[XA_BNECK_DOWN_B]) {
-            for (int n = 0; n < N; n++) memcpy(c->pre + (size_t)n * d, m->t[XA_BNECK_DOWN_B], (size_t)d * sizeof(float));
+            for (int n = 0; n < N; n++)
+                memcpy(c->pre + (size_t)n * d, m->t[XA_BNECK_DOWN_B], (size_t)d * sizeof(float));
             beta = 1.0f;
         }
         xa_sgemm(0, 0, N, d, C, 1.0f, zin, C, c->Hd, d, beta, c->pre, d);
@@ -460,7 +482,8 @@ void xa_bneck_forward(const xa_bneck *m, xa_bneck_cache *c, float *o, const floa
     if (s->phm) {
         float beta = 0.0f;
         if (m->t[XA_BNECK_UP_B]) {
-            for (int n = 0; n < N; n++) memcpy(c->upraw + (size_t)n * C, m->t[XA_BNECK_UP_B], (size_t)C * sizeof(float));
+            for (int n = 0; n < N; n++)
+                memcpy(c->upraw + (size_t)n * C, m->t[XA_BNECK_UP_B], (size_t)C * sizeof(float));
             beta = 1.0f;
         }
         xa_sgemm(0, 0, N, C, d, 1.0f, c->mid, d, c->Hu, C, beta, c->upraw, C);
@@ -473,7 +496,8 @@ void xa_bneck_forward(const xa_bneck *m, xa_bneck_cache *c, float *o, const floa
         break;
     case XA_BNECK_SCALING_LEARNED: {
         const float k = m->t[XA_BNECK_SCALING][0];
-        for (size_t i = 0; i < NC; i++) c->up[i] = c->upraw[i] * k;
+        for (size_t i = 0; i < NC; i++)
+            c->up[i] = c->upraw[i] * k;
         break;
     }
     case XA_BNECK_SCALING_CHANNEL: {
@@ -482,7 +506,8 @@ void xa_bneck_forward(const xa_bneck *m, xa_bneck_cache *c, float *o, const floa
         for (int n = 0; n < N; n++) {
             const float *u = c->upraw + (size_t)n * C;
             float *y = c->up + (size_t)n * C;
-            for (int j = 0; j < C; j++) y[j] = u[j] * k[j];
+            for (int j = 0; j < C; j++)
+                y[j] = u[j] * k[j];
         }
         break;
     }
@@ -493,19 +518,21 @@ void xa_bneck_forward(const xa_bneck *m, xa_bneck_cache *c, float *o, const floa
     const float *a = c->up;
     if (drop || s->use_gating) {
         float *abuf = c->a != c->up ? c->a : o;
+        const float *src = c->up;
         if (drop) {
             xa_dropout_mask(c->keep, NC, s->dropout, rng);
             xa_dropout_forward(abuf, c->up, c->keep, NC, s->dropout);
-        } else {
-            memcpy(abuf, c->up, NC * sizeof(float));
+            src = abuf;
         }
         if (s->use_gating) {
             gate_forward(m, c, z, lens, B, T);
             XA_OMP("omp parallel for num_threads(xa_threads_get()) if(NC > 65536)")
             for (int n = 0; n < N; n++) {
-                float *row = abuf + (size_t)n * C;
+                const float *x = src + (size_t)n * C;
+                float *y = abuf + (size_t)n * C;
                 const float g = c->gate[n];
-                for (int j = 0; j < C; j++) row[j] *= g;
+                for (int j = 0; j < C; j++)
+                    y[j] = x[j] * g;
             }
         }
         a = abuf;
@@ -515,7 +542,8 @@ void xa_bneck_forward(const xa_bneck *m, xa_bneck_cache *c, float *o, const floa
     const float *lna_w = m->t[XA_BNECK_LNA_W], *lna_b = m->t[XA_BNECK_LNA_B];
     if (s->parallel) {
         if (s->ln_after) {
-            xa_layernorm_forward(o, c->lna_mean, c->lna_rstd, a, lna_w, lna_b, N, C, XA_ADAPTER_LN_EPS);
+            xa_layernorm_forward(o, c->lna_mean, c->lna_rstd, a, lna_w, lna_b, N, C,
+                                 XA_ADAPTER_LN_EPS);
         } else if (a != o) {
             memcpy(o, a, NC * sizeof(float));
         }
@@ -524,10 +552,12 @@ void xa_bneck_forward(const xa_bneck *m, xa_bneck_cache *c, float *o, const floa
         float *sum = s->ln_after && c->sum != c->a ? c->sum : o;
         xa_residual_forward(sum, a, r, NC);
         if (s->ln_after)
-            xa_layernorm_forward(o, c->lna_mean, c->lna_rstd, sum, lna_w, lna_b, N, C, XA_ADAPTER_LN_EPS);
+            xa_layernorm_forward(o, c->lna_mean, c->lna_rstd, sum, lna_w, lna_b, N, C,
+                                 XA_ADAPTER_LN_EPS);
     } else {
         if (s->ln_after) {
-            xa_layernorm_forward(o, c->lna_mean, c->lna_rstd, a, lna_w, lna_b, N, C, XA_ADAPTER_LN_EPS);
+            xa_layernorm_forward(o, c->lna_mean, c->lna_rstd, a, lna_w, lna_b, N, C,
+                                 XA_ADAPTER_LN_EPS);
             xa_axpy(o, r, 1.0f, NC);
         } else {
             xa_residual_forward(o, a, r, NC);
@@ -535,7 +565,8 @@ void xa_bneck_forward(const xa_bneck *m, xa_bneck_cache *c, float *o, const floa
     }
 }
 
-/* ---- backward --------------------------------------------------------------------------------- */
+/* ---- backward ---------------------------------------------------------------------------------
+ */
 
 /* Gate backward. dA (N, C) = dL/da; writes dd = dA * g[b] (dd may equal dA) and dlogit (N), then
  * runs the gate Linear backward (dz += dlogit W_g, dW_g += dlogit^T z, db_g += sum dlogit).
@@ -557,13 +588,16 @@ static void gate_backward(const xa_bneck *m, const xa_bneck_cache *c, float *dz,
             float acc = 0.0f;
             if (keep) {
                 const uint8_t *k = keep + n * C;
-                for (int j = 0; j < C; j++) acc += da[j] * u[j] * (float)k[j];
+                for (int j = 0; j < C; j++)
+                    acc += da[j] * u[j] * (float)k[j];
                 acc *= inv_keep;
             } else {
-                for (int j = 0; j < C; j++) acc += da[j] * u[j];
+                for (int j = 0; j < C; j++)
+                    acc += da[j] * u[j];
             }
             dg += acc;
-            for (int j = 0; j < C; j++) o[j] = da[j] * g;
+            for (int j = 0; j < C; j++)
+                o[j] = da[j] * g;
         }
         const int L = seq_len(lens, b, T);
         const float coef = L > 0 ? (float)(dg / L) : 0.0f;
@@ -573,8 +607,39 @@ static void gate_backward(const xa_bneck *m, const xa_bneck_cache *c, float *dz,
             dlogit[n] = t < L ? coef * sg * (1.0f - sg) : 0.0f;
         }
     }
-    xa_linear_backward(dz, m->g[XA_BNECK_GATE_W], m->g[XA_BNECK_GATE_B], dlogit, z,
-                       m->t[XA_BNECK_GATE_W], B * T, C, 1);
+    /* the gate Linear (C -> 1): dz[n] += dlogit[n] W_g; dW_g += sum_n dlogit[n] z[n]; db_g */
+    const int N = B * T;
+    const float *w = m->t[XA_BNECK_GATE_W];
+    float *gw = m->g[XA_BNECK_GATE_W], *gb = m->g[XA_BNECK_GATE_B];
+    if (dz) {
+        XA_OMP("omp parallel for num_threads(xa_threads_get()) if((size_t)N * C > 65536)")
+        for (int n = 0; n < N; n++) {
+            const float l = dlogit[n];
+            float *dzr = dz + (size_t)n * C;
+            for (int j = 0; j < C; j++)
+                dzr[j] += l * w[j];
+        }
+    }
+    if (gw) {
+        /* column blocks: no reduction, and the sums do not depend on the thread count */
+        const int blk = 64, n_blk = (C + blk - 1) / blk;
+        XA_OMP("omp parallel for num_threads(xa_threads_get()) if((size_t)N * C > 65536)")
+        for (int k = 0; k < n_blk; k++) {
+            const int j0 = k * blk, j1 = j0 + blk < C ? j0 + blk : C;
+            for (int n = 0; n < N; n++) {
+                const float l = dlogit[n];
+                const float *zr = z + (size_t)n * C;
+                for (int j = j0; j < j1; j++)
+                    gw[j] += l * zr[j];
+            }
+        }
+    }
+    if (gb) {
+        double acc = 0.0;
+        for (int n = 0; n < N; n++)
+            acc += dlogit[n];
+        gb[0] += (float)acc;
+    }
 }
 
 /* dL/d(up) (N, C) from dout through the residual, LN_after, the gate and dropout, plus dup.
@@ -612,8 +677,10 @@ static const float *backward_to_up(const xa_bneck *m, xa_bneck_cache *c, float *
 
     /* dup_total = Dropout'(dD) + dup */
     if (c->keep) {
-        if (dup) memcpy(s2, dup, NC * sizeof(float));
-        else memset(s2, 0, NC * sizeof(float));
+        if (dup)
+            memcpy(s2, dup, NC * sizeof(float));
+        else
+            memset(s2, 0, NC * sizeof(float));
         xa_dropout_backward(s2, dD, c->keep, NC, s->dropout);
         return s2;
     }
@@ -659,7 +726,8 @@ void xa_bneck_backward(const xa_bneck *m, xa_bneck_cache *c, float *dz, float *d
     case XA_BNECK_SCALING_CONSTANT:
         if (s->scaling_value != 1.0f) {
             const float k = s->scaling_value;
-            for (size_t i = 0; i < NC; i++) s2[i] = dupt[i] * k; /* s2 may be dupt */
+            for (size_t i = 0; i < NC; i++)
+                s2[i] = dupt[i] * k; /* s2 may be dupt */
             dupraw = s2;
         }
         break;
@@ -670,12 +738,14 @@ void xa_bneck_backward(const xa_bneck *m, xa_bneck_cache *c, float *dz, float *d
             for (int n = 0; n < N; n++) {
                 const float *g = dupt + (size_t)n * C, *u = c->upraw + (size_t)n * C;
                 float part = 0.0f;
-                for (int j = 0; j < C; j++) part += g[j] * u[j];
+                for (int j = 0; j < C; j++)
+                    part += g[j] * u[j];
                 acc += part;
             }
             gs[0] += (float)acc;
         }
-        for (size_t i = 0; i < NC; i++) s2[i] = dupt[i] * k;
+        for (size_t i = 0; i < NC; i++)
+            s2[i] = dupt[i] * k;
         dupraw = s2;
         break;
     }
@@ -685,8 +755,10 @@ void xa_bneck_backward(const xa_bneck *m, xa_bneck_cache *c, float *dz, float *d
             const float *g = dupt + (size_t)n * C, *u = c->upraw + (size_t)n * C;
             float *y = s2 + (size_t)n * C;
             if (gs)
-                for (int j = 0; j < C; j++) gs[j] += g[j] * u[j];
-            for (int j = 0; j < C; j++) y[j] = g[j] * k[j];
+                for (int j = 0; j < C; j++)
+                    gs[j] += g[j] * u[j];
+            for (int j = 0; j < C; j++)
+                y[j] = g[j] * k[j];
         }
         dupraw = s2;
         break;
@@ -707,7 +779,8 @@ void xa_bneck_backward(const xa_bneck *m, xa_bneck_cache *c, float *dz, float *d
     } else {
         xa_linear_backward(NULL, m->g[XA_BNECK_UP_W], m->g[XA_BNECK_UP_B], dupraw, c->mid,
                            m->t[XA_BNECK_UP_W], N, d, C);
-        if (need_below) xa_sgemm(0, 0, N, d, C, 1.0f, dupraw, C, m->t[XA_BNECK_UP_W], d, 0.0f, dmid, d);
+        if (need_below)
+            xa_sgemm(0, 0, N, d, C, 1.0f, dupraw, C, m->t[XA_BNECK_UP_W], d, 0.0f, dmid, d);
     }
     if (!need_below) return;
 
@@ -729,7 +802,8 @@ void xa_bneck_backward(const xa_bneck *m, xa_bneck_cache *c, float *dz, float *d
     } else {
         xa_linear_backward(NULL, m->g[XA_BNECK_DOWN_W], m->g[XA_BNECK_DOWN_B], dpre, zin,
                            m->t[XA_BNECK_DOWN_W], N, C, d);
-        if (want_dzin) xa_sgemm(0, 0, N, C, d, 1.0f, dpre, d, m->t[XA_BNECK_DOWN_W], C, beta, dzin, C);
+        if (want_dzin)
+            xa_sgemm(0, 0, N, C, d, 1.0f, dpre, d, m->t[XA_BNECK_DOWN_W], C, beta, dzin, C);
     }
 
     /* 5. LN_before */

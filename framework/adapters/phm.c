@@ -23,8 +23,8 @@
 static const float *phm_slice(float *scratch, const float *w, const float *wl, const float *wr,
                               int i, int P, int Q, int r) {
     if (!wl) return w + (size_t)i * P * Q;
-    xa_sgemm(0, 0, P, Q, r, 1.0f, wl + (size_t)i * P * r, r, wr + (size_t)i * r * Q, Q, 0.0f, scratch,
-             Q);
+    xa_sgemm(0, 0, P, Q, r, 1.0f, wl + (size_t)i * P * r, r, wr + (size_t)i * r * Q, Q, 0.0f,
+             scratch, Q);
     return scratch;
 }
 
@@ -36,7 +36,7 @@ void xa_phm_build(float *H, float *scratch, const float *rule, const float *w, c
     const int P = in / n, Q = out / n;
     for (int i = 0; i < n; i++) {
         const float *Wi = phm_slice(scratch, w, wl, wr, i, P, Q, r); /* (P, Q) */
-        const float *Ci = rule + (size_t)i * n * n;                   /* (n, n) */
+        const float *Ci = rule + (size_t)i * n * n;                  /* (n, n) */
         /* Hot loop: row a*P + p of H gets C_i[a][b] * W_i[p, :] in each of its n column blocks;
          * the first summand overwrites, the others accumulate. */
         XA_OMP("omp parallel for num_threads(xa_threads_get()) if((size_t)in * out > 65536)")
@@ -48,9 +48,11 @@ void xa_phm_build(float *H, float *scratch, const float *rule, const float *w, c
                 const float c = Ci[a * n + b];
                 float *dst = hrow + (size_t)b * Q;
                 if (i == 0) {
-                    for (int q = 0; q < Q; q++) dst[q] = c * wrow[q];
+                    for (int q = 0; q < Q; q++)
+                        dst[q] = c * wrow[q];
                 } else {
-                    for (int q = 0; q < Q; q++) dst[q] += c * wrow[q];
+                    for (int q = 0; q < Q; q++)
+                        dst[q] += c * wrow[q];
                 }
             }
         }
@@ -82,7 +84,8 @@ void xa_phm_build_backward(float *drule, float *dw, float *dwl, float *dwr, floa
                     const float *hrow = dH + (size_t)(a * P + p) * out + (size_t)b * Q;
                     const float *wrow = Wi + (size_t)p * Q;
                     float part = 0.0f;
-                    for (int q = 0; q < Q; q++) part += hrow[q] * wrow[q];
+                    for (int q = 0; q < Q; q++)
+                        part += hrow[q] * wrow[q];
                     acc += part;
                 }
                 dCi[ab] += (float)acc;
@@ -100,14 +103,17 @@ void xa_phm_build_backward(float *drule, float *dw, float *dwl, float *dwr, floa
                 for (int b = 0; b < n; b++) {
                     const float c = Ci[a * n + b];
                     const float *h = hrow + (size_t)b * Q;
-                    for (int q = 0; q < Q; q++) drow[q] += c * h[q];
+                    for (int q = 0; q < Q; q++)
+                        drow[q] += c * h[q];
                 }
             }
         }
         if (fact) {
             const float *wli = wl + (size_t)i * P * r, *wri = wr + (size_t)i * r * Q;
-            if (dwl) xa_sgemm(0, 1, P, r, Q, 1.0f, dWi, Q, wri, Q, 1.0f, dwl + (size_t)i * P * r, r);
-            if (dwr) xa_sgemm(1, 0, r, Q, P, 1.0f, wli, r, dWi, Q, 1.0f, dwr + (size_t)i * r * Q, Q);
+            if (dwl)
+                xa_sgemm(0, 1, P, r, Q, 1.0f, dWi, Q, wri, Q, 1.0f, dwl + (size_t)i * P * r, r);
+            if (dwr)
+                xa_sgemm(1, 0, r, Q, P, 1.0f, wli, r, dWi, Q, 1.0f, dwr + (size_t)i * r * Q, Q);
         }
     }
 }
