@@ -29,5 +29,9 @@ int cli_cmd_inspect(int argc, char **argv);
 int cli_cmd_tokenizer(int argc, char **argv);
 int cli_cmd_pretrain(int argc, char **argv);
 int cli_cmd_bench(int argc, char **argv);
+int cli_cmd_train(int argc, char **argv);
+int cli_cmd_run(int argc, char **argv);
+int cli_cmd_eval(int argc, char **argv);
+int cli_cmd_predict(int argc, char **argv);
 
 #endif

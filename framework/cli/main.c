@@ -18,6 +18,10 @@ static int cmd_version(int argc, char **argv);
 
 static const cli_command g_commands[] = {
     {"tokenizer", cli_cmd_tokenizer, "train a SentencePiece model, encode and decode text"},
+    {"run", cli_cmd_run, "run every phase of a recipe in order (resumable)"},
+    {"train", cli_cmd_train, "run one phase of a recipe: pretrain, lang, task or fusion"},
+    {"eval", cli_cmd_eval, "zero-shot transfer table of a recipe (Markdown, JSON, CSV, SVG)"},
+    {"predict", cli_cmd_predict, "label lines from stdin with a stack of adapters (JSON lines out)"},
     {"pretrain", cli_cmd_pretrain, "pretrain a small encoder from scratch with masked language modelling"},
     {"bench", cli_cmd_bench, "measure training and inference throughput (tokens/s, GFLOP/s, memory)"},
     {"inspect", cli_cmd_inspect, "list the tensors, dtypes, shapes and metadata of a safetensors file"},

@@ -37,6 +37,8 @@ typedef struct xa_mlm_data {
     float mask_prob;     /* 0.15 */
     int64_t n_docs;      /* lines read */
     int64_t n_tokens;    /* tokens before blocking */
+    uint8_t *word_start; /* (vocab) owned; whole-word masking: 1 for ids whose piece starts with
+                            "▁"; NULL = per-token masking (xa_mlm_data_set_whole_word) */
 } xa_mlm_data;
 
 /* Read and encode `path` (UTF-8 text, one document per line; empty lines skipped) with spm in the
@@ -66,6 +68,125 @@ void xa_mlm_batch_free(xa_mlm_batch *b);
 void xa_mlm_data_next(xa_mlm_data *d, xa_mlm_batch *b);
 /* Mask one block: ids (T) in/out, labels (T) out, with the rng; returns the count selected. */
 int xa_mlm_mask(const xa_mlm_data *d, int32_t *ids, int32_t *labels, int T, xa_rng *rng);
+
+
+/* ---- whole-word masking (data/mlm.c) -----------------------------------------------------------
+ * With whole-word masking a word (a piece starting with U+2581 "▁" and the pieces that follow it
+ * up to the next such piece or special token) is selected with probability mask_prob and then
+ * every piece of it is masked with the 80/10/10 rule (HF DataCollatorForWholeWordMask). */
+
+/* Turn whole-word masking on (word starts from spm's pieces) or off (spm NULL); xa_mlm_mask and
+ * xa_mlm_data_next then use it. Each word is selected independently with probability mask_prob
+ * (HF picks a fixed count per sequence instead); specials are never masked; deterministic like
+ * token masking. spm must be the corpus' tokenizer (switched to XLM-R ids if not). Errors: USAGE
+ * (vocabulary size differs from the corpus'), NOMEM. */
+xa_status xa_mlm_data_set_whole_word(xa_mlm_data *d, xa_spm *spm);
+
+/* ---- labelled task data (data/task.c) ----------------------------------------------------------
+ * Sentence classification: TSV lines "LABEL<TAB>TEXT" (a first line "label<TAB>text" is a header
+ * and skipped) or JSON lines {"text": "...", "label": "..."} (other keys ignored).
+ * Token tagging with BIO labels: CoNLL (one "WORD<TAB>TAG" or "WORD TAG" per line, sentences
+ * separated by blank lines, "-DOCSTART-" lines skipped) or JSON lines {"tokens": [...],
+ * "tags": [...]}. Each word is encoded on its own (SentencePiece with a leading space, as XLM-R's
+ * tokenizer with is_split_into_words); its tag goes on its first piece, XA_IGNORE_INDEX on the
+ * other pieces and on <s> and </s> (HF run_ner's label_all_tokens=False).
+ * Every example is <s> pieces </s>, truncated to max_len tokens (</s> kept). Malformed lines
+ * (missing tab, empty text, bad JSON, a tag that is not O / B-X / I-X, tokens and tags of different
+ * lengths, an unknown label when the label set is fixed) are CONFIG errors naming file:line. */
+
+typedef enum xa_task_kind { XA_TASK_KIND_CLASSIFICATION = 0, XA_TASK_KIND_TAGGING } xa_task_kind;
+typedef enum xa_task_format {
+    XA_TASK_FORMAT_AUTO = 0, /* from the extension: .jsonl / .json -> JSONL; .conll / .bio -> CoNLL;
+                                .tsv / .txt -> TSV (classification) or CoNLL (tagging) */
+    XA_TASK_FORMAT_TSV,
+    XA_TASK_FORMAT_JSONL,
+    XA_TASK_FORMAT_CONLL,
+} xa_task_format;
+
+#define XA_MAX_LABELS 256
+typedef struct xa_labels {
+    int n;
+    char names[XA_MAX_LABELS][64]; /* id -> name; tagging: "O" first, then B-/I- pairs by type */
+} xa_labels;
+
+/* Index of a label name, or -1. */
+int xa_labels_find(const xa_labels *l, const char *name);
+
+typedef struct xa_task_example {
+    int32_t *ids;      /* (len) token ids, <s> ... </s> (view into the data's pool) */
+    int32_t *tags;     /* (len) tagging: label ids on first pieces, XA_IGNORE_INDEX elsewhere */
+    int32_t *word;     /* (len) tagging: word index of each first piece, -1 elsewhere */
+    int len;
+    int n_words;       /* tagging: words in the sentence (words cut by truncation included) */
+    int32_t label;     /* classification */
+    int64_t line;      /* 1-based line in the file (the first line of a CoNLL sentence) */
+} xa_task_example;
+
+typedef struct xa_task_data {
+    xa_task_kind kind;
+    int n;                 /* examples */
+    xa_task_example *ex;   /* (n) owned */
+    int32_t *pool;         /* owned storage of ids / tags / word */
+    size_t pool_n, pool_cap;
+    xa_labels labels;      /* the label set used */
+    int64_t n_truncated;   /* examples cut to max_len */
+    char path[1024];
+} xa_task_data;
+
+/* Read a task file. labels: when labels->n > 0 the set is fixed (a label outside it is an error);
+ * when 0 it is collected from the file (classification: sorted by name; tagging: "O", then for
+ * each entity type in sorted order "B-T", "I-T") and written back to *labels (untouched on error).
+ * JSON classification labels may also be integers (named by their decimal text). CoNLL lines with
+ * more columns take the first as the word and the last as the tag. spm is switched to XLM-R ids if
+ * it is not. On error *d is empty. Errors: NOT_FOUND / IO (cannot open or read, naming the file);
+ * CONFIG (a malformed line, naming "path:LINE"; a file without examples; an extension AUTO does
+ * not know; CoNLL for classification or TSV for tagging; more than XA_MAX_LABELS labels or a label
+ * of 64 bytes or more); USAGE (NULL argument, max_len < 2); NOMEM. */
+xa_status xa_task_data_load(xa_task_data *d, xa_spm *spm, const char *path, xa_task_kind kind,
+                            xa_task_format fmt, int max_len, xa_labels *labels);
+void xa_task_data_free(xa_task_data *d);
+
+/* A padded batch of examples. */
+typedef struct xa_task_batch {
+    int B, T;          /* rows, and the longest row's length */
+    int cap_B, cap_T;
+    int32_t *ids;      /* (cap_B, cap_T) as (B, T): pads hold pad_id */
+    int32_t *lens;     /* (cap_B) */
+    int32_t *labels;   /* classification (cap_B); tagging (cap_B, cap_T) as (B, T), pads ignored */
+    int32_t *index;    /* (cap_B) example indices */
+} xa_task_batch;
+
+/* Buffers for batches of up to max_B rows of up to max_T tokens (batch_size and max_len).
+ * Errors: USAGE (max_B or max_T < 1), NOMEM. */
+xa_status xa_task_batch_init(xa_task_batch *b, int max_B, int max_T);
+void xa_task_batch_free(xa_task_batch *b);
+
+/* Length-bucketed batches over a task data set. With shuffle, each epoch e draws a permutation
+ * from (seed, e), cuts it into chunks of 50 batches, sorts each chunk by length, cuts batches and
+ * shuffles the batch order: batches hold sequences of similar length and the same seed gives the
+ * same batches. Without shuffle (evaluation), examples are taken sorted by length. */
+typedef struct xa_task_batcher {
+    const xa_task_data *data;
+    int batch_size, shuffle;
+    uint64_t seed;
+    int32_t pad_id;
+    int64_t epoch, pos;     /* current epoch and next batch within it */
+    int64_t n_batches;      /* per epoch */
+    int32_t *order;         /* (n) example order of the current epoch, owned */
+    int64_t *starts;        /* (n_batches + 1) batch boundaries into order, owned */
+} xa_task_batcher;
+
+/* bt borrows d (keep it alive); it starts at (epoch 0, pos 0). n_batches = ceil(n / batch_size):
+ * the last batch of an epoch may be smaller. Errors: USAGE (no examples, batch_size < 1), NOMEM. */
+xa_status xa_task_batcher_init(xa_task_batcher *bt, const xa_task_data *d, int batch_size,
+                               int shuffle, uint64_t seed, int32_t pad_id);
+void xa_task_batcher_free(xa_task_batcher *bt);
+/* Move to (epoch, pos) (recomputing that epoch's order). */
+void xa_task_batcher_seek(xa_task_batcher *bt, int64_t epoch, int64_t pos);
+/* Fill the next batch; returns 1, or 0 at the end of the epoch (b->B = 0; bt is then at
+ * (epoch + 1, 0) and the next call starts the following epoch). b must hold batch_size rows and
+ * the longest example (asserted). */
+int xa_task_batcher_next(xa_task_batcher *bt, xa_task_batch *b);
 
 #ifdef __cplusplus
 }

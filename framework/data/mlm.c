@@ -1,6 +1,7 @@
 /* data/mlm: masked-language-model corpora (see data.h): HF run_mlm.py's group_texts packing and
- * DataCollatorForLanguageModeling's 80/10/10 masking, deterministic and resumable.
- * Not here (yet): whole-word masking, line-by-line padding mode, sharding by rank. */
+ * DataCollatorForLanguageModeling's 80/10/10 masking, deterministic and resumable; optionally
+ * whole-word masking (DataCollatorForWholeWordMask adapted to SentencePiece, see mask_whole_word).
+ * Not here (yet): line-by-line padding mode, sharding by rank. */
 #include "data/data.h"
 
 #include <errno.h>
@@ -99,6 +100,7 @@ void xa_mlm_data_free(xa_mlm_data *d) {
     if (!d) return;
     free(d->blocks);
     free(d->order);
+    free(d->word_start);
     memset(d, 0, sizeof *d);
 }
 
@@ -140,7 +142,78 @@ void xa_mlm_batch_free(xa_mlm_batch *b) {
     memset(b, 0, sizeof *b);
 }
 
+/* The 80/10/10 rule at a selected position t: <mask> (80%), a random id (10%), unchanged (10%). */
+static void mask_one(const xa_mlm_data *d, int32_t *ids, int t, xa_rng *rng) {
+    float r = xa_rng_uniform(rng);
+    if (r < 0.8f) {
+        ids[t] = d->mask_id;
+    } else if (r < 0.9f) {
+        ids[t] = (int32_t)xa_rng_below(rng, (uint32_t)d->vocab);
+    }
+}
+
+xa_status xa_mlm_data_set_whole_word(xa_mlm_data *d, xa_spm *spm) {
+    free(d->word_start);
+    d->word_start = NULL;
+    if (!spm) return XA_STATUS_OK;
+    if (xa_spm_get_ids(spm) != XA_SPM_IDS_XLMR) {
+        xa_status st = xa_spm_set_ids(spm, XA_SPM_IDS_XLMR);
+        if (st) return st;
+    }
+    if (xa_spm_vocab_size(spm) != d->vocab) {
+        return xa_error_set(XA_STATUS_USAGE, "xa_mlm_data_set_whole_word", "the corpus' tokenizer",
+                            "pass the tokenizer the corpus was loaded with",
+                            "tokenizer has %d ids, the corpus %d", (int)xa_spm_vocab_size(spm),
+                            (int)d->vocab);
+    }
+    uint8_t *ws = malloc((size_t)d->vocab);
+    if (!ws) {
+        return xa_error_set(XA_STATUS_NOMEM, "xa_mlm_data_set_whole_word", NULL, NULL,
+                            "out of memory");
+    }
+    for (int32_t id = 0; id < d->vocab; id++) {
+        const char *piece = xa_spm_id_to_piece(spm, id);
+        /* U+2581 LOWER ONE EIGHTH BLOCK, SentencePiece's word-boundary marker, is E2 96 81. */
+        ws[id] = piece && (unsigned char)piece[0] == 0xE2 && (unsigned char)piece[1] == 0x96 &&
+                 (unsigned char)piece[2] == 0x81;
+    }
+    d->word_start = ws;
+    return XA_STATUS_OK;
+}
+
+/* Whole-word masking (HF DataCollatorForWholeWordMask, with SentencePiece word starts instead of
+ * BERT's "##" continuations): a word is a piece starting with "▁" plus the pieces that follow it
+ * up to the next such piece or special token (a piece right after a special or at t = 0 also
+ * starts one). Unlike HF, which masks exactly round(0.15 * n_tokens) pieces' worth of words, each
+ * word is selected independently with probability mask_prob, so the rate is exact in expectation
+ * and a block's masking does not depend on its neighbours. Every piece of a selected word then
+ * gets the 80/10/10 rule on its own. One pass over the block, so the rng draws (a selection draw at
+ * each word start, then the 80/10/10 draws of its pieces) are deterministic. */
+static int mask_whole_word(const xa_mlm_data *d, int32_t *ids, int32_t *labels, int T,
+                           xa_rng *rng) {
+    int m = 0, in_word = 0, selected = 0;
+    for (int t = 0; t < T; t++) {
+        int32_t id = ids[t];
+        labels[t] = XA_IGNORE;
+        if (id == d->bos || id == d->eos || id == d->pad) { /* special tokens never masked */
+            in_word = 0;
+            continue;
+        }
+        int starts = id < 0 || id >= d->vocab || d->word_start[id];
+        if (starts || !in_word) {
+            in_word = 1;
+            selected = xa_rng_uniform(rng) < d->mask_prob;
+        }
+        if (!selected) continue;
+        labels[t] = id;
+        m++;
+        mask_one(d, ids, t, rng);
+    }
+    return m;
+}
+
 int xa_mlm_mask(const xa_mlm_data *d, int32_t *ids, int32_t *labels, int T, xa_rng *rng) {
+    if (d->word_start) return mask_whole_word(d, ids, labels, T, rng);
     int m = 0;
     for (int t = 0; t < T; t++) {
         int32_t id = ids[t];
@@ -149,12 +222,7 @@ int xa_mlm_mask(const xa_mlm_data *d, int32_t *ids, int32_t *labels, int T, xa_r
         if (xa_rng_uniform(rng) >= d->mask_prob) continue;
         labels[t] = id;
         m++;
-        float r = xa_rng_uniform(rng);
-        if (r < 0.8f) {
-            ids[t] = d->mask_id;
-        } else if (r < 0.9f) {
-            ids[t] = (int32_t)xa_rng_below(rng, (uint32_t)d->vocab);
-        }
+        mask_one(d, ids, t, rng);
     }
     return m;
 }

@@ -876,23 +876,26 @@ xa_status xa_bn_config_validate(const xa_bn_config *c, const char *name) {
 
 /* ---- reading the special keys ---- */
 
-static xa_status bn_read_positive(double *out, const json_t *v, const char *file, const char *key) {
-    if (!json_is_number(v)) return type_error(file, "config.", key, v, "a positive number");
+static xa_status bn_read_positive(double *out, const json_t *v, const char *file, const char *pfx,
+                                  const char *key) {
+    if (!json_is_number(v)) return type_error(file, pfx, key, v, "a positive number");
     double x = json_number_value(v);
     if (!(x > 0) || !isfinite(x)) {
         char where[XA_ERROR_FIELD];
-        return xa_error_set(XA_STATUS_CONFIG, kwhere(where, sizeof where, file, "config.", key),
+        return xa_error_set(XA_STATUS_CONFIG, kwhere(where, sizeof where, file, pfx, key),
                             "a positive number", NULL, "'%s' is %g", key, x);
     }
     *out = x;
     return XA_STATUS_OK;
 }
 
-static xa_status bn_read_reduction_factor(xa_bn_config *c, const json_t *v, const char *file) {
+static xa_status bn_read_reduction_factor(xa_bn_config *c, const json_t *v, const char *file,
+                                          const char *pfx) {
     char where[XA_ERROR_FIELD];
     if (!json_is_object(v)) {
         c->has_reduction_factor_map = 0;
-        return bn_read_positive(&c->reduction_factor, v, file, "reduction_factor");
+        memset(c->reduction_factor_map, 0, sizeof c->reduction_factor_map);
+        return bn_read_positive(&c->reduction_factor, v, file, pfx, "reduction_factor");
     }
     /* {"0": 16, "11": 8, "default": 32}: string keys, looked up as str(layer) then "default". */
     c->has_reduction_factor_map = 1;
@@ -902,7 +905,7 @@ static xa_status bn_read_reduction_factor(xa_bn_config *c, const json_t *v, cons
     json_t *x;
     json_object_foreach((json_t *)v, key, x) {
         double r = 0;
-        xa_status st = bn_read_positive(&r, x, file, "reduction_factor");
+        xa_status st = bn_read_positive(&r, x, file, pfx, "reduction_factor");
         if (st) return st;
         if (strcmp(key, "default") == 0) {
             c->reduction_factor = r;
@@ -912,7 +915,7 @@ static xa_status bn_read_reduction_factor(xa_bn_config *c, const json_t *v, cons
         long layer = key[0] >= '0' && key[0] <= '9' ? strtol(key, &end, 10) : -1;
         if (layer < 0 || layer >= XA_BN_MAX_LAYERS || !end || *end) {
             return xa_error_set(XA_STATUS_CONFIG,
-                                kwhere(where, sizeof where, file, "config.", "reduction_factor"),
+                                kwhere(where, sizeof where, file, pfx, "reduction_factor"),
                                 "layer indices \"0\"..\"127\" or \"default\" as keys", NULL,
                                 "map key '%s' is not a layer index", key);
         }
@@ -922,16 +925,16 @@ static xa_status bn_read_reduction_factor(xa_bn_config *c, const json_t *v, cons
 }
 
 static xa_status bn_read_special(xa_bn_config *c, const char *key, const json_t *v,
-                                 const char *file) {
+                                 const char *file, const char *pfx) {
     char where[XA_ERROR_FIELD];
-    if (strcmp(key, "reduction_factor") == 0) return bn_read_reduction_factor(c, v, file);
+    if (strcmp(key, "reduction_factor") == 0) return bn_read_reduction_factor(c, v, file, pfx);
     if (strcmp(key, "residual_before_ln") == 0) {
         if (json_is_boolean(v)) {
             c->residual_before_ln = json_is_true(v) ? XA_BN_RESIDUAL_TRUE : XA_BN_RESIDUAL_FALSE;
         } else if (json_is_string(v) && strcmp(json_string_value(v), "post_add") == 0) {
             c->residual_before_ln = XA_BN_RESIDUAL_POST_ADD;
         } else {
-            return type_error(file, "config.", key, v, "true, false or \"post_add\"");
+            return type_error(file, pfx, key, v, "true, false or \"post_add\"");
         }
         return XA_STATUS_OK;
     }
@@ -943,7 +946,7 @@ static xa_status bn_read_special(xa_bn_config *c, const char *key, const json_t 
             c->has_init_weights_seed = 1;
             c->init_weights_seed = (int64_t)json_integer_value(v);
         } else {
-            return type_error(file, "config.", key, v, "an integer or null");
+            return type_error(file, pfx, key, v, "an integer or null");
         }
         return XA_STATUS_OK;
     }
@@ -958,7 +961,7 @@ static xa_status bn_read_special(xa_bn_config *c, const char *key, const json_t 
             c->scaling = XA_BN_SCALING_CHANNEL;
             c->scaling_value = 1.0;
         } else {
-            return type_error(file, "config.", key, v, "a number, \"learned\" or \"channel\"");
+            return type_error(file, pfx, key, v, "a number, \"learned\" or \"channel\"");
         }
         return XA_STATUS_OK;
     }
@@ -971,7 +974,7 @@ static xa_status bn_read_special(xa_bn_config *c, const char *key, const json_t 
         } else if (s && strcmp(s, "glow") == 0) {
             c->inv_adapter = XA_BN_INV_GLOW;
         } else {
-            return type_error(file, "config.", key, v, "null, \"nice\" or \"glow\"");
+            return type_error(file, pfx, key, v, "null, \"nice\" or \"glow\"");
         }
         return XA_STATUS_OK;
     }
@@ -980,16 +983,16 @@ static xa_status bn_read_special(xa_bn_config *c, const char *key, const json_t 
             c->inv_adapter_reduction_factor = 0;
             return XA_STATUS_OK;
         }
-        return bn_read_positive(&c->inv_adapter_reduction_factor, v, file, key);
+        return bn_read_positive(&c->inv_adapter_reduction_factor, v, file, pfx, key);
     }
     if (strcmp(key, "leave_out") == 0) {
         if (json_is_null(v)) {
             c->n_leave_out = 0;
             return XA_STATUS_OK;
         }
-        if (!json_is_array(v)) return type_error(file, "config.", key, v, "an array of layer ids");
+        if (!json_is_array(v)) return type_error(file, pfx, key, v, "an array of layer ids");
         if (json_array_size(v) > XA_BN_MAX_LAYERS) {
-            return xa_error_set(XA_STATUS_CONFIG, kwhere(where, sizeof where, file, "config.", key),
+            return xa_error_set(XA_STATUS_CONFIG, kwhere(where, sizeof where, file, pfx, key),
                                 "at most 128 layer ids", NULL, "'leave_out' has %zu entries",
                                 json_array_size(v));
         }
@@ -1000,7 +1003,7 @@ static xa_status bn_read_special(xa_bn_config *c, const char *key, const json_t 
                 json_integer_value(x) >= XA_BN_MAX_LAYERS) {
                 char shown[64];
                 return xa_error_set(XA_STATUS_CONFIG,
-                                    kwhere(where, sizeof where, file, "config.", key),
+                                    kwhere(where, sizeof where, file, pfx, key),
                                     "layer ids: integers in [0, 128)", NULL,
                                     "'leave_out' holds %s", json_show(x, shown, sizeof shown));
             }
@@ -1040,7 +1043,7 @@ static xa_status bn_read_legacy_inv(xa_bn_config *c, const json_t *v, const char
                             "a reduction_factor", NULL,
                             "legacy 'invertible_adapter' has no reduction_factor");
     }
-    return bn_read_positive(&c->inv_adapter_reduction_factor, rf, file,
+    return bn_read_positive(&c->inv_adapter_reduction_factor, rf, file, "config.",
                             "invertible_adapter.reduction_factor");
 }
 
@@ -1050,7 +1053,7 @@ static const char *const g_foreign_keys[] = {
     "composition_mode", "prefix_length", "bottleneck_size", "flat", "encoder_prefix",
     "cross_prefix", "prompt_length", "layers", "prefix_positions", "suffix_positions", NULL};
 
-static xa_status bn_unknown_key(const char *key, const char *file) {
+static xa_status bn_unknown_key(const char *key, const char *file, const char *pfx) {
     char where[XA_ERROR_FIELD], hint[XA_ERROR_FIELD];
     const char *best = NULL;
     size_t best_d = 4;
@@ -1070,8 +1073,20 @@ static xa_status bn_unknown_key(const char *key, const char *file) {
     } else {
         snprintf(hint, sizeof hint, "remove it; BnConfig keys are listed in ADAPTERHUB.md §1.2");
     }
-    return xa_error_set(XA_STATUS_CONFIG, kwhere(where, sizeof where, file, "config.", key),
+    return xa_error_set(XA_STATUS_CONFIG, kwhere(where, sizeof where, file, pfx, key),
                         "a BnConfig key", hint, "unknown key '%s' in the adapter config", key);
+}
+
+/* Apply one BnConfig key: the per-key logic shared by adapter_config.json's "config" object and
+ * xa_bn_config_set (recipe overrides). pfx prefixes the key in messages ("config." or ""). The
+ * legacy forms (nested "invertible_adapter", gelu renames) are the file reader's business. */
+static xa_status bn_apply_key(xa_bn_config *c, const char *key, const json_t *v, const char *file,
+                              const char *pfx) {
+    size_t i = 0;
+    while (i < N_BN_FIELDS && strcmp(key, g_bn_fields[i].key) != 0) i++;
+    if (i == N_BN_FIELDS) return bn_unknown_key(key, file, pfx);
+    return g_bn_fields[i].kind == F_SPECIAL ? bn_read_special(c, key, v, file, pfx)
+                                            : read_field(c, &g_bn_fields[i], v, file, pfx);
 }
 
 /* Parse the "config" object. legacy: the file has no "version" key. */
@@ -1114,12 +1129,7 @@ static xa_status bn_parse(xa_bn_config *c, const json_t *obj, int legacy, const 
             legacy_inv = v;
             continue;
         }
-        size_t i = 0;
-        while (i < N_BN_FIELDS && strcmp(key, g_bn_fields[i].key) != 0) i++;
-        if (i == N_BN_FIELDS) return bn_unknown_key(key, file);
-        st = g_bn_fields[i].kind == F_SPECIAL ? bn_read_special(c, key, v, file)
-                                              : read_field(c, &g_bn_fields[i], v, file, "config.");
-        if (st) return st;
+        if ((st = bn_apply_key(c, key, v, file, "config."))) return st;
     }
     if (legacy_inv && (st = bn_read_legacy_inv(c, legacy_inv, file))) return st;
     lowercase(c->non_linearity);
@@ -1131,6 +1141,36 @@ static xa_status bn_parse(xa_bn_config *c, const json_t *obj, int legacy, const 
         }
     }
     return xa_bn_config_validate(c, file);
+}
+
+xa_status xa_bn_config_set(xa_bn_config *c, const char *key, const char *json_value,
+                           const char *where) {
+    const char *file = where ? where : "xa_bn_config_set";
+    char kw[XA_ERROR_FIELD];
+    json_error_t jerr;
+    json_t *v = json_loads(json_value ? json_value : "", JSON_DECODE_ANY, &jerr);
+    if (!v) {
+        return xa_error_set(XA_STATUS_CONFIG, kwhere(kw, sizeof kw, file, "", key ? key : ""),
+                            "a JSON value (true, 2, 0.5, \"gelu\", [11], {\"default\": 16})",
+                            NULL, "value '%s' of '%s' is not valid JSON: %s",
+                            json_value ? json_value : "", key ? key : "", jerr.text);
+    }
+    xa_bn_config tmp = *c; /* c stays unchanged on failure */
+    xa_status st = bn_apply_key(&tmp, key ? key : "", v, file, "");
+    json_decref(v);
+    if (st) return st;
+    if (strcmp(key, "non_linearity") == 0) lowercase(tmp.non_linearity);
+    /* Overrides arrive one key at a time: "inv_adapter: nice" on a preset without an invertible
+     * adapter would fail validation before its factor could follow, so it takes 2, the factor of
+     * every AdapterHub preset with one (seq_bn_inv, double_seq_bn_inv); a later
+     * inv_adapter_reduction_factor override replaces it. */
+    if (strcmp(key, "inv_adapter") == 0 && tmp.inv_adapter != XA_BN_INV_NONE &&
+        !(tmp.inv_adapter_reduction_factor > 0)) {
+        tmp.inv_adapter_reduction_factor = 2;
+    }
+    if ((st = xa_bn_config_validate(&tmp, file))) return st;
+    *c = tmp;
+    return XA_STATUS_OK;
 }
 
 static const struct {

@@ -161,6 +161,14 @@ xa_status xa_bn_config_preset(xa_bn_config *c, const char *name);
  * reduction factor, leave_out ids in [0, XA_BN_MAX_LAYERS), phm_dim and phm_rank >= 1. */
 xa_status xa_bn_config_validate(const xa_bn_config *c, const char *name);
 
+/* Set one BnConfig key from its value as JSON text (a recipe override: "reduction_factor" = "2",
+ * "leave_out" = "[11]", "non_linearity" = "\"gelu\"", "reduction_factor" = "{\"default\": 16,
+ * \"11\": 2}"), with the same key names, types and value checks as adapter_config.json. CONFIG
+ * naming `where` (e.g. "recipe.yaml:12:7"), the key and the value, with a did-you-mean hint for an
+ * unknown key. c is unchanged on failure. */
+xa_status xa_bn_config_set(xa_bn_config *c, const char *key, const char *json_value,
+                           const char *where);
+
 /* The reduction factor of layer `layer` (the map entry, else the default), 0 if neither exists. */
 double xa_bn_config_reduction_factor(const xa_bn_config *c, int layer);
 /* The bottleneck width d = max(1, int(H // rf)) with Python's float floor division, or -1 when
@@ -236,6 +244,10 @@ typedef struct xa_fusion_file_config {
     int n_adapters;
     char adapters[XA_FUSION_MAX_ADAPTERS][64];
 } xa_fusion_file_config;
+
+/* Set one AdapterFusionConfig key from JSON text, as xa_bn_config_set. */
+xa_status xa_fusion_config_set(xa_fusion_config *c, const char *key, const char *json_value,
+                               const char *where);
 
 xa_status xa_fusion_config_read(xa_fusion_file_config *out, const char *path);
 xa_status xa_fusion_config_parse(xa_fusion_file_config *out, const char *json, size_t n,

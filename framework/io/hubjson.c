@@ -61,8 +61,15 @@ static xa_status read_bool(int *dst, const char *file, const char *key, const js
     return XA_STATUS_OK;
 }
 
-static xa_status unknown_key(const char *file, const char *key, const char *const *keys, size_t n,
-                             const char *what) {
+static xa_status read_bool_pfx(int *dst, const char *file, const char *pfx, const char *key,
+                               const json_t *v) {
+    if (!json_is_boolean(v)) return type_error(file, pfx, key, v, "true or false");
+    *dst = json_is_true(v);
+    return XA_STATUS_OK;
+}
+
+static xa_status unknown_key_pfx(const char *file, const char *pfx, const char *key,
+                                 const char *const *keys, size_t n, const char *what) {
     char where[XA_ERROR_FIELD], hint[XA_ERROR_FIELD];
     const char *best = xa_io_json_closest(key, keys, n);
     if (best) {
@@ -73,8 +80,13 @@ static xa_status unknown_key(const char *file, const char *key, const char *cons
             len += (size_t)snprintf(hint + len, sizeof hint - len, " %s", keys[i]);
         }
     }
-    return xa_error_set(XA_STATUS_CONFIG, kwhere(where, sizeof where, file, "config.", key), what,
+    return xa_error_set(XA_STATUS_CONFIG, kwhere(where, sizeof where, file, pfx, key), what,
                         hint, "unknown key '%s'", key);
+}
+
+static xa_status unknown_key(const char *file, const char *key, const char *const *keys, size_t n,
+                             const char *what) {
+    return unknown_key_pfx(file, "config.", key, keys, n, what);
 }
 
 static xa_status read_text(char **text, size_t *n, const char *path) {
@@ -166,6 +178,35 @@ static int *fusion_bool(xa_fusion_config *c, size_t i) {
     return i < sizeof p / sizeof *p ? p[i] : NULL;
 }
 
+/* Apply one AdapterFusionConfig key: shared by the file reader and xa_fusion_config_set. pfx
+ * prefixes the key in messages ("config." or ""). */
+static xa_status fusion_apply_key(xa_fusion_config *c, const char *key, const json_t *v,
+                                  const char *file, const char *pfx) {
+    size_t i = 0;
+    while (i < N_FUSION_KEYS && strcmp(key, g_fusion_keys[i]) != 0)
+        i++;
+    if (i == N_FUSION_KEYS) {
+        return unknown_key_pfx(file, pfx, key, g_fusion_keys, N_FUSION_KEYS,
+                               "an AdapterFusionConfig key");
+    }
+    if (strcmp(key, "dropout_prob") == 0) {
+        if (json_is_null(v)) {
+            c->dropout_prob = -1.0;
+        } else if (json_is_number(v) && json_number_value(v) >= 0 && json_number_value(v) < 1) {
+            c->dropout_prob = json_number_value(v);
+        } else {
+            return type_error(file, pfx, key, v, "null or a number in [0, 1)");
+        }
+        return XA_STATUS_OK;
+    }
+    if (strcmp(key, "value_initialized") == 0 && json_is_string(v)) {
+        /* AdapterHub types it as a string defaulting to False: "" means off */
+        c->value_initialized = json_string_value(v)[0] != '\0';
+        return XA_STATUS_OK;
+    }
+    return read_bool_pfx(fusion_bool(c, i), file, pfx, key, v);
+}
+
 static xa_status fusion_parse_config(xa_fusion_config *c, const json_t *cfg, const char *file) {
     char where[XA_ERROR_FIELD];
     xa_status st;
@@ -183,28 +224,28 @@ static xa_status fusion_parse_config(xa_fusion_config *c, const json_t *cfg, con
     const char *key;
     json_t *v;
     json_object_foreach((json_t *)cfg, key, v) {
-        size_t i = 0;
-        while (i < N_FUSION_KEYS && strcmp(key, g_fusion_keys[i]) != 0)
-            i++;
-        if (i == N_FUSION_KEYS) {
-            return unknown_key(file, key, g_fusion_keys, N_FUSION_KEYS,
-                               "an AdapterFusionConfig key");
-        }
-        if (strcmp(key, "dropout_prob") == 0) {
-            if (json_is_null(v)) {
-                c->dropout_prob = -1.0;
-            } else if (json_is_number(v) && json_number_value(v) >= 0 && json_number_value(v) < 1) {
-                c->dropout_prob = json_number_value(v);
-            } else {
-                return type_error(file, "config.", key, v, "null or a number in [0, 1)");
-            }
-        } else if (strcmp(key, "value_initialized") == 0 && json_is_string(v)) {
-            /* AdapterHub types it as a string defaulting to False: "" means off */
-            c->value_initialized = json_string_value(v)[0] != '\0';
-        } else if ((st = read_bool(fusion_bool(c, i), file, key, v))) {
-            return st;
-        }
+        if ((st = fusion_apply_key(c, key, v, file, "config."))) return st;
     }
+    return XA_STATUS_OK;
+}
+
+xa_status xa_fusion_config_set(xa_fusion_config *c, const char *key, const char *json_value,
+                               const char *where) {
+    const char *file = where ? where : "xa_fusion_config_set";
+    char kw[XA_ERROR_FIELD];
+    json_error_t jerr;
+    json_t *v = json_loads(json_value ? json_value : "", JSON_DECODE_ANY, &jerr);
+    if (!v) {
+        return xa_error_set(XA_STATUS_CONFIG, kwhere(kw, sizeof kw, file, "", key ? key : ""),
+                            "a JSON value (true, false, null, 0.1)", NULL,
+                            "value '%s' of '%s' is not valid JSON: %s",
+                            json_value ? json_value : "", key ? key : "", jerr.text);
+    }
+    xa_fusion_config tmp = *c; /* c stays unchanged on failure */
+    xa_status st = fusion_apply_key(&tmp, key ? key : "", v, file, "");
+    json_decref(v);
+    if (st) return st;
+    *c = tmp;
     return XA_STATUS_OK;
 }
 

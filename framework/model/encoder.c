@@ -324,7 +324,8 @@ static float *lay(float *base, int l, size_t per_layer) { return base + (size_t)
 
 float *xa_encoder_hidden(const xa_encoder *enc, const xa_encoder_acts *a, int l) {
     if (l < 0) return a->emb_out;
-    size_t NC = (size_t)a->B * (size_t)a->T * (size_t)enc->cfg.C;
+    size_t NC = (size_t)(a->cur_B ? a->cur_B : a->B) * (size_t)(a->cur_T ? a->cur_T : a->T) *
+                (size_t)enc->cfg.C;
     return lay(a->z, l, NC);
 }
 
@@ -332,8 +333,8 @@ float *xa_encoder_hidden(const xa_encoder *enc, const xa_encoder_acts *a, int l)
 
 static xa_status check_batch(const xa_encoder *enc, const xa_encoder_acts *a, const xa_batch *b) {
     const xa_encoder_config *c = &enc->cfg;
-    if (b->B < 1 || b->B > a->B || b->T != a->T) {
-        return xa_error_set(XA_STATUS_USAGE, "xa_encoder_forward", "B <= the planned batch and T equal to it",
+    if (b->B < 1 || b->B > a->B || b->T < 1 || b->T > a->T) {
+        return xa_error_set(XA_STATUS_USAGE, "xa_encoder_forward", "B and T at most the planned batch",
                             NULL, "batch %d x %d, activations planned for %d x %d", b->B, b->T, a->B, a->T);
     }
     for (int r = 0; r < b->B; r++) {
@@ -391,6 +392,8 @@ xa_status xa_encoder_forward(const xa_encoder *enc, xa_encoder_acts *a, const xa
     const size_t NC = (size_t)N * C, NF = (size_t)N * FF, TT = (size_t)B * NH * T * T;
     memcpy(a->lens, b->lens, (size_t)B * sizeof(int32_t));
     a->dropout_applied = train != 0;
+    a->cur_B = B;
+    a->cur_T = T;
 
     /* Embeddings. */
     for (int r = 0; r < B; r++) {

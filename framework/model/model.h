@@ -188,6 +188,7 @@ typedef struct xa_encoder_acts {
     float *z;             /* (L, B, T, C) layer outputs; z + (L-1)*B*T*C is the last hidden state */
     uint8_t *hooked;      /* (L, 2) which sub-layers the hook computed in the last forward */
     int dropout_applied;  /* the last forward ran with train != 0 (backward uses its masks) */
+    int cur_B, cur_T;     /* the last forward's batch shape: every (L, B, T, X) view uses it */
     int emb_hooked;
     /* backward scratch (train only), one layer's worth, reused */
     float *dz, *dy, *dx;  /* (B, T, C) */
@@ -205,7 +206,8 @@ xa_status xa_encoder_acts_init(xa_encoder_acts *a, const xa_encoder_config *cfg,
 void xa_encoder_acts_free(xa_encoder_acts *a);
 /* Bytes the activations of (cfg, B, T, train) take. */
 size_t xa_encoder_acts_bytes(const xa_encoder_config *cfg, int B, int T, int train);
-/* The last hidden state (B, T, C) and the output of layer l (l = -1: the embedding output). */
+/* The last hidden state (B, T, C) and the output of layer l (l = -1: the embedding output), for
+ * the (B, T) of the last forward. */
 float *xa_encoder_hidden(const xa_encoder *enc, const xa_encoder_acts *a, int l);
 
 /* A batch of right-padded sequences. */
@@ -213,7 +215,7 @@ typedef struct xa_batch {
     const int32_t *ids;   /* (B, T) token ids; pads hold pad_id */
     const int32_t *types; /* (B, T) token type ids, or NULL (all 0) */
     const int32_t *lens;  /* (B) real tokens per row, 1..T */
-    int B, T;             /* B <= acts B, T == acts T */
+    int B, T;             /* B <= acts B, T <= acts T (shorter batches reuse the planned memory) */
 } xa_batch;
 
 /* Forward pass. train != 0 applies dropout with rng; with activations made with train it also keeps

@@ -1,0 +1,490 @@
+/* xadapt predict: lines on stdin, one JSON line per input on stdout, through a stack of adapters
+ * over one loaded base model (many adapters served on one base with --per-line-stack).
+ *
+ *   xadapt predict --model OUT --stack lang:de,task:topic        (an xadapt recipe output dir)
+ *   xadapt predict --base BASE --adapter DIR... --head DIR --setup "Stack(de, topic)"
+ *   ... --per-line-stack     each line is "STACK<TAB>TEXT", STACK as for --stack (or setup text)
+ *   ... --hidden-states F    also write every input's final hidden states to a safetensors file
+ *
+ * Classification lines are texts; tagging lines are whitespace-separated words (each word gets a
+ * tag, from its first piece). Adapters are loaded on first use and stay loaded. */
+#include <getopt.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "compose/compose.h"
+#include "config/config.h"
+#include "heads/heads.h"
+#include "hub/hub.h"
+#include "io/file.h"
+#include "io/safetensors.h"
+#include "tensor/tensor.h"
+#include "tokenizer/spm.h"
+
+#define MAX_ADAPTERS 32
+#define MAX_LINE (1 << 20)
+
+typedef struct predictor {
+    xa_spm *spm;
+    xa_encoder enc;
+    xa_composer *cp;
+    xa_head head;
+    xa_head_file_config hc;
+    int have_head;
+    char head_dir[XA_PATH_MAX];
+    xa_encoder_acts acts;
+    int T;
+    const char *model_dir;   /* --model: the recipe output */
+    xa_recipe *recipe;
+    /* hidden states */
+    float *hs;               /* (total tokens, C) */
+    size_t hs_n, hs_cap;
+    float *pooled;           /* (n inputs, C) */
+    int64_t *offsets;        /* (n inputs + 1) */
+    size_t n_inputs, in_cap;
+} predictor;
+
+static void print_help(void) {
+    printf("usage: xadapt predict (--model DIR --stack SPEC | --base DIR --adapter DIR... --head DIR --setup TEXT)\n"
+           "                      [--per-line-stack] [--hidden-states FILE] [OPTIONS] < lines\n"
+           "\n"
+           "Read one input per line on stdin and print one JSON line per input on stdout:\n"
+           "classification {\"label\", \"probs\"}, tagging {\"tokens\", \"tags\", \"probs\"} (lines are\n"
+           "whitespace-separated words).\n"
+           "\n"
+           "options:\n"
+           "  -m, --model DIR        an xadapt recipe output directory (its resolved.yaml names the base)\n"
+           "  -s, --stack SPEC       lang:CODE,task:NAME (with --model): Stack(CODE, NAME), the language\n"
+           "                         adapter from DIR/lang/CODE, the task adapter and head from\n"
+           "                         DIR/task/NAME/seedK/final; fusion:NAME uses the fusion run\n"
+           "  -b, --base DIR         a Hugging Face base model directory (instead of --model)\n"
+           "  -a, --adapter DIR      an AdapterHub adapter directory to load (repeatable)\n"
+           "      --head DIR         the prediction head's directory\n"
+           "      --setup TEXT       the setup, e.g. \"Stack(de, topic)\"\n"
+           "      --seed N           with --model: which seed's task adapter (default: the first)\n"
+           "      --per-line-stack   each line is SPEC<TAB>TEXT (SPEC as --stack, or setup text)\n"
+           "      --hidden-states F  write the final hidden states of every input (hidden, offsets,\n"
+           "                         pooled <s> vectors) to the safetensors file F\n"
+           "  -t, --max-len N        tokens per input (default 256)\n"
+           "  -j, --threads N        threads (default: all cores)\n"
+           "  -h, --help             show this help\n");
+}
+
+/* Load an adapter directory unless an adapter of that name is loaded. */
+static xa_status ensure_adapter(predictor *p, const char *dir, const char *name) {
+    if (name && xa_composer_adapter(p->cp, name)) return XA_STATUS_OK;
+    return xa_hub_load_adapter(p->cp, dir, name, NULL, 0, 0, NULL);
+}
+
+static xa_status ensure_head(predictor *p, const char *dir) {
+    if (p->have_head && !strcmp(p->head_dir, dir)) return XA_STATUS_OK;
+    if (p->have_head) xa_head_free(&p->head);
+    p->have_head = 0;
+    xa_status st = xa_hub_load_head(dir, &p->head, 1, p->T, 0, &p->hc);
+    if (st) return st;
+    if (p->head.C != p->enc.cfg.C) {
+        xa_head_free(&p->head);
+        return xa_error_set(XA_STATUS_SHAPE, dir, "the base model's hidden size", "wrong base model?",
+                            "head for hidden size %d, base has %d", p->head.C, p->enc.cfg.C);
+    }
+    snprintf(p->head_dir, sizeof p->head_dir, "%s", dir);
+    p->have_head = 1;
+    return XA_STATUS_OK;
+}
+
+/* Resolve "lang:de,task:topic" against the recipe output: load what it names, activate the stack,
+ * load the head. */
+static xa_status use_stack_spec(predictor *p, const char *spec, int64_t seed) {
+    const xa_recipe *r = p->recipe;
+    char lang[64] = "", task[64] = "", fusion[64] = "";
+    char buf[512];
+    snprintf(buf, sizeof buf, "%s", spec);
+    for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
+        while (*tok == ' ') tok++;
+        char *colon = strchr(tok, ':');
+        if (!colon) return xa_error_set(XA_STATUS_USAGE, spec, "ROLE:NAME items (lang:CODE, task:NAME, fusion:NAME)", NULL,
+                                        "'%s' has no role", tok);
+        *colon = 0;
+        const char *v = colon + 1;
+        if (!strcmp(tok, "lang")) snprintf(lang, sizeof lang, "%s", v);
+        else if (!strcmp(tok, "task")) snprintf(task, sizeof task, "%s", v);
+        else if (!strcmp(tok, "fusion")) snprintf(fusion, sizeof fusion, "%s", v);
+        else return xa_error_set(XA_STATUS_USAGE, spec, "lang, task or fusion", NULL, "unknown role '%s'", tok);
+    }
+    if (!task[0] && fusion[0]) snprintf(task, sizeof task, "%s", fusion);
+    if (!task[0]) return xa_error_set(XA_STATUS_USAGE, spec, "a task:NAME item", NULL, "no task adapter named");
+    uint64_t s = seed >= 0 ? (uint64_t)seed : r->seeds[0];
+    char run[XA_PATH_MAX], tdir[XA_PATH_MAX], hdir[XA_PATH_MAX], ldir[XA_PATH_MAX], tmp[XA_PATH_MAX], setup[2048];
+    snprintf(tmp, sizeof tmp, "seed%" PRIu64, s);
+    /* OUT/{task|fusion}/NAME/seedK/final and OUT/task/NAME/seedK/final/adapter */
+    int nr = snprintf(run, sizeof run, "%s/%s/%s/%s/final", p->model_dir, fusion[0] ? "fusion" : "task", task, tmp);
+    int nh = snprintf(hdir, sizeof hdir, "%s/head", run);
+    int nt = snprintf(tdir, sizeof tdir, "%s/task/%s/%s/final/adapter", p->model_dir, task, tmp);
+    xa_status st = XA_STATUS_OK;
+    if (nr >= (int)sizeof run || nh >= (int)sizeof hdir || nt >= (int)sizeof tdir)
+        return xa_error_set(XA_STATUS_USAGE, p->model_dir, NULL, NULL, "path too long");
+    if (access(tdir, F_OK) != 0)
+        return xa_error_set(XA_STATUS_NOT_FOUND, tdir, "a trained task adapter",
+                            "train it first: xadapt train RECIPE --phase task", "no task adapter '%s'", task);
+    if ((st = ensure_adapter(p, tdir, task))) return st;
+    if (fusion[0]) {
+        int len = snprintf(setup, sizeof setup, "Stack(Fuse(");
+        const char *langs[XA_CFG_MAX_LANGS + 1];
+        int n = 0;
+        langs[n++] = r->source;
+        for (int i = 0; i < r->n_targets; i++) langs[n++] = r->targets[i];
+        for (int i = 0; i < n && !st; i++) {
+            if (snprintf(ldir, sizeof ldir, "%s/lang/%s", p->model_dir, langs[i]) >= (int)sizeof ldir)
+                st = xa_error_set(XA_STATUS_USAGE, p->model_dir, NULL, NULL, "path too long");
+            if (!st) st = ensure_adapter(p, ldir, langs[i]);
+            len += snprintf(setup + len, sizeof setup - (size_t)len, "%s%s", i ? ", " : "", langs[i]);
+        }
+        snprintf(setup + len, sizeof setup - (size_t)len, "), %s)", task);
+        char fdir[XA_PATH_MAX];
+        if (!st) st = xa_path_join(fdir, sizeof fdir, run, "fusion");
+        char fname[2048];
+        int fl = 0;
+        for (int i = 0; i < n; i++) fl += snprintf(fname + fl, sizeof fname - (size_t)fl, "%s%s", i ? "," : "", langs[i]);
+        if (!st && !xa_composer_fusion(p->cp, fname)) st = xa_hub_load_fusion(p->cp, fdir, 0, NULL);
+    } else if (lang[0]) {
+        if (snprintf(ldir, sizeof ldir, "%s/lang/%s", p->model_dir, lang) >= (int)sizeof ldir)
+            st = xa_error_set(XA_STATUS_USAGE, p->model_dir, NULL, NULL, "path too long");
+        if (!st && access(ldir, F_OK) != 0)
+            st = xa_error_set(XA_STATUS_NOT_FOUND, ldir, "a trained language adapter", NULL, "no language adapter '%s'", lang);
+        if (!st) st = ensure_adapter(p, ldir, lang);
+        snprintf(setup, sizeof setup, "Stack(%s, %s)", lang, task);
+    } else {
+        snprintf(setup, sizeof setup, "Stack(%s)", task);
+    }
+    if (st) return st;
+    xa_setup *su = NULL;
+    st = xa_setup_parse(&su, setup, spec);
+    if (!st) st = xa_composer_activate(p->cp, su, spec);
+    xa_setup_free(su);
+    if (!st) st = xa_composer_plan(p->cp, 1, p->T, 0, 0);
+    if (!st) st = ensure_head(p, hdir);
+    return st;
+}
+
+static xa_status use_setup_text(predictor *p, const char *text) {
+    xa_setup *su = NULL;
+    xa_status st = xa_setup_parse(&su, text, "--setup");
+    if (!st) st = xa_composer_activate(p->cp, su, "--setup");
+    xa_setup_free(su);
+    if (!st) st = xa_composer_plan(p->cp, 1, p->T, 0, 0);
+    return st;
+}
+
+static void json_string(FILE *out, const char *s, size_t n) {
+    fputc('"', out);
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '"' || c == '\\') fprintf(out, "\\%c", c);
+        else if (c == '\n') fputs("\\n", out);
+        else if (c == '\t') fputs("\\t", out);
+        else if (c < 0x20) fprintf(out, "\\u%04x", c);
+        else fputc(c, out);
+    }
+    fputc('"', out);
+}
+
+static void softmax(float *p, const float *x, int n) {
+    float mx = x[0];
+    for (int i = 1; i < n; i++) mx = x[i] > mx ? x[i] : mx;
+    double s = 0;
+    for (int i = 0; i < n; i++) s += p[i] = expf(x[i] - mx);
+    for (int i = 0; i < n; i++) p[i] = (float)(p[i] / s);
+}
+
+static xa_status keep_hidden(predictor *p, const float *h, int len) {
+    const size_t C = (size_t)p->enc.cfg.C;
+    if (p->hs_n + (size_t)len > p->hs_cap) {
+        size_t cap = (p->hs_cap + (size_t)len) * 2;
+        float *n = realloc(p->hs, cap * C * sizeof(float));
+        if (!n) return xa_error_set(XA_STATUS_NOMEM, "--hidden-states", NULL, NULL, "out of memory");
+        p->hs = n;
+        p->hs_cap = cap;
+    }
+    if (p->n_inputs + 2 > p->in_cap) {
+        size_t cap = (p->in_cap + 2) * 2;
+        float *pn = realloc(p->pooled, cap * C * sizeof(float));
+        int64_t *on = realloc(p->offsets, (cap + 1) * sizeof(int64_t));
+        if (pn) p->pooled = pn;
+        if (on) p->offsets = on;
+        if (!pn || !on) return xa_error_set(XA_STATUS_NOMEM, "--hidden-states", NULL, NULL, "out of memory");
+        p->in_cap = cap;
+    }
+    memcpy(p->hs + p->hs_n * C, h, (size_t)len * C * sizeof(float));
+    memcpy(p->pooled + p->n_inputs * C, h, C * sizeof(float));
+    if (!p->n_inputs) p->offsets[0] = 0;
+    p->hs_n += (size_t)len;
+    p->n_inputs++;
+    p->offsets[p->n_inputs] = (int64_t)p->hs_n;
+    return XA_STATUS_OK;
+}
+
+/* One input: encode, forward, print. */
+static xa_status predict_line(predictor *p, const char *text, size_t n, int keep, FILE *out) {
+    const int tagging = p->head.kind == XA_HEAD_TAGGING;
+    const xa_spm_special sp = xa_spm_special_ids(p->spm);
+    int32_t ids[4096], word[4096];
+    int len = 0;
+    const char *words[2048];
+    size_t wlen[2048];
+    int n_words = 0;
+    xa_status st = XA_STATUS_OK;
+    if (!tagging) {
+        int32_t *enc = NULL;
+        size_t ne = 0;
+        st = xa_spm_encode(p->spm, text, n, 1, &enc, &ne);
+        if (st) return st;
+        len = (int)(ne < (size_t)p->T ? ne : (size_t)p->T);
+        memcpy(ids, enc, (size_t)len * sizeof(int32_t));
+        if ((size_t)len < ne) ids[len - 1] = sp.eos;
+        free(enc);
+    } else {
+        ids[len] = sp.bos;
+        word[len++] = -1;
+        size_t i = 0;
+        while (i < n && n_words < 2048) {
+            while (i < n && (text[i] == ' ' || text[i] == '\t')) i++;
+            if (i >= n) break;
+            size_t j = i;
+            while (j < n && text[j] != ' ' && text[j] != '\t') j++;
+            words[n_words] = text + i;
+            wlen[n_words] = j - i;
+            int32_t *enc = NULL;
+            size_t ne = 0;
+            st = xa_spm_encode(p->spm, text + i, j - i, 0, &enc, &ne);
+            if (st) return st;
+            if (ne == 0) {
+                ids[len] = sp.unk;
+                word[len++] = n_words;
+            }
+            for (size_t k = 0; k < ne && len < p->T - 1; k++) {
+                ids[len] = enc[k];
+                word[len++] = k == 0 ? n_words : -1;
+            }
+            free(enc);
+            n_words++;
+            i = j;
+        }
+        ids[len] = sp.eos;
+        word[len++] = -1;
+    }
+    int32_t lens[1] = {len};
+    xa_batch b = {ids, NULL, lens, 1, len};
+    xa_hook hook;
+    xa_composer_hook(p->cp, &hook);
+    st = xa_encoder_forward(&p->enc, &p->acts, &b, &hook, 0, NULL);
+    if (st) return st;
+    const float *h = xa_encoder_hidden(&p->enc, &p->acts, p->enc.cfg.L - 1);
+    if (keep && (st = keep_hidden(p, h, len))) return st;
+    const int K = p->head.K;
+    float *logits = malloc((size_t)len * K * sizeof(float)), *prob = malloc((size_t)K * sizeof(float));
+    if (!logits || !prob) {
+        free(logits);
+        free(prob);
+        return xa_error_set(XA_STATUS_NOMEM, "predict", NULL, NULL, "out of memory");
+    }
+    xa_head_forward(&p->head, h, NULL, 1, len, logits, 0, NULL);
+    fputc('{', out);
+    if (!tagging) {
+        softmax(prob, logits, K);
+        int best = 0;
+        for (int k = 1; k < K; k++)
+            if (prob[k] > prob[best]) best = k;
+        fputs("\"label\": ", out);
+        json_string(out, p->hc.labels[best], strlen(p->hc.labels[best]));
+        fputs(", \"probs\": {", out);
+        for (int k = 0; k < K; k++) {
+            if (k) fputs(", ", out);
+            json_string(out, p->hc.labels[k], strlen(p->hc.labels[k]));
+            fprintf(out, ": %.4f", prob[k]);
+        }
+        fputc('}', out);
+    } else {
+        int tags[2048];
+        float conf[2048];
+        for (int w = 0; w < n_words; w++) tags[w] = 0, conf[w] = 1.0f; /* words cut by max-len: "O" */
+        for (int t = 0; t < len; t++) {
+            if (word[t] < 0) continue;
+            softmax(prob, logits + (size_t)t * K, K);
+            int best = 0;
+            for (int k = 1; k < K; k++)
+                if (prob[k] > prob[best]) best = k;
+            tags[word[t]] = best;
+            conf[word[t]] = prob[best];
+        }
+        fputs("\"tokens\": [", out);
+        for (int w = 0; w < n_words; w++) {
+            if (w) fputs(", ", out);
+            json_string(out, words[w], wlen[w]);
+        }
+        fputs("], \"tags\": [", out);
+        for (int w = 0; w < n_words; w++) {
+            if (w) fputs(", ", out);
+            json_string(out, p->hc.labels[tags[w]], strlen(p->hc.labels[tags[w]]));
+        }
+        fputs("], \"probs\": [", out);
+        for (int w = 0; w < n_words; w++) fprintf(out, "%s%.4f", w ? ", " : "", conf[w]);
+        fputc(']', out);
+    }
+    fputs("}\n", out);
+    free(logits);
+    free(prob);
+    return XA_STATUS_OK;
+}
+
+int cli_cmd_predict(int argc, char **argv) {
+    enum { OPT_HEAD = 256, OPT_SETUP, OPT_SEED, OPT_PER_LINE, OPT_HIDDEN };
+    static const struct option opts[] = {
+        {"model", required_argument, NULL, 'm'},  {"stack", required_argument, NULL, 's'},
+        {"base", required_argument, NULL, 'b'},   {"adapter", required_argument, NULL, 'a'},
+        {"head", required_argument, NULL, OPT_HEAD}, {"setup", required_argument, NULL, OPT_SETUP},
+        {"seed", required_argument, NULL, OPT_SEED}, {"per-line-stack", no_argument, NULL, OPT_PER_LINE},
+        {"hidden-states", required_argument, NULL, OPT_HIDDEN}, {"max-len", required_argument, NULL, 't'},
+        {"threads", required_argument, NULL, 'j'}, {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *cmd = "predict", *model = NULL, *stack = NULL, *base = NULL, *head = NULL, *setup = NULL,
+               *hidden = NULL;
+    const char *adapters[MAX_ADAPTERS];
+    int n_adapters = 0, per_line = 0;
+    int64_t seed = -1, max_len = 256, threads = 0;
+    opterr = 0;
+    optind = 1;
+    int c;
+    while ((c = getopt_long(argc, argv, ":m:s:b:a:t:j:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'm': model = optarg; break;
+        case 's': stack = optarg; break;
+        case 'b': base = optarg; break;
+        case 'a':
+            if (n_adapters >= MAX_ADAPTERS) return cli_usage_error(cmd, "too many --adapter options");
+            adapters[n_adapters++] = optarg;
+            break;
+        case OPT_HEAD: head = optarg; break;
+        case OPT_SETUP: setup = optarg; break;
+        case OPT_SEED:
+            if (!cli_parse_i64(cmd, "--seed", optarg, 0, INT64_MAX, &seed)) return CLI_EXIT_USAGE;
+            break;
+        case OPT_PER_LINE: per_line = 1; break;
+        case OPT_HIDDEN: hidden = optarg; break;
+        case 't':
+            if (!cli_parse_i64(cmd, "--max-len", optarg, 4, 4096, &max_len)) return CLI_EXIT_USAGE;
+            break;
+        case 'j':
+            if (!cli_parse_i64(cmd, "--threads", optarg, 1, 1024, &threads)) return CLI_EXIT_USAGE;
+            break;
+        case 'h': print_help(); return CLI_EXIT_OK;
+        case ':': return cli_usage_error(cmd, "option '%s' needs a value", argv[optind - 1]);
+        default: return cli_usage_error(cmd, "unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    if (optind < argc) return cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
+    if (!model == !base) return cli_usage_error(cmd, "give either --model DIR or --base DIR");
+    if (model && !stack && !per_line) return cli_usage_error(cmd, "--model needs --stack SPEC (or --per-line-stack)");
+    if (base && (!head || (!setup && !per_line)))
+        return cli_usage_error(cmd, "--base needs --head DIR and --setup TEXT (or --per-line-stack)");
+    xa_threads_set((int)threads);
+
+    static predictor p;
+    static xa_recipe recipe;
+    memset(&p, 0, sizeof p);
+    p.T = (int)max_len;
+    xa_status st = XA_STATUS_OK;
+    char tok[XA_PATH_MAX];
+    const char *base_dir = base;
+    if (model) {
+        char rp[XA_PATH_MAX];
+        st = xa_path_join(rp, sizeof rp, model, "resolved.yaml");
+        if (!st) st = xa_recipe_load(&recipe, rp, NULL, 0);
+        if (st) return cli_fail();
+        p.recipe = &recipe;
+        p.model_dir = model;
+        base_dir = recipe.base;
+        snprintf(tok, sizeof tok, "%s", recipe.tokenizer);
+    } else if ((st = xa_path_join(tok, sizeof tok, base, "sentencepiece.bpe.model"))) {
+        return cli_fail();
+    }
+    st = xa_spm_load(&p.spm, tok);
+    if (!st) st = xa_spm_set_ids(p.spm, XA_SPM_IDS_XLMR);
+    if (!st) st = xa_encoder_load(&p.enc, NULL, base_dir, 0);
+    if (!st) {
+        const xa_encoder_config *ec = &p.enc.cfg;
+        int lim = ec->arch == XA_ARCH_XLMR ? ec->P - ec->pad_id - 1 : ec->P;
+        if (p.T > lim) p.T = lim;
+    }
+    if (!st) st = xa_composer_init(&p.cp, &p.enc.cfg);
+    if (!st) st = xa_encoder_acts_init(&p.acts, &p.enc.cfg, 1, p.T, 0);
+    for (int i = 0; i < n_adapters && !st; i++) st = ensure_adapter(&p, adapters[i], NULL);
+    if (!st && head) st = ensure_head(&p, head);
+    if (!st && stack && model) st = use_stack_spec(&p, stack, seed);
+    if (!st && setup) st = use_setup_text(&p, setup);
+    if (st) goto fail;
+
+    char *line = malloc(MAX_LINE);
+    if (!line) {
+        st = xa_error_set(XA_STATUS_NOMEM, cmd, NULL, NULL, "out of memory");
+        goto fail;
+    }
+    int64_t lineno = 0;
+    while (fgets(line, MAX_LINE, stdin)) {
+        lineno++;
+        size_t n = strlen(line);
+        while (n && (line[n - 1] == '\n' || line[n - 1] == '\r')) line[--n] = 0;
+        char *text = line;
+        if (per_line) {
+            char *tab = strchr(line, '\t');
+            if (!tab) {
+                st = xa_error_set(XA_STATUS_USAGE, "stdin", "STACK<TAB>TEXT lines with --per-line-stack", NULL,
+                                  "line %lld has no tab", (long long)lineno);
+                break;
+            }
+            *tab = 0;
+            text = tab + 1;
+            n = strlen(text);
+            if (model && strchr(line, ':') && !strchr(line, '(')) st = use_stack_spec(&p, line, seed);
+            else st = use_setup_text(&p, line);
+            if (!st && !p.have_head) st = xa_error_set(XA_STATUS_USAGE, "stdin", "--head DIR or a task:NAME item", NULL,
+                                                        "line %lld: no prediction head", (long long)lineno);
+            if (st) {
+                xa_error_prefix("stdin line %lld", (long long)lineno);
+                break;
+            }
+        }
+        if ((st = predict_line(&p, text, n, hidden != NULL, stdout))) break;
+        fflush(stdout);
+    }
+    free(line);
+    if (!st && hidden) {
+        const int64_t C = p.enc.cfg.C;
+        xa_st_entry e[3] = {
+            {"hidden", XA_DTYPE_F32, 2, {(int64_t)p.hs_n, C}, p.hs ? p.hs : (const float *)"", NULL},
+            {"offsets", XA_DTYPE_I64, 1, {(int64_t)p.n_inputs + 1}, NULL, p.offsets},
+            {"pooled", XA_DTYPE_F32, 2, {(int64_t)p.n_inputs, C}, p.pooled ? p.pooled : (const float *)"", NULL},
+        };
+        int64_t zero = 0;
+        if (!p.n_inputs) e[1].raw = &zero;
+        xa_st_kv meta[] = {{"format", "hidden: (total tokens, C) rows of every input in order; "
+                                      "offsets: input i is rows offsets[i]..offsets[i+1]; pooled: the <s> rows"}};
+        st = xa_st_write(hidden, e, 3, meta, 1);
+    }
+fail:
+    free(p.hs);
+    free(p.pooled);
+    free(p.offsets);
+    if (p.have_head) xa_head_free(&p.head);
+    xa_encoder_acts_free(&p.acts);
+    xa_composer_free(p.cp);
+    xa_encoder_free(&p.enc);
+    xa_spm_free(p.spm);
+    if (st) return cli_fail();
+    return CLI_EXIT_OK;
+}

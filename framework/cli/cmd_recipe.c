@@ -1,0 +1,653 @@
+/* xadapt train / run / eval: the recipe workflow (DESIGN.md §5).
+ *   xadapt train RECIPE --phase pretrain|lang|task|fusion [--lang CODE] [--seed N] [--resume]
+ *   xadapt run RECIPE       every phase in order, skipping those whose outputs exist
+ *   xadapt eval RECIPE      the zero-shot transfer table for every target language and setup
+ * Output layout under the recipe's `output`:
+ *   resolved.yaml                 the fully resolved recipe
+ *   tokenizer/spm.model           trained when the recipe's tokenizer does not exist (pretrain)
+ *   lang/<code>/                  language adapters (AdapterHub directories)
+ *   task/<task>/seed<k>/final/    adapter/, head/, adapter_setup.json (best dev weights)
+ *   fusion/<task>/seed<k>/final/  fusion/, head/, adapter_setup.json
+ *   target/<task>/<code>/seed<k>/final/   in-language references (data.task.target_train)
+ *   eval/                         results.md, results.json, results.csv, results.svg, raw.jsonl
+ * The base model is model.base (written by the pretrain phase when the recipe has one). */
+#include <getopt.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "config/config.h"
+#include "eval/eval.h"
+#include "io/file.h"
+#include "io/hfjson.h"
+#include "tensor/tensor.h"
+#include "tokenizer/spm.h"
+#include "train/train.h"
+
+#define MAX_SETS 64
+
+typedef struct recipe_args {
+    const char *recipe;
+    const char *sets[MAX_SETS];
+    int n_sets;
+    const char *phase;
+    const char *lang;
+    int64_t seed;
+    int has_seed;
+    int resume;
+    int64_t threads;
+    int force;
+} recipe_args;
+
+static int exists(const char *dir, const char *file) {
+    char p[XA_PATH_MAX];
+    if (xa_path_join(p, sizeof p, dir, file)) return 0;
+    return access(p, F_OK) == 0;
+}
+
+static xa_status join3(char *out, size_t n, const char *a, const char *b, const char *c) {
+    char tmp[XA_PATH_MAX];
+    xa_status st = xa_path_join(tmp, sizeof tmp, a, b);
+    if (!st) st = c ? xa_path_join(out, n, tmp, c) : (snprintf(out, n, "%s", tmp) >= (int)n ? XA_STATUS_USAGE : XA_STATUS_OK);
+    return st;
+}
+
+/* Preset + the recipe's overrides (each error names recipe:line:col). */
+static xa_status build_bn(const xa_cfg_adapter *a, xa_bn_config *out) {
+    char where[XA_CFG_PATH + 64];
+    xa_status st = xa_bn_config_preset(out, a->preset);
+    if (st) {
+        xa_error_prefix("%s", xa_cfg_pos_format(&a->pos, where, sizeof where));
+        return XA_STATUS_CONFIG;
+    }
+    for (int i = 0; i < a->n_overrides && !st; i++)
+        st = xa_bn_config_set(out, a->overrides[i].key, a->overrides[i].json,
+                              xa_cfg_pos_format(&a->overrides[i].pos, where, sizeof where));
+    return st;
+}
+
+static xa_status build_fusion(const xa_cfg_adapter *a, xa_fusion_config *out) {
+    char where[XA_CFG_PATH + 64];
+    xa_status st = xa_fusion_config_preset(out, a->present ? a->preset : "dynamic");
+    if (st) {
+        xa_error_prefix("%s", xa_cfg_pos_format(&a->pos, where, sizeof where));
+        return XA_STATUS_CONFIG;
+    }
+    for (int i = 0; i < a->n_overrides && !st; i++)
+        st = xa_fusion_config_set(out, a->overrides[i].key, a->overrides[i].json,
+                                  xa_cfg_pos_format(&a->overrides[i].pos, where, sizeof where));
+    return st;
+}
+
+static xa_phase_opts phase_opts(const xa_cfg_phase *p, uint64_t seed, int resume) {
+    xa_phase_opts o = xa_phase_opts_default();
+    o.B = p->batch_size;
+    o.T = p->seq_len;
+    o.steps = p->steps;
+    o.epochs = p->epochs;
+    o.lr = p->lr;
+    o.warmup = p->warmup_steps > 0 ? p->warmup_steps : -1;
+    o.warmup_ratio = p->warmup_ratio;
+    o.weight_decay = p->weight_decay;
+    o.clip = p->clip;
+    o.eval_every = p->eval_every;
+    o.early_stopping = p->early_stopping;
+    o.ckpt_every = p->ckpt_every;
+    o.log_every = p->log_every;
+    o.adapter_drop = p->adapter_drop;
+    o.max_docs = p->max_docs;
+    o.mlm_prob = p->mlm_prob;
+    o.whole_word = p->whole_word_mask;
+    o.seed = seed;
+    o.resume = resume;
+    o.progress = stderr;
+    return o;
+}
+
+/* The languages whose adapters exist or are trained: source, then targets. */
+static int all_languages(const xa_recipe *r, const char *out[XA_CFG_MAX_LANGS + 1]) {
+    int n = 0;
+    out[n++] = r->source;
+    for (int i = 0; i < r->n_targets; i++) out[n++] = r->targets[i];
+    return n;
+}
+
+/* ---- phases ----------------------------------------------------------------------------------------- */
+
+static xa_status phase_pretrain(const xa_recipe *r, const xa_cfg_phase *p, const recipe_args *a) {
+    if (!a->force && exists(r->base, "config.json") && exists(r->base, "model.safetensors") &&
+        exists(r->base, "sentencepiece.bpe.model")) {
+        printf("pretrain: %s exists; skipped\n", r->base);
+        return XA_STATUS_OK;
+    }
+    char tok[XA_PATH_MAX];
+    snprintf(tok, sizeof tok, "%s", r->tokenizer);
+    xa_status st = XA_STATUS_OK;
+    if (access(tok, F_OK) != 0) { /* train the tokenizer on the pretraining corpus */
+        char dir[XA_PATH_MAX], prefix[XA_PATH_MAX];
+        st = xa_path_join(dir, sizeof dir, r->output, "tokenizer");
+        if (!st) st = xa_file_mkdirs(dir);
+        if (!st) st = xa_path_join(prefix, sizeof prefix, dir, "spm");
+        if (!st) st = xa_path_join(tok, sizeof tok, dir, "spm.model");
+        if (st) return st;
+        if (access(tok, F_OK) != 0) {
+            xa_spm_train_opts so = xa_spm_train_opts_default();
+            const char *inputs[1] = {r->pretrain_corpus};
+            so.inputs = inputs;
+            so.n_inputs = 1;
+            so.model_prefix = prefix;
+            so.vocab_size = r->vocab_size; /* <mask> is added by the XLM-R id convention */
+            printf("pretrain: training a %d-piece SentencePiece model on %s\n", r->vocab_size, r->pretrain_corpus);
+            fflush(stdout);
+            st = xa_spm_train(&so);
+            if (st) return st;
+        }
+    }
+    xa_pretrain_opts o = xa_pretrain_opts_default();
+    if (strstr(r->arch, ".json")) {
+        xa_hf_config hf;
+        st = xa_hf_config_read(&hf, r->arch);
+        if (!st) st = xa_encoder_config_from_hf(&o.model, &hf, r->arch);
+    } else {
+        st = xa_encoder_preset(&o.model, r->arch);
+    }
+    if (st) return st;
+    o.out_dir = r->base;
+    o.corpus = r->pretrain_corpus;
+    o.tokenizer = tok;
+    o.B = p->batch_size;
+    o.T = p->seq_len;
+    o.steps = p->steps;
+    o.lr = p->lr;
+    o.warmup = p->warmup_steps > 0 ? p->warmup_steps : (int64_t)(p->warmup_ratio * (double)p->steps);
+    o.weight_decay = p->weight_decay;
+    o.clip = p->clip;
+    o.seed = p->seed;
+    o.ckpt_every = p->ckpt_every;
+    o.resume = 1; /* a pretrain checkpoint is always continued: the phase is idempotent */
+    o.max_docs = p->max_docs;
+    o.progress = stderr;
+    printf("pretrain: %s (L%d d%d) on %s, %" PRId64 " steps of %d x %d\n", r->arch, o.model.L, o.model.C,
+           r->pretrain_corpus, o.steps, o.B, o.T);
+    fflush(stdout);
+    xa_pretrain_result res;
+    st = xa_pretrain(&o, &res);
+    if (!st) printf("pretrain: MLM loss %.3f -> %.3f, %.0f tokens/s; base in %s\n", res.first_loss,
+                    res.last_loss, res.tokens_per_s, r->base);
+    return st;
+}
+
+static xa_status phase_lang(const xa_recipe *r, const xa_cfg_phase *p, const recipe_args *a) {
+    xa_bn_config cfg;
+    xa_status st = build_bn(&r->lang_adapter, &cfg);
+    if (st) return st;
+    const char *langs[XA_CFG_MAX_LANGS + 1];
+    int n = all_languages(r, langs);
+    if (p->n_languages) {
+        n = p->n_languages;
+        for (int i = 0; i < n; i++) langs[i] = p->languages[i];
+    }
+    for (int i = 0; i < n && !st; i++) {
+        if (a->lang && strcmp(a->lang, langs[i])) continue;
+        char out[XA_PATH_MAX], corpus[XA_PATH_MAX];
+        st = join3(out, sizeof out, r->output, "lang", langs[i]);
+        if (!st) st = xa_cfg_expand(corpus, sizeof corpus, r->mlm_corpus, langs[i]);
+        if (st) break;
+        if (!a->force && exists(out, "adapter_config.json")) {
+            printf("lang %s: %s exists; skipped\n", langs[i], out);
+            continue;
+        }
+        xa_phase_opts o = phase_opts(p, p->seed, 1);
+        printf("lang %s: %s adapter (rf %g) with MLM on %s, %" PRId64 " steps of %d x %d\n", langs[i],
+               r->lang_adapter.preset, cfg.reduction_factor, corpus, o.steps, o.B, o.T);
+        fflush(stdout);
+        xa_phase_result res;
+        st = xa_train_lang(r->base, r->tokenizer, out, langs[i], &cfg, corpus, &o, &res);
+        if (!st) printf("lang %s: MLM loss %.3f -> %.3f in %.0f s\n", langs[i], res.first_loss, res.last_loss, res.seconds);
+    }
+    if (!st && a->lang) {
+        int found = 0;
+        for (int i = 0; i < n; i++) found |= !strcmp(a->lang, langs[i]);
+        if (!found)
+            return xa_error_set(XA_STATUS_USAGE, r->path, "a language of the recipe", NULL,
+                                "--lang %s is not among the recipe's languages", a->lang);
+    }
+    return st;
+}
+
+/* The directory of a trained task run: task/<task>/seed<k>. */
+static xa_status task_dir(char *out, size_t n, const xa_recipe *r, const char *kind, const char *lang, uint64_t seed) {
+    char s[32], a[XA_PATH_MAX], b[XA_PATH_MAX];
+    snprintf(s, sizeof s, "seed%" PRIu64, seed);
+    xa_status st = join3(a, sizeof a, r->output, kind, r->task_name);
+    if (!st && lang) {
+        st = xa_path_join(b, sizeof b, a, lang);
+        memcpy(a, b, sizeof a);
+    }
+    if (!st) st = xa_path_join(out, n, a, s);
+    return st;
+}
+
+static xa_status phase_task(const xa_recipe *r, const xa_cfg_phase *p, const recipe_args *a) {
+    xa_bn_config cfg;
+    xa_status st = build_bn(&r->task_adapter, &cfg);
+    if (st) return st;
+    char src_dir[XA_PATH_MAX];
+    if ((st = join3(src_dir, sizeof src_dir, r->output, "lang", r->source))) return st;
+    if (!exists(src_dir, "adapter_config.json"))
+        return xa_error_set(XA_STATUS_NOT_FOUND, src_dir, "the source language adapter",
+                            "run the lang phase first: xadapt train RECIPE --phase lang", "no adapter");
+    for (int k = 0; k < r->n_seeds && !st; k++) {
+        uint64_t seed = r->seeds[k];
+        if (a->has_seed && seed != (uint64_t)a->seed) continue;
+        char out[XA_PATH_MAX], fin[XA_PATH_MAX], setup[256];
+        st = task_dir(out, sizeof out, r, "task", NULL, seed);
+        if (!st) st = xa_path_join(fin, sizeof fin, out, "final");
+        if (st) break;
+        if (!a->force && exists(fin, "adapter_setup.json")) {
+            printf("task %s seed %" PRIu64 ": %s exists; skipped\n", r->task_name, seed, fin);
+            continue;
+        }
+        snprintf(setup, sizeof setup, "Stack(%s, %s)", r->source, r->task_name);
+        const char *frozen[1] = {src_dir};
+        xa_task_spec spec = {frozen, 1, r->task_name, &cfg, NULL, NULL, 0, NULL, setup,
+                             r->task_type == XA_TASK_TAGGING, r->task_name, NULL, r->task_train,
+                             r->task_dev[0] ? r->task_dev : NULL};
+        xa_phase_opts o = phase_opts(p, seed, 1);
+        printf("task %s seed %" PRIu64 ": %s adapter on %s, %s\n", r->task_name, seed, r->task_adapter.preset,
+               setup, r->task_train);
+        fflush(stdout);
+        xa_phase_result res;
+        st = xa_train_task(r->base, r->tokenizer, out, &spec, &o, &res);
+        if (!st) printf("task %s seed %" PRIu64 ": loss %.3f -> %.3f, best dev %.4f at step %" PRId64 " (%.0f s)\n",
+                        r->task_name, seed, res.first_loss, res.last_loss, res.best_dev, res.best_step, res.seconds);
+        /* the in-language reference: the task adapter trained on target-language data */
+        if (!st && r->task_target_train[0]) {
+            for (int t = 0; t < r->n_targets && !st; t++) {
+                char train[XA_PATH_MAX], tdir[XA_PATH_MAX], tfin[XA_PATH_MAX], tl[XA_PATH_MAX], tsetup[256];
+                st = xa_cfg_expand(train, sizeof train, r->task_target_train, r->targets[t]);
+                if (!st) st = task_dir(tdir, sizeof tdir, r, "target", r->targets[t], seed);
+                if (!st) st = xa_path_join(tfin, sizeof tfin, tdir, "final");
+                if (!st) st = join3(tl, sizeof tl, r->output, "lang", r->targets[t]);
+                if (st) break;
+                if (access(train, F_OK) != 0) continue; /* no target training data for this language */
+                if (!a->force && exists(tfin, "adapter_setup.json")) continue;
+                if (!exists(tl, "adapter_config.json")) continue;
+                snprintf(tsetup, sizeof tsetup, "Stack(%s, %s)", r->targets[t], r->task_name);
+                const char *tf[1] = {tl};
+                xa_task_spec ts = spec;
+                ts.frozen_dirs = tf;
+                ts.setup = tsetup;
+                ts.train_path = train;
+                ts.dev_path = NULL;
+                printf("task %s seed %" PRIu64 ": in-language reference for %s\n", r->task_name, seed, r->targets[t]);
+                fflush(stdout);
+                st = xa_train_task(r->base, r->tokenizer, tdir, &ts, &o, &res);
+            }
+        }
+    }
+    return st;
+}
+
+static xa_status phase_fusion(const xa_recipe *r, const xa_cfg_phase *p, const recipe_args *a) {
+    xa_fusion_config fc;
+    xa_status st = build_fusion(&r->fusion, &fc);
+    if (st) return st;
+    const char *langs[XA_CFG_MAX_LANGS + 1];
+    int n = all_languages(r, langs);
+    char dirs[XA_CFG_MAX_LANGS + 1][XA_PATH_MAX];
+    const char *dir_ptrs[XA_CFG_MAX_LANGS + 1];
+    for (int i = 0; i < n && !st; i++) {
+        st = join3(dirs[i], sizeof dirs[i], r->output, "lang", langs[i]);
+        dir_ptrs[i] = dirs[i];
+        if (!st && !exists(dirs[i], "adapter_config.json"))
+            st = xa_error_set(XA_STATUS_NOT_FOUND, dirs[i], "a trained language adapter",
+                              "run the lang phase first", "no adapter for %s", langs[i]);
+    }
+    if (n < 2 && !st) st = xa_error_set(XA_STATUS_CONFIG, r->path, "at least 2 languages to fuse", NULL, "one language");
+    for (int k = 0; k < r->n_seeds && !st; k++) {
+        uint64_t seed = r->seeds[k];
+        if (a->has_seed && seed != (uint64_t)a->seed) continue;
+        char out[XA_PATH_MAX], fin[XA_PATH_MAX], tdir[XA_PATH_MAX], tad[XA_PATH_MAX], thead[XA_PATH_MAX], setup[2048];
+        st = task_dir(out, sizeof out, r, "fusion", NULL, seed);
+        if (!st) st = xa_path_join(fin, sizeof fin, out, "final");
+        if (!st) st = task_dir(tdir, sizeof tdir, r, "task", NULL, seed);
+        if (!st) st = join3(tad, sizeof tad, tdir, "final", "adapter");
+        if (!st) st = join3(thead, sizeof thead, tdir, "final", "head");
+        if (st) break;
+        if (!exists(tad, "adapter_config.json")) {
+            st = xa_error_set(XA_STATUS_NOT_FOUND, tad, "a trained task adapter", "run the task phase first", "no adapter");
+            break;
+        }
+        if (!a->force && exists(fin, "adapter_setup.json")) {
+            printf("fusion %s seed %" PRIu64 ": exists; skipped\n", r->task_name, seed);
+            continue;
+        }
+        int len = snprintf(setup, sizeof setup, "Stack(Fuse(");
+        for (int i = 0; i < n; i++) len += snprintf(setup + len, sizeof setup - (size_t)len, "%s%s", i ? ", " : "", langs[i]);
+        snprintf(setup + len, sizeof setup - (size_t)len, "), %s)", r->task_name);
+        xa_task_spec spec = {dir_ptrs, n, NULL, NULL, tad, langs, n, &fc, setup, r->task_type == XA_TASK_TAGGING,
+                             r->task_name, thead, r->task_train, r->task_dev[0] ? r->task_dev : NULL};
+        xa_phase_opts o = phase_opts(p, seed, 1);
+        printf("fusion %s seed %" PRIu64 ": %s\n", r->task_name, seed, setup);
+        fflush(stdout);
+        xa_phase_result res;
+        st = xa_train_task(r->base, r->tokenizer, out, &spec, &o, &res);
+        if (!st) printf("fusion %s seed %" PRIu64 ": best dev %.4f\n", r->task_name, seed, res.best_dev);
+    }
+    return st;
+}
+
+/* ---- evaluation ----------------------------------------------------------------------------------- */
+
+typedef struct eval_run {
+    const char *adapters[XA_CFG_MAX_LANGS + 2];
+    char dirs[XA_CFG_MAX_LANGS + 2][XA_PATH_MAX];
+    uint8_t drop_last[XA_CFG_MAX_LANGS + 2];
+    int n;
+    char fusion[XA_PATH_MAX];
+    char head[XA_PATH_MAX];
+    char setup[2048];
+} eval_run;
+
+static void add_dir(eval_run *e, const char *dir, int drop_last) {
+    snprintf(e->dirs[e->n], sizeof e->dirs[e->n], "%s", dir);
+    e->adapters[e->n] = e->dirs[e->n];
+    e->drop_last[e->n] = (uint8_t)drop_last;
+    e->n++;
+}
+
+/* Build the run of `setup` for target language tgt and seed; returns 0 when it cannot run
+ * (missing outputs) with *why set. */
+static int build_eval(const xa_recipe *r, const char *setup, const char *tgt, uint64_t seed, eval_run *e,
+                      const char **why) {
+    memset(e, 0, sizeof *e);
+    char tdir[XA_PATH_MAX], lang_dir[XA_PATH_MAX], src_dir[XA_PATH_MAX], p[XA_PATH_MAX];
+    if (task_dir(tdir, sizeof tdir, r, "task", NULL, seed) || join3(lang_dir, sizeof lang_dir, r->output, "lang", tgt) ||
+        join3(src_dir, sizeof src_dir, r->output, "lang", r->source))
+        return 0;
+    join3(p, sizeof p, tdir, "final", "adapter");
+    const int have_task = exists(p, "adapter_config.json");
+    if (!strcmp(setup, "task_only") || !strcmp(setup, "src_stack") || !strcmp(setup, "madx") ||
+        !strcmp(setup, "madx2")) {
+        if (!have_task) return *why = "no trained task adapter", 0;
+        join3(e->head, sizeof e->head, tdir, "final", "head");
+        if (!strcmp(setup, "task_only")) {
+            snprintf(e->setup, sizeof e->setup, "%s", r->task_name);
+        } else {
+            const char *lang = !strcmp(setup, "src_stack") ? r->source : tgt;
+            const char *ldir = !strcmp(setup, "src_stack") ? src_dir : lang_dir;
+            if (!exists(ldir, "adapter_config.json")) return *why = "no language adapter", 0;
+            add_dir(e, ldir, !strcmp(setup, "madx2"));
+            snprintf(e->setup, sizeof e->setup, "Stack(%s, %s)", lang, r->task_name);
+        }
+        add_dir(e, p, 0);
+        return 1;
+    }
+    if (!strcmp(setup, "fusion")) {
+        char fdir[XA_PATH_MAX];
+        if (task_dir(fdir, sizeof fdir, r, "fusion", NULL, seed)) return 0;
+        join3(e->fusion, sizeof e->fusion, fdir, "final", "fusion");
+        if (!exists(e->fusion, "adapter_fusion_config.json")) return *why = "no trained fusion", 0;
+        join3(e->head, sizeof e->head, fdir, "final", "head");
+        const char *langs[XA_CFG_MAX_LANGS + 1];
+        int n = all_languages(r, langs);
+        int len = snprintf(e->setup, sizeof e->setup, "Stack(Fuse(");
+        for (int i = 0; i < n; i++) {
+            char d[XA_PATH_MAX];
+            join3(d, sizeof d, r->output, "lang", langs[i]);
+            add_dir(e, d, 0);
+            len += snprintf(e->setup + len, sizeof e->setup - (size_t)len, "%s%s", i ? ", " : "", langs[i]);
+        }
+        snprintf(e->setup + len, sizeof e->setup - (size_t)len, "), %s)", r->task_name);
+        add_dir(e, p, 0);
+        return 1;
+    }
+    if (!strcmp(setup, "in_language")) {
+        char d[XA_PATH_MAX];
+        if (task_dir(d, sizeof d, r, "target", tgt, seed)) return 0;
+        join3(p, sizeof p, d, "final", "adapter");
+        if (!exists(p, "adapter_config.json")) return *why = "no in-language task adapter", 0;
+        join3(e->head, sizeof e->head, d, "final", "head");
+        add_dir(e, lang_dir, 0);
+        add_dir(e, p, 0);
+        snprintf(e->setup, sizeof e->setup, "Stack(%s, %s)", tgt, r->task_name);
+        return 1;
+    }
+    return *why = "unknown setup name", 0;
+}
+
+static const char *setup_label(const char *s) {
+    if (!strcmp(s, "task_only")) return "task adapter alone";
+    if (!strcmp(s, "src_stack")) return "Stack(lang:src, task)";
+    if (!strcmp(s, "madx")) return "MAD-X Stack(lang:tgt, task)";
+    if (!strcmp(s, "madx2")) return "MAD-X 2.0 (no last-layer lang)";
+    if (!strcmp(s, "fusion")) return "Fuse(langs) + task";
+    if (!strcmp(s, "in_language")) return "in-language reference";
+    return s;
+}
+
+static xa_status phase_eval(const xa_recipe *r, const xa_cfg_phase *p) {
+    char edir[XA_PATH_MAX], path[XA_PATH_MAX];
+    xa_status st = xa_path_join(edir, sizeof edir, r->output, "eval");
+    if (!st) st = xa_file_mkdirs(edir);
+    if (!st) st = xa_path_join(path, sizeof path, edir, "raw.jsonl");
+    if (st) return st;
+    FILE *raw = fopen(path, "w");
+    if (!raw) return xa_error_set(XA_STATUS_IO, path, NULL, NULL, "cannot write");
+    const int tagging = r->task_type == XA_TASK_TAGGING;
+    xa_table tab;
+    char title[256];
+    snprintf(title, sizeof title, "%s: %s, zero-shot from %s (%d seed%s)", r->task_name,
+             tagging ? "span F1" : "accuracy", r->source, r->n_seeds, r->n_seeds > 1 ? "s" : "");
+    xa_table_init(&tab, title, tagging ? "span_f1" : "accuracy");
+    tab.n_seeds = r->n_seeds;
+    const char *rows[XA_CFG_MAX_LANGS + 1];
+    int n_rows = 0;
+    rows[n_rows++] = r->source;
+    for (int i = 0; i < r->n_targets; i++) rows[n_rows++] = r->targets[i];
+    for (int s = 0; s < p->n_setups; s++) xa_table_col(&tab, setup_label(p->setups[s]));
+    for (int i = 0; i < n_rows && !st; i++) {
+        char test[XA_PATH_MAX], rowname[40];
+        st = xa_cfg_expand(test, sizeof test, r->task_test, rows[i]);
+        if (st) break;
+        snprintf(rowname, sizeof rowname, "%s%s", rows[i], i == 0 ? " (src)" : "");
+        int row = xa_table_row(&tab, rowname);
+        if (access(test, F_OK) != 0) {
+            fprintf(stderr, "eval: no test file %s; row %s left empty\n", test, rows[i]);
+            continue;
+        }
+        for (int s = 0; s < p->n_setups && !st; s++) {
+            double vals[XA_CFG_MAX_SEEDS];
+            int nv = 0;
+            for (int k = 0; k < r->n_seeds && !st; k++) {
+                eval_run e;
+                const char *why = "";
+                if (!build_eval(r, p->setups[s], rows[i], r->seeds[k], &e, &why)) {
+                    fprintf(stderr, "eval: %s for %s seed %" PRIu64 " skipped: %s\n", p->setups[s], rows[i],
+                            r->seeds[k], why);
+                    continue;
+                }
+                xa_eval_metrics m;
+                st = xa_eval_setup(r->base, r->tokenizer, e.adapters, e.drop_last, e.n, e.fusion[0] ? e.fusion : NULL,
+                                   e.setup, e.head, test, p->batch_size, p->seq_len, &m);
+                if (st) break;
+                vals[nv++] = m.primary;
+                fprintf(raw, "{\"language\": \"%s\", \"setup\": \"%s\", \"seed\": %" PRIu64 ", \"n\": %" PRId64
+                             ", \"accuracy\": %.6f, \"macro_f1\": %.6f, \"precision\": %.6f, \"recall\": %.6f, "
+                             "\"f1\": %.6f}\n",
+                        rows[i], p->setups[s], r->seeds[k], m.n, m.accuracy, m.macro_f1, m.precision, m.recall, m.f1);
+                fflush(raw);
+                fprintf(stderr, "eval: %-6s %-12s seed %" PRIu64 ": %.4f (%s)\n", rows[i], p->setups[s], r->seeds[k],
+                        m.primary, e.setup);
+            }
+            if (nv) {
+                double mean = 0, var = 0;
+                for (int k = 0; k < nv; k++) mean += vals[k] / nv;
+                for (int k = 0; k < nv; k++) var += (vals[k] - mean) * (vals[k] - mean);
+                tab.value[row][s] = mean;
+                tab.spread[row][s] = nv > 1 ? sqrt(var / (nv - 1)) : NAN;
+            }
+        }
+    }
+    fclose(raw);
+    if (st) return st;
+    if (r->n_targets > 0) xa_table_add_mean_row(&tab, "mean (targets)");
+    /* the mean row above also averages the source row: recompute it over the targets only */
+    int mrow = tab.n_rows - 1;
+    for (int c = 0; c < tab.n_cols && r->n_targets > 0; c++) {
+        double sum = 0;
+        int cnt = 0;
+        for (int i = 1; i < mrow; i++)
+            if (!isnan(tab.value[i][c])) sum += tab.value[i][c], cnt++;
+        tab.value[mrow][c] = cnt ? sum / cnt : NAN;
+        tab.spread[mrow][c] = NAN;
+    }
+    printf("\n");
+    xa_table_print_markdown(&tab, stdout);
+    static const char *const names[] = {"results.md", "results.json", "results.csv", "results.svg"};
+    for (int k = 0; k < 4 && !st; k++) {
+        st = xa_path_join(path, sizeof path, edir, names[k]);
+        if (st) break;
+        st = k == 0 ? xa_table_write_markdown(&tab, path) : k == 1 ? xa_table_write_json(&tab, path)
+           : k == 2 ? xa_table_write_csv(&tab, path) : xa_table_write_svg(&tab, path);
+    }
+    if (!st) printf("\nresults: %s/results.{md,json,csv,svg}\n", edir);
+    return st;
+}
+
+/* ---- the commands -------------------------------------------------------------------------------- */
+
+static void print_help(const char *cmd) {
+    if (!strcmp(cmd, "train")) {
+        printf("usage: xadapt train RECIPE --phase PHASE [OPTIONS]\n\n"
+               "Run one phase of a recipe: pretrain (the base), lang (one language adapter per\n"
+               "language, MLM, base frozen), task (the task adapter on Stack(lang:src, task) with\n"
+               "its head), fusion (Fuse over the language adapters under the task adapter).\n"
+               "Outputs whose files exist are skipped; interrupted runs continue from their\n"
+               "checkpoint.\n\n");
+    } else if (!strcmp(cmd, "run")) {
+        printf("usage: xadapt run RECIPE [OPTIONS]\n\n"
+               "Run every phase of the recipe in order (pretrain, lang, task, fusion, eval),\n"
+               "skipping those whose outputs exist and continuing interrupted ones.\n\n");
+    } else {
+        printf("usage: xadapt eval RECIPE [OPTIONS]\n\n"
+               "Evaluate zero-shot transfer: for the source and every target language, each setup\n"
+               "of the recipe's eval phase (task_only, src_stack, madx, madx2, fusion, in_language),\n"
+               "mean and spread over the recipe's seeds. Prints a Markdown table and writes\n"
+               "OUTPUT/eval/results.{md,json,csv,svg} and raw.jsonl.\n\n");
+    }
+    printf("options:\n");
+    if (!strcmp(cmd, "train")) {
+        printf("  -p, --phase NAME     pretrain, lang, task or fusion (required)\n"
+               "  -l, --lang CODE      lang phase: only this language\n"
+               "      --seed N         task/fusion: only this seed of the recipe's seeds\n"
+               "  -f, --force          retrain even when the outputs exist\n");
+    }
+    printf("      --set KEY=VALUE  override a recipe key (repeatable), e.g. --set phases.task.lr=3e-4\n"
+           "  -j, --threads N      threads (default: the recipe's, else all cores)\n"
+           "  -h, --help           show this help\n");
+}
+
+static int run_recipe_cmd(const char *cmd, int argc, char **argv) {
+    enum { OPT_SET = 256, OPT_SEED };
+    static const struct option opts[] = {
+        {"phase", required_argument, NULL, 'p'}, {"lang", required_argument, NULL, 'l'},
+        {"set", required_argument, NULL, OPT_SET}, {"seed", required_argument, NULL, OPT_SEED},
+        {"force", no_argument, NULL, 'f'},       {"resume", no_argument, NULL, 'r'},
+        {"threads", required_argument, NULL, 'j'}, {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    recipe_args a;
+    memset(&a, 0, sizeof a);
+    opterr = 0;
+    optind = 1;
+    int c;
+    while ((c = getopt_long(argc, argv, ":p:l:frj:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'p': a.phase = optarg; break;
+        case 'l': a.lang = optarg; break;
+        case OPT_SET:
+            if (a.n_sets >= MAX_SETS) return cli_usage_error(cmd, "too many --set options");
+            a.sets[a.n_sets++] = optarg;
+            break;
+        case OPT_SEED:
+            if (!cli_parse_i64(cmd, "--seed", optarg, 0, INT64_MAX, &a.seed)) return CLI_EXIT_USAGE;
+            a.has_seed = 1;
+            break;
+        case 'f': a.force = 1; break;
+        case 'r': a.resume = 1; break; /* resuming is the default; accepted for clarity */
+        case 'j':
+            if (!cli_parse_i64(cmd, "--threads", optarg, 1, 1024, &a.threads)) return CLI_EXIT_USAGE;
+            break;
+        case 'h': print_help(cmd); return CLI_EXIT_OK;
+        case ':': return cli_usage_error(cmd, "option '%s' needs a value", argv[optind - 1]);
+        default: return cli_usage_error(cmd, "unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    if (optind >= argc) return cli_usage_error(cmd, "missing RECIPE (a YAML file)");
+    a.recipe = argv[optind++];
+    if (optind < argc) return cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
+    xa_phase_kind only = XA_PHASE_N;
+    if (!strcmp(cmd, "train")) {
+        if (!a.phase) return cli_usage_error(cmd, "missing --phase (pretrain, lang, task or fusion)");
+        if (xa_phase_kind_parse(a.phase, &only) || only == XA_PHASE_EVAL)
+            return cli_usage_error(cmd, "unknown phase '%s' (pretrain, lang, task or fusion)", a.phase);
+    } else if (a.phase || a.lang || a.has_seed) {
+        return cli_usage_error(cmd, "--phase, --lang and --seed belong to 'xadapt train'");
+    }
+    if (!strcmp(cmd, "eval")) only = XA_PHASE_EVAL;
+
+    static xa_recipe r; /* large: keep it off the stack */
+    if (xa_recipe_load(&r, a.recipe, a.sets, a.n_sets)) return cli_fail();
+    xa_threads_set(a.threads ? (int)a.threads : r.threads);
+    char path[XA_PATH_MAX];
+    xa_status st = xa_file_mkdirs(r.output);
+    if (!st) st = xa_path_join(path, sizeof path, r.output, "resolved.yaml");
+    if (!st) st = xa_recipe_write(&r, path);
+    if (st) return cli_fail();
+    int ran = 0;
+    double t0 = xa_time_now();
+    for (int i = 0; i < r.n_phases && !st; i++) {
+        const xa_cfg_phase *p = &r.phases[i];
+        if (only != XA_PHASE_N && p->kind != only) continue;
+        ran++;
+        switch (p->kind) {
+        case XA_PHASE_PRETRAIN: st = phase_pretrain(&r, p, &a); break;
+        case XA_PHASE_LANG: st = phase_lang(&r, p, &a); break;
+        case XA_PHASE_TASK: st = phase_task(&r, p, &a); break;
+        case XA_PHASE_FUSION: st = phase_fusion(&r, p, &a); break;
+        case XA_PHASE_EVAL: st = phase_eval(&r, p); break;
+        default: break;
+        }
+    }
+    if (st) return cli_fail();
+    if (!ran) {
+        if (only == XA_PHASE_EVAL) { /* eval without an eval phase: the default setups */
+            xa_cfg_phase p;
+            memset(&p, 0, sizeof p);
+            p.kind = XA_PHASE_EVAL;
+            p.batch_size = 32;
+            p.seq_len = 128;
+            p.n_setups = 3;
+            snprintf(p.setups[0], sizeof p.setups[0], "task_only");
+            snprintf(p.setups[1], sizeof p.setups[1], "src_stack");
+            snprintf(p.setups[2], sizeof p.setups[2], "madx");
+            if (phase_eval(&r, &p)) return cli_fail();
+        } else {
+            fprintf(stderr, "xadapt %s: the recipe %s has no %s phase\n", cmd, a.recipe, a.phase ? a.phase : "");
+            return CLI_EXIT_USAGE;
+        }
+    }
+    char dur[32];
+    fprintf(stderr, "%s: done in %s\n", cmd, xa_format_duration(xa_time_now() - t0, dur, sizeof dur));
+    return CLI_EXIT_OK;
+}
+
+int cli_cmd_train(int argc, char **argv) { return run_recipe_cmd("train", argc, argv); }
+int cli_cmd_run(int argc, char **argv) { return run_recipe_cmd("run", argc, argv); }
+int cli_cmd_eval(int argc, char **argv) { return run_recipe_cmd("eval", argc, argv); }

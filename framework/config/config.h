@@ -1,0 +1,194 @@
+/* config: YAML recipes (the only user of libyaml, DESIGN.md §3). A recipe declares an experiment:
+ * the base model and tokenizer, the languages, the data paths (with a {lang} placeholder), the
+ * adapters per role and the phases in order with their hyperparameters. config reads it into the
+ * plain structs below; nobody else sees YAML.
+ *
+ *     extends: ../configs/training/defaults.yaml   # optional (a path or a list of paths)
+ *     name: quickstart
+ *     output: ../out/quickstart                     # relative paths: to the file that says them
+ *     seed: 42
+ *     seeds: [1, 2, 3]                              # task/eval repetitions (default [seed])
+ *     threads: 0                                    # 0 = all cores
+ *     model:
+ *       base: ../out/quickstart/base                # Hugging Face directory (pretrain writes it)
+ *       tokenizer: ../out/quickstart/base/sentencepiece.bpe.model   # default: base/sentencepiece.bpe.model
+ *       arch: tiny                                  # pretrain: tiny | small | base | config.json
+ *       vocab_size: 8000                            # pretrain: tokenizer trained when missing
+ *     languages: {source: en, targets: [de, fr]}
+ *     data:
+ *       pretrain: ../data/multi.txt
+ *       mlm: ../data/mono/{lang}.txt
+ *       task:
+ *         name: topic                               # the task adapter's name
+ *         type: classification                      # or tagging
+ *         train: ../data/topic/en.train.tsv
+ *         dev: ../data/topic/en.dev.tsv
+ *         test: ../data/topic/{lang}.test.tsv
+ *         target_train: ../data/topic/{lang}.train.tsv   # optional: in-language reference
+ *     adapters:
+ *       lang: {preset: seq_bn_inv, reduction_factor: 2}     # any BnConfig key overrides the preset
+ *       task: {preset: seq_bn, reduction_factor: 16}
+ *       fusion: {preset: dynamic}                           # optional
+ *     phases:                                       # in order; each item is {kind: {params}}
+ *       - pretrain: {steps: 300, batch_size: 16, seq_len: 64, lr: 5e-4}
+ *       - lang: {steps: 200, batch_size: 16, seq_len: 64, lr: 1e-4}
+ *       - task: {epochs: 3, batch_size: 16, seq_len: 64, lr: 1e-4, eval_every: 50, early_stopping: 3}
+ *       - eval: {setups: [task_only, src_stack, madx, madx2]}
+ *
+ * Rules: unknown keys and wrong types are errors; every error names path:line:col, the key, the
+ * bad value and what is allowed (XA_STATUS_CONFIG; IO / NOT_FOUND for unreadable files; FORMAT
+ * for YAML syntax errors, with libyaml's line and column). `extends` files are merged first
+ * (mappings deep-merged, the including file wins; lists replaced), then `--set a.b.c=value`
+ * overrides, addressed by key path; list items by index (phases.2.lr) or, for phases, by kind
+ * (phases.task.lr). A value given with --set is parsed as a YAML scalar or flow collection.
+ */
+#ifndef XA_CONFIG_H
+#define XA_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/core.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define XA_CFG_PATH 1024
+#define XA_CFG_NAME 64
+#define XA_CFG_MAX_LANGS 64
+#define XA_CFG_MAX_PHASES 16
+#define XA_CFG_MAX_OVERRIDES 48
+#define XA_CFG_MAX_SETUPS 16
+#define XA_CFG_MAX_SEEDS 16
+
+/* Where a value came from: file, 1-based line and column (line 0 = a default or --set). */
+typedef struct xa_cfg_pos {
+    char file[XA_CFG_PATH];
+    int line, col;
+} xa_cfg_pos;
+
+/* Format "file:line:col" (or "--set" / "default") into buf; returns buf. */
+const char *xa_cfg_pos_format(const xa_cfg_pos *p, char *buf, size_t n);
+
+/* One adapter or fusion override: a BnConfig / AdapterFusionConfig key and its value as JSON text
+ * (true, 2, 0.5, "gelu", [11], null), for io's config readers to apply and validate. */
+typedef struct xa_cfg_kv {
+    char key[XA_CFG_NAME];
+    char json[256];
+    xa_cfg_pos pos;
+} xa_cfg_kv;
+
+typedef struct xa_cfg_adapter {
+    int present;                      /* the role is declared */
+    char preset[XA_CFG_NAME];         /* "seq_bn_inv", "dynamic", ... */
+    xa_cfg_pos pos;                   /* the role's mapping */
+    int n_overrides;
+    xa_cfg_kv overrides[XA_CFG_MAX_OVERRIDES];
+} xa_cfg_adapter;
+
+typedef enum xa_phase_kind {
+    XA_PHASE_PRETRAIN = 0, /* MLM pretraining of the base (all parameters) */
+    XA_PHASE_LANG,         /* one language adapter per language (source + targets), MLM, base frozen */
+    XA_PHASE_TASK,         /* Stack(lang:src, task), lang frozen; the task adapter and its head */
+    XA_PHASE_FUSION,       /* Fuse over trained adapters */
+    XA_PHASE_EVAL,         /* zero-shot transfer table */
+    XA_PHASE_N
+} xa_phase_kind;
+
+/* "pretrain", "lang", "task", "fusion", "eval". */
+const char *xa_phase_kind_name(xa_phase_kind k);
+xa_status xa_phase_kind_parse(const char *name, xa_phase_kind *out);
+
+/* A phase's parameters. Defaults (applied for keys not given):
+ *   steps 0 (task/fusion: use epochs; pretrain/lang: 1000), epochs 3, batch_size 16, seq_len 128,
+ *   lr 1e-4 (pretrain 5e-4), warmup_ratio 0.06 (warmup_steps, when > 0, wins), weight_decay 0.01,
+ *   clip 1.0, eval_every 0 (= once per epoch for task/fusion; lang/pretrain: never), early_stopping
+ *   0 (off; else patience in evaluations), ckpt_every 200, log_every 10, adapter_drop 0 (AdapterDrop
+ *   k_max), max_docs 0 (all lines), mlm_prob 0.15, whole_word_mask false, seed = the recipe seed,
+ *   languages [] (lang phase: all of source + targets), setups (eval) [task_only, src_stack, madx]. */
+typedef struct xa_cfg_phase {
+    xa_phase_kind kind;
+    xa_cfg_pos pos;
+    int64_t steps;
+    double epochs;
+    int batch_size;
+    int seq_len;
+    double lr;
+    int64_t warmup_steps;
+    double warmup_ratio;
+    double weight_decay;
+    double clip;
+    int64_t eval_every;
+    int early_stopping;
+    int64_t ckpt_every;
+    int64_t log_every;
+    int adapter_drop;
+    int64_t max_docs;
+    double mlm_prob;
+    int whole_word_mask;
+    uint64_t seed;
+    int n_languages;                               /* lang phase: a subset, 0 = all */
+    char languages[XA_CFG_MAX_LANGS][16];
+    int n_setups;                                  /* eval */
+    char setups[XA_CFG_MAX_SETUPS][128];           /* names (task_only, src_stack, madx, madx2,
+                                                      fusion, in_language) or setup text with
+                                                      {src} / {tgt} / {task} placeholders */
+} xa_cfg_phase;
+
+typedef enum xa_task_type { XA_TASK_CLASSIFICATION = 0, XA_TASK_TAGGING } xa_task_type;
+
+typedef struct xa_recipe {
+    char path[XA_CFG_PATH];           /* the recipe file as given */
+    char name[XA_CFG_NAME * 2];
+    char output[XA_CFG_PATH];         /* resolved path */
+    uint64_t seed;
+    int n_seeds;
+    uint64_t seeds[XA_CFG_MAX_SEEDS];
+    int threads;
+    /* model (paths resolved) */
+    char base[XA_CFG_PATH];
+    char tokenizer[XA_CFG_PATH];
+    char arch[XA_CFG_PATH];           /* a preset name, or a resolved config.json path */
+    int vocab_size;
+    /* languages */
+    char source[16];
+    int n_targets;
+    char targets[XA_CFG_MAX_LANGS][16];
+    /* data (paths resolved; may hold {lang}) */
+    char pretrain_corpus[XA_CFG_PATH];
+    char mlm_corpus[XA_CFG_PATH];
+    char task_name[XA_CFG_NAME];
+    xa_task_type task_type;
+    char task_train[XA_CFG_PATH];
+    char task_dev[XA_CFG_PATH];
+    char task_test[XA_CFG_PATH];
+    char task_target_train[XA_CFG_PATH];
+    /* adapters */
+    xa_cfg_adapter lang_adapter, task_adapter, fusion;
+    /* phases, in order */
+    int n_phases;
+    xa_cfg_phase phases[XA_CFG_MAX_PHASES];
+} xa_recipe;
+
+/* Read a recipe, apply `extends` and the --set overrides ("a.b.c=value" strings), check it and
+ * fill r. Required: name, output, model.base, languages.source; the data paths a declared phase
+ * needs (pretrain: data.pretrain; lang: data.mlm; task: data.task.train/dev; eval:
+ * data.task.test); a `lang` adapter for lang/task phases, a `task` adapter for task phases.
+ * Language codes: [A-Za-z0-9_-]{1,15}. Errors as described at the top. */
+xa_status xa_recipe_load(xa_recipe *r, const char *path, const char *const *sets, int n_sets);
+
+/* Write the fully resolved recipe (every key with its value, defaults included) as YAML that
+ * xa_recipe_load reads back to the same struct; atomically. */
+xa_status xa_recipe_write(const xa_recipe *r, const char *path);
+
+/* Index of the first phase of kind k, or -1. */
+int xa_recipe_phase(const xa_recipe *r, xa_phase_kind k);
+
+/* Replace every "{lang}" in pattern with lang (USAGE when the result does not fit). */
+xa_status xa_cfg_expand(char *out, size_t n, const char *pattern, const char *lang);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* XA_CONFIG_H */

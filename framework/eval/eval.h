@@ -1,0 +1,95 @@
+/* eval: metrics and the zero-shot transfer tables (DESIGN.md §3, §5).
+ *
+ *  - metrics (metrics.c): accuracy and macro-F1 for classification; span-level precision, recall
+ *    and F1 for BIO tagging with exact-match spans (conlleval / seqeval default mode: a span is a
+ *    maximal run B-X I-X ... of one type; an I-X that does not continue a span of type X starts
+ *    one);
+ *  - tables (table.c): a (row = language) x (column = setup) table of a metric with an optional
+ *    spread (std over seeds), written as Markdown, JSON and CSV, and drawn as an SVG grouped bar
+ *    chart that the project writes itself (no plotting library).
+ * The driver that trains nothing and evaluates setups over languages lives with the trainer. */
+#ifndef XA_EVAL_H
+#define XA_EVAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "core/core.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- classification -------------------------------------------------------------------------- */
+
+typedef struct xa_cls_metrics {
+    int64_t n;          /* examples */
+    double accuracy;    /* correct / n (0 when n = 0) */
+    double macro_f1;    /* mean over labels that occur in gold or predictions of per-label F1
+                           (sklearn f1_score(average="macro") with labels = those present) */
+} xa_cls_metrics;
+
+/* gold, pred (n) label ids in [0, n_labels). */
+void xa_metrics_classification(xa_cls_metrics *out, const int32_t *gold, const int32_t *pred,
+                               int64_t n, int n_labels);
+
+/* ---- tagging (BIO spans) ------------------------------------------------------------------------ */
+
+typedef struct xa_span_counts {
+    int64_t n_gold, n_pred, n_correct;  /* spans */
+    int64_t n_tokens, n_tokens_correct; /* tagged tokens (token accuracy, for context) */
+} xa_span_counts;
+
+typedef struct xa_span_metrics {
+    double precision, recall, f1;       /* 0 when undefined */
+    double token_accuracy;
+    xa_span_counts counts;
+} xa_span_metrics;
+
+/* Add one sentence: gold and pred tag ids (n words) into names[] ("O", "B-X", "I-X"). */
+void xa_span_count(xa_span_counts *c, const int32_t *gold, const int32_t *pred, int n,
+                   const char (*names)[64], int n_labels);
+void xa_span_finish(xa_span_metrics *out, const xa_span_counts *c);
+
+/* ---- transfer tables ---------------------------------------------------------------------------- */
+
+#define XA_TABLE_MAX_ROWS 64
+#define XA_TABLE_MAX_COLS 16
+
+typedef struct xa_table {
+    char title[256];                  /* e.g. "topic: accuracy (mean over 3 seeds)" */
+    char metric[64];                  /* "accuracy", "macro_f1", "span_f1" */
+    int n_rows, n_cols;
+    char rows[XA_TABLE_MAX_ROWS][32]; /* languages */
+    char cols[XA_TABLE_MAX_COLS][64]; /* setups */
+    double value[XA_TABLE_MAX_ROWS][XA_TABLE_MAX_COLS];  /* NaN = not measured */
+    double spread[XA_TABLE_MAX_ROWS][XA_TABLE_MAX_COLS]; /* std over seeds; NaN = none */
+    int n_seeds;
+} xa_table;
+
+/* An empty table (every value NaN). */
+void xa_table_init(xa_table *t, const char *title, const char *metric);
+/* Index of a row / column, added when missing; -1 when full. */
+int xa_table_row(xa_table *t, const char *name);
+int xa_table_col(xa_table *t, const char *name);
+/* Add a "mean" row: the mean over the rows that have a value in each column. */
+void xa_table_add_mean_row(xa_table *t, const char *name);
+
+/* Markdown (values x 100 with one decimal, "± s" when a spread exists, "–" for NaN, a bold
+ * best value per row), to a stream. */
+void xa_table_print_markdown(const xa_table *t, FILE *out);
+/* Files, written atomically: Markdown, JSON ({"title", "metric", "n_seeds", "rows", "cols",
+ * "value": [[...]], "spread": [[...]]} with null for NaN), CSV (header "language,<setup>,...",
+ * then "<setup> std" columns when spreads exist), SVG (grouped bars per language, one colour per
+ * setup with a legend, y axis 0..100 with grid lines, error bars for spreads, the title; valid
+ * standalone SVG 1.1 that browsers render). */
+xa_status xa_table_write_markdown(const xa_table *t, const char *path);
+xa_status xa_table_write_json(const xa_table *t, const char *path);
+xa_status xa_table_write_csv(const xa_table *t, const char *path);
+xa_status xa_table_write_svg(const xa_table *t, const char *path);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* XA_EVAL_H */

@@ -1,0 +1,892 @@
+/* train/madx: the MAD-X phases on a frozen base (ADAPTERHUB.md §1.6, §2.1).
+ *  - xa_train_lang: a language adapter (with its invertible adapter) trained with MLM, the base
+ *    and its MLM head frozen: loss on the masked rows only, the inverse invertible adapter before
+ *    the tied decoder, backward through the frozen layers down to the embedding site.
+ *  - xa_train_task: a task adapter (or a fusion layer) and a head on a setup of frozen adapters,
+ *    e.g. Stack(lang:src, task); dev evaluation at a cadence, the best weights kept, early
+ *    stopping.
+ *  - xa_eval_setup: one setup on one test file.
+ * Both trainers checkpoint to OUT/checkpoint (AdapterHub directories + trainer_state.safetensors)
+ * through a .tmp directory swapped into place, and resume bit-identically: the batches, masks,
+ * dropout and AdamW state of a resumed run are those of an uninterrupted one.
+ * Weight decay applies to each whole parameter group (one group per adapter, fusion and head);
+ * HF's per-tensor exclusion of biases and norms is not reproduced. */
+#include "train/train.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "compose/compose.h"
+#include "data/data.h"
+#include "eval/eval.h"
+#include "heads/heads.h"
+#include "hub/hub.h"
+#include "io/file.h"
+#include "io/safetensors.h"
+#include "optim/optim.h"
+#include "tokenizer/spm.h"
+
+xa_phase_opts xa_phase_opts_default(void) {
+    xa_phase_opts o;
+    memset(&o, 0, sizeof o);
+    o.B = 16;
+    o.T = 128;
+    o.steps = 1000;
+    o.lr = 1e-4;
+    o.warmup = -1;
+    o.warmup_ratio = 0.06;
+    o.weight_decay = 0.01;
+    o.clip = 1.0;
+    o.ckpt_every = 200;
+    o.log_every = 10;
+    o.mlm_prob = 0.15;
+    o.seed = 42;
+    return o;
+}
+
+/* ---- shared pieces ------------------------------------------------------------------------------ */
+
+static int64_t warmup_steps(const xa_phase_opts *o, int64_t steps) {
+    return o->warmup >= 0 ? o->warmup : (int64_t)(o->warmup_ratio * (double)steps);
+}
+
+static void remove_dir_files(const char *dir) {
+    /* Directories written here hold only files one level deep, or adapter subdirectories. */
+    char cmd_path[XA_PATH_MAX];
+    static const char *const files[] = {"adapter_config.json", "adapter.safetensors", "head_config.json",
+                                        "model_head.safetensors", "adapter_fusion_config.json",
+                                        "model_adapter_fusion.safetensors", "trainer_state.safetensors",
+                                        "adapter_setup.json"};
+    for (size_t i = 0; i < sizeof files / sizeof *files; i++)
+        if (!xa_path_join(cmd_path, sizeof cmd_path, dir, files[i])) unlink(cmd_path);
+}
+
+/* Remove DIR, its known files and its subdirectories one level down. */
+static void remove_tree(const char *dir) {
+    static const char *const subs[] = {"adapter", "head", "fusion"};
+    char p[XA_PATH_MAX];
+    for (size_t i = 0; i < sizeof subs / sizeof *subs; i++) {
+        if (xa_path_join(p, sizeof p, dir, subs[i])) continue;
+        remove_dir_files(p);
+        rmdir(p);
+    }
+    remove_dir_files(dir);
+    rmdir(dir);
+}
+
+/* Swap TMP in for FIN: the old directory stays complete until the new one is in place. */
+static xa_status swap_dir(const char *tmp, const char *fin) {
+    char old[XA_PATH_MAX];
+    if (snprintf(old, sizeof old, "%s.old", fin) >= (int)sizeof old)
+        return xa_error_set(XA_STATUS_USAGE, fin, NULL, NULL, "path too long");
+    remove_tree(old);
+    if (xa_file_is_dir(fin) && rename(fin, old) != 0)
+        return xa_error_set(XA_STATUS_IO, fin, NULL, NULL, "cannot move the old directory aside: %s",
+                            strerror(errno));
+    if (rename(tmp, fin) != 0)
+        return xa_error_set(XA_STATUS_IO, tmp, NULL, NULL, "cannot move the new directory into place: %s",
+                            strerror(errno));
+    remove_tree(old);
+    return XA_STATUS_OK;
+}
+
+typedef struct train_state {
+    int64_t step, epoch, pos;
+    xa_rng rng;
+    double best;      /* best dev metric so far (-1 none) */
+    int64_t best_step;
+    int64_t bad_evals; /* evaluations since the best */
+} train_state;
+
+static const char *fmt_i64(char *buf, size_t n, int64_t v) {
+    snprintf(buf, n, "%" PRId64, v);
+    return buf;
+}
+
+/* trainer_state.safetensors: AdamW moments per group and the run state in the metadata. */
+static xa_status save_state(const char *path, const xa_optim *opt, const train_state *ts,
+                            const char *identity) {
+    size_t n = 2 * opt->n_groups;
+    xa_st_entry *e = calloc(n ? n : 1, sizeof *e);
+    char (*names)[160] = calloc(n ? n : 1, sizeof *names);
+    if (!e || !names) {
+        free(e);
+        free(names);
+        return xa_error_set(XA_STATUS_NOMEM, path, NULL, NULL, "out of memory");
+    }
+    for (size_t g = 0; g < opt->n_groups; g++)
+        for (int k = 0; k < 2; k++) {
+            xa_st_entry *x = &e[2 * g + (size_t)k];
+            snprintf(names[2 * g + (size_t)k], sizeof names[0], "%s.%s", k ? "v" : "m", opt->groups[g].name);
+            x->name = names[2 * g + (size_t)k];
+            x->dtype = XA_DTYPE_F32;
+            x->n_dims = 1;
+            x->shape[0] = (int64_t)opt->groups[g].n;
+            x->f32 = k ? opt->groups[g].v : opt->groups[g].m;
+        }
+    char v[9][40];
+    snprintf(v[5], sizeof v[5], "%" PRIu64, ts->rng.state);
+    snprintf(v[6], sizeof v[6], "%" PRIu64, ts->rng.inc);
+    snprintf(v[7], sizeof v[7], "%.17g", ts->best);
+    xa_st_kv meta[] = {
+        {"step", fmt_i64(v[0], sizeof v[0], ts->step)},
+        {"epoch", fmt_i64(v[1], sizeof v[1], ts->epoch)},
+        {"pos", fmt_i64(v[2], sizeof v[2], ts->pos)},
+        {"adam_step", fmt_i64(v[3], sizeof v[3], opt->n_groups ? opt->groups[0].step : 0)},
+        {"best_step", fmt_i64(v[4], sizeof v[4], ts->best_step)},
+        {"rng_state", v[5]},
+        {"rng_inc", v[6]},
+        {"best", v[7]},
+        {"bad_evals", fmt_i64(v[8], sizeof v[8], ts->bad_evals)},
+        {"identity", identity},
+    };
+    xa_status st = xa_st_write(path, e, n, meta, sizeof meta / sizeof *meta);
+    free(e);
+    free(names);
+    return st;
+}
+
+static xa_status meta_i64(const xa_st_file *f, const char *key, int64_t *out) {
+    const char *v = xa_st_metadata_get(f, key);
+    char *end = NULL;
+    if (v) {
+        errno = 0;
+        long long x = strtoll(v, &end, 10);
+        if (!errno && end != v && *end == '\0') {
+            *out = x;
+            return XA_STATUS_OK;
+        }
+    }
+    return xa_error_set(XA_STATUS_FORMAT, xa_st_path(f), "an integer",
+                        "the checkpoint is damaged: delete it to start over", "metadata '%s' is %s",
+                        key, v ? v : "missing");
+}
+
+static xa_status load_state(const char *path, xa_optim *opt, train_state *ts, const char *identity) {
+    xa_st_file *f = NULL;
+    xa_status st = xa_st_open(&f, path);
+    if (st) return st;
+    const char *id = xa_st_metadata_get(f, "identity");
+    if (!id || strcmp(id, identity)) {
+        xa_st_close(f);
+        return xa_error_set(XA_STATUS_CONFIG, path, identity,
+                            "resume with the settings the run started with, or delete the checkpoint",
+                            "the checkpoint was made with other settings: %s", id ? id : "(none)");
+    }
+    int64_t adam_step = 0;
+    st = meta_i64(f, "step", &ts->step);
+    if (!st) st = meta_i64(f, "epoch", &ts->epoch);
+    if (!st) st = meta_i64(f, "pos", &ts->pos);
+    if (!st) st = meta_i64(f, "adam_step", &adam_step);
+    if (!st) st = meta_i64(f, "best_step", &ts->best_step);
+    if (!st) st = meta_i64(f, "bad_evals", &ts->bad_evals);
+    const char *s1 = xa_st_metadata_get(f, "rng_state"), *s2 = xa_st_metadata_get(f, "rng_inc"),
+               *sb = xa_st_metadata_get(f, "best");
+    if (!st && (!s1 || !s2 || !sb))
+        st = xa_error_set(XA_STATUS_FORMAT, path, "rng_state, rng_inc and best", NULL, "run state missing");
+    if (!st) {
+        ts->rng.state = strtoull(s1, NULL, 10);
+        ts->rng.inc = strtoull(s2, NULL, 10);
+        ts->best = strtod(sb, NULL);
+    }
+    for (size_t g = 0; g < opt->n_groups && !st; g++) {
+        char name[200];
+        int64_t shape[1] = {(int64_t)opt->groups[g].n};
+        snprintf(name, sizeof name, "m.%s", opt->groups[g].name);
+        st = xa_st_read_f32(f, name, shape, 1, opt->groups[g].m);
+        snprintf(name, sizeof name, "v.%s", opt->groups[g].name);
+        if (!st) st = xa_st_read_f32(f, name, shape, 1, opt->groups[g].v);
+        opt->groups[g].step = adam_step;
+    }
+    xa_st_close(f);
+    return st;
+}
+
+/* Copy the parameters of adapter `name` from an adapter directory into `into` (same config). */
+static xa_status load_params_into(const xa_encoder_config *enc, const char *dir, xa_adapter *into) {
+    xa_composer *tmp = NULL;
+    xa_status st = xa_composer_init(&tmp, enc);
+    xa_adapter *a = NULL;
+    if (!st) st = xa_hub_load_adapter(tmp, dir, into->name, NULL, 0, 0, &a);
+    if (!st && a->n_params != into->n_params)
+        st = xa_error_set(XA_STATUS_SHAPE, dir, "the adapter of this run", "delete the checkpoint",
+                          "checkpointed adapter has %zu parameters, this run %zu", a->n_params,
+                          into->n_params);
+    if (!st) memcpy(into->params, a->params, a->n_params * sizeof(float));
+    xa_composer_free(tmp);
+    return st;
+}
+
+static FILE *open_metrics(const char *path, int append) {
+    FILE *f = fopen(path, append ? "a" : "w");
+    if (!f) xa_error_set(XA_STATUS_IO, path, NULL, NULL, "cannot write metrics: %s", strerror(errno));
+    return f;
+}
+
+/* ---- language adapters ---------------------------------------------------------------------------- */
+
+xa_status xa_train_lang(const char *base_dir, const char *tokenizer, const char *out_dir,
+                        const char *name, const xa_bn_config *cfg, const char *corpus,
+                        const xa_phase_opts *o, xa_phase_result *res) {
+    xa_spm *spm = NULL;
+    xa_mlm_data data;
+    xa_mlm_batch batch;
+    xa_encoder enc;
+    xa_mlm_head head;
+    xa_encoder_acts acts;
+    xa_optim opt;
+    xa_composer *cp = NULL;
+    FILE *mf = NULL;
+    float *dlast = NULL;
+    char path[XA_PATH_MAX], ckpt[XA_PATH_MAX], tmp[XA_PATH_MAX], identity[512];
+    memset(&data, 0, sizeof data);
+    memset(&batch, 0, sizeof batch);
+    memset(&enc, 0, sizeof enc);
+    memset(&head, 0, sizeof head);
+    memset(&acts, 0, sizeof acts);
+    memset(&opt, 0, sizeof opt);
+    memset(res, 0, sizeof *res);
+    res->best_dev = -1;
+
+    xa_status st = xa_spm_load(&spm, tokenizer);
+    if (!st) st = xa_spm_set_ids(spm, XA_SPM_IDS_XLMR);
+    if (!st) st = xa_encoder_load(&enc, NULL, base_dir, 0);
+    if (st) goto done;
+    const xa_encoder_config *ec = &enc.cfg;
+    if (xa_spm_vocab_size(spm) != ec->V) {
+        st = xa_error_set(XA_STATUS_CONFIG, tokenizer, "the base model's vocabulary size",
+                          "wrong tokenizer for this base?", "tokenizer has %d pieces, %s has vocab_size %d",
+                          xa_spm_vocab_size(spm), base_dir, ec->V);
+        goto done;
+    }
+    int T = o->T;
+    if (ec->arch == XA_ARCH_XLMR && T > ec->P - ec->pad_id - 1) T = ec->P - ec->pad_id - 1;
+    st = xa_mlm_data_load(&data, spm, corpus, T, o->seed, o->max_docs);
+    if (!st) {
+        data.mask_prob = (float)o->mlm_prob;
+        if (o->whole_word) st = xa_mlm_data_set_whole_word(&data, spm);
+    }
+    if (!st) st = xa_mlm_batch_init(&batch, o->B, T);
+    if (!st) st = xa_mlm_head_init(&head, ec->C, ec->V, ec->eps, o->B * T, 0);
+    if (!st) st = xa_mlm_head_load(&head, ec->arch, base_dir);
+    if (!st) st = xa_encoder_acts_init(&acts, ec, o->B, T, 1);
+    if (!st) st = xa_composer_init(&cp, ec);
+    xa_adapter *ad = NULL;
+    if (!st) st = xa_composer_add_adapter(cp, name, cfg, 1, &ad);
+    xa_setup *setup = NULL;
+    if (!st) setup = xa_setup_single(name);
+    if (!st && !setup) st = XA_STATUS_NOMEM;
+    if (!st) st = xa_composer_activate(cp, setup, name);
+    xa_setup_free(setup);
+    if (!st) st = xa_composer_plan(cp, o->B, T, o->B * T, 1);
+    if (!st) st = xa_optim_init(&opt, 0.9, 0.999, 1e-8);
+    if (!st) st = xa_optim_add_group(&opt, name, ad->params, ad->grads, ad->n_params, 1.0, o->weight_decay, 1, NULL);
+    if (st) goto done;
+    dlast = xa_aligned_alloc((size_t)o->B * T * ec->C * sizeof(float), 64);
+    if (!dlast) {
+        st = xa_error_set(XA_STATUS_NOMEM, "xa_train_lang", NULL, NULL, "out of memory");
+        goto done;
+    }
+    xa_hook hook;
+    xa_composer_hook(cp, &hook);
+
+    snprintf(identity, sizeof identity, "lang %s B=%d T=%d steps=%" PRId64 " seed=%" PRIu64 " lr=%g", name,
+             o->B, T, o->steps, o->seed, o->lr);
+    train_state ts = {0, 0, 0, {0, 0}, -1, 0, 0};
+    if ((st = xa_file_mkdirs(out_dir))) goto done;
+    if ((st = xa_path_join(ckpt, sizeof ckpt, out_dir, "checkpoint"))) goto done;
+    if ((st = xa_path_join(tmp, sizeof tmp, out_dir, "checkpoint.tmp"))) goto done;
+    if (o->resume && xa_file_is_dir(ckpt)) {
+        char p2[XA_PATH_MAX];
+        st = xa_path_join(p2, sizeof p2, ckpt, "adapter");
+        if (!st) st = load_params_into(ec, p2, ad);
+        if (!st) st = xa_path_join(p2, sizeof p2, ckpt, "trainer_state.safetensors");
+        if (!st) st = load_state(p2, &opt, &ts, identity);
+        if (st) goto done;
+        xa_mlm_data_seek(&data, ts.epoch, ts.pos);
+        XA_LOG_INFO("%s: resuming at step %lld", name, (long long)ts.step);
+    } else {
+        xa_rng init;
+        xa_rng_seed(&init, o->seed, 11);
+        xa_adapter_init_weights(ad, &init);
+        xa_rng_seed(&ts.rng, o->seed, 12);
+    }
+    xa_sched sched = {XA_SCHED_KIND_LINEAR, o->lr, warmup_steps(o, o->steps), o->steps, 0.5};
+    if ((st = xa_path_join(path, sizeof path, out_dir, "metrics.jsonl"))) goto done;
+    if (!(mf = open_metrics(path, ts.step > 0))) {
+        st = XA_STATUS_IO;
+        goto done;
+    }
+
+    char label[96];
+    snprintf(label, sizeof label, "lang %s", name);
+    xa_progress prog;
+    xa_progress_init(&prog, o->progress, label, "tok", ts.step, o->steps);
+    const size_t NC = (size_t)o->B * T * ec->C;
+    const int64_t window = o->log_every > 0 ? o->log_every : 10;
+    double win_sum = 0, t0 = xa_time_now();
+    int64_t win_n = 0, done_here = 0;
+    int logged = 0;
+    xa_batch b = {batch.ids, NULL, batch.lens, o->B, T};
+    while (ts.step < o->steps) {
+        xa_optim_zero_grad(&opt);
+        xa_mlm_data_next(&data, &batch);
+        if (o->adapter_drop > 0) xa_composer_adapterdrop(cp, o->adapter_drop, &ts.rng);
+        xa_composer_set_mode(cp, 1, &ts.rng);
+        st = xa_encoder_forward(&enc, &acts, &b, &hook, 1, &ts.rng);
+        if (st) goto done;
+        float loss = xa_mlm_head_forward(&head, xa_encoder_hidden(&enc, &acts, ec->L - 1), batch.rows,
+                                         batch.targets, batch.m, enc.t[XA_ENC_WTE], &hook, NULL);
+        memset(dlast, 0, NC * sizeof(float));
+        xa_mlm_head_backward(&head, dlast, NULL, enc.t[XA_ENC_WTE], &hook, 1.0f);
+        xa_encoder_backward(&enc, &acts, &b, &hook, dlast, NULL);
+        double gnorm = o->clip > 0 ? xa_optim_clip_grad_norm(&opt, o->clip) : xa_optim_grad_norm(&opt);
+        double lr = xa_sched_lr(&sched, ts.step);
+        xa_optim_step(&opt, lr);
+        ts.step++;
+        done_here++;
+        win_sum += loss;
+        win_n++;
+        if (win_n == window || ts.step == o->steps) {
+            double mean = win_sum / (double)win_n, el = xa_time_now() - t0;
+            if (!logged) res->first_loss = mean;
+            logged = 1;
+            res->last_loss = mean;
+            fprintf(mf, "{\"step\": %" PRId64 ", \"loss\": %.6f, \"lr\": %.6g, \"grad_norm\": %.4f, "
+                        "\"tokens_per_s\": %.1f}\n",
+                    ts.step, mean, lr, gnorm, el > 0 ? (double)done_here * o->B * T / el : 0.0);
+            fflush(mf);
+            win_sum = 0;
+            win_n = 0;
+        }
+        xa_progress_update(&prog, ts.step, (double)o->B * T, "loss %.4f | lr %.2e", loss, lr);
+        int stop = o->stop_after > 0 && done_here >= o->stop_after;
+        if (ts.step == o->steps || stop || (o->ckpt_every > 0 && ts.step % o->ckpt_every == 0)) {
+            ts.epoch = data.epoch;
+            ts.pos = data.pos;
+            char p2[XA_PATH_MAX];
+            remove_tree(tmp);
+            st = xa_path_join(p2, sizeof p2, tmp, "adapter");
+            if (!st) st = xa_hub_save_adapter(p2, ad, ec, base_dir);
+            if (!st) st = xa_path_join(p2, sizeof p2, tmp, "trainer_state.safetensors");
+            if (!st) st = save_state(p2, &opt, &ts, identity);
+            if (!st) st = swap_dir(tmp, ckpt);
+            if (st) goto done;
+        }
+        if (stop) break;
+    }
+    xa_progress_finish(&prog);
+    xa_composer_skip_lowest(cp, 0);
+    res->steps_done = ts.step;
+    res->seconds = xa_time_now() - t0;
+    res->tokens_per_s = res->seconds > 0 ? (double)done_here * o->B * T / res->seconds : 0;
+    if (ts.step == o->steps) {
+        /* The adapter directory: weights, then adapter_config.json (the completion marker). */
+        st = xa_hub_save_adapter(out_dir, ad, ec, base_dir);
+        res->finished = !st;
+    }
+done:
+    if (mf) fclose(mf);
+    xa_aligned_free(dlast);
+    xa_optim_free(&opt);
+    xa_composer_free(cp);
+    xa_encoder_acts_free(&acts);
+    xa_mlm_head_free(&head);
+    xa_encoder_free(&enc);
+    xa_mlm_batch_free(&batch);
+    xa_mlm_data_free(&data);
+    xa_spm_free(spm);
+    return st;
+}
+
+/* ---- task adapters and fusion ---------------------------------------------------------------------- */
+
+/* A loaded model for task training or evaluation: base, composer, head, tokenizer. */
+typedef struct task_model {
+    xa_spm *spm;
+    xa_encoder enc;
+    xa_composer *cp;
+    xa_head head;
+    xa_encoder_acts acts;
+    xa_hook hook;
+    xa_labels labels;
+    int tagging;
+    int B, T;
+} task_model;
+
+static void task_model_free(task_model *m) {
+    xa_encoder_acts_free(&m->acts);
+    xa_head_free(&m->head);
+    xa_composer_free(m->cp);
+    xa_encoder_free(&m->enc);
+    xa_spm_free(m->spm);
+    memset(m, 0, sizeof *m);
+}
+
+static xa_status task_model_open(task_model *m, const char *base_dir, const char *tokenizer) {
+    memset(m, 0, sizeof *m);
+    xa_status st = xa_spm_load(&m->spm, tokenizer);
+    if (!st) st = xa_spm_set_ids(m->spm, XA_SPM_IDS_XLMR);
+    if (!st) st = xa_encoder_load(&m->enc, NULL, base_dir, 0);
+    if (!st && xa_spm_vocab_size(m->spm) != m->enc.cfg.V)
+        st = xa_error_set(XA_STATUS_CONFIG, tokenizer, "the base model's vocabulary size",
+                          "wrong tokenizer for this base?", "tokenizer has %d pieces, %s has vocab_size %d",
+                          xa_spm_vocab_size(m->spm), base_dir, m->enc.cfg.V);
+    if (!st) st = xa_composer_init(&m->cp, &m->enc.cfg);
+    return st;
+}
+
+static int max_len(const task_model *m, int T) {
+    const xa_encoder_config *c = &m->enc.cfg;
+    int lim = c->arch == XA_ARCH_XLMR ? c->P - c->pad_id - 1 : c->P;
+    return T < lim ? T : lim;
+}
+
+/* Activate the setup and plan for (B, T). */
+static xa_status task_model_plan(task_model *m, const char *setup_text, int B, int T, int train) {
+    xa_setup *s = NULL;
+    xa_status st = xa_setup_parse(&s, setup_text, "setup");
+    if (!st) st = xa_composer_activate(m->cp, s, setup_text);
+    xa_setup_free(s);
+    m->B = B;
+    m->T = T;
+    if (!st) st = xa_composer_plan(m->cp, B, T, 0, train);
+    if (!st) st = xa_encoder_acts_init(&m->acts, &m->enc.cfg, B, T, train);
+    xa_composer_hook(m->cp, &m->hook);
+    return st;
+}
+
+/* Forward a batch (dropout with rng when train) and the head; returns the loss. */
+static float task_forward(task_model *m, const xa_task_batch *tb, int train, xa_rng *rng,
+                          float *logits, xa_status *st) {
+    xa_batch b = {tb->ids, NULL, tb->lens, tb->B, tb->T};
+    xa_composer_set_mode(m->cp, train, rng);
+    *st = xa_encoder_forward(&m->enc, &m->acts, &b, &m->hook, train, rng);
+    if (*st) return 0;
+    return xa_head_forward(&m->head, xa_encoder_hidden(&m->enc, &m->acts, m->enc.cfg.L - 1),
+                           tb->labels, tb->B, tb->T, logits, train, rng);
+}
+
+static int argmax(const float *x, int n) {
+    int k = 0;
+    for (int i = 1; i < n; i++)
+        if (x[i] > x[k]) k = i;
+    return k;
+}
+
+/* Score a data set with the current weights (dropout off). */
+static xa_status task_score(task_model *m, const xa_task_data *d, xa_eval_metrics *out) {
+    memset(out, 0, sizeof *out);
+    xa_task_batcher bt;
+    xa_task_batch tb;
+    memset(&tb, 0, sizeof tb);
+    const int K = m->head.K;
+    float *logits = malloc((size_t)m->B * m->T * K * sizeof(float));
+    int32_t *gold = malloc((size_t)(d->n ? d->n : 1) * sizeof(int32_t));
+    int32_t *pred = malloc((size_t)(d->n ? d->n : 1) * sizeof(int32_t));
+    xa_status st = (!logits || !gold || !pred) ? xa_error_set(XA_STATUS_NOMEM, "task_score", NULL, NULL, "out of memory")
+                                               : XA_STATUS_OK;
+    int32_t pad = xa_spm_special_ids(m->spm).pad;
+    if (!st) st = xa_task_batcher_init(&bt, d, m->B, 0, 0, pad);
+    if (!st) st = xa_task_batch_init(&tb, m->B, m->T);
+    if (st) {
+        free(logits);
+        free(gold);
+        free(pred);
+        return st;
+    }
+    xa_span_counts sc;
+    memset(&sc, 0, sizeof sc);
+    int32_t *wg = NULL, *wp = NULL;
+    int wcap = 0;
+    while (!st && xa_task_batcher_next(&bt, &tb)) {
+        task_forward(m, &tb, 0, NULL, logits, &st);
+        if (st) break;
+        for (int r = 0; r < tb.B; r++) {
+            const xa_task_example *ex = &d->ex[tb.index[r]];
+            if (!m->tagging) {
+                gold[tb.index[r]] = ex->label;
+                pred[tb.index[r]] = argmax(logits + (size_t)r * K, K);
+                continue;
+            }
+            /* word-level tags: the first piece of each word; words cut by truncation predict O */
+            if (ex->n_words > wcap) {
+                wcap = ex->n_words * 2;
+                free(wg);
+                free(wp);
+                wg = malloc((size_t)wcap * sizeof *wg);
+                wp = malloc((size_t)wcap * sizeof *wp);
+                if (!wg || !wp) {
+                    st = xa_error_set(XA_STATUS_NOMEM, "task_score", NULL, NULL, "out of memory");
+                    break;
+                }
+            }
+            for (int w = 0; w < ex->n_words; w++) wg[w] = wp[w] = 0; /* "O" is label 0 */
+            for (int t = 0; t < ex->len; t++) {
+                int w = ex->word[t];
+                if (w < 0) continue;
+                wg[w] = ex->tags[t];
+                wp[w] = argmax(logits + ((size_t)r * tb.T + t) * K, K);
+            }
+            xa_span_count(&sc, wg, wp, ex->n_words, (const char(*)[64])m->labels.names, m->labels.n);
+        }
+    }
+    /* Gold tags of truncated words are not in ex->tags: the data keeps them out of the count, so
+     * spans cut by truncation are not scored (documented in data.h). */
+    if (!st) {
+        out->n = d->n;
+        if (m->tagging) {
+            xa_span_metrics sm;
+            xa_span_finish(&sm, &sc);
+            out->precision = sm.precision;
+            out->recall = sm.recall;
+            out->f1 = sm.f1;
+            out->primary = sm.f1;
+        } else {
+            xa_cls_metrics cm;
+            xa_metrics_classification(&cm, gold, pred, d->n, K);
+            out->accuracy = cm.accuracy;
+            out->macro_f1 = cm.macro_f1;
+            out->primary = cm.accuracy;
+        }
+    }
+    free(wg);
+    free(wp);
+    free(logits);
+    free(gold);
+    free(pred);
+    xa_task_batch_free(&tb);
+    xa_task_batcher_free(&bt);
+    return st;
+}
+
+/* Write the trained pieces of the model into DIR: the new adapter (with the head in its folder, as
+ * AdapterHub's with_head), the fusion, the setup. */
+static xa_status save_trained(const char *dir, task_model *m, xa_adapter *ad, xa_fusion_layer *fu,
+                              const xa_task_spec *spec, const char *base_name) {
+    char p[XA_PATH_MAX];
+    xa_status st = xa_file_mkdirs(dir);
+    const char *label_ptrs[XA_MAX_LABELS];
+    for (int i = 0; i < m->labels.n; i++) label_ptrs[i] = m->labels.names[i];
+    if (!st) st = xa_path_join(p, sizeof p, dir, "head");
+    if (!st) st = xa_hub_save_head(p, &m->head, spec->head_name, label_ptrs, m->labels.n, &m->enc.cfg, base_name);
+    if (!st && ad) st = xa_path_join(p, sizeof p, dir, "adapter");
+    if (!st && ad) st = xa_hub_save_adapter(p, ad, &m->enc.cfg, base_name);
+    if (!st && fu) st = xa_path_join(p, sizeof p, dir, "fusion");
+    if (!st && fu) st = xa_hub_save_fusion(p, fu, &m->enc.cfg, base_name);
+    if (!st) st = xa_path_join(p, sizeof p, dir, "adapter_setup.json");
+    if (!st) st = xa_hub_save_setup(p, xa_composer_active(m->cp), spec->head_name);
+    return st;
+}
+
+static xa_status load_trained(const char *dir, task_model *m, xa_adapter *ad, xa_fusion_layer *fu) {
+    char p[XA_PATH_MAX];
+    xa_status st = XA_STATUS_OK;
+    if (ad) {
+        st = xa_path_join(p, sizeof p, dir, "adapter");
+        if (!st) st = load_params_into(&m->enc.cfg, p, ad);
+    }
+    if (!st && fu) {
+        xa_composer *tmp = NULL;
+        xa_fusion_layer *f2 = NULL;
+        st = xa_composer_init(&tmp, &m->enc.cfg);
+        for (int k = 0; !st && k < fu->n; k++) { /* the fused adapters must exist to load a fusion */
+            xa_adapter *src = xa_composer_adapter(m->cp, fu->adapters[k]);
+            xa_adapter *copy = NULL;
+            st = xa_composer_add_adapter(tmp, src->name, &src->cfg, 0, &copy);
+        }
+        if (!st) st = xa_path_join(p, sizeof p, dir, "fusion");
+        if (!st) st = xa_hub_load_fusion(tmp, p, 0, &f2);
+        if (!st) memcpy(fu->params, f2->params, fu->n_params * sizeof(float));
+        xa_composer_free(tmp);
+    }
+    if (!st) {
+        xa_head h2;
+        st = xa_path_join(p, sizeof p, dir, "head");
+        if (!st) st = xa_hub_load_head(p, &h2, 1, 1, 0, NULL);
+        if (!st) {
+            if (h2.n_params != m->head.n_params)
+                st = xa_error_set(XA_STATUS_SHAPE, p, "the head of this run", "delete the checkpoint",
+                                  "checkpointed head has %zu parameters, this run %zu", h2.n_params, m->head.n_params);
+            else
+                memcpy(m->head.params, h2.params, h2.n_params * sizeof(float));
+            xa_head_free(&h2);
+        }
+    }
+    return st;
+}
+
+static const char *base_name_of(const char *dir) {
+    const char *s = strrchr(dir, '/');
+    return s && s[1] ? s + 1 : dir;
+}
+
+xa_status xa_train_task(const char *base_dir, const char *tokenizer, const char *out_dir,
+                        const xa_task_spec *spec, const xa_phase_opts *o, xa_phase_result *res) {
+    task_model m;
+    xa_task_data train, dev;
+    xa_task_batcher bt;
+    xa_task_batch tb;
+    xa_optim opt;
+    FILE *mf = NULL;
+    float *dlast = NULL;
+    char path[XA_PATH_MAX], ckpt[XA_PATH_MAX], tmp[XA_PATH_MAX], best[XA_PATH_MAX], identity[512];
+    memset(&train, 0, sizeof train);
+    memset(&dev, 0, sizeof dev);
+    memset(&bt, 0, sizeof bt);
+    memset(&tb, 0, sizeof tb);
+    memset(&opt, 0, sizeof opt);
+    memset(res, 0, sizeof *res);
+    res->best_dev = -1;
+    const char *bname = base_name_of(base_dir);
+
+    xa_status st = task_model_open(&m, base_dir, tokenizer);
+    if (st) goto done;
+    m.tagging = spec->tagging;
+    const int T = max_len(&m, o->T);
+    const xa_task_kind kind = spec->tagging ? XA_TASK_KIND_TAGGING : XA_TASK_KIND_CLASSIFICATION;
+    /* frozen adapters, then what trains */
+    for (int i = 0; i < spec->n_frozen && !st; i++)
+        st = xa_hub_load_adapter(m.cp, spec->frozen_dirs[i], NULL, NULL, 0, 0, NULL);
+    if (!st && spec->frozen_task_dir) st = xa_hub_load_adapter(m.cp, spec->frozen_task_dir, NULL, NULL, 0, 0, NULL);
+    xa_adapter *ad = NULL;
+    xa_fusion_layer *fu = NULL;
+    if (!st && spec->new_adapter) st = xa_composer_add_adapter(m.cp, spec->new_adapter, spec->new_cfg, 1, &ad);
+    if (!st && spec->n_fuse) st = xa_composer_add_fusion(m.cp, NULL, spec->fuse, spec->n_fuse, spec->fusion_cfg, 1, &fu);
+    if (st) goto done;
+    /* data: the label set comes from the training file (or the initial head) */
+    memset(&m.labels, 0, sizeof m.labels);
+    if (spec->head_init_dir) {
+        xa_head_file_config hc;
+        xa_head h0;
+        st = xa_hub_load_head(spec->head_init_dir, &h0, 1, 1, 0, &hc);
+        if (st) goto done;
+        xa_head_free(&h0);
+        m.labels.n = hc.n_labels;
+        for (int i = 0; i < hc.n_labels; i++) snprintf(m.labels.names[i], sizeof m.labels.names[i], "%s", hc.labels[i]);
+    }
+    st = xa_task_data_load(&train, m.spm, spec->train_path, kind, XA_TASK_FORMAT_AUTO, T, &m.labels);
+    if (!st && spec->dev_path) st = xa_task_data_load(&dev, m.spm, spec->dev_path, kind, XA_TASK_FORMAT_AUTO, T, &m.labels);
+    if (st) goto done;
+    if (m.labels.n < 2) {
+        st = xa_error_set(XA_STATUS_CONFIG, spec->train_path, "at least 2 labels", NULL, "the training data has %d label(s)", m.labels.n);
+        goto done;
+    }
+    st = xa_head_init(&m.head, spec->tagging ? XA_HEAD_TAGGING : XA_HEAD_CLASSIFICATION, m.enc.cfg.C, m.labels.n,
+                      m.enc.cfg.p_hidden, o->B, T, 1);
+    if (!st) st = task_model_plan(&m, spec->setup, o->B, T, 1);
+    if (!st) st = xa_optim_init(&opt, 0.9, 0.999, 1e-8);
+    if (!st && ad) st = xa_optim_add_group(&opt, ad->name, ad->params, ad->grads, ad->n_params, 1.0, o->weight_decay, 1, NULL);
+    if (!st && fu) st = xa_optim_add_group(&opt, "fusion", fu->params, fu->grads, fu->n_params, 1.0, o->weight_decay, 1, NULL);
+    if (!st) st = xa_optim_add_group(&opt, "head", m.head.params, m.head.grads, m.head.n_params, 1.0, o->weight_decay, 1, NULL);
+    if (!st) st = xa_task_batcher_init(&bt, &train, o->B, 1, o->seed, xa_spm_special_ids(m.spm).pad);
+    if (!st) st = xa_task_batch_init(&tb, o->B, T);
+    if (st) goto done;
+    dlast = xa_aligned_alloc((size_t)o->B * T * m.enc.cfg.C * sizeof(float), 64);
+    if (!dlast) {
+        st = xa_error_set(XA_STATUS_NOMEM, "xa_train_task", NULL, NULL, "out of memory");
+        goto done;
+    }
+    const int64_t per_epoch = bt.n_batches;
+    const int64_t steps = o->steps > 0 ? o->steps : (int64_t)ceil(o->epochs * (double)per_epoch);
+    const int64_t eval_every = o->eval_every > 0 ? o->eval_every : per_epoch;
+    snprintf(identity, sizeof identity, "task %s setup=%s B=%d T=%d steps=%" PRId64 " seed=%" PRIu64 " lr=%g n=%d",
+             spec->head_name, spec->setup, o->B, T, steps, o->seed, o->lr, train.n);
+
+    train_state ts = {0, 0, 0, {0, 0}, -1, 0, 0};
+    if ((st = xa_file_mkdirs(out_dir))) goto done;
+    if ((st = xa_path_join(ckpt, sizeof ckpt, out_dir, "checkpoint"))) goto done;
+    if ((st = xa_path_join(tmp, sizeof tmp, out_dir, "checkpoint.tmp"))) goto done;
+    if ((st = xa_path_join(best, sizeof best, out_dir, "best"))) goto done;
+    if (o->resume && xa_file_is_dir(ckpt)) {
+        char p2[XA_PATH_MAX];
+        st = load_trained(ckpt, &m, ad, fu);
+        if (!st) st = xa_path_join(p2, sizeof p2, ckpt, "trainer_state.safetensors");
+        if (!st) st = load_state(p2, &opt, &ts, identity);
+        if (st) goto done;
+        xa_task_batcher_seek(&bt, ts.epoch, ts.pos);
+        XA_LOG_INFO("%s: resuming at step %lld", spec->head_name, (long long)ts.step);
+    } else {
+        xa_rng init;
+        xa_rng_seed(&init, o->seed, 21);
+        if (ad) xa_adapter_init_weights(ad, &init);
+        if (fu) xa_fusion_layer_init_weights(fu, &init);
+        xa_head_init_weights(&m.head, &init, 0.02f);
+        if (spec->head_init_dir) {
+            xa_head h0;
+            st = xa_hub_load_head(spec->head_init_dir, &h0, 1, 1, 0, NULL);
+            if (st) goto done;
+            if (h0.n_params == m.head.n_params) memcpy(m.head.params, h0.params, h0.n_params * sizeof(float));
+            xa_head_free(&h0);
+        }
+        xa_rng_seed(&ts.rng, o->seed, 22);
+        remove_tree(best);
+    }
+    xa_sched sched = {XA_SCHED_KIND_LINEAR, o->lr, warmup_steps(o, steps), steps, 0.5};
+    if ((st = xa_path_join(path, sizeof path, out_dir, "metrics.jsonl"))) goto done;
+    if (!(mf = open_metrics(path, ts.step > 0))) {
+        st = XA_STATUS_IO;
+        goto done;
+    }
+
+    xa_progress prog;
+    xa_progress_init(&prog, o->progress, spec->head_name, "tok", ts.step, steps);
+    const size_t C = (size_t)m.enc.cfg.C;
+    double win_sum = 0, t0 = xa_time_now(), tokens = 0;
+    int64_t win_n = 0, done_here = 0;
+    int logged = 0, stopped_early = 0;
+    const int64_t window = o->log_every > 0 ? o->log_every : 10;
+    while (ts.step < steps) {
+        if (!xa_task_batcher_next(&bt, &tb)) continue; /* end of an epoch: the next call starts the next */
+        xa_optim_zero_grad(&opt);
+        if (o->adapter_drop > 0) xa_composer_adapterdrop(m.cp, o->adapter_drop, &ts.rng);
+        float loss = task_forward(&m, &tb, 1, &ts.rng, NULL, &st);
+        if (st) goto done;
+        if (fu && fu->cfg.regularization) loss += xa_composer_fusion_regularizer(m.cp, 0.01f);
+        memset(dlast, 0, (size_t)tb.B * tb.T * C * sizeof(float));
+        xa_head_backward(&m.head, dlast, 1.0f);
+        xa_batch b = {tb.ids, NULL, tb.lens, tb.B, tb.T};
+        xa_encoder_backward(&m.enc, &m.acts, &b, &m.hook, dlast, NULL);
+        double gnorm = o->clip > 0 ? xa_optim_clip_grad_norm(&opt, o->clip) : xa_optim_grad_norm(&opt);
+        double lr = xa_sched_lr(&sched, ts.step);
+        xa_optim_step(&opt, lr);
+        ts.step++;
+        done_here++;
+        tokens += (double)tb.B * tb.T;
+        win_sum += loss;
+        win_n++;
+        xa_progress_update(&prog, ts.step, (double)tb.B * tb.T, "loss %.4f | best %.4f", loss, ts.best);
+        if (win_n == window || ts.step == steps) {
+            double mean = win_sum / (double)win_n, el = xa_time_now() - t0;
+            if (!logged) res->first_loss = mean;
+            logged = 1;
+            res->last_loss = mean;
+            fprintf(mf, "{\"step\": %" PRId64 ", \"epoch\": %.3f, \"loss\": %.6f, \"lr\": %.6g, \"grad_norm\": %.4f, "
+                        "\"tokens_per_s\": %.1f}\n",
+                    ts.step, (double)ts.step / (double)per_epoch, mean, lr, gnorm, el > 0 ? tokens / el : 0.0);
+            fflush(mf);
+            win_sum = 0;
+            win_n = 0;
+        }
+        if (spec->dev_path && (ts.step % eval_every == 0 || ts.step == steps)) {
+            xa_composer_skip_lowest(m.cp, 0);
+            xa_eval_metrics em;
+            st = task_score(&m, &dev, &em);
+            if (st) goto done;
+            int better = em.primary > ts.best;
+            if (better) {
+                ts.best = em.primary;
+                ts.best_step = ts.step;
+                ts.bad_evals = 0;
+                char btmp[XA_PATH_MAX];
+                st = xa_path_join(btmp, sizeof btmp, out_dir, "best.tmp");
+                if (!st) remove_tree(btmp);
+                if (!st) st = save_trained(btmp, &m, ad, fu, spec, bname);
+                if (!st) st = swap_dir(btmp, best);
+                if (st) goto done;
+            } else {
+                ts.bad_evals++;
+            }
+            fprintf(mf, "{\"step\": %" PRId64 ", \"dev\": %.6f, \"dev_f1\": %.6f, \"best\": %.6f%s}\n", ts.step,
+                    em.primary, spec->tagging ? em.f1 : em.macro_f1, ts.best, better ? ", \"new_best\": true" : "");
+            fflush(mf);
+            if (o->early_stopping > 0 && ts.bad_evals >= o->early_stopping) stopped_early = 1;
+        }
+        int stop = o->stop_after > 0 && done_here >= o->stop_after;
+        if (ts.step == steps || stop || stopped_early || (o->ckpt_every > 0 && ts.step % o->ckpt_every == 0)) {
+            ts.epoch = bt.epoch;
+            ts.pos = bt.pos;
+            char p2[XA_PATH_MAX];
+            remove_tree(tmp);
+            st = save_trained(tmp, &m, ad, fu, spec, bname);
+            if (!st) st = xa_path_join(p2, sizeof p2, tmp, "trainer_state.safetensors");
+            if (!st) st = save_state(p2, &opt, &ts, identity);
+            if (!st) st = swap_dir(tmp, ckpt);
+            if (st) goto done;
+        }
+        if (stop) break;
+        if (stopped_early) {
+            XA_LOG_INFO("%s: early stopping at step %lld (best %.4f at step %lld)", spec->head_name,
+                        (long long)ts.step, ts.best, (long long)ts.best_step);
+            break;
+        }
+    }
+    xa_progress_finish(&prog);
+    res->steps_done = ts.step;
+    res->best_dev = ts.best;
+    res->best_step = ts.best_step;
+    res->seconds = xa_time_now() - t0;
+    res->tokens_per_s = res->seconds > 0 ? tokens / res->seconds : 0;
+    if (ts.step == steps || stopped_early) {
+        /* the final outputs: the best dev weights when a dev set exists, else the last */
+        if (spec->dev_path && xa_file_is_dir(best)) st = load_trained(best, &m, ad, fu);
+        char fin[XA_PATH_MAX];
+        if (!st) st = xa_path_join(fin, sizeof fin, out_dir, "final.tmp");
+        if (!st) {
+            remove_tree(fin);
+            st = save_trained(fin, &m, ad, fu, spec, bname);
+        }
+        char dst[XA_PATH_MAX];
+        if (!st) st = xa_path_join(dst, sizeof dst, out_dir, "final");
+        if (!st) st = swap_dir(fin, dst);
+        if (!st) {
+            char j[256];
+            int n = snprintf(j, sizeof j, "{\"best_dev\": %.6f, \"best_step\": %" PRId64 ", \"steps\": %" PRId64 "}\n",
+                             ts.best, ts.best_step, ts.step);
+            st = xa_path_join(path, sizeof path, out_dir, "dev.json");
+            if (!st) st = xa_file_write_atomic(path, j, (size_t)n);
+        }
+        res->finished = !st;
+    }
+done:
+    if (mf) fclose(mf);
+    xa_aligned_free(dlast);
+    xa_optim_free(&opt);
+    xa_task_batch_free(&tb);
+    xa_task_batcher_free(&bt);
+    xa_task_data_free(&train);
+    xa_task_data_free(&dev);
+    task_model_free(&m);
+    return st;
+}
+
+/* ---- evaluation ------------------------------------------------------------------------------------- */
+
+xa_status xa_eval_setup(const char *base_dir, const char *tokenizer, const char *const *adapter_dirs,
+                        const uint8_t *drop_last, int n_adapters, const char *fusion_dir, const char *setup,
+                        const char *head_dir, const char *test_path, int B, int T,
+                        xa_eval_metrics *out) {
+    task_model m;
+    xa_task_data test;
+    memset(&test, 0, sizeof test);
+    memset(out, 0, sizeof *out);
+    xa_status st = task_model_open(&m, base_dir, tokenizer);
+    for (int i = 0; i < n_adapters && !st; i++) {
+        int last = m.enc.cfg.L - 1;
+        int drop = drop_last && drop_last[i];
+        st = xa_hub_load_adapter(m.cp, adapter_dirs[i], NULL, drop ? &last : NULL, drop, 0, NULL);
+    }
+    if (!st && fusion_dir) st = xa_hub_load_fusion(m.cp, fusion_dir, 0, NULL);
+    xa_head_file_config hc;
+    if (!st) st = xa_hub_load_head(head_dir, &m.head, B, max_len(&m, T), 0, &hc);
+    if (!st) {
+        m.tagging = m.head.kind == XA_HEAD_TAGGING;
+        m.labels.n = hc.n_labels;
+        for (int i = 0; i < hc.n_labels; i++) snprintf(m.labels.names[i], sizeof m.labels.names[i], "%s", hc.labels[i]);
+        if (m.head.C != m.enc.cfg.C)
+            st = xa_error_set(XA_STATUS_SHAPE, head_dir, "the base model's hidden size", "wrong base model?",
+                              "head for hidden size %d, base has %d", m.head.C, m.enc.cfg.C);
+    }
+    const int Tm = max_len(&m, T);
+    if (!st) st = xa_task_data_load(&test, m.spm, test_path, m.tagging ? XA_TASK_KIND_TAGGING : XA_TASK_KIND_CLASSIFICATION,
+                                    XA_TASK_FORMAT_AUTO, Tm, &m.labels);
+    if (!st) st = task_model_plan(&m, setup, B, Tm, 0);
+    if (!st) st = task_score(&m, &test, out);
+    xa_task_data_free(&test);
+    task_model_free(&m);
+    return st;
+}
