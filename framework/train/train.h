@@ -63,10 +63,16 @@ typedef enum xa_bench_mode {
     XA_BENCH_MLM_FROZEN,   /* MLM with the base frozen: only the head's transform (and bias) trains */
     XA_BENCH_CLS_FROZEN,   /* sequence classification with the base frozen: only the head trains */
     XA_BENCH_INFER,        /* forward pass, evaluation mode */
+    /* MAD-X adapters on the frozen encoder (compose/): lang = seq_bn_inv with reduction factor 2
+     * (NICE invertible adapter, inv rf 2), task = seq_bn with reduction factor 16 */
+    XA_BENCH_LANG_ADAPTER, /* MLM with only `lang` training (the MLM head and tied decoder frozen) */
+    XA_BENCH_TASK_ADAPTER, /* classification on Stack(lang, task): lang frozen, task + head train */
+    XA_BENCH_INFER_STACK,  /* forward of Stack(lang, task) + classification head, evaluation mode */
     XA_BENCH_N_MODES
 } xa_bench_mode;
 
-const char *xa_bench_mode_name(xa_bench_mode m); /* "mlm-full", "mlm-frozen", "cls-frozen", "infer" */
+/* "mlm-full", "mlm-frozen", "cls-frozen", "infer", "lang-adapter", "task-adapter", "infer-stack" */
+const char *xa_bench_mode_name(xa_bench_mode m);
 xa_status xa_bench_mode_parse(const char *name, xa_bench_mode *out);
 
 typedef struct xa_bench_result {
@@ -79,8 +85,101 @@ typedef struct xa_bench_result {
 } xa_bench_result;
 
 /* FLOPs a step of `mode` needs (matrix products and attention only; backward counts 2x forward
- * for what trains, 1x input gradients through frozen parts that must be crossed). m = masked rows. */
+ * for what trains, 1x input gradients through frozen parts that must be crossed). m = masked rows.
+ * Adapter modes add the bottleneck products (4 N C d per layer and adapter) and the NICE coupling
+ * products (on the B*T embedding rows, and the inverse on the m masked rows in lang-adapter). */
 double xa_bench_flops(xa_bench_mode mode, const xa_encoder_config *cfg, int B, int T, int m);
+
+
+/* ---- MAD-X phases (train/madx.c) ---------------------------------------------------------------
+ * Adapters on a frozen base: a language adapter with MLM (xa_train_lang), a task adapter or a
+ * fusion layer on a setup of frozen adapters with a task head (xa_train_task), and evaluation of a
+ * setup on a test file (xa_eval_setup). Outputs are AdapterHub directories (hub/).
+ * Checkpoints: OUT/checkpoint/ holds the trained weights as AdapterHub directories and
+ * trainer_state.safetensors (AdamW moments, step, data position, RNG state, best dev metric and
+ * patience in the metadata), built as OUT/checkpoint.tmp and swapped in; `resume` continues from
+ * it and ends with the same adapters as an uninterrupted run. */
+
+typedef struct xa_phase_opts {
+    int B, T;                  /* batch size, max sequence length */
+    int64_t steps;             /* optimizer steps; 0 with epochs > 0: epochs over the train set */
+    double epochs;
+    double lr;                 /* peak learning rate (linear warmup, then linear decay) */
+    int64_t warmup;            /* warmup steps; < 0: warmup_ratio of the steps */
+    double warmup_ratio;
+    double weight_decay;       /* AdamW decay over the whole adapter group */
+    double clip;               /* gradient-norm clip, 0 = off */
+    int64_t eval_every;        /* task: steps between dev evaluations, 0 = once per epoch */
+    int early_stopping;        /* task: patience in evaluations, 0 = off */
+    int64_t ckpt_every;        /* steps between checkpoints, 0 = only at the end */
+    int64_t log_every;         /* steps per metrics line */
+    int adapter_drop;          /* AdapterDrop k_max: skip the lowest k ~ U{0..k_max} layers per step */
+    int64_t max_docs;          /* lang: read at most this many corpus lines, 0 = all */
+    double mlm_prob;           /* lang: masking probability */
+    int whole_word;            /* lang: whole-word masking */
+    uint64_t seed;
+    int resume;                /* continue from OUT/checkpoint when it exists */
+    FILE *progress;            /* progress line stream (NULL: stderr) */
+    int64_t stop_after;        /* testing aid: return after this many steps of this call (0: off) */
+} xa_phase_opts;
+
+xa_phase_opts xa_phase_opts_default(void);
+
+typedef struct xa_phase_result {
+    int64_t steps_done;
+    double first_loss, last_loss; /* mean training loss of the first and last logged windows */
+    double best_dev;             /* task: best dev metric (accuracy or span F1), -1 without dev */
+    int64_t best_step;
+    double seconds, tokens_per_s;
+    int finished;                /* the phase reached its end (outputs written) */
+} xa_phase_result;
+
+/* Train language adapter `name` (config cfg) with MLM on `corpus` over the frozen base in
+ * base_dir (its MLM head frozen too; the invertible adapter's inverse sits before the tied
+ * decoder). Writes OUT (an AdapterHub adapter directory: adapter_config.json last) and
+ * OUT/../<name>.metrics.jsonl. */
+xa_status xa_train_lang(const char *base_dir, const char *tokenizer, const char *out_dir,
+                        const char *name, const xa_bn_config *cfg, const char *corpus,
+                        const xa_phase_opts *o, xa_phase_result *res);
+
+/* What xa_train_task trains, on which setup. */
+typedef struct xa_task_spec {
+    const char *const *frozen_dirs;  /* adapter directories loaded frozen (language adapters...) */
+    int n_frozen;
+    const char *new_adapter;         /* name of the adapter trained from scratch, or NULL */
+    const xa_bn_config *new_cfg;
+    const char *frozen_task_dir;     /* fusion phase: the task adapter (frozen), or NULL */
+    const char *const *fuse;         /* names fused by a new, trained fusion layer, or NULL */
+    int n_fuse;
+    const xa_fusion_config *fusion_cfg;
+    const char *setup;               /* setup text, e.g. "Stack(en, topic)" */
+    int tagging;                     /* 0 classification, 1 tagging */
+    const char *head_name;           /* the head's name (= the task name) */
+    const char *head_init_dir;       /* start the head from this directory's head, or NULL */
+    const char *train_path, *dev_path; /* dev may be NULL */
+} xa_task_spec;
+
+/* Train on the task: the encoder and every loaded adapter frozen; the new adapter and/or fusion
+ * and the head train. Writes OUT/<adapter>/ (adapter + head_config.json + model_head.safetensors),
+ * OUT/fusion/ for a fusion, OUT/adapter_setup.json, OUT/metrics.jsonl, OUT/dev.json; with a dev
+ * set the written weights are those of the best dev evaluation. */
+xa_status xa_train_task(const char *base_dir, const char *tokenizer, const char *out_dir,
+                        const xa_task_spec *spec, const xa_phase_opts *o, xa_phase_result *res);
+
+typedef struct xa_eval_metrics {
+    int64_t n;                 /* examples */
+    double accuracy, macro_f1; /* classification */
+    double precision, recall, f1; /* tagging: exact BIO spans */
+    double primary;            /* accuracy (classification) or span F1 (tagging) */
+} xa_eval_metrics;
+
+/* Evaluate a setup on a test file: load the base, the adapters (frozen; drop_last[i] != 0 loads
+ * adapter i without its last layer, MAD-X 2.0; drop_last may be NULL) and optionally a fusion
+ * directory, activate `setup`, read the head from head_dir and score test_path. */
+xa_status xa_eval_setup(const char *base_dir, const char *tokenizer, const char *const *adapter_dirs,
+                        const uint8_t *drop_last, int n_adapters, const char *fusion_dir, const char *setup,
+                        const char *head_dir, const char *test_path, int B, int T,
+                        xa_eval_metrics *out);
 
 /* GFLOP/s of xa_sgemm on the base-size FFN product x(N=4096, 768) W(3072, 768)^T with the current
  * engine and threads: the peak the benchmark's GFLOP/s are compared with. */

@@ -10,6 +10,17 @@ The model is a plain-torch XLM-R encoder (nn.Linear, exact GELU, post-LN, dropou
 training), as in tests/golden/gen_encoder_golden.py. Each row runs in its own process (this script
 calls itself with --row) so the peak RSS is that row's. Output: one JSON object per row.
 
+Adapter modes (MAD-X, the AdapterHub semantics of ../shared/ADAPTERHUB.md §1.1-1.6, in plain torch):
+  lang = seq_bn_inv (Pfeiffer at the FFN output, relu, reduction factor 2, NICE invertible adapter
+  with inv rf 2 on the embedding output and its inverse before the tied decoder), task = seq_bn
+  (rf 16). A Pfeiffer adapter at the FFN site: out = LN_o(h + x + A(LN_o(h + x))); Stack(lang, task)
+  re-applies LN_o before the task adapter (§1.6 worked example).
+  - lang-adapter: MLM, encoder, MLM head and tied decoder frozen (requires_grad=False); only the
+    language adapter trains (AdamW over its parameters);
+  - task-adapter: classification on Stack(lang, task); lang frozen, task and the head train;
+    autograd records nothing below the lowest trainable parameter (layer 0's task adapter);
+  - infer-stack: Stack(lang, task) and the head under inference_mode.
+
 usage: /usr/bin/python3 tests/bench/bench_torch.py [--models tiny,small] [--modes ...]
            [--batch 8,32] [--seq 128] [--steps 5] [--min-seconds 2] [--threads 1]
 """
@@ -33,16 +44,36 @@ PRESETS = {  # L, C, NH, FF, V  (as xa_encoder_preset)
 CLASSES = 8
 
 
+LANG_RF, TASK_RF, INV_RF = 2.0, 16.0, 2.0  # seq_bn_inv rf 2 (published MAD-X), seq_bn rf 16
+
+
+def bneck_d(C, rf):
+    return max(1, int(C // rf))
+
+
+def nice_row_flops(C):
+    c1, c2 = C // 2, C - C // 2
+    h1, h2 = max(1, int(c1 / INV_RF)), max(1, int(c2 / INV_RF))
+    return 2.0 * (c2 * h2 + h2 * c1 + c1 * h1 + h1 * c2)
+
+
 def flops(mode, L, C, NH, FF, V, B, T, m):
     """The FLOP count of xa_bench_flops, so GFLOP/s compare like for like."""
     N = B * T
     enc = L * (2.0 * N * (4.0 * C * C + 2.0 * C * FF) + 4.0 * B * T * T * C)
     mlm = 2.0 * m * C * C + 2.0 * m * C * V
     cls = 2.0 * B * C * C + 2.0 * B * C * CLASSES
+    lang = L * 4.0 * N * C * bneck_d(C, LANG_RF)
+    task = L * 4.0 * N * C * bneck_d(C, TASK_RF)
+    inv, inv_m = N * nice_row_flops(C), m * nice_row_flops(C)
+    above0 = (L - 1.0) / L
     return {"mlm-full": 3 * enc + 3 * mlm,
             "mlm-frozen": enc + mlm + 2.0 * m * C * V + 2.0 * m * C * C,
             "cls-frozen": enc + 3 * cls,
-            "infer": enc}[mode]
+            "infer": enc,
+            "lang-adapter": 2 * enc + 2 * mlm + 3 * (lang + inv + inv_m),
+            "task-adapter": enc * (1 + above0) + lang * (1 + above0) + inv + 3 * task + 3 * cls,
+            "infer-stack": enc + lang + task + inv + cls}[mode]
 
 
 class Layer(nn.Module):
@@ -53,7 +84,7 @@ class Layer(nn.Module):
         self.ln1, self.ln2 = nn.LayerNorm(C, eps=1e-5), nn.LayerNorm(C, eps=1e-5)
         self.fc, self.fo = nn.Linear(C, FF), nn.Linear(FF, C)
 
-    def forward(self, x):
+    def forward(self, x, adapters=()):
         B, T, C = x.shape
         HS = C // self.NH
         q = self.q(x).view(B, T, self.NH, HS).transpose(1, 2)
@@ -64,7 +95,12 @@ class Layer(nn.Module):
         ctx = (att @ v).transpose(1, 2).reshape(B, T, C)
         y = self.ln1(F.dropout(self.o(ctx), self.p, self.training) + x)
         f = F.gelu(self.fc(y))
-        return self.ln2(F.dropout(self.fo(f), self.p, self.training) + y)
+        h = F.dropout(self.fo(f), self.p, self.training)
+        # Pfeiffer adapters at the FFN output, stacked (ADAPTERHUB.md §1.4, §1.6): each adapter's
+        # input is LN_o(current + x), its residual the current hidden; the last LN_o closes it.
+        for a in adapters:
+            h = h + a(self.ln2(h + y))
+        return self.ln2(h + y)
 
 
 class Encoder(nn.Module):
@@ -74,14 +110,70 @@ class Encoder(nn.Module):
         self.ln = nn.LayerNorm(C, eps=1e-5)
         self.layers = nn.ModuleList(Layer(C, NH, FF, 0.1) for _ in range(L))
 
-    def forward(self, ids):
+    def forward(self, ids, stack=()):
+        """stack: the adapters of Stack(...) in order (Bottleneck modules); the first one's
+        invertible adapter, if any, runs on the embedding output (AdapterHub: setup.first())."""
         B, T = ids.shape
         pos = torch.arange(2, T + 2).unsqueeze(0)
         x = self.ln(self.wte(ids) + self.wpe(pos) + self.wtt.weight[0])
         x = F.dropout(x, 0.1, self.training)
-        for layer in self.layers:
-            x = layer(x)
+        if stack and stack[0].inv is not None:
+            x = stack[0].inv(x)
+        for l, layer in enumerate(self.layers):
+            x = layer(x, [a.layers[l] for a in stack])
         return x
+
+
+class Adapter(nn.Module):
+    """AdapterHub `Adapter` with seq_bn flags: A(z) = Up(relu(Down(z))), scaling 1, no dropout;
+    bert init (N(0, 0.02) weights, zero biases)."""
+
+    def __init__(self, C, d):
+        super().__init__()
+        self.down, self.up = nn.Linear(C, d), nn.Linear(d, C)
+        for lin in (self.down, self.up):
+            nn.init.normal_(lin.weight, std=0.02)
+            nn.init.zeros_(lin.bias)
+
+    def forward(self, z):
+        return self.up(F.relu(self.down(z)))
+
+
+class NICE(nn.Module):
+    """AdapterHub NICECouplingBlock: o1 = e1 + F(e2), o2 = e2 + G(o1); inverse in reverse order."""
+
+    def __init__(self, C, rf):
+        super().__init__()
+        self.c1 = C // 2
+        c1, c2 = self.c1, C - self.c1
+
+        def sub(k, out):
+            net = nn.Sequential(nn.Linear(k, max(1, int(k / rf))), nn.ReLU(), nn.Linear(max(1, int(k / rf)), out))
+            for lin in (net[0], net[2]):
+                nn.init.normal_(lin.weight, std=0.02)
+                nn.init.zeros_(lin.bias)
+            return net
+
+        self.F, self.G = sub(c2, c1), sub(c1, c2)
+
+    def forward(self, e):
+        e1, e2 = e[..., :self.c1], e[..., self.c1:]
+        o1 = e1 + self.F(e2)
+        return torch.cat((o1, e2 + self.G(o1)), -1)
+
+    def inverse(self, o):
+        o1, o2 = o[..., :self.c1], o[..., self.c1:]
+        e2 = o2 - self.G(o1)
+        return torch.cat((o1 - self.F(e2), e2), -1)
+
+
+class Bottleneck(nn.Module):
+    """One named adapter over all layers: a Pfeiffer module at every FFN site (+ NICE)."""
+
+    def __init__(self, L, C, rf, inv_rf=None):
+        super().__init__()
+        self.layers = nn.ModuleList(Adapter(C, max(1, int(C // rf))) for _ in range(L))
+        self.inv = NICE(C, inv_rf) if inv_rf else None
 
 
 class MLMHead(nn.Module):
@@ -91,8 +183,11 @@ class MLMHead(nn.Module):
         self.bias = nn.Parameter(torch.zeros(V))
         self.wte = wte
 
-    def forward(self, h):
-        return F.linear(self.ln(F.gelu(self.dense(h))), self.wte.weight, self.bias)
+    def forward(self, h, inv=None):
+        t = self.ln(F.gelu(self.dense(h)))
+        if inv is not None:  # the language adapter's inverse before the tied decoder (§1.5)
+            t = inv.inverse(t)
+        return F.linear(t, self.wte.weight, self.bias)
 
 
 class ClsHead(nn.Module):
@@ -128,6 +223,25 @@ def run_row(model, mode, B, T, steps, min_s, threads):
         for p in enc.parameters():
             p.requires_grad_(False)
         params = list(head.parameters())
+    elif mode in ("lang-adapter", "task-adapter", "infer-stack"):
+        for p in enc.parameters():
+            p.requires_grad_(False)
+        lang = Bottleneck(L, C, LANG_RF, INV_RF)
+        if mode == "lang-adapter":
+            head = MLMHead(C, V, enc.wte)
+            for p in head.parameters():  # MLM transform, its bias and the tied decoder frozen
+                p.requires_grad_(False)
+            params, stack = list(lang.parameters()), (lang,)
+        else:
+            for p in lang.parameters():
+                p.requires_grad_(False)
+            task = Bottleneck(L, C, TASK_RF)
+            head = ClsHead(C, CLASSES)
+            params, stack = list(task.parameters()) + list(head.parameters()), (lang, task)
+            if mode == "infer-stack":
+                for p in params:
+                    p.requires_grad_(False)
+                params = []
     else:
         head, params = None, []
     opt = torch.optim.AdamW(params, lr=1e-4, weight_decay=0.01) if params else None
@@ -138,8 +252,20 @@ def run_row(model, mode, B, T, steps, min_s, threads):
             with torch.inference_mode():
                 enc(ids)
             return
+        if mode == "infer-stack":
+            enc.eval()
+            head.eval()
+            with torch.inference_mode():
+                head(enc(ids, stack))
+            return
         enc.train()
-        if mode == "mlm-full":
+        if mode == "lang-adapter":
+            h = enc(ids, stack).reshape(B * T, C)[rows]
+            loss = F.cross_entropy(head(h, lang.inv), targets)
+        elif mode == "task-adapter":
+            head.train()
+            loss = F.cross_entropy(head(enc(ids, stack)), labels)
+        elif mode == "mlm-full":
             h = enc(ids).reshape(B * T, C)[rows]
             loss = F.cross_entropy(head(h), targets)
         else:
