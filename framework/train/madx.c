@@ -28,6 +28,7 @@
 #include "io/file.h"
 #include "io/safetensors.h"
 #include "optim/optim.h"
+#include "train/ckpt.h"
 #include "tokenizer/spm.h"
 
 xa_phase_opts xa_phase_opts_default(void) {
@@ -76,134 +77,6 @@ static void remove_tree(const char *dir) {
     }
     remove_dir_files(dir);
     rmdir(dir);
-}
-
-/* Swap TMP in for FIN: the old directory stays complete until the new one is in place. */
-static xa_status swap_dir(const char *tmp, const char *fin) {
-    char old[XA_PATH_MAX];
-    if (snprintf(old, sizeof old, "%s.old", fin) >= (int)sizeof old)
-        return xa_error_set(XA_STATUS_USAGE, fin, NULL, NULL, "path too long");
-    remove_tree(old);
-    if (xa_file_is_dir(fin) && rename(fin, old) != 0)
-        return xa_error_set(XA_STATUS_IO, fin, NULL, NULL, "cannot move the old directory aside: %s",
-                            strerror(errno));
-    if (rename(tmp, fin) != 0)
-        return xa_error_set(XA_STATUS_IO, tmp, NULL, NULL, "cannot move the new directory into place: %s",
-                            strerror(errno));
-    remove_tree(old);
-    return XA_STATUS_OK;
-}
-
-typedef struct train_state {
-    int64_t step, epoch, pos;
-    xa_rng rng;
-    double best;      /* best dev metric so far (-1 none) */
-    int64_t best_step;
-    int64_t bad_evals; /* evaluations since the best */
-} train_state;
-
-static const char *fmt_i64(char *buf, size_t n, int64_t v) {
-    snprintf(buf, n, "%" PRId64, v);
-    return buf;
-}
-
-/* trainer_state.safetensors: AdamW moments per group and the run state in the metadata. */
-static xa_status save_state(const char *path, const xa_optim *opt, const train_state *ts,
-                            const char *identity) {
-    size_t n = 2 * opt->n_groups;
-    xa_st_entry *e = calloc(n ? n : 1, sizeof *e);
-    char (*names)[160] = calloc(n ? n : 1, sizeof *names);
-    if (!e || !names) {
-        free(e);
-        free(names);
-        return xa_error_set(XA_STATUS_NOMEM, path, NULL, NULL, "out of memory");
-    }
-    for (size_t g = 0; g < opt->n_groups; g++)
-        for (int k = 0; k < 2; k++) {
-            xa_st_entry *x = &e[2 * g + (size_t)k];
-            snprintf(names[2 * g + (size_t)k], sizeof names[0], "%s.%s", k ? "v" : "m", opt->groups[g].name);
-            x->name = names[2 * g + (size_t)k];
-            x->dtype = XA_DTYPE_F32;
-            x->n_dims = 1;
-            x->shape[0] = (int64_t)opt->groups[g].n;
-            x->f32 = k ? opt->groups[g].v : opt->groups[g].m;
-        }
-    char v[9][40];
-    snprintf(v[5], sizeof v[5], "%" PRIu64, ts->rng.state);
-    snprintf(v[6], sizeof v[6], "%" PRIu64, ts->rng.inc);
-    snprintf(v[7], sizeof v[7], "%.17g", ts->best);
-    xa_st_kv meta[] = {
-        {"step", fmt_i64(v[0], sizeof v[0], ts->step)},
-        {"epoch", fmt_i64(v[1], sizeof v[1], ts->epoch)},
-        {"pos", fmt_i64(v[2], sizeof v[2], ts->pos)},
-        {"adam_step", fmt_i64(v[3], sizeof v[3], opt->n_groups ? opt->groups[0].step : 0)},
-        {"best_step", fmt_i64(v[4], sizeof v[4], ts->best_step)},
-        {"rng_state", v[5]},
-        {"rng_inc", v[6]},
-        {"best", v[7]},
-        {"bad_evals", fmt_i64(v[8], sizeof v[8], ts->bad_evals)},
-        {"identity", identity},
-    };
-    xa_status st = xa_st_write(path, e, n, meta, sizeof meta / sizeof *meta);
-    free(e);
-    free(names);
-    return st;
-}
-
-static xa_status meta_i64(const xa_st_file *f, const char *key, int64_t *out) {
-    const char *v = xa_st_metadata_get(f, key);
-    char *end = NULL;
-    if (v) {
-        errno = 0;
-        long long x = strtoll(v, &end, 10);
-        if (!errno && end != v && *end == '\0') {
-            *out = x;
-            return XA_STATUS_OK;
-        }
-    }
-    return xa_error_set(XA_STATUS_FORMAT, xa_st_path(f), "an integer",
-                        "the checkpoint is damaged: delete it to start over", "metadata '%s' is %s",
-                        key, v ? v : "missing");
-}
-
-static xa_status load_state(const char *path, xa_optim *opt, train_state *ts, const char *identity) {
-    xa_st_file *f = NULL;
-    xa_status st = xa_st_open(&f, path);
-    if (st) return st;
-    const char *id = xa_st_metadata_get(f, "identity");
-    if (!id || strcmp(id, identity)) {
-        xa_st_close(f);
-        return xa_error_set(XA_STATUS_CONFIG, path, identity,
-                            "resume with the settings the run started with, or delete the checkpoint",
-                            "the checkpoint was made with other settings: %s", id ? id : "(none)");
-    }
-    int64_t adam_step = 0;
-    st = meta_i64(f, "step", &ts->step);
-    if (!st) st = meta_i64(f, "epoch", &ts->epoch);
-    if (!st) st = meta_i64(f, "pos", &ts->pos);
-    if (!st) st = meta_i64(f, "adam_step", &adam_step);
-    if (!st) st = meta_i64(f, "best_step", &ts->best_step);
-    if (!st) st = meta_i64(f, "bad_evals", &ts->bad_evals);
-    const char *s1 = xa_st_metadata_get(f, "rng_state"), *s2 = xa_st_metadata_get(f, "rng_inc"),
-               *sb = xa_st_metadata_get(f, "best");
-    if (!st && (!s1 || !s2 || !sb))
-        st = xa_error_set(XA_STATUS_FORMAT, path, "rng_state, rng_inc and best", NULL, "run state missing");
-    if (!st) {
-        ts->rng.state = strtoull(s1, NULL, 10);
-        ts->rng.inc = strtoull(s2, NULL, 10);
-        ts->best = strtod(sb, NULL);
-    }
-    for (size_t g = 0; g < opt->n_groups && !st; g++) {
-        char name[200];
-        int64_t shape[1] = {(int64_t)opt->groups[g].n};
-        snprintf(name, sizeof name, "m.%s", opt->groups[g].name);
-        st = xa_st_read_f32(f, name, shape, 1, opt->groups[g].m);
-        snprintf(name, sizeof name, "v.%s", opt->groups[g].name);
-        if (!st) st = xa_st_read_f32(f, name, shape, 1, opt->groups[g].v);
-        opt->groups[g].step = adam_step;
-    }
-    xa_st_close(f);
-    return st;
 }
 
 /* Copy the parameters of adapter `name` from an adapter directory into `into` (same config). */
@@ -296,7 +169,7 @@ xa_status xa_train_lang(const char *base_dir, const char *tokenizer, const char 
 
     snprintf(identity, sizeof identity, "lang %s B=%d T=%d steps=%" PRId64 " seed=%" PRIu64 " lr=%g", name,
              o->B, T, o->steps, o->seed, o->lr);
-    train_state ts = {0, 0, 0, {0, 0}, -1, 0, 0};
+    xa_train_state ts = {0, 0, 0, {0, 0}, -1, 0, 0};
     if ((st = xa_file_mkdirs(out_dir))) goto done;
     if ((st = xa_path_join(ckpt, sizeof ckpt, out_dir, "checkpoint"))) goto done;
     if ((st = xa_path_join(tmp, sizeof tmp, out_dir, "checkpoint.tmp"))) goto done;
@@ -305,7 +178,7 @@ xa_status xa_train_lang(const char *base_dir, const char *tokenizer, const char 
         st = xa_path_join(p2, sizeof p2, ckpt, "adapter");
         if (!st) st = load_params_into(ec, p2, ad);
         if (!st) st = xa_path_join(p2, sizeof p2, ckpt, "trainer_state.safetensors");
-        if (!st) st = load_state(p2, &opt, &ts, identity);
+        if (!st) st = xa_ckpt_load_state(p2, &opt, &ts, identity);
         if (st) goto done;
         xa_mlm_data_seek(&data, ts.epoch, ts.pos);
         XA_LOG_INFO("%s: resuming at step %lld", name, (long long)ts.step);
@@ -373,8 +246,8 @@ xa_status xa_train_lang(const char *base_dir, const char *tokenizer, const char 
             st = xa_path_join(p2, sizeof p2, tmp, "adapter");
             if (!st) st = xa_hub_save_adapter(p2, ad, ec, base_dir);
             if (!st) st = xa_path_join(p2, sizeof p2, tmp, "trainer_state.safetensors");
-            if (!st) st = save_state(p2, &opt, &ts, identity);
-            if (!st) st = swap_dir(tmp, ckpt);
+            if (!st) st = xa_ckpt_save_state(p2, &opt, &ts, identity);
+            if (!st) st = xa_ckpt_swap_dir(tmp, ckpt, remove_tree);
             if (st) goto done;
         }
         if (stop) break;
@@ -697,7 +570,7 @@ xa_status xa_train_task(const char *base_dir, const char *tokenizer, const char 
     snprintf(identity, sizeof identity, "task %s setup=%s B=%d T=%d steps=%" PRId64 " seed=%" PRIu64 " lr=%g n=%d",
              spec->head_name, spec->setup, o->B, T, steps, o->seed, o->lr, train.n);
 
-    train_state ts = {0, 0, 0, {0, 0}, -1, 0, 0};
+    xa_train_state ts = {0, 0, 0, {0, 0}, -1, 0, 0};
     if ((st = xa_file_mkdirs(out_dir))) goto done;
     if ((st = xa_path_join(ckpt, sizeof ckpt, out_dir, "checkpoint"))) goto done;
     if ((st = xa_path_join(tmp, sizeof tmp, out_dir, "checkpoint.tmp"))) goto done;
@@ -706,7 +579,7 @@ xa_status xa_train_task(const char *base_dir, const char *tokenizer, const char 
         char p2[XA_PATH_MAX];
         st = load_trained(ckpt, &m, ad, fu);
         if (!st) st = xa_path_join(p2, sizeof p2, ckpt, "trainer_state.safetensors");
-        if (!st) st = load_state(p2, &opt, &ts, identity);
+        if (!st) st = xa_ckpt_load_state(p2, &opt, &ts, identity);
         if (st) goto done;
         xa_task_batcher_seek(&bt, ts.epoch, ts.pos);
         XA_LOG_INFO("%s: resuming at step %lld", spec->head_name, (long long)ts.step);
@@ -786,7 +659,7 @@ xa_status xa_train_task(const char *base_dir, const char *tokenizer, const char 
                 st = xa_path_join(btmp, sizeof btmp, out_dir, "best.tmp");
                 if (!st) remove_tree(btmp);
                 if (!st) st = save_trained(btmp, &m, ad, fu, spec, bname);
-                if (!st) st = swap_dir(btmp, best);
+                if (!st) st = xa_ckpt_swap_dir(btmp, best, remove_tree);
                 if (st) goto done;
             } else {
                 ts.bad_evals++;
@@ -804,8 +677,8 @@ xa_status xa_train_task(const char *base_dir, const char *tokenizer, const char 
             remove_tree(tmp);
             st = save_trained(tmp, &m, ad, fu, spec, bname);
             if (!st) st = xa_path_join(p2, sizeof p2, tmp, "trainer_state.safetensors");
-            if (!st) st = save_state(p2, &opt, &ts, identity);
-            if (!st) st = swap_dir(tmp, ckpt);
+            if (!st) st = xa_ckpt_save_state(p2, &opt, &ts, identity);
+            if (!st) st = xa_ckpt_swap_dir(tmp, ckpt, remove_tree);
             if (st) goto done;
         }
         if (stop) break;
@@ -832,7 +705,7 @@ xa_status xa_train_task(const char *base_dir, const char *tokenizer, const char 
         }
         char dst[XA_PATH_MAX];
         if (!st) st = xa_path_join(dst, sizeof dst, out_dir, "final");
-        if (!st) st = swap_dir(fin, dst);
+        if (!st) st = xa_ckpt_swap_dir(fin, dst, remove_tree);
         if (!st) {
             char j[256];
             int n = snprintf(j, sizeof j, "{\"best_dev\": %.6f, \"best_step\": %" PRId64 ", \"steps\": %" PRId64 "}\n",

@@ -16,6 +16,7 @@
 #include "io/safetensors.h"
 #include "optim/optim.h"
 #include "tokenizer/spm.h"
+#include "train/ckpt.h"
 
 
 xa_pretrain_opts xa_pretrain_opts_default(void) {
@@ -94,89 +95,30 @@ static void remove_tree(const char *dir) {
     rmdir(dir);
 }
 
-typedef struct run_state {
-    int64_t step, epoch, pos;
-    xa_rng rng;
-} run_state;
+/* The settings a checkpoint must have been made with (the number of steps may grow). */
+static void identity_of(const xa_pretrain_opts *o, char *buf, size_t n) {
+    snprintf(buf, n, "pretrain batch_size=%d seq_len=%d seed=%llu", o->B, o->T, (unsigned long long)o->seed);
+}
 
 /* Write OUT/checkpoint.tmp completely, then swap it in for OUT/checkpoint. */
 static xa_status save_checkpoint(const xa_pretrain_opts *o, const xa_encoder *enc,
-                                 const xa_mlm_head *head, const xa_optim *opt, const run_state *rs) {
-    char tmp[XA_PATH_MAX], fin[XA_PATH_MAX], old[XA_PATH_MAX], p[XA_PATH_MAX];
+                                 const xa_mlm_head *head, const xa_optim *opt, const xa_train_state *ts) {
+    char tmp[XA_PATH_MAX], fin[XA_PATH_MAX], p[XA_PATH_MAX], identity[256];
     xa_status st = xa_path_join(tmp, sizeof tmp, o->out_dir, "checkpoint.tmp");
     if (!st) st = xa_path_join(fin, sizeof fin, o->out_dir, "checkpoint");
-    if (!st) st = xa_path_join(old, sizeof old, o->out_dir, "checkpoint.old");
     if (st) return st;
     remove_tree(tmp);
+    identity_of(o, identity, sizeof identity);
     st = xa_model_save(tmp, enc, head, NULL);
-    if (st) return st;
-    size_t n = 2 * opt->n_groups;
-    xa_st_entry *e = calloc(n, sizeof *e);
-    char (*names)[128] = calloc(n, sizeof *names);
-    if (!e || !names) {
-        free(e);
-        free(names);
-        return xa_error_set(XA_STATUS_NOMEM, "save_checkpoint", NULL, NULL, "out of memory");
-    }
-    for (size_t g = 0; g < opt->n_groups; g++) {
-        for (int k = 0; k < 2; k++) {
-            xa_st_entry *x = &e[2 * g + (size_t)k];
-            snprintf(names[2 * g + (size_t)k], sizeof names[0], "%s.%s", k ? "v" : "m", opt->groups[g].name);
-            x->name = names[2 * g + (size_t)k];
-            x->dtype = XA_DTYPE_F32;
-            x->n_dims = 1;
-            x->shape[0] = (int64_t)opt->groups[g].n;
-            x->f32 = k ? opt->groups[g].v : opt->groups[g].m;
-        }
-    }
-    char v_step[32], v_epoch[32], v_pos[32], v_state[32], v_inc[32], v_gstep[32], v_B[16], v_T[16], v_seed[32];
-    snprintf(v_step, sizeof v_step, "%" PRId64, rs->step);
-    snprintf(v_epoch, sizeof v_epoch, "%" PRId64, rs->epoch);
-    snprintf(v_pos, sizeof v_pos, "%" PRId64, rs->pos);
-    snprintf(v_state, sizeof v_state, "%" PRIu64, rs->rng.state);
-    snprintf(v_inc, sizeof v_inc, "%" PRIu64, rs->rng.inc);
-    snprintf(v_gstep, sizeof v_gstep, "%" PRId64, opt->n_groups ? opt->groups[0].step : 0);
-    snprintf(v_B, sizeof v_B, "%d", o->B);
-    snprintf(v_T, sizeof v_T, "%d", o->T);
-    snprintf(v_seed, sizeof v_seed, "%" PRIu64, o->seed);
-    xa_st_kv meta[] = {{"step", v_step},   {"epoch", v_epoch}, {"pos", v_pos},
-                       {"rng_state", v_state}, {"rng_inc", v_inc}, {"adam_step", v_gstep},
-                       {"batch_size", v_B}, {"seq_len", v_T}, {"seed", v_seed}};
-    st = xa_path_join(p, sizeof p, tmp, "trainer_state.safetensors");
-    if (!st) st = xa_st_write(p, e, n, meta, sizeof meta / sizeof meta[0]);
-    free(e);
-    free(names);
-    if (st) return st;
-    /* Swap: the old checkpoint stays complete until the new one is in place. */
-    remove_tree(old);
-    if (xa_file_is_dir(fin) && rename(fin, old) != 0) {
-        return xa_error_set(XA_STATUS_IO, fin, NULL, NULL, "cannot move the old checkpoint aside: %s", strerror(errno));
-    }
-    if (rename(tmp, fin) != 0) {
-        return xa_error_set(XA_STATUS_IO, tmp, NULL, NULL, "cannot move the checkpoint into place: %s", strerror(errno));
-    }
-    remove_tree(old);
-    return XA_STATUS_OK;
-}
-
-static xa_status meta_i64(const xa_st_file *f, const char *key, int64_t *out) {
-    const char *v = xa_st_metadata_get(f, key);
-    char *end = NULL;
-    if (v) {
-        errno = 0;
-        long long x = strtoll(v, &end, 10);
-        if (!errno && end != v && *end == '\0') {
-            *out = x;
-            return XA_STATUS_OK;
-        }
-    }
-    return xa_error_set(XA_STATUS_FORMAT, xa_st_path(f), "an integer", "the checkpoint is damaged: delete it to start over",
-                        "metadata '%s' is %s", key, v ? v : "missing");
+    if (!st) st = xa_path_join(p, sizeof p, tmp, "trainer_state.safetensors");
+    if (!st) st = xa_ckpt_save_state(p, opt, ts, identity);
+    if (!st) st = xa_ckpt_swap_dir(tmp, fin, remove_tree);
+    return st;
 }
 
 static xa_status load_checkpoint(const xa_pretrain_opts *o, const char *dir, xa_encoder *enc,
-                                 xa_mlm_head *head, xa_optim *opt, run_state *rs) {
-    char p[XA_PATH_MAX];
+                                 xa_mlm_head *head, xa_optim *opt, xa_train_state *ts) {
+    char p[XA_PATH_MAX], identity[256];
     xa_encoder loaded;
     xa_status st = xa_encoder_load(&loaded, NULL, dir, 1);
     if (st) return st;
@@ -188,45 +130,10 @@ static xa_status load_checkpoint(const xa_pretrain_opts *o, const char *dir, xa_
     }
     memcpy(enc->params, loaded.params, enc->n_params * sizeof(float));
     xa_encoder_free(&loaded);
+    identity_of(o, identity, sizeof identity);
     st = xa_mlm_head_load(head, enc->cfg.arch, dir);
     if (!st) st = xa_path_join(p, sizeof p, dir, "trainer_state.safetensors");
-    xa_st_file *f = NULL;
-    if (!st) st = xa_st_open(&f, p);
-    if (st) return st;
-    int64_t B = 0, T = 0, seed = 0, adam_step = 0;
-    st = meta_i64(f, "step", &rs->step);
-    if (!st) st = meta_i64(f, "epoch", &rs->epoch);
-    if (!st) st = meta_i64(f, "pos", &rs->pos);
-    if (!st) st = meta_i64(f, "batch_size", &B);
-    if (!st) st = meta_i64(f, "seq_len", &T);
-    if (!st) st = meta_i64(f, "seed", &seed);
-    if (!st) st = meta_i64(f, "adam_step", &adam_step);
-    if (!st) {
-        /* 64-bit unsigned state words: parse as unsigned. */
-        const char *s1 = xa_st_metadata_get(f, "rng_state"), *s2 = xa_st_metadata_get(f, "rng_inc");
-        if (!s1 || !s2) {
-            st = xa_error_set(XA_STATUS_FORMAT, p, "rng_state and rng_inc", NULL, "RNG state missing");
-        } else {
-            rs->rng.state = strtoull(s1, NULL, 10);
-            rs->rng.inc = strtoull(s2, NULL, 10);
-        }
-    }
-    if (!st && (B != o->B || T != o->T || (uint64_t)seed != o->seed)) {
-        st = xa_error_set(XA_STATUS_CONFIG, p, "the batch size, sequence length and seed of the checkpoint",
-                          "resume with the options the run started with, or delete the checkpoint",
-                          "checkpoint has batch %lld, length %lld, seed %lld; this run %d, %d, %llu",
-                          (long long)B, (long long)T, (long long)seed, o->B, o->T, (unsigned long long)o->seed);
-    }
-    for (size_t g = 0; g < opt->n_groups && !st; g++) {
-        char name[160];
-        int64_t shape[1] = {(int64_t)opt->groups[g].n};
-        snprintf(name, sizeof name, "m.%s", opt->groups[g].name);
-        st = xa_st_read_f32(f, name, shape, 1, opt->groups[g].m);
-        snprintf(name, sizeof name, "v.%s", opt->groups[g].name);
-        if (!st) st = xa_st_read_f32(f, name, shape, 1, opt->groups[g].v);
-        opt->groups[g].step = adam_step;
-    }
-    xa_st_close(f);
+    if (!st) st = xa_ckpt_load_state(p, opt, ts, identity);
     return st;
 }
 
@@ -276,7 +183,7 @@ xa_status xa_pretrain(const xa_pretrain_opts *o, xa_pretrain_result *res) {
         goto done;
     }
 
-    run_state rs = {0, 0, 0, {0, 0}};
+    xa_train_state rs = {0, 0, 0, {0, 0}, -1, 0, 0};
     st = xa_path_join(ckpt, sizeof ckpt, o->out_dir, "checkpoint");
     if (st) goto done;
     if (o->resume && xa_file_is_dir(ckpt)) {

@@ -1,0 +1,134 @@
+/* train/ckpt: run state and optimizer moments in trainer_state.safetensors, and the directory
+ * swap that makes a checkpoint appear whole or not at all (see ckpt.h). */
+#include "train/ckpt.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "io/file.h"
+#include "io/safetensors.h"
+
+static const char *fmt_i64(char *buf, size_t n, int64_t v) {
+    snprintf(buf, n, "%" PRId64, v);
+    return buf;
+}
+
+/* trainer_state.safetensors: AdamW moments per group and the run state in the metadata. */
+xa_status xa_ckpt_save_state(const char *path, const xa_optim *opt, const xa_train_state *ts,
+                             const char *identity) {
+    size_t n = 2 * opt->n_groups;
+    xa_st_entry *e = calloc(n ? n : 1, sizeof *e);
+    char (*names)[160] = calloc(n ? n : 1, sizeof *names);
+    if (!e || !names) {
+        free(e);
+        free(names);
+        return xa_error_set(XA_STATUS_NOMEM, path, NULL, NULL, "out of memory");
+    }
+    for (size_t g = 0; g < opt->n_groups; g++)
+        for (int k = 0; k < 2; k++) {
+            xa_st_entry *x = &e[2 * g + (size_t)k];
+            snprintf(names[2 * g + (size_t)k], sizeof names[0], "%s.%s", k ? "v" : "m", opt->groups[g].name);
+            x->name = names[2 * g + (size_t)k];
+            x->dtype = XA_DTYPE_F32;
+            x->n_dims = 1;
+            x->shape[0] = (int64_t)opt->groups[g].n;
+            x->f32 = k ? opt->groups[g].v : opt->groups[g].m;
+        }
+    char v[9][40];
+    snprintf(v[5], sizeof v[5], "%" PRIu64, ts->rng.state);
+    snprintf(v[6], sizeof v[6], "%" PRIu64, ts->rng.inc);
+    snprintf(v[7], sizeof v[7], "%.17g", ts->best);
+    xa_st_kv meta[] = {
+        {"step", fmt_i64(v[0], sizeof v[0], ts->step)},
+        {"epoch", fmt_i64(v[1], sizeof v[1], ts->epoch)},
+        {"pos", fmt_i64(v[2], sizeof v[2], ts->pos)},
+        {"adam_step", fmt_i64(v[3], sizeof v[3], opt->n_groups ? opt->groups[0].step : 0)},
+        {"best_step", fmt_i64(v[4], sizeof v[4], ts->best_step)},
+        {"rng_state", v[5]},
+        {"rng_inc", v[6]},
+        {"best", v[7]},
+        {"bad_evals", fmt_i64(v[8], sizeof v[8], ts->bad_evals)},
+        {"identity", identity},
+    };
+    xa_status st = xa_st_write(path, e, n, meta, sizeof meta / sizeof *meta);
+    free(e);
+    free(names);
+    return st;
+}
+
+static xa_status meta_i64(const xa_st_file *f, const char *key, int64_t *out) {
+    const char *v = xa_st_metadata_get(f, key);
+    char *end = NULL;
+    if (v) {
+        errno = 0;
+        long long x = strtoll(v, &end, 10);
+        if (!errno && end != v && *end == '\0') {
+            *out = x;
+            return XA_STATUS_OK;
+        }
+    }
+    return xa_error_set(XA_STATUS_FORMAT, xa_st_path(f), "an integer",
+                        "the checkpoint is damaged: delete it to start over", "metadata '%s' is %s",
+                        key, v ? v : "missing");
+}
+
+xa_status xa_ckpt_load_state(const char *path, xa_optim *opt, xa_train_state *ts,
+                             const char *identity) {
+    xa_st_file *f = NULL;
+    xa_status st = xa_st_open(&f, path);
+    if (st) return st;
+    const char *id = xa_st_metadata_get(f, "identity");
+    if (!id || strcmp(id, identity)) {
+        xa_st_close(f);
+        return xa_error_set(XA_STATUS_CONFIG, path, identity,
+                            "resume with the settings the run started with, or delete the checkpoint",
+                            "the checkpoint was made with other settings: %s", id ? id : "(none)");
+    }
+    int64_t adam_step = 0;
+    st = meta_i64(f, "step", &ts->step);
+    if (!st) st = meta_i64(f, "epoch", &ts->epoch);
+    if (!st) st = meta_i64(f, "pos", &ts->pos);
+    if (!st) st = meta_i64(f, "adam_step", &adam_step);
+    if (!st) st = meta_i64(f, "best_step", &ts->best_step);
+    if (!st) st = meta_i64(f, "bad_evals", &ts->bad_evals);
+    const char *s1 = xa_st_metadata_get(f, "rng_state"), *s2 = xa_st_metadata_get(f, "rng_inc"),
+               *sb = xa_st_metadata_get(f, "best");
+    if (!st && (!s1 || !s2 || !sb))
+        st = xa_error_set(XA_STATUS_FORMAT, path, "rng_state, rng_inc and best", NULL, "run state missing");
+    if (!st) {
+        ts->rng.state = strtoull(s1, NULL, 10);
+        ts->rng.inc = strtoull(s2, NULL, 10);
+        ts->best = strtod(sb, NULL);
+    }
+    for (size_t g = 0; g < opt->n_groups && !st; g++) {
+        char name[200];
+        int64_t shape[1] = {(int64_t)opt->groups[g].n};
+        snprintf(name, sizeof name, "m.%s", opt->groups[g].name);
+        st = xa_st_read_f32(f, name, shape, 1, opt->groups[g].m);
+        snprintf(name, sizeof name, "v.%s", opt->groups[g].name);
+        if (!st) st = xa_st_read_f32(f, name, shape, 1, opt->groups[g].v);
+        opt->groups[g].step = adam_step;
+    }
+    xa_st_close(f);
+    return st;
+}
+
+/* Swap TMP in for FIN: the old directory stays complete until the new one is in place. */
+xa_status xa_ckpt_swap_dir(const char *tmp, const char *fin, void (*remove_dir)(const char *)) {
+    char old[XA_PATH_MAX];
+    if (snprintf(old, sizeof old, "%s.old", fin) >= (int)sizeof old)
+        return xa_error_set(XA_STATUS_USAGE, fin, NULL, NULL, "path too long");
+    remove_dir(old);
+    if (xa_file_is_dir(fin) && rename(fin, old) != 0)
+        return xa_error_set(XA_STATUS_IO, fin, NULL, NULL, "cannot move the old directory aside: %s",
+                            strerror(errno));
+    if (rename(tmp, fin) != 0)
+        return xa_error_set(XA_STATUS_IO, tmp, NULL, NULL, "cannot move the new directory into place: %s",
+                            strerror(errno));
+    remove_dir(old);
+    return XA_STATUS_OK;
+}
+
