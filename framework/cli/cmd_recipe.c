@@ -9,7 +9,9 @@
  *   task/<task>/seed<k>/final/    adapter/, head/, adapter_setup.json (best dev weights)
  *   fusion/<task>/seed<k>/final/  fusion/, head/, adapter_setup.json
  *   target/<task>/<code>/seed<k>/final/   in-language references (data.task.target_train)
- *   eval/                         results.md, results.json, results.csv, results.svg, raw.jsonl
+ *   eval/<task>/                  results.md, results.json, results.csv, results.svg, raw.jsonl
+ * Recipes for several tasks may share one output: the base and the language adapters are then
+ * trained once (the second recipe finds them and skips those phases).
  * The base model is model.base (written by the pretrain phase when the recipe has one). */
 #include <getopt.h>
 #include <inttypes.h>
@@ -433,7 +435,7 @@ static const char *setup_label(const char *s) {
 
 static xa_status phase_eval(const xa_recipe *r, const xa_cfg_phase *p) {
     char edir[XA_PATH_MAX], path[XA_PATH_MAX];
-    xa_status st = xa_path_join(edir, sizeof edir, r->output, "eval");
+    xa_status st = join3(edir, sizeof edir, r->output, "eval", r->task_name); /* recipes may share an output */
     if (!st) st = xa_file_mkdirs(edir);
     if (!st) st = xa_path_join(path, sizeof path, edir, "raw.jsonl");
     if (st) return st;
@@ -539,7 +541,7 @@ static void print_help(const char *cmd) {
                "Evaluate zero-shot transfer: for the source and every target language, each setup\n"
                "of the recipe's eval phase (task_only, src_stack, madx, madx2, fusion, in_language),\n"
                "mean and spread over the recipe's seeds. Prints a Markdown table and writes\n"
-               "OUTPUT/eval/results.{md,json,csv,svg} and raw.jsonl.\n\n");
+               "OUTPUT/eval/TASK/results.{md,json,csv,svg} and raw.jsonl.\n\n");
     }
     printf("options:\n");
     if (!strcmp(cmd, "train")) {

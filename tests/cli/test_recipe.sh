@@ -31,7 +31,7 @@ for f in resolved.yaml base/config.json base/model.safetensors base/sentencepiec
          task/pkg/seed3/final/adapter/adapter_config.json task/pkg/seed3/final/head/head_config.json \
          task/pkg/seed3/final/adapter_setup.json task/pkg/seed3/metrics.jsonl task/pkg/seed3/dev.json \
          fusion/pkg/seed3/final/fusion/adapter_fusion_config.json \
-         eval/results.md eval/results.json eval/results.csv eval/results.svg eval/raw.jsonl; do
+         eval/pkg/results.md eval/pkg/results.json eval/pkg/results.csv eval/pkg/results.svg eval/pkg/raw.jsonl; do
   check_file "$out_dir/$f"
 done
 for s in "task adapter alone" "Stack(lang:src, task)" "MAD-X Stack(lang:tgt, task)" "MAD-X 2.0" "Fuse(langs)"; do
@@ -40,7 +40,7 @@ done
 for l in "en (src)" "de" "fr" "mean (targets)"; do
   grep -qF "| $l" "$tmp/run.out" || fail "eval table lacks the row '$l'"
 done
-grep -q "<svg" "$out_dir/eval/results.svg" || fail "results.svg is not an SVG"
+grep -q "<svg" "$out_dir/eval/pkg/results.svg" || fail "results.svg is not an SVG"
 # the pretraining loss fell
 awk -F'"loss": ' 'NR==1{split($2,a,","); first=a[1]} {split($2,b,","); last=b[1]} END{exit !(last < first)}' \
   "$out_dir/base/metrics.jsonl" || fail "pretraining loss did not fall"
