@@ -24,67 +24,10 @@
 
 /* ---- fixture and helpers ------------------------------------------------------------------- */
 
-#define MAX_ALLOCS 4096
-static void *g_allocs[MAX_ALLOCS];
-static int g_n_allocs;
-
-/* Zeroed scratch memory freed after each test (also when it fails). Exact sizes, so the
- * sanitizer build catches any access past the end of a cache. */
-static void *talloc(size_t bytes) {
-    if (g_n_allocs == MAX_ALLOCS) fail_msg("talloc: too many allocations");
-    void *p = calloc(1, bytes ? bytes : 1);
-    if (!p) fail_msg("talloc: out of memory");
-    g_allocs[g_n_allocs++] = p;
-    return p;
-}
-static float *fzeros(size_t n) {
-    return talloc(n * sizeof(float));
-}
-static float *frandn(xa_rng *rng, size_t n, float std) {
-    float *x = fzeros(n);
-    xa_rng_fill_normal(rng, x, n, 0.0f, std);
-    return x;
-}
-
 static int group_setup(void **state) {
     (void)state;
     xa_threads_set(1);
     return 0;
-}
-
-static int test_teardown(void **state) {
-    (void)state;
-    for (int i = 0; i < g_n_allocs; i++)
-        free(g_allocs[i]);
-    g_n_allocs = 0;
-    xa_threads_set(1);
-    return 0;
-}
-
-static double dot(const float *a, const float *b, size_t n) {
-    double s = 0.0;
-    for (size_t i = 0; i < n; i++)
-        s += (double)a[i] * b[i];
-    return s;
-}
-
-typedef double (*loss_fn)(void *ctx);
-
-/* Compare grad[0..n) with central differences of loss() over x[0..n) (x is restored). */
-static void check_fd(const char *label, loss_fn loss, void *ctx, float *x, const float *grad,
-                     size_t n, float h, float atol, float rtol) {
-    float *fd = fzeros(n);
-    for (size_t i = 0; i < n; i++) {
-        float x0 = x[i];
-        float xp = x0 + h, xm = x0 - h;
-        x[i] = xp;
-        double lp = loss(ctx);
-        x[i] = xm;
-        double lm = loss(ctx);
-        x[i] = x0;
-        fd[i] = (float)((lp - lm) / ((double)xp - (double)xm));
-    }
-    xt_assert_close(label, grad, fd, n, atol, rtol);
 }
 
 #define FD_H    1e-3f
@@ -104,18 +47,18 @@ typedef struct phm_ctx {
 static double phm_loss(void *p) {
     phm_ctx *c = p;
     xa_phm_build(c->H, c->scratch, c->rule, c->w, c->wl, c->wr, &c->s, c->in, c->out);
-    return dot(c->H, c->G, (size_t)c->in * c->out);
+    return xt_dot(c->H, c->G, (size_t)c->in * c->out);
 }
 
 static void phm_case(xa_rng *rng, int in, int out, int n, int rank, int fact) {
     const int P = in / n, Q = out / n;
     xa_phm_spec s = {n, rank, fact, 1};
-    float *rule = frandn(rng, (size_t)n * n * n, 1.0f);
-    float *w = fact ? NULL : frandn(rng, (size_t)n * P * Q, 1.0f);
-    float *wl = fact ? frandn(rng, (size_t)n * P * rank, 1.0f) : NULL;
-    float *wr = fact ? frandn(rng, (size_t)n * rank * Q, 1.0f) : NULL;
-    float *H = fzeros((size_t)in * out), *Hr = fzeros((size_t)in * out);
-    float *scratch = fzeros((size_t)2 * P * Q);
+    float *rule = xt_frandn(rng, (size_t)n * n * n, 1.0f);
+    float *w = fact ? NULL : xt_frandn(rng, (size_t)n * P * Q, 1.0f);
+    float *wl = fact ? xt_frandn(rng, (size_t)n * P * rank, 1.0f) : NULL;
+    float *wr = fact ? xt_frandn(rng, (size_t)n * rank * Q, 1.0f) : NULL;
+    float *H = xt_fzeros((size_t)in * out), *Hr = xt_fzeros((size_t)in * out);
+    float *scratch = xt_fzeros((size_t)2 * P * Q);
     /* garbage in H: build must overwrite, not accumulate */
     for (size_t i = 0; i < (size_t)in * out; i++)
         H[i] = 1e3f;
@@ -138,7 +81,7 @@ static void phm_case(xa_rng *rng, int in, int out, int n, int rank, int fact) {
                         &ef, 1, 1e-5f, 1e-5f);
     }
 
-    float *G = frandn(rng, (size_t)in * out, 1.0f);
+    float *G = xt_frandn(rng, (size_t)in * out, 1.0f);
     size_t nw = (size_t)n * P * Q, nl = (size_t)n * P * rank, nr = (size_t)n * rank * Q;
     if (in * out > 4096) {
         /* large: the threaded backward against the single-threaded one */
@@ -146,8 +89,8 @@ static void phm_case(xa_rng *rng, int in, int out, int n, int rank, int fact) {
         float *g1[4], *g2[4];
         size_t sz[4] = {(size_t)n * n * n, nw, nl, nr};
         for (int j = 0; j < 4; j++) {
-            g1[j] = fzeros(sz[j]);
-            g2[j] = fzeros(sz[j]);
+            g1[j] = xt_fzeros(sz[j]);
+            g2[j] = xt_fzeros(sz[j]);
         }
         xa_phm_build_backward(g1[0], fact ? NULL : g1[1], fact ? g1[2] : NULL, fact ? g1[3] : NULL,
                               scratch, G, rule, w, wl, wr, &s, in, out);
@@ -162,8 +105,8 @@ static void phm_case(xa_rng *rng, int in, int out, int n, int rank, int fact) {
         return;
     }
     /* backward by finite differences of L = <H, G>; start gradients at 0.25 (accumulation) */
-    float *drule = fzeros((size_t)n * n * n), *dw = fact ? NULL : fzeros(nw);
-    float *dwl = fact ? fzeros(nl) : NULL, *dwr = fact ? fzeros(nr) : NULL;
+    float *drule = xt_fzeros((size_t)n * n * n), *dw = fact ? NULL : xt_fzeros(nw);
+    float *dwl = fact ? xt_fzeros(nl) : NULL, *dwr = fact ? xt_fzeros(nr) : NULL;
     for (int i = 0; i < n * n * n; i++)
         drule[i] = 0.25f;
     if (dw)
@@ -191,15 +134,15 @@ static void phm_case(xa_rng *rng, int in, int out, int n, int rank, int fact) {
     /* H is linear in rule and W and bilinear in (W_left, W_right): the differences are exact up
      * to float rounding of L (~1e-5 relative) */
     snprintf(label, sizeof label, "phm drule vs FD (%dx%d n %d fact %d)", in, out, n, fact);
-    check_fd(label, phm_loss, &c, rule, drule, (size_t)n * n * n, 1e-2f, 2e-3f, 2e-3f);
+    xt_check_fd(label, phm_loss, &c, rule, drule, (size_t)n * n * n, 1e-2f, 2e-3f, 2e-3f);
     if (fact) {
-        check_fd("phm dW_left vs FD", phm_loss, &c, wl, dwl, nl, 1e-2f, 2e-3f, 2e-3f);
-        check_fd("phm dW_right vs FD", phm_loss, &c, wr, dwr, nr, 1e-2f, 2e-3f, 2e-3f);
+        xt_check_fd("phm dW_left vs FD", phm_loss, &c, wl, dwl, nl, 1e-2f, 2e-3f, 2e-3f);
+        xt_check_fd("phm dW_right vs FD", phm_loss, &c, wr, dwr, nr, 1e-2f, 2e-3f, 2e-3f);
     } else {
-        check_fd("phm dW vs FD", phm_loss, &c, w, dw, nw, 1e-2f, 2e-3f, 2e-3f);
+        xt_check_fd("phm dW vs FD", phm_loss, &c, w, dw, nw, 1e-2f, 2e-3f, 2e-3f);
     }
     /* frozen W, rule only; and W only: each piece alone gives the same numbers */
-    float *drule2 = fzeros((size_t)n * n * n);
+    float *drule2 = xt_fzeros((size_t)n * n * n);
     xa_phm_build_backward(drule2, NULL, NULL, NULL, scratch, G, rule, w, wl, wr, &s, in, out);
     xt_assert_close("phm drule alone", drule2, drule, (size_t)n * n * n, 1e-6f, 1e-6f);
 }
@@ -264,16 +207,16 @@ static void ref_forward(const xa_bneck *m, float *o, float *up_out, const float 
     const int C = s->C, d = s->d, N = B * T;
     float *Hd = NULL, *Hu = NULL;
     if (s->phm) {
-        Hd = fzeros((size_t)C * d);
-        Hu = fzeros((size_t)d * C);
+        Hd = xt_fzeros((size_t)C * d);
+        Hu = xt_fzeros((size_t)d * C);
         xa_phm_build_ref(Hd, m->phm_rule, m->t[XA_BNECK_DOWN_W], m->t[XA_BNECK_DOWN_WL],
                          m->t[XA_BNECK_DOWN_WR], &s->phm_spec, C, d);
         xa_phm_build_ref(Hu, m->phm_rule, m->t[XA_BNECK_UP_W], m->t[XA_BNECK_UP_WL],
                          m->t[XA_BNECK_UP_WR], &s->phm_spec, d, C);
     }
-    double *up = talloc(sizeof(double) * (size_t)N * C);
-    double *x = talloc(sizeof(double) * C), *zn = talloc(sizeof(double) * C);
-    double *mid = talloc(sizeof(double) * d);
+    double *up = xt_alloc(sizeof(double) * (size_t)N * C);
+    double *x = xt_alloc(sizeof(double) * C), *zn = xt_alloc(sizeof(double) * C);
+    double *mid = xt_alloc(sizeof(double) * d);
     for (int n = 0; n < N; n++) {
         for (int j = 0; j < C; j++)
             x[j] = z[(size_t)n * C + j];
@@ -301,7 +244,7 @@ static void ref_forward(const xa_bneck *m, float *o, float *up_out, const float 
         }
     }
     if (!o) return;
-    double *a = talloc(sizeof(double) * (size_t)N * C), *y = talloc(sizeof(double) * C);
+    double *a = xt_alloc(sizeof(double) * (size_t)N * C), *y = xt_alloc(sizeof(double) * C);
     for (size_t i = 0; i < (size_t)N * C; i++) {
         a[i] = up[i];
         if (keep && !s->parallel) a[i] = keep[i] ? up[i] / (1.0 - s->dropout) : 0.0;
@@ -386,8 +329,8 @@ static double bn_loss(void *p) {
     const size_t NC = (size_t)f->N * f->k->spec.C;
     bn_forward(f);
     double L = 0.0;
-    if (!f->k->fusion) L += dot(f->o, f->dout, NC);
-    if (f->k->fusion || f->k->with_dup) L += dot(f->c.up, f->dup, NC);
+    if (!f->k->fusion) L += xt_dot(f->o, f->dout, NC);
+    if (f->k->fusion || f->k->with_dup) L += xt_dot(f->c.up, f->dup, NC);
     return L;
 }
 
@@ -416,7 +359,7 @@ static void bn_check(const bn_case *k, uint64_t seed) {
     const size_t NC = (size_t)N * C;
     size_t numel[XA_BNECK_N_TENSORS];
     const size_t total = xa_bneck_sizes(s, numel);
-    float *params = fzeros(total), *grads = fzeros(total);
+    float *params = xt_fzeros(total), *grads = xt_fzeros(total);
     bn_fix f = {.k = k, .N = N};
     xa_bneck_bind(&f.m, s, params, grads);
     /* random parameters of size O(1) so every path carries signal; LN weights and scaling near 1 */
@@ -433,19 +376,19 @@ static void bn_check(const bn_case *k, uint64_t seed) {
     const int nn = s->phm ? s->phm_spec.n : 0;
     float *rule_grad = NULL;
     if (s->phm) {
-        f.rule = frandn(&rng, (size_t)nn * nn * nn, 0.7f);
-        rule_grad = fzeros((size_t)nn * nn * nn);
+        f.rule = xt_frandn(&rng, (size_t)nn * nn * nn, 0.7f);
+        rule_grad = xt_fzeros((size_t)nn * nn * nn);
         f.m.phm_rule = f.rule;
         f.m.phm_rule_grad = rule_grad;
     }
-    f.z = frandn(&rng, NC, 1.0f);
-    f.r = frandn(&rng, NC, 1.0f);
-    f.o = fzeros(NC);
-    f.dout = frandn(&rng, NC, 1.0f);
-    f.dup = frandn(&rng, NC, 1.0f);
+    f.z = xt_frandn(&rng, NC, 1.0f);
+    f.r = xt_frandn(&rng, NC, 1.0f);
+    f.o = xt_fzeros(NC);
+    f.dout = xt_frandn(&rng, NC, 1.0f);
+    f.dup = xt_frandn(&rng, NC, 1.0f);
     /* a cache for more rows than used, exactly cache_bytes long */
     const size_t cbytes = xa_bneck_cache_bytes(s, N + 2, 1);
-    xa_bneck_cache_bind(&f.c, s, talloc(cbytes), N + 2, 1);
+    xa_bneck_cache_bind(&f.c, s, xt_alloc(cbytes), N + 2, 1);
 
     /* relu and leakyrelu have a kink at 0: redraw z until every pre-activation is at least 0.02
      * away from it, so that no difference quotient (which moves pre by < 5e-3) straddles it */
@@ -461,7 +404,7 @@ static void bn_check(const bn_case *k, uint64_t seed) {
     }
 
     /* forward vs the double reference */
-    float *o_ref = fzeros(NC), *up_ref = fzeros(NC);
+    float *o_ref = xt_fzeros(NC), *up_ref = xt_fzeros(NC);
     ref_forward(&f.m, k->fusion ? NULL : o_ref, up_ref, f.z, f.r, k->lens, k->B, k->T, f.c.keep);
     snprintf(label, sizeof label, "bneck up vs reference %s", tag);
     xt_assert_close(label, f.c.up, up_ref, NC, 1e-5f, 1e-4f);
@@ -479,7 +422,7 @@ static void bn_check(const bn_case *k, uint64_t seed) {
     }
 
     /* analytic gradients: start dz, dr at 0.5 to check accumulation */
-    float *dz = fzeros(NC), *dr = fzeros(NC);
+    float *dz = xt_fzeros(NC), *dr = xt_fzeros(NC);
     for (size_t i = 0; i < NC; i++)
         dz[i] = dr[i] = 0.5f;
     xa_bneck_backward(&f.m, &f.c, dz, dr, k->fusion ? NULL : f.dout,
@@ -489,29 +432,29 @@ static void bn_check(const bn_case *k, uint64_t seed) {
         dz[i] -= 0.5f;
         dr[i] -= 0.5f;
     }
-    float *grads_copy = fzeros(total);
+    float *grads_copy = xt_fzeros(total);
     memcpy(grads_copy, grads, total * sizeof(float));
 
     snprintf(label, sizeof label, "bneck dz vs FD %s", tag);
-    check_fd(label, bn_loss, &f, f.z, dz, NC, FD_H, FD_ATOL, FD_RTOL);
+    xt_check_fd(label, bn_loss, &f, f.z, dz, NC, FD_H, FD_ATOL, FD_RTOL);
     snprintf(label, sizeof label, "bneck dr vs FD %s", tag);
-    check_fd(label, bn_loss, &f, f.r, dr, NC, FD_H, FD_ATOL, FD_RTOL);
+    xt_check_fd(label, bn_loss, &f, f.r, dr, NC, FD_H, FD_ATOL, FD_RTOL);
     int n_checked = 0;
     for (int i = 0; i < XA_BNECK_N_TENSORS; i++) {
         if (!numel[i]) continue;
         snprintf(label, sizeof label, "bneck d[%s] vs FD %s", xa_bneck_tensor_name(&f.m, i), tag);
-        check_fd(label, bn_loss, &f, f.m.t[i], f.m.g[i], numel[i], FD_H, FD_ATOL, FD_RTOL);
+        xt_check_fd(label, bn_loss, &f, f.m.t[i], f.m.g[i], numel[i], FD_H, FD_ATOL, FD_RTOL);
         n_checked++;
     }
     assert_true(n_checked >= 2);
     if (s->phm) {
         snprintf(label, sizeof label, "bneck d[phm_rule] vs FD %s", tag);
-        check_fd(label, bn_loss, &f, f.rule, rule_grad, (size_t)nn * nn * nn, FD_H, FD_ATOL,
-                 FD_RTOL);
+        xt_check_fd(label, bn_loss, &f, f.rule, rule_grad, (size_t)nn * nn * nn, FD_H, FD_ATOL,
+                    FD_RTOL);
     }
 
     /* the same parameter gradients without dz and dr (lowest trainable module) */
-    float *grads2 = fzeros(total), *rule_grad2 = s->phm ? fzeros((size_t)nn * nn * nn) : NULL;
+    float *grads2 = xt_fzeros(total), *rule_grad2 = s->phm ? xt_fzeros((size_t)nn * nn * nn) : NULL;
     xa_bneck m2;
     xa_bneck_bind(&m2, s, params, grads2);
     m2.phm_rule = f.rule;
@@ -531,7 +474,7 @@ static void bn_check(const bn_case *k, uint64_t seed) {
     for (int i = 0; i < XA_BNECK_N_TENSORS; i++)
         assert_null(f.m.g[i]);
     bn_forward(&f);
-    float *dz2 = fzeros(NC), *dr2 = fzeros(NC);
+    float *dz2 = xt_fzeros(NC), *dr2 = xt_fzeros(NC);
     xa_bneck_backward(&f.m, &f.c, dz2, dr2, k->fusion ? NULL : f.dout,
                       (k->fusion || k->with_dup) ? f.dup : NULL, f.z, s->parallel ? NULL : f.r,
                       k->lens, k->B, k->T);
@@ -544,9 +487,9 @@ static void bn_check(const bn_case *k, uint64_t seed) {
     xa_bneck_cache ce;
     const size_t ebytes = xa_bneck_cache_bytes(s, N, 0);
     assert_true(ebytes <= cbytes);
-    xa_bneck_cache_bind(&ce, s, talloc(ebytes), N, 0);
+    xa_bneck_cache_bind(&ce, s, xt_alloc(ebytes), N, 0);
     assert_null(ce.s1);
-    float *o2 = fzeros(NC);
+    float *o2 = xt_fzeros(NC);
     bn_forward(&f); /* the train cache's o (in eval mode below, so compare with a fresh eval run) */
     if (!k->train) {
         xa_bneck_forward(&f.m, &ce, k->fusion ? NULL : o2, f.z, s->parallel ? NULL : f.r, k->lens,
@@ -736,14 +679,15 @@ static void test_bneck_last_forward_wins(void **state) {
     size_t total = xa_bneck_sizes(&s, numel);
     xa_rng rng;
     xa_rng_seed(&rng, 5, 5);
-    float *params = frandn(&rng, total, 0.5f), *g1 = fzeros(total), *g2 = fzeros(total);
-    float *z = frandn(&rng, NC, 1.0f), *r = frandn(&rng, NC, 1.0f), *dout = frandn(&rng, NC, 1.0f);
-    float *o = fzeros(NC), *dz1 = fzeros(NC), *dz2 = fzeros(NC);
+    float *params = xt_frandn(&rng, total, 0.5f), *g1 = xt_fzeros(total), *g2 = xt_fzeros(total);
+    float *z = xt_frandn(&rng, NC, 1.0f), *r = xt_frandn(&rng, NC, 1.0f),
+          *dout = xt_frandn(&rng, NC, 1.0f);
+    float *o = xt_fzeros(NC), *dz1 = xt_fzeros(NC), *dz2 = xt_fzeros(NC);
     xa_bneck m1, m2;
     xa_bneck_bind(&m1, &s, params, g1);
     xa_bneck_bind(&m2, &s, params, g2);
     xa_bneck_cache c;
-    xa_bneck_cache_bind(&c, &s, talloc(xa_bneck_cache_bytes(&s, N, 1)), N, 1);
+    xa_bneck_cache_bind(&c, &s, xt_alloc(xa_bneck_cache_bytes(&s, N, 1)), N, 1);
     xa_bneck_forward(&m1, &c, o, z, r, NULL, B, T, 0, NULL);
     xa_bneck_backward(&m1, &c, dz1, NULL, dout, NULL, z, r, NULL, B, T);
     xa_bneck_forward(&m2, &c, o, z, r, NULL, B, T, 1, &rng);
@@ -765,22 +709,23 @@ static void bneck_threads_case(const xa_bneck_spec *s, uint64_t seed) {
     xa_rng_seed(&rng, seed, 1);
     size_t numel[XA_BNECK_N_TENSORS];
     const size_t total = xa_bneck_sizes(s, numel);
-    float *params = frandn(&rng, total, 0.1f);
+    float *params = xt_frandn(&rng, total, 0.1f);
     const int n = s->phm ? s->phm_spec.n : 1;
-    float *rule = frandn(&rng, (size_t)n * n * n, 0.5f);
-    float *z = frandn(&rng, NC, 1.0f), *r = frandn(&rng, NC, 1.0f), *dout = frandn(&rng, NC, 1.0f);
-    float *dup = frandn(&rng, NC, 1.0f);
+    float *rule = xt_frandn(&rng, (size_t)n * n * n, 0.5f);
+    float *z = xt_frandn(&rng, NC, 1.0f), *r = xt_frandn(&rng, NC, 1.0f),
+          *dout = xt_frandn(&rng, NC, 1.0f);
+    float *dup = xt_frandn(&rng, NC, 1.0f);
     xa_bneck_cache c;
-    xa_bneck_cache_bind(&c, s, talloc(xa_bneck_cache_bytes(s, N, 1)), N, 1);
+    xa_bneck_cache_bind(&c, s, xt_alloc(xa_bneck_cache_bytes(s, N, 1)), N, 1);
     float *o[2], *up[2], *dz[2], *dr[2], *g[2], *rg[2];
     for (int k = 0; k < 2; k++) {
         xa_threads_set(k == 0 ? 1 : 3);
-        o[k] = fzeros(NC);
-        up[k] = fzeros(NC);
-        dz[k] = fzeros(NC);
-        dr[k] = fzeros(NC);
-        g[k] = fzeros(total);
-        rg[k] = fzeros((size_t)n * n * n);
+        o[k] = xt_fzeros(NC);
+        up[k] = xt_fzeros(NC);
+        dz[k] = xt_fzeros(NC);
+        dr[k] = xt_fzeros(NC);
+        g[k] = xt_fzeros(total);
+        rg[k] = xt_fzeros((size_t)n * n * n);
         xa_bneck m;
         xa_bneck_bind(&m, s, params, g[k]);
         m.phm_rule = rule;
@@ -790,7 +735,7 @@ static void bneck_threads_case(const xa_bneck_spec *s, uint64_t seed) {
         xa_bneck_forward(&m, &c, o[k], z, r, lens, B, T, 1, &drop);
         memcpy(up[k], c.up, NC * sizeof(float));
         if (k == 0) {
-            float *o_ref = fzeros(NC), *up_ref = fzeros(NC);
+            float *o_ref = xt_fzeros(NC), *up_ref = xt_fzeros(NC);
             ref_forward(&m, o_ref, up_ref, z, r, lens, B, T, c.keep);
             xt_assert_close("bneck large up vs reference", up[0], up_ref, NC, 1e-4f, 1e-4f);
             xt_assert_close("bneck large o vs reference", o[0], o_ref, NC, 1e-4f, 1e-4f);
@@ -948,7 +893,7 @@ static void test_bneck_tables(void **state) {
     s.ln_before = s.ln_after = s.use_gating = 1;
     s.scaling = XA_BNECK_SCALING_LEARNED;
     size_t total = xa_bneck_sizes(&s, numel);
-    float *p = fzeros(total), *g = fzeros(total);
+    float *p = xt_fzeros(total), *g = xt_fzeros(total);
     xa_bneck_bind(&m, &s, p, g);
     size_t off = 0;
     for (int i = 0; i < XA_BNECK_N_TENSORS; i++) {
@@ -1040,7 +985,7 @@ static void test_bneck_init(void **state) {
     s.scaling = XA_BNECK_SCALING_CHANNEL;
     size_t numel[XA_BNECK_N_TENSORS];
     size_t total = xa_bneck_sizes(&s, numel);
-    float *p = fzeros(total);
+    float *p = xt_fzeros(total);
     xa_bneck m;
     double mean, std, mx;
 
@@ -1102,7 +1047,7 @@ static void test_bneck_init(void **state) {
     s.phm = 1;
     s.phm_spec = (xa_phm_spec){4, 1, 0, 1};
     total = xa_bneck_sizes(&s, numel);
-    p = fzeros(total);
+    p = xt_fzeros(total);
     xa_bneck_bind(&m, &s, p, NULL);
     for (int scheme = 0; scheme <= XA_BNECK_INIT_HOULSBY; scheme++) {
         for (size_t i = 0; i < total; i++)
@@ -1122,7 +1067,7 @@ static void test_bneck_init(void **state) {
     s.d = 256;
     s.phm_spec = (xa_phm_spec){4, 4, 1, 0};
     total = xa_bneck_sizes(&s, numel);
-    p = fzeros(total);
+    p = xt_fzeros(total);
     xa_bneck_bind(&m, &s, p, NULL);
     xa_bneck_init_weights(&m, XA_BNECK_INIT_BERT, &rng);
     stats(m.t[XA_BNECK_DOWN_WL], numel[XA_BNECK_DOWN_WL], &mean, &std, &mx);
@@ -1189,19 +1134,19 @@ static void test_bneck_spec_check(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_teardown(test_phm_build, test_teardown),
-        cmocka_unit_test_teardown(test_bneck_grad_basic, test_teardown),
-        cmocka_unit_test_teardown(test_bneck_grad_scaling_gating, test_teardown),
-        cmocka_unit_test_teardown(test_bneck_grad_parallel_dropout, test_teardown),
-        cmocka_unit_test_teardown(test_bneck_grad_phm, test_teardown),
-        cmocka_unit_test_teardown(test_bneck_grad_activations, test_teardown),
-        cmocka_unit_test_teardown(test_bneck_grad_fusion, test_teardown),
-        cmocka_unit_test_teardown(test_bneck_last_forward_wins, test_teardown),
-        cmocka_unit_test_teardown(test_bneck_threads, test_teardown),
-        cmocka_unit_test_teardown(test_bneck_tables, test_teardown),
-        cmocka_unit_test_teardown(test_bneck_cache_layout, test_teardown),
-        cmocka_unit_test_teardown(test_bneck_init, test_teardown),
-        cmocka_unit_test_teardown(test_bneck_spec_check, test_teardown),
+        cmocka_unit_test_teardown(test_phm_build, xt_teardown),
+        cmocka_unit_test_teardown(test_bneck_grad_basic, xt_teardown),
+        cmocka_unit_test_teardown(test_bneck_grad_scaling_gating, xt_teardown),
+        cmocka_unit_test_teardown(test_bneck_grad_parallel_dropout, xt_teardown),
+        cmocka_unit_test_teardown(test_bneck_grad_phm, xt_teardown),
+        cmocka_unit_test_teardown(test_bneck_grad_activations, xt_teardown),
+        cmocka_unit_test_teardown(test_bneck_grad_fusion, xt_teardown),
+        cmocka_unit_test_teardown(test_bneck_last_forward_wins, xt_teardown),
+        cmocka_unit_test_teardown(test_bneck_threads, xt_teardown),
+        cmocka_unit_test_teardown(test_bneck_tables, xt_teardown),
+        cmocka_unit_test_teardown(test_bneck_cache_layout, xt_teardown),
+        cmocka_unit_test_teardown(test_bneck_init, xt_teardown),
+        cmocka_unit_test_teardown(test_bneck_spec_check, xt_teardown),
     };
     return cmocka_run_group_tests(tests, group_setup, NULL);
 }

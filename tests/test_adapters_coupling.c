@@ -22,48 +22,23 @@
 
 /* ---- allocation and helpers ----------------------------------------------------------------- */
 
-#define MAX_ALLOCS 4096
-static void *g_allocs[MAX_ALLOCS];
-static int g_n_allocs;
-
-/* Zeroed scratch memory freed after each test (also when it fails). calloc's 16-byte alignment
- * also exercises the 64-byte align-up of the cache binds. */
-static void *talloc(size_t bytes) {
-    if (g_n_allocs == MAX_ALLOCS) fail_msg("talloc: too many allocations");
-    void *p = calloc(1, bytes ? bytes : 1);
-    if (!p) fail_msg("talloc: out of memory");
-    g_allocs[g_n_allocs++] = p;
-    return p;
-}
-static float *fzeros(size_t n) {
-    return talloc(n * sizeof(float));
-}
-static double *dzeros(size_t n) {
-    return talloc(n * sizeof(double));
-}
-static float *fcopy(const float *x, size_t n) {
-    return memcpy(fzeros(n), x, n * sizeof(float));
-}
-static float *frandn(xa_rng *rng, size_t n, float std) {
-    float *x = fzeros(n);
-    xa_rng_fill_normal(rng, x, n, 0.0f, std);
-    return x;
-}
+/* Scratch memory comes from xt_alloc (testutil.h); calloc's 16-byte alignment also exercises the
+ * 64-byte align-up of the cache binds. */
 static double *to_double(const float *x, size_t n) {
-    double *d = dzeros(n);
+    double *d = xt_dzeros(n);
     for (size_t i = 0; i < n; i++)
         d[i] = x[i];
     return d;
 }
 static float *to_float(const double *x, size_t n) {
-    float *f = fzeros(n);
+    float *f = xt_fzeros(n);
     for (size_t i = 0; i < n; i++)
         f[i] = (float)x[i];
     return f;
 }
 /* got - start, elementwise (the part a backward added). */
 static float *added(const float *got, const float *start, size_t n) {
-    float *d = fzeros(n);
+    float *d = xt_fzeros(n);
     for (size_t i = 0; i < n; i++)
         d[i] = got[i] - start[i];
     return d;
@@ -76,22 +51,11 @@ static int test_setup(void **state) {
     return 0;
 }
 
-static int test_teardown(void **state) {
-    (void)state;
-    for (int i = 0; i < g_n_allocs; i++)
-        free(g_allocs[i]);
-    g_n_allocs = 0;
-    xa_threads_set(1);
-    return 0;
-}
-
-typedef double (*loss_fn)(void *ctx);
-
 /* Compare grad[0..n) with double central differences of loss() over x[0..n) (x is restored). */
-static void check_fd(const char *label, loss_fn loss, void *ctx, double *x, const float *grad,
+static void check_fd(const char *label, xt_loss_fn loss, void *ctx, double *x, const float *grad,
                      size_t n, float atol, float rtol) {
     const double h = 1e-5;
-    float *fd = fzeros(n);
+    float *fd = xt_fzeros(n);
     for (size_t i = 0; i < n; i++) {
         double x0 = x[i];
         x[i] = x0 + h;
@@ -256,19 +220,19 @@ static void inv_make(xa_inv *m, const xa_inv_spec *s, xa_rng *rng, float wstd, f
     assert_int_equal(xa_inv_spec_check(s, "test"), XA_STATUS_OK);
     size_t numel[XA_INV_N_TENSORS];
     size_t total = xa_inv_sizes(s, numel);
-    *params = frandn(rng, total, wstd);
+    *params = xt_frandn(rng, total, wstd);
     size_t off = 0;
     for (int i = 0; i < XA_INV_N_TENSORS; i++) { /* biases (odd indices) smaller */
         if (i % 2) xa_rng_fill_normal(rng, *params + off, numel[i], 0.0f, 0.1f);
         off += numel[i];
     }
-    *grads = frandn(rng, total, 1.0f);
-    if (gstart) *gstart = fcopy(*grads, total);
+    *grads = xt_frandn(rng, total, 1.0f);
+    if (gstart) *gstart = xt_fcopy(*grads, total);
     xa_inv_bind(m, s, *params, *grads);
 }
 
 static void *cache_mem(size_t bytes) {
-    return talloc(bytes);
+    return xt_alloc(bytes);
 }
 
 /* Forward (or inverse) and its backward against the double reference and FD. */
@@ -279,7 +243,7 @@ static void inv_grad_case(xa_rng *rng, xa_inv_kind kind, int C, xa_act act, int 
     float *params, *grads, *gstart;
     inv_make(&m, &s, rng, 0.4f, &params, &grads, &gstart);
     const size_t NC = (size_t)N * C;
-    float *inp = frandn(rng, NC, 1.0f), *dout = frandn(rng, NC, 1.0f), *out = fzeros(NC);
+    float *inp = xt_frandn(rng, NC, 1.0f), *dout = xt_frandn(rng, NC, 1.0f), *out = xt_fzeros(NC);
     xa_inv_cache cache;
     xa_inv_cache_bind(&cache, &s, cache_mem(xa_inv_cache_bytes(&s, cap, 1)), cap, 1);
     if (inverse) {
@@ -294,13 +258,13 @@ static void inv_grad_case(xa_rng *rng, xa_inv_kind kind, int C, xa_act act, int 
     inv_ref r = {s, N, {0}, to_double(inp, NC), to_double(dout, NC), inverse};
     for (int i = 0; i < XA_INV_N_TENSORS; i++)
         r.P[i] = to_double(m.t[i], m.numel[i]);
-    double *ref_out = dzeros(NC);
+    double *ref_out = xt_dzeros(NC);
     inv_ref_run(&r, ref_out);
     snprintf(label, sizeof label, "%s %s C=%d %s out vs double reference", kn, dir, C,
              xa_act_name(act));
     xt_assert_close(label, out, to_float(ref_out, NC), NC, 1e-5f, 1e-5f);
 
-    float *dstart = frandn(rng, NC, 1.0f), *dinp = fcopy(dstart, NC);
+    float *dstart = xt_frandn(rng, NC, 1.0f), *dinp = xt_fcopy(dstart, NC);
     if (inverse) {
         xa_inv_inverse_backward(&m, &cache, dinp, dout, inp, N);
     } else {
@@ -326,7 +290,7 @@ static void inv_grad_case(xa_rng *rng, xa_inv_kind kind, int C, xa_act act, int 
         assert_null(mf.g[i]);
     xa_inv_cache cf;
     xa_inv_cache_bind(&cf, &s, cache_mem(xa_inv_cache_bytes(&s, N, 1)), N, 1);
-    float *out2 = fzeros(NC), *dinp2 = fzeros(NC);
+    float *out2 = xt_fzeros(NC), *dinp2 = xt_fzeros(NC);
     if (inverse) {
         xa_inv_inverse(&mf, &cf, out2, inp, N);
         xa_inv_inverse_backward(&mf, &cf, dinp2, dout, inp, N);
@@ -389,7 +353,7 @@ static void roundtrip_case(xa_rng *rng, xa_inv_kind kind, int C, xa_act act, flo
     float *params, *grads;
     inv_make(&m, &s, rng, wstd, &params, &grads, NULL);
     const size_t NC = (size_t)N * C;
-    float *x = frandn(rng, NC, 1.0f), *y = fzeros(NC), *z = fzeros(NC);
+    float *x = xt_frandn(rng, NC, 1.0f), *y = xt_fzeros(NC), *z = xt_fzeros(NC);
     xa_inv_cache cf, ci;
     xa_inv_cache_bind(&cf, &s, cache_mem(xa_inv_cache_bytes(&s, N, 0)), N, 0);
     xa_inv_cache_bind(&ci, &s, cache_mem(xa_inv_cache_bytes(&s, N, 0)), N, 0);
@@ -427,12 +391,12 @@ static void test_inv_roundtrip(void **state) {
     const int C = 768, N = 4;
     xa_inv_spec s = {XA_INV_NICE, C, 2.0, XA_ACT_RELU};
     size_t numel[XA_INV_N_TENSORS];
-    float *params = fzeros(xa_inv_sizes(&s, numel));
+    float *params = xt_fzeros(xa_inv_sizes(&s, numel));
     xa_inv m;
     xa_inv_bind(&m, &s, params, NULL);
     xa_inv_init_weights(&m, &rng);
-    float *x = frandn(&rng, (size_t)N * C, 1.0f), *y = fzeros((size_t)N * C),
-          *z = fzeros((size_t)N * C);
+    float *x = xt_frandn(&rng, (size_t)N * C, 1.0f), *y = xt_fzeros((size_t)N * C),
+          *z = xt_fzeros((size_t)N * C);
     xa_inv_cache c;
     xa_inv_cache_bind(&c, &s, cache_mem(xa_inv_cache_bytes(&s, N, 0)), N, 0);
     xa_inv_forward(&m, &c, y, x, N);
@@ -470,7 +434,7 @@ static void test_inv_sizes_names_init(void **state) {
     for (int k = 0; k < 2; k++) {
         xa_inv_spec s7 = {cases[k].kind, 7, 2.0, XA_ACT_GELU};
         size_t total = xa_inv_sizes(&s7, numel), want = 0;
-        float *p = fzeros(total), *g = fzeros(total);
+        float *p = xt_fzeros(total), *g = xt_fzeros(total);
         xa_inv_bind(&m, &s7, p, g);
         assert_int_equal(m.c1, 3);
         assert_int_equal(m.c2, 4);
@@ -510,7 +474,7 @@ static void test_inv_sizes_names_init(void **state) {
     xa_rng rng;
     xa_rng_seed(&rng, 14, 0);
     size_t total = xa_inv_sizes(&s, numel);
-    float *p = frandn(&rng, total, 1.0f);
+    float *p = xt_frandn(&rng, total, 1.0f);
     xa_inv_bind(&m, &s, p, NULL);
     xa_inv_init_weights(&m, &rng);
     for (int i = 0; i < XA_INV_N_TENSORS; i++) {
@@ -656,16 +620,17 @@ static void fusion_case(xa_rng *rng, const fus_case *fc, int C, int n) {
     assert_int_equal(xa_fusion_spec_check(&s, "test"), XA_STATUS_OK);
     size_t numel[XA_FUSION_N_TENSORS];
     size_t total = xa_fusion_sizes(&s, numel);
-    float *params = frandn(rng, total, 0.3f), *grads = frandn(rng, total, 1.0f);
-    float *gstart = fcopy(grads, total);
+    float *params = xt_frandn(rng, total, 0.3f), *grads = xt_frandn(rng, total, 1.0f);
+    float *gstart = xt_fcopy(grads, total);
     xa_fusion m;
     xa_fusion_bind(&m, &s, params, grads);
     const size_t NC = (size_t)N * C;
-    float *q = frandn(rng, NC, 1.0f), *r = frandn(rng, NC, 1.0f), *dout = frandn(rng, NC, 1.0f);
+    float *q = xt_frandn(rng, NC, 1.0f), *r = xt_frandn(rng, NC, 1.0f),
+          *dout = xt_frandn(rng, NC, 1.0f);
     float *ups[MAX_N];
     for (int i = 0; i < n; i++)
-        ups[i] = frandn(rng, NC, 1.0f);
-    float *out = fzeros(NC), *probs = fzeros((size_t)N * n);
+        ups[i] = xt_frandn(rng, NC, 1.0f);
+    float *out = xt_fzeros(NC), *probs = xt_fzeros((size_t)N * n);
     xa_fusion_cache cache;
     xa_fusion_cache_bind(&cache, &s, cache_mem(xa_fusion_cache_bytes(&s, cap, 1)), cap, 1);
     const xa_rng rng_fwd = *rng;
@@ -676,7 +641,7 @@ static void fusion_case(xa_rng *rng, const fus_case *fc, int C, int n) {
     /* the same mask as the forward drew: one xa_dropout_mask over N*n bytes from the same state */
     uint8_t *keep = NULL;
     if (fc->train && fc->dropout > 0.0f) {
-        keep = talloc((size_t)N * n);
+        keep = xt_alloc((size_t)N * n);
         xa_dropout_mask(keep, (size_t)N * n, fc->dropout, &mask_rng);
         int dropped = 0;
         for (int i = 0; i < N * n; i++)
@@ -688,7 +653,7 @@ static void fusion_case(xa_rng *rng, const fus_case *fc, int C, int n) {
         f.u[i] = to_double(ups[i], NC);
     for (int i = 0; i < XA_FUSION_N_TENSORS; i++)
         f.P[i] = m.t[i] ? to_double(m.t[i], m.numel[i]) : NULL;
-    double *ref_out = dzeros(NC), *ref_probs = dzeros((size_t)N * n);
+    double *ref_out = xt_dzeros(NC), *ref_probs = xt_dzeros((size_t)N * n);
     fus_ref_run(&f, ref_out, ref_probs);
     char label[160];
     snprintf(label, sizeof label, "fusion %s C=%d n=%d out vs double reference", fc->name, C, n);
@@ -708,11 +673,11 @@ static void fusion_case(xa_rng *rng, const fus_case *fc, int C, int n) {
     assert_true(pmax < 0.9999);
 
     /* backward, every gradient starting at random values */
-    float *dq0 = frandn(rng, NC, 1.0f), *dr0 = frandn(rng, NC, 1.0f), *du0[MAX_N], *du[MAX_N];
-    float *dq = fcopy(dq0, NC), *dr = fcopy(dr0, NC);
+    float *dq0 = xt_frandn(rng, NC, 1.0f), *dr0 = xt_frandn(rng, NC, 1.0f), *du0[MAX_N], *du[MAX_N];
+    float *dq = xt_fcopy(dq0, NC), *dr = xt_fcopy(dr0, NC);
     for (int i = 0; i < n; i++) {
-        du0[i] = frandn(rng, NC, 1.0f);
-        du[i] = fcopy(du0[i], NC);
+        du0[i] = xt_frandn(rng, NC, 1.0f);
+        du[i] = xt_fcopy(du0[i], NC);
     }
     xa_fusion_backward(&m, &cache, dq, du, dr, dout, q, (const float *const *)ups, r, N);
     float *gq = added(dq, dq0, NC), *gr = added(dr, dr0, NC), *gu[MAX_N];
@@ -748,16 +713,16 @@ static void fusion_case(xa_rng *rng, const fus_case *fc, int C, int n) {
         /* 0: frozen, all input grads; 1: trainable, no input grads; 2: dups NULL only;
          * 3: dups[0] NULL, dquery NULL; 4: frozen and only dr */
         int frozen = variant == 0 || variant == 4;
-        float *g2 = frozen ? NULL : fzeros(total);
+        float *g2 = frozen ? NULL : xt_fzeros(total);
         xa_fusion m2;
         xa_fusion_bind(&m2, &s, params, g2);
         xa_fusion_cache c2;
         xa_fusion_cache_bind(&c2, &s, cache_mem(xa_fusion_cache_bytes(&s, N, 1)), N, 1);
         xa_rng r2 = rng_fwd; /* the same dropout mask as the first forward */
         xa_fusion_forward(&m2, &c2, out, NULL, q, (const float *const *)ups, r, N, fc->train, &r2);
-        float *dq2 = fzeros(NC), *dr2 = fzeros(NC), *du2[MAX_N];
+        float *dq2 = xt_fzeros(NC), *dr2 = xt_fzeros(NC), *du2[MAX_N];
         for (int i = 0; i < n; i++)
-            du2[i] = fzeros(NC);
+            du2[i] = xt_fzeros(NC);
         float *dq_arg = (variant == 1 || variant == 3 || variant == 4) ? NULL : dq2;
         float *dr_arg = variant == 1 ? NULL : dr2;
         float *du_arg[MAX_N];
@@ -814,7 +779,7 @@ static void test_fusion_init_names_regularizer(void **state) {
     size_t numel[XA_FUSION_N_TENSORS];
     size_t total = xa_fusion_sizes(&dyn, numel);
     assert_int_equal(total, (size_t)3 * C * C + 2 * C);
-    float *p = frandn(&rng, total, 1.0f);
+    float *p = xt_frandn(&rng, total, 1.0f);
     xa_fusion m;
     xa_fusion_bind(&m, &dyn, p, NULL);
     xa_fusion_init_weights(&m, &rng);
@@ -854,7 +819,7 @@ static void test_fusion_init_names_regularizer(void **state) {
     total = xa_fusion_sizes(&st, numel);
     assert_int_equal(total, (size_t)2 * C * C + 2 * C);
     xa_fusion ms;
-    xa_fusion_bind(&ms, &st, fzeros(total), fzeros(total));
+    xa_fusion_bind(&ms, &st, xt_fzeros(total), xt_fzeros(total));
     assert_null(xa_fusion_tensor_name(&ms, XA_FUSION_VW));
     assert_null(ms.t[XA_FUSION_VW]);
     assert_null(ms.g[XA_FUSION_VW]);
@@ -865,12 +830,13 @@ static void test_fusion_init_names_regularizer(void **state) {
     const int c = 6;
     xa_fusion_spec sv = {c, 2, 1, 1, 1, 0, 1, 1.0f, 0.0f};
     total = xa_fusion_sizes(&sv, numel);
-    float *pv = frandn(&rng, total, 0.5f), *gv = frandn(&rng, total, 1.0f), *g0 = fcopy(gv, total);
+    float *pv = xt_frandn(&rng, total, 0.5f), *gv = xt_frandn(&rng, total, 1.0f),
+          *g0 = xt_fcopy(gv, total);
     xa_fusion mv;
     xa_fusion_bind(&mv, &sv, pv, gv);
     const float coef = 0.01f;
     double want = 0.0;
-    float *want_g = fzeros((size_t)c * c);
+    float *want_g = xt_fzeros((size_t)c * c);
     for (int i = 0; i < c; i++)
         for (int j = 0; j < c; j++) {
             double d = (i == j) - (double)mv.t[XA_FUSION_VW][i * c + j];
@@ -932,18 +898,19 @@ static void test_fusion_dropout(void **state) {
     xa_fusion_spec s = {C, n, 1, 1, 1, 0, 1, 1.0f, 0.5f};
     size_t numel[XA_FUSION_N_TENSORS];
     size_t total = xa_fusion_sizes(&s, numel);
-    float *p = frandn(&rng, total, 0.3f);
+    float *p = xt_frandn(&rng, total, 0.3f);
     xa_fusion m;
     xa_fusion_bind(&m, &s, p, NULL);
     const size_t NC = (size_t)N * C;
-    float *q = frandn(&rng, NC, 1.0f), *r = frandn(&rng, NC, 1.0f), *ups[3];
+    float *q = xt_frandn(&rng, NC, 1.0f), *r = xt_frandn(&rng, NC, 1.0f), *ups[3];
     for (int i = 0; i < n; i++)
-        ups[i] = frandn(&rng, NC, 1.0f);
+        ups[i] = xt_frandn(&rng, NC, 1.0f);
     xa_fusion_cache ce, ct;
     xa_fusion_cache_bind(&ce, &s, cache_mem(xa_fusion_cache_bytes(&s, N, 0)), N, 0);
     xa_fusion_cache_bind(&ct, &s, cache_mem(xa_fusion_cache_bytes(&s, N, 1)), N, 1);
-    float *pe = fzeros((size_t)N * n), *pt = fzeros((size_t)N * n), *pt2 = fzeros((size_t)N * n);
-    float *oe = fzeros(NC), *ot = fzeros(NC);
+    float *pe = xt_fzeros((size_t)N * n), *pt = xt_fzeros((size_t)N * n),
+          *pt2 = xt_fzeros((size_t)N * n);
+    float *oe = xt_fzeros(NC), *ot = xt_fzeros(NC);
     xa_rng before = rng;
     xa_fusion_forward(&m, &ce, oe, pe, q, (const float *const *)ups, r, N, 0, &rng);
     assert_memory_equal(&before, &rng, sizeof rng); /* eval draws nothing */
@@ -974,25 +941,25 @@ static void test_fusion_threads(void **state) {
     xa_fusion_spec s = {C, n, 1, 1, 1, 1, 1, 1.0f, 0.0f};
     size_t numel[XA_FUSION_N_TENSORS];
     size_t total = xa_fusion_sizes(&s, numel);
-    float *p = frandn(&rng, total, 0.3f);
+    float *p = xt_frandn(&rng, total, 0.3f);
     const size_t NC = (size_t)N * C;
-    float *q = frandn(&rng, NC, 1.0f), *r = frandn(&rng, NC, 1.0f), *dout = frandn(&rng, NC, 1.0f),
-          *ups[3];
+    float *q = xt_frandn(&rng, NC, 1.0f), *r = xt_frandn(&rng, NC, 1.0f),
+          *dout = xt_frandn(&rng, NC, 1.0f), *ups[3];
     for (int i = 0; i < n; i++)
-        ups[i] = frandn(&rng, NC, 1.0f);
+        ups[i] = xt_frandn(&rng, NC, 1.0f);
     float *out[2], *g[2], *dq[2], *dr[2], *du[2][3];
     for (int k = 0; k < 2; k++) {
         xa_threads_set(k ? 3 : 1);
-        g[k] = fzeros(total);
+        g[k] = xt_fzeros(total);
         xa_fusion m;
         xa_fusion_bind(&m, &s, p, g[k]);
         xa_fusion_cache c;
         xa_fusion_cache_bind(&c, &s, cache_mem(xa_fusion_cache_bytes(&s, N, 1)), N, 1);
-        out[k] = fzeros(NC);
-        dq[k] = fzeros(NC);
-        dr[k] = fzeros(NC);
+        out[k] = xt_fzeros(NC);
+        dq[k] = xt_fzeros(NC);
+        dr[k] = xt_fzeros(NC);
         for (int i = 0; i < n; i++)
-            du[k][i] = fzeros(NC);
+            du[k][i] = xt_fzeros(NC);
         xa_fusion_forward(&m, &c, out[k], NULL, q, (const float *const *)ups, r, N, 1, &rng);
         xa_fusion_backward(&m, &c, dq[k], du[k], dr[k], dout, q, (const float *const *)ups, r, N);
     }
@@ -1006,17 +973,17 @@ static void test_fusion_threads(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_inv_spec_check, test_setup, test_teardown),
-        cmocka_unit_test_setup_teardown(test_inv_sizes_names_init, test_setup, test_teardown),
-        cmocka_unit_test_setup_teardown(test_nice_gradients, test_setup, test_teardown),
-        cmocka_unit_test_setup_teardown(test_glow_gradients, test_setup, test_teardown),
-        cmocka_unit_test_setup_teardown(test_inv_roundtrip, test_setup, test_teardown),
-        cmocka_unit_test_setup_teardown(test_fusion_spec_check, test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_inv_spec_check, test_setup, xt_teardown),
+        cmocka_unit_test_setup_teardown(test_inv_sizes_names_init, test_setup, xt_teardown),
+        cmocka_unit_test_setup_teardown(test_nice_gradients, test_setup, xt_teardown),
+        cmocka_unit_test_setup_teardown(test_glow_gradients, test_setup, xt_teardown),
+        cmocka_unit_test_setup_teardown(test_inv_roundtrip, test_setup, xt_teardown),
+        cmocka_unit_test_setup_teardown(test_fusion_spec_check, test_setup, xt_teardown),
         cmocka_unit_test_setup_teardown(test_fusion_init_names_regularizer, test_setup,
-                                        test_teardown),
-        cmocka_unit_test_setup_teardown(test_fusion_gradients, test_setup, test_teardown),
-        cmocka_unit_test_setup_teardown(test_fusion_dropout, test_setup, test_teardown),
-        cmocka_unit_test_setup_teardown(test_fusion_threads, test_setup, test_teardown),
+                                        xt_teardown),
+        cmocka_unit_test_setup_teardown(test_fusion_gradients, test_setup, xt_teardown),
+        cmocka_unit_test_setup_teardown(test_fusion_dropout, test_setup, xt_teardown),
+        cmocka_unit_test_setup_teardown(test_fusion_threads, test_setup, xt_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

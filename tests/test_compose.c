@@ -48,15 +48,6 @@ static int32_t *read_i64_as_i32(const xa_st_file *f, const char *name, size_t *n
     return out;
 }
 
-static float *read_f32(const xa_st_file *f, const char *name, size_t *n) {
-    const xa_st_tensor *t = xa_st_find(f, name);
-    if (!t) fail_msg("golden tensor %s missing", name);
-    float *buf = malloc((size_t)t->n_elems * sizeof(float));
-    assert_int_equal(xa_st_tensor_to_f32(t, buf), XA_STATUS_OK);
-    if (n) *n = (size_t)t->n_elems;
-    return buf;
-}
-
 static const char *meta(const xa_st_file *f, const char *key) {
     const char *v = xa_st_metadata_get(f, key);
     return v ? v : "";
@@ -152,7 +143,7 @@ static void check_grad(void *ctx, const char *name, const float *grad, size_t n)
     snprintf(gname, sizeof gname, "grad.%s", name);
     if (!grad) fail_msg("%s: trainable tensor without a gradient", name);
     size_t m;
-    float *ref = read_f32(gc->gold, gname, &m);
+    float *ref = xt_read_f32(gc->gold, gname, &m);
     assert_int_equal(m, n);
     xt_assert_close(gname, grad, ref, n, ATOL_GRAD, RTOL_GRAD);
     free(ref);
@@ -245,14 +236,14 @@ static void run_case(const char *name) {
     assert_int_equal(xa_encoder_forward(&enc, &acts, &batch, &hook, 0, NULL), XA_STATUS_OK);
 
     const size_t NC = (size_t)B * T * C;
-    float *ref = read_f32(gold, "emb_out", NULL);
+    float *ref = xt_read_f32(gold, "emb_out", NULL);
     assert_valid_rows_close("embedding output", xa_encoder_hidden(&enc, &acts, -1), ref, lens, B, T, C,
                             ATOL_FWD, RTOL_FWD);
     free(ref);
     for (int l = 0; l < L; l++) {
         char key[32];
         snprintf(key, sizeof key, "hidden.%d", l);
-        ref = read_f32(gold, key, NULL);
+        ref = xt_read_f32(gold, key, NULL);
         assert_valid_rows_close(key, xa_encoder_hidden(&enc, &acts, l), ref, lens, B, T, C, ATOL_FWD,
                                 RTOL_FWD);
         free(ref);
@@ -263,12 +254,12 @@ static void run_case(const char *name) {
     if (is_mlm) {
         float *logits = malloc(M * enc.cfg.V * sizeof(float));
         loss = xa_mlm_head_forward(&mlm, hidden, rows, targets, (int)M, enc.t[XA_ENC_WTE], &hook, logits);
-        ref = read_f32(gold, "mlm_logits", NULL);
+        ref = xt_read_f32(gold, "mlm_logits", NULL);
         xt_assert_close("mlm logits", logits, ref, M * enc.cfg.V, ATOL_FWD, RTOL_FWD);
         free(ref);
         free(logits);
     } else {
-        float *proj = read_f32(gold, "proj", NULL);
+        float *proj = xt_read_f32(gold, "proj", NULL);
         double sum = 0;
         for (int b = 0; b < B; b++)
             for (size_t i = 0; i < (size_t)lens[b] * C; i++) {
@@ -279,7 +270,7 @@ static void run_case(const char *name) {
         loss = (float)sum;
         free(proj);
     }
-    ref = read_f32(gold, "loss", NULL);
+    ref = xt_read_f32(gold, "loss", NULL);
     xt_assert_close("loss", &loss, ref, 1, 1e-4f, 1e-4f);
     free(ref);
 

@@ -44,15 +44,6 @@ static void read_i32(const xa_st_file *f, const char *name, int32_t *out, size_t
     }
 }
 
-static float *read_f32(const xa_st_file *f, const char *name, size_t *n) {
-    const xa_st_tensor *t = xa_st_find(f, name);
-    if (!t) fail_msg("golden tensor %s missing", name);
-    float *buf = malloc((size_t)t->n_elems * sizeof(float));
-    assert_int_equal(xa_st_tensor_to_f32(t, buf), XA_STATUS_OK);
-    if (n) *n = (size_t)t->n_elems;
-    return buf;
-}
-
 static int setup_variant(void **state, const char *variant) {
     fixture *fx = calloc(1, sizeof *fx);
     fx->variant = variant;
@@ -134,7 +125,7 @@ static void test_forward_hidden_states(void **state) {
     for (int l = -1; l < fx->enc.cfg.L; l++) {
         char name[32];
         snprintf(name, sizeof name, "hidden.%d", l + 1);
-        float *ref = read_f32(fx->gold, name, NULL);
+        float *ref = xt_read_f32(fx->gold, name, NULL);
         assert_rows_close(name, fx, xa_encoder_hidden(&fx->enc, &a, l), ref, fx->enc.cfg.C, ATOL_FWD, RTOL_FWD);
         free(ref);
     }
@@ -177,7 +168,7 @@ static void compare_encoder_grads(const fixture *fx, const char *tag) {
             xa_encoder_tensor_name(enc, i, l, name, sizeof name, shape);
             snprintf(gname, sizeof gname, "grad_%s.%s%s", tag, prefix, name);
             size_t n = 0;
-            float *ref = read_f32(fx->gold, gname, &n);
+            float *ref = xt_read_f32(fx->gold, gname, &n);
             char label[400];
             snprintf(label, sizeof label, "%s (%s)", gname, fx->variant);
             xt_assert_close(label, xa_encoder_slice(enc, i, l, 1), ref, n, ATOL_GRAD, RTOL_GRAD);
@@ -198,10 +189,10 @@ static void test_mlm_loss_logits_and_grads(void **state) {
     float *logits = malloc((size_t)fx->m * V * sizeof(float));
     float loss = xa_mlm_head_forward(&fx->mlm, xa_encoder_hidden(enc, &a, enc->cfg.L - 1), fx->rows,
                                      fx->targets, fx->m, enc->t[XA_ENC_WTE], NULL, logits);
-    float *ref = read_f32(fx->gold, "mlm_logits_masked", NULL);
+    float *ref = xt_read_f32(fx->gold, "mlm_logits_masked", NULL);
     xt_assert_close("mlm logits", logits, ref, (size_t)fx->m * V, ATOL_FWD, RTOL_FWD);
     free(ref);
-    ref = read_f32(fx->gold, "mlm_loss", NULL);
+    ref = xt_read_f32(fx->gold, "mlm_loss", NULL);
     xt_assert_close("mlm loss", &loss, ref, 1, 1e-5f, 1e-5f);
     free(ref);
 
@@ -216,11 +207,11 @@ static void test_mlm_loss_logits_and_grads(void **state) {
         char gname[300];
         snprintf(gname, sizeof gname, "%s%s", hp, xa_mlm_head_tensor_name(enc->cfg.arch, i));
         size_t n;
-        ref = read_f32(fx->gold, gname, &n);
+        ref = xt_read_f32(fx->gold, gname, &n);
         xt_assert_close(gname, fx->mlm.g[i], ref, n, ATOL_GRAD, RTOL_GRAD);
         free(ref);
     }
-    ref = read_f32(fx->gold, "grad_mlm.embedding_output", NULL);
+    ref = xt_read_f32(fx->gold, "grad_mlm.embedding_output", NULL);
     assert_rows_close("d embedding output (mlm)", fx, demb, ref, C, ATOL_GRAD, RTOL_GRAD);
     free(ref);
 
@@ -260,7 +251,8 @@ static void run_head(fixture *fx, xa_head_kind kind, const char *tag) {
     const char *tnames[2] = {"heads.tag.1.weight", "heads.tag.1.bias"};
     for (int i = 0; i < XA_HEAD_N_TENSORS; i++) {
         if (!h.t[i]) continue;
-        float *ref = read_f32(fx->gold, kind == XA_HEAD_CLASSIFICATION ? names[i] : tnames[i], NULL);
+        float *ref =
+            xt_read_f32(fx->gold, kind == XA_HEAD_CLASSIFICATION ? names[i] : tnames[i], NULL);
         memcpy(h.t[i], ref, h.numel[i] * sizeof(float));
         free(ref);
     }
@@ -275,7 +267,7 @@ static void run_head(fixture *fx, xa_head_kind kind, const char *tag) {
     float loss = xa_head_forward(&h, xa_encoder_hidden(enc, &a, enc->cfg.L - 1), labels, fx->B, fx->T, logits, 0, NULL);
     char name[64];
     snprintf(name, sizeof name, "%s_logits", tag);
-    float *ref = read_f32(fx->gold, name, NULL);
+    float *ref = xt_read_f32(fx->gold, name, NULL);
     if (kind == XA_HEAD_CLASSIFICATION) {
         xt_assert_close(name, logits, ref, n_logits, ATOL_FWD, RTOL_FWD);
     } else {
@@ -283,7 +275,7 @@ static void run_head(fixture *fx, xa_head_kind kind, const char *tag) {
     }
     free(ref);
     snprintf(name, sizeof name, "%s_loss", tag);
-    ref = read_f32(fx->gold, name, NULL);
+    ref = xt_read_f32(fx->gold, name, NULL);
     xt_assert_close(name, &loss, ref, 1, 1e-5f, 1e-5f);
     free(ref);
 
@@ -297,12 +289,12 @@ static void run_head(fixture *fx, xa_head_kind kind, const char *tag) {
         char gname[300];
         snprintf(gname, sizeof gname, "grad_%s.%s", tag, kind == XA_HEAD_CLASSIFICATION ? names[i] : tnames[i]);
         size_t n;
-        ref = read_f32(fx->gold, gname, &n);
+        ref = xt_read_f32(fx->gold, gname, &n);
         xt_assert_close(gname, h.g[i], ref, n, ATOL_GRAD, RTOL_GRAD);
         free(ref);
     }
     snprintf(name, sizeof name, "grad_%s.embedding_output", tag);
-    ref = read_f32(fx->gold, name, NULL);
+    ref = xt_read_f32(fx->gold, name, NULL);
     assert_rows_close(name, fx, demb, ref, C, ATOL_GRAD, RTOL_GRAD);
     free(ref);
     free(dlast);

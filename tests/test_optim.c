@@ -16,14 +16,8 @@ static xa_st_file *g_st;
 
 static int group_setup(void **state) {
     (void)state;
-    const char *path = xt_data_path("tensor/ops.safetensors");
-    if (xa_st_open(&g_st, path) != XA_STATUS_OK) {
-        char buf[2048];
-        xa_error_format(xa_error_last(), buf, sizeof buf);
-        fprintf(stderr, "cannot open the golden fixture %s:\n%s\n", path, buf);
-        return -1;
-    }
-    return 0;
+    g_st = xt_open_golden("tensor/ops.safetensors");
+    return g_st ? 0 : -1;
 }
 
 static int group_teardown(void **state) {
@@ -32,21 +26,12 @@ static int group_teardown(void **state) {
     return 0;
 }
 
-/* Golden F32 tensor with exactly n elements into dst. */
-static void gold(const char *name, float *dst, size_t n) {
-    const xa_st_tensor *t = xa_st_find(g_st, name);
-    if (!t) fail_msg("fixture has no tensor '%s' (regenerate it with gen_tensor_golden.py)", name);
-    if ((size_t)t->n_elems != n)
-        fail_msg("'%s': %lld elements, expected %zu", name, (long long)t->n_elems, n);
-    assert_int_equal(xa_st_tensor_to_f32(t, dst), XA_STATUS_OK);
-}
-
 /* ---- schedules --------------------------------------------------------------------------------
  */
 
 static void check_sched(const char *name, xa_sched s) {
     float ref[13];
-    gold(name, ref, 13);
+    xt_gold_f32(g_st, name, ref, 13);
     for (int step = 0; step < 13; step++) {
         double f = xa_sched_factor(&s, step);
         /* the golden values are the Python doubles rounded to float */
@@ -115,7 +100,8 @@ static void check_adamw_run(const adamw_run *r) {
     float frozen[4] = {1.0f, -2.0f, 3.0f, 0.5f}, frozen0[4];
     float grad_w[12], grad_b[5];
     const int S = r->n_steps;
-#define G(name, dst, n) (snprintf(key, sizeof key, "%s.%s", r->tag, name), gold(key, dst, n))
+#define G(name, dst, n)                                                                            \
+    (snprintf(key, sizeof key, "%s.%s", r->tag, name), xt_gold_f32(g_st, key, dst, n))
     G("w0", w, 12);
     G("b0", b, 5);
     G("grad_w", gw, (size_t)S * 12);

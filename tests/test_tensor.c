@@ -22,42 +22,11 @@
 
 static xa_st_file *g_st;
 
-#define MAX_ALLOCS 4096
-static void *g_allocs[MAX_ALLOCS];
-static int g_n_allocs;
-
-/* Zeroed scratch memory freed after each test (also when it fails). */
-static void *talloc(size_t bytes) {
-    if (g_n_allocs == MAX_ALLOCS) fail_msg("talloc: too many allocations");
-    void *p = calloc(1, bytes ? bytes : 1);
-    if (!p) fail_msg("talloc: out of memory");
-    g_allocs[g_n_allocs++] = p;
-    return p;
-}
-static float *fzeros(size_t n) {
-    return talloc(n * sizeof(float));
-}
-static float *fcopy(const float *x, size_t n) {
-    return memcpy(fzeros(n), x, n * sizeof(float));
-}
-
-static float *frandn(xa_rng *rng, size_t n, float std) {
-    float *x = fzeros(n);
-    xa_rng_fill_normal(rng, x, n, 0.0f, std);
-    return x;
-}
-
 static int group_setup(void **state) {
     (void)state;
     xa_threads_set(1);
-    const char *path = xt_data_path("tensor/ops.safetensors");
-    if (xa_st_open(&g_st, path) != XA_STATUS_OK) {
-        char buf[2048];
-        xa_error_format(xa_error_last(), buf, sizeof buf);
-        fprintf(stderr, "cannot open the golden fixture %s:\n%s\n", path, buf);
-        return -1;
-    }
-    return 0;
+    g_st = xt_open_golden("tensor/ops.safetensors");
+    return g_st ? 0 : -1;
 }
 
 static int group_teardown(void **state) {
@@ -66,23 +35,10 @@ static int group_teardown(void **state) {
     return 0;
 }
 
-static int test_teardown(void **state) {
-    (void)state;
-    for (int i = 0; i < g_n_allocs; i++)
-        free(g_allocs[i]);
-    g_n_allocs = 0;
-    xa_threads_set(1);
-    return 0;
-}
-
 /* A golden F32 tensor with exactly n elements, copied into test memory. */
 static float *gold(const char *name, size_t n) {
-    const xa_st_tensor *t = xa_st_find(g_st, name);
-    if (!t) fail_msg("fixture has no tensor '%s' (regenerate it with gen_tensor_golden.py)", name);
-    if ((size_t)t->n_elems != n)
-        fail_msg("'%s': %lld elements, expected %zu", name, (long long)t->n_elems, n);
-    float *x = fzeros(n);
-    assert_int_equal(xa_st_tensor_to_f32(t, x), XA_STATUS_OK);
+    float *x = xt_fzeros(n);
+    xt_gold_f32(g_st, name, x, n);
     return x;
 }
 
@@ -91,35 +47,9 @@ static int32_t *gold_i32(const char *name, size_t n) {
     if (!t) fail_msg("fixture has no tensor '%s'", name);
     if (t->dtype != XA_DTYPE_I32 || (size_t)t->n_elems != n)
         fail_msg("'%s': expected I32 (%zu)", name, n);
-    int32_t *x = talloc(n * sizeof(int32_t));
+    int32_t *x = xt_alloc(n * sizeof(int32_t));
     memcpy(x, t->data, n * sizeof(int32_t));
     return x;
-}
-
-static double dot(const float *a, const float *b, size_t n) {
-    double s = 0.0;
-    for (size_t i = 0; i < n; i++)
-        s += (double)a[i] * b[i];
-    return s;
-}
-
-typedef double (*loss_fn)(void *ctx);
-
-/* Compare grad[0..n) with central differences of loss() over x[0..n) (x is restored). */
-static void check_fd(const char *label, loss_fn loss, void *ctx, float *x, const float *grad,
-                     size_t n, float h, float atol, float rtol) {
-    float *fd = fzeros(n);
-    for (size_t i = 0; i < n; i++) {
-        float x0 = x[i];
-        float xp = x0 + h, xm = x0 - h;
-        x[i] = xp;
-        double lp = loss(ctx);
-        x[i] = xm;
-        double lm = loss(ctx);
-        x[i] = x0;
-        fd[i] = (float)((lp - lm) / ((double)xp - (double)xm));
-    }
-    xt_assert_close(label, grad, fd, n, atol, rtol);
 }
 
 /* Threads for the multi-thread comparisons: more than the cores is fine, it tests the split. */
@@ -130,8 +60,9 @@ static void check_fd(const char *label, loss_fn loss, void *ctx, float *x, const
 static void sgemm_case(xa_rng *rng, int ta, int tb, int M, int N, int K, float alpha, float beta) {
     int lda = (ta ? M : K) + 3, ldb = (tb ? K : N) + 2, ldc = N + 5; /* strided sub-matrices */
     size_t na = (size_t)(ta ? K : M) * lda, nb = (size_t)(tb ? N : K) * ldb, nc = (size_t)M * ldc;
-    float *A = frandn(rng, na, 1.0f), *B = frandn(rng, nb, 1.0f), *C0 = frandn(rng, nc, 1.0f);
-    float *C = fcopy(C0, nc), *R = fcopy(C0, nc);
+    float *A = xt_frandn(rng, na, 1.0f), *B = xt_frandn(rng, nb, 1.0f),
+          *C0 = xt_frandn(rng, nc, 1.0f);
+    float *C = xt_fcopy(C0, nc), *R = xt_fcopy(C0, nc);
     xa_sgemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     xa_sgemm_ref(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, R, ldc);
     char label[128];
@@ -198,7 +129,7 @@ typedef struct lin_ctx {
 static double lin_loss(void *p) {
     lin_ctx *c = p;
     xa_linear_forward(c->out, c->inp, c->w, c->b, c->N, c->C, c->OC);
-    return dot(c->out, c->dout, (size_t)c->N * c->OC);
+    return xt_dot(c->out, c->dout, (size_t)c->N * c->OC);
 }
 
 static void test_linear_golden(void **state) {
@@ -206,12 +137,12 @@ static void test_linear_golden(void **state) {
     const int N = 7, C = 13, OC = 5;
     float *inp = gold("linear.inp", N * C), *w = gold("linear.weight", OC * C);
     float *b = gold("linear.bias", OC), *dout = gold("linear.dout", N * OC);
-    float *out = fzeros(N * OC);
+    float *out = xt_fzeros(N * OC);
     xa_linear_forward(out, inp, w, b, N, C, OC);
     xt_assert_close("linear out vs torch", out, gold("linear.out", N * OC), N * OC, 1e-5f, 1e-5f);
 
     /* backward accumulates: start every gradient at 0.5 and subtract it afterwards */
-    float *dinp = fzeros(N * C), *dw = fzeros(OC * C), *db = fzeros(OC);
+    float *dinp = xt_fzeros(N * C), *dw = xt_fzeros(OC * C), *db = xt_fzeros(OC);
     for (int i = 0; i < N * C; i++)
         dinp[i] = 0.5f;
     for (int i = 0; i < OC * C; i++)
@@ -231,32 +162,32 @@ static void test_linear_golden(void **state) {
     xt_assert_close("linear dbias vs torch", db, gold("linear.dbias", OC), OC, 1e-5f, 1e-4f);
 
     /* frozen: NULL weight gradients give the same dinp */
-    float *dinp2 = fzeros(N * C);
+    float *dinp2 = xt_fzeros(N * C);
     xa_linear_backward(dinp2, NULL, NULL, dout, inp, w, N, C, OC);
     xt_assert_close("linear frozen dinp", dinp2, dinp, N * C, 1e-6f, 0.0f);
     /* no input gradient (lowest trainable layer): weights only, inp/weight NULL where unused */
-    float *dw2 = fzeros(OC * C);
+    float *dw2 = xt_fzeros(OC * C);
     xa_linear_backward(NULL, dw2, NULL, dout, inp, NULL, N, C, OC);
     xt_assert_close("linear dweight without dinp", dw2, dw, OC * C, 1e-6f, 0.0f);
 
     /* finite differences on inputs, weights and bias */
     lin_ctx c = {out, inp, w, b, dout, N, C, OC};
-    check_fd("linear dinp vs FD", lin_loss, &c, inp, dinp, N * C, 1e-2f, 1e-3f, 1e-2f);
-    check_fd("linear dweight vs FD", lin_loss, &c, w, dw, OC * C, 1e-2f, 1e-3f, 1e-2f);
-    check_fd("linear dbias vs FD", lin_loss, &c, b, db, OC, 1e-2f, 1e-3f, 1e-2f);
+    xt_check_fd("linear dinp vs FD", lin_loss, &c, inp, dinp, N * C, 1e-2f, 1e-3f, 1e-2f);
+    xt_check_fd("linear dweight vs FD", lin_loss, &c, w, dw, OC * C, 1e-2f, 1e-3f, 1e-2f);
+    xt_check_fd("linear dbias vs FD", lin_loss, &c, b, db, OC, 1e-2f, 1e-3f, 1e-2f);
 }
 
 static void linear_vs_ref_case(xa_rng *rng, int N, int C, int OC, int with_bias) {
-    float *inp = frandn(rng, (size_t)N * C, 1.0f), *w = frandn(rng, (size_t)OC * C, 0.3f);
-    float *b = with_bias ? frandn(rng, OC, 0.1f) : NULL;
-    float *dout = frandn(rng, (size_t)N * OC, 1.0f);
-    float *out = fzeros((size_t)N * OC), *out_r = fzeros((size_t)N * OC);
+    float *inp = xt_frandn(rng, (size_t)N * C, 1.0f), *w = xt_frandn(rng, (size_t)OC * C, 0.3f);
+    float *b = with_bias ? xt_frandn(rng, OC, 0.1f) : NULL;
+    float *dout = xt_frandn(rng, (size_t)N * OC, 1.0f);
+    float *out = xt_fzeros((size_t)N * OC), *out_r = xt_fzeros((size_t)N * OC);
     xa_linear_forward(out, inp, w, b, N, C, OC);
     xa_linear_forward_ref(out_r, inp, w, b, N, C, OC);
     xt_assert_close("linear fwd vs ref", out, out_r, (size_t)N * OC, 1e-5f, 1e-5f);
     float *g[6];
     for (int i = 0; i < 6; i++)
-        g[i] = frandn(rng, (size_t)(i % 3 == 0 ? N * C : i % 3 == 1 ? OC * C : OC), 1.0f);
+        g[i] = xt_frandn(rng, (size_t)(i % 3 == 0 ? N * C : i % 3 == 1 ? OC * C : OC), 1.0f);
     memcpy(g[3], g[0], sizeof(float) * N * C);
     memcpy(g[4], g[1], sizeof(float) * OC * C);
     memcpy(g[5], g[2], sizeof(float) * OC);
@@ -291,7 +222,7 @@ typedef struct ln_ctx {
 static double ln_loss(void *p) {
     ln_ctx *c = p;
     xa_layernorm_forward(c->out, c->mean, c->rstd, c->inp, c->w, c->b, c->N, c->C, c->eps);
-    return dot(c->out, c->dout, (size_t)c->N * c->C);
+    return xt_dot(c->out, c->dout, (size_t)c->N * c->C);
 }
 
 static void test_layernorm_golden(void **state) {
@@ -300,14 +231,14 @@ static void test_layernorm_golden(void **state) {
     const float eps = 1e-5f;
     float *inp = gold("layernorm.inp", N * C), *w = gold("layernorm.weight", C);
     float *b = gold("layernorm.bias", C), *dout = gold("layernorm.dout", N * C);
-    float *out = fzeros(N * C), *mean = fzeros(N), *rstd = fzeros(N);
+    float *out = xt_fzeros(N * C), *mean = xt_fzeros(N), *rstd = xt_fzeros(N);
     xa_layernorm_forward(out, mean, rstd, inp, w, b, N, C, eps);
     xt_assert_close("layernorm out vs torch", out, gold("layernorm.out", N * C), N * C, 1e-5f,
                     1e-5f);
     xt_assert_close("layernorm mean vs torch", mean, gold("layernorm.mean", N), N, 1e-6f, 1e-5f);
     xt_assert_close("layernorm rstd vs torch", rstd, gold("layernorm.rstd", N), N, 1e-6f, 1e-5f);
 
-    float *dinp = fzeros(N * C), *dw = fzeros(C), *db = fzeros(C);
+    float *dinp = xt_fzeros(N * C), *dw = xt_fzeros(C), *db = xt_fzeros(C);
     xa_layernorm_backward(dinp, dw, db, dout, inp, w, mean, rstd, N, C);
     xt_assert_close("layernorm dinp vs torch", dinp, gold("layernorm.dinp", N * C), N * C, 1e-5f,
                     1e-4f);
@@ -315,19 +246,19 @@ static void test_layernorm_golden(void **state) {
                     1e-4f);
     xt_assert_close("layernorm dbias vs torch", db, gold("layernorm.dbias", C), C, 1e-5f, 1e-4f);
 
-    float *dinp2 = fzeros(N * C);
+    float *dinp2 = xt_fzeros(N * C);
     xa_layernorm_backward(dinp2, NULL, NULL, dout, inp, w, mean, rstd, N, C);
     xt_assert_close("layernorm frozen dinp", dinp2, dinp, N * C, 0.0f, 0.0f);
 
     /* in-place forward, no saved statistics (inference) */
-    float *x = fcopy(inp, N * C);
+    float *x = xt_fcopy(inp, N * C);
     xa_layernorm_forward(x, NULL, NULL, x, w, b, N, C, eps);
     xt_assert_close("layernorm in place", x, out, N * C, 0.0f, 0.0f);
 
-    ln_ctx c = {fzeros(N * C), fzeros(N), fzeros(N), inp, w, b, dout, N, C, eps};
-    check_fd("layernorm dinp vs FD", ln_loss, &c, inp, dinp, N * C, 1e-2f, 2e-3f, 2e-2f);
-    check_fd("layernorm dweight vs FD", ln_loss, &c, w, dw, C, 1e-2f, 1e-3f, 1e-2f);
-    check_fd("layernorm dbias vs FD", ln_loss, &c, b, db, C, 1e-2f, 1e-3f, 1e-2f);
+    ln_ctx c = {xt_fzeros(N * C), xt_fzeros(N), xt_fzeros(N), inp, w, b, dout, N, C, eps};
+    xt_check_fd("layernorm dinp vs FD", ln_loss, &c, inp, dinp, N * C, 1e-2f, 2e-3f, 2e-2f);
+    xt_check_fd("layernorm dweight vs FD", ln_loss, &c, w, dw, C, 1e-2f, 1e-3f, 1e-2f);
+    xt_check_fd("layernorm dbias vs FD", ln_loss, &c, b, db, C, 1e-2f, 1e-3f, 1e-2f);
 }
 
 static void test_layernorm_vs_ref(void **state) {
@@ -340,20 +271,20 @@ static void test_layernorm_vs_ref(void **state) {
         for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
             int N = sizes[s][0], C = sizes[s][1];
             size_t NC = (size_t)N * C;
-            float *inp = frandn(&rng, NC, 3.0f), *w = frandn(&rng, C, 1.0f),
-                  *b = frandn(&rng, C, 1.0f);
+            float *inp = xt_frandn(&rng, NC, 3.0f), *w = xt_frandn(&rng, C, 1.0f),
+                  *b = xt_frandn(&rng, C, 1.0f);
             for (size_t i = 0; i < NC; i++)
                 inp[i] += 2.0f; /* non-zero mean */
-            float *dout = frandn(&rng, NC, 1.0f);
-            float *o1 = fzeros(NC), *m1 = fzeros(N), *r1 = fzeros(N);
-            float *o2 = fzeros(NC), *m2 = fzeros(N), *r2 = fzeros(N);
+            float *dout = xt_frandn(&rng, NC, 1.0f);
+            float *o1 = xt_fzeros(NC), *m1 = xt_fzeros(N), *r1 = xt_fzeros(N);
+            float *o2 = xt_fzeros(NC), *m2 = xt_fzeros(N), *r2 = xt_fzeros(N);
             xa_layernorm_forward(o1, m1, r1, inp, w, b, N, C, 1e-12f);
             xa_layernorm_forward_ref(o2, m2, r2, inp, w, b, N, C, 1e-12f);
             xt_assert_close("layernorm fwd vs ref", o1, o2, NC, 1e-5f, 1e-5f);
             xt_assert_close("layernorm mean vs ref", m1, m2, N, 1e-6f, 1e-6f);
             xt_assert_close("layernorm rstd vs ref", r1, r2, N, 1e-6f, 1e-5f);
-            float *d1 = fzeros(NC), *dw1 = fzeros(C), *db1 = fzeros(C);
-            float *d2 = fzeros(NC), *dw2 = fzeros(C), *db2 = fzeros(C);
+            float *d1 = xt_fzeros(NC), *dw1 = xt_fzeros(C), *db1 = xt_fzeros(C);
+            float *d2 = xt_fzeros(NC), *dw2 = xt_fzeros(C), *db2 = xt_fzeros(C);
             xa_layernorm_backward(d1, dw1, db1, dout, inp, w, m1, r1, N, C);
             xa_layernorm_backward_ref(d2, dw2, db2, dout, inp, w, m1, r1, N, C);
             xt_assert_close("layernorm dinp vs ref", d1, d2, NC, 1e-5f, 1e-4f);
@@ -375,7 +306,7 @@ typedef struct act_ctx {
 static double act_loss(void *p) {
     act_ctx *c = p;
     xa_act_forward(c->out, c->inp, c->n, c->act);
-    return dot(c->out, c->dout, c->n);
+    return xt_dot(c->out, c->dout, c->n);
 }
 
 static void test_act_golden(void **state) {
@@ -393,7 +324,7 @@ static void test_act_golden(void **state) {
         snprintf(key, sizeof key, "act.%s.dinp", name);
         float *ref_dinp = gold(key, n);
 
-        float *out = fzeros(n), *dinp = fzeros(n);
+        float *out = xt_fzeros(n), *dinp = xt_fzeros(n);
         xa_act_forward(out, inp, n, (xa_act)a);
         snprintf(label, sizeof label, "act %s out vs torch", name);
         xt_assert_close(label, out, ref_out, n, 1e-6f, 1e-5f);
@@ -401,7 +332,7 @@ static void test_act_golden(void **state) {
         snprintf(label, sizeof label, "act %s dinp vs torch", name);
         xt_assert_close(label, dinp, ref_dinp, n, 1e-5f, 1e-4f);
 
-        float *out_r = fzeros(n), *dinp_r = fzeros(n);
+        float *out_r = xt_fzeros(n), *dinp_r = xt_fzeros(n);
         xa_act_forward_ref(out_r, inp, n, (xa_act)a);
         xa_act_backward_ref(dinp_r, dout, inp, n, (xa_act)a);
         snprintf(label, sizeof label, "act %s out vs ref", name);
@@ -410,7 +341,7 @@ static void test_act_golden(void **state) {
         xt_assert_close(label, dinp, dinp_r, n, 1e-6f, 1e-5f);
 
         /* FD away from the kinks of relu / leakyrelu at 0 */
-        float *xs = fzeros(n), *gs = fzeros(n), *ds = fzeros(n);
+        float *xs = xt_fzeros(n), *gs = xt_fzeros(n), *ds = xt_fzeros(n);
         size_t m = 0;
         for (size_t i = 0; i < n; i++) {
             if (fabsf(inp[i]) < 0.05f) continue;
@@ -418,9 +349,9 @@ static void test_act_golden(void **state) {
             ds[m] = dout[i];
             gs[m++] = dinp[i];
         }
-        act_ctx c = {fzeros(m), xs, ds, m, (xa_act)a};
+        act_ctx c = {xt_fzeros(m), xs, ds, m, (xa_act)a};
         snprintf(label, sizeof label, "act %s dinp vs FD", name);
-        check_fd(label, act_loss, &c, xs, gs, m, 1e-2f, 2e-3f, 1e-2f);
+        xt_check_fd(label, act_loss, &c, xs, gs, m, 1e-2f, 2e-3f, 1e-2f);
     }
 }
 
@@ -467,12 +398,12 @@ static void test_act_vs_ref_threads(void **state) {
     xa_rng rng;
     xa_rng_seed(&rng, 4, 0);
     const size_t n = 40001; /* odd, and past the parallel threshold */
-    float *inp = frandn(&rng, n, 4.0f), *dout = frandn(&rng, n, 1.0f);
+    float *inp = xt_frandn(&rng, n, 4.0f), *dout = xt_frandn(&rng, n, 1.0f);
     xa_threads_set(MANY_THREADS);
     /* atol 1e-5: for x < -5 the float forms 0.5 x (1 + erf) and 0.5 x (1 + tanh) cancel to 0
      * where the double twin keeps ~1e-6 (torch computes them in float the same way) */
     for (int a = 0; a < XA_ACT_COUNT; a++) {
-        float *o1 = fzeros(n), *o2 = fzeros(n), *d1 = fzeros(n), *d2 = fzeros(n);
+        float *o1 = xt_fzeros(n), *o2 = xt_fzeros(n), *d1 = xt_fzeros(n), *d2 = xt_fzeros(n);
         xa_act_forward(o1, inp, n, (xa_act)a);
         xa_act_forward_ref(o2, inp, n, (xa_act)a);
         xt_assert_close(xa_act_name((xa_act)a), o1, o2, n, 1e-5f, 1e-5f);
@@ -480,7 +411,7 @@ static void test_act_vs_ref_threads(void **state) {
         xa_act_backward_ref(d2, dout, inp, n, (xa_act)a);
         xt_assert_close(xa_act_name((xa_act)a), d1, d2, n, 1e-5f, 1e-5f);
         /* in place forward */
-        float *x = fcopy(inp, n);
+        float *x = xt_fcopy(inp, n);
         xa_act_forward(x, x, n, (xa_act)a);
         xt_assert_close("act in place", x, o1, n, 0.0f, 0.0f);
     }
@@ -497,28 +428,28 @@ typedef struct sm_ctx {
 static double sm_loss(void *p) {
     sm_ctx *c = p;
     xa_softmax_forward(c->out, c->inp, c->N, c->C);
-    return dot(c->out, c->dout, (size_t)c->N * c->C);
+    return xt_dot(c->out, c->dout, (size_t)c->N * c->C);
 }
 
 static void test_softmax(void **state) {
     (void)state;
     const int N = 5, C = 9;
     float *inp = gold("softmax.inp", N * C), *dout = gold("softmax.dout", N * C);
-    float *out = fzeros(N * C), *dinp = fzeros(N * C);
+    float *out = xt_fzeros(N * C), *dinp = xt_fzeros(N * C);
     xa_softmax_forward(out, inp, N, C);
     xt_assert_close("softmax out vs torch", out, gold("softmax.out", N * C), N * C, 1e-6f, 1e-5f);
     xa_softmax_backward(dinp, dout, out, N, C);
     xt_assert_close("softmax dinp vs torch", dinp, gold("softmax.dinp", N * C), N * C, 1e-6f,
                     1e-4f);
-    sm_ctx c = {fzeros(N * C), inp, dout, N, C};
-    check_fd("softmax dinp vs FD", sm_loss, &c, inp, dinp, N * C, 1e-2f, 1e-3f, 1e-2f);
+    sm_ctx c = {xt_fzeros(N * C), inp, dout, N, C};
+    xt_check_fd("softmax dinp vs FD", sm_loss, &c, inp, dinp, N * C, 1e-2f, 1e-3f, 1e-2f);
 
     xa_rng rng;
     xa_rng_seed(&rng, 5, 0);
     const int N2 = 37, C2 = 1031;
     size_t n2 = (size_t)N2 * C2;
-    float *x = frandn(&rng, n2, 5.0f), *g = frandn(&rng, n2, 1.0f);
-    float *o1 = fzeros(n2), *o2 = fzeros(n2), *d1 = fzeros(n2), *d2 = fzeros(n2);
+    float *x = xt_frandn(&rng, n2, 5.0f), *g = xt_frandn(&rng, n2, 1.0f);
+    float *o1 = xt_fzeros(n2), *o2 = xt_fzeros(n2), *d1 = xt_fzeros(n2), *d2 = xt_fzeros(n2);
     xa_threads_set(MANY_THREADS);
     xa_softmax_forward(o1, x, N2, C2);
     xa_softmax_forward_ref(o2, x, N2, C2);
@@ -543,7 +474,7 @@ static double att_loss(void *ptr) {
     att_ctx *c = ptr;
     xa_attention_forward(c->ctx, c->att, c->scratch, c->q, c->k, c->v, c->lens, c->keep, c->p, c->B,
                          c->T, c->C, c->NH);
-    return dot(c->ctx, c->dctx, (size_t)c->B * c->T * c->C);
+    return xt_dot(c->ctx, c->dctx, (size_t)c->B * c->T * c->C);
 }
 
 /* Zero the padded query rows of x (B, T, C) and of a (B, NH, T, T): they carry no meaning. */
@@ -571,35 +502,36 @@ static void attention_golden_case(const char *tag, int with_dropout) {
     uint8_t *keep = NULL;
     if (with_dropout) {
         float *kf = G("keep", na);
-        keep = talloc(na);
+        keep = xt_alloc(na);
         for (size_t i = 0; i < na; i++)
             keep[i] = kf[i] != 0.0f;
     }
 #undef G
     zero_padded_rows(ref_ctx, ref_att, lens, B, T, C, NH);
 
-    float *ctx = fzeros(n), *att = fzeros(na), *scratch = fzeros(na);
+    float *ctx = xt_fzeros(n), *att = xt_fzeros(na), *scratch = xt_fzeros(na);
     xa_attention_forward(ctx, att, scratch, q, k, v, lens, keep, p, B, T, C, NH);
     xt_assert_close("attention ctx vs torch", ctx, ref_ctx, n, 1e-5f, 1e-4f);
     xt_assert_close("attention probs vs torch", att, ref_att, na, 1e-6f, 1e-4f);
 
-    float *dq = fzeros(n), *dk = fzeros(n), *dv = fzeros(n);
+    float *dq = xt_fzeros(n), *dk = xt_fzeros(n), *dv = xt_fzeros(n);
     xa_attention_backward(dq, dk, dv, scratch, dctx, att, q, k, v, lens, keep, p, B, T, C, NH);
     xt_assert_close("attention dq vs torch", dq, ref_dq, n, 1e-5f, 1e-4f);
     xt_assert_close("attention dk vs torch", dk, ref_dk, n, 1e-5f, 1e-4f);
     xt_assert_close("attention dv vs torch", dv, ref_dv, n, 1e-5f, 1e-4f);
 
     /* only some gradients wanted */
-    float *dq2 = fzeros(n), *dv2 = fzeros(n);
+    float *dq2 = xt_fzeros(n), *dv2 = xt_fzeros(n);
     xa_attention_backward(dq2, NULL, NULL, scratch, dctx, att, q, k, v, lens, keep, p, B, T, C, NH);
     xa_attention_backward(NULL, NULL, dv2, scratch, dctx, att, q, k, v, lens, keep, p, B, T, C, NH);
     xt_assert_close("attention dq alone", dq2, dq, n, 0.0f, 0.0f);
     xt_assert_close("attention dv alone", dv2, dv, n, 0.0f, 0.0f);
 
-    att_ctx c = {fzeros(n), fzeros(na), fzeros(na), q, k, v, dctx, lens, keep, p, B, T, C, NH};
-    check_fd("attention dq vs FD", att_loss, &c, q, dq, n, 1e-2f, 2e-3f, 1e-2f);
-    check_fd("attention dk vs FD", att_loss, &c, k, dk, n, 1e-2f, 2e-3f, 1e-2f);
-    check_fd("attention dv vs FD", att_loss, &c, v, dv, n, 1e-2f, 2e-3f, 1e-2f);
+    att_ctx c = {
+        xt_fzeros(n), xt_fzeros(na), xt_fzeros(na), q, k, v, dctx, lens, keep, p, B, T, C, NH};
+    xt_check_fd("attention dq vs FD", att_loss, &c, q, dq, n, 1e-2f, 2e-3f, 1e-2f);
+    xt_check_fd("attention dk vs FD", att_loss, &c, k, dk, n, 1e-2f, 2e-3f, 1e-2f);
+    xt_check_fd("attention dv vs FD", att_loss, &c, v, dv, n, 1e-2f, 2e-3f, 1e-2f);
 }
 
 static void test_attention_golden(void **state) {
@@ -615,23 +547,23 @@ static void test_attention_dropout_golden(void **state) {
 static void attention_vs_ref_case(xa_rng *rng, int B, int T, int C, int NH, const int32_t *lens,
                                   float p) {
     const size_t n = (size_t)B * T * C, na = (size_t)B * NH * T * T;
-    float *q = frandn(rng, n, 1.0f), *k = frandn(rng, n, 1.0f), *v = frandn(rng, n, 1.0f);
-    float *dctx = frandn(rng, n, 1.0f);
+    float *q = xt_frandn(rng, n, 1.0f), *k = xt_frandn(rng, n, 1.0f), *v = xt_frandn(rng, n, 1.0f);
+    float *dctx = xt_frandn(rng, n, 1.0f);
     uint8_t *keep = NULL;
     if (p > 0.0f) {
-        keep = talloc(na);
+        keep = xt_alloc(na);
         xa_dropout_mask(keep, na, p, rng);
     }
-    float *c1 = fzeros(n), *a1 = fzeros(na), *s1 = fzeros(na);
-    float *c2 = fzeros(n), *a2 = fzeros(na), *s2 = fzeros(na);
+    float *c1 = xt_fzeros(n), *a1 = xt_fzeros(na), *s1 = xt_fzeros(na);
+    float *c2 = xt_fzeros(n), *a2 = xt_fzeros(na), *s2 = xt_fzeros(na);
     xa_attention_forward(c1, a1, s1, q, k, v, lens, keep, p, B, T, C, NH);
     xa_attention_forward_ref(c2, a2, s2, q, k, v, lens, keep, p, B, T, C, NH);
     xt_assert_close("attention ctx vs ref", c1, c2, n, 1e-5f, 1e-4f);
     xt_assert_close("attention probs vs ref", a1, a2, na, 1e-6f, 1e-4f);
     float *g1[3], *g2[3];
     for (int i = 0; i < 3; i++) {
-        g1[i] = frandn(rng, n, 1.0f); /* backward accumulates onto whatever is there */
-        g2[i] = fcopy(g1[i], n);
+        g1[i] = xt_frandn(rng, n, 1.0f); /* backward accumulates onto whatever is there */
+        g2[i] = xt_fcopy(g1[i], n);
     }
     xa_attention_backward(g1[0], g1[1], g1[2], s1, dctx, a1, q, k, v, lens, keep, p, B, T, C, NH);
     xa_attention_backward_ref(g2[0], g2[1], g2[2], s2, dctx, a1, q, k, v, lens, keep, p, B, T, C,
@@ -664,13 +596,13 @@ static void test_dropout(void **state) {
     const float p = 0.3f;
     xa_rng data_rng, rng, rng2, after;
     xa_rng_seed(&data_rng, 7, 0);
-    float *x = frandn(&data_rng, n, 1.0f);
+    float *x = xt_frandn(&data_rng, n, 1.0f);
     xa_rng_seed(&rng, 7, 1);
     rng2 = rng;
     after = rng;
     xa_rng_u64(&after); /* the state after exactly one u64 draw */
 
-    uint8_t *keep = talloc(n), *keep2 = talloc(n);
+    uint8_t *keep = xt_alloc(n), *keep2 = xt_alloc(n);
     xa_dropout_mask(keep, n, p, &rng);
     assert_memory_equal(&rng, &after, sizeof rng); /* one u64 draw, whatever n is */
     xa_threads_set(MANY_THREADS);
@@ -684,12 +616,12 @@ static void test_dropout(void **state) {
     if (fabs(frac - (1.0 - p)) > 0.01)
         fail_msg("dropout kept %.4f, expected %.4f +- 0.01", frac, 1.0 - p);
 
-    float *out = fzeros(n), *ref = fzeros(n), *g = frandn(&data_rng, n, 1.0f);
+    float *out = xt_fzeros(n), *ref = xt_fzeros(n), *g = xt_frandn(&data_rng, n, 1.0f);
     xa_dropout_forward(out, x, keep, n, p);
     for (size_t i = 0; i < n; i++)
         ref[i] = keep[i] ? x[i] / (1.0f - p) : 0.0f;
     xt_assert_close("dropout forward", out, ref, n, 0.0f, 1e-6f);
-    float *din = fcopy(g, n);
+    float *din = xt_fcopy(g, n);
     xa_dropout_backward(din, x, keep, n, p); /* din = g + dropout'(x) */
     for (size_t i = 0; i < n; i++)
         ref[i] += g[i];
@@ -703,7 +635,7 @@ static void test_dropout(void **state) {
     xa_dropout_mask(keep, n, 0.0f, &rng);
     for (size_t i = 0; i < n; i++)
         assert_int_equal(keep[i], 1);
-    float *d0 = fzeros(n);
+    float *d0 = xt_fzeros(n);
     xa_dropout_backward(d0, g, NULL, n, p);
     xt_assert_close("dropout eval backward", d0, g, n, 0.0f, 0.0f);
 }
@@ -715,7 +647,7 @@ static void test_embedding(void **state) {
     const int V = 10, C = 6, N = 8;
     float *table = gold("embedding.table", V * C), *dout = gold("embedding.dout", N * C);
     int32_t *ids = gold_i32("embedding.ids", N);
-    float *out = fzeros(N * C), *dtable = fzeros(V * C);
+    float *out = xt_fzeros(N * C), *dtable = xt_fzeros(V * C);
     xa_embedding_forward(out, ids, table, N, C, V);
     xt_assert_close("embedding out vs torch", out, gold("embedding.out", N * C), N * C, 0.0f, 0.0f);
     xa_embedding_backward(dtable, dout, ids, N, C, V);
@@ -724,7 +656,7 @@ static void test_embedding(void **state) {
     xa_embedding_backward(NULL, dout, ids, N, C, V); /* frozen: no-op */
 
     /* add variant: out += table[ids], twice gives 2x */
-    float *acc = fcopy(out, N * C), *twice = fzeros(N * C);
+    float *acc = xt_fcopy(out, N * C), *twice = xt_fzeros(N * C);
     xa_embedding_add_forward(acc, ids, table, N, C, V);
     for (int i = 0; i < N * C; i++)
         twice[i] = 2.0f * out[i];
@@ -734,11 +666,11 @@ static void test_embedding(void **state) {
     xa_rng rng;
     xa_rng_seed(&rng, 8, 0);
     const int N2 = 2000, C2 = 203, V2 = 17;
-    int32_t *ids2 = talloc(sizeof(int32_t) * N2);
+    int32_t *ids2 = xt_alloc(sizeof(int32_t) * N2);
     for (int i = 0; i < N2; i++)
         ids2[i] = (int32_t)xa_rng_below(&rng, V2);
-    float *d2 = frandn(&rng, (size_t)N2 * C2, 1.0f);
-    float *t1 = fzeros((size_t)V2 * C2), *t2 = fzeros((size_t)V2 * C2);
+    float *d2 = xt_frandn(&rng, (size_t)N2 * C2, 1.0f);
+    float *t1 = xt_fzeros((size_t)V2 * C2), *t2 = xt_fzeros((size_t)V2 * C2);
     xa_embedding_backward(t1, d2, ids2, N2, C2, V2);
     xa_threads_set(MANY_THREADS);
     xa_embedding_backward(t2, d2, ids2, N2, C2, V2);
@@ -750,13 +682,13 @@ static void test_residual_and_blas1(void **state) {
     xa_rng rng;
     xa_rng_seed(&rng, 9, 0);
     const size_t n = 1001;
-    float *a = frandn(&rng, n, 1.0f), *b = frandn(&rng, n, 1.0f), *out = fzeros(n),
-          *ref = fzeros(n);
+    float *a = xt_frandn(&rng, n, 1.0f), *b = xt_frandn(&rng, n, 1.0f), *out = xt_fzeros(n),
+          *ref = xt_fzeros(n);
     xa_residual_forward(out, a, b, n);
     for (size_t i = 0; i < n; i++)
         ref[i] = a[i] + b[i];
     xt_assert_close("residual", out, ref, n, 0.0f, 0.0f);
-    float *da = fcopy(a, n), *db = fzeros(n);
+    float *da = xt_fcopy(a, n), *db = xt_fzeros(n);
     xa_residual_backward(da, db, b, n);
     xt_assert_close("residual da", da, ref, n, 0.0f, 0.0f);
     xt_assert_close("residual db", db, b, n, 0.0f, 0.0f);
@@ -787,7 +719,7 @@ static void test_cross_entropy(void **state) {
     float *logits = gold("xent.logits", N * V);
     int32_t *targets = gold_i32("xent.targets", N);
     float ref_loss = gold("xent.loss", 1)[0];
-    float *dlogits = fzeros(N * V);
+    float *dlogits = xt_fzeros(N * V);
     int count = -1;
     float loss = xa_cross_entropy_fused(dlogits, &count, logits, targets, N, V, XA_IGNORE_INDEX);
     assert_int_equal(count, 5);
@@ -797,7 +729,7 @@ static void test_cross_entropy(void **state) {
     for (int j = 0; j < V; j++)
         assert_true(dlogits[1 * V + j] == 0.0f); /* ignored row */
 
-    float *dref = fzeros(N * V);
+    float *dref = xt_fzeros(N * V);
     int count_r = -1;
     float loss_r =
         xa_cross_entropy_fused_ref(dref, &count_r, logits, targets, N, V, XA_IGNORE_INDEX);
@@ -806,11 +738,11 @@ static void test_cross_entropy(void **state) {
     xt_assert_close("cross-entropy dlogits vs ref", dlogits, dref, N * V, 1e-7f, 1e-5f);
 
     ce_ctx c = {logits, targets, N, V};
-    check_fd("cross-entropy dlogits vs FD", ce_loss, &c, logits, dlogits, N * V, 1e-2f, 2e-4f,
-             1e-2f);
+    xt_check_fd("cross-entropy dlogits vs FD", ce_loss, &c, logits, dlogits, N * V, 1e-2f, 2e-4f,
+                1e-2f);
 
     /* in place: dlogits == logits */
-    float *x = fcopy(logits, N * V);
+    float *x = xt_fcopy(logits, N * V);
     float loss_ip = xa_cross_entropy_fused(x, NULL, x, targets, N, V, XA_IGNORE_INDEX);
     assert_true(loss_ip == loss);
     xt_assert_close("cross-entropy in place", x, dlogits, N * V, 0.0f, 0.0f);
@@ -821,7 +753,7 @@ static void test_cross_entropy(void **state) {
         none[i] = XA_IGNORE_INDEX;
     xa_rng rng;
     xa_rng_seed(&rng, 10, 0);
-    float *dz = frandn(&rng, N * V, 1.0f);
+    float *dz = xt_frandn(&rng, N * V, 1.0f);
     assert_true(xa_cross_entropy_fused(dz, &count, logits, none, N, V, XA_IGNORE_INDEX) == 0.0f);
     assert_int_equal(count, 0);
     for (int i = 0; i < N * V; i++)
@@ -829,11 +761,11 @@ static void test_cross_entropy(void **state) {
 
     /* a large vocabulary row (XLM-R sized rows are long) with threads, against the twin */
     const int N2 = 13, V2 = 25007;
-    float *l2 = frandn(&rng, (size_t)N2 * V2, 4.0f);
+    float *l2 = xt_frandn(&rng, (size_t)N2 * V2, 4.0f);
     int32_t t2[13];
     for (int i = 0; i < N2; i++)
         t2[i] = i % 4 == 3 ? XA_IGNORE_INDEX : (int32_t)xa_rng_below(&rng, V2);
-    float *g1 = fzeros((size_t)N2 * V2), *g2 = fzeros((size_t)N2 * V2);
+    float *g1 = xt_fzeros((size_t)N2 * V2), *g2 = xt_fzeros((size_t)N2 * V2);
     xa_threads_set(MANY_THREADS);
     float l_fast = xa_cross_entropy_fused(g1, NULL, l2, t2, N2, V2, XA_IGNORE_INDEX);
     float l_ref = xa_cross_entropy_fused_ref(g2, NULL, l2, t2, N2, V2, XA_IGNORE_INDEX);
@@ -843,23 +775,23 @@ static void test_cross_entropy(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_teardown(test_threads_and_blas_info, test_teardown),
-        cmocka_unit_test_teardown(test_sgemm_vs_ref, test_teardown),
-        cmocka_unit_test_teardown(test_linear_golden, test_teardown),
-        cmocka_unit_test_teardown(test_linear_vs_ref, test_teardown),
-        cmocka_unit_test_teardown(test_layernorm_golden, test_teardown),
-        cmocka_unit_test_teardown(test_layernorm_vs_ref, test_teardown),
-        cmocka_unit_test_teardown(test_act_golden, test_teardown),
-        cmocka_unit_test_teardown(test_act_parse, test_teardown),
-        cmocka_unit_test_teardown(test_act_vs_ref_threads, test_teardown),
-        cmocka_unit_test_teardown(test_softmax, test_teardown),
-        cmocka_unit_test_teardown(test_attention_golden, test_teardown),
-        cmocka_unit_test_teardown(test_attention_dropout_golden, test_teardown),
-        cmocka_unit_test_teardown(test_attention_vs_ref, test_teardown),
-        cmocka_unit_test_teardown(test_dropout, test_teardown),
-        cmocka_unit_test_teardown(test_embedding, test_teardown),
-        cmocka_unit_test_teardown(test_residual_and_blas1, test_teardown),
-        cmocka_unit_test_teardown(test_cross_entropy, test_teardown),
+        cmocka_unit_test_teardown(test_threads_and_blas_info, xt_teardown),
+        cmocka_unit_test_teardown(test_sgemm_vs_ref, xt_teardown),
+        cmocka_unit_test_teardown(test_linear_golden, xt_teardown),
+        cmocka_unit_test_teardown(test_linear_vs_ref, xt_teardown),
+        cmocka_unit_test_teardown(test_layernorm_golden, xt_teardown),
+        cmocka_unit_test_teardown(test_layernorm_vs_ref, xt_teardown),
+        cmocka_unit_test_teardown(test_act_golden, xt_teardown),
+        cmocka_unit_test_teardown(test_act_parse, xt_teardown),
+        cmocka_unit_test_teardown(test_act_vs_ref_threads, xt_teardown),
+        cmocka_unit_test_teardown(test_softmax, xt_teardown),
+        cmocka_unit_test_teardown(test_attention_golden, xt_teardown),
+        cmocka_unit_test_teardown(test_attention_dropout_golden, xt_teardown),
+        cmocka_unit_test_teardown(test_attention_vs_ref, xt_teardown),
+        cmocka_unit_test_teardown(test_dropout, xt_teardown),
+        cmocka_unit_test_teardown(test_embedding, xt_teardown),
+        cmocka_unit_test_teardown(test_residual_and_blas1, xt_teardown),
+        cmocka_unit_test_teardown(test_cross_entropy, xt_teardown),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

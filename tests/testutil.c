@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "core/core.h"
+#include "tensor/tensor.h"
 
 static char g_paths[8][4096];
 static int g_slot;
@@ -120,4 +121,99 @@ void xt_assert_error_mentions(const char *needle) {
     char buf[4096];
     xa_error_format(e, buf, sizeof buf);
     fail_msg("error does not mention '%s':\n%s", needle, buf);
+}
+
+#define XT_MAX_ALLOCS 4096
+static void *g_allocs[XT_MAX_ALLOCS];
+static int g_n_allocs;
+
+void *xt_alloc(size_t bytes) {
+    if (g_n_allocs == XT_MAX_ALLOCS) fail_msg("xt_alloc: too many allocations");
+    void *p = calloc(1, bytes ? bytes : 1);
+    if (!p) fail_msg("xt_alloc: out of memory");
+    g_allocs[g_n_allocs++] = p;
+    return p;
+}
+
+float *xt_fzeros(size_t n) {
+    return xt_alloc(n * sizeof(float));
+}
+
+double *xt_dzeros(size_t n) {
+    return xt_alloc(n * sizeof(double));
+}
+
+float *xt_fcopy(const float *x, size_t n) {
+    return memcpy(xt_fzeros(n), x, n * sizeof(float));
+}
+
+float *xt_frandn(xa_rng *rng, size_t n, float std) {
+    float *x = xt_fzeros(n);
+    xa_rng_fill_normal(rng, x, n, 0.0f, std);
+    return x;
+}
+
+void xt_free_all(void) {
+    for (int i = 0; i < g_n_allocs; i++)
+        free(g_allocs[i]);
+    g_n_allocs = 0;
+}
+
+int xt_teardown(void **state) {
+    (void)state;
+    xt_free_all();
+    xa_threads_set(1);
+    return 0;
+}
+
+double xt_dot(const float *a, const float *b, size_t n) {
+    double s = 0.0;
+    for (size_t i = 0; i < n; i++)
+        s += (double)a[i] * b[i];
+    return s;
+}
+
+void xt_check_fd(const char *label, xt_loss_fn loss, void *ctx, float *x, const float *grad,
+                 size_t n, float h, float atol, float rtol) {
+    float *fd = xt_fzeros(n);
+    for (size_t i = 0; i < n; i++) {
+        float x0 = x[i];
+        float xp = x0 + h, xm = x0 - h;
+        x[i] = xp;
+        double lp = loss(ctx);
+        x[i] = xm;
+        double lm = loss(ctx);
+        x[i] = x0;
+        fd[i] = (float)((lp - lm) / ((double)xp - (double)xm));
+    }
+    xt_assert_close(label, grad, fd, n, atol, rtol);
+}
+
+xa_st_file *xt_open_golden(const char *name) {
+    const char *path = xt_data_path(name);
+    xa_st_file *st = NULL;
+    if (xa_st_open(&st, path) != XA_STATUS_OK) {
+        char buf[2048];
+        xa_error_format(xa_error_last(), buf, sizeof buf);
+        fprintf(stderr, "cannot open the golden fixture %s:\n%s\n", path, buf);
+        return NULL;
+    }
+    return st;
+}
+
+void xt_gold_f32(const xa_st_file *st, const char *name, float *dst, size_t n) {
+    const xa_st_tensor *t = xa_st_find(st, name);
+    if (!t) fail_msg("fixture has no tensor '%s' (regenerate it with gen_tensor_golden.py)", name);
+    if ((size_t)t->n_elems != n)
+        fail_msg("'%s': %lld elements, expected %zu", name, (long long)t->n_elems, n);
+    assert_int_equal(xa_st_tensor_to_f32(t, dst), XA_STATUS_OK);
+}
+
+float *xt_read_f32(const xa_st_file *f, const char *name, size_t *n) {
+    const xa_st_tensor *t = xa_st_find(f, name);
+    if (!t) fail_msg("golden tensor %s missing", name);
+    float *buf = malloc((size_t)t->n_elems * sizeof(float));
+    assert_int_equal(xa_st_tensor_to_f32(t, buf), XA_STATUS_OK);
+    if (n) *n = (size_t)t->n_elems;
+    return buf;
 }

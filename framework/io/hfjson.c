@@ -26,50 +26,8 @@
 
 #include "io/jsonutil.h"
 
-#include "io/file.h"
-
-#define JSON_MAX_BYTES (16u << 20) /* config files are a few KB; refuse anything absurd */
-#define DUMP_FLAGS (JSON_INDENT(2) | JSON_SORT_KEYS | JSON_REAL_PRECISION(15))
-
 /* ---- shared helpers ------------------------------------------------------------------------------ */
 
-
-/* The JSON text of v, shortened to fit buf. */
-static const char *json_show(const json_t *v, char *buf, size_t n) {
-    char *s = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
-    snprintf(buf, n, "%s", s ? s : "?");
-    if (s && strlen(s) >= n && n > 4) memcpy(buf + n - 4, "...", 4);
-    free(s);
-    return buf;
-}
-
-static const char *kwhere(char *buf, size_t n, const char *file, const char *prefix,
-                          const char *key) {
-    snprintf(buf, n, "%s: key '%s%s'", file, prefix, key);
-    return buf;
-}
-
-static xa_status type_error(const char *file, const char *prefix, const char *key,
-                            const json_t *v, const char *expected) {
-    char where[XA_ERROR_FIELD], shown[128];
-    kwhere(where, sizeof where, file, prefix, key);
-    return xa_error_set(XA_STATUS_CONFIG, where, expected, NULL, "'%s%s' is %s (%s)", prefix, key,
-                        xa_io_json_kind(v), json_show(v, shown, sizeof shown));
-}
-
-static xa_status copy_str(char *dst, size_t cap, const char *file, const char *prefix,
-                          const char *key, const json_t *v) {
-    if (!json_is_string(v)) return type_error(file, prefix, key, v, "a string");
-    const char *s = json_string_value(v);
-    if (strlen(s) >= cap) {
-        char where[XA_ERROR_FIELD];
-        return xa_error_set(XA_STATUS_CONFIG, kwhere(where, sizeof where, file, prefix, key),
-                            "a shorter string", NULL, "'%s%s' is %zu characters, over %zu",
-                            prefix, key, strlen(s), cap - 1);
-    }
-    memcpy(dst, s, strlen(s) + 1);
-    return XA_STATUS_OK;
-}
 
 static void set_str(char *dst, size_t cap, const char *s) {
     snprintf(dst, cap, "%s", s);
@@ -94,86 +52,11 @@ static void join_list(char *buf, size_t n, const char *const *list) {
     }
 }
 
-/* Parse a JSON text into an object, or set a FORMAT error with the line and column. */
-static xa_status load_object(json_t **out, const char *json, size_t n, const char *name) {
-    json_error_t jerr;
-    *out = NULL;
-    json_t *root = json_loadb(json, n, JSON_REJECT_DUPLICATES, &jerr);
-    if (!root) {
-        char where[XA_ERROR_FIELD];
-        snprintf(where, sizeof where, "%s:%d:%d", name, jerr.line, jerr.column);
-        return xa_error_set(XA_STATUS_FORMAT, where, "valid JSON", NULL, "invalid JSON: %s",
-                            jerr.text);
-    }
-    if (!json_is_object(root)) {
-        xa_status st = xa_error_set(XA_STATUS_FORMAT, name, "a JSON object", NULL,
-                                    "top level is %s, not an object", xa_io_json_kind(root));
-        json_decref(root);
-        return st;
-    }
-    *out = root;
-    return XA_STATUS_OK;
-}
-
-/* A JSON real for v. A value that is exactly a float (typically a float field of another module
- * widened to double, e.g. 1e-5f = 9.99999974737875e-06) is replaced by the shortest decimal that
- * reads back as the same float, so files say 1e-05 rather than 9.99999974737875e-06. */
-static json_t *json_real_nice(double v) {
-    if (isfinite(v) && fabs(v) < 3e38 && (double)(float)v == v) {
-        char buf[32];
-        for (int digits = 1; digits <= 9; digits++) {
-            snprintf(buf, sizeof buf, "%.*g", digits, v);
-            double d = strtod(buf, NULL);
-            if ((float)d == (float)v) return json_real(d);
-        }
-    }
-    return json_real(v);
-}
-
 /* A JSON number for a double: integral values as integers (Python writes 16, not 16.0, for the
  * int defaults of AdapterHub's configs), others as reals. */
 static json_t *json_num_int_if_integral(double v) {
     if (v == floor(v) && fabs(v) < 1e15) return json_integer((json_int_t)v);
-    return json_real_nice(v);
-}
-
-/* Serialise and write atomically, with the trailing newline Python's writers add. */
-static xa_status dump_to_file(json_t *root, const char *path) {
-    char *text = json_dumps(root, DUMP_FLAGS);
-    if (!text) return xa_error_set(XA_STATUS_NOMEM, path, NULL, NULL, "cannot serialise JSON");
-    size_t len = strlen(text);
-    char *buf = malloc(len + 2);
-    if (!buf) {
-        free(text);
-        return xa_error_set(XA_STATUS_NOMEM, path, NULL, NULL, "cannot allocate");
-    }
-    memcpy(buf, text, len);
-    buf[len] = '\n';
-    free(text);
-    xa_status st = xa_file_write_atomic(path, buf, len + 1);
-    free(buf);
-    return st;
-}
-
-/* Levenshtein distance, for "did you mean" hints on unknown keys (short strings only). */
-static size_t edit_distance(const char *a, const char *b) {
-    size_t la = strlen(a), lb = strlen(b);
-    if (la > 63 || lb > 63) return 64;
-    size_t row[64];
-    for (size_t j = 0; j <= lb; j++) row[j] = j;
-    for (size_t i = 1; i <= la; i++) {
-        size_t diag = row[0];
-        row[0] = i;
-        for (size_t j = 1; j <= lb; j++) {
-            size_t up = row[j];
-            size_t best = diag + (a[i - 1] != b[j - 1]);
-            if (up + 1 < best) best = up + 1;
-            if (row[j - 1] + 1 < best) best = row[j - 1] + 1;
-            row[j] = best;
-            diag = up;
-        }
-    }
-    return row[lb];
+    return xa_io_json_real(v);
 }
 
 /* ---- table-driven fields --------------------------------------------------------------------------- */
@@ -202,7 +85,8 @@ static xa_status read_field(void *obj, const field *fd, const json_t *v, const c
     char *p = (char *)obj + fd->offset;
     switch (fd->kind) {
     case F_BOOL:
-        if (!json_is_boolean(v)) return type_error(file, prefix, fd->key, v, "true or false");
+        if (!json_is_boolean(v))
+            return xa_io_json_type_error(file, prefix, fd->key, v, "true or false");
         *(int *)p = json_is_true(v);
         return XA_STATUS_OK;
     case F_INT_NULL:
@@ -213,8 +97,8 @@ static xa_status read_field(void *obj, const field *fd, const json_t *v, const c
         /* fall through */
     case F_INT:
         if (!json_is_integer(v)) {
-            return type_error(file, prefix, fd->key, v,
-                              fd->kind == F_INT ? "an integer" : "an integer or null");
+            return xa_io_json_type_error(file, prefix, fd->key, v,
+                                         fd->kind == F_INT ? "an integer" : "an integer or null");
         }
         *(int64_t *)p = (int64_t)json_integer_value(v);
         return XA_STATUS_OK;
@@ -226,13 +110,12 @@ static xa_status read_field(void *obj, const field *fd, const json_t *v, const c
         /* fall through */
     case F_REAL:
         if (!json_is_number(v)) {
-            return type_error(file, prefix, fd->key, v,
-                              fd->kind == F_REAL ? "a number" : "a number or null");
+            return xa_io_json_type_error(file, prefix, fd->key, v,
+                                         fd->kind == F_REAL ? "a number" : "a number or null");
         }
         *(double *)p = json_number_value(v);
         return XA_STATUS_OK;
-    case F_STR:
-        return copy_str(p, fd->len, file, prefix, fd->key, v);
+    case F_STR: return xa_io_json_copy_str(p, fd->len, file, prefix, fd->key, v);
     case F_SPECIAL:
         break;
     }
@@ -253,10 +136,10 @@ static int write_field(json_t *out, const void *obj, const field *fd) {
         v = x < 0 ? json_null() : json_integer((json_int_t)x);
         break;
     }
-    case F_REAL: v = json_real_nice(*(const double *)p); break;
+    case F_REAL: v = xa_io_json_real(*(const double *)p); break;
     case F_REAL_NULL: {
         double x = *(const double *)p;
-        v = x < 0 ? json_null() : json_real_nice(x);
+        v = x < 0 ? json_null() : xa_io_json_real(x);
         break;
     }
     case F_STR: v = json_string(p); break;
@@ -356,9 +239,10 @@ xa_status xa_hf_config_validate(const xa_hf_config *c, const char *name) {
     const char *file = name ? name : "config.json";
     char where[XA_ERROR_FIELD], list[XA_ERROR_FIELD];
     if (!in_list(c->model_type, g_hf_model_types)) {
-        return xa_error_set(XA_STATUS_UNSUPPORTED, kwhere(where, sizeof where, file, "", "model_type"),
-                            "xlm-roberta, roberta or bert", "xadapt runs post-LN BERT-family encoders",
-                            "model_type '%s' is not supported", c->model_type);
+        return xa_error_set(
+            XA_STATUS_UNSUPPORTED, xa_io_json_kwhere(where, sizeof where, file, "", "model_type"),
+            "xlm-roberta, roberta or bert", "xadapt runs post-LN BERT-family encoders",
+            "model_type '%s' is not supported", c->model_type);
     }
     const struct {
         const char *key;
@@ -375,13 +259,14 @@ xa_status xa_hf_config_validate(const xa_hf_config *c, const char *name) {
     };
     for (size_t i = 0; i < sizeof ints / sizeof *ints; i++) {
         if (ints[i].v < ints[i].min) {
-            return xa_error_set(XA_STATUS_CONFIG, kwhere(where, sizeof where, file, "", ints[i].key),
-                                "a positive integer", NULL, "'%s' is %lld", ints[i].key,
-                                (long long)ints[i].v);
+            return xa_error_set(
+                XA_STATUS_CONFIG, xa_io_json_kwhere(where, sizeof where, file, "", ints[i].key),
+                "a positive integer", NULL, "'%s' is %lld", ints[i].key, (long long)ints[i].v);
         }
     }
     if (c->hidden_size % c->num_attention_heads != 0) {
-        return xa_error_set(XA_STATUS_CONFIG, kwhere(where, sizeof where, file, "", "hidden_size"),
+        return xa_error_set(XA_STATUS_CONFIG,
+                            xa_io_json_kwhere(where, sizeof where, file, "", "hidden_size"),
                             "a multiple of num_attention_heads", NULL,
                             "'hidden_size' is %lld, not divisible by num_attention_heads (%lld)",
                             (long long)c->hidden_size, (long long)c->num_attention_heads);
@@ -395,25 +280,25 @@ xa_status xa_hf_config_validate(const xa_hf_config *c, const char *name) {
     };
     for (size_t i = 0; i < 2; i++) {
         if (!(probs[i].v >= 0.0 && probs[i].v < 1.0)) {
-            return xa_error_set(XA_STATUS_CONFIG, kwhere(where, sizeof where, file, "", probs[i].key),
-                                "a probability in [0, 1)", NULL, "'%s' is %g", probs[i].key,
-                                probs[i].v);
+            return xa_error_set(
+                XA_STATUS_CONFIG, xa_io_json_kwhere(where, sizeof where, file, "", probs[i].key),
+                "a probability in [0, 1)", NULL, "'%s' is %g", probs[i].key, probs[i].v);
         }
     }
     if (c->classifier_dropout >= 1.0 || isnan(c->classifier_dropout)) {
         return xa_error_set(XA_STATUS_CONFIG,
-                            kwhere(where, sizeof where, file, "", "classifier_dropout"),
+                            xa_io_json_kwhere(where, sizeof where, file, "", "classifier_dropout"),
                             "null or a probability in [0, 1)", NULL, "'classifier_dropout' is %g",
                             c->classifier_dropout);
     }
     if (!(c->initializer_range > 0.0) || !isfinite(c->initializer_range)) {
-        return xa_error_set(XA_STATUS_CONFIG,
-                            kwhere(where, sizeof where, file, "", "initializer_range"),
-                            "a positive number", NULL, "'initializer_range' is %g",
-                            c->initializer_range);
+        return xa_error_set(
+            XA_STATUS_CONFIG, xa_io_json_kwhere(where, sizeof where, file, "", "initializer_range"),
+            "a positive number", NULL, "'initializer_range' is %g", c->initializer_range);
     }
     if (!(c->layer_norm_eps > 0.0) || !(c->layer_norm_eps < 1.0)) {
-        return xa_error_set(XA_STATUS_CONFIG, kwhere(where, sizeof where, file, "", "layer_norm_eps"),
+        return xa_error_set(XA_STATUS_CONFIG,
+                            xa_io_json_kwhere(where, sizeof where, file, "", "layer_norm_eps"),
                             "a small positive number (1e-5 for XLM-R, 1e-12 for BERT)", NULL,
                             "'layer_norm_eps' is %g", c->layer_norm_eps);
     }
@@ -425,26 +310,28 @@ xa_status xa_hf_config_validate(const xa_hf_config *c, const char *name) {
                {"eos_token_id", c->eos_token_id}};
     for (size_t i = 0; i < 3; i++) {
         if (ids[i].v < -1 || ids[i].v >= c->vocab_size) {
-            return xa_error_set(XA_STATUS_CONFIG, kwhere(where, sizeof where, file, "", ids[i].key),
-                                "null or an id in [0, vocab_size)", NULL,
-                                "'%s' is %lld with vocab_size %lld", ids[i].key,
-                                (long long)ids[i].v, (long long)c->vocab_size);
+            return xa_error_set(
+                XA_STATUS_CONFIG, xa_io_json_kwhere(where, sizeof where, file, "", ids[i].key),
+                "null or an id in [0, vocab_size)", NULL, "'%s' is %lld with vocab_size %lld",
+                ids[i].key, (long long)ids[i].v, (long long)c->vocab_size);
         }
     }
     if (!in_list(c->hidden_act, g_hf_acts)) {
         join_list(list, sizeof list, g_hf_acts);
-        return xa_error_set(XA_STATUS_CONFIG, kwhere(where, sizeof where, file, "", "hidden_act"),
-                            list, NULL, "'hidden_act' is '%s', not a known activation",
-                            c->hidden_act);
+        return xa_error_set(XA_STATUS_CONFIG,
+                            xa_io_json_kwhere(where, sizeof where, file, "", "hidden_act"), list,
+                            NULL, "'hidden_act' is '%s', not a known activation", c->hidden_act);
     }
     if (!in_list(c->position_embedding_type, g_hf_pos_types)) {
         join_list(list, sizeof list, g_hf_pos_types);
-        return xa_error_set(XA_STATUS_CONFIG,
-                            kwhere(where, sizeof where, file, "", "position_embedding_type"), list,
-                            NULL, "'position_embedding_type' is '%s'", c->position_embedding_type);
+        return xa_error_set(
+            XA_STATUS_CONFIG,
+            xa_io_json_kwhere(where, sizeof where, file, "", "position_embedding_type"), list, NULL,
+            "'position_embedding_type' is '%s'", c->position_embedding_type);
     }
     if (c->n_architectures < 0 || c->n_architectures > XA_HF_MAX_ARCHS) {
-        return xa_error_set(XA_STATUS_CONFIG, kwhere(where, sizeof where, file, "", "architectures"),
+        return xa_error_set(XA_STATUS_CONFIG,
+                            xa_io_json_kwhere(where, sizeof where, file, "", "architectures"),
                             "at most 4 entries", NULL, "n_architectures is %d", c->n_architectures);
     }
     return XA_STATUS_OK;
@@ -453,49 +340,48 @@ xa_status xa_hf_config_validate(const xa_hf_config *c, const char *name) {
 static xa_status hf_read_architectures(xa_hf_config *cfg, const json_t *v, const char *file) {
     cfg->n_architectures = 0;
     if (json_is_null(v)) return XA_STATUS_OK;
-    if (!json_is_array(v)) return type_error(file, "", "architectures", v, "an array of strings");
+    if (!json_is_array(v))
+        return xa_io_json_type_error(file, "", "architectures", v, "an array of strings");
     if (json_array_size(v) > XA_HF_MAX_ARCHS) {
         char where[XA_ERROR_FIELD];
-        return xa_error_set(XA_STATUS_CONFIG, kwhere(where, sizeof where, file, "", "architectures"),
-                            "at most 4 entries", NULL, "'architectures' has %zu entries",
-                            json_array_size(v));
+        return xa_error_set(
+            XA_STATUS_CONFIG, xa_io_json_kwhere(where, sizeof where, file, "", "architectures"),
+            "at most 4 entries", NULL, "'architectures' has %zu entries", json_array_size(v));
     }
     for (size_t i = 0; i < json_array_size(v); i++) {
-        xa_status st = copy_str(cfg->architectures[i], sizeof cfg->architectures[i], file, "",
-                                "architectures[]", json_array_get(v, i));
+        xa_status st = xa_io_json_copy_str(cfg->architectures[i], sizeof cfg->architectures[i],
+                                           file, "", "architectures[]", json_array_get(v, i));
         if (st) return st;
         cfg->n_architectures++;
     }
     return XA_STATUS_OK;
 }
 
-xa_status xa_hf_config_parse(xa_hf_config *cfg, const char *json, size_t n, const char *name) {
+/* Read a loaded config.json into dst, an xa_hf_config (zeroed). */
+static xa_status hf_read_root(void *dst, const json_t *root, const char *file) {
+    xa_hf_config *cfg = dst;
     static const char *const required[] = {"model_type", "vocab_size", "hidden_size",
                                            "num_hidden_layers", "num_attention_heads",
                                            "intermediate_size"};
-    const char *file = name ? name : "config.json";
     char where[XA_ERROR_FIELD];
-    json_t *root = NULL;
-    xa_status st = load_object(&root, json, n, file);
-    if (st) goto fail;
+    xa_status st;
     for (size_t i = 0; i < sizeof required / sizeof *required; i++) {
         if (!json_object_get(root, required[i])) {
-            st = xa_error_set(XA_STATUS_CONFIG, kwhere(where, sizeof where, file, "", required[i]),
-                              NULL, "is this a Hugging Face config.json of a BERT/XLM-R model?",
-                              "missing required key '%s'", required[i]);
-            goto fail;
+            return xa_error_set(XA_STATUS_CONFIG,
+                                xa_io_json_kwhere(where, sizeof where, file, "", required[i]), NULL,
+                                "is this a Hugging Face config.json of a BERT/XLM-R model?",
+                                "missing required key '%s'", required[i]);
         }
     }
     const json_t *jtype = json_object_get(root, "model_type");
     if (!json_is_string(jtype)) {
-        st = type_error(file, "", "model_type", jtype, "a string");
-        goto fail;
+        return xa_io_json_type_error(file, "", "model_type", jtype, "a string");
     }
     if ((st = xa_hf_config_default(cfg, json_string_value(jtype)))) {
-        st = xa_error_set(st, kwhere(where, sizeof where, file, "", "model_type"),
-                          "xlm-roberta, roberta or bert", "xadapt runs post-LN BERT-family encoders",
-                          "model_type '%s' is not supported", json_string_value(jtype));
-        goto fail;
+        return xa_error_set(st, xa_io_json_kwhere(where, sizeof where, file, "", "model_type"),
+                            "xlm-roberta, roberta or bert",
+                            "xadapt runs post-LN BERT-family encoders",
+                            "model_type '%s' is not supported", json_string_value(jtype));
     }
     for (size_t i = 0; i < N_HF_FIELDS; i++) {
         const json_t *v = json_object_get(root, g_hf_fields[i].key);
@@ -505,27 +391,18 @@ xa_status xa_hf_config_parse(xa_hf_config *cfg, const char *json, size_t n, cons
         } else {
             st = read_field(cfg, &g_hf_fields[i], v, file, "");
         }
-        if (st) goto fail;
+        if (st) return st;
     }
-    st = xa_hf_config_validate(cfg, file);
+    return xa_hf_config_validate(cfg, file);
+}
 
-fail:
-    json_decref(root);
-    if (st) memset(cfg, 0, sizeof *cfg);
-    return st;
+xa_status xa_hf_config_parse(xa_hf_config *cfg, const char *json, size_t n, const char *name) {
+    return xa_io_json_parse_object(cfg, sizeof *cfg, json, n, name ? name : "config.json",
+                                   hf_read_root);
 }
 
 xa_status xa_hf_config_read(xa_hf_config *cfg, const char *path) {
-    char *text = NULL;
-    size_t n = 0;
-    xa_status st = xa_file_read(&text, &n, path, JSON_MAX_BYTES);
-    if (st) {
-        memset(cfg, 0, sizeof *cfg);
-        return st;
-    }
-    st = xa_hf_config_parse(cfg, text, n, path);
-    free(text);
-    return st;
+    return xa_io_json_read_file(cfg, sizeof *cfg, path, hf_read_root);
 }
 
 xa_status xa_hf_config_write(const xa_hf_config *cfg, const char *path) {
@@ -550,15 +427,9 @@ xa_status xa_hf_config_write(const xa_hf_config *cfg, const char *path) {
     /* Keys every save_pretrained writes for these classes. */
     bad = bad || json_object_set_new(root, "torch_dtype", json_string("float32")) != 0 ||
           json_object_set_new(root, "use_cache", json_true()) != 0;
-    if (bad) {
-        st = xa_error_set(XA_STATUS_CONFIG, path, "valid UTF-8 strings", NULL,
-                          "cannot build config.json (out of memory or invalid string)");
-    } else {
-        st = dump_to_file(root, path);
-    }
     json_decref(archs);
-    json_decref(root);
-    return st;
+    return xa_io_json_write_root(root, bad, path,
+                                 "cannot build config.json (out of memory or invalid string)");
 }
 
 /* ==== AdapterHub adapter_config.json ==================================================================== */
@@ -769,7 +640,7 @@ int xa_bn_config_leaves_out(const xa_bn_config *c, int layer) {
 xa_status xa_bn_config_validate(const xa_bn_config *c, const char *name) {
     const char *file = name ? name : "adapter config";
     char where[XA_ERROR_FIELD], list[XA_ERROR_FIELD];
-#define BN_WHERE(key) kwhere(where, sizeof where, file, "config.", key)
+#define BN_WHERE(key) xa_io_json_kwhere(where, sizeof where, file, "config.", key)
     if (!c->has_reduction_factor_map && !(c->reduction_factor > 0 && isfinite(c->reduction_factor))) {
         return xa_error_set(XA_STATUS_CONFIG, BN_WHERE("reduction_factor"), "a positive number",
                             "d = hidden_size / reduction_factor", "'reduction_factor' is %g",
@@ -878,11 +749,12 @@ xa_status xa_bn_config_validate(const xa_bn_config *c, const char *name) {
 
 static xa_status bn_read_positive(double *out, const json_t *v, const char *file, const char *pfx,
                                   const char *key) {
-    if (!json_is_number(v)) return type_error(file, pfx, key, v, "a positive number");
+    if (!json_is_number(v)) return xa_io_json_type_error(file, pfx, key, v, "a positive number");
     double x = json_number_value(v);
     if (!(x > 0) || !isfinite(x)) {
         char where[XA_ERROR_FIELD];
-        return xa_error_set(XA_STATUS_CONFIG, kwhere(where, sizeof where, file, pfx, key),
+        return xa_error_set(XA_STATUS_CONFIG,
+                            xa_io_json_kwhere(where, sizeof where, file, pfx, key),
                             "a positive number", NULL, "'%s' is %g", key, x);
     }
     *out = x;
@@ -914,10 +786,11 @@ static xa_status bn_read_reduction_factor(xa_bn_config *c, const json_t *v, cons
         char *end = NULL;
         long layer = key[0] >= '0' && key[0] <= '9' ? strtol(key, &end, 10) : -1;
         if (layer < 0 || layer >= XA_BN_MAX_LAYERS || !end || *end) {
-            return xa_error_set(XA_STATUS_CONFIG,
-                                kwhere(where, sizeof where, file, pfx, "reduction_factor"),
-                                "layer indices \"0\"..\"127\" or \"default\" as keys", NULL,
-                                "map key '%s' is not a layer index", key);
+            return xa_error_set(
+                XA_STATUS_CONFIG,
+                xa_io_json_kwhere(where, sizeof where, file, pfx, "reduction_factor"),
+                "layer indices \"0\"..\"127\" or \"default\" as keys", NULL,
+                "map key '%s' is not a layer index", key);
         }
         c->reduction_factor_map[layer] = r;
     }
@@ -934,7 +807,7 @@ static xa_status bn_read_special(xa_bn_config *c, const char *key, const json_t 
         } else if (json_is_string(v) && strcmp(json_string_value(v), "post_add") == 0) {
             c->residual_before_ln = XA_BN_RESIDUAL_POST_ADD;
         } else {
-            return type_error(file, pfx, key, v, "true, false or \"post_add\"");
+            return xa_io_json_type_error(file, pfx, key, v, "true, false or \"post_add\"");
         }
         return XA_STATUS_OK;
     }
@@ -946,7 +819,7 @@ static xa_status bn_read_special(xa_bn_config *c, const char *key, const json_t 
             c->has_init_weights_seed = 1;
             c->init_weights_seed = (int64_t)json_integer_value(v);
         } else {
-            return type_error(file, pfx, key, v, "an integer or null");
+            return xa_io_json_type_error(file, pfx, key, v, "an integer or null");
         }
         return XA_STATUS_OK;
     }
@@ -961,7 +834,7 @@ static xa_status bn_read_special(xa_bn_config *c, const char *key, const json_t 
             c->scaling = XA_BN_SCALING_CHANNEL;
             c->scaling_value = 1.0;
         } else {
-            return type_error(file, pfx, key, v, "a number, \"learned\" or \"channel\"");
+            return xa_io_json_type_error(file, pfx, key, v, "a number, \"learned\" or \"channel\"");
         }
         return XA_STATUS_OK;
     }
@@ -974,7 +847,7 @@ static xa_status bn_read_special(xa_bn_config *c, const char *key, const json_t 
         } else if (s && strcmp(s, "glow") == 0) {
             c->inv_adapter = XA_BN_INV_GLOW;
         } else {
-            return type_error(file, pfx, key, v, "null, \"nice\" or \"glow\"");
+            return xa_io_json_type_error(file, pfx, key, v, "null, \"nice\" or \"glow\"");
         }
         return XA_STATUS_OK;
     }
@@ -990,11 +863,12 @@ static xa_status bn_read_special(xa_bn_config *c, const char *key, const json_t 
             c->n_leave_out = 0;
             return XA_STATUS_OK;
         }
-        if (!json_is_array(v)) return type_error(file, pfx, key, v, "an array of layer ids");
+        if (!json_is_array(v))
+            return xa_io_json_type_error(file, pfx, key, v, "an array of layer ids");
         if (json_array_size(v) > XA_BN_MAX_LAYERS) {
-            return xa_error_set(XA_STATUS_CONFIG, kwhere(where, sizeof where, file, pfx, key),
-                                "at most 128 layer ids", NULL, "'leave_out' has %zu entries",
-                                json_array_size(v));
+            return xa_error_set(
+                XA_STATUS_CONFIG, xa_io_json_kwhere(where, sizeof where, file, pfx, key),
+                "at most 128 layer ids", NULL, "'leave_out' has %zu entries", json_array_size(v));
         }
         c->n_leave_out = 0;
         for (size_t i = 0; i < json_array_size(v); i++) {
@@ -1003,9 +877,9 @@ static xa_status bn_read_special(xa_bn_config *c, const char *key, const json_t 
                 json_integer_value(x) >= XA_BN_MAX_LAYERS) {
                 char shown[64];
                 return xa_error_set(XA_STATUS_CONFIG,
-                                    kwhere(where, sizeof where, file, pfx, key),
-                                    "layer ids: integers in [0, 128)", NULL,
-                                    "'leave_out' holds %s", json_show(x, shown, sizeof shown));
+                                    xa_io_json_kwhere(where, sizeof where, file, pfx, key),
+                                    "layer ids: integers in [0, 128)", NULL, "'leave_out' holds %s",
+                                    xa_io_json_show(x, shown, sizeof shown));
             }
             c->leave_out[c->n_leave_out++] = (int)json_integer_value(x);
         }
@@ -1021,8 +895,8 @@ static xa_status bn_read_legacy_inv(xa_bn_config *c, const json_t *v, const char
     char where[XA_ERROR_FIELD];
     if (json_is_null(v)) return XA_STATUS_OK;
     if (!json_is_object(v)) {
-        return type_error(file, "config.", "invertible_adapter", v,
-                          "null or {\"block_type\", \"reduction_factor\", ...}");
+        return xa_io_json_type_error(file, "config.", "invertible_adapter", v,
+                                     "null or {\"block_type\", \"reduction_factor\", ...}");
     }
     const json_t *bt = json_object_get(v, "block_type");
     const char *s = json_is_string(bt) ? json_string_value(bt) : "";
@@ -1031,17 +905,18 @@ static xa_status bn_read_legacy_inv(xa_bn_config *c, const json_t *v, const char
     } else if (strcmp(s, "glow") == 0) {
         c->inv_adapter = XA_BN_INV_GLOW;
     } else {
-        return xa_error_set(XA_STATUS_CONFIG,
-                            kwhere(where, sizeof where, file, "config.", "invertible_adapter"),
-                            "block_type \"nice\" or \"glow\"", NULL,
-                            "legacy 'invertible_adapter' has block_type '%s'", s);
+        return xa_error_set(
+            XA_STATUS_CONFIG,
+            xa_io_json_kwhere(where, sizeof where, file, "config.", "invertible_adapter"),
+            "block_type \"nice\" or \"glow\"", NULL,
+            "legacy 'invertible_adapter' has block_type '%s'", s);
     }
     const json_t *rf = json_object_get(v, "reduction_factor");
     if (!rf) {
-        return xa_error_set(XA_STATUS_CONFIG,
-                            kwhere(where, sizeof where, file, "config.", "invertible_adapter"),
-                            "a reduction_factor", NULL,
-                            "legacy 'invertible_adapter' has no reduction_factor");
+        return xa_error_set(
+            XA_STATUS_CONFIG,
+            xa_io_json_kwhere(where, sizeof where, file, "config.", "invertible_adapter"),
+            "a reduction_factor", NULL, "legacy 'invertible_adapter' has no reduction_factor");
     }
     return bn_read_positive(&c->inv_adapter_reduction_factor, rf, file, "config.",
                             "invertible_adapter.reduction_factor");
@@ -1055,25 +930,21 @@ static const char *const g_foreign_keys[] = {
 
 static xa_status bn_unknown_key(const char *key, const char *file, const char *pfx) {
     char where[XA_ERROR_FIELD], hint[XA_ERROR_FIELD];
-    const char *best = NULL;
-    size_t best_d = 4;
-    for (size_t i = 0; i < N_BN_FIELDS; i++) {
-        size_t d = edit_distance(key, g_bn_fields[i].key);
-        if (d < best_d) {
-            best_d = d;
-            best = g_bn_fields[i].key;
-        }
-    }
+    const char *keys[N_BN_FIELDS];
+    for (size_t i = 0; i < N_BN_FIELDS; i++)
+        keys[i] = g_bn_fields[i].key;
+    const char *best = xa_io_json_closest(key, keys, N_BN_FIELDS);
+    if (best && xa_io_json_edit_distance(key, best) >= 4) best = NULL; /* within 3 edits only */
     if (in_list(key, g_foreign_keys)) {
         snprintf(hint, sizeof hint,
                  "this looks like a LoRA or prefix-tuning config; only bottleneck adapters are "
                  "supported");
-    } else if (best && best_d <= strlen(key) / 3 + 1) {
+    } else if (best) {
         snprintf(hint, sizeof hint, "did you mean '%s'?", best);
     } else {
         snprintf(hint, sizeof hint, "remove it; BnConfig keys are listed in ADAPTERHUB.md §1.2");
     }
-    return xa_error_set(XA_STATUS_CONFIG, kwhere(where, sizeof where, file, pfx, key),
+    return xa_error_set(XA_STATUS_CONFIG, xa_io_json_kwhere(where, sizeof where, file, pfx, key),
                         "a BnConfig key", hint, "unknown key '%s' in the adapter config", key);
 }
 
@@ -1102,22 +973,23 @@ static xa_status bn_parse(xa_bn_config *c, const json_t *obj, int legacy, const 
         !(json_is_string(arch) && strcmp(json_string_value(arch), "bottleneck") == 0)) {
         char shown[128];
         return xa_error_set(XA_STATUS_UNSUPPORTED,
-                            kwhere(where, sizeof where, file, "config.", "architecture"),
+                            xa_io_json_kwhere(where, sizeof where, file, "config.", "architecture"),
                             "a bottleneck adapter (no 'architecture' key)",
                             json_is_string(arch) && strcmp(json_string_value(arch), "lora") == 0
                                 ? "lora adapters are not supported: xadapt implements bottleneck "
                                   "adapters (seq_bn, double_seq_bn, par_bn, compacter)"
                                 : "only bottleneck adapters are supported",
                             "adapter architecture %s is not supported",
-                            json_show(arch, shown, sizeof shown));
+                            xa_io_json_show(arch, shown, sizeof shown));
     }
     for (size_t i = 0; i < sizeof required / sizeof *required; i++) {
         if (!json_object_get(obj, required[i])) {
-            return xa_error_set(XA_STATUS_CONFIG,
-                                kwhere(where, sizeof where, file, "config.", required[i]),
-                                "the four required BnConfig keys mh_adapter, output_adapter, "
-                                "reduction_factor, non_linearity",
-                                NULL, "missing required key '%s'", required[i]);
+            return xa_error_set(
+                XA_STATUS_CONFIG,
+                xa_io_json_kwhere(where, sizeof where, file, "config.", required[i]),
+                "the four required BnConfig keys mh_adapter, output_adapter, "
+                "reduction_factor, non_linearity",
+                NULL, "missing required key '%s'", required[i]);
         }
     }
     const char *key;
@@ -1146,17 +1018,13 @@ static xa_status bn_parse(xa_bn_config *c, const json_t *obj, int legacy, const 
 xa_status xa_bn_config_set(xa_bn_config *c, const char *key, const char *json_value,
                            const char *where) {
     const char *file = where ? where : "xa_bn_config_set";
-    char kw[XA_ERROR_FIELD];
-    json_error_t jerr;
-    json_t *v = json_loads(json_value ? json_value : "", JSON_DECODE_ANY, &jerr);
-    if (!v) {
-        return xa_error_set(XA_STATUS_CONFIG, kwhere(kw, sizeof kw, file, "", key ? key : ""),
-                            "a JSON value (true, 2, 0.5, \"gelu\", [11], {\"default\": 16})",
-                            NULL, "value '%s' of '%s' is not valid JSON: %s",
-                            json_value ? json_value : "", key ? key : "", jerr.text);
-    }
+    json_t *v = NULL;
+    xa_status st =
+        xa_io_json_parse_value(&v, json_value, file, key,
+                               "a JSON value (true, 2, 0.5, \"gelu\", [11], {\"default\": 16})");
+    if (st) return st;
     xa_bn_config tmp = *c; /* c stays unchanged on failure */
-    xa_status st = bn_apply_key(&tmp, key ? key : "", v, file, "");
+    st = bn_apply_key(&tmp, key ? key : "", v, file, "");
     json_decref(v);
     if (st) return st;
     if (strcmp(key, "non_linearity") == 0) lowercase(tmp.non_linearity);
@@ -1173,87 +1041,46 @@ xa_status xa_bn_config_set(xa_bn_config *c, const char *key, const char *json_va
     return XA_STATUS_OK;
 }
 
-static const struct {
-    const char *key;
-    size_t offset;
-    size_t len;
-} g_meta_strs[] = {
-    {"model_class", offsetof(xa_adapter_file_config, model_class), 128},
-    {"model_name", offsetof(xa_adapter_file_config, model_name), 256},
-    {"model_type", offsetof(xa_adapter_file_config, model_type), 64},
-    {"name", offsetof(xa_adapter_file_config, name), 128},
-    {"version", offsetof(xa_adapter_file_config, version), 64},
-    {"type", offsetof(xa_adapter_file_config, type), 32},
-};
-#define N_META_STRS (sizeof g_meta_strs / sizeof *g_meta_strs)
-
-xa_status xa_adapter_config_parse(xa_adapter_file_config *out, const char *json, size_t n,
-                                  const char *name) {
-    const char *file = name ? name : "adapter_config.json";
+/* Read a loaded adapter_config.json into dst, an xa_adapter_file_config (zeroed). */
+static xa_status adapter_read_root(void *dst, const json_t *root, const char *file) {
+    xa_adapter_file_config *out = dst;
     char where[XA_ERROR_FIELD];
-    json_t *root = NULL;
-    memset(out, 0, sizeof *out);
-    xa_status st = load_object(&root, json, n, file);
-    if (st) goto fail;
-
-    for (size_t i = 0; i < N_META_STRS; i++) {
-        const json_t *v = json_object_get(root, g_meta_strs[i].key);
-        if (!v || json_is_null(v)) continue;
-        st = copy_str((char *)out + g_meta_strs[i].offset, g_meta_strs[i].len, file, "",
-                      g_meta_strs[i].key, v);
-        if (st) goto fail;
-    }
-    const json_t *hs = json_object_get(root, "hidden_size");
-    if (hs && !json_is_null(hs)) {
-        if (!json_is_integer(hs) || json_integer_value(hs) <= 0) {
-            st = type_error(file, "", "hidden_size", hs, "a positive integer");
-            goto fail;
-        }
-        out->hidden_size = (int64_t)json_integer_value(hs);
-    }
+    xa_io_json_meta meta[] = {XA_IO_JSON_META(*out), {"type", out->type, sizeof out->type}};
+    xa_status st =
+        xa_io_json_read_meta(root, meta, sizeof meta / sizeof *meta, &out->hidden_size, file);
+    if (st) return st;
     int legacy = json_object_get(root, "version") == NULL;
 
     const json_t *cfg = json_object_get(root, "config");
     if (!cfg) {
-        st = xa_error_set(XA_STATUS_CONFIG, kwhere(where, sizeof where, file, "", "config"),
-                          "an object with the adapter's BnConfig, or a preset name", NULL,
-                          "missing key 'config'");
-        goto fail;
+        return xa_error_set(XA_STATUS_CONFIG,
+                            xa_io_json_kwhere(where, sizeof where, file, "", "config"),
+                            "an object with the adapter's BnConfig, or a preset name", NULL,
+                            "missing key 'config'");
     }
     if (json_is_string(cfg)) { /* legacy: the preset name itself, e.g. "pfeiffer" */
         if ((st = xa_bn_config_preset(&out->config, json_string_value(cfg)))) {
             xa_error last = *xa_error_last();
-            st = xa_error_set(st, kwhere(where, sizeof where, file, "", "config"),
-                              last.expected[0] ? last.expected : NULL,
-                              last.hint[0] ? last.hint : NULL, "%s", last.what);
-            goto fail;
+            return xa_error_set(st, xa_io_json_kwhere(where, sizeof where, file, "", "config"),
+                                last.expected[0] ? last.expected : NULL,
+                                last.hint[0] ? last.hint : NULL, "%s", last.what);
         }
     } else if (json_is_object(cfg)) {
-        if ((st = bn_parse(&out->config, cfg, legacy, file))) goto fail;
+        if ((st = bn_parse(&out->config, cfg, legacy, file))) return st;
     } else {
-        st = type_error(file, "", "config", cfg, "an object or a preset name");
-        goto fail;
+        return xa_io_json_type_error(file, "", "config", cfg, "an object or a preset name");
     }
-    json_decref(root);
     return XA_STATUS_OK;
+}
 
-fail:
-    json_decref(root);
-    memset(out, 0, sizeof *out);
-    return st;
+xa_status xa_adapter_config_parse(xa_adapter_file_config *out, const char *json, size_t n,
+                                  const char *name) {
+    return xa_io_json_parse_object(out, sizeof *out, json, n, name ? name : "adapter_config.json",
+                                   adapter_read_root);
 }
 
 xa_status xa_adapter_config_read(xa_adapter_file_config *out, const char *path) {
-    char *text = NULL;
-    size_t n = 0;
-    xa_status st = xa_file_read(&text, &n, path, JSON_MAX_BYTES);
-    if (st) {
-        memset(out, 0, sizeof *out);
-        return st;
-    }
-    st = xa_adapter_config_parse(out, text, n, path);
-    free(text);
-    return st;
+    return xa_io_json_read_file(out, sizeof *out, path, adapter_read_root);
 }
 
 /* The "config" object, with every key AdapterHub writes for a BnConfig. */
@@ -1294,7 +1121,7 @@ static json_t *bn_to_json(const xa_bn_config *c) {
         } else if (strcmp(fd->key, "scaling") == 0) {
             v = c->scaling == XA_BN_SCALING_LEARNED   ? json_string("learned")
                 : c->scaling == XA_BN_SCALING_CHANNEL ? json_string("channel")
-                                                      : json_real_nice(c->scaling_value);
+                                                      : xa_io_json_real(c->scaling_value);
         } else if (strcmp(fd->key, "inv_adapter") == 0) {
             v = c->inv_adapter == XA_BN_INV_NICE   ? json_string("nice")
                 : c->inv_adapter == XA_BN_INV_GLOW ? json_string("glow")
@@ -1323,26 +1150,13 @@ xa_status xa_adapter_config_write(const xa_adapter_file_config *cfg, const char 
     if (st) return st;
     json_t *root = json_object();
     int bad = !root || json_object_set_new(root, "config", bn_to_json(&cfg->config)) != 0;
-    bad = bad || json_object_set_new(root, "hidden_size", json_integer((json_int_t)cfg->hidden_size));
-    for (size_t i = 0; !bad && i < N_META_STRS; i++) {
-        const char *s = (const char *)cfg + g_meta_strs[i].offset;
-        const char *key = g_meta_strs[i].key;
-        if (strcmp(key, "version") == 0) {
-            bad = json_object_set_new(root, key, json_string(s[0] ? s : XA_ADAPTERS_VERSION));
-        } else if (strcmp(key, "type") == 0) {
-            if (s[0]) bad = json_object_set_new(root, key, json_string(s));
-        } else {
-            bad = json_object_set_new(root, key, s[0] ? json_string(s) : json_null());
-        }
-    }
-    if (bad) {
-        st = xa_error_set(XA_STATUS_CONFIG, path, "valid UTF-8 strings", NULL,
-                          "cannot build adapter_config.json (out of memory or invalid string)");
-    } else {
-        st = dump_to_file(root, path);
-    }
-    json_decref(root);
-    return st;
+    xa_adapter_file_config m = *cfg; /* writable copies for the meta table */
+    xa_io_json_meta meta[] = {XA_IO_JSON_META(m)};
+    bad = bad || xa_io_json_write_meta(root, meta, sizeof meta / sizeof *meta, cfg->hidden_size);
+    /* legacy "type" is written only when set */
+    if (!bad && cfg->type[0]) bad = json_object_set_new(root, "type", json_string(cfg->type));
+    return xa_io_json_write_root(
+        root, bad, path, "cannot build adapter_config.json (out of memory or invalid string)");
 }
 
 const char *xa_io_json_library_version(void) { return jansson_version_str(); }

@@ -19,51 +19,14 @@
 
 #include <jansson.h>
 
-#include "io/file.h"
 #include "io/jsonutil.h"
-
-#define JSON_MAX_BYTES (16u << 20)
 
 /* ---- shared helpers
  * ------------------------------------------------------------------------------ */
 
-static const char *kwhere(char *buf, size_t n, const char *file, const char *prefix,
-                          const char *key) {
-    snprintf(buf, n, "%s: key '%s%s'", file, prefix, key);
-    return buf;
-}
-
-static xa_status type_error(const char *file, const char *prefix, const char *key, const json_t *v,
-                            const char *expected) {
-    char where[XA_ERROR_FIELD], shown[128];
-    kwhere(where, sizeof where, file, prefix, key);
-    return xa_error_set(XA_STATUS_CONFIG, where, expected, NULL, "'%s%s' is %s (%s)", prefix, key,
-                        xa_io_json_kind(v), xa_io_json_show(v, shown, sizeof shown));
-}
-
-static xa_status copy_str(char *dst, size_t cap, const char *file, const char *prefix,
-                          const char *key, const json_t *v) {
-    if (!json_is_string(v)) return type_error(file, prefix, key, v, "a string");
-    const char *s = json_string_value(v);
-    if (strlen(s) >= cap) {
-        char where[XA_ERROR_FIELD];
-        return xa_error_set(XA_STATUS_CONFIG, kwhere(where, sizeof where, file, prefix, key),
-                            "a shorter string", NULL, "'%s%s' is %zu characters, over %zu", prefix,
-                            key, strlen(s), cap - 1);
-    }
-    memcpy(dst, s, strlen(s) + 1);
-    return XA_STATUS_OK;
-}
-
-static xa_status read_bool(int *dst, const char *file, const char *key, const json_t *v) {
-    if (!json_is_boolean(v)) return type_error(file, "config.", key, v, "true or false");
-    *dst = json_is_true(v);
-    return XA_STATUS_OK;
-}
-
-static xa_status read_bool_pfx(int *dst, const char *file, const char *pfx, const char *key,
-                               const json_t *v) {
-    if (!json_is_boolean(v)) return type_error(file, pfx, key, v, "true or false");
+static xa_status read_bool(int *dst, const char *file, const char *pfx, const char *key,
+                           const json_t *v) {
+    if (!json_is_boolean(v)) return xa_io_json_type_error(file, pfx, key, v, "true or false");
     *dst = json_is_true(v);
     return XA_STATUS_OK;
 }
@@ -80,53 +43,13 @@ static xa_status unknown_key_pfx(const char *file, const char *pfx, const char *
             len += (size_t)snprintf(hint + len, sizeof hint - len, " %s", keys[i]);
         }
     }
-    return xa_error_set(XA_STATUS_CONFIG, kwhere(where, sizeof where, file, pfx, key), what,
-                        hint, "unknown key '%s'", key);
+    return xa_error_set(XA_STATUS_CONFIG, xa_io_json_kwhere(where, sizeof where, file, pfx, key),
+                        what, hint, "unknown key '%s'", key);
 }
 
 static xa_status unknown_key(const char *file, const char *key, const char *const *keys, size_t n,
                              const char *what) {
     return unknown_key_pfx(file, "config.", key, keys, n, what);
-}
-
-static xa_status read_text(char **text, size_t *n, const char *path) {
-    return xa_file_read(text, n, path, JSON_MAX_BYTES);
-}
-
-/* The metadata strings every AdapterHub file carries beside "config". */
-typedef struct meta_str {
-    const char *key;
-    char *dst;
-    size_t cap;
-} meta_str;
-
-static xa_status read_meta(const json_t *root, const meta_str *m, size_t n, int64_t *hidden_size,
-                           const char *file) {
-    xa_status st;
-    for (size_t i = 0; i < n; i++) {
-        const json_t *v = json_object_get(root, m[i].key);
-        if (!v || json_is_null(v)) continue;
-        if ((st = copy_str(m[i].dst, m[i].cap, file, "", m[i].key, v))) return st;
-    }
-    const json_t *hs = json_object_get(root, "hidden_size");
-    if (hs && !json_is_null(hs)) {
-        if (!json_is_integer(hs) || json_integer_value(hs) <= 0) {
-            return type_error(file, "", "hidden_size", hs, "a positive integer");
-        }
-        *hidden_size = (int64_t)json_integer_value(hs);
-    }
-    return XA_STATUS_OK;
-}
-
-/* Add the metadata; empty strings are written as null, an empty version as XA_ADAPTERS_VERSION. */
-static int write_meta(json_t *root, const meta_str *m, size_t n, int64_t hidden_size) {
-    int bad = json_object_set_new(root, "hidden_size", json_integer((json_int_t)hidden_size));
-    for (size_t i = 0; !bad && i < n; i++) {
-        const char *s = m[i].dst;
-        if (strcmp(m[i].key, "version") == 0 && !s[0]) s = XA_ADAPTERS_VERSION;
-        bad = json_object_set_new(root, m[i].key, s[0] ? json_string(s) : json_null());
-    }
-    return bad;
 }
 
 /* ==== adapter_fusion_config.json
@@ -195,7 +118,7 @@ static xa_status fusion_apply_key(xa_fusion_config *c, const char *key, const js
         } else if (json_is_number(v) && json_number_value(v) >= 0 && json_number_value(v) < 1) {
             c->dropout_prob = json_number_value(v);
         } else {
-            return type_error(file, pfx, key, v, "null or a number in [0, 1)");
+            return xa_io_json_type_error(file, pfx, key, v, "null or a number in [0, 1)");
         }
         return XA_STATUS_OK;
     }
@@ -204,7 +127,7 @@ static xa_status fusion_apply_key(xa_fusion_config *c, const char *key, const js
         c->value_initialized = json_string_value(v)[0] != '\0';
         return XA_STATUS_OK;
     }
-    return read_bool_pfx(fusion_bool(c, i), file, pfx, key, v);
+    return read_bool(fusion_bool(c, i), file, pfx, key, v);
 }
 
 static xa_status fusion_parse_config(xa_fusion_config *c, const json_t *cfg, const char *file) {
@@ -212,14 +135,14 @@ static xa_status fusion_parse_config(xa_fusion_config *c, const json_t *cfg, con
     xa_status st;
     if (json_is_string(cfg)) {
         if ((st = xa_fusion_config_preset(c, json_string_value(cfg)))) {
-            return xa_error_set(st, kwhere(where, sizeof where, file, "", "config"),
+            return xa_error_set(st, xa_io_json_kwhere(where, sizeof where, file, "", "config"),
                                 "a fusion preset \"static\" or \"dynamic\", or an object", NULL,
                                 "unknown fusion preset '%s'", json_string_value(cfg));
         }
         return XA_STATUS_OK;
     }
     if (!json_is_object(cfg))
-        return type_error(file, "", "config", cfg, "an object or a preset name");
+        return xa_io_json_type_error(file, "", "config", cfg, "an object or a preset name");
     xa_fusion_config_preset(c, "dynamic");
     const char *key;
     json_t *v;
@@ -232,95 +155,72 @@ static xa_status fusion_parse_config(xa_fusion_config *c, const json_t *cfg, con
 xa_status xa_fusion_config_set(xa_fusion_config *c, const char *key, const char *json_value,
                                const char *where) {
     const char *file = where ? where : "xa_fusion_config_set";
-    char kw[XA_ERROR_FIELD];
-    json_error_t jerr;
-    json_t *v = json_loads(json_value ? json_value : "", JSON_DECODE_ANY, &jerr);
-    if (!v) {
-        return xa_error_set(XA_STATUS_CONFIG, kwhere(kw, sizeof kw, file, "", key ? key : ""),
-                            "a JSON value (true, false, null, 0.1)", NULL,
-                            "value '%s' of '%s' is not valid JSON: %s",
-                            json_value ? json_value : "", key ? key : "", jerr.text);
-    }
+    json_t *v = NULL;
+    xa_status st =
+        xa_io_json_parse_value(&v, json_value, file, key, "a JSON value (true, false, null, 0.1)");
+    if (st) return st;
     xa_fusion_config tmp = *c; /* c stays unchanged on failure */
-    xa_status st = fusion_apply_key(&tmp, key ? key : "", v, file, "");
+    st = fusion_apply_key(&tmp, key ? key : "", v, file, "");
     json_decref(v);
     if (st) return st;
     *c = tmp;
     return XA_STATUS_OK;
 }
 
-xa_status xa_fusion_config_parse(xa_fusion_file_config *out, const char *json, size_t n,
-                                 const char *name) {
-    const char *file = name ? name : "adapter_fusion_config.json";
+/* Read a loaded adapter_fusion_config.json into dst, an xa_fusion_file_config (zeroed). */
+static xa_status fusion_read_root(void *dst, const json_t *root, const char *file) {
+    xa_fusion_file_config *out = dst;
     char where[XA_ERROR_FIELD];
-    json_t *root = NULL;
-    memset(out, 0, sizeof *out);
-    meta_str meta[] = {{"model_class", out->model_class, sizeof out->model_class},
-                       {"model_name", out->model_name, sizeof out->model_name},
-                       {"model_type", out->model_type, sizeof out->model_type},
-                       {"name", out->name, sizeof out->name},
-                       {"version", out->version, sizeof out->version}};
-    xa_status st = xa_io_json_load_object(&root, json, n, file);
-    if (!st) st = read_meta(root, meta, sizeof meta / sizeof *meta, &out->hidden_size, file);
-    if (st) goto fail;
+    xa_io_json_meta meta[] = {XA_IO_JSON_META(*out)};
+    xa_status st =
+        xa_io_json_read_meta(root, meta, sizeof meta / sizeof *meta, &out->hidden_size, file);
+    if (st) return st;
     const json_t *cfg = json_object_get(root, "config");
     if (!cfg) {
-        st = xa_error_set(XA_STATUS_CONFIG, kwhere(where, sizeof where, file, "", "config"),
-                          "an AdapterFusionConfig object or a preset name", NULL,
-                          "missing key 'config'");
-        goto fail;
+        return xa_error_set(
+            XA_STATUS_CONFIG, xa_io_json_kwhere(where, sizeof where, file, "", "config"),
+            "an AdapterFusionConfig object or a preset name", NULL, "missing key 'config'");
     }
-    if ((st = fusion_parse_config(&out->config, cfg, file))) goto fail;
+    if ((st = fusion_parse_config(&out->config, cfg, file))) return st;
     const json_t *names = json_object_get(root, "adapter_names");
     if (names && !json_is_null(names)) {
         if (!json_is_array(names) || json_array_size(names) < 2 ||
             json_array_size(names) > XA_FUSION_MAX_ADAPTERS) {
-            st = type_error(file, "", "adapter_names", names, "an array of 2 to 16 adapter names");
-            goto fail;
+            return xa_io_json_type_error(file, "", "adapter_names", names,
+                                         "an array of 2 to 16 adapter names");
         }
         for (size_t i = 0; i < json_array_size(names); i++) {
-            if ((st = copy_str(out->adapters[i], sizeof out->adapters[i], file, "", "adapter_names",
-                               json_array_get(names, i)))) {
-                goto fail;
+            if ((st = xa_io_json_copy_str(out->adapters[i], sizeof out->adapters[i], file, "",
+                                          "adapter_names", json_array_get(names, i)))) {
+                return st;
             }
         }
         out->n_adapters = (int)json_array_size(names);
     }
-    json_decref(root);
     return XA_STATUS_OK;
-fail:
-    json_decref(root);
-    memset(out, 0, sizeof *out);
-    return st;
+}
+
+xa_status xa_fusion_config_parse(xa_fusion_file_config *out, const char *json, size_t n,
+                                 const char *name) {
+    return xa_io_json_parse_object(out, sizeof *out, json, n,
+                                   name ? name : "adapter_fusion_config.json", fusion_read_root);
 }
 
 xa_status xa_fusion_config_read(xa_fusion_file_config *out, const char *path) {
-    char *text = NULL;
-    size_t n = 0;
-    xa_status st = read_text(&text, &n, path);
-    if (st) {
-        memset(out, 0, sizeof *out);
-        return st;
-    }
-    st = xa_fusion_config_parse(out, text, n, path);
-    free(text);
-    return st;
+    return xa_io_json_read_file(out, sizeof *out, path, fusion_read_root);
 }
 
 xa_status xa_fusion_config_write(const xa_fusion_file_config *cfg, const char *path) {
     const xa_fusion_config *c = &cfg->config;
     if (!(c->dropout_prob < 1)) {
         char where[XA_ERROR_FIELD];
-        return xa_error_set(
-            XA_STATUS_CONFIG, kwhere(where, sizeof where, path, "config.", "dropout_prob"),
-            "null (< 0) or a number in [0, 1)", NULL, "dropout_prob is %g", c->dropout_prob);
+        return xa_error_set(XA_STATUS_CONFIG,
+                            xa_io_json_kwhere(where, sizeof where, path, "config.", "dropout_prob"),
+                            "null (< 0) or a number in [0, 1)", NULL, "dropout_prob is %g",
+                            c->dropout_prob);
     }
     xa_fusion_file_config m = *cfg; /* writable copies for the meta table */
-    meta_str meta[] = {{"model_class", m.model_class, sizeof m.model_class},
-                       {"model_name", m.model_name, sizeof m.model_name},
-                       {"model_type", m.model_type, sizeof m.model_type},
-                       {"name", m.name, sizeof m.name},
-                       {"version", m.version, sizeof m.version}};
+    xa_io_json_meta meta[] = {XA_IO_JSON_META(m)};
     json_t *root = json_object(), *o = json_object();
     int bad = !root || !o;
     for (size_t i = 0; !bad && i < N_FUSION_KEYS; i++) {
@@ -336,7 +236,7 @@ xa_status xa_fusion_config_write(const xa_fusion_file_config *cfg, const char *p
         json_decref(o);
     }
     o = NULL;
-    bad = bad || write_meta(root, meta, sizeof meta / sizeof *meta, cfg->hidden_size);
+    bad = bad || xa_io_json_write_meta(root, meta, sizeof meta / sizeof *meta, cfg->hidden_size);
     if (!bad && cfg->n_adapters > 0) {
         json_t *a = json_array();
         for (int i = 0; a && !bad && i < cfg->n_adapters; i++) {
@@ -344,15 +244,7 @@ xa_status xa_fusion_config_write(const xa_fusion_file_config *cfg, const char *p
         }
         bad = bad || json_object_set_new(root, "adapter_names", a) != 0;
     }
-    xa_status st;
-    if (bad) {
-        st = xa_error_set(XA_STATUS_CONFIG, path, "valid UTF-8 strings", NULL,
-                          "cannot build adapter_fusion_config.json");
-    } else {
-        st = xa_io_json_dump_file(root, path);
-    }
-    json_decref(root);
-    return st;
+    return xa_io_json_write_root(root, bad, path, "cannot build adapter_fusion_config.json");
 }
 
 /* ==== head_config.json
@@ -368,47 +260,49 @@ static xa_status head_validate(const xa_head_file_config *c, const char *file) {
     int cls = strcmp(c->head_type, "classification") == 0;
     int tag = strcmp(c->head_type, "tagging") == 0;
     if (!cls && !tag) {
-        return xa_error_set(
-            XA_STATUS_UNSUPPORTED, kwhere(where, sizeof where, file, "config.", "head_type"),
-            "\"classification\" or \"tagging\"", "heads/ implements these two head types",
-            "head_type '%s' is not supported", c->head_type);
+        return xa_error_set(XA_STATUS_UNSUPPORTED,
+                            xa_io_json_kwhere(where, sizeof where, file, "config.", "head_type"),
+                            "\"classification\" or \"tagging\"",
+                            "heads/ implements these two head types",
+                            "head_type '%s' is not supported", c->head_type);
     }
     if (c->num_labels < 1 || c->num_labels > XA_HEAD_MAX_LABELS) {
         return xa_error_set(
-            XA_STATUS_CONFIG, kwhere(where, sizeof where, file, "config.", "num_labels"),
+            XA_STATUS_CONFIG, xa_io_json_kwhere(where, sizeof where, file, "config.", "num_labels"),
             "1 to 256 labels", NULL, "num_labels is %lld", (long long)c->num_labels);
     }
     if (c->layers != (cls ? 2 : 1)) {
         return xa_error_set(XA_STATUS_UNSUPPORTED,
-                            kwhere(where, sizeof where, file, "config.", "layers"),
+                            xa_io_json_kwhere(where, sizeof where, file, "config.", "layers"),
                             cls ? "2 for a classification head" : "1 for a tagging head", NULL,
                             "layers is %lld", (long long)c->layers);
     }
     if (cls && strcmp(c->activation_function, "tanh") != 0) {
-        return xa_error_set(XA_STATUS_UNSUPPORTED,
-                            kwhere(where, sizeof where, file, "config.", "activation_function"),
-                            "\"tanh\"", NULL, "activation_function '%s' is not supported",
-                            c->activation_function);
+        return xa_error_set(
+            XA_STATUS_UNSUPPORTED,
+            xa_io_json_kwhere(where, sizeof where, file, "config.", "activation_function"),
+            "\"tanh\"", NULL, "activation_function '%s' is not supported", c->activation_function);
     }
     if (c->use_pooler) {
         return xa_error_set(XA_STATUS_UNSUPPORTED,
-                            kwhere(where, sizeof where, file, "config.", "use_pooler"), "false",
-                            "heads/ classifies from the first token's hidden state",
+                            xa_io_json_kwhere(where, sizeof where, file, "config.", "use_pooler"),
+                            "false", "heads/ classifies from the first token's hidden state",
                             "use_pooler true is not supported");
     }
     if (!c->bias) {
         return xa_error_set(XA_STATUS_UNSUPPORTED,
-                            kwhere(where, sizeof where, file, "config.", "bias"), "true", NULL,
-                            "heads without a bias are not supported");
+                            xa_io_json_kwhere(where, sizeof where, file, "config.", "bias"), "true",
+                            NULL, "heads without a bias are not supported");
     }
     if (!(c->dropout_prob < 1)) {
-        return xa_error_set(
-            XA_STATUS_CONFIG, kwhere(where, sizeof where, file, "config.", "dropout_prob"),
-            "null or a number in [0, 1)", NULL, "dropout_prob is %g", c->dropout_prob);
+        return xa_error_set(XA_STATUS_CONFIG,
+                            xa_io_json_kwhere(where, sizeof where, file, "config.", "dropout_prob"),
+                            "null or a number in [0, 1)", NULL, "dropout_prob is %g",
+                            c->dropout_prob);
     }
     if (c->n_labels != 0 && c->n_labels != c->num_labels) {
         return xa_error_set(
-            XA_STATUS_CONFIG, kwhere(where, sizeof where, file, "config.", "label2id"),
+            XA_STATUS_CONFIG, xa_io_json_kwhere(where, sizeof where, file, "config.", "label2id"),
             "one entry per label", NULL, "label2id has %d entries, num_labels is %lld", c->n_labels,
             (long long)c->num_labels);
     }
@@ -416,7 +310,8 @@ static xa_status head_validate(const xa_head_file_config *c, const char *file) {
         for (int j = 0; j < i; j++) {
             if (strcmp(c->labels[i], c->labels[j]) == 0) {
                 return xa_error_set(
-                    XA_STATUS_CONFIG, kwhere(where, sizeof where, file, "config.", "label2id"),
+                    XA_STATUS_CONFIG,
+                    xa_io_json_kwhere(where, sizeof where, file, "config.", "label2id"),
                     "distinct labels", NULL, "label '%s' appears twice", c->labels[i]);
             }
         }
@@ -429,9 +324,10 @@ static xa_status head_read_label2id(xa_head_file_config *c, const json_t *v, con
                                     const char *prefix) {
     char where[XA_ERROR_FIELD];
     if (json_is_null(v)) return XA_STATUS_OK;
-    if (!json_is_object(v)) return type_error(file, prefix, "label2id", v, "an object {label: id}");
+    if (!json_is_object(v))
+        return xa_io_json_type_error(file, prefix, "label2id", v, "an object {label: id}");
     size_t n = json_object_size(v);
-    kwhere(where, sizeof where, file, prefix, "label2id");
+    xa_io_json_kwhere(where, sizeof where, file, prefix, "label2id");
     if (n > XA_HEAD_MAX_LABELS) {
         return xa_error_set(XA_STATUS_CONFIG, where, "at most 256 labels", NULL,
                             "label2id has %zu entries", n);
@@ -474,30 +370,31 @@ static xa_status head_parse_config(xa_head_file_config *c, const json_t *cfg, co
         if (i == N_HEAD_KEYS)
             return unknown_key(file, key, g_head_keys, N_HEAD_KEYS, "a head config key");
         if (strcmp(key, "head_type") == 0) {
-            st = copy_str(c->head_type, sizeof c->head_type, file, "config.", key, v);
+            st = xa_io_json_copy_str(c->head_type, sizeof c->head_type, file, "config.", key, v);
         } else if (strcmp(key, "num_labels") == 0 || strcmp(key, "layers") == 0) {
             if (!json_is_integer(v)) {
-                st = type_error(file, "config.", key, v, "an integer");
+                st = xa_io_json_type_error(file, "config.", key, v, "an integer");
             } else {
                 *(key[0] == 'n' ? &c->num_labels : &c->layers) = (int64_t)json_integer_value(v);
                 st = XA_STATUS_OK;
             }
         } else if (strcmp(key, "activation_function") == 0) {
-            st = json_is_null(v) ? XA_STATUS_OK
-                                 : copy_str(c->activation_function, sizeof c->activation_function,
-                                            file, "config.", key, v);
+            st = json_is_null(v)
+                     ? XA_STATUS_OK
+                     : xa_io_json_copy_str(c->activation_function, sizeof c->activation_function,
+                                           file, "config.", key, v);
         } else if (strcmp(key, "label2id") == 0) {
             st = head_read_label2id(c, v, file, "config.");
         } else if (strcmp(key, "use_pooler") == 0) {
-            st = read_bool(&c->use_pooler, file, key, v);
+            st = read_bool(&c->use_pooler, file, "config.", key, v);
         } else if (strcmp(key, "bias") == 0) {
-            st = read_bool(&c->bias, file, key, v);
+            st = read_bool(&c->bias, file, "config.", key, v);
         } else if (strcmp(key, "dropout_prob") == 0) {
             if (json_is_null(v)) {
                 c->dropout_prob = -1.0;
                 st = XA_STATUS_OK;
             } else if (!json_is_number(v)) {
-                st = type_error(file, "config.", key, v, "null or a number in [0, 1)");
+                st = xa_io_json_type_error(file, "config.", key, v, "null or a number in [0, 1)");
             } else {
                 c->dropout_prob = json_number_value(v);
                 st = XA_STATUS_OK;
@@ -510,91 +407,70 @@ static xa_status head_parse_config(xa_head_file_config *c, const json_t *cfg, co
     return XA_STATUS_OK;
 }
 
-xa_status xa_head_config_parse(xa_head_file_config *out, const char *json, size_t n,
-                               const char *name) {
-    const char *file = name ? name : "head_config.json";
+/* Read a loaded head_config.json into dst, an xa_head_file_config (zeroed). */
+static xa_status head_read_root(void *dst, const json_t *root, const char *file) {
+    xa_head_file_config *out = dst;
     char where[XA_ERROR_FIELD];
-    json_t *root = NULL;
-    memset(out, 0, sizeof *out);
-    meta_str meta[] = {{"model_class", out->model_class, sizeof out->model_class},
-                       {"model_name", out->model_name, sizeof out->model_name},
-                       {"model_type", out->model_type, sizeof out->model_type},
-                       {"name", out->name, sizeof out->name},
-                       {"version", out->version, sizeof out->version}};
-    xa_status st = xa_io_json_load_object(&root, json, n, file);
-    if (!st) st = read_meta(root, meta, sizeof meta / sizeof *meta, &out->hidden_size, file);
-    if (st) goto fail;
+    xa_io_json_meta meta[] = {XA_IO_JSON_META(*out)};
+    xa_status st =
+        xa_io_json_read_meta(root, meta, sizeof meta / sizeof *meta, &out->hidden_size, file);
+    if (st) return st;
     /* AdapterHub's defaults for keys a flex-head config may leave out */
     out->bias = 1;
     out->dropout_prob = -1.0;
     const json_t *cfg = json_object_get(root, "config");
     if (cfg && json_is_object(cfg)) {
-        if ((st = head_parse_config(out, cfg, file))) goto fail;
+        if ((st = head_parse_config(out, cfg, file))) return st;
     } else if (!cfg || json_is_null(cfg)) {
         /* an HF static head: the kind comes from the model class, the labels from the top level */
         int tag = strstr(out->model_class, "TokenClassification") != NULL;
         int cls = strstr(out->model_class, "SequenceClassification") != NULL;
         if (!tag && !cls) {
-            st = xa_error_set(
-                XA_STATUS_UNSUPPORTED, kwhere(where, sizeof where, file, "", "config"),
+            return xa_error_set(
+                XA_STATUS_UNSUPPORTED, xa_io_json_kwhere(where, sizeof where, file, "", "config"),
                 "a flex-head config, or a *ForSequenceClassification / "
                 "*ForTokenClassification model_class",
                 NULL, "static head of model_class '%s' is not supported", out->model_class);
-            goto fail;
         }
         snprintf(out->head_type, sizeof out->head_type, "%s", tag ? "tagging" : "classification");
         out->layers = tag ? 1 : 2;
         snprintf(out->activation_function, sizeof out->activation_function, "tanh");
         const json_t *nl = json_object_get(root, "num_labels");
         if (nl && !json_is_integer(nl)) {
-            st = type_error(file, "", "num_labels", nl, "an integer");
-            goto fail;
+            return xa_io_json_type_error(file, "", "num_labels", nl, "an integer");
         }
         if (nl) out->num_labels = (int64_t)json_integer_value(nl);
         const json_t *l2i = json_object_get(root, "label2id");
-        if (l2i && (st = head_read_label2id(out, l2i, file, ""))) goto fail;
+        if (l2i && (st = head_read_label2id(out, l2i, file, ""))) return st;
         if (!nl) out->num_labels = out->n_labels;
     } else {
-        st = type_error(file, "", "config", cfg, "an object (or null for a static head)");
-        goto fail;
+        return xa_io_json_type_error(file, "", "config", cfg,
+                                     "an object (or null for a static head)");
     }
     if (!out->head_type[0]) {
-        st = xa_error_set(XA_STATUS_CONFIG,
-                          kwhere(where, sizeof where, file, "config.", "head_type"),
-                          "\"classification\" or \"tagging\"", NULL, "missing key 'head_type'");
-        goto fail;
+        return xa_error_set(XA_STATUS_CONFIG,
+                            xa_io_json_kwhere(where, sizeof where, file, "config.", "head_type"),
+                            "\"classification\" or \"tagging\"", NULL, "missing key 'head_type'");
     }
-    if ((st = head_validate(out, file))) goto fail;
-    json_decref(root);
+    if ((st = head_validate(out, file))) return st;
     return XA_STATUS_OK;
-fail:
-    json_decref(root);
-    memset(out, 0, sizeof *out);
-    return st;
+}
+
+xa_status xa_head_config_parse(xa_head_file_config *out, const char *json, size_t n,
+                               const char *name) {
+    return xa_io_json_parse_object(out, sizeof *out, json, n, name ? name : "head_config.json",
+                                   head_read_root);
 }
 
 xa_status xa_head_config_read(xa_head_file_config *out, const char *path) {
-    char *text = NULL;
-    size_t n = 0;
-    xa_status st = read_text(&text, &n, path);
-    if (st) {
-        memset(out, 0, sizeof *out);
-        return st;
-    }
-    st = xa_head_config_parse(out, text, n, path);
-    free(text);
-    return st;
+    return xa_io_json_read_file(out, sizeof *out, path, head_read_root);
 }
 
 xa_status xa_head_config_write(const xa_head_file_config *cfg, const char *path) {
     xa_status st = head_validate(cfg, path);
     if (st) return st;
     xa_head_file_config m = *cfg;
-    meta_str meta[] = {{"model_class", m.model_class, sizeof m.model_class},
-                       {"model_name", m.model_name, sizeof m.model_name},
-                       {"model_type", m.model_type, sizeof m.model_type},
-                       {"name", m.name, sizeof m.name},
-                       {"version", m.version, sizeof m.version}};
+    xa_io_json_meta meta[] = {XA_IO_JSON_META(m)};
     json_t *root = json_object(), *o = json_object();
     int bad = !root || !o;
     bad = bad || json_object_set_new(o, "head_type", json_string(cfg->head_type));
@@ -622,13 +498,6 @@ xa_status xa_head_config_write(const xa_head_file_config *cfg, const char *path)
         json_decref(o);
     }
     o = NULL;
-    bad = bad || write_meta(root, meta, sizeof meta / sizeof *meta, cfg->hidden_size);
-    if (bad) {
-        st = xa_error_set(XA_STATUS_CONFIG, path, "valid UTF-8 strings", NULL,
-                          "cannot build head_config.json");
-    } else {
-        st = xa_io_json_dump_file(root, path);
-    }
-    json_decref(root);
-    return st;
+    bad = bad || xa_io_json_write_meta(root, meta, sizeof meta / sizeof *meta, cfg->hidden_size);
+    return xa_io_json_write_root(root, bad, path, "cannot build head_config.json");
 }

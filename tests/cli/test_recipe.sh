@@ -45,6 +45,17 @@ grep -q "<svg" "$out_dir/eval/pkg/results.svg" || fail "results.svg is not an SV
 awk -F'"loss": ' 'NR==1{split($2,a,","); first=a[1]} {split($2,b,","); last=b[1]} END{exit !(last < first)}' \
   "$out_dir/base/metrics.jsonl" || fail "pretraining loss did not fall"
 
+# 1b. the tagging task on the same output (base and language adapters reused)
+if "$xa" run "$data/recipe/tiny-code.yaml" "${sets[@]}" >"$tmp/code.out" 2>"$tmp/code.err"; then
+  grep -q "span F1" "$tmp/code.out" || fail "tagging eval: no span F1 table"
+  check_file "$out_dir/eval/code/results.md"
+  check_file "$out_dir/task/code/seed3/final/head/head_config.json"
+  grep -q '"tagging"' "$out_dir/task/code/seed3/final/head/head_config.json" || fail "tagging head config"
+  echo "ok: tagging task (CoNLL, BIO spans) on the shared output"
+else
+  fail "tagging recipe: exit $?"; tail -5 "$tmp/code.err"
+fi
+
 # 2. a second run skips everything that exists
 "$xa" run "$recipe" "${sets[@]}" >"$tmp/run2.out" 2>"$tmp/run2.err" || fail "second run: exit $?"
 grep -q "skipped" "$tmp/run2.out" || fail "second run did not skip finished phases"
