@@ -120,16 +120,41 @@ static int all_languages(const xa_recipe *r, const char *out[XA_CFG_MAX_LANGS + 
 
 /* ---- phases ----------------------------------------------------------------------------------------- */
 
+#define PRETRAIN_MARKER "xadapt-pretrain.txt"
+
+/* What the pretrain phase of this recipe makes: a finished base carries it in PRETRAIN_MARKER. */
+static void pretrain_identity(const xa_recipe *r, const xa_cfg_phase *p, char *buf, size_t n) {
+    snprintf(buf, n, "arch=%s corpus=%s vocab_size=%d steps=%" PRId64 " batch_size=%d seq_len=%d lr=%g seed=%" PRIu64 "\n",
+             r->arch, r->pretrain_corpus, r->vocab_size, p->steps, p->batch_size, p->seq_len, p->lr, p->seed);
+}
+
 static xa_status phase_pretrain(const xa_recipe *r, const xa_cfg_phase *p, const recipe_args *a) {
-    if (!a->force && exists(r->base, "config.json") && exists(r->base, "model.safetensors") &&
-        exists(r->base, "sentencepiece.bpe.model")) {
-        printf("pretrain: %s exists; skipped\n", r->base);
-        return XA_STATUS_OK;
+    char ident[4 * XA_PATH_MAX], marker[XA_PATH_MAX];
+    pretrain_identity(r, p, ident, sizeof ident);
+    xa_status st = xa_path_join(marker, sizeof marker, r->base, PRETRAIN_MARKER);
+    if (st) return st;
+    if (!a->force && exists(r->base, "config.json")) {
+        char *have = NULL;
+        size_t n = 0;
+        if (xa_file_read(&have, &n, marker, 0) == XA_STATUS_OK && n == strlen(ident) && !memcmp(have, ident, n)) {
+            free(have);
+            printf("pretrain: %s exists; skipped\n", r->base);
+            return XA_STATUS_OK;
+        }
+        free(have);
+        xa_error_clear();
+        if (!exists(r->base, "checkpoint"))
+            return xa_error_set(XA_STATUS_CONFIG, r->base, "a base made by this recipe's pretrain phase",
+                                "delete the directory, run with --force, or drop the pretrain phase to use it as it is",
+                                "model.base already holds a model that this recipe's pretrain phase did not make");
     }
-    char tok[XA_PATH_MAX];
+    char tok[XA_PATH_MAX], in_base[XA_PATH_MAX];
     snprintf(tok, sizeof tok, "%s", r->tokenizer);
-    xa_status st = XA_STATUS_OK;
-    if (access(tok, F_OK) != 0) { /* train the tokenizer on the pretraining corpus */
+    st = xa_path_join(in_base, sizeof in_base, r->base, "sentencepiece.bpe.model");
+    if (st) return st;
+    /* The tokenizer beside the base is an output of this phase: trained (or reused from
+     * OUTPUT/tokenizer) unless the recipe names another existing one. */
+    if (access(tok, F_OK) != 0 || !strcmp(tok, in_base)) { /* train the tokenizer on the pretraining corpus */
         char dir[XA_PATH_MAX], prefix[XA_PATH_MAX];
         st = xa_path_join(dir, sizeof dir, r->output, "tokenizer");
         if (!st) st = xa_file_mkdirs(dir);
@@ -178,6 +203,7 @@ static xa_status phase_pretrain(const xa_recipe *r, const xa_cfg_phase *p, const
     fflush(stdout);
     xa_pretrain_result res;
     st = xa_pretrain(&o, &res);
+    if (!st && res.steps_done >= o.steps) st = xa_file_write_atomic(marker, ident, strlen(ident));
     if (!st) printf("pretrain: MLM loss %.3f -> %.3f, %.0f tokens/s; base in %s\n", res.first_loss,
                     res.last_loss, res.tokens_per_s, r->base);
     return st;

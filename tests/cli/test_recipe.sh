@@ -104,6 +104,10 @@ grep -q "bad.yaml:6:" "$tmp/bad.err" || { fail "bad recipe: no path:line:col"; c
 grep -q "batch_size" "$tmp/bad.err" || fail "bad recipe: no did-you-mean"
 "$xa" eval "$recipe" "${sets[@]}" --set "phases.task.lr=-1" >/dev/null 2>"$tmp/bad2.err"; rc=$?
 [[ $rc -eq 2 ]] || fail "--set with a bad value: exit $rc, expected 2"
+mkdir -p "$tmp/foreign" && cp "$data/encoder/xlmr/config.json" "$data/encoder/xlmr/model.safetensors" "$tmp/foreign/"
+"$xa" train "$recipe" --set "output=$tmp/f" --set "model.base=$tmp/foreign" --phase pretrain >/dev/null 2>"$tmp/foreign.err"; rc=$?
+[[ $rc -eq 2 ]] || fail "pretrain over a foreign base: exit $rc, expected 2"
+grep -q "did not make" "$tmp/foreign.err" || { fail "pretrain over a foreign base: message"; cat "$tmp/foreign.err"; }
 for cmd in train run eval predict; do
   "$xa" $cmd --help | grep -q "usage: xadapt $cmd" || fail "$cmd --help"
 done
