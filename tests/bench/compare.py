@@ -55,6 +55,56 @@ def cpu_per_step(cmd_for, n1, n2, reps, env):
     return 1e3 * (best[n2] - best[n1]) / (n2 - n1)
 
 
+def print_tables(best, models, modes, batches):
+    """The ratio table from each side's best row per (model, mode, batch), and the inference
+    overhead of the stack when infer and infer-stack are both there."""
+    print("| model | mode | B | xadapt tok/s | PyTorch tok/s | ratio | xadapt GFLOP/s | PyTorch GFLOP/s "
+          "| xadapt MB | PyTorch MB | threads (xa/pt) |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+    for model in models:
+        for mode in modes:
+            for b in batches:
+                x, p = best[(model, mode, b)]["xadapt"], best[(model, mode, b)]["torch"]
+                print(f"| {model} | {mode} | {b} | {x['tokens_per_s']:.0f} | {p['tokens_per_s']:.0f} | "
+                      f"**{x['tokens_per_s'] / p['tokens_per_s']:.2f}x** | {x['gflops']:.1f} | {p['gflops']:.1f} | "
+                      f"{x['peak_mb']:.0f} | {p['peak_mb']:.0f} | {x['threads']}/{p['threads']} |")
+    if "infer" in modes and "infer-stack" in modes:
+        print("\nOverhead of Stack(lang, task) + classification head at inference, in step time "
+              "(infer-stack step / infer step - 1, each side's best rows):\n")
+        print("| model | B | xadapt infer tok/s | xadapt infer-stack tok/s | xadapt overhead "
+              "| PyTorch infer tok/s | PyTorch infer-stack tok/s | PyTorch overhead |")
+        print("|---|---:|---:|---:|---:|---:|---:|---:|")
+        for model in models:
+            for b in batches:
+                row = [model, b]
+                for impl in ("xadapt", "torch"):
+                    i0 = best[(model, "infer", b)][impl]["tokens_per_s"]
+                    i1 = best[(model, "infer-stack", b)][impl]["tokens_per_s"]
+                    row += [f"{i0:.0f}", f"{i1:.0f}", f"{100.0 * (i0 / i1 - 1.0):+.1f}%"]
+                print("| " + " | ".join(row) + " |")
+
+
+def tabulate(paths):
+    """Rebuild the tables from --json-out files (several sessions: each side's best of all)."""
+    best, order = {}, {"model": [], "mode": [], "batch": []}
+    for path in paths:
+        with open(path) as f:
+            for line in f:
+                r = json.loads(line)
+                if "tokens_per_s" not in r:
+                    continue
+                key = (r["model"], r["mode"], str(r["batch"]))
+                for k, v in zip(("model", "mode", "batch"), key):
+                    if v not in order[k]:
+                        order[k].append(v)
+                cell = best.setdefault(key, {})
+                if r["impl"] not in cell or r["tokens_per_s"] > cell[r["impl"]]["tokens_per_s"]:
+                    cell[r["impl"]] = r
+    print(f"best of every run in: {', '.join(paths)}\n")
+    print_tables(best, order["model"], order["mode"], order["batch"])
+    return 0
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--xadapt", default=os.path.join(HERE, "..", "..", "build", "xadapt"))
@@ -70,7 +120,11 @@ def main():
     ap.add_argument("--cpu-overhead", default=None, metavar="N1,N2",
                     help="also measure the infer-stack overhead in single-thread CPU time per step, from "
                          "runs of N1 and N2 steps (needs infer and infer-stack in --modes)")
+    ap.add_argument("--tabulate", nargs="+", metavar="JSONL", default=None,
+                    help="run nothing: print the tables from earlier --json-out files, best of all")
     a = ap.parse_args()
+    if a.tabulate:
+        return tabulate(a.tabulate)
 
     env = dict(os.environ, OMP_WAIT_POLICY="passive")
     info = subprocess.run([a.xadapt, "bench", "--models", "tiny", "--modes", "infer", "--batch", "1",
@@ -110,30 +164,7 @@ def main():
                               f"{xa['tokens_per_s']:.0f} tok/s, PyTorch {pt['tokens_per_s']:.0f} tok/s "
                               f"({time.time() - t_start:.0f} s)", file=sys.stderr, flush=True)
 
-    print("| model | mode | B | xadapt tok/s | PyTorch tok/s | ratio | xadapt GFLOP/s | PyTorch GFLOP/s "
-          "| xadapt MB | PyTorch MB | threads (xa/pt) |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")
-    for model in models:
-        for mode in modes:
-            for b in batches:
-                x, p = best[(model, mode, b)]["xadapt"], best[(model, mode, b)]["torch"]
-                print(f"| {model} | {mode} | {b} | {x['tokens_per_s']:.0f} | {p['tokens_per_s']:.0f} | "
-                      f"**{x['tokens_per_s'] / p['tokens_per_s']:.2f}x** | {x['gflops']:.1f} | {p['gflops']:.1f} | "
-                      f"{x['peak_mb']:.0f} | {p['peak_mb']:.0f} | {x['threads']}/{p['threads']} |")
-    if "infer" in modes and "infer-stack" in modes:
-        print("\nOverhead of Stack(lang, task) + classification head at inference, in step time "
-              "(infer-stack step / infer step - 1, each side's best rows):\n")
-        print("| model | B | xadapt infer tok/s | xadapt infer-stack tok/s | xadapt overhead "
-              "| PyTorch infer tok/s | PyTorch infer-stack tok/s | PyTorch overhead |")
-        print("|---|---:|---:|---:|---:|---:|---:|---:|")
-        for model in models:
-            for b in batches:
-                row = [model, b]
-                for impl in ("xadapt", "torch"):
-                    i0 = best[(model, "infer", b)][impl]["tokens_per_s"]
-                    i1 = best[(model, "infer-stack", b)][impl]["tokens_per_s"]
-                    row += [f"{i0:.0f}", f"{i1:.0f}", f"{100.0 * (i0 / i1 - 1.0):+.1f}%"]
-                print("| " + " | ".join(row) + " |")
+    print_tables(best, models, modes, batches)
     if a.cpu_overhead and "infer" in modes and "infer-stack" in modes:
         n1, n2 = (int(v) for v in a.cpu_overhead.split(","))
         # One thread everywhere: Debian's torch does not know its BLAS is OpenBLAS (BLAS_INFO=generic),
