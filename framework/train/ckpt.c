@@ -82,10 +82,11 @@ xa_status xa_ckpt_load_state(const char *path, xa_optim *opt, xa_train_state *ts
     if (st) return st;
     const char *id = xa_st_metadata_get(f, "identity");
     if (!id || strcmp(id, identity)) {
-        xa_st_close(f);
-        return xa_error_set(XA_STATUS_CONFIG, path, identity,
-                            "resume with the settings the run started with, or delete the checkpoint",
-                            "the checkpoint was made with other settings: %s", id ? id : "(none)");
+        st = xa_error_set(XA_STATUS_CONFIG, path, identity,
+                          "resume with the settings the run started with, or delete the checkpoint",
+                          "the checkpoint was made with other settings: %s", id ? id : "(none)");
+        xa_st_close(f); /* after the message: id points into f */
+        return st;
     }
     int64_t adam_step = 0;
     st = meta_i64(f, "step", &ts->step);
