@@ -32,6 +32,26 @@ xa_status xa_bench_mode_parse(const char *name, xa_bench_mode *out) {
 }
 
 #define BENCH_CLASSES 8
+
+/* Synthetic batch: random ids, 15% of the positions selected for MLM (never position 0), full
+ * lengths, random class labels. Returns the number of selected positions. */
+static int synth_batch(xa_rng *rng, int32_t *ids, int32_t *rows, int32_t *targets, int32_t *lens,
+                       int32_t *labels, int B, int T, int V) {
+    int m = 0;
+    for (size_t i = 0; i < (size_t)B * T; i++) {
+        ids[i] = 4 + (int32_t)xa_rng_below(rng, (uint32_t)(V - 4));
+        if (i % (size_t)T != 0 && xa_rng_uniform(rng) < 0.15f) {
+            rows[m] = (int32_t)i;
+            targets[m++] = 4 + (int32_t)xa_rng_below(rng, (uint32_t)(V - 4));
+        }
+    }
+    for (int b = 0; b < B; b++) {
+        lens[b] = T;
+        labels[b] = (int32_t)xa_rng_below(rng, BENCH_CLASSES);
+    }
+    return m;
+}
+
 #define BENCH_LANG_RF 2.0  /* the published MAD-X language adapters: seq_bn_inv, rf 2, inv rf 2 */
 #define BENCH_TASK_RF 16.0 /* seq_bn's default */
 
@@ -183,19 +203,7 @@ static xa_status bench_run_adapters(xa_bench_mode mode, const xa_encoder_config 
             goto done;
         }
     }
-    /* Synthetic batch: random ids, 15% of the positions selected (never position 0). */
-    int m = 0;
-    for (size_t i = 0; i < N; i++) {
-        ids[i] = 4 + (int32_t)xa_rng_below(&rng, (uint32_t)(cfg->V - 4));
-        if (i % (size_t)T != 0 && xa_rng_uniform(&rng) < 0.15f) {
-            rows[m] = (int32_t)i;
-            targets[m++] = 4 + (int32_t)xa_rng_below(&rng, (uint32_t)(cfg->V - 4));
-        }
-    }
-    for (int b = 0; b < B; b++) {
-        lens[b] = T;
-        labels[b] = (int32_t)xa_rng_below(&rng, BENCH_CLASSES);
-    }
+    int m = synth_batch(&rng, ids, rows, targets, lens, labels, B, T, cfg->V);
     st = xa_composer_plan(cp, B, T, mlm ? (m > 0 ? m : 1) : 0, train);
     if (st) goto done;
     xa_composer_hook(cp, &hook);
@@ -304,19 +312,7 @@ xa_status xa_bench_run(xa_bench_mode mode, const xa_encoder_config *cfg, int B, 
             goto done;
         }
     }
-    /* Synthetic batch: random ids, 15% of the positions selected (never position 0). */
-    int m = 0;
-    for (size_t i = 0; i < N; i++) {
-        ids[i] = 4 + (int32_t)xa_rng_below(&rng, (uint32_t)(cfg->V - 4));
-        if (i % (size_t)T != 0 && xa_rng_uniform(&rng) < 0.15f) {
-            rows[m] = (int32_t)i;
-            targets[m++] = 4 + (int32_t)xa_rng_below(&rng, (uint32_t)(cfg->V - 4));
-        }
-    }
-    for (int b = 0; b < B; b++) {
-        lens[b] = T;
-        labels[b] = (int32_t)xa_rng_below(&rng, BENCH_CLASSES);
-    }
+    int m = synth_batch(&rng, ids, rows, targets, lens, labels, B, T, cfg->V);
     xa_batch batch = {ids, NULL, lens, B, T};
     double t0 = 0.0;
     int timed = 0;
