@@ -459,6 +459,49 @@ static const char *setup_label(const char *s) {
     return s;
 }
 
+/* Mean and sample standard deviation of vals into cell (row, col). */
+static void set_cell(xa_table *t, int row, int col, const double *vals, int nv) {
+    if (!nv) return;
+    double mean = 0, var = 0;
+    for (int k = 0; k < nv; k++) mean += vals[k] / nv;
+    for (int k = 0; k < nv; k++) var += (vals[k] - mean) * (vals[k] - mean);
+    t->value[row][col] = mean;
+    t->spread[row][col] = nv > 1 ? sqrt(var / (nv - 1)) : NAN;
+}
+
+/* The "mean (targets)" row: the mean over the target rows (row 0 is the source). */
+static void add_target_mean(xa_table *t, int n_targets) {
+    if (n_targets <= 0) return;
+    xa_table_add_mean_row(t, "mean (targets)");
+    int mrow = t->n_rows - 1;
+    for (int c = 0; c < t->n_cols; c++) {
+        double sum = 0;
+        int cnt = 0;
+        for (int i = 1; i < mrow; i++)
+            if (!isnan(t->value[i][c])) sum += t->value[i][c], cnt++;
+        t->value[mrow][c] = cnt ? sum / cnt : NAN;
+        t->spread[mrow][c] = NAN;
+    }
+}
+
+/* Print the table and write DIR/STEM.{md,json,csv,svg}. */
+static xa_status write_table(const xa_table *t, const char *dir, const char *stem) {
+    static const char *const ext[] = {"md", "json", "csv", "svg"};
+    char name[64], path[XA_PATH_MAX];
+    xa_status st = XA_STATUS_OK;
+    printf("\n");
+    xa_table_print_markdown(t, stdout);
+    for (int k = 0; k < 4 && !st; k++) {
+        snprintf(name, sizeof name, "%s.%s", stem, ext[k]);
+        st = xa_path_join(path, sizeof path, dir, name);
+        if (st) break;
+        st = k == 0 ? xa_table_write_markdown(t, path) : k == 1 ? xa_table_write_json(t, path)
+           : k == 2 ? xa_table_write_csv(t, path) : xa_table_write_svg(t, path);
+    }
+    if (!st) printf("\n%s: %s/%s.{md,json,csv,svg}\n", stem, dir, stem);
+    return st;
+}
+
 static xa_status phase_eval(const xa_recipe *r, const xa_cfg_phase *p) {
     char edir[XA_PATH_MAX], path[XA_PATH_MAX];
     xa_status st = join3(edir, sizeof edir, r->output, "eval", r->task_name); /* recipes may share an output */
@@ -474,23 +517,32 @@ static xa_status phase_eval(const xa_recipe *r, const xa_cfg_phase *p) {
              tagging ? "span F1" : "accuracy", r->source, r->n_seeds, r->n_seeds > 1 ? "s" : "");
     xa_table_init(&tab, title, tagging ? "span_f1" : "accuracy");
     tab.n_seeds = r->n_seeds;
+    static xa_table tab_f1; /* classification: macro-F1 beside accuracy (classes are unbalanced) */
+    snprintf(title, sizeof title, "%s: macro-F1, zero-shot from %s (%d seed%s)", r->task_name, r->source,
+             r->n_seeds, r->n_seeds > 1 ? "s" : "");
+    xa_table_init(&tab_f1, title, "macro_f1");
+    tab_f1.n_seeds = r->n_seeds;
     const char *rows[XA_CFG_MAX_LANGS + 1];
     int n_rows = 0;
     rows[n_rows++] = r->source;
     for (int i = 0; i < r->n_targets; i++) rows[n_rows++] = r->targets[i];
-    for (int s = 0; s < p->n_setups; s++) xa_table_col(&tab, setup_label(p->setups[s]));
+    for (int s = 0; s < p->n_setups; s++) {
+        xa_table_col(&tab, setup_label(p->setups[s]));
+        xa_table_col(&tab_f1, setup_label(p->setups[s]));
+    }
     for (int i = 0; i < n_rows && !st; i++) {
         char test[XA_PATH_MAX], rowname[40];
         st = xa_cfg_expand(test, sizeof test, r->task_test, rows[i]);
         if (st) break;
         snprintf(rowname, sizeof rowname, "%s%s", rows[i], i == 0 ? " (src)" : "");
         int row = xa_table_row(&tab, rowname);
+        xa_table_row(&tab_f1, rowname);
         if (access(test, F_OK) != 0) {
             fprintf(stderr, "eval: no test file %s; row %s left empty\n", test, rows[i]);
             continue;
         }
         for (int s = 0; s < p->n_setups && !st; s++) {
-            double vals[XA_CFG_MAX_SEEDS];
+            double vals[XA_CFG_MAX_SEEDS], vals_f1[XA_CFG_MAX_SEEDS];
             int nv = 0;
             for (int k = 0; k < r->n_seeds && !st; k++) {
                 eval_run e;
@@ -504,6 +556,7 @@ static xa_status phase_eval(const xa_recipe *r, const xa_cfg_phase *p) {
                 st = xa_eval_setup(r->base, r->tokenizer, e.adapters, e.drop_last, e.n, e.fusion[0] ? e.fusion : NULL,
                                    e.setup, e.head, test, p->batch_size, p->seq_len, &m);
                 if (st) break;
+                vals_f1[nv] = m.macro_f1;
                 vals[nv++] = m.primary;
                 fprintf(raw, "{\"language\": \"%s\", \"setup\": \"%s\", \"seed\": %" PRIu64 ", \"n\": %" PRId64
                              ", \"accuracy\": %.6f, \"macro_f1\": %.6f, \"precision\": %.6f, \"recall\": %.6f, "
@@ -513,38 +566,18 @@ static xa_status phase_eval(const xa_recipe *r, const xa_cfg_phase *p) {
                 fprintf(stderr, "eval: %-6s %-12s seed %" PRIu64 ": %.4f (%s)\n", rows[i], p->setups[s], r->seeds[k],
                         m.primary, e.setup);
             }
-            if (nv) {
-                double mean = 0, var = 0;
-                for (int k = 0; k < nv; k++) mean += vals[k] / nv;
-                for (int k = 0; k < nv; k++) var += (vals[k] - mean) * (vals[k] - mean);
-                tab.value[row][s] = mean;
-                tab.spread[row][s] = nv > 1 ? sqrt(var / (nv - 1)) : NAN;
-            }
+            set_cell(&tab, row, s, vals, nv);
+            set_cell(&tab_f1, row, s, vals_f1, nv);
         }
     }
     fclose(raw);
     if (st) return st;
-    if (r->n_targets > 0) xa_table_add_mean_row(&tab, "mean (targets)");
-    /* the mean row above also averages the source row: recompute it over the targets only */
-    int mrow = tab.n_rows - 1;
-    for (int c = 0; c < tab.n_cols && r->n_targets > 0; c++) {
-        double sum = 0;
-        int cnt = 0;
-        for (int i = 1; i < mrow; i++)
-            if (!isnan(tab.value[i][c])) sum += tab.value[i][c], cnt++;
-        tab.value[mrow][c] = cnt ? sum / cnt : NAN;
-        tab.spread[mrow][c] = NAN;
+    add_target_mean(&tab, r->n_targets);
+    st = write_table(&tab, edir, "results");
+    if (!st && !tagging) {
+        add_target_mean(&tab_f1, r->n_targets);
+        st = write_table(&tab_f1, edir, "results_macro_f1");
     }
-    printf("\n");
-    xa_table_print_markdown(&tab, stdout);
-    static const char *const names[] = {"results.md", "results.json", "results.csv", "results.svg"};
-    for (int k = 0; k < 4 && !st; k++) {
-        st = xa_path_join(path, sizeof path, edir, names[k]);
-        if (st) break;
-        st = k == 0 ? xa_table_write_markdown(&tab, path) : k == 1 ? xa_table_write_json(&tab, path)
-           : k == 2 ? xa_table_write_csv(&tab, path) : xa_table_write_svg(&tab, path);
-    }
-    if (!st) printf("\nresults: %s/results.{md,json,csv,svg}\n", edir);
     return st;
 }
 
