@@ -31,7 +31,7 @@ for f in resolved.yaml base/config.json base/model.safetensors base/sentencepiec
          task/pkg/seed3/final/adapter/adapter_config.json task/pkg/seed3/final/head/head_config.json \
          task/pkg/seed3/final/adapter_setup.json task/pkg/seed3/metrics.jsonl task/pkg/seed3/dev.json \
          fusion/pkg/seed3/final/fusion/adapter_fusion_config.json \
-         eval/pkg/results.md eval/pkg/results.json eval/pkg/results.csv eval/pkg/results.svg eval/pkg/raw.jsonl; do
+         eval/pkg/results.md eval/pkg/results.json eval/pkg/results.csv eval/pkg/results.svg eval/pkg/raw.jsonl eval/pkg/results_macro_f1.md eval/pkg/results_macro_f1.svg; do
   check_file "$out_dir/$f"
 done
 for s in "task adapter alone" "Stack(lang:src, task)" "MAD-X Stack(lang:tgt, task)" "MAD-X 2.0" "Fuse(langs)"; do
