@@ -33,6 +33,16 @@ xa_status xa_bench_mode_parse(const char *name, xa_bench_mode *out) {
 
 #define BENCH_CLASSES 8
 
+/* Throughput of `timed` steps that took el seconds. */
+static void fill_result(xa_bench_result *r, xa_bench_mode mode, const xa_encoder_config *cfg, int B,
+                        int T, int m, int timed, double el) {
+    r->steps = timed;
+    r->step_ms = 1e3 * el / timed;
+    r->tokens_per_s = (double)B * T * timed / el;
+    r->flops_per_step = xa_bench_flops(mode, cfg, B, T, m);
+    r->gflops = r->flops_per_step * timed / el / 1e9;
+}
+
 /* Synthetic batch: random ids, 15% of the positions selected for MLM (never position 0), full
  * lengths, random class labels. Returns the number of selected positions. */
 static int synth_batch(xa_rng *rng, int32_t *ids, int32_t *rows, int32_t *targets, int32_t *lens,
@@ -240,12 +250,7 @@ static xa_status bench_run_adapters(xa_bench_mode mode, const xa_encoder_config 
         }
         if (it >= warmup) timed++;
     }
-    double el = xa_time_now() - t0;
-    r->steps = timed;
-    r->step_ms = 1e3 * el / timed;
-    r->tokens_per_s = (double)N * timed / el;
-    r->flops_per_step = xa_bench_flops(mode, cfg, B, T, m);
-    r->gflops = r->flops_per_step * timed / el / 1e9;
+    fill_result(r, mode, cfg, B, T, m, timed, xa_time_now() - t0);
 done:
     free(ids);
     free(lens);
@@ -341,12 +346,7 @@ xa_status xa_bench_run(xa_bench_mode mode, const xa_encoder_config *cfg, int B, 
         }
         if (it >= warmup) timed++;
     }
-    double el = xa_time_now() - t0;
-    r->steps = timed;
-    r->step_ms = 1e3 * el / timed;
-    r->tokens_per_s = (double)N * timed / el;
-    r->flops_per_step = xa_bench_flops(mode, cfg, B, T, m);
-    r->gflops = r->flops_per_step * timed / el / 1e9;
+    fill_result(r, mode, cfg, B, T, m, timed, xa_time_now() - t0);
 done:
     free(ids);
     free(lens);

@@ -133,3 +133,30 @@ xa_status xa_ckpt_swap_dir(const char *tmp, const char *fin, void (*remove_dir)(
     return XA_STATUS_OK;
 }
 
+
+void xa_loss_log_init(xa_loss_log *L, FILE *f, int64_t window) {
+    memset(L, 0, sizeof *L);
+    L->f = f;
+    L->window = window > 0 ? window : 1;
+    L->t0 = xa_time_now();
+}
+
+void xa_loss_log_step(xa_loss_log *L, int64_t step, double loss, double lr, double gnorm,
+                      double tokens, int last, const char *extra) {
+    L->sum += loss;
+    L->n++;
+    L->tokens += tokens;
+    if (L->n < L->window && !last) return;
+    double mean = L->sum / (double)L->n, el = xa_time_now() - L->t0;
+    if (!L->logged) L->first = mean;
+    L->logged = 1;
+    L->last = mean;
+    if (L->f) {
+        fprintf(L->f, "{\"step\": %" PRId64 ", %s%s\"loss\": %.6f, \"lr\": %.6g, \"grad_norm\": %.4f, "
+                      "\"tokens_per_s\": %.1f}\n",
+                step, extra ? extra : "", extra ? ", " : "", mean, lr, gnorm, el > 0 ? L->tokens / el : 0.0);
+        fflush(L->f);
+    }
+    L->sum = 0;
+    L->n = 0;
+}

@@ -8,6 +8,7 @@
 #define XA_TRAIN_CKPT_H
 
 #include <stdint.h>
+#include <stdio.h>
 
 #include "core/core.h"
 #include "optim/optim.h"
@@ -30,5 +31,22 @@ xa_status xa_ckpt_load_state(const char *path, xa_optim *opt, xa_train_state *ts
 /* Swap directory tmp in for fin: fin is moved to fin.old, tmp renamed to fin, fin.old removed.
  * remove_dir(dir) must delete a directory tree of the caller's layout. */
 xa_status xa_ckpt_swap_dir(const char *tmp, const char *fin, void (*remove_dir)(const char *));
+
+/* The metrics.jsonl writer of every training loop: the mean loss over windows of `window` steps,
+ * one JSON line per window {"step", <extra>, "loss", "lr", "grad_norm", "tokens_per_s"}. */
+typedef struct xa_loss_log {
+    FILE *f;
+    int64_t window;
+    double sum, tokens, t0;
+    int64_t n;
+    int logged;
+    double first, last;        /* mean loss of the first and the last written window */
+} xa_loss_log;
+
+void xa_loss_log_init(xa_loss_log *L, FILE *f, int64_t window);
+/* Add one step (tokens: the step's batch tokens). At the end of a window, or when `last`, write
+ * the line; extra (may be NULL) is a JSON fragment placed after "step", e.g. "\"epoch\": 1.500". */
+void xa_loss_log_step(xa_loss_log *L, int64_t step, double loss, double lr, double gnorm,
+                      double tokens, int last, const char *extra);
 
 #endif

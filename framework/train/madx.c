@@ -200,10 +200,10 @@ xa_status xa_train_lang(const char *base_dir, const char *tokenizer, const char 
     xa_progress prog;
     xa_progress_init(&prog, o->progress, label, "tok", ts.step, o->steps);
     const size_t NC = (size_t)o->B * T * ec->C;
-    const int64_t window = o->log_every > 0 ? o->log_every : 10;
-    double win_sum = 0, t0 = xa_time_now();
-    int64_t win_n = 0, done_here = 0;
-    int logged = 0;
+    xa_loss_log log;
+    xa_loss_log_init(&log, mf, o->log_every > 0 ? o->log_every : 10);
+    double t0 = log.t0;
+    int64_t done_here = 0;
     xa_batch b = {batch.ids, NULL, batch.lens, o->B, T};
     while (ts.step < o->steps) {
         xa_optim_zero_grad(&opt);
@@ -222,20 +222,7 @@ xa_status xa_train_lang(const char *base_dir, const char *tokenizer, const char 
         xa_optim_step(&opt, lr);
         ts.step++;
         done_here++;
-        win_sum += loss;
-        win_n++;
-        if (win_n == window || ts.step == o->steps) {
-            double mean = win_sum / (double)win_n, el = xa_time_now() - t0;
-            if (!logged) res->first_loss = mean;
-            logged = 1;
-            res->last_loss = mean;
-            fprintf(mf, "{\"step\": %" PRId64 ", \"loss\": %.6f, \"lr\": %.6g, \"grad_norm\": %.4f, "
-                        "\"tokens_per_s\": %.1f}\n",
-                    ts.step, mean, lr, gnorm, el > 0 ? (double)done_here * o->B * T / el : 0.0);
-            fflush(mf);
-            win_sum = 0;
-            win_n = 0;
-        }
+        xa_loss_log_step(&log, ts.step, loss, lr, gnorm, (double)o->B * T, ts.step == o->steps, NULL);
         xa_progress_update(&prog, ts.step, (double)o->B * T, "loss %.4f | lr %.2e", loss, lr);
         int stop = o->stop_after > 0 && done_here >= o->stop_after;
         if (ts.step == o->steps || stop || (o->ckpt_every > 0 && ts.step % o->ckpt_every == 0)) {
@@ -254,6 +241,8 @@ xa_status xa_train_lang(const char *base_dir, const char *tokenizer, const char 
     }
     xa_progress_finish(&prog);
     xa_composer_skip_lowest(cp, 0);
+    res->first_loss = log.first;
+    res->last_loss = log.last;
     res->steps_done = ts.step;
     res->seconds = xa_time_now() - t0;
     res->tokens_per_s = res->seconds > 0 ? (double)done_here * o->B * T / res->seconds : 0;
@@ -609,10 +598,11 @@ xa_status xa_train_task(const char *base_dir, const char *tokenizer, const char 
     xa_progress prog;
     xa_progress_init(&prog, o->progress, spec->head_name, "tok", ts.step, steps);
     const size_t C = (size_t)m.enc.cfg.C;
-    double win_sum = 0, t0 = xa_time_now(), tokens = 0;
-    int64_t win_n = 0, done_here = 0;
-    int logged = 0, stopped_early = 0;
-    const int64_t window = o->log_every > 0 ? o->log_every : 10;
+    xa_loss_log log;
+    xa_loss_log_init(&log, mf, o->log_every > 0 ? o->log_every : 10);
+    double t0 = log.t0, tokens = 0;
+    int64_t done_here = 0;
+    int stopped_early = 0;
     while (ts.step < steps) {
         if (!xa_task_batcher_next(&bt, &tb)) continue; /* end of an epoch: the next call starts the next */
         xa_optim_zero_grad(&opt);
@@ -630,21 +620,10 @@ xa_status xa_train_task(const char *base_dir, const char *tokenizer, const char 
         ts.step++;
         done_here++;
         tokens += (double)tb.B * tb.T;
-        win_sum += loss;
-        win_n++;
         xa_progress_update(&prog, ts.step, (double)tb.B * tb.T, "loss %.4f | best %.4f", loss, ts.best);
-        if (win_n == window || ts.step == steps) {
-            double mean = win_sum / (double)win_n, el = xa_time_now() - t0;
-            if (!logged) res->first_loss = mean;
-            logged = 1;
-            res->last_loss = mean;
-            fprintf(mf, "{\"step\": %" PRId64 ", \"epoch\": %.3f, \"loss\": %.6f, \"lr\": %.6g, \"grad_norm\": %.4f, "
-                        "\"tokens_per_s\": %.1f}\n",
-                    ts.step, (double)ts.step / (double)per_epoch, mean, lr, gnorm, el > 0 ? tokens / el : 0.0);
-            fflush(mf);
-            win_sum = 0;
-            win_n = 0;
-        }
+        char epoch[48];
+        snprintf(epoch, sizeof epoch, "\"epoch\": %.3f", (double)ts.step / (double)per_epoch);
+        xa_loss_log_step(&log, ts.step, loss, lr, gnorm, (double)tb.B * tb.T, ts.step == steps, epoch);
         if (spec->dev_path && (ts.step % eval_every == 0 || ts.step == steps)) {
             xa_composer_skip_lowest(m.cp, 0);
             xa_eval_metrics em;
@@ -689,6 +668,8 @@ xa_status xa_train_task(const char *base_dir, const char *tokenizer, const char 
         }
     }
     xa_progress_finish(&prog);
+    res->first_loss = log.first;
+    res->last_loss = log.last;
     res->steps_done = ts.step;
     res->best_dev = ts.best;
     res->best_step = ts.best_step;

@@ -137,13 +137,6 @@ static xa_status load_checkpoint(const xa_pretrain_opts *o, const char *dir, xa_
     return st;
 }
 
-static void write_metrics(FILE *mf, int64_t step, double loss, double lr, double gnorm, double tok_s) {
-    if (!mf) return;
-    fprintf(mf, "{\"step\": %lld, \"loss\": %.6f, \"lr\": %.6g, \"grad_norm\": %.4f, \"tokens_per_s\": %.1f}\n",
-            (long long)step, loss, lr, gnorm, tok_s);
-    fflush(mf);
-}
-
 xa_status xa_pretrain(const xa_pretrain_opts *o, xa_pretrain_result *res) {
     xa_spm *spm = NULL;
     xa_mlm_data data;
@@ -217,9 +210,10 @@ xa_status xa_pretrain(const xa_pretrain_opts *o, xa_pretrain_result *res) {
     xa_progress prog;
     xa_progress_init(&prog, o->progress, "pretrain", "tok", rs.step, o->steps);
     const size_t NC = (size_t)o->B * o->T * cfg.C;
-    const int64_t window = o->steps >= 100 ? 10 : (o->steps >= 10 ? o->steps / 10 : 1);
-    double win_sum = 0.0, t0 = xa_time_now();
-    int64_t win_n = 0, done_here = 0, first_logged = 0;
+    xa_loss_log log;
+    xa_loss_log_init(&log, mf, o->steps >= 100 ? 10 : (o->steps >= 10 ? o->steps / 10 : 1));
+    double t0 = log.t0;
+    int64_t done_here = 0;
     xa_batch b = {batch.ids, NULL, batch.lens, o->B, o->T};
     while (rs.step < o->steps) {
         xa_optim_zero_grad(&opt);
@@ -236,20 +230,7 @@ xa_status xa_pretrain(const xa_pretrain_opts *o, xa_pretrain_result *res) {
         xa_optim_step(&opt, lr);
         rs.step++;
         done_here++;
-        win_sum += loss;
-        win_n++;
-        if (win_n == window || rs.step == o->steps) {
-            double mean = win_sum / (double)win_n;
-            if (!first_logged) {
-                res->first_loss = mean;
-                first_logged = 1;
-            }
-            res->last_loss = mean;
-            double el = xa_time_now() - t0;
-            write_metrics(mf, rs.step, mean, lr, gnorm, el > 0 ? (double)done_here * o->B * o->T / el : 0.0);
-            win_sum = 0.0;
-            win_n = 0;
-        }
+        xa_loss_log_step(&log, rs.step, loss, lr, gnorm, (double)o->B * o->T, rs.step == o->steps, NULL);
         xa_progress_update(&prog, rs.step, (double)o->B * o->T, "loss %.4f | lr %.2e", loss, lr);
         int stop = o->stop_after > 0 && done_here >= o->stop_after;
         if (rs.step == o->steps || stop || (o->ckpt_every > 0 && rs.step % o->ckpt_every == 0)) {
@@ -261,6 +242,8 @@ xa_status xa_pretrain(const xa_pretrain_opts *o, xa_pretrain_result *res) {
         if (stop) break;
     }
     xa_progress_finish(&prog);
+    res->first_loss = log.first;
+    res->last_loss = log.last;
     res->steps_done = rs.step;
     res->seconds = xa_time_now() - t0;
     res->tokens_per_s = res->seconds > 0 ? (double)done_here * o->B * o->T / res->seconds : 0.0;
