@@ -113,6 +113,7 @@ static void assert_phase_equal(const xa_cfg_phase *a, const xa_cfg_phase *b) {
     assert_true(a->clip == b->clip);
     assert_int_equal(a->eval_every, b->eval_every);
     assert_int_equal(a->early_stopping, b->early_stopping);
+    assert_int_equal(a->reference_seeds, b->reference_seeds);
     assert_int_equal(a->ckpt_every, b->ckpt_every);
     assert_int_equal(a->log_every, b->log_every);
     assert_int_equal(a->adapter_drop, b->adapter_drop);
@@ -198,7 +199,7 @@ static const char k_full[] =
     "  - pretrain: {steps: 300, batch_size: 16, seq_len: 64, lr: 5e-4}\n" /* 25 */
     "  - lang: {steps: 200, batch_size: 8, seq_len: 64, lr: 1e-4, languages: [de]}\n"
     "  - task: {epochs: 3, batch_size: 16, seq_len: 64, lr: 1e-4, eval_every: 50, "
-    "early_stopping: 3}\n"                                       /* 27 */
+    "early_stopping: 3, reference_seeds: 1}\n"                   /* 27 */
     "  - eval: {setups: [task_only, src_stack, madx, madx2]}\n"; /* 28 */
 
 /* A recipe with every phase kind and no parameters: all defaults. */
@@ -309,6 +310,7 @@ static void test_full_recipe(void **state) {
     assert_true(p[2].epochs == 3.0);
     assert_int_equal(p[2].eval_every, 50);
     assert_int_equal(p[2].early_stopping, 3);
+    assert_int_equal(p[2].reference_seeds, 1);
     assert_true(p[2].warmup_ratio == 0.06);
     assert_int_equal(p[3].kind, XA_PHASE_EVAL);
     assert_int_equal(p[3].n_setups, 4);
@@ -352,6 +354,7 @@ static void test_defaults(void **state) {
         assert_true(p->clip == 1.0);
         assert_int_equal(p->eval_every, 0);
         assert_int_equal(p->early_stopping, 0);
+        assert_int_equal(p->reference_seeds, 0);
         assert_int_equal(p->ckpt_every, 200);
         assert_int_equal(p->log_every, 10);
         assert_int_equal(p->adapter_drop, 0);
@@ -600,6 +603,12 @@ static void test_err_unknown_phase_key(void **state) {
                         MIN_HEAD "data: {mlm: m}\nadapters: {lang: {preset: a}}\n"
                                  "phases:\n  - lang: {setups: [madx]}\n",
                         XA_STATUS_CONFIG, needles2);
+    const char *needles3[] = {"refkind.yaml:9:12", "unknown key 'reference_seeds' in 'phases[0].lang'",
+                              "a parameter of task phases", NULL};
+    assert_recipe_error("err/refkind.yaml",
+                        MIN_HEAD "data: {mlm: m}\nadapters: {lang: {preset: a}}\n"
+                                 "phases:\n  - lang: {reference_seeds: 1}\n",
+                        XA_STATUS_CONFIG, needles3);
 }
 
 static void test_err_wrong_type(void **state) {

@@ -293,8 +293,9 @@ static xa_status phase_task(const xa_recipe *r, const xa_cfg_phase *p, const rec
         st = xa_train_task(r->base, r->tokenizer, out, &spec, &o, &res);
         if (!st) printf("task %s seed %" PRIu64 ": loss %.3f -> %.3f, best dev %.4f at step %" PRId64 " (%.0f s)\n",
                         r->task_name, seed, res.first_loss, res.last_loss, res.best_dev, res.best_step, res.seconds);
-        /* the in-language reference: the task adapter trained on target-language data */
-        if (!st && r->task_target_train[0]) {
+        /* the in-language reference: the task adapter trained on target-language data (for the
+         * first reference_seeds seeds only when that is set) */
+        if (!st && r->task_target_train[0] && (!p->reference_seeds || k < p->reference_seeds)) {
             for (int t = 0; t < r->n_targets && !st; t++) {
                 char train[XA_PATH_MAX], tdir[XA_PATH_MAX], tfin[XA_PATH_MAX], tl[XA_PATH_MAX], tsetup[256];
                 st = xa_cfg_expand(train, sizeof train, r->task_target_train, r->targets[t]);

@@ -1342,6 +1342,7 @@ static const pfield g_pfields[] = {
     PF(mlm_prob, P_REAL, K_PRE | K_LANG, 0, 1, 1, 1, "a probability in (0, 1)"),
     PF(whole_word_mask, P_BOOL, K_PRE | K_LANG, 0, 0, 0, 0, "true or false"),
     PF(seed, P_U64, K_ALL, 0, 0, 0, 0, "a non-negative integer"),
+    PF(reference_seeds, P_INT, K_TASK, 0, 1 << 20, 0, 0, "an integer >= 0 (0: every seed)"),
     PF(languages, P_LANGS, K_LANG, 0, 0, 0, 0, "a list of language codes"),
     PF(setups, P_SETUPS, K_EVAL, 0, 0, 0, 0, "a list of setup names or texts"),
 };

@@ -106,7 +106,9 @@ xa_status xa_phase_kind_parse(const char *name, xa_phase_kind *out);
  *   clip 1.0, eval_every 0 (= once per epoch for task/fusion; lang/pretrain: never), early_stopping
  *   0 (off; else patience in evaluations), ckpt_every 200, log_every 10, adapter_drop 0 (AdapterDrop
  *   k_max), max_docs 0 (all lines), mlm_prob 0.15, whole_word_mask false, seed = the recipe seed,
- *   languages [] (lang phase: all of source + targets), setups (eval) [task_only, src_stack, madx]. */
+ *   languages [] (lang phase: all of source + targets), setups (eval) [task_only, src_stack, madx],
+ *   reference_seeds 0 (task phase: in-language references are trained for the first N of the
+ *   recipe's seeds; 0 = all). */
 typedef struct xa_cfg_phase {
     xa_phase_kind kind;
     xa_cfg_pos pos;
@@ -128,6 +130,7 @@ typedef struct xa_cfg_phase {
     double mlm_prob;
     int whole_word_mask;
     uint64_t seed;
+    int reference_seeds;                           /* task: first N seeds get references; 0 = all */
     int n_languages;                               /* lang phase: a subset, 0 = all */
     char languages[XA_CFG_MAX_LANGS][16];
     int n_setups;                                  /* eval */

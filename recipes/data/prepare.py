@@ -66,6 +66,11 @@ PROFILES = {
     "full": dict(mod_train=0, mod_dev=0, mod_test=0, mod_tgt_train=0,
                  ui_train=0, ui_dev=0, ui_test=0, ui_tgt_train=0,
                  mono_chars=20_000_000, heldout_lines=0, multi_chars=40_000_000, man_pages=0),
+    # every language of full, task files capped so recipes/madx-libreoffice.yaml (18 targets x
+    # 3 seeds x 5 setups, both tasks) runs in about two hours on 2 cores
+    "bench": dict(mod_train=8000, mod_dev=800, mod_test=1000, mod_tgt_train=2000,
+                  ui_train=6000, ui_dev=600, ui_test=800, ui_tgt_train=1500,
+                  mono_chars=4_000_000, heldout_lines=1000, multi_chars=40_000_000, man_pages=0),
 }
 SPLIT_RATIOS = (70, 80)   # md5(path) % 100: < 70 train, < 80 dev, else test
 UI_NOSPAN_KEEP = 3        # keep 1 in 3 LO-UI paragraphs without spans (by key hash)
@@ -948,7 +953,7 @@ def main(argv=None):
                     "Debian packages. See recipes/data/README.md.")
     ap.add_argument("--out", required=True, help="output directory (replaced as a whole)")
     ap.add_argument("--langs", help="comma-separated languages (en is always added); default: "
-                    "the profile's (quick: en," + ",".join(QUICK_LANGS) + "; full: all)")
+                    "the profile's (quick: en," + ",".join(QUICK_LANGS) + "; full, bench: all)")
     ap.add_argument("--cache", default=default_cache(),
                     help="cache for .deb files and extracted text (default $XDG_CACHE_HOME/"
                          "xadapt-data or ~/.cache/xadapt-data)")
@@ -957,7 +962,7 @@ def main(argv=None):
     ap.add_argument("--alpha", type=float, default=0.5, help="multi.txt temperature exponent")
     ap.add_argument("--min-test", type=int, default=None,
                     help="leave out targets with fewer translated LO-MOD test paragraphs "
-                         "(default 300 for full, 0 for quick)")
+                         "(default 300 for full and bench, 0 for quick)")
     ap.add_argument("--man-pages", type=int, default=None,
                     help="man pages per package (0 = all, -1 = no man pages; default by profile)")
     ap.add_argument("--local-debs", metavar="DIR",
@@ -966,7 +971,7 @@ def main(argv=None):
     ap.add_argument("--jobs", type=int, default=max(1, min(4, os.cpu_count() or 1)))
     args = ap.parse_args(argv)
     if args.min_test is None:
-        args.min_test = 300 if args.profile == "full" else 0
+        args.min_test = 0 if args.profile == "quick" else 300
     args.cache = os.path.abspath(args.cache)
     try:
         build(args)
