@@ -327,6 +327,43 @@ static void test_table_mean_row(void **state) {
     free(t);
 }
 
+/* The mean over target rows with its spread over seeds: the std of each seed's mean over the
+ * targets (hand values), NaN when a seed misses a target or there is one seed. */
+static void test_table_mean_row_seeds(void **state) {
+    (void)state;
+    xa_table *t = malloc(sizeof *t);
+    xa_seed_sums *ss = calloc(1, sizeof *ss);
+    assert_non_null(t);
+    assert_non_null(ss);
+    xa_table_init(t, "t", "accuracy");
+    int en = xa_table_row(t, "en (src)"), de = xa_table_row(t, "de"), sw = xa_table_row(t, "sw");
+    int a = xa_table_col(t, "a"), b = xa_table_col(t, "b");
+    /* a: de 0.6 / 0.8, sw 0.4 / 0.4 over seeds 0 / 1: seed means 0.5 and 0.6 */
+    const double da[2] = {0.6, 0.8}, sa[2] = {0.4, 0.4};
+    for (int k = 0; k < 2; k++) xa_seed_sums_add(ss, a, k, da[k]), xa_seed_sums_add(ss, a, k, sa[k]);
+    t->value[en][a] = 0.9; /* the source row is not averaged */
+    t->value[de][a] = 0.7;
+    t->value[sw][a] = 0.4;
+    /* b: sw has no value for seed 1 */
+    xa_seed_sums_add(ss, b, 0, 0.5), xa_seed_sums_add(ss, b, 1, 0.7), xa_seed_sums_add(ss, b, 0, 0.3);
+    t->value[de][b] = 0.6;
+    t->value[sw][b] = 0.3;
+    xa_seed_sums_add(ss, b, 99, 1.0); /* out of range: ignored */
+    xa_table_add_mean_row_seeds(t, "mean (targets)", 1, ss, 2);
+    assert_int_equal(t->n_rows, 4);
+    assert_near(t->value[3][a], 0.55, "mean a");
+    assert_near(t->spread[3][a], sqrt(0.005), "spread a: std of 0.5 and 0.6");
+    assert_near(t->value[3][b], 0.45, "mean b");
+    assert_true(isnan(t->spread[3][b]));
+    /* re-added: the same row, recomputed; with one seed there is no spread */
+    xa_table_add_mean_row_seeds(t, "mean (targets)", 1, ss, 1);
+    assert_int_equal(t->n_rows, 4);
+    assert_near(t->value[3][a], 0.55, "mean a again");
+    assert_true(isnan(t->spread[3][a]));
+    free(ss);
+    free(t);
+}
+
 /* ---- tables: renderings ---------------------------------------------------------------------- */
 
 /* rows en de sw; columns "mad-x" and "full|ft" (a pipe to escape in Markdown);
@@ -669,6 +706,7 @@ int main(void) {
         cmocka_unit_test(test_span_iobes),
         cmocka_unit_test(test_table_indexing),
         cmocka_unit_test(test_table_mean_row),
+        cmocka_unit_test(test_table_mean_row_seeds),
         cmocka_unit_test(test_table_markdown_text),
         cmocka_unit_test(test_table_csv_text),
         cmocka_unit_test(test_table_json_roundtrip),

@@ -470,19 +470,10 @@ static void set_cell(xa_table *t, int row, int col, const double *vals, int nv) 
     t->spread[row][col] = nv > 1 ? sqrt(var / (nv - 1)) : NAN;
 }
 
-/* The "mean (targets)" row: the mean over the target rows (row 0 is the source). */
-static void add_target_mean(xa_table *t, int n_targets) {
-    if (n_targets <= 0) return;
-    xa_table_add_mean_row(t, "mean (targets)");
-    int mrow = t->n_rows - 1;
-    for (int c = 0; c < t->n_cols; c++) {
-        double sum = 0;
-        int cnt = 0;
-        for (int i = 1; i < mrow; i++)
-            if (!isnan(t->value[i][c])) sum += t->value[i][c], cnt++;
-        t->value[mrow][c] = cnt ? sum / cnt : NAN;
-        t->spread[mrow][c] = NAN;
-    }
+/* The "mean (targets)" row (row 0 is the source), with the spread over seeds of each seed's
+ * mean over the targets. */
+static void add_target_mean(xa_table *t, int n_targets, const xa_seed_sums *ss, int n_seeds) {
+    if (n_targets > 0) xa_table_add_mean_row_seeds(t, "mean (targets)", 1, ss, n_seeds);
 }
 
 /* Print the table and write DIR/STEM.{md,json,csv,svg}. */
@@ -523,6 +514,9 @@ static xa_status phase_eval(const xa_recipe *r, const xa_cfg_phase *p) {
              r->n_seeds, r->n_seeds > 1 ? "s" : "");
     xa_table_init(&tab_f1, title, "macro_f1");
     tab_f1.n_seeds = r->n_seeds;
+    static xa_seed_sums ss, ss_f1;
+    memset(&ss, 0, sizeof ss);
+    memset(&ss_f1, 0, sizeof ss_f1);
     const char *rows[XA_CFG_MAX_LANGS + 1];
     int n_rows = 0;
     rows[n_rows++] = r->source;
@@ -559,6 +553,10 @@ static xa_status phase_eval(const xa_recipe *r, const xa_cfg_phase *p) {
                 if (st) break;
                 vals_f1[nv] = m.macro_f1;
                 vals[nv++] = m.primary;
+                if (i > 0) { /* target rows */
+                    xa_seed_sums_add(&ss, s, k, m.primary);
+                    xa_seed_sums_add(&ss_f1, s, k, m.macro_f1);
+                }
                 fprintf(raw, "{\"language\": \"%s\", \"setup\": \"%s\", \"seed\": %" PRIu64 ", \"n\": %" PRId64
                              ", \"accuracy\": %.6f, \"macro_f1\": %.6f, \"precision\": %.6f, \"recall\": %.6f, "
                              "\"f1\": %.6f}\n",
@@ -573,10 +571,10 @@ static xa_status phase_eval(const xa_recipe *r, const xa_cfg_phase *p) {
     }
     fclose(raw);
     if (st) return st;
-    add_target_mean(&tab, r->n_targets);
+    add_target_mean(&tab, r->n_targets, &ss, r->n_seeds);
     st = write_table(&tab, edir, "results");
     if (!st && !tagging) {
-        add_target_mean(&tab_f1, r->n_targets);
+        add_target_mean(&tab_f1, r->n_targets, &ss_f1, r->n_seeds);
         st = write_table(&tab_f1, edir, "results_macro_f1");
     }
     return st;

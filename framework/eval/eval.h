@@ -76,6 +76,24 @@ int xa_table_col(xa_table *t, const char *name);
 /* Add a "mean" row: the mean over the rows that have a value in each column. */
 void xa_table_add_mean_row(xa_table *t, const char *name);
 
+/* Per-seed sums over the rows a mean row averages: seed k's mean for column c is
+ * sum[c][k] / cnt[c][k]. Zero it before use. */
+#define XA_TABLE_MAX_SEEDS 16
+typedef struct xa_seed_sums {
+    double sum[XA_TABLE_MAX_COLS][XA_TABLE_MAX_SEEDS];
+    int cnt[XA_TABLE_MAX_COLS][XA_TABLE_MAX_SEEDS];
+} xa_seed_sums;
+
+/* Adds v, the value of seed index k (< XA_TABLE_MAX_SEEDS) in column c, to the sums; ignored out of range. */
+void xa_seed_sums_add(xa_seed_sums *ss, int c, int k, double v);
+
+/* A mean row over rows [first_row, n_rows) (first_row = 1 leaves out a source row): the value is
+ * the mean of the rows' values; the spread is the sample std over seeds of each seed's mean over
+ * those rows, when all n_seeds seeds (>= 2) have a value in every one of the rows (cnt = rows),
+ * else NaN. */
+void xa_table_add_mean_row_seeds(xa_table *t, const char *name, int first_row, const xa_seed_sums *ss,
+                                 int n_seeds);
+
 /* Markdown (values x 100 with one decimal, "± s" when a spread exists, "–" for NaN, a bold
  * best value per row), to a stream. */
 void xa_table_print_markdown(const xa_table *t, FILE *out);

@@ -104,6 +104,37 @@ void xa_table_add_mean_row(xa_table *t, const char *name) {
     }
 }
 
+void xa_seed_sums_add(xa_seed_sums *ss, int c, int k, double v) {
+    XA_ASSERT(ss != NULL);
+    if (c < 0 || c >= XA_TABLE_MAX_COLS || k < 0 || k >= XA_TABLE_MAX_SEEDS) return;
+    ss->sum[c][k] += v;
+    ss->cnt[c][k]++;
+}
+
+void xa_table_add_mean_row_seeds(xa_table *t, const char *name, int first_row, const xa_seed_sums *ss,
+                                 int n_seeds) {
+    XA_ASSERT(t != NULL && name != NULL && ss != NULL);
+    int n_avg = t->n_rows - first_row; /* the rows averaged, before the mean row is added */
+    int m = xa_table_row(t, name);
+    if (m < 0 || n_avg <= 0) return;
+    if (m < t->n_rows - 1) n_avg = m - first_row; /* a re-added mean row: the rows above it */
+    if (n_seeds > XA_TABLE_MAX_SEEDS) n_seeds = XA_TABLE_MAX_SEEDS;
+    for (int c = 0; c < t->n_cols; c++) {
+        double sum = 0;
+        int cnt = 0;
+        for (int r = first_row; r < first_row + n_avg; r++)
+            if (!isnan(t->value[r][c])) sum += t->value[r][c], cnt++;
+        t->value[m][c] = cnt ? sum / cnt : NAN;
+        double means[XA_TABLE_MAX_SEEDS], mu = 0, var = 0;
+        int nm = 0;
+        for (int k = 0; k < n_seeds; k++)
+            if (ss->cnt[c][k] == n_avg) means[nm++] = ss->sum[c][k] / n_avg;
+        for (int k = 0; k < nm; k++) mu += means[k] / nm;
+        for (int k = 0; k < nm; k++) var += (means[k] - mu) * (means[k] - mu);
+        t->spread[m][c] = nm >= 2 && nm == n_seeds ? sqrt(var / (nm - 1)) : NAN;
+    }
+}
+
 /* A table whose counts index inside its arrays (the struct is public and may be filled by hand). */
 static int table_valid(const xa_table *t) {
     return t != NULL && t->n_rows >= 0 && t->n_rows <= XA_TABLE_MAX_ROWS && t->n_cols >= 0 &&

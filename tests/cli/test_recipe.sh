@@ -56,6 +56,29 @@ else
   fail "tagging recipe: exit $?"; tail -5 "$tmp/code.err"
 fi
 
+# 1c. two seeds: a second task adapter (seed 4), then the eval table has mean +- std per cell, and the
+# "mean (targets)" row's spread is the std over seeds of each seed's mean over the targets
+two=(--set "seeds=[3, 4]")
+if "$xa" train "$recipe" "${sets[@]}" "${two[@]}" --phase task >"$tmp/seed4.out" 2>"$tmp/seed4.err" &&
+   "$xa" eval "$recipe" "${sets[@]}" "${two[@]}" >"$tmp/eval2.out" 2>"$tmp/eval2.err"; then
+  grep -q "seed 3: .*exists; skipped" "$tmp/seed4.out" || fail "two seeds: seed 3 was not reused"
+  grep -F "| mean (targets)" "$tmp/eval2.out" | grep -qF "±" || fail "two seeds: the mean row has no spread"
+  # expected std of the task-only target mean over seeds 3 and 4, from raw.jsonl
+  want=$(awk -F'"' '/"setup": "task_only"/ && $4 != "en" {
+           split($0, a, "\"seed\": "); split(a[2], b, ","); split($0, c, "\"accuracy\": "); split(c[2], d, ",");
+           sum[b[1]] += d[1]; n[b[1]]++ }
+         END { k = 0; for (s in sum) { m[k++] = sum[s] / n[s] }
+               if (k != 2) { print "bad"; exit } mu = (m[0] + m[1]) / 2;
+               printf "%.6f", sqrt(((m[0] - mu)^2 + (m[1] - mu)^2) / 1) }' "$out_dir/eval/pkg/raw.jsonl")
+  col=$(head -1 "$out_dir/eval/pkg/results.csv" | tr ',' '\n' | grep -nx "task adapter alone std" | cut -d: -f1)
+  got=$(grep "^mean (targets)," "$out_dir/eval/pkg/results.csv" | cut -d, -f"${col:-1}")
+  awk -v w="$want" -v g="$got" 'BEGIN { exit !(w != "bad" && g != "" && (w - g < 1e-5 && g - w < 1e-5)) }' ||
+    fail "two seeds: mean-row std $got, expected $want from raw.jsonl"
+  echo "ok: two seeds: mean +- std per cell, target-mean spread over seeds ($got)"
+else
+  fail "two seeds: exit $?"; tail -5 "$tmp/seed4.err" "$tmp/eval2.err"
+fi
+
 # 2. a second run skips everything that exists
 "$xa" run "$recipe" "${sets[@]}" >"$tmp/run2.out" 2>"$tmp/run2.err" || fail "second run: exit $?"
 grep -q "skipped" "$tmp/run2.out" || fail "second run did not skip finished phases"
