@@ -494,8 +494,76 @@ static xa_status write_table(const xa_table *t, const char *dir, const char *ste
     return st;
 }
 
+/* The held-out MLM table (data.mlm_heldout): masked-piece accuracy of the base alone, with the
+ * language's own adapter and with the source language's adapter, per language, on held-out text
+ * with the same masks for every column. Written once to OUTPUT/eval/mlm/ (shared by the recipes
+ * of one output; delete it to recompute). */
+static xa_status eval_mlm_table(const xa_recipe *r, const xa_cfg_phase *p) {
+    char edir[XA_PATH_MAX], path[XA_PATH_MAX];
+    xa_status st = join3(edir, sizeof edir, r->output, "eval", "mlm");
+    if (!st) st = xa_file_mkdirs(edir);
+    if (st) return st;
+    if (exists(edir, "results.json")) {
+        printf("eval: held-out MLM table %s/results.md exists; skipped\n", edir);
+        return XA_STATUS_OK;
+    }
+    int T = p->seq_len; /* the language adapters' block length when the recipe has a lang phase */
+    for (int i = 0; i < r->n_phases; i++)
+        if (r->phases[i].kind == XA_PHASE_LANG) T = r->phases[i].seq_len;
+    const int B = p->batch_size < 16 ? p->batch_size : 16; /* logits are (B*T, V) */
+    if ((st = xa_path_join(path, sizeof path, edir, "raw.jsonl"))) return st;
+    FILE *raw = fopen(path, "w");
+    if (!raw) return xa_error_set(XA_STATUS_IO, path, NULL, NULL, "cannot write");
+    static xa_table tab;
+    char title[256], src_dir[XA_PATH_MAX], col_src[64];
+    snprintf(title, sizeof title, "held-out MLM: masked-piece accuracy (blocks of %d, seed %" PRIu64 ")", T, r->seed);
+    xa_table_init(&tab, title, "mlm_accuracy");
+    snprintf(col_src, sizeof col_src, "+ lang:%s adapter", r->source);
+    xa_table_col(&tab, "base alone");
+    xa_table_col(&tab, "+ own language adapter");
+    xa_table_col(&tab, col_src);
+    if ((st = join3(src_dir, sizeof src_dir, r->output, "lang", r->source))) goto out;
+    for (int i = 0; i <= r->n_targets && !st; i++) {
+        const char *l = i ? r->targets[i - 1] : r->source;
+        char text[XA_PATH_MAX], own[XA_PATH_MAX], rowname[40];
+        if ((st = xa_cfg_expand(text, sizeof text, r->mlm_heldout, l))) break;
+        if ((st = join3(own, sizeof own, r->output, "lang", l))) break;
+        snprintf(rowname, sizeof rowname, "%s%s", l, i == 0 ? " (src)" : "");
+        int row = xa_table_row(&tab, rowname);
+        if (access(text, F_OK) != 0) {
+            fprintf(stderr, "eval: no held-out text %s; row %s left empty\n", text, l);
+            continue;
+        }
+        const char *dirs[3] = {NULL, exists(own, "adapter_config.json") ? own : NULL,
+                               i && exists(src_dir, "adapter_config.json") ? src_dir : NULL};
+        static const char *const names[3] = {"base", "own", "source"};
+        for (int c = 0; c < 3 && !st; c++) {
+            if (c > 0 && !dirs[c]) continue;
+            xa_mlm_metrics m;
+            st = xa_eval_mlm(r->base, r->tokenizer, dirs[c], text, B, T, r->seed, 0, &m);
+            if (st) break;
+            tab.value[row][c] = m.accuracy;
+            fprintf(raw, "{\"language\": \"%s\", \"setup\": \"%s\", \"n_masked\": %" PRId64
+                         ", \"loss\": %.6f, \"accuracy\": %.6f}\n", l, names[c], m.n_masked, m.loss, m.accuracy);
+            fflush(raw);
+            fprintf(stderr, "eval: mlm %-6s %-6s: loss %.4f, accuracy %.4f (%" PRId64 " masked)\n", l, names[c],
+                    m.loss, m.accuracy, m.n_masked);
+        }
+    }
+out:
+    fclose(raw);
+    if (st) return st;
+    static xa_seed_sums none; /* one evaluation per cell: no spread */
+    if (r->n_targets > 0) xa_table_add_mean_row_seeds(&tab, "mean (targets)", 1, &none, 1);
+    return write_table(&tab, edir, "results");
+}
+
 static xa_status phase_eval(const xa_recipe *r, const xa_cfg_phase *p) {
     char edir[XA_PATH_MAX], path[XA_PATH_MAX];
+    if (r->mlm_heldout[0]) {
+        xa_status st = eval_mlm_table(r, p);
+        if (st) return st;
+    }
     xa_status st = join3(edir, sizeof edir, r->output, "eval", r->task_name); /* recipes may share an output */
     if (!st) st = xa_file_mkdirs(edir);
     if (!st) st = xa_path_join(path, sizeof path, edir, "raw.jsonl");

@@ -1117,7 +1117,7 @@ static const char *const g_top_keys[] = {"extends", "name",     "output", "seed"
                                          "data",    "adapters", "phases", NULL};
 static const char *const g_model_keys[] = {"base", "tokenizer", "arch", "vocab_size", NULL};
 static const char *const g_lang_keys[] = {"source", "targets", NULL};
-static const char *const g_data_keys[] = {"pretrain", "mlm", "task", NULL};
+static const char *const g_data_keys[] = {"pretrain", "mlm", "mlm_heldout", "task", NULL};
 static const char *const g_task_keys[] = {"name", "type",         "train", "dev",
                                           "test", "target_train", NULL};
 static const char *const g_adapter_keys[] = {"lang", "task", "fusion", NULL};
@@ -1199,6 +1199,7 @@ static xa_status read_data(xa_recipe *r, const cnode *root) {
         return st;
     }
     if ((v = sget(&s, "mlm")) && (st = rd_path(v, "data.mlm", r->mlm_corpus))) return st;
+    if ((v = sget(&s, "mlm_heldout")) && (st = rd_path(v, "data.mlm_heldout", r->mlm_heldout))) return st;
     const centry *towner = sentry(&s, "task");
     t = s;
     t.map = towner ? towner->val : NULL;
@@ -1824,6 +1825,10 @@ static void write_recipe(FILE *f, const xa_recipe *r) {
     yq(f, r->pretrain_corpus);
     fputs("\n  mlm: ", f);
     yq(f, r->mlm_corpus);
+    if (r->mlm_heldout[0]) {
+        fputs("\n  mlm_heldout: ", f);
+        yq(f, r->mlm_heldout);
+    }
     fputs("\n  task:\n    name: ", f);
     yq(f, r->task_name);
     fprintf(f, "\n    type: %s", r->task_type == XA_TASK_TAGGING ? "tagging" : "classification");

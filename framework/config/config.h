@@ -18,6 +18,7 @@
  *     data:
  *       pretrain: ../data/multi.txt
  *       mlm: ../data/mono/{lang}.txt
+ *       mlm_heldout: ../data/mono/{lang}.heldout.txt   # optional: eval's held-out MLM table
  *       task:
  *         name: topic                               # the task adapter's name
  *         type: classification                      # or tagging
@@ -161,6 +162,7 @@ typedef struct xa_recipe {
     /* data (paths resolved; may hold {lang}) */
     char pretrain_corpus[XA_CFG_PATH];
     char mlm_corpus[XA_CFG_PATH];
+    char mlm_heldout[XA_CFG_PATH];    /* optional: held-out text for the eval phase's MLM table */
     char task_name[XA_CFG_NAME];
     xa_task_type task_type;
     char task_train[XA_CFG_PATH];

@@ -265,6 +265,102 @@ done:
     return st;
 }
 
+/* ---- held-out MLM -------------------------------------------------------------------------------- */
+
+xa_status xa_eval_mlm(const char *base_dir, const char *tokenizer, const char *adapter_dir, const char *text,
+                      int B, int T, uint64_t seed, int64_t max_batches, xa_mlm_metrics *out) {
+    xa_spm *spm = NULL;
+    xa_mlm_data data;
+    xa_mlm_batch batch;
+    xa_encoder enc;
+    xa_mlm_head head;
+    xa_encoder_acts acts;
+    xa_composer *cp = NULL;
+    float *logits = NULL;
+    memset(&data, 0, sizeof data);
+    memset(&batch, 0, sizeof batch);
+    memset(&enc, 0, sizeof enc);
+    memset(&head, 0, sizeof head);
+    memset(&acts, 0, sizeof acts);
+    memset(out, 0, sizeof *out);
+    if (B < 1 || T < 4)
+        return xa_error_set(XA_STATUS_USAGE, "xa_eval_mlm", "B >= 1, T >= 4", NULL, "B %d, T %d", B, T);
+
+    xa_status st = xa_spm_load(&spm, tokenizer);
+    if (!st) st = xa_spm_set_ids(spm, XA_SPM_IDS_XLMR);
+    if (!st) st = xa_encoder_load(&enc, NULL, base_dir, 0);
+    if (st) goto done;
+    const xa_encoder_config *ec = &enc.cfg;
+    if (xa_spm_vocab_size(spm) != ec->V) {
+        st = xa_error_set(XA_STATUS_CONFIG, tokenizer, "the base model's vocabulary size",
+                          "wrong tokenizer for this base?", "tokenizer has %d pieces, %s has vocab_size %d",
+                          xa_spm_vocab_size(spm), base_dir, ec->V);
+        goto done;
+    }
+    if (ec->arch == XA_ARCH_XLMR && T > ec->P - ec->pad_id - 1) T = ec->P - ec->pad_id - 1;
+    st = xa_mlm_data_load(&data, spm, text, T, seed, 0);
+    if (!st) st = xa_mlm_batch_init(&batch, B, T);
+    if (!st) st = xa_mlm_head_init(&head, ec->C, ec->V, ec->eps, B * T, 0);
+    if (!st) st = xa_mlm_head_load(&head, ec->arch, base_dir);
+    if (!st) st = xa_encoder_acts_init(&acts, ec, B, T, 0);
+    if (!st) st = xa_composer_init(&cp, ec);
+    xa_adapter *ad = NULL;
+    if (!st && adapter_dir) st = xa_hub_load_adapter(cp, adapter_dir, NULL, NULL, 0, 0, &ad);
+    if (!st && ad) {
+        xa_setup *setup = xa_setup_single(ad->name);
+        if (!setup) st = XA_STATUS_NOMEM;
+        if (!st) st = xa_composer_activate(cp, setup, ad->name);
+        xa_setup_free(setup);
+    }
+    if (!st && ad) st = xa_composer_plan(cp, B, T, B * T, 0);
+    if (st) goto done;
+    logits = xa_aligned_alloc((size_t)B * T * ec->V * sizeof(float), 64);
+    if (!logits) {
+        st = xa_error_set(XA_STATUS_NOMEM, "xa_eval_mlm", NULL, NULL, "out of memory");
+        goto done;
+    }
+    xa_hook hook;
+    if (ad) {
+        xa_composer_hook(cp, &hook);
+        xa_composer_set_mode(cp, 0, NULL);
+    }
+    int64_t n_batches = data.n_blocks / B > 0 ? data.n_blocks / B : 1;
+    if (max_batches > 0 && n_batches > max_batches) n_batches = max_batches;
+    double loss_sum = 0;
+    int64_t hits = 0, n = 0;
+    xa_batch b = {batch.ids, NULL, batch.lens, B, T};
+    for (int64_t i = 0; i < n_batches; i++) {
+        xa_mlm_data_next(&data, &batch);
+        if (batch.m == 0) continue;
+        st = xa_encoder_forward(&enc, &acts, &b, ad ? &hook : NULL, 0, NULL);
+        if (st) goto done;
+        float loss = xa_mlm_head_forward(&head, xa_encoder_hidden(&enc, &acts, ec->L - 1), batch.rows, batch.targets,
+                                         batch.m, enc.t[XA_ENC_WTE], ad ? &hook : NULL, logits);
+        loss_sum += (double)loss * batch.m;
+        for (int r = 0; r < batch.m; r++) {
+            const float *z = logits + (size_t)r * ec->V;
+            int best = 0;
+            for (int v = 1; v < ec->V; v++)
+                if (z[v] > z[best]) best = v;
+            hits += best == batch.targets[r];
+        }
+        n += batch.m;
+    }
+    out->n_masked = n;
+    out->loss = n ? loss_sum / (double)n : NAN;
+    out->accuracy = n ? (double)hits / (double)n : NAN;
+done:
+    xa_aligned_free(logits);
+    xa_composer_free(cp);
+    xa_encoder_acts_free(&acts);
+    xa_mlm_head_free(&head);
+    xa_encoder_free(&enc);
+    xa_mlm_batch_free(&batch);
+    xa_mlm_data_free(&data);
+    xa_spm_free(spm);
+    return st;
+}
+
 /* ---- task adapters and fusion ---------------------------------------------------------------------- */
 
 /* A loaded model for task training or evaluation: base, composer, head, tokenizer. */

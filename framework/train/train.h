@@ -181,6 +181,20 @@ xa_status xa_eval_setup(const char *base_dir, const char *tokenizer, const char 
                         const char *head_dir, const char *test_path, int B, int T,
                         xa_eval_metrics *out);
 
+/* Held-out masked language modelling: loss and top-1 accuracy over the masked pieces. */
+typedef struct xa_mlm_metrics {
+    int64_t n_masked;  /* masked pieces scored */
+    double loss;       /* mean cross-entropy over them (nats) */
+    double accuracy;   /* fraction predicted exactly (argmax of the tied decoder) */
+} xa_mlm_metrics;
+
+/* Score the base's MLM head on one pass over text (blocks of T pieces, batches of B, masked 80/10/10
+ * with `seed`, so every call with the same seed sees the same masks), alone (adapter_dir NULL) or
+ * with a language adapter active (its invertible adapter included, inverse before the decoder).
+ * At most max_batches batches (0: the whole text once). */
+xa_status xa_eval_mlm(const char *base_dir, const char *tokenizer, const char *adapter_dir, const char *text,
+                      int B, int T, uint64_t seed, int64_t max_batches, xa_mlm_metrics *out);
+
 /* GFLOP/s of xa_sgemm on the base-size FFN product x(N=4096, 768) W(3072, 768)^T with the current
  * engine and threads: the peak the benchmark's GFLOP/s are compared with. */
 double xa_bench_sgemm_peak(double min_seconds);

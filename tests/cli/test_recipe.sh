@@ -41,6 +41,15 @@ for l in "en (src)" "de" "fr" "mean (targets)"; do
   grep -qF "| $l" "$tmp/run.out" || fail "eval table lacks the row '$l'"
 done
 grep -q "<svg" "$out_dir/eval/pkg/results.svg" || fail "results.svg is not an SVG"
+# the held-out MLM table (data.mlm_heldout): every language scored alone and with its own adapter
+# (targets also with the source adapter); on the adapters' own training text their loss is lower
+check_file "$out_dir/eval/mlm/results.md"
+grep -qF "held-out MLM" "$tmp/run.out" || fail "eval printed no held-out MLM table"
+[[ $(grep -c '"setup"' "$out_dir/eval/mlm/raw.jsonl") == 8 ]] || fail "mlm raw.jsonl: expected 8 lines"
+awk -F'"' '{ for (i = 1; i < NF; i++) { if ($i == "language") l = $(i + 2); if ($i == "setup") s = $(i + 2) }
+             match($0, /"loss": [0-9.]+/); v = substr($0, RSTART + 8, RLENGTH - 8) + 0; loss[l, s] = v; langs[l] = 1 }
+     END { for (l in langs) if (!(loss[l, "own"] < loss[l, "base"])) { print "not lower: " l; bad = 1 } exit bad }' \
+  "$out_dir/eval/mlm/raw.jsonl" || fail "a language adapter did not lower the MLM loss on its own text"
 # the pretraining loss fell
 awk -F'"loss": ' 'NR==1{split($2,a,","); first=a[1]} {split($2,b,","); last=b[1]} END{exit !(last < first)}' \
   "$out_dir/base/metrics.jsonl" || fail "pretraining loss did not fall"
