@@ -66,7 +66,7 @@ PROFILES = {
     "full": dict(mod_train=0, mod_dev=0, mod_test=0, mod_tgt_train=0,
                  ui_train=0, ui_dev=0, ui_test=0, ui_tgt_train=0,
                  mono_chars=20_000_000, heldout_lines=0, multi_chars=40_000_000, man_pages=0),
-    # every language of full, task files capped so recipes/madx-libreoffice.yaml (18 targets x
+    # every language of full, task files capped so recipes/madx-libreoffice.yaml (15 targets x
     # 3 seeds x 5 setups, both tasks) runs in about two hours on 2 cores
     "bench": dict(mod_train=8000, mod_dev=800, mod_test=1000, mod_tgt_train=2000,
                   ui_train=6000, ui_dev=600, ui_test=800, ui_tgt_train=1500,
