@@ -100,6 +100,18 @@ static FILE *open_metrics(const char *path, int append) {
     return f;
 }
 
+/* The tokenizer (XLM-R ids) and the frozen base, checked against each other. */
+static xa_status open_base(xa_spm **spm, xa_encoder *enc, const char *base_dir, const char *tokenizer) {
+    xa_status st = xa_spm_load(spm, tokenizer);
+    if (!st) st = xa_spm_set_ids(*spm, XA_SPM_IDS_XLMR);
+    if (!st) st = xa_encoder_load(enc, NULL, base_dir, 0);
+    if (!st && xa_spm_vocab_size(*spm) != enc->cfg.V)
+        st = xa_error_set(XA_STATUS_CONFIG, tokenizer, "the base model's vocabulary size",
+                          "wrong tokenizer for this base?", "tokenizer has %d pieces, %s has vocab_size %d",
+                          xa_spm_vocab_size(*spm), base_dir, enc->cfg.V);
+    return st;
+}
+
 /* ---- language adapters ---------------------------------------------------------------------------- */
 
 xa_status xa_train_lang(const char *base_dir, const char *tokenizer, const char *out_dir,
@@ -125,17 +137,9 @@ xa_status xa_train_lang(const char *base_dir, const char *tokenizer, const char 
     memset(res, 0, sizeof *res);
     res->best_dev = -1;
 
-    xa_status st = xa_spm_load(&spm, tokenizer);
-    if (!st) st = xa_spm_set_ids(spm, XA_SPM_IDS_XLMR);
-    if (!st) st = xa_encoder_load(&enc, NULL, base_dir, 0);
+    xa_status st = open_base(&spm, &enc, base_dir, tokenizer);
     if (st) goto done;
     const xa_encoder_config *ec = &enc.cfg;
-    if (xa_spm_vocab_size(spm) != ec->V) {
-        st = xa_error_set(XA_STATUS_CONFIG, tokenizer, "the base model's vocabulary size",
-                          "wrong tokenizer for this base?", "tokenizer has %d pieces, %s has vocab_size %d",
-                          xa_spm_vocab_size(spm), base_dir, ec->V);
-        goto done;
-    }
     int T = o->T;
     if (ec->arch == XA_ARCH_XLMR && T > ec->P - ec->pad_id - 1) T = ec->P - ec->pad_id - 1;
     st = xa_mlm_data_load(&data, spm, corpus, T, o->seed, o->max_docs);
@@ -286,17 +290,9 @@ xa_status xa_eval_mlm(const char *base_dir, const char *tokenizer, const char *a
     if (B < 1 || T < 4)
         return xa_error_set(XA_STATUS_USAGE, "xa_eval_mlm", "B >= 1, T >= 4", NULL, "B %d, T %d", B, T);
 
-    xa_status st = xa_spm_load(&spm, tokenizer);
-    if (!st) st = xa_spm_set_ids(spm, XA_SPM_IDS_XLMR);
-    if (!st) st = xa_encoder_load(&enc, NULL, base_dir, 0);
+    xa_status st = open_base(&spm, &enc, base_dir, tokenizer);
     if (st) goto done;
     const xa_encoder_config *ec = &enc.cfg;
-    if (xa_spm_vocab_size(spm) != ec->V) {
-        st = xa_error_set(XA_STATUS_CONFIG, tokenizer, "the base model's vocabulary size",
-                          "wrong tokenizer for this base?", "tokenizer has %d pieces, %s has vocab_size %d",
-                          xa_spm_vocab_size(spm), base_dir, ec->V);
-        goto done;
-    }
     if (ec->arch == XA_ARCH_XLMR && T > ec->P - ec->pad_id - 1) T = ec->P - ec->pad_id - 1;
     st = xa_mlm_data_load(&data, spm, text, T, seed, 0);
     if (!st) st = xa_mlm_batch_init(&batch, B, T);
@@ -387,13 +383,7 @@ static void task_model_free(task_model *m) {
 
 static xa_status task_model_open(task_model *m, const char *base_dir, const char *tokenizer) {
     memset(m, 0, sizeof *m);
-    xa_status st = xa_spm_load(&m->spm, tokenizer);
-    if (!st) st = xa_spm_set_ids(m->spm, XA_SPM_IDS_XLMR);
-    if (!st) st = xa_encoder_load(&m->enc, NULL, base_dir, 0);
-    if (!st && xa_spm_vocab_size(m->spm) != m->enc.cfg.V)
-        st = xa_error_set(XA_STATUS_CONFIG, tokenizer, "the base model's vocabulary size",
-                          "wrong tokenizer for this base?", "tokenizer has %d pieces, %s has vocab_size %d",
-                          xa_spm_vocab_size(m->spm), base_dir, m->enc.cfg.V);
+    xa_status st = open_base(&m->spm, &m->enc, base_dir, tokenizer);
     if (!st) st = xa_composer_init(&m->cp, &m->enc.cfg);
     return st;
 }
