@@ -124,8 +124,12 @@ static int all_languages(const xa_recipe *r, const char *out[XA_CFG_MAX_LANGS + 
 
 /* What the pretrain phase of this recipe makes: a finished base carries it in PRETRAIN_MARKER. */
 static void pretrain_identity(const xa_recipe *r, const xa_cfg_phase *p, char *buf, size_t n) {
-    snprintf(buf, n, "arch=%s corpus=%s vocab_size=%d steps=%" PRId64 " batch_size=%d seq_len=%d lr=%g seed=%" PRIu64 "\n",
-             r->arch, r->pretrain_corpus, r->vocab_size, p->steps, p->batch_size, p->seq_len, p->lr, p->seed);
+    int k = snprintf(buf, n, "arch=%s corpus=%s vocab_size=%d steps=%" PRId64 " batch_size=%d seq_len=%d lr=%g seed=%" PRIu64 "\n",
+                     r->arch, r->pretrain_corpus, r->vocab_size, p->steps, p->batch_size, p->seq_len, p->lr, p->seed);
+    if (r->pairs[0] && (p->tlm > 0 || p->align > 0) && k > 0 && (size_t)k < n)
+        snprintf(buf + k, n - (size_t)k, "pairs=%s tlm=%g align=%g align_pairs=%d align_temp=%g pair_alpha=%g "
+                 "mlm_prob=%g whole_word_mask=%d\n", r->pairs, p->tlm, p->align, p->align_pairs, p->align_temp,
+                 p->pair_alpha, p->mlm_prob, p->whole_word_mask);
 }
 
 static xa_status phase_pretrain(const xa_recipe *r, const xa_cfg_phase *p, const recipe_args *a) {
@@ -168,6 +172,9 @@ static xa_status phase_pretrain(const xa_recipe *r, const xa_cfg_phase *p, const
             so.n_inputs = 1;
             so.model_prefix = prefix;
             so.vocab_size = r->vocab_size; /* <mask> is added by the XLM-R id convention */
+            /* Byte fallback: a script the corpus never showed (the unseen languages) is still
+             * represented, as UTF-8 byte pieces, instead of <unk>. */
+            so.byte_fallback = 1;
             printf("pretrain: training a %d-piece SentencePiece model on %s\n", r->vocab_size, r->pretrain_corpus);
             fflush(stdout);
             st = xa_spm_train(&so);
@@ -198,6 +205,17 @@ static xa_status phase_pretrain(const xa_recipe *r, const xa_cfg_phase *p, const
     o.resume = 1; /* a pretrain checkpoint is always continued: the phase is idempotent */
     o.max_docs = p->max_docs;
     o.progress = stderr;
+    o.pairs = r->pairs[0] ? r->pairs : NULL;
+    o.tlm_ratio = p->tlm;
+    o.align_weight = p->align;
+    o.align_pairs = p->align_pairs;
+    o.align_temp = p->align_temp;
+    o.pair_alpha = p->pair_alpha;
+    o.mlm_prob = p->mlm_prob;
+    o.whole_word_mask = p->whole_word_mask;
+    if ((p->tlm > 0 || p->align > 0) && !o.pairs)
+        return xa_error_set(XA_STATUS_CONFIG, r->path, "data.pairs (aligned pairs, e.g. pairs.tsv from prepare.sh)",
+                            "add data.pairs or set tlm and align to 0", "the pretrain phase asks for tlm/align without pairs");
     printf("pretrain: %s (L%d d%d) on %s, %" PRId64 " steps of %d x %d\n", r->arch, o.model.L, o.model.C,
            r->pretrain_corpus, o.steps, o.B, o.T);
     fflush(stdout);
@@ -206,6 +224,9 @@ static xa_status phase_pretrain(const xa_recipe *r, const xa_cfg_phase *p, const
     if (!st && res.steps_done >= o.steps) st = xa_file_write_atomic(marker, ident, strlen(ident));
     if (!st) printf("pretrain: MLM loss %.3f -> %.3f, %.0f tokens/s; base in %s\n", res.first_loss,
                     res.last_loss, res.tokens_per_s, r->base);
+    if (!st && o.align_weight > 0)
+        printf("pretrain: alignment loss %.3f, in-batch retrieval accuracy %.3f (last window)\n",
+               res.last_align_loss, res.last_align_acc);
     return st;
 }
 
@@ -558,10 +579,79 @@ out:
     return write_table(&tab, edir, "results");
 }
 
+/* The cross-lingual retrieval table (data.retrieval): accuracy@1 of finding the translation of a
+ * held-out paragraph among all of its language's, for the bare base and with the MAD-X language
+ * adapters (English under lang:src, the target under its own). */
+static xa_status eval_retrieval_table(const xa_recipe *r, const xa_cfg_phase *p) {
+    char edir[XA_PATH_MAX], path[XA_PATH_MAX];
+    xa_status st = join3(edir, sizeof edir, r->output, "eval", "retrieval");
+    if (!st) st = xa_file_mkdirs(edir);
+    if (st) return st;
+    if (exists(edir, "results.json")) {
+        printf("eval: retrieval table %s/results.md exists; skipped\n", edir);
+        return XA_STATUS_OK;
+    }
+    if ((st = xa_path_join(path, sizeof path, edir, "raw.jsonl"))) return st;
+    FILE *raw = fopen(path, "w");
+    if (!raw) return xa_error_set(XA_STATUS_IO, path, NULL, NULL, "cannot write");
+    static xa_table tab;
+    char src_dir[XA_PATH_MAX];
+    xa_table_init(&tab, "cross-lingual retrieval: accuracy@1 of the translation among held-out paragraphs "
+                        "(mean-pooled last layer, centred, cosine; both directions)", "retrieval_acc");
+    xa_table_col(&tab, "base alone");
+    xa_table_col(&tab, "+ language adapters");
+    xa_table_col(&tab, "chance");
+    if ((st = join3(src_dir, sizeof src_dir, r->output, "lang", r->source))) goto out;
+    for (int i = 0; i < r->n_targets && !st; i++) {
+        const char *l = r->targets[i];
+        char file[XA_PATH_MAX], own[XA_PATH_MAX], rowname[40];
+        if ((st = xa_cfg_expand(file, sizeof file, r->retrieval, l))) break;
+        if ((st = join3(own, sizeof own, r->output, "lang", l))) break;
+        int unseen = 0;
+        for (int k = 0; k < r->n_unseen; k++) unseen |= !strcmp(r->unseen[k], l);
+        snprintf(rowname, sizeof rowname, "%s%s", l, unseen ? " (unseen)" : "");
+        int row = xa_table_row(&tab, rowname);
+        if (access(file, F_OK) != 0) {
+            fprintf(stderr, "eval: no retrieval pairs %s; row %s left empty\n", file, l);
+            continue;
+        }
+        int have = exists(own, "adapter_config.json") && exists(src_dir, "adapter_config.json");
+        for (int c = 0; c < 2 && !st; c++) {
+            if (c == 1 && !have) continue;
+            xa_retrieval_metrics m;
+            st = xa_eval_retrieval(r->base, r->tokenizer, c ? src_dir : NULL, c ? own : NULL, file,
+                                   p->batch_size, p->seq_len, &m);
+            if (st) break;
+            tab.value[row][c] = m.accuracy;
+            tab.value[row][2] = 1.0 / (double)m.n;
+            fprintf(raw, "{\"language\": \"%s\", \"unseen\": %s, \"setup\": \"%s\", \"n\": %" PRId64
+                         ", \"accuracy\": %.6f, \"en2x\": [", l, unseen ? "true" : "false", c ? "lang_adapters" : "base", m.n,
+                    m.accuracy);
+            for (int k = 0; k < m.n_layers; k++) fprintf(raw, "%s%.4f", k ? ", " : "", m.en2x[k]);
+            fputs("], \"x2en\": [", raw);
+            for (int k = 0; k < m.n_layers; k++) fprintf(raw, "%s%.4f", k ? ", " : "", m.x2en[k]);
+            fputs("]}\n", raw);
+            fflush(raw);
+            fprintf(stderr, "eval: retrieval %-6s %-13s: acc@1 %.4f (en->x %.4f, x->en %.4f; %" PRId64 " pairs)\n", l,
+                    c ? "lang_adapters" : "base", m.accuracy, m.en2x[m.n_layers - 1], m.x2en[m.n_layers - 1], m.n);
+        }
+    }
+out:
+    fclose(raw);
+    if (st) return st;
+    static xa_seed_sums none;
+    if (r->n_targets > 0) xa_table_add_mean_row_seeds(&tab, "mean (targets)", 1, &none, 1);
+    return write_table(&tab, edir, "results");
+}
+
 static xa_status phase_eval(const xa_recipe *r, const xa_cfg_phase *p) {
     char edir[XA_PATH_MAX], path[XA_PATH_MAX];
     if (r->mlm_heldout[0]) {
         xa_status st = eval_mlm_table(r, p);
+        if (st) return st;
+    }
+    if (r->retrieval[0]) {
+        xa_status st = eval_retrieval_table(r, p);
         if (st) return st;
     }
     xa_status st = join3(edir, sizeof edir, r->output, "eval", r->task_name); /* recipes may share an output */
