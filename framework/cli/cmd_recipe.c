@@ -493,8 +493,22 @@ static void set_cell(xa_table *t, int row, int col, const double *vals, int nv) 
 
 /* The "mean (targets)" row (row 0 is the source), with the spread over seeds of each seed's
  * mean over the targets. */
-static void add_target_mean(xa_table *t, int n_targets, const xa_seed_sums *ss, int n_seeds) {
-    if (n_targets > 0) xa_table_add_mean_row_seeds(t, "mean (targets)", 1, ss, n_seeds);
+static int is_unseen(const xa_recipe *r, const char *lang) {
+    for (int k = 0; k < r->n_unseen; k++)
+        if (!strcmp(r->unseen[k], lang)) return 1;
+    return 0;
+}
+
+/* The target mean rows: over every target, and with unseen targets (listed last, see config)
+ * one for each group. ss[0] sums every target, ss[1] the seen and ss[2] the unseen ones. */
+static void add_target_mean(xa_table *t, const xa_recipe *r, const xa_seed_sums ss[3], int n_seeds) {
+    if (r->n_targets == 0) return;
+    int n_seen = r->n_targets - r->n_unseen;
+    if (r->n_unseen > 0 && n_seen > 0) {
+        xa_table_add_group_mean_row(t, "mean (seen targets)", 1, n_seen, &ss[1], n_seeds);
+        xa_table_add_group_mean_row(t, "mean (unseen targets)", 1 + n_seen, r->n_unseen, &ss[2], n_seeds);
+    }
+    xa_table_add_group_mean_row(t, "mean (targets)", 1, r->n_targets, &ss[0], n_seeds);
 }
 
 /* Print the table and write DIR/STEM.{md,json,csv,svg}. */
@@ -549,7 +563,7 @@ static xa_status eval_mlm_table(const xa_recipe *r, const xa_cfg_phase *p) {
         char text[XA_PATH_MAX], own[XA_PATH_MAX], rowname[40];
         if ((st = xa_cfg_expand(text, sizeof text, r->mlm_heldout, l))) break;
         if ((st = join3(own, sizeof own, r->output, "lang", l))) break;
-        snprintf(rowname, sizeof rowname, "%s%s", l, i == 0 ? " (src)" : "");
+        snprintf(rowname, sizeof rowname, "%s%s", l, i == 0 ? " (src)" : is_unseen(r, l) ? " (unseen)" : "");
         int row = xa_table_row(&tab, rowname);
         if (access(text, F_OK) != 0) {
             fprintf(stderr, "eval: no held-out text %s; row %s left empty\n", text, l);
@@ -574,8 +588,8 @@ static xa_status eval_mlm_table(const xa_recipe *r, const xa_cfg_phase *p) {
 out:
     fclose(raw);
     if (st) return st;
-    static xa_seed_sums none; /* one evaluation per cell: no spread */
-    if (r->n_targets > 0) xa_table_add_mean_row_seeds(&tab, "mean (targets)", 1, &none, 1);
+    static xa_seed_sums none[3]; /* one evaluation per cell: no spread */
+    add_target_mean(&tab, r, none, 1);
     return write_table(&tab, edir, "results");
 }
 
@@ -607,8 +621,7 @@ static xa_status eval_retrieval_table(const xa_recipe *r, const xa_cfg_phase *p)
         char file[XA_PATH_MAX], own[XA_PATH_MAX], rowname[40];
         if ((st = xa_cfg_expand(file, sizeof file, r->retrieval, l))) break;
         if ((st = join3(own, sizeof own, r->output, "lang", l))) break;
-        int unseen = 0;
-        for (int k = 0; k < r->n_unseen; k++) unseen |= !strcmp(r->unseen[k], l);
+        int unseen = is_unseen(r, l);
         snprintf(rowname, sizeof rowname, "%s%s", l, unseen ? " (unseen)" : "");
         int row = xa_table_row(&tab, rowname);
         if (access(file, F_OK) != 0) {
@@ -639,8 +652,8 @@ static xa_status eval_retrieval_table(const xa_recipe *r, const xa_cfg_phase *p)
 out:
     fclose(raw);
     if (st) return st;
-    static xa_seed_sums none;
-    if (r->n_targets > 0) xa_table_add_mean_row_seeds(&tab, "mean (targets)", 1, &none, 1);
+    static xa_seed_sums none[3];
+    add_target_mean(&tab, r, none, 1);
     return write_table(&tab, edir, "results");
 }
 
@@ -672,9 +685,9 @@ static xa_status phase_eval(const xa_recipe *r, const xa_cfg_phase *p) {
              r->n_seeds, r->n_seeds > 1 ? "s" : "");
     xa_table_init(&tab_f1, title, "macro_f1");
     tab_f1.n_seeds = r->n_seeds;
-    static xa_seed_sums ss, ss_f1;
-    memset(&ss, 0, sizeof ss);
-    memset(&ss_f1, 0, sizeof ss_f1);
+    static xa_seed_sums ss[3], ss_f1[3]; /* every target, the seen ones, the unseen ones */
+    memset(ss, 0, sizeof ss);
+    memset(ss_f1, 0, sizeof ss_f1);
     const char *rows[XA_CFG_MAX_LANGS + 1];
     int n_rows = 0;
     rows[n_rows++] = r->source;
@@ -690,7 +703,7 @@ static xa_status phase_eval(const xa_recipe *r, const xa_cfg_phase *p) {
         char test[XA_PATH_MAX], rowname[40];
         st = xa_cfg_expand(test, sizeof test, r->task_test, rows[i]);
         if (st) break;
-        snprintf(rowname, sizeof rowname, "%s%s", rows[i], i == 0 ? " (src)" : "");
+        snprintf(rowname, sizeof rowname, "%s%s", rows[i], i == 0 ? " (src)" : is_unseen(r, rows[i]) ? " (unseen)" : "");
         int row = xa_table_row(&tab, rowname);
         xa_table_row(&tab_f1, rowname);
         if (access(test, F_OK) != 0) {
@@ -717,9 +730,12 @@ static xa_status phase_eval(const xa_recipe *r, const xa_cfg_phase *p) {
                 if (st) break;
                 vals_f1[nv] = m.macro_f1;
                 vals[nv++] = m.primary;
-                if (i > 0) { /* target rows */
-                    xa_seed_sums_add(&ss, s, k, m.primary);
-                    xa_seed_sums_add(&ss_f1, s, k, m.macro_f1);
+                if (i > 0) { /* target rows: all, and their group */
+                    int g = is_unseen(r, rows[i]) ? 2 : 1;
+                    xa_seed_sums_add(&ss[0], s, k, m.primary);
+                    xa_seed_sums_add(&ss_f1[0], s, k, m.macro_f1);
+                    xa_seed_sums_add(&ss[g], s, k, m.primary);
+                    xa_seed_sums_add(&ss_f1[g], s, k, m.macro_f1);
                 }
                 fprintf(raw, "{\"language\": \"%s\", \"setup\": \"%s\", \"seed\": %" PRIu64 ", \"n\": %" PRId64
                              ", \"accuracy\": %.6f, \"macro_f1\": %.6f, \"precision\": %.6f, \"recall\": %.6f, "
@@ -735,10 +751,10 @@ static xa_status phase_eval(const xa_recipe *r, const xa_cfg_phase *p) {
     }
     fclose(raw);
     if (st) return st;
-    add_target_mean(&tab, r->n_targets, &ss, r->n_seeds);
+    add_target_mean(&tab, r, ss, r->n_seeds);
     st = write_table(&tab, edir, "results");
     if (!st && !tagging) {
-        add_target_mean(&tab_f1, r->n_targets, &ss_f1, r->n_seeds);
+        add_target_mean(&tab_f1, r, ss_f1, r->n_seeds);
         st = write_table(&tab_f1, edir, "results_macro_f1");
     }
     return st;

@@ -1200,6 +1200,18 @@ static xa_status read_languages(xa_recipe *r, const cnode *root) {
             }
             snprintf(r->unseen[r->n_unseen++], sizeof r->unseen[0], "%s", list[i]);
         }
+        /* Seen targets first, then the unseen ones (each group in the recipe's order): tables
+         * list the two groups one after the other, each with its mean row. */
+        char order[XA_CFG_MAX_LANGS][16];
+        int k = 0;
+        for (int pass = 0; pass < 2; pass++) {
+            for (int i = 0; i < r->n_targets; i++) {
+                int u = 0;
+                for (int j = 0; j < r->n_unseen; j++) u |= !strcmp(r->unseen[j], r->targets[i]);
+                if (u == pass) memcpy(order[k++], r->targets[i], sizeof order[0]);
+            }
+        }
+        memcpy(r->targets, order, sizeof order[0] * (size_t)r->n_targets);
     }
     return XA_STATUS_OK;
 }
