@@ -112,6 +112,12 @@ static xa_status label_id(loader *L, int64_t line, const char *name, int32_t *id
                  sizeof L->seen.names[0] - 1);
         return line_error(L, line, "a label name of at most 63 bytes", NULL, what);
     }
+    size_t bad = 0;
+    if (!xa_utf8_valid(name, strlen(name), &bad)) { /* saved into head_config.json later */
+        snprintf(what, sizeof what, "label is not valid UTF-8 (byte 0x%02x at offset %zu)",
+                 (unsigned char)name[bad], bad);
+        return line_error(L, line, "a UTF-8 label name", "is the file in another encoding?", what);
+    }
     if (L->fixed) {
         int k = xa_labels_find(L->user, name);
         if (k < 0) {
