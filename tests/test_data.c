@@ -502,6 +502,22 @@ static void test_bad_utf8_label(void **state) {
     xa_task_data_free(&d);
 }
 
+/* Issue 14: B * T of user values wrapped in int further on; the batch buffers refuse them. */
+static void test_batch_size_limits(void **state) {
+    (void)state;
+    xa_mlm_batch mb;
+    assert_int_equal(xa_mlm_batch_init(&mb, 1 << 20, 1 << 20), XA_STATUS_USAGE);
+    xt_assert_error_mentions("16777216");
+    assert_int_equal(xa_mlm_batch_init(&mb, 0, 8), XA_STATUS_USAGE);
+    assert_int_equal(xa_mlm_batch_init(&mb, 2, 8), XA_STATUS_OK);
+    xa_mlm_batch_free(&mb);
+    xa_task_batch tb;
+    assert_int_equal(xa_task_batch_init(&tb, 1 << 20, 1 << 20), XA_STATUS_USAGE);
+    xt_assert_error_mentions("16777216");
+    assert_int_equal(xa_task_batch_init(&tb, 2, 8), XA_STATUS_OK);
+    xa_task_batch_free(&tb);
+}
+
 static void test_bad_conll_missing_tab(void **state) {
     (void)state;
     expect_error("notab.conll", "Paris\tB-LOC\nBerlin\n", XA_TASK_KIND_TAGGING, XA_STATUS_CONFIG,
@@ -903,6 +919,7 @@ int main(void) {
         cmocka_unit_test(test_bad_tag),
         cmocka_unit_test(test_bad_conll_missing_tab),
         cmocka_unit_test(test_bad_utf8_label),
+        cmocka_unit_test(test_batch_size_limits),
         cmocka_unit_test(test_bad_files),
         cmocka_unit_test(test_large_files),
         cmocka_unit_test(test_batcher_shuffle),

@@ -778,8 +778,9 @@ static size_t layout(xa_composer *cp, program *pg, char *base, char *grad_base, 
 xa_status xa_composer_plan(xa_composer *cp, int B, int T, int M, int train) {
     plan_free(cp);
     const int L = cp->enc.L, C = cp->enc.C;
-    if (B <= 0 || T <= 0 || M < 0)
-        return xa_error_set(XA_STATUS_USAGE, "xa_composer_plan", "B, T > 0 and M >= 0", NULL,
+    if (B <= 0 || T <= 0 || M < 0 || (int64_t)B * T > XA_MAX_BATCH_TOKENS || M > XA_MAX_BATCH_TOKENS)
+        return xa_error_set(XA_STATUS_USAGE, "xa_composer_plan",
+                            "B, T > 0 and M >= 0, at most 16777216 tokens a batch", NULL,
                             "B=%d T=%d M=%d", B, T, M);
     int rep = xa_composer_replicas(cp);
     if (B % rep)

@@ -125,6 +125,11 @@ void xa_logv(xa_log_level level, const char *fmt, va_list ap);
 
 /* ---- checked sizes -------------------------------------------------------------------------- */
 
+/* The most tokens (B * T) one batch may hold. Row counts B * T are int everywhere (kernels take
+ * int rows): every entry point that takes a user's batch size and sequence length checks this
+ * bound, so the products stay far inside int and element counts (rows * width) in size_t. */
+#define XA_MAX_BATCH_TOKENS (1 << 24)
+
 /* *out = a * b or a + b; return 0 on overflow (and leave *out unspecified), 1 otherwise. */
 int xa_size_mul(size_t a, size_t b, size_t *out);
 int xa_size_add(size_t a, size_t b, size_t *out);
