@@ -211,12 +211,15 @@ static xa_setup *parse_block(parser *ps, xa_block kind) {
         }
         double sum = 0;
         for (int i = 0; i < s->n; i++) sum += n_weights >= 0 ? w[i] : 1.0;
+        /* weights that already sum to 1 (a printed setup) are kept as written, so that printing
+         * and parsing again gives the same weights (renormalising moved their last digits) */
+        double scale = n_weights >= 0 && fabs(sum - 1.0) <= 1e-12 ? 1.0 : sum;
         for (int i = 0; i < s->n; i++) {
             if (n_weights >= 0 && w[i] < 0) {
                 fail(ps, "weights >= 0", "%s", "negative Average weight");
                 goto fail;
             }
-            s->weights[i] = sum > 0 ? (n_weights >= 0 ? w[i] : 1.0) / sum : 0;
+            s->weights[i] = sum > 0 ? (n_weights >= 0 ? w[i] : 1.0) / scale : 0;
         }
         if (!(sum > 0) || !isfinite(sum)) {
             fail(ps, "weights with a positive finite sum", "Average weights sum to %g", sum);

@@ -66,9 +66,14 @@ build=${XA_FUZZ_BUILD:-$root/build-fuzz}
 [[ "$build" == /* ]] || build=$root/$build
 
 command -v clang >/dev/null || { echo "run.sh: clang not found: run .ci/setup --fuzz" >&2; exit 1; }
-cmake -S "$root" -B "$build" -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ \
-  -DCMAKE_BUILD_TYPE=RelWithDebInfo -DXA_FUZZ=ON -DXA_TESTS=OFF -DXA_OPENMP=OFF >/dev/null
-cmake --build "$build" -j "${XA_FUZZ_JOBS:-2}" --target "${run[@]/#/fuzz_}" >/dev/null
+mkdir -p "$build"
+if ! { cmake -S "$root" -B "$build" -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ \
+         -DCMAKE_BUILD_TYPE=RelWithDebInfo -DXA_FUZZ=ON -DXA_TESTS=OFF -DXA_OPENMP=OFF &&
+       cmake --build "$build" -j "${XA_FUZZ_JOBS:-2}" --target "${run[@]/#/fuzz_}"; } >"$build/build.log" 2>&1; then
+  tail -30 "$build/build.log" >&2
+  echo "run.sh: the fuzz build failed (log: $build/build.log)" >&2
+  exit 1
+fi
 
 # Fixed, not inherited: CI exports its own ASAN_OPTIONS for the test suite.
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:allocator_may_return_null=1
