@@ -554,6 +554,141 @@ static void test_setup_errors(void **state) {
     expect_error("", "recipe.yaml");
 }
 
+/* Issue 14 (fuzzing): nested setups, sizes and weights that once crashed or were accepted. */
+static void test_setup_limits(void **state) {
+    (void)state;
+    /* 21,000 nested Fuse( overflowed the stack; the limit is the JSON reader's 8 levels */
+    size_t n = 21000;
+    char *deep = calloc(5 * n + 4, 1);
+    assert_non_null(deep);
+    for (size_t i = 0; i < n; i++) memcpy(deep + 5 * i, "Fuse(", 5);
+    deep[5 * n] = 'a';
+    expect_error(deep, "nested too deep");
+    free(deep);
+    /* 8 levels still parse (the nesting rules then speak) */
+    expect_error("Split(a, Split(b, Split(c, Split(d, Split(e, Split(f, Split(g, Split(h, i, "
+                 "splits=[1, 1]), splits=[1, 1]), splits=[1, 1]), splits=[1, 1]), splits=[1, 1]), "
+                 "splits=[1, 1]), splits=[1, 1]), splits=[1, 1])", "setup too deep");
+    expect_error("Split(a, Split(b, Split(c, Split(d, Split(e, Split(f, Split(g, Split(h, Split(i, "
+                 "j)))))))))", "nested too deep");
+    /* sizes up to INT_MAX were accepted and their sums overflowed int; out-of-range floats were
+     * converted to int */
+    expect_error("Split(a, b, splits=[2147483647, 2147483647])", "1 to 1048576");
+    expect_error("BatchSplit(a, b, batch_sizes=[2147483647, 1])", "1 to 1048576");
+    expect_error("Split(a, b, splits=[1e300, 1])", "1e300");
+    expect_error("Split(a, b, splits=[nan, 1])", "nan");
+    expect_error("Split(a, b, splits=[-5e20, 1])", "size");
+    expect_format("Split(a, b, splits=[1048576, 1])", "Split(a, b, splits=[1048576, 1])");
+    /* non-finite weights: predict printed nan probabilities */
+    expect_error("Average(de, fr, weights=[inf, 1])", "finite");
+    expect_error("Average(de, fr, weights=[nan, 1])", "finite");
+    expect_error("Average(de, fr, weights=[1e308, 1e308])", "finite sum");
+    /* printing is canonical: default weights 1/9 printed and parsed again stayed 1/9 only up to
+     * the renormalisation's last digits (found by fuzz_setup) */
+    {
+        xa_setup *a = NULL, *b = NULL;
+        char t1[512], t2[512];
+        assert_int_equal(xa_setup_parse(&a, "Average(a, b, c, d, e, f, g, h, i)", "t"), XA_STATUS_OK);
+        xa_setup_format(a, t1, sizeof t1);
+        assert_int_equal(xa_setup_parse(&b, t1, "t"), XA_STATUS_OK);
+        xa_setup_format(b, t2, sizeof t2);
+        assert_string_equal(t1, t2);
+        assert_memory_equal(a->weights, b->weights, sizeof a->weights);
+        xa_setup_free(a);
+        xa_setup_free(b);
+    }
+    /* the tree check catches trees built elsewhere (adapter_setup.json, C callers) */
+    xa_setup *s = NULL;
+    assert_int_equal(xa_setup_parse(&s, "Average(de, fr)", "t"), XA_STATUS_OK);
+    s->weights[0] = NAN;
+    assert_int_equal(xa_setup_check(s, "t"), XA_STATUS_CONFIG);
+    xt_assert_error_mentions("finite");
+    s->weights[0] = 0.5;
+    assert_int_equal(xa_setup_check(s, "t"), XA_STATUS_OK);
+    xa_setup_free(s);
+    assert_int_equal(xa_setup_parse(&s, "BatchSplit(a, b, batch_sizes=[1, 1])", "t"), XA_STATUS_OK);
+    s->sizes[1] = 2000000;
+    assert_int_equal(xa_setup_check(s, "t"), XA_STATUS_CONFIG);
+    xt_assert_error_mentions("size 2000000");
+    xa_setup_free(s);
+}
+
+/* adapter_setup.json: sizes past int were narrowed; they are checked first. */
+static void test_setup_json_limits(void **state) {
+    (void)state;
+    const char *path = xt_tmp_path("adapter_setup.json");
+    const char *big = "{\"adapter_setup\": {\"type\": \"BatchSplit\", \"children\": [\"a\", \"b\"], "
+                      "\"kwargs\": {\"batch_sizes\": [4294967298, 2]}}, \"head_setup\": null}";
+    xt_write_file(path, big, strlen(big));
+    xa_setup *s = NULL;
+    assert_int_equal(xa_hub_load_setup(path, &s, NULL, 0), XA_STATUS_CONFIG);
+    assert_null(s);
+    xt_assert_error_mentions("4294967298");
+    const char *one = "{\"adapter_setup\": {\"type\": \"Split\", \"children\": [\"a\", \"b\"], "
+                      "\"kwargs\": {\"splits\": 0}}, \"head_setup\": null}";
+    xt_write_file(path, one, strlen(one));
+    assert_int_equal(xa_hub_load_setup(path, &s, NULL, 0), XA_STATUS_CONFIG);
+    xt_assert_error_mentions("size 0");
+    const char *ok = "{\"adapter_setup\": {\"type\": \"Split\", \"children\": [\"a\", \"b\"], "
+                     "\"kwargs\": {\"splits\": [3, 5]}}, \"head_setup\": null}";
+    xt_write_file(path, ok, strlen(ok));
+    assert_int_equal(xa_hub_load_setup(path, &s, NULL, 0), XA_STATUS_OK);
+    assert_int_equal(s->sizes[1], 5);
+    xa_setup_free(s);
+}
+
+/* BatchSplit aborted on a short last batch (an XA_ASSERT around compile in reshape), and Split
+ * read past the batch when its sizes did not cover the sequence: both are CONFIG errors now, and
+ * the composer still runs batches of the planned shape afterwards. */
+static void short_batch_case(const char *setup_text, int B, int T, int B2, int T2) {
+    char encdir[600];
+    snprintf(encdir, sizeof encdir, "%s/xlmr", xt_data_path("encoder"));
+    xa_encoder enc;
+    assert_int_equal(xa_encoder_load(&enc, NULL, encdir, 0), XA_STATUS_OK);
+    xa_composer *cp;
+    assert_int_equal(xa_composer_init(&cp, &enc.cfg), XA_STATUS_OK);
+    xa_bn_config cfg;
+    xa_bn_config_preset(&cfg, "seq_bn");
+    cfg.reduction_factor = 4;
+    assert_int_equal(xa_composer_add_adapter(cp, "a", &cfg, 0, NULL), XA_STATUS_OK);
+    assert_int_equal(xa_composer_add_adapter(cp, "b", &cfg, 0, NULL), XA_STATUS_OK);
+    xa_setup *s = NULL;
+    assert_int_equal(xa_setup_parse(&s, setup_text, "t"), XA_STATUS_OK);
+    assert_int_equal(xa_composer_activate(cp, s, "t"), XA_STATUS_OK);
+    xa_setup_free(s);
+    /* a plan whose shape the setup cannot split is refused */
+    assert_int_equal(xa_composer_plan(cp, B2, T2, 0, 0), XA_STATUS_CONFIG);
+    xt_assert_error_mentions("do not match");
+    assert_int_equal(xa_composer_plan(cp, B, T, 0, 0), XA_STATUS_OK);
+    xa_hook hook;
+    xa_composer_hook(cp, &hook);
+    xa_encoder_acts acts;
+    assert_int_equal(xa_encoder_acts_init(&acts, &enc.cfg, B, T, 0), XA_STATUS_OK);
+    int32_t ids[64], lens[8], lens2[8];
+    for (int i = 0; i < B * T; i++) ids[i] = 4 + i % 20;
+    for (int r = 0; r < B; r++) lens[r] = T, lens2[r] = T2;
+    xa_batch full = {ids, NULL, lens, B, T}, part = {ids, NULL, lens2, B2, T2};
+    assert_int_equal(xa_encoder_forward(&enc, &acts, &full, &hook, 0, NULL), XA_STATUS_OK);
+    float *ref = malloc((size_t)B * T * enc.cfg.C * sizeof(float));
+    memcpy(ref, xa_encoder_hidden(&enc, &acts, enc.cfg.L - 1), (size_t)B * T * enc.cfg.C * sizeof(float));
+    assert_int_equal(xa_encoder_forward(&enc, &acts, &part, &hook, 0, NULL), XA_STATUS_CONFIG);
+    xt_assert_error_mentions("cannot split");
+    /* the programs were compiled back: the full batch gives the same output as before */
+    assert_int_equal(xa_encoder_forward(&enc, &acts, &full, &hook, 0, NULL), XA_STATUS_OK);
+    xt_assert_close("after a refused batch", xa_encoder_hidden(&enc, &acts, enc.cfg.L - 1), ref,
+                    (size_t)B * T * enc.cfg.C, 0.0f, 0.0f);
+    free(ref);
+    xa_encoder_acts_free(&acts);
+    xa_composer_free(cp);
+    xa_encoder_free(&enc);
+}
+
+static void test_short_last_batch(void **state) {
+    (void)state;
+    short_batch_case("BatchSplit(a, b, batch_sizes=[2, 2])", 4, 8, 3, 8);
+    short_batch_case("Split(a, b, splits=[3, 5])", 2, 8, 2, 6);
+}
+
 /* ---- what trains --------------------------------------------------------------------------------- */
 
 static void test_frozen_and_lowest_trainable(void **state) {
@@ -833,6 +968,9 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_setup_parse),
         cmocka_unit_test(test_setup_errors),
+        cmocka_unit_test(test_setup_limits),
+        cmocka_unit_test(test_setup_json_limits),
+        cmocka_unit_test(test_short_last_batch),
         cmocka_unit_test(test_yaml_presets_match),
         cmocka_unit_test(test_frozen_and_lowest_trainable),
         cmocka_unit_test(test_skip_layers_plain),

@@ -299,6 +299,40 @@ static void test_progress_plain_lines(void **state) {
     free(text);
 }
 
+/* core/utf8.c: strict RFC 3629 checks. */
+static void test_utf8(void **state) {
+    (void)state;
+    static const struct {
+        const char *s;
+        int ok;
+        size_t bad;
+    } cases[] = {
+        {"plain", 1, 0},
+        {"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80", 1, 0},
+        {"\xef\xbf\xbd\xf4\x8f\xbf\xbf", 1, 0}, /* U+FFFD, U+10FFFF */
+        {"caf\xe9", 0, 3},                          /* Latin-1 */
+        {"ab\x80", 0, 2},                           /* lone continuation */
+        {"\xc0\xaf", 0, 0},                         /* overlong '/' */
+        {"\xc1\xbf", 0, 0},
+        {"\xe0\x80\xaf", 0, 0},                     /* overlong 3-byte */
+        {"\xed\xa0\x80", 0, 0},                     /* surrogate U+D800 */
+        {"\xf0\x8f\xbf\xbf", 0, 0},                 /* overlong 4-byte */
+        {"\xf4\x90\x80\x80", 0, 0},                 /* past U+10FFFF */
+        {"\xf5\x80\x80\x80", 0, 0},
+        {"x\xe2\x82", 0, 1},                        /* truncated */
+        {"\xff", 0, 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        size_t bad = 99;
+        int ok = xa_utf8_valid(cases[i].s, strlen(cases[i].s), &bad);
+        if (ok != cases[i].ok) fail_msg("case %zu: valid %d, expected %d", i, ok, cases[i].ok);
+        if (!ok && bad != cases[i].bad) fail_msg("case %zu: bad at %zu, expected %zu", i, bad, cases[i].bad);
+    }
+    assert_int_equal(xa_utf8_char("\xe2\x82\xac", 3), 3);
+    assert_int_equal(xa_utf8_char("\xe2\x82\xac", 2), 0); /* cut by n */
+    assert_int_equal(xa_utf8_char("", 0), 0);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_status_exit_codes),
@@ -312,6 +346,7 @@ int main(void) {
         cmocka_unit_test(test_rng_distributions),
         cmocka_unit_test(test_timer_and_duration),
         cmocka_unit_test(test_progress_plain_lines),
+        cmocka_unit_test(test_utf8),
     };
     return cmocka_run_group_tests_name("core", tests, NULL, NULL);
 }

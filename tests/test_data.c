@@ -480,6 +480,44 @@ static void test_bad_tag(void **state) {
                  XA_TASK_KIND_TAGGING, XA_STATUS_CONFIG, "badtag3.jsonl:1", "'S-PER'");
 }
 
+/* Issue 14 (fuzzing): a label that is not UTF-8 was accepted and failed only when the head was
+ * saved (head_config.json), after training; it is a load error naming file:line now. */
+static void test_bad_utf8_label(void **state) {
+    (void)state;
+    expect_error("latin1.tsv", "pos\tgood film\ncaf\xe9\tbad film\n", XA_TASK_KIND_CLASSIFICATION,
+                 XA_STATUS_CONFIG, "latin1.tsv:2", "not valid UTF-8");
+    expect_error("latin1.conll", "Paris\tB-LOC\n\nZ\xfcrich\tB-LOC\xc3\n", XA_TASK_KIND_TAGGING,
+                 XA_STATUS_CONFIG, "latin1.conll:3", "offset 5");
+    /* an overlong form and a surrogate are ill-formed too; valid multi-byte labels load */
+    expect_error("overlong.tsv", "\xc0\xafx\ttext\n", XA_TASK_KIND_CLASSIFICATION, XA_STATUS_CONFIG,
+                 "overlong.tsv:1", "UTF-8");
+    expect_error("surrogate.tsv", "\xed\xa0\x80\ttext\n", XA_TASK_KIND_CLASSIFICATION,
+                 XA_STATUS_CONFIG, "surrogate.tsv:1", "UTF-8");
+    xa_labels labels = {0};
+    xa_task_data d;
+    assert_int_equal(xa_task_data_load(&d, g_spm, write_tmp("utf8.tsv", "caf\xc3\xa9\tx y\n\xe2\x82\xac\tz\n"),
+                                       XA_TASK_KIND_CLASSIFICATION, XA_TASK_FORMAT_AUTO, 16, &labels),
+                     XA_STATUS_OK);
+    assert_int_equal(labels.n, 2);
+    xa_task_data_free(&d);
+}
+
+/* Issue 14: B * T of user values wrapped in int further on; the batch buffers refuse them. */
+static void test_batch_size_limits(void **state) {
+    (void)state;
+    xa_mlm_batch mb;
+    assert_int_equal(xa_mlm_batch_init(&mb, 1 << 20, 1 << 20), XA_STATUS_USAGE);
+    xt_assert_error_mentions("16777216");
+    assert_int_equal(xa_mlm_batch_init(&mb, 0, 8), XA_STATUS_USAGE);
+    assert_int_equal(xa_mlm_batch_init(&mb, 2, 8), XA_STATUS_OK);
+    xa_mlm_batch_free(&mb);
+    xa_task_batch tb;
+    assert_int_equal(xa_task_batch_init(&tb, 1 << 20, 1 << 20), XA_STATUS_USAGE);
+    xt_assert_error_mentions("16777216");
+    assert_int_equal(xa_task_batch_init(&tb, 2, 8), XA_STATUS_OK);
+    xa_task_batch_free(&tb);
+}
+
 static void test_bad_conll_missing_tab(void **state) {
     (void)state;
     expect_error("notab.conll", "Paris\tB-LOC\nBerlin\n", XA_TASK_KIND_TAGGING, XA_STATUS_CONFIG,
@@ -1032,6 +1070,8 @@ int main(void) {
         cmocka_unit_test(test_bad_length_mismatch),
         cmocka_unit_test(test_bad_tag),
         cmocka_unit_test(test_bad_conll_missing_tab),
+        cmocka_unit_test(test_bad_utf8_label),
+        cmocka_unit_test(test_batch_size_limits),
         cmocka_unit_test(test_bad_files),
         cmocka_unit_test(test_large_files),
         cmocka_unit_test(test_batcher_shuffle),

@@ -15,6 +15,7 @@
 #include <jansson.h>
 
 #include "core/core.h"
+#include "config/config.h"
 #include "eval/eval.h"
 #include "io/file.h"
 
@@ -306,6 +307,30 @@ static void test_table_indexing(void **state) {
     assert_int_equal((int)strlen(t->rows[0]), 30); /* "é" would need bytes 30..31 */
     assert_int_equal(xa_table_row(t, longname), 0);
     assert_int_equal(t->n_rows, 1);
+    free(t);
+}
+
+/* Issue 14: with the most targets a recipe accepts, the source and the mean rows still fit (a
+ * 65th row was -1 and cmd_recipe.c wrote value[-1]). */
+static void test_table_max_targets(void **state) {
+    (void)state;
+    xa_table *t = malloc(sizeof *t);
+    assert_non_null(t);
+    xa_table_init(t, "topic: accuracy", "accuracy");
+    int c = xa_table_col(t, "madx");
+    assert_int_equal(xa_table_row(t, "en (src)"), 0);
+    for (int i = 0; i < XA_CFG_MAX_LANGS; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "t%d", i);
+        int r = xa_table_row(t, name);
+        assert_int_equal(r, i + 1);
+        t->value[r][c] = i;
+    }
+    xa_table_add_mean_row(t, "mean (targets)");
+    assert_int_equal(t->n_rows, XA_CFG_MAX_LANGS + 2);
+    int m = xa_table_row(t, "mean (targets)");
+    assert_int_equal(m, XA_CFG_MAX_LANGS + 1);
+    assert_true(fabs(t->value[m][c] - (XA_CFG_MAX_LANGS - 1) / 2.0) < 1e-12);
     free(t);
 }
 
@@ -716,6 +741,7 @@ int main(void) {
         cmocka_unit_test(test_span_seqeval_readme),
         cmocka_unit_test(test_span_iobes),
         cmocka_unit_test(test_table_indexing),
+        cmocka_unit_test(test_table_max_targets),
         cmocka_unit_test(test_table_mean_row),
         cmocka_unit_test(test_table_mean_row_seeds),
         cmocka_unit_test(test_table_markdown_text),

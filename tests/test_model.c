@@ -489,7 +489,7 @@ static void test_hook_contract(void **state) {
     const size_t N = (size_t)fx->B * fx->T, NC = N * C;
     test_hook th = {L - 1, C, calloc(C, 4), calloc(C, 4), calloc(NC, 4), calloc(N, 4), calloc(N, 4), 2 * (L - 1) + 1, 0, 0};
     for (int c = 0; c < C; c++) th.a[c] = 0.1f + 0.01f * (float)c;
-    xa_hook hook = {&th, th_forward, th_backward, NULL, NULL, th_lowest};
+    xa_hook hook = {&th, th_forward, th_backward, NULL, NULL, th_lowest, NULL};
     xa_encoder_acts a;
     assert_int_equal(xa_encoder_acts_init(&a, &enc->cfg, fx->B, fx->T, 1), XA_STATUS_OK);
     xa_batch b = make_batch(fx);
@@ -583,6 +583,42 @@ static void test_load_without_prefix(void **state) {
     xa_encoder_free(&e2);
 }
 
+/* Issue 14: sizes from config.json were narrowed from int64 to int, and B * T (* H) products of
+ * user values could wrap; both are errors at the entry points now. */
+static void test_size_limits(void **state) {
+    fixture *fx = *state;
+    const xa_encoder_config *ec = &fx->enc.cfg;
+    xa_hf_config hf;
+    assert_int_equal(xa_hf_config_default(&hf, "xlm-roberta"), XA_STATUS_OK);
+    xa_encoder_config out;
+    assert_int_equal(xa_encoder_config_from_hf(&out, &hf, "config.json"), XA_STATUS_OK);
+    hf.hidden_size = (int64_t)1 << 32 | 768; /* narrowed to 768 before */
+    assert_int_equal(xa_encoder_config_from_hf(&out, &hf, "config.json"), XA_STATUS_CONFIG);
+    xt_assert_error_mentions("hidden_size is 4294968064");
+    hf.hidden_size = 768;
+    hf.vocab_size = -((int64_t)1 << 40);
+    assert_int_equal(xa_encoder_config_from_hf(&out, &hf, "config.json"), XA_STATUS_CONFIG);
+    xt_assert_error_mentions("vocab_size");
+    xa_encoder_config big = *ec;
+    big.C = big.FF = 1 << 20; /* V * C and B * T * FF products beyond any real model */
+    big.NH = 1;
+    assert_int_equal(xa_encoder_config_check(&big, "cfg"), XA_STATUS_CONFIG);
+    xt_assert_error_mentions("at most");
+    /* B * T = 2^40 wrapped in int: refused before any allocation or product */
+    xa_encoder_acts a;
+    xa_encoder_config wide = *ec;
+    wide.P = 1 << 20;
+    assert_int_equal(xa_encoder_acts_init(&a, &wide, 1 << 20, (1 << 20) - 2, 0), XA_STATUS_USAGE);
+    xt_assert_error_mentions("16777216");
+    xa_head h;
+    assert_int_equal(xa_head_init(&h, XA_HEAD_TAGGING, ec->C, 3, 0.0f, 1 << 16, 1 << 16, 0), XA_STATUS_USAGE);
+    xt_assert_error_mentions("16777216");
+    assert_int_equal(xa_head_init(&h, XA_HEAD_TAGGING, ec->C, 3, 0.0f, 4, 8, 0), XA_STATUS_OK);
+    xa_head_free(&h);
+    xa_mlm_head mh;
+    assert_int_equal(xa_mlm_head_init(&mh, ec->C, ec->V, 1e-5f, (1 << 24) + 1, 0), XA_STATUS_USAGE);
+}
+
 #define GROUP(name, setup)                                                                         \
     const struct CMUnitTest name[] = {                                                             \
         cmocka_unit_test(test_forward_hidden_states),                                             \
@@ -594,6 +630,7 @@ static void test_load_without_prefix(void **state) {
         cmocka_unit_test(test_bad_batches),                                                       \
         cmocka_unit_test(test_hook_contract),                                                     \
         cmocka_unit_test(test_load_without_prefix),                                               \
+        cmocka_unit_test(test_size_limits),                                                       \
     }
 
 int main(void) {

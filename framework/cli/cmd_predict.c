@@ -180,10 +180,22 @@ static xa_status use_setup_text(predictor *p, const char *text) {
     return st;
 }
 
+/* A JSON string; bytes that are not valid UTF-8 (input text copied into "tokens") become U+FFFD,
+ * so every output line stays valid JSON. */
 static void json_string(FILE *out, const char *s, size_t n) {
     fputc('"', out);
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
+        size_t k = c >= 0x80 ? xa_utf8_char(s + i, n - i) : 1;
+        if (k == 0) {
+            fputs("\\ufffd", out);
+            continue;
+        }
+        if (k > 1) {
+            fwrite(s + i, 1, k, out);
+            i += k - 1;
+            continue;
+        }
         if (c == '"' || c == '\\') fprintf(out, "\\%c", c);
         else if (c == '\n') fputs("\\n", out);
         else if (c == '\t') fputs("\\t", out);
@@ -293,6 +305,15 @@ static xa_status predict_line(predictor *p, const char *text, size_t n, int keep
         return xa_error_set(XA_STATUS_NOMEM, "predict", NULL, NULL, "out of memory");
     }
     xa_head_forward(&p->head, h, NULL, 1, len, logits, 0, NULL);
+    for (size_t i = 0; i < (size_t)len * K; i++) {
+        if (isfinite(logits[i])) continue;
+        free(logits);
+        free(prob);
+        /* nan or inf would print as invalid JSON probabilities */
+        return xa_error_set(XA_STATUS_RUNTIME, "predict", "finite scores",
+                            "check the adapters, fusion and head files (damaged or diverged weights?)",
+                            "the model gives a non-finite score at position %zu", i / (size_t)K);
+    }
     fputc('{', out);
     if (!tagging) {
         softmax(prob, logits, K);

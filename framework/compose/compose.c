@@ -70,6 +70,7 @@ typedef struct program {
     int n_ops, cap_ops;
     int64_t *slot_rows; /* rows of each slot (externals: the hook's N) */
     int n_slots, cap_slots;
+    int plan_slots;      /* n_slots at plan time: val and grad hold that many (+1) */
     float **val, **grad; /* per slot */
     size_t region_bytes, grad_bytes;
     int plain;           /* nothing runs here */
@@ -570,6 +571,12 @@ static void c_fuse(cctx *c, const xa_setup *s, cstate *st, int lvl) {
 static void c_split(cctx *c, const xa_setup *s, cstate *st, int lvl) {
     xa_adapter *first = xa_composer_adapter(c->cp, xa_setup_first(s));
     if (!here(c, first)) return;
+    int64_t total = 0; /* sizes are at most XA_SETUP_MAX_SIZE each (xa_setup_check) */
+    for (int i = 0; i < s->n; i++) total += s->sizes[i];
+    if (total != st->T) { /* the positions must be covered exactly, as torch.split requires */
+        c->ok = -1;
+        return;
+    }
     c_pre(c, first, st, NULL, NULL);
     int out = new_slot(c, (int64_t)st->B * st->T);
     xa_adapter *last = NULL;
@@ -616,12 +623,12 @@ static void c_rows(cctx *c, const xa_setup *s, cstate *st, int lvl) {
     xa_adapter *first = xa_composer_adapter(c->cp, xa_setup_first(s));
     if (!here(c, first)) return;
     int sizes[XA_SETUP_MAX_CHILDREN];
-    int total = 0;
+    int64_t total = 0;
     for (int i = 0; i < s->n; i++) {
         sizes[i] = s->kind == XA_BLOCK_BATCHSPLIT ? s->sizes[i] : st->B / s->n;
         total += sizes[i];
     }
-    if (total != st->B) { /* reported by xa_composer_plan; asserted for later batches */
+    if (total != st->B) { /* reported by xa_composer_plan, and by hook_prepare for later batches */
         c->ok = -1;
         return;
     }
@@ -771,8 +778,9 @@ static size_t layout(xa_composer *cp, program *pg, char *base, char *grad_base, 
 xa_status xa_composer_plan(xa_composer *cp, int B, int T, int M, int train) {
     plan_free(cp);
     const int L = cp->enc.L, C = cp->enc.C;
-    if (B <= 0 || T <= 0 || M < 0)
-        return xa_error_set(XA_STATUS_USAGE, "xa_composer_plan", "B, T > 0 and M >= 0", NULL,
+    if (B <= 0 || T <= 0 || M < 0 || (int64_t)B * T > XA_MAX_BATCH_TOKENS || M > XA_MAX_BATCH_TOKENS)
+        return xa_error_set(XA_STATUS_USAGE, "xa_composer_plan",
+                            "B, T > 0 and M >= 0, at most 16777216 tokens a batch", NULL,
                             "B=%d T=%d M=%d", B, T, M);
     int rep = xa_composer_replicas(cp);
     if (B % rep)
@@ -788,12 +796,15 @@ xa_status xa_composer_plan(xa_composer *cp, int B, int T, int M, int train) {
         if (ok == 0) goto nomem;
         if (ok < 0) {
             plan_free(cp);
-            return xa_error_set(XA_STATUS_CONFIG, "xa_composer_plan", "BatchSplit sizes that sum to the batch",
-                                "plan with B equal to the sum of batch_sizes", "the setup's batch sizes do not match B=%d", B);
+            return xa_error_set(XA_STATUS_CONFIG, "xa_composer_plan",
+                                "BatchSplit sizes that sum to the batch, Split sizes that sum to the sequence length",
+                                "plan with B equal to the sum of batch_sizes (T to the sum of splits)",
+                                "the setup's sizes do not match B=%d T=%d", B, T);
         }
         size_t g = 0;
         pg->region_bytes = layout(cp, pg, NULL, NULL, &g, train);
         pg->grad_bytes = g;
+        pg->plan_slots = pg->n_slots;
         pg->val = calloc((size_t)pg->n_slots + 1, sizeof *pg->val);
         pg->grad = calloc((size_t)pg->n_slots + 1, sizeof *pg->grad);
         if (!pg->val || !pg->grad) goto nomem;
@@ -840,20 +851,27 @@ nomem:
                         "cannot allocate adapter activations for B=%d T=%d", B, T);
 }
 
-/* A batch of another shape: recompile into the planned memory (every slot only shrinks). */
-static void reshape(xa_composer *cp, int B, int T) {
+/* A batch of another shape: recompile into the planned memory (every slot only shrinks).
+ * Returns 0, or -1 when the setup does not fit B (BatchSplit sizes, Parallel width): the programs
+ * are then compiled back to the current shape, which fitted. */
+static int reshape(xa_composer *cp, int B, int T) {
     XA_ASSERT(B <= cp->B && T <= cp->T);
     size_t off = 0;
     for (int pos = 0; pos < 2 * cp->enc.L; pos++) {
         program *pg = &cp->progs[pos];
-        int n_slots = pg->n_slots;
-        XA_ASSERT(compile(cp, pg, pos, B, T) == 1);
-        XA_ASSERT(pg->n_slots <= n_slots);
+        int ok = compile(cp, pg, pos, B, T);
+        if (ok < 0 && (B != cp->cur_B || T != cp->cur_T)) {
+            XA_ASSERT(reshape(cp, cp->cur_B, cp->cur_T) == 0);
+            return -1;
+        }
+        XA_ASSERT(ok == 1);
+        XA_ASSERT(pg->n_slots <= pg->plan_slots);
         layout(cp, pg, cp->mem + off, cp->train ? cp->grad_mem : NULL, NULL, cp->train);
         if (cp->train) off += pg->region_bytes;
     }
     cp->cur_B = B;
     cp->cur_T = T;
+    return 0;
 }
 
 /* ---- running a program ---------------------------------------------------------------------------- */
@@ -1046,10 +1064,29 @@ static void run_backward(xa_composer *cp, program *pg, const xa_hook_sublayer *s
 
 /* ---- the hook ------------------------------------------------------------------------------------- */
 
+/* Before a forward: a batch of another shape (a shorter last batch) recompiles the programs; a
+ * setup that cannot split it is an error, not an abort. */
+static xa_status hook_prepare(void *ctx, int B, int T) {
+    xa_composer *cp = ctx;
+    if (!cp->setup || !cp->planned || (B == cp->cur_B && T == cp->cur_T)) return XA_STATUS_OK;
+    if (B > cp->B || T > cp->T)
+        return xa_error_set(XA_STATUS_USAGE, "xa_composer", "a batch within the plan", NULL,
+                            "batch %dx%d is larger than the planned %dx%d", B, T, cp->B, cp->T);
+    if (reshape(cp, B, T) == 0) return XA_STATUS_OK;
+    char text[256];
+    xa_setup_format(cp->setup, text, sizeof text);
+    return xa_error_set(XA_STATUS_CONFIG, "xa_composer",
+                        "BatchSplit sizes that sum to the batch, Split sizes that sum to the sequence length",
+                        "a shorter batch (the last one of an epoch, or a length-bucketed one) cannot "
+                        "be split the same way: use a batch size and data size that the setup divides",
+                        "setup %s cannot split a batch of %d x %d tokens", text, B, T);
+}
+
 static int hook_sublayer_forward(void *ctx, xa_hook_site site, int layer, const xa_hook_sublayer *s) {
     xa_composer *cp = ctx;
     if (!cp->setup || !cp->planned || cp->skip[layer]) return 0;
-    if (s->B != cp->cur_B || s->T != cp->cur_T) reshape(cp, s->B, s->T);
+    /* xa_encoder_forward calls hook_prepare first; only a caller that bypasses it gets here */
+    if (s->B != cp->cur_B || s->T != cp->cur_T) XA_ASSERT(reshape(cp, s->B, s->T) == 0);
     program *pg = &cp->progs[2 * layer + (site == XA_HOOK_FFN)];
     if (pg->plain) return 0;
     run_forward(cp, pg, s);
@@ -1104,6 +1141,7 @@ void xa_composer_hook(xa_composer *cp, xa_hook *hook) {
     hook->rows_forward = hook_rows_forward;
     hook->rows_backward = hook_rows_backward;
     hook->lowest_trainable = hook_lowest_trainable;
+    hook->prepare = hook_prepare;
 }
 
 /* ---- gradients ------------------------------------------------------------------------------------ */

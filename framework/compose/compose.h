@@ -42,6 +42,8 @@ extern "C" {
 
 #define XA_NAME_MAX 64             /* adapter and fusion names, NUL included */
 #define XA_SETUP_MAX_CHILDREN 16
+#define XA_SETUP_MAX_DEPTH 8           /* nesting levels of blocks (text and adapter_setup.json) */
+#define XA_SETUP_MAX_SIZE (1 << 20)    /* largest Split / BatchSplit size */
 #define XA_COMPOSE_MAX_ADAPTERS 64
 #define XA_COMPOSE_MAX_FUSIONS 16
 
@@ -72,6 +74,8 @@ typedef struct xa_setup {
  *     block  := Kind "(" item ("," item)* ("," kwarg)* ")"
  *     Kind   := Stack | Fuse | Split | BatchSplit | Parallel | Average   (case-insensitive)
  *     kwarg  := splits=[ints] | batch_sizes=[ints] | weights=[numbers] | name=NAME (Fuse)
+ * Blocks nest at most XA_SETUP_MAX_DEPTH levels; sizes are integers in [1, XA_SETUP_MAX_SIZE];
+ * weights are finite numbers >= 0 with a positive finite sum.
  * The result is checked with xa_setup_check. Errors: CONFIG naming `where`, the column and what
  * was expected. *out is NULL on failure; free with xa_setup_free. */
 xa_status xa_setup_parse(xa_setup **out, const char *text, const char *where);
@@ -82,7 +86,8 @@ void xa_setup_free(xa_setup *s);
 /* Canonical text ("Stack(en, task)", kwargs included); returns the length it needs (snprintf). */
 int xa_setup_format(const xa_setup *s, char *buf, size_t n);
 /* AdapterHub's ALLOWED_NESTINGS and depth rules (§1.6), child counts (Split/BatchSplit/Parallel/
- * Average/Fuse need >= 2 children... Stack >= 1), sizes > 0, weights >= 0 with a positive sum.
+ * Average/Fuse need >= 2 children... Stack >= 1), sizes in [1, XA_SETUP_MAX_SIZE], weights finite
+ * and >= 0 with a positive sum.
  * CONFIG naming `where`, the block and what is allowed. */
 xa_status xa_setup_check(const xa_setup *s, const char *where);
 /* The leftmost / rightmost adapter name (AdapterHub first() / last()). */

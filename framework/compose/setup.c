@@ -3,6 +3,8 @@
  * (ALLOWED_NESTINGS plus its depth rules). The tree is plain data; compose.c compiles it into a
  * per-layer program. Not here: anything about adapters' existence (xa_composer_activate checks). */
 #include <ctype.h>
+#include <limits.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,6 +61,7 @@ xa_setup *xa_setup_clone(const xa_setup *s) {
 typedef struct parser {
     const char *text, *p, *where;
     xa_status st;
+    int depth; /* blocks open at p */
 } parser;
 
 static void skip_ws(parser *ps) {
@@ -73,11 +76,13 @@ static int fail(parser *ps, const char *expected, const char *fmt, ...) {
         va_start(ap, fmt);
         vsnprintf(what, sizeof what, fmt, ap);
         va_end(ap);
+        /* a long setup is shown by its start: the column and the problem must fit the record */
+        int len = (int)strlen(ps->text);
         xa_error_set(XA_STATUS_CONFIG, ps->where, expected,
                      "blocks are Stack, Fuse, Split, BatchSplit, Parallel, Average, e.g. "
                      "\"Stack(lang_de, task)\" or \"Split(a, b, splits=[64, 64])\"",
-                     "adapter setup \"%s\", column %d: %s", ps->text,
-                     (int)(ps->p - ps->text) + 1, what);
+                     "adapter setup \"%.*s%s\", column %d: %s", len > 80 ? 60 : len, ps->text,
+                     len > 80 ? "..." : "", (int)(ps->p - ps->text) + 1, what);
         ps->st = XA_STATUS_CONFIG;
     }
     return 0;
@@ -129,9 +134,14 @@ static int parse_list(parser *ps, int *ints, double *reals, int max) {
         if (end == ps->p) return fail(ps, "a number", "found '%s'", ps->p), -1;
         if (n >= max) return fail(ps, "at most 16 values", "too many values at '%s'", ps->p), -1;
         if (ints) {
-            if (v != (double)(int)v) return fail(ps, "an integer", "found '%s'", ps->p), -1;
+            /* range first: converting an out-of-range double to int is undefined */
+            if (!(v >= 1 && v <= XA_SETUP_MAX_SIZE) || v != floor(v))
+                return fail(ps, "an integer size from 1 to 1048576", "found size '%.*s'",
+                            (int)(end - ps->p), ps->p), -1;
             ints[n] = (int)v;
         }
+        if (reals && !isfinite(v))
+            return fail(ps, "a finite number", "found '%.*s'", (int)(end - ps->p), ps->p), -1;
         if (reals) reals[n] = v;
         n++;
         ps->p = end;
@@ -201,15 +211,18 @@ static xa_setup *parse_block(parser *ps, xa_block kind) {
         }
         double sum = 0;
         for (int i = 0; i < s->n; i++) sum += n_weights >= 0 ? w[i] : 1.0;
+        /* weights that already sum to 1 (a printed setup) are kept as written, so that printing
+         * and parsing again gives the same weights (renormalising moved their last digits) */
+        double scale = n_weights >= 0 && fabs(sum - 1.0) <= 1e-12 ? 1.0 : sum;
         for (int i = 0; i < s->n; i++) {
             if (n_weights >= 0 && w[i] < 0) {
                 fail(ps, "weights >= 0", "%s", "negative Average weight");
                 goto fail;
             }
-            s->weights[i] = sum > 0 ? (n_weights >= 0 ? w[i] : 1.0) / sum : 0;
+            s->weights[i] = sum > 0 ? (n_weights >= 0 ? w[i] : 1.0) / scale : 0;
         }
-        if (!(sum > 0)) {
-            fail(ps, "weights with a positive sum", "%s", "Average weights sum to 0");
+        if (!(sum > 0) || !isfinite(sum)) {
+            fail(ps, "weights with a positive finite sum", "Average weights sum to %g", sum);
             goto fail;
         }
     }
@@ -229,7 +242,15 @@ static xa_setup *parse_item(parser *ps) {
                  name);
             return NULL;
         }
-        return parse_block(ps, kind);
+        /* The recursion below is bounded here (adapter_setup.json stops at the same depth). */
+        if (ps->depth >= XA_SETUP_MAX_DEPTH) {
+            fail(ps, "at most 8 nested blocks", "%s", "setup nested too deep");
+            return NULL;
+        }
+        ps->depth++;
+        xa_setup *s = parse_block(ps, kind);
+        ps->depth--;
+        return s;
     }
     xa_setup *s = calloc(1, sizeof *s);
     if (!s) return fail(ps, "memory", "%s", "out of memory"), NULL;
@@ -240,7 +261,7 @@ static xa_setup *parse_item(parser *ps) {
 
 xa_status xa_setup_parse(xa_setup **out, const char *text, const char *where) {
     *out = NULL;
-    parser ps = {text, text, where ? where : "adapter setup", XA_STATUS_OK};
+    parser ps = {text, text, where ? where : "adapter setup", XA_STATUS_OK, 0};
     xa_setup *first = parse_item(&ps);
     if (!first) return ps.st ? ps.st : XA_STATUS_CONFIG;
     xa_setup *top = first;
@@ -390,19 +411,37 @@ static xa_status check_rec(const xa_setup *s, int lvl, const char *where) {
                                     lvl + 1);
         }
         if (s->kind == XA_BLOCK_SPLIT || s->kind == XA_BLOCK_BATCHSPLIT) {
-            if (s->sizes[i] <= 0)
-                return xa_error_set(XA_STATUS_CONFIG, where, "sizes > 0", NULL,
+            if (s->sizes[i] <= 0 || s->sizes[i] > XA_SETUP_MAX_SIZE)
+                return xa_error_set(XA_STATUS_CONFIG, where, "sizes from 1 to 1048576", NULL,
                                     "%s size %d of child %d", block_name(s->kind), s->sizes[i], i);
         }
+        if (s->kind == XA_BLOCK_AVERAGE && (!isfinite(s->weights[i]) || s->weights[i] < 0))
+            return xa_error_set(XA_STATUS_CONFIG, where, "finite weights >= 0", NULL,
+                                "Average weight %g of child %d", s->weights[i], i);
         xa_status st = check_rec(c, lvl + 1, where);
         if (st) return st;
     }
     return XA_STATUS_OK;
 }
 
+/* Depth first (iteratively bounded): check_rec and the printers recurse over the tree. */
+static int depth_of(const xa_setup *s, int limit) {
+    if (s->kind == XA_BLOCK_ADAPTER) return 0;
+    if (limit <= 0) return 1;
+    int d = 0;
+    for (int i = 0; i < s->n; i++) {
+        int k = depth_of(s->child[i], limit - 1);
+        if (k > d) d = k;
+    }
+    return d + 1;
+}
+
 xa_status xa_setup_check(const xa_setup *s, const char *where) {
     if (!where) where = "adapter setup";
     if (!s) return xa_error_set(XA_STATUS_USAGE, where, "a setup", NULL, "no setup");
+    if (depth_of(s, XA_SETUP_MAX_DEPTH) > XA_SETUP_MAX_DEPTH)
+        return xa_error_set(XA_STATUS_CONFIG, where, "at most 8 nested blocks", NULL,
+                            "setup nested too deep");
     return check_rec(s, 0, where);
 }
 

@@ -125,9 +125,23 @@ void xa_logv(xa_log_level level, const char *fmt, va_list ap);
 
 /* ---- checked sizes -------------------------------------------------------------------------- */
 
+/* The most tokens (B * T) one batch may hold. Row counts B * T are int everywhere (kernels take
+ * int rows): every entry point that takes a user's batch size and sequence length checks this
+ * bound, so the products stay far inside int and element counts (rows * width) in size_t. */
+#define XA_MAX_BATCH_TOKENS (1 << 24)
+
 /* *out = a * b or a + b; return 0 on overflow (and leave *out unspecified), 1 otherwise. */
 int xa_size_mul(size_t a, size_t b, size_t *out);
 int xa_size_add(size_t a, size_t b, size_t *out);
+
+/* ---- UTF-8 (core/utf8.c) ---------------------------------------------------------------------- */
+
+/* Length of the well-formed UTF-8 sequence at s[0..n) (1 to 4; RFC 3629: no overlong forms, no
+ * surrogates, nothing past U+10FFFF), or 0 when s starts with an ill-formed one (or n == 0). */
+size_t xa_utf8_char(const char *s, size_t n);
+/* 1 when s[0..n) is valid UTF-8; otherwise 0 and *bad (may be NULL) = the offset of the first
+ * ill-formed byte. */
+int xa_utf8_valid(const char *s, size_t n, size_t *bad);
 
 /* ---- arena ---------------------------------------------------------------------------------- */
 

@@ -116,6 +116,9 @@ void xa_mlm_data_seek(xa_mlm_data *d, int64_t epoch, int64_t pos) {
 
 xa_status xa_mlm_batch_init(xa_mlm_batch *b, int B, int T) {
     memset(b, 0, sizeof *b);
+    if (B < 1 || T < 1 || (int64_t)B * T > XA_MAX_BATCH_TOKENS) /* callers then use B * T as int */
+        return xa_error_set(XA_STATUS_USAGE, "xa_mlm_batch_init", "1 to 16777216 tokens a batch",
+                            "lower the batch size or the sequence length", "batch %d x %d", B, T);
     size_t N = (size_t)B * (size_t)T;
     b->B = B;
     b->T = T;

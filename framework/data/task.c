@@ -112,6 +112,12 @@ static xa_status label_id(loader *L, int64_t line, const char *name, int32_t *id
                  sizeof L->seen.names[0] - 1);
         return line_error(L, line, "a label name of at most 63 bytes", NULL, what);
     }
+    size_t bad = 0;
+    if (!xa_utf8_valid(name, strlen(name), &bad)) { /* saved into head_config.json later */
+        snprintf(what, sizeof what, "label is not valid UTF-8 (byte 0x%02x at offset %zu)",
+                 (unsigned char)name[bad], bad);
+        return line_error(L, line, "a UTF-8 label name", "is the file in another encoding?", what);
+    }
     if (L->fixed) {
         int k = xa_labels_find(L->user, name);
         if (k < 0) {
@@ -639,9 +645,11 @@ void xa_task_data_free(xa_task_data *d) {
 
 xa_status xa_task_batch_init(xa_task_batch *b, int max_B, int max_T) {
     memset(b, 0, sizeof *b);
-    if (max_B < 1 || max_T < 1) {
-        return xa_error_set(XA_STATUS_USAGE, "xa_task_batch_init", "max_B >= 1 and max_T >= 1",
-                            NULL, "max_B %d, max_T %d", max_B, max_T);
+    if (max_B < 1 || max_T < 1 || (int64_t)max_B * max_T > XA_MAX_BATCH_TOKENS) {
+        return xa_error_set(XA_STATUS_USAGE, "xa_task_batch_init",
+                            "max_B >= 1 and max_T >= 1, at most 16777216 tokens a batch",
+                            "lower the batch size or the sequence length", "max_B %d, max_T %d",
+                            max_B, max_T);
     }
     size_t N = (size_t)max_B * (size_t)max_T;
     b->cap_B = max_B;

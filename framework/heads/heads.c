@@ -13,6 +13,11 @@ xa_status xa_head_init(xa_head *head, xa_head_kind kind, int C, int K, float p_d
                             NULL, "C %d, K %d, batch %d, T %d, dropout %g", C, K, max_batch, max_T,
                             (double)p_drop);
     }
+    if ((int64_t)max_batch * max_T > XA_MAX_BATCH_TOKENS) { /* R = max_batch * max_T rows is int */
+        return xa_error_set(XA_STATUS_USAGE, "xa_head_init", "at most 16777216 tokens a batch",
+                            "lower the batch size or the sequence length", "batch %d x %d tokens",
+                            max_batch, max_T);
+    }
     head->kind = kind;
     head->C = C;
     head->K = K;

@@ -832,12 +832,22 @@ static xa_status setup_err(const char *path, const char *at, const char *expecte
     return xa_error_set(XA_STATUS_CONFIG, where, expected, NULL, "%s", what);
 }
 
+/* A Split / BatchSplit size: checked before it is narrowed to int. */
+static xa_status setup_size(const char *path, const char *at, const json_t *x) {
+    json_int_t v = json_integer_value(x);
+    if (v >= 1 && v <= XA_SETUP_MAX_SIZE) return XA_STATUS_OK;
+    char what[64];
+    snprintf(what, sizeof what, "size %" JSON_INTEGER_FORMAT, v);
+    return setup_err(path, at, "sizes from 1 to 1048576", what);
+}
+
 /* Read one node at JSON path `at` into *out (calloc'ed, freed with xa_setup_free). */
 static xa_status setup_from_json(xa_setup **out, const json_t *v, const char *path, const char *at,
                                  int depth) {
     char sub[XA_ERROR_FIELD], what[XA_ERROR_FIELD];
     *out = NULL;
-    if (depth > 8) return setup_err(path, at, "at most 8 levels", "setup nested too deep");
+    if (depth > XA_SETUP_MAX_DEPTH)
+        return setup_err(path, at, "at most 8 levels", "setup nested too deep");
     if (json_is_string(v)) { /* a plain adapter name */
         const char *nm = json_string_value(v);
         if (!nm[0] || strlen(nm) >= XA_NAME_MAX) {
@@ -904,6 +914,7 @@ static xa_status setup_from_json(xa_setup **out, const json_t *v, const char *pa
         if (sizes || (strcmp(key, "weights") == 0 && kind == XA_BLOCK_AVERAGE)) {
             if (json_is_integer(val) &&
                 sizes) { /* one size for every child (AdapterHub allows it) */
+                if ((st = setup_size(path, sub, val))) goto fail;
                 for (int i = 0; i < s->n; i++)
                     s->sizes[i] = (int)json_integer_value(val);
                 continue;
@@ -919,6 +930,7 @@ static xa_status setup_from_json(xa_setup **out, const json_t *v, const char *pa
                     st = setup_err(path, sub, sizes ? "integers" : "numbers", "bad entry");
                     goto fail;
                 }
+                if (sizes && (st = setup_size(path, sub, x))) goto fail;
                 if (sizes)
                     s->sizes[i] = (int)json_integer_value(x);
                 else

@@ -15,16 +15,22 @@
 
 xa_status xa_encoder_config_check(const xa_encoder_config *c, const char *where) {
     const char *w = where ? where : "encoder config";
-    struct { const char *key; int value; int min; } ints[] = {
-        {"vocab_size", c->V, 5},          {"max_position_embeddings", c->P, 2},
-        {"type_vocab_size", c->TV, 1},    {"hidden_size", c->C, 1},
-        {"num_hidden_layers", c->L, 1},   {"num_attention_heads", c->NH, 1},
-        {"intermediate_size", c->FF, 1},
+    /* upper bounds keep every size product (V * C, B * NH * T * T, ...) inside size_t and every
+     * row count inside int: far above any real encoder (XLM-R large: V 250002, C 1024, FF 4096) */
+    struct { const char *key; int value; int min, max; } ints[] = {
+        {"vocab_size", c->V, 5, 1 << 24},          {"max_position_embeddings", c->P, 2, 1 << 20},
+        {"type_vocab_size", c->TV, 1, 1 << 16},    {"hidden_size", c->C, 1, 1 << 16},
+        {"num_hidden_layers", c->L, 1, 1 << 10},   {"num_attention_heads", c->NH, 1, 1 << 10},
+        {"intermediate_size", c->FF, 1, 1 << 18},
     };
     for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++) {
         if (ints[i].value < ints[i].min) {
             return xa_error_set(XA_STATUS_CONFIG, w, "a positive size", NULL, "%s is %d",
                                 ints[i].key, ints[i].value);
+        }
+        if (ints[i].value > ints[i].max) {
+            return xa_error_set(XA_STATUS_CONFIG, w, "a size xadapt can hold", NULL,
+                                "%s is %d (at most %d)", ints[i].key, ints[i].value, ints[i].max);
         }
     }
     if (c->C % c->NH != 0) {
@@ -254,6 +260,11 @@ size_t xa_encoder_acts_bytes(const xa_encoder_config *cfg, int B, int T, int tra
 xa_status xa_encoder_acts_init(xa_encoder_acts *a, const xa_encoder_config *cfg, int B, int T,
                                int train) {
     memset(a, 0, sizeof *a);
+    if ((int64_t)B * T > XA_MAX_BATCH_TOKENS) {
+        return xa_error_set(XA_STATUS_USAGE, "xa_encoder_acts_init", "at most 16777216 tokens a batch",
+                            "lower the batch size or the sequence length",
+                            "batch %d x %d tokens", B, T);
+    }
     if (B < 1 || T < 1 || T > cfg->P - (cfg->arch == XA_ARCH_XLMR ? cfg->pad_id + 1 : 0)) {
         return xa_error_set(XA_STATUS_USAGE, "xa_encoder_acts_init",
                             "B >= 1 and 1 <= T <= the usable positions of the model",
@@ -383,12 +394,13 @@ xa_status xa_encoder_forward(const xa_encoder *enc, xa_encoder_acts *a, const xa
                              const xa_hook *hook, int train, xa_rng *rng) {
     const xa_encoder_config *c = &enc->cfg;
     xa_status st = check_batch(enc, a, b);
+    if (!st && hook && hook->prepare) st = hook->prepare(hook->ctx, b->B, b->T);
     if (st) return st;
     if (train && !rng && (c->p_hidden > 0.0f || c->p_attn > 0.0f)) {
         return xa_error_set(XA_STATUS_USAGE, "xa_encoder_forward", "a random generator for dropout",
                             NULL, "training forward with dropout but no rng");
     }
-    const int B = b->B, T = b->T, C = c->C, FF = c->FF, NH = c->NH, N = B * T;
+    const int B = b->B, T = b->T, C = c->C, FF = c->FF, NH = c->NH, N = B * T; /* B*T <= XA_MAX_BATCH_TOKENS */
     const size_t NC = (size_t)N * C, NF = (size_t)N * FF, TT = (size_t)B * NH * T * T;
     memcpy(a->lens, b->lens, (size_t)B * sizeof(int32_t));
     a->dropout_applied = train != 0;
@@ -489,7 +501,7 @@ void xa_encoder_backward(xa_encoder *enc, xa_encoder_acts *a, const xa_batch *b,
                          const xa_hook *hook, float *dlast, float *demb) {
     const xa_encoder_config *c = &enc->cfg;
     XA_ASSERT(a->train);
-    const int B = b->B, T = b->T, C = c->C, FF = c->FF, NH = c->NH, N = B * T;
+    const int B = b->B, T = b->T, C = c->C, FF = c->FF, NH = c->NH, N = B * T; /* B*T <= XA_MAX_BATCH_TOKENS */
     const size_t NC = (size_t)N * C, NF = (size_t)N * FF, TT = (size_t)B * NH * T * T;
     const int lowest = lowest_needed(enc, hook, demb);
     /* An evaluation-mode forward made no dropout masks: its backward has no dropout either. */

@@ -5,6 +5,8 @@
  * Other tensors in a file (pooler, classifier, position_ids buffer) are ignored and logged. */
 #include "model/model.h"
 
+#include <inttypes.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -28,6 +30,17 @@ xa_status xa_encoder_config_from_hf(xa_encoder_config *out, const xa_hf_config *
         return xa_error_set(XA_STATUS_UNSUPPORTED, where, "position_embedding_type \"absolute\"",
                             NULL, "position_embedding_type '%s'", hf->position_embedding_type);
     }
+    /* the HF values are int64: check them before they are narrowed to the encoder's int sizes */
+    const struct { const char *key; int64_t v; } sizes[] = {
+        {"vocab_size", hf->vocab_size}, {"max_position_embeddings", hf->max_position_embeddings},
+        {"type_vocab_size", hf->type_vocab_size}, {"hidden_size", hf->hidden_size},
+        {"num_hidden_layers", hf->num_hidden_layers}, {"num_attention_heads", hf->num_attention_heads},
+        {"intermediate_size", hf->intermediate_size}, {"pad_token_id", hf->pad_token_id},
+    };
+    for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++)
+        if (sizes[i].v < INT_MIN || sizes[i].v > INT_MAX)
+            return xa_error_set(XA_STATUS_CONFIG, where, "a size that fits in 32 bits", NULL,
+                                "%s is %" PRId64, sizes[i].key, sizes[i].v);
     out->V = (int)hf->vocab_size;
     out->P = (int)hf->max_position_embeddings;
     out->TV = (int)hf->type_vocab_size;

@@ -23,9 +23,9 @@ const char *xa_mlm_head_tensor_name(xa_arch arch, int i) {
 
 xa_status xa_mlm_head_init(xa_mlm_head *head, int C, int V, float eps, int M, int trainable) {
     memset(head, 0, sizeof *head);
-    if (C < 1 || V < 1 || M < 1) {
-        return xa_error_set(XA_STATUS_USAGE, "xa_mlm_head_init", "C, V and M >= 1", NULL,
-                            "C %d, V %d, M %d", C, V, M);
+    if (C < 1 || V < 1 || M < 1 || M > XA_MAX_BATCH_TOKENS) {
+        return xa_error_set(XA_STATUS_USAGE, "xa_mlm_head_init", "C, V >= 1 and M in [1, 16777216]",
+                            NULL, "C %d, V %d, M %d", C, V, M);
     }
     head->C = C;
     head->V = V;

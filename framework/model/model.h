@@ -154,6 +154,10 @@ typedef struct xa_hook {
      * the ATTN site of layer l, 2l+1 its FFN site, 2L (or more) when nothing below the head
      * trains. A frozen encoder's backward stops there. NULL callback: 2L. */
     int (*lowest_trainable)(void *ctx);
+    /* Called by xa_encoder_forward before any site, with the batch shape: an error stops the
+     * forward with that status (compose: BatchSplit sizes or a Parallel width that do not fit a
+     * shorter last batch). NULL callback: every shape is accepted. */
+    xa_status (*prepare)(void *ctx, int B, int T);
 } xa_hook;
 
 /* ---- activations -------------------------------------------------------------------------------- */

@@ -821,6 +821,11 @@ xa_status xa_eval_setup(const char *base_dir, const char *tokenizer, const char 
             st = xa_error_set(XA_STATUS_SHAPE, head_dir, "the base model's hidden size", "wrong base model?",
                               "head for hidden size %d, base has %d", m.head.C, m.enc.cfg.C);
     }
+    /* test labels are matched by name: without label2id they would be ids past the head's classes */
+    if (!st && hc.n_labels != m.head.K)
+        st = xa_error_set(XA_STATUS_CONFIG, head_dir, "head_config.json with label2id (one name per class)",
+                          "add label2id to head_config.json", "the head has %d label names for %d classes",
+                          hc.n_labels, m.head.K);
     const int Tm = max_len(&m, T);
     if (!st) st = xa_task_data_load(&test, m.spm, test_path, m.tagging ? XA_TASK_KIND_TAGGING : XA_TASK_KIND_CLASSIFICATION,
                                     XA_TASK_FORMAT_AUTO, Tm, &m.labels);

@@ -159,6 +159,25 @@ printf 'lang:de,task:pkg\tDie folgenden Pakete werden aktualisiert:\nlang:fr,tas
   | "$xa" predict --model "$out_dir" --per-line-stack >"$tmp/pl.out" 2>"$tmp/pl.err" || fail "predict --per-line-stack: exit $?"
 [[ $(grep -c '"label": ' "$tmp/pl.out") -eq 3 ]] || { fail "predict --per-line-stack: expected 3 lines"; cat "$tmp/pl.err"; }
 
+# 4b. inputs that once aborted or printed invalid JSON (issue 14)
+printf 'Z\xfcrich caf\xc3\xa9 \xff\xfe ok\n' \
+  | "$xa" predict --model "$out_dir" --stack lang:de,task:code >"$tmp/u8.out" 2>"$tmp/u8.err" || fail "predict on invalid UTF-8: exit $?"
+/usr/bin/python3 -c 'import json, sys; [json.loads(l) for l in open(sys.argv[1], encoding="utf-8")]' "$tmp/u8.out" \
+  || { fail "predict on invalid UTF-8: the output is not UTF-8 JSON"; cat "$tmp/u8.out"; }
+grep -q '"caf' "$tmp/u8.out" || fail "predict on invalid UTF-8: valid words lost"
+cp -r "$out_dir" "$tmp/nolabel"
+/usr/bin/python3 - "$tmp/nolabel/task/pkg/seed3/final/head/head_config.json" <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1]))
+del c["config"]["label2id"]
+json.dump(c, open(sys.argv[1], "w"))
+PY
+"$xa" eval "$recipe" --set "output=$tmp/nolabel" --set "model.base=$tmp/nolabel/base" \
+  --set "phases.eval.setups=[task_only]" >/dev/null 2>"$tmp/nolabel.err"; rc=$?
+[[ $rc -eq 2 ]] || { fail "eval with a head without label2id: exit $rc, expected 2"; tail -5 "$tmp/nolabel.err"; }
+grep -q "label2id" "$tmp/nolabel.err" || { fail "eval with a head without label2id: message"; tail -5 "$tmp/nolabel.err"; }
+rm -rf "$tmp/nolabel"
+
 # 5. recipe errors: exit 2, path:line:col
 printf 'name: x\noutput: o\nmodel: {base: b}\nlanguages: {source: en}\nphases:\n  - lang: {steps: 10, batchsize: 4}\n' >"$tmp/bad.yaml"
 "$xa" train "$tmp/bad.yaml" --phase lang >/dev/null 2>"$tmp/bad.err"; rc=$?
