@@ -26,8 +26,10 @@
 #include "eval/eval.h"
 #include "io/file.h"
 #include "io/hfjson.h"
+#include "pipeline/pipeline.h"
 #include "tensor/tensor.h"
 #include "tokenizer/spm.h"
+#include "train/ckpt.h"
 #include "train/train.h"
 
 #define MAX_SETS 64
@@ -120,34 +122,22 @@ static int all_languages(const xa_recipe *r, const char *out[XA_CFG_MAX_LANGS + 
 
 /* ---- phases ----------------------------------------------------------------------------------------- */
 
-#define PRETRAIN_MARKER "xadapt-pretrain.txt"
-
-/* What the pretrain phase of this recipe makes: a finished base carries it in PRETRAIN_MARKER. */
-static void pretrain_identity(const xa_recipe *r, const xa_cfg_phase *p, char *buf, size_t n) {
-    snprintf(buf, n, "arch=%s corpus=%s vocab_size=%d steps=%" PRId64 " batch_size=%d seq_len=%d lr=%g seed=%" PRIu64 "\n",
-             r->arch, r->pretrain_corpus, r->vocab_size, p->steps, p->batch_size, p->seq_len, p->lr, p->seed);
+/* One artefact of the plan: "skipped" when finished with this recipe's provenance; else
+ * (re)trained: its provenance removed first (an interrupted run is never taken as finished),
+ * resumed from its checkpoint unless forced. */
+static int art_skip(const xa_plan *pl, int i, const char *what) {
+    if (i < 0 || pl->a[i].state != XA_ART_SKIP || !pl->a[i].selected) return 0;
+    printf("%s: %s exists; skipped\n", what, pl->a[i].dir);
+    return 1;
 }
 
-static xa_status phase_pretrain(const xa_recipe *r, const xa_cfg_phase *p, const recipe_args *a) {
-    char ident[4 * XA_PATH_MAX], marker[XA_PATH_MAX];
-    pretrain_identity(r, p, ident, sizeof ident);
-    xa_status st = xa_path_join(marker, sizeof marker, r->base, PRETRAIN_MARKER);
+static int art_resume(const xa_plan *pl, int i) { return i < 0 || pl->a[i].state != XA_ART_FORCE; }
+
+static xa_status phase_pretrain(const xa_recipe *r, const xa_cfg_phase *p, xa_plan *pl) {
+    const int ia = xa_plan_find(pl, XA_ART_BASE, NULL, 0);
+    if (ia < 0 || art_skip(pl, ia, "pretrain")) return XA_STATUS_OK;
+    xa_status st = xa_plan_begin(pl, ia);
     if (st) return st;
-    if (!a->force && exists(r->base, "config.json")) {
-        char *have = NULL;
-        size_t n = 0;
-        if (xa_file_read(&have, &n, marker, 0) == XA_STATUS_OK && n == strlen(ident) && !memcmp(have, ident, n)) {
-            free(have);
-            printf("pretrain: %s exists; skipped\n", r->base);
-            return XA_STATUS_OK;
-        }
-        free(have);
-        xa_error_clear();
-        if (!exists(r->base, "checkpoint"))
-            return xa_error_set(XA_STATUS_CONFIG, r->base, "a base made by this recipe's pretrain phase",
-                                "delete the directory, run with --force, or drop the pretrain phase to use it as it is",
-                                "model.base already holds a model that this recipe's pretrain phase did not make");
-    }
     char tok[XA_PATH_MAX], in_base[XA_PATH_MAX];
     snprintf(tok, sizeof tok, "%s", r->tokenizer);
     st = xa_path_join(in_base, sizeof in_base, r->base, "sentencepiece.bpe.model");
@@ -195,21 +185,24 @@ static xa_status phase_pretrain(const xa_recipe *r, const xa_cfg_phase *p, const
     o.clip = p->clip;
     o.seed = p->seed;
     o.ckpt_every = p->ckpt_every;
-    o.resume = 1; /* a pretrain checkpoint is always continued: the phase is idempotent */
+    o.log_every = p->log_every;
+    o.mlm_prob = p->mlm_prob;
+    o.whole_word = p->whole_word_mask;
+    o.resume = art_resume(pl, ia); /* an unfinished run continues (its checkpoint identity is checked) */
     o.max_docs = p->max_docs;
     o.progress = stderr;
-    printf("pretrain: %s (L%d d%d) on %s, %" PRId64 " steps of %d x %d\n", r->arch, o.model.L, o.model.C,
-           r->pretrain_corpus, o.steps, o.B, o.T);
+    printf("pretrain: %s (L%d d%d) on %s, %" PRId64 " steps of %d x %d%s\n", r->arch, o.model.L, o.model.C,
+           r->pretrain_corpus, o.steps, o.B, o.T, o.resume ? "" : " (--force: from scratch)");
     fflush(stdout);
     xa_pretrain_result res;
     st = xa_pretrain(&o, &res);
-    if (!st && res.steps_done >= o.steps) st = xa_file_write_atomic(marker, ident, strlen(ident));
+    if (!st && res.steps_done >= o.steps) st = xa_plan_commit(pl, ia);
     if (!st) printf("pretrain: MLM loss %.3f -> %.3f, %.0f tokens/s; base in %s\n", res.first_loss,
                     res.last_loss, res.tokens_per_s, r->base);
     return st;
 }
 
-static xa_status phase_lang(const xa_recipe *r, const xa_cfg_phase *p, const recipe_args *a) {
+static xa_status phase_lang(const xa_recipe *r, const xa_cfg_phase *p, const recipe_args *a, xa_plan *pl) {
     xa_bn_config cfg;
     xa_status st = build_bn(&r->lang_adapter, &cfg);
     if (st) return st;
@@ -219,30 +212,31 @@ static xa_status phase_lang(const xa_recipe *r, const xa_cfg_phase *p, const rec
         n = p->n_languages;
         for (int i = 0; i < n; i++) langs[i] = p->languages[i];
     }
-    for (int i = 0; i < n && !st; i++) {
-        if (a->lang && strcmp(a->lang, langs[i])) continue;
-        char out[XA_PATH_MAX], corpus[XA_PATH_MAX];
-        st = join3(out, sizeof out, r->output, "lang", langs[i]);
-        if (!st) st = xa_cfg_expand(corpus, sizeof corpus, r->mlm_corpus, langs[i]);
-        if (st) break;
-        if (!a->force && exists(out, "adapter_config.json")) {
-            printf("lang %s: %s exists; skipped\n", langs[i], out);
-            continue;
-        }
-        xa_phase_opts o = phase_opts(p, p->seed, 1);
-        printf("lang %s: %s adapter (rf %g) with MLM on %s, %" PRId64 " steps of %d x %d\n", langs[i],
-               r->lang_adapter.preset, cfg.reduction_factor, corpus, o.steps, o.B, o.T);
-        fflush(stdout);
-        xa_phase_result res;
-        st = xa_train_lang(r->base, r->tokenizer, out, langs[i], &cfg, corpus, &o, &res);
-        if (!st) printf("lang %s: MLM loss %.3f -> %.3f in %.0f s\n", langs[i], res.first_loss, res.last_loss, res.seconds);
-    }
-    if (!st && a->lang) {
+    if (a->lang) {
         int found = 0;
         for (int i = 0; i < n; i++) found |= !strcmp(a->lang, langs[i]);
         if (!found)
             return xa_error_set(XA_STATUS_USAGE, r->path, "a language of the recipe", NULL,
                                 "--lang %s is not among the recipe's languages", a->lang);
+    }
+    for (int i = 0; i < n && !st; i++) {
+        if (a->lang && strcmp(a->lang, langs[i])) continue;
+        const int ia = xa_plan_find(pl, XA_ART_LANG, langs[i], 0);
+        char what[32], corpus[XA_PATH_MAX];
+        snprintf(what, sizeof what, "lang %s", langs[i]);
+        if (ia < 0 || art_skip(pl, ia, what)) continue;
+        const char *out = pl->a[ia].dir;
+        if ((st = xa_cfg_expand(corpus, sizeof corpus, r->mlm_corpus, langs[i]))) break;
+        if ((st = xa_plan_begin(pl, ia))) break;
+        xa_phase_opts o = phase_opts(p, p->seed, art_resume(pl, ia));
+        printf("lang %s: %s adapter (rf %g) with MLM on %s, %" PRId64 " steps of %d x %d%s\n", langs[i],
+               r->lang_adapter.preset, cfg.reduction_factor, corpus, o.steps, o.B, o.T,
+               o.resume ? "" : " (--force: from scratch)");
+        fflush(stdout);
+        xa_phase_result res;
+        st = xa_train_lang(r->base, r->tokenizer, out, langs[i], &cfg, corpus, &o, &res);
+        if (!st && res.finished) st = xa_plan_commit(pl, ia);
+        if (!st) printf("lang %s: MLM loss %.3f -> %.3f in %.0f s\n", langs[i], res.first_loss, res.last_loss, res.seconds);
     }
     return st;
 }
@@ -260,7 +254,7 @@ static xa_status task_dir(char *out, size_t n, const xa_recipe *r, const char *k
     return st;
 }
 
-static xa_status phase_task(const xa_recipe *r, const xa_cfg_phase *p, const recipe_args *a) {
+static xa_status phase_task(const xa_recipe *r, const xa_cfg_phase *p, const recipe_args *a, xa_plan *pl) {
     xa_bn_config cfg;
     xa_status st = build_bn(&r->task_adapter, &cfg);
     if (st) return st;
@@ -272,57 +266,56 @@ static xa_status phase_task(const xa_recipe *r, const xa_cfg_phase *p, const rec
     for (int k = 0; k < r->n_seeds && !st; k++) {
         uint64_t seed = r->seeds[k];
         if (a->has_seed && seed != (uint64_t)a->seed) continue;
-        char out[XA_PATH_MAX], fin[XA_PATH_MAX], setup[256];
-        st = task_dir(out, sizeof out, r, "task", NULL, seed);
-        if (!st) st = xa_path_join(fin, sizeof fin, out, "final");
-        if (st) break;
-        if (!a->force && exists(fin, "adapter_setup.json")) {
-            printf("task %s seed %" PRIu64 ": %s exists; skipped\n", r->task_name, seed, fin);
-            continue;
-        }
+        const int ia = xa_plan_find(pl, XA_ART_TASK, NULL, seed);
+        char what[96], setup[256];
+        snprintf(what, sizeof what, "task %s seed %" PRIu64, r->task_name, seed);
         snprintf(setup, sizeof setup, "Stack(%s, %s)", r->source, r->task_name);
         const char *frozen[1] = {src_dir};
         xa_task_spec spec = {frozen, 1, r->task_name, &cfg, NULL, NULL, 0, NULL, setup,
                              r->task_type == XA_TASK_TAGGING, r->task_name, NULL, r->task_train,
                              r->task_dev[0] ? r->task_dev : NULL};
-        xa_phase_opts o = phase_opts(p, seed, 1);
-        printf("task %s seed %" PRIu64 ": %s adapter on %s, %s\n", r->task_name, seed, r->task_adapter.preset,
-               setup, r->task_train);
-        fflush(stdout);
+        xa_phase_opts o = phase_opts(p, seed, art_resume(pl, ia));
         xa_phase_result res;
-        st = xa_train_task(r->base, r->tokenizer, out, &spec, &o, &res);
-        if (!st) printf("task %s seed %" PRIu64 ": loss %.3f -> %.3f, best dev %.4f at step %" PRId64 " (%.0f s)\n",
-                        r->task_name, seed, res.first_loss, res.last_loss, res.best_dev, res.best_step, res.seconds);
-        /* the in-language reference: the task adapter trained on target-language data (for the
-         * first reference_seeds seeds only when that is set) */
-        if (!st && r->task_target_train[0] && (!p->reference_seeds || k < p->reference_seeds)) {
-            for (int t = 0; t < r->n_targets && !st; t++) {
-                char train[XA_PATH_MAX], tdir[XA_PATH_MAX], tfin[XA_PATH_MAX], tl[XA_PATH_MAX], tsetup[256];
-                st = xa_cfg_expand(train, sizeof train, r->task_target_train, r->targets[t]);
-                if (!st) st = task_dir(tdir, sizeof tdir, r, "target", r->targets[t], seed);
-                if (!st) st = xa_path_join(tfin, sizeof tfin, tdir, "final");
-                if (!st) st = join3(tl, sizeof tl, r->output, "lang", r->targets[t]);
-                if (st) break;
-                if (access(train, F_OK) != 0) continue; /* no target training data for this language */
-                if (!a->force && exists(tfin, "adapter_setup.json")) continue;
-                if (!exists(tl, "adapter_config.json")) continue;
-                snprintf(tsetup, sizeof tsetup, "Stack(%s, %s)", r->targets[t], r->task_name);
-                const char *tf[1] = {tl};
-                xa_task_spec ts = spec;
-                ts.frozen_dirs = tf;
-                ts.setup = tsetup;
-                ts.train_path = train;
-                ts.dev_path = NULL;
-                printf("task %s seed %" PRIu64 ": in-language reference for %s\n", r->task_name, seed, r->targets[t]);
-                fflush(stdout);
-                st = xa_train_task(r->base, r->tokenizer, tdir, &ts, &o, &res);
-            }
+        if (ia >= 0 && !art_skip(pl, ia, what)) {
+            if ((st = xa_plan_begin(pl, ia))) break;
+            printf("task %s seed %" PRIu64 ": %s adapter on %s, %s%s\n", r->task_name, seed, r->task_adapter.preset,
+                   setup, r->task_train, o.resume ? "" : " (--force: from scratch)");
+            fflush(stdout);
+            st = xa_train_task(r->base, r->tokenizer, pl->a[ia].dir, &spec, &o, &res);
+            if (!st && res.finished) st = xa_plan_commit(pl, ia);
+            if (!st) printf("task %s seed %" PRIu64 ": loss %.3f -> %.3f, best dev %.4f at step %" PRId64 " (%.0f s)\n",
+                            r->task_name, seed, res.first_loss, res.last_loss, res.best_dev, res.best_step, res.seconds);
+        }
+        /* the in-language references: the task adapter trained on target-language data (the
+         * plan holds those with training data, for the first reference_seeds seeds) */
+        for (int t = 0; t < r->n_targets && !st; t++) {
+            const int it = xa_plan_find(pl, XA_ART_TARGET, r->targets[t], seed);
+            snprintf(what, sizeof what, "task %s seed %" PRIu64 ": reference %s", r->task_name, seed, r->targets[t]);
+            if (it < 0 || art_skip(pl, it, what)) continue;
+            char train[XA_PATH_MAX], tl[XA_PATH_MAX], tsetup[256];
+            st = xa_cfg_expand(train, sizeof train, r->task_target_train, r->targets[t]);
+            if (!st) st = join3(tl, sizeof tl, r->output, "lang", r->targets[t]);
+            if (st) break;
+            if (!exists(tl, "adapter_config.json")) continue;
+            if ((st = xa_plan_begin(pl, it))) break;
+            snprintf(tsetup, sizeof tsetup, "Stack(%s, %s)", r->targets[t], r->task_name);
+            const char *tf[1] = {tl};
+            xa_task_spec ts = spec;
+            ts.frozen_dirs = tf;
+            ts.setup = tsetup;
+            ts.train_path = train;
+            ts.dev_path = NULL;
+            xa_phase_opts to = phase_opts(p, seed, art_resume(pl, it));
+            printf("task %s seed %" PRIu64 ": in-language reference for %s\n", r->task_name, seed, r->targets[t]);
+            fflush(stdout);
+            st = xa_train_task(r->base, r->tokenizer, pl->a[it].dir, &ts, &to, &res);
+            if (!st && res.finished) st = xa_plan_commit(pl, it);
         }
     }
     return st;
 }
 
-static xa_status phase_fusion(const xa_recipe *r, const xa_cfg_phase *p, const recipe_args *a) {
+static xa_status phase_fusion(const xa_recipe *r, const xa_cfg_phase *p, const recipe_args *a, xa_plan *pl) {
     xa_fusion_config fc;
     xa_status st = build_fusion(&r->fusion, &fc);
     if (st) return st;
@@ -341,9 +334,8 @@ static xa_status phase_fusion(const xa_recipe *r, const xa_cfg_phase *p, const r
     for (int k = 0; k < r->n_seeds && !st; k++) {
         uint64_t seed = r->seeds[k];
         if (a->has_seed && seed != (uint64_t)a->seed) continue;
-        char out[XA_PATH_MAX], fin[XA_PATH_MAX], tdir[XA_PATH_MAX], tad[XA_PATH_MAX], thead[XA_PATH_MAX], setup[2048];
-        st = task_dir(out, sizeof out, r, "fusion", NULL, seed);
-        if (!st) st = xa_path_join(fin, sizeof fin, out, "final");
+        char tdir[XA_PATH_MAX], tad[XA_PATH_MAX], thead[XA_PATH_MAX], setup[2048], what[96];
+        const int ia = xa_plan_find(pl, XA_ART_FUSION, NULL, seed);
         if (!st) st = task_dir(tdir, sizeof tdir, r, "task", NULL, seed);
         if (!st) st = join3(tad, sizeof tad, tdir, "final", "adapter");
         if (!st) st = join3(thead, sizeof thead, tdir, "final", "head");
@@ -352,20 +344,20 @@ static xa_status phase_fusion(const xa_recipe *r, const xa_cfg_phase *p, const r
             st = xa_error_set(XA_STATUS_NOT_FOUND, tad, "a trained task adapter", "run the task phase first", "no adapter");
             break;
         }
-        if (!a->force && exists(fin, "adapter_setup.json")) {
-            printf("fusion %s seed %" PRIu64 ": exists; skipped\n", r->task_name, seed);
-            continue;
-        }
+        snprintf(what, sizeof what, "fusion %s seed %" PRIu64, r->task_name, seed);
+        if (ia < 0 || art_skip(pl, ia, what)) continue;
+        if ((st = xa_plan_begin(pl, ia))) break;
         int len = snprintf(setup, sizeof setup, "Stack(Fuse(");
         for (int i = 0; i < n; i++) len += snprintf(setup + len, sizeof setup - (size_t)len, "%s%s", i ? ", " : "", langs[i]);
         snprintf(setup + len, sizeof setup - (size_t)len, "), %s)", r->task_name);
         xa_task_spec spec = {dir_ptrs, n, NULL, NULL, tad, langs, n, &fc, setup, r->task_type == XA_TASK_TAGGING,
                              r->task_name, thead, r->task_train, r->task_dev[0] ? r->task_dev : NULL};
-        xa_phase_opts o = phase_opts(p, seed, 1);
+        xa_phase_opts o = phase_opts(p, seed, art_resume(pl, ia));
         printf("fusion %s seed %" PRIu64 ": %s\n", r->task_name, seed, setup);
         fflush(stdout);
         xa_phase_result res;
-        st = xa_train_task(r->base, r->tokenizer, out, &spec, &o, &res);
+        st = xa_train_task(r->base, r->tokenizer, pl->a[ia].dir, &spec, &o, &res);
+        if (!st && res.finished) st = xa_plan_commit(pl, ia);
         if (!st) printf("fusion %s seed %" PRIu64 ": best dev %.4f\n", r->task_name, seed, res.best_dev);
     }
     return st;
@@ -477,7 +469,7 @@ static void add_target_mean(xa_table *t, int n_targets, const xa_seed_sums *ss, 
 }
 
 /* Print the table and write DIR/STEM.{md,json,csv,svg}. */
-static xa_status write_table(const xa_table *t, const char *dir, const char *stem) {
+static xa_status write_table(const xa_table *t, const char *dir, const char *shown, const char *stem) {
     static const char *const ext[] = {"md", "json", "csv", "svg"};
     char name[64], path[XA_PATH_MAX];
     xa_status st = XA_STATUS_OK;
@@ -490,7 +482,7 @@ static xa_status write_table(const xa_table *t, const char *dir, const char *ste
         st = k == 0 ? xa_table_write_markdown(t, path) : k == 1 ? xa_table_write_json(t, path)
            : k == 2 ? xa_table_write_csv(t, path) : xa_table_write_svg(t, path);
     }
-    if (!st) printf("\n%s: %s/%s.{md,json,csv,svg}\n", stem, dir, stem);
+    if (!st) printf("\n%s: %s/%s.{md,json,csv,svg}\n", stem, shown, stem);
     return st;
 }
 
@@ -499,14 +491,16 @@ static xa_status write_table(const xa_table *t, const char *dir, const char *ste
  * with the same masks for every column. Written once to OUTPUT/eval/mlm/ (shared by the recipes
  * of one output; delete it to recompute). */
 static xa_status eval_mlm_table(const xa_recipe *r, const xa_cfg_phase *p) {
-    char edir[XA_PATH_MAX], path[XA_PATH_MAX];
-    xa_status st = join3(edir, sizeof edir, r->output, "eval", "mlm");
-    if (!st) st = xa_file_mkdirs(edir);
+    char fin[XA_PATH_MAX], edir[XA_PATH_MAX], path[XA_PATH_MAX];
+    xa_status st = join3(fin, sizeof fin, r->output, "eval", "mlm");
     if (st) return st;
-    if (exists(edir, "results.json")) {
-        printf("eval: held-out MLM table %s/results.md exists; skipped\n", edir);
+    if (exists(fin, "results.json")) {
+        printf("eval: held-out MLM table %s/results.md exists; skipped\n", fin);
         return XA_STATUS_OK;
     }
+    /* the new results are written into mlm.tmp and swapped in only when complete */
+    if (snprintf(edir, sizeof edir, "%s.tmp", fin) >= (int)sizeof edir) return XA_STATUS_USAGE;
+    if ((st = xa_file_remove_tree(edir)) || (st = xa_file_mkdirs(edir))) return st;
     int T = p->seq_len; /* the language adapters' block length when the recipe has a lang phase */
     for (int i = 0; i < r->n_phases; i++)
         if (r->phases[i].kind == XA_PHASE_LANG) T = r->phases[i].seq_len;
@@ -555,17 +549,31 @@ out:
     if (st) return st;
     static xa_seed_sums none; /* one evaluation per cell: no spread */
     if (r->n_targets > 0) xa_table_add_mean_row_seeds(&tab, "mean (targets)", 1, &none, 1);
-    return write_table(&tab, edir, "results");
+    st = write_table(&tab, edir, fin, "results");
+    if (!st) st = xa_ckpt_swap_dir(edir, fin);
+    return st;
 }
 
-static xa_status phase_eval(const xa_recipe *r, const xa_cfg_phase *p) {
-    char edir[XA_PATH_MAX], path[XA_PATH_MAX];
+static xa_status phase_eval(const xa_recipe *r, const xa_cfg_phase *p, const xa_plan *pl) {
+    char fin[XA_PATH_MAX], edir[XA_PATH_MAX], path[XA_PATH_MAX];
     if (r->mlm_heldout[0]) {
         xa_status st = eval_mlm_table(r, p);
         if (st) return st;
     }
-    xa_status st = join3(edir, sizeof edir, r->output, "eval", r->task_name); /* recipes may share an output */
+    /* eval/<task> (recipes may share an output), replaced only by a complete new set of results:
+     * they are written into eval/<task>.tmp with their provenance and swapped in at the end */
+    xa_status st = join3(fin, sizeof fin, r->output, "eval", r->task_name);
+    if (st) return st;
+    if (snprintf(edir, sizeof edir, "%s.tmp", fin) >= (int)sizeof edir) return XA_STATUS_USAGE;
+    if (!st) st = xa_file_remove_tree(edir);
     if (!st) st = xa_file_mkdirs(edir);
+    if (!st) {
+        char *prov = NULL;
+        st = xa_plan_eval_provenance(pl, p, &prov);
+        if (!st) st = xa_path_join(path, sizeof path, edir, XA_PROV_FILE);
+        if (!st) st = xa_file_write_atomic(path, prov, strlen(prov));
+        free(prov);
+    }
     if (!st) st = xa_path_join(path, sizeof path, edir, "raw.jsonl");
     if (st) return st;
     FILE *raw = fopen(path, "w");
@@ -646,11 +654,12 @@ static xa_status phase_eval(const xa_recipe *r, const xa_cfg_phase *p) {
     fclose(raw);
     if (st) return st;
     add_target_mean(&tab, r->n_targets, &ss, r->n_seeds);
-    st = write_table(&tab, edir, "results");
+    st = write_table(&tab, edir, fin, "results");
     if (!st && !tagging) {
         add_target_mean(&tab_f1, r->n_targets, &ss_f1, r->n_seeds);
-        st = write_table(&tab_f1, edir, "results_macro_f1");
+        st = write_table(&tab_f1, edir, fin, "results_macro_f1");
     }
+    if (!st) st = xa_ckpt_swap_dir(edir, fin);
     return st;
 }
 
@@ -662,46 +671,82 @@ static void print_help(const char *cmd) {
                "Run one phase of a recipe: pretrain (the base), lang (one language adapter per\n"
                "language, MLM, base frozen), task (the task adapter on Stack(lang:src, task) with\n"
                "its head), fusion (Fuse over the language adapters under the task adapter).\n"
-               "Outputs whose files exist are skipped; interrupted runs continue from their\n"
-               "checkpoint.\n\n");
+               "Outputs made from the same settings are skipped, outputs made from other settings\n"
+               "are an error (exit 2) unless --force; interrupted runs continue from their checkpoint.\n\n");
     } else if (!strcmp(cmd, "run")) {
         printf("usage: xadapt run RECIPE [OPTIONS]\n\n"
                "Run every phase of the recipe in order (pretrain, lang, task, fusion, eval),\n"
-               "skipping those whose outputs exist and continuing interrupted ones.\n\n");
+               "skipping outputs made from the same settings and continuing interrupted ones.\n"
+               "The whole recipe (every data file) is checked before anything trains.\n\n");
     } else {
         printf("usage: xadapt eval RECIPE [OPTIONS]\n\n"
                "Evaluate zero-shot transfer: for the source and every target language, each setup\n"
                "of the recipe's eval phase (task_only, src_stack, madx, madx2, fusion, in_language),\n"
                "mean and spread over the recipe's seeds. Prints a Markdown table and writes\n"
-               "OUTPUT/eval/TASK/results.{md,json,csv,svg} and raw.jsonl.\n\n");
+               "OUTPUT/eval/TASK/results.{md,json,csv,svg} and raw.jsonl (replaced only by a complete set).\n\n");
     }
     printf("options:\n");
     if (!strcmp(cmd, "train")) {
         printf("  -p, --phase NAME     pretrain, lang, task or fusion (required)\n"
                "  -l, --lang CODE      lang phase: only this language\n"
                "      --seed N         task/fusion: only this seed of the recipe's seeds\n"
-               "  -f, --force          retrain even when the outputs exist\n");
+               "  -f, --force          retrain the phase's outputs from scratch\n");
     }
+    if (!strcmp(cmd, "run"))
+        printf("  -f, --force PHASE    retrain PHASE and every later phase from scratch\n");
+    if (strcmp(cmd, "eval"))
+        printf("  -n, --dry-run        print the plan (trained / skipped / evaluated) and exit\n");
     printf("      --set KEY=VALUE  override a recipe key (repeatable), e.g. --set phases.task.lr=3e-4\n"
            "  -j, --threads N      threads (default: the recipe's, else all cores)\n"
            "  -h, --help           show this help\n");
 }
 
+/* The plan, as --dry-run prints it. */
+static void print_plan(const xa_plan *pl, xa_phase_kind only) {
+    const xa_recipe *r = pl->r;
+    printf("plan for %s (output %s):\n", r->path, r->output);
+    for (int i = 0; i < pl->n; i++) {
+        const xa_artefact *a = &pl->a[i];
+        const char *what = !a->selected && a->state != XA_ART_STALE ? "(not this command)" : xa_art_state_name(a->state);
+        printf("  %-8s %-28s %s%s%s\n", what, a->label, a->dir, a->state == XA_ART_STALE ? ": " : "",
+               a->state == XA_ART_STALE ? a->why : "");
+    }
+    for (int i = 0; i < r->n_phases; i++) {
+        const xa_cfg_phase *p = &r->phases[i];
+        if (p->kind != XA_PHASE_EVAL || (only != XA_PHASE_N && only != XA_PHASE_EVAL)) continue;
+        printf("  evaluate %s on %d language%s x %d seed%s:", r->task_name, 1 + r->n_targets, r->n_targets ? "s" : "",
+               r->n_seeds, r->n_seeds > 1 ? "s" : "");
+        for (int s = 0; s < p->n_setups; s++) printf(" %s", p->setups[s]);
+        printf("\n");
+    }
+}
+
 static int run_recipe_cmd(const char *cmd, int argc, char **argv) {
     enum { OPT_SET = 256, OPT_SEED };
-    static const struct option opts[] = {
+    const int is_run = !strcmp(cmd, "run");
+    static const struct option opts_train[] = {
         {"phase", required_argument, NULL, 'p'}, {"lang", required_argument, NULL, 'l'},
         {"set", required_argument, NULL, OPT_SET}, {"seed", required_argument, NULL, OPT_SEED},
         {"force", no_argument, NULL, 'f'},       {"resume", no_argument, NULL, 'r'},
-        {"threads", required_argument, NULL, 'j'}, {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
+        {"dry-run", no_argument, NULL, 'n'},     {"threads", required_argument, NULL, 'j'},
+        {"help", no_argument, NULL, 'h'},        {NULL, 0, NULL, 0},
+    };
+    static const struct option opts_run[] = {
+        {"phase", required_argument, NULL, 'p'}, {"lang", required_argument, NULL, 'l'},
+        {"set", required_argument, NULL, OPT_SET}, {"seed", required_argument, NULL, OPT_SEED},
+        {"force", required_argument, NULL, 'f'}, {"resume", no_argument, NULL, 'r'},
+        {"dry-run", no_argument, NULL, 'n'},     {"threads", required_argument, NULL, 'j'},
+        {"help", no_argument, NULL, 'h'},        {NULL, 0, NULL, 0},
     };
     recipe_args a;
     memset(&a, 0, sizeof a);
+    const char *force_phase = NULL;
+    int dry_run = 0;
     opterr = 0;
     optind = 1;
     int c;
-    while ((c = getopt_long(argc, argv, ":p:l:frj:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, is_run ? ":p:l:f:rnj:h" : ":p:l:frnj:h", is_run ? opts_run : opts_train,
+                            NULL)) != -1) {
         switch (c) {
         case 'p': a.phase = optarg; break;
         case 'l': a.lang = optarg; break;
@@ -713,8 +758,12 @@ static int run_recipe_cmd(const char *cmd, int argc, char **argv) {
             if (!cli_parse_i64(cmd, "--seed", optarg, 0, INT64_MAX, &a.seed)) return CLI_EXIT_USAGE;
             a.has_seed = 1;
             break;
-        case 'f': a.force = 1; break;
+        case 'f':
+            a.force = 1;
+            force_phase = is_run ? optarg : NULL;
+            break;
         case 'r': a.resume = 1; break; /* resuming is the default; accepted for clarity */
+        case 'n': dry_run = 1; break;
         case 'j':
             if (!cli_parse_i64(cmd, "--threads", optarg, 1, 1024, &a.threads)) return CLI_EXIT_USAGE;
             break;
@@ -735,15 +784,47 @@ static int run_recipe_cmd(const char *cmd, int argc, char **argv) {
         return cli_usage_error(cmd, "--phase, --lang and --seed belong to 'xadapt train'");
     }
     if (!strcmp(cmd, "eval")) only = XA_PHASE_EVAL;
+    xa_plan_opts po = xa_plan_opts_default();
+    po.only = only;
+    po.lang = a.lang;
+    po.has_seed = a.has_seed;
+    po.seed = (uint64_t)a.seed;
+    if (force_phase) {
+        xa_phase_kind fk;
+        if (xa_phase_kind_parse(force_phase, &fk) || fk == XA_PHASE_EVAL)
+            return cli_usage_error(cmd, "--force: unknown phase '%s' (pretrain, lang, task or fusion)", force_phase);
+        po.force = fk;
+    } else if (a.force) {
+        po.force = only; /* train --force: the phase it trains */
+    }
 
     static xa_recipe r; /* large: keep it off the stack */
     if (xa_recipe_load(&r, a.recipe, a.sets, a.n_sets)) return cli_fail();
     xa_threads_set(a.threads ? (int)a.threads : r.threads);
-    char path[XA_PATH_MAX];
-    xa_status st = xa_file_mkdirs(r.output);
-    if (!st) st = xa_path_join(path, sizeof path, r.output, "resolved.yaml");
-    if (!st) st = xa_recipe_write(&r, path);
+    if (only != XA_PHASE_N && only != XA_PHASE_EVAL && xa_recipe_phase(&r, only) < 0) {
+        fprintf(stderr, "xadapt %s: the recipe %s has no %s phase\n", cmd, a.recipe, a.phase);
+        return CLI_EXIT_USAGE;
+    }
+    /* plan -> validate -> run: nothing is written before the whole recipe checks out */
+    static xa_plan pl;
+    xa_status st = xa_pipeline_validate(&r);
+    if (!st) st = xa_plan_build(&pl, &r, &po);
     if (st) return cli_fail();
+    if (dry_run) {
+        print_plan(&pl, only);
+        st = xa_plan_check(&pl);
+        xa_plan_free(&pl);
+        return st ? cli_fail() : CLI_EXIT_OK;
+    }
+    char path[XA_PATH_MAX];
+    st = xa_plan_check(&pl);
+    if (!st) st = xa_file_mkdirs(r.output);
+    if (!st) st = xa_pipeline_resolved_path(&r, path, sizeof path);
+    if (!st) st = xa_recipe_write(&r, path);
+    if (st) {
+        xa_plan_free(&pl);
+        return cli_fail();
+    }
     int ran = 0;
     double t0 = xa_time_now();
     for (int i = 0; i < r.n_phases && !st; i++) {
@@ -751,32 +832,28 @@ static int run_recipe_cmd(const char *cmd, int argc, char **argv) {
         if (only != XA_PHASE_N && p->kind != only) continue;
         ran++;
         switch (p->kind) {
-        case XA_PHASE_PRETRAIN: st = phase_pretrain(&r, p, &a); break;
-        case XA_PHASE_LANG: st = phase_lang(&r, p, &a); break;
-        case XA_PHASE_TASK: st = phase_task(&r, p, &a); break;
-        case XA_PHASE_FUSION: st = phase_fusion(&r, p, &a); break;
-        case XA_PHASE_EVAL: st = phase_eval(&r, p); break;
+        case XA_PHASE_PRETRAIN: st = phase_pretrain(&r, p, &pl); break;
+        case XA_PHASE_LANG: st = phase_lang(&r, p, &a, &pl); break;
+        case XA_PHASE_TASK: st = phase_task(&r, p, &a, &pl); break;
+        case XA_PHASE_FUSION: st = phase_fusion(&r, p, &a, &pl); break;
+        case XA_PHASE_EVAL: st = phase_eval(&r, p, &pl); break;
         default: break;
         }
     }
-    if (st) return cli_fail();
-    if (!ran) {
-        if (only == XA_PHASE_EVAL) { /* eval without an eval phase: the default setups */
-            xa_cfg_phase p;
-            memset(&p, 0, sizeof p);
-            p.kind = XA_PHASE_EVAL;
-            p.batch_size = 32;
-            p.seq_len = 128;
-            p.n_setups = 3;
-            snprintf(p.setups[0], sizeof p.setups[0], "task_only");
-            snprintf(p.setups[1], sizeof p.setups[1], "src_stack");
-            snprintf(p.setups[2], sizeof p.setups[2], "madx");
-            if (phase_eval(&r, &p)) return cli_fail();
-        } else {
-            fprintf(stderr, "xadapt %s: the recipe %s has no %s phase\n", cmd, a.recipe, a.phase ? a.phase : "");
-            return CLI_EXIT_USAGE;
-        }
+    if (!st && !ran) { /* eval without an eval phase: the default setups */
+        xa_cfg_phase p;
+        memset(&p, 0, sizeof p);
+        p.kind = XA_PHASE_EVAL;
+        p.batch_size = 32;
+        p.seq_len = 128;
+        p.n_setups = 3;
+        snprintf(p.setups[0], sizeof p.setups[0], "task_only");
+        snprintf(p.setups[1], sizeof p.setups[1], "src_stack");
+        snprintf(p.setups[2], sizeof p.setups[2], "madx");
+        st = phase_eval(&r, &p, &pl);
     }
+    xa_plan_free(&pl);
+    if (st) return cli_fail();
     char dur[32];
     fprintf(stderr, "%s: done in %s\n", cmd, xa_format_duration(xa_time_now() - t0, dur, sizeof dur));
     return CLI_EXIT_OK;

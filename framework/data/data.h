@@ -138,7 +138,8 @@ typedef struct xa_task_data {
  * each entity type in sorted order "B-T", "I-T") and written back to *labels (untouched on error).
  * JSON classification labels may also be integers (named by their decimal text). CoNLL lines with
  * more columns take the first as the word and the last as the tag. spm is switched to XLM-R ids if
- * it is not. On error *d is empty. Errors: NOT_FOUND / IO (cannot open or read, naming the file);
+ * it is not; spm NULL is the check mode (every text one <unk> piece: formats and labels are
+ * checked without a tokenizer). On error *d is empty. Errors: NOT_FOUND / IO (cannot open or read, naming the file);
  * CONFIG (a malformed line, naming "path:LINE"; a file without examples; an extension AUTO does
  * not know; CoNLL for classification or TSV for tagging; more than XA_MAX_LABELS labels or a label
  * of 64 bytes or more); USAGE (NULL argument, max_len < 2); NOMEM. */

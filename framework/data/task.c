@@ -181,7 +181,7 @@ static xa_status sent_begin(loader *L, int64_t line) {
 static xa_status sent_word(loader *L, int64_t line, const char *text, size_t len, int32_t tag) {
     int32_t *ids = NULL;
     size_t n = 0;
-    xa_status st = xa_spm_encode(L->spm, text, len, 0, &ids, &n);
+    xa_status st = L->spm ? xa_spm_encode(L->spm, text, len, 0, &ids, &n) : XA_STATUS_OK; /* check mode: <unk> */
     if (st) {
         xa_error_prefix("%s:%lld", L->d->path, (long long)line);
         return st;
@@ -268,7 +268,16 @@ static xa_status add_text(loader *L, int64_t line, const char *text, size_t len,
     if (st) return st;
     int32_t *ids = NULL;
     size_t n = 0;
-    st = xa_spm_encode(L->spm, text, len, 1, &ids, &n);
+    if (L->spm) {
+        st = xa_spm_encode(L->spm, text, len, 1, &ids, &n);
+    } else if ((ids = malloc(3 * sizeof *ids))) { /* check mode: <s> <unk> </s> */
+        ids[0] = L->sp.bos;
+        ids[1] = L->sp.unk;
+        ids[2] = L->sp.eos;
+        n = 3;
+    } else {
+        st = nomem();
+    }
     if (st) {
         xa_error_prefix("%s:%lld", L->d->path, (long long)line);
         return st;
@@ -510,8 +519,8 @@ static xa_status finish_labels(loader *L, xa_labels *out) {
 xa_status xa_task_data_load(xa_task_data *d, xa_spm *spm, const char *path, xa_task_kind kind,
                             xa_task_format fmt, int max_len, xa_labels *labels) {
     memset(d, 0, sizeof *d);
-    if (!spm || !path || !labels) {
-        return xa_error_set(XA_STATUS_USAGE, "xa_task_data_load", "spm, path and labels", NULL,
+    if (!path || !labels) {
+        return xa_error_set(XA_STATUS_USAGE, "xa_task_data_load", "path and labels", NULL,
                             "NULL argument");
     }
     if (max_len < 2) {
@@ -530,7 +539,7 @@ xa_status xa_task_data_load(xa_task_data *d, xa_spm *spm, const char *path, xa_t
     snprintf(d->path, sizeof d->path, "%s", path);
     xa_status st = resolve_format(path, kind, &fmt);
     if (st) return st;
-    if (xa_spm_get_ids(spm) != XA_SPM_IDS_XLMR) {
+    if (spm && xa_spm_get_ids(spm) != XA_SPM_IDS_XLMR) {
         st = xa_spm_set_ids(spm, XA_SPM_IDS_XLMR);
         if (st) return st;
     }
@@ -538,7 +547,14 @@ xa_status xa_task_data_load(xa_task_data *d, xa_spm *spm, const char *path, xa_t
     if (!L) return nomem();
     L->d = d;
     L->spm = spm;
-    L->sp = xa_spm_special_ids(spm);
+    if (spm) {
+        L->sp = xa_spm_special_ids(spm);
+    } else { /* check mode: the XLM-R ids */
+        L->sp.bos = 0;
+        L->sp.pad = 1;
+        L->sp.eos = 2;
+        L->sp.unk = 3;
+    }
     L->max_len = max_len;
     L->fixed = labels->n > 0;
     L->user = labels;

@@ -43,6 +43,7 @@ xa_pretrain_opts xa_pretrain_opts_default(void) {
     o.clip = 1.0;
     o.seed = 42;
     o.ckpt_every = 200;
+    o.mlm_prob = 0.15;
     return o;
 }
 
@@ -90,9 +91,9 @@ static xa_status copy_file(const char *dst, const char *src) {
  * too, since a resumed run must end as an uninterrupted one. */
 static void identity_of(const xa_pretrain_opts *o, const xa_mlm_data *d, char *buf, size_t n) {
     uint64_t h = xa_ckpt_hash(XA_FNV_INIT, d->blocks, (size_t)d->n_blocks * (size_t)d->T * sizeof(int32_t));
-    snprintf(buf, n, "pretrain batch_size=%d seq_len=%d seed=%llu steps=%lld lr=%g warmup=%lld data=%lld:%016llx",
-             o->B, o->T, (unsigned long long)o->seed, (long long)o->steps, o->lr, (long long)o->warmup,
-             (long long)d->n_blocks, (unsigned long long)h);
+    snprintf(buf, n, "pretrain batch_size=%d seq_len=%d seed=%llu steps=%lld lr=%g warmup=%lld mlm_prob=%g "
+             "whole_word=%d data=%lld:%016llx", o->B, o->T, (unsigned long long)o->seed, (long long)o->steps, o->lr,
+             (long long)o->warmup, o->mlm_prob, o->whole_word, (long long)d->n_blocks, (unsigned long long)h);
 }
 
 /* Write OUT/checkpoint.tmp completely, then swap it in for OUT/checkpoint. */
@@ -160,6 +161,10 @@ xa_status xa_pretrain(const xa_pretrain_opts *o, xa_pretrain_result *res) {
     cfg.pad_id = xa_spm_special_ids(spm).pad;
     if (cfg.arch == XA_ARCH_XLMR && cfg.P < o->T + cfg.pad_id + 1) cfg.P = o->T + cfg.pad_id + 1;
     st = xa_mlm_data_load(&data, spm, o->corpus, o->T, o->seed, o->max_docs);
+    if (!st) {
+        data.mask_prob = (float)o->mlm_prob;
+        if (o->whole_word) st = xa_mlm_data_set_whole_word(&data, spm);
+    }
     if (!st) st = xa_mlm_batch_init(&batch, o->B, o->T);
     if (!st) st = xa_encoder_init(&enc, &cfg, 1);
     if (!st) st = xa_mlm_head_init(&head, cfg.C, cfg.V, cfg.eps, o->B * o->T, 1);

@@ -39,6 +39,8 @@ typedef struct xa_pretrain_opts {
     const char *metrics_path;  /* JSON lines, one per logged step (NULL: OUT/metrics.jsonl) */
     int64_t stop_after;        /* testing aid: return after this many steps of this call (0: off) */
     int64_t log_every;         /* steps per metrics line (0: 10, fewer for short runs) */
+    double mlm_prob;           /* masking probability (0.15) */
+    int whole_word;            /* whole-word masking */
 } xa_pretrain_opts;
 
 /* Defaults: B 8, T 128, 1000 steps, lr 5e-4, warmup 6%, weight decay 0.01, clip 1.0, seed 42,
