@@ -244,6 +244,35 @@ static void test_plan_selection(void **state) {
     assert_false(pl.a[xa_plan_find(&pl, XA_ART_LANG, "fr", 0)].selected);
     assert_false(pl.a[xa_plan_find(&pl, XA_ART_TASK, NULL, 3)].selected);
     xa_plan_free(&pl);
+
+    /* train --phase task --force: the fusion built on the old task adapter goes stale, which is
+     * an error for the commands that use it, not for this one */
+    finish_all(r);
+    o = xa_plan_opts_default();
+    o.only = XA_PHASE_TASK;
+    o.force = XA_PHASE_TASK;
+    assert_int_equal(xa_plan_build(&pl, r, &o), XA_STATUS_OK);
+    assert_int_equal(state_of(&pl, XA_ART_TASK, NULL, 3), XA_ART_FORCE);
+    assert_int_equal(state_of(&pl, XA_ART_FUSION, NULL, 3), XA_ART_STALE);
+    assert_int_equal(xa_plan_check(&pl), XA_STATUS_OK);
+    xa_plan_free(&pl);
+    o.force = XA_PHASE_N;
+    o.only = XA_PHASE_FUSION; /* uses the task adapter, fine; the fusion itself is fine too */
+    assert_int_equal(xa_plan_build(&pl, r, &o), XA_STATUS_OK);
+    assert_int_equal(xa_plan_check(&pl), XA_STATUS_OK);
+    xa_plan_free(&pl);
+    /* a stale language adapter blocks the task phase that uses it, not the lang phase of another language */
+    put("data/mono/en.txt", "hello new world\n");
+    o.only = XA_PHASE_TASK;
+    assert_int_equal(xa_plan_build(&pl, r, &o), XA_STATUS_OK);
+    assert_int_equal(xa_plan_check(&pl), XA_STATUS_CONFIG);
+    xt_assert_error_mentions("lang en");
+    xa_plan_free(&pl);
+    o.only = XA_PHASE_LANG;
+    o.lang = "de";
+    assert_int_equal(xa_plan_build(&pl, r, &o), XA_STATUS_OK);
+    assert_int_equal(xa_plan_check(&pl), XA_STATUS_OK);
+    xa_plan_free(&pl);
 }
 
 static void validate_fails(xa_recipe *r, const char *set, xa_status want, const char *needle) {
@@ -258,7 +287,7 @@ static void test_validate(void **state) {
     xa_recipe *r = *state;
     validate_fails(r, "phases.eval.setups=[madx3]", XA_STATUS_CONFIG, "unknown eval setup 'madx3'");
     validate_fails(r, "data.task.name=../../escape", XA_STATUS_CONFIG, "not a plain name");
-    validate_fails(r, "languages.targets=[de, xx]", XA_STATUS_NOT_FOUND, "xx.txt");
+    validate_fails(r, "languages.targets=[de, xx]", XA_STATUS_CONFIG, "xx.txt");
     xt_assert_error_mentions("language xx");
     validate_fails(r, "phases.eval.setups=[in_language]", XA_STATUS_CONFIG, "target_train");
     /* a bad label in a target's test file is found before any training */

@@ -93,6 +93,7 @@ static xa_status ensure_head(predictor *p, const char *dir) {
         return xa_error_set(XA_STATUS_SHAPE, dir, "the base model's hidden size", "wrong base model?",
                             "head for hidden size %d, base has %d", p->head.C, p->enc.cfg.C);
     }
+    xa_hub_check_fingerprint(dir, p->hc.base_fingerprint, &p->enc.cfg);
     snprintf(p->head_dir, sizeof p->head_dir, "%s", dir);
     p->have_head = 1;
     return XA_STATUS_OK;
@@ -442,6 +443,7 @@ int cli_cmd_predict(int argc, char **argv) {
     st = xa_spm_load(&p.spm, tok);
     if (!st) st = xa_spm_set_ids(p.spm, XA_SPM_IDS_XLMR);
     if (!st) st = xa_encoder_load(&p.enc, NULL, base_dir, 0);
+    if (!st) p.enc.cfg.fingerprint = xa_hub_base_fingerprint(&p.enc); /* adapters on another base warn */
     if (!st) {
         const xa_encoder_config *ec = &p.enc.cfg;
         int lim = ec->arch == XA_ARCH_XLMR ? ec->P - ec->pad_id - 1 : ec->P;

@@ -455,6 +455,8 @@ xa_status xa_plan_build(xa_plan *pl, const xa_recipe *r, const xa_plan_opts *o) 
             break;
         }
     }
+    pl->evaluates = (o->only == XA_PHASE_N || o->only == XA_PHASE_EVAL) && xa_recipe_phase(r, XA_PHASE_EVAL) >= 0;
+    if (o->only == XA_PHASE_EVAL) pl->evaluates = 1; /* eval without an eval phase: the default setups */
     for (int i = 0; i < pl->n && !st; i++) decide(pl, i, o);
     if (st) xa_plan_free(pl);
     return st;
@@ -471,15 +473,28 @@ xa_status xa_plan_check(const xa_plan *pl) {
     size_t len = 0;
     int n = 0;
     xa_phase_kind first = XA_PHASE_N;
+    /* what this command uses: the selected artefacts and their inputs (deps precede them) */
+    unsigned char *used = calloc((size_t)pl->n + 1, 1);
+    if (!used) return xa_error_set(XA_STATUS_NOMEM, "xa_plan_check", NULL, NULL, "out of memory");
+    int any = 0;
+    for (int i = pl->n - 1; i >= 0; i--) {
+        if (pl->a[i].selected || pl->evaluates) used[i] = 1;
+        if (!used[i]) continue;
+        any = 1;
+        for (int d = 0; d < pl->a[i].n_deps; d++) used[pl->a[i].deps[d]] = 1;
+    }
+    for (int i = 0; i < pl->n; i++)
+        if (pl->a[i].kind == XA_ART_BASE && (any || pl->evaluates)) used[i] = 1;
     for (int i = 0; i < pl->n; i++) {
         const xa_artefact *a = &pl->a[i];
-        if (a->state != XA_ART_STALE) continue;
+        if (a->state != XA_ART_STALE || !used[i]) continue;
         if (a->phase->kind < first) first = a->phase->kind;
         if (len < sizeof what)
             len += (size_t)snprintf(what + len, sizeof what - len, "%s%s (%s): %s", n ? " | " : "", a->label, a->dir,
                                     a->why);
         n++;
     }
+    free(used);
     if (!n) return XA_STATUS_OK;
     snprintf(phases, sizeof phases, "%s", xa_phase_kind_name(first));
     char hint[XA_ERROR_FIELD];
@@ -529,7 +544,7 @@ static xa_status need_text(const char *path, const char *what) {
     xa_status st = xa_file_stat_id(path, id, sizeof id);
     if (st) {
         xa_error_clear();
-        return xa_error_set(XA_STATUS_NOT_FOUND, path, what, "check the recipe's data paths (relative to the recipe file)",
+        return xa_error_set(XA_STATUS_CONFIG, path, what, "check the recipe's data paths (relative to the recipe file)",
                             "missing data file");
     }
     if (!strncmp(id, "size=0 ", 7))

@@ -73,6 +73,7 @@ typedef struct xa_artefact {
 
 typedef struct xa_plan {
     const xa_recipe *r;          /* borrowed */
+    int evaluates;               /* the command runs the eval phase: it uses every artefact */
     int n;
     xa_artefact *a;              /* (n) owned */
 } xa_plan;
@@ -95,8 +96,10 @@ xa_plan_opts xa_plan_opts_default(void);
 xa_status xa_plan_build(xa_plan *pl, const xa_recipe *r, const xa_plan_opts *o);
 void xa_plan_free(xa_plan *pl);
 
-/* CONFIG naming every STALE artefact, what changed and how to proceed (--force PHASE, or another
- * output); OK when none. */
+/* CONFIG naming every STALE artefact this command makes or uses (a selected one, an input of a
+ * selected one, the base, or any when it evaluates), what changed and how to proceed (--force
+ * PHASE, or another output); OK when none. An output downstream of what this command retrains
+ * becomes stale without an error here: the next command that uses it reports it. */
 xa_status xa_plan_check(const xa_plan *pl);
 
 /* Index of the artefact of kind k (lang: language; task/fusion: seed; target: both), or -1. */
@@ -119,8 +122,8 @@ xa_status xa_plan_eval_provenance(const xa_plan *pl, const xa_cfg_phase *eval, c
 int xa_pipeline_setup_known(const char *name);
 
 /* Check the whole recipe before any training (see the top). Errors: CONFIG (naming the recipe
- * place or the data file:line, the bad value, what is expected), NOT_FOUND (a missing data file,
- * with the phase and language that need it), IO, NOMEM. */
+ * place or the data file:line, the bad value, what is expected; a missing data file with the
+ * phase and language that need it), IO, NOMEM. */
 xa_status xa_pipeline_validate(const xa_recipe *r);
 
 /* OUTPUT/resolved-<task>.yaml: the resolved recipe, one per task of a shared output. */

@@ -101,6 +101,7 @@ static xa_status open_base(xa_spm **spm, xa_encoder *enc, const char *base_dir, 
     xa_status st = xa_spm_load(spm, tokenizer);
     if (!st) st = xa_spm_set_ids(*spm, XA_SPM_IDS_XLMR);
     if (!st) st = xa_encoder_load(enc, NULL, base_dir, 0);
+    if (!st) enc->cfg.fingerprint = xa_hub_base_fingerprint(enc); /* recorded by what is saved on it */
     if (!st && xa_spm_vocab_size(*spm) != enc->cfg.V)
         st = xa_error_set(XA_STATUS_CONFIG, tokenizer, "the base model's vocabulary size",
                           "wrong tokenizer for this base?", "tokenizer has %d pieces, %s has vocab_size %d",
@@ -819,6 +820,7 @@ xa_status xa_eval_setup(const char *base_dir, const char *tokenizer, const char 
     if (!st && fusion_dir) st = xa_hub_load_fusion(m.cp, fusion_dir, 0, NULL);
     xa_head_file_config hc;
     if (!st) st = xa_hub_load_head(head_dir, &m.head, B, max_len(&m, T), 0, &hc);
+    if (!st) xa_hub_check_fingerprint(head_dir, hc.base_fingerprint, &m.enc.cfg);
     if (!st) {
         m.tagging = m.head.kind == XA_HEAD_TAGGING;
         m.labels.n = hc.n_labels;
