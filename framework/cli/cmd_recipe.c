@@ -1,15 +1,21 @@
 /* xadapt train / run / eval: the recipe workflow (DESIGN.md §5).
- *   xadapt train RECIPE --phase pretrain|lang|task|fusion [--lang CODE] [--seed N] [--resume]
- *   xadapt run RECIPE       every phase in order, skipping those whose outputs exist
+ *   xadapt train RECIPE --phase pretrain|lang|task|fusion [--lang CODE] [--seed N] [--force]
+ *   xadapt run RECIPE [--force PHASE] [--dry-run]   every phase in order
  *   xadapt eval RECIPE      the zero-shot transfer table for every target language and setup
+ * Each command: load the recipe, validate all of it, build the plan (pipeline/), refuse stale
+ * outputs, write resolved-<task>.yaml, then train what the plan says (skip / train / retrain) and
+ * record each finished artefact's provenance. This file parses arguments, walks the plan, calls
+ * train/ and prints.
  * Output layout under the recipe's `output`:
- *   resolved.yaml                 the fully resolved recipe
+ *   resolved-<task>.yaml          the fully resolved recipe (one per task of a shared output)
+ *   <artefact>/xadapt-provenance.txt   what made each finished artefact (pipeline.h)
  *   tokenizer/spm.model           trained when the recipe's tokenizer does not exist (pretrain)
  *   lang/<code>/                  language adapters (AdapterHub directories)
  *   task/<task>/seed<k>/final/    adapter/, head/, adapter_setup.json (best dev weights)
  *   fusion/<task>/seed<k>/final/  fusion/, head/, adapter_setup.json
  *   target/<task>/<code>/seed<k>/final/   in-language references (data.task.target_train)
  *   eval/<task>/                  results.md, results.json, results.csv, results.svg, raw.jsonl
+ *                                 (written in eval/<task>.tmp/ and swapped in when complete)
  * Recipes for several tasks may share one output: the base and the language adapters are then
  * trained once (the second recipe finds them and skips those phases).
  * The base model is model.base (written by the pretrain phase when the recipe has one). */

@@ -160,12 +160,12 @@ static int prov_id(const char *dir, char *id, size_t n) {
     return 1;
 }
 
-/* The line naming an input: its provenance id, else the stat of its weights, else "pending"
+/* The line naming an input: its provenance id, else the stat of its weights, else "(to be trained again)"
  * (it is made by this run, or missing). */
 static void sb_input(sbuf *b, const char *label, const char *dir, const char *weights, int pending) {
     char id[160], p[XA_PATH_MAX];
     if (pending) {
-        snprintf(id, sizeof id, "pending");
+        snprintf(id, sizeof id, "(to be trained again)");
     } else if (!prov_id(dir, id, sizeof id)) {
         if (xa_path_join(p, sizeof p, dir, weights) || xa_file_stat_id(p, id, sizeof id)) {
             xa_error_clear();

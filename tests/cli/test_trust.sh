@@ -14,7 +14,8 @@ mkdir -p "$tmp"
 trap 'rm -rf "$tmp"' EXIT
 fails=0
 fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
-ok() { echo "ok: $*"; }
+seen=0   # failures already reported by an earlier section
+ok() { if [[ $fails -eq $seen ]]; then echo "ok: $*"; else echo "not ok: $*"; fi; seen=$fails; }
 recipe="$data/recipe/tiny.yaml"
 O="$tmp/run"
 small=(--set "phases.pretrain.steps=40" --set "phases.pretrain.log_every=10")
