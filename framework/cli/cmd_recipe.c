@@ -530,6 +530,10 @@ static xa_status eval_mlm_table(const xa_recipe *r, const xa_cfg_phase *p) {
         if ((st = join3(own, sizeof own, r->output, "lang", l))) break;
         snprintf(rowname, sizeof rowname, "%s%s", l, i == 0 ? " (src)" : "");
         int row = xa_table_row(&tab, rowname);
+        if (row < 0) { /* the recipe's languages are checked against the table size at load time */
+            st = xa_error_set(XA_STATUS_CONFIG, r->path, "at most 62 targets", NULL, "the results table is full");
+            break;
+        }
         if (access(text, F_OK) != 0) {
             fprintf(stderr, "eval: no held-out text %s; row %s left empty\n", text, l);
             continue;
@@ -616,7 +620,10 @@ static xa_status phase_eval(const xa_recipe *r, const xa_cfg_phase *p, const xa_
         if (st) break;
         snprintf(rowname, sizeof rowname, "%s%s", rows[i], i == 0 ? " (src)" : "");
         int row = xa_table_row(&tab, rowname);
-        xa_table_row(&tab_f1, rowname);
+        if (row < 0 || xa_table_row(&tab_f1, rowname) < 0) {
+            st = xa_error_set(XA_STATUS_CONFIG, r->path, "at most 62 targets", NULL, "the results table is full");
+            break;
+        }
         if (access(test, F_OK) != 0) {
             fprintf(stderr, "eval: no test file %s; row %s left empty\n", test, rows[i]);
             continue;
@@ -824,9 +831,16 @@ static int run_recipe_cmd(const char *cmd, int argc, char **argv) {
     }
     char path[XA_PATH_MAX];
     st = xa_plan_check(&pl);
+    /* resolved-<task>.yaml claims the settings of every output: not written while an output that
+     * this command does not use was made from other settings (the next command using it says so) */
+    int stale = 0;
+    for (int i = 0; i < pl.n; i++) stale += pl.a[i].state == XA_ART_STALE;
     if (!st) st = xa_file_mkdirs(r.output);
     if (!st) st = xa_pipeline_resolved_path(&r, path, sizeof path);
-    if (!st) st = xa_recipe_write(&r, path);
+    if (!st && stale)
+        fprintf(stderr, "xadapt %s: %s not rewritten: %d output%s made from other settings (see xadapt run --dry-run)\n",
+                cmd, path, stale, stale > 1 ? "s were" : " was");
+    if (!st && !stale) st = xa_recipe_write(&r, path);
     if (st) {
         xa_plan_free(&pl);
         return cli_fail();

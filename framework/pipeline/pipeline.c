@@ -427,7 +427,7 @@ xa_status xa_plan_build(xa_plan *pl, const xa_recipe *r, const xa_plan_opts *o) 
                 st = join_parts(a->dir, sizeof a->dir, parts, 4);
                 if (!st) st = xa_path_join(a->done, sizeof a->done, a->dir, "final/adapter_setup.json");
                 a->selected = sel;
-                int self = pl->n - 1, d;
+                int d;
                 if (task && (d = xa_plan_find(pl, XA_ART_LANG, r->source, 0)) >= 0) a->deps[a->n_deps++] = d;
                 if (!task) {
                     for (int i = 0; i < n_langs; i++)
@@ -448,7 +448,6 @@ xa_status xa_plan_build(xa_plan *pl, const xa_recipe *r, const xa_plan_opts *o) 
                     b->selected = sel;
                     if ((d = xa_plan_find(pl, XA_ART_LANG, r->targets[t], 0)) >= 0) b->deps[b->n_deps++] = d;
                 }
-                (void)self;
             }
             break;
         default:
@@ -589,7 +588,7 @@ xa_status xa_pipeline_validate(const xa_recipe *r) {
                     return xa_error_set(XA_STATUS_CONFIG, where, "plain language codes", NULL, "language '%s'",
                                         p->languages[k]);
         if (p->kind != XA_PHASE_EVAL) continue;
-        if (p->n_setups * 1 > XA_TABLE_MAX_COLS)
+        if (p->n_setups > XA_TABLE_MAX_COLS)
             return xa_error_set(XA_STATUS_CONFIG, where, "at most 16 setups", NULL, "%d setups", p->n_setups);
         for (int s = 0; s < p->n_setups; s++) {
             const char *name = p->setups[s];

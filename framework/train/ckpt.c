@@ -186,6 +186,16 @@ xa_status xa_ckpt_swap_dir(const char *tmp, const char *fin) {
     return xa_file_remove_tree(old);
 }
 
+xa_status xa_ckpt_commit(const char *tmp, const char *fin, const xa_optim *opt, const xa_train_state *ts,
+                         const char *identity, const char *metrics_path) {
+    char p[XA_PATH_MAX];
+    xa_status st = xa_path_join(p, sizeof p, tmp, "trainer_state.safetensors");
+    if (!st) st = xa_ckpt_save_state(p, opt, ts, identity);
+    if (!st) st = xa_ckpt_swap_dir(tmp, fin);
+    if (!st && metrics_path) st = xa_metrics_commit(metrics_path);
+    return st;
+}
+
 xa_status xa_ckpt_recover(const char *dir) {
     char old[XA_PATH_MAX], tmp[XA_PATH_MAX];
     if (snprintf(old, sizeof old, "%s.old", dir) >= (int)sizeof old ||

@@ -35,6 +35,11 @@ xa_status xa_ckpt_load_state(const char *path, xa_optim *opt, xa_train_state *ts
  * Test hook: XA_TEST_CKPT_SLEEP_MS=N sleeps N ms before and between the renames, so a test can
  * kill the process inside the swap. */
 xa_status xa_ckpt_swap_dir(const char *tmp, const char *fin);
+/* The end of every trainer's checkpoint: the caller has written its weights into tmp (emptied
+ * first with xa_file_remove_tree); this writes tmp/trainer_state.safetensors, swaps tmp in for
+ * fin and, when metrics_path is not NULL, commits a fresh run's metrics (xa_metrics_commit). */
+xa_status xa_ckpt_commit(const char *tmp, const char *fin, const xa_optim *opt, const xa_train_state *ts,
+                         const char *identity, const char *metrics_path);
 /* Before a trainer reads or writes checkpoint directory dir: an interrupted swap is finished
  * (dir missing and dir.old present: dir.old is renamed back to dir; both present: dir.old is
  * removed) and a left-over dir.tmp is removed. IO naming the path on failure. */

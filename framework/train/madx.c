@@ -231,13 +231,10 @@ xa_status xa_train_lang(const char *base_dir, const char *tokenizer, const char 
             ts.epoch = data.epoch;
             ts.pos = data.pos;
             char p2[XA_PATH_MAX];
-            remove_tree(tmp);
-            st = xa_path_join(p2, sizeof p2, tmp, "adapter");
+            st = xa_file_remove_tree(tmp);
+            if (!st) st = xa_path_join(p2, sizeof p2, tmp, "adapter");
             if (!st) st = xa_hub_save_adapter(p2, ad, ec, base_dir);
-            if (!st) st = xa_path_join(p2, sizeof p2, tmp, "trainer_state.safetensors");
-            if (!st) st = xa_ckpt_save_state(p2, &opt, &ts, identity);
-            if (!st) st = xa_ckpt_swap_dir(tmp, ckpt);
-            if (!st) st = xa_metrics_commit(path);
+            if (!st) st = xa_ckpt_commit(tmp, ckpt, &opt, &ts, identity, path);
             if (st) goto done;
         }
         if (stop) break;
@@ -744,13 +741,9 @@ xa_status xa_train_task(const char *base_dir, const char *tokenizer, const char 
         if (ts.step == steps || stop || stopped_early || (o->ckpt_every > 0 && ts.step % o->ckpt_every == 0)) {
             ts.epoch = bt.epoch;
             ts.pos = bt.pos;
-            char p2[XA_PATH_MAX];
-            remove_tree(tmp);
-            st = save_trained(tmp, &m, ad, fu, spec, bname);
-            if (!st) st = xa_path_join(p2, sizeof p2, tmp, "trainer_state.safetensors");
-            if (!st) st = xa_ckpt_save_state(p2, &opt, &ts, identity);
-            if (!st) st = xa_ckpt_swap_dir(tmp, ckpt);
-            if (!st) st = xa_metrics_commit(path);
+            st = xa_file_remove_tree(tmp);
+            if (!st) st = save_trained(tmp, &m, ad, fu, spec, bname);
+            if (!st) st = xa_ckpt_commit(tmp, ckpt, &opt, &ts, identity, path);
             if (st) goto done;
         }
         if (stop) break;

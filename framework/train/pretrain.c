@@ -99,7 +99,7 @@ static void identity_of(const xa_pretrain_opts *o, const xa_mlm_data *d, char *b
 /* Write OUT/checkpoint.tmp completely, then swap it in for OUT/checkpoint. */
 static xa_status save_checkpoint(const xa_pretrain_opts *o, const xa_mlm_data *d, const xa_encoder *enc,
                                  const xa_mlm_head *head, const xa_optim *opt, const xa_train_state *ts) {
-    char tmp[XA_PATH_MAX], fin[XA_PATH_MAX], p[XA_PATH_MAX], identity[256];
+    char tmp[XA_PATH_MAX], fin[XA_PATH_MAX], identity[256];
     xa_status st = xa_path_join(tmp, sizeof tmp, o->out_dir, "checkpoint.tmp");
     if (!st) st = xa_path_join(fin, sizeof fin, o->out_dir, "checkpoint");
     if (st) return st;
@@ -107,9 +107,7 @@ static xa_status save_checkpoint(const xa_pretrain_opts *o, const xa_mlm_data *d
     if (st) return st;
     identity_of(o, d, identity, sizeof identity);
     st = xa_model_save(tmp, enc, head, NULL);
-    if (!st) st = xa_path_join(p, sizeof p, tmp, "trainer_state.safetensors");
-    if (!st) st = xa_ckpt_save_state(p, opt, ts, identity);
-    if (!st) st = xa_ckpt_swap_dir(tmp, fin);
+    if (!st) st = xa_ckpt_commit(tmp, fin, opt, ts, identity, NULL);
     return st;
 }
 

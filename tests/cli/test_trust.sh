@@ -79,8 +79,12 @@ expect 2 "dry run, stale" -- "$xa" run "$recipe" "${sets[@]}" --dry-run --set ph
 ok "run --dry-run prints the plan (train / skip / stale / evaluate) and writes nothing"
 
 # ---- --force --------------------------------------------------------------------------------
+cp "$O/resolved-pkg.yaml" "$tmp/resolved.before"
 expect 0 "train --force" -- "$xa" train "$recipe" "${sets[@]}" --phase task --force &&
   mentions out "from scratch" "train --force"
+# the fusion built on the old task adapter is stale now: resolved-pkg.yaml must not claim it
+mentions err "not rewritten" "train --force"
+cmp -s "$O/resolved-pkg.yaml" "$tmp/resolved.before" || fail "resolved-pkg.yaml rewritten while the fusion is stale"
 grep -q "resuming" "$tmp/err" && fail "train --force resumed its checkpoint"
 # the fusion was built on the old task adapter: now stale
 expect 2 "fusion after a retrained task" -- "$xa" run "$recipe" "${sets[@]}" && mentions err "fusion pkg seed 3" "stale fusion"
