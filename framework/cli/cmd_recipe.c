@@ -494,23 +494,37 @@ static xa_status write_table(const xa_table *t, const char *dir, const char *sho
 
 /* The held-out MLM table (data.mlm_heldout): masked-piece accuracy of the base alone, with the
  * language's own adapter and with the source language's adapter, per language, on held-out text
- * with the same masks for every column. Written once to OUTPUT/eval/mlm/ (shared by the recipes
- * of one output; delete it to recompute). */
-static xa_status eval_mlm_table(const xa_recipe *r, const xa_cfg_phase *p) {
+ * with the same masks for every column. Written to OUTPUT/eval/mlm/ (shared by the recipes
+ * of one output) and recomputed when its adapters or texts changed (its provenance). */
+static xa_status eval_mlm_table(const xa_recipe *r, const xa_cfg_phase *p, const xa_plan *pl) {
     char fin[XA_PATH_MAX], edir[XA_PATH_MAX], path[XA_PATH_MAX];
-    xa_status st = join3(fin, sizeof fin, r->output, "eval", "mlm");
-    if (st) return st;
-    if (exists(fin, "results.json")) {
-        printf("eval: held-out MLM table %s/results.md exists; skipped\n", fin);
-        return XA_STATUS_OK;
-    }
-    /* the new results are written into mlm.tmp and swapped in only when complete */
-    if (snprintf(edir, sizeof edir, "%s.tmp", fin) >= (int)sizeof edir) return XA_STATUS_USAGE;
-    if ((st = xa_file_remove_tree(edir)) || (st = xa_file_mkdirs(edir))) return st;
     int T = p->seq_len; /* the language adapters' block length when the recipe has a lang phase */
     for (int i = 0; i < r->n_phases; i++)
         if (r->phases[i].kind == XA_PHASE_LANG) T = r->phases[i].seq_len;
     const int B = p->batch_size < 16 ? p->batch_size : 16; /* logits are (B*T, V) */
+    xa_status st = join3(fin, sizeof fin, r->output, "eval", "mlm");
+    if (st) return st;
+    /* kept while it was made from the same adapters and texts, recomputed otherwise */
+    char *prov = NULL, *have = NULL;
+    size_t n_have = 0;
+    if ((st = xa_plan_mlm_provenance(pl, B, T, &prov))) return st;
+    if (!xa_path_join(path, sizeof path, fin, XA_PROV_FILE) && !xa_file_read(&have, &n_have, path, 1 << 20) &&
+        !strcmp(have, prov) && exists(fin, "results.json")) {
+        free(have);
+        free(prov);
+        printf("eval: held-out MLM table %s/results.md exists; skipped\n", fin);
+        return XA_STATUS_OK;
+    }
+    xa_error_clear();
+    free(have);
+    /* the new results are written into mlm.tmp and swapped in only when complete */
+    if (snprintf(edir, sizeof edir, "%s.tmp", fin) >= (int)sizeof edir) st = XA_STATUS_USAGE;
+    if (!st) st = xa_file_remove_tree(edir);
+    if (!st) st = xa_file_mkdirs(edir);
+    if (!st) st = xa_path_join(path, sizeof path, edir, XA_PROV_FILE);
+    if (!st) st = xa_file_write_atomic(path, prov, strlen(prov));
+    free(prov);
+    if (st) return st;
     if ((st = xa_path_join(path, sizeof path, edir, "raw.jsonl"))) return st;
     FILE *raw = fopen(path, "w");
     if (!raw) return xa_error_set(XA_STATUS_IO, path, NULL, NULL, "cannot write");
@@ -567,7 +581,7 @@ out:
 static xa_status phase_eval(const xa_recipe *r, const xa_cfg_phase *p, const xa_plan *pl) {
     char fin[XA_PATH_MAX], edir[XA_PATH_MAX], path[XA_PATH_MAX];
     if (r->mlm_heldout[0]) {
-        xa_status st = eval_mlm_table(r, p);
+        xa_status st = eval_mlm_table(r, p, pl);
         if (st) return st;
     }
     /* eval/<task> (recipes may share an output), replaced only by a complete new set of results:

@@ -118,6 +118,10 @@ xa_status xa_plan_commit(const xa_plan *pl, int i);
  * the id of every finished artefact of the plan (malloc'ed into *out). */
 xa_status xa_plan_eval_provenance(const xa_plan *pl, const xa_cfg_phase *eval, char **out);
 
+/* The provenance of the held-out MLM table (eval/mlm, shared by the recipes of an output): block
+ * length T, batch B, seed, each language's held-out text and the id of its language adapter. */
+xa_status xa_plan_mlm_provenance(const xa_plan *pl, int B, int T, char **out);
+
 /* The known eval setup names: task_only, src_stack, madx, madx2, fusion, in_language. */
 int xa_pipeline_setup_known(const char *name);
 

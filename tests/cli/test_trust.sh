@@ -38,7 +38,8 @@ done
 cp "$O/resolved-pkg.yaml" "$tmp/resolved.before"
 cp "$O/eval/pkg/raw.jsonl" "$tmp/raw.before"
 cp "$O/base/xadapt-provenance.txt" "$tmp/base.prov"
-expect 0 "identical rerun" -- "$xa" run "$recipe" "${sets[@]}" && mentions out "skipped" "identical rerun"
+expect 0 "identical rerun" -- "$xa" run "$recipe" "${sets[@]}" && mentions out "skipped" "identical rerun" &&
+  mentions out "held-out MLM table $O/eval/mlm/results.md exists; skipped" "identical rerun"
 grep -q "from scratch\|resuming" "$tmp/out" "$tmp/err" && fail "identical rerun trained something"
 ok "first run, provenance of every artefact, identical rerun skips (log_every honoured by pretraining)"
 
@@ -93,6 +94,7 @@ expect 0 "run --force lang" -- "$xa" run "$recipe" "${sets[@]}" --set phases.lan
     grep -q "task pkg seed 3: .*from scratch" "$tmp/out" || fail "run --force lang did not retrain the task adapter"
     grep -q "fusion pkg seed 3: Stack" "$tmp/out" || fail "run --force lang did not retrain the fusion"; }
 grep -q "^steps: 20" "$O/lang/de/xadapt-provenance.txt" || fail "lang provenance does not hold the new steps"
+grep -q "held-out MLM table .* skipped" "$tmp/out" && fail "the MLM table was kept after its adapters were retrained"
 expect 0 "rerun after --force" -- "$xa" run "$recipe" "${sets[@]}" --set phases.lang.steps=20
 grep -q "from scratch" "$tmp/out" && fail "rerun after --force trained again"
 ok "train --force retrains; run --force lang retrains lang and what is built on it, not the base"
