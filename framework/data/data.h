@@ -92,7 +92,8 @@ xa_status xa_mlm_data_set_whole_word(xa_mlm_data *d, xa_spm *spm);
  * other pieces and on <s> and </s> (HF run_ner's label_all_tokens=False).
  * Every example is <s> pieces </s>, truncated to max_len tokens (</s> kept). Malformed lines
  * (missing tab, empty text, bad JSON, a tag that is not O / B-X / I-X, tokens and tags of different
- * lengths, an unknown label when the label set is fixed) are CONFIG errors naming file:line. */
+ * lengths, an unknown label when the label set is fixed, a label that is not UTF-8) are CONFIG errors
+ * naming file:line. */
 
 typedef enum xa_task_kind { XA_TASK_KIND_CLASSIFICATION = 0, XA_TASK_KIND_TAGGING } xa_task_kind;
 typedef enum xa_task_format {
