@@ -3,8 +3,11 @@
  * A recipe (config/) makes artefacts: the base (pretrain phase), one language adapter per language
  * (lang), one task adapter + head per seed (task) and, with data.task.target_train, in-language
  * references per target and seed, one fusion per seed (fusion), and the eval tables. The plan lists
- * them in phase order with their output directory and state; the CLI trains what the plan says and
- * prints it (`xadapt run --dry-run`). The plan is built without training and unit-tested.
+ * them in phase order with their output directory and state; xa_pipeline_run trains what the plan
+ * says (the CLI prints the plan for `xadapt run --dry-run`). The plan is built without training and
+ * unit-tested. A C program runs a recipe as the CLI does:
+ *     xa_recipe_load(&r, path, sets, n) -> xa_pipeline_validate(&r) -> xa_plan_build(&pl, &r, &o)
+ *     -> xa_pipeline_run(&pl, &o, stdout) -> xa_plan_free(&pl)
  *
  * Provenance. Every finished artefact directory holds XA_PROV_FILE, lines "key: value": the
  * resolved settings that affect it, "size=N mtime=S.N" of each data file it read, and for each
@@ -25,6 +28,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "config/config.h"
 #include "core/core.h"
@@ -121,6 +125,15 @@ xa_status xa_plan_eval_provenance(const xa_plan *pl, const xa_cfg_phase *eval, c
 /* The provenance of the held-out MLM table (eval/mlm, shared by the recipes of an output): block
  * length T, batch B, seed, each language's held-out text and the id of its language adapter. */
 xa_status xa_plan_mlm_provenance(const xa_plan *pl, int B, int T, char **out);
+
+/* Run plan pl (built with o for its recipe, after xa_pipeline_validate) to the end: CONFIG for a
+ * stale output it uses (xa_plan_check); resolved-<task>.yaml (unless an output is stale); then
+ * each phase of o->only (every phase for XA_PHASE_N) in recipe order: finished artefacts are
+ * skipped, the others trained (continuing their checkpoint, or from scratch when forced) and
+ * their provenance recorded; the eval phase writes eval/<task>/ (and eval/mlm/). Progress lines
+ * and the transfer tables are printed to out (the CLI's stdout); nothing is printed to stdout by
+ * the library itself. Errors: those of the trainers and writers (the first one stops the run). */
+xa_status xa_pipeline_run(xa_plan *pl, const xa_plan_opts *o, FILE *out);
 
 /* The known eval setup names: task_only, src_stack, madx, madx2, fusion, in_language. */
 int xa_pipeline_setup_known(const char *name);
