@@ -874,6 +874,158 @@ static void test_whole_word_masking(void **state) {
     xa_mlm_data_free(&d);
 }
 
+/* ---- aligned pairs: TLM and alignment batches -------------------------------------------------- */
+
+static const char *PAIRS = "lang\ten\ttext\n"
+                           "de\tThe cell is empty.\tDie Zelle ist leer.\n"
+                           "de\tOpen the file.\tÖffnen Sie die Datei.\n"
+                           "de\tSave the document now.\tSpeichern Sie das Dokument jetzt.\n"
+                           "fr\tThe cell is empty.\tLa cellule est vide.\n"
+                           "fr\tClose the window.\tFermez la fenêtre.\n"
+                           "fr\tOpen the file.\tOuvrez le fichier.\n"
+                           "fr\tPrint the page.\tImprimez la page.\n"
+                           "fr\tInsert a table here.\tInsérez un tableau ici.\n";
+
+static int same_ids(const int32_t *a, const int32_t *b, size_t n) {
+    return !memcmp(a, b, n * sizeof *a);
+}
+
+static void test_pairs_load_and_sampling(void **state) {
+    (void)state;
+    xa_pair_data d;
+    assert_int_equal(xa_pair_data_load(&d, g_spm, write_tmp("pairs.tsv", PAIRS), 64, 0.3, 5), XA_STATUS_OK);
+    assert_int_equal(d.n, 8);
+    assert_int_equal(d.n_langs, 2);
+    assert_string_equal(d.langs[0], "de");
+    assert_string_equal(d.langs[1], "fr");
+    /* q_l ~ n_l^alpha: 3^0.3 / (3^0.3 + 5^0.3) */
+    double q_de = pow(3, 0.3) / (pow(3, 0.3) + pow(5, 0.3));
+    assert_true(fabs(d.lang_prob[0] - q_de) < 1e-12);
+    /* each side is <s> pieces </s> as the tokenizer encodes it */
+    size_t n;
+    int32_t *ids = encode_text("Die Zelle ist leer.", &n);
+    assert_int_equal(d.pairs[0].len[1], (int)n);
+    assert_true(same_ids(d.pool + d.pairs[0].off[1], ids, n));
+    free(ids);
+    /* sampling: deterministic in (seed, step), other steps differ, empirical language shares near q */
+    int32_t a[4], b[4], c[4];
+    uint8_t sa[4], sb[4];
+    xa_pair_data_sample(&d, 17, 1, 4, a, sa);
+    xa_pair_data_sample(&d, 17, 1, 4, b, sb);
+    assert_memory_equal(a, b, sizeof a);
+    assert_memory_equal(sa, sb, sizeof sa);
+    int differ = 0;
+    for (int64_t step = 0; step < 20 && !differ; step++) {
+        xa_pair_data_sample(&d, 18 + step, 1, 4, c, NULL);
+        differ = memcmp(a, c, sizeof a) != 0;
+    }
+    assert_true(differ);
+    int64_t de = 0, total = 0;
+    for (int64_t step = 0; step < 4000; step++) {
+        int32_t one;
+        xa_pair_data_sample(&d, step, 3, 1, &one, NULL);
+        de += d.pairs[one].lang == 0;
+        total++;
+    }
+    assert_true(fabs((double)de / (double)total - q_de) < 0.03);
+    /* within a batch no English side repeats ("The cell is empty." and "Open the file." are in both
+     * languages): 6 distinct English sentences, batches of 6 are all distinct */
+    for (int64_t step = 0; step < 50; step++) {
+        int32_t idx[6];
+        xa_pair_data_sample(&d, step, 2, 6, idx, NULL);
+        for (int i = 0; i < 6; i++)
+            for (int j = 0; j < i; j++) assert_true(d.pairs[idx[i]].key != d.pairs[idx[j]].key);
+    }
+    xa_pair_data_free(&d);
+}
+
+static void test_pairs_tlm_batch(void **state) {
+    (void)state;
+    enum { B = 6, T = 40, SIDE = 12 };
+    xa_pair_data d;
+    xa_mlm_data mask;
+    assert_int_equal(xa_pair_data_load(&d, g_spm, write_tmp("pairs.tsv", PAIRS), SIDE, 0.3, 9), XA_STATUS_OK);
+    assert_int_equal(xa_mlm_data_load(&mask, g_spm, xt_data_path("spm/corpus.txt"), 16, 7, 0), XA_STATUS_OK);
+    mask.mask_prob = 0.0f; /* first without masking: the layout */
+    xa_mlm_batch b;
+    assert_int_equal(xa_mlm_batch_init(&b, B, T), XA_STATUS_OK);
+    int Tb = xa_pair_tlm_batch(&d, &mask, 3, &b);
+    assert_true(Tb <= 2 * SIDE && Tb >= 6);
+    assert_int_equal(b.m, 0);
+    int32_t idx[B];
+    uint8_t swap[B];
+    xa_pair_data_sample(&d, 3, 1, B, idx, swap);
+    int swapped = 0;
+    for (int r = 0; r < B; r++) {
+        const xa_pair *p = &d.pairs[idx[r]];
+        const int32_t *row = b.ids + (size_t)r * Tb;
+        int first = swap[r], second = !swap[r];
+        swapped += swap[r];
+        /* <s> A </s></s> B </s>: the pair whole, both sides within max_side */
+        assert_int_equal(b.lens[r], p->len[0] + p->len[1]);
+        assert_true(p->len[0] <= SIDE && p->len[1] <= SIDE);
+        assert_int_equal(row[0], mask.bos);
+        assert_true(same_ids(row + 1, d.pool + p->off[first] + 1, (size_t)p->len[first] - 1));
+        assert_int_equal(row[p->len[first]], mask.eos);
+        assert_true(same_ids(row + p->len[first] + 1, d.pool + p->off[second] + 1, (size_t)p->len[second] - 1));
+        assert_int_equal(row[b.lens[r] - 1], mask.eos);
+        for (int t = b.lens[r]; t < Tb; t++) assert_int_equal(row[t], mask.pad);
+    }
+    (void)swapped;
+    /* with masking: targets only at real, non-special positions; same step gives the same batch */
+    mask.mask_prob = 0.3f;
+    Tb = xa_pair_tlm_batch(&d, &mask, 11, &b);
+    assert_true(b.m > 0);
+    int32_t *ids1 = xt_alloc((size_t)B * Tb * sizeof(int32_t));
+    memcpy(ids1, b.ids, (size_t)B * Tb * sizeof(int32_t));
+    int m1 = b.m;
+    for (int k = 0; k < b.m; k++) {
+        int r = b.rows[k] / Tb, t = b.rows[k] % Tb;
+        assert_true(t > 0 && t < b.lens[r] - 1);
+        assert_true(b.targets[k] != mask.bos && b.targets[k] != mask.eos && b.targets[k] != mask.pad);
+    }
+    assert_int_equal(xa_pair_tlm_batch(&d, &mask, 11, &b), Tb);
+    assert_int_equal(b.m, m1);
+    assert_memory_equal(b.ids, ids1, (size_t)B * Tb * sizeof(int32_t));
+    xa_mlm_batch_free(&b);
+    xa_mlm_data_free(&mask);
+    xa_pair_data_free(&d);
+}
+
+static void test_pairs_align_batch_and_errors(void **state) {
+    (void)state;
+    xa_pair_data d;
+    assert_int_equal(xa_pair_data_load(&d, g_spm, write_tmp("pairs.tsv", PAIRS), 10, 0.3, 2), XA_STATUS_OK);
+    int32_t ids[8 * 10], lens[8], idx[4];
+    int T = xa_pair_align_batch(&d, 5, 4, ids, lens, 1, 10);
+    xa_pair_data_sample(&d, 5, 2, 4, idx, NULL);
+    for (int k = 0; k < 4; k++) {
+        for (int s = 0; s < 2; s++) {
+            const xa_pair *p = &d.pairs[idx[k]];
+            int r = s * 4 + k;
+            assert_int_equal(lens[r], p->len[s]);
+            assert_true(same_ids(ids + (size_t)r * T, d.pool + p->off[s], (size_t)p->len[s]));
+            for (int t = p->len[s]; t < T; t++) assert_int_equal(ids[r * T + t], 1);
+        }
+    }
+    /* a long side is cut to max_side and still ends with </s> */
+    xa_pair_data_free(&d);
+    assert_int_equal(xa_pair_data_load(&d, g_spm, write_tmp("p.tsv",
+                         "de\tOne two three four five six seven eight nine ten eleven twelve.\tEins.\n"), 5, 0.3, 1),
+                     XA_STATUS_OK);
+    assert_int_equal(d.pairs[0].len[0], 5);
+    assert_int_equal(d.pool[d.pairs[0].off[0] + 4], xa_spm_special_ids(g_spm).eos);
+    xa_pair_data_free(&d);
+    /* malformed lines name file:line */
+    assert_int_equal(xa_pair_data_load(&d, g_spm, write_tmp("bad.tsv", "lang\ten\ttext\nde\tonly two\n"), 8, 0.3, 1),
+                     XA_STATUS_CONFIG);
+    assert_non_null(strstr(xa_error_last()->what, "line 2"));
+    assert_int_equal(xa_pair_data_load(&d, g_spm, write_tmp("bad2.tsv", "de\ta\t\n"), 8, 0.3, 1), XA_STATUS_CONFIG);
+    assert_int_equal(xa_pair_data_load(&d, g_spm, write_tmp("empty.tsv", "lang\ten\ttext\n"), 8, 0.3, 1),
+                     XA_STATUS_CONFIG);
+    assert_int_equal(xa_pair_data_load(&d, g_spm, xt_tmp_path("missing.tsv"), 8, 0.3, 1), XA_STATUS_NOT_FOUND);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cls_tsv),
@@ -898,6 +1050,9 @@ int main(void) {
         cmocka_unit_test(test_batcher_sorted),
         cmocka_unit_test(test_batcher_tagging_padding),
         cmocka_unit_test(test_whole_word_masking),
+        cmocka_unit_test(test_pairs_load_and_sampling),
+        cmocka_unit_test(test_pairs_tlm_batch),
+        cmocka_unit_test(test_pairs_align_batch_and_errors),
     };
     return cmocka_run_group_tests_name("data", tests, group_setup, group_teardown);
 }

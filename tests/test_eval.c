@@ -54,13 +54,24 @@ static void test_cls_sklearn_doc_example(void **state) {
 
 static void test_cls_label_only_predicted(void **state) {
     (void)state;
-    /* Label 1 is never gold but predicted once: it joins the average with F1 0 (sklearn's labels =
-     * unique(gold ∪ pred), zero_division=0). Label 0: tp 2, fn 1 -> 4/5. macro = (4/5 + 0)/2. */
+    /* Label 1 is never gold but predicted once: the average is over the gold labels only
+     * (sklearn f1_score(average="macro", labels=sorted(set(gold))), zero_division=0), so every
+     * setup scored on this test file averages over the same classes. Label 0: tp 2, fn 1 -> 4/5;
+     * the wrong prediction still costs label 0 its recall. */
     const int32_t gold[] = {0, 0, 0}, pred[] = {0, 0, 1};
     xa_cls_metrics m;
     xa_metrics_classification(&m, gold, pred, 3, 5);
-    assert_near(m.macro_f1, 0.4, "macro_f1");
+    assert_near(m.macro_f1, 0.8, "macro_f1");
     assert_near(m.accuracy, 2.0 / 3.0, "accuracy");
+    /* Two heads on one test set (gold 0, 0, 2, 2): one predicts an extra class 1, one cannot; both
+     * average over {0, 2} (the union rule would give head a three classes and 5/9).
+     * Head a: label 0 tp 1 fn 1 -> 2/3, label 2 tp 2 -> 1; mean 5/6.
+     * Head b: label 0 tp 2 fp 1 -> 4/5, label 2 tp 1 fn 1 -> 2/3; mean 11/15. */
+    const int32_t g2[] = {0, 0, 2, 2}, pa[] = {0, 1, 2, 2}, pb[] = {0, 0, 0, 2};
+    xa_metrics_classification(&m, g2, pa, 4, 3);
+    assert_near(m.macro_f1, 5.0 / 6.0, "macro_f1 extra class");
+    xa_metrics_classification(&m, g2, pb, 4, 3);
+    assert_near(m.macro_f1, 11.0 / 15.0, "macro_f1 no extra class");
 }
 
 static void test_cls_edges(void **state) {

@@ -773,6 +773,81 @@ static void test_cross_entropy(void **state) {
     xt_assert_close("cross-entropy large dlogits vs ref", g1, g2, (size_t)N2 * V2, 1e-9f, 1e-5f);
 }
 
+/* ---- mean pooling and the contrastive alignment loss ---------------------------------------- */
+
+typedef struct cl_ctx {
+    const float *h;
+    const int32_t *lens;
+    int n, T, C;
+    float scale;
+    float *pooled, *scratch;
+} cl_ctx;
+
+/* The whole pooled path as one scalar: mean-pool both sides, then the contrastive loss. */
+static double cl_loss(void *vc) {
+    cl_ctx *c = vc;
+    xa_mean_pool_forward(c->pooled, c->h, c->lens, 2 * c->n, c->T, c->C);
+    return xa_contrastive_loss(NULL, NULL, NULL, c->scratch, c->pooled, c->pooled + (size_t)c->n * c->C,
+                               c->n, c->C, c->scale);
+}
+
+static void test_contrastive(void **state) {
+    (void)state;
+    xa_st_file *st = xt_open_golden("tensor/contrastive.safetensors");
+    assert_non_null(st);
+    const int n = 5, T = 7, C = 6;
+    float *h = xt_fzeros((size_t)2 * n * T * C);
+    xt_gold_f32(st, "contrastive.h", h, (size_t)2 * n * T * C);
+    const xa_st_tensor *lt = xa_st_find(st, "contrastive.lens");
+    assert_non_null(lt);
+    int32_t lens[10];
+    memcpy(lens, lt->data, sizeof lens);
+    float ref[64], scale;
+    xt_gold_f32(st, "contrastive.scale", &scale, 1);
+    float *pooled = xt_fzeros((size_t)2 * n * C), *dpooled = xt_fzeros((size_t)2 * n * C);
+    float *scratch = xt_alloc(xa_contrastive_scratch_bytes(n, C));
+    xa_mean_pool_forward(pooled, h, lens, 2 * n, T, C);
+    float *gp = xt_fzeros((size_t)2 * n * C);
+    xt_gold_f32(st, "contrastive.pooled", gp, (size_t)2 * n * C);
+    xt_assert_close("mean pool vs torch", pooled, gp, (size_t)2 * n * C, 1e-6f, 1e-5f);
+
+    float acc = -1;
+    float loss = xa_contrastive_loss(dpooled, dpooled + (size_t)n * C, &acc, scratch, pooled,
+                                     pooled + (size_t)n * C, n, C, scale);
+    xt_gold_f32(st, "contrastive.loss", ref, 1);
+    xt_assert_close("contrastive loss vs torch", &loss, ref, 1, 1e-5f, 1e-5f);
+    xt_gold_f32(st, "contrastive.acc", ref, 1);
+    xt_assert_close("contrastive accuracy vs torch", &acc, ref, 1, 0.0f, 0.0f);
+    xt_gold_f32(st, "contrastive.dpooled", gp, (size_t)2 * n * C);
+    xt_assert_close("contrastive dpooled vs torch", dpooled, gp, (size_t)2 * n * C, 1e-5f, 1e-4f);
+
+    /* pooling backward adds into dh and leaves the pads alone */
+    float *dh = xt_fzeros((size_t)2 * n * T * C), *gdh = xt_fzeros((size_t)2 * n * T * C);
+    for (size_t i = 0; i < (size_t)2 * n * T * C; i++) dh[i] = 0.25f;
+    xa_mean_pool_backward(dh, dpooled, lens, 2 * n, T, C);
+    for (size_t i = 0; i < (size_t)2 * n * T * C; i++) dh[i] -= 0.25f;
+    xt_gold_f32(st, "contrastive.dh", gdh, (size_t)2 * n * T * C);
+    xt_assert_close("mean pool dh vs torch", dh, gdh, (size_t)2 * n * T * C, 1e-5f, 1e-4f);
+
+    /* finite differences of the whole path (a milder scale keeps the loss smooth for FD) */
+    cl_ctx c = {h, lens, n, T, C, 4.0f, xt_fzeros((size_t)2 * n * C), scratch};
+    xa_mean_pool_forward(pooled, h, lens, 2 * n, T, C);
+    xa_contrastive_loss(dpooled, dpooled + (size_t)n * C, NULL, scratch, pooled, pooled + (size_t)n * C,
+                        n, C, 4.0f);
+    memset(dh, 0, (size_t)2 * n * T * C * sizeof(float));
+    xa_mean_pool_backward(dh, dpooled, lens, 2 * n, T, C);
+    xt_check_fd("contrastive dh vs FD", cl_loss, &c, h, dh, (size_t)2 * n * T * C, 1e-2f, 2e-4f, 1e-2f);
+
+    /* identical sides far apart from each other: every pair retrieves itself */
+    float *U = xt_fzeros((size_t)n * C);
+    for (int i = 0; i < n; i++) U[(size_t)i * C + i] = 3.0f;
+    float a2 = 0;
+    float l2 = xa_contrastive_loss(NULL, NULL, &a2, scratch, U, U, n, C, 20.0f);
+    assert_true(a2 == 1.0f);
+    assert_true(l2 < 1e-6f);
+    xa_st_close(st);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_threads_and_blas_info, xt_teardown),
@@ -792,6 +867,7 @@ int main(void) {
         cmocka_unit_test_teardown(test_embedding, xt_teardown),
         cmocka_unit_test_teardown(test_residual_and_blas1, xt_teardown),
         cmocka_unit_test_teardown(test_cross_entropy, xt_teardown),
+        cmocka_unit_test_teardown(test_contrastive, xt_teardown),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -189,6 +189,51 @@ static void test_resume_is_identical(void **state) {
     fclose(c.progress);
 }
 
+/* Pretraining with aligned pairs (TLM steps and the contrastive alignment pass): the alignment loss
+ * falls below chance, and a run stopped and resumed ends with the same bytes as an uninterrupted
+ * one (pair sampling is a function of the step, so no data position is needed). */
+static void test_pretrain_pairs(void **state) {
+    (void)state;
+    xa_pretrain_opts a = small_opts(xt_tmp_path("pairs-full"), 40);
+    a.pairs = xt_data_path("recipe/pairs.tsv");
+    a.tlm_ratio = 0.5;
+    a.align_weight = 1.0;
+    a.align_pairs = 8;
+    a.ckpt_every = 10;
+    xa_pretrain_result r;
+    assert_int_equal(xa_pretrain(&a, &r), XA_STATUS_OK);
+    print_message("pairs: MLM %.3f -> %.3f, align loss %.3f (chance %.3f), acc %.3f\n", r.first_loss,
+                  r.last_loss, r.last_align_loss, log(8.0), r.last_align_acc);
+    assert_true(r.last_align_loss < log(8.0) - 0.3);
+    assert_true(r.last_loss < r.first_loss - 0.5);
+    xa_pretrain_opts b = a;
+    b.out_dir = xt_tmp_path("pairs-resumed");
+    b.stop_after = 13;
+    assert_int_equal(xa_pretrain(&b, &r), XA_STATUS_OK);
+    assert_int_equal(r.steps_done, 13);
+    b.stop_after = 0;
+    b.resume = 1;
+    assert_int_equal(xa_pretrain(&b, &r), XA_STATUS_OK);
+    assert_int_equal(r.steps_done, 40);
+    char pa[4200], pb[4200];
+    snprintf(pa, sizeof pa, "%s/model.safetensors", a.out_dir);
+    snprintf(pb, sizeof pb, "%s/model.safetensors", b.out_dir);
+    size_t na = 0, nb = 0;
+    char *fa = xt_read_file(pa, &na), *fb = xt_read_file(pb, &nb);
+    assert_non_null(fa);
+    assert_non_null(fb);
+    assert_int_equal(na, nb);
+    assert_memory_equal(fa, fb, na);
+    free(fa);
+    free(fb);
+    /* resuming with another alignment setting is refused */
+    xa_pretrain_opts c = b;
+    c.steps = 50;
+    c.align_weight = 0.5;
+    assert_int_equal(xa_pretrain(&c, &r), XA_STATUS_CONFIG);
+    fclose(a.progress);
+}
+
 /* A damaged checkpoint is refused with a message naming the file; the final model of the finished
  * run is left as it was. */
 static void test_damaged_checkpoint(void **state) {
@@ -313,6 +358,7 @@ int main(void) {
         cmocka_unit_test(test_mlm_packing_and_masking),
         cmocka_unit_test(test_pretrain_lowers_loss),
         cmocka_unit_test(test_resume_is_identical),
+        cmocka_unit_test(test_pretrain_pairs),
         cmocka_unit_test(test_damaged_checkpoint),
         cmocka_unit_test(test_ckpt_swap_and_recover),
         cmocka_unit_test(test_ckpt_identity),

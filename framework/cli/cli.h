@@ -33,5 +33,6 @@ int cli_cmd_train(int argc, char **argv);
 int cli_cmd_run(int argc, char **argv);
 int cli_cmd_eval(int argc, char **argv);
 int cli_cmd_predict(int argc, char **argv);
+int cli_cmd_retrieval(int argc, char **argv);
 
 #endif

@@ -37,11 +37,18 @@ static void print_help(void) {
            "  -f, --force            replace what DIR holds (a finished model, a checkpoint, metrics)\n"
            "      --log-every N      steps per metrics line (default 10, fewer for short runs)\n"
            "      --max-docs N       read at most N corpus lines (default: all)\n"
+           "      --pairs FILE       aligned pairs \"lang<TAB>en<TAB>text\" for --tlm / --align\n"
+           "      --tlm F            share of steps on TLM batches <s> A </s></s> B </s> (default 0)\n"
+           "      --align W          weight of the in-batch contrastive alignment loss (default 0)\n"
+           "      --align-pairs N    pairs per alignment batch (default: batch / 2)\n"
+           "      --align-temp F     its temperature (default 0.05)\n"
+           "      --pair-alpha A     language sampling exponent over the pairs (default 0.3)\n"
            "  -j, --threads N        threads (default: all cores)\n"
            "  -h, --help             show this help\n");
 }
 
-enum { OPT_LR = 256, OPT_WARMUP, OPT_WD, OPT_CLIP, OPT_CKPT, OPT_MAXDOCS, OPT_LOG };
+enum { OPT_LR = 256, OPT_WARMUP, OPT_WD, OPT_CLIP, OPT_CKPT, OPT_MAXDOCS, OPT_PAIRS, OPT_TLM, OPT_ALIGN,
+       OPT_ALIGN_PAIRS, OPT_ALIGN_TEMP, OPT_PAIR_ALPHA, OPT_LOG };
 
 /* DIR/NAME exists. */
 static int has(const char *dir, const char *name) {
@@ -78,6 +85,9 @@ int cli_cmd_pretrain(int argc, char **argv) {
         {"ckpt-every", required_argument, NULL, OPT_CKPT}, {"resume", no_argument, NULL, 'r'},
         {"max-docs", required_argument, NULL, OPT_MAXDOCS}, {"threads", required_argument, NULL, 'j'},
         {"force", no_argument, NULL, 'f'},          {"log-every", required_argument, NULL, OPT_LOG},
+        {"pairs", required_argument, NULL, OPT_PAIRS}, {"tlm", required_argument, NULL, OPT_TLM},
+        {"align", required_argument, NULL, OPT_ALIGN}, {"align-pairs", required_argument, NULL, OPT_ALIGN_PAIRS},
+        {"align-temp", required_argument, NULL, OPT_ALIGN_TEMP}, {"pair-alpha", required_argument, NULL, OPT_PAIR_ALPHA},
         {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
     };
     const char *cmd = "pretrain", *model = "tiny";
@@ -134,6 +144,23 @@ int cli_cmd_pretrain(int argc, char **argv) {
         case 'j':
             if (!cli_parse_i64(cmd, "--threads", optarg, 1, 1024, &threads)) return CLI_EXIT_USAGE;
             break;
+        case OPT_PAIRS: o.pairs = optarg; break;
+        case OPT_TLM:
+            if (!cli_parse_f64(cmd, "--tlm", optarg, 0.0, 1.0, &o.tlm_ratio)) return CLI_EXIT_USAGE;
+            break;
+        case OPT_ALIGN:
+            if (!cli_parse_f64(cmd, "--align", optarg, 0.0, 1e6, &o.align_weight)) return CLI_EXIT_USAGE;
+            break;
+        case OPT_ALIGN_PAIRS:
+            if (!cli_parse_i64(cmd, "--align-pairs", optarg, 2, 512, &iv)) return CLI_EXIT_USAGE;
+            o.align_pairs = (int)iv;
+            break;
+        case OPT_ALIGN_TEMP:
+            if (!cli_parse_f64(cmd, "--align-temp", optarg, 1e-4, 100.0, &o.align_temp)) return CLI_EXIT_USAGE;
+            break;
+        case OPT_PAIR_ALPHA:
+            if (!cli_parse_f64(cmd, "--pair-alpha", optarg, 0.0, 1.0, &o.pair_alpha)) return CLI_EXIT_USAGE;
+            break;
         case 'h': print_help(); return CLI_EXIT_OK;
         case ':': return cli_usage_error(cmd, "option '%s' needs a value", argv[optind - 1]);
         default: return cli_usage_error(cmd, "unknown option '%s'", argv[optind - 1]);
@@ -143,6 +170,8 @@ int cli_cmd_pretrain(int argc, char **argv) {
     if (!o.corpus) return cli_usage_error(cmd, "missing --corpus FILE");
     if (!o.tokenizer) return cli_usage_error(cmd, "missing --tokenizer FILE");
     if (!o.out_dir) return cli_usage_error(cmd, "missing --out DIR");
+    if ((o.tlm_ratio > 0 || o.align_weight > 0) && !o.pairs)
+        return cli_usage_error(cmd, "--tlm and --align need --pairs FILE");
     int rc = check_out_dir(cmd, &o, force);
     if (rc) return rc;
     xa_status st;
@@ -176,6 +205,9 @@ int cli_cmd_pretrain(int argc, char **argv) {
     }
     printf("pretrain: step %lld, MLM loss %.4f -> %.4f, %.0f tokens/s, %s\n", (long long)r.steps_done,
            r.first_loss, r.last_loss, r.tokens_per_s, xa_format_duration(r.seconds, dur, sizeof dur));
+    if (o.align_weight > 0)
+        printf("pretrain: alignment loss %.4f, in-batch retrieval accuracy %.3f (last window)\n", r.last_align_loss,
+               r.last_align_acc);
     if (r.steps_done >= o.steps) printf("model saved to %s\n", o.out_dir);
     return CLI_EXIT_OK;
 }

@@ -39,6 +39,7 @@ static void print_train_help(void) {
            "  -o, --out PREFIX        output prefix (required)\n"
            "  -t, --type TYPE         unigram (default) or bpe\n"
            "  -c, --coverage F        character coverage in [0.98, 1], default 0.9995\n"
+           "  -b, --byte-fallback     unknown characters become <0xXX> byte pieces (no <unk>)\n"
            "  -u, --user-symbol S     a piece that is never split (repeatable)\n"
            "  -n, --sentences N       sample N (> 100) input sentences (default 0: all)\n"
            "  -s, --seed N            random seed (default 42; SentencePiece 0.1.97 samples with a fixed seed)\n"
@@ -79,7 +80,8 @@ static int cmd_train(int argc, char **argv) {
         {"coverage", required_argument, NULL, 'c'}, {"user-symbol", required_argument, NULL, 'u'},
         {"sentences", required_argument, NULL, 'n'}, {"seed", required_argument, NULL, 's'},
         {"threads", required_argument, NULL, 'j'},  {"verbose", no_argument, NULL, 'V'},
-        {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
+        {"byte-fallback", no_argument, NULL, 'b'},  {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
     const char *cmd = "tokenizer train";
     const char *inputs[MAX_INPUTS];
@@ -92,7 +94,7 @@ static int cmd_train(int argc, char **argv) {
     opterr = 0;
     optind = 1;
     int c;
-    while ((c = getopt_long(argc, argv, ":i:v:o:t:c:u:n:s:j:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":i:v:o:t:c:u:n:s:j:bh", opts, NULL)) != -1) {
         switch (c) {
         case 'i':
             if (n_inputs == MAX_INPUTS) return cli_usage_error(cmd, "at most %d --input files", MAX_INPUTS);
@@ -114,6 +116,7 @@ static int cmd_train(int argc, char **argv) {
             if (!cli_parse_f64(cmd, "--coverage", optarg, 0.98, 1.0, &fv)) return CLI_EXIT_USAGE;
             o.character_coverage = fv;
             break;
+        case 'b': o.byte_fallback = 1; break;
         case 'u':
             if (n_symbols == MAX_SYMBOLS) return cli_usage_error(cmd, "at most %d --user-symbol", MAX_SYMBOLS);
             symbols[n_symbols++] = optarg;

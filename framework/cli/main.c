@@ -25,6 +25,7 @@ static const cli_command g_commands[] = {
     {"eval", cli_cmd_eval, "zero-shot transfer table of a recipe (Markdown, JSON, CSV, SVG)"},
     {"predict", cli_cmd_predict, "label lines from stdin with a stack of adapters (JSON lines out)"},
     {"pretrain", cli_cmd_pretrain, "pretrain a small encoder from scratch with masked language modelling"},
+    {"retrieval", cli_cmd_retrieval, "cross-lingual retrieval probe: find the translations of held-out paragraphs"},
     {"bench", cli_cmd_bench, "measure training and inference throughput (tokens/s, GFLOP/s, memory)"},
     {"inspect", cli_cmd_inspect, "list the tensors, dtypes, shapes and metadata of a safetensors file"},
     {"version", cmd_version, "print the versions of xadapt and its libraries"},

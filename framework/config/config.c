@@ -1121,8 +1121,8 @@ static const char *const g_top_keys[] = {"extends", "name",     "output", "seed"
                                          "seeds",   "threads",  "model",  "languages",
                                          "data",    "adapters", "phases", NULL};
 static const char *const g_model_keys[] = {"base", "tokenizer", "arch", "vocab_size", NULL};
-static const char *const g_lang_keys[] = {"source", "targets", NULL};
-static const char *const g_data_keys[] = {"pretrain", "mlm", "mlm_heldout", "task", NULL};
+static const char *const g_lang_keys[] = {"source", "targets", "unseen", NULL};
+static const char *const g_data_keys[] = {"pretrain", "pairs", "mlm", "mlm_heldout", "retrieval", "task", NULL};
 static const char *const g_task_keys[] = {"name", "type",         "train", "dev",
                                           "test", "target_train", NULL};
 static const char *const g_adapter_keys[] = {"lang", "task", "fusion", NULL};
@@ -1190,6 +1190,34 @@ static xa_status read_languages(xa_recipe *r, const cnode *root) {
             }
         }
     }
+    if ((v = sget(&s, "unseen"))) {
+        char list[XA_CFG_MAX_LANGS][16];
+        int n = 0;
+        if ((st = rd_langs(v, "languages.unseen", list, &n))) return st;
+        for (int i = 0; i < n; i++) {
+            int found = 0;
+            for (int k = 0; k < r->n_targets && !found; k++) found = !strcmp(list[i], r->targets[k]);
+            if (!found) {
+                return xa_error_set(XA_STATUS_CONFIG, npos(v->items[i].val, where, sizeof where),
+                                    "a language of languages.targets",
+                                    "list the language in targets too: unseen marks targets that the base never saw",
+                                    "unseen language '%s' is not a target", list[i]);
+            }
+            snprintf(r->unseen[r->n_unseen++], sizeof r->unseen[0], "%s", list[i]);
+        }
+        /* Seen targets first, then the unseen ones (each group in the recipe's order): tables
+         * list the two groups one after the other, each with its mean row. */
+        char order[XA_CFG_MAX_LANGS][16];
+        int k = 0;
+        for (int pass = 0; pass < 2; pass++) {
+            for (int i = 0; i < r->n_targets; i++) {
+                int u = 0;
+                for (int j = 0; j < r->n_unseen; j++) u |= !strcmp(r->unseen[j], r->targets[i]);
+                if (u == pass) memcpy(order[k++], r->targets[i], sizeof order[0]);
+            }
+        }
+        memcpy(r->targets, order, sizeof order[0] * (size_t)r->n_targets);
+    }
     return XA_STATUS_OK;
 }
 
@@ -1205,6 +1233,8 @@ static xa_status read_data(xa_recipe *r, const cnode *root) {
     }
     if ((v = sget(&s, "mlm")) && (st = rd_path(v, "data.mlm", r->mlm_corpus))) return st;
     if ((v = sget(&s, "mlm_heldout")) && (st = rd_path(v, "data.mlm_heldout", r->mlm_heldout))) return st;
+    if ((v = sget(&s, "pairs")) && (st = rd_path(v, "data.pairs", r->pairs))) return st;
+    if ((v = sget(&s, "retrieval")) && (st = rd_path(v, "data.retrieval", r->retrieval))) return st;
     const centry *towner = sentry(&s, "task");
     t = s;
     t.map = towner ? towner->val : NULL;
@@ -1349,6 +1379,11 @@ static const pfield g_pfields[] = {
     PF(whole_word_mask, P_BOOL, K_PRE | K_LANG, 0, 0, 0, 0, "true or false"),
     PF(seed, P_U64, K_ALL, 0, 0, 0, 0, "a non-negative integer"),
     PF(reference_seeds, P_INT, K_TASK, 0, 1 << 20, 0, 0, "an integer >= 0 (0: every seed)"),
+    PF(tlm, P_REAL, K_PRE, 0, 1, 0, 0, "a fraction in [0, 1] of the steps (needs data.pairs)"),
+    PF(align, P_REAL, K_PRE, 0, 1e6, 0, 0, "a weight >= 0 (0: off; needs data.pairs)"),
+    PF(align_pairs, P_INT, K_PRE, 0, 512, 0, 0, "an integer in [0, 512] (0: batch_size / 2)"),
+    PF(align_temp, P_REAL, K_PRE, 0, 100, 1, 0, "a temperature > 0"),
+    PF(pair_alpha, P_REAL, K_PRE, 0, 1, 0, 0, "an exponent in [0, 1]"),
     PF(languages, P_LANGS, K_LANG, 0, 0, 0, 0, "a list of language codes"),
     PF(setups, P_SETUPS, K_EVAL, 0, 0, 0, 0, "a list of setup names or texts"),
 };
@@ -1370,6 +1405,8 @@ static void phase_defaults(xa_cfg_phase *p, xa_phase_kind k, uint64_t seed) {
     p->ckpt_every = 200;
     p->log_every = 10;
     p->mlm_prob = 0.15;
+    p->align_temp = 0.05;
+    p->pair_alpha = 0.3;
     p->seed = seed;
     if (k == XA_PHASE_EVAL) {
         for (int i = 0; g_default_setups[i]; i++) {
@@ -1826,6 +1863,11 @@ static void write_recipe(FILE *f, const xa_recipe *r) {
         if (i) fputs(", ", f);
         yq(f, r->targets[i]);
     }
+    fputs("]\n  unseen: [", f);
+    for (int i = 0; i < r->n_unseen; i++) {
+        if (i) fputs(", ", f);
+        yq(f, r->unseen[i]);
+    }
     fputs("]\ndata:\n  pretrain: ", f);
     yq(f, r->pretrain_corpus);
     fputs("\n  mlm: ", f);
@@ -1833,6 +1875,14 @@ static void write_recipe(FILE *f, const xa_recipe *r) {
     if (r->mlm_heldout[0]) {
         fputs("\n  mlm_heldout: ", f);
         yq(f, r->mlm_heldout);
+    }
+    if (r->pairs[0]) {
+        fputs("\n  pairs: ", f);
+        yq(f, r->pairs);
+    }
+    if (r->retrieval[0]) {
+        fputs("\n  retrieval: ", f);
+        yq(f, r->retrieval);
     }
     fputs("\n  task:\n    name: ", f);
     yq(f, r->task_name);

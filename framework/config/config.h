@@ -14,11 +14,13 @@
  *       tokenizer: ../out/quickstart/base/sentencepiece.bpe.model   # default: base/sentencepiece.bpe.model
  *       arch: tiny                                  # pretrain: tiny | small | base | config.json
  *       vocab_size: 8000                            # pretrain: tokenizer trained when missing
- *     languages: {source: en, targets: [de, fr]}
+ *     languages: {source: en, targets: [de, fr, km], unseen: [km]}   # unseen: a group of targets
  *     data:
  *       pretrain: ../data/multi.txt
  *       mlm: ../data/mono/{lang}.txt
  *       mlm_heldout: ../data/mono/{lang}.heldout.txt   # optional: eval's held-out MLM table
+ *       pairs: ../data/pairs.tsv                    # optional: aligned pairs (pretrain tlm / align)
+ *       retrieval: ../data/retrieval/{lang}.tsv     # optional: eval's cross-lingual retrieval table
  *       task:
  *         name: topic                               # the task adapter's name
  *         type: classification                      # or tagging
@@ -109,6 +111,8 @@ xa_status xa_phase_kind_parse(const char *name, xa_phase_kind *out);
  *   0 (off; else patience in evaluations), ckpt_every 200, log_every 10, adapter_drop 0 (AdapterDrop
  *   k_max), max_docs 0 (all lines), mlm_prob 0.15, whole_word_mask false, seed = the recipe seed,
  *   languages [] (lang phase: all of source + targets), setups (eval) [task_only, src_stack, madx],
+ *   pretrain only: tlm 0 (share of steps on TLM batches), align 0 (contrastive weight),
+ *   align_pairs 0 (= batch_size / 2), align_temp 0.05, pair_alpha 0.3,
  *   reference_seeds 0 (task phase: in-language references are trained for the first N of the
  *   recipe's seeds; 0 = all). */
 typedef struct xa_cfg_phase {
@@ -133,6 +137,11 @@ typedef struct xa_cfg_phase {
     int whole_word_mask;
     uint64_t seed;
     int reference_seeds;                           /* task: first N seeds get references; 0 = all */
+    double tlm;                                    /* pretrain: share of TLM steps (data.pairs) */
+    double align;                                  /* pretrain: contrastive alignment weight */
+    int align_pairs;                               /* pretrain: pairs per alignment batch */
+    double align_temp;                             /* pretrain: its temperature (0.05) */
+    double pair_alpha;                             /* pretrain: language sampling exponent (0.3) */
     int n_languages;                               /* lang phase: a subset, 0 = all */
     char languages[XA_CFG_MAX_LANGS][16];
     int n_setups;                                  /* eval */
@@ -160,10 +169,14 @@ typedef struct xa_recipe {
     char source[16];
     int n_targets;
     char targets[XA_CFG_MAX_LANGS][16];
+    int n_unseen;                     /* targets kept out of the base (a subset of targets) */
+    char unseen[XA_CFG_MAX_LANGS][16];
     /* data (paths resolved; may hold {lang}) */
     char pretrain_corpus[XA_CFG_PATH];
     char mlm_corpus[XA_CFG_PATH];
     char mlm_heldout[XA_CFG_PATH];    /* optional: held-out text for the eval phase's MLM table */
+    char pairs[XA_CFG_PATH];          /* optional: aligned pairs for TLM / alignment (pretrain) */
+    char retrieval[XA_CFG_PATH];      /* optional: held-out aligned pairs per {lang} (eval) */
     char task_name[XA_CFG_NAME];
     xa_task_type task_type;
     char task_train[XA_CFG_PATH];

@@ -190,6 +190,57 @@ void xa_task_batcher_seek(xa_task_batcher *bt, int64_t epoch, int64_t pos);
  * the longest example (asserted). */
 int xa_task_batcher_next(xa_task_batcher *bt, xa_task_batch *b);
 
+/* ---- aligned pairs (data/pairs.c) ----------------------------------------------------------------
+ * TSV "lang<TAB>en<TAB>text" (header "lang..." skipped): aligned paragraphs for translation
+ * language modelling and sentence alignment of the base. Sampling is a function of (seed, step),
+ * with languages drawn by q_l ~ n_l^alpha; see pairs.c. */
+
+#define XA_PAIR_MAX_LANGS 64
+#define XA_PAIR_MAX_BATCH 1024
+#define XA_IGNORE_INDEX_DATA (-100) /* == XA_IGNORE_INDEX of tensor.h */
+
+typedef struct xa_pair {
+    int64_t off[2];  /* sides' offsets into the pool: 0 = English, 1 = the other language */
+    int32_t len[2];  /* tokens of each side, <s> ... </s>, at most max_side */
+    int32_t lang;    /* index into langs */
+    uint64_t key;    /* hash of the English side's ids (repeats are redrawn within a batch) */
+} xa_pair;
+
+typedef struct xa_pair_data {
+    int32_t *pool;                          /* owned: every side's ids */
+    size_t pool_n, pool_cap;
+    xa_pair *pairs;                         /* (n) owned */
+    int64_t n, cap;
+    int32_t *by_lang;                       /* (n) owned: pair indices grouped by language */
+    int n_langs;
+    char langs[XA_PAIR_MAX_LANGS][16];
+    int64_t lang_start[XA_PAIR_MAX_LANGS], lang_count[XA_PAIR_MAX_LANGS];
+    double lang_prob[XA_PAIR_MAX_LANGS];    /* q_l ~ n_l^alpha */
+    double lang_cum[XA_PAIR_MAX_LANGS];
+    int max_side;
+    uint64_t seed;
+} xa_pair_data;
+
+/* Read a pair file; every side is truncated to max_side (>= 3) tokens. Errors: NOT_FOUND / IO
+ * (naming the file), CONFIG (a malformed line as path:LINE, an empty file, more than
+ * XA_PAIR_MAX_LANGS languages), USAGE, NOMEM. */
+xa_status xa_pair_data_load(xa_pair_data *d, xa_spm *spm, const char *path, int max_side,
+                            double alpha, uint64_t seed);
+void xa_pair_data_free(xa_pair_data *d);
+/* The n pairs of (step, stream): idx (n) pair indices, swap (n, may be NULL) the order bits. */
+void xa_pair_data_sample(const xa_pair_data *d, int64_t step, uint64_t stream, int n, int32_t *idx,
+                         uint8_t *swap);
+/* A TLM batch of b->B rows "<s> A </s></s> B </s>" (random order per row), right-padded, masked
+ * with `mask`'s settings (its specials, vocabulary, probability, whole-word flag); rows, targets
+ * and m as xa_mlm_data_next, laid out with the returned row length T (<= b->T, which must be at
+ * least 2 * max_side). */
+int xa_pair_tlm_batch(const xa_pair_data *d, const xa_mlm_data *mask, int64_t step,
+                      xa_mlm_batch *b);
+/* An alignment batch: rows [0, n) the English sides and [n, 2n) the other sides of n pairs,
+ * right-padded with pad; ids (2n, T) with the returned T (<= max_T), lens (2n). */
+int xa_pair_align_batch(const xa_pair_data *d, int64_t step, int n, int32_t *ids, int32_t *lens,
+                        int32_t pad, int max_T);
+
 #ifdef __cplusplus
 }
 #endif

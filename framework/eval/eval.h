@@ -26,8 +26,9 @@ extern "C" {
 typedef struct xa_cls_metrics {
     int64_t n;          /* examples */
     double accuracy;    /* correct / n (0 when n = 0) */
-    double macro_f1;    /* mean over labels that occur in gold or predictions of per-label F1
-                           (sklearn f1_score(average="macro") with labels = those present) */
+    double macro_f1;    /* mean over the labels that occur in gold of per-label F1 (sklearn
+                           f1_score(average="macro", labels=sorted(set(gold)))): the same class
+                           set for every setup scored on one test file */
 } xa_cls_metrics;
 
 /* gold, pred (n) label ids in [0, n_labels). */
@@ -93,6 +94,10 @@ void xa_seed_sums_add(xa_seed_sums *ss, int c, int k, double v);
  * else NaN. */
 void xa_table_add_mean_row_seeds(xa_table *t, const char *name, int first_row, const xa_seed_sums *ss,
                                  int n_seeds);
+/* The same over the n_avg rows [first_row, first_row + n_avg) only (a group of rows, e.g. the
+ * unseen targets), whatever follows them; ss must hold that group's sums (cnt == n_avg). */
+void xa_table_add_group_mean_row(xa_table *t, const char *name, int first_row, int n_avg,
+                                 const xa_seed_sums *ss, int n_seeds);
 
 /* Markdown (values x 100 with one decimal, "± s" when a spread exists, "–" for NaN, a bold
  * best value per row), to a stream. */

@@ -2,9 +2,13 @@
  *
  * Implements:
  *  - classification accuracy and macro-F1 with scikit-learn's semantics for
- *    f1_score(average="macro") when `labels` is left out: the labels averaged over are those that
- *    occur in gold or in the predictions; a label's F1 is 2PR / (P + R), written here as the
- *    equivalent 2 tp / (2 tp + fp + fn), and 0 where it is undefined (zero_division=0);
+ *    f1_score(average="macro", labels=sorted(set(y_true))): the labels averaged over are those that
+ *    occur in the gold labels, so every setup scored on one test file averages over the same class
+ *    set (with the union of gold and predicted labels, a zero-shot head that predicts a class the
+ *    language's test set lacks would average over one class more than an in-language head that
+ *    never saw it); a prediction of such a class still costs the gold class its recall. A label's
+ *    F1 is 2PR / (P + R), written here as the equivalent 2 tp / (2 tp + fp + fn), and 0 where it is
+ *    undefined (zero_division=0);
  *  - span-level precision / recall / F1 for tagging, following conlleval.pl (CoNLL-2000 shared
  *    task script) and seqeval's default (non-strict) mode, which copies it: a chunk is a maximal
  *    run B-X I-X ...; an I-X after O or after a tag of another type starts a chunk; a chunk is
@@ -65,7 +69,7 @@ void xa_metrics_classification(xa_cls_metrics *out, const int32_t *gold, const i
             }
         }
         for (int l = 0; l < n_labels; l++) {
-            if (tp[l] + fp[l] + fn[l] == 0) continue; /* absent from gold and predictions */
+            if (tp[l] + fn[l] == 0) continue; /* absent from the gold labels */
             sum += label_f1(tp[l], fp[l], fn[l]);
             present++;
         }
@@ -78,7 +82,7 @@ void xa_metrics_classification(xa_cls_metrics *out, const int32_t *gold, const i
                 fp += gold[i] != l && pred[i] == l;
                 fn += gold[i] == l && pred[i] != l;
             }
-            if (tp + fp + fn == 0) continue;
+            if (tp + fn == 0) continue;
             sum += label_f1(tp, fp, fn);
             present++;
         }

@@ -115,9 +115,17 @@ void xa_table_add_mean_row_seeds(xa_table *t, const char *name, int first_row, c
                                  int n_seeds) {
     XA_ASSERT(t != NULL && name != NULL && ss != NULL);
     int n_avg = t->n_rows - first_row; /* the rows averaged, before the mean row is added */
+    for (int r = 0; r < t->n_rows; r++)
+        if (!strcmp(t->rows[r], name)) n_avg = r - first_row; /* a re-added mean row: the rows above it */
+    xa_table_add_group_mean_row(t, name, first_row, n_avg, ss, n_seeds);
+}
+
+void xa_table_add_group_mean_row(xa_table *t, const char *name, int first_row, int n_avg,
+                                 const xa_seed_sums *ss, int n_seeds) {
+    XA_ASSERT(t != NULL && name != NULL && ss != NULL);
+    if (n_avg <= 0 || first_row < 0 || first_row + n_avg > t->n_rows) return;
     int m = xa_table_row(t, name);
-    if (m < 0 || n_avg <= 0) return;
-    if (m < t->n_rows - 1) n_avg = m - first_row; /* a re-added mean row: the rows above it */
+    if (m < 0) return;
     if (n_seeds > XA_TABLE_MAX_SEEDS) n_seeds = XA_TABLE_MAX_SEEDS;
     for (int c = 0; c < t->n_cols; c++) {
         double sum = 0;

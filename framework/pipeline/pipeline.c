@@ -140,6 +140,9 @@ static void sb_phase(sbuf *b, const xa_cfg_phase *p, uint64_t seed) {
     if (p->kind != XA_PHASE_EVAL) sb_printf(b, "adapter_drop: %d\nmax_docs: %" PRId64 "\n", p->adapter_drop, p->max_docs);
     if (p->kind == XA_PHASE_LANG || p->kind == XA_PHASE_PRETRAIN)
         sb_printf(b, "mlm_prob: %g\nwhole_word_mask: %d\n", p->mlm_prob, p->whole_word_mask);
+    if (p->kind == XA_PHASE_PRETRAIN) /* the cross-lingual objectives on aligned pairs */
+        sb_printf(b, "tlm: %g\nalign: %g\nalign_pairs: %d\nalign_temp: %g\npair_alpha: %g\n", p->tlm, p->align,
+                  p->align_pairs, p->align_temp, p->pair_alpha);
 }
 
 /* The id of a provenance file: FNV-1a of its bytes. */
@@ -213,6 +216,7 @@ xa_status xa_plan_provenance(const xa_plan *pl, int i, int with_run, char **out)
         sb_printf(&b, "arch: %s\nvocab_size: %d\n", r->arch, r->vocab_size);
         if (strstr(r->arch, ".json")) sb_file(&b, "arch_file", r->arch);
         sb_file(&b, "corpus", r->pretrain_corpus);
+        if (r->pairs[0]) sb_file(&b, "pairs", r->pairs);
         sb_phase(&b, p, p->seed);
         break;
     case XA_ART_LANG:

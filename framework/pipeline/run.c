@@ -141,6 +141,9 @@ static xa_status phase_pretrain(FILE *out, const xa_recipe *r, const xa_cfg_phas
             so.n_inputs = 1;
             so.model_prefix = prefix;
             so.vocab_size = r->vocab_size; /* <mask> is added by the XLM-R id convention */
+            /* Byte fallback: a script the corpus never showed (the unseen languages) is still
+             * represented, as UTF-8 byte pieces, instead of <unk>. */
+            so.byte_fallback = 1;
             fprintf(out, "pretrain: training a %d-piece SentencePiece model on %s\n", r->vocab_size, r->pretrain_corpus);
             fflush(out);
             st = xa_spm_train(&so);
@@ -169,8 +172,17 @@ static xa_status phase_pretrain(FILE *out, const xa_recipe *r, const xa_cfg_phas
     o.seed = p->seed;
     o.ckpt_every = p->ckpt_every;
     o.log_every = p->log_every;
+    o.pairs = r->pairs[0] ? r->pairs : NULL;
+    o.tlm_ratio = p->tlm;
+    o.align_weight = p->align;
+    o.align_pairs = p->align_pairs;
+    o.align_temp = p->align_temp;
+    o.pair_alpha = p->pair_alpha;
     o.mlm_prob = p->mlm_prob;
-    o.whole_word = p->whole_word_mask;
+    o.whole_word_mask = p->whole_word_mask;
+    if ((p->tlm > 0 || p->align > 0) && !o.pairs)
+        return xa_error_set(XA_STATUS_CONFIG, r->path, "data.pairs (aligned pairs, e.g. pairs.tsv from prepare.sh)",
+                            "add data.pairs or set tlm and align to 0", "the pretrain phase asks for tlm/align without pairs");
     o.resume = art_resume(pl, ia); /* an unfinished run continues (its checkpoint identity is checked) */
     o.max_docs = p->max_docs;
     o.progress = stderr;
@@ -182,6 +194,9 @@ static xa_status phase_pretrain(FILE *out, const xa_recipe *r, const xa_cfg_phas
     if (!st && res.steps_done >= o.steps) st = xa_plan_commit(pl, ia);
     if (!st) fprintf(out, "pretrain: MLM loss %.3f -> %.3f, %.0f tokens/s; base in %s\n", res.first_loss,
                     res.last_loss, res.tokens_per_s, r->base);
+    if (!st && o.align_weight > 0)
+        fprintf(out, "pretrain: alignment loss %.3f, in-batch retrieval accuracy %.3f (last window)\n",
+                res.last_align_loss, res.last_align_acc);
     return st;
 }
 
@@ -447,8 +462,22 @@ static void set_cell(xa_table *t, int row, int col, const double *vals, int nv) 
 
 /* The "mean (targets)" row (row 0 is the source), with the spread over seeds of each seed's
  * mean over the targets. */
-static void add_target_mean(xa_table *t, int n_targets, const xa_seed_sums *ss, int n_seeds) {
-    if (n_targets > 0) xa_table_add_mean_row_seeds(t, "mean (targets)", 1, ss, n_seeds);
+static int is_unseen(const xa_recipe *r, const char *lang) {
+    for (int k = 0; k < r->n_unseen; k++)
+        if (!strcmp(r->unseen[k], lang)) return 1;
+    return 0;
+}
+
+/* The target mean rows: over every target, and with unseen targets (listed last, see config)
+ * one for each group. ss[0] sums every target, ss[1] the seen and ss[2] the unseen ones. */
+static void add_target_mean(xa_table *t, const xa_recipe *r, const xa_seed_sums ss[3], int n_seeds) {
+    if (r->n_targets == 0) return;
+    int n_seen = r->n_targets - r->n_unseen;
+    if (r->n_unseen > 0 && n_seen > 0) {
+        xa_table_add_group_mean_row(t, "mean (seen targets)", 1, n_seen, &ss[1], n_seeds);
+        xa_table_add_group_mean_row(t, "mean (unseen targets)", 1 + n_seen, r->n_unseen, &ss[2], n_seeds);
+    }
+    xa_table_add_group_mean_row(t, "mean (targets)", 1, r->n_targets, &ss[0], n_seeds);
 }
 
 /* Print the table and write DIR/STEM.{md,json,csv,svg}. */
@@ -519,7 +548,7 @@ static xa_status eval_mlm_table(FILE *out, const xa_recipe *r, const xa_cfg_phas
         char text[XA_PATH_MAX], own[XA_PATH_MAX], rowname[40];
         if ((st = xa_cfg_expand(text, sizeof text, r->mlm_heldout, l))) break;
         if ((st = join3(own, sizeof own, r->output, "lang", l))) break;
-        snprintf(rowname, sizeof rowname, "%s%s", l, i == 0 ? " (src)" : "");
+        snprintf(rowname, sizeof rowname, "%s%s", l, i == 0 ? " (src)" : is_unseen(r, l) ? " (unseen)" : "");
         int row = xa_table_row(&tab, rowname);
         if (row < 0) { /* the recipe's languages are checked against the table size at load time */
             st = xa_error_set(XA_STATUS_CONFIG, r->path, "at most 62 targets", NULL, "the results table is full");
@@ -548,17 +577,89 @@ static xa_status eval_mlm_table(FILE *out, const xa_recipe *r, const xa_cfg_phas
 out:
     fclose(raw);
     if (st) return st;
-    static xa_seed_sums none; /* one evaluation per cell: no spread */
-    if (r->n_targets > 0) xa_table_add_mean_row_seeds(&tab, "mean (targets)", 1, &none, 1);
+    static xa_seed_sums none[3]; /* one evaluation per cell: no spread */
+    add_target_mean(&tab, r, none, 1);
     st = write_table(out, &tab, edir, fin, "results");
     if (!st) st = xa_ckpt_swap_dir(edir, fin);
     return st;
+}
+
+/* The cross-lingual retrieval table (data.retrieval): accuracy@1 of finding the translation of a
+ * held-out paragraph among all of its language's, for the bare base and with the MAD-X language
+ * adapters (English under lang:src, the target under its own). */
+static xa_status eval_retrieval_table(FILE *out, const xa_recipe *r, const xa_cfg_phase *p) {
+    char edir[XA_PATH_MAX], path[XA_PATH_MAX];
+    xa_status st = join3(edir, sizeof edir, r->output, "eval", "retrieval");
+    if (!st) st = xa_file_mkdirs(edir);
+    if (st) return st;
+    if (exists(edir, "results.json")) {
+        fprintf(out, "eval: retrieval table %s/results.md exists; skipped\n", edir);
+        return XA_STATUS_OK;
+    }
+    if ((st = xa_path_join(path, sizeof path, edir, "raw.jsonl"))) return st;
+    FILE *raw = fopen(path, "w");
+    if (!raw) return xa_error_set(XA_STATUS_IO, path, NULL, NULL, "cannot write");
+    static xa_table tab;
+    char src_dir[XA_PATH_MAX];
+    xa_table_init(&tab, "cross-lingual retrieval: accuracy@1 of the translation among held-out paragraphs "
+                        "(mean-pooled last layer, centred, cosine; both directions)", "retrieval_acc");
+    xa_table_col(&tab, "base alone");
+    xa_table_col(&tab, "+ language adapters");
+    xa_table_col(&tab, "chance");
+    if ((st = join3(src_dir, sizeof src_dir, r->output, "lang", r->source))) goto out;
+    for (int i = 0; i < r->n_targets && !st; i++) {
+        const char *l = r->targets[i];
+        char file[XA_PATH_MAX], own[XA_PATH_MAX], rowname[40];
+        if ((st = xa_cfg_expand(file, sizeof file, r->retrieval, l))) break;
+        if ((st = join3(own, sizeof own, r->output, "lang", l))) break;
+        int unseen = is_unseen(r, l);
+        snprintf(rowname, sizeof rowname, "%s%s", l, unseen ? " (unseen)" : "");
+        int row = xa_table_row(&tab, rowname);
+        if (row < 0) {
+            st = xa_error_set(XA_STATUS_CONFIG, r->path, "at most 62 targets", NULL, "the results table is full");
+            break;
+        }
+        if (access(file, F_OK) != 0) {
+            fprintf(stderr, "eval: no retrieval pairs %s; row %s left empty\n", file, l);
+            continue;
+        }
+        int have = exists(own, "adapter_config.json") && exists(src_dir, "adapter_config.json");
+        for (int c = 0; c < 2 && !st; c++) {
+            if (c == 1 && !have) continue;
+            xa_retrieval_metrics m;
+            st = xa_eval_retrieval(r->base, r->tokenizer, c ? src_dir : NULL, c ? own : NULL, file,
+                                   p->batch_size, p->seq_len, &m);
+            if (st) break;
+            tab.value[row][c] = m.accuracy;
+            tab.value[row][2] = 1.0 / (double)m.n;
+            fprintf(raw, "{\"language\": \"%s\", \"unseen\": %s, \"setup\": \"%s\", \"n\": %" PRId64
+                         ", \"accuracy\": %.6f, \"en2x\": [", l, unseen ? "true" : "false", c ? "lang_adapters" : "base", m.n,
+                    m.accuracy);
+            for (int k = 0; k < m.n_layers; k++) fprintf(raw, "%s%.4f", k ? ", " : "", m.en2x[k]);
+            fputs("], \"x2en\": [", raw);
+            for (int k = 0; k < m.n_layers; k++) fprintf(raw, "%s%.4f", k ? ", " : "", m.x2en[k]);
+            fputs("]}\n", raw);
+            fflush(raw);
+            fprintf(stderr, "eval: retrieval %-6s %-13s: acc@1 %.4f (en->x %.4f, x->en %.4f; %" PRId64 " pairs)\n", l,
+                    c ? "lang_adapters" : "base", m.accuracy, m.en2x[m.n_layers - 1], m.x2en[m.n_layers - 1], m.n);
+        }
+    }
+out:
+    fclose(raw);
+    if (st) return st;
+    static xa_seed_sums none[3];
+    add_target_mean(&tab, r, none, 1);
+    return write_table(out, &tab, edir, edir, "results");
 }
 
 static xa_status phase_eval(FILE *out, const xa_recipe *r, const xa_cfg_phase *p, const xa_plan *pl) {
     char fin[XA_PATH_MAX], edir[XA_PATH_MAX], path[XA_PATH_MAX];
     if (r->mlm_heldout[0]) {
         xa_status st = eval_mlm_table(out, r, p, pl);
+        if (st) return st;
+    }
+    if (r->retrieval[0]) {
+        xa_status st = eval_retrieval_table(out, r, p);
         if (st) return st;
     }
     /* eval/<task> (recipes may share an output), replaced only by a complete new set of results:
@@ -591,9 +692,9 @@ static xa_status phase_eval(FILE *out, const xa_recipe *r, const xa_cfg_phase *p
              r->n_seeds, r->n_seeds > 1 ? "s" : "");
     xa_table_init(&tab_f1, title, "macro_f1");
     tab_f1.n_seeds = r->n_seeds;
-    static xa_seed_sums ss, ss_f1;
-    memset(&ss, 0, sizeof ss);
-    memset(&ss_f1, 0, sizeof ss_f1);
+    static xa_seed_sums ss[3], ss_f1[3]; /* every target, the seen ones, the unseen ones */
+    memset(ss, 0, sizeof ss);
+    memset(ss_f1, 0, sizeof ss_f1);
     const char *rows[XA_CFG_MAX_LANGS + 1];
     int n_rows = 0;
     rows[n_rows++] = r->source;
@@ -609,7 +710,7 @@ static xa_status phase_eval(FILE *out, const xa_recipe *r, const xa_cfg_phase *p
         char test[XA_PATH_MAX], rowname[40];
         st = xa_cfg_expand(test, sizeof test, r->task_test, rows[i]);
         if (st) break;
-        snprintf(rowname, sizeof rowname, "%s%s", rows[i], i == 0 ? " (src)" : "");
+        snprintf(rowname, sizeof rowname, "%s%s", rows[i], i == 0 ? " (src)" : is_unseen(r, rows[i]) ? " (unseen)" : "");
         int row = xa_table_row(&tab, rowname);
         if (row < 0 || xa_table_row(&tab_f1, rowname) < 0) {
             st = xa_error_set(XA_STATUS_CONFIG, r->path, "at most 62 targets", NULL, "the results table is full");
@@ -639,9 +740,12 @@ static xa_status phase_eval(FILE *out, const xa_recipe *r, const xa_cfg_phase *p
                 if (st) break;
                 vals_f1[nv] = m.macro_f1;
                 vals[nv++] = m.primary;
-                if (i > 0) { /* target rows */
-                    xa_seed_sums_add(&ss, s, k, m.primary);
-                    xa_seed_sums_add(&ss_f1, s, k, m.macro_f1);
+                if (i > 0) { /* target rows: all, and their group */
+                    int g = is_unseen(r, rows[i]) ? 2 : 1;
+                    xa_seed_sums_add(&ss[0], s, k, m.primary);
+                    xa_seed_sums_add(&ss_f1[0], s, k, m.macro_f1);
+                    xa_seed_sums_add(&ss[g], s, k, m.primary);
+                    xa_seed_sums_add(&ss_f1[g], s, k, m.macro_f1);
                 }
                 fprintf(raw, "{\"language\": \"%s\", \"setup\": \"%s\", \"seed\": %" PRIu64 ", \"n\": %" PRId64
                              ", \"accuracy\": %.6f, \"macro_f1\": %.6f, \"precision\": %.6f, \"recall\": %.6f, "
@@ -657,10 +761,10 @@ static xa_status phase_eval(FILE *out, const xa_recipe *r, const xa_cfg_phase *p
     }
     fclose(raw);
     if (st) return st;
-    add_target_mean(&tab, r->n_targets, &ss, r->n_seeds);
+    add_target_mean(&tab, r, ss, r->n_seeds);
     st = write_table(out, &tab, edir, fin, "results");
     if (!st && !tagging) {
-        add_target_mean(&tab_f1, r->n_targets, &ss_f1, r->n_seeds);
+        add_target_mean(&tab_f1, r, ss_f1, r->n_seeds);
         st = write_table(out, &tab_f1, edir, fin, "results_macro_f1");
     }
     if (!st) st = xa_ckpt_swap_dir(edir, fin);

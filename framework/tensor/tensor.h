@@ -284,6 +284,33 @@ float xa_cross_entropy_fused(float *dlogits,         /* (N, V) or NULL */
 float xa_cross_entropy_fused_ref(float *dlogits, int *n_counted, const float *logits,
                                  const int32_t *targets, int N, int V, int ignore_index);
 
+/* ---- sentence representations and contrastive alignment (contrastive.c) ----------------------
+ * Mean pooling over the real tokens of right-padded rows, and the symmetric in-batch contrastive
+ * (InfoNCE) loss over n aligned pairs with cosine similarity scaled by `scale` (1/temperature):
+ * row i of U must retrieve row i of V among all rows of V and vice versa (see contrastive.c). */
+
+/* out[b] = mean of h[b, t] over t < lens[b] (1 <= lens[b] <= T). */
+void xa_mean_pool_forward(float *out,          /* (B, C) */
+                          const float *h,      /* (B, T, C) */
+                          const int32_t *lens, /* (B) */
+                          int B, int T, int C);
+/* dh[b, t] += dout[b] / lens[b] for t < lens[b]; pads untouched. */
+void xa_mean_pool_backward(float *dh,           /* (B, T, C) */
+                           const float *dout,   /* (B, C) */
+                           const int32_t *lens, /* (B) */
+                           int B, int T, int C);
+/* Returns the mean of the two directions' cross-entropies. dU, dV (may be NULL) are OVERWRITTEN
+ * with the loss' gradients; *acc (may be NULL) gets the in-batch retrieval accuracy (both
+ * directions, argmax == own pair). scratch: xa_contrastive_scratch_bytes(n, C) bytes, 8-aligned. */
+float xa_contrastive_loss(float *dU,          /* (n, C) or NULL */
+                          float *dV,          /* (n, C) or NULL */
+                          float *acc,         /* (1) or NULL */
+                          float *scratch,     /* xa_contrastive_scratch_bytes */
+                          const float *U,     /* (n, C) */
+                          const float *V,     /* (n, C) */
+                          int n, int C, float scale);
+size_t xa_contrastive_scratch_bytes(int n, int C);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,7 +1,16 @@
 /* train/pretrain: MLM pretraining of a whole encoder (all parameters train), resumable.
  * Loop per step: next masked batch -> encoder forward (dropout on) -> MLM head on the masked rows
  * -> backward -> clip -> AdamW with linear warmup and decay. Weight decay skips biases and
- * LayerNorms (as HF Trainer). See train.h for the checkpoint format and the resume guarantee. */
+ * LayerNorms (as HF Trainer). See train.h for the checkpoint format and the resume guarantee.
+ *
+ * With aligned pairs (opts.pairs) two cross-lingual objectives join (data/pairs.c):
+ *  - TLM (Conneau & Lample 2019): a share tlm_ratio of the steps, chosen by a hash of
+ *    (seed, step), takes a batch of whole pairs "<s> A </s></s> B </s>" instead of MLM blocks;
+ *  - alignment (LaBSE; Pan et al. 2021): every step also runs align_pairs pairs as 2 x align_pairs
+ *    separate rows, mean-pools the last hidden states over the real tokens and adds
+ *    align_weight x the symmetric in-batch contrastive loss (tensor/contrastive.c); both passes'
+ *    gradients add up before the one clip and optimizer step.
+ * Pair sampling depends only on (seed, step), so resuming needs no extra state. */
 #include "train/train.h"
 
 #include <errno.h>
@@ -43,6 +52,8 @@ xa_pretrain_opts xa_pretrain_opts_default(void) {
     o.clip = 1.0;
     o.seed = 42;
     o.ckpt_every = 200;
+    o.pair_alpha = 0.3;
+    o.align_temp = 0.05;
     o.mlm_prob = 0.15;
     return o;
 }
@@ -91,15 +102,49 @@ static xa_status copy_file(const char *dst, const char *src) {
  * too, since a resumed run must end as an uninterrupted one. */
 static void identity_of(const xa_pretrain_opts *o, const xa_mlm_data *d, char *buf, size_t n) {
     uint64_t h = xa_ckpt_hash(XA_FNV_INIT, d->blocks, (size_t)d->n_blocks * (size_t)d->T * sizeof(int32_t));
-    snprintf(buf, n, "pretrain batch_size=%d seq_len=%d seed=%llu steps=%lld lr=%g warmup=%lld mlm_prob=%g "
-             "whole_word=%d data=%lld:%016llx", o->B, o->T, (unsigned long long)o->seed, (long long)o->steps, o->lr,
-             (long long)o->warmup, o->mlm_prob, o->whole_word, (long long)d->n_blocks, (unsigned long long)h);
+    int k = snprintf(buf, n, "pretrain batch_size=%d seq_len=%d seed=%llu steps=%lld lr=%g warmup=%lld mlm_prob=%g "
+                     "whole_word=%d data=%lld:%016llx", o->B, o->T, (unsigned long long)o->seed, (long long)o->steps,
+                     o->lr, (long long)o->warmup, o->mlm_prob, o->whole_word_mask, (long long)d->n_blocks,
+                     (unsigned long long)h);
+    if (o->pairs && k > 0 && (size_t)k < n)
+        snprintf(buf + k, n - (size_t)k, " tlm=%g align=%g align_pairs=%d temp=%g alpha=%g", o->tlm_ratio,
+                 o->align_weight, o->align_pairs, o->align_temp, o->pair_alpha);
+}
+
+/* Whether step s takes a TLM batch: a hash of (seed, step) below the ratio. */
+static int tlm_step(const xa_pretrain_opts *o, int64_t step) {
+    if (!o->pairs || o->tlm_ratio <= 0) return 0;
+    xa_rng r;
+    xa_rng_seed(&r, o->seed ^ ((uint64_t)step * 0xD1B54A32D192ED03ULL), 0x71a5);
+    return xa_rng_uniform(&r) < o->tlm_ratio;
+}
+
+/* The alignment pass of one step: forward 2n rows, mean-pool, contrastive loss, backward into
+ * the encoder's gradients (added to the MLM pass'). */
+static xa_status align_pass(const xa_pretrain_opts *o, xa_encoder *enc, xa_encoder_acts *acts,
+                            const xa_pair_data *pd, int64_t step, int32_t *ids, int32_t *lens,
+                            float *pooled, float *dpooled, float *scratch, float *dlast,
+                            xa_rng *rng, float *loss, float *acc) {
+    const int n = o->align_pairs, C = enc->cfg.C;
+    int T = xa_pair_align_batch(pd, step, n, ids, lens, enc->cfg.pad_id, o->T);
+    xa_batch b = {ids, NULL, lens, 2 * n, T};
+    xa_status st = xa_encoder_forward(enc, acts, &b, NULL, 1, rng);
+    if (st) return st;
+    const float *h = xa_encoder_hidden(enc, acts, enc->cfg.L - 1);
+    xa_mean_pool_forward(pooled, h, lens, 2 * n, T, C);
+    *loss = xa_contrastive_loss(dpooled, dpooled + (size_t)n * C, acc, scratch, pooled,
+                                pooled + (size_t)n * C, n, C, (float)(1.0 / o->align_temp));
+    xa_scale(dpooled, (float)o->align_weight, (size_t)2 * n * C);
+    memset(dlast, 0, (size_t)2 * n * T * C * sizeof(float));
+    xa_mean_pool_backward(dlast, dpooled, lens, 2 * n, T, C);
+    xa_encoder_backward(enc, acts, &b, NULL, dlast, NULL);
+    return XA_STATUS_OK;
 }
 
 /* Write OUT/checkpoint.tmp completely, then swap it in for OUT/checkpoint. */
 static xa_status save_checkpoint(const xa_pretrain_opts *o, const xa_mlm_data *d, const xa_encoder *enc,
                                  const xa_mlm_head *head, const xa_optim *opt, const xa_train_state *ts) {
-    char tmp[XA_PATH_MAX], fin[XA_PATH_MAX], identity[256];
+    char tmp[XA_PATH_MAX], fin[XA_PATH_MAX], identity[512];
     xa_status st = xa_path_join(tmp, sizeof tmp, o->out_dir, "checkpoint.tmp");
     if (!st) st = xa_path_join(fin, sizeof fin, o->out_dir, "checkpoint");
     if (st) return st;
@@ -113,7 +158,7 @@ static xa_status save_checkpoint(const xa_pretrain_opts *o, const xa_mlm_data *d
 
 static xa_status load_checkpoint(const xa_pretrain_opts *o, const xa_mlm_data *d, const char *dir, xa_encoder *enc,
                                  xa_mlm_head *head, xa_optim *opt, xa_train_state *ts) {
-    char p[XA_PATH_MAX], identity[256];
+    char p[XA_PATH_MAX], identity[512];
     xa_encoder loaded;
     xa_status st = xa_encoder_load(&loaded, NULL, dir, 1);
     if (st) return st;
@@ -150,6 +195,16 @@ xa_status xa_pretrain(const xa_pretrain_opts *o, xa_pretrain_result *res) {
     memset(&opt, 0, sizeof opt);
     memset(res, 0, sizeof *res);
     float *dlast = NULL;
+    xa_pair_data pd;
+    memset(&pd, 0, sizeof pd);
+    int32_t *al_ids = NULL, *al_lens = NULL;
+    float *al_pooled = NULL, *al_dpooled = NULL, *al_scratch = NULL;
+    const int use_pairs = o->pairs && o->pairs[0] && (o->tlm_ratio > 0 || o->align_weight > 0);
+    const int n_al = o->align_weight > 0 ? (o->align_pairs > 0 ? o->align_pairs : (o->B + 1) / 2) : 0;
+    xa_pretrain_opts oo = *o;
+    oo.align_pairs = n_al;
+    if (!use_pairs) oo.pairs = NULL;
+    o = &oo;
 
     xa_status st = xa_spm_load(&spm, o->tokenizer);
     if (!st) st = xa_spm_set_ids(spm, XA_SPM_IDS_XLMR);
@@ -159,17 +214,41 @@ xa_status xa_pretrain(const xa_pretrain_opts *o, xa_pretrain_result *res) {
     cfg.pad_id = xa_spm_special_ids(spm).pad;
     if (cfg.arch == XA_ARCH_XLMR && cfg.P < o->T + cfg.pad_id + 1) cfg.P = o->T + cfg.pad_id + 1;
     st = xa_mlm_data_load(&data, spm, o->corpus, o->T, o->seed, o->max_docs);
-    if (!st) {
-        data.mask_prob = (float)o->mlm_prob;
-        if (o->whole_word) st = xa_mlm_data_set_whole_word(&data, spm);
+    if (!st && o->whole_word_mask) st = xa_mlm_data_set_whole_word(&data, spm);
+    if (!st && o->mlm_prob > 0) data.mask_prob = (float)o->mlm_prob;
+    if (!st && o->pairs) {
+        if (o->B > XA_PAIR_MAX_BATCH || n_al > XA_PAIR_MAX_BATCH / 2) {
+            st = xa_error_set(XA_STATUS_USAGE, "xa_pretrain", "batch_size and align_pairs of at most 1024 / 512",
+                              NULL, "batch_size %d, align_pairs %d", o->B, n_al);
+        } else if (o->T < 6) {
+            st = xa_error_set(XA_STATUS_USAGE, "xa_pretrain", "seq_len >= 6 with pairs", NULL, "seq_len %d", o->T);
+        } else {
+            st = xa_pair_data_load(&pd, spm, o->pairs, o->T / 2, o->pair_alpha, o->seed);
+        }
+        if (!st) {
+            XA_LOG_INFO("pairs: %lld in %d languages from %s (tlm %.2f, align %.2f x %d pairs)",
+                        (long long)pd.n, pd.n_langs, o->pairs, o->tlm_ratio, o->align_weight, n_al);
+        }
     }
+    const int rows = o->B > 2 * n_al ? o->B : 2 * n_al;
     if (!st) st = xa_mlm_batch_init(&batch, o->B, o->T);
     if (!st) st = xa_encoder_init(&enc, &cfg, 1);
     if (!st) st = xa_mlm_head_init(&head, cfg.C, cfg.V, cfg.eps, o->B * o->T, 1);
-    if (!st) st = xa_encoder_acts_init(&acts, &cfg, o->B, o->T, 1);
+    if (!st) st = xa_encoder_acts_init(&acts, &cfg, rows, o->T, 1);
     if (!st) st = build_optim(&opt, &enc, &head, o->weight_decay);
     if (st) goto done;
-    dlast = xa_aligned_alloc((size_t)o->B * o->T * cfg.C * sizeof(float), XA_ARENA_ALIGN);
+    dlast = xa_aligned_alloc((size_t)rows * o->T * cfg.C * sizeof(float), XA_ARENA_ALIGN);
+    if (n_al > 0) {
+        al_ids = malloc((size_t)2 * n_al * o->T * sizeof *al_ids);
+        al_lens = malloc((size_t)2 * n_al * sizeof *al_lens);
+        al_pooled = malloc((size_t)2 * n_al * cfg.C * sizeof *al_pooled);
+        al_dpooled = malloc((size_t)2 * n_al * cfg.C * sizeof *al_dpooled);
+        al_scratch = xa_aligned_alloc(xa_contrastive_scratch_bytes(n_al, cfg.C), XA_ARENA_ALIGN);
+        if (!al_ids || !al_lens || !al_pooled || !al_dpooled || !al_scratch) {
+            st = xa_error_set(XA_STATUS_NOMEM, "xa_pretrain", NULL, NULL, "out of memory");
+            goto done;
+        }
+    }
     if (!dlast) {
         st = xa_error_set(XA_STATUS_NOMEM, "xa_pretrain", NULL, NULL, "out of memory");
         goto done;
@@ -205,29 +284,62 @@ xa_status xa_pretrain(const xa_pretrain_opts *o, xa_pretrain_result *res) {
 
     xa_progress prog;
     xa_progress_init(&prog, o->progress, "pretrain", "tok", rs.step, o->steps);
-    const size_t NC = (size_t)o->B * o->T * cfg.C;
     xa_loss_log log;
     xa_loss_log_init(&log, mf, o->log_every > 0 ? o->log_every : o->steps >= 100 ? 10 : (o->steps >= 10 ? o->steps / 10 : 1));
     double t0 = log.t0;
     int64_t done_here = 0;
-    xa_batch b = {batch.ids, NULL, batch.lens, o->B, o->T};
+    double log_tokens = 0;
+    double al_sum = 0, al_acc_sum = 0;
+    int64_t al_n = 0;
+    char extra[128];
     while (rs.step < o->steps) {
         xa_optim_zero_grad(&opt);
-        xa_mlm_data_next(&data, &batch);
+        xa_batch b = {batch.ids, NULL, batch.lens, o->B, o->T};
+        if (tlm_step(o, rs.step)) {
+            b.T = xa_pair_tlm_batch(&pd, &data, rs.step, &batch);
+        } else {
+            for (int r = 0; r < o->B; r++) batch.lens[r] = o->T;
+            xa_mlm_data_next(&data, &batch);
+        }
         st = xa_encoder_forward(&enc, &acts, &b, NULL, 1, &rs.rng);
         if (st) goto done;
         float loss = xa_mlm_head_forward(&head, xa_encoder_hidden(&enc, &acts, cfg.L - 1), batch.rows,
                                          batch.targets, batch.m, enc.t[XA_ENC_WTE], NULL, NULL);
-        memset(dlast, 0, NC * sizeof(float));
+        memset(dlast, 0, (size_t)o->B * b.T * cfg.C * sizeof(float));
         xa_mlm_head_backward(&head, dlast, enc.g[XA_ENC_WTE], enc.t[XA_ENC_WTE], NULL, 1.0f);
         xa_encoder_backward(&enc, &acts, &b, NULL, dlast, NULL);
+        extra[0] = '\0';
+        if (n_al > 0) {
+            float al_loss = 0, al_acc = 0;
+            st = align_pass(o, &enc, &acts, &pd, rs.step, al_ids, al_lens, al_pooled, al_dpooled,
+                            al_scratch, dlast, &rs.rng, &al_loss, &al_acc);
+            if (st) goto done;
+            al_sum += al_loss;
+            al_acc_sum += al_acc;
+            al_n++;
+            snprintf(extra, sizeof extra, "\"align_loss\": %.5f, \"align_acc\": %.4f",
+                     al_sum / (double)al_n, al_acc_sum / (double)al_n);
+        }
         double gnorm = o->clip > 0 ? xa_optim_clip_grad_norm(&opt, o->clip) : xa_optim_grad_norm(&opt);
         double lr = xa_sched_lr(&sched, rs.step);
         xa_optim_step(&opt, lr);
         rs.step++;
         done_here++;
-        xa_loss_log_step(&log, rs.step, loss, lr, gnorm, (double)o->B * o->T, rs.step == o->steps, NULL);
-        xa_progress_update(&prog, rs.step, (double)o->B * o->T, "loss %.4f | lr %.2e", loss, lr);
+        log_tokens += (double)o->B * b.T;
+        xa_loss_log_step(&log, rs.step, loss, lr, gnorm, (double)o->B * b.T, rs.step == o->steps,
+                         extra[0] ? extra : NULL);
+        if (n_al > 0 && log.n == 0) { /* a window was written */
+            res->last_align_loss = al_sum / (double)al_n;
+            res->last_align_acc = al_acc_sum / (double)al_n;
+            al_sum = al_acc_sum = 0;
+            al_n = 0;
+        }
+        if (n_al > 0) {
+            xa_progress_update(&prog, rs.step, (double)o->B * b.T, "loss %.4f | align %.3f | lr %.2e", loss,
+                               res->last_align_loss, lr);
+        } else {
+            xa_progress_update(&prog, rs.step, (double)o->B * b.T, "loss %.4f | lr %.2e", loss, lr);
+        }
         int stop = o->stop_after > 0 && done_here >= o->stop_after;
         if (rs.step == o->steps || stop || (o->ckpt_every > 0 && rs.step % o->ckpt_every == 0)) {
             rs.epoch = data.epoch;
@@ -243,7 +355,7 @@ xa_status xa_pretrain(const xa_pretrain_opts *o, xa_pretrain_result *res) {
     res->last_loss = log.last;
     res->steps_done = rs.step;
     res->seconds = xa_time_now() - t0;
-    res->tokens_per_s = res->seconds > 0 ? (double)done_here * o->B * o->T / res->seconds : 0.0;
+    res->tokens_per_s = res->seconds > 0 ? log_tokens / res->seconds : 0.0;
     if (rs.step == o->steps) {
         st = xa_model_save(o->out_dir, &enc, &head, NULL);
         if (!st) st = xa_path_join(path, sizeof path, o->out_dir, "sentencepiece.bpe.model");
@@ -252,6 +364,12 @@ xa_status xa_pretrain(const xa_pretrain_opts *o, xa_pretrain_result *res) {
 done:
     if (mf) fclose(mf);
     xa_aligned_free(dlast);
+    xa_aligned_free(al_scratch);
+    free(al_ids);
+    free(al_lens);
+    free(al_pooled);
+    free(al_dpooled);
+    xa_pair_data_free(&pd);
     xa_optim_free(&opt);
     xa_encoder_acts_free(&acts);
     xa_mlm_head_free(&head);

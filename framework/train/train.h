@@ -40,8 +40,15 @@ typedef struct xa_pretrain_opts {
     const char *metrics_path;  /* JSON lines, one per logged step (NULL: OUT/metrics.jsonl) */
     int64_t stop_after;        /* testing aid: return after this many steps of this call (0: off) */
     int64_t log_every;         /* steps per metrics line (0: 10, fewer for short runs) */
-    double mlm_prob;           /* masking probability (0.15) */
-    int whole_word;            /* whole-word masking */
+    /* Cross-lingual objectives on aligned pairs (data/pairs.c); all off without `pairs`. */
+    const char *pairs;         /* "lang<TAB>en<TAB>text" pairs of train-split documents, or NULL */
+    double pair_alpha;         /* language sampling exponent over the pairs: q_l ~ n_l^alpha (0.3) */
+    double tlm_ratio;          /* share of steps whose MLM batch is a TLM batch of whole pairs */
+    double align_weight;       /* weight of the in-batch contrastive loss added to every step */
+    int align_pairs;           /* pairs per alignment batch (2 x this many rows; default B / 2) */
+    double align_temp;         /* its temperature (cosine scores / temp), 0.05 */
+    double mlm_prob;           /* masking probability, 0.15 */
+    int whole_word_mask;       /* mask whole words (pieces after a "▁" start) */
 } xa_pretrain_opts;
 
 /* Defaults: B 8, T 128, 1000 steps, lr 5e-4, warmup 6%, weight decay 0.01, clip 1.0, seed 42,
@@ -54,6 +61,8 @@ typedef struct xa_pretrain_result {
     double last_loss;          /* mean MLM loss of the last logged window */
     double tokens_per_s;       /* training throughput of this call */
     double seconds;
+    double last_align_loss;    /* mean contrastive loss / in-batch accuracy of the last window */
+    double last_align_acc;
 } xa_pretrain_result;
 
 xa_status xa_pretrain(const xa_pretrain_opts *o, xa_pretrain_result *res);
@@ -201,6 +210,25 @@ typedef struct xa_mlm_metrics {
  * At most max_batches batches (0: the whole text once). */
 xa_status xa_eval_mlm(const char *base_dir, const char *tokenizer, const char *adapter_dir, const char *text,
                       int B, int T, uint64_t seed, int64_t max_batches, xa_mlm_metrics *out);
+
+/* Cross-lingual retrieval of held-out translations (train/retrieval.c). */
+#define XA_RETRIEVAL_MAX_LAYERS 65
+typedef struct xa_retrieval_metrics {
+    int64_t n;                               /* pairs: chance is 1/n */
+    int n_layers;                            /* L + 1: the embedding output, then every layer */
+    double en2x[XA_RETRIEVAL_MAX_LAYERS];    /* accuracy@1, English retrieving the target side */
+    double x2en[XA_RETRIEVAL_MAX_LAYERS];    /* and the target side retrieving English */
+    double accuracy;                         /* the mean of both directions at the last layer */
+} xa_retrieval_metrics;
+
+/* Embed both sides of a retrieval file ("en<TAB>text", header "en...", at most T pieces a side)
+ * by the mean of each layer's hidden states, the English side under src_adapter and the other
+ * under tgt_adapter (AdapterHub directories; NULL = the bare base), centre each language's
+ * embeddings and score accuracy@1 by cosine nearest neighbour, in batches of B. Errors: NOT_FOUND
+ * / IO / CONFIG (path:LINE of a malformed pair, fewer than 2 pairs), those of the loaders. */
+xa_status xa_eval_retrieval(const char *base_dir, const char *tokenizer, const char *src_adapter,
+                            const char *tgt_adapter, const char *path, int B, int T,
+                            xa_retrieval_metrics *out);
 
 /* GFLOP/s of xa_sgemm on the base-size FFN product x(N=4096, 768) W(3072, 768)^T with the current
  * engine and threads: the peak the benchmark's GFLOP/s are compared with. */

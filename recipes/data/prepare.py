@@ -9,6 +9,8 @@ extracts paragraph-aligned help records and rendered man-page paragraphs, and wr
   lo-ui/{en.train,en.dev,<lang>.test,<lang>.train}.conll  span tagging MENU / EMPH / CODE (BIO)
   mono/<lang>.txt, mono/<lang>.heldout.txt                language-adapter corpora / held-out text
   multi.txt                                               base-model pretraining corpus
+  pairs.tsv                                               aligned train-split paragraphs (TLM, alignment)
+  retrieval/<lang>.tsv                                    aligned test-split paragraphs (retrieval probe)
   manifest.json                                           counts, sha256 of every file, packages
 
 Standard library only (run with /usr/bin/python3); groff renders the man pages. Deterministic:
@@ -62,15 +64,21 @@ PROFILES = {
     # caps: per file; mono/multi in characters. man_pages: per man package (hash order).
     "quick": dict(mod_train=4000, mod_dev=600, mod_test=1000, mod_tgt_train=2000,
                   ui_train=3000, ui_dev=500, ui_test=800, ui_tgt_train=1500,
-                  mono_chars=1_000_000, heldout_lines=1000, multi_chars=4_000_000, man_pages=150),
+                  mono_chars=1_000_000, heldout_lines=1000, multi_chars=4_000_000, man_pages=150,
+                  pairs_per_lang=0, retrieval_lines=500, unseen=()),
     "full": dict(mod_train=0, mod_dev=0, mod_test=0, mod_tgt_train=0,
                  ui_train=0, ui_dev=0, ui_test=0, ui_tgt_train=0,
-                 mono_chars=20_000_000, heldout_lines=0, multi_chars=40_000_000, man_pages=0),
+                 mono_chars=20_000_000, heldout_lines=0, multi_chars=40_000_000, man_pages=0,
+                 pairs_per_lang=0, retrieval_lines=1000, unseen=()),
     # every language of full, task files capped so recipes/madx-libreoffice.yaml (15 targets x
     # 3 seeds x 5 setups, both tasks) runs in about two hours on 2 cores
     "bench": dict(mod_train=8000, mod_dev=800, mod_test=1000, mod_tgt_train=2000,
                   ui_train=6000, ui_dev=600, ui_test=800, ui_tgt_train=1500,
-                  mono_chars=4_000_000, heldout_lines=1000, multi_chars=40_000_000, man_pages=0),
+                  mono_chars=4_000_000, heldout_lines=1000, multi_chars=40_000_000, man_pages=0,
+                  pairs_per_lang=20000, retrieval_lines=1000,
+                  # unseen by the base: kept out of multi.txt (hence the tokenizer) and pairs.tsv;
+                  # four scripts and four families (Khmer, Hangul, Tibetan, Latin: Cushitic, Uralic)
+                  unseen=("km", "ko", "dz", "om", "et")),
 }
 SPLIT_RATIOS = (70, 80)   # md5(path) % 100: < 70 train, < 80 dev, else test
 UI_NOSPAN_KEEP = 3        # keep 1 in 3 LO-UI paragraphs without spans (by key hash)
@@ -606,6 +614,12 @@ def build(args):
         raise PrepError(f"--langs: no LibreOffice help for {', '.join(bad)}; "
                         f"languages with help: en, {', '.join(LO_LANGS)}")
     targets = langs[1:]
+    unseen_req = prof["unseen"] if args.unseen is None else \
+        tuple(l.strip().lower() for l in args.unseen.split(",") if l.strip())
+    bad = [l for l in unseen_req if l == "en" or l not in LO_LANGS]
+    if bad:
+        raise PrepError(f"--unseen: {', '.join(bad)} cannot be unseen (en is the source; "
+                        f"languages with help: {', '.join(LO_LANGS)})")
     cache = args.cache
     deb_dir = os.path.join(cache, "debs")
 
@@ -662,6 +676,10 @@ def build(args):
     # English alignment table and splits
     en = {(r["path"], r["id"]): r for r in recs["en"]}
     en_train_text = {r["text"] for r in recs["en"] if doc_split(r["path"]) == "train"}
+    # Text of any test-split document, in any language: never in a corpus (mono, multi, pairs),
+    # even where the same text (boilerplate) also occurs in a train or dev document.
+    test_text = {r["text"] for l in langs for r in recs[l] if doc_split(r["path"]) == "test"}
+    train_text = {l: {r["text"] for r in recs[l] if doc_split(r["path"]) == "train"} for l in langs}
     for l in langs:
         c = {"blocks": len(recs[l]), "aligned": 0, "translated": 0}
         for r in recs[l]:
@@ -702,6 +720,8 @@ def build(args):
                 continue
             if split == "test" and key not in test_keys:
                 continue
+            if split == "test" and l != "en" and r["text"] in train_text[l]:
+                continue   # as for English: a target test paragraph must not occur in its train docs
             res.append((r, e))
         return res
 
@@ -794,7 +814,7 @@ def build(args):
     for l in langs:
         seen = set()
         lines, held = [], []
-        src = {"help": 0, "man": 0}
+        src = {"help": 0, "man": 0, "dropped_test_text": 0}
         for r in recs[l]:
             e = en.get((r["path"], r["id"]))
             t = r["text"]
@@ -803,6 +823,8 @@ def build(args):
             seen.add(t)
             if doc_split(r["path"]) == "test":
                 held.append(t)
+            elif t in test_text:
+                src["dropped_test_text"] += 1
             else:
                 lines.append(t)
                 src["help"] += 1
@@ -810,6 +832,9 @@ def build(args):
             if t in seen or not clean_ok(t, l):
                 continue
             seen.add(t)
+            if t in test_text:
+                src["dropped_test_text"] += 1
+                continue
             lines.append(t)
             src["man"] += 1
         lines = hash_order(lines, key=lambda x: x, seed=f"{seed}:mono:{l}")
@@ -834,7 +859,9 @@ def build(args):
                              "from_help": sum(1 for r in recs[l] if r["text"] in kept)}
 
     # multi: temperature sampling q_l ~ n_l^alpha over the mono corpora, water-filled under the cap
-    sizes = {l: sum(len(t) + 1 for t in mono[l]) for l in langs}
+    # (unseen languages get no share: their text is only in their own mono corpus)
+    unseen = [l for l in unseen_req if l in langs]
+    sizes = {l: (0 if l in unseen else sum(len(t) + 1 for t in mono[l])) for l in langs}
     budget = prof["multi_chars"] or sum(sizes.values())
     alloc = {l: 0 for l in langs}
     open_langs = [l for l in langs if sizes[l] > 0]
@@ -860,7 +887,7 @@ def build(args):
     for l in langs:
         total, n = 0, 0
         for t in mono[l]:   # already in seeded hash order
-            if total + len(t) + 1 > alloc[l]:
+            if l in unseen or total + len(t) + 1 > alloc[l]:
                 break
             multi.append(t)
             total += len(t) + 1
@@ -870,6 +897,68 @@ def build(args):
     rng = random.Random(seed)
     rng.shuffle(multi)
     out.lines("multi.txt", multi)
+
+    # ---- pairs: aligned paragraphs of train-split documents (TLM and alignment of the base)
+    pairs = []
+    counts["pairs"] = {}
+    for l in targets:
+        if l in unseen:
+            continue
+        rows, seen = [], set()
+        for r in recs[l]:
+            e = en.get((r["path"], r["id"]))
+            if e is None or doc_split(r["path"]) != "train":
+                continue
+            a, b = e["text"], r["text"]
+            if (a, b) in seen or a in test_text or b in test_text:
+                continue
+            if not clean_ok(a, "en") or not clean_ok(b, l, a):
+                continue
+            seen.add((a, b))
+            rows.append((l, a, b))
+        rows = cap_keep_order(rows, prof["pairs_per_lang"], key=lambda x: x[1] + "\t" + x[2],
+                              seed=f"{seed}:pairs:{l}")
+        counts["pairs"][l] = len(rows)
+        pairs.extend(rows)
+    pairs = hash_order(pairs, key=lambda x: x[0] + "\t" + x[1] + "\t" + x[2], seed=f"{seed}:pairs")
+    out.lines("pairs.tsv", ["lang\ten\ttext"] + [f"{l}\t{a}\t{b}" for l, a, b in pairs])
+
+    # ---- retrieval: aligned paragraphs of test-split documents, unique on both sides
+    counts["retrieval"] = {}
+    for l in targets:
+        rows, seen_a, seen_b = [], set(), set()
+        for r in recs[l]:
+            e = en.get((r["path"], r["id"]))
+            if e is None or doc_split(r["path"]) != "test":
+                continue
+            a, b = e["text"], r["text"]
+            if a in seen_a or b in seen_b or not clean_ok(a, "en") or not clean_ok(b, l, a):
+                continue
+            seen_a.add(a)
+            seen_b.add(b)
+            rows.append((a, b))
+        rows = hash_order(rows, key=lambda x: x[0] + "\t" + x[1], seed=f"{seed}:retrieval:{l}")
+        rows = rows[:prof["retrieval_lines"]] if prof["retrieval_lines"] else rows
+        counts["retrieval"][l] = len(rows)
+        out.lines(f"retrieval/{l}.tsv", ["en\ttext"] + [f"{a}\t{b}" for a, b in rows])
+
+    # ---- the split rule, checked on the outputs: no test text in any corpus
+    corpus_text = set(multi) | {t for l in langs for t in mono[l]} | \
+        {t for _, a, b in pairs for t in (a, b)}
+    leaks = []
+    for rel, data in out.files.items():
+        if rel.startswith("lo-mod/") and rel.endswith(".test.tsv"):
+            texts = [x.split("\t", 1)[1] for x in data.decode("utf-8").splitlines()[1:]]
+        elif rel.startswith("retrieval/"):
+            texts = [t for x in data.decode("utf-8").splitlines()[1:] for t in x.split("\t")]
+        elif rel.endswith(".heldout.txt"):
+            texts = data.decode("utf-8").splitlines()
+        else:
+            continue
+        leaks.extend((rel, t) for t in texts if t in corpus_text)
+    if leaks:
+        raise PrepError(f"{len(leaks)} test paragraph(s) also in a corpus, e.g. {leaks[0][0]}: "
+                        f"{leaks[0][1][:80]!r}\nhint: a bug in prepare.py's split rules")
 
     # ---- manifest and staging
     files = {}
@@ -885,6 +974,7 @@ def build(args):
         "profile": args.profile,
         "seed": seed,
         "alpha": args.alpha,
+        "unseen": unseen,
         "caps": prof,
         "min_test": args.min_test,
         "split": {"rule": "md5(help file path relative to text/) % 100: <70 train, <80 dev, else test",
@@ -959,7 +1049,12 @@ def main(argv=None):
                          "xadapt-data or ~/.cache/xadapt-data)")
     ap.add_argument("--profile", choices=sorted(PROFILES), default="quick")
     ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--alpha", type=float, default=0.5, help="multi.txt temperature exponent")
+    ap.add_argument("--alpha", type=float, default=0.3,
+                    help="multi.txt language sampling exponent: q_l ~ n_l^alpha (XLM-R: 0.3)")
+    ap.add_argument("--unseen", default=None,
+                    help="comma-separated targets kept out of multi.txt (so of the tokenizer) and "
+                         "pairs.tsv: the 'unseen languages' condition (default by profile; "
+                         "bench: km,ko,dz,om,et; '' for none)")
     ap.add_argument("--min-test", type=int, default=None,
                     help="leave out targets with fewer translated LO-MOD test paragraphs "
                          "(default 300 for full and bench, 0 for quick)")

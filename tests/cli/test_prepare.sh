@@ -110,6 +110,50 @@ if [[ $with_man -eq 1 ]]; then
   hasnt "$o/mono/de.txt" "This sentence is English"
   has "$o/mono/en.txt" "The second paragraph of the page is long enough"
 fi
+# boilerplate that occurs in a test document and in a training document is in no corpus
+for f in mono/en.txt multi.txt pairs.tsv; do hasnt "$o/$f" "Choose Format - Cells"; done
+# pairs: aligned paragraphs of train-split documents only; retrieval: of test-split documents
+[[ $(head -1 "$o/pairs.tsv") == $'lang\ten\ttext' ]] || fail "pairs header"
+has "$o/pairs.tsv" $'\tWriter-Dokumente können Text'
+hasnt "$o/pairs.tsv" "Markieren Sie den Bereich"
+hasnt "$o/pairs.tsv" "The spreadsheet recalculates"   # untranslated ja: not a pair
+has "$o/retrieval/de.tsv" $'Select the range and choose Data - Sort'
+has "$o/retrieval/de.tsv" "Markieren Sie den Bereich"
+hasnt "$o/retrieval/de.tsv" "Writer-Dokumente"
+# the split rule on every output: no test-set text (task tests, held-out, retrieval) in any corpus
+check_leaks() {
+"$py" - "$1" <<'EOF2'
+import glob, os, sys
+o = sys.argv[1]
+lines = lambda p: open(p, encoding="utf-8").read().splitlines()
+corpus = set(lines(os.path.join(o, "multi.txt")))
+for p in glob.glob(os.path.join(o, "mono", "*.txt")):
+    if not p.endswith(".heldout.txt"):
+        corpus |= set(lines(p))
+for x in lines(os.path.join(o, "pairs.tsv"))[1:]:
+    corpus |= set(x.split("\t")[1:])
+tests = []
+for p in glob.glob(os.path.join(o, "lo-mod", "*.test.tsv")):
+    tests += [x.split("\t", 1)[1] for x in lines(p)[1:]]
+for p in glob.glob(os.path.join(o, "mono", "*.heldout.txt")):
+    tests += lines(p)
+for p in glob.glob(os.path.join(o, "retrieval", "*.tsv")):
+    tests += [t for x in lines(p)[1:] for t in x.split("\t")]
+leaks = [t for t in tests if t in corpus]
+assert tests and not leaks, leaks[:3]
+EOF2
+}
+check_leaks "$o" || fail "test text found in a corpus"
+
+# unseen languages: kept out of multi.txt and pairs.tsv, still with their own mono corpus
+run_prep "$tmp/ou" "$tmp/c1" --unseen ja 2>/dev/null || fail "--unseen ja"
+hasnt "$tmp/ou/multi.txt" "Writer ドキュメント"
+has "$o/multi.txt" "Writer ドキュメント"
+[[ -s $tmp/ou/mono/ja.txt ]] || fail "--unseen ja: no mono/ja.txt"
+cut -f1 "$tmp/ou/pairs.tsv" | grep -qx ja && fail "--unseen ja: ja pairs written"
+cut -f1 "$o/pairs.tsv" | grep -qx ja || fail "no ja pairs without --unseen"
+check_leaks "$tmp/ou" || fail "--unseen: test text found in a corpus"
+
 # manifest: every file with its line count and sha256
 "$py" - "$o" <<'EOF' || fail "manifest does not match the files"
 import hashlib, json, os, sys

@@ -11,7 +11,7 @@ xa=${1:?usage: test_recipe.sh XADAPT}
 data=${XA_TEST_DATA:-$(dirname "$0")/../data}
 tmp=${XA_TEST_TMP:-/tmp}/recipe-$$
 mkdir -p "$tmp"
-trap 'rm -rf "$tmp"' EXIT
+[[ -n "${XA_KEEP_TMP:-}" ]] || trap 'rm -rf "$tmp"' EXIT
 fails=0
 recipe="$data/recipe/tiny.yaml"
 out_dir="$tmp/run"
@@ -79,14 +79,45 @@ if "$xa" train "$recipe" "${sets[@]}" "${two[@]}" --phase task >"$tmp/seed4.out"
          END { k = 0; for (s in sum) { m[k++] = sum[s] / n[s] }
                if (k != 2) { print "bad"; exit } mu = (m[0] + m[1]) / 2;
                printf "%.6f", sqrt(((m[0] - mu)^2 + (m[1] - mu)^2) / 1) }' "$out_dir/eval/pkg/raw.jsonl")
-  col=$(head -1 "$out_dir/eval/pkg/results.csv" | tr ',' '\n' | grep -nx "task adapter alone std" | cut -d: -f1)
-  got=$(grep "^mean (targets)," "$out_dir/eval/pkg/results.csv" | cut -d, -f"${col:-1}")
+  # (a real CSV reader: setup names such as "Stack(lang:src, task)" are quoted and hold commas)
+  got=$(python3 -c 'import csv, sys
+rows = {r["language"]: r for r in csv.DictReader(open(sys.argv[1]))}
+print(rows["mean (targets)"]["task adapter alone std"])' "$out_dir/eval/pkg/results.csv")
   awk -v w="$want" -v g="$got" 'BEGIN { exit !(w != "bad" && g != "" && (w - g < 1e-5 && g - w < 1e-5)) }' ||
     fail "two seeds: mean-row std $got, expected $want from raw.jsonl"
   echo "ok: two seeds: mean +- std per cell, target-mean spread over seeds ($got)"
 else
   fail "two seeds: exit $?"; tail -5 "$tmp/seed4.err" "$tmp/eval2.err"
 fi
+
+# 1d. the base's cross-lingual objectives and the retrieval table: the pretraining metrics carry the
+# alignment loss, which fell; the base retrieves held-out translations far above chance (1/80);
+# unseen targets get their own group and mean rows
+grep -q '"align_loss"' "$out_dir/base/metrics.jsonl" || fail "pretraining metrics lack align_loss"
+awk -F'"align_loss": ' 'NR==1{split($2,a,","); first=a[1]} {split($2,b,","); last=b[1]} END{exit !(last < first - 0.3)}' \
+  "$out_dir/base/metrics.jsonl" || fail "the alignment loss did not fall"
+check_file "$out_dir/eval/retrieval/results.md"
+grep -qF "cross-lingual retrieval" "$tmp/run.out" || fail "eval printed no retrieval table"
+[[ $(grep -c '"setup"' "$out_dir/eval/retrieval/raw.jsonl") == 4 ]] || fail "retrieval raw.jsonl: expected 4 lines"
+awk -F'"accuracy": ' '/"setup": "base"/ { split($2, a, ","); if (!(a[1] > 0.2)) bad = 1; n++ } END { exit bad || n != 2 }' \
+  "$out_dir/eval/retrieval/raw.jsonl" || fail "retrieval accuracy of the base not far above chance"
+"$xa" retrieval --base "$out_dir/base" --pairs "$data/recipe/retrieval/de.tsv" >"$tmp/ret.out" 2>"$tmp/ret.err" \
+  || fail "xadapt retrieval: exit $?"
+grep -q "accuracy@1" "$tmp/ret.out" || fail "xadapt retrieval printed no accuracy"
+if "$xa" eval "$recipe" "${sets[@]}" --set "languages.unseen=[fr]" >"$tmp/unseen.out" 2>"$tmp/unseen.err"; then
+  for l in "fr (unseen)" "mean (seen targets)" "mean (unseen targets)" "mean (targets)"; do
+    grep -qF "| $l" "$tmp/unseen.out" || fail "unseen group: no row '$l'"
+  done
+  # the group means are the rows' values: de alone, fr alone
+  awk -F, '$1 == "de" { d = $2 } $1 == "fr (unseen)" { f = $2 } $1 == "mean (seen targets)" { s = $2 }
+           $1 == "mean (unseen targets)" { u = $2 } END { exit !(d == s && f == u && d != "") }' \
+    "$out_dir/eval/pkg/results.csv" || fail "unseen group: mean rows differ from their rows"
+else
+  fail "eval with languages.unseen: exit $?"; tail -5 "$tmp/unseen.err"
+fi
+"$xa" eval "$recipe" "${sets[@]}" --set "languages.unseen=[km]" >/dev/null 2>"$tmp/unseen2.err"; rc=$?
+[[ $rc -eq 2 ]] && grep -q "not a target" "$tmp/unseen2.err" || fail "unseen language that is not a target: exit $rc"
+echo "ok: alignment in pretraining, retrieval table, unseen group rows"
 
 # 2. a second run skips everything that exists
 "$xa" run "$recipe" "${sets[@]}" >"$tmp/run2.out" 2>"$tmp/run2.err" || fail "second run: exit $?"

@@ -10,6 +10,8 @@ Writes tests/data/recipe/:
   pkg/{en,de,fr}.test.tsv the test split's messages in each language (untranslated ones dropped)
   code/en.{train,dev}.conll, code/{en,de,fr}.test.conll
                           word<TAB>tag: printf conversions and command-line options are B-CODE
+  pairs.tsv               "lang<TAB>en<TAB>text": aligned messages of the mono packages (TLM, alignment)
+  retrieval/{de,fr}.tsv   "en<TAB>text": the task's test messages and their translations (retrieval)
 The split is by a hash of the English msgid (70/10/20), the same for every language.
 Run with Debian's python (no third-party modules):  /usr/bin/python3 tests/golden/gen_recipe_fixture.py
 """
@@ -94,6 +96,7 @@ def main():
     # language-adapter and pretraining text: other messages of other packages (no test text)
     test_ids = {m for _, m, _ in split["test"]}
     mono = {l: [] for l in ["en"] + LANGS}
+    pairs = []
     for p in ["dpkg", "tar", "grep", "sed", "findutils", "diffutils", "bash", "glib20", "systemd", "wget"]:
         try:
             c = {l: catalog(l, p) for l in LANGS}
@@ -107,6 +110,7 @@ def main():
                 v = clean(c[l].get(k, ""))
                 if v and v != clean(k):
                     mono[l].append(v)
+                    pairs.append((l, clean(k), v))
     multi = []
     for l, lines in mono.items():
         lines = sorted(set(lines))
@@ -119,6 +123,20 @@ def main():
     rng.shuffle(multi)
     with open(os.path.join(OUT, "multi.txt"), "w") as f:
         f.write("\n".join(multi) + "\n")
+    pairs = sorted(set(pairs))
+    rng.shuffle(pairs)
+    with open(os.path.join(OUT, "pairs.tsv"), "w") as f:
+        f.write("lang\ten\ttext\n")
+        f.write("".join(f"{l}\t{a}\t{b}\n" for l, a, b in pairs[:2 * MONO]))
+    os.makedirs(os.path.join(OUT, "retrieval"), exist_ok=True)
+    for l in LANGS:
+        with open(os.path.join(OUT, "retrieval", f"{l}.tsv"), "w") as f:
+            f.write("en\ttext\n")
+            seen = set()
+            for _, m, tr in split["test"]:
+                if m not in seen and tr[l] not in seen:
+                    seen.update((m, tr[l]))
+                    f.write(f"{m}\t{tr[l]}\n")
     print({s: len(v) for s, v in split.items()}, {l: min(len(v), MONO) for l, v in mono.items()}, len(multi))
 
 
