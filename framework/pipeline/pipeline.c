@@ -284,16 +284,17 @@ xa_status xa_plan_eval_provenance(const xa_plan *pl, const xa_cfg_phase *eval, c
     return sb_finish(&b, out);
 }
 
-xa_status xa_plan_mlm_provenance(const xa_plan *pl, int B, int T, char **out) {
+xa_status xa_plan_table_provenance(const xa_plan *pl, const char *name, const char *pattern, int B, int T,
+                                   char **out) {
     const xa_recipe *r = pl->r;
     sbuf b = {0};
-    sb_printf(&b, "artefact: eval mlm\nbatch_size: %d\nseq_len: %d\nseed: %" PRIu64 "\n", B, T, r->seed);
+    sb_printf(&b, "artefact: eval %s\nbatch_size: %d\nseq_len: %d\nseed: %" PRIu64 "\n", name, B, T, r->seed);
     sb_base(&b, pl);
     for (int i = 0; i <= r->n_targets; i++) {
         const char *l = i ? r->targets[i - 1] : r->source;
         char text[XA_PATH_MAX], key[40], dir[XA_PATH_MAX], label[40];
-        if (xa_cfg_expand(text, sizeof text, r->mlm_heldout, l)) return XA_STATUS_USAGE;
-        snprintf(key, sizeof key, "heldout %s", l);
+        if (xa_cfg_expand(text, sizeof text, pattern, l)) return XA_STATUS_USAGE;
+        snprintf(key, sizeof key, "file %s", l);
         sb_file(&b, key, text);
         const char *parts[] = {r->output, "lang", l};
         if (join_parts(dir, sizeof dir, parts, 3)) return XA_STATUS_USAGE;

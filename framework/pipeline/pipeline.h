@@ -122,9 +122,11 @@ xa_status xa_plan_commit(const xa_plan *pl, int i);
  * the id of every finished artefact of the plan (malloc'ed into *out). */
 xa_status xa_plan_eval_provenance(const xa_plan *pl, const xa_cfg_phase *eval, char **out);
 
-/* The provenance of the held-out MLM table (eval/mlm, shared by the recipes of an output): block
- * length T, batch B, seed, each language's held-out text and the id of its language adapter. */
-xa_status xa_plan_mlm_provenance(const xa_plan *pl, int B, int T, char **out);
+/* The provenance of a table shared by the recipes of an output (eval/mlm, eval/retrieval): its
+ * name, block length T, batch B, seed, each language's file (pattern with {lang}: the held-out
+ * text, the retrieval pairs) and the id of its language adapter. */
+xa_status xa_plan_table_provenance(const xa_plan *pl, const char *name, const char *pattern, int B, int T,
+                                   char **out);
 
 /* Run plan pl (built with o for its recipe, after xa_pipeline_validate) to the end: CONFIG for a
  * stale output it uses (xa_plan_check); resolved-<task>.yaml (unless an output is stale); then

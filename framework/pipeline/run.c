@@ -498,6 +498,32 @@ static xa_status write_table(FILE *out, const xa_table *t, const char *dir, cons
     return st;
 }
 
+/* A table shared by the recipes of an output (eval/NAME): *keep when fin holds results made from
+ * the same inputs (its provenance), else tmp (fin.tmp) is emptied and receives the provenance;
+ * the caller writes the results there and swaps tmp in for fin when complete. */
+static xa_status shared_table_begin(const xa_plan *pl, const char *name, const char *pattern, int B, int T,
+                                    const char *fin, char *tmp, int *keep) {
+    char path[XA_PATH_MAX], *prov = NULL, *have = NULL;
+    size_t n_have = 0;
+    *keep = 0;
+    xa_status st = xa_plan_table_provenance(pl, name, pattern, B, T, &prov);
+    if (st) return st;
+    if (!xa_path_join(path, sizeof path, fin, XA_PROV_FILE) && !xa_file_read(&have, &n_have, path, 1 << 20) &&
+        !strcmp(have, prov) && exists(fin, "results.json"))
+        *keep = 1;
+    xa_error_clear();
+    free(have);
+    if (!*keep) {
+        if (snprintf(tmp, XA_PATH_MAX, "%s.tmp", fin) >= XA_PATH_MAX) st = XA_STATUS_USAGE;
+        if (!st) st = xa_file_remove_tree(tmp);
+        if (!st) st = xa_file_mkdirs(tmp);
+        if (!st) st = xa_path_join(path, sizeof path, tmp, XA_PROV_FILE);
+        if (!st) st = xa_file_write_atomic(path, prov, strlen(prov));
+    }
+    free(prov);
+    return st;
+}
+
 /* The held-out MLM table (data.mlm_heldout): masked-piece accuracy of the base alone, with the
  * language's own adapter and with the source language's adapter, per language, on held-out text
  * with the same masks for every column. Written to OUTPUT/eval/mlm/ (shared by the recipes
@@ -510,27 +536,12 @@ static xa_status eval_mlm_table(FILE *out, const xa_recipe *r, const xa_cfg_phas
     const int B = p->batch_size < 16 ? p->batch_size : 16; /* logits are (B*T, V) */
     xa_status st = join3(fin, sizeof fin, r->output, "eval", "mlm");
     if (st) return st;
-    /* kept while it was made from the same adapters and texts, recomputed otherwise */
-    char *prov = NULL, *have = NULL;
-    size_t n_have = 0;
-    if ((st = xa_plan_mlm_provenance(pl, B, T, &prov))) return st;
-    if (!xa_path_join(path, sizeof path, fin, XA_PROV_FILE) && !xa_file_read(&have, &n_have, path, 1 << 20) &&
-        !strcmp(have, prov) && exists(fin, "results.json")) {
-        free(have);
-        free(prov);
+    int keep = 0;
+    if ((st = shared_table_begin(pl, "mlm", r->mlm_heldout, B, T, fin, edir, &keep))) return st;
+    if (keep) {
         fprintf(out, "eval: held-out MLM table %s/results.md exists; skipped\n", fin);
         return XA_STATUS_OK;
     }
-    xa_error_clear();
-    free(have);
-    /* the new results are written into mlm.tmp and swapped in only when complete */
-    if (snprintf(edir, sizeof edir, "%s.tmp", fin) >= (int)sizeof edir) st = XA_STATUS_USAGE;
-    if (!st) st = xa_file_remove_tree(edir);
-    if (!st) st = xa_file_mkdirs(edir);
-    if (!st) st = xa_path_join(path, sizeof path, edir, XA_PROV_FILE);
-    if (!st) st = xa_file_write_atomic(path, prov, strlen(prov));
-    free(prov);
-    if (st) return st;
     if ((st = xa_path_join(path, sizeof path, edir, "raw.jsonl"))) return st;
     FILE *raw = fopen(path, "w");
     if (!raw) return xa_error_set(XA_STATUS_IO, path, NULL, NULL, "cannot write");
@@ -587,13 +598,15 @@ out:
 /* The cross-lingual retrieval table (data.retrieval): accuracy@1 of finding the translation of a
  * held-out paragraph among all of its language's, for the bare base and with the MAD-X language
  * adapters (English under lang:src, the target under its own). */
-static xa_status eval_retrieval_table(FILE *out, const xa_recipe *r, const xa_cfg_phase *p) {
-    char edir[XA_PATH_MAX], path[XA_PATH_MAX];
-    xa_status st = join3(edir, sizeof edir, r->output, "eval", "retrieval");
-    if (!st) st = xa_file_mkdirs(edir);
+static xa_status eval_retrieval_table(FILE *out, const xa_recipe *r, const xa_cfg_phase *p, const xa_plan *pl) {
+    char fin[XA_PATH_MAX], edir[XA_PATH_MAX], path[XA_PATH_MAX];
+    xa_status st = join3(fin, sizeof fin, r->output, "eval", "retrieval");
     if (st) return st;
-    if (exists(edir, "results.json")) {
-        fprintf(out, "eval: retrieval table %s/results.md exists; skipped\n", edir);
+    int keep = 0; /* kept while made from the same adapters and pairs; written whole or not at all */
+    if ((st = shared_table_begin(pl, "retrieval", r->retrieval, p->batch_size, p->seq_len, fin, edir, &keep)))
+        return st;
+    if (keep) {
+        fprintf(out, "eval: retrieval table %s/results.md exists; skipped\n", fin);
         return XA_STATUS_OK;
     }
     if ((st = xa_path_join(path, sizeof path, edir, "raw.jsonl"))) return st;
@@ -649,7 +662,9 @@ out:
     if (st) return st;
     static xa_seed_sums none[3];
     add_target_mean(&tab, r, none, 1);
-    return write_table(out, &tab, edir, edir, "results");
+    st = write_table(out, &tab, edir, fin, "results");
+    if (!st) st = xa_ckpt_swap_dir(edir, fin);
+    return st;
 }
 
 static xa_status phase_eval(FILE *out, const xa_recipe *r, const xa_cfg_phase *p, const xa_plan *pl) {
@@ -659,7 +674,7 @@ static xa_status phase_eval(FILE *out, const xa_recipe *r, const xa_cfg_phase *p
         if (st) return st;
     }
     if (r->retrieval[0]) {
-        xa_status st = eval_retrieval_table(out, r, p);
+        xa_status st = eval_retrieval_table(out, r, p, pl);
         if (st) return st;
     }
     /* eval/<task> (recipes may share an output), replaced only by a complete new set of results:
