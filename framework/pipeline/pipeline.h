@@ -137,6 +137,11 @@ xa_status xa_plan_table_provenance(const xa_plan *pl, const char *name, const ch
  * the library itself. Errors: those of the trainers and writers (the first one stops the run). */
 xa_status xa_pipeline_run(xa_plan *pl, const xa_plan_opts *o, FILE *out);
 
+/* The id of what an eval cell ran on: FNV-1a over the provenance files of the artefacts that hold
+ * the n directories (each dir or one of its two parents holds XA_PROV_FILE; a directory without
+ * one adds its path), as 16 hex digits into id (17 bytes). */
+void xa_pipeline_inputs_id(const char *const *dirs, int n, char id[17]);
+
 /* The known eval setup names: task_only, src_stack, madx, madx2, fusion, in_language. */
 int xa_pipeline_setup_known(const char *name);
 

@@ -762,10 +762,19 @@ static xa_status phase_eval(FILE *out, const xa_recipe *r, const xa_cfg_phase *p
                     xa_seed_sums_add(&ss[g], s, k, m.primary);
                     xa_seed_sums_add(&ss_f1[g], s, k, m.macro_f1);
                 }
+                /* the cell's provenance: the id of the adapters, fusion and head it ran on */
+                const char *used[XA_CFG_MAX_LANGS + 4];
+                int n_used = 0;
+                for (int u = 0; u < e.n; u++) used[n_used++] = e.adapters[u];
+                used[n_used++] = e.fusion;
+                used[n_used++] = e.head;
+                char cell_id[17];
+                xa_pipeline_inputs_id(used, n_used, cell_id);
                 fprintf(raw, "{\"language\": \"%s\", \"setup\": \"%s\", \"seed\": %" PRIu64 ", \"n\": %" PRId64
                              ", \"accuracy\": %.6f, \"macro_f1\": %.6f, \"precision\": %.6f, \"recall\": %.6f, "
-                             "\"f1\": %.6f}\n",
-                        rows[i], p->setups[s], r->seeds[k], m.n, m.accuracy, m.macro_f1, m.precision, m.recall, m.f1);
+                             "\"f1\": %.6f, \"inputs\": \"%s\"}\n",
+                        rows[i], p->setups[s], r->seeds[k], m.n, m.accuracy, m.macro_f1, m.precision, m.recall, m.f1,
+                        cell_id);
                 fflush(raw);
                 fprintf(stderr, "eval: %-6s %-12s seed %" PRIu64 ": %.4f (%s)\n", rows[i], p->setups[s], r->seeds[k],
                         m.primary, e.setup);

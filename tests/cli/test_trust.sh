@@ -35,6 +35,8 @@ for d in base lang/en lang/de task/pkg/seed3 fusion/pkg/seed3 eval/pkg; do
   [[ -s $O/$d/xadapt-provenance.txt ]] || fail "no provenance in $d"
 done
 [[ $(wc -l <"$O/base/metrics.jsonl") -eq 4 ]] || fail "pretrain log_every=10 over 40 steps: $(wc -l <"$O/base/metrics.jsonl") lines, expected 4"
+[[ $(grep -c '"inputs": "[0-9a-f]\{16\}"' "$O/eval/pkg/raw.jsonl") -eq $(wc -l <"$O/eval/pkg/raw.jsonl") ]] ||
+  fail "eval cells without the id of their inputs"
 cp "$O/resolved-pkg.yaml" "$tmp/resolved.before"
 cp "$O/eval/pkg/raw.jsonl" "$tmp/raw.before"
 cp "$O/base/xadapt-provenance.txt" "$tmp/base.prov"
@@ -94,6 +96,9 @@ expect 0 "run --force lang" -- "$xa" run "$recipe" "${sets[@]}" --set phases.lan
     grep -q "task pkg seed 3: .*from scratch" "$tmp/out" || fail "run --force lang did not retrain the task adapter"
     grep -q "fusion pkg seed 3: Stack" "$tmp/out" || fail "run --force lang did not retrain the fusion"; }
 grep -q "^steps: 20" "$O/lang/de/xadapt-provenance.txt" || fail "lang provenance does not hold the new steps"
+cell() { grep '"language": "de", "setup": "madx"' "$1" | sed 's/.*"inputs": "\([0-9a-f]*\)".*/\1/'; }
+[[ -n $(cell "$tmp/raw.before") && $(cell "$tmp/raw.before") != $(cell "$O/eval/pkg/raw.jsonl") ]] ||
+  fail "an eval cell on retrained adapters kept the id of the old ones"
 grep -q "held-out MLM table .* skipped" "$tmp/out" && fail "the MLM table was kept after its adapters were retrained"
 expect 0 "rerun after --force" -- "$xa" run "$recipe" "${sets[@]}" --set phases.lang.steps=20
 grep -q "from scratch" "$tmp/out" && fail "rerun after --force trained again"
