@@ -451,9 +451,13 @@ static void test_extends_cycle(void **state) {
 static void test_extends_missing_file(void **state) {
     (void)state;
     fixture("missing/recipe.yaml", "name: x\nextends: ../nope/base.yaml\n");
-    load_fails(xt_tmp_path("missing/recipe.yaml"), NULL, 0, XA_STATUS_NOT_FOUND);
+    load_fails(xt_tmp_path("missing/recipe.yaml"), NULL, 0, XA_STATUS_CONFIG);
     xt_assert_error_mentions("missing/recipe.yaml:2:10");
     xt_assert_error_mentions("'../nope/base.yaml' not found");
+    /* the absolute path it tried, and a hint for copied recipes */
+    xt_assert_error_mentions("tried /");
+    xt_assert_error_mentions("/nope/base.yaml");
+    xt_assert_error_mentions("copied recipe");
     /* the recipe itself missing */
     load_fails(xt_tmp_path("missing/none.yaml"), NULL, 0, XA_STATUS_NOT_FOUND);
     xt_assert_error_mentions("none.yaml");
@@ -743,10 +747,12 @@ static void test_err_yaml_syntax(void **state) {
     assert_recipe_error("err/syntax.yaml",
                         "name: x\noutput: out\nmodel:\n  base: m\nlanguages: {source: en, "
                         "targets: [de, fr}\nphases: []\n",
-                        XA_STATUS_FORMAT, needles);
+                        XA_STATUS_CONFIG, needles);
+    /* one place only: no second "line L, column C" */
+    assert_null(strstr(xa_error_last()->what, "column"));
     /* a mapping value where none may start */
     const char *needles3[] = {"indent2.yaml:2:10", "mapping values are not allowed", NULL};
-    assert_recipe_error("err/indent2.yaml", "name: x\noutput: o: p\n", XA_STATUS_FORMAT, needles3);
+    assert_recipe_error("err/indent2.yaml", "name: x\noutput: o: p\n", XA_STATUS_CONFIG, needles3);
     /* duplicate keys are CONFIG errors at the second one */
     const char *needles4[] = {"dupkey.yaml:3:1", "duplicate key 'name' (first at line 1)", NULL};
     assert_recipe_error("err/dupkey.yaml", "name: x\noutput: o\nname: y\n", XA_STATUS_CONFIG,

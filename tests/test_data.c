@@ -435,6 +435,17 @@ static void test_bad_tsv_empty_text(void **state) {
                  XA_TASK_KIND_CLASSIFICATION, XA_STATUS_CONFIG, "emptytext.jsonl:2", "empty text");
 }
 
+/* a label that is not UTF-8 would fail only when the head is saved (a JSON key) */
+static void test_bad_label_utf8(void **state) {
+    (void)state;
+    expect_error("badutf8.tsv", "a\tfine\n\xff\xfe\tlatin-1 label\n", XA_TASK_KIND_CLASSIFICATION,
+                 XA_STATUS_CONFIG, "badutf8.tsv:2", "not valid UTF-8");
+    expect_error("overlong.tsv", "\xc0\xaf\tan overlong slash\n", XA_TASK_KIND_CLASSIFICATION,
+                 XA_STATUS_CONFIG, "overlong.tsv:1", "not valid UTF-8");
+    expect_error("cut.tsv", "a\tfine\n\xc3\tcut\n", XA_TASK_KIND_CLASSIFICATION, XA_STATUS_CONFIG, "cut.tsv:2",
+                 "not valid UTF-8");
+}
+
 static void test_bad_json(void **state) {
     (void)state;
     expect_error("badjson.jsonl",
@@ -1065,6 +1076,7 @@ int main(void) {
         cmocka_unit_test(test_tag_truncation),
         cmocka_unit_test(test_bad_tsv_missing_tab),
         cmocka_unit_test(test_bad_tsv_empty_text),
+        cmocka_unit_test(test_bad_label_utf8),
         cmocka_unit_test(test_bad_json),
         cmocka_unit_test(test_bad_json_types),
         cmocka_unit_test(test_bad_length_mismatch),

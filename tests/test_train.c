@@ -9,7 +9,12 @@
 
 #include "data/data.h"
 #include "model/model.h"
+#include "io/file.h"
+#include "optim/optim.h"
+#include "train/ckpt.h"
 #include "train/train.h"
+
+#include <unistd.h>
 
 static xa_spm *load_tok(void) {
     xa_spm *spm = NULL;
@@ -263,6 +268,91 @@ static void test_damaged_checkpoint(void **state) {
     fclose(again.progress);
 }
 
+static int is_file(const char *dir, const char *name) {
+    char p[8192];
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    return access(p, F_OK) == 0;
+}
+
+static void mkfile(const char *dir, const char *name) {
+    char p[8192];
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    char d[8192];
+    snprintf(d, sizeof d, "%s", p);
+    *strrchr(d, '/') = '\0';
+    assert_int_equal(xa_file_mkdirs(d), XA_STATUS_OK);
+    xt_write_file(p, name, strlen(name));
+}
+
+/* The checkpoint protocol: the swap, recovery of an interrupted one, removal of everything a
+ * checkpoint directory holds (left-over temporaries included). */
+static void test_ckpt_swap_and_recover(void **state) {
+    (void)state;
+    char root[1024], ck[2048], tmp[2048], old[2048];
+    snprintf(root, sizeof root, "%s", xt_tmp_path("ckpt"));
+    snprintf(ck, sizeof ck, "%s/checkpoint", root);
+    snprintf(tmp, sizeof tmp, "%s/checkpoint.tmp", root);
+    snprintf(old, sizeof old, "%s/checkpoint.old", root);
+    assert_int_equal(xa_file_remove_tree(root), XA_STATUS_OK);
+    /* the first swap, then a second over a checkpoint.old that holds a left-over temporary and a
+     * subdirectory (a fixed list of names would leave them and the rename would fail) */
+    mkfile(tmp, "adapter/adapter.safetensors");
+    assert_int_equal(xa_ckpt_swap_dir(tmp, ck), XA_STATUS_OK);
+    assert_true(is_file(ck, "adapter/adapter.safetensors"));
+    mkfile(old, "adapter/adapter.safetensors.tmp.4242");
+    mkfile(old, "extra/deep/file");
+    mkfile(tmp, "adapter/v2");
+    assert_int_equal(xa_ckpt_swap_dir(tmp, ck), XA_STATUS_OK);
+    assert_true(is_file(ck, "adapter/v2"));
+    assert_false(xa_file_is_dir(old));
+    assert_false(xa_file_is_dir(tmp));
+    /* a crash between the renames: only checkpoint.old (and a half-written checkpoint.tmp) */
+    assert_int_equal(rename(ck, old), 0);
+    mkfile(tmp, "adapter/half.tmp.77");
+    assert_int_equal(xa_ckpt_recover(ck), XA_STATUS_OK);
+    assert_true(is_file(ck, "adapter/v2"));
+    assert_false(xa_file_is_dir(old));
+    assert_false(xa_file_is_dir(tmp));
+    /* a crash after both renames, before the cleanup: the new one stays, the old goes */
+    mkfile(old, "stale");
+    assert_int_equal(xa_ckpt_recover(ck), XA_STATUS_OK);
+    assert_true(is_file(ck, "adapter/v2"));
+    assert_false(xa_file_is_dir(old));
+    /* remove_tree: everything, a link removed and not followed */
+    mkfile(root, "keep/target");
+    char link[4096], target[4096];
+    snprintf(link, sizeof link, "%s/link", ck);
+    snprintf(target, sizeof target, "%s/keep", root);
+    assert_int_equal(symlink(target, link), 0);
+    assert_int_equal(xa_file_remove_tree(ck), XA_STATUS_OK);
+    assert_false(xa_file_is_dir(ck));
+    assert_true(is_file(root, "keep/target"));
+    assert_int_equal(xa_file_remove_tree(ck), XA_STATUS_OK); /* missing: fine */
+}
+
+/* A checkpoint made on other data is refused, naming the items that differ. */
+static void test_ckpt_identity(void **state) {
+    (void)state;
+    xa_optim opt;
+    float p[4] = {1, 2, 3, 4}, g[4] = {0};
+    assert_int_equal(xa_optim_init(&opt, 0.9, 0.999, 1e-8), XA_STATUS_OK);
+    assert_int_equal(xa_optim_add_group(&opt, "w", p, g, 4, 1.0, 0.0, 1, NULL), XA_STATUS_OK);
+    xa_train_state ts = {7, 1, 3, {5, 9}, 0.5, 6, 1};
+    const char *path = xt_tmp_path("ckpt-identity.safetensors");
+    assert_int_equal(xa_ckpt_save_state(path, &opt, &ts, "lang de B=8 seed=3 data=100:00ff"), XA_STATUS_OK);
+    xa_train_state back;
+    memset(&back, 0, sizeof back);
+    assert_int_equal(xa_ckpt_load_state(path, &opt, &back, "lang de B=8 seed=3 data=100:00ff"), XA_STATUS_OK);
+    assert_int_equal(back.step, 7);
+    assert_int_equal(back.pos, 3);
+    assert_int_equal(xa_ckpt_load_state(path, &opt, &back, "lang de B=8 seed=3 data=90:0a0b"), XA_STATUS_CONFIG);
+    xt_assert_error_mentions("data=100:00ff (this run: data=90:0a0b)");
+    xt_assert_error_mentions("training data changed");
+    assert_int_equal(xa_ckpt_load_state(path, &opt, &back, "lang de B=16 seed=3 data=100:00ff"), XA_STATUS_CONFIG);
+    xt_assert_error_mentions("B=8 (this run: B=16)");
+    xa_optim_free(&opt);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_mlm_packing_and_masking),
@@ -270,6 +360,8 @@ int main(void) {
         cmocka_unit_test(test_resume_is_identical),
         cmocka_unit_test(test_pretrain_pairs),
         cmocka_unit_test(test_damaged_checkpoint),
+        cmocka_unit_test(test_ckpt_swap_and_recover),
+        cmocka_unit_test(test_ckpt_identity),
     };
     return cmocka_run_group_tests_name("train", tests, NULL, NULL);
 }

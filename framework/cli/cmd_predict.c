@@ -9,6 +9,7 @@
  * Classification lines are texts; tagging lines are whitespace-separated words (each word gets a
  * tag, from its first piece). Adapters are loaded on first use and stay loaded. */
 #include <getopt.h>
+#include <glob.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
@@ -58,7 +59,7 @@ static void print_help(void) {
            "whitespace-separated words).\n"
            "\n"
            "options:\n"
-           "  -m, --model DIR        an xadapt recipe output directory (its resolved.yaml names the base)\n"
+           "  -m, --model DIR        an xadapt recipe output directory (its resolved-TASK.yaml names the base)\n"
            "  -s, --stack SPEC       lang:CODE,task:NAME (with --model): Stack(CODE, NAME), the language\n"
            "                         adapter from DIR/lang/CODE, the task adapter and head from\n"
            "                         DIR/task/NAME/seedK/final; fusion:NAME uses the fusion run\n"
@@ -92,9 +93,35 @@ static xa_status ensure_head(predictor *p, const char *dir) {
         return xa_error_set(XA_STATUS_SHAPE, dir, "the base model's hidden size", "wrong base model?",
                             "head for hidden size %d, base has %d", p->head.C, p->enc.cfg.C);
     }
+    xa_hub_check_fingerprint(dir, p->hc.base_fingerprint, &p->enc.cfg);
     snprintf(p->head_dir, sizeof p->head_dir, "%s", dir);
     p->have_head = 1;
     return XA_STATUS_OK;
+}
+
+/* The resolved recipe of an output: resolved-<task>.yaml for the task (or fusion) the stack names,
+ * else the only resolved-*.yaml, else a legacy resolved.yaml. */
+static xa_status resolved_recipe(char *out, size_t n, const char *model, const char *stack) {
+    const char *t = stack ? strstr(stack, "task:") : NULL;
+    if (!t && stack) t = strstr(stack, "fusion:");
+    if (t) {
+        t = strchr(t, ':') + 1;
+        char name[96];
+        snprintf(name, sizeof name, "resolved-%.*s.yaml", (int)strcspn(t, ", "), t);
+        xa_status st = xa_path_join(out, n, model, name);
+        if (st || access(out, F_OK) == 0) return st;
+    }
+    char pat[XA_PATH_MAX];
+    xa_status st = xa_path_join(pat, sizeof pat, model, "resolved-*.yaml");
+    if (st) return st;
+    glob_t g;
+    if (glob(pat, 0, NULL, &g) == 0 && g.gl_pathc >= 1) {
+        snprintf(out, n, "%s", g.gl_pathv[0]);
+        globfree(&g);
+        return XA_STATUS_OK;
+    }
+    globfree(&g);
+    return xa_path_join(out, n, model, "resolved.yaml");
 }
 
 /* Resolve "lang:de,task:topic" against the recipe output: load what it names, activate the stack,
@@ -424,7 +451,7 @@ int cli_cmd_predict(int argc, char **argv) {
     const char *base_dir = base;
     if (model) {
         char rp[XA_PATH_MAX];
-        st = xa_path_join(rp, sizeof rp, model, "resolved.yaml");
+        st = resolved_recipe(rp, sizeof rp, model, stack);
         if (!st) st = xa_recipe_load(&recipe, rp, NULL, 0);
         if (st) return cli_fail();
         p.recipe = &recipe;
@@ -437,6 +464,7 @@ int cli_cmd_predict(int argc, char **argv) {
     st = xa_spm_load(&p.spm, tok);
     if (!st) st = xa_spm_set_ids(p.spm, XA_SPM_IDS_XLMR);
     if (!st) st = xa_encoder_load(&p.enc, NULL, base_dir, 0);
+    if (!st) p.enc.cfg.fingerprint = xa_hub_base_fingerprint(&p.enc); /* adapters on another base warn */
     if (!st) {
         const xa_encoder_config *ec = &p.enc.cfg;
         int lim = ec->arch == XA_ARCH_XLMR ? ec->P - ec->pad_id - 1 : ec->P;

@@ -4,8 +4,10 @@
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
+#include "io/file.h"
 #include "io/hfjson.h"
 #include "tensor/tensor.h"
 #include "train/train.h"
@@ -31,7 +33,9 @@ static void print_help(void) {
            "      --clip F           gradient-norm clip, 0 = off (default 1.0)\n"
            "  -s, --seed N           seed of init, data order, masking and dropout (default 42)\n"
            "      --ckpt-every N     steps between checkpoints (default 200)\n"
-           "  -r, --resume           continue from DIR/checkpoint when it exists\n"
+           "  -r, --resume           continue from DIR/checkpoint (an error when there is none)\n"
+           "  -f, --force            replace what DIR holds (a finished model, a checkpoint, metrics)\n"
+           "      --log-every N      steps per metrics line (default 10, fewer for short runs)\n"
            "      --max-docs N       read at most N corpus lines (default: all)\n"
            "      --pairs FILE       aligned pairs \"lang<TAB>en<TAB>text\" for --tlm / --align\n"
            "      --tlm F            share of steps on TLM batches <s> A </s></s> B </s> (default 0)\n"
@@ -44,7 +48,31 @@ static void print_help(void) {
 }
 
 enum { OPT_LR = 256, OPT_WARMUP, OPT_WD, OPT_CLIP, OPT_CKPT, OPT_MAXDOCS, OPT_PAIRS, OPT_TLM, OPT_ALIGN,
-       OPT_ALIGN_PAIRS, OPT_ALIGN_TEMP, OPT_PAIR_ALPHA };
+       OPT_ALIGN_PAIRS, OPT_ALIGN_TEMP, OPT_PAIR_ALPHA, OPT_LOG };
+
+/* DIR/NAME exists. */
+static int has(const char *dir, const char *name) {
+    char p[XA_PATH_MAX];
+    return !xa_path_join(p, sizeof p, dir, name) && access(p, F_OK) == 0;
+}
+
+/* No silent overwrite (as HF's --overwrite_output_dir): a fresh run over a directory that holds a
+ * model, a checkpoint or metrics needs --force, and --resume needs a checkpoint. */
+static int check_out_dir(const char *cmd, const xa_pretrain_opts *o, int force) {
+    const int ckpt = has(o->out_dir, "checkpoint") || has(o->out_dir, "checkpoint.old");
+    if (o->resume && !ckpt && !force)
+        return cli_usage_error(cmd, "--resume: %s holds no checkpoint to resume from (hint: drop --resume to "
+                                    "start a fresh run)", o->out_dir);
+    if (o->resume || force) return CLI_EXIT_OK;
+    const char *what = has(o->out_dir, "model.safetensors") ? "a finished model"
+                     : ckpt                                 ? "a checkpoint"
+                     : has(o->out_dir, "metrics.jsonl")     ? "metrics.jsonl"
+                                                            : NULL;
+    if (what)
+        return cli_usage_error(cmd, "%s already holds %s (hint: --resume to continue the run, --force to "
+                                    "replace it, or another --out)", o->out_dir, what);
+    return CLI_EXIT_OK;
+}
 
 int cli_cmd_pretrain(int argc, char **argv) {
     static const struct option opts[] = {
@@ -56,6 +84,7 @@ int cli_cmd_pretrain(int argc, char **argv) {
         {"clip", required_argument, NULL, OPT_CLIP}, {"seed", required_argument, NULL, 's'},
         {"ckpt-every", required_argument, NULL, OPT_CKPT}, {"resume", no_argument, NULL, 'r'},
         {"max-docs", required_argument, NULL, OPT_MAXDOCS}, {"threads", required_argument, NULL, 'j'},
+        {"force", no_argument, NULL, 'f'},          {"log-every", required_argument, NULL, OPT_LOG},
         {"pairs", required_argument, NULL, OPT_PAIRS}, {"tlm", required_argument, NULL, OPT_TLM},
         {"align", required_argument, NULL, OPT_ALIGN}, {"align-pairs", required_argument, NULL, OPT_ALIGN_PAIRS},
         {"align-temp", required_argument, NULL, OPT_ALIGN_TEMP}, {"pair-alpha", required_argument, NULL, OPT_PAIR_ALPHA},
@@ -64,10 +93,11 @@ int cli_cmd_pretrain(int argc, char **argv) {
     const char *cmd = "pretrain", *model = "tiny";
     xa_pretrain_opts o = xa_pretrain_opts_default();
     int64_t iv = 0, threads = 0;
+    int force = 0;
     opterr = 0;
     optind = 1;
     int c;
-    while ((c = getopt_long(argc, argv, ":c:k:o:m:n:b:t:s:rj:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":c:k:o:m:n:b:t:s:rfj:h", opts, NULL)) != -1) {
         switch (c) {
         case 'c': o.corpus = optarg; break;
         case 'k': o.tokenizer = optarg; break;
@@ -104,6 +134,10 @@ int cli_cmd_pretrain(int argc, char **argv) {
             if (!cli_parse_i64(cmd, "--ckpt-every", optarg, 0, INT64_MAX / 2, &o.ckpt_every)) return CLI_EXIT_USAGE;
             break;
         case 'r': o.resume = 1; break;
+        case 'f': force = 1; break;
+        case OPT_LOG:
+            if (!cli_parse_i64(cmd, "--log-every", optarg, 1, INT64_MAX / 2, &o.log_every)) return CLI_EXIT_USAGE;
+            break;
         case OPT_MAXDOCS:
             if (!cli_parse_i64(cmd, "--max-docs", optarg, 0, INT64_MAX, &o.max_docs)) return CLI_EXIT_USAGE;
             break;
@@ -138,6 +172,8 @@ int cli_cmd_pretrain(int argc, char **argv) {
     if (!o.out_dir) return cli_usage_error(cmd, "missing --out DIR");
     if ((o.tlm_ratio > 0 || o.align_weight > 0) && !o.pairs)
         return cli_usage_error(cmd, "--tlm and --align need --pairs FILE");
+    int rc = check_out_dir(cmd, &o, force);
+    if (rc) return rc;
     xa_status st;
     if (strchr(model, '/') || strstr(model, ".json")) {
         xa_hf_config hf;
@@ -153,6 +189,12 @@ int cli_cmd_pretrain(int argc, char **argv) {
     fprintf(stderr, "pretraining %s (L%d d%d h%d ff%d) on %s: %lld steps of %d x %d tokens, %d threads\n",
             model, o.model.L, o.model.C, o.model.NH, o.model.FF, o.corpus, (long long)o.steps, o.B, o.T,
             xa_threads_get());
+    if (force && !o.resume) { /* a fresh run: the old checkpoint must not be resumed by a later --resume */
+        char p[XA_PATH_MAX];
+        static const char *const old[] = {"checkpoint", "checkpoint.old", "checkpoint.tmp"};
+        for (size_t i = 0; i < sizeof old / sizeof *old; i++)
+            if (xa_path_join(p, sizeof p, o.out_dir, old[i]) || xa_file_remove_tree(p)) return cli_fail();
+    }
     xa_pretrain_result r;
     if (xa_pretrain(&o, &r) != XA_STATUS_OK) return cli_fail();
     char dur[32];

@@ -344,7 +344,7 @@ static xa_status parse_yaml(cfg_ctx *c, const char *label, FILE *f, const char *
     int line2 = (int)doc2.start_mark.line + 1, col2 = (int)doc2.start_mark.column + 1;
     yaml_document_delete(&doc2);
     if (more) {
-        st = xa_error_set(XA_STATUS_FORMAT, fmt_pos(where, sizeof where, label, line2, col2),
+        st = xa_error_set(XA_STATUS_CONFIG, fmt_pos(where, sizeof where, label, line2, col2),
                           "one YAML document", "remove the '---' line", "a second YAML document");
     }
     goto done;
@@ -355,14 +355,13 @@ yaml_fail:
     } else {
         fmt_pos(where, sizeof where, label, (int)parser.problem_mark.line + 1,
                 (int)parser.problem_mark.column + 1);
+        /* one place: libyaml's problem mark (the context mark, where the construct began, is
+         * named by its kind only); a configuration error (exit code 2) */
         if (parser.context) {
-            st = xa_error_set(XA_STATUS_FORMAT, where, "valid YAML", NULL,
-                              "YAML syntax error: %s %s (line %d, column %d)",
-                              parser.problem ? parser.problem : "error", parser.context,
-                              (int)parser.context_mark.line + 1,
-                              (int)parser.context_mark.column + 1);
+            st = xa_error_set(XA_STATUS_CONFIG, where, "valid YAML", NULL, "YAML syntax error: %s %s",
+                              parser.problem ? parser.problem : "error", parser.context);
         } else {
-            st = xa_error_set(XA_STATUS_FORMAT, where, "valid YAML", NULL, "YAML syntax error: %s",
+            st = xa_error_set(XA_STATUS_CONFIG, where, "valid YAML", NULL, "YAML syntax error: %s",
                               parser.problem ? parser.problem : "error");
         }
     }
@@ -498,10 +497,16 @@ static xa_status extend_one(cfg_ctx *c, const char *path, const cnode *v, char *
     char *real = realpath(file, NULL);
     if (!real) {
         int e = errno;
-        return xa_error_set(e == ENOENT ? XA_STATUS_NOT_FOUND : XA_STATUS_IO, where,
-                            "an existing YAML file, relative to the file that names it", NULL,
-                            "extends file '%s' %s (%s)", v->text,
-                            e == ENOENT ? "not found" : "cannot be read", file);
+        /* name the absolute path tried: the directory of the including file, resolved */
+        char tried[XA_CFG_PATH];
+        char *rdir = realpath(dir[0] ? dir : ".", NULL);
+        if (!rdir || !path_join(tried, sizeof tried, rdir, v->text, 0)) snprintf(tried, sizeof tried, "%s", file);
+        free(rdir);
+        return xa_error_set(e == ENOENT ? XA_STATUS_CONFIG : XA_STATUS_IO, where,
+                            "an existing YAML file, relative to the file that names it",
+                            "a copied recipe? extends paths are relative to the file that names them",
+                            "extends file '%s' %s: tried %s", v->text,
+                            e == ENOENT ? "not found" : "cannot be read", tried);
     }
     for (int i = 0; i <= depth; i++) {
         if (strcmp(chain[i], real) == 0) {

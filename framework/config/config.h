@@ -39,8 +39,9 @@
  *       - eval: {setups: [task_only, src_stack, madx, madx2]}
  *
  * Rules: unknown keys and wrong types are errors; every error names path:line:col, the key, the
- * bad value and what is allowed (XA_STATUS_CONFIG; IO / NOT_FOUND for unreadable files; FORMAT
- * for YAML syntax errors, with libyaml's line and column). `extends` files are merged first
+ * bad value and what is allowed (XA_STATUS_CONFIG, also for YAML syntax errors at libyaml's problem
+ * line and column and for a missing `extends` file, named by the absolute path tried; IO /
+ * NOT_FOUND for an unreadable or missing recipe). `extends` files are merged first
  * (mappings deep-merged, the including file wins; lists replaced), then `--set a.b.c=value`
  * overrides, addressed by key path; list items by index (phases.2.lr) or, for phases, by kind
  * (phases.task.lr). A value given with --set is parsed as a YAML scalar or flow collection.

@@ -92,7 +92,8 @@ xa_status xa_mlm_data_set_whole_word(xa_mlm_data *d, xa_spm *spm);
  * other pieces and on <s> and </s> (HF run_ner's label_all_tokens=False).
  * Every example is <s> pieces </s>, truncated to max_len tokens (</s> kept). Malformed lines
  * (missing tab, empty text, bad JSON, a tag that is not O / B-X / I-X, tokens and tags of different
- * lengths, an unknown label when the label set is fixed) are CONFIG errors naming file:line. */
+ * lengths, an unknown label when the label set is fixed, a label that is not UTF-8) are CONFIG errors
+ * naming file:line. */
 
 typedef enum xa_task_kind { XA_TASK_KIND_CLASSIFICATION = 0, XA_TASK_KIND_TAGGING } xa_task_kind;
 typedef enum xa_task_format {
@@ -138,7 +139,8 @@ typedef struct xa_task_data {
  * each entity type in sorted order "B-T", "I-T") and written back to *labels (untouched on error).
  * JSON classification labels may also be integers (named by their decimal text). CoNLL lines with
  * more columns take the first as the word and the last as the tag. spm is switched to XLM-R ids if
- * it is not. On error *d is empty. Errors: NOT_FOUND / IO (cannot open or read, naming the file);
+ * it is not; spm NULL is the check mode (every text one <unk> piece: formats and labels are
+ * checked without a tokenizer). On error *d is empty. Errors: NOT_FOUND / IO (cannot open or read, naming the file);
  * CONFIG (a malformed line, naming "path:LINE"; a file without examples; an extension AUTO does
  * not know; CoNLL for classification or TSV for tagging; more than XA_MAX_LABELS labels or a label
  * of 64 bytes or more); USAGE (NULL argument, max_len < 2); NOMEM. */

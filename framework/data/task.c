@@ -105,8 +105,28 @@ static void known_hint(const xa_labels *l, char *buf, size_t n) {
 }
 
 /* Map a label name to an id: the fixed set's index, or (collecting) its index in L->seen. */
+/* 1 when s is well-formed UTF-8 (no overlong forms, surrogates or code points past U+10FFFF). */
+static int utf8_valid(const unsigned char *s) {
+    while (*s) {
+        unsigned c = *s;
+        int n = c < 0x80 ? 0 : (c & 0xE0) == 0xC0 ? 1 : (c & 0xF0) == 0xE0 ? 2 : (c & 0xF8) == 0xF0 ? 3 : -1;
+        if (n < 0 || c == 0xC0 || c == 0xC1 || c > 0xF4) return 0;
+        unsigned cp = n ? c & (0x3Fu >> n) : c;
+        for (int k = 1; k <= n; k++) {
+            if ((s[k] & 0xC0) != 0x80) return 0;
+            cp = (cp << 6) | (s[k] & 0x3Fu);
+        }
+        if ((n == 2 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) || (n == 3 && (cp < 0x10000 || cp > 0x10FFFF)))
+            return 0;
+        s += n + 1;
+    }
+    return 1;
+}
+
 static xa_status label_id(loader *L, int64_t line, const char *name, int32_t *id) {
     char what[XA_ERROR_FIELD];
+    if (!utf8_valid((const unsigned char *)name)) /* it names a JSON key of head_config.json */
+        return line_error(L, line, "a label in UTF-8", "is the file in another encoding?", "the label is not valid UTF-8");
     if (strlen(name) >= sizeof L->seen.names[0]) {
         snprintf(what, sizeof what, "label '%.40s...' is longer than %zu bytes", name,
                  sizeof L->seen.names[0] - 1);
@@ -187,7 +207,7 @@ static xa_status sent_begin(loader *L, int64_t line) {
 static xa_status sent_word(loader *L, int64_t line, const char *text, size_t len, int32_t tag) {
     int32_t *ids = NULL;
     size_t n = 0;
-    xa_status st = xa_spm_encode(L->spm, text, len, 0, &ids, &n);
+    xa_status st = L->spm ? xa_spm_encode(L->spm, text, len, 0, &ids, &n) : XA_STATUS_OK; /* check mode: <unk> */
     if (st) {
         xa_error_prefix("%s:%lld", L->d->path, (long long)line);
         return st;
@@ -274,7 +294,16 @@ static xa_status add_text(loader *L, int64_t line, const char *text, size_t len,
     if (st) return st;
     int32_t *ids = NULL;
     size_t n = 0;
-    st = xa_spm_encode(L->spm, text, len, 1, &ids, &n);
+    if (L->spm) {
+        st = xa_spm_encode(L->spm, text, len, 1, &ids, &n);
+    } else if ((ids = malloc(3 * sizeof *ids))) { /* check mode: <s> <unk> </s> */
+        ids[0] = L->sp.bos;
+        ids[1] = L->sp.unk;
+        ids[2] = L->sp.eos;
+        n = 3;
+    } else {
+        st = nomem();
+    }
     if (st) {
         xa_error_prefix("%s:%lld", L->d->path, (long long)line);
         return st;
@@ -516,8 +545,8 @@ static xa_status finish_labels(loader *L, xa_labels *out) {
 xa_status xa_task_data_load(xa_task_data *d, xa_spm *spm, const char *path, xa_task_kind kind,
                             xa_task_format fmt, int max_len, xa_labels *labels) {
     memset(d, 0, sizeof *d);
-    if (!spm || !path || !labels) {
-        return xa_error_set(XA_STATUS_USAGE, "xa_task_data_load", "spm, path and labels", NULL,
+    if (!path || !labels) {
+        return xa_error_set(XA_STATUS_USAGE, "xa_task_data_load", "path and labels", NULL,
                             "NULL argument");
     }
     if (max_len < 2) {
@@ -536,7 +565,7 @@ xa_status xa_task_data_load(xa_task_data *d, xa_spm *spm, const char *path, xa_t
     snprintf(d->path, sizeof d->path, "%s", path);
     xa_status st = resolve_format(path, kind, &fmt);
     if (st) return st;
-    if (xa_spm_get_ids(spm) != XA_SPM_IDS_XLMR) {
+    if (spm && xa_spm_get_ids(spm) != XA_SPM_IDS_XLMR) {
         st = xa_spm_set_ids(spm, XA_SPM_IDS_XLMR);
         if (st) return st;
     }
@@ -544,7 +573,14 @@ xa_status xa_task_data_load(xa_task_data *d, xa_spm *spm, const char *path, xa_t
     if (!L) return nomem();
     L->d = d;
     L->spm = spm;
-    L->sp = xa_spm_special_ids(spm);
+    if (spm) {
+        L->sp = xa_spm_special_ids(spm);
+    } else { /* check mode: the XLM-R ids */
+        L->sp.bos = 0;
+        L->sp.pad = 1;
+        L->sp.eos = 2;
+        L->sp.unk = 3;
+    }
     L->max_len = max_len;
     L->fixed = labels->n > 0;
     L->user = labels;

@@ -14,6 +14,8 @@
  */
 #include "hub/hub.h"
 
+#include <inttypes.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,6 +63,29 @@ static void base_name(char *buf, size_t n, const char *dir) {
 
 static const char *loc_path(int loc) {
     return loc == XA_LOC_ATTN ? "attention.output." : "output.";
+}
+
+uint64_t xa_hub_base_fingerprint(const xa_encoder *enc) {
+    const xa_encoder_config *c = &enc->cfg;
+    const int32_t dims[] = {(int32_t)c->arch, c->V, c->P, c->TV, c->C, c->L, c->NH, c->FF};
+    uint64_t h = 14695981039346656037ull;
+    const unsigned char *p = (const unsigned char *)dims;
+    for (size_t i = 0; i < sizeof dims; i++) h = (h ^ p[i]) * 1099511628211ull;
+    const size_t stride = enc->n_params > 65536 ? enc->n_params / 65536 : 1;
+    for (size_t i = 0; i < enc->n_params; i += stride) {
+        p = (const unsigned char *)&enc->params[i];
+        for (size_t k = 0; k < sizeof(float); k++) h = (h ^ p[k]) * 1099511628211ull;
+    }
+    return h ? h : 1;
+}
+
+int xa_hub_check_fingerprint(const char *path, const char *fp, const xa_encoder_config *enc) {
+    char want[24];
+    if (!fp[0] || !enc->fingerprint) return 0;
+    snprintf(want, sizeof want, "%016" PRIx64, enc->fingerprint);
+    if (!strcmp(fp, want)) return 0;
+    XA_LOG_WARN("%s: made on another base (base fingerprint %s, this base %s); wrong base model?", path, fp, want);
+    return 1;
 }
 
 /* Check the file's hidden_size and model_type against the encoder. */
@@ -355,6 +380,7 @@ xa_status xa_hub_save_adapter(const char *dir, const xa_adapter *a, const xa_enc
     snprintf(fc.model_type, sizeof fc.model_type, "%s", xa_hub_model_type(enc->arch));
     snprintf(fc.model_name, sizeof fc.model_name, "%s", model_name ? model_name : "");
     snprintf(fc.name, sizeof fc.name, "%s", a->name);
+    if (enc->fingerprint) snprintf(fc.base_fingerprint, sizeof fc.base_fingerprint, "%016" PRIx64, enc->fingerprint);
     xa_status st = xa_bn_config_validate(&a->cfg, dir);
     if (st) return st;
     if (a->C != enc->C || a->L != enc->L) {
@@ -430,6 +456,7 @@ xa_status xa_hub_load_adapter(xa_composer *cp, const char *dir, const char *load
         goto fail;
     }
     if ((st = check_base(cpath, fc->hidden_size, fc->model_type, enc))) goto fail;
+    xa_hub_check_fingerprint(cpath, fc->base_fingerprint, enc);
     for (int k = 0; k < n_leave_out; k++) {
         if (leave_out[k] < 0 || leave_out[k] >= enc->L) {
             st =
@@ -679,6 +706,7 @@ xa_status xa_hub_save_head(const char *dir, const xa_head *h, const char *name,
     snprintf(fc->model_type, sizeof fc->model_type, "%s", xa_hub_model_type(enc->arch));
     snprintf(fc->model_name, sizeof fc->model_name, "%s", model_name ? model_name : "");
     snprintf(fc->name, sizeof fc->name, "%s", name);
+    if (enc->fingerprint) snprintf(fc->base_fingerprint, sizeof fc->base_fingerprint, "%016" PRIx64, enc->fingerprint);
     save_ctx c = {.prefix = ""};
     xa_status st = xa_file_mkdirs(dir);
     if (!st) st = head_walk(h, name, save_visit, &c);

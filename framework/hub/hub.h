@@ -39,6 +39,15 @@ const char *xa_hub_model_class(xa_arch arch);
 const char *xa_hub_model_type(xa_arch arch);
 const char *xa_hub_prefix(xa_arch arch);
 
+/* The fingerprint of a base's weights: FNV-1a over its architecture and up to 2^16 weights at a
+ * fixed stride (never 0). Adapters, fusions and heads saved on an encoder config whose
+ * `fingerprint` is set record it ("xadapt_base_fingerprint"); loading them on a config with
+ * another fingerprint logs a warning (hint: wrong base model?). */
+uint64_t xa_hub_base_fingerprint(const xa_encoder *enc);
+/* The warning of a load: fp is the file's recorded fingerprint ("" = unknown). Returns 1 when it
+ * warned. */
+int xa_hub_check_fingerprint(const char *path, const char *fp, const xa_encoder_config *enc);
+
 /* Save adapter a into dir (created if needed). enc gives the architecture (prefix, model_type,
  * model_class); model_name (e.g. "xlm-roberta-base") may be NULL. */
 xa_status xa_hub_save_adapter(const char *dir, const xa_adapter *a, const xa_encoder_config *enc,

@@ -10,10 +10,15 @@
  * the temporary name), keep the old file's permissions (the new file gets 0666 & ~umask), or
  * handle Windows.
  */
+#define _XOPEN_SOURCE 700 /* nftw */
 #include "io/file.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
+#include <inttypes.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -294,4 +299,45 @@ xa_status xa_file_mkdirs(const char *dir) {
 int xa_file_is_dir(const char *path) {
     struct stat sb;
     return stat(path, &sb) == 0 && S_ISDIR(sb.st_mode);
+}
+
+/* nftw callback of xa_file_remove_tree: children first (FTW_DEPTH), links not followed. */
+static int remove_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
+    (void)sb;
+    (void)ftw;
+    int rc = flag == FTW_DP ? rmdir(path) : unlink(path);
+    if (rc != 0 && errno != ENOENT) {
+        xa_error_set(XA_STATUS_IO, path, NULL, NULL, "cannot remove: %s", strerror(errno));
+        return 1;
+    }
+    return 0;
+}
+
+xa_status xa_file_remove_tree(const char *path) {
+    struct stat sb;
+    if (lstat(path, &sb) != 0) {
+        if (errno == ENOENT) return XA_STATUS_OK;
+        return xa_error_set(XA_STATUS_IO, path, NULL, NULL, "cannot stat: %s", strerror(errno));
+    }
+    if (!S_ISDIR(sb.st_mode)) {
+        if (unlink(path) != 0 && errno != ENOENT)
+            return xa_error_set(XA_STATUS_IO, path, NULL, NULL, "cannot remove: %s", strerror(errno));
+        return XA_STATUS_OK;
+    }
+    int rc = nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    if (rc > 0) return XA_STATUS_IO; /* the callback set the message */
+    if (rc < 0)
+        return xa_error_set(XA_STATUS_IO, path, NULL, NULL, "cannot remove the directory tree: %s",
+                            strerror(errno));
+    return XA_STATUS_OK;
+}
+
+xa_status xa_file_stat_id(const char *path, char *buf, size_t n) {
+    struct stat sb;
+    if (stat(path, &sb) != 0)
+        return xa_error_set(errno == ENOENT ? XA_STATUS_NOT_FOUND : XA_STATUS_IO, path, NULL, NULL,
+                            "cannot stat: %s", strerror(errno));
+    snprintf(buf, n, "size=%" PRId64 " mtime=%" PRId64 ".%09ld", (int64_t)sb.st_size,
+             (int64_t)sb.st_mtim.tv_sec, (long)sb.st_mtim.tv_nsec);
+    return XA_STATUS_OK;
 }

@@ -65,6 +65,13 @@ xa_status xa_path_join(char *buf, size_t cap, const char *dir, const char *name)
 xa_status xa_file_mkdirs(const char *dir);
 /* 1 if path exists and is a directory. */
 int xa_file_is_dir(const char *path);
+/* Remove path and, for a directory, everything under it (files, subdirectories, left-over
+ * PATH.tmp.PID temporaries; symbolic links are removed, not followed). A missing path is OK.
+ * IO naming the entry that cannot be removed. */
+xa_status xa_file_remove_tree(const char *path);
+/* The cheap identity of a file: "size=N mtime=S.NNNNNNNNN" into buf (NOT_FOUND / IO naming the
+ * path when it cannot be stat'ed). Changes whenever the file is rewritten. */
+xa_status xa_file_stat_id(const char *path, char *buf, size_t n);
 
 #ifdef __cplusplus
 }

@@ -1045,7 +1045,8 @@ xa_status xa_bn_config_set(xa_bn_config *c, const char *key, const char *json_va
 static xa_status adapter_read_root(void *dst, const json_t *root, const char *file) {
     xa_adapter_file_config *out = dst;
     char where[XA_ERROR_FIELD];
-    xa_io_json_meta meta[] = {XA_IO_JSON_META(*out), {"type", out->type, sizeof out->type}};
+    xa_io_json_meta meta[] = {XA_IO_JSON_META(*out), {"type", out->type, sizeof out->type},
+                              {"xadapt_base_fingerprint", out->base_fingerprint, sizeof out->base_fingerprint}};
     xa_status st =
         xa_io_json_read_meta(root, meta, sizeof meta / sizeof *meta, &out->hidden_size, file);
     if (st) return st;
@@ -1155,6 +1156,8 @@ xa_status xa_adapter_config_write(const xa_adapter_file_config *cfg, const char 
     bad = bad || xa_io_json_write_meta(root, meta, sizeof meta / sizeof *meta, cfg->hidden_size);
     /* legacy "type" is written only when set */
     if (!bad && cfg->type[0]) bad = json_object_set_new(root, "type", json_string(cfg->type));
+    if (!bad && cfg->base_fingerprint[0])
+        bad = json_object_set_new(root, "xadapt_base_fingerprint", json_string(cfg->base_fingerprint));
     return xa_io_json_write_root(
         root, bad, path, "cannot build adapter_config.json (out of memory or invalid string)");
 }

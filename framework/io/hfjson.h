@@ -188,6 +188,8 @@ typedef struct xa_adapter_file_config {
     char name[128];        /* the adapter name */
     char version[64];      /* "adapters.1.2.0"; "" for legacy files that had none */
     char type[32];         /* legacy "text_task" / "text_lang", usually "" */
+    char base_fingerprint[24]; /* xadapt's "xadapt_base_fingerprint": the base it was trained on
+                                  (xa_hub_base_fingerprint), "" = unknown; AdapterHub ignores it */
 } xa_adapter_file_config;
 
 /* The version string xa_adapter_config_write stores when cfg->version is empty. */
@@ -275,6 +277,7 @@ typedef struct xa_head_file_config {
     char model_type[64];
     char name[128];
     char version[64];
+    char base_fingerprint[24];  /* as in xa_adapter_file_config */
 } xa_head_file_config;
 
 xa_status xa_head_config_read(xa_head_file_config *out, const char *path);

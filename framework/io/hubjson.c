@@ -411,7 +411,8 @@ static xa_status head_parse_config(xa_head_file_config *c, const json_t *cfg, co
 static xa_status head_read_root(void *dst, const json_t *root, const char *file) {
     xa_head_file_config *out = dst;
     char where[XA_ERROR_FIELD];
-    xa_io_json_meta meta[] = {XA_IO_JSON_META(*out)};
+    xa_io_json_meta meta[] = {XA_IO_JSON_META(*out),
+                              {"xadapt_base_fingerprint", out->base_fingerprint, sizeof out->base_fingerprint}};
     xa_status st =
         xa_io_json_read_meta(root, meta, sizeof meta / sizeof *meta, &out->hidden_size, file);
     if (st) return st;
@@ -499,5 +500,7 @@ xa_status xa_head_config_write(const xa_head_file_config *cfg, const char *path)
     }
     o = NULL;
     bad = bad || xa_io_json_write_meta(root, meta, sizeof meta / sizeof *meta, cfg->hidden_size);
+    if (!bad && cfg->base_fingerprint[0])
+        bad = json_object_set_new(root, "xadapt_base_fingerprint", json_string(cfg->base_fingerprint));
     return xa_io_json_write_root(root, bad, path, "cannot build head_config.json");
 }

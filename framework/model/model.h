@@ -50,6 +50,8 @@ typedef struct xa_encoder_config {
     float p_hidden; /* hidden_dropout_prob */
     float p_attn;   /* attention_probs_dropout_prob */
     xa_act act;     /* hidden_act */
+    uint64_t fingerprint; /* of the loaded weights (xa_hub_base_fingerprint), 0 = unknown: what
+                             adapters and heads saved on this base record (hub/) */
 } xa_encoder_config;
 
 /* Named architectures of the benchmark (XLM-R layout, gelu, eps 1e-5, dropout 0.1, 514 positions,

@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "io/file.h"
 #include "io/safetensors.h"
@@ -75,6 +77,41 @@ static xa_status meta_i64(const xa_st_file *f, const char *key, int64_t *out) {
                         key, v ? v : "missing");
 }
 
+/* The item of ids (space-separated key=value) whose key is that of item[0..k), or NULL; *len
+ * receives its length. */
+static const char *find_item(const char *ids, const char *item, size_t k, size_t *len) {
+    const char *eq = memchr(item, '=', k);
+    size_t key = eq ? (size_t)(eq - item) + 1 : k;
+    for (const char *q = ids; *q;) {
+        while (*q == ' ') q++;
+        size_t qk = strcspn(q, " ");
+        if (!qk) break;
+        if (qk >= key && !strncmp(q, item, key)) {
+            *len = qk;
+            return q;
+        }
+        q += qk;
+    }
+    return NULL;
+}
+
+/* "key=a (this run: key=b)" for every item of have that differs in want (", "-separated). */
+static void identity_diff(char *out, size_t n, const char *have, const char *want) {
+    size_t len = 0;
+    out[0] = '\0';
+    for (const char *p = have; *p && len < n;) {
+        while (*p == ' ') p++;
+        size_t k = strcspn(p, " "), mk = 0;
+        if (!k) break;
+        const char *m = find_item(want, p, k, &mk);
+        if (!m || mk != k || strncmp(m, p, k))
+            len += (size_t)snprintf(out + len, n - len, "%s%.*s (this run: %.*s)", len ? ", " : "", (int)k, p,
+                                    m ? (int)mk : 4, m ? m : "none");
+        p += k;
+    }
+    if (!len) snprintf(out, n, "'%s' (this run: '%s')", have, want);
+}
+
 xa_status xa_ckpt_load_state(const char *path, xa_optim *opt, xa_train_state *ts,
                              const char *identity) {
     xa_st_file *f = NULL;
@@ -82,9 +119,14 @@ xa_status xa_ckpt_load_state(const char *path, xa_optim *opt, xa_train_state *ts
     if (st) return st;
     const char *id = xa_st_metadata_get(f, "identity");
     if (!id || strcmp(id, identity)) {
+        char diff[1024];
+        identity_diff(diff, sizeof diff, id ? id : "", identity);
         st = xa_error_set(XA_STATUS_CONFIG, path, identity,
-                          "resume with the settings the run started with, or delete the checkpoint",
-                          "the checkpoint was made with other settings: %s", id ? id : "(none)");
+                          strstr(diff, "data=") ? "the training data changed since the checkpoint: restore it, "
+                                                  "or start over (--force, or delete the checkpoint)"
+                                                : "resume with the settings the run started with, or start over "
+                                                  "(--force, or delete the checkpoint)",
+                          "the checkpoint was made with other settings or data: %s", diff);
         xa_st_close(f); /* after the message: id points into f */
         return st;
     }
@@ -117,22 +159,88 @@ xa_status xa_ckpt_load_state(const char *path, xa_optim *opt, xa_train_state *ts
     return st;
 }
 
+/* The test hook of ckpt.h: sleep XA_TEST_CKPT_SLEEP_MS milliseconds (0 or unset: no sleep). */
+static void test_sleep(void) {
+    const char *v = getenv("XA_TEST_CKPT_SLEEP_MS");
+    long ms = v ? strtol(v, NULL, 10) : 0;
+    if (ms <= 0) return;
+    struct timespec t = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&t, NULL);
+}
+
 /* Swap TMP in for FIN: the old directory stays complete until the new one is in place. */
-xa_status xa_ckpt_swap_dir(const char *tmp, const char *fin, void (*remove_dir)(const char *)) {
+xa_status xa_ckpt_swap_dir(const char *tmp, const char *fin) {
     char old[XA_PATH_MAX];
     if (snprintf(old, sizeof old, "%s.old", fin) >= (int)sizeof old)
         return xa_error_set(XA_STATUS_USAGE, fin, NULL, NULL, "path too long");
-    remove_dir(old);
+    xa_status st = xa_file_remove_tree(old);
+    if (st) return st;
+    test_sleep();
     if (xa_file_is_dir(fin) && rename(fin, old) != 0)
         return xa_error_set(XA_STATUS_IO, fin, NULL, NULL, "cannot move the old directory aside: %s",
                             strerror(errno));
+    test_sleep();
     if (rename(tmp, fin) != 0)
         return xa_error_set(XA_STATUS_IO, tmp, NULL, NULL, "cannot move the new directory into place: %s",
                             strerror(errno));
-    remove_dir(old);
+    return xa_file_remove_tree(old);
+}
+
+xa_status xa_ckpt_commit(const char *tmp, const char *fin, const xa_optim *opt, const xa_train_state *ts,
+                         const char *identity, const char *metrics_path) {
+    char p[XA_PATH_MAX];
+    xa_status st = xa_path_join(p, sizeof p, tmp, "trainer_state.safetensors");
+    if (!st) st = xa_ckpt_save_state(p, opt, ts, identity);
+    if (!st) st = xa_ckpt_swap_dir(tmp, fin);
+    if (!st && metrics_path) st = xa_metrics_commit(metrics_path);
+    return st;
+}
+
+xa_status xa_ckpt_recover(const char *dir) {
+    char old[XA_PATH_MAX], tmp[XA_PATH_MAX];
+    if (snprintf(old, sizeof old, "%s.old", dir) >= (int)sizeof old ||
+        snprintf(tmp, sizeof tmp, "%s.tmp", dir) >= (int)sizeof tmp)
+        return xa_error_set(XA_STATUS_USAGE, dir, NULL, NULL, "path too long");
+    xa_status st = xa_file_remove_tree(tmp);
+    if (st) return st;
+    if (!xa_file_is_dir(old)) return XA_STATUS_OK;
+    if (xa_file_is_dir(dir)) return xa_file_remove_tree(old); /* the swap ended before its cleanup */
+    /* interrupted between the two renames: the old checkpoint is the last complete one */
+    if (rename(old, dir) != 0)
+        return xa_error_set(XA_STATUS_IO, old, NULL, NULL, "cannot restore the checkpoint: %s", strerror(errno));
+    XA_LOG_INFO("%s: restored from %s (a checkpoint swap was interrupted)", dir, old);
     return XA_STATUS_OK;
 }
 
+uint64_t xa_ckpt_hash(uint64_t h, const void *data, size_t n) {
+    const unsigned char *p = data;
+    for (size_t i = 0; i < n; i++) {
+        h ^= p[i];
+        h *= 1099511628211ull;
+    }
+    return h;
+}
+
+xa_status xa_metrics_open(FILE **f, const char *path, int resume) {
+    char tmp[XA_PATH_MAX];
+    if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp)
+        return xa_error_set(XA_STATUS_USAGE, path, NULL, NULL, "path too long");
+    *f = fopen(resume ? path : tmp, resume ? "a" : "w");
+    if (!*f)
+        return xa_error_set(XA_STATUS_IO, resume ? path : tmp, NULL, NULL, "cannot write metrics: %s",
+                            strerror(errno));
+    return XA_STATUS_OK;
+}
+
+xa_status xa_metrics_commit(const char *path) {
+    char tmp[XA_PATH_MAX];
+    if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp)
+        return xa_error_set(XA_STATUS_USAGE, path, NULL, NULL, "path too long");
+    if (access(tmp, F_OK) != 0) return XA_STATUS_OK; /* already committed */
+    if (rename(tmp, path) != 0)
+        return xa_error_set(XA_STATUS_IO, tmp, NULL, NULL, "cannot move the metrics into place: %s", strerror(errno));
+    return XA_STATUS_OK;
+}
 
 void xa_loss_log_init(xa_loss_log *L, FILE *f, int64_t window) {
     memset(L, 0, sizeof *L);

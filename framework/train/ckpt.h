@@ -25,12 +25,37 @@ typedef struct xa_train_state {
 xa_status xa_ckpt_save_state(const char *path, const xa_optim *opt, const xa_train_state *ts,
                              const char *identity);
 /* Read them back into opt's groups (same names and sizes) and ts; CONFIG when the identity differs
- * (the run was started with other settings), FORMAT for a damaged file. */
+ * (the run was started with other settings, or on other data: identities are space-separated
+ * key=value items and the message names the items that differ), FORMAT for a damaged file. */
 xa_status xa_ckpt_load_state(const char *path, xa_optim *opt, xa_train_state *ts,
                              const char *identity);
-/* Swap directory tmp in for fin: fin is moved to fin.old, tmp renamed to fin, fin.old removed.
- * remove_dir(dir) must delete a directory tree of the caller's layout. */
-xa_status xa_ckpt_swap_dir(const char *tmp, const char *fin, void (*remove_dir)(const char *));
+/* Swap directory tmp in for fin: fin is moved to fin.old, tmp renamed to fin, fin.old removed
+ * (xa_file_remove_tree: everything under it, left-over temporaries included). A crash leaves fin
+ * complete, or (between the two renames) only fin.old complete: xa_ckpt_recover restores it.
+ * Test hook: XA_TEST_CKPT_SLEEP_MS=N sleeps N ms before and between the renames, so a test can
+ * kill the process inside the swap. */
+xa_status xa_ckpt_swap_dir(const char *tmp, const char *fin);
+/* The end of every trainer's checkpoint: the caller has written its weights into tmp (emptied
+ * first with xa_file_remove_tree); this writes tmp/trainer_state.safetensors, swaps tmp in for
+ * fin and, when metrics_path is not NULL, commits a fresh run's metrics (xa_metrics_commit). */
+xa_status xa_ckpt_commit(const char *tmp, const char *fin, const xa_optim *opt, const xa_train_state *ts,
+                         const char *identity, const char *metrics_path);
+/* Before a trainer reads or writes checkpoint directory dir: an interrupted swap is finished
+ * (dir missing and dir.old present: dir.old is renamed back to dir; both present: dir.old is
+ * removed) and a left-over dir.tmp is removed. IO naming the path on failure. */
+xa_status xa_ckpt_recover(const char *dir);
+
+/* FNV-1a 64-bit hash of n bytes, continuing from h (start with XA_FNV_INIT): the corpus
+ * fingerprint a checkpoint's identity carries, so a resume on a changed corpus is refused. */
+#define XA_FNV_INIT 14695981039346656037ull
+uint64_t xa_ckpt_hash(uint64_t h, const void *data, size_t n);
+
+/* metrics.jsonl of a trainer. A resumed run (resume != 0) appends to path. A fresh run writes
+ * path.tmp, and xa_metrics_commit renames it over path once the run's first checkpoint exists,
+ * so a fresh run that fails early leaves an existing path as it was. */
+xa_status xa_metrics_open(FILE **f, const char *path, int resume);
+/* After a checkpoint: make path.tmp (if still pending) the metrics file; the stream stays valid. */
+xa_status xa_metrics_commit(const char *path);
 
 /* The metrics.jsonl writer of every training loop: the mean loss over windows of `window` steps,
  * one JSON line per window {"step", <extra>, "loss", "lr", "grad_norm", "tokens_per_s"}. */

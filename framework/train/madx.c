@@ -55,28 +55,30 @@ static int64_t warmup_steps(const xa_phase_opts *o, int64_t steps) {
     return o->warmup >= 0 ? o->warmup : (int64_t)(o->warmup_ratio * (double)steps);
 }
 
-static void remove_dir_files(const char *dir) {
-    /* Directories written here hold only files one level deep, or adapter subdirectories. */
-    char cmd_path[XA_PATH_MAX];
-    static const char *const files[] = {"adapter_config.json", "adapter.safetensors", "head_config.json",
-                                        "model_head.safetensors", "adapter_fusion_config.json",
-                                        "model_adapter_fusion.safetensors", "trainer_state.safetensors",
-                                        "adapter_setup.json"};
-    for (size_t i = 0; i < sizeof files / sizeof *files; i++)
-        if (!xa_path_join(cmd_path, sizeof cmd_path, dir, files[i])) unlink(cmd_path);
+/* Remove a directory this file owns (a checkpoint, best/, final/ or their .tmp): everything in it. */
+static void remove_tree(const char *dir) {
+    if (xa_file_remove_tree(dir)) {
+        XA_LOG_WARN("%s", xa_error_last()->what);
+        xa_error_clear();
+    }
 }
 
-/* Remove DIR, its known files and its subdirectories one level down. */
-static void remove_tree(const char *dir) {
-    static const char *const subs[] = {"adapter", "head", "fusion"};
-    char p[XA_PATH_MAX];
-    for (size_t i = 0; i < sizeof subs / sizeof *subs; i++) {
-        if (xa_path_join(p, sizeof p, dir, subs[i])) continue;
-        remove_dir_files(p);
-        rmdir(p);
+/* The fingerprint of an MLM corpus as read (blocks of T ids) for a checkpoint's identity. */
+static uint64_t mlm_fingerprint(const xa_mlm_data *d) {
+    uint64_t h = xa_ckpt_hash(XA_FNV_INIT, &d->n_blocks, sizeof d->n_blocks);
+    return xa_ckpt_hash(h, d->blocks, (size_t)d->n_blocks * (size_t)d->T * sizeof(int32_t));
+}
+
+/* The fingerprint of task data (ids and labels of every example). */
+static uint64_t task_fingerprint(uint64_t h, const xa_task_data *d) {
+    h = xa_ckpt_hash(h, &d->n, sizeof d->n);
+    for (int i = 0; i < d->n; i++) {
+        const xa_task_example *e = &d->ex[i];
+        h = xa_ckpt_hash(h, e->ids, (size_t)e->len * sizeof(int32_t));
+        if (e->tags) h = xa_ckpt_hash(h, e->tags, (size_t)e->len * sizeof(int32_t));
+        h = xa_ckpt_hash(h, &e->label, sizeof e->label);
     }
-    remove_dir_files(dir);
-    rmdir(dir);
+    return h;
 }
 
 /* Copy the parameters of adapter `name` from an adapter directory into `into` (same config). */
@@ -94,17 +96,12 @@ static xa_status load_params_into(const xa_encoder_config *enc, const char *dir,
     return st;
 }
 
-static FILE *open_metrics(const char *path, int append) {
-    FILE *f = fopen(path, append ? "a" : "w");
-    if (!f) xa_error_set(XA_STATUS_IO, path, NULL, NULL, "cannot write metrics: %s", strerror(errno));
-    return f;
-}
-
 /* The tokenizer (XLM-R ids) and the frozen base, checked against each other. */
 static xa_status open_base(xa_spm **spm, xa_encoder *enc, const char *base_dir, const char *tokenizer) {
     xa_status st = xa_spm_load(spm, tokenizer);
     if (!st) st = xa_spm_set_ids(*spm, XA_SPM_IDS_XLMR);
     if (!st) st = xa_encoder_load(enc, NULL, base_dir, 0);
+    if (!st) enc->cfg.fingerprint = xa_hub_base_fingerprint(enc); /* recorded by what is saved on it */
     if (!st && xa_spm_vocab_size(*spm) != enc->cfg.V)
         st = xa_error_set(XA_STATUS_CONFIG, tokenizer, "the base model's vocabulary size",
                           "wrong tokenizer for this base?", "tokenizer has %d pieces, %s has vocab_size %d",
@@ -171,18 +168,22 @@ xa_status xa_train_lang(const char *base_dir, const char *tokenizer, const char 
     xa_hook hook;
     xa_composer_hook(cp, &hook);
 
-    snprintf(identity, sizeof identity, "lang %s B=%d T=%d steps=%" PRId64 " seed=%" PRIu64 " lr=%g", name,
-             o->B, T, o->steps, o->seed, o->lr);
+    snprintf(identity, sizeof identity, "lang %s B=%d T=%d steps=%" PRId64 " seed=%" PRIu64 " lr=%g data=%" PRId64
+             ":%016" PRIx64, name, o->B, T, o->steps, o->seed, o->lr, data.n_blocks, mlm_fingerprint(&data));
     xa_train_state ts = {0, 0, 0, {0, 0}, -1, 0, 0};
     if ((st = xa_file_mkdirs(out_dir))) goto done;
     if ((st = xa_path_join(ckpt, sizeof ckpt, out_dir, "checkpoint"))) goto done;
     if ((st = xa_path_join(tmp, sizeof tmp, out_dir, "checkpoint.tmp"))) goto done;
+    if ((st = xa_ckpt_recover(ckpt))) goto done;
     if (o->resume && xa_file_is_dir(ckpt)) {
         char p2[XA_PATH_MAX];
         st = xa_path_join(p2, sizeof p2, ckpt, "adapter");
         if (!st) st = load_params_into(ec, p2, ad);
         if (!st) st = xa_path_join(p2, sizeof p2, ckpt, "trainer_state.safetensors");
         if (!st) st = xa_ckpt_load_state(p2, &opt, &ts, identity);
+        if (!st && (ts.pos < 0 || ts.pos > data.n_blocks || ts.epoch < 0))
+            st = xa_error_set(XA_STATUS_FORMAT, p2, "a data position within the corpus", "delete the checkpoint",
+                              "position %" PRId64 " of %" PRId64 " blocks", ts.pos, data.n_blocks);
         if (st) goto done;
         xa_mlm_data_seek(&data, ts.epoch, ts.pos);
         XA_LOG_INFO("%s: resuming at step %lld", name, (long long)ts.step);
@@ -194,10 +195,7 @@ xa_status xa_train_lang(const char *base_dir, const char *tokenizer, const char 
     }
     xa_sched sched = {XA_SCHED_KIND_LINEAR, o->lr, warmup_steps(o, o->steps), o->steps, 0.5};
     if ((st = xa_path_join(path, sizeof path, out_dir, "metrics.jsonl"))) goto done;
-    if (!(mf = open_metrics(path, ts.step > 0))) {
-        st = XA_STATUS_IO;
-        goto done;
-    }
+    if ((st = xa_metrics_open(&mf, path, ts.step > 0))) goto done;
 
     char label[96];
     snprintf(label, sizeof label, "lang %s", name);
@@ -233,12 +231,10 @@ xa_status xa_train_lang(const char *base_dir, const char *tokenizer, const char 
             ts.epoch = data.epoch;
             ts.pos = data.pos;
             char p2[XA_PATH_MAX];
-            remove_tree(tmp);
-            st = xa_path_join(p2, sizeof p2, tmp, "adapter");
+            st = xa_file_remove_tree(tmp);
+            if (!st) st = xa_path_join(p2, sizeof p2, tmp, "adapter");
             if (!st) st = xa_hub_save_adapter(p2, ad, ec, base_dir);
-            if (!st) st = xa_path_join(p2, sizeof p2, tmp, "trainer_state.safetensors");
-            if (!st) st = xa_ckpt_save_state(p2, &opt, &ts, identity);
-            if (!st) st = xa_ckpt_swap_dir(tmp, ckpt, remove_tree);
+            if (!st) st = xa_ckpt_commit(tmp, ckpt, &opt, &ts, identity, path);
             if (st) goto done;
         }
         if (stop) break;
@@ -642,19 +638,29 @@ xa_status xa_train_task(const char *base_dir, const char *tokenizer, const char 
     const int64_t per_epoch = bt.n_batches;
     const int64_t steps = o->steps > 0 ? o->steps : (int64_t)ceil(o->epochs * (double)per_epoch);
     const int64_t eval_every = o->eval_every > 0 ? o->eval_every : per_epoch;
-    snprintf(identity, sizeof identity, "task %s setup=%s B=%d T=%d steps=%" PRId64 " seed=%" PRIu64 " lr=%g n=%d",
-             spec->head_name, spec->setup, o->B, T, steps, o->seed, o->lr, train.n);
+    char setup_id[256]; /* the setup text without spaces: the identity's items are space-separated */
+    size_t ns = 0;
+    for (const char *c = spec->setup; *c && ns + 1 < sizeof setup_id; c++)
+        if (*c != ' ') setup_id[ns++] = *c;
+    setup_id[ns] = '\0';
+    snprintf(identity, sizeof identity, "task %s setup=%s B=%d T=%d steps=%" PRId64 " seed=%" PRIu64 " lr=%g n=%d"
+             " data=%016" PRIx64, spec->head_name, setup_id, o->B, T, steps, o->seed, o->lr, train.n,
+             task_fingerprint(task_fingerprint(XA_FNV_INIT, &train), &dev));
 
     xa_train_state ts = {0, 0, 0, {0, 0}, -1, 0, 0};
     if ((st = xa_file_mkdirs(out_dir))) goto done;
     if ((st = xa_path_join(ckpt, sizeof ckpt, out_dir, "checkpoint"))) goto done;
     if ((st = xa_path_join(tmp, sizeof tmp, out_dir, "checkpoint.tmp"))) goto done;
     if ((st = xa_path_join(best, sizeof best, out_dir, "best"))) goto done;
+    if ((st = xa_ckpt_recover(ckpt)) || (st = xa_ckpt_recover(best))) goto done;
     if (o->resume && xa_file_is_dir(ckpt)) {
         char p2[XA_PATH_MAX];
         st = load_trained(ckpt, &m, ad, fu);
         if (!st) st = xa_path_join(p2, sizeof p2, ckpt, "trainer_state.safetensors");
         if (!st) st = xa_ckpt_load_state(p2, &opt, &ts, identity);
+        if (!st && (ts.pos < 0 || ts.pos > bt.n_batches || ts.epoch < 0))
+            st = xa_error_set(XA_STATUS_FORMAT, p2, "a data position within the training data",
+                              "delete the checkpoint", "batch %" PRId64 " of %" PRId64, ts.pos, bt.n_batches);
         if (st) goto done;
         xa_task_batcher_seek(&bt, ts.epoch, ts.pos);
         XA_LOG_INFO("%s: resuming at step %lld", spec->head_name, (long long)ts.step);
@@ -676,10 +682,7 @@ xa_status xa_train_task(const char *base_dir, const char *tokenizer, const char 
     }
     xa_sched sched = {XA_SCHED_KIND_LINEAR, o->lr, warmup_steps(o, steps), steps, 0.5};
     if ((st = xa_path_join(path, sizeof path, out_dir, "metrics.jsonl"))) goto done;
-    if (!(mf = open_metrics(path, ts.step > 0))) {
-        st = XA_STATUS_IO;
-        goto done;
-    }
+    if ((st = xa_metrics_open(&mf, path, ts.step > 0))) goto done;
 
     xa_progress prog;
     xa_progress_init(&prog, o->progress, spec->head_name, "tok", ts.step, steps);
@@ -724,7 +727,7 @@ xa_status xa_train_task(const char *base_dir, const char *tokenizer, const char 
                 st = xa_path_join(btmp, sizeof btmp, out_dir, "best.tmp");
                 if (!st) remove_tree(btmp);
                 if (!st) st = save_trained(btmp, &m, ad, fu, spec, bname);
-                if (!st) st = xa_ckpt_swap_dir(btmp, best, remove_tree);
+                if (!st) st = xa_ckpt_swap_dir(btmp, best);
                 if (st) goto done;
             } else {
                 ts.bad_evals++;
@@ -738,12 +741,9 @@ xa_status xa_train_task(const char *base_dir, const char *tokenizer, const char 
         if (ts.step == steps || stop || stopped_early || (o->ckpt_every > 0 && ts.step % o->ckpt_every == 0)) {
             ts.epoch = bt.epoch;
             ts.pos = bt.pos;
-            char p2[XA_PATH_MAX];
-            remove_tree(tmp);
-            st = save_trained(tmp, &m, ad, fu, spec, bname);
-            if (!st) st = xa_path_join(p2, sizeof p2, tmp, "trainer_state.safetensors");
-            if (!st) st = xa_ckpt_save_state(p2, &opt, &ts, identity);
-            if (!st) st = xa_ckpt_swap_dir(tmp, ckpt, remove_tree);
+            st = xa_file_remove_tree(tmp);
+            if (!st) st = save_trained(tmp, &m, ad, fu, spec, bname);
+            if (!st) st = xa_ckpt_commit(tmp, ckpt, &opt, &ts, identity, path);
             if (st) goto done;
         }
         if (stop) break;
@@ -772,7 +772,7 @@ xa_status xa_train_task(const char *base_dir, const char *tokenizer, const char 
         }
         char dst[XA_PATH_MAX];
         if (!st) st = xa_path_join(dst, sizeof dst, out_dir, "final");
-        if (!st) st = xa_ckpt_swap_dir(fin, dst, remove_tree);
+        if (!st) st = xa_ckpt_swap_dir(fin, dst);
         if (!st) {
             char j[256];
             int n = snprintf(j, sizeof j, "{\"best_dev\": %.6f, \"best_step\": %" PRId64 ", \"steps\": %" PRId64 "}\n",
@@ -813,6 +813,7 @@ xa_status xa_eval_setup(const char *base_dir, const char *tokenizer, const char 
     if (!st && fusion_dir) st = xa_hub_load_fusion(m.cp, fusion_dir, 0, NULL);
     xa_head_file_config hc;
     if (!st) st = xa_hub_load_head(head_dir, &m.head, B, max_len(&m, T), 0, &hc);
+    if (!st) xa_hub_check_fingerprint(head_dir, hc.base_fingerprint, &m.enc.cfg);
     if (!st) {
         m.tagging = m.head.kind == XA_HEAD_TAGGING;
         m.labels.n = hc.n_labels;

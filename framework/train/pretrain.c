@@ -98,19 +98,14 @@ static xa_status copy_file(const char *dst, const char *src) {
     return st;
 }
 
-static void remove_tree(const char *dir) {
-    static const char *const files[] = {"config.json", "model.safetensors", "trainer_state.safetensors"};
-    char p[XA_PATH_MAX];
-    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
-        if (!xa_path_join(p, sizeof p, dir, files[i])) unlink(p);
-    }
-    rmdir(dir);
-}
-
-/* The settings a checkpoint must have been made with (the number of steps may grow). */
-static void identity_of(const xa_pretrain_opts *o, char *buf, size_t n) {
-    int k = snprintf(buf, n, "pretrain batch_size=%d seq_len=%d seed=%llu", o->B, o->T,
-                     (unsigned long long)o->seed);
+/* The settings and data a checkpoint must have been made with: the schedule (steps, lr, warmup)
+ * too, since a resumed run must end as an uninterrupted one. */
+static void identity_of(const xa_pretrain_opts *o, const xa_mlm_data *d, char *buf, size_t n) {
+    uint64_t h = xa_ckpt_hash(XA_FNV_INIT, d->blocks, (size_t)d->n_blocks * (size_t)d->T * sizeof(int32_t));
+    int k = snprintf(buf, n, "pretrain batch_size=%d seq_len=%d seed=%llu steps=%lld lr=%g warmup=%lld mlm_prob=%g "
+                     "whole_word=%d data=%lld:%016llx", o->B, o->T, (unsigned long long)o->seed, (long long)o->steps,
+                     o->lr, (long long)o->warmup, o->mlm_prob, o->whole_word_mask, (long long)d->n_blocks,
+                     (unsigned long long)h);
     if (o->pairs && k > 0 && (size_t)k < n)
         snprintf(buf + k, n - (size_t)k, " tlm=%g align=%g align_pairs=%d temp=%g alpha=%g", o->tlm_ratio,
                  o->align_weight, o->align_pairs, o->align_temp, o->pair_alpha);
@@ -147,24 +142,23 @@ static xa_status align_pass(const xa_pretrain_opts *o, xa_encoder *enc, xa_encod
 }
 
 /* Write OUT/checkpoint.tmp completely, then swap it in for OUT/checkpoint. */
-static xa_status save_checkpoint(const xa_pretrain_opts *o, const xa_encoder *enc,
+static xa_status save_checkpoint(const xa_pretrain_opts *o, const xa_mlm_data *d, const xa_encoder *enc,
                                  const xa_mlm_head *head, const xa_optim *opt, const xa_train_state *ts) {
-    char tmp[XA_PATH_MAX], fin[XA_PATH_MAX], p[XA_PATH_MAX], identity[256];
+    char tmp[XA_PATH_MAX], fin[XA_PATH_MAX], identity[512];
     xa_status st = xa_path_join(tmp, sizeof tmp, o->out_dir, "checkpoint.tmp");
     if (!st) st = xa_path_join(fin, sizeof fin, o->out_dir, "checkpoint");
     if (st) return st;
-    remove_tree(tmp);
-    identity_of(o, identity, sizeof identity);
+    st = xa_file_remove_tree(tmp);
+    if (st) return st;
+    identity_of(o, d, identity, sizeof identity);
     st = xa_model_save(tmp, enc, head, NULL);
-    if (!st) st = xa_path_join(p, sizeof p, tmp, "trainer_state.safetensors");
-    if (!st) st = xa_ckpt_save_state(p, opt, ts, identity);
-    if (!st) st = xa_ckpt_swap_dir(tmp, fin, remove_tree);
+    if (!st) st = xa_ckpt_commit(tmp, fin, opt, ts, identity, NULL);
     return st;
 }
 
-static xa_status load_checkpoint(const xa_pretrain_opts *o, const char *dir, xa_encoder *enc,
+static xa_status load_checkpoint(const xa_pretrain_opts *o, const xa_mlm_data *d, const char *dir, xa_encoder *enc,
                                  xa_mlm_head *head, xa_optim *opt, xa_train_state *ts) {
-    char p[XA_PATH_MAX], identity[256];
+    char p[XA_PATH_MAX], identity[512];
     xa_encoder loaded;
     xa_status st = xa_encoder_load(&loaded, NULL, dir, 1);
     if (st) return st;
@@ -176,7 +170,7 @@ static xa_status load_checkpoint(const xa_pretrain_opts *o, const char *dir, xa_
     }
     memcpy(enc->params, loaded.params, enc->n_params * sizeof(float));
     xa_encoder_free(&loaded);
-    identity_of(o, identity, sizeof identity);
+    identity_of(o, d, identity, sizeof identity);
     st = xa_mlm_head_load(head, enc->cfg.arch, dir);
     if (!st) st = xa_path_join(p, sizeof p, dir, "trainer_state.safetensors");
     if (!st) st = xa_ckpt_load_state(p, opt, ts, identity);
@@ -263,8 +257,9 @@ xa_status xa_pretrain(const xa_pretrain_opts *o, xa_pretrain_result *res) {
     xa_train_state rs = {0, 0, 0, {0, 0}, -1, 0, 0};
     st = xa_path_join(ckpt, sizeof ckpt, o->out_dir, "checkpoint");
     if (st) goto done;
+    if ((st = xa_ckpt_recover(ckpt))) goto done;
     if (o->resume && xa_file_is_dir(ckpt)) {
-        st = load_checkpoint(o, ckpt, &enc, &head, &opt, &rs);
+        st = load_checkpoint(o, &data, ckpt, &enc, &head, &opt, &rs);
         if (st) goto done;
         xa_mlm_data_seek(&data, rs.epoch, rs.pos);
         XA_LOG_INFO("resuming from %s at step %lld", ckpt, (long long)rs.step);
@@ -285,16 +280,12 @@ xa_status xa_pretrain(const xa_pretrain_opts *o, xa_pretrain_result *res) {
     } else if ((st = xa_path_join(path, sizeof path, o->out_dir, "metrics.jsonl"))) {
         goto done;
     }
-    mf = fopen(path, rs.step > 0 ? "a" : "w");
-    if (!mf) {
-        st = xa_error_set(XA_STATUS_IO, path, NULL, NULL, "cannot write metrics: %s", strerror(errno));
-        goto done;
-    }
+    if ((st = xa_metrics_open(&mf, path, rs.step > 0))) goto done;
 
     xa_progress prog;
     xa_progress_init(&prog, o->progress, "pretrain", "tok", rs.step, o->steps);
     xa_loss_log log;
-    xa_loss_log_init(&log, mf, o->steps >= 100 ? 10 : (o->steps >= 10 ? o->steps / 10 : 1));
+    xa_loss_log_init(&log, mf, o->log_every > 0 ? o->log_every : o->steps >= 100 ? 10 : (o->steps >= 10 ? o->steps / 10 : 1));
     double t0 = log.t0;
     int64_t done_here = 0;
     double log_tokens = 0;
@@ -353,7 +344,8 @@ xa_status xa_pretrain(const xa_pretrain_opts *o, xa_pretrain_result *res) {
         if (rs.step == o->steps || stop || (o->ckpt_every > 0 && rs.step % o->ckpt_every == 0)) {
             rs.epoch = data.epoch;
             rs.pos = data.pos;
-            st = save_checkpoint(o, &enc, &head, &opt, &rs);
+            st = save_checkpoint(o, &data, &enc, &head, &opt, &rs);
+            if (!st) st = xa_metrics_commit(path);
             if (st) goto done;
         }
         if (stop) break;

@@ -33,11 +33,13 @@ typedef struct xa_pretrain_opts {
     double clip;               /* global gradient-norm clip, 0 = off */
     uint64_t seed;             /* init, data order, masking and dropout */
     int64_t ckpt_every;        /* steps between checkpoints, 0 = only at the end */
-    int resume;                /* continue from OUT/checkpoint if it exists */
+    int resume;                /* continue from OUT/checkpoint if it exists (CONFIG when it was made
+                                  with other settings, schedule included, or another corpus) */
     int64_t max_docs;          /* read at most this many corpus lines, 0 = all */
     FILE *progress;            /* progress line stream (NULL: stderr) */
     const char *metrics_path;  /* JSON lines, one per logged step (NULL: OUT/metrics.jsonl) */
     int64_t stop_after;        /* testing aid: return after this many steps of this call (0: off) */
+    int64_t log_every;         /* steps per metrics line (0: 10, fewer for short runs) */
     /* Cross-lingual objectives on aligned pairs (data/pairs.c); all off without `pairs`. */
     const char *pairs;         /* "lang<TAB>en<TAB>text" pairs of train-split documents, or NULL */
     double pair_alpha;         /* language sampling exponent over the pairs: q_l ~ n_l^alpha (0.3) */
@@ -108,8 +110,10 @@ double xa_bench_flops(xa_bench_mode mode, const xa_encoder_config *cfg, int B, i
  * setup on a test file (xa_eval_setup). Outputs are AdapterHub directories (hub/).
  * Checkpoints: OUT/checkpoint/ holds the trained weights as AdapterHub directories and
  * trainer_state.safetensors (AdamW moments, step, data position, RNG state, best dev metric and
- * patience in the metadata), built as OUT/checkpoint.tmp and swapped in; `resume` continues from
- * it and ends with the same adapters as an uninterrupted run. */
+ * patience in the metadata), built as OUT/checkpoint.tmp and swapped in (train/ckpt.h: one
+ * protocol for every trainer, recovery of an interrupted swap from checkpoint.old, a corpus
+ * fingerprint in the identity); `resume` continues from it and ends with the same adapters as an
+ * uninterrupted run. */
 
 typedef struct xa_phase_opts {
     int B, T;                  /* batch size, max sequence length */
@@ -129,7 +133,8 @@ typedef struct xa_phase_opts {
     double mlm_prob;           /* lang: masking probability */
     int whole_word;            /* lang: whole-word masking */
     uint64_t seed;
-    int resume;                /* continue from OUT/checkpoint when it exists */
+    int resume;                /* continue from OUT/checkpoint when it exists (CONFIG when it was
+                                  made with other settings or on other data) */
     FILE *progress;            /* progress line stream (NULL: stderr) */
     int64_t stop_after;        /* testing aid: return after this many steps of this call (0: off) */
 } xa_phase_opts;

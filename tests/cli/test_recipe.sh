@@ -26,7 +26,7 @@ if ! "$xa" run "$recipe" "${sets[@]}" >"$tmp/run.out" 2>"$tmp/run.err"; then
 else
   echo "ok: xadapt run (every phase)"
 fi
-for f in resolved.yaml base/config.json base/model.safetensors base/sentencepiece.bpe.model \
+for f in resolved-pkg.yaml base/config.json base/model.safetensors base/sentencepiece.bpe.model \
          lang/en/adapter_config.json lang/de/adapter.safetensors lang/fr/adapter_config.json \
          task/pkg/seed3/final/adapter/adapter_config.json task/pkg/seed3/final/head/head_config.json \
          task/pkg/seed3/final/adapter_setup.json task/pkg/seed3/metrics.jsonl task/pkg/seed3/dev.json \

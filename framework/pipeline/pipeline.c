@@ -1,0 +1,698 @@
+/* pipeline: the plan of a recipe (artefacts, their provenance and state) and the validation of the
+ * whole recipe before training (pipeline.h). Training itself stays in train/; the CLI walks the
+ * plan. Does not: hash file contents (size and mtime stand for a data file; the artefacts' own
+ * provenance files are hashed), or lock an output against two concurrent runs. */
+#include "pipeline/pipeline.h"
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "compose/compose.h"
+#include "data/data.h"
+#include "eval/eval.h"
+
+/* ---- a growable text buffer ----------------------------------------------------------------- */
+
+typedef struct sbuf {
+    char *s;
+    size_t n, cap;
+    int oom;
+} sbuf;
+
+static void sb_printf(sbuf *b, const char *fmt, ...) XA_PRINTF(2, 3);
+static void sb_printf(sbuf *b, const char *fmt, ...) {
+    if (b->oom) return;
+    for (;;) {
+        va_list ap;
+        va_start(ap, fmt);
+        int w = vsnprintf(b->s ? b->s + b->n : NULL, b->s ? b->cap - b->n : 0, fmt, ap);
+        va_end(ap);
+        if (w < 0) {
+            b->oom = 1;
+            return;
+        }
+        if (b->s && b->n + (size_t)w < b->cap) {
+            b->n += (size_t)w;
+            return;
+        }
+        size_t cap = b->cap ? b->cap * 2 : 1024;
+        while (cap < b->n + (size_t)w + 1) cap *= 2;
+        char *s = realloc(b->s, cap);
+        if (!s) {
+            b->oom = 1;
+            return;
+        }
+        b->s = s;
+        b->cap = cap;
+    }
+}
+
+static xa_status sb_finish(sbuf *b, char **out) {
+    if (b->oom || !b->s) {
+        free(b->s);
+        *out = NULL;
+        return xa_error_set(XA_STATUS_NOMEM, "pipeline", NULL, NULL, "out of memory");
+    }
+    *out = b->s;
+    return XA_STATUS_OK;
+}
+
+/* ---- names ---------------------------------------------------------------------------------- */
+
+const char *xa_art_state_name(xa_art_state s) {
+    switch (s) {
+    case XA_ART_TRAIN: return "train";
+    case XA_ART_SKIP: return "skip";
+    case XA_ART_FORCE: return "retrain";
+    case XA_ART_STALE: return "stale";
+    }
+    return "?";
+}
+
+static const char *const g_setups[] = {"task_only", "src_stack", "madx", "madx2", "fusion", "in_language"};
+
+int xa_pipeline_setup_known(const char *name) {
+    for (size_t i = 0; i < sizeof g_setups / sizeof *g_setups; i++)
+        if (!strcmp(name, g_setups[i])) return 1;
+    return 0;
+}
+
+xa_plan_opts xa_plan_opts_default(void) {
+    xa_plan_opts o;
+    memset(&o, 0, sizeof o);
+    o.only = XA_PHASE_N;
+    o.force = XA_PHASE_N;
+    return o;
+}
+
+/* ---- paths ---------------------------------------------------------------------------------- */
+
+static xa_status join_parts(char *out, size_t n, const char *const *parts, int k) {
+    int w = snprintf(out, n, "%s", parts[0]);
+    for (int i = 1; i < k && w >= 0 && (size_t)w < n; i++) w += snprintf(out + w, n - (size_t)w, "/%s", parts[i]);
+    if (w < 0 || (size_t)w >= n)
+        return xa_error_set(XA_STATUS_USAGE, parts[0], "a path shorter than XA_PATH_MAX", NULL, "output path too long");
+    return XA_STATUS_OK;
+}
+
+static int file_exists(const char *dir, const char *name) {
+    char p[XA_PATH_MAX];
+    return !xa_path_join(p, sizeof p, dir, name) && access(p, F_OK) == 0;
+}
+
+xa_status xa_pipeline_resolved_path(const xa_recipe *r, char *out, size_t n) {
+    char name[XA_CFG_NAME + 32];
+    snprintf(name, sizeof name, "resolved-%s.yaml", r->task_name);
+    return xa_path_join(out, n, r->output, name);
+}
+
+/* ---- provenance text ------------------------------------------------------------------------ */
+
+/* "path size=N mtime=S.N", or "path (missing)". */
+static void sb_file(sbuf *b, const char *key, const char *path) {
+    char id[128];
+    if (xa_file_stat_id(path, id, sizeof id)) {
+        xa_error_clear();
+        snprintf(id, sizeof id, "(missing)");
+    }
+    sb_printf(b, "%s: %s %s\n", key, path, id);
+}
+
+static void sb_adapter(sbuf *b, const char *key, const xa_cfg_adapter *a) {
+    sb_printf(b, "%s: %s", key, a->present ? a->preset : "(default)");
+    for (int i = 0; i < a->n_overrides; i++) sb_printf(b, " %s=%s", a->overrides[i].key, a->overrides[i].json);
+    sb_printf(b, "\n");
+}
+
+/* The settings of a phase that change what it makes (ckpt_every, log_every do not). */
+static void sb_phase(sbuf *b, const xa_cfg_phase *p, uint64_t seed) {
+    sb_printf(b, "phase: %s\nsteps: %" PRId64 "\nepochs: %g\nbatch_size: %d\nseq_len: %d\nlr: %.10g\n",
+              xa_phase_kind_name(p->kind), p->steps, p->epochs, p->batch_size, p->seq_len, p->lr);
+    sb_printf(b, "warmup_steps: %" PRId64 "\nwarmup_ratio: %g\nweight_decay: %g\nclip: %g\nseed: %" PRIu64 "\n",
+              p->warmup_steps, p->warmup_ratio, p->weight_decay, p->clip, seed);
+    if (p->kind == XA_PHASE_TASK || p->kind == XA_PHASE_FUSION)
+        sb_printf(b, "eval_every: %" PRId64 "\nearly_stopping: %d\n", p->eval_every, p->early_stopping);
+    if (p->kind != XA_PHASE_EVAL) sb_printf(b, "adapter_drop: %d\nmax_docs: %" PRId64 "\n", p->adapter_drop, p->max_docs);
+    if (p->kind == XA_PHASE_LANG || p->kind == XA_PHASE_PRETRAIN)
+        sb_printf(b, "mlm_prob: %g\nwhole_word_mask: %d\n", p->mlm_prob, p->whole_word_mask);
+    if (p->kind == XA_PHASE_PRETRAIN) /* the cross-lingual objectives on aligned pairs */
+        sb_printf(b, "tlm: %g\nalign: %g\nalign_pairs: %d\nalign_temp: %g\npair_alpha: %g\n", p->tlm, p->align,
+                  p->align_pairs, p->align_temp, p->pair_alpha);
+}
+
+/* The id of a provenance file: FNV-1a of its bytes. */
+static int prov_id(const char *dir, char *id, size_t n) {
+    char p[XA_PATH_MAX], *text = NULL;
+    size_t len = 0;
+    if (xa_path_join(p, sizeof p, dir, XA_PROV_FILE) || xa_file_read(&text, &len, p, 1 << 20)) {
+        xa_error_clear();
+        return 0;
+    }
+    uint64_t h = 14695981039346656037ull;
+    for (size_t i = 0; i < len; i++) {
+        h ^= (unsigned char)text[i];
+        h *= 1099511628211ull;
+    }
+    free(text);
+    snprintf(id, n, "provenance %016" PRIx64, h);
+    return 1;
+}
+
+/* The line naming an input: its provenance id, else the stat of its weights, else "(to be trained again)"
+ * (it is made by this run, or missing). */
+static void sb_input(sbuf *b, const char *label, const char *dir, const char *weights, int pending) {
+    char id[160], p[XA_PATH_MAX];
+    if (pending) {
+        snprintf(id, sizeof id, "(to be trained again)");
+    } else if (!prov_id(dir, id, sizeof id)) {
+        if (xa_path_join(p, sizeof p, dir, weights) || xa_file_stat_id(p, id, sizeof id)) {
+            xa_error_clear();
+            snprintf(id, sizeof id, "(missing)");
+        }
+    }
+    sb_printf(b, "on %s: %s\n", label, id);
+}
+
+static int pending(const xa_plan *pl, int i) {
+    return pl->a[i].state == XA_ART_TRAIN || pl->a[i].state == XA_ART_FORCE || pl->a[i].state == XA_ART_STALE;
+}
+
+/* The weights file that identifies an artefact without provenance. */
+static const char *weights_of(xa_art_kind k) {
+    switch (k) {
+    case XA_ART_BASE: return "model.safetensors";
+    case XA_ART_LANG: return "adapter.safetensors";
+    default: return "final/adapter_setup.json";
+    }
+}
+
+/* The base and the tokenizer: from the plan when the recipe pretrains them, else their files. */
+static void sb_base(sbuf *b, const xa_plan *pl) {
+    const xa_recipe *r = pl->r;
+    int ib = xa_plan_find(pl, XA_ART_BASE, NULL, 0);
+    sb_input(b, "base", r->base, "model.safetensors", ib >= 0 && pending(pl, ib));
+    if (ib < 0) sb_file(b, "tokenizer", r->tokenizer);
+}
+
+static void sb_dep(sbuf *b, const xa_plan *pl, int d) {
+    const xa_artefact *a = &pl->a[d];
+    sb_input(b, a->label, a->dir, weights_of(a->kind), pending(pl, d));
+}
+
+xa_status xa_plan_provenance(const xa_plan *pl, int i, int with_run, char **out) {
+    const xa_recipe *r = pl->r;
+    const xa_artefact *a = &pl->a[i];
+    const xa_cfg_phase *p = a->phase;
+    sbuf b = {0};
+    sb_printf(&b, "artefact: %s\n", a->label);
+    char path[XA_PATH_MAX];
+    switch (a->kind) {
+    case XA_ART_BASE:
+        sb_printf(&b, "arch: %s\nvocab_size: %d\n", r->arch, r->vocab_size);
+        if (strstr(r->arch, ".json")) sb_file(&b, "arch_file", r->arch);
+        sb_file(&b, "corpus", r->pretrain_corpus);
+        if (r->pairs[0]) sb_file(&b, "pairs", r->pairs);
+        sb_phase(&b, p, p->seed);
+        break;
+    case XA_ART_LANG:
+        if (xa_cfg_expand(path, sizeof path, r->mlm_corpus, a->lang)) return XA_STATUS_USAGE;
+        sb_printf(&b, "language: %s\n", a->lang);
+        sb_adapter(&b, "adapter", &r->lang_adapter);
+        sb_file(&b, "corpus", path);
+        sb_phase(&b, p, p->seed);
+        sb_base(&b, pl);
+        break;
+    case XA_ART_TASK:
+    case XA_ART_TARGET:
+    case XA_ART_FUSION:
+        sb_printf(&b, "task: %s\ntype: %s\n", r->task_name, r->task_type == XA_TASK_TAGGING ? "tagging" : "classification");
+        sb_adapter(&b, "adapter", &r->task_adapter);
+        if (a->kind == XA_ART_FUSION) sb_adapter(&b, "fusion", &r->fusion);
+        if (a->kind == XA_ART_TARGET) {
+            if (xa_cfg_expand(path, sizeof path, r->task_target_train, a->lang)) return XA_STATUS_USAGE;
+            sb_printf(&b, "language: %s\n", a->lang);
+            sb_file(&b, "train", path);
+        } else {
+            sb_file(&b, "train", r->task_train);
+            if (r->task_dev[0]) sb_file(&b, "dev", r->task_dev);
+        }
+        sb_phase(&b, p, a->seed);
+        sb_base(&b, pl);
+        break;
+    }
+    for (int d = 0; d < a->n_deps; d++) sb_dep(&b, pl, a->deps[d]);
+    /* inputs made outside this recipe's phases (a shared output): named by their files */
+    if (a->kind == XA_ART_TASK || a->kind == XA_ART_TARGET) {
+        const char *l = a->kind == XA_ART_TASK ? r->source : a->lang;
+        if (xa_plan_find(pl, XA_ART_LANG, l, 0) < 0) {
+            char dir[XA_PATH_MAX], label[64];
+            const char *parts[] = {r->output, "lang", l};
+            if (join_parts(dir, sizeof dir, parts, 3)) return XA_STATUS_USAGE;
+            snprintf(label, sizeof label, "lang %s", l);
+            sb_input(&b, label, dir, "adapter.safetensors", 0);
+        }
+    }
+    if (with_run) sb_printf(&b, "run: %lld.%ld\n", (long long)time(NULL), (long)getpid());
+    return sb_finish(&b, out);
+}
+
+xa_status xa_plan_eval_provenance(const xa_plan *pl, const xa_cfg_phase *eval, char **out) {
+    const xa_recipe *r = pl->r;
+    sbuf b = {0};
+    sb_printf(&b, "artefact: eval %s\nbatch_size: %d\nseq_len: %d\nsetups:", r->task_name, eval->batch_size,
+              eval->seq_len);
+    for (int s = 0; s < eval->n_setups; s++) sb_printf(&b, " %s", eval->setups[s]);
+    sb_printf(&b, "\nseeds:");
+    for (int k = 0; k < r->n_seeds; k++) sb_printf(&b, " %" PRIu64, r->seeds[k]);
+    sb_printf(&b, "\n");
+    for (int i = 0; i <= r->n_targets; i++) {
+        char test[XA_PATH_MAX];
+        const char *l = i ? r->targets[i - 1] : r->source;
+        if (xa_cfg_expand(test, sizeof test, r->task_test, l)) return XA_STATUS_USAGE;
+        char key[40];
+        snprintf(key, sizeof key, "test %s", l);
+        sb_file(&b, key, test);
+    }
+    sb_base(&b, pl);
+    for (int i = 0; i < pl->n; i++)
+        if (pl->a[i].kind != XA_ART_BASE && file_exists(pl->a[i].dir, XA_PROV_FILE)) sb_dep(&b, pl, i);
+    return sb_finish(&b, out);
+}
+
+xa_status xa_plan_table_provenance(const xa_plan *pl, const char *name, const char *pattern, int B, int T,
+                                   char **out) {
+    const xa_recipe *r = pl->r;
+    sbuf b = {0};
+    sb_printf(&b, "artefact: eval %s\nbatch_size: %d\nseq_len: %d\nseed: %" PRIu64 "\n", name, B, T, r->seed);
+    sb_base(&b, pl);
+    for (int i = 0; i <= r->n_targets; i++) {
+        const char *l = i ? r->targets[i - 1] : r->source;
+        char text[XA_PATH_MAX], key[40], dir[XA_PATH_MAX], label[40];
+        if (xa_cfg_expand(text, sizeof text, pattern, l)) return XA_STATUS_USAGE;
+        snprintf(key, sizeof key, "file %s", l);
+        sb_file(&b, key, text);
+        const char *parts[] = {r->output, "lang", l};
+        if (join_parts(dir, sizeof dir, parts, 3)) return XA_STATUS_USAGE;
+        snprintf(label, sizeof label, "lang %s", l);
+        sb_input(&b, label, dir, "adapter.safetensors", 0);
+    }
+    return sb_finish(&b, out);
+}
+
+static uint64_t fnv(uint64_t h, const void *data, size_t n) {
+    const unsigned char *p = data;
+    for (size_t i = 0; i < n; i++) h = (h ^ p[i]) * 1099511628211ull;
+    return h;
+}
+
+void xa_pipeline_inputs_id(const char *const *dirs, int n, char id[17]) {
+    uint64_t h = 14695981039346656037ull;
+    for (int i = 0; i < n; i++) {
+        if (!dirs[i] || !dirs[i][0]) continue;
+        char d[XA_PATH_MAX], p[XA_PATH_MAX], *text = NULL;
+        size_t len = 0;
+        int found = 0;
+        snprintf(d, sizeof d, "%s", dirs[i]);
+        for (int up = 0; up < 3 && !found; up++) {
+            if (!xa_path_join(p, sizeof p, d, XA_PROV_FILE) && !xa_file_read(&text, &len, p, 1 << 20)) {
+                h = fnv(h, text, len);
+                free(text);
+                found = 1;
+            }
+            char *slash = strrchr(d, '/');
+            if (!slash) break;
+            *slash = '\0';
+        }
+        xa_error_clear();
+        if (!found) h = fnv(h, dirs[i], strlen(dirs[i]));
+    }
+    snprintf(id, 17, "%016" PRIx64, h);
+}
+
+/* ---- the plan ------------------------------------------------------------------------------- */
+
+static xa_artefact *add(xa_plan *pl, xa_art_kind k, const xa_cfg_phase *p, const char *lang, uint64_t seed) {
+    xa_artefact *a = &pl->a[pl->n++];
+    memset(a, 0, sizeof *a);
+    a->kind = k;
+    a->phase = p;
+    a->seed = seed;
+    if (lang) snprintf(a->lang, sizeof a->lang, "%s", lang);
+    return a;
+}
+
+int xa_plan_find(const xa_plan *pl, xa_art_kind k, const char *lang, uint64_t seed) {
+    for (int i = 0; i < pl->n; i++) {
+        const xa_artefact *a = &pl->a[i];
+        if (a->kind != k) continue;
+        if ((k == XA_ART_LANG || k == XA_ART_TARGET) && (!lang || strcmp(a->lang, lang))) continue;
+        if (k != XA_ART_BASE && k != XA_ART_LANG && a->seed != seed) continue;
+        return i;
+    }
+    return -1;
+}
+
+/* Compare the file's provenance with want line by line (the "run:" line aside); the differing
+ * lines go into why. Returns 1 when identical. */
+static int same_provenance(const char *have, const char *want, char *why, size_t n) {
+    size_t len = 0;
+    int same = 1;
+    why[0] = '\0';
+    for (const char *w = want; *w;) {
+        size_t k = strcspn(w, "\n");
+        const char *colon = memchr(w, ':', k);
+        size_t key = colon ? (size_t)(colon - w) : k;
+        /* the line of have with the same key */
+        const char *h = have, *match = NULL;
+        size_t mk = 0;
+        while (*h) {
+            size_t hk = strcspn(h, "\n");
+            if (hk > key && !strncmp(h, w, key) && h[key] == ':') {
+                match = h;
+                mk = hk;
+                break;
+            }
+            h += hk + (h[hk] == '\n');
+        }
+        if (!match || mk != k || strncmp(match, w, k)) {
+            same = 0;
+            if (len < n)
+                len += (size_t)snprintf(why + len, n - len, "%s%.*s: was '%.*s', now '%.*s'", len ? "; " : "",
+                                        (int)key, w, match ? (int)(mk - key - 2) : 6,
+                                        match ? match + key + 2 : "(none)", (int)(k - key - 2), w + key + 2);
+        }
+        w += k + (w[k] == '\n');
+    }
+    return same;
+}
+
+static void decide(xa_plan *pl, int i, const xa_plan_opts *o) {
+    xa_artefact *a = &pl->a[i];
+    if (a->selected && o->force != XA_PHASE_N && a->phase->kind >= o->force) {
+        a->state = XA_ART_FORCE;
+        return;
+    }
+    char p[XA_PATH_MAX], *have = NULL, *want = NULL;
+    size_t n = 0;
+    const int finished = access(a->done, F_OK) == 0;
+    if (xa_path_join(p, sizeof p, a->dir, XA_PROV_FILE) || xa_file_read(&have, &n, p, 1 << 20)) {
+        xa_error_clear();
+        a->state = XA_ART_TRAIN;
+        if (finished && (a->kind != XA_ART_BASE || !file_exists(a->dir, "checkpoint"))) {
+            a->state = XA_ART_STALE;
+            snprintf(a->why, sizeof a->why, "%s",
+                     a->kind == XA_ART_BASE ? "model.base already holds a model that this recipe's pretrain phase did not make"
+                                            : "a finished output without provenance (made by hand or by an older xadapt)");
+        }
+        return;
+    }
+    if (xa_plan_provenance(pl, i, 0, &want)) {
+        xa_error_clear();
+        free(have);
+        a->state = XA_ART_STALE;
+        snprintf(a->why, sizeof a->why, "out of memory");
+        return;
+    }
+    if (!finished) {
+        a->state = XA_ART_TRAIN; /* provenance without outputs: removed by hand */
+    } else if (same_provenance(have, want, a->why, sizeof a->why)) {
+        a->state = XA_ART_SKIP;
+    } else {
+        a->state = XA_ART_STALE;
+    }
+    free(have);
+    free(want);
+}
+
+xa_status xa_plan_build(xa_plan *pl, const xa_recipe *r, const xa_plan_opts *o) {
+    memset(pl, 0, sizeof *pl);
+    pl->r = r;
+    const int n_langs = 1 + r->n_targets;
+    const size_t cap = 1 + (size_t)n_langs + (size_t)r->n_seeds * (2 + (size_t)n_langs);
+    pl->a = calloc(cap, sizeof *pl->a);
+    if (!pl->a) return xa_error_set(XA_STATUS_NOMEM, "xa_plan_build", NULL, NULL, "out of memory");
+    const char *langs[XA_CFG_MAX_LANGS + 1];
+    langs[0] = r->source;
+    for (int t = 0; t < r->n_targets; t++) langs[1 + t] = r->targets[t];
+    xa_status st = XA_STATUS_OK;
+    char seed_dir[32];
+    for (int ph = 0; ph < r->n_phases && !st; ph++) {
+        const xa_cfg_phase *p = &r->phases[ph];
+        const int sel_phase = o->only == XA_PHASE_N || o->only == p->kind;
+        switch (p->kind) {
+        case XA_PHASE_PRETRAIN: {
+            if (xa_plan_find(pl, XA_ART_BASE, NULL, 0) >= 0) break;
+            xa_artefact *a = add(pl, XA_ART_BASE, p, NULL, 0);
+            snprintf(a->label, sizeof a->label, "base");
+            snprintf(a->dir, sizeof a->dir, "%s", r->base);
+            st = xa_path_join(a->done, sizeof a->done, a->dir, "config.json");
+            a->selected = sel_phase;
+            break;
+        }
+        case XA_PHASE_LANG: {
+            const int n = p->n_languages ? p->n_languages : n_langs;
+            for (int i = 0; i < n && !st; i++) {
+                const char *l = p->n_languages ? p->languages[i] : langs[i];
+                if (xa_plan_find(pl, XA_ART_LANG, l, 0) >= 0) continue;
+                xa_artefact *a = add(pl, XA_ART_LANG, p, l, 0);
+                snprintf(a->label, sizeof a->label, "lang %s", l);
+                const char *parts[] = {r->output, "lang", l};
+                st = join_parts(a->dir, sizeof a->dir, parts, 3);
+                if (!st) st = xa_path_join(a->done, sizeof a->done, a->dir, "adapter_config.json");
+                a->selected = sel_phase && (!o->lang || !strcmp(o->lang, l));
+            }
+            break;
+        }
+        case XA_PHASE_TASK:
+        case XA_PHASE_FUSION:
+            for (int k = 0; k < r->n_seeds && !st; k++) {
+                const uint64_t seed = r->seeds[k];
+                const int sel = sel_phase && (!o->has_seed || o->seed == seed);
+                snprintf(seed_dir, sizeof seed_dir, "seed%" PRIu64, seed);
+                const int task = p->kind == XA_PHASE_TASK;
+                xa_artefact *a = add(pl, task ? XA_ART_TASK : XA_ART_FUSION, p, NULL, seed);
+                snprintf(a->label, sizeof a->label, "%s %s seed %" PRIu64, task ? "task" : "fusion", r->task_name, seed);
+                const char *parts[] = {r->output, task ? "task" : "fusion", r->task_name, seed_dir};
+                st = join_parts(a->dir, sizeof a->dir, parts, 4);
+                if (!st) st = xa_path_join(a->done, sizeof a->done, a->dir, "final/adapter_setup.json");
+                a->selected = sel;
+                int d;
+                if (task && (d = xa_plan_find(pl, XA_ART_LANG, r->source, 0)) >= 0) a->deps[a->n_deps++] = d;
+                if (!task) {
+                    for (int i = 0; i < n_langs; i++)
+                        if ((d = xa_plan_find(pl, XA_ART_LANG, langs[i], 0)) >= 0) a->deps[a->n_deps++] = d;
+                    if ((d = xa_plan_find(pl, XA_ART_TASK, NULL, seed)) >= 0) a->deps[a->n_deps++] = d;
+                }
+                /* in-language references: trained by the task phase after the seed's task adapter */
+                if (!task || !r->task_target_train[0] || (p->reference_seeds && k >= p->reference_seeds)) continue;
+                for (int t = 0; t < r->n_targets && !st; t++) {
+                    char train[XA_PATH_MAX];
+                    st = xa_cfg_expand(train, sizeof train, r->task_target_train, r->targets[t]);
+                    if (st || access(train, F_OK) != 0) continue;
+                    xa_artefact *b = add(pl, XA_ART_TARGET, p, r->targets[t], seed);
+                    snprintf(b->label, sizeof b->label, "target %s %s seed %" PRIu64, r->task_name, r->targets[t], seed);
+                    const char *tp[] = {r->output, "target", r->task_name, r->targets[t], seed_dir};
+                    st = join_parts(b->dir, sizeof b->dir, tp, 5);
+                    if (!st) st = xa_path_join(b->done, sizeof b->done, b->dir, "final/adapter_setup.json");
+                    b->selected = sel;
+                    if ((d = xa_plan_find(pl, XA_ART_LANG, r->targets[t], 0)) >= 0) b->deps[b->n_deps++] = d;
+                }
+            }
+            break;
+        default:
+            break;
+        }
+    }
+    pl->evaluates = (o->only == XA_PHASE_N || o->only == XA_PHASE_EVAL) && xa_recipe_phase(r, XA_PHASE_EVAL) >= 0;
+    if (o->only == XA_PHASE_EVAL) pl->evaluates = 1; /* eval without an eval phase: the default setups */
+    for (int i = 0; i < pl->n && !st; i++) decide(pl, i, o);
+    if (st) xa_plan_free(pl);
+    return st;
+}
+
+void xa_plan_free(xa_plan *pl) {
+    if (!pl) return;
+    free(pl->a);
+    memset(pl, 0, sizeof *pl);
+}
+
+xa_status xa_plan_check(const xa_plan *pl) {
+    char what[2 * XA_ERROR_FIELD], phases[64] = "";
+    size_t len = 0;
+    int n = 0;
+    xa_phase_kind first = XA_PHASE_N;
+    /* what this command uses: the selected artefacts and their inputs (deps precede them) */
+    unsigned char *used = calloc((size_t)pl->n + 1, 1);
+    if (!used) return xa_error_set(XA_STATUS_NOMEM, "xa_plan_check", NULL, NULL, "out of memory");
+    int any = 0;
+    for (int i = pl->n - 1; i >= 0; i--) {
+        if (pl->a[i].selected || pl->evaluates) used[i] = 1;
+        if (!used[i]) continue;
+        any = 1;
+        for (int d = 0; d < pl->a[i].n_deps; d++) used[pl->a[i].deps[d]] = 1;
+    }
+    for (int i = 0; i < pl->n; i++)
+        if (pl->a[i].kind == XA_ART_BASE && (any || pl->evaluates)) used[i] = 1;
+    for (int i = 0; i < pl->n; i++) {
+        const xa_artefact *a = &pl->a[i];
+        if (a->state != XA_ART_STALE || !used[i]) continue;
+        if (a->phase->kind < first) first = a->phase->kind;
+        if (len < sizeof what)
+            len += (size_t)snprintf(what + len, sizeof what - len, "%s%s (%s): %s", n ? " | " : "", a->label, a->dir,
+                                    a->why);
+        n++;
+    }
+    free(used);
+    if (!n) return XA_STATUS_OK;
+    snprintf(phases, sizeof phases, "%s", xa_phase_kind_name(first));
+    char hint[XA_ERROR_FIELD];
+    snprintf(hint, sizeof hint,
+             "retrain it and what is built on it with 'xadapt run RECIPE --force %s', or write to another "
+             "output (--set output=DIR)",
+             phases);
+    return xa_error_set(XA_STATUS_CONFIG, pl->r->path, "outputs made from this recipe's settings", hint,
+                        "%d finished output%s made from other settings or inputs: %s", n, n > 1 ? "s were" : " was",
+                        what);
+}
+
+xa_status xa_plan_begin(const xa_plan *pl, int i) {
+    char p[XA_PATH_MAX];
+    xa_status st = xa_path_join(p, sizeof p, pl->a[i].dir, XA_PROV_FILE);
+    if (!st && unlink(p) != 0 && access(p, F_OK) == 0)
+        st = xa_error_set(XA_STATUS_IO, p, NULL, NULL, "cannot remove the old provenance");
+    return st;
+}
+
+xa_status xa_plan_commit(const xa_plan *pl, int i) {
+    char p[XA_PATH_MAX], *text = NULL;
+    xa_status st = xa_plan_provenance(pl, i, 1, &text);
+    if (!st) st = xa_path_join(p, sizeof p, pl->a[i].dir, XA_PROV_FILE);
+    if (!st) st = xa_file_write_atomic(p, text, strlen(text));
+    free(text);
+    if (!st) ((xa_plan *)pl)->a[i].state = XA_ART_SKIP; /* finished: later artefacts see its id */
+    return st;
+}
+
+/* ---- validation ----------------------------------------------------------------------------- */
+
+/* A name used as one path component: [A-Za-z0-9][A-Za-z0-9_.+-]*, no "..". */
+static int plain_name(const char *s) {
+    if (!s[0] || !((s[0] >= 'a' && s[0] <= 'z') || (s[0] >= 'A' && s[0] <= 'Z') || (s[0] >= '0' && s[0] <= '9')))
+        return 0;
+    for (const char *c = s; *c; c++) {
+        int ok = (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') || *c == '_' ||
+                 *c == '-' || *c == '.' || *c == '+';
+        if (!ok) return 0;
+    }
+    return strstr(s, "..") == NULL;
+}
+
+static xa_status need_text(const char *path, const char *what) {
+    char id[128];
+    xa_status st = xa_file_stat_id(path, id, sizeof id);
+    if (st) {
+        xa_error_clear();
+        return xa_error_set(XA_STATUS_CONFIG, path, what, "check the recipe's data paths (relative to the recipe file)",
+                            "missing data file");
+    }
+    if (!strncmp(id, "size=0 ", 7))
+        return xa_error_set(XA_STATUS_CONFIG, path, what, NULL, "the data file is empty");
+    return XA_STATUS_OK;
+}
+
+/* Parse a task file without a tokenizer (labels: fixed when labels->n > 0, else collected). */
+static xa_status parse_task(const xa_recipe *r, const char *path, xa_labels *labels) {
+    xa_task_data d;
+    xa_status st = xa_task_data_load(&d, NULL, path, r->task_type == XA_TASK_TAGGING ? XA_TASK_KIND_TAGGING
+                                                                                      : XA_TASK_KIND_CLASSIFICATION,
+                                     XA_TASK_FORMAT_AUTO, 1 << 20, labels);
+    xa_task_data_free(&d);
+    return st;
+}
+
+xa_status xa_pipeline_validate(const xa_recipe *r) {
+    char where[XA_CFG_PATH + 64], path[XA_PATH_MAX];
+    if (!plain_name(r->task_name))
+        return xa_error_set(XA_STATUS_CONFIG, r->path, "a plain name ([A-Za-z0-9][A-Za-z0-9_.+-]*, no '..')",
+                            "data.task.name names output directories", "data.task.name '%s' is not a plain name",
+                            r->task_name);
+    /* the eval table: the source row, the targets and the mean row */
+    if (r->n_targets + 2 > XA_TABLE_MAX_ROWS)
+        return xa_error_set(XA_STATUS_CONFIG, r->path, "at most 62 target languages", NULL,
+                            "%d targets: the results table holds %d rows (source, targets, mean)", r->n_targets,
+                            XA_TABLE_MAX_ROWS);
+    int has[XA_PHASE_N] = {0};
+    for (int i = 0; i < r->n_phases; i++) has[r->phases[i].kind] = 1;
+    for (int i = 0; i < r->n_phases; i++) {
+        const xa_cfg_phase *p = &r->phases[i];
+        xa_cfg_pos_format(&p->pos, where, sizeof where);
+        if (p->kind == XA_PHASE_FUSION && 1 + r->n_targets > XA_SETUP_MAX_CHILDREN)
+            return xa_error_set(XA_STATUS_CONFIG, where, "a fusion over at most 16 language adapters", NULL,
+                                "the fusion phase fuses %d languages (source and targets)", 1 + r->n_targets);
+        if (p->kind == XA_PHASE_FUSION && 1 + r->n_targets < 2)
+            return xa_error_set(XA_STATUS_CONFIG, where, "at least 2 languages to fuse", NULL, "one language");
+        if (p->kind == XA_PHASE_LANG)
+            for (int k = 0; k < p->n_languages; k++)
+                if (!plain_name(p->languages[k]))
+                    return xa_error_set(XA_STATUS_CONFIG, where, "plain language codes", NULL, "language '%s'",
+                                        p->languages[k]);
+        if (p->kind != XA_PHASE_EVAL) continue;
+        if (p->n_setups > XA_TABLE_MAX_COLS)
+            return xa_error_set(XA_STATUS_CONFIG, where, "at most 16 setups", NULL, "%d setups", p->n_setups);
+        for (int s = 0; s < p->n_setups; s++) {
+            const char *name = p->setups[s];
+            if (!xa_pipeline_setup_known(name))
+                return xa_error_set(XA_STATUS_CONFIG, where,
+                                    "task_only, src_stack, madx, madx2, fusion or in_language", NULL,
+                                    "unknown eval setup '%s'", name);
+            if (!strcmp(name, "fusion") && !has[XA_PHASE_FUSION] && !r->fusion.present)
+                return xa_error_set(XA_STATUS_CONFIG, where, "a fusion phase for the 'fusion' setup", NULL,
+                                    "eval setup 'fusion' without a fusion phase");
+            if (!strcmp(name, "in_language") && !r->task_target_train[0])
+                return xa_error_set(XA_STATUS_CONFIG, where, "data.task.target_train for 'in_language'", NULL,
+                                    "eval setup 'in_language' without in-language training data");
+        }
+    }
+    /* data: every file a phase reads, cheaply (corpora: present and not empty; task files: parsed) */
+    xa_status st = XA_STATUS_OK;
+    if (has[XA_PHASE_PRETRAIN] && (st = need_text(r->pretrain_corpus, "data.pretrain (the pretrain phase's corpus)")))
+        return st;
+    for (int i = 0; i < r->n_phases && !st; i++) {
+        const xa_cfg_phase *p = &r->phases[i];
+        if (p->kind != XA_PHASE_LANG) continue;
+        const int n = p->n_languages ? p->n_languages : 1 + r->n_targets;
+        for (int k = 0; k < n && !st; k++) {
+            const char *l = p->n_languages ? p->languages[k] : k ? r->targets[k - 1] : r->source;
+            char what[96];
+            snprintf(what, sizeof what, "data.mlm for language %s (the lang phase's corpus)", l);
+            st = xa_cfg_expand(path, sizeof path, r->mlm_corpus, l);
+            if (!st) st = need_text(path, what);
+        }
+    }
+    if (st) return st;
+    const int tasks = has[XA_PHASE_TASK] || has[XA_PHASE_FUSION] || has[XA_PHASE_EVAL];
+    if (!tasks || !r->task_train[0]) return XA_STATUS_OK;
+    static xa_labels labels; /* 16 KiB: off the stack */
+    memset(&labels, 0, sizeof labels);
+    if ((st = parse_task(r, r->task_train, &labels))) return st;
+    if (r->task_dev[0] && (st = parse_task(r, r->task_dev, &labels))) return st;
+    for (int i = 0; i <= r->n_targets && !st; i++) {
+        const char *l = i ? r->targets[i - 1] : r->source;
+        if (has[XA_PHASE_EVAL] && r->task_test[0]) {
+            st = xa_cfg_expand(path, sizeof path, r->task_test, l);
+            if (!st && access(path, F_OK) == 0) st = parse_task(r, path, &labels);
+        }
+        if (!st && i > 0 && r->task_target_train[0] && has[XA_PHASE_TASK]) {
+            static xa_labels own; /* a reference's head takes the labels of its own training file */
+            memset(&own, 0, sizeof own);
+            st = xa_cfg_expand(path, sizeof path, r->task_target_train, l);
+            if (!st && access(path, F_OK) == 0) st = parse_task(r, path, &own);
+        }
+    }
+    return st;
+}

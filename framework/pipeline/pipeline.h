@@ -1,0 +1,159 @@
+/* pipeline: what a recipe makes, whether each piece is done, and whether the recipe can run.
+ *
+ * A recipe (config/) makes artefacts: the base (pretrain phase), one language adapter per language
+ * (lang), one task adapter + head per seed (task) and, with data.task.target_train, in-language
+ * references per target and seed, one fusion per seed (fusion), and the eval tables. The plan lists
+ * them in phase order with their output directory and state; xa_pipeline_run trains what the plan
+ * says (the CLI prints the plan for `xadapt run --dry-run`). The plan is built without training and
+ * unit-tested. A C program runs a recipe as the CLI does:
+ *     xa_recipe_load(&r, path, sets, n) -> xa_pipeline_validate(&r) -> xa_plan_build(&pl, &r, &o)
+ *     -> xa_pipeline_run(&pl, &o, stdout) -> xa_plan_free(&pl)
+ *
+ * Provenance. Every finished artefact directory holds XA_PROV_FILE, lines "key: value": the
+ * resolved settings that affect it, "size=N mtime=S.N" of each data file it read, and for each
+ * artefact it was built on a line "on <label>: <id>" (the id of a provenance file is its FNV-1a
+ * hash, which includes its "run:" line, so a retrained input changes the id even with the same
+ * settings; an input without provenance, such as a downloaded base, is named by the stat of its
+ * weights). A rerun compares the text it would write (without the "run:" line) with the file:
+ * identical -> SKIP; different -> STALE, an error naming the lines that changed, unless forced.
+ * A finished output without provenance is STALE too (made by hand or by an older xadapt).
+ *
+ * Validation (xa_pipeline_validate) reads the whole recipe's data before any training: every
+ * corpus exists and is not empty, every task file parses (without a tokenizer), test and target
+ * files use the training file's labels, eval setup names are known, names used as path
+ * components are plain, and the limits of fusion (children) and tables (rows, columns) hold.
+ */
+#ifndef XA_PIPELINE_H
+#define XA_PIPELINE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "config/config.h"
+#include "core/core.h"
+#include "io/file.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define XA_PROV_FILE "xadapt-provenance.txt"
+
+typedef enum xa_art_kind {
+    XA_ART_BASE = 0, /* model.base, made by the pretrain phase */
+    XA_ART_LANG,     /* OUTPUT/lang/<code> */
+    XA_ART_TASK,     /* OUTPUT/task/<task>/seed<k> */
+    XA_ART_TARGET,   /* OUTPUT/target/<task>/<code>/seed<k>: in-language reference */
+    XA_ART_FUSION,   /* OUTPUT/fusion/<task>/seed<k> */
+} xa_art_kind;
+
+typedef enum xa_art_state {
+    XA_ART_TRAIN = 0, /* missing or unfinished: trained (an unfinished one continues its checkpoint) */
+    XA_ART_SKIP,      /* finished with this recipe's provenance */
+    XA_ART_FORCE,     /* trained again from scratch (--force) */
+    XA_ART_STALE,     /* finished from other settings or inputs: an error unless forced */
+} xa_art_state;
+
+/* "train", "skip", "retrain", "stale". */
+const char *xa_art_state_name(xa_art_state s);
+
+#define XA_PLAN_MAX_DEPS (XA_CFG_MAX_LANGS + 3)
+
+typedef struct xa_artefact {
+    xa_art_kind kind;
+    const xa_cfg_phase *phase;   /* the recipe phase that makes it (borrowed from the recipe) */
+    char label[128];             /* "base", "lang de", "task pkg seed 3", ... */
+    char lang[16];               /* lang / target: the language */
+    uint64_t seed;               /* task / target / fusion: the seed */
+    char dir[XA_PATH_MAX];       /* output directory; holds XA_PROV_FILE when finished */
+    char done[XA_PATH_MAX];      /* the file whose presence means "finished" */
+    int selected;                /* this command makes it (phase, --lang, --seed) */
+    int deps[XA_PLAN_MAX_DEPS];  /* indices of planned artefacts it is built on */
+    int n_deps;
+    xa_art_state state;
+    char why[1024];              /* STALE: what changed */
+} xa_artefact;
+
+typedef struct xa_plan {
+    const xa_recipe *r;          /* borrowed */
+    int evaluates;               /* the command runs the eval phase: it uses every artefact */
+    int n;
+    xa_artefact *a;              /* (n) owned */
+} xa_plan;
+
+/* What one command asks for. */
+typedef struct xa_plan_opts {
+    xa_phase_kind only;          /* the one phase to make (train), XA_PHASE_N for every phase */
+    const char *lang;            /* lang phase: only this language, or NULL */
+    int has_seed;                /* task / fusion: only this seed */
+    uint64_t seed;
+    xa_phase_kind force;         /* selected artefacts of this phase and later ones are retrained
+                                    from scratch; XA_PHASE_N: none */
+} xa_plan_opts;
+
+xa_plan_opts xa_plan_opts_default(void);
+
+/* Build the plan of recipe r (kept borrowed) and the state of every artefact from the files on
+ * disk. Never fails on a STALE artefact (xa_plan_check reports those). Errors: NOMEM, USAGE (a path
+ * too long). On error *pl is empty. */
+xa_status xa_plan_build(xa_plan *pl, const xa_recipe *r, const xa_plan_opts *o);
+void xa_plan_free(xa_plan *pl);
+
+/* CONFIG naming every STALE artefact this command makes or uses (a selected one, an input of a
+ * selected one, the base, or any when it evaluates), what changed and how to proceed (--force
+ * PHASE, or another output); OK when none. An output downstream of what this command retrains
+ * becomes stale without an error here: the next command that uses it reports it. */
+xa_status xa_plan_check(const xa_plan *pl);
+
+/* Index of the artefact of kind k (lang: language; task/fusion: seed; target: both), or -1. */
+int xa_plan_find(const xa_plan *pl, xa_art_kind k, const char *lang, uint64_t seed);
+
+/* The provenance text artefact i would have now (with a "run:" line when with_run), malloc'ed
+ * into *out (caller frees). The inputs it was built on are read as they are now. */
+xa_status xa_plan_provenance(const xa_plan *pl, int i, int with_run, char **out);
+
+/* Before (re)training artefact i: remove its provenance file, so an interrupted run is never
+ * taken as finished. After it finished: write its provenance (atomically). */
+xa_status xa_plan_begin(const xa_plan *pl, int i);
+xa_status xa_plan_commit(const xa_plan *pl, int i);
+
+/* The provenance of the eval outputs: the eval phase's settings, the stat of every test file, and
+ * the id of every finished artefact of the plan (malloc'ed into *out). */
+xa_status xa_plan_eval_provenance(const xa_plan *pl, const xa_cfg_phase *eval, char **out);
+
+/* The provenance of a table shared by the recipes of an output (eval/mlm, eval/retrieval): its
+ * name, block length T, batch B, seed, each language's file (pattern with {lang}: the held-out
+ * text, the retrieval pairs) and the id of its language adapter. */
+xa_status xa_plan_table_provenance(const xa_plan *pl, const char *name, const char *pattern, int B, int T,
+                                   char **out);
+
+/* Run plan pl (built with o for its recipe, after xa_pipeline_validate) to the end: CONFIG for a
+ * stale output it uses (xa_plan_check); resolved-<task>.yaml (unless an output is stale); then
+ * each phase of o->only (every phase for XA_PHASE_N) in recipe order: finished artefacts are
+ * skipped, the others trained (continuing their checkpoint, or from scratch when forced) and
+ * their provenance recorded; the eval phase writes eval/<task>/ (and eval/mlm/). Progress lines
+ * and the transfer tables are printed to out (the CLI's stdout); nothing is printed to stdout by
+ * the library itself. Errors: those of the trainers and writers (the first one stops the run). */
+xa_status xa_pipeline_run(xa_plan *pl, const xa_plan_opts *o, FILE *out);
+
+/* The id of what an eval cell ran on: FNV-1a over the provenance files of the artefacts that hold
+ * the n directories (each dir or one of its two parents holds XA_PROV_FILE; a directory without
+ * one adds its path), as 16 hex digits into id (17 bytes). */
+void xa_pipeline_inputs_id(const char *const *dirs, int n, char id[17]);
+
+/* The known eval setup names: task_only, src_stack, madx, madx2, fusion, in_language. */
+int xa_pipeline_setup_known(const char *name);
+
+/* Check the whole recipe before any training (see the top). Errors: CONFIG (naming the recipe
+ * place or the data file:line, the bad value, what is expected; a missing data file with the
+ * phase and language that need it), IO, NOMEM. */
+xa_status xa_pipeline_validate(const xa_recipe *r);
+
+/* OUTPUT/resolved-<task>.yaml: the resolved recipe, one per task of a shared output. */
+xa_status xa_pipeline_resolved_path(const xa_recipe *r, char *out, size_t n);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* XA_PIPELINE_H */

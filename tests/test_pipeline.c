@@ -1,0 +1,333 @@
+/* Tests of pipeline/: the plan of a recipe (artefacts, states, provenance) and the validation of a
+ * whole recipe, without training: finished outputs are faked by writing their marker files. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "testutil.h"
+
+#include "config/config.h"
+#include "io/file.h"
+#include "pipeline/pipeline.h"
+
+static char g_dir[1024];
+
+static const char *at(const char *name) {
+    static char buf[8][2048];
+    static int k;
+    k = (k + 1) % 8;
+    snprintf(buf[k], sizeof buf[k], "%s/%s", g_dir, name);
+    return buf[k];
+}
+
+static void put(const char *name, const char *text) {
+    const char *p = at(name);
+    char dir[2048];
+    snprintf(dir, sizeof dir, "%s", p);
+    *strrchr(dir, '/') = '\0';
+    assert_int_equal(xa_file_mkdirs(dir), XA_STATUS_OK);
+    xt_write_file(p, text, strlen(text));
+}
+
+/* A recipe over data files in a fresh directory: en source, de and fr targets, every phase. */
+static int setup(void **state) {
+    static int n;
+    snprintf(g_dir, sizeof g_dir, "%s/pipeline-%d", xt_tmp_dir(), n++);
+    xa_file_remove_tree(g_dir);
+    put("data/multi.txt", "one two three\n");
+    put("data/mono/en.txt", "hello world\n");
+    put("data/mono/de.txt", "hallo welt\n");
+    put("data/mono/fr.txt", "bonjour monde\n");
+    put("data/pkg/en.train.tsv", "a\tfirst text\nb\tsecond text\n");
+    put("data/pkg/en.dev.tsv", "a\tdev text\n");
+    put("data/pkg/en.test.tsv", "b\ttest text\n");
+    put("data/pkg/de.test.tsv", "a\ttest text\n");
+    put("recipe.yaml",
+        "name: t\noutput: out\nseed: 3\nseeds: [3]\n"
+        "model: {base: out/base, arch: tiny, vocab_size: 100}\n"
+        "languages: {source: en, targets: [de, fr]}\n"
+        "data:\n  pretrain: data/multi.txt\n  mlm: data/mono/{lang}.txt\n"
+        "  task:\n    name: pkg\n    train: data/pkg/en.train.tsv\n    dev: data/pkg/en.dev.tsv\n"
+        "    test: data/pkg/{lang}.test.tsv\n"
+        "adapters:\n  lang: {preset: seq_bn_inv}\n  task: {preset: seq_bn}\n  fusion: {preset: dynamic}\n"
+        "phases:\n  - pretrain: {steps: 10}\n  - lang: {steps: 10}\n  - task: {epochs: 1}\n  - fusion: {epochs: 1}\n"
+        "  - eval: {setups: [task_only, madx, fusion]}\n");
+    *state = calloc(1, sizeof(xa_recipe));
+    return *state ? 0 : -1;
+}
+
+static int teardown(void **state) {
+    free(*state);
+    xa_file_remove_tree(g_dir);
+    return 0;
+}
+
+static void load(xa_recipe *r, const char *const *sets, int n_sets) {
+    xa_status st = xa_recipe_load(r, at("recipe.yaml"), sets, n_sets);
+    if (st) {
+        char buf[4096];
+        xa_error_format(xa_error_last(), buf, sizeof buf);
+        fail_msg("xa_recipe_load: %s", buf);
+    }
+}
+
+static void plan(xa_plan *pl, const xa_recipe *r, xa_phase_kind force) {
+    xa_plan_opts o = xa_plan_opts_default();
+    o.force = force;
+    assert_int_equal(xa_plan_build(pl, r, &o), XA_STATUS_OK);
+}
+
+static xa_art_state state_of(const xa_plan *pl, xa_art_kind k, const char *lang, uint64_t seed) {
+    int i = xa_plan_find(pl, k, lang, seed);
+    assert_true(i >= 0);
+    return pl->a[i].state;
+}
+
+/* Fake a finished artefact (its completion marker) and record its provenance. */
+static void finish(xa_plan *pl, xa_art_kind k, const char *lang, uint64_t seed) {
+    int i = xa_plan_find(pl, k, lang, seed);
+    assert_true(i >= 0);
+    char p[4096];
+    snprintf(p, sizeof p, "%s", pl->a[i].done);
+    *strrchr(p, '/') = '\0';
+    assert_int_equal(xa_file_mkdirs(p), XA_STATUS_OK);
+    xt_write_file(pl->a[i].done, "{}", 2);
+    assert_int_equal(xa_plan_commit(pl, i), XA_STATUS_OK);
+}
+
+static void finish_all(const xa_recipe *r) {
+    xa_plan pl;
+    plan(&pl, r, XA_PHASE_N);
+    finish(&pl, XA_ART_BASE, NULL, 0);
+    finish(&pl, XA_ART_LANG, "en", 0);
+    finish(&pl, XA_ART_LANG, "de", 0);
+    finish(&pl, XA_ART_LANG, "fr", 0);
+    finish(&pl, XA_ART_TASK, NULL, 3);
+    finish(&pl, XA_ART_FUSION, NULL, 3);
+    xa_plan_free(&pl);
+}
+
+static void test_plan_fresh(void **state) {
+    xa_recipe *r = *state;
+    load(r, NULL, 0);
+    assert_int_equal(xa_pipeline_validate(r), XA_STATUS_OK);
+    xa_plan pl;
+    plan(&pl, r, XA_PHASE_N);
+    assert_int_equal(pl.n, 6); /* base, 3 languages, task, fusion */
+    for (int i = 0; i < pl.n; i++) {
+        assert_int_equal(pl.a[i].state, XA_ART_TRAIN);
+        assert_true(pl.a[i].selected);
+    }
+    int it = xa_plan_find(&pl, XA_ART_TASK, NULL, 3);
+    assert_non_null(strstr(pl.a[it].dir, "out/task/pkg/seed3"));
+    assert_string_equal(pl.a[it].label, "task pkg seed 3");
+    assert_int_equal(pl.a[it].n_deps, 1); /* the source language adapter */
+    assert_int_equal(pl.a[it].deps[0], xa_plan_find(&pl, XA_ART_LANG, "en", 0));
+    int fu = xa_plan_find(&pl, XA_ART_FUSION, NULL, 3);
+    assert_int_equal(pl.a[fu].n_deps, 4); /* three language adapters and the task adapter */
+    assert_int_equal(xa_plan_check(&pl), XA_STATUS_OK);
+    /* the provenance names the settings, the data files and what it is built on */
+    char *text = NULL;
+    assert_int_equal(xa_plan_provenance(&pl, it, 0, &text), XA_STATUS_OK);
+    assert_non_null(strstr(text, "epochs: 1\n"));
+    assert_non_null(strstr(text, "en.train.tsv size=27 mtime="));
+    assert_non_null(strstr(text, "on lang en: (to be trained again)\n"));
+    assert_null(strstr(text, "run:"));
+    free(text);
+    xa_plan_free(&pl);
+}
+
+static void test_plan_skip_and_stale(void **state) {
+    xa_recipe *r = *state;
+    load(r, NULL, 0);
+    finish_all(r);
+    xa_plan pl;
+    plan(&pl, r, XA_PHASE_N);
+    for (int i = 0; i < pl.n; i++) assert_int_equal(pl.a[i].state, XA_ART_SKIP);
+    assert_int_equal(xa_plan_check(&pl), XA_STATUS_OK);
+    xa_plan_free(&pl);
+
+    /* other lang steps: the language adapters are stale, with what changed and how to proceed */
+    const char *sets[] = {"phases.lang.steps=60", "phases.task.lr=3e-4"};
+    load(r, sets, 2);
+    plan(&pl, r, XA_PHASE_N);
+    assert_int_equal(state_of(&pl, XA_ART_BASE, NULL, 0), XA_ART_SKIP);
+    assert_int_equal(state_of(&pl, XA_ART_LANG, "de", 0), XA_ART_STALE);
+    assert_int_equal(state_of(&pl, XA_ART_TASK, NULL, 3), XA_ART_STALE);
+    assert_int_equal(xa_plan_check(&pl), XA_STATUS_CONFIG);
+    xt_assert_error_mentions("steps: was '10', now '60'");
+    xt_assert_error_mentions("lr: was '0.0001', now '0.0003'");
+    xt_assert_error_mentions("--force lang");
+    xt_assert_error_mentions("another output");
+    xa_plan_free(&pl);
+
+    /* --force lang: the language adapters and everything after them retrain, the base stays */
+    plan(&pl, r, XA_PHASE_LANG);
+    assert_int_equal(state_of(&pl, XA_ART_BASE, NULL, 0), XA_ART_SKIP);
+    assert_int_equal(state_of(&pl, XA_ART_LANG, "en", 0), XA_ART_FORCE);
+    assert_int_equal(state_of(&pl, XA_ART_TASK, NULL, 3), XA_ART_FORCE);
+    assert_int_equal(state_of(&pl, XA_ART_FUSION, NULL, 3), XA_ART_FORCE);
+    assert_int_equal(xa_plan_check(&pl), XA_STATUS_OK);
+    xa_plan_free(&pl);
+}
+
+static void test_plan_inputs_change(void **state) {
+    xa_recipe *r = *state;
+    load(r, NULL, 0);
+    finish_all(r);
+    /* a data file rewritten: the artefact that read it is stale */
+    put("data/mono/fr.txt", "bonjour le monde\n");
+    xa_plan pl;
+    plan(&pl, r, XA_PHASE_N);
+    assert_int_equal(state_of(&pl, XA_ART_LANG, "fr", 0), XA_ART_STALE);
+    assert_int_equal(state_of(&pl, XA_ART_LANG, "de", 0), XA_ART_SKIP);
+    assert_int_equal(xa_plan_check(&pl), XA_STATUS_CONFIG);
+    xt_assert_error_mentions("lang fr");
+    xt_assert_error_mentions("corpus: was");
+    /* the fusion was built on lang fr: it must be retrained too once fr is */
+    assert_int_equal(state_of(&pl, XA_ART_FUSION, NULL, 3), XA_ART_STALE);
+    xa_plan_free(&pl);
+
+    /* a retrained input (same settings, new provenance id) makes what was built on it stale */
+    load(r, NULL, 0);
+    xa_file_remove_tree(at("out"));
+    finish_all(r);
+    plan(&pl, r, XA_PHASE_N);
+    int ie = xa_plan_find(&pl, XA_ART_LANG, "en", 0);
+    assert_int_equal(xa_plan_begin(&pl, ie), XA_STATUS_OK);
+    sleep(1); /* the "run:" line has a one-second clock */
+    assert_int_equal(xa_plan_commit(&pl, ie), XA_STATUS_OK);
+    xa_plan_free(&pl);
+    plan(&pl, r, XA_PHASE_N);
+    assert_int_equal(state_of(&pl, XA_ART_LANG, "en", 0), XA_ART_SKIP);
+    assert_int_equal(state_of(&pl, XA_ART_TASK, NULL, 3), XA_ART_STALE);
+    int it = xa_plan_find(&pl, XA_ART_TASK, NULL, 3);
+    assert_non_null(strstr(pl.a[it].why, "on lang en: was 'provenance"));
+    xa_plan_free(&pl);
+}
+
+static void test_plan_no_provenance(void **state) {
+    xa_recipe *r = *state;
+    load(r, NULL, 0);
+    /* a base that this recipe did not make, and a hand-made language adapter */
+    put("out/base/config.json", "{}");
+    put("out/lang/de/adapter_config.json", "{}");
+    xa_plan pl;
+    plan(&pl, r, XA_PHASE_N);
+    assert_int_equal(state_of(&pl, XA_ART_BASE, NULL, 0), XA_ART_STALE);
+    assert_int_equal(state_of(&pl, XA_ART_LANG, "de", 0), XA_ART_STALE);
+    assert_int_equal(state_of(&pl, XA_ART_LANG, "fr", 0), XA_ART_TRAIN);
+    assert_int_equal(xa_plan_check(&pl), XA_STATUS_CONFIG);
+    xt_assert_error_mentions("did not make");
+    xt_assert_error_mentions("without provenance");
+    xt_assert_error_mentions("--force pretrain");
+    xa_plan_free(&pl);
+    /* an unfinished base (a checkpoint) continues */
+    put("out/base/checkpoint/x", "");
+    plan(&pl, r, XA_PHASE_N);
+    assert_int_equal(state_of(&pl, XA_ART_BASE, NULL, 0), XA_ART_TRAIN);
+    xa_plan_free(&pl);
+}
+
+static void test_plan_selection(void **state) {
+    xa_recipe *r = *state;
+    load(r, NULL, 0);
+    xa_plan_opts o = xa_plan_opts_default();
+    o.only = XA_PHASE_LANG;
+    o.lang = "de";
+    o.force = XA_PHASE_LANG;
+    xa_plan pl;
+    assert_int_equal(xa_plan_build(&pl, r, &o), XA_STATUS_OK);
+    assert_int_equal(state_of(&pl, XA_ART_LANG, "de", 0), XA_ART_FORCE);
+    assert_int_equal(state_of(&pl, XA_ART_LANG, "fr", 0), XA_ART_TRAIN); /* not selected: not forced */
+    assert_false(pl.a[xa_plan_find(&pl, XA_ART_LANG, "fr", 0)].selected);
+    assert_false(pl.a[xa_plan_find(&pl, XA_ART_TASK, NULL, 3)].selected);
+    xa_plan_free(&pl);
+
+    /* train --phase task --force: the fusion built on the old task adapter goes stale, which is
+     * an error for the commands that use it, not for this one */
+    finish_all(r);
+    o = xa_plan_opts_default();
+    o.only = XA_PHASE_TASK;
+    o.force = XA_PHASE_TASK;
+    assert_int_equal(xa_plan_build(&pl, r, &o), XA_STATUS_OK);
+    assert_int_equal(state_of(&pl, XA_ART_TASK, NULL, 3), XA_ART_FORCE);
+    assert_int_equal(state_of(&pl, XA_ART_FUSION, NULL, 3), XA_ART_STALE);
+    assert_int_equal(xa_plan_check(&pl), XA_STATUS_OK);
+    xa_plan_free(&pl);
+    o.force = XA_PHASE_N;
+    o.only = XA_PHASE_FUSION; /* uses the task adapter, fine; the fusion itself is fine too */
+    assert_int_equal(xa_plan_build(&pl, r, &o), XA_STATUS_OK);
+    assert_int_equal(xa_plan_check(&pl), XA_STATUS_OK);
+    xa_plan_free(&pl);
+    /* a stale language adapter blocks the task phase that uses it, not the lang phase of another language */
+    put("data/mono/en.txt", "hello new world\n");
+    o.only = XA_PHASE_TASK;
+    assert_int_equal(xa_plan_build(&pl, r, &o), XA_STATUS_OK);
+    assert_int_equal(xa_plan_check(&pl), XA_STATUS_CONFIG);
+    xt_assert_error_mentions("lang en");
+    xa_plan_free(&pl);
+    o.only = XA_PHASE_LANG;
+    o.lang = "de";
+    assert_int_equal(xa_plan_build(&pl, r, &o), XA_STATUS_OK);
+    assert_int_equal(xa_plan_check(&pl), XA_STATUS_OK);
+    xa_plan_free(&pl);
+}
+
+static void validate_fails(xa_recipe *r, const char *set, xa_status want, const char *needle) {
+    const char *sets[1] = {set};
+    load(r, set ? sets : NULL, set ? 1 : 0);
+    xa_status st = xa_pipeline_validate(r);
+    if (st != want) fail_msg("validate with %s: %s, wanted %s", set ? set : "(none)", xa_status_name(st), xa_status_name(want));
+    xt_assert_error_mentions(needle);
+}
+
+static void test_validate(void **state) {
+    xa_recipe *r = *state;
+    validate_fails(r, "phases.eval.setups=[madx3]", XA_STATUS_CONFIG, "unknown eval setup 'madx3'");
+    validate_fails(r, "data.task.name=../../escape", XA_STATUS_CONFIG, "not a plain name");
+    validate_fails(r, "languages.targets=[de, xx]", XA_STATUS_CONFIG, "xx.txt");
+    xt_assert_error_mentions("language xx");
+    validate_fails(r, "phases.eval.setups=[in_language]", XA_STATUS_CONFIG, "target_train");
+    /* a bad label in a target's test file is found before any training */
+    put("data/pkg/de.test.tsv", "a\tok\nc\tbad label here\n");
+    validate_fails(r, NULL, XA_STATUS_CONFIG, "de.test.tsv:2");
+    put("data/pkg/de.test.tsv", "a\tok\n");
+    put("data/pkg/en.dev.tsv", "no tab on this line\n");
+    validate_fails(r, NULL, XA_STATUS_CONFIG, "en.dev.tsv:1");
+    put("data/pkg/en.dev.tsv", "a\tdev\n");
+    put("data/mono/de.txt", "");
+    validate_fails(r, NULL, XA_STATUS_CONFIG, "empty");
+    put("data/mono/de.txt", "hallo\n");
+    load(r, NULL, 0);
+    assert_int_equal(xa_pipeline_validate(r), XA_STATUS_OK);
+    /* 16 languages fuse; 17 do not */
+    char set[512] = "languages.targets=[";
+    for (int i = 0; i < 16; i++) {
+        char f[64];
+        snprintf(f, sizeof f, "data/mono/l%02d.txt", i);
+        put(f, "x\n");
+        snprintf(set + strlen(set), sizeof set - strlen(set), "%sl%02d", i ? ", " : "", i);
+    }
+    strcat(set, "]");
+    validate_fails(r, set, XA_STATUS_CONFIG, "at most 16 language adapters");
+    /* 63 targets do not fit the results table (source, targets, mean row): found at load time */
+    static char many[1024];
+    snprintf(many, sizeof many, "languages.targets=[");
+    for (int i = 0; i < 63; i++) snprintf(many + strlen(many), sizeof many - strlen(many), "%st%02d", i ? ", " : "", i);
+    strcat(many, "]");
+    validate_fails(r, many, XA_STATUS_CONFIG, "at most 62 target languages");
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_plan_fresh, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_plan_skip_and_stale, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_plan_inputs_change, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_plan_no_provenance, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_plan_selection, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_validate, setup, teardown),
+    };
+    return cmocka_run_group_tests_name("pipeline", tests, NULL, NULL);
+}
