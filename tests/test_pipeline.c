@@ -312,12 +312,18 @@ static void test_validate(void **state) {
     }
     strcat(set, "]");
     validate_fails(r, set, XA_STATUS_CONFIG, "at most 16 language adapters");
-    /* 63 targets do not fit the results table (source, targets, mean row): found at load time */
+    /* The results table holds the source, every target config allows (64) and three mean rows
+     * (seen, unseen, all), so no recipe that loads overflows it: pipeline/run.c asserts it at
+     * compile time, and a 65th target is refused by config. */
     static char many[1024];
     snprintf(many, sizeof many, "languages.targets=[");
-    for (int i = 0; i < 63; i++) snprintf(many + strlen(many), sizeof many - strlen(many), "%st%02d", i ? ", " : "", i);
+    for (int i = 0; i < 65; i++) snprintf(many + strlen(many), sizeof many - strlen(many), "%st%02d", i ? ", " : "", i);
     strcat(many, "]");
-    validate_fails(r, many, XA_STATUS_CONFIG, "at most 62 target languages");
+    xa_recipe *big = calloc(1, sizeof *big);
+    assert_non_null(big);
+    const char *sets[1] = {many};
+    assert_int_equal(xa_recipe_load(big, at("recipe.yaml"), sets, 1), XA_STATUS_CONFIG);
+    free(big);
 }
 
 int main(void) {

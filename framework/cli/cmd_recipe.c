@@ -17,8 +17,6 @@
 #include "pipeline/pipeline.h"
 #include "tensor/tensor.h"
 
-/* Every eval table row exists: 64 targets wrote value[-1] when this was 64. */
-_Static_assert(XA_TABLE_MAX_ROWS >= XA_CFG_MAX_LANGS + 2, "source + targets + mean rows");
 
 #define MAX_SETS 64
 

@@ -105,28 +105,8 @@ static void known_hint(const xa_labels *l, char *buf, size_t n) {
 }
 
 /* Map a label name to an id: the fixed set's index, or (collecting) its index in L->seen. */
-/* 1 when s is well-formed UTF-8 (no overlong forms, surrogates or code points past U+10FFFF). */
-static int utf8_valid(const unsigned char *s) {
-    while (*s) {
-        unsigned c = *s;
-        int n = c < 0x80 ? 0 : (c & 0xE0) == 0xC0 ? 1 : (c & 0xF0) == 0xE0 ? 2 : (c & 0xF8) == 0xF0 ? 3 : -1;
-        if (n < 0 || c == 0xC0 || c == 0xC1 || c > 0xF4) return 0;
-        unsigned cp = n ? c & (0x3Fu >> n) : c;
-        for (int k = 1; k <= n; k++) {
-            if ((s[k] & 0xC0) != 0x80) return 0;
-            cp = (cp << 6) | (s[k] & 0x3Fu);
-        }
-        if ((n == 2 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) || (n == 3 && (cp < 0x10000 || cp > 0x10FFFF)))
-            return 0;
-        s += n + 1;
-    }
-    return 1;
-}
-
 static xa_status label_id(loader *L, int64_t line, const char *name, int32_t *id) {
     char what[XA_ERROR_FIELD];
-    if (!utf8_valid((const unsigned char *)name)) /* it names a JSON key of head_config.json */
-        return line_error(L, line, "a label in UTF-8", "is the file in another encoding?", "the label is not valid UTF-8");
     if (strlen(name) >= sizeof L->seen.names[0]) {
         snprintf(what, sizeof what, "label '%.40s...' is longer than %zu bytes", name,
                  sizeof L->seen.names[0] - 1);

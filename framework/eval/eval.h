@@ -56,8 +56,8 @@ void xa_span_finish(xa_span_metrics *out, const xa_span_counts *c);
 /* ---- transfer tables ---------------------------------------------------------------------------- */
 
 /* Rows: the source, up to 64 targets (XA_CFG_MAX_LANGS of config.h, which eval may not include;
- * cli/cmd_recipe.c asserts the relation) and the target-mean row. */
-#define XA_TABLE_MAX_ROWS 66
+ * pipeline/run.c asserts the relation) and the mean rows (seen, unseen, all targets). */
+#define XA_TABLE_MAX_ROWS 68
 #define XA_TABLE_MAX_COLS 16
 
 typedef struct xa_table {

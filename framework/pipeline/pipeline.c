@@ -621,11 +621,13 @@ xa_status xa_pipeline_validate(const xa_recipe *r) {
         return xa_error_set(XA_STATUS_CONFIG, r->path, "a plain name ([A-Za-z0-9][A-Za-z0-9_.+-]*, no '..')",
                             "data.task.name names output directories", "data.task.name '%s' is not a plain name",
                             r->task_name);
-    /* the eval table: the source row, the targets and the mean row */
-    if (r->n_targets + 2 > XA_TABLE_MAX_ROWS)
-        return xa_error_set(XA_STATUS_CONFIG, r->path, "at most 62 target languages", NULL,
-                            "%d targets: the results table holds %d rows (source, targets, mean)", r->n_targets,
-                            XA_TABLE_MAX_ROWS);
+    /* the eval table: the source row, the targets and the mean rows (one, or three with an
+     * unseen group: seen, unseen, all) */
+    const int mean_rows = r->n_unseen > 0 && r->n_unseen < r->n_targets ? 3 : 1;
+    if (1 + r->n_targets + mean_rows > XA_TABLE_MAX_ROWS)
+        return xa_error_set(XA_STATUS_CONFIG, r->path, "fewer target languages", NULL,
+                            "%d targets: the results table holds %d rows (source, targets, %d mean row%s)",
+                            r->n_targets, XA_TABLE_MAX_ROWS, mean_rows, mean_rows > 1 ? "s" : "");
     int has[XA_PHASE_N] = {0};
     for (int i = 0; i < r->n_phases; i++) has[r->phases[i].kind] = 1;
     for (int i = 0; i < r->n_phases; i++) {

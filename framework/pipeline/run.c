@@ -462,6 +462,9 @@ static void set_cell(xa_table *t, int row, int col, const double *vals, int nv) 
 
 /* The "mean (targets)" row (row 0 is the source), with the spread over seeds of each seed's
  * mean over the targets. */
+/* Every eval table row exists: 64 targets wrote value[-1] when the table held 64 rows. */
+_Static_assert(XA_TABLE_MAX_ROWS >= XA_CFG_MAX_LANGS + 4, "source + targets + seen/unseen/all mean rows");
+
 static int is_unseen(const xa_recipe *r, const char *lang) {
     for (int k = 0; k < r->n_unseen; k++)
         if (!strcmp(r->unseen[k], lang)) return 1;
@@ -562,7 +565,7 @@ static xa_status eval_mlm_table(FILE *out, const xa_recipe *r, const xa_cfg_phas
         snprintf(rowname, sizeof rowname, "%s%s", l, i == 0 ? " (src)" : is_unseen(r, l) ? " (unseen)" : "");
         int row = xa_table_row(&tab, rowname);
         if (row < 0) { /* the recipe's languages are checked against the table size at load time */
-            st = xa_error_set(XA_STATUS_CONFIG, r->path, "at most 62 targets", NULL, "the results table is full");
+            st = xa_error_set(XA_STATUS_CONFIG, r->path, "fewer targets", NULL, "the results table is full");
             break;
         }
         if (access(text, F_OK) != 0) {
@@ -629,7 +632,7 @@ static xa_status eval_retrieval_table(FILE *out, const xa_recipe *r, const xa_cf
         snprintf(rowname, sizeof rowname, "%s%s", l, unseen ? " (unseen)" : "");
         int row = xa_table_row(&tab, rowname);
         if (row < 0) {
-            st = xa_error_set(XA_STATUS_CONFIG, r->path, "at most 62 targets", NULL, "the results table is full");
+            st = xa_error_set(XA_STATUS_CONFIG, r->path, "fewer targets", NULL, "the results table is full");
             break;
         }
         if (access(file, F_OK) != 0) {
@@ -728,7 +731,7 @@ static xa_status phase_eval(FILE *out, const xa_recipe *r, const xa_cfg_phase *p
         snprintf(rowname, sizeof rowname, "%s%s", rows[i], i == 0 ? " (src)" : is_unseen(r, rows[i]) ? " (unseen)" : "");
         int row = xa_table_row(&tab, rowname);
         if (row < 0 || xa_table_row(&tab_f1, rowname) < 0) {
-            st = xa_error_set(XA_STATUS_CONFIG, r->path, "at most 62 targets", NULL, "the results table is full");
+            st = xa_error_set(XA_STATUS_CONFIG, r->path, "fewer targets", NULL, "the results table is full");
             break;
         }
         if (access(test, F_OK) != 0) {
