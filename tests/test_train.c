@@ -149,6 +149,21 @@ static void test_pretrain_lowers_loss(void **state) {
     free(bytes);
 }
 
+/* The two runs saved byte-identical DIR/model.safetensors files. */
+static void assert_same_model(const char *dir_a, const char *dir_b) {
+    char pa[4200], pb[4200];
+    snprintf(pa, sizeof pa, "%s/model.safetensors", dir_a);
+    snprintf(pb, sizeof pb, "%s/model.safetensors", dir_b);
+    size_t na = 0, nb = 0;
+    char *fa = xt_read_file(pa, &na), *fb = xt_read_file(pb, &nb);
+    assert_non_null(fa);
+    assert_non_null(fb);
+    assert_int_equal(na, nb);
+    assert_memory_equal(fa, fb, na);
+    free(fa);
+    free(fb);
+}
+
 static void test_resume_is_identical(void **state) {
     (void)state;
     /* Uninterrupted: 16 steps. */
@@ -168,17 +183,7 @@ static void test_resume_is_identical(void **state) {
     assert_int_equal(r.steps_done, 16);
     fclose(a.progress);
     fclose(b.progress);
-    char pa[4200], pb[4200];
-    snprintf(pa, sizeof pa, "%s/model.safetensors", a.out_dir);
-    snprintf(pb, sizeof pb, "%s/model.safetensors", b.out_dir);
-    size_t na = 0, nb = 0;
-    char *fa = xt_read_file(pa, &na), *fb = xt_read_file(pb, &nb);
-    assert_non_null(fa);
-    assert_non_null(fb);
-    assert_int_equal(na, nb);
-    assert_memory_equal(fa, fb, na);
-    free(fa);
-    free(fb);
+    assert_same_model(a.out_dir, b.out_dir);
 
     /* Resuming with another batch size is refused with a clear message. */
     xa_pretrain_opts c = small_opts(b.out_dir, 20);
@@ -215,17 +220,7 @@ static void test_pretrain_pairs(void **state) {
     b.resume = 1;
     assert_int_equal(xa_pretrain(&b, &r), XA_STATUS_OK);
     assert_int_equal(r.steps_done, 40);
-    char pa[4200], pb[4200];
-    snprintf(pa, sizeof pa, "%s/model.safetensors", a.out_dir);
-    snprintf(pb, sizeof pb, "%s/model.safetensors", b.out_dir);
-    size_t na = 0, nb = 0;
-    char *fa = xt_read_file(pa, &na), *fb = xt_read_file(pb, &nb);
-    assert_non_null(fa);
-    assert_non_null(fb);
-    assert_int_equal(na, nb);
-    assert_memory_equal(fa, fb, na);
-    free(fa);
-    free(fb);
+    assert_same_model(a.out_dir, b.out_dir);
     /* resuming with another alignment setting is refused */
     xa_pretrain_opts c = b;
     c.steps = 50;

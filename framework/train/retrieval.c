@@ -117,7 +117,7 @@ static xa_status read_pairs(side_set *sides, const xa_spm *spm, const char *path
 /* Embed every text of s: mean of each layer's hidden states (L + 1 layers, the embedding output
  * first) into emb (L + 1, n, C). */
 static xa_status embed(float *emb, const side_set *s, xa_encoder *enc, xa_encoder_acts *acts,
-                       const xa_hook *hook, int B, int T, int32_t *ids, int32_t *lens) {
+                       const xa_hook *hook, int B, int32_t *ids, int32_t *lens) {
     const xa_encoder_config *c = &enc->cfg;
     for (int64_t i0 = 0; i0 < s->n; i0 += B) {
         int nb = (int)(s->n - i0 < B ? s->n - i0 : B), Tb = 0;
@@ -137,7 +137,6 @@ static xa_status embed(float *emb, const side_set *s, xa_encoder *enc, xa_encode
             xa_mean_pool_forward(dst, xa_encoder_hidden(enc, acts, l), lens, nb, Tb, c->C);
         }
     }
-    (void)T;
     return XA_STATUS_OK;
 }
 
@@ -161,12 +160,15 @@ static void centre_normalise(float *x, int64_t n, int C) {
     free(mean);
 }
 
-/* Accuracy@1 of a (n, C) retrieving b (n, C) and back, by cosine; both already normalised. */
+/* Accuracy@1 of a (n, C) retrieving b (n, C) and back, by cosine; both already normalised. The
+ * scores are computed a block of ROWS rows of a at a time (one product each), so memory stays
+ * (ROWS, n) for any n; each block gives its rows' argmax and updates every column's best row. */
+#define ROWS 256
 static void accuracy(const float *a, const float *b, int64_t n, int C, double *a2b, double *b2a) {
     int64_t hit_ab = 0, hit_ba = 0;
-    float *sim = malloc((size_t)n * sizeof *sim);
-    int64_t *best_col = malloc((size_t)n * sizeof *best_col);
-    float *best_val = malloc((size_t)n * sizeof *best_val);
+    float *sim = malloc((size_t)ROWS * n * sizeof *sim);      /* (ROWS, n) */
+    int64_t *best_col = malloc((size_t)n * sizeof *best_col); /* (n) the a-row closest to b_j */
+    float *best_val = malloc((size_t)n * sizeof *best_val);   /* (n) */
     if (!sim || !best_col || !best_val) {
         *a2b = *b2a = NAN;
         goto done;
@@ -175,18 +177,21 @@ static void accuracy(const float *a, const float *b, int64_t n, int C, double *a
         best_val[j] = -INFINITY;
         best_col[j] = -1;
     }
-    for (int64_t i = 0; i < n; i++) {
-        const float *x = a + (size_t)i * C;
-        xa_sgemm(0, 1, 1, (int)n, C, 1.0f, x, C, b, C, 0.0f, sim, (int)n);
-        int64_t arg = 0;
-        for (int64_t j = 0; j < n; j++) {
-            if (sim[j] > sim[arg]) arg = j;
-            if (sim[j] > best_val[j]) { /* column j: the a-row closest to b_j */
-                best_val[j] = sim[j];
-                best_col[j] = i;
+    for (int64_t i0 = 0; i0 < n; i0 += ROWS) {
+        int m = (int)(n - i0 < ROWS ? n - i0 : ROWS);
+        xa_sgemm(0, 1, m, (int)n, C, 1.0f, a + (size_t)i0 * C, C, b, C, 0.0f, sim, (int)n);
+        for (int r = 0; r < m; r++) {
+            const float *row = sim + (size_t)r * n;
+            int64_t arg = 0;
+            for (int64_t j = 0; j < n; j++) {
+                if (row[j] > row[arg]) arg = j;
+                if (row[j] > best_val[j]) {
+                    best_val[j] = row[j];
+                    best_col[j] = i0 + r;
+                }
             }
+            hit_ab += arg == i0 + r;
         }
-        hit_ab += arg == i;
     }
     for (int64_t j = 0; j < n; j++) hit_ba += best_col[j] == j;
     *a2b = (double)hit_ab / (double)n;
@@ -196,6 +201,7 @@ done:
     free(best_col);
     free(best_val);
 }
+#undef ROWS
 
 /* Activate a single adapter (or none) and plan the composer for (B, T). */
 static xa_status use_adapter(xa_composer *cp, xa_adapter *ad, int B, int T, xa_hook *hook, const xa_hook **h) {
@@ -264,7 +270,7 @@ xa_status xa_eval_retrieval(const char *base_dir, const char *tokenizer, const c
         xa_hook hook;
         const xa_hook *h;
         if ((st = use_adapter(cp, ad[s], B, T, &hook, &h))) goto done;
-        if ((st = embed(emb[s], &sides[s], &enc, &acts, h, B, T, ids, lens))) goto done;
+        if ((st = embed(emb[s], &sides[s], &enc, &acts, h, B, ids, lens))) goto done;
     }
     out->n = n;
     out->n_layers = NL < XA_RETRIEVAL_MAX_LAYERS ? NL : XA_RETRIEVAL_MAX_LAYERS;
