@@ -221,6 +221,11 @@ static void test_pretrain_pairs(void **state) {
     assert_int_equal(xa_pretrain(&b, &r), XA_STATUS_OK);
     assert_int_equal(r.steps_done, 40);
     assert_same_model(a.out_dir, b.out_dir);
+    /* alignment without a pair corpus is a usage error, not an abort */
+    xa_pretrain_opts d = small_opts(xt_tmp_path("pairs-none"), 4);
+    d.align_weight = 1.0;
+    assert_int_equal(xa_pretrain(&d, &r), XA_STATUS_USAGE);
+    fclose(d.progress);
     /* resuming with another alignment setting is refused */
     xa_pretrain_opts c = b;
     c.steps = 50;

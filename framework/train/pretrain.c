@@ -199,11 +199,16 @@ xa_status xa_pretrain(const xa_pretrain_opts *o, xa_pretrain_result *res) {
     memset(&pd, 0, sizeof pd);
     int32_t *al_ids = NULL, *al_lens = NULL;
     float *al_pooled = NULL, *al_dpooled = NULL, *al_scratch = NULL;
-    const int use_pairs = o->pairs && o->pairs[0] && (o->tlm_ratio > 0 || o->align_weight > 0);
+    const int want_pairs = o->tlm_ratio > 0 || o->align_weight > 0;
+    if (want_pairs && !(o->pairs && o->pairs[0])) {
+        return xa_error_set(XA_STATUS_USAGE, "xa_pretrain", "a pair corpus (opts.pairs) for TLM or alignment",
+                            "set pairs, or tlm_ratio and align_weight to 0", "tlm %g, align %g without pairs",
+                            o->tlm_ratio, o->align_weight);
+    }
     const int n_al = o->align_weight > 0 ? (o->align_pairs > 0 ? o->align_pairs : (o->B + 1) / 2) : 0;
     xa_pretrain_opts oo = *o;
     oo.align_pairs = n_al;
-    if (!use_pairs) oo.pairs = NULL;
+    if (!want_pairs) oo.pairs = NULL; /* pairs given but unused: not read */
     o = &oo;
 
     xa_status st = xa_spm_load(&spm, o->tokenizer);
