@@ -472,15 +472,16 @@ static int is_unseen(const xa_recipe *r, const char *lang) {
 }
 
 /* The target mean rows: over every target, and with unseen targets (listed last, see config)
- * one for each group. ss[0] sums every target, ss[1] the seen and ss[2] the unseen ones. */
-static void add_target_mean(xa_table *t, const xa_recipe *r, const xa_seed_sums ss[3], int n_seeds) {
+ * one for each group. The targets' rows start at `first` (1 below a source row, 0 in a table
+ * without one). ss[0] sums every target, ss[1] the seen and ss[2] the unseen ones. */
+static void add_target_mean(xa_table *t, const xa_recipe *r, int first, const xa_seed_sums ss[3], int n_seeds) {
     if (r->n_targets == 0) return;
     int n_seen = r->n_targets - r->n_unseen;
     if (r->n_unseen > 0 && n_seen > 0) {
-        xa_table_add_group_mean_row(t, "mean (seen targets)", 1, n_seen, &ss[1], n_seeds);
-        xa_table_add_group_mean_row(t, "mean (unseen targets)", 1 + n_seen, r->n_unseen, &ss[2], n_seeds);
+        xa_table_add_group_mean_row(t, "mean (seen targets)", first, n_seen, &ss[1], n_seeds);
+        xa_table_add_group_mean_row(t, "mean (unseen targets)", first + n_seen, r->n_unseen, &ss[2], n_seeds);
     }
-    xa_table_add_group_mean_row(t, "mean (targets)", 1, r->n_targets, &ss[0], n_seeds);
+    xa_table_add_group_mean_row(t, "mean (targets)", first, r->n_targets, &ss[0], n_seeds);
 }
 
 /* Print the table and write DIR/STEM.{md,json,csv,svg}. */
@@ -592,7 +593,7 @@ out:
     fclose(raw);
     if (st) return st;
     static xa_seed_sums none[3]; /* one evaluation per cell: no spread */
-    add_target_mean(&tab, r, none, 1);
+    add_target_mean(&tab, r, 1, none, 1);
     st = write_table(out, &tab, edir, fin, "results");
     if (!st) st = xa_ckpt_swap_dir(edir, fin);
     return st;
@@ -664,7 +665,7 @@ out:
     fclose(raw);
     if (st) return st;
     static xa_seed_sums none[3];
-    add_target_mean(&tab, r, none, 1);
+    add_target_mean(&tab, r, 0, none, 1); /* no source row */
     st = write_table(out, &tab, edir, fin, "results");
     if (!st) st = xa_ckpt_swap_dir(edir, fin);
     return st;
@@ -788,10 +789,10 @@ static xa_status phase_eval(FILE *out, const xa_recipe *r, const xa_cfg_phase *p
     }
     fclose(raw);
     if (st) return st;
-    add_target_mean(&tab, r, ss, r->n_seeds);
+    add_target_mean(&tab, r, 1, ss, r->n_seeds);
     st = write_table(out, &tab, edir, fin, "results");
     if (!st && !tagging) {
-        add_target_mean(&tab_f1, r, ss_f1, r->n_seeds);
+        add_target_mean(&tab_f1, r, 1, ss_f1, r->n_seeds);
         st = write_table(out, &tab_f1, edir, fin, "results_macro_f1");
     }
     if (!st) st = xa_ckpt_swap_dir(edir, fin);

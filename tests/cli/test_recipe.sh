@@ -101,6 +101,11 @@ grep -qF "cross-lingual retrieval" "$tmp/run.out" || fail "eval printed no retri
 [[ $(grep -c '"setup"' "$out_dir/eval/retrieval/raw.jsonl") == 4 ]] || fail "retrieval raw.jsonl: expected 4 lines"
 awk -F'"accuracy": ' '/"setup": "base"/ { split($2, a, ","); if (!(a[1] > 0.2)) bad = 1; n++ } END { exit bad || n != 2 }' \
   "$out_dir/eval/retrieval/raw.jsonl" || fail "retrieval accuracy of the base not far above chance"
+# the mean row is the mean of the target rows (the retrieval table has no source row: a mean taken
+# from row 1 on averaged fr with the mean row itself)
+awk -F, '$1 == "de" { d = $2 } $1 == "fr" { f = $2 } $1 == "mean (targets)" { m = $2 }
+         END { exit !(d != "" && f != "" && m - (d + f) / 2 < 1e-4 && (d + f) / 2 - m < 1e-4) }' \
+  "$out_dir/eval/retrieval/results.csv" || fail "retrieval table: mean row is not the mean of de and fr"
 "$xa" retrieval --base "$out_dir/base" --pairs "$data/recipe/retrieval/de.tsv" >"$tmp/ret.out" 2>"$tmp/ret.err" \
   || fail "xadapt retrieval: exit $?"
 grep -q "accuracy@1" "$tmp/ret.out" || fail "xadapt retrieval printed no accuracy"
