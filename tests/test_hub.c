@@ -564,6 +564,65 @@ static void test_fusion_roundtrip(void **state) {
     }
 }
 
+/* A fusion records the fingerprint of the base it was saved on; loading it on another base
+ * warns (wrong base model?), on the same base it does not. */
+typedef struct warn_count {
+    int n;
+    char msg[512];
+} warn_count;
+
+static void count_warning(xa_log_level level, const char *msg, void *user) {
+    warn_count *w = user;
+    if (level != XA_LOG_LEVEL_WARN) return;
+    w->n++;
+    snprintf(w->msg, sizeof w->msg, "%s", msg);
+}
+
+static xa_composer *composer_on(uint64_t fingerprint, xa_adapter **ads) {
+    xa_encoder_config c = tiny(XA_ARCH_XLMR);
+    c.fingerprint = fingerprint;
+    xa_composer *cp = NULL;
+    assert_int_equal(xa_composer_init(&cp, &c), XA_STATUS_OK);
+    xa_bn_config bn = preset("seq_bn");
+    const char *names[] = {"a", "b"};
+    for (int i = 0; i < 2; i++) assert_int_equal(xa_composer_add_adapter(cp, names[i], &bn, 0, &ads[i]), XA_STATUS_OK);
+    return cp;
+}
+
+static void test_fusion_base_fingerprint(void **state) {
+    (void)state;
+    xa_adapter *ads[2];
+    xa_composer *cp = composer_on(0x1234, ads);
+    xa_fusion_config fcfg;
+    assert_int_equal(xa_fusion_config_preset(&fcfg, "dynamic"), XA_STATUS_OK);
+    xa_fusion_layer f;
+    assert_int_equal(xa_fusion_layer_init(&f, NULL, (const xa_adapter *const *)ads, 2, &fcfg, 2, 128, 0.1f, 0, "test"),
+                     XA_STATUS_OK);
+    const char *dir = dir_path("fusion-fp");
+    assert_int_equal(xa_hub_save_fusion(dir, &f, xa_composer_encoder_config(cp), NULL), XA_STATUS_OK);
+    xa_fusion_layer_free(&f);
+    xa_fusion_file_config *fc = calloc(1, sizeof *fc);
+    assert_non_null(fc);
+    assert_int_equal(xa_fusion_config_read(fc, file_in(dir, "adapter_fusion_config.json")), XA_STATUS_OK);
+    assert_string_equal(fc->base_fingerprint, "0000000000001234");
+    free(fc);
+    warn_count w = {0};
+    const xa_log_level saved = xa_log_get_level();
+    xa_log_set_level(XA_LOG_LEVEL_WARN);
+    xa_log_set_callback(count_warning, &w);
+    assert_int_equal(xa_hub_load_fusion(cp, dir, 0, NULL), XA_STATUS_OK);
+    assert_int_equal(w.n, 0); /* its own base */
+    xa_composer_free(cp);
+    cp = composer_on(0x9999, ads);
+    assert_int_equal(xa_hub_load_fusion(cp, dir, 0, NULL), XA_STATUS_OK);
+    xa_log_set_callback(NULL, NULL);
+    xa_log_set_level(saved);
+    assert_int_equal(w.n, 1);
+    assert_non_null(strstr(w.msg, "another base"));
+    assert_non_null(strstr(w.msg, "adapter_fusion_config.json"));
+    xa_composer_free(cp);
+}
+
 static void test_fusion_layer_errors(void **state) {
     (void)state;
     xa_composer *cp = composer(XA_ARCH_XLMR);
@@ -829,6 +888,7 @@ int main(void) {
         cmocka_unit_test(test_adapter_unsupported_configs),
         cmocka_unit_test(test_adapter_init_weights_seed),
         cmocka_unit_test(test_fusion_roundtrip),
+        cmocka_unit_test(test_fusion_base_fingerprint),
         cmocka_unit_test(test_fusion_layer_errors),
         cmocka_unit_test(test_fusion_config_json),
         cmocka_unit_test(test_head_roundtrip),

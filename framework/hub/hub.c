@@ -556,6 +556,7 @@ xa_status xa_hub_save_fusion(const char *dir, const xa_fusion_layer *fl,
     snprintf(fc->model_type, sizeof fc->model_type, "%s", xa_hub_model_type(enc->arch));
     snprintf(fc->model_name, sizeof fc->model_name, "%s", model_name ? model_name : "");
     snprintf(fc->name, sizeof fc->name, "%s", fl->name);
+    if (enc->fingerprint) snprintf(fc->base_fingerprint, sizeof fc->base_fingerprint, "%016" PRIx64, enc->fingerprint);
     size_t k = 0;
     for (int i = 0; i < fl->n; i++) {
         k += (size_t)snprintf(joined + k, sizeof joined - k, "%s%s", i ? "," : "", fl->adapters[i]);
@@ -596,6 +597,7 @@ xa_status xa_hub_load_fusion(xa_composer *cp, const char *dir, int trainable,
     if ((st = xa_path_join(cpath, sizeof cpath, dir, "adapter_fusion_config.json"))) goto fail;
     if ((st = xa_fusion_config_read(fc, cpath))) goto fail;
     if ((st = check_base(cpath, fc->hidden_size, fc->model_type, enc))) goto fail;
+    xa_hub_check_fingerprint(cpath, fc->base_fingerprint, enc);
     if (!fc->name[0]) base_name(fc->name, sizeof fc->name, dir);
     /* the fused adapters: adapter_names, else the comma-separated name */
     char names[XA_SETUP_MAX_CHILDREN][XA_NAME_MAX];

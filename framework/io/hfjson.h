@@ -245,6 +245,7 @@ typedef struct xa_fusion_file_config {
      * fusion whose explicit name is not their ","-joined list. 0 = the name lists them. */
     int n_adapters;
     char adapters[XA_FUSION_MAX_ADAPTERS][64];
+    char base_fingerprint[24];  /* as in xa_adapter_file_config */
 } xa_fusion_file_config;
 
 /* Set one AdapterFusionConfig key from JSON text, as xa_bn_config_set. */

@@ -171,7 +171,8 @@ xa_status xa_fusion_config_set(xa_fusion_config *c, const char *key, const char 
 static xa_status fusion_read_root(void *dst, const json_t *root, const char *file) {
     xa_fusion_file_config *out = dst;
     char where[XA_ERROR_FIELD];
-    xa_io_json_meta meta[] = {XA_IO_JSON_META(*out)};
+    xa_io_json_meta meta[] = {XA_IO_JSON_META(*out),
+                              {"xadapt_base_fingerprint", out->base_fingerprint, sizeof out->base_fingerprint}};
     xa_status st =
         xa_io_json_read_meta(root, meta, sizeof meta / sizeof *meta, &out->hidden_size, file);
     if (st) return st;
@@ -244,6 +245,8 @@ xa_status xa_fusion_config_write(const xa_fusion_file_config *cfg, const char *p
         }
         bad = bad || json_object_set_new(root, "adapter_names", a) != 0;
     }
+    if (!bad && cfg->base_fingerprint[0])
+        bad = json_object_set_new(root, "xadapt_base_fingerprint", json_string(cfg->base_fingerprint));
     return xa_io_json_write_root(root, bad, path, "cannot build adapter_fusion_config.json");
 }
 

@@ -246,16 +246,25 @@ xa_status xa_plan_provenance(const xa_plan *pl, int i, int with_run, char **out)
         break;
     }
     for (int d = 0; d < a->n_deps; d++) sb_dep(&b, pl, a->deps[d]);
-    /* inputs made outside this recipe's phases (a shared output): named by their files */
-    if (a->kind == XA_ART_TASK || a->kind == XA_ART_TARGET) {
-        const char *l = a->kind == XA_ART_TASK ? r->source : a->lang;
-        if (xa_plan_find(pl, XA_ART_LANG, l, 0) < 0) {
-            char dir[XA_PATH_MAX], label[64];
-            const char *parts[] = {r->output, "lang", l};
-            if (join_parts(dir, sizeof dir, parts, 3)) return XA_STATUS_USAGE;
-            snprintf(label, sizeof label, "lang %s", l);
-            sb_input(&b, label, dir, "adapter.safetensors", 0);
-        }
+    /* inputs made outside this recipe's phases (a shared output): named by their files. A
+     * fusion is built on every language adapter and on its seed's task adapter. */
+    const int n_l = a->kind == XA_ART_FUSION ? 1 + r->n_targets : a->kind == XA_ART_BASE || a->kind == XA_ART_LANG ? 0 : 1;
+    for (int k = 0; k < n_l; k++) {
+        const char *l = a->kind == XA_ART_TARGET ? a->lang : k ? r->targets[k - 1] : r->source;
+        if (xa_plan_find(pl, XA_ART_LANG, l, 0) >= 0) continue;
+        char dir[XA_PATH_MAX], label[64];
+        const char *parts[] = {r->output, "lang", l};
+        if (join_parts(dir, sizeof dir, parts, 3)) return XA_STATUS_USAGE;
+        snprintf(label, sizeof label, "lang %s", l);
+        sb_input(&b, label, dir, "adapter.safetensors", 0);
+    }
+    if (a->kind == XA_ART_FUSION && xa_plan_find(pl, XA_ART_TASK, NULL, a->seed) < 0) {
+        char dir[XA_PATH_MAX], label[160], seed_dir[32];
+        snprintf(seed_dir, sizeof seed_dir, "seed%" PRIu64, a->seed);
+        const char *parts[] = {r->output, "task", r->task_name, seed_dir};
+        if (join_parts(dir, sizeof dir, parts, 4)) return XA_STATUS_USAGE;
+        snprintf(label, sizeof label, "task %s seed %" PRIu64, r->task_name, a->seed);
+        sb_input(&b, label, dir, "final/adapter_setup.json", 0);
     }
     if (with_run) sb_printf(&b, "run: %lld.%ld\n", (long long)time(NULL), (long)getpid());
     return sb_finish(&b, out);

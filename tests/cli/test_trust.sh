@@ -104,6 +104,24 @@ expect 0 "rerun after --force" -- "$xa" run "$recipe" "${sets[@]}" --set phases.
 grep -q "from scratch" "$tmp/out" && fail "rerun after --force trained again"
 ok "train --force retrains; run --force lang retrains lang and what is built on it, not the base"
 
+# a fusion records its base and is built on every language adapter: retraining one target's
+# adapter (not an input of the task adapter, which sits on lang en) makes only the fusion stale
+L20=(--set phases.lang.steps=20)
+fcfg="$O/fusion/pkg/seed3/final/fusion/adapter_fusion_config.json"
+grep -q '"xadapt_base_fingerprint": "[0-9a-f]\{16\}"' "$fcfg" || fail "adapter_fusion_config.json lacks the base fingerprint"
+grep -q "^on lang de: provenance [0-9a-f]\{16\}$" "$O/fusion/pkg/seed3/xadapt-provenance.txt" &&
+  grep -q "^on task pkg seed 3: provenance " "$O/fusion/pkg/seed3/xadapt-provenance.txt" ||
+  fail "the fusion's provenance does not name its language and task adapters"
+expect 0 "retrain lang de" -- "$xa" train "$recipe" "${sets[@]}" "${L20[@]}" --phase lang --lang de --force &&
+  mentions out "lang de: " "retrain lang de"
+expect 2 "fusion after a retrained lang de" -- "$xa" run "$recipe" "${sets[@]}" "${L20[@]}" &&
+  { mentions err "fusion pkg seed 3" "stale fusion after lang de"; mentions err "on lang de: was 'provenance" "stale fusion after lang de"; }
+grep -q "task pkg seed 3 (" "$tmp/err" && fail "retraining lang de made the task adapter (on lang en) stale"
+expect 0 "run --force fusion" -- "$xa" run "$recipe" "${sets[@]}" "${L20[@]}" --force fusion &&
+  { grep -q "fusion pkg seed 3: Stack" "$tmp/out" || fail "run --force fusion did not retrain the fusion"; }
+grep -q "task pkg seed 3: .*from scratch" "$tmp/out" && fail "run --force fusion retrained the task adapter"
+ok "a fusion records its base fingerprint; a retrained language adapter makes it stale"
+
 # ---- validation before any training -----------------------------------------------------------
 F=(--set "output=$tmp/f" --set "model.base=$tmp/f/base")
 expect 2 "missing target corpus" -- "$xa" run "$recipe" "${F[@]}" --set "languages.targets=[de, xx]" &&
