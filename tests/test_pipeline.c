@@ -9,6 +9,7 @@
 
 #include "config/config.h"
 #include "io/file.h"
+#include "pipeline/cells.h"
 #include "pipeline/pipeline.h"
 
 static char g_dir[1024];
@@ -283,6 +284,59 @@ static void validate_fails(xa_recipe *r, const char *set, xa_status want, const 
     xt_assert_error_mentions(needle);
 }
 
+/* Eval cells: cells.tsv keeps exact values (hex floats) by identity; a line that does not parse
+ * or a wrong number of values is never reused; the identity follows the provenance of an
+ * artefact, its weight files and the data file. */
+static void test_cells(void **state) {
+    (void)state;
+    const double v[3] = {80, 0.1 + 0.2, 1.0 / 3.0}, w[1] = {-0.0};
+    FILE *f = fopen(at("cells.tsv"), "w");
+    assert_non_null(f);
+    xa_cells_write(f, 0x0123456789abcdefull, v, 3);
+    fputs("zz\t3\t1 2 3\n0000000000000001\t2\t1\n0000000000000002\t1\t1 junk\n", f); /* damaged lines */
+    xa_cells_write(f, 7, w, 1);
+    fclose(f);
+    xa_cells c;
+    assert_int_equal(xa_cells_read(&c, at("cells.tsv")), XA_STATUS_OK);
+    assert_int_equal(c.n, 2);
+    const double *got = xa_cells_find(&c, 0x0123456789abcdefull, 3);
+    assert_non_null(got);
+    assert_memory_equal(got, v, sizeof v); /* bit-exact */
+    assert_null(xa_cells_find(&c, 0x0123456789abcdefull, 2));
+    assert_null(xa_cells_find(&c, 1, 2));
+    assert_null(xa_cells_find(&c, 2, 1));
+    assert_non_null(xa_cells_find(&c, 7, 1));
+    xa_cells_free(&c);
+    assert_int_equal(xa_cells_read(&c, at("no-such-cells.tsv")), XA_STATUS_OK);
+    assert_int_equal(c.n, 0);
+    xa_cells_free(&c);
+
+    /* identities */
+    put("out/task/pkg/seed3/final/head/model_head.safetensors", "w1");
+    put("out/task/pkg/seed3/xadapt-provenance.txt", "artefact: task\nrun: 1\n");
+    put("data/t.tsv", "a\tx\n");
+    const char *head = at("out/task/pkg/seed3/final/head");
+    const uint64_t h0 = xa_cell_file(xa_cell_dir(xa_cell_begin("pkg"), head), at("data/t.tsv"));
+    assert_true(h0 == xa_cell_file(xa_cell_dir(xa_cell_begin("pkg"), head), at("data/t.tsv")));
+    assert_true(h0 != xa_cell_file(xa_cell_dir(xa_cell_begin("mlm"), head), at("data/t.tsv")));
+    char inputs0[17], inputs1[17];
+    const char *dirs[1] = {head};
+    xa_pipeline_inputs_id(dirs, 1, inputs0);
+    put("out/task/pkg/seed3/xadapt-provenance.txt", "artefact: task\nrun: 2\n"); /* retrained */
+    const uint64_t h1 = xa_cell_file(xa_cell_dir(xa_cell_begin("pkg"), head), at("data/t.tsv"));
+    xa_pipeline_inputs_id(dirs, 1, inputs1);
+    assert_true(h1 != h0);
+    assert_string_not_equal(inputs0, inputs1);
+    usleep(20000);
+    put("out/task/pkg/seed3/final/head/model_head.safetensors", "w2"); /* rewritten by hand */
+    const uint64_t h2 = xa_cell_file(xa_cell_dir(xa_cell_begin("pkg"), head), at("data/t.tsv"));
+    assert_true(h2 != h1);
+    usleep(20000);
+    put("data/t.tsv", "a\ty\n"); /* the test file */
+    assert_true(xa_cell_file(xa_cell_dir(xa_cell_begin("pkg"), head), at("data/t.tsv")) != h2);
+    assert_true(xa_cell_dir(xa_cell_begin("pkg"), NULL) == xa_cell_dir(xa_cell_begin("pkg"), ""));
+}
+
 static void test_validate(void **state) {
     xa_recipe *r = *state;
     validate_fails(r, "phases.eval.setups=[madx3]", XA_STATUS_CONFIG, "unknown eval setup 'madx3'");
@@ -333,6 +387,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_plan_inputs_change, setup, teardown),
         cmocka_unit_test_setup_teardown(test_plan_no_provenance, setup, teardown),
         cmocka_unit_test_setup_teardown(test_plan_selection, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cells, setup, teardown),
         cmocka_unit_test_setup_teardown(test_validate, setup, teardown),
     };
     return cmocka_run_group_tests_name("pipeline", tests, NULL, NULL);

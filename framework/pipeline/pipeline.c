@@ -15,6 +15,7 @@
 #include "compose/compose.h"
 #include "data/data.h"
 #include "eval/eval.h"
+#include "pipeline/cells.h"
 
 /* ---- a growable text buffer ----------------------------------------------------------------- */
 
@@ -313,34 +314,10 @@ xa_status xa_plan_table_provenance(const xa_plan *pl, const char *name, const ch
     return sb_finish(&b, out);
 }
 
-static uint64_t fnv(uint64_t h, const void *data, size_t n) {
-    const unsigned char *p = data;
-    for (size_t i = 0; i < n; i++) h = (h ^ p[i]) * 1099511628211ull;
-    return h;
-}
-
 void xa_pipeline_inputs_id(const char *const *dirs, int n, char id[17]) {
     uint64_t h = 14695981039346656037ull;
-    for (int i = 0; i < n; i++) {
-        if (!dirs[i] || !dirs[i][0]) continue;
-        char d[XA_PATH_MAX], p[XA_PATH_MAX], *text = NULL;
-        size_t len = 0;
-        int found = 0;
-        snprintf(d, sizeof d, "%s", dirs[i]);
-        for (int up = 0; up < 3 && !found; up++) {
-            if (!xa_path_join(p, sizeof p, d, XA_PROV_FILE) && !xa_file_read(&text, &len, p, 1 << 20)) {
-                h = fnv(h, text, len);
-                free(text);
-                found = 1;
-            }
-            char *slash = strrchr(d, '/');
-            if (!slash) break;
-            *slash = '\0';
-        }
-        xa_error_clear();
-        if (!found) h = fnv(h, dirs[i], strlen(dirs[i]));
-    }
-    snprintf(id, 17, "%016" PRIx64, h);
+    for (int i = 0; i < n; i++) h = xa_cell_inputs(h, dirs[i]);
+    xa_cell_hex(h, id);
 }
 
 /* ---- the plan ------------------------------------------------------------------------------- */

@@ -17,6 +17,7 @@
  * weights). A rerun compares the text it would write (without the "run:" line) with the file:
  * identical -> SKIP; different -> STALE, an error naming the lines that changed, unless forced.
  * A finished output without provenance is STALE too (made by hand or by an older xadapt).
+ * Eval cells carry their own identity (pipeline/cells.h) and are reused one by one.
  *
  * Validation (xa_pipeline_validate) reads the whole recipe's data before any training: every
  * corpus exists and is not empty, every task file parses (without a tokenizer), test and target
@@ -139,7 +140,9 @@ xa_status xa_pipeline_run(xa_plan *pl, const xa_plan_opts *o, FILE *out);
 
 /* The id of what an eval cell ran on: FNV-1a over the provenance files of the artefacts that hold
  * the n directories (each dir or one of its two parents holds XA_PROV_FILE; a directory without
- * one adds its path), as 16 hex digits into id (17 bytes). */
+ * one adds its path and the size and mtime of its weight and config files), as 16 hex digits into
+ * id (17 bytes). The full identity of a cell (its "cell" field) adds the base, the tokenizer, the
+ * test file and the eval settings (pipeline/cells.h). */
 void xa_pipeline_inputs_id(const char *const *dirs, int n, char id[17]);
 
 /* The known eval setup names: task_only, src_stack, madx, madx2, fusion, in_language. */

@@ -9,8 +9,12 @@
  *   task/<task>/seed<k>/final/    adapter/, head/, adapter_setup.json (best dev weights)
  *   fusion/<task>/seed<k>/final/  fusion/, head/, adapter_setup.json
  *   target/<task>/<code>/seed<k>/final/   in-language references (data.task.target_train)
- *   eval/<task>/                  results.md, results.json, results.csv, results.svg, raw.jsonl
- *                                 (written in eval/<task>.tmp/ and swapped in when complete)
+ *   eval/<task>/                  results.md, results.json, results.csv, results.svg, raw.jsonl,
+ *                                 cells.tsv (written in eval/<task>.tmp/ and swapped in when
+ *                                 complete; eval/mlm/ and eval/retrieval/ likewise)
+ * Eval cells: each cell's identity (pipeline/cells.h) goes into its raw.jsonl line ("cell") and,
+ * with its exact values, into cells.tsv; a rerun reuses the previous set's value of a cell whose
+ * identity is unchanged and computes the others ("eval: N cells reused, M computed").
  * Recipes for several tasks may share one output: the base and the language adapters are then
  * trained once (the second recipe finds them and skips those phases).
  * Does not: run phases in parallel, or print anything to stdout itself. */
@@ -26,6 +30,7 @@
 #include "eval/eval.h"
 #include "io/file.h"
 #include "io/hfjson.h"
+#include "pipeline/cells.h"
 #include "tokenizer/spm.h"
 #include "train/ckpt.h"
 #include "train/train.h"
@@ -502,30 +507,86 @@ static xa_status write_table(FILE *out, const xa_table *t, const char *dir, cons
     return st;
 }
 
-/* A table shared by the recipes of an output (eval/NAME): *keep when fin holds results made from
- * the same inputs (its provenance), else tmp (fin.tmp) is emptied and receives the provenance;
- * the caller writes the results there and swaps tmp in for fin when complete. */
+/* A table shared by the recipes of an output (eval/NAME): tmp (fin.tmp) is emptied and receives
+ * the table's provenance; the caller writes the results there and swaps tmp in for fin when
+ * complete (cells whose identity is unchanged are reused from fin, see cell_book). */
 static xa_status shared_table_begin(const xa_plan *pl, const char *name, const char *pattern, int B, int T,
-                                    const char *fin, char *tmp, int *keep) {
-    char path[XA_PATH_MAX], *prov = NULL, *have = NULL;
-    size_t n_have = 0;
-    *keep = 0;
+                                    const char *fin, char *tmp) {
+    char path[XA_PATH_MAX], *prov = NULL;
     xa_status st = xa_plan_table_provenance(pl, name, pattern, B, T, &prov);
     if (st) return st;
-    if (!xa_path_join(path, sizeof path, fin, XA_PROV_FILE) && !xa_file_read(&have, &n_have, path, 1 << 20) &&
-        !strcmp(have, prov) && exists(fin, "results.json"))
-        *keep = 1;
-    xa_error_clear();
-    free(have);
-    if (!*keep) {
-        if (snprintf(tmp, XA_PATH_MAX, "%s.tmp", fin) >= XA_PATH_MAX) st = XA_STATUS_USAGE;
-        if (!st) st = xa_file_remove_tree(tmp);
-        if (!st) st = xa_file_mkdirs(tmp);
-        if (!st) st = xa_path_join(path, sizeof path, tmp, XA_PROV_FILE);
-        if (!st) st = xa_file_write_atomic(path, prov, strlen(prov));
-    }
+    if (snprintf(tmp, XA_PATH_MAX, "%s.tmp", fin) >= XA_PATH_MAX) st = XA_STATUS_USAGE;
+    if (!st) st = xa_file_remove_tree(tmp);
+    if (!st) st = xa_file_mkdirs(tmp);
+    if (!st) st = xa_path_join(path, sizeof path, tmp, XA_PROV_FILE);
+    if (!st) st = xa_file_write_atomic(path, prov, strlen(prov));
     free(prov);
     return st;
+}
+
+/* The cells of one results directory (pipeline/cells.h): the previous set's exact values, reused
+ * only for an identical identity, and the new set's cells.tsv written beside its raw.jsonl. */
+typedef struct cell_book {
+    xa_cells old;
+    FILE *f;       /* tmp/cells.tsv */
+    int reused, computed;
+} cell_book;
+
+/* Read fin/cells.tsv (only from a complete set: fin/results.json exists) and open tmp/cells.tsv. */
+static xa_status book_open(cell_book *cb, const char *fin, const char *tmp) {
+    char path[XA_PATH_MAX];
+    memset(cb, 0, sizeof *cb);
+    xa_status st = xa_path_join(path, sizeof path, fin, "cells.tsv");
+    if (!st && exists(fin, "results.json")) st = xa_cells_read(&cb->old, path);
+    if (!st) st = xa_path_join(path, sizeof path, tmp, "cells.tsv");
+    if (st) return st;
+    cb->f = fopen(path, "w");
+    if (!cb->f) {
+        xa_cells_free(&cb->old);
+        return xa_error_set(XA_STATUS_IO, path, NULL, NULL, "cannot write");
+    }
+    return XA_STATUS_OK;
+}
+
+/* The previous values of cell id (nv of them) into v; 1 when reused. */
+static int book_reuse(cell_book *cb, uint64_t id, double *v, int nv) {
+    const double *old = xa_cells_find(&cb->old, id, nv);
+    if (!old) return 0;
+    memcpy(v, old, (size_t)nv * sizeof *v);
+    cb->reused++;
+    return 1;
+}
+
+/* Record cell id with its values in the new set. */
+static void book_add(cell_book *cb, uint64_t id, const double *v, int nv, int reused) {
+    xa_cells_write(cb->f, id, v, nv);
+    fflush(cb->f);
+    cb->computed += !reused;
+}
+
+/* Close the book; with out, print how many cells were reused and computed. */
+static xa_status book_close(cell_book *cb, FILE *out, const char *name) {
+    int bad = 0;
+    if (cb->f) {
+        bad = ferror(cb->f) != 0;
+        bad |= fclose(cb->f) != 0;
+    }
+    xa_cells_free(&cb->old);
+    if (out) fprintf(out, "eval: %d cells reused, %d computed (%s)\n", cb->reused, cb->computed, name);
+    cb->f = NULL;
+    return bad ? xa_error_set(XA_STATUS_IO, name, NULL, NULL, "cannot write cells.tsv") : XA_STATUS_OK;
+}
+
+/* The identity of a cell of the MLM or retrieval table: base, tokenizer, the adapters it ran
+ * with (NULL: none), the data file and the settings. */
+static uint64_t lang_cell_id(const xa_recipe *r, const char *table, const char *lang, const char *col,
+                             const char *ad1, const char *ad2, const char *file, int B, int T, uint64_t seed) {
+    uint64_t h = xa_cell_begin(table);
+    h = xa_cell_str(xa_cell_str(h, lang), col);
+    h = xa_cell_file(xa_cell_dir(h, r->base), r->tokenizer);
+    h = xa_cell_dir(xa_cell_dir(h, ad1), ad2);
+    h = xa_cell_file(h, file);
+    return xa_cell_int(xa_cell_int(xa_cell_int(h, B), T), (int64_t)seed);
 }
 
 /* The held-out MLM table (data.mlm_heldout): masked-piece accuracy of the base alone, with the
@@ -540,15 +601,15 @@ static xa_status eval_mlm_table(FILE *out, const xa_recipe *r, const xa_cfg_phas
     const int B = p->batch_size < 16 ? p->batch_size : 16; /* logits are (B*T, V) */
     xa_status st = join3(fin, sizeof fin, r->output, "eval", "mlm");
     if (st) return st;
-    int keep = 0;
-    if ((st = shared_table_begin(pl, "mlm", r->mlm_heldout, B, T, fin, edir, &keep))) return st;
-    if (keep) {
-        fprintf(out, "eval: held-out MLM table %s/results.md exists; skipped\n", fin);
-        return XA_STATUS_OK;
-    }
+    if ((st = shared_table_begin(pl, "mlm", r->mlm_heldout, B, T, fin, edir))) return st;
+    cell_book cb;
     if ((st = xa_path_join(path, sizeof path, edir, "raw.jsonl"))) return st;
+    if ((st = book_open(&cb, fin, edir))) return st;
     FILE *raw = fopen(path, "w");
-    if (!raw) return xa_error_set(XA_STATUS_IO, path, NULL, NULL, "cannot write");
+    if (!raw) {
+        book_close(&cb, NULL, "mlm");
+        return xa_error_set(XA_STATUS_IO, path, NULL, NULL, "cannot write");
+    }
     static xa_table tab;
     char title[256], src_dir[XA_PATH_MAX], col_src[64];
     snprintf(title, sizeof title, "held-out MLM: masked-piece accuracy (blocks of %d, seed %" PRIu64 ")", T, r->seed);
@@ -578,25 +639,72 @@ static xa_status eval_mlm_table(FILE *out, const xa_recipe *r, const xa_cfg_phas
         static const char *const names[3] = {"base", "own", "source"};
         for (int c = 0; c < 3 && !st; c++) {
             if (c > 0 && !dirs[c]) continue;
-            xa_mlm_metrics m;
-            st = xa_eval_mlm(r->base, r->tokenizer, dirs[c], text, B, T, r->seed, 0, &m);
-            if (st) break;
-            tab.value[row][c] = m.accuracy;
+            const uint64_t id = lang_cell_id(r, "mlm", l, names[c], dirs[c], NULL, text, B, T, r->seed);
+            double v[3];
+            const int reused = book_reuse(&cb, id, v, 3);
+            if (!reused) {
+                xa_mlm_metrics m;
+                st = xa_eval_mlm(r->base, r->tokenizer, dirs[c], text, B, T, r->seed, 0, &m);
+                if (st) break;
+                v[0] = (double)m.n_masked;
+                v[1] = m.loss;
+                v[2] = m.accuracy;
+                fprintf(stderr, "eval: mlm %-6s %-6s: loss %.4f, accuracy %.4f (%" PRId64 " masked)\n", l, names[c],
+                        m.loss, m.accuracy, m.n_masked);
+            }
+            book_add(&cb, id, v, 3, reused);
+            tab.value[row][c] = v[2];
+            char cell[17];
+            xa_cell_hex(id, cell);
             fprintf(raw, "{\"language\": \"%s\", \"setup\": \"%s\", \"n_masked\": %" PRId64
-                         ", \"loss\": %.6f, \"accuracy\": %.6f}\n", l, names[c], m.n_masked, m.loss, m.accuracy);
+                         ", \"loss\": %.6f, \"accuracy\": %.6f, \"cell\": \"%s\"}\n", l, names[c], (int64_t)v[0], v[1],
+                    v[2], cell);
             fflush(raw);
-            fprintf(stderr, "eval: mlm %-6s %-6s: loss %.4f, accuracy %.4f (%" PRId64 " masked)\n", l, names[c],
-                    m.loss, m.accuracy, m.n_masked);
         }
     }
 out:
     fclose(raw);
+    if (!st) st = book_close(&cb, out, "mlm");
+    else book_close(&cb, NULL, "mlm");
     if (st) return st;
     static xa_seed_sums none[3]; /* one evaluation per cell: no spread */
     add_target_mean(&tab, r, 1, none, 1);
     st = write_table(out, &tab, edir, fin, "results");
     if (!st) st = xa_ckpt_swap_dir(edir, fin);
     return st;
+}
+
+/* A retrieval cell's values: n, n_layers, accuracy, en2x[n_layers], x2en[n_layers]. */
+static void add_retrieval(cell_book *cb, uint64_t id, const xa_retrieval_metrics *m, int reused) {
+    double v[3 + 2 * XA_RETRIEVAL_MAX_LAYERS];
+    v[0] = (double)m->n;
+    v[1] = m->n_layers;
+    v[2] = m->accuracy;
+    for (int k = 0; k < m->n_layers; k++) {
+        v[3 + k] = m->en2x[k];
+        v[3 + m->n_layers + k] = m->x2en[k];
+    }
+    book_add(cb, id, v, 3 + 2 * m->n_layers, reused);
+}
+
+static int reuse_retrieval(cell_book *cb, uint64_t id, xa_retrieval_metrics *m) {
+    const xa_cell *c = NULL;
+    for (int i = 0; i < cb->old.n && !c; i++)
+        if (cb->old.c[i].id == id) c = &cb->old.c[i];
+    if (!c || c->nv < 5) return 0;
+    const int L = (int)c->v[1];
+    if (L < 1 || L > XA_RETRIEVAL_MAX_LAYERS || c->nv != 3 + 2 * L) return 0;
+    memset(m, 0, sizeof *m);
+    m->n = (int64_t)c->v[0];
+    m->n_layers = L;
+    m->accuracy = c->v[2];
+    for (int k = 0; k < L; k++) {
+        m->en2x[k] = c->v[3 + k];
+        m->x2en[k] = c->v[3 + L + k];
+    }
+    cb->reused++;
+    add_retrieval(cb, id, m, 1);
+    return 1;
 }
 
 /* The cross-lingual retrieval table (data.retrieval): accuracy@1 of finding the translation of a
@@ -606,16 +714,15 @@ static xa_status eval_retrieval_table(FILE *out, const xa_recipe *r, const xa_cf
     char fin[XA_PATH_MAX], edir[XA_PATH_MAX], path[XA_PATH_MAX];
     xa_status st = join3(fin, sizeof fin, r->output, "eval", "retrieval");
     if (st) return st;
-    int keep = 0; /* kept while made from the same adapters and pairs; written whole or not at all */
-    if ((st = shared_table_begin(pl, "retrieval", r->retrieval, p->batch_size, p->seq_len, fin, edir, &keep)))
-        return st;
-    if (keep) {
-        fprintf(out, "eval: retrieval table %s/results.md exists; skipped\n", fin);
-        return XA_STATUS_OK;
-    }
+    if ((st = shared_table_begin(pl, "retrieval", r->retrieval, p->batch_size, p->seq_len, fin, edir))) return st;
+    cell_book cb;
     if ((st = xa_path_join(path, sizeof path, edir, "raw.jsonl"))) return st;
+    if ((st = book_open(&cb, fin, edir))) return st;
     FILE *raw = fopen(path, "w");
-    if (!raw) return xa_error_set(XA_STATUS_IO, path, NULL, NULL, "cannot write");
+    if (!raw) {
+        book_close(&cb, NULL, "retrieval");
+        return xa_error_set(XA_STATUS_IO, path, NULL, NULL, "cannot write");
+    }
     static xa_table tab;
     char src_dir[XA_PATH_MAX];
     xa_table_init(&tab, "cross-lingual retrieval: accuracy@1 of the translation among held-out paragraphs "
@@ -643,32 +750,94 @@ static xa_status eval_retrieval_table(FILE *out, const xa_recipe *r, const xa_cf
         int have = exists(own, "adapter_config.json") && exists(src_dir, "adapter_config.json");
         for (int c = 0; c < 2 && !st; c++) {
             if (c == 1 && !have) continue;
+            const char *col = c ? "lang_adapters" : "base";
+            const uint64_t id = lang_cell_id(r, "retrieval", l, col, c ? src_dir : NULL, c ? own : NULL, file,
+                                             p->batch_size, p->seq_len, 0);
             xa_retrieval_metrics m;
-            st = xa_eval_retrieval(r->base, r->tokenizer, c ? src_dir : NULL, c ? own : NULL, file,
-                                   p->batch_size, p->seq_len, &m);
-            if (st) break;
+            if (!reuse_retrieval(&cb, id, &m)) {
+                st = xa_eval_retrieval(r->base, r->tokenizer, c ? src_dir : NULL, c ? own : NULL, file,
+                                       p->batch_size, p->seq_len, &m);
+                if (st) break;
+                fprintf(stderr, "eval: retrieval %-6s %-13s: acc@1 %.4f (en->x %.4f, x->en %.4f; %" PRId64 " pairs)\n",
+                        l, col, m.accuracy, m.en2x[m.n_layers - 1], m.x2en[m.n_layers - 1], m.n);
+                add_retrieval(&cb, id, &m, 0);
+            }
             tab.value[row][c] = m.accuracy;
             tab.value[row][2] = 1.0 / (double)m.n;
+            char cell[17];
+            xa_cell_hex(id, cell);
             fprintf(raw, "{\"language\": \"%s\", \"unseen\": %s, \"setup\": \"%s\", \"n\": %" PRId64
-                         ", \"accuracy\": %.6f, \"en2x\": [", l, unseen ? "true" : "false", c ? "lang_adapters" : "base", m.n,
-                    m.accuracy);
+                         ", \"accuracy\": %.6f, \"en2x\": [", l, unseen ? "true" : "false", col, m.n, m.accuracy);
             for (int k = 0; k < m.n_layers; k++) fprintf(raw, "%s%.4f", k ? ", " : "", m.en2x[k]);
             fputs("], \"x2en\": [", raw);
             for (int k = 0; k < m.n_layers; k++) fprintf(raw, "%s%.4f", k ? ", " : "", m.x2en[k]);
-            fputs("]}\n", raw);
+            fprintf(raw, "], \"cell\": \"%s\"}\n", cell);
             fflush(raw);
-            fprintf(stderr, "eval: retrieval %-6s %-13s: acc@1 %.4f (en->x %.4f, x->en %.4f; %" PRId64 " pairs)\n", l,
-                    c ? "lang_adapters" : "base", m.accuracy, m.en2x[m.n_layers - 1], m.x2en[m.n_layers - 1], m.n);
         }
     }
 out:
     fclose(raw);
+    if (!st) st = book_close(&cb, out, "retrieval");
+    else book_close(&cb, NULL, "retrieval");
     if (st) return st;
     static xa_seed_sums none[3];
     add_target_mean(&tab, r, 0, none, 1); /* no source row */
     st = write_table(out, &tab, edir, fin, "results");
     if (!st) st = xa_ckpt_swap_dir(edir, fin);
     return st;
+}
+
+/* The identity of a task cell (pipeline/cells.h): its coordinates, the base and tokenizer, the
+ * setup with every adapter (and whether its last layer is dropped), the fusion, the head, the test
+ * file and the eval settings. */
+static uint64_t task_cell_id(const xa_recipe *r, const xa_cfg_phase *p, const char *lang, const char *setup,
+                             uint64_t seed, const eval_run *e, const char *test) {
+    uint64_t h = xa_cell_begin(r->task_name);
+    h = xa_cell_int(h, r->task_type);
+    h = xa_cell_str(xa_cell_str(xa_cell_int(h, (int64_t)seed), lang), setup);
+    h = xa_cell_file(xa_cell_dir(h, r->base), r->tokenizer);
+    h = xa_cell_str(h, e->setup);
+    for (int u = 0; u < e->n; u++) h = xa_cell_int(xa_cell_dir(h, e->adapters[u]), e->drop_last[u]);
+    h = xa_cell_dir(xa_cell_dir(h, e->fusion), e->head);
+    h = xa_cell_file(h, test);
+    return xa_cell_int(xa_cell_int(h, p->batch_size), p->seq_len);
+}
+
+/* One cell of the task table: reused from the previous results when its identity is unchanged,
+ * else evaluated; its raw.jsonl line (with "inputs", the id of the adapters, fusion and head, and
+ * "cell", its whole identity) and its cells.tsv line are written. */
+static xa_status eval_task_cell(FILE *raw, cell_book *cb, const xa_recipe *r, const xa_cfg_phase *p,
+                                const char *lang, const char *setup, uint64_t seed, const eval_run *e,
+                                const char *test, xa_eval_metrics *m) {
+    const uint64_t id = task_cell_id(r, p, lang, setup, seed, e, test);
+    double v[7];
+    const int reused = book_reuse(cb, id, v, 7);
+    if (reused) {
+        *m = (xa_eval_metrics){(int64_t)v[0], v[1], v[2], v[3], v[4], v[5], v[6]};
+    } else {
+        xa_status st = xa_eval_setup(r->base, r->tokenizer, e->adapters, e->drop_last, e->n,
+                                     e->fusion[0] ? e->fusion : NULL, e->setup, e->head, test, p->batch_size,
+                                     p->seq_len, m);
+        if (st) return st;
+        const double w[7] = {(double)m->n, m->accuracy, m->macro_f1, m->precision, m->recall, m->f1, m->primary};
+        memcpy(v, w, sizeof v);
+        fprintf(stderr, "eval: %-6s %-12s seed %" PRIu64 ": %.4f (%s)\n", lang, setup, seed, m->primary, e->setup);
+    }
+    book_add(cb, id, v, 7, reused);
+    const char *used[XA_CFG_MAX_LANGS + 4];
+    int n_used = 0;
+    for (int u = 0; u < e->n; u++) used[n_used++] = e->adapters[u];
+    used[n_used++] = e->fusion;
+    used[n_used++] = e->head;
+    char inputs[17], cell[17];
+    xa_pipeline_inputs_id(used, n_used, inputs);
+    xa_cell_hex(id, cell);
+    fprintf(raw, "{\"language\": \"%s\", \"setup\": \"%s\", \"seed\": %" PRIu64 ", \"n\": %" PRId64
+                 ", \"accuracy\": %.6f, \"macro_f1\": %.6f, \"precision\": %.6f, \"recall\": %.6f, "
+                 "\"f1\": %.6f, \"inputs\": \"%s\", \"cell\": \"%s\"}\n",
+            lang, setup, seed, m->n, m->accuracy, m->macro_f1, m->precision, m->recall, m->f1, inputs, cell);
+    fflush(raw);
+    return XA_STATUS_OK;
 }
 
 static xa_status phase_eval(FILE *out, const xa_recipe *r, const xa_cfg_phase *p, const xa_plan *pl) {
@@ -697,8 +866,13 @@ static xa_status phase_eval(FILE *out, const xa_recipe *r, const xa_cfg_phase *p
     }
     if (!st) st = xa_path_join(path, sizeof path, edir, "raw.jsonl");
     if (st) return st;
+    cell_book cb;
+    if ((st = book_open(&cb, fin, edir))) return st;
     FILE *raw = fopen(path, "w");
-    if (!raw) return xa_error_set(XA_STATUS_IO, path, NULL, NULL, "cannot write");
+    if (!raw) {
+        book_close(&cb, NULL, r->task_name);
+        return xa_error_set(XA_STATUS_IO, path, NULL, NULL, "cannot write");
+    }
     const int tagging = r->task_type == XA_TASK_TAGGING;
     xa_table tab;
     char title[256];
@@ -754,8 +928,7 @@ static xa_status phase_eval(FILE *out, const xa_recipe *r, const xa_cfg_phase *p
                     continue;
                 }
                 xa_eval_metrics m;
-                st = xa_eval_setup(r->base, r->tokenizer, e.adapters, e.drop_last, e.n, e.fusion[0] ? e.fusion : NULL,
-                                   e.setup, e.head, test, p->batch_size, p->seq_len, &m);
+                st = eval_task_cell(raw, &cb, r, p, rows[i], p->setups[s], r->seeds[k], &e, test, &m);
                 if (st) break;
                 vals_f1[nv] = m.macro_f1;
                 vals[nv++] = m.primary;
@@ -766,28 +939,14 @@ static xa_status phase_eval(FILE *out, const xa_recipe *r, const xa_cfg_phase *p
                     xa_seed_sums_add(&ss[g], s, k, m.primary);
                     xa_seed_sums_add(&ss_f1[g], s, k, m.macro_f1);
                 }
-                /* the cell's provenance: the id of the adapters, fusion and head it ran on */
-                const char *used[XA_CFG_MAX_LANGS + 4];
-                int n_used = 0;
-                for (int u = 0; u < e.n; u++) used[n_used++] = e.adapters[u];
-                used[n_used++] = e.fusion;
-                used[n_used++] = e.head;
-                char cell_id[17];
-                xa_pipeline_inputs_id(used, n_used, cell_id);
-                fprintf(raw, "{\"language\": \"%s\", \"setup\": \"%s\", \"seed\": %" PRIu64 ", \"n\": %" PRId64
-                             ", \"accuracy\": %.6f, \"macro_f1\": %.6f, \"precision\": %.6f, \"recall\": %.6f, "
-                             "\"f1\": %.6f, \"inputs\": \"%s\"}\n",
-                        rows[i], p->setups[s], r->seeds[k], m.n, m.accuracy, m.macro_f1, m.precision, m.recall, m.f1,
-                        cell_id);
-                fflush(raw);
-                fprintf(stderr, "eval: %-6s %-12s seed %" PRIu64 ": %.4f (%s)\n", rows[i], p->setups[s], r->seeds[k],
-                        m.primary, e.setup);
             }
             set_cell(&tab, row, s, vals, nv);
             set_cell(&tab_f1, row, s, vals_f1, nv);
         }
     }
     fclose(raw);
+    if (!st) st = book_close(&cb, out, r->task_name);
+    else book_close(&cb, NULL, r->task_name);
     if (st) return st;
     add_target_mean(&tab, r, 1, ss, r->n_seeds);
     st = write_table(out, &tab, edir, fin, "results");

@@ -40,10 +40,18 @@ done
 cp "$O/resolved-pkg.yaml" "$tmp/resolved.before"
 cp "$O/eval/pkg/raw.jsonl" "$tmp/raw.before"
 cp "$O/base/xadapt-provenance.txt" "$tmp/base.prov"
+[[ $(grep -c '"cell": "[0-9a-f]\{16\}"' "$O/eval/pkg/raw.jsonl") -eq 15 && $(wc -l <"$O/eval/pkg/cells.tsv") -eq 15 &&
+   $(grep -c '"cell": "[0-9a-f]\{16\}"' "$O/eval/mlm/raw.jsonl") -eq 8 && $(grep -c '"cell"' "$O/eval/retrieval/raw.jsonl") -eq 4 ]] ||
+  fail "eval cells without their identity (raw.jsonl \"cell\", cells.tsv)"
+cp "$O/eval/pkg/results.json" "$tmp/results.before"
 expect 0 "identical rerun" -- "$xa" run "$recipe" "${sets[@]}" && mentions out "skipped" "identical rerun" &&
-  mentions out "held-out MLM table $O/eval/mlm/results.md exists; skipped" "identical rerun"
+  { mentions out "eval: 15 cells reused, 0 computed (pkg)" "identical rerun"; mentions out "eval: 8 cells reused, 0 computed (mlm)" "identical rerun";
+    mentions out "eval: 4 cells reused, 0 computed (retrieval)" "identical rerun"; }
 grep -q "from scratch\|resuming" "$tmp/out" "$tmp/err" && fail "identical rerun trained something"
-ok "first run, provenance of every artefact, identical rerun skips (log_every honoured by pretraining)"
+grep -q "^eval: .* seed 3: " "$tmp/err" && fail "identical rerun evaluated a cell"
+cmp -s "$O/eval/pkg/raw.jsonl" "$tmp/raw.before" && cmp -s "$O/eval/pkg/results.json" "$tmp/results.before" ||
+  fail "reused cells changed raw.jsonl or results.json"
+ok "first run, provenance of every artefact and eval cell, identical rerun skips and reuses every cell (log_every honoured by pretraining)"
 
 # changed phase settings: an error naming the change and the way on; nothing rewritten
 expect 2 "changed lang steps and task lr" -- "$xa" run "$recipe" "${sets[@]}" --set phases.lang.steps=60 --set phases.task.lr=3e-4 &&
@@ -99,9 +107,13 @@ grep -q "^steps: 20" "$O/lang/de/xadapt-provenance.txt" || fail "lang provenance
 cell() { grep '"language": "de", "setup": "madx"' "$1" | sed 's/.*"inputs": "\([0-9a-f]*\)".*/\1/'; }
 [[ -n $(cell "$tmp/raw.before") && $(cell "$tmp/raw.before") != $(cell "$O/eval/pkg/raw.jsonl") ]] ||
   fail "an eval cell on retrained adapters kept the id of the old ones"
-grep -q "held-out MLM table .* skipped" "$tmp/out" && fail "the MLM table was kept after its adapters were retrained"
+# every task cell ran on retrained adapters; the MLM and retrieval cells of the bare base are reused
+mentions out "eval: 0 cells reused, 15 computed (pkg)" "run --force lang"
+mentions out "eval: 3 cells reused, 5 computed (mlm)" "run --force lang"
+mentions out "eval: 2 cells reused, 2 computed (retrieval)" "run --force lang"
 expect 0 "rerun after --force" -- "$xa" run "$recipe" "${sets[@]}" --set phases.lang.steps=20
 grep -q "from scratch" "$tmp/out" && fail "rerun after --force trained again"
+mentions out "eval: 15 cells reused, 0 computed (pkg)" "rerun after --force"
 ok "train --force retrains; run --force lang retrains lang and what is built on it, not the base"
 
 # a fusion records its base and is built on every language adapter: retraining one target's
@@ -117,10 +129,40 @@ expect 0 "retrain lang de" -- "$xa" train "$recipe" "${sets[@]}" "${L20[@]}" --p
 expect 2 "fusion after a retrained lang de" -- "$xa" run "$recipe" "${sets[@]}" "${L20[@]}" &&
   { mentions err "fusion pkg seed 3" "stale fusion after lang de"; mentions err "on lang de: was 'provenance" "stale fusion after lang de"; }
 grep -q "task pkg seed 3 (" "$tmp/err" && fail "retraining lang de made the task adapter (on lang en) stale"
+cp "$O/eval/pkg/raw.jsonl" "$tmp/raw.before"
 expect 0 "run --force fusion" -- "$xa" run "$recipe" "${sets[@]}" "${L20[@]}" --force fusion &&
   { grep -q "fusion pkg seed 3: Stack" "$tmp/out" || fail "run --force fusion did not retrain the fusion"; }
 grep -q "task pkg seed 3: .*from scratch" "$tmp/out" && fail "run --force fusion retrained the task adapter"
 ok "a fusion records its base fingerprint; a retrained language adapter makes it stale"
+
+# per-cell reuse: exactly the cells on lang de (madx, madx2) and on the retrained fusion are
+# computed again; every other cell (and its values) is reused
+recomputed() { # OLD NEW: the cells whose identity changed, as sorted "lang_setup" words
+  local key='s/.*"language": "\([^"]*\)", "setup": "\([^"]*\)".*"cell": "\([0-9a-f]*\)".*/\1_\2 \3/'
+  sed "$key" "$1" | LC_ALL=C sort >"$tmp/c.old"
+  sed "$key" "$2" | LC_ALL=C sort >"$tmp/c.new"
+  LC_ALL=C comm -13 "$tmp/c.old" "$tmp/c.new" | cut -d' ' -f1 | LC_ALL=C sort | tr '\n' ' '
+}
+got=$(recomputed "$tmp/raw.before" "$O/eval/pkg/raw.jsonl")
+[[ $got == "de_fusion de_madx de_madx2 en_fusion fr_fusion " ]] ||
+  fail "after retraining lang de and the fusion, the cells computed again were '$got'"
+mentions out "eval: 10 cells reused, 5 computed (pkg)" "per-cell reuse"
+mentions out "eval: 7 cells reused, 1 computed (mlm)" "per-cell reuse"
+mentions out "eval: 3 cells reused, 1 computed (retrieval)" "per-cell reuse"
+[[ $(grep -c "^eval: .* seed 3: " "$tmp/err") -eq 5 ]] || fail "per-cell reuse: $(grep -c "^eval: .* seed 3: " "$tmp/err") task cells evaluated, expected 5"
+# a changed test file: that language's cells, and only them
+cp -r "$data/recipe/pkg" "$tmp/pkgt"
+TT=(--set "data.task.test=$tmp/pkgt/{lang}.test.tsv")
+expect 0 "eval on copied test files" -- "$xa" eval "$recipe" "${sets[@]}" "${L20[@]}" "${TT[@]}" &&
+  mentions out "eval: 0 cells reused, 15 computed (pkg)" "eval on copied test files"
+cp "$O/eval/pkg/raw.jsonl" "$tmp/raw.before"
+sed -n 2p "$tmp/pkgt/fr.test.tsv" >>"$tmp/pkgt/fr.test.tsv"
+expect 0 "eval after a changed test file" -- "$xa" eval "$recipe" "${sets[@]}" "${L20[@]}" "${TT[@]}" &&
+  { mentions out "eval: 10 cells reused, 5 computed (pkg)" "changed test file"; mentions out "eval: 8 cells reused, 0 computed (mlm)" "changed test file"; }
+got=$(recomputed "$tmp/raw.before" "$O/eval/pkg/raw.jsonl")
+[[ $got == "fr_fusion fr_madx fr_madx2 fr_src_stack fr_task_only " ]] || fail "a changed fr test file recomputed '$got'"
+grep -q '"language": "fr", "setup": "madx", "seed": 3, "n": 81,' "$O/eval/pkg/raw.jsonl" || fail "the fr cells do not count the added test line"
+ok "eval cells: a rerun computes exactly the cells whose inputs changed (a retrained adapter, a changed test file)"
 
 # ---- validation before any training -----------------------------------------------------------
 F=(--set "output=$tmp/f" --set "model.base=$tmp/f/base")
