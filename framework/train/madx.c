@@ -29,6 +29,7 @@
 #include "io/safetensors.h"
 #include "optim/optim.h"
 #include "train/ckpt.h"
+#include "train/trainer.h"
 #include "tokenizer/spm.h"
 
 xa_phase_opts xa_phase_opts_default(void) {
@@ -111,6 +112,92 @@ static xa_status open_base(xa_spm **spm, xa_encoder *enc, const char *base_dir, 
 
 /* ---- language adapters ---------------------------------------------------------------------------- */
 
+/* A language-adapter run: the frozen base with its MLM head, the one trained adapter, the corpus. */
+typedef struct lang_run {
+    const xa_phase_opts *o;
+    const char *base_dir;
+    int T;
+    xa_encoder *enc;
+    xa_encoder_acts *acts;
+    xa_mlm_head *head;
+    xa_composer *cp;
+    xa_hook hook;
+    xa_adapter *ad;
+    xa_mlm_data *data;
+    xa_mlm_batch *batch;
+    float *dlast;              /* (B, T, C) */
+} lang_run;
+
+static xa_status lang_init(void *ctx, xa_train_state *ts) {
+    lang_run *L = ctx;
+    xa_rng init;
+    xa_rng_seed(&init, L->o->seed, 11);
+    xa_adapter_init_weights(L->ad, &init);
+    xa_rng_seed(&ts->rng, L->o->seed, 12);
+    return XA_STATUS_OK;
+}
+
+static xa_status lang_load(void *ctx, const char *dir) {
+    lang_run *L = ctx;
+    char p[XA_PATH_MAX];
+    xa_status st = xa_path_join(p, sizeof p, dir, "adapter");
+    return st ? st : load_params_into(&L->enc->cfg, p, L->ad);
+}
+
+static xa_status lang_seek(void *ctx, const char *path, const xa_train_state *ts) {
+    lang_run *L = ctx;
+    if (ts->pos < 0 || ts->pos > L->data->n_blocks || ts->epoch < 0)
+        return xa_error_set(XA_STATUS_FORMAT, path, "a data position within the corpus", "delete the checkpoint",
+                            "position %" PRId64 " of %" PRId64 " blocks", ts->pos, L->data->n_blocks);
+    xa_mlm_data_seek(L->data, ts->epoch, ts->pos);
+    return XA_STATUS_OK;
+}
+
+/* Hot loop: masked batch -> forward through the frozen base and the adapter -> MLM loss on the
+ * masked rows -> backward down to the lowest adapter site. */
+static xa_status lang_step(void *ctx, xa_trainer *t, float *loss, double *tokens) {
+    lang_run *L = ctx;
+    const xa_phase_opts *o = L->o;
+    xa_batch b = {L->batch->ids, NULL, L->batch->lens, o->B, L->T};
+    xa_mlm_data_next(L->data, L->batch);
+    if (o->adapter_drop > 0) xa_composer_adapterdrop(L->cp, o->adapter_drop, &t->ts.rng);
+    xa_composer_set_mode(L->cp, 1, &t->ts.rng);
+    xa_status st = xa_encoder_forward(L->enc, L->acts, &b, &L->hook, 1, &t->ts.rng);
+    if (st) return st;
+    const xa_encoder_config *ec = &L->enc->cfg;
+    *loss = xa_mlm_head_forward(L->head, xa_encoder_hidden(L->enc, L->acts, ec->L - 1), L->batch->rows,
+                                L->batch->targets, L->batch->m, L->enc->t[XA_ENC_WTE], &L->hook, NULL);
+    memset(L->dlast, 0, (size_t)o->B * L->T * ec->C * sizeof(float));
+    xa_mlm_head_backward(L->head, L->dlast, NULL, L->enc->t[XA_ENC_WTE], &L->hook, 1.0f);
+    xa_encoder_backward(L->enc, L->acts, &b, &L->hook, L->dlast, NULL);
+    *tokens = (double)o->B * L->T;
+    return XA_STATUS_OK;
+}
+
+static void lang_position(void *ctx, xa_train_state *ts) {
+    lang_run *L = ctx;
+    ts->epoch = L->data->epoch;
+    ts->pos = L->data->pos;
+}
+
+static xa_status lang_save(void *ctx, const char *dir) {
+    lang_run *L = ctx;
+    char p[XA_PATH_MAX];
+    xa_status st = xa_path_join(p, sizeof p, dir, "adapter");
+    return st ? st : xa_hub_save_adapter(p, L->ad, &L->enc->cfg, L->base_dir);
+}
+
+static const xa_trainer_ops g_lang_ops = {lang_init, lang_load, lang_seek, lang_step, NULL, NULL, lang_position,
+                                          lang_save};
+
+/* The trainer options of a phase. */
+static xa_trainer_opts trainer_opts(const xa_phase_opts *o, const char *label, const char *out_dir,
+                                    const char *identity, int64_t steps) {
+    xa_trainer_opts t = {label, out_dir, NULL, identity, steps, warmup_steps(o, steps), o->lr, o->clip,
+                         o->ckpt_every, o->log_every > 0 ? o->log_every : 10, o->stop_after, o->resume, o->progress};
+    return t;
+}
+
 xa_status xa_train_lang(const char *base_dir, const char *tokenizer, const char *out_dir,
                         const char *name, const xa_bn_config *cfg, const char *corpus,
                         const xa_phase_opts *o, xa_phase_result *res) {
@@ -122,15 +209,16 @@ xa_status xa_train_lang(const char *base_dir, const char *tokenizer, const char 
     xa_encoder_acts acts;
     xa_optim opt;
     xa_composer *cp = NULL;
-    FILE *mf = NULL;
+    xa_trainer tr;
     float *dlast = NULL;
-    char path[XA_PATH_MAX], ckpt[XA_PATH_MAX], tmp[XA_PATH_MAX], identity[512];
+    char identity[512];
     memset(&data, 0, sizeof data);
     memset(&batch, 0, sizeof batch);
     memset(&enc, 0, sizeof enc);
     memset(&head, 0, sizeof head);
     memset(&acts, 0, sizeof acts);
     memset(&opt, 0, sizeof opt);
+    memset(&tr, 0, sizeof tr);
     memset(res, 0, sizeof *res);
     res->best_dev = -1;
 
@@ -165,94 +253,28 @@ xa_status xa_train_lang(const char *base_dir, const char *tokenizer, const char 
         st = xa_error_set(XA_STATUS_NOMEM, "xa_train_lang", NULL, NULL, "out of memory");
         goto done;
     }
-    xa_hook hook;
-    xa_composer_hook(cp, &hook);
-
+    lang_run L = {o, base_dir, T, &enc, &acts, &head, cp, {0}, ad, &data, &batch, dlast};
+    xa_composer_hook(cp, &L.hook);
     snprintf(identity, sizeof identity, "lang %s B=%d T=%d steps=%" PRId64 " seed=%" PRIu64 " lr=%g data=%" PRId64
              ":%016" PRIx64, name, o->B, T, o->steps, o->seed, o->lr, data.n_blocks, mlm_fingerprint(&data));
-    xa_train_state ts = {0, 0, 0, {0, 0}, -1, 0, 0};
-    if ((st = xa_file_mkdirs(out_dir))) goto done;
-    if ((st = xa_path_join(ckpt, sizeof ckpt, out_dir, "checkpoint"))) goto done;
-    if ((st = xa_path_join(tmp, sizeof tmp, out_dir, "checkpoint.tmp"))) goto done;
-    if ((st = xa_ckpt_recover(ckpt))) goto done;
-    if (o->resume && xa_file_is_dir(ckpt)) {
-        char p2[XA_PATH_MAX];
-        st = xa_path_join(p2, sizeof p2, ckpt, "adapter");
-        if (!st) st = load_params_into(ec, p2, ad);
-        if (!st) st = xa_path_join(p2, sizeof p2, ckpt, "trainer_state.safetensors");
-        if (!st) st = xa_ckpt_load_state(p2, &opt, &ts, identity);
-        if (!st && (ts.pos < 0 || ts.pos > data.n_blocks || ts.epoch < 0))
-            st = xa_error_set(XA_STATUS_FORMAT, p2, "a data position within the corpus", "delete the checkpoint",
-                              "position %" PRId64 " of %" PRId64 " blocks", ts.pos, data.n_blocks);
-        if (st) goto done;
-        xa_mlm_data_seek(&data, ts.epoch, ts.pos);
-        XA_LOG_INFO("%s: resuming at step %lld", name, (long long)ts.step);
-    } else {
-        xa_rng init;
-        xa_rng_seed(&init, o->seed, 11);
-        xa_adapter_init_weights(ad, &init);
-        xa_rng_seed(&ts.rng, o->seed, 12);
-    }
-    xa_sched sched = {XA_SCHED_KIND_LINEAR, o->lr, warmup_steps(o, o->steps), o->steps, 0.5};
-    if ((st = xa_path_join(path, sizeof path, out_dir, "metrics.jsonl"))) goto done;
-    if ((st = xa_metrics_open(&mf, path, ts.step > 0))) goto done;
-
     char label[96];
     snprintf(label, sizeof label, "lang %s", name);
-    xa_progress prog;
-    xa_progress_init(&prog, o->progress, label, "tok", ts.step, o->steps);
-    const size_t NC = (size_t)o->B * T * ec->C;
-    xa_loss_log log;
-    xa_loss_log_init(&log, mf, o->log_every > 0 ? o->log_every : 10);
-    double t0 = log.t0;
-    int64_t done_here = 0;
-    xa_batch b = {batch.ids, NULL, batch.lens, o->B, T};
-    while (ts.step < o->steps) {
-        xa_optim_zero_grad(&opt);
-        xa_mlm_data_next(&data, &batch);
-        if (o->adapter_drop > 0) xa_composer_adapterdrop(cp, o->adapter_drop, &ts.rng);
-        xa_composer_set_mode(cp, 1, &ts.rng);
-        st = xa_encoder_forward(&enc, &acts, &b, &hook, 1, &ts.rng);
-        if (st) goto done;
-        float loss = xa_mlm_head_forward(&head, xa_encoder_hidden(&enc, &acts, ec->L - 1), batch.rows,
-                                         batch.targets, batch.m, enc.t[XA_ENC_WTE], &hook, NULL);
-        memset(dlast, 0, NC * sizeof(float));
-        xa_mlm_head_backward(&head, dlast, NULL, enc.t[XA_ENC_WTE], &hook, 1.0f);
-        xa_encoder_backward(&enc, &acts, &b, &hook, dlast, NULL);
-        double gnorm = o->clip > 0 ? xa_optim_clip_grad_norm(&opt, o->clip) : xa_optim_grad_norm(&opt);
-        double lr = xa_sched_lr(&sched, ts.step);
-        xa_optim_step(&opt, lr);
-        ts.step++;
-        done_here++;
-        xa_loss_log_step(&log, ts.step, loss, lr, gnorm, (double)o->B * T, ts.step == o->steps, NULL);
-        xa_progress_update(&prog, ts.step, (double)o->B * T, "loss %.4f | lr %.2e", loss, lr);
-        int stop = o->stop_after > 0 && done_here >= o->stop_after;
-        if (ts.step == o->steps || stop || (o->ckpt_every > 0 && ts.step % o->ckpt_every == 0)) {
-            ts.epoch = data.epoch;
-            ts.pos = data.pos;
-            char p2[XA_PATH_MAX];
-            st = xa_file_remove_tree(tmp);
-            if (!st) st = xa_path_join(p2, sizeof p2, tmp, "adapter");
-            if (!st) st = xa_hub_save_adapter(p2, ad, ec, base_dir);
-            if (!st) st = xa_ckpt_commit(tmp, ckpt, &opt, &ts, identity, path);
-            if (st) goto done;
-        }
-        if (stop) break;
-    }
-    xa_progress_finish(&prog);
+    const xa_trainer_opts to = trainer_opts(o, label, out_dir, identity, o->steps);
+    st = xa_trainer_run(&tr, &to, &opt, &g_lang_ops, &L);
+    if (st) goto done;
     xa_composer_skip_lowest(cp, 0);
-    res->first_loss = log.first;
-    res->last_loss = log.last;
-    res->steps_done = ts.step;
-    res->seconds = xa_time_now() - t0;
-    res->tokens_per_s = res->seconds > 0 ? (double)done_here * o->B * T / res->seconds : 0;
-    if (ts.step == o->steps) {
+    res->first_loss = tr.log.first;
+    res->last_loss = tr.log.last;
+    res->steps_done = tr.ts.step;
+    res->seconds = tr.seconds;
+    res->tokens_per_s = res->seconds > 0 ? tr.tokens / res->seconds : 0;
+    if (tr.ts.step == o->steps) {
         /* The adapter directory: weights, then adapter_config.json (the completion marker). */
         st = xa_hub_save_adapter(out_dir, ad, ec, base_dir);
         res->finished = !st;
     }
 done:
-    if (mf) fclose(mf);
+    xa_trainer_close(&tr);
     xa_aligned_free(dlast);
     xa_optim_free(&opt);
     xa_composer_free(cp);
