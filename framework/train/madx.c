@@ -591,6 +591,168 @@ static const char *base_name_of(const char *dir) {
     return s && s[1] ? s + 1 : dir;
 }
 
+/* A task-adapter or fusion run: the loaded model, what trains, the data and the best dev weights. */
+typedef struct task_run {
+    const xa_phase_opts *o;
+    const xa_task_spec *spec;
+    const char *bname;         /* the base's directory name (model_name of what is saved) */
+    task_model *m;
+    xa_adapter *ad;            /* trained adapter, or NULL */
+    xa_fusion_layer *fu;       /* trained fusion, or NULL */
+    const xa_task_data *dev;
+    xa_task_batcher *bt;
+    xa_task_batch *tb;
+    float *dlast;              /* (B, T, C) */
+    int64_t steps, per_epoch, eval_every;
+    char out_dir[XA_PATH_MAX], best[XA_PATH_MAX];
+} task_run;
+
+static xa_status task_init(void *ctx, xa_train_state *ts) {
+    task_run *R = ctx;
+    xa_rng init;
+    xa_rng_seed(&init, R->o->seed, 21);
+    if (R->ad) xa_adapter_init_weights(R->ad, &init);
+    if (R->fu) xa_fusion_layer_init_weights(R->fu, &init);
+    xa_head_init_weights(&R->m->head, &init, 0.02f);
+    if (R->spec->head_init_dir) {
+        xa_head h0;
+        xa_status st = xa_hub_load_head(R->spec->head_init_dir, &h0, 1, 1, 0, NULL);
+        if (st) return st;
+        if (h0.n_params == R->m->head.n_params) memcpy(R->m->head.params, h0.params, h0.n_params * sizeof(float));
+        xa_head_free(&h0);
+    }
+    xa_rng_seed(&ts->rng, R->o->seed, 22);
+    remove_tree(R->best);
+    return XA_STATUS_OK;
+}
+
+static xa_status task_load(void *ctx, const char *dir) {
+    task_run *R = ctx;
+    return load_trained(dir, R->m, R->ad, R->fu);
+}
+
+static xa_status task_seek(void *ctx, const char *path, const xa_train_state *ts) {
+    task_run *R = ctx;
+    if (ts->pos < 0 || ts->pos > R->bt->n_batches || ts->epoch < 0)
+        return xa_error_set(XA_STATUS_FORMAT, path, "a data position within the training data",
+                            "delete the checkpoint", "batch %" PRId64 " of %" PRId64, ts->pos, R->bt->n_batches);
+    xa_task_batcher_seek(R->bt, ts->epoch, ts->pos);
+    return XA_STATUS_OK;
+}
+
+/* Hot loop: the next batch (none at the end of an epoch) -> forward through the setup and the
+ * head -> loss (+ the fusion regulariser) -> backward down to the lowest trained site. */
+static xa_status task_step(void *ctx, xa_trainer *t, float *loss, double *tokens) {
+    task_run *R = ctx;
+    xa_task_batch *tb = R->tb;
+    if (!xa_task_batcher_next(R->bt, tb)) return XA_STATUS_OK; /* the next call starts the next epoch */
+    if (R->o->adapter_drop > 0) xa_composer_adapterdrop(R->m->cp, R->o->adapter_drop, &t->ts.rng);
+    xa_status st = XA_STATUS_OK;
+    *loss = task_forward(R->m, tb, 1, &t->ts.rng, NULL, &st);
+    if (st) return st;
+    if (R->fu && R->fu->cfg.regularization) *loss += xa_composer_fusion_regularizer(R->m->cp, 0.01f);
+    memset(R->dlast, 0, (size_t)tb->B * tb->T * R->m->enc.cfg.C * sizeof(float));
+    xa_head_backward(&R->m->head, R->dlast, 1.0f);
+    xa_batch b = {tb->ids, NULL, tb->lens, tb->B, tb->T};
+    xa_encoder_backward(&R->m->enc, &R->m->acts, &b, &R->m->hook, R->dlast, NULL);
+    *tokens = (double)tb->B * tb->T;
+    return XA_STATUS_OK;
+}
+
+static void task_extra(void *ctx, const xa_trainer *t, char *buf, size_t n) {
+    const task_run *R = ctx;
+    snprintf(buf, n, "\"epoch\": %.3f", (double)t->ts.step / (double)R->per_epoch);
+}
+
+/* The dev evaluation at its cadence: a new best is saved to OUT/best (swapped in); early
+ * stopping after `early_stopping` evaluations without one. */
+static xa_status task_after(void *ctx, xa_trainer *t, float loss, double lr, char *line, size_t n) {
+    task_run *R = ctx;
+    xa_train_state *ts = &t->ts;
+    (void)lr;
+    if (R->spec->dev_path && (ts->step % R->eval_every == 0 || ts->step == R->steps)) {
+        xa_composer_skip_lowest(R->m->cp, 0);
+        xa_eval_metrics em;
+        xa_status st = task_score(R->m, R->dev, &em);
+        if (st) return st;
+        const int better = em.primary > ts->best;
+        if (better) {
+            ts->best = em.primary;
+            ts->best_step = ts->step;
+            ts->bad_evals = 0;
+            char btmp[XA_PATH_MAX];
+            st = xa_path_join(btmp, sizeof btmp, R->out_dir, "best.tmp");
+            if (!st) remove_tree(btmp);
+            if (!st) st = save_trained(btmp, R->m, R->ad, R->fu, R->spec, R->bname);
+            if (!st) st = xa_ckpt_swap_dir(btmp, R->best);
+            if (st) return st;
+        } else {
+            ts->bad_evals++;
+        }
+        fprintf(t->mf, "{\"step\": %" PRId64 ", \"dev\": %.6f, \"dev_f1\": %.6f, \"best\": %.6f%s}\n", ts->step,
+                em.primary, R->spec->tagging ? em.f1 : em.macro_f1, ts->best, better ? ", \"new_best\": true" : "");
+        fflush(t->mf);
+        if (R->o->early_stopping > 0 && ts->bad_evals >= R->o->early_stopping) {
+            t->stop = 1;
+            XA_LOG_INFO("%s: early stopping at step %lld (best %.4f at step %lld)", R->spec->head_name,
+                        (long long)ts->step, ts->best, (long long)ts->best_step);
+        }
+    }
+    snprintf(line, n, "loss %.4f | best %.4f", loss, ts->best);
+    return XA_STATUS_OK;
+}
+
+static void task_position(void *ctx, xa_train_state *ts) {
+    task_run *R = ctx;
+    ts->epoch = R->bt->epoch;
+    ts->pos = R->bt->pos;
+}
+
+static xa_status task_save(void *ctx, const char *dir) {
+    task_run *R = ctx;
+    return save_trained(dir, R->m, R->ad, R->fu, R->spec, R->bname);
+}
+
+static const xa_trainer_ops g_task_ops = {task_init, task_load, task_seek, task_step, task_extra, task_after,
+                                          task_position, task_save};
+
+/* The outputs of a finished task run: OUT/final (the best dev weights when a dev set exists, else
+ * the last; built as final.tmp and swapped in), then OUT/dev.json. */
+static xa_status task_finish(task_run *R, const xa_train_state *ts) {
+    xa_status st = XA_STATUS_OK;
+    char fin[XA_PATH_MAX], dst[XA_PATH_MAX], path[XA_PATH_MAX];
+    if (R->spec->dev_path && xa_file_is_dir(R->best)) st = load_trained(R->best, R->m, R->ad, R->fu);
+    if (!st) st = xa_path_join(fin, sizeof fin, R->out_dir, "final.tmp");
+    if (!st) {
+        remove_tree(fin);
+        st = save_trained(fin, R->m, R->ad, R->fu, R->spec, R->bname);
+    }
+    if (!st) st = xa_path_join(dst, sizeof dst, R->out_dir, "final");
+    if (!st) st = xa_ckpt_swap_dir(fin, dst);
+    if (st) return st;
+    char j[256];
+    int n = snprintf(j, sizeof j, "{\"best_dev\": %.6f, \"best_step\": %" PRId64 ", \"steps\": %" PRId64 "}\n",
+                     ts->best, ts->best_step, ts->step);
+    st = xa_path_join(path, sizeof path, R->out_dir, "dev.json");
+    if (!st) st = xa_file_write_atomic(path, j, (size_t)n);
+    return st;
+}
+
+/* The label set of a run: from the initial head (head_init_dir) when there is one, else
+ * collected from the training file. */
+static xa_status task_labels(task_model *m, const xa_task_spec *spec) {
+    memset(&m->labels, 0, sizeof m->labels);
+    if (!spec->head_init_dir) return XA_STATUS_OK;
+    xa_head_file_config hc;
+    xa_head h0;
+    xa_status st = xa_hub_load_head(spec->head_init_dir, &h0, 1, 1, 0, &hc);
+    if (st) return st;
+    xa_head_free(&h0);
+    m->labels.n = hc.n_labels;
+    for (int i = 0; i < hc.n_labels; i++) snprintf(m->labels.names[i], sizeof m->labels.names[i], "%s", hc.labels[i]);
+    return XA_STATUS_OK;
+}
+
 xa_status xa_train_task(const char *base_dir, const char *tokenizer, const char *out_dir,
                         const xa_task_spec *spec, const xa_phase_opts *o, xa_phase_result *res) {
     task_model m;
@@ -598,17 +760,17 @@ xa_status xa_train_task(const char *base_dir, const char *tokenizer, const char 
     xa_task_batcher bt;
     xa_task_batch tb;
     xa_optim opt;
-    FILE *mf = NULL;
-    float *dlast = NULL;
-    char path[XA_PATH_MAX], ckpt[XA_PATH_MAX], tmp[XA_PATH_MAX], best[XA_PATH_MAX], identity[512];
+    xa_trainer tr;
+    char identity[512];
     memset(&train, 0, sizeof train);
     memset(&dev, 0, sizeof dev);
     memset(&bt, 0, sizeof bt);
     memset(&tb, 0, sizeof tb);
     memset(&opt, 0, sizeof opt);
+    memset(&tr, 0, sizeof tr);
     memset(res, 0, sizeof *res);
     res->best_dev = -1;
-    const char *bname = base_name_of(base_dir);
+    task_run R = {o, spec, base_name_of(base_dir), &m, NULL, NULL, &dev, &bt, &tb, NULL, 0, 0, 0, "", ""};
 
     xa_status st = task_model_open(&m, base_dir, tokenizer);
     if (st) goto done;
@@ -619,23 +781,10 @@ xa_status xa_train_task(const char *base_dir, const char *tokenizer, const char 
     for (int i = 0; i < spec->n_frozen && !st; i++)
         st = xa_hub_load_adapter(m.cp, spec->frozen_dirs[i], NULL, NULL, 0, 0, NULL);
     if (!st && spec->frozen_task_dir) st = xa_hub_load_adapter(m.cp, spec->frozen_task_dir, NULL, NULL, 0, 0, NULL);
-    xa_adapter *ad = NULL;
-    xa_fusion_layer *fu = NULL;
-    if (!st && spec->new_adapter) st = xa_composer_add_adapter(m.cp, spec->new_adapter, spec->new_cfg, 1, &ad);
-    if (!st && spec->n_fuse) st = xa_composer_add_fusion(m.cp, NULL, spec->fuse, spec->n_fuse, spec->fusion_cfg, 1, &fu);
-    if (st) goto done;
-    /* data: the label set comes from the training file (or the initial head) */
-    memset(&m.labels, 0, sizeof m.labels);
-    if (spec->head_init_dir) {
-        xa_head_file_config hc;
-        xa_head h0;
-        st = xa_hub_load_head(spec->head_init_dir, &h0, 1, 1, 0, &hc);
-        if (st) goto done;
-        xa_head_free(&h0);
-        m.labels.n = hc.n_labels;
-        for (int i = 0; i < hc.n_labels; i++) snprintf(m.labels.names[i], sizeof m.labels.names[i], "%s", hc.labels[i]);
-    }
-    st = xa_task_data_load(&train, m.spm, spec->train_path, kind, XA_TASK_FORMAT_AUTO, T, &m.labels);
+    if (!st && spec->new_adapter) st = xa_composer_add_adapter(m.cp, spec->new_adapter, spec->new_cfg, 1, &R.ad);
+    if (!st && spec->n_fuse) st = xa_composer_add_fusion(m.cp, NULL, spec->fuse, spec->n_fuse, spec->fusion_cfg, 1, &R.fu);
+    if (!st) st = task_labels(&m, spec);
+    if (!st) st = xa_task_data_load(&train, m.spm, spec->train_path, kind, XA_TASK_FORMAT_AUTO, T, &m.labels);
     if (!st && spec->dev_path) st = xa_task_data_load(&dev, m.spm, spec->dev_path, kind, XA_TASK_FORMAT_AUTO, T, &m.labels);
     if (st) goto done;
     if (m.labels.n < 2) {
@@ -646,167 +795,48 @@ xa_status xa_train_task(const char *base_dir, const char *tokenizer, const char 
                       m.enc.cfg.p_hidden, o->B, T, 1);
     if (!st) st = task_model_plan(&m, spec->setup, o->B, T, 1);
     if (!st) st = xa_optim_init(&opt, 0.9, 0.999, 1e-8);
-    if (!st && ad) st = xa_optim_add_group(&opt, ad->name, ad->params, ad->grads, ad->n_params, 1.0, o->weight_decay, 1, NULL);
-    if (!st && fu) st = xa_optim_add_group(&opt, "fusion", fu->params, fu->grads, fu->n_params, 1.0, o->weight_decay, 1, NULL);
+    if (!st && R.ad) st = xa_optim_add_group(&opt, R.ad->name, R.ad->params, R.ad->grads, R.ad->n_params, 1.0, o->weight_decay, 1, NULL);
+    if (!st && R.fu) st = xa_optim_add_group(&opt, "fusion", R.fu->params, R.fu->grads, R.fu->n_params, 1.0, o->weight_decay, 1, NULL);
     if (!st) st = xa_optim_add_group(&opt, "head", m.head.params, m.head.grads, m.head.n_params, 1.0, o->weight_decay, 1, NULL);
     if (!st) st = xa_task_batcher_init(&bt, &train, o->B, 1, o->seed, xa_spm_special_ids(m.spm).pad);
     if (!st) st = xa_task_batch_init(&tb, o->B, T);
+    if (!st && snprintf(R.out_dir, sizeof R.out_dir, "%s", out_dir) >= (int)sizeof R.out_dir)
+        st = xa_error_set(XA_STATUS_USAGE, out_dir, NULL, NULL, "path too long");
+    if (!st) st = xa_path_join(R.best, sizeof R.best, out_dir, "best");
     if (st) goto done;
-    dlast = xa_aligned_alloc((size_t)o->B * T * m.enc.cfg.C * sizeof(float), 64);
-    if (!dlast) {
+    R.dlast = xa_aligned_alloc((size_t)o->B * T * m.enc.cfg.C * sizeof(float), 64);
+    if (!R.dlast) {
         st = xa_error_set(XA_STATUS_NOMEM, "xa_train_task", NULL, NULL, "out of memory");
         goto done;
     }
-    const int64_t per_epoch = bt.n_batches;
-    const int64_t steps = o->steps > 0 ? o->steps : (int64_t)ceil(o->epochs * (double)per_epoch);
-    const int64_t eval_every = o->eval_every > 0 ? o->eval_every : per_epoch;
+    R.per_epoch = bt.n_batches;
+    R.steps = o->steps > 0 ? o->steps : (int64_t)ceil(o->epochs * (double)R.per_epoch);
+    R.eval_every = o->eval_every > 0 ? o->eval_every : R.per_epoch;
     char setup_id[256]; /* the setup text without spaces: the identity's items are space-separated */
     size_t ns = 0;
     for (const char *c = spec->setup; *c && ns + 1 < sizeof setup_id; c++)
         if (*c != ' ') setup_id[ns++] = *c;
     setup_id[ns] = '\0';
     snprintf(identity, sizeof identity, "task %s setup=%s B=%d T=%d steps=%" PRId64 " seed=%" PRIu64 " lr=%g n=%d"
-             " data=%016" PRIx64, spec->head_name, setup_id, o->B, T, steps, o->seed, o->lr, train.n,
+             " data=%016" PRIx64, spec->head_name, setup_id, o->B, T, R.steps, o->seed, o->lr, train.n,
              task_fingerprint(task_fingerprint(XA_FNV_INIT, &train), &dev));
-
-    xa_train_state ts = {0, 0, 0, {0, 0}, -1, 0, 0};
-    if ((st = xa_file_mkdirs(out_dir))) goto done;
-    if ((st = xa_path_join(ckpt, sizeof ckpt, out_dir, "checkpoint"))) goto done;
-    if ((st = xa_path_join(tmp, sizeof tmp, out_dir, "checkpoint.tmp"))) goto done;
-    if ((st = xa_path_join(best, sizeof best, out_dir, "best"))) goto done;
-    if ((st = xa_ckpt_recover(ckpt)) || (st = xa_ckpt_recover(best))) goto done;
-    if (o->resume && xa_file_is_dir(ckpt)) {
-        char p2[XA_PATH_MAX];
-        st = load_trained(ckpt, &m, ad, fu);
-        if (!st) st = xa_path_join(p2, sizeof p2, ckpt, "trainer_state.safetensors");
-        if (!st) st = xa_ckpt_load_state(p2, &opt, &ts, identity);
-        if (!st && (ts.pos < 0 || ts.pos > bt.n_batches || ts.epoch < 0))
-            st = xa_error_set(XA_STATUS_FORMAT, p2, "a data position within the training data",
-                              "delete the checkpoint", "batch %" PRId64 " of %" PRId64, ts.pos, bt.n_batches);
-        if (st) goto done;
-        xa_task_batcher_seek(&bt, ts.epoch, ts.pos);
-        XA_LOG_INFO("%s: resuming at step %lld", spec->head_name, (long long)ts.step);
-    } else {
-        xa_rng init;
-        xa_rng_seed(&init, o->seed, 21);
-        if (ad) xa_adapter_init_weights(ad, &init);
-        if (fu) xa_fusion_layer_init_weights(fu, &init);
-        xa_head_init_weights(&m.head, &init, 0.02f);
-        if (spec->head_init_dir) {
-            xa_head h0;
-            st = xa_hub_load_head(spec->head_init_dir, &h0, 1, 1, 0, NULL);
-            if (st) goto done;
-            if (h0.n_params == m.head.n_params) memcpy(m.head.params, h0.params, h0.n_params * sizeof(float));
-            xa_head_free(&h0);
-        }
-        xa_rng_seed(&ts.rng, o->seed, 22);
-        remove_tree(best);
-    }
-    xa_sched sched = {XA_SCHED_KIND_LINEAR, o->lr, warmup_steps(o, steps), steps, 0.5};
-    if ((st = xa_path_join(path, sizeof path, out_dir, "metrics.jsonl"))) goto done;
-    if ((st = xa_metrics_open(&mf, path, ts.step > 0))) goto done;
-
-    xa_progress prog;
-    xa_progress_init(&prog, o->progress, spec->head_name, "tok", ts.step, steps);
-    const size_t C = (size_t)m.enc.cfg.C;
-    xa_loss_log log;
-    xa_loss_log_init(&log, mf, o->log_every > 0 ? o->log_every : 10);
-    double t0 = log.t0, tokens = 0;
-    int64_t done_here = 0;
-    int stopped_early = 0;
-    while (ts.step < steps) {
-        if (!xa_task_batcher_next(&bt, &tb)) continue; /* end of an epoch: the next call starts the next */
-        xa_optim_zero_grad(&opt);
-        if (o->adapter_drop > 0) xa_composer_adapterdrop(m.cp, o->adapter_drop, &ts.rng);
-        float loss = task_forward(&m, &tb, 1, &ts.rng, NULL, &st);
-        if (st) goto done;
-        if (fu && fu->cfg.regularization) loss += xa_composer_fusion_regularizer(m.cp, 0.01f);
-        memset(dlast, 0, (size_t)tb.B * tb.T * C * sizeof(float));
-        xa_head_backward(&m.head, dlast, 1.0f);
-        xa_batch b = {tb.ids, NULL, tb.lens, tb.B, tb.T};
-        xa_encoder_backward(&m.enc, &m.acts, &b, &m.hook, dlast, NULL);
-        double gnorm = o->clip > 0 ? xa_optim_clip_grad_norm(&opt, o->clip) : xa_optim_grad_norm(&opt);
-        double lr = xa_sched_lr(&sched, ts.step);
-        xa_optim_step(&opt, lr);
-        ts.step++;
-        done_here++;
-        tokens += (double)tb.B * tb.T;
-        xa_progress_update(&prog, ts.step, (double)tb.B * tb.T, "loss %.4f | best %.4f", loss, ts.best);
-        char epoch[48];
-        snprintf(epoch, sizeof epoch, "\"epoch\": %.3f", (double)ts.step / (double)per_epoch);
-        xa_loss_log_step(&log, ts.step, loss, lr, gnorm, (double)tb.B * tb.T, ts.step == steps, epoch);
-        if (spec->dev_path && (ts.step % eval_every == 0 || ts.step == steps)) {
-            xa_composer_skip_lowest(m.cp, 0);
-            xa_eval_metrics em;
-            st = task_score(&m, &dev, &em);
-            if (st) goto done;
-            int better = em.primary > ts.best;
-            if (better) {
-                ts.best = em.primary;
-                ts.best_step = ts.step;
-                ts.bad_evals = 0;
-                char btmp[XA_PATH_MAX];
-                st = xa_path_join(btmp, sizeof btmp, out_dir, "best.tmp");
-                if (!st) remove_tree(btmp);
-                if (!st) st = save_trained(btmp, &m, ad, fu, spec, bname);
-                if (!st) st = xa_ckpt_swap_dir(btmp, best);
-                if (st) goto done;
-            } else {
-                ts.bad_evals++;
-            }
-            fprintf(mf, "{\"step\": %" PRId64 ", \"dev\": %.6f, \"dev_f1\": %.6f, \"best\": %.6f%s}\n", ts.step,
-                    em.primary, spec->tagging ? em.f1 : em.macro_f1, ts.best, better ? ", \"new_best\": true" : "");
-            fflush(mf);
-            if (o->early_stopping > 0 && ts.bad_evals >= o->early_stopping) stopped_early = 1;
-        }
-        int stop = o->stop_after > 0 && done_here >= o->stop_after;
-        if (ts.step == steps || stop || stopped_early || (o->ckpt_every > 0 && ts.step % o->ckpt_every == 0)) {
-            ts.epoch = bt.epoch;
-            ts.pos = bt.pos;
-            st = xa_file_remove_tree(tmp);
-            if (!st) st = save_trained(tmp, &m, ad, fu, spec, bname);
-            if (!st) st = xa_ckpt_commit(tmp, ckpt, &opt, &ts, identity, path);
-            if (st) goto done;
-        }
-        if (stop) break;
-        if (stopped_early) {
-            XA_LOG_INFO("%s: early stopping at step %lld (best %.4f at step %lld)", spec->head_name,
-                        (long long)ts.step, ts.best, (long long)ts.best_step);
-            break;
-        }
-    }
-    xa_progress_finish(&prog);
-    res->first_loss = log.first;
-    res->last_loss = log.last;
-    res->steps_done = ts.step;
-    res->best_dev = ts.best;
-    res->best_step = ts.best_step;
-    res->seconds = xa_time_now() - t0;
-    res->tokens_per_s = res->seconds > 0 ? tokens / res->seconds : 0;
-    if (ts.step == steps || stopped_early) {
-        /* the final outputs: the best dev weights when a dev set exists, else the last */
-        if (spec->dev_path && xa_file_is_dir(best)) st = load_trained(best, &m, ad, fu);
-        char fin[XA_PATH_MAX];
-        if (!st) st = xa_path_join(fin, sizeof fin, out_dir, "final.tmp");
-        if (!st) {
-            remove_tree(fin);
-            st = save_trained(fin, &m, ad, fu, spec, bname);
-        }
-        char dst[XA_PATH_MAX];
-        if (!st) st = xa_path_join(dst, sizeof dst, out_dir, "final");
-        if (!st) st = xa_ckpt_swap_dir(fin, dst);
-        if (!st) {
-            char j[256];
-            int n = snprintf(j, sizeof j, "{\"best_dev\": %.6f, \"best_step\": %" PRId64 ", \"steps\": %" PRId64 "}\n",
-                             ts.best, ts.best_step, ts.step);
-            st = xa_path_join(path, sizeof path, out_dir, "dev.json");
-            if (!st) st = xa_file_write_atomic(path, j, (size_t)n);
-        }
+    if ((st = xa_ckpt_recover(R.best))) goto done;
+    const xa_trainer_opts to = trainer_opts(o, spec->head_name, out_dir, identity, R.steps);
+    if ((st = xa_trainer_run(&tr, &to, &opt, &g_task_ops, &R))) goto done;
+    res->first_loss = tr.log.first;
+    res->last_loss = tr.log.last;
+    res->steps_done = tr.ts.step;
+    res->best_dev = tr.ts.best;
+    res->best_step = tr.ts.best_step;
+    res->seconds = tr.seconds;
+    res->tokens_per_s = res->seconds > 0 ? tr.tokens / res->seconds : 0;
+    if (tr.ts.step == R.steps || tr.stop) {
+        st = task_finish(&R, &tr.ts);
         res->finished = !st;
     }
 done:
-    if (mf) fclose(mf);
-    xa_aligned_free(dlast);
+    xa_trainer_close(&tr);
+    xa_aligned_free(R.dlast);
     xa_optim_free(&opt);
     xa_task_batch_free(&tb);
     xa_task_batcher_free(&bt);
