@@ -13,6 +13,7 @@
 #include "optim/optim.h"
 #include "train/ckpt.h"
 #include "train/train.h"
+#include "train/trainer.h"
 
 #include <unistd.h>
 
@@ -353,6 +354,133 @@ static void test_ckpt_identity(void **state) {
     xa_optim_free(&opt);
 }
 
+/* ---- the trainer skeleton (train/trainer.c) on a toy phase --------------------------------------
+ * w (4 floats) descends the loss |w - target|^2 with a noisy target drawn from the run's RNG;
+ * every third batch request is an epoch end (no batch). */
+typedef struct toy_phase {
+    float w[4], g[4];
+    int64_t calls;             /* batch requests: the data position */
+    int stop_at;               /* after: early stop at this step (0: never) */
+} toy_phase;
+
+static xa_status toy_init(void *ctx, xa_train_state *ts) {
+    toy_phase *p = ctx;
+    for (int i = 0; i < 4; i++) p->w[i] = (float)i;
+    xa_rng_seed(&ts->rng, 5, 6);
+    return XA_STATUS_OK;
+}
+
+static xa_status toy_load(void *ctx, const char *dir) {
+    char path[XA_PATH_MAX], *data = NULL;
+    size_t n = 0;
+    xa_status st = xa_path_join(path, sizeof path, dir, "w.bin");
+    if (!st) st = xa_file_read(&data, &n, path, 0);
+    if (!st && n == sizeof((toy_phase *)ctx)->w) memcpy(((toy_phase *)ctx)->w, data, n);
+    free(data);
+    return st;
+}
+
+static xa_status toy_seek(void *ctx, const char *path, const xa_train_state *ts) {
+    (void)path;
+    ((toy_phase *)ctx)->calls = ts->pos;
+    return XA_STATUS_OK;
+}
+
+static xa_status toy_step(void *ctx, xa_trainer *t, float *loss, double *tokens) {
+    toy_phase *p = ctx;
+    if (++p->calls % 3 == 0) return XA_STATUS_OK;
+    *loss = 0;
+    for (int i = 0; i < 4; i++) {
+        float d = p->w[i] - (1.0f + 0.1f * (float)xa_rng_uniform(&t->ts.rng));
+        p->g[i] += 2 * d;
+        *loss += d * d;
+    }
+    *tokens = 8;
+    return XA_STATUS_OK;
+}
+
+static xa_status toy_after(void *ctx, xa_trainer *t, float loss, double lr, char *line, size_t n) {
+    (void)loss, (void)lr, (void)line, (void)n;
+    if (((toy_phase *)ctx)->stop_at == t->ts.step) t->stop = 1;
+    return XA_STATUS_OK;
+}
+
+static void toy_position(void *ctx, xa_train_state *ts) { ts->pos = ((toy_phase *)ctx)->calls; }
+
+static xa_status toy_save(void *ctx, const char *dir) {
+    char path[XA_PATH_MAX];
+    xa_status st = xa_file_mkdirs(dir);
+    if (!st) st = xa_path_join(path, sizeof path, dir, "w.bin");
+    if (!st) st = xa_file_write_atomic(path, ((toy_phase *)ctx)->w, sizeof((toy_phase *)ctx)->w);
+    return st;
+}
+
+static const xa_trainer_ops g_toy = {toy_init, toy_load, toy_seek, toy_step, NULL, toy_after, toy_position, toy_save};
+
+/* Run the toy phase in dir for steps (stop_after: 0 = to the end); returns the trainer's step. */
+static int64_t toy_run(const char *dir, int64_t steps, int64_t stop_after, int resume, toy_phase *p) {
+    xa_optim opt;
+    xa_trainer t;
+    assert_int_equal(xa_optim_init(&opt, 0.9, 0.999, 1e-8), XA_STATUS_OK);
+    assert_int_equal(xa_optim_add_group(&opt, "w", p->w, p->g, 4, 1.0, 0.01, 1, NULL), XA_STATUS_OK);
+    xa_trainer_opts o = {"toy", dir, NULL, "toy v=1", steps, 2, 0.1, 1.0, 3, 2, stop_after, resume, NULL};
+    FILE *quiet = fopen("/dev/null", "w");
+    o.progress = quiet;
+    assert_int_equal(xa_trainer_run(&t, &o, &opt, &g_toy, p), XA_STATUS_OK);
+    xa_trainer_close(&t);
+    fclose(quiet);
+    xa_optim_free(&opt);
+    return t.ts.step;
+}
+
+static void test_trainer_skeleton(void **state) {
+    (void)state;
+    char a[XA_PATH_MAX], b[XA_PATH_MAX], c[XA_PATH_MAX], path[XA_PATH_MAX];
+    snprintf(a, sizeof a, "%s", xt_tmp_path("trainer-a"));
+    snprintf(b, sizeof b, "%s", xt_tmp_path("trainer-b"));
+    snprintf(c, sizeof c, "%s", xt_tmp_path("trainer-c"));
+    xa_file_remove_tree(a);
+    xa_file_remove_tree(b);
+    xa_file_remove_tree(c);
+    toy_phase whole = {0}, part = {0}, early = {0};
+    assert_int_equal(toy_run(a, 10, 0, 1, &whole), 10);
+    assert_int_equal(whole.calls, 14); /* 10 steps and 4 epoch ends */
+    assert_true(fabsf(whole.w[3] - 3.0f) > 0.1f); /* it trained */
+    /* stopped after 4 steps (a checkpoint there), then resumed by a fresh process state */
+    assert_int_equal(toy_run(b, 10, 4, 1, &part), 4);
+    toy_phase resumed = {0};
+    assert_int_equal(toy_run(b, 10, 0, 1, &resumed), 10);
+    assert_memory_equal(resumed.w, whole.w, sizeof whole.w);
+    assert_int_equal(xa_path_join(path, sizeof path, b, "metrics.jsonl"), XA_STATUS_OK);
+    char *m = NULL;
+    assert_int_equal(xa_file_read(&m, NULL, path, 0), XA_STATUS_OK);
+    int lines = 0;
+    for (char *q = m; *q; q++) lines += *q == '\n';
+    free(m);
+    assert_int_equal(lines, 5); /* windows of 2 steps over 10, across the resume */
+    /* another identity is refused */
+    xa_optim opt;
+    xa_trainer t;
+    assert_int_equal(xa_optim_init(&opt, 0.9, 0.999, 1e-8), XA_STATUS_OK);
+    assert_int_equal(xa_optim_add_group(&opt, "w", resumed.w, resumed.g, 4, 1.0, 0.01, 1, NULL), XA_STATUS_OK);
+    xa_trainer_opts o = {"toy", b, NULL, "toy v=2", 10, 2, 0.1, 1.0, 3, 2, 0, 1, NULL};
+    assert_int_equal(xa_trainer_run(&t, &o, &opt, &g_toy, &resumed), XA_STATUS_CONFIG);
+    xt_assert_error_mentions("v=2");
+    xa_trainer_close(&t);
+    xa_optim_free(&opt);
+    xa_error_clear();
+    /* an early stop checkpoints its step and ends the run */
+    early.stop_at = 5;
+    assert_int_equal(toy_run(c, 10, 0, 1, &early), 5);
+    assert_int_equal(xa_path_join(path, sizeof path, c, "checkpoint/w.bin"), XA_STATUS_OK);
+    char *w = NULL;
+    size_t n = 0;
+    assert_int_equal(xa_file_read(&w, &n, path, 0), XA_STATUS_OK);
+    assert_int_equal(n, sizeof early.w);
+    assert_memory_equal(w, early.w, n);
+    free(w);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_mlm_packing_and_masking),
@@ -362,6 +490,7 @@ int main(void) {
         cmocka_unit_test(test_damaged_checkpoint),
         cmocka_unit_test(test_ckpt_swap_and_recover),
         cmocka_unit_test(test_ckpt_identity),
+        cmocka_unit_test(test_trainer_skeleton),
     };
     return cmocka_run_group_tests_name("train", tests, NULL, NULL);
 }

@@ -6,9 +6,11 @@
  *    e.g. Stack(lang:src, task); dev evaluation at a cadence, the best weights kept, early
  *    stopping.
  *  - xa_eval_setup: one setup on one test file.
- * Both trainers checkpoint to OUT/checkpoint (AdapterHub directories + trainer_state.safetensors)
- * through a .tmp directory swapped into place, and resume bit-identically: the batches, masks,
- * dropout and AdamW state of a resumed run are those of an uninterrupted one.
+ * Both trainers run on the loop skeleton of train/trainer.c (this file supplies their setup, the
+ * step, the dev evaluation and the outputs) and checkpoint to OUT/checkpoint (AdapterHub
+ * directories + trainer_state.safetensors) through a .tmp directory swapped into place; they
+ * resume bit-identically: the batches, masks, dropout and AdamW state of a resumed run are those
+ * of an uninterrupted one.
  * Weight decay applies to each whole parameter group (one group per adapter, fusion and head);
  * HF's per-tensor exclusion of biases and norms is not reproduced. */
 #include "train/train.h"

@@ -10,7 +10,9 @@
  *    separate rows, mean-pools the last hidden states over the real tokens and adds
  *    align_weight x the symmetric in-batch contrastive loss (tensor/contrastive.c); both passes'
  *    gradients add up before the one clip and optimizer step.
- * Pair sampling depends only on (seed, step), so resuming needs no extra state. */
+ * Pair sampling depends only on (seed, step), so resuming needs no extra state. The loop itself
+ * (schedule, clip, AdamW, metrics, checkpoints, resume) is train/trainer.c; this file supplies the
+ * steps. */
 #include "train/train.h"
 
 #include <errno.h>
@@ -26,6 +28,7 @@
 #include "optim/optim.h"
 #include "tokenizer/spm.h"
 #include "train/ckpt.h"
+#include "train/trainer.h"
 
 
 xa_pretrain_opts xa_pretrain_opts_default(void) {
@@ -141,41 +144,130 @@ static xa_status align_pass(const xa_pretrain_opts *o, xa_encoder *enc, xa_encod
     return XA_STATUS_OK;
 }
 
-/* Write OUT/checkpoint.tmp completely, then swap it in for OUT/checkpoint. */
-static xa_status save_checkpoint(const xa_pretrain_opts *o, const xa_mlm_data *d, const xa_encoder *enc,
-                                 const xa_mlm_head *head, const xa_optim *opt, const xa_train_state *ts) {
-    char tmp[XA_PATH_MAX], fin[XA_PATH_MAX], identity[512];
-    xa_status st = xa_path_join(tmp, sizeof tmp, o->out_dir, "checkpoint.tmp");
-    if (!st) st = xa_path_join(fin, sizeof fin, o->out_dir, "checkpoint");
-    if (st) return st;
-    st = xa_file_remove_tree(tmp);
-    if (st) return st;
-    identity_of(o, d, identity, sizeof identity);
-    st = xa_model_save(tmp, enc, head, NULL);
-    if (!st) st = xa_ckpt_commit(tmp, fin, opt, ts, identity, NULL);
-    return st;
+/* A pretraining run: the encoder and MLM head (all train), the corpus, the pairs and the
+ * alignment buffers, and the running means of the alignment loss for the metrics window. */
+typedef struct pretrain_run {
+    const xa_pretrain_opts *o;
+    xa_encoder *enc;
+    xa_encoder_acts *acts;
+    xa_mlm_head *head;
+    xa_mlm_data *data;
+    xa_mlm_batch *batch;
+    const xa_pair_data *pd;
+    float *dlast;              /* (max(B, 2 n_al), T, C) */
+    int n_al;                  /* alignment pairs per step, 0 = off */
+    int32_t *al_ids, *al_lens; /* (2 n_al, T), (2 n_al) */
+    float *al_pooled, *al_dpooled, *al_scratch;
+    double al_sum, al_acc_sum; /* over the current metrics window */
+    int64_t al_n;
+    double last_align_loss, last_align_acc; /* of the last written window */
+} pretrain_run;
+
+static xa_status pt_init(void *ctx, xa_train_state *ts) {
+    pretrain_run *P = ctx;
+    xa_rng init;
+    xa_rng_seed(&init, P->o->seed, 1);
+    xa_encoder_init_weights(P->enc, &init, 0.02f);
+    xa_mlm_head_init_weights(P->head, &init, 0.02f);
+    xa_rng_seed(&ts->rng, P->o->seed, 2);
+    return XA_STATUS_OK;
 }
 
-static xa_status load_checkpoint(const xa_pretrain_opts *o, const xa_mlm_data *d, const char *dir, xa_encoder *enc,
-                                 xa_mlm_head *head, xa_optim *opt, xa_train_state *ts) {
-    char p[XA_PATH_MAX], identity[512];
+static xa_status pt_load(void *ctx, const char *dir) {
+    pretrain_run *P = ctx;
     xa_encoder loaded;
     xa_status st = xa_encoder_load(&loaded, NULL, dir, 1);
     if (st) return st;
-    if (loaded.n_params != enc->n_params || loaded.cfg.C != enc->cfg.C || loaded.cfg.L != enc->cfg.L) {
+    if (loaded.n_params != P->enc->n_params || loaded.cfg.C != P->enc->cfg.C || loaded.cfg.L != P->enc->cfg.L) {
         xa_encoder_free(&loaded);
         return xa_error_set(XA_STATUS_CONFIG, dir, "the architecture of this run",
                             "delete the checkpoint or use the options it was made with",
                             "the checkpoint holds another architecture");
     }
-    memcpy(enc->params, loaded.params, enc->n_params * sizeof(float));
+    memcpy(P->enc->params, loaded.params, P->enc->n_params * sizeof(float));
     xa_encoder_free(&loaded);
-    identity_of(o, d, identity, sizeof identity);
-    st = xa_mlm_head_load(head, enc->cfg.arch, dir);
-    if (!st) st = xa_path_join(p, sizeof p, dir, "trainer_state.safetensors");
-    if (!st) st = xa_ckpt_load_state(p, opt, ts, identity);
-    return st;
+    return xa_mlm_head_load(P->head, P->enc->cfg.arch, dir);
 }
+
+static xa_status pt_seek(void *ctx, const char *path, const xa_train_state *ts) {
+    pretrain_run *P = ctx;
+    if (ts->pos < 0 || ts->pos > P->data->n_blocks || ts->epoch < 0)
+        return xa_error_set(XA_STATUS_FORMAT, path, "a data position within the corpus", "delete the checkpoint",
+                            "position %" PRId64 " of %" PRId64 " blocks", ts->pos, P->data->n_blocks);
+    xa_mlm_data_seek(P->data, ts->epoch, ts->pos);
+    return XA_STATUS_OK;
+}
+
+/* Hot loop: an MLM (or TLM) batch -> forward -> MLM loss on the masked rows -> backward into
+ * every weight, then the alignment pass adding its gradients. */
+static xa_status pt_step(void *ctx, xa_trainer *t, float *loss, double *tokens) {
+    pretrain_run *P = ctx;
+    const xa_pretrain_opts *o = P->o;
+    xa_encoder *enc = P->enc;
+    xa_mlm_batch *batch = P->batch;
+    const int64_t step = t->ts.step;
+    xa_batch b = {batch->ids, NULL, batch->lens, o->B, o->T};
+    if (tlm_step(o, step)) {
+        b.T = xa_pair_tlm_batch(P->pd, P->data, step, batch);
+    } else {
+        for (int r = 0; r < o->B; r++) batch->lens[r] = o->T;
+        xa_mlm_data_next(P->data, batch);
+    }
+    xa_status st = xa_encoder_forward(enc, P->acts, &b, NULL, 1, &t->ts.rng);
+    if (st) return st;
+    *loss = xa_mlm_head_forward(P->head, xa_encoder_hidden(enc, P->acts, enc->cfg.L - 1), batch->rows,
+                                batch->targets, batch->m, enc->t[XA_ENC_WTE], NULL, NULL);
+    memset(P->dlast, 0, (size_t)o->B * b.T * enc->cfg.C * sizeof(float));
+    xa_mlm_head_backward(P->head, P->dlast, enc->g[XA_ENC_WTE], enc->t[XA_ENC_WTE], NULL, 1.0f);
+    xa_encoder_backward(enc, P->acts, &b, NULL, P->dlast, NULL);
+    if (P->n_al > 0) {
+        float al_loss = 0, al_acc = 0;
+        st = align_pass(o, enc, P->acts, P->pd, step, P->al_ids, P->al_lens, P->al_pooled, P->al_dpooled,
+                        P->al_scratch, P->dlast, &t->ts.rng, &al_loss, &al_acc);
+        if (st) return st;
+        P->al_sum += al_loss;
+        P->al_acc_sum += al_acc;
+        P->al_n++;
+    }
+    *tokens = (double)o->B * b.T;
+    return XA_STATUS_OK;
+}
+
+static void pt_extra(void *ctx, const xa_trainer *t, char *buf, size_t n) {
+    const pretrain_run *P = ctx;
+    (void)t;
+    if (P->n_al > 0)
+        snprintf(buf, n, "\"align_loss\": %.5f, \"align_acc\": %.4f", P->al_sum / (double)P->al_n,
+                 P->al_acc_sum / (double)P->al_n);
+}
+
+/* After a written metrics window: the alignment means of that window start again. */
+static xa_status pt_after(void *ctx, xa_trainer *t, float loss, double lr, char *line, size_t n) {
+    pretrain_run *P = ctx;
+    if (P->n_al == 0) return XA_STATUS_OK;
+    if (t->log.n == 0) {
+        P->last_align_loss = P->al_sum / (double)P->al_n;
+        P->last_align_acc = P->al_acc_sum / (double)P->al_n;
+        P->al_sum = P->al_acc_sum = 0;
+        P->al_n = 0;
+    }
+    snprintf(line, n, "loss %.4f | align %.3f | lr %.2e", loss, P->last_align_loss, lr);
+    return XA_STATUS_OK;
+}
+
+static void pt_position(void *ctx, xa_train_state *ts) {
+    pretrain_run *P = ctx;
+    ts->epoch = P->data->epoch;
+    ts->pos = P->data->pos;
+}
+
+static xa_status pt_save(void *ctx, const char *dir) {
+    pretrain_run *P = ctx;
+    return xa_model_save(dir, P->enc, P->head, NULL);
+}
+
+static const xa_trainer_ops g_pretrain_ops = {pt_init, pt_load, pt_seek, pt_step, pt_extra, pt_after, pt_position,
+                                              pt_save};
 
 xa_status xa_pretrain(const xa_pretrain_opts *o, xa_pretrain_result *res) {
     xa_spm *spm = NULL;
@@ -185,8 +277,8 @@ xa_status xa_pretrain(const xa_pretrain_opts *o, xa_pretrain_result *res) {
     xa_mlm_head head;
     xa_encoder_acts acts;
     xa_optim opt;
-    FILE *mf = NULL;
-    char path[XA_PATH_MAX], ckpt[XA_PATH_MAX];
+    xa_trainer tr;
+    memset(&tr, 0, sizeof tr);
     memset(&data, 0, sizeof data);
     memset(&batch, 0, sizeof batch);
     memset(&enc, 0, sizeof enc);
@@ -259,115 +351,30 @@ xa_status xa_pretrain(const xa_pretrain_opts *o, xa_pretrain_result *res) {
         goto done;
     }
 
-    xa_train_state rs = {0, 0, 0, {0, 0}, -1, 0, 0};
-    st = xa_path_join(ckpt, sizeof ckpt, o->out_dir, "checkpoint");
-    if (st) goto done;
-    if ((st = xa_ckpt_recover(ckpt))) goto done;
-    if (o->resume && xa_file_is_dir(ckpt)) {
-        st = load_checkpoint(o, &data, ckpt, &enc, &head, &opt, &rs);
-        if (st) goto done;
-        xa_mlm_data_seek(&data, rs.epoch, rs.pos);
-        XA_LOG_INFO("resuming from %s at step %lld", ckpt, (long long)rs.step);
-    } else {
-        xa_rng init;
-        xa_rng_seed(&init, o->seed, 1);
-        xa_encoder_init_weights(&enc, &init, 0.02f);
-        xa_mlm_head_init_weights(&head, &init, 0.02f);
-        xa_rng_seed(&rs.rng, o->seed, 2);
-    }
-    xa_sched sched = {XA_SCHED_KIND_LINEAR, o->lr,
-                      o->warmup >= 0 ? o->warmup : (int64_t)(0.06 * (double)o->steps), o->steps, 0.5};
-
-    /* The output directory, the tokenizer beside the model, and the metrics. */
-    if ((st = xa_file_mkdirs(o->out_dir))) goto done;
-    if (o->metrics_path) {
-        snprintf(path, sizeof path, "%s", o->metrics_path);
-    } else if ((st = xa_path_join(path, sizeof path, o->out_dir, "metrics.jsonl"))) {
-        goto done;
-    }
-    if ((st = xa_metrics_open(&mf, path, rs.step > 0))) goto done;
-
-    xa_progress prog;
-    xa_progress_init(&prog, o->progress, "pretrain", "tok", rs.step, o->steps);
-    xa_loss_log log;
-    xa_loss_log_init(&log, mf, o->log_every > 0 ? o->log_every : o->steps >= 100 ? 10 : (o->steps >= 10 ? o->steps / 10 : 1));
-    double t0 = log.t0;
-    int64_t done_here = 0;
-    double log_tokens = 0;
-    double al_sum = 0, al_acc_sum = 0;
-    int64_t al_n = 0;
-    char extra[128];
-    while (rs.step < o->steps) {
-        xa_optim_zero_grad(&opt);
-        xa_batch b = {batch.ids, NULL, batch.lens, o->B, o->T};
-        if (tlm_step(o, rs.step)) {
-            b.T = xa_pair_tlm_batch(&pd, &data, rs.step, &batch);
-        } else {
-            for (int r = 0; r < o->B; r++) batch.lens[r] = o->T;
-            xa_mlm_data_next(&data, &batch);
-        }
-        st = xa_encoder_forward(&enc, &acts, &b, NULL, 1, &rs.rng);
-        if (st) goto done;
-        float loss = xa_mlm_head_forward(&head, xa_encoder_hidden(&enc, &acts, cfg.L - 1), batch.rows,
-                                         batch.targets, batch.m, enc.t[XA_ENC_WTE], NULL, NULL);
-        memset(dlast, 0, (size_t)o->B * b.T * cfg.C * sizeof(float));
-        xa_mlm_head_backward(&head, dlast, enc.g[XA_ENC_WTE], enc.t[XA_ENC_WTE], NULL, 1.0f);
-        xa_encoder_backward(&enc, &acts, &b, NULL, dlast, NULL);
-        extra[0] = '\0';
-        if (n_al > 0) {
-            float al_loss = 0, al_acc = 0;
-            st = align_pass(o, &enc, &acts, &pd, rs.step, al_ids, al_lens, al_pooled, al_dpooled,
-                            al_scratch, dlast, &rs.rng, &al_loss, &al_acc);
-            if (st) goto done;
-            al_sum += al_loss;
-            al_acc_sum += al_acc;
-            al_n++;
-            snprintf(extra, sizeof extra, "\"align_loss\": %.5f, \"align_acc\": %.4f",
-                     al_sum / (double)al_n, al_acc_sum / (double)al_n);
-        }
-        double gnorm = o->clip > 0 ? xa_optim_clip_grad_norm(&opt, o->clip) : xa_optim_grad_norm(&opt);
-        double lr = xa_sched_lr(&sched, rs.step);
-        xa_optim_step(&opt, lr);
-        rs.step++;
-        done_here++;
-        log_tokens += (double)o->B * b.T;
-        xa_loss_log_step(&log, rs.step, loss, lr, gnorm, (double)o->B * b.T, rs.step == o->steps,
-                         extra[0] ? extra : NULL);
-        if (n_al > 0 && log.n == 0) { /* a window was written */
-            res->last_align_loss = al_sum / (double)al_n;
-            res->last_align_acc = al_acc_sum / (double)al_n;
-            al_sum = al_acc_sum = 0;
-            al_n = 0;
-        }
-        if (n_al > 0) {
-            xa_progress_update(&prog, rs.step, (double)o->B * b.T, "loss %.4f | align %.3f | lr %.2e", loss,
-                               res->last_align_loss, lr);
-        } else {
-            xa_progress_update(&prog, rs.step, (double)o->B * b.T, "loss %.4f | lr %.2e", loss, lr);
-        }
-        int stop = o->stop_after > 0 && done_here >= o->stop_after;
-        if (rs.step == o->steps || stop || (o->ckpt_every > 0 && rs.step % o->ckpt_every == 0)) {
-            rs.epoch = data.epoch;
-            rs.pos = data.pos;
-            st = save_checkpoint(o, &data, &enc, &head, &opt, &rs);
-            if (!st) st = xa_metrics_commit(path);
-            if (st) goto done;
-        }
-        if (stop) break;
-    }
-    xa_progress_finish(&prog);
-    res->first_loss = log.first;
-    res->last_loss = log.last;
-    res->steps_done = rs.step;
-    res->seconds = xa_time_now() - t0;
-    res->tokens_per_s = res->seconds > 0 ? log_tokens / res->seconds : 0.0;
-    if (rs.step == o->steps) {
+    pretrain_run P = {o, &enc, &acts, &head, &data, &batch, &pd, dlast, n_al, al_ids, al_lens, al_pooled,
+                      al_dpooled, al_scratch, 0, 0, 0, 0, 0};
+    char identity[512];
+    identity_of(o, &data, identity, sizeof identity);
+    const int64_t window = o->log_every > 0 ? o->log_every : o->steps >= 100 ? 10 : (o->steps >= 10 ? o->steps / 10 : 1);
+    const xa_trainer_opts to = {"pretrain", o->out_dir, o->metrics_path, identity, o->steps,
+                                o->warmup >= 0 ? o->warmup : (int64_t)(0.06 * (double)o->steps), o->lr, o->clip,
+                                o->ckpt_every, window, o->stop_after, o->resume, o->progress};
+    if ((st = xa_trainer_run(&tr, &to, &opt, &g_pretrain_ops, &P))) goto done;
+    res->first_loss = tr.log.first;
+    res->last_loss = tr.log.last;
+    res->steps_done = tr.ts.step;
+    res->seconds = tr.seconds;
+    res->tokens_per_s = res->seconds > 0 ? tr.tokens / res->seconds : 0.0;
+    res->last_align_loss = P.last_align_loss;
+    res->last_align_acc = P.last_align_acc;
+    if (tr.ts.step == o->steps) {
+        char path[XA_PATH_MAX];
         st = xa_model_save(o->out_dir, &enc, &head, NULL);
         if (!st) st = xa_path_join(path, sizeof path, o->out_dir, "sentencepiece.bpe.model");
         if (!st) st = copy_file(path, o->tokenizer);
     }
 done:
-    if (mf) fclose(mf);
+    xa_trainer_close(&tr);
     xa_aligned_free(dlast);
     xa_aligned_free(al_scratch);
     free(al_ids);

@@ -1,5 +1,5 @@
-/* train: training loops. For now MLM pretraining of a whole encoder from scratch (xa_pretrain);
- * the adapter phases (language, task, fusion) come with the composition engine.
+/* train: training loops: MLM pretraining of a whole encoder from scratch (xa_pretrain) and the
+ * MAD-X phases (language, task, fusion; below), all on one loop skeleton (train/trainer.h).
  *
  * Checkpoints: OUT/checkpoint/ holds the model (config.json, model.safetensors) and
  * trainer_state.safetensors (AdamW moments per parameter group, and in the metadata the step, the
