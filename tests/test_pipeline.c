@@ -223,7 +223,19 @@ static void test_plan_no_provenance(void **state) {
     xt_assert_error_mentions("did not make");
     xt_assert_error_mentions("without provenance");
     xt_assert_error_mentions("--force pretrain");
+    /* a run killed between its last output and its provenance (its pending provenance is this
+     * plan's): trained again, which resumes its checkpoint, not stale */
+    assert_int_equal(xa_plan_begin(&pl, xa_plan_find(&pl, XA_ART_LANG, "de", 0)), XA_STATUS_OK);
     xa_plan_free(&pl);
+    plan(&pl, r, XA_PHASE_N);
+    assert_int_equal(state_of(&pl, XA_ART_LANG, "de", 0), XA_ART_TRAIN);
+    xa_plan_free(&pl);
+    const char *steps11[] = {"phases.lang.steps=11"};
+    load(r, steps11, 1); /* other settings: the pending provenance does not match */
+    plan(&pl, r, XA_PHASE_N);
+    assert_int_equal(state_of(&pl, XA_ART_LANG, "de", 0), XA_ART_STALE);
+    xa_plan_free(&pl);
+    load(r, NULL, 0);
     /* an unfinished base (a checkpoint) continues */
     put("out/base/checkpoint/x", "");
     plan(&pl, r, XA_PHASE_N);

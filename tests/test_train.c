@@ -380,9 +380,11 @@ static xa_status toy_load(void *ctx, const char *dir) {
     return st;
 }
 
-static xa_status toy_seek(void *ctx, const char *path, const xa_train_state *ts) {
+static xa_status toy_seek(void *ctx, const char *path, xa_trainer *t) {
+    toy_phase *p = ctx;
     (void)path;
-    ((toy_phase *)ctx)->calls = ts->pos;
+    p->calls = t->ts.pos;
+    if (p->stop_at && t->ts.step >= p->stop_at) t->stop = 1; /* it had stopped early */
     return XA_STATUS_OK;
 }
 
@@ -479,6 +481,10 @@ static void test_trainer_skeleton(void **state) {
     assert_int_equal(n, sizeof early.w);
     assert_memory_equal(w, early.w, n);
     free(w);
+    toy_phase again = {0};
+    again.stop_at = 5;
+    assert_int_equal(toy_run(c, 10, 0, 1, &again), 5); /* a stopped run resumed does not train on */
+    assert_memory_equal(again.w, early.w, sizeof early.w);
 }
 
 int main(void) {

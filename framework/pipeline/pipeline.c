@@ -377,6 +377,21 @@ static int same_provenance(const char *have, const char *want, char *why, size_t
     return same;
 }
 
+/* A finished output without provenance whose XA_PROV_PENDING (written when its training began)
+ * is the provenance it would have now: the run that made it was killed between its last output
+ * and its provenance, so training it again resumes its last checkpoint and commits. */
+static int interrupted_commit(const xa_plan *pl, int i) {
+    char p[XA_PATH_MAX], *pend = NULL, *want = NULL, why[256];
+    int same = 0;
+    if (!xa_path_join(p, sizeof p, pl->a[i].dir, XA_PROV_PENDING) && !xa_file_read(&pend, NULL, p, 1 << 20) &&
+        !xa_plan_provenance(pl, i, 0, &want))
+        same = same_provenance(pend, want, why, sizeof why);
+    xa_error_clear();
+    free(pend);
+    free(want);
+    return same;
+}
+
 static void decide(xa_plan *pl, int i, const xa_plan_opts *o) {
     xa_artefact *a = &pl->a[i];
     if (a->selected && o->force != XA_PHASE_N && a->phase->kind >= o->force) {
@@ -389,6 +404,7 @@ static void decide(xa_plan *pl, int i, const xa_plan_opts *o) {
     if (xa_path_join(p, sizeof p, a->dir, XA_PROV_FILE) || xa_file_read(&have, &n, p, 1 << 20)) {
         xa_error_clear();
         a->state = XA_ART_TRAIN;
+        if (finished && interrupted_commit(pl, i)) return; /* finished, killed before its provenance */
         if (finished && (a->kind != XA_ART_BASE || !file_exists(a->dir, "checkpoint"))) {
             a->state = XA_ART_STALE;
             snprintf(a->why, sizeof a->why, "%s",
@@ -547,10 +563,16 @@ xa_status xa_plan_check(const xa_plan *pl) {
 }
 
 xa_status xa_plan_begin(const xa_plan *pl, int i) {
-    char p[XA_PATH_MAX];
+    char p[XA_PATH_MAX], *text = NULL;
     xa_status st = xa_path_join(p, sizeof p, pl->a[i].dir, XA_PROV_FILE);
     if (!st && unlink(p) != 0 && access(p, F_OK) == 0)
         st = xa_error_set(XA_STATUS_IO, p, NULL, NULL, "cannot remove the old provenance");
+    /* what the provenance will say: a run killed after its last output is recognised by it */
+    if (!st) st = xa_file_mkdirs(pl->a[i].dir);
+    if (!st) st = xa_plan_provenance(pl, i, 0, &text);
+    if (!st) st = xa_path_join(p, sizeof p, pl->a[i].dir, XA_PROV_PENDING);
+    if (!st) st = xa_file_write_atomic(p, text, strlen(text));
+    free(text);
     return st;
 }
 
@@ -560,6 +582,7 @@ xa_status xa_plan_commit(const xa_plan *pl, int i) {
     if (!st) st = xa_path_join(p, sizeof p, pl->a[i].dir, XA_PROV_FILE);
     if (!st) st = xa_file_write_atomic(p, text, strlen(text));
     free(text);
+    if (!st && !xa_path_join(p, sizeof p, pl->a[i].dir, XA_PROV_PENDING)) unlink(p);
     if (!st) ((xa_plan *)pl)->a[i].state = XA_ART_SKIP; /* finished: later artefacts see its id */
     return st;
 }

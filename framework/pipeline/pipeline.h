@@ -40,6 +40,8 @@ extern "C" {
 #endif
 
 #define XA_PROV_FILE "xadapt-provenance.txt"
+/* Written by xa_plan_begin (the provenance the artefact will have), removed by xa_plan_commit. */
+#define XA_PROV_PENDING "xadapt-provenance.pending"
 
 typedef enum xa_art_kind {
     XA_ART_BASE = 0, /* model.base, made by the pretrain phase */
@@ -115,7 +117,11 @@ int xa_plan_find(const xa_plan *pl, xa_art_kind k, const char *lang, uint64_t se
 xa_status xa_plan_provenance(const xa_plan *pl, int i, int with_run, char **out);
 
 /* Before (re)training artefact i: remove its provenance file, so an interrupted run is never
- * taken as finished. After it finished: write its provenance (atomically). */
+ * taken as finished, and write XA_PROV_PENDING (the provenance it will have; dir is created).
+ * After it finished: write its provenance (atomically) and remove XA_PROV_PENDING. A finished
+ * output without provenance whose pending file matches the plan's provenance was killed between
+ * its last output and its commit: the plan trains it again (TRAIN: its checkpoint resumes and
+ * ends at once) instead of calling it STALE. */
 xa_status xa_plan_begin(const xa_plan *pl, int i);
 xa_status xa_plan_commit(const xa_plan *pl, int i);
 

@@ -146,8 +146,9 @@ static xa_status lang_load(void *ctx, const char *dir) {
     return st ? st : load_params_into(&L->enc->cfg, p, L->ad);
 }
 
-static xa_status lang_seek(void *ctx, const char *path, const xa_train_state *ts) {
+static xa_status lang_seek(void *ctx, const char *path, xa_trainer *t) {
     lang_run *L = ctx;
+    const xa_train_state *ts = &t->ts;
     if (ts->pos < 0 || ts->pos > L->data->n_blocks || ts->epoch < 0)
         return xa_error_set(XA_STATUS_FORMAT, path, "a data position within the corpus", "delete the checkpoint",
                             "position %" PRId64 " of %" PRId64 " blocks", ts->pos, L->data->n_blocks);
@@ -633,12 +634,15 @@ static xa_status task_load(void *ctx, const char *dir) {
     return load_trained(dir, R->m, R->ad, R->fu);
 }
 
-static xa_status task_seek(void *ctx, const char *path, const xa_train_state *ts) {
+static xa_status task_seek(void *ctx, const char *path, xa_trainer *t) {
     task_run *R = ctx;
+    const xa_train_state *ts = &t->ts;
     if (ts->pos < 0 || ts->pos > R->bt->n_batches || ts->epoch < 0)
         return xa_error_set(XA_STATUS_FORMAT, path, "a data position within the training data",
                             "delete the checkpoint", "batch %" PRId64 " of %" PRId64, ts->pos, R->bt->n_batches);
     xa_task_batcher_seek(R->bt, ts->epoch, ts->pos);
+    /* a run that stopped early (killed before its final outputs) does not train on */
+    if (R->spec->dev_path && R->o->early_stopping > 0 && ts->bad_evals >= R->o->early_stopping) t->stop = 1;
     return XA_STATUS_OK;
 }
 

@@ -189,8 +189,9 @@ static xa_status pt_load(void *ctx, const char *dir) {
     return xa_mlm_head_load(P->head, P->enc->cfg.arch, dir);
 }
 
-static xa_status pt_seek(void *ctx, const char *path, const xa_train_state *ts) {
+static xa_status pt_seek(void *ctx, const char *path, xa_trainer *t) {
     pretrain_run *P = ctx;
+    const xa_train_state *ts = &t->ts;
     if (ts->pos < 0 || ts->pos > P->data->n_blocks || ts->epoch < 0)
         return xa_error_set(XA_STATUS_FORMAT, path, "a data position within the corpus", "delete the checkpoint",
                             "position %" PRId64 " of %" PRId64 " blocks", ts->pos, P->data->n_blocks);

@@ -25,7 +25,7 @@ static xa_status start(xa_trainer *t, const xa_trainer_ops *ops, void *ctx) {
         st = ops->load(ctx, t->ckpt);
         if (!st) st = xa_path_join(p, sizeof p, t->ckpt, "trainer_state.safetensors");
         if (!st) st = xa_ckpt_load_state(p, t->opt, &t->ts, o->identity);
-        if (!st && ops->seek) st = ops->seek(ctx, p, &t->ts);
+        if (!st && ops->seek) st = ops->seek(ctx, p, t);
         if (st) return st;
         XA_LOG_INFO("%s: resuming at step %lld", o->label, (long long)t->ts.step);
     } else if ((st = ops->init(ctx, &t->ts))) {
@@ -86,7 +86,7 @@ xa_status xa_trainer_run(xa_trainer *t, const xa_trainer_opts *o, xa_optim *opt,
     t->opt = opt;
     xa_status st = start(t, ops, ctx);
     int end = 0;
-    while (!st && !end && t->ts.step < o->steps) st = one_step(t, ops, ctx, &end);
+    while (!st && !end && !t->stop && t->ts.step < o->steps) st = one_step(t, ops, ctx, &end);
     if (st) return st;
     xa_progress_finish(&t->prog);
     t->seconds = xa_time_now() - t->log.t0;

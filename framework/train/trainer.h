@@ -24,9 +24,9 @@ typedef struct xa_trainer_ops {
     /* Resume: read the trained weights from checkpoint directory dir (the skeleton then reads the
      * optimizer state, checking the identity). */
     xa_status (*load)(void *ctx, const char *dir);
-    /* Resume: check ts's data position (FORMAT naming path when it does not fit the data) and
-     * move the data there. */
-    xa_status (*seek)(void *ctx, const char *path, const xa_train_state *ts);
+    /* Resume: check t->ts's data position (FORMAT naming path when it does not fit the data) and
+     * move the data there; set t->stop when the checkpointed run had already stopped early. */
+    xa_status (*seek)(void *ctx, const char *path, xa_trainer *t);
     /* One step's loss and gradients (zeroed before) at t->ts; *tokens: the batch's tokens, 0 when
      * there was no batch (the end of an epoch: nothing is stepped, the loop asks again). */
     xa_status (*step)(void *ctx, xa_trainer *t, float *loss, double *tokens);

@@ -3,8 +3,9 @@
 # moments, the checkpoint swap widened by the XA_TEST_CKPT_SLEEP_MS hook so that many kills land
 # inside it, and after every kill a copy of the output is resumed to the end and must hold exactly
 # the adapter bytes of an uninterrupted run. Then the deterministic cases: a swap interrupted
-# between its two renames (only checkpoint.old left), left-over temporaries, and a corpus that
-# shrank or grew since the checkpoint (a clear error, exit 2).
+# between its two renames (only checkpoint.old left), left-over temporaries, a run killed between
+# its final outputs and its provenance, and a corpus that shrank or grew since the checkpoint (a
+# clear error, exit 2).
 # usage: test_kill.sh PATH/TO/xadapt   (XA_KILL_ROUNDS=N changes the number of kills per phase)
 set -u
 xa=${1:?usage: test_kill.sh XADAPT}
@@ -79,6 +80,21 @@ if "$xa" train "$recipe" $(at "$tmp/s") "${common[@]}" --phase lang --lang de --
   echo "ok: resume from checkpoint.old (swap interrupted between its renames), left-overs removed"
 else
   fail "resume from checkpoint.old: exit $?"; cat "$tmp/s.err"
+fi
+
+# killed after its final outputs, before its provenance (found by the random kills under ASan):
+# the pending provenance marks the run as this recipe's, so the next run resumes and commits
+rm -rf "$tmp/p"; cp -a "$tmp/ref" "$tmp/p"
+pv="$tmp/p/task/pkg/seed3/xadapt-provenance"
+grep -v '^run:' "$pv.txt" >"$pv.pending" && rm "$pv.txt"
+if "$xa" train "$recipe" $(at "$tmp/p") "${common[@]}" --phase task >/dev/null 2>"$tmp/p.err"; then
+  grep -q "resuming at step" "$tmp/p.err" || fail "killed before its provenance: did not resume"
+  cmp -s "$tmp/p/task/pkg/seed3/final/adapter/adapter.safetensors" "$ref_task" ||
+    fail "killed before its provenance: the adapter changed"
+  [[ -s $pv.txt && ! -e $pv.pending ]] || fail "killed before its provenance: not committed"
+  echo "ok: a run killed between its final outputs and its provenance resumes and commits"
+else
+  fail "killed before its provenance: exit $?"; cat "$tmp/p.err"
 fi
 
 # the corpus changed under an unfinished run: a clear error, not an assert or other data
