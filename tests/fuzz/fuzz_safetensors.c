@@ -26,7 +26,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         const char *k = xa_st_metadata_key(f, i), *v = xa_st_metadata_value(f, i);
         if (!k || !v || xa_st_metadata_get(f, k) == NULL) abort();
     }
-    xa_fuzz_check_error(xa_st_read_f32(f, "no.such.tensor", NULL, 0, NULL));
+    /* a missing name is an error with a message (the fuzzer can name a tensor "no.such.tensor":
+     * found by the 10-minute campaign, when the harness then copied it into NULL) */
+    if (!xa_st_find(f, "no.such.tensor")) xa_fuzz_check_error(xa_st_read_f32(f, "no.such.tensor", NULL, 0, NULL));
     xa_st_close(f);
     return 0;
 }
