@@ -148,12 +148,7 @@ static xa_status lang_load(void *ctx, const char *dir) {
 
 static xa_status lang_seek(void *ctx, const char *path, xa_trainer *t) {
     lang_run *L = ctx;
-    const xa_train_state *ts = &t->ts;
-    if (ts->pos < 0 || ts->pos > L->data->n_blocks || ts->epoch < 0)
-        return xa_error_set(XA_STATUS_FORMAT, path, "a data position within the corpus", "delete the checkpoint",
-                            "position %" PRId64 " of %" PRId64 " blocks", ts->pos, L->data->n_blocks);
-    xa_mlm_data_seek(L->data, ts->epoch, ts->pos);
-    return XA_STATUS_OK;
+    return xa_trainer_seek_mlm(&t->ts, L->data, path);
 }
 
 /* Hot loop: masked batch -> forward through the frozen base and the adapter -> MLM loss on the
@@ -179,8 +174,7 @@ static xa_status lang_step(void *ctx, xa_trainer *t, float *loss, double *tokens
 
 static void lang_position(void *ctx, xa_train_state *ts) {
     lang_run *L = ctx;
-    ts->epoch = L->data->epoch;
-    ts->pos = L->data->pos;
+    xa_trainer_position_mlm(ts, L->data);
 }
 
 static xa_status lang_save(void *ctx, const char *dir) {

@@ -191,12 +191,7 @@ static xa_status pt_load(void *ctx, const char *dir) {
 
 static xa_status pt_seek(void *ctx, const char *path, xa_trainer *t) {
     pretrain_run *P = ctx;
-    const xa_train_state *ts = &t->ts;
-    if (ts->pos < 0 || ts->pos > P->data->n_blocks || ts->epoch < 0)
-        return xa_error_set(XA_STATUS_FORMAT, path, "a data position within the corpus", "delete the checkpoint",
-                            "position %" PRId64 " of %" PRId64 " blocks", ts->pos, P->data->n_blocks);
-    xa_mlm_data_seek(P->data, ts->epoch, ts->pos);
-    return XA_STATUS_OK;
+    return xa_trainer_seek_mlm(&t->ts, P->data, path);
 }
 
 /* Hot loop: an MLM (or TLM) batch -> forward -> MLM loss on the masked rows -> backward into
@@ -258,8 +253,7 @@ static xa_status pt_after(void *ctx, xa_trainer *t, float loss, double lr, char 
 
 static void pt_position(void *ctx, xa_train_state *ts) {
     pretrain_run *P = ctx;
-    ts->epoch = P->data->epoch;
-    ts->pos = P->data->pos;
+    xa_trainer_position_mlm(ts, P->data);
 }
 
 static xa_status pt_save(void *ctx, const char *dir) {

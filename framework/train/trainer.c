@@ -9,6 +9,7 @@
  * t->ts after the run). */
 #include "train/trainer.h"
 
+#include <inttypes.h>
 #include <string.h>
 
 /* Recover and resume the checkpoint, or start fresh; open the metrics and the progress line. */
@@ -96,4 +97,17 @@ xa_status xa_trainer_run(xa_trainer *t, const xa_trainer_opts *o, xa_optim *opt,
 void xa_trainer_close(xa_trainer *t) {
     if (t->mf) fclose(t->mf);
     t->mf = NULL;
+}
+
+xa_status xa_trainer_seek_mlm(const xa_train_state *ts, xa_mlm_data *d, const char *path) {
+    if (ts->pos < 0 || ts->pos > d->n_blocks || ts->epoch < 0)
+        return xa_error_set(XA_STATUS_FORMAT, path, "a data position within the corpus", "delete the checkpoint",
+                            "position %" PRId64 " of %" PRId64 " blocks", ts->pos, d->n_blocks);
+    xa_mlm_data_seek(d, ts->epoch, ts->pos);
+    return XA_STATUS_OK;
+}
+
+void xa_trainer_position_mlm(xa_train_state *ts, const xa_mlm_data *d) {
+    ts->epoch = d->epoch;
+    ts->pos = d->pos;
 }

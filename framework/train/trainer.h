@@ -11,6 +11,7 @@
 #include <stdio.h>
 
 #include "core/core.h"
+#include "data/data.h"
 #include "io/file.h"
 #include "optim/optim.h"
 #include "train/ckpt.h"
@@ -76,5 +77,11 @@ struct xa_trainer {
 xa_status xa_trainer_run(xa_trainer *t, const xa_trainer_opts *o, xa_optim *opt, const xa_trainer_ops *ops,
                          void *ctx);
 void xa_trainer_close(xa_trainer *t);
+
+/* The seek and position callbacks of a phase that reads an MLM corpus: a checkpoint's data
+ * position must lie within the corpus (else an error naming `path`); the state records the
+ * corpus's epoch and position. */
+xa_status xa_trainer_seek_mlm(const xa_train_state *ts, xa_mlm_data *d, const char *path);
+void xa_trainer_position_mlm(xa_train_state *ts, const xa_mlm_data *d);
 
 #endif
