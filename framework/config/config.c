@@ -1122,7 +1122,7 @@ static const char *const g_top_keys[] = {"extends", "name",     "output", "seed"
                                          "data",    "adapters", "phases", NULL};
 static const char *const g_model_keys[] = {"base", "tokenizer", "arch", "vocab_size", NULL};
 static const char *const g_lang_keys[] = {"source", "targets", "unseen", NULL};
-static const char *const g_data_keys[] = {"pretrain", "pairs", "mlm", "mlm_heldout", "retrieval", "task", NULL};
+static const char *const g_data_keys[] = {"pretrain", "pairs", "lang_pairs", "mlm", "mlm_heldout", "retrieval", "task", NULL};
 static const char *const g_task_keys[] = {"name", "type",         "train", "dev",
                                           "test", "target_train", NULL};
 static const char *const g_adapter_keys[] = {"lang", "task", "fusion", NULL};
@@ -1234,6 +1234,8 @@ static xa_status read_data(xa_recipe *r, const cnode *root) {
     if ((v = sget(&s, "mlm")) && (st = rd_path(v, "data.mlm", r->mlm_corpus))) return st;
     if ((v = sget(&s, "mlm_heldout")) && (st = rd_path(v, "data.mlm_heldout", r->mlm_heldout))) return st;
     if ((v = sget(&s, "pairs")) && (st = rd_path(v, "data.pairs", r->pairs))) return st;
+    if ((v = sget(&s, "lang_pairs")) && (st = rd_path(v, "data.lang_pairs", r->lang_pairs))) return st;
+    if (!r->lang_pairs[0]) memcpy(r->lang_pairs, r->pairs, sizeof r->lang_pairs); /* default: data.pairs */
     if ((v = sget(&s, "retrieval")) && (st = rd_path(v, "data.retrieval", r->retrieval))) return st;
     const centry *towner = sentry(&s, "task");
     t = s;
@@ -1380,9 +1382,9 @@ static const pfield g_pfields[] = {
     PF(seed, P_U64, K_ALL, 0, 0, 0, 0, "a non-negative integer"),
     PF(reference_seeds, P_INT, K_TASK, 0, 1 << 20, 0, 0, "an integer >= 0 (0: every seed)"),
     PF(tlm, P_REAL, K_PRE, 0, 1, 0, 0, "a fraction in [0, 1] of the steps (needs data.pairs)"),
-    PF(align, P_REAL, K_PRE, 0, 1e6, 0, 0, "a weight >= 0 (0: off; needs data.pairs)"),
-    PF(align_pairs, P_INT, K_PRE, 0, 512, 0, 0, "an integer in [0, 512] (0: batch_size / 2)"),
-    PF(align_temp, P_REAL, K_PRE, 0, 100, 1, 0, "a temperature > 0"),
+    PF(align, P_REAL, K_PRE | K_LANG, 0, 1e6, 0, 0, "a weight >= 0 (0: off; needs data.pairs, lang: data.lang_pairs)"),
+    PF(align_pairs, P_INT, K_PRE | K_LANG, 0, 512, 0, 0, "an integer in [0, 512] (0: batch_size / 2)"),
+    PF(align_temp, P_REAL, K_PRE | K_LANG, 0, 100, 1, 0, "a temperature > 0"),
     PF(pair_alpha, P_REAL, K_PRE, 0, 1, 0, 0, "an exponent in [0, 1]"),
     PF(languages, P_LANGS, K_LANG, 0, 0, 0, 0, "a list of language codes"),
     PF(setups, P_SETUPS, K_EVAL, 0, 0, 0, 0, "a list of setup names or texts"),
@@ -1406,6 +1408,7 @@ static void phase_defaults(xa_cfg_phase *p, xa_phase_kind k, uint64_t seed) {
     p->log_every = 10;
     p->mlm_prob = 0.15;
     p->align_temp = 0.05;
+    p->align_pairs = k == XA_PHASE_LANG ? 32 : 0;
     p->pair_alpha = 0.3;
     p->seed = seed;
     if (k == XA_PHASE_EVAL) {
@@ -1594,6 +1597,8 @@ static xa_status check_needs(const xa_recipe *r) {
                 need = "data.mlm", what = "a corpus path with {lang}";
             else if (!r->lang_adapter.present)
                 need = "adapters.lang", what = "{preset: seq_bn_inv}";
+            else if (p->align > 0 && !r->lang_pairs[0])
+                need = "data.lang_pairs", what = "aligned pairs (LANG<TAB>en<TAB>text) for 'align' (default: data.pairs)";
             break;
         case XA_PHASE_TASK:
             if (!r->task_train[0])
@@ -1879,6 +1884,10 @@ static void write_recipe(FILE *f, const xa_recipe *r) {
     if (r->pairs[0]) {
         fputs("\n  pairs: ", f);
         yq(f, r->pairs);
+    }
+    if (r->lang_pairs[0]) {
+        fputs("\n  lang_pairs: ", f);
+        yq(f, r->lang_pairs);
     }
     if (r->retrieval[0]) {
         fputs("\n  retrieval: ", f);

@@ -20,6 +20,7 @@
  *       mlm: ../data/mono/{lang}.txt
  *       mlm_heldout: ../data/mono/{lang}.heldout.txt   # optional: eval's held-out MLM table
  *       pairs: ../data/pairs.tsv                    # optional: aligned pairs (pretrain tlm / align)
+ *       lang_pairs: ../data/lang-pairs.tsv          # optional: pairs for phases.lang.align (default: pairs)
  *       retrieval: ../data/retrieval/{lang}.tsv     # optional: eval's cross-lingual retrieval table
  *       task:
  *         name: topic                               # the task adapter's name
@@ -113,6 +114,9 @@ xa_status xa_phase_kind_parse(const char *name, xa_phase_kind *out);
  *   languages [] (lang phase: all of source + targets), setups (eval) [task_only, src_stack, madx],
  *   pretrain only: tlm 0 (share of steps on TLM batches), align 0 (contrastive weight),
  *   align_pairs 0 (= batch_size / 2), align_temp 0.05, pair_alpha 0.3,
+ *   lang: align 0 (aligned language adapters: the weight of the target adapters' contrastive
+ *   alignment to the source adapter on data.lang_pairs; the source adapter never gets it),
+ *   align_pairs 32, align_temp 0.05,
  *   reference_seeds 0 (task phase: in-language references are trained for the first N of the
  *   recipe's seeds; 0 = all). */
 typedef struct xa_cfg_phase {
@@ -138,9 +142,9 @@ typedef struct xa_cfg_phase {
     uint64_t seed;
     int reference_seeds;                           /* task: first N seeds get references; 0 = all */
     double tlm;                                    /* pretrain: share of TLM steps (data.pairs) */
-    double align;                                  /* pretrain: contrastive alignment weight */
-    int align_pairs;                               /* pretrain: pairs per alignment batch */
-    double align_temp;                             /* pretrain: its temperature (0.05) */
+    double align;                                  /* pretrain, lang: contrastive alignment weight */
+    int align_pairs;                               /* pretrain, lang: pairs per alignment batch */
+    double align_temp;                             /* pretrain, lang: its temperature (0.05) */
     double pair_alpha;                             /* pretrain: language sampling exponent (0.3) */
     int n_languages;                               /* lang phase: a subset, 0 = all */
     char languages[XA_CFG_MAX_LANGS][16];
@@ -176,6 +180,7 @@ typedef struct xa_recipe {
     char mlm_corpus[XA_CFG_PATH];
     char mlm_heldout[XA_CFG_PATH];    /* optional: held-out text for the eval phase's MLM table */
     char pairs[XA_CFG_PATH];          /* optional: aligned pairs for TLM / alignment (pretrain) */
+    char lang_pairs[XA_CFG_PATH];     /* aligned pairs of the lang phase's align (default: pairs) */
     char retrieval[XA_CFG_PATH];      /* optional: held-out aligned pairs per {lang} (eval) */
     char task_name[XA_CFG_NAME];
     xa_task_type task_type;

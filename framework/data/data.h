@@ -240,6 +240,13 @@ int xa_pair_tlm_batch(const xa_pair_data *d, const xa_mlm_data *mask, int64_t st
  * right-padded with pad; ids (2n, T) with the returned T (<= max_T), lens (2n). */
 int xa_pair_align_batch(const xa_pair_data *d, int64_t step, int n, int32_t *ids, int32_t *lens,
                         int32_t pad, int max_T);
+/* The index of language `code` in d->langs, or -1. */
+int xa_pair_data_lang(const xa_pair_data *d, const char *code);
+/* An alignment batch of n pairs of language `lang` only (an index with pairs; drawn uniformly
+ * within it, a function of (seed, step) too, another stream than xa_pair_align_batch's): layout
+ * as xa_pair_align_batch. */
+int xa_pair_align_batch_lang(const xa_pair_data *d, int lang, int64_t step, int n, int32_t *ids, int32_t *lens,
+                             int32_t pad, int max_T);
 
 #ifdef __cplusplus
 }

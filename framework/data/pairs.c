@@ -17,7 +17,8 @@
  * s), so a resumed run sees exactly the pairs of an uninterrupted one without any saved position.
  * A language is drawn with probability q_l ~ n_l^alpha (XLM-R's exponential smoothing, alpha 0.3),
  * then a pair uniformly within it; within one batch a pair whose English side repeats one already
- * drawn is redrawn (it would be a false negative for the contrastive loss).
+ * drawn is redrawn (it would be a false negative for the contrastive loss). The aligned language
+ * adapters (train/madx.c) draw from one language only (xa_pair_align_batch_lang), uniformly.
  */
 #include "data/data.h"
 
@@ -195,32 +196,53 @@ void xa_pair_data_free(xa_pair_data *d) {
     memset(d, 0, sizeof *d);
 }
 
-void xa_pair_data_sample(const xa_pair_data *d, int64_t step, uint64_t stream, int n, int32_t *idx,
+/* The n pairs of (step, stream), from language `lang` only when lang >= 0 (then no language is
+ * drawn, and the rare fallback scans that language's pairs). */
+static void sample_pairs(const xa_pair_data *d, int64_t step, uint64_t stream, int lang, int n, int32_t *idx,
                          uint8_t *swap) {
     xa_rng rng;
     xa_rng_seed(&rng, d->seed ^ ((uint64_t)step * 0x9E3779B97F4A7C15ULL), 0x9a150000u + stream);
+    const int64_t base = lang >= 0 ? d->lang_start[lang] : 0, span = lang >= 0 ? d->lang_count[lang] : d->n;
     for (int k = 0; k < n; k++) {
         int32_t pick = 0;
+        int64_t at = 0; /* pick's place in the scanned range */
         int dup = 1;
         for (int tries = 0; tries < 16 && dup; tries++) { /* redraw a repeated English side */
-            double r = (double)xa_rng_uniform(&rng);
-            int l = 0;
-            while (l < d->n_langs - 1 && r >= d->lang_cum[l]) l++;
+            int l = lang;
+            if (lang < 0) {
+                double r = (double)xa_rng_uniform(&rng);
+                l = 0;
+                while (l < d->n_langs - 1 && r >= d->lang_cum[l]) l++;
+            }
             uint32_t cnt = (uint32_t)d->lang_count[l];
-            pick = d->by_lang[d->lang_start[l] + (int64_t)xa_rng_below(&rng, cnt)];
+            const int64_t j = (int64_t)xa_rng_below(&rng, cnt);
+            pick = d->by_lang[d->lang_start[l] + j];
+            at = lang >= 0 ? j : pick;
             dup = 0;
-            for (int j = 0; j < k && !dup; j++) dup = d->pairs[idx[j]].key == d->pairs[pick].key;
+            for (int q = 0; q < k && !dup; q++) dup = d->pairs[idx[q]].key == d->pairs[pick].key;
         }
         /* Rare (tiny corpora): the first pair after the last draw whose English side is new, if any. */
-        for (int64_t s = 1; dup && s < d->n; s++) {
-            int32_t cand = (int32_t)(((int64_t)pick + s) % d->n);
+        for (int64_t s = 1; dup && s < span; s++) {
+            const int64_t c = (at + s) % span;
+            int32_t cand = lang >= 0 ? d->by_lang[base + c] : (int32_t)c;
             dup = 0;
-            for (int j = 0; j < k && !dup; j++) dup = d->pairs[idx[j]].key == d->pairs[cand].key;
+            for (int q = 0; q < k && !dup; q++) dup = d->pairs[idx[q]].key == d->pairs[cand].key;
             if (!dup) pick = cand;
         }
         idx[k] = pick;
         if (swap) swap[k] = (uint8_t)(xa_rng_u32(&rng) & 1u);
     }
+}
+
+void xa_pair_data_sample(const xa_pair_data *d, int64_t step, uint64_t stream, int n, int32_t *idx,
+                         uint8_t *swap) {
+    sample_pairs(d, step, stream, -1, n, idx, swap);
+}
+
+int xa_pair_data_lang(const xa_pair_data *d, const char *code) {
+    for (int i = 0; i < d->n_langs; i++)
+        if (!strcmp(d->langs[i], code)) return i;
+    return -1;
 }
 
 int xa_pair_tlm_batch(const xa_pair_data *d, const xa_mlm_data *mask, int64_t step,
@@ -260,11 +282,13 @@ int xa_pair_tlm_batch(const xa_pair_data *d, const xa_mlm_data *mask, int64_t st
     return T;
 }
 
-int xa_pair_align_batch(const xa_pair_data *d, int64_t step, int n, int32_t *ids, int32_t *lens,
-                        int32_t pad, int max_T) {
+/* Stream 2 samples over every language (pretraining), stream 3 within one (language adapters). */
+static int align_batch(const xa_pair_data *d, int lang, int64_t step, int n, int32_t *ids, int32_t *lens,
+                       int32_t pad, int max_T) {
     int32_t idx[XA_PAIR_MAX_BATCH];
     XA_ASSERT(n <= XA_PAIR_MAX_BATCH && d->max_side <= max_T);
-    xa_pair_data_sample(d, step, 2, n, idx, NULL);
+    XA_ASSERT(lang < d->n_langs && (lang < 0 || d->lang_count[lang] > 0));
+    sample_pairs(d, step, lang < 0 ? 2 : 3, lang, n, idx, NULL);
     int T = 0;
     for (int k = 0; k < n; k++)
         for (int s = 0; s < 2; s++)
@@ -280,4 +304,15 @@ int xa_pair_align_batch(const xa_pair_data *d, int64_t step, int n, int32_t *ids
         }
     }
     return T;
+}
+
+int xa_pair_align_batch(const xa_pair_data *d, int64_t step, int n, int32_t *ids, int32_t *lens,
+                        int32_t pad, int max_T) {
+    return align_batch(d, -1, step, n, ids, lens, pad, max_T);
+}
+
+int xa_pair_align_batch_lang(const xa_pair_data *d, int lang, int64_t step, int n, int32_t *ids, int32_t *lens,
+                             int32_t pad, int max_T) {
+    XA_ASSERT(lang >= 0);
+    return align_batch(d, lang, step, n, ids, lens, pad, max_T);
 }

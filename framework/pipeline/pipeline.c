@@ -146,6 +146,11 @@ static void sb_phase(sbuf *b, const xa_cfg_phase *p, uint64_t seed) {
                   p->align_pairs, p->align_temp, p->pair_alpha);
 }
 
+int xa_plan_lang_aligned(const xa_plan *pl, int i) {
+    const xa_artefact *a = &pl->a[i];
+    return a->kind == XA_ART_LANG && a->phase->align > 0 && strcmp(a->lang, pl->r->source) != 0;
+}
+
 /* The id of a provenance file: FNV-1a of its bytes. */
 static int prov_id(const char *dir, char *id, size_t n) {
     char p[XA_PATH_MAX], *text = NULL;
@@ -227,6 +232,10 @@ xa_status xa_plan_provenance(const xa_plan *pl, int i, int with_run, char **out)
         sb_file(&b, "corpus", path);
         sb_phase(&b, p, p->seed);
         sb_base(&b, pl);
+        if (xa_plan_lang_aligned(pl, i)) { /* aligned to the source adapter: its id follows as a dep */
+            sb_printf(&b, "align: %g\nalign_pairs: %d\nalign_temp: %g\n", p->align, p->align_pairs, p->align_temp);
+            sb_file(&b, "lang_pairs", r->lang_pairs);
+        }
         break;
     case XA_ART_TASK:
     case XA_ART_TARGET:
@@ -249,9 +258,12 @@ xa_status xa_plan_provenance(const xa_plan *pl, int i, int with_run, char **out)
     for (int d = 0; d < a->n_deps; d++) sb_dep(&b, pl, a->deps[d]);
     /* inputs made outside this recipe's phases (a shared output): named by their files. A
      * fusion is built on every language adapter and on its seed's task adapter. */
-    const int n_l = a->kind == XA_ART_FUSION ? 1 + r->n_targets : a->kind == XA_ART_BASE || a->kind == XA_ART_LANG ? 0 : 1;
+    const int n_l = a->kind == XA_ART_FUSION                ? 1 + r->n_targets
+                    : a->kind == XA_ART_BASE                ? 0
+                    : a->kind == XA_ART_LANG                ? xa_plan_lang_aligned(pl, i)
+                                                            : 1;
     for (int k = 0; k < n_l; k++) {
-        const char *l = a->kind == XA_ART_TARGET ? a->lang : k ? r->targets[k - 1] : r->source;
+        const char *l = a->kind == XA_ART_TARGET ? a->lang : k ? r->targets[k - 1] : r->source; /* LANG: the source */
         if (xa_plan_find(pl, XA_ART_LANG, l, 0) >= 0) continue;
         char dir[XA_PATH_MAX], label[64];
         const char *parts[] = {r->output, "lang", l};
@@ -467,6 +479,9 @@ xa_status xa_plan_build(xa_plan *pl, const xa_recipe *r, const xa_plan_opts *o) 
                 st = join_parts(a->dir, sizeof a->dir, parts, 3);
                 if (!st) st = xa_path_join(a->done, sizeof a->done, a->dir, "adapter_config.json");
                 a->selected = sel_phase && (!o->lang || !strcmp(o->lang, l));
+                int d; /* an aligned target is built on the source adapter */
+                if (p->align > 0 && strcmp(l, r->source) && (d = xa_plan_find(pl, XA_ART_LANG, r->source, 0)) >= 0)
+                    a->deps[a->n_deps++] = d;
             }
             break;
         }
@@ -624,6 +639,47 @@ static xa_status parse_task(const xa_recipe *r, const char *path, xa_labels *lab
     return st;
 }
 
+/* The aligned language adapters' pairs (phases.lang.align > 0): the file data.lang_pairs is
+ * readable and holds at least one "LANG<TAB>en<TAB>text" row of every target the phase aligns
+ * (the source adapter never aligns), and the phase trains the source before them. Read by the
+ * first field of each line only. */
+static xa_status check_lang_pairs(const xa_recipe *r, const xa_cfg_phase *p, const char *where) {
+    const int n = p->n_languages ? p->n_languages : 1 + r->n_targets;
+    const char *langs[XA_CFG_MAX_LANGS + 1];
+    for (int k = 0; k < n; k++) langs[k] = p->n_languages ? p->languages[k] : k ? r->targets[k - 1] : r->source;
+    for (int k = 1; k < n; k++)
+        if (!strcmp(langs[k], r->source))
+            return xa_error_set(XA_STATUS_CONFIG, where, "the source language first in phases.lang.languages",
+                                "aligned target adapters are trained against the source adapter",
+                                "'%s' comes before the source '%s' with align > 0", langs[0], r->source);
+    FILE *f = fopen(r->lang_pairs, "rb");
+    if (!f)
+        return xa_error_set(XA_STATUS_CONFIG, r->path, "data.lang_pairs: a readable pair file",
+                            "prepare.py writes lang-pairs.tsv; or set phases.lang.align to 0",
+                            "phases.lang.align needs aligned pairs: cannot open %s", r->lang_pairs);
+    unsigned char seen[XA_CFG_MAX_LANGS + 1] = {0};
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t len;
+    while ((len = getline(&line, &cap, f)) != -1) {
+        const char *tab = memchr(line, '\t', (size_t)len);
+        if (!tab) continue;
+        const size_t k = (size_t)(tab - line);
+        for (int i = 0; i < n; i++)
+            if (strlen(langs[i]) == k && !memcmp(langs[i], line, k)) seen[i] = 1;
+    }
+    free(line);
+    fclose(f);
+    for (int i = 0; i < n; i++)
+        if (!seen[i] && strcmp(langs[i], r->source))
+            return xa_error_set(XA_STATUS_CONFIG, r->path, "data.lang_pairs with pairs of every aligned target",
+                                "add the language's pairs (prepare.py --unseen writes lang-pairs.tsv), or set "
+                                "phases.lang.align to 0",
+                                "phases.lang.align (%s) needs pairs of '%s': %s has none", where, langs[i],
+                                r->lang_pairs);
+    return XA_STATUS_OK;
+}
+
 xa_status xa_pipeline_validate(const xa_recipe *r) {
     char where[XA_CFG_PATH + 64], path[XA_PATH_MAX];
     if (!plain_name(r->task_name))
@@ -676,6 +732,7 @@ xa_status xa_pipeline_validate(const xa_recipe *r) {
     for (int i = 0; i < r->n_phases && !st; i++) {
         const xa_cfg_phase *p = &r->phases[i];
         if (p->kind != XA_PHASE_LANG) continue;
+        if (p->align > 0 && (st = check_lang_pairs(r, p, xa_cfg_pos_format(&p->pos, where, sizeof where)))) return st;
         const int n = p->n_languages ? p->n_languages : 1 + r->n_targets;
         for (int k = 0; k < n && !st; k++) {
             const char *l = p->n_languages ? p->languages[k] : k ? r->targets[k - 1] : r->source;

@@ -111,6 +111,9 @@ xa_status xa_plan_check(const xa_plan *pl);
 
 /* Index of the artefact of kind k (lang: language; task/fusion: seed; target: both), or -1. */
 int xa_plan_find(const xa_plan *pl, xa_art_kind k, const char *lang, uint64_t seed);
+/* Whether artefact i is an aligned language adapter (a target's, phases.lang.align > 0): built on
+ * the source adapter and data.lang_pairs. */
+int xa_plan_lang_aligned(const xa_plan *pl, int i);
 
 /* The provenance text artefact i would have now (with a "run:" line when with_run), malloc'ed
  * into *out (caller frees). The inputs it was built on are read as they are now. */

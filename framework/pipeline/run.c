@@ -232,14 +232,29 @@ static xa_status phase_lang(FILE *out, const xa_recipe *r, const xa_cfg_phase *p
         if ((st = xa_cfg_expand(corpus, sizeof corpus, r->mlm_corpus, langs[i]))) break;
         if ((st = xa_plan_begin(pl, ia))) break;
         xa_phase_opts o = phase_opts(p, p->seed, art_resume(pl, ia));
+        char src_dir[XA_PATH_MAX];
+        if (xa_plan_lang_aligned(pl, ia)) { /* aligned to the source adapter, trained before it */
+            if ((st = join3(src_dir, sizeof src_dir, r->output, "lang", r->source))) break;
+            o.align = p->align;
+            o.align_pairs = p->align_pairs;
+            o.align_temp = p->align_temp;
+            o.align_pairs_path = r->lang_pairs;
+            o.align_src_dir = src_dir;
+        }
         fprintf(out, "lang %s: %s adapter (rf %g) with MLM on %s, %" PRId64 " steps of %d x %d%s\n", langs[i],
                r->lang_adapter.preset, cfg.reduction_factor, corpus, o.steps, o.B, o.T,
                o.resume ? "" : " (--force: from scratch)");
+        if (o.align > 0)
+            fprintf(out, "lang %s: aligned to lang %s on %s (align %g x %d pairs, temp %g)\n", langs[i], r->source,
+                    r->lang_pairs, o.align, o.align_pairs, o.align_temp);
         fflush(out);
         xa_phase_result res;
         st = xa_train_lang(r->base, r->tokenizer, odir, langs[i], &cfg, corpus, &o, &res);
         if (!st && res.finished) st = xa_plan_commit(pl, ia);
         if (!st) fprintf(out, "lang %s: MLM loss %.3f -> %.3f in %.0f s\n", langs[i], res.first_loss, res.last_loss, res.seconds);
+        if (!st && o.align > 0)
+            fprintf(out, "lang %s: alignment loss %.3f, in-batch retrieval accuracy %.3f (last window)\n", langs[i],
+                    res.last_align_loss, res.last_align_acc);
     }
     return st;
 }

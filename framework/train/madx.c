@@ -2,6 +2,14 @@
  *  - xa_train_lang: a language adapter (with its invertible adapter) trained with MLM, the base
  *    and its MLM head frozen: loss on the masked rows only, the inverse invertible adapter before
  *    the tied decoder, backward through the frozen layers down to the embedding site.
+ *    Aligned language adapters (opts.align > 0): each step also draws align_pairs pairs of the
+ *    adapter's language (data/pairs.c, a function of (seed, step)), embeds the English sides with
+ *    the base and the frozen source adapter (evaluation mode, no backward: the representation
+ *    the task adapter is trained on, Stack(lang:src)) and the other sides with the base and the
+ *    trained adapter (its invertible adapter included), mean-pools the last layer and adds
+ *    align x the symmetric in-batch contrastive loss (tensor/contrastive.c, as pretraining's
+ *    alignment), so that the adapter learns its language without leaving the space the source
+ *    adapter shares with it. Only the target side's gradient flows, into the adapter.
  *  - xa_train_task: a task adapter (or a fusion layer) and a head on a setup of frozen adapters,
  *    e.g. Stack(lang:src, task); dev evaluation at a cadence, the best weights kept, early
  *    stopping.
@@ -127,7 +135,20 @@ typedef struct lang_run {
     xa_adapter *ad;
     xa_mlm_data *data;
     xa_mlm_batch *batch;
-    float *dlast;              /* (B, T, C) */
+    float *dlast;              /* (max(B, n_al), T, C) */
+    /* the alignment term (n_al > 0) */
+    int n_al, al_lang;         /* pairs per step; the language's index in pd */
+    float al_weight, al_scale; /* align; 1 / align_temp */
+    const xa_pair_data *pd;
+    xa_composer *cp_src;       /* the frozen source adapter, planned for inference */
+    xa_hook hook_src;
+    xa_encoder_acts *acts_src; /* (n_al, T) rows, inference */
+    int32_t *al_ids, *al_lens; /* (2 n_al, T), (2 n_al): English rows first */
+    float *al_pooled, *al_dpooled; /* (2 n_al, C) */
+    float *al_scratch;         /* xa_contrastive_scratch_bytes(n_al, C) */
+    double al_sum, al_acc_sum; /* over the current metrics window */
+    int64_t al_n;
+    double last_align_loss, last_align_acc; /* of the last written window */
 } lang_run;
 
 static xa_status lang_init(void *ctx, xa_train_state *ts) {
@@ -151,8 +172,35 @@ static xa_status lang_seek(void *ctx, const char *path, xa_trainer *t) {
     return xa_trainer_seek_mlm(&t->ts, L->data, path);
 }
 
+/* The alignment pass of one step, after the MLM pass (gradients add up in the adapter's):
+ * n pairs of the language -> English rows through base + source adapter (no dropout, no
+ * backward) and target rows through base + the trained adapter -> mean pool of the last layer ->
+ * contrastive loss -> backward of the target side only, scaled by the weight. */
+static xa_status lang_align_pass(lang_run *L, xa_trainer *t, float *loss, float *acc) {
+    const xa_encoder_config *ec = &L->enc->cfg;
+    const int n = L->n_al, C = ec->C;
+    const int T = xa_pair_align_batch_lang(L->pd, L->al_lang, t->ts.step, n, L->al_ids, L->al_lens, ec->pad_id, L->T);
+    float *pooled_en = L->al_pooled, *pooled_x = L->al_pooled + (size_t)n * C; /* (n, C) each */
+    float *dpooled_x = L->al_dpooled + (size_t)n * C;
+    xa_batch be = {L->al_ids, NULL, L->al_lens, n, T};
+    xa_composer_set_mode(L->cp_src, 0, NULL);
+    xa_status st = xa_encoder_forward(L->enc, L->acts_src, &be, &L->hook_src, 0, NULL);
+    if (st) return st;
+    xa_mean_pool_forward(pooled_en, xa_encoder_hidden(L->enc, L->acts_src, ec->L - 1), L->al_lens, n, T, C);
+    xa_batch bx = {L->al_ids + (size_t)n * T, NULL, L->al_lens + n, n, T};
+    xa_composer_set_mode(L->cp, 1, &t->ts.rng);
+    if ((st = xa_encoder_forward(L->enc, L->acts, &bx, &L->hook, 1, &t->ts.rng))) return st;
+    xa_mean_pool_forward(pooled_x, xa_encoder_hidden(L->enc, L->acts, ec->L - 1), L->al_lens + n, n, T, C);
+    *loss = xa_contrastive_loss(NULL, dpooled_x, acc, L->al_scratch, pooled_en, pooled_x, n, C, L->al_scale);
+    xa_scale(dpooled_x, L->al_weight, (size_t)n * C);
+    memset(L->dlast, 0, (size_t)n * T * C * sizeof(float));
+    xa_mean_pool_backward(L->dlast, dpooled_x, L->al_lens + n, n, T, C);
+    xa_encoder_backward(L->enc, L->acts, &bx, &L->hook, L->dlast, NULL);
+    return XA_STATUS_OK;
+}
+
 /* Hot loop: masked batch -> forward through the frozen base and the adapter -> MLM loss on the
- * masked rows -> backward down to the lowest adapter site. */
+ * masked rows -> backward down to the lowest adapter site; then the alignment pass, if any. */
 static xa_status lang_step(void *ctx, xa_trainer *t, float *loss, double *tokens) {
     lang_run *L = ctx;
     const xa_phase_opts *o = L->o;
@@ -168,7 +216,37 @@ static xa_status lang_step(void *ctx, xa_trainer *t, float *loss, double *tokens
     memset(L->dlast, 0, (size_t)o->B * L->T * ec->C * sizeof(float));
     xa_mlm_head_backward(L->head, L->dlast, NULL, L->enc->t[XA_ENC_WTE], &L->hook, 1.0f);
     xa_encoder_backward(L->enc, L->acts, &b, &L->hook, L->dlast, NULL);
+    if (L->n_al > 0) {
+        float al_loss = 0, al_acc = 0;
+        if ((st = lang_align_pass(L, t, &al_loss, &al_acc))) return st;
+        L->al_sum += al_loss;
+        L->al_acc_sum += al_acc;
+        L->al_n++;
+    }
     *tokens = (double)o->B * L->T;
+    return XA_STATUS_OK;
+}
+
+static void lang_extra(void *ctx, const xa_trainer *t, char *buf, size_t n) {
+    const lang_run *L = ctx;
+    (void)t;
+    if (L->n_al > 0)
+        snprintf(buf, n, "\"align_loss\": %.5f, \"align_acc\": %.4f", L->al_sum / (double)L->al_n,
+                 L->al_acc_sum / (double)L->al_n);
+}
+
+/* After a written metrics window the alignment means start again; the progress line shows the
+ * last window's alignment loss. Without alignment: nothing (the default line). */
+static xa_status lang_after(void *ctx, xa_trainer *t, float loss, double lr, char *line, size_t n) {
+    lang_run *L = ctx;
+    if (L->n_al == 0) return XA_STATUS_OK;
+    if (t->log.n == 0) {
+        L->last_align_loss = L->al_sum / (double)L->al_n;
+        L->last_align_acc = L->al_acc_sum / (double)L->al_n;
+        L->al_sum = L->al_acc_sum = 0;
+        L->al_n = 0;
+    }
+    snprintf(line, n, "loss %.4f | align %.3f | lr %.2e", loss, L->last_align_loss, lr);
     return XA_STATUS_OK;
 }
 
@@ -184,8 +262,89 @@ static xa_status lang_save(void *ctx, const char *dir) {
     return st ? st : xa_hub_save_adapter(p, L->ad, &L->enc->cfg, L->base_dir);
 }
 
-static const xa_trainer_ops g_lang_ops = {lang_init, lang_load, lang_seek, lang_step, NULL, NULL, lang_position,
-                                          lang_save};
+static const xa_trainer_ops g_lang_ops = {lang_init, lang_load, lang_seek, lang_step, lang_extra, lang_after,
+                                          lang_position, lang_save};
+
+/* The alignment term's pieces (o->align > 0): the pairs of language `name`, the frozen source
+ * adapter in its own composer (inference plan) and activations, the batch and pooling buffers.
+ * Appends the checkpoint identity's alignment items (the pairs as read, the source adapter's
+ * weights) to id. */
+static xa_status align_open(lang_run *L, xa_spm *spm, xa_pair_data *pd, xa_encoder_acts *acts_src, const char *name,
+                            char *id, size_t id_n) {
+    const xa_phase_opts *o = L->o;
+    const xa_encoder_config *ec = &L->enc->cfg;
+    const int n = o->align_pairs > 0 ? o->align_pairs : (o->B + 1) / 2;
+    if (!o->align_pairs_path || !o->align_pairs_path[0] || !o->align_src_dir)
+        return xa_error_set(XA_STATUS_USAGE, "xa_train_lang", "align_pairs_path and align_src_dir with align > 0",
+                            "set data.lang_pairs (or data.pairs), or align to 0", "align %g without pairs", o->align);
+    if (n > XA_PAIR_MAX_BATCH / 2 || L->T < 6)
+        return xa_error_set(XA_STATUS_USAGE, "xa_train_lang", "align_pairs <= 512 and seq_len >= 6", NULL,
+                            "align_pairs %d, seq_len %d", n, L->T);
+    /* sides of at most T/2 pieces, as the base's alignment in pretraining */
+    xa_status st = xa_pair_data_load(pd, spm, o->align_pairs_path, L->T / 2, 0.3, o->seed);
+    if (st) return st;
+    const int li = xa_pair_data_lang(pd, name);
+    if (li < 0)
+        return xa_error_set(XA_STATUS_CONFIG, o->align_pairs_path, "aligned pairs of the adapter's language",
+                            "data.lang_pairs must hold LANG<TAB>en<TAB>text rows of every aligned target "
+                            "(prepare.py writes lang-pairs.tsv)", "no pair of language '%s'", name);
+    if (pd->lang_count[li] < n)
+        XA_LOG_WARN("lang %s: %lld pairs for %d per step: some in-batch negatives repeat", name,
+                    (long long)pd->lang_count[li], n);
+    char cfg_path[XA_PATH_MAX];
+    st = xa_path_join(cfg_path, sizeof cfg_path, o->align_src_dir, "adapter_config.json");
+    if (st) return st;
+    if (access(cfg_path, F_OK) != 0)
+        return xa_error_set(XA_STATUS_CONFIG, o->align_src_dir, "the finished source language adapter",
+                            "the lang phase trains the source adapter first; train it (--lang SRC) before "
+                            "an aligned target", "no adapter_config.json: the source adapter is missing");
+    xa_adapter *src = NULL;
+    st = xa_composer_init(&L->cp_src, ec);
+    if (!st) st = xa_hub_load_adapter(L->cp_src, o->align_src_dir, NULL, NULL, 0, 0, &src);
+    xa_setup *setup = NULL;
+    if (!st && !(setup = xa_setup_single(src->name))) st = XA_STATUS_NOMEM;
+    if (!st) st = xa_composer_activate(L->cp_src, setup, src->name);
+    xa_setup_free(setup);
+    if (!st) st = xa_composer_plan(L->cp_src, n, L->T, n * L->T, 0);
+    if (!st) st = xa_encoder_acts_init(acts_src, ec, n, L->T, 0);
+    if (st) return st;
+    xa_composer_hook(L->cp_src, &L->hook_src);
+    L->al_ids = malloc((size_t)2 * n * L->T * sizeof *L->al_ids);
+    L->al_lens = malloc((size_t)2 * n * sizeof *L->al_lens);
+    L->al_pooled = malloc((size_t)2 * n * ec->C * sizeof *L->al_pooled);
+    L->al_dpooled = malloc((size_t)2 * n * ec->C * sizeof *L->al_dpooled);
+    L->al_scratch = xa_aligned_alloc(xa_contrastive_scratch_bytes(n, ec->C), 64);
+    if (!L->al_ids || !L->al_lens || !L->al_pooled || !L->al_dpooled || !L->al_scratch)
+        return xa_error_set(XA_STATUS_NOMEM, "xa_train_lang", NULL, NULL, "out of memory");
+    L->n_al = n;
+    L->al_lang = li;
+    L->al_weight = (float)o->align;
+    L->al_scale = (float)(1.0 / (o->align_temp > 0 ? o->align_temp : 0.05));
+    L->pd = pd;
+    L->acts_src = acts_src;
+    /* the pairs as read (ids of the language's pairs) and the source adapter's weights */
+    uint64_t h = XA_FNV_INIT;
+    for (int64_t k = 0; k < pd->lang_count[li]; k++) {
+        const xa_pair *q = &pd->pairs[pd->by_lang[pd->lang_start[li] + k]];
+        for (int sd = 0; sd < 2; sd++) h = xa_ckpt_hash(h, pd->pool + q->off[sd], (size_t)q->len[sd] * sizeof(int32_t));
+    }
+    const uint64_t hs = xa_ckpt_hash(XA_FNV_INIT, src->params, src->n_params * sizeof(float));
+    const size_t k = strlen(id);
+    snprintf(id + k, id_n - k, " align=%g align_pairs=%d align_temp=%g pairs=%" PRId64 ":%016" PRIx64 " src=%016" PRIx64,
+             o->align, n, 1.0 / L->al_scale, pd->lang_count[li], h, hs);
+    XA_LOG_INFO("lang %s: aligned to %s on %lld pairs of %s (align %g x %d pairs, temp %g)", name, src->name,
+                (long long)pd->lang_count[li], o->align_pairs_path, o->align, n, 1.0 / L->al_scale);
+    return XA_STATUS_OK;
+}
+
+static void align_close(lang_run *L) {
+    xa_composer_free(L->cp_src);
+    free(L->al_ids);
+    free(L->al_lens);
+    free(L->al_pooled);
+    free(L->al_dpooled);
+    xa_aligned_free(L->al_scratch);
+}
 
 /* The trainer options of a phase. */
 static xa_trainer_opts trainer_opts(const xa_phase_opts *o, const char *label, const char *out_dir,
@@ -208,7 +367,13 @@ xa_status xa_train_lang(const char *base_dir, const char *tokenizer, const char 
     xa_composer *cp = NULL;
     xa_trainer tr;
     float *dlast = NULL;
-    char identity[512];
+    char identity[768];
+    lang_run L;
+    xa_pair_data pd;
+    xa_encoder_acts acts_src;
+    memset(&L, 0, sizeof L);
+    memset(&pd, 0, sizeof pd);
+    memset(&acts_src, 0, sizeof acts_src);
     memset(&data, 0, sizeof data);
     memset(&batch, 0, sizeof batch);
     memset(&enc, 0, sizeof enc);
@@ -232,7 +397,10 @@ xa_status xa_train_lang(const char *base_dir, const char *tokenizer, const char 
     if (!st) st = xa_mlm_batch_init(&batch, o->B, T);
     if (!st) st = xa_mlm_head_init(&head, ec->C, ec->V, ec->eps, o->B * T, 0);
     if (!st) st = xa_mlm_head_load(&head, ec->arch, base_dir);
-    if (!st) st = xa_encoder_acts_init(&acts, ec, o->B, T, 1);
+    /* with alignment the trained side's n pairs run as one more batch: rows for max(B, n) */
+    const int n_al = o->align > 0 ? (o->align_pairs > 0 ? o->align_pairs : (o->B + 1) / 2) : 0;
+    const int rows = o->B > n_al ? o->B : n_al;
+    if (!st) st = xa_encoder_acts_init(&acts, ec, rows, T, 1);
     if (!st) st = xa_composer_init(&cp, ec);
     xa_adapter *ad = NULL;
     if (!st) st = xa_composer_add_adapter(cp, name, cfg, 1, &ad);
@@ -241,19 +409,30 @@ xa_status xa_train_lang(const char *base_dir, const char *tokenizer, const char 
     if (!st && !setup) st = XA_STATUS_NOMEM;
     if (!st) st = xa_composer_activate(cp, setup, name);
     xa_setup_free(setup);
-    if (!st) st = xa_composer_plan(cp, o->B, T, o->B * T, 1);
+    if (!st) st = xa_composer_plan(cp, rows, T, rows * T, 1);
     if (!st) st = xa_optim_init(&opt, 0.9, 0.999, 1e-8);
     if (!st) st = xa_optim_add_group(&opt, name, ad->params, ad->grads, ad->n_params, 1.0, o->weight_decay, 1, NULL);
     if (st) goto done;
-    dlast = xa_aligned_alloc((size_t)o->B * T * ec->C * sizeof(float), 64);
+    dlast = xa_aligned_alloc((size_t)rows * T * ec->C * sizeof(float), 64);
     if (!dlast) {
         st = xa_error_set(XA_STATUS_NOMEM, "xa_train_lang", NULL, NULL, "out of memory");
         goto done;
     }
-    lang_run L = {o, base_dir, T, &enc, &acts, &head, cp, {0}, ad, &data, &batch, dlast};
+    L.o = o;
+    L.base_dir = base_dir;
+    L.T = T;
+    L.enc = &enc;
+    L.acts = &acts;
+    L.head = &head;
+    L.cp = cp;
+    L.ad = ad;
+    L.data = &data;
+    L.batch = &batch;
+    L.dlast = dlast;
     xa_composer_hook(cp, &L.hook);
     snprintf(identity, sizeof identity, "lang %s B=%d T=%d steps=%" PRId64 " seed=%" PRIu64 " lr=%g data=%" PRId64
              ":%016" PRIx64, name, o->B, T, o->steps, o->seed, o->lr, data.n_blocks, mlm_fingerprint(&data));
+    if (n_al > 0 && (st = align_open(&L, spm, &pd, &acts_src, name, identity, sizeof identity))) goto done;
     char label[96];
     snprintf(label, sizeof label, "lang %s", name);
     const xa_trainer_opts to = trainer_opts(o, label, out_dir, identity, o->steps);
@@ -263,6 +442,8 @@ xa_status xa_train_lang(const char *base_dir, const char *tokenizer, const char 
     res->first_loss = tr.log.first;
     res->last_loss = tr.log.last;
     res->steps_done = tr.ts.step;
+    res->last_align_loss = L.last_align_loss;
+    res->last_align_acc = L.last_align_acc;
     res->seconds = tr.seconds;
     res->tokens_per_s = res->seconds > 0 ? tr.tokens / res->seconds : 0;
     if (tr.ts.step == o->steps) {
@@ -272,6 +453,9 @@ xa_status xa_train_lang(const char *base_dir, const char *tokenizer, const char 
     }
 done:
     xa_trainer_close(&tr);
+    align_close(&L);
+    xa_encoder_acts_free(&acts_src);
+    xa_pair_data_free(&pd);
     xa_aligned_free(dlast);
     xa_optim_free(&opt);
     xa_composer_free(cp);

@@ -137,6 +137,15 @@ typedef struct xa_phase_opts {
                                   made with other settings or on other data) */
     FILE *progress;            /* progress line stream (NULL: stderr) */
     int64_t stop_after;        /* testing aid: return after this many steps of this call (0: off) */
+    /* lang, aligned language adapters (0 / NULL: MLM alone, as before): each step also embeds
+     * align_pairs pairs of this language from align_pairs_path, the English sides under the frozen
+     * source adapter align_src_dir (no gradient, no dropout), the others under the trained adapter,
+     * and adds align x the symmetric in-batch contrastive loss (tensor/contrastive.c). */
+    double align;              /* weight, 0 = off */
+    int align_pairs;           /* pairs per step (0: batch_size / 2) */
+    double align_temp;         /* temperature (0: 0.05) */
+    const char *align_pairs_path; /* "lang<TAB>en<TAB>text" (data/pairs.c) */
+    const char *align_src_dir;    /* the source language's finished adapter directory */
 } xa_phase_opts;
 
 xa_phase_opts xa_phase_opts_default(void);
@@ -148,12 +157,16 @@ typedef struct xa_phase_result {
     int64_t best_step;
     double seconds, tokens_per_s;
     int finished;                /* the phase reached its end (outputs written) */
+    double last_align_loss, last_align_acc; /* lang with align > 0: the last metrics window's */
 } xa_phase_result;
 
 /* Train language adapter `name` (config cfg) with MLM on `corpus` over the frozen base in
  * base_dir (its MLM head frozen too; the invertible adapter's inverse sits before the tied
  * decoder). Writes OUT (an AdapterHub adapter directory: adapter_config.json last) and
- * OUT/../<name>.metrics.jsonl. */
+ * OUT/../<name>.metrics.jsonl. With o->align > 0 the alignment term of xa_phase_opts joins (the
+ * pairs of language `name`); its loss and in-batch accuracy go to metrics.jsonl as align_loss /
+ * align_acc, the logged `loss` stays the MLM loss. Errors besides the loaders': CONFIG when the
+ * pair file has no pair of `name` or the source adapter is missing. */
 xa_status xa_train_lang(const char *base_dir, const char *tokenizer, const char *out_dir,
                         const char *name, const xa_bn_config *cfg, const char *corpus,
                         const xa_phase_opts *o, xa_phase_result *res);
