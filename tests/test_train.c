@@ -10,6 +10,7 @@
 #include "data/data.h"
 #include "model/model.h"
 #include "io/file.h"
+#include "io/hfjson.h"
 #include "optim/optim.h"
 #include "train/ckpt.h"
 #include "train/train.h"
@@ -229,7 +230,7 @@ static void test_pretrain_pairs(void **state) {
     fclose(d.progress);
     /* resuming with another alignment setting is refused */
     xa_pretrain_opts c = b;
-    c.steps = 50;
+    c.steps = 70;
     c.align_weight = 0.5;
     assert_int_equal(xa_pretrain(&c, &r), XA_STATUS_CONFIG);
     fclose(a.progress);
@@ -487,6 +488,170 @@ static void test_trainer_skeleton(void **state) {
     assert_memory_equal(again.w, early.w, sizeof early.w);
 }
 
+/* ---- aligned language adapters (train/madx.c, phases.lang.align) ---- */
+
+/* The "align_loss" values of a metrics.jsonl (at most cap), in order; returns how many. */
+static int read_align_losses(const char *path, double *out, int cap) {
+    size_t n = 0;
+    char *text = xt_read_file(path, &n);
+    assert_non_null(text);
+    int k = 0;
+    for (const char *at = text; k < cap && (at = strstr(at, "\"align_loss\": ")); at++) out[k++] = atof(at + 14);
+    free(text);
+    return k;
+}
+
+/* DIR/adapter.safetensors of two runs are byte-identical. */
+static void assert_same_adapter(const char *dir_a, const char *dir_b) {
+    char pa[4200], pb[4200];
+    snprintf(pa, sizeof pa, "%s/adapter.safetensors", dir_a);
+    snprintf(pb, sizeof pb, "%s/adapter.safetensors", dir_b);
+    size_t na = 0, nb = 0;
+    char *fa = xt_read_file(pa, &na), *fb = xt_read_file(pb, &nb);
+    assert_non_null(fa);
+    assert_non_null(fb);
+    assert_int_equal(na, nb);
+    assert_memory_equal(fa, fb, na);
+    free(fa);
+    free(fb);
+}
+
+static xa_phase_opts lang_opts(int64_t steps, FILE *progress) {
+    xa_phase_opts o = xa_phase_opts_default();
+    o.B = 8;
+    o.T = 32;
+    o.steps = steps;
+    o.lr = 1e-2;
+    o.warmup = 2;
+    o.ckpt_every = 10;
+    o.log_every = 5;
+    o.seed = 5;
+    o.progress = progress;
+    return o;
+}
+
+/* On a base pretrained without alignment (so the German sides start far from the English ones)
+ * an aligned de adapter lowers its alignment loss against the frozen en adapter (on a pair file of
+ * 8 de pairs, so that every step's batch holds the same pairs: a tiny base learns no alignment
+ * that carries over to new pairs in 60 steps); a run stopped
+ * and resumed ends with the bytes of an uninterrupted one; align 0 ignores the alignment
+ * options (the same bytes as a plain MLM run); a pair file without the language and a missing
+ * source adapter are CONFIG errors. */
+static void test_lang_align(void **state) {
+    (void)state;
+    xa_pretrain_opts po = small_opts(xt_tmp_path("la-base"), 30);
+    xa_pretrain_result pr;
+    assert_int_equal(xa_pretrain(&po, &pr), XA_STATUS_OK);
+    char base[4200], tok[4200]; /* copies: the path helpers' buffers rotate */
+    snprintf(base, sizeof base, "%s", po.out_dir);
+    snprintf(tok, sizeof tok, "%s/sentencepiece.bpe.model", po.out_dir);
+    xa_bn_config cfg;
+    assert_int_equal(xa_bn_config_preset(&cfg, "seq_bn_inv"), XA_STATUS_OK);
+    cfg.reduction_factor = 2;
+    char en_corpus[4200], de_corpus[4200], pairs[4200];
+    snprintf(en_corpus, sizeof en_corpus, "%s", xt_data_path("recipe/mono/en.txt"));
+    snprintf(de_corpus, sizeof de_corpus, "%s", xt_data_path("recipe/mono/de.txt"));
+    snprintf(pairs, sizeof pairs, "%s", xt_tmp_path("la-pairs.tsv"));
+    {
+        size_t n = 0;
+        char *all = xt_read_file(xt_data_path("recipe/pairs.tsv"), &n);
+        assert_non_null(all);
+        char buf[8192];
+        size_t len = (size_t)snprintf(buf, sizeof buf, "lang\ten\ttext\n");
+        int k = 0;
+        for (char *line = strtok(all, "\n"); line && k < 8; line = strtok(NULL, "\n"))
+            if (!strncmp(line, "de\t", 3) && len + strlen(line) + 2 < sizeof buf) {
+                len += (size_t)snprintf(buf + len, sizeof buf - len, "%s\n", line);
+                k++;
+            }
+        assert_int_equal(k, 8);
+        xt_write_file(pairs, buf, len);
+        free(all);
+    }
+    char en_dir[4200];
+    snprintf(en_dir, sizeof en_dir, "%s", xt_tmp_path("la-en"));
+    xa_phase_result r;
+    xa_phase_opts o = lang_opts(20, po.progress);
+    assert_int_equal(xa_train_lang(base, tok, en_dir, "en", &cfg, en_corpus, &o, &r), XA_STATUS_OK);
+    assert_true(r.finished);
+
+    /* aligned: the alignment loss falls (first window vs last window) */
+    xa_phase_opts a = lang_opts(60, po.progress);
+    a.align = 10.0;
+    a.align_pairs = 8;
+    a.align_temp = 0.05;
+    a.align_pairs_path = pairs;
+    a.align_src_dir = en_dir;
+    char full[4200], resumed[4200], metrics[4300];
+    snprintf(full, sizeof full, "%s", xt_tmp_path("la-de-full"));
+    assert_int_equal(xa_train_lang(base, tok, full, "de", &cfg, de_corpus, &a, &r), XA_STATUS_OK);
+    assert_true(r.finished);
+    snprintf(metrics, sizeof metrics, "%s/metrics.jsonl", full);
+    double al[16];
+    const int n_al = read_align_losses(metrics, al, 16);
+    assert_int_equal(n_al, 12);
+    print_message("lang align: align loss %.4f -> %.4f (chance %.4f), acc %.3f\n", al[0], al[n_al - 1], log(8.0),
+                  r.last_align_acc);
+    /* the 32-wide fixture base pools its sentences almost alike: the fall is small but steady
+     * (2.075 -> 2.019 here); on the recipe's tiny base a fixed batch goes 2.28 -> 0.49 in 100 steps */
+    assert_true(al[n_al - 1] < al[0] - 0.03);
+    assert_true(fabs(r.last_align_loss - al[n_al - 1]) < 1e-4);
+
+    /* stopped after 13 steps and resumed: the same adapter bytes */
+    snprintf(resumed, sizeof resumed, "%s", xt_tmp_path("la-de-resumed"));
+    xa_phase_opts b = a;
+    b.stop_after = 13;
+    assert_int_equal(xa_train_lang(base, tok, resumed, "de", &cfg, de_corpus, &b, &r), XA_STATUS_OK);
+    assert_int_equal(r.steps_done, 13);
+    assert_false(r.finished);
+    b.stop_after = 0;
+    b.resume = 1;
+    assert_int_equal(xa_train_lang(base, tok, resumed, "de", &cfg, de_corpus, &b, &r), XA_STATUS_OK);
+    assert_int_equal(r.steps_done, 60);
+    assert_same_adapter(full, resumed);
+    /* resuming with another alignment weight is refused (the checkpoint identity) */
+    xa_phase_opts c = a;
+    c.align = 0.5;
+    c.resume = 1;
+    c.steps = 70;
+    assert_int_equal(xa_train_lang(base, tok, resumed, "de", &cfg, de_corpus, &c, &r), XA_STATUS_CONFIG);
+    xt_assert_error_mentions("align");
+
+    /* align 0: the alignment options are not read, the adapter is the MLM-only one */
+    char plain[4200], off[4200];
+    snprintf(plain, sizeof plain, "%s", xt_tmp_path("la-de-plain"));
+    snprintf(off, sizeof off, "%s", xt_tmp_path("la-de-off"));
+    xa_phase_opts m = lang_opts(12, po.progress);
+    assert_int_equal(xa_train_lang(base, tok, plain, "de", &cfg, de_corpus, &m, &r), XA_STATUS_OK);
+    m.align_pairs = 8;
+    m.align_temp = 0.1;
+    m.align_pairs_path = "/nonexistent/pairs.tsv";
+    m.align_src_dir = "/nonexistent/en";
+    assert_int_equal(xa_train_lang(base, tok, off, "de", &cfg, de_corpus, &m, &r), XA_STATUS_OK);
+    assert_same_adapter(plain, off);
+    char mp[4300], mo[4300];
+    snprintf(mp, sizeof mp, "%s/metrics.jsonl", plain);
+    snprintf(mo, sizeof mo, "%s/metrics.jsonl", off);
+    size_t np = 0, no = 0;
+    char *tp = xt_read_file(mp, &np), *to = xt_read_file(mo, &no);
+    assert_non_null(tp);
+    assert_non_null(to);
+    assert_null(strstr(tp, "align"));
+    free(tp);
+    free(to);
+
+    /* errors: no pair of the language; no source adapter */
+    xa_phase_opts e = a;
+    e.steps = 4;
+    assert_int_equal(xa_train_lang(base, tok, xt_tmp_path("la-ko"), "ko", &cfg, de_corpus, &e, &r), XA_STATUS_CONFIG);
+    xt_assert_error_mentions("ko");
+    e.align_src_dir = xt_tmp_path("la-missing-en");
+    assert_int_equal(xa_train_lang(base, tok, xt_tmp_path("la-de-nosrc"), "de", &cfg, de_corpus, &e, &r),
+                     XA_STATUS_CONFIG);
+    xt_assert_error_mentions("source adapter");
+    fclose(po.progress);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_mlm_packing_and_masking),
@@ -497,6 +662,7 @@ int main(void) {
         cmocka_unit_test(test_ckpt_swap_and_recover),
         cmocka_unit_test(test_ckpt_identity),
         cmocka_unit_test(test_trainer_skeleton),
+        cmocka_unit_test(test_lang_align),
     };
     return cmocka_run_group_tests_name("train", tests, NULL, NULL);
 }
