@@ -10,6 +10,7 @@ extracts paragraph-aligned help records and rendered man-page paragraphs, and wr
   mono/<lang>.txt, mono/<lang>.heldout.txt                language-adapter corpora / held-out text
   multi.txt                                               base-model pretraining corpus
   pairs.tsv                                               aligned train-split paragraphs (TLM, alignment)
+  lang-pairs.tsv                                          pairs.tsv + the unseen targets' pairs (lang align)
   retrieval/<lang>.tsv                                    aligned test-split paragraphs (retrieval probe)
   manifest.json                                           counts, sha256 of every file, packages
 
@@ -899,11 +900,12 @@ def build(args):
     out.lines("multi.txt", multi)
 
     # ---- pairs: aligned paragraphs of train-split documents (TLM and alignment of the base)
-    pairs = []
+    # The unseen targets' pairs (same rules) go only to lang-pairs.tsv, for the aligned language
+    # adapters (phases.lang.align): the base never sees their text, their adapters may.
+    pairs, unseen_pairs = [], []
     counts["pairs"] = {}
+    counts["lang_pairs_unseen"] = {}
     for l in targets:
-        if l in unseen:
-            continue
         rows, seen = [], set()
         for r in recs[l]:
             e = en.get((r["path"], r["id"]))
@@ -918,10 +920,16 @@ def build(args):
             rows.append((l, a, b))
         rows = cap_keep_order(rows, prof["pairs_per_lang"], key=lambda x: x[1] + "\t" + x[2],
                               seed=f"{seed}:pairs:{l}")
+        if l in unseen:
+            counts["lang_pairs_unseen"][l] = len(rows)
+            unseen_pairs.extend(rows)
+            continue
         counts["pairs"][l] = len(rows)
         pairs.extend(rows)
     pairs = hash_order(pairs, key=lambda x: x[0] + "\t" + x[1] + "\t" + x[2], seed=f"{seed}:pairs")
+    unseen_pairs = hash_order(unseen_pairs, key=lambda x: x[0] + "\t" + x[1] + "\t" + x[2], seed=f"{seed}:lang-pairs")
     out.lines("pairs.tsv", ["lang\ten\ttext"] + [f"{l}\t{a}\t{b}" for l, a, b in pairs])
+    out.lines("lang-pairs.tsv", ["lang\ten\ttext"] + [f"{l}\t{a}\t{b}" for l, a, b in pairs + unseen_pairs])
 
     # ---- retrieval: aligned paragraphs of test-split documents, unique on both sides
     counts["retrieval"] = {}
@@ -944,7 +952,7 @@ def build(args):
 
     # ---- the split rule, checked on the outputs: no test text in any corpus
     corpus_text = set(multi) | {t for l in langs for t in mono[l]} | \
-        {t for _, a, b in pairs for t in (a, b)}
+        {t for _, a, b in pairs + unseen_pairs for t in (a, b)}
     leaks = []
     for rel, data in out.files.items():
         if rel.startswith("lo-mod/") and rel.endswith(".test.tsv"):

@@ -130,8 +130,9 @@ corpus = set(lines(os.path.join(o, "multi.txt")))
 for p in glob.glob(os.path.join(o, "mono", "*.txt")):
     if not p.endswith(".heldout.txt"):
         corpus |= set(lines(p))
-for x in lines(os.path.join(o, "pairs.tsv"))[1:]:
-    corpus |= set(x.split("\t")[1:])
+for f in ("pairs.tsv", "lang-pairs.tsv"):
+    for x in lines(os.path.join(o, f))[1:]:
+        corpus |= set(x.split("\t")[1:])
 tests = []
 for p in glob.glob(os.path.join(o, "lo-mod", "*.test.tsv")):
     tests += [x.split("\t", 1)[1] for x in lines(p)[1:]]
@@ -152,6 +153,11 @@ has "$o/multi.txt" "Writer ドキュメント"
 [[ -s $tmp/ou/mono/ja.txt ]] || fail "--unseen ja: no mono/ja.txt"
 cut -f1 "$tmp/ou/pairs.tsv" | grep -qx ja && fail "--unseen ja: ja pairs written"
 cut -f1 "$o/pairs.tsv" | grep -qx ja || fail "no ja pairs without --unseen"
+# lang-pairs.tsv: pairs.tsv's rows, then the unseen targets' (train-split only: check_leaks)
+cmp -s "$o/pairs.tsv" "$o/lang-pairs.tsv" || fail "lang-pairs.tsv differs from pairs.tsv without --unseen"
+cut -f1 "$tmp/ou/lang-pairs.tsv" | grep -qx ja || fail "--unseen ja: no ja rows in lang-pairs.tsv"
+[[ $(head -n "$(wc -l <"$tmp/ou/pairs.tsv")" "$tmp/ou/lang-pairs.tsv" | cmp - "$tmp/ou/pairs.tsv" && echo same) == same ]] \
+  || fail "--unseen ja: lang-pairs.tsv does not start with pairs.tsv's rows"
 check_leaks "$tmp/ou" || fail "--unseen: test text found in a corpus"
 
 # manifest: every file with its line count and sha256
