@@ -1,5 +1,5 @@
 /* xadapt train / run / eval: the recipe workflow (DESIGN.md §5).
- *   xadapt train RECIPE --phase pretrain|lang|task|fusion [--lang CODE] [--seed N] [--force]
+ *   xadapt train RECIPE --phase pretrain|lang|task|fusion|finetune [--lang CODE] [--seed N] [--force]
  *   xadapt run RECIPE [--force PHASE] [--dry-run]   every phase in order
  *   xadapt eval RECIPE      the zero-shot transfer table for every target language and setup
  * Each command parses its arguments, loads the recipe and hands it to pipeline/: validate all of
@@ -40,30 +40,32 @@ static void print_help(const char *cmd) {
         printf("usage: xadapt train RECIPE --phase PHASE [OPTIONS]\n\n"
                "Run one phase of a recipe: pretrain (the base), lang (one language adapter per\n"
                "language, MLM, base frozen), task (the task adapter on Stack(lang:src, task) with\n"
-               "its head), fusion (Fuse over the language adapters under the task adapter).\n"
+               "its head), fusion (Fuse over the language adapters under the task adapter),\n"
+               "finetune (the full fine-tuning reference: the whole encoder and a head, no adapters).\n"
                "Outputs made from the same settings are skipped, outputs made from other settings\n"
                "are an error (exit 2) unless --force; interrupted runs continue from their checkpoint.\n\n");
     } else if (!strcmp(cmd, "run")) {
         printf("usage: xadapt run RECIPE [OPTIONS]\n\n"
-               "Run every phase of the recipe in order (pretrain, lang, task, fusion, eval),\n"
+               "Run every phase of the recipe in order (pretrain, lang, task, fusion, finetune, eval),\n"
                "skipping outputs made from the same settings and continuing interrupted ones.\n"
                "The whole recipe (every data file) is checked before anything trains.\n\n");
     } else {
         printf("usage: xadapt eval RECIPE [OPTIONS]\n\n"
                "Evaluate zero-shot transfer: for the source and every target language, each setup\n"
-               "of the recipe's eval phase (task_only, src_stack, madx, madx2, fusion, in_language),\n"
-               "mean and spread over the recipe's seeds. Prints a Markdown table and writes\n"
+               "of the recipe's eval phase (task_only, src_stack, madx, madx2, fusion, in_language,\n"
+               "full_ft), mean and spread over the recipe's seeds. Prints a Markdown table and writes\n"
                "OUTPUT/eval/TASK/results.{md,json,csv,svg} and raw.jsonl (replaced only by a complete set).\n\n");
     }
     printf("options:\n");
     if (!strcmp(cmd, "train")) {
-        printf("  -p, --phase NAME     pretrain, lang, task or fusion (required)\n"
+        printf("  -p, --phase NAME     pretrain, lang, task, fusion or finetune (required)\n"
                "  -l, --lang CODE      lang phase: only this language\n"
-               "      --seed N         task/fusion: only this seed of the recipe's seeds\n"
+               "      --seed N         task/fusion/finetune: only this seed of the recipe's seeds\n"
                "  -f, --force          retrain the phase's outputs from scratch\n");
     }
     if (!strcmp(cmd, "run"))
-        printf("  -f, --force PHASE    retrain PHASE and every later phase from scratch\n");
+        printf("  -f, --force PHASE    retrain PHASE and the phases built on it from scratch (finetune:\n"
+               "                       only itself; pretrain forces it too)\n");
     if (strcmp(cmd, "eval"))
         printf("  -n, --dry-run        print the plan (trained / skipped / evaluated) and exit\n");
     printf("      --set KEY=VALUE  override a recipe key (repeatable), e.g. --set phases.task.lr=3e-4\n"
@@ -147,9 +149,9 @@ static int run_recipe_cmd(const char *cmd, int argc, char **argv) {
     if (optind < argc) return cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
     xa_phase_kind only = XA_PHASE_N;
     if (!strcmp(cmd, "train")) {
-        if (!a.phase) return cli_usage_error(cmd, "missing --phase (pretrain, lang, task or fusion)");
+        if (!a.phase) return cli_usage_error(cmd, "missing --phase (pretrain, lang, task, fusion or finetune)");
         if (xa_phase_kind_parse(a.phase, &only) || only == XA_PHASE_EVAL)
-            return cli_usage_error(cmd, "unknown phase '%s' (pretrain, lang, task or fusion)", a.phase);
+            return cli_usage_error(cmd, "unknown phase '%s' (pretrain, lang, task, fusion or finetune)", a.phase);
     } else if (a.phase || a.lang || a.has_seed) {
         return cli_usage_error(cmd, "--phase, --lang and --seed belong to 'xadapt train'");
     }
@@ -162,7 +164,8 @@ static int run_recipe_cmd(const char *cmd, int argc, char **argv) {
     if (force_phase) {
         xa_phase_kind fk;
         if (xa_phase_kind_parse(force_phase, &fk) || fk == XA_PHASE_EVAL)
-            return cli_usage_error(cmd, "--force: unknown phase '%s' (pretrain, lang, task or fusion)", force_phase);
+            return cli_usage_error(cmd, "--force: unknown phase '%s' (pretrain, lang, task, fusion or finetune)",
+                                   force_phase);
         po.force = fk;
     } else if (a.force) {
         po.force = only; /* train --force: the phase it trains */

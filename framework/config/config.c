@@ -1128,7 +1128,7 @@ static const char *const g_task_keys[] = {"name", "type",         "train", "dev"
 static const char *const g_adapter_keys[] = {"lang", "task", "fusion", NULL};
 static const char *const g_task_types[] = {"classification", "tagging", NULL};
 static const char *const g_archs[] = {"tiny", "small", "base", NULL};
-static const char *const g_phase_names[] = {"pretrain", "lang", "task", "fusion", "eval", NULL};
+static const char *const g_phase_names[] = {"pretrain", "lang", "task", "fusion", "eval", "finetune", NULL};
 
 static xa_status read_model(xa_recipe *r, const cnode *root) {
     section s = {NULL, "", root->file, root->line, root->col};
@@ -1340,7 +1340,8 @@ enum {
     K_TASK = 1 << XA_PHASE_TASK,
     K_FUS = 1 << XA_PHASE_FUSION,
     K_EVAL = 1 << XA_PHASE_EVAL,
-    K_TRAIN = K_PRE | K_LANG | K_TASK | K_FUS,
+    K_FT = 1 << XA_PHASE_FINETUNE,
+    K_TRAIN = K_PRE | K_LANG | K_TASK | K_FUS | K_FT,
     K_ALL = K_TRAIN | K_EVAL
 };
 
@@ -1375,7 +1376,7 @@ static const pfield g_pfields[] = {
     PF(early_stopping, P_INT, K_TRAIN, 0, 1 << 20, 0, 0, "an integer >= 0 (0: off)"),
     PF(ckpt_every, P_I64, K_TRAIN, 0, BIG, 0, 0, "an integer >= 0"),
     PF(log_every, P_I64, K_TRAIN, 0, BIG, 0, 0, "an integer >= 0"),
-    PF(adapter_drop, P_INT, K_TRAIN, 0, 1 << 10, 0, 0, "an integer >= 0 (0: off)"),
+    PF(adapter_drop, P_INT, K_TRAIN & ~K_FT, 0, 1 << 10, 0, 0, "an integer >= 0 (0: off)"),
     PF(max_docs, P_I64, K_ALL, 0, BIG, 0, 0, "an integer >= 0 (0: all lines)"),
     PF(mlm_prob, P_REAL, K_PRE | K_LANG, 0, 1, 1, 1, "a probability in (0, 1)"),
     PF(whole_word_mask, P_BOOL, K_PRE | K_LANG, 0, 0, 0, 0, "true or false"),
@@ -1400,7 +1401,7 @@ static void phase_defaults(xa_cfg_phase *p, xa_phase_kind k, uint64_t seed) {
     p->epochs = 3;
     p->batch_size = 16;
     p->seq_len = 128;
-    p->lr = k == XA_PHASE_PRETRAIN ? 5e-4 : 1e-4;
+    p->lr = k == XA_PHASE_PRETRAIN ? 5e-4 : k == XA_PHASE_FINETUNE ? 5e-5 : 1e-4; /* full fine-tuning: BERT's range */
     p->warmup_ratio = 0.06;
     p->weight_decay = 0.01;
     p->clip = 1.0;
@@ -1434,7 +1435,7 @@ static xa_status read_setups(xa_cfg_phase *p, const cnode *v, const char *label)
         if (it->kind != N_SCALAR || is_null(it)) {
             return bad_value(it, label,
                              "a setup name (task_only, src_stack, madx, madx2, fusion, "
-                             "in_language) or a setup text",
+                             "in_language, full_ft) or a setup text",
                              NULL);
         }
         xa_status st = rd_str(it, label, p->setups[i], sizeof p->setups[i]);
@@ -1601,10 +1602,13 @@ static xa_status check_needs(const xa_recipe *r) {
                 need = "data.lang_pairs", what = "aligned pairs (LANG<TAB>en<TAB>text) for 'align' (default: data.pairs)";
             break;
         case XA_PHASE_TASK:
+        case XA_PHASE_FINETUNE:
             if (!r->task_train[0])
                 need = "data.task.train", what = "a training file path";
             else if (!r->task_dev[0])
                 need = "data.task.dev", what = "a dev file path";
+            else if (p->kind == XA_PHASE_FINETUNE)
+                break; /* no adapters */
             else if (!r->lang_adapter.present)
                 need = "adapters.lang", what = "{preset: seq_bn_inv}";
             else if (!r->task_adapter.present)

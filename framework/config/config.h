@@ -37,7 +37,8 @@
  *       - pretrain: {steps: 300, batch_size: 16, seq_len: 64, lr: 5e-4}
  *       - lang: {steps: 200, batch_size: 16, seq_len: 64, lr: 1e-4}
  *       - task: {epochs: 3, batch_size: 16, seq_len: 64, lr: 1e-4, eval_every: 50, early_stopping: 3}
- *       - eval: {setups: [task_only, src_stack, madx, madx2]}
+ *       - finetune: {epochs: 3, lr: 5e-5}   # optional: the full fine-tuning reference (no adapters)
+ *       - eval: {setups: [task_only, src_stack, madx, madx2, full_ft]}
  *
  * Rules: unknown keys and wrong types are errors; every error names path:line:col, the key, the
  * bad value and what is allowed (XA_STATUS_CONFIG, also for YAML syntax errors at libyaml's problem
@@ -98,17 +99,19 @@ typedef enum xa_phase_kind {
     XA_PHASE_TASK,         /* Stack(lang:src, task), lang frozen; the task adapter and its head */
     XA_PHASE_FUSION,       /* Fuse over trained adapters */
     XA_PHASE_EVAL,         /* zero-shot transfer table */
+    XA_PHASE_FINETUNE,     /* full fine-tuning reference: the whole encoder + a head, no adapters */
     XA_PHASE_N
 } xa_phase_kind;
 
-/* "pretrain", "lang", "task", "fusion", "eval". */
+/* "pretrain", "lang", "task", "fusion", "eval", "finetune". */
 const char *xa_phase_kind_name(xa_phase_kind k);
 xa_status xa_phase_kind_parse(const char *name, xa_phase_kind *out);
 
 /* A phase's parameters. Defaults (applied for keys not given):
- *   steps 0 (task/fusion: use epochs; pretrain/lang: 1000), epochs 3, batch_size 16, seq_len 128,
- *   lr 1e-4 (pretrain 5e-4), warmup_ratio 0.06 (warmup_steps, when > 0, wins), weight_decay 0.01,
- *   clip 1.0, eval_every 0 (= once per epoch for task/fusion; lang/pretrain: never), early_stopping
+ *   steps 0 (task/fusion/finetune: use epochs; pretrain/lang: 1000), epochs 3, batch_size 16,
+ *   seq_len 128, lr 1e-4 (pretrain 5e-4, finetune 5e-5), warmup_ratio 0.06 (warmup_steps, when
+ *   > 0, wins), weight_decay 0.01, clip 1.0, eval_every 0 (= once per epoch for
+ *   task/fusion/finetune; lang/pretrain: never), early_stopping
  *   0 (off; else patience in evaluations), ckpt_every 200, log_every 10, adapter_drop 0 (AdapterDrop
  *   k_max), max_docs 0 (all lines), mlm_prob 0.15, whole_word_mask false, seed = the recipe seed,
  *   languages [] (lang phase: all of source + targets), setups (eval) [task_only, src_stack, madx],
@@ -118,7 +121,8 @@ xa_status xa_phase_kind_parse(const char *name, xa_phase_kind *out);
  *   alignment to the source adapter on data.lang_pairs; the source adapter never gets it),
  *   align_pairs 32, align_temp 0.05,
  *   reference_seeds 0 (task phase: in-language references are trained for the first N of the
- *   recipe's seeds; 0 = all). */
+ *   recipe's seeds; 0 = all). The finetune phase takes the task phase's keys except adapter_drop
+ *   and reference_seeds. */
 typedef struct xa_cfg_phase {
     xa_phase_kind kind;
     xa_cfg_pos pos;
@@ -150,7 +154,7 @@ typedef struct xa_cfg_phase {
     char languages[XA_CFG_MAX_LANGS][16];
     int n_setups;                                  /* eval */
     char setups[XA_CFG_MAX_SETUPS][128];           /* names (task_only, src_stack, madx, madx2,
-                                                      fusion, in_language) or setup text with
+                                                      fusion, in_language, full_ft) or setup text with
                                                       {src} / {tgt} / {task} placeholders */
 } xa_cfg_phase;
 
@@ -197,7 +201,7 @@ typedef struct xa_recipe {
 
 /* Read a recipe, apply `extends` and the --set overrides ("a.b.c=value" strings), check it and
  * fill r. Required: name, output, model.base, languages.source; the data paths a declared phase
- * needs (pretrain: data.pretrain; lang: data.mlm; task: data.task.train/dev; eval:
+ * needs (pretrain: data.pretrain; lang: data.mlm; task, finetune: data.task.train/dev; eval:
  * data.task.test); a `lang` adapter for lang/task phases, a `task` adapter for task phases.
  * Language codes: [A-Za-z0-9_-]{1,15}. Errors as described at the top. */
 xa_status xa_recipe_load(xa_recipe *r, const char *path, const char *const *sets, int n_sets);

@@ -261,6 +261,15 @@ xa_status xa_file_write_atomic(const char *path, const void *data, size_t n) {
     return xa_file_writer_commit(w);
 }
 
+xa_status xa_file_copy(const char *dst, const char *src) {
+    char *data = NULL;
+    size_t n = 0;
+    xa_status st = xa_file_read(&data, &n, src, 0);
+    if (!st) st = xa_file_write_atomic(dst, data, n);
+    free(data);
+    return st;
+}
+
 /* ---- paths and directories ---- */
 
 xa_status xa_path_join(char *buf, size_t cap, const char *dir, const char *name) {

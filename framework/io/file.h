@@ -28,6 +28,10 @@ xa_status xa_file_read(char **out_data, size_t *out_size, const char *path, size
 /* Write data[0..n) to `path` atomically (see the guarantee above). data may be NULL when n == 0. */
 xa_status xa_file_write_atomic(const char *path, const void *data, size_t n);
 
+/* Copy the file src to dst atomically (read whole, then xa_file_write_atomic). Errors: those of
+ * xa_file_read (naming src) and xa_file_write_atomic (naming dst). */
+xa_status xa_file_copy(const char *dst, const char *src);
+
 /* Streaming atomic writer, for files too big to build in memory:
  *     xa_file_writer *w;
  *     if ((st = xa_file_writer_open(&w, path))) return st;

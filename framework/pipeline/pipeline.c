@@ -75,12 +75,18 @@ const char *xa_art_state_name(xa_art_state s) {
     return "?";
 }
 
-static const char *const g_setups[] = {"task_only", "src_stack", "madx", "madx2", "fusion", "in_language"};
+static const char *const g_setups[] = {"task_only", "src_stack", "madx", "madx2", "fusion", "in_language", "full_ft"};
 
 int xa_pipeline_setup_known(const char *name) {
     for (size_t i = 0; i < sizeof g_setups / sizeof *g_setups; i++)
         if (!strcmp(name, g_setups[i])) return 1;
     return 0;
+}
+
+int xa_plan_forces(xa_phase_kind force, xa_phase_kind k) {
+    if (force == XA_PHASE_N) return 0;
+    if (k == XA_PHASE_FINETUNE || force == XA_PHASE_FINETUNE) return k == force || force == XA_PHASE_PRETRAIN;
+    return k >= force;
 }
 
 xa_plan_opts xa_plan_opts_default(void) {
@@ -136,9 +142,10 @@ static void sb_phase(sbuf *b, const xa_cfg_phase *p, uint64_t seed) {
               xa_phase_kind_name(p->kind), p->steps, p->epochs, p->batch_size, p->seq_len, p->lr);
     sb_printf(b, "warmup_steps: %" PRId64 "\nwarmup_ratio: %g\nweight_decay: %g\nclip: %g\nseed: %" PRIu64 "\n",
               p->warmup_steps, p->warmup_ratio, p->weight_decay, p->clip, seed);
-    if (p->kind == XA_PHASE_TASK || p->kind == XA_PHASE_FUSION)
+    if (p->kind == XA_PHASE_TASK || p->kind == XA_PHASE_FUSION || p->kind == XA_PHASE_FINETUNE)
         sb_printf(b, "eval_every: %" PRId64 "\nearly_stopping: %d\n", p->eval_every, p->early_stopping);
-    if (p->kind != XA_PHASE_EVAL) sb_printf(b, "adapter_drop: %d\nmax_docs: %" PRId64 "\n", p->adapter_drop, p->max_docs);
+    if (p->kind != XA_PHASE_EVAL && p->kind != XA_PHASE_FINETUNE)
+        sb_printf(b, "adapter_drop: %d\nmax_docs: %" PRId64 "\n", p->adapter_drop, p->max_docs);
     if (p->kind == XA_PHASE_LANG || p->kind == XA_PHASE_PRETRAIN)
         sb_printf(b, "mlm_prob: %g\nwhole_word_mask: %d\n", p->mlm_prob, p->whole_word_mask);
     if (p->kind == XA_PHASE_PRETRAIN) /* the cross-lingual objectives on aligned pairs */
@@ -240,8 +247,12 @@ xa_status xa_plan_provenance(const xa_plan *pl, int i, int with_run, char **out)
     case XA_ART_TASK:
     case XA_ART_TARGET:
     case XA_ART_FUSION:
+    case XA_ART_FINETUNE:
         sb_printf(&b, "task: %s\ntype: %s\n", r->task_name, r->task_type == XA_TASK_TAGGING ? "tagging" : "classification");
-        sb_adapter(&b, "adapter", &r->task_adapter);
+        if (a->kind == XA_ART_FINETUNE) /* the whole encoder and the head train, no adapters */
+            sb_printf(&b, "trains: encoder (embeddings included) + head\n");
+        else
+            sb_adapter(&b, "adapter", &r->task_adapter);
         if (a->kind == XA_ART_FUSION) sb_adapter(&b, "fusion", &r->fusion);
         if (a->kind == XA_ART_TARGET) {
             if (xa_cfg_expand(path, sizeof path, r->task_target_train, a->lang)) return XA_STATUS_USAGE;
@@ -259,7 +270,7 @@ xa_status xa_plan_provenance(const xa_plan *pl, int i, int with_run, char **out)
     /* inputs made outside this recipe's phases (a shared output): named by their files. A
      * fusion is built on every language adapter and on its seed's task adapter. */
     const int n_l = a->kind == XA_ART_FUSION                ? 1 + r->n_targets
-                    : a->kind == XA_ART_BASE                ? 0
+                    : a->kind == XA_ART_BASE || a->kind == XA_ART_FINETUNE ? 0
                     : a->kind == XA_ART_LANG                ? xa_plan_lang_aligned(pl, i)
                                                             : 1;
     for (int k = 0; k < n_l; k++) {
@@ -406,7 +417,7 @@ static int interrupted_commit(const xa_plan *pl, int i) {
 
 static void decide(xa_plan *pl, int i, const xa_plan_opts *o) {
     xa_artefact *a = &pl->a[i];
-    if (a->selected && o->force != XA_PHASE_N && a->phase->kind >= o->force) {
+    if (a->selected && xa_plan_forces(o->force, a->phase->kind)) {
         a->state = XA_ART_FORCE;
         return;
     }
@@ -447,7 +458,7 @@ xa_status xa_plan_build(xa_plan *pl, const xa_recipe *r, const xa_plan_opts *o) 
     memset(pl, 0, sizeof *pl);
     pl->r = r;
     const int n_langs = 1 + r->n_targets;
-    const size_t cap = 1 + (size_t)n_langs + (size_t)r->n_seeds * (2 + (size_t)n_langs);
+    const size_t cap = 1 + (size_t)n_langs + (size_t)r->n_seeds * (3 + (size_t)n_langs);
     pl->a = calloc(cap, sizeof *pl->a);
     if (!pl->a) return xa_error_set(XA_STATUS_NOMEM, "xa_plan_build", NULL, NULL, "out of memory");
     const char *langs[XA_CFG_MAX_LANGS + 1];
@@ -521,6 +532,19 @@ xa_status xa_plan_build(xa_plan *pl, const xa_recipe *r, const xa_plan_opts *o) 
                 }
             }
             break;
+        case XA_PHASE_FINETUNE: /* one run per seed, on the base alone */
+            for (int k = 0; k < r->n_seeds && !st; k++) {
+                const uint64_t seed = r->seeds[k];
+                if (xa_plan_find(pl, XA_ART_FINETUNE, NULL, seed) >= 0) continue;
+                snprintf(seed_dir, sizeof seed_dir, "seed%" PRIu64, seed);
+                xa_artefact *a = add(pl, XA_ART_FINETUNE, p, NULL, seed);
+                snprintf(a->label, sizeof a->label, "finetune %s seed %" PRIu64, r->task_name, seed);
+                const char *parts[] = {r->output, "finetune", r->task_name, seed_dir};
+                st = join_parts(a->dir, sizeof a->dir, parts, 4);
+                if (!st) st = xa_path_join(a->done, sizeof a->done, a->dir, "final/adapter_setup.json");
+                a->selected = sel_phase && (!o->has_seed || o->seed == seed);
+            }
+            break;
         default:
             break;
         }
@@ -539,10 +563,10 @@ void xa_plan_free(xa_plan *pl) {
 }
 
 xa_status xa_plan_check(const xa_plan *pl) {
-    char what[2 * XA_ERROR_FIELD], phases[64] = "";
+    char what[2 * XA_ERROR_FIELD], phases[96] = "";
     size_t len = 0;
-    int n = 0;
-    xa_phase_kind first = XA_PHASE_N;
+    int n = 0, ft = 0;
+    xa_phase_kind first = XA_PHASE_N; /* the earliest stale phase of the MAD-X chain */
     /* what this command uses: the selected artefacts and their inputs (deps precede them) */
     unsigned char *used = calloc((size_t)pl->n + 1, 1);
     if (!used) return xa_error_set(XA_STATUS_NOMEM, "xa_plan_check", NULL, NULL, "out of memory");
@@ -558,7 +582,10 @@ xa_status xa_plan_check(const xa_plan *pl) {
     for (int i = 0; i < pl->n; i++) {
         const xa_artefact *a = &pl->a[i];
         if (a->state != XA_ART_STALE || !used[i]) continue;
-        if (a->phase->kind < first) first = a->phase->kind;
+        if (a->phase->kind == XA_PHASE_FINETUNE)
+            ft = 1; /* built on the base alone: forced by pretrain or by itself (xa_plan_forces) */
+        else if (a->phase->kind < first)
+            first = a->phase->kind;
         if (len < sizeof what)
             len += (size_t)snprintf(what + len, sizeof what - len, "%s%s (%s): %s", n ? " | " : "", a->label, a->dir,
                                     a->why);
@@ -566,7 +593,12 @@ xa_status xa_plan_check(const xa_plan *pl) {
     }
     free(used);
     if (!n) return XA_STATUS_OK;
-    snprintf(phases, sizeof phases, "%s", xa_phase_kind_name(first));
+    if (first == XA_PHASE_N)
+        snprintf(phases, sizeof phases, "%s", xa_phase_kind_name(XA_PHASE_FINETUNE));
+    else if (ft && first != XA_PHASE_PRETRAIN)
+        snprintf(phases, sizeof phases, "%s' and 'xadapt run RECIPE --force finetune", xa_phase_kind_name(first));
+    else
+        snprintf(phases, sizeof phases, "%s", xa_phase_kind_name(first));
     char hint[XA_ERROR_FIELD];
     snprintf(hint, sizeof hint,
              "retrain it and what is built on it with 'xadapt run RECIPE --force %s', or write to another "
@@ -715,11 +747,18 @@ xa_status xa_pipeline_validate(const xa_recipe *r) {
             const char *name = p->setups[s];
             if (!xa_pipeline_setup_known(name))
                 return xa_error_set(XA_STATUS_CONFIG, where,
-                                    "task_only, src_stack, madx, madx2, fusion or in_language", NULL,
+                                    "task_only, src_stack, madx, madx2, fusion, in_language or full_ft", NULL,
                                     "unknown eval setup '%s'", name);
             if (!strcmp(name, "fusion") && !has[XA_PHASE_FUSION] && !r->fusion.present)
                 return xa_error_set(XA_STATUS_CONFIG, where, "a fusion phase for the 'fusion' setup", NULL,
                                     "eval setup 'fusion' without a fusion phase");
+            if (!strcmp(name, "full_ft") && !has[XA_PHASE_FINETUNE])
+                return xa_error_set(XA_STATUS_CONFIG, where, "a finetune phase for the 'full_ft' setup",
+                                    "add '- finetune: {epochs: 3, lr: 5e-5}' to phases (before eval)",
+                                    "eval setup 'full_ft' without a finetune phase");
+            if (!strcmp(name, "full_ft") && xa_recipe_phase(r, XA_PHASE_FINETUNE) > i)
+                return xa_error_set(XA_STATUS_CONFIG, where, "the finetune phase before the eval phase", NULL,
+                                    "eval setup 'full_ft' comes before the finetune phase that makes it");
             if (!strcmp(name, "in_language") && !r->task_target_train[0])
                 return xa_error_set(XA_STATUS_CONFIG, where, "data.task.target_train for 'in_language'", NULL,
                                     "eval setup 'in_language' without in-language training data");
@@ -743,7 +782,7 @@ xa_status xa_pipeline_validate(const xa_recipe *r) {
         }
     }
     if (st) return st;
-    const int tasks = has[XA_PHASE_TASK] || has[XA_PHASE_FUSION] || has[XA_PHASE_EVAL];
+    const int tasks = has[XA_PHASE_TASK] || has[XA_PHASE_FUSION] || has[XA_PHASE_EVAL] || has[XA_PHASE_FINETUNE];
     if (!tasks || !r->task_train[0]) return XA_STATUS_OK;
     static xa_labels labels; /* 16 KiB: off the stack */
     memset(&labels, 0, sizeof labels);

@@ -2,7 +2,8 @@
  *
  * A recipe (config/) makes artefacts: the base (pretrain phase), one language adapter per language
  * (lang), one task adapter + head per seed (task) and, with data.task.target_train, in-language
- * references per target and seed, one fusion per seed (fusion), and the eval tables. The plan lists
+ * references per target and seed, one fusion per seed (fusion), one fully fine-tuned encoder +
+ * head per seed (finetune, built on the base alone), and the eval tables. The plan lists
  * them in phase order with their output directory and state; xa_pipeline_run trains what the plan
  * says (the CLI prints the plan for `xadapt run --dry-run`). The plan is built without training and
  * unit-tested. A C program runs a recipe as the CLI does:
@@ -49,6 +50,7 @@ typedef enum xa_art_kind {
     XA_ART_TASK,     /* OUTPUT/task/<task>/seed<k> */
     XA_ART_TARGET,   /* OUTPUT/target/<task>/<code>/seed<k>: in-language reference */
     XA_ART_FUSION,   /* OUTPUT/fusion/<task>/seed<k> */
+    XA_ART_FINETUNE, /* OUTPUT/finetune/<task>/seed<k>: the full fine-tuning reference */
 } xa_art_kind;
 
 typedef enum xa_art_state {
@@ -89,13 +91,19 @@ typedef struct xa_plan {
 typedef struct xa_plan_opts {
     xa_phase_kind only;          /* the one phase to make (train), XA_PHASE_N for every phase */
     const char *lang;            /* lang phase: only this language, or NULL */
-    int has_seed;                /* task / fusion: only this seed */
+    int has_seed;                /* task / fusion / finetune: only this seed */
     uint64_t seed;
-    xa_phase_kind force;         /* selected artefacts of this phase and later ones are retrained
-                                    from scratch; XA_PHASE_N: none */
+    xa_phase_kind force;         /* selected artefacts of this phase and of the phases built on it
+                                    are retrained from scratch (xa_plan_forces); XA_PHASE_N: none */
 } xa_plan_opts;
 
 xa_plan_opts xa_plan_opts_default(void);
+
+/* Whether --force `force` retrains the artefacts of phase kind k: the phase itself and those
+ * built on it. The MAD-X chain pretrain -> lang -> task -> fusion is ordered (a phase forces
+ * every later one); finetune is built on the base alone, so only pretrain and finetune force it,
+ * and it forces nothing else. */
+int xa_plan_forces(xa_phase_kind force, xa_phase_kind k);
 
 /* Build the plan of recipe r (kept borrowed) and the state of every artefact from the files on
  * disk. Never fails on a STALE artefact (xa_plan_check reports those). Errors: NOMEM, USAGE (a path
@@ -154,7 +162,7 @@ xa_status xa_pipeline_run(xa_plan *pl, const xa_plan_opts *o, FILE *out);
  * test file and the eval settings (pipeline/cells.h). */
 void xa_pipeline_inputs_id(const char *const *dirs, int n, char id[17]);
 
-/* The known eval setup names: task_only, src_stack, madx, madx2, fusion, in_language. */
+/* The known eval setup names: task_only, src_stack, madx, madx2, fusion, in_language, full_ft. */
 int xa_pipeline_setup_known(const char *name);
 
 /* Check the whole recipe before any training (see the top). Errors: CONFIG (naming the recipe

@@ -9,6 +9,8 @@
  *   task/<task>/seed<k>/final/    adapter/, head/, adapter_setup.json (best dev weights)
  *   fusion/<task>/seed<k>/final/  fusion/, head/, adapter_setup.json
  *   target/<task>/<code>/seed<k>/final/   in-language references (data.task.target_train)
+ *   finetune/<task>/seed<k>/final/        full fine-tuning: encoder/ (a base directory: config.json,
+ *                                 model.safetensors, sentencepiece.bpe.model), head/, adapter_setup.json
  *   eval/<task>/                  results.md, results.json, results.csv, results.svg, raw.jsonl,
  *                                 cells.tsv (written in eval/<task>.tmp/ and swapped in when
  *                                 complete; eval/mlm/ and eval/retrieval/ likewise)
@@ -291,7 +293,7 @@ static xa_status phase_task(FILE *out, const xa_recipe *r, const xa_cfg_phase *p
         const char *frozen[1] = {src_dir};
         xa_task_spec spec = {frozen, 1, r->task_name, &cfg, NULL, NULL, 0, NULL, setup,
                              r->task_type == XA_TASK_TAGGING, r->task_name, NULL, r->task_train,
-                             r->task_dev[0] ? r->task_dev : NULL};
+                             r->task_dev[0] ? r->task_dev : NULL, 0};
         xa_phase_opts o = phase_opts(p, seed, art_resume(pl, ia));
         xa_phase_result res;
         if (ia >= 0 && !art_skip(out, pl, ia, what)) {
@@ -369,7 +371,7 @@ static xa_status phase_fusion(FILE *out, const xa_recipe *r, const xa_cfg_phase 
         for (int i = 0; i < n; i++) len += snprintf(setup + len, sizeof setup - (size_t)len, "%s%s", i ? ", " : "", langs[i]);
         snprintf(setup + len, sizeof setup - (size_t)len, "), %s)", r->task_name);
         xa_task_spec spec = {dir_ptrs, n, NULL, NULL, tad, langs, n, &fc, setup, r->task_type == XA_TASK_TAGGING,
-                             r->task_name, thead, r->task_train, r->task_dev[0] ? r->task_dev : NULL};
+                             r->task_name, thead, r->task_train, r->task_dev[0] ? r->task_dev : NULL, 0};
         xa_phase_opts o = phase_opts(p, seed, art_resume(pl, ia));
         fprintf(out, "fusion %s seed %" PRIu64 ": %s\n", r->task_name, seed, setup);
         fflush(out);
@@ -377,6 +379,34 @@ static xa_status phase_fusion(FILE *out, const xa_recipe *r, const xa_cfg_phase 
         st = xa_train_task(r->base, r->tokenizer, pl->a[ia].dir, &spec, &o, &res);
         if (!st && res.finished) st = xa_plan_commit(pl, ia);
         if (!st) fprintf(out, "fusion %s seed %" PRIu64 ": best dev %.4f\n", r->task_name, seed, res.best_dev);
+    }
+    return st;
+}
+
+/* The full fine-tuning reference: per seed, the whole encoder and a fresh head on the source task
+ * data (no adapters), the best English dev evaluation kept, as the task phase does. */
+static xa_status phase_finetune(FILE *out, const xa_recipe *r, const xa_cfg_phase *p, const xa_plan_opts *a,
+                                xa_plan *pl) {
+    xa_status st = XA_STATUS_OK;
+    for (int k = 0; k < r->n_seeds && !st; k++) {
+        const uint64_t seed = r->seeds[k];
+        if (a->has_seed && seed != (uint64_t)a->seed) continue;
+        const int ia = xa_plan_find(pl, XA_ART_FINETUNE, NULL, seed);
+        char what[96];
+        snprintf(what, sizeof what, "finetune %s seed %" PRIu64, r->task_name, seed);
+        if (ia < 0 || art_skip(out, pl, ia, what)) continue;
+        if ((st = xa_plan_begin(pl, ia))) break;
+        xa_task_spec spec = {NULL, 0, NULL, NULL, NULL, NULL, 0, NULL, NULL, r->task_type == XA_TASK_TAGGING,
+                             r->task_name, NULL, r->task_train, r->task_dev[0] ? r->task_dev : NULL, 1};
+        xa_phase_opts o = phase_opts(p, seed, art_resume(pl, ia));
+        fprintf(out, "%s: the whole encoder + head on %s (no adapters)%s\n", what, r->task_train,
+                o.resume ? "" : " (--force: from scratch)");
+        fflush(out);
+        xa_phase_result res;
+        st = xa_train_task(r->base, r->tokenizer, pl->a[ia].dir, &spec, &o, &res);
+        if (!st && res.finished) st = xa_plan_commit(pl, ia);
+        if (!st) fprintf(out, "%s: loss %.3f -> %.3f, best dev %.4f at step %" PRId64 " (%.0f s)\n", what,
+                         res.first_loss, res.last_loss, res.best_dev, res.best_step, res.seconds);
     }
     return st;
 }
@@ -390,7 +420,8 @@ typedef struct eval_run {
     int n;
     char fusion[XA_PATH_MAX];
     char head[XA_PATH_MAX];
-    char setup[2048];
+    char base[XA_PATH_MAX];    /* full_ft: the fine-tuned encoder; "" = the recipe's base */
+    char setup[2048];          /* "" = none: the plain encoder */
 } eval_run;
 
 static void add_dir(eval_run *e, const char *dir, int drop_last) {
@@ -446,6 +477,14 @@ static int build_eval(const xa_recipe *r, const char *setup, const char *tgt, ui
         add_dir(e, p, 0);
         return 1;
     }
+    if (!strcmp(setup, "full_ft")) { /* the fine-tuned encoder as the base, its head, no adapters */
+        char d[XA_PATH_MAX];
+        if (task_dir(d, sizeof d, r, "finetune", NULL, seed) || join3(e->base, sizeof e->base, d, "final", "encoder"))
+            return 0;
+        if (!exists(e->base, "model.safetensors")) return *why = "no fine-tuned encoder", 0;
+        join3(e->head, sizeof e->head, d, "final", "head");
+        return 1;
+    }
     if (!strcmp(setup, "in_language")) {
         char d[XA_PATH_MAX];
         if (task_dir(d, sizeof d, r, "target", tgt, seed)) return 0;
@@ -467,6 +506,7 @@ static const char *setup_label(const char *s) {
     if (!strcmp(s, "madx2")) return "MAD-X 2.0 (no last-layer lang)";
     if (!strcmp(s, "fusion")) return "Fuse(langs) + task";
     if (!strcmp(s, "in_language")) return "in-language reference";
+    if (!strcmp(s, "full_ft")) return "full fine-tuning";
     return s;
 }
 
@@ -814,6 +854,7 @@ static uint64_t task_cell_id(const xa_recipe *r, const xa_cfg_phase *p, const ch
     h = xa_cell_str(h, e->setup);
     for (int u = 0; u < e->n; u++) h = xa_cell_int(xa_cell_dir(h, e->adapters[u]), e->drop_last[u]);
     h = xa_cell_dir(xa_cell_dir(h, e->fusion), e->head);
+    if (e->base[0]) h = xa_cell_dir(h, e->base); /* full_ft (absent otherwise: older cells keep their ids) */
     h = xa_cell_file(h, test);
     return xa_cell_int(xa_cell_int(h, p->batch_size), p->seq_len);
 }
@@ -830,13 +871,14 @@ static xa_status eval_task_cell(FILE *raw, cell_book *cb, const xa_recipe *r, co
     if (reused) {
         *m = (xa_eval_metrics){(int64_t)v[0], v[1], v[2], v[3], v[4], v[5], v[6]};
     } else {
-        xa_status st = xa_eval_setup(r->base, r->tokenizer, e->adapters, e->drop_last, e->n,
-                                     e->fusion[0] ? e->fusion : NULL, e->setup, e->head, test, p->batch_size,
-                                     p->seq_len, m);
+        xa_status st = xa_eval_setup(e->base[0] ? e->base : r->base, r->tokenizer, e->adapters, e->drop_last, e->n,
+                                     e->fusion[0] ? e->fusion : NULL, e->setup[0] ? e->setup : NULL, e->head, test,
+                                     p->batch_size, p->seq_len, m);
         if (st) return st;
         const double w[7] = {(double)m->n, m->accuracy, m->macro_f1, m->precision, m->recall, m->f1, m->primary};
         memcpy(v, w, sizeof v);
-        fprintf(stderr, "eval: %-6s %-12s seed %" PRIu64 ": %.4f (%s)\n", lang, setup, seed, m->primary, e->setup);
+        fprintf(stderr, "eval: %-6s %-12s seed %" PRIu64 ": %.4f (%s)\n", lang, setup, seed, m->primary,
+                e->setup[0] ? e->setup : e->base);
     }
     book_add(cb, id, v, 7, reused);
     const char *used[XA_CFG_MAX_LANGS + 4];
@@ -844,6 +886,7 @@ static xa_status eval_task_cell(FILE *raw, cell_book *cb, const xa_recipe *r, co
     for (int u = 0; u < e->n; u++) used[n_used++] = e->adapters[u];
     used[n_used++] = e->fusion;
     used[n_used++] = e->head;
+    if (e->base[0]) used[n_used++] = e->base;
     char inputs[17], cell[17];
     xa_pipeline_inputs_id(used, n_used, inputs);
     xa_cell_hex(id, cell);
@@ -1001,6 +1044,7 @@ xa_status xa_pipeline_run(xa_plan *pl, const xa_plan_opts *o, FILE *out) {
         case XA_PHASE_TASK: st = phase_task(out, r, p, o, pl); break;
         case XA_PHASE_FUSION: st = phase_fusion(out, r, p, o, pl); break;
         case XA_PHASE_EVAL: st = phase_eval(out, r, p, pl); break;
+        case XA_PHASE_FINETUNE: st = phase_finetune(out, r, p, o, pl); break;
         default: break;
         }
     }

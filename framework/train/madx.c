@@ -13,14 +13,21 @@
  *  - xa_train_task: a task adapter (or a fusion layer) and a head on a setup of frozen adapters,
  *    e.g. Stack(lang:src, task); dev evaluation at a cadence, the best weights kept, early
  *    stopping.
- *  - xa_eval_setup: one setup on one test file.
+ *  - full fine-tuning (xa_train_task with spec.train_base): the standard zero-shot baseline the
+ *    MAD-X paper compares with (Pfeiffer et al. 2020, XLM-R fine-tuned): no adapters, the whole
+ *    encoder (embeddings included) and a fresh head train on the source task data with the same
+ *    loop, dev selection and early stopping; the encoder's weight decay skips biases and
+ *    LayerNorms as in pretraining (train/trainer.h), and the fine-tuned encoder is saved as a
+ *    base directory.
+ *  - xa_eval_setup: one setup on one test file (setup NULL: the plain encoder).
  * Both trainers run on the loop skeleton of train/trainer.c (this file supplies their setup, the
  * step, the dev evaluation and the outputs) and checkpoint to OUT/checkpoint (AdapterHub
  * directories + trainer_state.safetensors) through a .tmp directory swapped into place; they
  * resume bit-identically: the batches, masks, dropout and AdamW state of a resumed run are those
  * of an uninterrupted one.
  * Weight decay applies to each whole parameter group (one group per adapter, fusion and head);
- * HF's per-tensor exclusion of biases and norms is not reproduced. */
+ * HF's per-tensor exclusion of biases and norms is not reproduced there (it is for the encoder's
+ * groups under full fine-tuning). */
 #include "train/train.h"
 
 #include <errno.h>
@@ -561,17 +568,23 @@ done:
 /* A loaded model for task training or evaluation: base, composer, head, tokenizer. */
 typedef struct task_model {
     xa_spm *spm;
-    xa_encoder enc;
+    const char *tokenizer;     /* its path */
+    xa_encoder enc;            /* frozen, or trainable under full fine-tuning */
     xa_composer *cp;
     xa_head head;
     xa_encoder_acts acts;
     xa_hook hook;
+    const xa_hook *hk;         /* &hook, or NULL for the plain encoder (no setup) */
+    xa_mlm_head mlm;           /* full fine-tuning: the base's MLM head, saved unchanged beside the
+                                  fine-tuned encoder (has_mlm: the base has one) */
+    int has_mlm;
     xa_labels labels;
     int tagging;
     int B, T;
 } task_model;
 
 static void task_model_free(task_model *m) {
+    xa_mlm_head_free(&m->mlm);
     xa_encoder_acts_free(&m->acts);
     xa_head_free(&m->head);
     xa_composer_free(m->cp);
@@ -582,6 +595,7 @@ static void task_model_free(task_model *m) {
 
 static xa_status task_model_open(task_model *m, const char *base_dir, const char *tokenizer) {
     memset(m, 0, sizeof *m);
+    m->tokenizer = tokenizer;
     xa_status st = open_base(&m->spm, &m->enc, base_dir, tokenizer);
     if (!st) st = xa_composer_init(&m->cp, &m->enc.cfg);
     return st;
@@ -593,17 +607,22 @@ static int max_len(const task_model *m, int T) {
     return T < lim ? T : lim;
 }
 
-/* Activate the setup and plan for (B, T). */
+/* Activate the setup and plan for (B, T); setup_text NULL: the plain encoder, no hook. */
 static xa_status task_model_plan(task_model *m, const char *setup_text, int B, int T, int train) {
-    xa_setup *s = NULL;
-    xa_status st = xa_setup_parse(&s, setup_text, "setup");
-    if (!st) st = xa_composer_activate(m->cp, s, setup_text);
-    xa_setup_free(s);
+    xa_status st = XA_STATUS_OK;
     m->B = B;
     m->T = T;
-    if (!st) st = xa_composer_plan(m->cp, B, T, 0, train);
+    m->hk = NULL;
+    if (setup_text) {
+        xa_setup *s = NULL;
+        st = xa_setup_parse(&s, setup_text, "setup");
+        if (!st) st = xa_composer_activate(m->cp, s, setup_text);
+        xa_setup_free(s);
+        if (!st) st = xa_composer_plan(m->cp, B, T, 0, train);
+        xa_composer_hook(m->cp, &m->hook);
+        m->hk = &m->hook;
+    }
     if (!st) st = xa_encoder_acts_init(&m->acts, &m->enc.cfg, B, T, train);
-    xa_composer_hook(m->cp, &m->hook);
     return st;
 }
 
@@ -611,8 +630,8 @@ static xa_status task_model_plan(task_model *m, const char *setup_text, int B, i
 static float task_forward(task_model *m, const xa_task_batch *tb, int train, xa_rng *rng,
                           float *logits, xa_status *st) {
     xa_batch b = {tb->ids, NULL, tb->lens, tb->B, tb->T};
-    xa_composer_set_mode(m->cp, train, rng);
-    *st = xa_encoder_forward(&m->enc, &m->acts, &b, &m->hook, train, rng);
+    if (m->hk) xa_composer_set_mode(m->cp, train, rng);
+    *st = xa_encoder_forward(&m->enc, &m->acts, &b, m->hk, train, rng);
     if (*st) return 0;
     return xa_head_forward(&m->head, xa_encoder_hidden(&m->enc, &m->acts, m->enc.cfg.L - 1),
                            tb->labels, tb->B, tb->T, logits, train, rng);
@@ -711,12 +730,17 @@ static xa_status task_score(task_model *m, const xa_task_data *d, xa_eval_metric
     return st;
 }
 
-/* Write the trained pieces of the model into DIR: the new adapter (with the head in its folder, as
- * AdapterHub's with_head), the fusion, the setup. */
+/* Write the trained pieces of the model into DIR: the head, the new adapter, the fusion, the
+ * fine-tuned encoder (full fine-tuning: the head then records its fingerprint), the setup. */
 static xa_status save_trained(const char *dir, task_model *m, xa_adapter *ad, xa_fusion_layer *fu,
                               const xa_task_spec *spec, const char *base_name) {
     char p[XA_PATH_MAX];
     xa_status st = xa_file_mkdirs(dir);
+    if (!st && spec->train_base) {
+        m->enc.cfg.fingerprint = xa_hub_base_fingerprint(&m->enc);
+        st = xa_path_join(p, sizeof p, dir, "encoder");
+        if (!st) st = xa_model_save(p, &m->enc, m->has_mlm ? &m->mlm : NULL, NULL);
+    }
     const char *label_ptrs[XA_MAX_LABELS];
     for (int i = 0; i < m->labels.n; i++) label_ptrs[i] = m->labels.names[i];
     if (!st) st = xa_path_join(p, sizeof p, dir, "head");
@@ -733,7 +757,11 @@ static xa_status save_trained(const char *dir, task_model *m, xa_adapter *ad, xa
 static xa_status load_trained(const char *dir, task_model *m, xa_adapter *ad, xa_fusion_layer *fu) {
     char p[XA_PATH_MAX];
     xa_status st = XA_STATUS_OK;
-    if (ad) {
+    if (m->enc.grads) { /* full fine-tuning */
+        st = xa_path_join(p, sizeof p, dir, "encoder");
+        if (!st) st = xa_trainer_load_encoder(&m->enc, p);
+    }
+    if (!st && ad) {
         st = xa_path_join(p, sizeof p, dir, "adapter");
         if (!st) st = load_params_into(&m->enc.cfg, p, ad);
     }
@@ -830,7 +858,7 @@ static xa_status task_step(void *ctx, xa_trainer *t, float *loss, double *tokens
     task_run *R = ctx;
     xa_task_batch *tb = R->tb;
     if (!xa_task_batcher_next(R->bt, tb)) return XA_STATUS_OK; /* the next call starts the next epoch */
-    if (R->o->adapter_drop > 0) xa_composer_adapterdrop(R->m->cp, R->o->adapter_drop, &t->ts.rng);
+    if (R->o->adapter_drop > 0 && R->m->hk) xa_composer_adapterdrop(R->m->cp, R->o->adapter_drop, &t->ts.rng);
     xa_status st = XA_STATUS_OK;
     *loss = task_forward(R->m, tb, 1, &t->ts.rng, NULL, &st);
     if (st) return st;
@@ -838,7 +866,7 @@ static xa_status task_step(void *ctx, xa_trainer *t, float *loss, double *tokens
     memset(R->dlast, 0, (size_t)tb->B * tb->T * R->m->enc.cfg.C * sizeof(float));
     xa_head_backward(&R->m->head, R->dlast, 1.0f);
     xa_batch b = {tb->ids, NULL, tb->lens, tb->B, tb->T};
-    xa_encoder_backward(&R->m->enc, &R->m->acts, &b, &R->m->hook, R->dlast, NULL);
+    xa_encoder_backward(&R->m->enc, &R->m->acts, &b, R->m->hk, R->dlast, NULL);
     *tokens = (double)tb->B * tb->T;
     return XA_STATUS_OK;
 }
@@ -911,6 +939,11 @@ static xa_status task_finish(task_run *R, const xa_train_state *ts) {
         remove_tree(fin);
         st = save_trained(fin, R->m, R->ad, R->fu, R->spec, R->bname);
     }
+    if (!st && R->spec->train_base) { /* the fine-tuned encoder is a whole base directory */
+        st = xa_path_join(dst, sizeof dst, fin, "encoder");
+        if (!st) st = xa_path_join(path, sizeof path, dst, "sentencepiece.bpe.model");
+        if (!st) st = xa_file_copy(path, R->m->tokenizer);
+    }
     if (!st) st = xa_path_join(dst, sizeof dst, R->out_dir, "final");
     if (!st) st = xa_ckpt_swap_dir(fin, dst);
     if (st) return st;
@@ -956,7 +989,24 @@ xa_status xa_train_task(const char *base_dir, const char *tokenizer, const char 
     res->best_dev = -1;
     task_run R = {o, spec, base_name_of(base_dir), &m, NULL, NULL, &dev, &bt, &tb, NULL, 0, 0, 0, "", ""};
 
+    const int full = spec->train_base;
+    if (full && (spec->n_frozen || spec->new_adapter || spec->frozen_task_dir || spec->n_fuse || spec->setup))
+        return xa_error_set(XA_STATUS_USAGE, "xa_train_task", "no adapters, fusion or setup with train_base",
+                            NULL, "full fine-tuning spec for '%s' names adapters or a setup", spec->head_name);
+    if (!full && !spec->setup)
+        return xa_error_set(XA_STATUS_USAGE, "xa_train_task", "a setup (or train_base)", NULL, "no setup for '%s'",
+                            spec->head_name);
     xa_status st = task_model_open(&m, base_dir, tokenizer);
+    if (!st && full) st = xa_encoder_set_trainable(&m.enc, 1);
+    if (!st && full) { /* kept to make the fine-tuned encoder a whole base; optional in a base */
+        st = xa_mlm_head_init(&m.mlm, m.enc.cfg.C, m.enc.cfg.V, m.enc.cfg.eps, 1, 0);
+        if (!st) st = xa_mlm_head_load(&m.mlm, m.enc.cfg.arch, base_dir);
+        m.has_mlm = !st;
+        if (st == XA_STATUS_NOT_FOUND) {
+            xa_error_clear();
+            st = XA_STATUS_OK;
+        }
+    }
     if (st) goto done;
     m.tagging = spec->tagging;
     const int T = max_len(&m, o->T);
@@ -979,6 +1029,7 @@ xa_status xa_train_task(const char *base_dir, const char *tokenizer, const char 
                       m.enc.cfg.p_hidden, o->B, T, 1);
     if (!st) st = task_model_plan(&m, spec->setup, o->B, T, 1);
     if (!st) st = xa_optim_init(&opt, 0.9, 0.999, 1e-8);
+    if (!st && full) st = xa_trainer_add_encoder_groups(&opt, &m.enc, o->weight_decay);
     if (!st && R.ad) st = xa_optim_add_group(&opt, R.ad->name, R.ad->params, R.ad->grads, R.ad->n_params, 1.0, o->weight_decay, 1, NULL);
     if (!st && R.fu) st = xa_optim_add_group(&opt, "fusion", R.fu->params, R.fu->grads, R.fu->n_params, 1.0, o->weight_decay, 1, NULL);
     if (!st) st = xa_optim_add_group(&opt, "head", m.head.params, m.head.grads, m.head.n_params, 1.0, o->weight_decay, 1, NULL);
@@ -998,14 +1049,16 @@ xa_status xa_train_task(const char *base_dir, const char *tokenizer, const char 
     R.eval_every = o->eval_every > 0 ? o->eval_every : R.per_epoch;
     char setup_id[256]; /* the setup text without spaces: the identity's items are space-separated */
     size_t ns = 0;
-    for (const char *c = spec->setup; *c && ns + 1 < sizeof setup_id; c++)
+    for (const char *c = full ? "none" : spec->setup; *c && ns + 1 < sizeof setup_id; c++)
         if (*c != ' ') setup_id[ns++] = *c;
     setup_id[ns] = '\0';
-    snprintf(identity, sizeof identity, "task %s setup=%s B=%d T=%d steps=%" PRId64 " seed=%" PRIu64 " lr=%g n=%d"
-             " data=%016" PRIx64, spec->head_name, setup_id, o->B, T, R.steps, o->seed, o->lr, train.n,
-             task_fingerprint(task_fingerprint(XA_FNV_INIT, &train), &dev));
+    snprintf(identity, sizeof identity, "%s %s setup=%s B=%d T=%d steps=%" PRId64 " seed=%" PRIu64 " lr=%g n=%d"
+             " data=%016" PRIx64, full ? "finetune" : "task", spec->head_name, setup_id, o->B, T, R.steps, o->seed,
+             o->lr, train.n, task_fingerprint(task_fingerprint(XA_FNV_INIT, &train), &dev));
     if ((st = xa_ckpt_recover(R.best))) goto done;
-    const xa_trainer_opts to = trainer_opts(o, spec->head_name, out_dir, identity, R.steps);
+    char label[96];
+    snprintf(label, sizeof label, "%s%s", full ? "finetune " : "", spec->head_name);
+    const xa_trainer_opts to = trainer_opts(o, label, out_dir, identity, R.steps);
     if ((st = xa_trainer_run(&tr, &to, &opt, &g_task_ops, &R))) goto done;
     res->first_loss = tr.log.first;
     res->last_loss = tr.log.last;
@@ -1059,6 +1112,9 @@ xa_status xa_eval_setup(const char *base_dir, const char *tokenizer, const char 
                               "head for hidden size %d, base has %d", m.head.C, m.enc.cfg.C);
     }
     /* test labels are matched by name: without label2id they would be ids past the head's classes */
+    if (!st && !setup && (n_adapters || fusion_dir))
+        st = xa_error_set(XA_STATUS_USAGE, "xa_eval_setup", "a setup for the adapters", NULL,
+                          "%d adapter(s)%s without a setup", n_adapters, fusion_dir ? " and a fusion" : "");
     if (!st && hc.n_labels != m.head.K)
         st = xa_error_set(XA_STATUS_CONFIG, head_dir, "head_config.json with label2id (one name per class)",
                           "add label2id to head_config.json", "the head has %d label names for %d classes",

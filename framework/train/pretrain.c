@@ -61,43 +61,17 @@ xa_pretrain_opts xa_pretrain_opts_default(void) {
     return o;
 }
 
-static int no_decay(int enc_tensor) {
-    switch (enc_tensor) {
-    case XA_ENC_LNE_W: case XA_ENC_LNE_B: case XA_ENC_QB: case XA_ENC_KB: case XA_ENC_VB:
-    case XA_ENC_AOB: case XA_ENC_LN1_W: case XA_ENC_LN1_B: case XA_ENC_FCB: case XA_ENC_FOB:
-    case XA_ENC_LN2_W: case XA_ENC_LN2_B:
-        return 1;
-    default:
-        return 0;
-    }
-}
-
-/* One optimizer group per tensor (so weight decay can differ), views into the flat buffers. */
+/* One optimizer group per tensor (so weight decay can differ), views into the flat buffers: the
+ * encoder's (train/trainer.c), then the MLM head's (decay on its dense weight only). */
 static xa_status build_optim(xa_optim *opt, xa_encoder *enc, xa_mlm_head *head, double wd) {
     xa_status st = xa_optim_init(opt, 0.9, 0.999, 1e-8);
-    char name[128];
-    for (int i = 0; i < XA_ENC_N_TENSORS && !st; i++) {
-        int64_t shape[2];
-        char tn[128];
-        xa_encoder_tensor_name(enc, i, 0, tn, sizeof tn, shape);
-        snprintf(name, sizeof name, "encoder.%d", i);
-        st = xa_optim_add_group(opt, name, enc->t[i], enc->g[i], enc->numel[i], 1.0,
-                                no_decay(i) ? 0.0 : wd, 1, NULL);
-    }
+    if (!st) st = xa_trainer_add_encoder_groups(opt, enc, wd);
+    char name[32];
     for (int i = 0; i < XA_MLM_N_TENSORS && !st; i++) {
         snprintf(name, sizeof name, "mlm_head.%d", i);
         st = xa_optim_add_group(opt, name, head->t[i], head->g[i], head->numel[i], 1.0,
                                 i == XA_MLM_DW ? wd : 0.0, 1, NULL);
     }
-    return st;
-}
-
-static xa_status copy_file(const char *dst, const char *src) {
-    char *data = NULL;
-    size_t n = 0;
-    xa_status st = xa_file_read(&data, &n, src, 0);
-    if (!st) st = xa_file_write_atomic(dst, data, n);
-    free(data);
     return st;
 }
 
@@ -175,18 +149,8 @@ static xa_status pt_init(void *ctx, xa_train_state *ts) {
 
 static xa_status pt_load(void *ctx, const char *dir) {
     pretrain_run *P = ctx;
-    xa_encoder loaded;
-    xa_status st = xa_encoder_load(&loaded, NULL, dir, 1);
-    if (st) return st;
-    if (loaded.n_params != P->enc->n_params || loaded.cfg.C != P->enc->cfg.C || loaded.cfg.L != P->enc->cfg.L) {
-        xa_encoder_free(&loaded);
-        return xa_error_set(XA_STATUS_CONFIG, dir, "the architecture of this run",
-                            "delete the checkpoint or use the options it was made with",
-                            "the checkpoint holds another architecture");
-    }
-    memcpy(P->enc->params, loaded.params, P->enc->n_params * sizeof(float));
-    xa_encoder_free(&loaded);
-    return xa_mlm_head_load(P->head, P->enc->cfg.arch, dir);
+    xa_status st = xa_trainer_load_encoder(P->enc, dir);
+    return st ? st : xa_mlm_head_load(P->head, P->enc->cfg.arch, dir);
 }
 
 static xa_status pt_seek(void *ctx, const char *path, xa_trainer *t) {
@@ -366,7 +330,7 @@ xa_status xa_pretrain(const xa_pretrain_opts *o, xa_pretrain_result *res) {
         char path[XA_PATH_MAX];
         st = xa_model_save(o->out_dir, &enc, &head, NULL);
         if (!st) st = xa_path_join(path, sizeof path, o->out_dir, "sentencepiece.bpe.model");
-        if (!st) st = copy_file(path, o->tokenizer);
+        if (!st) st = xa_file_copy(path, o->tokenizer);
     }
 done:
     xa_trainer_close(&tr);

@@ -181,17 +181,25 @@ typedef struct xa_task_spec {
     const char *const *fuse;         /* names fused by a new, trained fusion layer, or NULL */
     int n_fuse;
     const xa_fusion_config *fusion_cfg;
-    const char *setup;               /* setup text, e.g. "Stack(en, topic)" */
+    const char *setup;               /* setup text, e.g. "Stack(en, topic)"; NULL with train_base */
     int tagging;                     /* 0 classification, 1 tagging */
     const char *head_name;           /* the head's name (= the task name) */
     const char *head_init_dir;       /* start the head from this directory's head, or NULL */
     const char *train_path, *dev_path; /* dev may be NULL */
+    int train_base;                  /* full fine-tuning: the whole encoder (embeddings included)
+                                        trains with the head, no adapters, no setup (every adapter
+                                        and fusion field NULL / 0) */
 } xa_task_spec;
 
 /* Train on the task: the encoder and every loaded adapter frozen; the new adapter and/or fusion
- * and the head train. Writes OUT/<adapter>/ (adapter + head_config.json + model_head.safetensors),
- * OUT/fusion/ for a fusion, OUT/adapter_setup.json, OUT/metrics.jsonl, OUT/dev.json; with a dev
- * set the written weights are those of the best dev evaluation. */
+ * and the head train (with spec->train_base: the encoder and the head, with the encoder's dropout
+ * as its config says; weight decay skips the encoder's biases and LayerNorms). Writes
+ * OUT/final/ (head/ = head_config.json + model_head.safetensors, adapter/ for a new adapter,
+ * fusion/ for a fusion, encoder/ for train_base: config.json + model.safetensors, the base's
+ * unchanged MLM head included when it has one, and the tokenizer as sentencepiece.bpe.model: a
+ * base directory; adapter_setup.json), OUT/metrics.jsonl and OUT/dev.json; with a dev set the
+ * written weights are those of the best dev evaluation (kept in OUT/best/). Errors besides the
+ * loaders' and writers': USAGE for a train_base spec with adapters or a setup. */
 xa_status xa_train_task(const char *base_dir, const char *tokenizer, const char *out_dir,
                         const xa_task_spec *spec, const xa_phase_opts *o, xa_phase_result *res);
 
@@ -204,7 +212,8 @@ typedef struct xa_eval_metrics {
 
 /* Evaluate a setup on a test file: load the base, the adapters (frozen; drop_last[i] != 0 loads
  * adapter i without its last layer, MAD-X 2.0; drop_last may be NULL) and optionally a fusion
- * directory, activate `setup`, read the head from head_dir and score test_path. */
+ * directory, activate `setup`, read the head from head_dir and score test_path. setup NULL (no
+ * adapters, no fusion): the plain encoder, e.g. a fully fine-tuned one as base_dir. */
 xa_status xa_eval_setup(const char *base_dir, const char *tokenizer, const char *const *adapter_dirs,
                         const uint8_t *drop_last, int n_adapters, const char *fusion_dir, const char *setup,
                         const char *head_dir, const char *test_path, int B, int T,

@@ -111,3 +111,42 @@ void xa_trainer_position_mlm(xa_train_state *ts, const xa_mlm_data *d) {
     ts->epoch = d->epoch;
     ts->pos = d->pos;
 }
+
+/* ---- whole-encoder training ---------------------------------------------------------------------- */
+
+static int no_decay(int enc_tensor) {
+    switch (enc_tensor) {
+    case XA_ENC_LNE_W: case XA_ENC_LNE_B: case XA_ENC_QB: case XA_ENC_KB: case XA_ENC_VB:
+    case XA_ENC_AOB: case XA_ENC_LN1_W: case XA_ENC_LN1_B: case XA_ENC_FCB: case XA_ENC_FOB:
+    case XA_ENC_LN2_W: case XA_ENC_LN2_B:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+xa_status xa_trainer_add_encoder_groups(xa_optim *opt, xa_encoder *enc, double wd) {
+    XA_ASSERT(enc->grads);
+    xa_status st = XA_STATUS_OK;
+    char name[32];
+    for (int i = 0; i < XA_ENC_N_TENSORS && !st; i++) {
+        snprintf(name, sizeof name, "encoder.%d", i);
+        st = xa_optim_add_group(opt, name, enc->t[i], enc->g[i], enc->numel[i], 1.0, no_decay(i) ? 0.0 : wd, 1, NULL);
+    }
+    return st;
+}
+
+xa_status xa_trainer_load_encoder(xa_encoder *enc, const char *dir) {
+    xa_encoder loaded;
+    xa_status st = xa_encoder_load(&loaded, NULL, dir, 0);
+    if (st) return st;
+    if (loaded.n_params != enc->n_params || loaded.cfg.C != enc->cfg.C || loaded.cfg.L != enc->cfg.L) {
+        xa_encoder_free(&loaded);
+        return xa_error_set(XA_STATUS_CONFIG, dir, "the architecture of this run",
+                            "delete the checkpoint or use the options it was made with",
+                            "the checkpoint holds another architecture");
+    }
+    memcpy(enc->params, loaded.params, enc->n_params * sizeof(float));
+    xa_encoder_free(&loaded);
+    return XA_STATUS_OK;
+}

@@ -13,6 +13,7 @@
 #include "core/core.h"
 #include "data/data.h"
 #include "io/file.h"
+#include "model/model.h"
 #include "optim/optim.h"
 #include "train/ckpt.h"
 
@@ -83,5 +84,14 @@ void xa_trainer_close(xa_trainer *t);
  * corpus's epoch and position. */
 xa_status xa_trainer_seek_mlm(const xa_train_state *ts, xa_mlm_data *d, const char *path);
 void xa_trainer_position_mlm(xa_train_state *ts, const xa_mlm_data *d);
+
+/* ---- what the phases that train the whole encoder share (pretraining, full fine-tuning) ---- */
+
+/* One optimizer group per encoder tensor ("encoder.<i>", views into enc's flat buffers; enc must
+ * be trainable), weight decay wd except on biases and LayerNorms (as HF Trainer). */
+xa_status xa_trainer_add_encoder_groups(xa_optim *opt, xa_encoder *enc, double wd);
+/* Resume: copy the encoder weights of checkpoint directory dir (config.json + model.safetensors)
+ * into enc; CONFIG when the checkpoint holds another architecture. */
+xa_status xa_trainer_load_encoder(xa_encoder *enc, const char *dir);
 
 #endif
