@@ -391,6 +391,71 @@ static void test_finite_differences_with_dropout(void **state) {
     xa_encoder_acts_free(&a);
 }
 
+/* Finite differences of the full fine-tuning loss: the encoder with dropout ON under a
+ * classification head with its own dropout (fixed masks: the same rng seed for every forward), on
+ * a handful of parameters of every encoder tensor and of every head tensor, so the gradient path
+ * head -> <s> row -> every layer -> embeddings is checked beside the golden comparison above. */
+static double cls_loss_at(xa_encoder *enc, xa_head *h, xa_encoder_acts *a, const xa_batch *b, const fixture *fx) {
+    xa_rng rng;
+    xa_rng_seed(&rng, 99, 0);
+    assert_int_equal(xa_encoder_forward(enc, a, b, NULL, 1, &rng), XA_STATUS_OK);
+    return xa_head_forward(h, xa_encoder_hidden(enc, a, enc->cfg.L - 1), fx->cls_labels, fx->B, fx->T, NULL, 1, &rng);
+}
+
+static void test_finite_differences_cls_full(void **state) {
+    fixture *fx = *state;
+    xa_encoder *enc = &fx->enc;
+    enc->cfg.p_hidden = 0.1f;
+    enc->cfg.p_attn = 0.1f;
+    const int K = (int)xa_st_find(fx->gold, "heads.cls.4.weight")->shape[0];
+    xa_head h;
+    assert_int_equal(xa_head_init(&h, XA_HEAD_CLASSIFICATION, enc->cfg.C, K, 0.1f, fx->B, fx->T, 1), XA_STATUS_OK);
+    xa_rng init;
+    xa_rng_seed(&init, 5, 1);
+    xa_head_init_weights(&h, &init, 0.3f); /* large enough that the encoder's gradients are not tiny */
+    xa_encoder_acts a;
+    assert_int_equal(xa_encoder_acts_init(&a, &enc->cfg, fx->B, fx->T, 1), XA_STATUS_OK);
+    xa_batch b = make_batch(fx);
+    const size_t NC = (size_t)fx->B * fx->T * enc->cfg.C;
+    memset(enc->grads, 0, enc->n_params * sizeof(float));
+    memset(h.grads, 0, h.n_params * sizeof(float));
+    cls_loss_at(enc, &h, &a, &b, fx);
+    float *dlast = calloc(NC, sizeof(float));
+    xa_head_backward(&h, dlast, 1.0f);
+    xa_encoder_backward(enc, &a, &b, NULL, dlast, NULL);
+    const float eps = 1e-2f;
+    int checked = 0, nonzero = 0;
+    for (int i = 0; i < XA_ENC_N_TENSORS + XA_HEAD_N_TENSORS; i++) {
+        const int in_head = i >= XA_ENC_N_TENSORS, ti = in_head ? i - XA_ENC_N_TENSORS : i;
+        float *t = in_head ? h.t[ti] : enc->t[ti];
+        const float *g = in_head ? h.g[ti] : enc->g[ti];
+        const size_t n = in_head ? h.numel[ti] : enc->numel[ti];
+        if (!t) continue;
+        for (int k = 0; k < 3; k++) {
+            size_t j = (size_t)(k * 7919 + i * 131) % n;
+            if (!in_head && ti == XA_ENC_WTE) j = (size_t)fx->ids[k] * enc->cfg.C + (size_t)k; /* rows in the batch */
+            float saved = t[j];
+            t[j] = saved + eps;
+            double lp = cls_loss_at(enc, &h, &a, &b, fx);
+            t[j] = saved - eps;
+            double lm = cls_loss_at(enc, &h, &a, &b, fx);
+            t[j] = saved;
+            double num = (lp - lm) / (2.0 * eps), ana = g[j];
+            if (fabs(num - ana) > 2e-3 + 2e-2 * fabs(num))
+                fail_msg("%s: %s tensor %d element %zu: finite difference %.6g, backward %.6g", fx->variant,
+                         in_head ? "head" : "encoder", ti, j, num, ana);
+            checked++;
+            nonzero += fabs(ana) > 1e-4;
+        }
+    }
+    assert_true(checked >= 3 * XA_ENC_N_TENSORS);
+    assert_true(nonzero >= checked / 2); /* the check is not vacuous */
+    enc->cfg.p_hidden = enc->cfg.p_attn = 0.0f;
+    free(dlast);
+    xa_encoder_acts_free(&a);
+    xa_head_free(&h);
+}
+
 static void test_bad_batches(void **state) {
     fixture *fx = *state;
     xa_encoder_acts a;
@@ -627,6 +692,7 @@ static void test_size_limits(void **state) {
         cmocka_unit_test(test_tagging_head),                                                      \
         cmocka_unit_test(test_save_load_bit_identical),                                           \
         cmocka_unit_test(test_finite_differences_with_dropout),                                   \
+        cmocka_unit_test(test_finite_differences_cls_full),                                       \
         cmocka_unit_test(test_bad_batches),                                                       \
         cmocka_unit_test(test_hook_contract),                                                     \
         cmocka_unit_test(test_load_without_prefix),                                               \

@@ -652,6 +652,168 @@ static void test_lang_align(void **state) {
     fclose(po.progress);
 }
 
+/* ---- full fine-tuning (xa_train_task with train_base) ---- */
+
+/* Bytes of DIR/NAME equal in two directories. */
+static void assert_same_file(const char *dir_a, const char *dir_b, const char *name) {
+    char pa[4300], pb[4300];
+    snprintf(pa, sizeof pa, "%s/%s", dir_a, name);
+    snprintf(pb, sizeof pb, "%s/%s", dir_b, name);
+    size_t na = 0, nb = 0;
+    char *fa = xt_read_file(pa, &na), *fb = xt_read_file(pb, &nb);
+    if (!fa || !fb) fail_msg("missing %s or %s", pa, pb);
+    assert_int_equal(na, nb);
+    if (memcmp(fa, fb, na)) fail_msg("%s and %s differ", pa, pb);
+    free(fa);
+    free(fb);
+}
+
+static xa_phase_opts ft_opts(FILE *progress) {
+    xa_phase_opts o = xa_phase_opts_default();
+    o.B = 8;
+    o.T = 32;
+    o.steps = 0;
+    o.epochs = 20; /* 4 batches an epoch: 80 steps */
+    o.lr = 1e-2;
+    o.warmup = 2;
+    o.eval_every = 8;
+    o.ckpt_every = 5;
+    o.log_every = 4;
+    o.seed = 7;
+    o.progress = progress;
+    return o;
+}
+
+/* On a small pretrained base, full fine-tuning on 32 labelled messages: the training loss falls,
+ * every encoder tensor (embeddings included) moves away from the base while the base directory
+ * stays byte for byte as it was, the fine-tuned encoder directory loads as a base (with the
+ * base's MLM head unchanged and the tokenizer) and evaluates with its head (no setup); a run
+ * stopped after 11 steps and resumed writes the bytes of an uninterrupted one; a spec with a
+ * setup is refused. */
+static void test_full_finetune(void **state) {
+    (void)state;
+    xa_pretrain_opts po = small_opts(xt_tmp_path("ft-base"), 30);
+    xa_pretrain_result pr;
+    assert_int_equal(xa_pretrain(&po, &pr), XA_STATUS_OK);
+    char base[4200], tok[4200], base_st[4300], train[4200], dev[4200];
+    snprintf(base, sizeof base, "%s", po.out_dir);
+    snprintf(tok, sizeof tok, "%s/sentencepiece.bpe.model", po.out_dir);
+    snprintf(base_st, sizeof base_st, "%s/model.safetensors", base);
+    snprintf(train, sizeof train, "%s", xt_tmp_path("ft-train.tsv"));
+    snprintf(dev, sizeof dev, "%s", xt_data_path("recipe/pkg/en.dev.tsv"));
+    { /* 32 messages of the recipe fixture: the first 8 of each of its 4 labels */
+        size_t n = 0;
+        char *all = xt_read_file(xt_data_path("recipe/pkg/en.train.tsv"), &n);
+        assert_non_null(all);
+        static const char *const labels[4] = {"apt\t", "coreutils\t", "git\t", "gtk30\t"};
+        int count[4] = {0};
+        char buf[16384];
+        size_t len = (size_t)snprintf(buf, sizeof buf, "label\ttext\n");
+        for (char *line = strtok(all, "\n"); line; line = strtok(NULL, "\n"))
+            for (int k = 0; k < 4; k++)
+                if (!strncmp(line, labels[k], strlen(labels[k])) && count[k] < 8 && len + strlen(line) + 2 < sizeof buf) {
+                    len += (size_t)snprintf(buf + len, sizeof buf - len, "%s\n", line);
+                    count[k]++;
+                }
+        for (int k = 0; k < 4; k++) assert_int_equal(count[k], 8);
+        xt_write_file(train, buf, len);
+        free(all);
+    }
+    size_t nb0 = 0;
+    char *base_bytes = xt_read_file(base_st, &nb0);
+    assert_non_null(base_bytes);
+
+    xa_task_spec spec = {NULL, 0, NULL, NULL, NULL, NULL, 0, NULL, NULL, 0, "pkg", NULL, train, dev, 1};
+    char full[4200], resumed[4200], p[4400];
+    snprintf(full, sizeof full, "%s", xt_tmp_path("ft-full"));
+    xa_phase_opts o = ft_opts(po.progress);
+    xa_phase_result r;
+    assert_int_equal(xa_train_task(base, tok, full, &spec, &o, &r), XA_STATUS_OK);
+    assert_true(r.finished);
+    print_message("full fine-tuning: loss %.4f -> %.4f in %lld steps, best dev %.4f at step %lld\n", r.first_loss,
+                  r.last_loss, (long long)r.steps_done, r.best_dev, (long long)r.best_step);
+    assert_true(r.last_loss < r.first_loss - 0.3);
+    assert_true(r.best_dev >= 0);
+
+    /* the base directory is untouched; every tensor of the fine-tuned encoder moved */
+    size_t nb1 = 0;
+    char *after = xt_read_file(base_st, &nb1);
+    assert_non_null(after);
+    assert_int_equal(nb0, nb1);
+    assert_memory_equal(base_bytes, after, nb0);
+    free(after);
+    free(base_bytes);
+    xa_encoder e0, e1;
+    snprintf(p, sizeof p, "%s/final/encoder", full);
+    assert_int_equal(xa_encoder_load(&e0, NULL, base, 0), XA_STATUS_OK);
+    assert_int_equal(xa_encoder_load(&e1, NULL, p, 0), XA_STATUS_OK);
+    assert_int_equal(e0.n_params, e1.n_params);
+    for (int i = 0; i < XA_ENC_N_TENSORS; i++) {
+        size_t moved = 0;
+        for (size_t j = 0; j < e0.numel[i]; j++) moved += e0.t[i][j] != e1.t[i][j];
+        if (!moved) fail_msg("encoder tensor %d did not change under full fine-tuning", i);
+    }
+    /* a whole base: the base's MLM head unchanged, the tokenizer beside it */
+    xa_mlm_head h0, h1;
+    assert_int_equal(xa_mlm_head_init(&h0, e0.cfg.C, e0.cfg.V, e0.cfg.eps, 1, 0), XA_STATUS_OK);
+    assert_int_equal(xa_mlm_head_init(&h1, e0.cfg.C, e0.cfg.V, e0.cfg.eps, 1, 0), XA_STATUS_OK);
+    assert_int_equal(xa_mlm_head_load(&h0, e0.cfg.arch, base), XA_STATUS_OK);
+    assert_int_equal(xa_mlm_head_load(&h1, e0.cfg.arch, p), XA_STATUS_OK);
+    assert_memory_equal(h0.params, h1.params, h0.n_params * sizeof(float));
+    xa_mlm_head_free(&h0);
+    xa_mlm_head_free(&h1);
+    xa_encoder_free(&e0);
+    xa_encoder_free(&e1);
+    assert_same_file(base, p, "sentencepiece.bpe.model");
+
+    /* the encoder with its head, no setup: the final weights are the best dev evaluation's (the
+     * same dev score again), and they score the training messages above chance (1/4) */
+    char head[4400];
+    snprintf(head, sizeof head, "%s/final/head", full);
+    xa_eval_metrics em;
+    assert_int_equal(xa_eval_setup(p, tok, NULL, NULL, 0, NULL, NULL, head, dev, o.B, o.T, &em), XA_STATUS_OK);
+    assert_true(fabs(em.accuracy - r.best_dev) < 1e-9);
+    assert_int_equal(xa_eval_setup(p, tok, NULL, NULL, 0, NULL, NULL, head, train, o.B, o.T, &em), XA_STATUS_OK);
+    print_message("full fine-tuning: train accuracy %.3f on %lld messages\n", em.accuracy, (long long)em.n);
+    assert_int_equal(em.n, 32);
+    assert_true(em.accuracy > 0.35);
+    /* the base itself with that head scores differently: the encoder, not only the head, learned */
+    xa_eval_metrics eb;
+    assert_int_equal(xa_eval_setup(base, tok, NULL, NULL, 0, NULL, NULL, head, train, o.B, o.T, &eb), XA_STATUS_OK);
+    assert_true(eb.accuracy != em.accuracy || eb.macro_f1 != em.macro_f1);
+
+    /* stopped after 11 steps, resumed: the same bytes */
+    snprintf(resumed, sizeof resumed, "%s", xt_tmp_path("ft-resumed"));
+    xa_phase_opts b = o;
+    b.stop_after = 11; /* after the first dev evaluation (best/ exists) and a checkpoint */
+    assert_int_equal(xa_train_task(base, tok, resumed, &spec, &b, &r), XA_STATUS_OK);
+    assert_int_equal(r.steps_done, 11);
+    assert_false(r.finished);
+    b.stop_after = 0;
+    b.resume = 1;
+    assert_int_equal(xa_train_task(base, tok, resumed, &spec, &b, &r), XA_STATUS_OK);
+    assert_true(r.finished);
+    char fa[4400], fb[4400];
+    snprintf(fa, sizeof fa, "%s/final", full);
+    snprintf(fb, sizeof fb, "%s/final", resumed);
+    assert_same_file(fa, fb, "encoder/model.safetensors");
+    assert_same_file(fa, fb, "head/model_head.safetensors");
+    assert_same_file(full, resumed, "dev.json");
+    /* resuming with another learning rate is refused (the checkpoint identity) */
+    xa_phase_opts c = o;
+    c.lr = 1e-3;
+    c.resume = 1;
+    assert_int_equal(xa_train_task(base, tok, resumed, &spec, &c, &r), XA_STATUS_CONFIG);
+    xt_assert_error_mentions("lr");
+
+    /* full fine-tuning takes no setup or adapters */
+    xa_task_spec bad = spec;
+    bad.setup = "Stack(en, pkg)";
+    assert_int_equal(xa_train_task(base, tok, xt_tmp_path("ft-bad"), &bad, &o, &r), XA_STATUS_USAGE);
+    xt_assert_error_mentions("train_base");
+    fclose(po.progress);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_mlm_packing_and_masking),
@@ -663,6 +825,7 @@ int main(void) {
         cmocka_unit_test(test_ckpt_identity),
         cmocka_unit_test(test_trainer_skeleton),
         cmocka_unit_test(test_lang_align),
+        cmocka_unit_test(test_full_finetune),
     };
     return cmocka_run_group_tests_name("train", tests, NULL, NULL);
 }
