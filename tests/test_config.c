@@ -846,6 +846,55 @@ static void test_write_load_roundtrip(void **state) {
     free(r);
 }
 
+/* The finetune phase (the full fine-tuning reference): the task phase's keys without the adapter
+ * ones, its own lr default, the task data it needs (no adapters), and the resolved round trip. */
+static void test_finetune_phase(void **state) {
+    (void)state;
+    const char *path = fixture("ft/recipe.yaml", MIN_HEAD "data: {task: {train: t, dev: d, test: '{lang}.tsv'}}\n"
+                                                          "phases:\n  - finetune:\n  - eval: {setups: [full_ft]}\n");
+    xa_recipe *r = recipe_new();
+    load_ok(r, path, NULL, 0);
+    assert_int_equal(r->n_phases, 2);
+    const xa_cfg_phase *p = &r->phases[0];
+    assert_int_equal(p->kind, XA_PHASE_FINETUNE);
+    assert_int_equal(xa_recipe_phase(r, XA_PHASE_FINETUNE), 0);
+    assert_true(p->lr == 5e-5);
+    assert_true(p->epochs == 3.0);
+    assert_int_equal(p->steps, 0);
+    assert_int_equal(p->batch_size, 16);
+    assert_int_equal(p->early_stopping, 0);
+    assert_string_equal(xa_phase_kind_name(XA_PHASE_FINETUNE), "finetune");
+    xa_phase_kind k;
+    assert_int_equal(xa_phase_kind_parse("finetune", &k), XA_STATUS_OK);
+    assert_int_equal(k, XA_PHASE_FINETUNE);
+    assert_string_equal(r->phases[1].setups[0], "full_ft");
+    free(r);
+    roundtrip(path, xt_tmp_path("ft-resolved.yaml"), NULL, 0);
+    const char *sets[] = {"phases.finetune.lr=2e-5", "phases.finetune.early_stopping=4"};
+    roundtrip(path, xt_tmp_path("ft-set.yaml"), sets, 2);
+
+    /* adapter keys belong to the adapter phases */
+    const char *n1[] = {"ftkey.yaml:8:27", "unknown key 'adapter_drop' in 'phases[0].finetune'",
+                        "a parameter of pretrain/lang/task/fusion phases", NULL};
+    assert_recipe_error("err/ftkey.yaml",
+                        MIN_HEAD "data: {task: {train: t, dev: d}}\nphases:\n  - finetune: {epochs: 1, adapter_drop: 2}\n",
+                        XA_STATUS_CONFIG, n1);
+    const char *n2[] = {"unknown key 'reference_seeds' in 'phases[0].finetune'", "a parameter of task phases", NULL};
+    assert_recipe_error("err/ftref.yaml",
+                        MIN_HEAD "data: {task: {train: t, dev: d}}\nphases:\n  - finetune: {reference_seeds: 1}\n",
+                        XA_STATUS_CONFIG, n2);
+    const char *n3[] = {"unknown key 'lrr' in 'phases[0].finetune'", "did you mean 'lr'?", NULL};
+    assert_recipe_error("err/ftlrr.yaml", MIN_HEAD "data: {task: {train: t, dev: d}}\nphases:\n  - finetune: {lrr: 1}\n",
+                        XA_STATUS_CONFIG, n3);
+    /* it selects on English dev, as the task phase: dev is required; adapters are not */
+    const char *n4[] = {"ftdev.yaml:8:5", "phase 'finetune' needs 'data.task.dev'", NULL};
+    assert_recipe_error("err/ftdev.yaml", MIN_HEAD "data: {task: {train: t}}\nphases:\n  - finetune: {epochs: 1}\n",
+                        XA_STATUS_CONFIG, n4);
+    const char *n5[] = {"phase kind 'finetun'", "did you mean 'finetune'?", NULL};
+    assert_recipe_error("err/ftkind.yaml", MIN_HEAD "data: {task: {train: t, dev: d}}\nphases:\n  - finetun: {}\n",
+                        XA_STATUS_CONFIG, n5);
+}
+
 /* ---- small API */
 
 static void test_expand_and_pos(void **state) {
@@ -985,6 +1034,7 @@ int main(void) {
         cmocka_unit_test(test_err_yaml_syntax),
         cmocka_unit_test(test_err_adapter_override_unknown_key),
         cmocka_unit_test(test_write_load_roundtrip),
+        cmocka_unit_test(test_finetune_phase),
         cmocka_unit_test(test_expand_and_pos),
         cmocka_unit_test(test_bn_config_set),
         cmocka_unit_test(test_fusion_config_set),

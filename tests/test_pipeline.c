@@ -296,6 +296,117 @@ static void validate_fails(xa_recipe *r, const char *set, xa_status want, const 
     xt_assert_error_mentions(needle);
 }
 
+/* The recipe's phases with the full fine-tuning reference (finetune, its full_ft eval column). */
+static const char *const k_ft_phases =
+    "phases=[{pretrain: {steps: 10}}, {lang: {steps: 10}}, {task: {epochs: 1}}, {finetune: {epochs: 1}}, "
+    "{eval: {setups: [madx, full_ft]}}]";
+
+/* The finetune phase: one artefact per seed built on the base alone, with its settings and no
+ * adapter in its provenance; stale on its own settings without touching the adapters; --force
+ * finetune retrains only it, --force pretrain retrains it too, --force lang does not; the
+ * validation refuses full_ft without a finetune phase or with eval before it. */
+static void test_plan_finetune(void **state) {
+    xa_recipe *r = *state;
+    const char *sets[] = {k_ft_phases};
+    load(r, sets, 1);
+    assert_int_equal(xa_pipeline_validate(r), XA_STATUS_OK);
+    xa_plan pl;
+    plan(&pl, r, XA_PHASE_N);
+    assert_int_equal(pl.n, 6); /* base, 3 languages, task, finetune */
+    int ift = xa_plan_find(&pl, XA_ART_FINETUNE, NULL, 3);
+    assert_true(ift >= 0);
+    assert_non_null(strstr(pl.a[ift].dir, "out/finetune/pkg/seed3"));
+    assert_string_equal(pl.a[ift].label, "finetune pkg seed 3");
+    assert_int_equal(pl.a[ift].n_deps, 0);
+    assert_int_equal(pl.a[ift].state, XA_ART_TRAIN);
+    char *text = NULL;
+    assert_int_equal(xa_plan_provenance(&pl, ift, 0, &text), XA_STATUS_OK);
+    assert_non_null(strstr(text, "phase: finetune\n"));
+    assert_non_null(strstr(text, "trains: encoder"));
+    assert_non_null(strstr(text, "lr: 5e-05\n"));
+    assert_non_null(strstr(text, "eval_every: 0\n"));
+    assert_non_null(strstr(text, "en.dev.tsv size="));
+    assert_non_null(strstr(text, "on base: (to be trained again)\n"));
+    assert_null(strstr(text, "adapter:"));
+    assert_null(strstr(text, "on lang"));
+    free(text);
+    finish(&pl, XA_ART_BASE, NULL, 0);
+    finish(&pl, XA_ART_LANG, "en", 0);
+    finish(&pl, XA_ART_LANG, "de", 0);
+    finish(&pl, XA_ART_LANG, "fr", 0);
+    finish(&pl, XA_ART_TASK, NULL, 3);
+    finish(&pl, XA_ART_FINETUNE, NULL, 3);
+    xa_plan_free(&pl);
+    plan(&pl, r, XA_PHASE_N);
+    for (int i = 0; i < pl.n; i++) assert_int_equal(pl.a[i].state, XA_ART_SKIP);
+    xa_plan_free(&pl);
+
+    /* --force: finetune alone; pretrain forces it; lang and task do not */
+    plan(&pl, r, XA_PHASE_FINETUNE);
+    assert_int_equal(state_of(&pl, XA_ART_FINETUNE, NULL, 3), XA_ART_FORCE);
+    assert_int_equal(state_of(&pl, XA_ART_TASK, NULL, 3), XA_ART_SKIP);
+    assert_int_equal(state_of(&pl, XA_ART_LANG, "en", 0), XA_ART_SKIP);
+    assert_int_equal(state_of(&pl, XA_ART_BASE, NULL, 0), XA_ART_SKIP);
+    xa_plan_free(&pl);
+    plan(&pl, r, XA_PHASE_LANG);
+    assert_int_equal(state_of(&pl, XA_ART_FINETUNE, NULL, 3), XA_ART_SKIP);
+    assert_int_equal(state_of(&pl, XA_ART_TASK, NULL, 3), XA_ART_FORCE);
+    xa_plan_free(&pl);
+    plan(&pl, r, XA_PHASE_PRETRAIN);
+    assert_int_equal(state_of(&pl, XA_ART_FINETUNE, NULL, 3), XA_ART_FORCE);
+    xa_plan_free(&pl);
+    assert_true(xa_plan_forces(XA_PHASE_TASK, XA_PHASE_FUSION));
+    assert_false(xa_plan_forces(XA_PHASE_FUSION, XA_PHASE_FINETUNE));
+    assert_false(xa_plan_forces(XA_PHASE_FINETUNE, XA_PHASE_FUSION));
+    assert_false(xa_plan_forces(XA_PHASE_N, XA_PHASE_FINETUNE));
+
+    /* its own settings changed: stale alone, with the way on */
+    const char *lr[] = {k_ft_phases, "phases.finetune.lr=2e-5"};
+    load(r, lr, 2);
+    plan(&pl, r, XA_PHASE_N);
+    assert_int_equal(state_of(&pl, XA_ART_FINETUNE, NULL, 3), XA_ART_STALE);
+    assert_int_equal(state_of(&pl, XA_ART_TASK, NULL, 3), XA_ART_SKIP);
+    assert_int_equal(xa_plan_check(&pl), XA_STATUS_CONFIG);
+    xt_assert_error_mentions("finetune pkg seed 3");
+    xt_assert_error_mentions("lr: was '5e-05', now '2e-05'");
+    xt_assert_error_mentions("--force finetune");
+    xa_plan_free(&pl);
+    /* with a stale language adapter too, the hint names both forces (lang does not force finetune) */
+    const char *both[] = {k_ft_phases, "phases.finetune.lr=2e-5", "phases.lang.steps=11"};
+    load(r, both, 3);
+    plan(&pl, r, XA_PHASE_N);
+    assert_int_equal(xa_plan_check(&pl), XA_STATUS_CONFIG);
+    xt_assert_error_mentions("--force lang' and 'xadapt run RECIPE --force finetune'");
+    xa_plan_free(&pl);
+    /* a retrained base makes it stale (it is built on the base) */
+    load(r, sets, 1);
+    plan(&pl, r, XA_PHASE_N);
+    int ib = xa_plan_find(&pl, XA_ART_BASE, NULL, 0);
+    assert_int_equal(xa_plan_begin(&pl, ib), XA_STATUS_OK);
+    sleep(1); /* the "run:" line has a one-second clock */
+    assert_int_equal(xa_plan_commit(&pl, ib), XA_STATUS_OK);
+    xa_plan_free(&pl);
+    plan(&pl, r, XA_PHASE_N);
+    assert_int_equal(state_of(&pl, XA_ART_FINETUNE, NULL, 3), XA_ART_STALE);
+    assert_non_null(strstr(pl.a[xa_plan_find(&pl, XA_ART_FINETUNE, NULL, 3)].why, "on base: was 'provenance"));
+    xa_plan_free(&pl);
+
+    /* validation: full_ft needs the finetune phase, before the eval phase */
+    assert_true(xa_pipeline_setup_known("full_ft"));
+    validate_fails(r, "phases.eval.setups=[madx, full_ft]", XA_STATUS_CONFIG, "without a finetune phase");
+    xt_assert_error_mentions("- finetune:");
+    const char *late[] = {"phases=[{task: {epochs: 1}}, {eval: {setups: [full_ft]}}, {finetune: {epochs: 1}}]"};
+    load(r, late, 1);
+    assert_int_equal(xa_pipeline_validate(r), XA_STATUS_CONFIG);
+    xt_assert_error_mentions("before the finetune phase");
+    /* a finetune phase alone parses the task files (a bad dev label is found before training) */
+    put("data/pkg/en.dev.tsv", "z\tunknown label\n");
+    const char *alone[] = {"phases=[{finetune: {epochs: 1}}]"};
+    load(r, alone, 1);
+    assert_int_equal(xa_pipeline_validate(r), XA_STATUS_CONFIG);
+    xt_assert_error_mentions("en.dev.tsv:1");
+}
+
 /* Eval cells: cells.tsv keeps exact values (hex floats) by identity; a line that does not parse
  * or a wrong number of values is never reused; the identity follows the provenance of an
  * artefact, its weight files and the data file. */
@@ -399,6 +510,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_plan_inputs_change, setup, teardown),
         cmocka_unit_test_setup_teardown(test_plan_no_provenance, setup, teardown),
         cmocka_unit_test_setup_teardown(test_plan_selection, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_plan_finetune, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cells, setup, teardown),
         cmocka_unit_test_setup_teardown(test_validate, setup, teardown),
     };
