@@ -151,19 +151,23 @@ static void test_pretrain_lowers_loss(void **state) {
     free(bytes);
 }
 
-/* The two runs saved byte-identical DIR/model.safetensors files. */
-static void assert_same_model(const char *dir_a, const char *dir_b) {
-    char pa[4200], pb[4200];
-    snprintf(pa, sizeof pa, "%s/model.safetensors", dir_a);
-    snprintf(pb, sizeof pb, "%s/model.safetensors", dir_b);
+/* Bytes of DIR/NAME equal in two directories. */
+static void assert_same_file(const char *dir_a, const char *dir_b, const char *name) {
+    char pa[4300], pb[4300];
+    snprintf(pa, sizeof pa, "%s/%s", dir_a, name);
+    snprintf(pb, sizeof pb, "%s/%s", dir_b, name);
     size_t na = 0, nb = 0;
     char *fa = xt_read_file(pa, &na), *fb = xt_read_file(pb, &nb);
-    assert_non_null(fa);
-    assert_non_null(fb);
+    if (!fa || !fb) fail_msg("missing %s or %s", pa, pb);
     assert_int_equal(na, nb);
-    assert_memory_equal(fa, fb, na);
+    if (memcmp(fa, fb, na)) fail_msg("%s and %s differ", pa, pb);
     free(fa);
     free(fb);
+}
+
+/* The two runs saved byte-identical DIR/model.safetensors files. */
+static void assert_same_model(const char *dir_a, const char *dir_b) {
+    assert_same_file(dir_a, dir_b, "model.safetensors");
 }
 
 static void test_resume_is_identical(void **state) {
@@ -503,17 +507,7 @@ static int read_align_losses(const char *path, double *out, int cap) {
 
 /* DIR/adapter.safetensors of two runs are byte-identical. */
 static void assert_same_adapter(const char *dir_a, const char *dir_b) {
-    char pa[4200], pb[4200];
-    snprintf(pa, sizeof pa, "%s/adapter.safetensors", dir_a);
-    snprintf(pb, sizeof pb, "%s/adapter.safetensors", dir_b);
-    size_t na = 0, nb = 0;
-    char *fa = xt_read_file(pa, &na), *fb = xt_read_file(pb, &nb);
-    assert_non_null(fa);
-    assert_non_null(fb);
-    assert_int_equal(na, nb);
-    assert_memory_equal(fa, fb, na);
-    free(fa);
-    free(fb);
+    assert_same_file(dir_a, dir_b, "adapter.safetensors");
 }
 
 static xa_phase_opts lang_opts(int64_t steps, FILE *progress) {
@@ -654,33 +648,13 @@ static void test_lang_align(void **state) {
 
 /* ---- full fine-tuning (xa_train_task with train_base) ---- */
 
-/* Bytes of DIR/NAME equal in two directories. */
-static void assert_same_file(const char *dir_a, const char *dir_b, const char *name) {
-    char pa[4300], pb[4300];
-    snprintf(pa, sizeof pa, "%s/%s", dir_a, name);
-    snprintf(pb, sizeof pb, "%s/%s", dir_b, name);
-    size_t na = 0, nb = 0;
-    char *fa = xt_read_file(pa, &na), *fb = xt_read_file(pb, &nb);
-    if (!fa || !fb) fail_msg("missing %s or %s", pa, pb);
-    assert_int_equal(na, nb);
-    if (memcmp(fa, fb, na)) fail_msg("%s and %s differ", pa, pb);
-    free(fa);
-    free(fb);
-}
-
 static xa_phase_opts ft_opts(FILE *progress) {
-    xa_phase_opts o = xa_phase_opts_default();
-    o.B = 8;
-    o.T = 32;
-    o.steps = 0;
+    xa_phase_opts o = lang_opts(0, progress); /* B 8, T 32, lr 1e-2, warmup 2 */
     o.epochs = 20; /* 4 batches an epoch: 80 steps */
-    o.lr = 1e-2;
-    o.warmup = 2;
     o.eval_every = 8;
     o.ckpt_every = 5;
     o.log_every = 4;
     o.seed = 7;
-    o.progress = progress;
     return o;
 }
 
