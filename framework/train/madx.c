@@ -1093,6 +1093,9 @@ xa_status xa_eval_setup(const char *base_dir, const char *tokenizer, const char 
     xa_task_data test;
     memset(&test, 0, sizeof test);
     memset(out, 0, sizeof *out);
+    if (!setup && (n_adapters || fusion_dir))
+        return xa_error_set(XA_STATUS_USAGE, "xa_eval_setup", "a setup for the adapters", NULL,
+                            "%d adapter(s)%s without a setup", n_adapters, fusion_dir ? " and a fusion" : "");
     xa_status st = task_model_open(&m, base_dir, tokenizer);
     for (int i = 0; i < n_adapters && !st; i++) {
         int last = m.enc.cfg.L - 1;
@@ -1112,9 +1115,6 @@ xa_status xa_eval_setup(const char *base_dir, const char *tokenizer, const char 
                               "head for hidden size %d, base has %d", m.head.C, m.enc.cfg.C);
     }
     /* test labels are matched by name: without label2id they would be ids past the head's classes */
-    if (!st && !setup && (n_adapters || fusion_dir))
-        st = xa_error_set(XA_STATUS_USAGE, "xa_eval_setup", "a setup for the adapters", NULL,
-                          "%d adapter(s)%s without a setup", n_adapters, fusion_dir ? " and a fusion" : "");
     if (!st && hc.n_labels != m.head.K)
         st = xa_error_set(XA_STATUS_CONFIG, head_dir, "head_config.json with label2id (one name per class)",
                           "add label2id to head_config.json", "the head has %d label names for %d classes",
