@@ -26,6 +26,7 @@ int cli_is_help(const char *arg);
 
 /* Subcommands: argv[0] is the subcommand's name. */
 int cli_cmd_inspect(int argc, char **argv);
+int cli_cmd_convert(int argc, char **argv);
 int cli_cmd_tokenizer(int argc, char **argv);
 int cli_cmd_pretrain(int argc, char **argv);
 int cli_cmd_bench(int argc, char **argv);

@@ -1,17 +1,20 @@
-/* xadapt inspect: list what a safetensors file holds (names, dtypes, shapes, metadata, parameter
- * count). Reads only the header and the index; tensor data stays unread in the mapping. */
+/* xadapt inspect: list what a tensor file holds (names, dtypes, shapes, metadata, parameter
+ * count): safetensors, or a PyTorch .bin (io/tensorfile.h). Reads only the header and the index
+ * (for a .bin: the pickle, and the CRC of each storage); tensor data stays unread in the mapping. */
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "cli/cli.h"
 #include "io/safetensors.h"
+#include "io/tensorfile.h"
 
 static void print_help(void) {
-    printf("usage: xadapt inspect [OPTIONS] FILE.safetensors\n"
+    printf("usage: xadapt inspect [OPTIONS] FILE\n"
            "\n"
-           "List the tensors of a safetensors file: name, dtype, shape and element count, in file\n"
-           "order, then the __metadata__ entries and the total parameter count.\n"
+           "List the tensors of a safetensors file or a PyTorch .bin (torch.save of a state dict):\n"
+           "name, dtype, shape and element count, in file order, then the __metadata__ entries and\n"
+           "the total parameter count.\n"
            "\n"
            "options:\n"
            "  -f, --filter TEXT   only tensors whose name contains TEXT\n"
@@ -46,12 +49,12 @@ int cli_cmd_inspect(int argc, char **argv) {
         default: return cli_usage_error("inspect", "unknown option '%s'", argv[optind - 1]);
         }
     }
-    if (optind >= argc) return cli_usage_error("inspect", "missing FILE.safetensors");
+    if (optind >= argc) return cli_usage_error("inspect", "missing FILE");
     if (optind + 1 < argc) return cli_usage_error("inspect", "one file at a time, got '%s' too", argv[optind + 1]);
     const char *path = argv[optind];
 
     xa_st_file *f = NULL;
-    if (xa_st_open(&f, path) != XA_STATUS_OK) return cli_fail();
+    if (xa_tensorfile_open(&f, path) != XA_STATUS_OK) return cli_fail();
 
     size_t n = xa_st_count(f), name_w = 4, shown = 0;
     for (size_t i = 0; i < n; i++) {

@@ -27,7 +27,8 @@ static const cli_command g_commands[] = {
     {"pretrain", cli_cmd_pretrain, "pretrain a small encoder from scratch with masked language modelling"},
     {"retrieval", cli_cmd_retrieval, "cross-lingual retrieval probe: find the translations of held-out paragraphs"},
     {"bench", cli_cmd_bench, "measure training and inference throughput (tokens/s, GFLOP/s, memory)"},
-    {"inspect", cli_cmd_inspect, "list the tensors, dtypes, shapes and metadata of a safetensors file"},
+    {"inspect", cli_cmd_inspect, "list the tensors, dtypes, shapes and metadata of a safetensors or PyTorch .bin file"},
+    {"convert", cli_cmd_convert, "write the safetensors form of a PyTorch .bin (or of a directory's .bin files)"},
     {"version", cmd_version, "print the versions of xadapt and its libraries"},
 };
 #define N_COMMANDS (sizeof g_commands / sizeof g_commands[0])

@@ -9,7 +9,9 @@
  * shape-checked on load. Adapters keep the name their tensors were saved under (the config's
  * "name"), so load_as needs no renaming of tensors.
  *
- * Does not: read pytorch_*.bin pickles, keep tensors of other adapters found in the same file
+ * Weights are read from the safetensors file, else from the pytorch_*.bin twin (io/tensorfile.h).
+ *
+ * Does not: keep tensors of other adapters found in the same file
  * (they are errors), or write model-level config.json "adapters" maps.
  */
 #include "hub/hub.h"
@@ -26,6 +28,7 @@
 #include "io/file.h"
 #include "io/jsonutil.h"
 #include "io/safetensors.h"
+#include "io/tensorfile.h"
 
 #define NAME_CAP 1280 /* a tensor name: prefix, layer, fusion names of up to 1023 characters */
 
@@ -112,27 +115,13 @@ static xa_status check_base(const char *path, int64_t hidden_size, const char *m
     return XA_STATUS_OK;
 }
 
-/* Only safetensors are read: say so when a directory holds only the .bin form. */
+/* The weights file of dir: the safetensors form when present (as Hugging Face prefers it), else
+ * the PyTorch pickle form (io/torchbin.h). */
 static xa_status check_weights_file(const char *dir, const char *st_name, const char *bin_name,
                                     char *path, size_t cap) {
-    xa_status st = xa_path_join(path, cap, dir, st_name);
-    if (st) return st;
-    FILE *f = fopen(path, "rb");
-    if (f) {
-        fclose(f);
-        return XA_STATUS_OK;
-    }
-    char bin[XA_PATH_MAX];
-    if (!xa_path_join(bin, sizeof bin, dir, bin_name) && (f = fopen(bin, "rb"))) {
-        fclose(f);
-        return xa_error_set(XA_STATUS_UNSUPPORTED, bin, st_name,
-                            "convert it: torch.load the .bin and save it with "
-                            "safetensors.torch.save_file, or save with use_safetensors=True",
-                            "only the PyTorch pickle form exists; xadapt reads safetensors only");
-    }
-    return xa_error_set(XA_STATUS_NOT_FOUND, path, NULL,
-                        "is this an AdapterHub directory saved with safetensors?",
-                        "missing file %s", st_name);
+    return xa_tensorfile_pick(path, cap, dir, st_name, bin_name,
+                              "is this an AdapterHub directory (saved by save_adapter, "
+                              "save_adapter_fusion or save_head)?");
 }
 
 /* ---- writing: a list of tensors
@@ -469,7 +458,7 @@ xa_status xa_hub_load_adapter(xa_composer *cp, const char *dir, const char *load
                                  sizeof wpath))) {
         goto fail;
     }
-    if ((st = xa_st_open(&f, wpath))) goto fail;
+    if ((st = xa_tensorfile_open(&f, wpath))) goto fail;
 
     const char *nm = load_as && load_as[0] ? load_as : fc->name;
     char base[XA_PATH_MAX];
@@ -635,7 +624,7 @@ xa_status xa_hub_load_fusion(xa_composer *cp, const char *dir, int trainable,
                                  "pytorch_model_adapter_fusion.bin", wpath, sizeof wpath))) {
         goto fail;
     }
-    if ((st = xa_st_open(&f, wpath))) goto fail;
+    if ((st = xa_tensorfile_open(&f, wpath))) goto fail;
     if ((st = fusion_walk(fl, expect_visit, &ex))) goto fail;
     char what[1100];
     snprintf(what, sizeof what, "fusion '%s'", fl->name);
@@ -736,7 +725,7 @@ xa_status xa_hub_load_head(const char *dir, xa_head *head, int max_batch, int ma
                                  sizeof wpath))) {
         goto fail;
     }
-    if ((st = xa_st_open(&f, wpath))) goto fail;
+    if ((st = xa_tensorfile_open(&f, wpath))) goto fail;
     snprintf(name, sizeof name, "%s", fc->name);
     if (!name[0] && xa_st_count(f) > 0) { /* "heads.NAME.k.weight" */
         const char *t = xa_st_at(f, 0)->name;

@@ -8,8 +8,9 @@
  * Tensors are written with the model prefix ("roberta." for XLM-R / RoBERTa, "bert." for BERT),
  * as AdapterHub's *AdapterModel classes name them; readers accept names with or without it and the
  * adapter-transformers v1 names (layer_text_lang_adapters, invertible_lang_adapters, ...).
- * Only safetensors files are read: a directory with only pytorch_*.bin is UNSUPPORTED, with a
- * hint to convert it.
+ * Weights are read from the safetensors file, or, when a directory has only the PyTorch form,
+ * from pytorch_adapter.bin / pytorch_model_adapter_fusion.bin / pytorch_model_head.bin (torch.save
+ * zip or legacy files, read without Python: io/torchbin.h). Saving writes safetensors.
  *
  * Every file is written atomically (io/file.h): a failed save leaves each file as it was. The
  * pair of files of one directory is not one transaction: the weights are written first, then the

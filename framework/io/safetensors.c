@@ -48,6 +48,8 @@ struct xa_st_file {
     size_t n_meta;
     char **meta_keys;             /* (n_meta) owned */
     char **meta_values;           /* (n_meta) owned */
+    void **owned;                 /* (n_owned) buffers of copied tensors (xa_st_wrap), freed */
+    size_t n_owned;
 };
 
 /* ---- dtypes ------------------------------------------------------------------------------------ */
@@ -182,6 +184,8 @@ void xa_st_close(xa_st_file *f) {
     }
     free(f->meta_keys);
     free(f->meta_values);
+    for (size_t i = 0; i < f->n_owned; i++) free(f->owned[i]);
+    free(f->owned);
     free(f->path);
     free(f);
 }
@@ -481,6 +485,47 @@ fail:
     json_decref(root);
     if (fd >= 0) close(fd);
     xa_st_close(f);
+    return st;
+}
+
+xa_status xa_st_wrap(xa_st_file **out, const char *path, void *map, size_t map_size,
+                     xa_st_tensor *tensors, size_t n, void **owned, size_t n_owned) {
+    *out = NULL;
+    xa_st_file *f = calloc(1, sizeof *f);
+    xa_status st = XA_STATUS_OK;
+    if (f) {
+        f->map = map;
+        f->map_size = map_size;
+        f->tensors = tensors;
+        f->n = n;
+        f->owned = owned;
+        f->n_owned = n_owned;
+    }
+    if (!f || !(f->path = strdup(path)) || !(f->by_name = calloc(n ? n : 1, sizeof *f->by_name))) {
+        st = xa_error_set(XA_STATUS_NOMEM, path, NULL, NULL, "cannot allocate %zu tensors", n);
+        goto fail;
+    }
+    for (size_t i = 0; i < n; i++) f->by_name[i] = &f->tensors[i];
+    qsort(f->by_name, f->n, sizeof *f->by_name, cmp_name);
+    for (size_t i = 1; i < f->n; i++) {
+        if (strcmp(f->by_name[i]->name, f->by_name[i - 1]->name) == 0) {
+            st = xa_error_set(XA_STATUS_FORMAT, path, "unique tensor names", NULL,
+                              "duplicate tensor '%s'", f->by_name[i]->name);
+            goto fail;
+        }
+    }
+    *out = f;
+    return XA_STATUS_OK;
+fail:
+    if (f) {
+        xa_st_close(f);
+    } else {
+        if (map) munmap(map, map_size);
+        for (size_t i = 0; i < n; i++) free((char *)tensors[i].name);
+        free(tensors);
+        for (size_t i = 0; i < n_owned; i++) free(owned[i]);
+        free(owned);
+    }
     return st;
 }
 

@@ -89,6 +89,15 @@ xa_status xa_st_open(xa_st_file **out, const char *path);
 /* Unmap and free. Accepts NULL. */
 void xa_st_close(xa_st_file *f);
 
+/* For io's other tensor readers (io/torchbin.c): present tensors[0..n) (in this order), whose
+ * data point into `map` (a PROT_READ mapping of map_size bytes, or NULL with 0) or into one of
+ * owned[0..n_owned) (malloc'ed), as an xa_st_file without metadata. Takes ownership of map
+ * (munmap'ed at close), of tensors and their malloc'ed names, of owned and its buffers (freed at
+ * close), on success and on failure alike. FORMAT naming the duplicate when two tensors share a
+ * name; NOMEM. */
+xa_status xa_st_wrap(xa_st_file **out, const char *path, void *map, size_t map_size,
+                     xa_st_tensor *tensors, size_t n, void **owned, size_t n_owned);
+
 /* The path given to xa_st_open (owned by f). */
 const char *xa_st_path(const xa_st_file *f);
 

@@ -1,8 +1,11 @@
-/* model/hf: Hugging Face model directories (config.json + model.safetensors) in and out.
+/* model/hf: Hugging Face model directories (config.json + model.safetensors, or pytorch_model.bin
+ * when there is no safetensors file: io/tensorfile.h) in and out.
  * Loads XLM-R / RoBERTa / BERT encoders with or without the "roberta." / "bert." prefix and the
  * MLM head (lm_head.* or cls.predictions.*); tensors in F32, F16 or BF16 (converted to F32).
  * Saves the XLMRobertaForMaskedLM / BertForMaskedLM layout with the decoder tied (left out).
- * Other tensors in a file (pooler, classifier, position_ids buffer) are ignored and logged. */
+ * Other tensors in a file (pooler, classifier, position_ids buffer) are ignored and logged.
+ * LayerNorm parameters under the TensorFlow-era names "gamma" / "beta" (older pytorch_model.bin
+ * files, e.g. the original mBERT) are read as "weight" / "bias", as transformers renames them. */
 #include "model/model.h"
 
 #include <inttypes.h>
@@ -12,6 +15,7 @@
 
 #include "io/file.h"
 #include "io/safetensors.h"
+#include "io/tensorfile.h"
 
 
 static const char *arch_prefix(xa_arch arch) { return arch == XA_ARCH_BERT ? "bert." : "roberta."; }
@@ -103,6 +107,15 @@ static xa_status read_tensor(const xa_st_file *f, const char *prefix, const char
     char full[320];
     snprintf(full, sizeof full, "%s%s", prefix, name);
     const xa_st_tensor *t = xa_st_find(f, full);
+    size_t len = strlen(full);
+    if (!t && strstr(full, "LayerNorm.") && len > 7 && len < sizeof full - 2) {
+        char old[320];
+        int w = len > 7 && !strcmp(full + len - 7, ".weight"), b = len > 5 && !strcmp(full + len - 5, ".bias");
+        if (w || b) {
+            snprintf(old, sizeof old, "%.*s.%s", (int)(len - (w ? 7 : 5)), full, w ? "gamma" : "beta");
+            t = xa_st_find(f, old);
+        }
+    }
     if (!t) {
         return xa_error_set(XA_STATUS_NOT_FOUND, xa_st_path(f), NULL,
                             "is this a Hugging Face XLM-R / RoBERTa / BERT checkpoint?",
@@ -115,7 +128,7 @@ static xa_status read_tensor(const xa_st_file *f, const char *prefix, const char
         format_shape(want, sizeof want, shape, n_dims);
         format_shape(got, sizeof got, t->shape, t->n_dims);
         return xa_error_set(XA_STATUS_SHAPE, xa_st_path(f), want,
-                            "wrong base model? config.json and model.safetensors must match",
+                            "wrong base model? config.json and the weights file must match",
                             "tensor '%s' has shape %s", full, got);
     }
     return xa_st_tensor_to_f32(t, dst);
@@ -130,8 +143,9 @@ xa_status xa_encoder_load(xa_encoder *enc, xa_hf_config *hf_out, const char *dir
     xa_status st = xa_path_join(path, sizeof path, dir, "config.json");
     if (!st) st = xa_hf_config_read(&hf, path);
     if (!st) st = xa_encoder_config_from_hf(&cfg, &hf, path);
-    if (!st) st = xa_path_join(path, sizeof path, dir, "model.safetensors");
-    if (!st) st = xa_st_open(&f, path);
+    if (!st) st = xa_tensorfile_pick(path, sizeof path, dir, "model.safetensors", "pytorch_model.bin",
+                                     "a Hugging Face model directory holds config.json and one of them");
+    if (!st) st = xa_tensorfile_open(&f, path);
     if (!st) st = xa_encoder_init(enc, &cfg, trainable);
     if (st) goto fail;
     const char *prefix = find_prefix(f, cfg.arch);
@@ -157,8 +171,9 @@ fail:
 xa_status xa_mlm_head_load(xa_mlm_head *head, xa_arch arch, const char *dir) {
     char path[XA_PATH_MAX];
     xa_st_file *f = NULL;
-    xa_status st = xa_path_join(path, sizeof path, dir, "model.safetensors");
-    if (!st) st = xa_st_open(&f, path);
+    xa_status st = xa_tensorfile_pick(path, sizeof path, dir, "model.safetensors", "pytorch_model.bin",
+                                      NULL);
+    if (!st) st = xa_tensorfile_open(&f, path);
     if (st) return st;
     int64_t CC[2] = {head->C, head->C}, C1[1] = {head->C}, V1[1] = {head->V};
     const int64_t *shapes[XA_MLM_N_TENSORS] = {CC, C1, C1, C1, V1};

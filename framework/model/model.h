@@ -295,7 +295,8 @@ void xa_mlm_head_backward(xa_mlm_head *head, float *dhidden, float *dwte, const 
                           const xa_hook *hook, float scale);
 
 /* ---- Hugging Face directories (model/hf.c) -----------------------------------------------------
- * A model directory holds config.json and model.safetensors (tensor names with or without the
+ * A model directory holds config.json and model.safetensors, or pytorch_model.bin when it has no
+ * safetensors file (read without Python, io/torchbin.h) (tensor names with or without the
  * "roberta." / "bert." prefix; the decoder tied to the word embeddings, absent from the file), as
  * XLMRobertaForMaskedLM / BertForMaskedLM save_pretrained writes them. */
 
@@ -303,11 +304,11 @@ void xa_mlm_head_backward(xa_mlm_head *head, float *dhidden, float *dwte, const 
 xa_status xa_encoder_config_from_hf(xa_encoder_config *out, const xa_hf_config *hf, const char *where);
 /* config.json values for an encoder config (other keys at their model-type defaults). */
 void xa_encoder_config_to_hf(xa_hf_config *hf, const xa_encoder_config *c);
-/* Load DIR/config.json and DIR/model.safetensors into a new encoder (hf, when not NULL, gets the
+/* Load DIR/config.json and DIR/model.safetensors (else DIR/pytorch_model.bin) into a new encoder (hf, when not NULL, gets the
  * parsed config.json). Every encoder tensor must exist with its shape; errors name the file and
  * the tensor, with a hint when the shapes say "wrong base model". */
 xa_status xa_encoder_load(xa_encoder *enc, xa_hf_config *hf, const char *dir, int trainable);
-/* Read the MLM head tensors of DIR/model.safetensors into an initialised head (NOT_FOUND when
+/* Read the MLM head tensors of DIR/model.safetensors (else pytorch_model.bin) into an initialised head (NOT_FOUND when
  * the file has no MLM head). */
 xa_status xa_mlm_head_load(xa_mlm_head *head, xa_arch arch, const char *dir);
 /* Write DIR/config.json and DIR/model.safetensors (creating DIR), each atomically. head may be
