@@ -446,12 +446,18 @@ static void test_adapter_load_errors(void **state) {
     xt_assert_error_mentions("adapter_config.json");
     dir = dir_path("err-bin");
     saved(dir, XA_ARCH_XLMR);
+    /* the .bin twin is read when there is no safetensors file, by its content (this one holds
+     * safetensors bytes under the .bin name; real torch files are tests/test_torchbin.c's) */
     rename(file_in(dir, "adapter.safetensors"), file_in(dir, "pytorch_adapter.bin"));
-    assert_int_equal(load_into_fresh(dir, XA_ARCH_XLMR), XA_STATUS_UNSUPPORTED);
-    xt_assert_error_mentions("safetensors");
+    assert_int_equal(load_into_fresh(dir, XA_ARCH_XLMR), XA_STATUS_OK);
+    /* a torch file that is refused names the .bin file */
+    xt_write_file(file_in(dir, "pytorch_adapter.bin"), "PK\5\6", 4);
+    assert_int_equal(load_into_fresh(dir, XA_ARCH_XLMR), XA_STATUS_FORMAT);
+    xt_assert_error_mentions("pytorch_adapter.bin");
     remove(file_in(dir, "pytorch_adapter.bin"));
     assert_int_equal(load_into_fresh(dir, XA_ARCH_XLMR), XA_STATUS_NOT_FOUND);
     xt_assert_error_mentions("adapter.safetensors");
+    xt_assert_error_mentions("pytorch_adapter.bin");
 }
 
 static void test_adapter_unsupported_configs(void **state) {

@@ -245,7 +245,7 @@ static xa_status collect(tb_ctx *c, const xa_pv *root) {
         const xa_pv *k = root->u.seq.items[2 * i], *v = root->u.seq.items[2 * i + 1];
         if (k->kind != XA_PV_STR || strlen(k->u.str.s) != k->u.str.n) {
             return xa_error_set(XA_STATUS_FORMAT, c->pkl_where, "str keys (tensor names)", NULL,
-                                "key %zu of the state dict is a %s", i,
+                                "key %zu of the state dict is of type %s", i,
                                 k->kind == XA_PV_STR ? "str with a NUL byte" : xa_pv_kind_name(k->kind));
         }
         if (v->kind != XA_PV_TENSOR) {
