@@ -64,10 +64,22 @@ static int prov_hash(uint64_t *h, const char *dir) {
     return 0;
 }
 
+/* The PyTorch weights files read when their safetensors twin is absent (io/tensorfile.h): hashed
+ * only when present, so the identity of every cell without them stays what it was. */
+static const char *const g_known_bin[] = {"pytorch_adapter.bin", "pytorch_model_head.bin",
+                                          "pytorch_model_adapter_fusion.bin", "pytorch_model.bin"};
+
 static uint64_t known_files(uint64_t h, const char *dir) {
     char p[XA_PATH_MAX];
     for (size_t i = 0; i < sizeof g_known / sizeof *g_known; i++)
         if (!xa_path_join(p, sizeof p, dir, g_known[i])) h = xa_cell_file(h, p);
+    for (size_t i = 0; i < sizeof g_known_bin / sizeof *g_known_bin; i++) {
+        char id[128];
+        if (!xa_path_join(p, sizeof p, dir, g_known_bin[i]) && !xa_file_stat_id(p, id, sizeof id)) {
+            h = xa_cell_str(xa_cell_str(h, p), id);
+        }
+        xa_error_clear();
+    }
     return h;
 }
 

@@ -183,9 +183,16 @@ static void sb_input(sbuf *b, const char *label, const char *dir, const char *we
     if (pending) {
         snprintf(id, sizeof id, "(to be trained again)");
     } else if (!prov_id(dir, id, sizeof id)) {
+        const char *twin = !strcmp(weights, "model.safetensors")     ? "pytorch_model.bin"
+                           : !strcmp(weights, "adapter.safetensors") ? "pytorch_adapter.bin"
+                                                                     : NULL;
         if (xa_path_join(p, sizeof p, dir, weights) || xa_file_stat_id(p, id, sizeof id)) {
             xa_error_clear();
-            snprintf(id, sizeof id, "(missing)");
+            /* a downloaded base or adapter may hold only the PyTorch form (io/tensorfile.h) */
+            if (!twin || xa_path_join(p, sizeof p, dir, twin) || xa_file_stat_id(p, id, sizeof id)) {
+                xa_error_clear();
+                snprintf(id, sizeof id, "(missing)");
+            }
         }
     }
     sb_printf(b, "on %s: %s\n", label, id);
