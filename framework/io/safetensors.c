@@ -336,6 +336,19 @@ static int cmp_name(const void *a, const void *b) {
     return strcmp((*x)->name, (*y)->name);
 }
 
+/* Fill the sorted name index; FORMAT naming a duplicate name. */
+static xa_status index_names(xa_st_file *f) {
+    for (size_t i = 0; i < f->n; i++) f->by_name[i] = &f->tensors[i];
+    qsort(f->by_name, f->n, sizeof *f->by_name, cmp_name);
+    for (size_t i = 1; i < f->n; i++) {
+        if (strcmp(f->by_name[i]->name, f->by_name[i - 1]->name) == 0) {
+            return xa_error_set(XA_STATUS_FORMAT, f->path, "unique tensor names", NULL,
+                                "duplicate tensor '%s'", f->by_name[i]->name);
+        }
+    }
+    return XA_STATUS_OK;
+}
+
 /* The tensors, sorted by offset, must tile [data_off, map_size) exactly. */
 static xa_status check_tiling(const xa_st_file *f, size_t data_off) {
     size_t expect = data_off;
@@ -469,15 +482,7 @@ xa_status xa_st_open(xa_st_file **out, const char *path) {
     /* File order = data offset order; the tiling check needs that order too. */
     qsort(f->tensors, f->n, sizeof *f->tensors, cmp_offset);
     if ((st = check_tiling(f, data_off))) goto fail;
-    for (size_t i = 0; i < f->n; i++) f->by_name[i] = &f->tensors[i];
-    qsort(f->by_name, f->n, sizeof *f->by_name, cmp_name);
-    for (size_t i = 1; i < f->n; i++) { /* JSON_REJECT_DUPLICATES makes this unreachable */
-        if (strcmp(f->by_name[i]->name, f->by_name[i - 1]->name) == 0) {
-            st = xa_error_set(XA_STATUS_FORMAT, path, "unique tensor names", NULL,
-                              "duplicate tensor '%s'", f->by_name[i]->name);
-            goto fail;
-        }
-    }
+    if ((st = index_names(f))) goto fail; /* JSON_REJECT_DUPLICATES: no duplicates here */
     *out = f;
     return XA_STATUS_OK;
 
@@ -505,15 +510,7 @@ xa_status xa_st_wrap(xa_st_file **out, const char *path, void *map, size_t map_s
         st = xa_error_set(XA_STATUS_NOMEM, path, NULL, NULL, "cannot allocate %zu tensors", n);
         goto fail;
     }
-    for (size_t i = 0; i < n; i++) f->by_name[i] = &f->tensors[i];
-    qsort(f->by_name, f->n, sizeof *f->by_name, cmp_name);
-    for (size_t i = 1; i < f->n; i++) {
-        if (strcmp(f->by_name[i]->name, f->by_name[i - 1]->name) == 0) {
-            st = xa_error_set(XA_STATUS_FORMAT, path, "unique tensor names", NULL,
-                              "duplicate tensor '%s'", f->by_name[i]->name);
-            goto fail;
-        }
-    }
+    if ((st = index_names(f))) goto fail;
     *out = f;
     return XA_STATUS_OK;
 fail:

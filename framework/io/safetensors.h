@@ -73,7 +73,8 @@ typedef struct xa_st_tensor {
     int64_t n_elems;                /* product of the shape (1 for a scalar) */
     size_t nbytes;                  /* n_elems * xa_dtype_size(dtype) */
     const void *data;               /* (nbytes) into the read-only mapping; may be unaligned */
-    size_t offset;                  /* byte offset of data in the file (8 + N + begin) */
+    size_t offset;                  /* byte offset of data in the file (8 + N + begin); for a
+                                     * PyTorch file (io/torchbin.h) 0 when the tensor was copied */
 } xa_st_tensor;
 
 typedef struct xa_st_file xa_st_file; /* opaque: the mapping, the tensors, the metadata */
