@@ -285,7 +285,7 @@ static xa_status pop_mark(xa_pickle *p, xa_pv ***items, size_t *n, unsigned op) 
                     op_name(op));
     }
     size_t base = p->marks[--p->n_marks];
-    *items = p->stack + base;
+    *items = p->stack ? p->stack + base : NULL; /* a MARK on a still empty (NULL) stack */
     *n = p->sp - base;
     p->sp = base;
     return XA_STATUS_OK;
