@@ -332,7 +332,9 @@ static xa_status predict_line(predictor *p, const char *text, size_t n, int keep
         return xa_error_set(XA_STATUS_NOMEM, "predict", NULL, NULL, "out of memory");
     }
     xa_head_forward(&p->head, h, NULL, 1, len, logits, 0, NULL);
-    for (size_t i = 0; i < (size_t)len * K; i++) {
+    /* a classification head writes one row of K scores, a tagging head one per piece */
+    const size_t n_scores = tagging ? (size_t)len * K : (size_t)K;
+    for (size_t i = 0; i < n_scores; i++) {
         if (isfinite(logits[i])) continue;
         free(logits);
         free(prob);
