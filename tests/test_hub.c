@@ -7,13 +7,16 @@
  *    the legacy invertible-adapter fix;
  *  - errors: wrong hidden size, wrong model type, wrong shape, unknown / missing tensors, a
  *    truncated file, a missing config: the status and an error naming the file and the tensor;
- *  - fusion, head and adapter_setup.json round trips, fusion and head config errors.
+ *  - fusion, head and adapter_setup.json round trips, fusion and head config errors, the exact
+ *    head_config.json keys per head type (AdapterHub's head constructors' parameters).
  * Files are made by the code under test and edited by the helpers below (rename, drop, reshape). */
 #include "testutil.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <jansson.h>
 
 #include "compose/compose.h"
 #include "core/core.h"
@@ -735,6 +738,76 @@ static void test_head_roundtrip(void **state) {
     }
 }
 
+/* The "config" keys of a written head_config.json, sorted, joined by ','. */
+static void config_keys(char *out, size_t n, const char *path) {
+    json_error_t err;
+    json_t *root = json_load_file(path, 0, &err);
+    if (!root) fail_msg("%s: %s", path, err.text);
+    json_t *cfg = json_object_get(root, "config");
+    assert_true(json_is_object(cfg));
+    const char *keys[32];
+    size_t k = 0;
+    const char *key;
+    json_t *v;
+    json_object_foreach(cfg, key, v) {
+        assert_true(k < 32);
+        keys[k++] = key;
+    }
+    for (size_t i = 1; i < k; i++) /* insertion sort: a handful of keys */
+        for (size_t j = i; j > 0 && strcmp(keys[j - 1], keys[j]) > 0; j--) {
+            const char *t = keys[j];
+            keys[j] = keys[j - 1];
+            keys[j - 1] = t;
+        }
+    out[0] = '\0';
+    for (size_t i = 0; i < k; i++)
+        snprintf(out + strlen(out), n - strlen(out), "%s%s", i ? "," : "", keys[i]);
+    json_decref(root);
+}
+
+/* AdapterHub builds a head as head_class(model, name, **config) after turning label2id into
+ * id2label (adapters 1.2.0, src/adapters/heads/model_mixin.py:201-224), so the written keys must be
+ * exactly the constructor's keyword parameters (id2label spelled label2id) plus head_type:
+ *   ClassificationHead.__init__, src/adapters/heads/base.py:133-145: num_labels, layers,
+ *     activation_function, id2label, use_pooler, bias, dropout_prob;
+ *   TaggingHead.__init__, src/adapters/heads/base.py:315-325: num_labels, layers,
+ *     activation_function, id2label, dropout_prob (no use_pooler, no bias: TypeError).
+ * (snapshot 88f18ebd6c12 of adapter-hub/adapters, version 1.2.0.) */
+static void test_head_config_keys(void **state) {
+    (void)state;
+    static const char *const expect[2] = {
+        "activation_function,bias,dropout_prob,head_type,label2id,layers,num_labels,use_pooler",
+        "activation_function,dropout_prob,head_type,label2id,layers,num_labels",
+    };
+    const char *labels[] = {"O", "B-LOC"};
+    for (int kind = 0; kind < 2; kind++) {
+        xa_head h, g;
+        assert_int_equal(xa_head_init(&h, (xa_head_kind)kind, 128, 2, 0.1f, 2, 8, 0), XA_STATUS_OK);
+        xa_rng rng;
+        xa_rng_seed(&rng, 7, 7);
+        xa_rng_fill_normal(&rng, h.params, h.n_params, 0.0f, 1.0f);
+        xa_encoder_config enc = tiny(XA_ARCH_XLMR);
+        const char *dir = dir_path(kind ? "head-keys-tag" : "head-keys-cls");
+        assert_int_equal(xa_hub_save_head(dir, &h, "pos", labels, 2, &enc, "xlmr-tiny"),
+                         XA_STATUS_OK);
+        char got[512];
+        config_keys(got, sizeof got, file_in(dir, "head_config.json"));
+        if (strcmp(got, expect[kind]) != 0)
+            fail_msg("%s head: wrote keys [%s], AdapterHub's constructor takes [%s]",
+                     kind ? "tagging" : "classification", got, expect[kind]);
+        /* and xadapt reads its own file back, bit-identical */
+        xa_head_file_config fc;
+        assert_int_equal(xa_hub_load_head(dir, &g, 2, 8, 0, &fc), XA_STATUS_OK);
+        assert_int_equal(g.kind, h.kind);
+        assert_int_equal(fc.bias, 1);
+        assert_int_equal(fc.use_pooler, 0);
+        assert_int_equal(g.n_params, h.n_params);
+        assert_memory_equal(g.params, h.params, h.n_params * sizeof(float));
+        xa_head_free(&g);
+        xa_head_free(&h);
+    }
+}
+
 static void test_head_config_json(void **state) {
     (void)state;
     xa_head_file_config c;
@@ -745,6 +818,15 @@ static void test_head_config_json(void **state) {
     assert_string_equal(c.labels[0], "O");
     assert_string_equal(c.labels[1], "B");
     assert_int_equal(c.bias, 1);
+    /* a tagging head written by older xadapt versions, with use_pooler and bias: still read */
+    const char *old = "{\"config\": {\"head_type\": \"tagging\", \"num_labels\": 2, \"layers\": 1, "
+                      "\"activation_function\": \"tanh\", \"use_pooler\": false, \"bias\": true, "
+                      "\"dropout_prob\": 0.1, \"label2id\": {\"B\": 1, \"O\": 0}}, "
+                      "\"hidden_size\": 768, \"name\": \"ner\"}";
+    assert_int_equal(xa_head_config_parse(&c, old, strlen(old), "h.json"), XA_STATUS_OK);
+    assert_string_equal(c.head_type, "tagging");
+    assert_int_equal(c.bias, 1);
+    assert_int_equal(c.use_pooler, 0);
     struct {
         const char *json;
         xa_status st;
@@ -898,6 +980,7 @@ int main(void) {
         cmocka_unit_test(test_fusion_layer_errors),
         cmocka_unit_test(test_fusion_config_json),
         cmocka_unit_test(test_head_roundtrip),
+        cmocka_unit_test(test_head_config_keys),
         cmocka_unit_test(test_head_config_json),
         cmocka_unit_test(test_setup_roundtrip),
         cmocka_unit_test(test_setup_read_forms_and_errors),

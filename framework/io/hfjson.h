@@ -258,9 +258,11 @@ xa_status xa_fusion_config_parse(xa_fusion_file_config *out, const char *json, s
 xa_status xa_fusion_config_write(const xa_fusion_file_config *cfg, const char *path);
 
 /* head_config.json of a flex head (§1.10): {"config": {"head_type", "num_labels", "layers",
- * "activation_function", "label2id", "use_pooler", "bias", "dropout_prob"?}, "hidden_size",
+ * "activation_function", "label2id", "use_pooler"*, "bias"*, "dropout_prob"?}, "hidden_size",
  * "model_class", "model_name", "model_type", "name", "version"}. xadapt knows the head types
- * "classification" (layers 2, tanh) and "tagging" (layers 1); others are UNSUPPORTED. */
+ * "classification" (layers 2, tanh) and "tagging" (layers 1); others are UNSUPPORTED.
+ * * written for classification heads only (AdapterHub's TaggingHead takes neither keyword);
+ *   read, and checked, for both. */
 #define XA_HEAD_MAX_LABELS 256
 typedef struct xa_head_file_config {
     char head_type[32];         /* "classification" or "tagging" */

@@ -2,8 +2,13 @@
  *  - adapter_fusion_config.json: an AdapterFusionConfig ("static" / "dynamic" presets, or a full
  *    dict) plus the model metadata;
  *  - head_config.json of a flex head: head_type, num_labels, layers, activation_function,
- *    label2id, use_pooler, bias, dropout_prob, plus the model metadata. HF static heads (config
- *    null, num_labels / label2id at the top level) are read by their model_class.
+ *    label2id, dropout_prob, and for classification heads also use_pooler and bias, plus the model
+ *    metadata. AdapterHub passes the "config" keys to the head class's constructor as keyword
+ *    arguments (label2id turned into id2label), so the writer emits exactly the keys that head
+ *    type's constructor takes: TaggingHead has no use_pooler / bias parameter and raises
+ *    TypeError on them. The reader still accepts those two keys in a tagging head (older xadapt
+ *    files wrote them). HF static heads (config null, num_labels / label2id at the top level) are
+ *    read by their model_class.
  * Readers reject unknown keys inside "config" (CONFIG, with a did-you-mean hint) and ignore
  * unknown top-level keys (config_id and meta entries); absent fusion keys take the dynamic preset.
  * Writers validate first and write atomically with sorted keys and an indent of 2.
@@ -484,8 +489,12 @@ xa_status xa_head_config_write(const xa_head_file_config *cfg, const char *path)
           json_object_set_new(o, "activation_function",
                               cfg->activation_function[0] ? json_string(cfg->activation_function)
                                                           : json_null());
-    bad = bad || json_object_set_new(o, "use_pooler", json_boolean(cfg->use_pooler));
-    bad = bad || json_object_set_new(o, "bias", json_boolean(cfg->bias));
+    /* Only ClassificationHead.__init__ takes use_pooler and bias (adapters 1.2.0,
+     * src/adapters/heads/base.py: ClassificationHead line 133, TaggingHead line 315). */
+    if (strcmp(cfg->head_type, "classification") == 0) {
+        bad = bad || json_object_set_new(o, "use_pooler", json_boolean(cfg->use_pooler));
+        bad = bad || json_object_set_new(o, "bias", json_boolean(cfg->bias));
+    }
     /* absent rather than null: older AdapterHub heads take no dropout_prob argument */
     if (cfg->dropout_prob >= 0) {
         bad = bad || json_object_set_new(o, "dropout_prob", xa_io_json_real(cfg->dropout_prob));
