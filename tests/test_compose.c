@@ -6,7 +6,8 @@
  *  - finite differences of the composed backward for every block kind;
  *  - setup parsing, printing and AdapterHub's nesting rules;
  *  - what trains: frozen adapters hold no gradient memory and backward stops at the lowest
- *    trainable sub-layer; AdapterDrop's skipped layers take the plain path. */
+ *    trainable sub-layer; AdapterDrop's skipped layers take the plain path;
+ *  - fusion probabilities kept per layer after an inference-plan forward. */
 #include "testutil.h"
 
 #include <math.h>
@@ -964,6 +965,144 @@ static void test_export_for_reference(void **state) {
     xa_encoder_free(&enc);
 }
 
+/* ---- fusion probabilities per layer ---------------------------------------------------------- */
+
+/* A hook around the composer's that copies each FFN site's fusion probabilities right after that
+ * sub-layer ran, before any later layer could touch them: the reference for what
+ * xa_composer_fusion_probs must still return for every layer once the whole forward is done. */
+typedef struct probe {
+    xa_hook inner;
+    xa_composer *cp;
+    float *snap[2]; /* (N, 2) per layer */
+    size_t n;       /* N * 2 */
+} probe;
+
+static int probe_sublayer(void *ctx, xa_hook_site site, int layer, const xa_hook_sublayer *s) {
+    probe *p = ctx;
+    int r = p->inner.sublayer_forward(p->inner.ctx, site, layer, s);
+    if (site == XA_HOOK_FFN && r) {
+        const float *pr = xa_composer_fusion_probs(p->cp, layer, 1);
+        assert_non_null(pr);
+        memcpy(p->snap[layer], pr, p->n * sizeof(float));
+    }
+    return r;
+}
+
+static int probe_rows(void *ctx, xa_hook_site site, float *out, const float *inp, int N, int C) {
+    probe *p = ctx;
+    return p->inner.rows_forward ? p->inner.rows_forward(p->inner.ctx, site, out, inp, N, C) : 0;
+}
+
+static xa_status probe_prepare(void *ctx, int B, int T) {
+    probe *p = ctx;
+    return p->inner.prepare ? p->inner.prepare(p->inner.ctx, B, T) : XA_STATUS_OK;
+}
+
+/* Every layer's program shared one scratch region in an inference plan, so after a forward
+ * xa_composer_fusion_probs gave the last layer's probabilities for every layer. Fuse(a, c) on the
+ * 2-layer tiny XLM-R: fusion at both FFN sites with different weights and inputs. Each layer's
+ * probabilities after the forward must equal (bit for bit) the ones snapshotted as that layer ran,
+ * and the ones of a training-plan forward (its programs never shared memory) to float rounding;
+ * the two layers must differ, and every row sums to 1. */
+static void test_fusion_probs_per_layer(void **state) {
+    (void)state;
+    char encdir[600];
+    snprintf(encdir, sizeof encdir, "%s/xlmr", xt_data_path("encoder"));
+    xa_encoder enc;
+    assert_int_equal(xa_encoder_load(&enc, NULL, encdir, 0), XA_STATUS_OK);
+    assert_int_equal(enc.cfg.L, 2);
+    xa_composer *cp;
+    assert_int_equal(xa_composer_init(&cp, &enc.cfg), XA_STATUS_OK);
+    xa_rng rng;
+    xa_rng_seed(&rng, 11, 3);
+    xa_bn_config ca, cc;
+    xa_bn_config_preset(&ca, "seq_bn");
+    ca.reduction_factor = 4;
+    xa_bn_config_preset(&cc, "seq_bn");
+    cc.reduction_factor = 2;
+    snprintf(cc.non_linearity, sizeof cc.non_linearity, "gelu");
+    xa_adapter *a, *c;
+    assert_int_equal(xa_composer_add_adapter(cp, "a", &ca, 0, &a), XA_STATUS_OK);
+    assert_int_equal(xa_composer_add_adapter(cp, "c", &cc, 0, &c), XA_STATUS_OK);
+    randomize(a->params, a->n_params, &rng, 0.5f);
+    randomize(c->params, c->n_params, &rng, 0.5f);
+    xa_fusion_config fcfg;
+    assert_int_equal(xa_fusion_config_preset(&fcfg, "dynamic"), XA_STATUS_OK);
+    const char *names[2] = {"a", "c"};
+    xa_fusion_layer *f;
+    assert_int_equal(xa_composer_add_fusion(cp, NULL, names, 2, &fcfg, 0, &f), XA_STATUS_OK);
+    randomize(f->params, f->n_params, &rng, 0.5f);
+    xa_setup *s = NULL;
+    assert_int_equal(xa_setup_parse(&s, "Fuse(a, c)", "t"), XA_STATUS_OK);
+    assert_int_equal(xa_composer_activate(cp, s, "t"), XA_STATUS_OK);
+    xa_setup_free(s);
+
+    enum { B = 2, T = 6 };
+    int32_t ids[B * T], lens[B] = {6, 4};
+    for (int i = 0; i < B * T; i++) ids[i] = (int32_t)(4 + xa_rng_below(&rng, 30));
+    xa_batch bt = {ids, NULL, lens, B, T};
+    const size_t n = (size_t)B * T * 2;
+    float *after[2], *train_ref[2];
+    probe pr = {.cp = cp, .n = n};
+    for (int l = 0; l < 2; l++) {
+        pr.snap[l] = calloc(n, sizeof(float));
+        after[l] = calloc(n, sizeof(float));
+        train_ref[l] = calloc(n, sizeof(float));
+    }
+
+    /* inference plan, through the probe */
+    assert_int_equal(xa_composer_plan(cp, B, T, 0, 0), XA_STATUS_OK);
+    xa_composer_set_mode(cp, 0, NULL);
+    xa_composer_hook(cp, &pr.inner);
+    xa_hook hook = {0};
+    hook.ctx = &pr;
+    hook.sublayer_forward = probe_sublayer;
+    hook.rows_forward = probe_rows;
+    hook.prepare = probe_prepare;
+    xa_encoder_acts acts;
+    assert_int_equal(xa_encoder_acts_init(&acts, &enc.cfg, B, T, 0), XA_STATUS_OK);
+    assert_int_equal(xa_encoder_forward(&enc, &acts, &bt, &hook, 0, NULL), XA_STATUS_OK);
+    for (int l = 0; l < 2; l++) {
+        const float *p = xa_composer_fusion_probs(cp, l, 1);
+        assert_non_null(p);
+        memcpy(after[l], p, n * sizeof(float));
+        assert_null(xa_composer_fusion_probs(cp, l, 0)); /* seq_bn: no adapter after attention */
+    }
+    xa_encoder_acts_free(&acts);
+
+    /* training plan (no dropout), the composer's own hook */
+    assert_int_equal(xa_composer_plan(cp, B, T, 0, 1), XA_STATUS_OK);
+    xa_composer_set_mode(cp, 0, NULL);
+    xa_composer_hook(cp, &hook);
+    assert_int_equal(xa_encoder_acts_init(&acts, &enc.cfg, B, T, 1), XA_STATUS_OK);
+    assert_int_equal(xa_encoder_forward(&enc, &acts, &bt, &hook, 0, NULL), XA_STATUS_OK);
+    for (int l = 0; l < 2; l++) memcpy(train_ref[l], xa_composer_fusion_probs(cp, l, 1), n * sizeof(float));
+    xa_encoder_acts_free(&acts);
+
+    char label[64];
+    for (int l = 0; l < 2; l++) {
+        snprintf(label, sizeof label, "layer %d probs vs as computed", l);
+        xt_assert_close(label, after[l], pr.snap[l], n, 0.0f, 0.0f);
+        snprintf(label, sizeof label, "layer %d probs vs training plan", l);
+        xt_assert_close(label, after[l], train_ref[l], n, 1e-6f, 1e-5f);
+        for (size_t r = 0; r < n / 2; r++) {
+            float sum = after[l][2 * r] + after[l][2 * r + 1];
+            if (fabsf(sum - 1.0f) > 1e-5f) fail_msg("layer %d row %zu sums to %g", l, r, sum);
+        }
+    }
+    float maxd = 0;
+    for (size_t i = 0; i < n; i++) maxd = fmaxf(maxd, fabsf(after[0][i] - after[1][i]));
+    if (maxd < 1e-2f) fail_msg("layers 0 and 1 differ by at most %g: the test cannot tell them apart", maxd);
+
+    for (int l = 0; l < 2; l++) {
+        free(pr.snap[l]);
+        free(after[l]);
+        free(train_ref[l]);
+    }
+    xa_composer_free(cp);
+    xa_encoder_free(&enc);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_setup_parse),
@@ -971,6 +1110,7 @@ int main(void) {
         cmocka_unit_test(test_setup_limits),
         cmocka_unit_test(test_setup_json_limits),
         cmocka_unit_test(test_short_last_batch),
+        cmocka_unit_test(test_fusion_probs_per_layer),
         cmocka_unit_test(test_yaml_presets_match),
         cmocka_unit_test(test_frozen_and_lowest_trainable),
         cmocka_unit_test(test_skip_layers_plain),

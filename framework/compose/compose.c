@@ -18,6 +18,8 @@
  * Memory: planned once (xa_composer_plan) for (B, T, train). With train every program keeps its
  * own region (the values and bneck / fusion caches stay alive until backward); the gradient slots
  * are shared by all programs (one sub-layer's backward at a time). Inference shares one region.
+ * Fusion attention probabilities are outputs kept for the caller (xa_composer_fusion_probs), so
+ * every program has its own probs region in both modes (N x n_children floats per Fuse).
  * A batch with fewer rows recompiles the programs into the same memory (slots only shrink).
  *
  * Not here: adapter construction (adapter.c), setup parsing (setup.c), files (hub/).
@@ -73,6 +75,7 @@ typedef struct program {
     int plan_slots;      /* n_slots at plan time: val and grad hold that many (+1) */
     float **val, **grad; /* per slot */
     size_t region_bytes, grad_bytes;
+    size_t probs_bytes;  /* this program's fusion probabilities, never shared */
     int plain;           /* nothing runs here */
     int has_trainable;
     int B, T;
@@ -95,6 +98,7 @@ struct xa_composer {
     char *grad_mem;      /* shared gradient slots */
     size_t grad_bytes;
     float *scratch;      /* (B*T, C) x 2: aliasing and LN scratch for backward */
+    char *probs_mem;     /* every program's fusion probabilities, owned */
     xa_adapter *inv;     /* the invertible adapter of setup.first(), or NULL */
     xa_inv_cache inv_fwd, inv_rev;
     char *inv_mem;
@@ -131,8 +135,9 @@ static void plan_free(xa_composer *cp) {
     xa_aligned_free(cp->grad_mem);
     xa_aligned_free(cp->scratch);
     xa_aligned_free(cp->inv_mem);
+    xa_aligned_free(cp->probs_mem);
     cp->progs = NULL;
-    cp->mem = cp->grad_mem = cp->inv_mem = NULL;
+    cp->mem = cp->grad_mem = cp->inv_mem = cp->probs_mem = NULL;
     cp->scratch = NULL;
     cp->planned = 0;
 }
@@ -732,11 +737,12 @@ static int compile(xa_composer *cp, program *pg, int pos, int B, int T) {
 static xa_bneck_spec *op_spec(op *o) { return &o->ad->mods[o->mod].spec; }
 
 /* Lay out the program's values and caches from offset 0 (sizes only when base is NULL). Returns
- * the region size. Gradient slot layout likewise into grad_base. */
+ * the region size. Gradient slot layout likewise into grad_base, fusion probabilities into
+ * probs_base (their size into *probs_bytes). */
 static size_t layout(xa_composer *cp, program *pg, char *base, char *grad_base, size_t *grad_bytes,
-                     int train) {
+                     char *probs_base, size_t *probs_bytes, int train) {
     const int C = cp->enc.C;
-    size_t off = 0, goff = 0;
+    size_t off = 0, goff = 0, poff = 0;
     if (base) {
         for (int s = 0; s < N_EXTERNAL; s++) pg->val[s] = pg->grad[s] = NULL;
     }
@@ -761,8 +767,8 @@ static size_t layout(xa_composer *cp, program *pg, char *base, char *grad_base, 
             size_t cb = ALIGN64(xa_fusion_cache_bytes(&m->spec, rows, train));
             if (base) xa_fusion_cache_bind(&o->fc, &m->spec, base + off, rows, train);
             off += cb;
-            if (base) o->probs = (float *)(base + off);
-            off += ALIGN64((size_t)rows * o->n * sizeof(float));
+            if (probs_base) o->probs = (float *)(probs_base + poff);
+            poff += ALIGN64((size_t)rows * o->n * sizeof(float)); /* (rows, n) */
         } else if (o->kind == OP_PRE || o->kind == OP_POST) {
             if (base) {
                 o->mean = (float *)(base + off);
@@ -772,7 +778,13 @@ static size_t layout(xa_composer *cp, program *pg, char *base, char *grad_base, 
         }
     }
     if (grad_bytes) *grad_bytes = goff;
+    if (probs_bytes) *probs_bytes = poff;
     return off;
+}
+
+/* A program's fusion probabilities region (NULL when no program has a Fuse). */
+static char *probs_at(const xa_composer *cp, size_t off) {
+    return cp->probs_mem ? cp->probs_mem + off : NULL;
 }
 
 xa_status xa_composer_plan(xa_composer *cp, int B, int T, int M, int train) {
@@ -789,7 +801,7 @@ xa_status xa_composer_plan(xa_composer *cp, int B, int T, int M, int train) {
                             B, rep);
     cp->progs = calloc((size_t)2 * L, sizeof *cp->progs);
     if (!cp->progs) goto nomem;
-    size_t total = 0, gmax = 0;
+    size_t total = 0, gmax = 0, ptotal = 0;
     for (int pos = 0; pos < 2 * L; pos++) {
         program *pg = &cp->progs[pos];
         int ok = compile(cp, pg, pos, B, T);
@@ -802,8 +814,9 @@ xa_status xa_composer_plan(xa_composer *cp, int B, int T, int M, int train) {
                                 "the setup's sizes do not match B=%d T=%d", B, T);
         }
         size_t g = 0;
-        pg->region_bytes = layout(cp, pg, NULL, NULL, &g, train);
+        pg->region_bytes = layout(cp, pg, NULL, NULL, &g, NULL, &pg->probs_bytes, train);
         pg->grad_bytes = g;
+        ptotal += pg->probs_bytes;
         pg->plan_slots = pg->n_slots;
         pg->val = calloc((size_t)pg->n_slots + 1, sizeof *pg->val);
         pg->grad = calloc((size_t)pg->n_slots + 1, sizeof *pg->grad);
@@ -816,12 +829,17 @@ xa_status xa_composer_plan(xa_composer *cp, int B, int T, int M, int train) {
     cp->mem = total ? xa_aligned_alloc(total, 64) : NULL;
     cp->grad_mem = cp->grad_bytes ? xa_aligned_alloc(cp->grad_bytes, 64) : NULL;
     cp->scratch = xa_aligned_alloc(2 * (size_t)B * T * C * sizeof(float), 64);
-    if ((total && !cp->mem) || (cp->grad_bytes && !cp->grad_mem) || !cp->scratch) goto nomem;
-    size_t off = 0;
+    cp->probs_mem = ptotal ? xa_aligned_alloc(ptotal, 64) : NULL;
+    if ((total && !cp->mem) || (cp->grad_bytes && !cp->grad_mem) || !cp->scratch ||
+        (ptotal && !cp->probs_mem))
+        goto nomem;
+    size_t off = 0, poff = 0;
     for (int pos = 0; pos < 2 * L; pos++) {
         program *pg = &cp->progs[pos];
-        layout(cp, pg, cp->mem + off, train ? cp->grad_mem : NULL, NULL, train);
+        layout(cp, pg, cp->mem + off, train ? cp->grad_mem : NULL, NULL, probs_at(cp, poff), NULL,
+               train);
         if (train) off += pg->region_bytes;
+        poff += pg->probs_bytes;
     }
     /* the invertible adapter of the first leaf */
     cp->inv = NULL;
@@ -856,7 +874,7 @@ nomem:
  * are then compiled back to the current shape, which fitted. */
 static int reshape(xa_composer *cp, int B, int T) {
     XA_ASSERT(B <= cp->B && T <= cp->T);
-    size_t off = 0;
+    size_t off = 0, poff = 0;
     for (int pos = 0; pos < 2 * cp->enc.L; pos++) {
         program *pg = &cp->progs[pos];
         int ok = compile(cp, pg, pos, B, T);
@@ -866,8 +884,10 @@ static int reshape(xa_composer *cp, int B, int T) {
         }
         XA_ASSERT(ok == 1);
         XA_ASSERT(pg->n_slots <= pg->plan_slots);
-        layout(cp, pg, cp->mem + off, cp->train ? cp->grad_mem : NULL, NULL, cp->train);
+        layout(cp, pg, cp->mem + off, cp->train ? cp->grad_mem : NULL, NULL, probs_at(cp, poff),
+               NULL, cp->train);
         if (cp->train) off += pg->region_bytes;
+        poff += pg->probs_bytes; /* the planned size: a smaller batch only uses less of it */
     }
     cp->cur_B = B;
     cp->cur_T = T;

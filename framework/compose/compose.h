@@ -228,7 +228,10 @@ void xa_composer_zero_grad(xa_composer *cp);
 /* The dynamic fusion regulariser coef * sum over trainable fusion value matrices ||I - V||^2
  * (adds its gradient); 0 when none has one. */
 float xa_composer_fusion_regularizer(xa_composer *cp, float coef);
-/* Fusion attention probabilities of the last forward at (layer, loc), (N, n) rows, or NULL. */
+/* Fusion attention probabilities of the last forward at (layer, loc), (N, n) rows (N = B*T of that
+ * forward, n = the fusion's children; the last Fuse when a program has several), or NULL where no
+ * Fuse runs. Every (layer, loc) keeps its own values, in training and inference plans alike; owned
+ * by cp, valid until the next forward, plan or activate. */
 const float *xa_composer_fusion_probs(const xa_composer *cp, int layer, int loc);
 
 #ifdef __cplusplus
