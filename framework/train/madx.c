@@ -153,9 +153,7 @@ typedef struct lang_run {
     int32_t *al_ids, *al_lens; /* (2 n_al, T), (2 n_al): English rows first */
     float *al_pooled, *al_dpooled; /* (2 n_al, C) */
     float *al_scratch;         /* xa_contrastive_scratch_bytes(n_al, C) */
-    double al_sum, al_acc_sum; /* over the current metrics window */
-    int64_t al_n;
-    double last_align_loss, last_align_acc; /* of the last written window */
+    xa_align_window al_win;   /* the alignment term's window means */
 } lang_run;
 
 static xa_status lang_init(void *ctx, xa_train_state *ts) {
@@ -226,9 +224,7 @@ static xa_status lang_step(void *ctx, xa_trainer *t, float *loss, double *tokens
     if (L->n_al > 0) {
         float al_loss = 0, al_acc = 0;
         if ((st = lang_align_pass(L, t, &al_loss, &al_acc))) return st;
-        L->al_sum += al_loss;
-        L->al_acc_sum += al_acc;
-        L->al_n++;
+        xa_align_window_add(&L->al_win, al_loss, al_acc);
     }
     *tokens = (double)o->B * L->T;
     return XA_STATUS_OK;
@@ -237,23 +233,14 @@ static xa_status lang_step(void *ctx, xa_trainer *t, float *loss, double *tokens
 static void lang_extra(void *ctx, const xa_trainer *t, char *buf, size_t n) {
     const lang_run *L = ctx;
     (void)t;
-    if (L->n_al > 0)
-        snprintf(buf, n, "\"align_loss\": %.5f, \"align_acc\": %.4f", L->al_sum / (double)L->al_n,
-                 L->al_acc_sum / (double)L->al_n);
+    if (L->n_al > 0) xa_align_window_extra(&L->al_win, buf, n);
 }
 
 /* After a written metrics window the alignment means start again; the progress line shows the
  * last window's alignment loss. Without alignment: nothing (the default line). */
 static xa_status lang_after(void *ctx, xa_trainer *t, float loss, double lr, char *line, size_t n) {
     lang_run *L = ctx;
-    if (L->n_al == 0) return XA_STATUS_OK;
-    if (t->log.n == 0) {
-        L->last_align_loss = L->al_sum / (double)L->al_n;
-        L->last_align_acc = L->al_acc_sum / (double)L->al_n;
-        L->al_sum = L->al_acc_sum = 0;
-        L->al_n = 0;
-    }
-    snprintf(line, n, "loss %.4f | align %.3f | lr %.2e", loss, L->last_align_loss, lr);
+    if (L->n_al > 0) xa_align_window_after(&L->al_win, t, loss, lr, line, n);
     return XA_STATUS_OK;
 }
 
@@ -449,8 +436,8 @@ xa_status xa_train_lang(const char *base_dir, const char *tokenizer, const char 
     res->first_loss = tr.log.first;
     res->last_loss = tr.log.last;
     res->steps_done = tr.ts.step;
-    res->last_align_loss = L.last_align_loss;
-    res->last_align_acc = L.last_align_acc;
+    res->last_align_loss = L.al_win.last_loss;
+    res->last_align_acc = L.al_win.last_acc;
     res->seconds = tr.seconds;
     res->tokens_per_s = res->seconds > 0 ? tr.tokens / res->seconds : 0;
     if (tr.ts.step == o->steps) {

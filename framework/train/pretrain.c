@@ -132,9 +132,7 @@ typedef struct pretrain_run {
     int n_al;                  /* alignment pairs per step, 0 = off */
     int32_t *al_ids, *al_lens; /* (2 n_al, T), (2 n_al) */
     float *al_pooled, *al_dpooled, *al_scratch;
-    double al_sum, al_acc_sum; /* over the current metrics window */
-    int64_t al_n;
-    double last_align_loss, last_align_acc; /* of the last written window */
+    xa_align_window al_win;   /* the alignment term's window means */
 } pretrain_run;
 
 static xa_status pt_init(void *ctx, xa_train_state *ts) {
@@ -185,9 +183,7 @@ static xa_status pt_step(void *ctx, xa_trainer *t, float *loss, double *tokens) 
         st = align_pass(o, enc, P->acts, P->pd, step, P->al_ids, P->al_lens, P->al_pooled, P->al_dpooled,
                         P->al_scratch, P->dlast, &t->ts.rng, &al_loss, &al_acc);
         if (st) return st;
-        P->al_sum += al_loss;
-        P->al_acc_sum += al_acc;
-        P->al_n++;
+        xa_align_window_add(&P->al_win, al_loss, al_acc);
     }
     *tokens = (double)o->B * b.T;
     return XA_STATUS_OK;
@@ -196,22 +192,13 @@ static xa_status pt_step(void *ctx, xa_trainer *t, float *loss, double *tokens) 
 static void pt_extra(void *ctx, const xa_trainer *t, char *buf, size_t n) {
     const pretrain_run *P = ctx;
     (void)t;
-    if (P->n_al > 0)
-        snprintf(buf, n, "\"align_loss\": %.5f, \"align_acc\": %.4f", P->al_sum / (double)P->al_n,
-                 P->al_acc_sum / (double)P->al_n);
+    if (P->n_al > 0) xa_align_window_extra(&P->al_win, buf, n);
 }
 
 /* After a written metrics window: the alignment means of that window start again. */
 static xa_status pt_after(void *ctx, xa_trainer *t, float loss, double lr, char *line, size_t n) {
     pretrain_run *P = ctx;
-    if (P->n_al == 0) return XA_STATUS_OK;
-    if (t->log.n == 0) {
-        P->last_align_loss = P->al_sum / (double)P->al_n;
-        P->last_align_acc = P->al_acc_sum / (double)P->al_n;
-        P->al_sum = P->al_acc_sum = 0;
-        P->al_n = 0;
-    }
-    snprintf(line, n, "loss %.4f | align %.3f | lr %.2e", loss, P->last_align_loss, lr);
+    if (P->n_al > 0) xa_align_window_after(&P->al_win, t, loss, lr, line, n);
     return XA_STATUS_OK;
 }
 
@@ -311,7 +298,7 @@ xa_status xa_pretrain(const xa_pretrain_opts *o, xa_pretrain_result *res) {
     }
 
     pretrain_run P = {o, &enc, &acts, &head, &data, &batch, &pd, dlast, n_al, al_ids, al_lens, al_pooled,
-                      al_dpooled, al_scratch, 0, 0, 0, 0, 0};
+                      al_dpooled, al_scratch, {0, 0, 0, 0, 0}};
     char identity[512];
     identity_of(o, &data, identity, sizeof identity);
     const int64_t window = o->log_every > 0 ? o->log_every : o->steps >= 100 ? 10 : (o->steps >= 10 ? o->steps / 10 : 1);
@@ -324,8 +311,8 @@ xa_status xa_pretrain(const xa_pretrain_opts *o, xa_pretrain_result *res) {
     res->steps_done = tr.ts.step;
     res->seconds = tr.seconds;
     res->tokens_per_s = res->seconds > 0 ? tr.tokens / res->seconds : 0.0;
-    res->last_align_loss = P.last_align_loss;
-    res->last_align_acc = P.last_align_acc;
+    res->last_align_loss = P.al_win.last_loss;
+    res->last_align_acc = P.al_win.last_acc;
     if (tr.ts.step == o->steps) {
         char path[XA_PATH_MAX];
         st = xa_model_save(o->out_dir, &enc, &head, NULL);

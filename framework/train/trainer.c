@@ -150,3 +150,25 @@ xa_status xa_trainer_load_encoder(xa_encoder *enc, const char *dir) {
     xa_encoder_free(&loaded);
     return XA_STATUS_OK;
 }
+
+void xa_align_window_add(xa_align_window *w, float loss, float acc) {
+    w->sum += loss;
+    w->acc_sum += acc;
+    w->n++;
+}
+
+void xa_align_window_extra(const xa_align_window *w, char *buf, size_t n) {
+    if (w->n > 0)
+        snprintf(buf, n, "\"align_loss\": %.5f, \"align_acc\": %.4f", w->sum / (double)w->n,
+                 w->acc_sum / (double)w->n);
+}
+
+void xa_align_window_after(xa_align_window *w, const xa_trainer *t, float loss, double lr, char *line, size_t n) {
+    if (t->log.n == 0) {
+        w->last_loss = w->sum / (double)w->n;
+        w->last_acc = w->acc_sum / (double)w->n;
+        w->sum = w->acc_sum = 0;
+        w->n = 0;
+    }
+    snprintf(line, n, "loss %.4f | align %.3f | lr %.2e", loss, w->last_loss, lr);
+}

@@ -94,4 +94,17 @@ xa_status xa_trainer_add_encoder_groups(xa_optim *opt, xa_encoder *enc, double w
  * into enc; CONFIG when the checkpoint holds another architecture. */
 xa_status xa_trainer_load_encoder(xa_encoder *enc, const char *dir);
 
+/* The in-batch alignment term's means over a metrics window (pretraining and aligned language
+ * adapters): add each step's loss and accuracy; `extra` writes the window's metrics.jsonl fields
+ * (nothing before a step was added); `after` starts a new window after a written one (t->log.n
+ * == 0) and writes the progress line with the last window's loss. */
+typedef struct xa_align_window {
+    double sum, acc_sum;        /* over the current metrics window */
+    int64_t n;
+    double last_loss, last_acc; /* of the last written window */
+} xa_align_window;
+void xa_align_window_add(xa_align_window *w, float loss, float acc);
+void xa_align_window_extra(const xa_align_window *w, char *buf, size_t n);
+void xa_align_window_after(xa_align_window *w, const xa_trainer *t, float loss, double lr, char *line, size_t n);
+
 #endif
