@@ -76,9 +76,10 @@ static void test_sgemm_vs_ref(void **state) {
     (void)state;
     xa_rng rng;
     xa_rng_seed(&rng, 1, 0);
-    /* Both engines: OpenBLAS and, where the build has a SIMD micro-kernel, xadapt's packed one. */
-    const char *engines[2] = {"openblas", "xadapt"};
-    for (int e = 0; e < 2; e++) {
+    /* Every engine: OpenBLAS and, where the CPU has them, xadapt's packed AVX-512 and AVX2 kernels
+     * (picked at run time, so a portable build tests them too). */
+    const char *engines[3] = {"openblas", "xadapt", "xadapt-avx2"};
+    for (int e = 0; e < 3; e++) {
         if (xa_gemm_set_engine(engines[e]) != XA_STATUS_OK) {
             print_message("sgemm engine %s not in this build: skipped\n", engines[e]);
             continue;

@@ -117,14 +117,19 @@ static int use_packed(void) {
 }
 
 xa_status xa_gemm_set_engine(const char *name) {
+    xa_gemm_cap_avx2(0);
     if (!name) {
         g_use_packed = -1;
     } else if (!strcmp(name, "openblas")) {
         g_use_packed = 0;
     } else if (!strcmp(name, "xadapt") && xa_gemm_available()) {
         g_use_packed = 1;
+    } else if (!strcmp(name, "xadapt-avx2") && xa_gemm_cap_avx2(1)) {
+        g_use_packed = 1;
     } else {
-        return xa_error_set(XA_STATUS_USAGE, "xa_gemm_set_engine", "openblas, or xadapt in a build with AVX2 or AVX-512",
+        xa_gemm_cap_avx2(0);
+        return xa_error_set(XA_STATUS_USAGE, "xa_gemm_set_engine",
+                            "openblas, or xadapt / xadapt-avx2 on a CPU with AVX2+FMA or AVX-512F",
                             NULL, "engine '%s' is not available", name);
     }
     return XA_STATUS_OK;

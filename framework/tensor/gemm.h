@@ -3,8 +3,18 @@
 #ifndef XA_TENSOR_GEMM_H
 #define XA_TENSOR_GEMM_H
 
-/* 1 when this build has a SIMD micro-kernel (AVX-512F or AVX2+FMA), else 0. */
+/* XA_GEMM_X86: 1 where the micro-kernels are compiled (x86-64 with GCC or clang; CMakeLists.txt
+ * defines it with the -m flags of gemm_avx512.c and gemm_avx2.c), else 0. */
+#ifndef XA_GEMM_X86
+#define XA_GEMM_X86 0
+#endif
+
+/* 1 when this CPU runs one of the SIMD micro-kernels (AVX-512F or AVX2+FMA), else 0. */
 int xa_gemm_available(void);
+/* Cap the micro-kernel at AVX2 (cap_avx2 != 0) or lift the cap (0), for tests and benchmarks
+ * (XA_GEMM_ISA=avx2 in the environment sets the cap at start). Returns 1 when the capped choice
+ * still has a kernel. */
+int xa_gemm_cap_avx2(int cap_avx2);
 /* The micro-kernel in use: "avx512 12x32", "avx2 6x16" or "none". */
 const char *xa_gemm_kernel_name(void);
 

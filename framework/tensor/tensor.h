@@ -63,8 +63,10 @@ const char *xa_blas_suggested_coretype(void);
  * which is used when OpenBLAS runs a generic pre-AVX2 core on a CPU with AVX2 or AVX-512
  * (XA_GEMM=openblas or XA_GEMM=xadapt in the environment forces one). */
 const char *xa_gemm_engine(void);
-/* Force the engine ("openblas" or "xadapt"; NULL: back to the automatic choice), for tests and
- * benchmarks. USAGE when "xadapt" is asked of a build without a SIMD micro-kernel. */
+/* Force the engine ("openblas", "xadapt": the widest micro-kernel of this CPU, "xadapt-avx2": the
+ * AVX2 one even on an AVX-512 CPU; NULL: back to the automatic choice), for tests and benchmarks.
+ * The micro-kernels are picked at run time, so a portable build has them too. USAGE when the CPU
+ * has no kernel for the name. */
 xa_status xa_gemm_set_engine(const char *name);
 
 /* C(M,N) = alpha * op(A) * op(B) + beta * C, row-major; op(X) = X or X^T (trans_x != 0).
