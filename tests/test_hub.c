@@ -964,6 +964,64 @@ static void test_setup_read_forms_and_errors(void **state) {
     }
 }
 
+
+/* Setup directories (AdapterHub's save_adapter_setup layout): every adapter of the setup gets
+ * DIR/<name>/, adapter_setup.json lists them; a second composer loads the directory back with
+ * the same weights; a name equal to one of xadapt's final/ directories is refused; an adapter
+ * missing from the directory is NOT_FOUND naming it. */
+static void test_setup_dir_roundtrip(void **state) {
+    (void)state;
+    xa_encoder_config enc = tiny(XA_ARCH_XLMR);
+    xa_bn_config cfg = preset("seq_bn");
+    xa_composer *cp = composer(XA_ARCH_XLMR);
+    assert_int_equal(xa_composer_take_adapter(cp, random_adapter("de", &cfg, XA_ARCH_XLMR, 11)), XA_STATUS_OK);
+    assert_int_equal(xa_composer_take_adapter(cp, random_adapter("topic", &cfg, XA_ARCH_XLMR, 12)), XA_STATUS_OK);
+    xa_setup *s = NULL;
+    assert_int_equal(xa_setup_parse(&s, "Stack(de, topic)", "test"), XA_STATUS_OK);
+    const char *dir = xt_tmp_path("setupdir");
+    assert_int_equal(xa_hub_save_setup_dir(dir, cp, s, NULL, NULL, NULL, 0, &enc, "tiny"), XA_STATUS_OK);
+
+    xa_composer *cp2 = composer(XA_ARCH_XLMR);
+    xa_setup *s2 = NULL;
+    char head[512];
+    assert_int_equal(xa_hub_load_setup_dir(cp2, dir, &s2, head, sizeof head), XA_STATUS_OK);
+    assert_non_null(s2);
+    char a[128], b[128];
+    xa_setup_format(s, a, sizeof a);
+    xa_setup_format(s2, b, sizeof b);
+    assert_string_equal(a, b);
+    assert_string_equal(head, ""); /* no head saved */
+    for (int i = 0; i < 2; i++) {
+        const char *nm = i ? "topic" : "de";
+        const xa_adapter *x = xa_composer_adapter(cp, nm), *y = xa_composer_adapter(cp2, nm);
+        assert_non_null(y);
+        assert_int_equal(x->n_params, y->n_params);
+        assert_memory_equal(x->params, y->params, x->n_params * sizeof(float));
+    }
+    xa_setup_free(s2);
+    xa_composer_free(cp2);
+
+    /* an adapter of the setup without a directory */
+    char p[1024];
+    snprintf(p, sizeof p, "%s/de/adapter_config.json", dir);
+    assert_int_equal(remove(p), 0);
+    cp2 = composer(XA_ARCH_XLMR);
+    assert_int_equal(xa_hub_load_setup_dir(cp2, dir, &s2, NULL, 0), XA_STATUS_NOT_FOUND);
+    assert_null(s2);
+    assert_non_null(strstr(xa_error_last()->what, "'de'"));
+    xa_composer_free(cp2);
+
+    /* reserved names */
+    xa_setup_free(s);
+    assert_int_equal(xa_composer_take_adapter(cp, random_adapter("head", &cfg, XA_ARCH_XLMR, 13)), XA_STATUS_OK);
+    assert_int_equal(xa_setup_parse(&s, "Stack(head, topic)", "test"), XA_STATUS_OK);
+    assert_int_equal(xa_hub_save_setup_dir(xt_tmp_path("setupdir2"), cp, s, NULL, NULL, NULL, 0, &enc, "tiny"),
+                     XA_STATUS_CONFIG);
+    assert_non_null(strstr(xa_error_last()->what, "collide"));
+    xa_setup_free(s);
+    xa_composer_free(cp);
+}
+
 int main(void) {
     xa_log_set_level(XA_LOG_LEVEL_ERROR);
     const struct CMUnitTest tests[] = {
@@ -984,6 +1042,7 @@ int main(void) {
         cmocka_unit_test(test_head_config_json),
         cmocka_unit_test(test_setup_roundtrip),
         cmocka_unit_test(test_setup_read_forms_and_errors),
+        cmocka_unit_test(test_setup_dir_roundtrip),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

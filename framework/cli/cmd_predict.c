@@ -3,6 +3,8 @@
  *
  *   xadapt predict --model OUT --stack lang:de,task:topic        (an xadapt recipe output dir)
  *   xadapt predict --base BASE --adapter DIR... --head DIR --setup "Stack(de, topic)"
+ *   xadapt predict --base BASE --setup-dir DIR   (AdapterHub's save_adapter_setup layout, or an
+ *                                                  xadapt final/ directory)
  *   ... --per-line-stack     each line is "STACK<TAB>TEXT", STACK as for --stack (or setup text)
  *   ... --hidden-states F    also write every input's final hidden states to a safetensors file
  *
@@ -51,7 +53,8 @@ typedef struct predictor {
 } predictor;
 
 static void print_help(void) {
-    printf("usage: xadapt predict (--model DIR --stack SPEC | --base DIR --adapter DIR... --head DIR --setup TEXT)\n"
+    printf("usage: xadapt predict (--model DIR --stack SPEC | --base DIR --adapter DIR... --head DIR --setup TEXT\n"
+           "                       | --base DIR [--adapter DIR...] --setup-dir DIR)\n"
            "                      [--per-line-stack] [--hidden-states FILE] [OPTIONS] < lines\n"
            "\n"
            "Read one input per line on stdin and print one JSON line per input on stdout:\n"
@@ -67,6 +70,9 @@ static void print_help(void) {
            "  -a, --adapter DIR      an AdapterHub adapter directory to load (repeatable)\n"
            "      --head DIR         the prediction head's directory\n"
            "      --setup TEXT       the setup, e.g. \"Stack(de, topic)\"\n"
+           "      --setup-dir DIR    a setup directory: DIR/adapter_setup.json with DIR/<name>/ per\n"
+           "                         adapter and the head in DIR/<head>/ (AdapterHub's save_adapter_setup,\n"
+           "                         and every xadapt final/); adapters given with --adapter are kept\n"
            "      --seed N           with --model: which seed's task adapter (default: the first)\n"
            "      --per-line-stack   each line is SPEC<TAB>TEXT (SPEC as --stack, or setup text)\n"
            "      --hidden-states F  write the final hidden states of every input (hidden, offsets,\n"
@@ -195,6 +201,25 @@ static xa_status use_stack_spec(predictor *p, const char *spec, int64_t seed) {
     xa_setup_free(su);
     if (!st) st = xa_composer_plan(p->cp, 1, p->T, 0, 0);
     if (!st) st = ensure_head(p, hdir);
+    return st;
+}
+
+/* --setup-dir: the directory's adapters (those not loaded yet), its head unless --head names one,
+ * and its setup. */
+static xa_status use_setup_dir(predictor *p, const char *dir, const char *head) {
+    xa_setup *su = NULL;
+    char hdir[XA_PATH_MAX];
+    xa_status st = xa_hub_load_setup_dir(p->cp, dir, &su, hdir, sizeof hdir);
+    if (!st && !su)
+        st = xa_error_set(XA_STATUS_CONFIG, dir, "an adapter setup", NULL,
+                          "adapter_setup.json has a null adapter_setup (a full fine-tuning output: use --base DIR/encoder --head DIR/head --setup with no adapters)");
+    if (!st && !head && !hdir[0])
+        st = xa_error_set(XA_STATUS_NOT_FOUND, dir, "a head directory (head_config.json) named by head_setup, or head/",
+                          "give --head DIR", "no prediction head in the setup directory");
+    if (!st) st = ensure_head(p, head ? head : hdir);
+    if (!st) st = xa_composer_activate(p->cp, su, dir);
+    xa_setup_free(su);
+    if (!st) st = xa_composer_plan(p->cp, 1, p->T, 0, 0);
     return st;
 }
 
@@ -392,18 +417,19 @@ static xa_status predict_line(predictor *p, const char *text, size_t n, int keep
 }
 
 int cli_cmd_predict(int argc, char **argv) {
-    enum { OPT_HEAD = 256, OPT_SETUP, OPT_SEED, OPT_PER_LINE, OPT_HIDDEN };
+    enum { OPT_HEAD = 256, OPT_SETUP, OPT_SEED, OPT_PER_LINE, OPT_HIDDEN, OPT_SETUP_DIR };
     static const struct option opts[] = {
         {"model", required_argument, NULL, 'm'},  {"stack", required_argument, NULL, 's'},
         {"base", required_argument, NULL, 'b'},   {"adapter", required_argument, NULL, 'a'},
         {"head", required_argument, NULL, OPT_HEAD}, {"setup", required_argument, NULL, OPT_SETUP},
+        {"setup-dir", required_argument, NULL, OPT_SETUP_DIR},
         {"seed", required_argument, NULL, OPT_SEED}, {"per-line-stack", no_argument, NULL, OPT_PER_LINE},
         {"hidden-states", required_argument, NULL, OPT_HIDDEN}, {"max-len", required_argument, NULL, 't'},
         {"threads", required_argument, NULL, 'j'}, {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char *cmd = "predict", *model = NULL, *stack = NULL, *base = NULL, *head = NULL, *setup = NULL,
-               *hidden = NULL;
+               *hidden = NULL, *setup_dir = NULL;
     const char *adapters[MAX_ADAPTERS];
     int n_adapters = 0, per_line = 0;
     int64_t seed = -1, max_len = 256, threads = 0;
@@ -421,6 +447,7 @@ int cli_cmd_predict(int argc, char **argv) {
             break;
         case OPT_HEAD: head = optarg; break;
         case OPT_SETUP: setup = optarg; break;
+        case OPT_SETUP_DIR: setup_dir = optarg; break;
         case OPT_SEED:
             if (!cli_parse_i64(cmd, "--seed", optarg, 0, INT64_MAX, &seed)) return CLI_EXIT_USAGE;
             break;
@@ -440,8 +467,10 @@ int cli_cmd_predict(int argc, char **argv) {
     if (optind < argc) return cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
     if (!model == !base) return cli_usage_error(cmd, "give either --model DIR or --base DIR");
     if (model && !stack && !per_line) return cli_usage_error(cmd, "--model needs --stack SPEC (or --per-line-stack)");
-    if (base && (!head || (!setup && !per_line)))
-        return cli_usage_error(cmd, "--base needs --head DIR and --setup TEXT (or --per-line-stack)");
+    if (setup_dir && (!base || setup || per_line))
+        return cli_usage_error(cmd, "--setup-dir goes with --base, without --setup or --per-line-stack");
+    if (base && !setup_dir && (!head || (!setup && !per_line)))
+        return cli_usage_error(cmd, "--base needs --head DIR and --setup TEXT (or --setup-dir DIR, or --per-line-stack)");
     xa_threads_set((int)threads);
 
     static predictor p;
@@ -475,7 +504,8 @@ int cli_cmd_predict(int argc, char **argv) {
     if (!st) st = xa_composer_init(&p.cp, &p.enc.cfg);
     if (!st) st = xa_encoder_acts_init(&p.acts, &p.enc.cfg, 1, p.T, 0);
     for (int i = 0; i < n_adapters && !st; i++) st = ensure_adapter(&p, adapters[i], NULL);
-    if (!st && head) st = ensure_head(&p, head);
+    if (!st && setup_dir) st = use_setup_dir(&p, setup_dir, head);
+    if (!st && head && !setup_dir) st = ensure_head(&p, head);
     if (!st && stack && model) st = use_stack_spec(&p, stack, seed);
     if (!st && setup) st = use_setup_text(&p, setup);
     if (st) goto fail;

@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
@@ -1046,4 +1047,162 @@ done:
     json_decref(root);
     free(text);
     return st;
+}
+
+/* ---- setup directories (AdapterHub save_adapter_setup / load_adapter_setup) -------------------- */
+
+/* Directory names xadapt's final/ layout already uses: a setup name equal to one of them would
+ * mix two different things in one directory. */
+static const char *const k_reserved_dirs[] = {"adapter", "head", "fusion", "encoder"};
+
+static int is_reserved_dir(const char *name) {
+    for (size_t i = 0; i < sizeof k_reserved_dirs / sizeof k_reserved_dirs[0]; i++)
+        if (!strcmp(name, k_reserved_dirs[i])) return 1;
+    return 0;
+}
+
+/* The adapter leaves and Fuse blocks of s, in tree order, each name once. */
+typedef struct setup_names {
+    char adapters[XA_COMPOSE_MAX_ADAPTERS][XA_NAME_MAX];
+    int n_adapters;
+    char fusions[XA_COMPOSE_MAX_FUSIONS][XA_NAME_MAX * XA_SETUP_MAX_CHILDREN];
+    int n_fusions;
+} setup_names;
+
+static void collect_names(const xa_setup *s, setup_names *out) {
+    if (s->kind == XA_BLOCK_ADAPTER) {
+        for (int i = 0; i < out->n_adapters; i++)
+            if (!strcmp(out->adapters[i], s->name)) return;
+        if (out->n_adapters < XA_COMPOSE_MAX_ADAPTERS)
+            snprintf(out->adapters[out->n_adapters++], XA_NAME_MAX, "%s", s->name);
+        return;
+    }
+    if (s->kind == XA_BLOCK_FUSE) {
+        char buf[XA_NAME_MAX * XA_SETUP_MAX_CHILDREN];
+        const char *fn = xa_setup_fusion_name(s, buf, sizeof buf);
+        int seen = 0;
+        for (int i = 0; i < out->n_fusions; i++) seen |= !strcmp(out->fusions[i], fn);
+        if (!seen && out->n_fusions < XA_COMPOSE_MAX_FUSIONS)
+            snprintf(out->fusions[out->n_fusions++], sizeof out->fusions[0], "%s", fn);
+    }
+    for (int i = 0; i < s->n; i++) collect_names(s->child[i], out);
+}
+
+xa_status xa_hub_save_setup_dir(const char *dir, const xa_composer *cp, const xa_setup *s,
+                                const xa_head *h, const char *head_name,
+                                const char *const *labels, int n_labels,
+                                const xa_encoder_config *enc, const char *model_name) {
+    char p[XA_PATH_MAX];
+    setup_names *nm = calloc(1, sizeof *nm);
+    if (!nm) return xa_error_set(XA_STATUS_NOMEM, dir, NULL, NULL, "out of memory");
+    if (s) collect_names(s, nm);
+    xa_status st = xa_file_mkdirs(dir);
+    for (int i = 0; !st && i < nm->n_adapters; i++) {
+        const xa_adapter *a = xa_composer_adapter(cp, nm->adapters[i]);
+        if (!a) {
+            st = xa_error_set(XA_STATUS_NOT_FOUND, dir, "every adapter of the setup in the composer",
+                              NULL, "adapter '%s' of the setup is not loaded", nm->adapters[i]);
+        } else if (is_reserved_dir(a->name)) {
+            st = xa_error_set(XA_STATUS_CONFIG, dir, "adapter names other than adapter, head, fusion, encoder",
+                              "rename the adapter", "adapter '%s' would collide with xadapt's %s/ directory",
+                              a->name, a->name);
+        }
+        if (!st) st = xa_path_join(p, sizeof p, dir, a->name);
+        if (!st) st = xa_hub_save_adapter(p, a, enc, model_name);
+    }
+    for (int i = 0; !st && i < nm->n_fusions; i++) {
+        const xa_fusion_layer *f = xa_composer_fusion(cp, nm->fusions[i]);
+        if (!f) {
+            st = xa_error_set(XA_STATUS_NOT_FOUND, dir, "every fusion of the setup in the composer",
+                              NULL, "fusion '%s' of the setup is not loaded", nm->fusions[i]);
+        }
+        if (!st) st = xa_path_join(p, sizeof p, dir, nm->fusions[i]);
+        if (!st) st = xa_hub_save_fusion(p, f, enc, model_name);
+    }
+    if (!st && h && head_name && head_name[0]) {
+        if (is_reserved_dir(head_name)) {
+            st = xa_error_set(XA_STATUS_CONFIG, dir, "head names other than adapter, head, fusion, encoder",
+                              "rename the head", "head '%s' would collide with xadapt's %s/ directory",
+                              head_name, head_name);
+        }
+        if (!st) st = xa_path_join(p, sizeof p, dir, head_name);
+        if (!st) st = xa_hub_save_head(p, h, head_name, labels, n_labels, enc, model_name);
+    }
+    if (!st) st = xa_path_join(p, sizeof p, dir, "adapter_setup.json");
+    if (!st) st = xa_hub_save_setup(p, s, head_name);
+    free(nm);
+    return st;
+}
+
+static int dir_has(const char *dir, const char *sub, const char *file) {
+    char p[XA_PATH_MAX];
+    int n = file ? snprintf(p, sizeof p, "%s/%s/%s", dir, sub, file) : snprintf(p, sizeof p, "%s/%s", dir, sub);
+    return n > 0 && (size_t)n < sizeof p && access(p, F_OK) == 0;
+}
+
+xa_status xa_hub_load_setup_dir(xa_composer *cp, const char *dir, xa_setup **setup_out,
+                                char *head_dir, size_t n_head_dir) {
+    char p[XA_PATH_MAX], head[XA_NAME_MAX * 4];
+    xa_setup *s = NULL;
+    *setup_out = NULL;
+    if (head_dir && n_head_dir) head_dir[0] = '\0';
+    xa_status st = xa_path_join(p, sizeof p, dir, "adapter_setup.json");
+    if (!st) st = xa_hub_load_setup(p, &s, head, sizeof head);
+    if (st) return st;
+    setup_names *nm = calloc(1, sizeof *nm);
+    if (!nm) {
+        xa_setup_free(s);
+        return xa_error_set(XA_STATUS_NOMEM, dir, NULL, NULL, "out of memory");
+    }
+    if (s) collect_names(s, nm);
+    for (int i = 0; !st && i < nm->n_adapters; i++) {
+        const char *name = nm->adapters[i];
+        if (xa_composer_adapter(cp, name)) continue; /* given by the caller (e.g. --adapter) */
+        if (dir_has(dir, name, "adapter_config.json")) { /* AdapterHub's layout: DIR/<name>/ */
+            st = xa_path_join(p, sizeof p, dir, name);
+            if (!st) st = xa_hub_load_adapter(cp, p, name, NULL, 0, 0, NULL);
+        } else if (dir_has(dir, "adapter", "adapter_config.json")) {
+            /* xadapt's older final/ layout: the trained adapter in DIR/adapter/ under its name */
+            st = xa_path_join(p, sizeof p, dir, "adapter");
+            xa_adapter *a = NULL;
+            if (!st) st = xa_hub_load_adapter(cp, p, NULL, NULL, 0, 0, &a);
+            if (!st && strcmp(a->name, name)) {
+                st = xa_error_set(XA_STATUS_NOT_FOUND, dir, "a directory per adapter of the setup",
+                                  "load the other adapters first (predict: --adapter DIR)",
+                                  "adapter '%s' of the setup has no directory %s/%s/ (adapter/ holds '%s')",
+                                  name, dir, name, a->name);
+            }
+        } else {
+            st = xa_error_set(XA_STATUS_NOT_FOUND, dir, "a directory per adapter of the setup",
+                              "load it first (predict: --adapter DIR)",
+                              "adapter '%s' of the setup has no directory %s/%s/", name, dir, name);
+        }
+    }
+    for (int i = 0; !st && i < nm->n_fusions; i++) {
+        if (xa_composer_fusion(cp, nm->fusions[i])) continue;
+        if (dir_has(dir, nm->fusions[i], NULL)) {
+            st = xa_path_join(p, sizeof p, dir, nm->fusions[i]);
+        } else if (dir_has(dir, "fusion", NULL)) {
+            st = xa_path_join(p, sizeof p, dir, "fusion");
+        } else {
+            st = xa_error_set(XA_STATUS_NOT_FOUND, dir, "a directory per fusion of the setup", NULL,
+                              "fusion '%s' of the setup has no directory", nm->fusions[i]);
+        }
+        if (!st) st = xa_hub_load_fusion(cp, p, 0, NULL);
+    }
+    if (!st && head_dir && n_head_dir) {
+        /* the head: DIR/<head_setup>/ (AdapterHub), else DIR/head/ (xadapt's layout) */
+        if (head[0] && dir_has(dir, head, "head_config.json")) {
+            st = xa_path_join(head_dir, n_head_dir, dir, head);
+        } else if (dir_has(dir, "head", "head_config.json")) {
+            st = xa_path_join(head_dir, n_head_dir, dir, "head");
+        }
+    }
+    free(nm);
+    if (st) {
+        xa_setup_free(s);
+        return st;
+    }
+    *setup_out = s;
+    return XA_STATUS_OK;
 }

@@ -93,6 +93,31 @@ xa_status xa_hub_save_setup(const char *path, const xa_setup *s, const char *hea
  * bytes. */
 xa_status xa_hub_load_setup(const char *path, xa_setup **out, char *head, size_t n_head);
 
+/* ---- setup directories: AdapterHub's save_adapter_setup / load_adapter_setup layout ----------
+ *   DIR/adapter_setup.json        the setup and head_setup (xa_hub_save_setup)
+ *   DIR/<adapter name>/           every adapter the setup names (its leaves)
+ *   DIR/<fusion name>/            every Fuse block ("a,b,c", AdapterHub's fusion name)
+ *   DIR/<head name>/              the head (head_setup); shares the directory of an adapter of the
+ *                                 same name, as AdapterHub's save_adapter(..., with_head) does
+ * xadapt's final/ directories hold this layout beside their adapter/, head/, fusion/ (which every
+ * xadapt reader keeps using); names equal to those four are refused (CONFIG). */
+
+/* Write s (may be NULL: head only) with every adapter and fusion it names from cp, and head h
+ * (may be NULL) as head_name with labels[0..n_labels), into dir (created if needed). NOT_FOUND
+ * when the setup names something cp lacks. */
+xa_status xa_hub_save_setup_dir(const char *dir, const xa_composer *cp, const xa_setup *s,
+                                const xa_head *h, const char *head_name,
+                                const char *const *labels, int n_labels,
+                                const xa_encoder_config *enc, const char *model_name);
+/* Read dir/adapter_setup.json into *setup_out (NULL for a null setup; free with xa_setup_free) and
+ * load, frozen, every adapter and fusion it names that cp does not hold yet: from dir/<name>/ (a
+ * directory written by AdapterHub's save_adapter_setup or by xadapt), else from xadapt's older
+ * final/ layout (dir/adapter/ holding the adapter of that name, dir/fusion/). head_dir (may be
+ * NULL) receives the head's directory: dir/<head_setup>/ when it holds head_config.json, else
+ * dir/head/, else "". NOT_FOUND names an adapter with no directory (the hint: load it first). */
+xa_status xa_hub_load_setup_dir(xa_composer *cp, const char *dir, xa_setup **setup_out,
+                                char *head_dir, size_t n_head_dir);
+
 #ifdef __cplusplus
 }
 #endif

@@ -718,7 +718,8 @@ static xa_status task_score(task_model *m, const xa_task_data *d, xa_eval_metric
 }
 
 /* Write the trained pieces of the model into DIR: the head, the new adapter, the fusion, the
- * fine-tuned encoder (full fine-tuning: the head then records its fingerprint), the setup. */
+ * fine-tuned encoder (full fine-tuning: the head then records its fingerprint), the setup with
+ * the AdapterHub setup-directory copies. */
 static xa_status save_trained(const char *dir, task_model *m, xa_adapter *ad, xa_fusion_layer *fu,
                               const xa_task_spec *spec, const char *base_name) {
     char p[XA_PATH_MAX];
@@ -736,8 +737,11 @@ static xa_status save_trained(const char *dir, task_model *m, xa_adapter *ad, xa
     if (!st && ad) st = xa_hub_save_adapter(p, ad, &m->enc.cfg, base_name);
     if (!st && fu) st = xa_path_join(p, sizeof p, dir, "fusion");
     if (!st && fu) st = xa_hub_save_fusion(p, fu, &m->enc.cfg, base_name);
-    if (!st) st = xa_path_join(p, sizeof p, dir, "adapter_setup.json");
-    if (!st) st = xa_hub_save_setup(p, xa_composer_active(m->cp), spec->head_name);
+    /* adapter_setup.json and AdapterHub's setup layout beside (hub.h): DIR/<adapter>/ for every
+     * adapter of the setup (the frozen language adapter too), DIR/<head>/, so that the library's
+     * load_adapter_setup(DIR) loads the whole model */
+    if (!st) st = xa_hub_save_setup_dir(dir, m->cp, xa_composer_active(m->cp), &m->head, spec->head_name,
+                                        label_ptrs, m->labels.n, &m->enc.cfg, base_name);
     return st;
 }
 

@@ -164,6 +164,49 @@ printf 'lang:de,task:pkg\tDie folgenden Pakete werden aktualisiert:\nlang:fr,tas
   | "$xa" predict --model "$out_dir" --per-line-stack >"$tmp/pl.out" 2>"$tmp/pl.err" || fail "predict --per-line-stack: exit $?"
 [[ $(grep -c '"label": ' "$tmp/pl.out") -eq 3 ]] || { fail "predict --per-line-stack: expected 3 lines"; cat "$tmp/pl.err"; }
 
+# 4a. setup directories both ways (issue 15): final/ also holds AdapterHub's save_adapter_setup
+# layout, one directory per adapter of adapter_setup.json (the frozen language adapter too) and
+# the head under its head_setup name, which is what load_adapter_setup(final/) opens: each
+# flattened name -> final/<name>/ loaded with load_adapter; head_setup -> final/<name>/ with load_head.
+fin=$out_dir/task/pkg/seed3/final
+grep -q '"type": "single"' "$fin/adapter_setup.json" || fail "adapter_setup.json: no AdapterHub 'single' children"
+for name in $(grep -o '"children": \[ *"[^"]*"' "$fin/adapter_setup.json" | sed 's/.*"\([^"]*\)"$/\1/'); do
+  check_file "$fin/$name/adapter_config.json"
+  grep -q "\"name\": \"$name\"" "$fin/$name/adapter_config.json" || fail "final/$name/ holds another adapter"
+done
+check_file "$fin/en/adapter.safetensors"
+cmp -s "$fin/en/adapter.safetensors" "$out_dir/lang/en/adapter.safetensors" || fail "final/en/ is not the language adapter en"
+head_name=$(sed -n 's/.*"head_setup": "\([^"]*\)".*/\1/p' "$fin/adapter_setup.json")
+[[ -n "$head_name" ]] || fail "adapter_setup.json names no head_setup"
+check_file "$fin/$head_name/head_config.json"
+cmp -s "$fin/$head_name/model_head.safetensors" "$fin/head/model_head.safetensors" || fail "final/$head_name/ is not the head"
+# xadapt reads it back: predict --setup-dir gives what --model --stack gives (Stack(en, pkg) both)
+printf 'Unable to locate package %%s\nDie folgenden Pakete werden aktualisiert:\n' >"$tmp/in.txt"
+"$xa" predict --model "$out_dir" --stack lang:en,task:pkg <"$tmp/in.txt" >"$tmp/sd-model.out" 2>"$tmp/sd.err" \
+  || fail "predict --stack lang:en,task:pkg: exit $?"
+if "$xa" predict --base "$out_dir/base" --setup-dir "$fin" <"$tmp/in.txt" >"$tmp/sd-dir.out" 2>"$tmp/sd.err"; then
+  cmp -s "$tmp/sd-model.out" "$tmp/sd-dir.out" && echo "ok: predict --setup-dir final/ = predict --model --stack" \
+    || fail "predict --setup-dir differs from --model --stack"
+else
+  fail "predict --setup-dir: exit $?"; cat "$tmp/sd.err"
+fi
+# the library's own layout without xadapt's adapter/ and head/: a copy of only what
+# save_adapter_setup writes loads the same; the older xadapt layout (adapter/ + head/ only) needs
+# the language adapter given with --adapter, and says so without it
+mkdir -p "$tmp/hubsetup" "$tmp/oldfinal"
+cp -r "$fin/adapter_setup.json" "$fin/en" "$fin/$head_name" "$tmp/hubsetup/"
+"$xa" predict --base "$out_dir/base" --setup-dir "$tmp/hubsetup" <"$tmp/in.txt" >"$tmp/sd-hub.out" 2>"$tmp/sd.err" \
+  && cmp -s "$tmp/sd-model.out" "$tmp/sd-hub.out" || { fail "predict --setup-dir on the AdapterHub layout alone"; cat "$tmp/sd.err"; }
+cp -r "$fin/adapter_setup.json" "$fin/adapter" "$fin/head" "$tmp/oldfinal/"
+"$xa" predict --base "$out_dir/base" --setup-dir "$tmp/oldfinal" <"$tmp/in.txt" >/dev/null 2>"$tmp/sd.err" \
+  && fail "predict --setup-dir on an old final/ without the language adapter succeeded"
+grep -q "adapter 'en' of the setup has no directory" "$tmp/sd.err" || { fail "old final/: no message naming 'en'"; cat "$tmp/sd.err"; }
+"$xa" predict --base "$out_dir/base" --adapter "$out_dir/lang/en" --setup-dir "$tmp/oldfinal" <"$tmp/in.txt" \
+  >"$tmp/sd-old.out" 2>"$tmp/sd.err" && cmp -s "$tmp/sd-model.out" "$tmp/sd-old.out" \
+  || { fail "predict --adapter lang/en --setup-dir old final/"; cat "$tmp/sd.err"; }
+"$xa" predict --base "$out_dir/base" --setup-dir "$fin" --setup "Stack(en, pkg)" </dev/null >/dev/null 2>&1
+[[ $? -eq 2 ]] || fail "--setup-dir with --setup: expected exit 2"
+
 # 4b. inputs that once aborted or printed invalid JSON (issue 14)
 printf 'Z\xfcrich caf\xc3\xa9 \xff\xfe ok\n' \
   | "$xa" predict --model "$out_dir" --stack lang:de,task:code >"$tmp/u8.out" 2>"$tmp/u8.err" || fail "predict on invalid UTF-8: exit $?"
