@@ -849,10 +849,135 @@ static void test_contrastive(void **state) {
     xa_st_close(st);
 }
 
+
+/* ---- bf16 products ---------------------------------------------------------------------------- */
+
+/* xa_bf16_round against PyTorch's fp32 -> bfloat16 conversion (tests/golden/gen_bf16_golden.py):
+ * ties to even, the tie broken by a low bit, overflow to inf, a subnormal, signed zeros. */
+static void test_bf16_round(void **state) {
+    (void)state;
+    static const uint32_t in_bits[] = {0x3f800000u, 0x3f808000u, 0x3f818000u, 0x3f808008u, 0xbf808000u, 0x40490fdbu, 0xc02df84du, 0x3a83126fu, 0x477fe000u, 0x7f7f0000u, 0x7f7fffffu, 0xff7fffffu, 0x006ce3eeu, 0x00000000u, 0x80000000u, 0x7f800000u, 0xff800000u, 0x3dcccccdu, 0x47f12065u, 0xb89d4952u};
+    static const uint16_t want[] = {0x3f80, 0x3f80, 0x3f82, 0x3f81, 0xbf80, 0x4049, 0xc02e, 0x3a83, 0x4780, 0x7f7f, 0x7f80, 0xff80, 0x006d, 0x0000, 0x8000, 0x7f80, 0xff80, 0x3dcd, 0x47f1, 0xb89d};
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        float f;
+        memcpy(&f, &in_bits[i], 4);
+        if (xa_bf16_round(f) != want[i])
+            fail_msg("bf16(%a) = 0x%04x, PyTorch 0x%04x", (double)f, xa_bf16_round(f), want[i]);
+        if (want[i] != 0x7f80 && want[i] != 0xff80) /* finite: back to the rounded value exactly */
+            assert_true(xa_bf16_round(xa_bf16_value(want[i])) == want[i]);
+    }
+    uint16_t nan = xa_bf16_round(NAN);
+    assert_true((nan & 0x7f80) == 0x7f80 && (nan & 0x007f) != 0); /* a NaN stays a NaN */
+}
+
+/* max over (i, j) of |got - want| / (sum_k |a_ik b_kj| |alpha| + |beta c_ij| + tiny) */
+static double rel_err(const float *got, const double *want, const double *scale, size_t n) {
+    double worst = 0;
+    for (size_t i = 0; i < n; i++) {
+        double e = fabs((double)got[i] - want[i]) / (scale[i] + 1e-30);
+        if (e > worst) worst = e;
+    }
+    return worst;
+}
+
+/* One product in every form: the exact fp64 value and its scale, the bf16 contract
+ * (xa_sgemm_bf16_ref), and, where the CPU has the kernel, xa_sgemm in bf16 precision. */
+static void bf16_case(xa_rng *rng, int ta, int tb, int M, int N, int K, float alpha, float beta, int have_kernel) {
+    int lda = ta ? M : K, ldb = tb ? K : N, ldc = N + 3;
+    float *A = malloc(sizeof(float) * (size_t)M * K + 4), *B = malloc(sizeof(float) * (size_t)K * N + 4);
+    float *C0 = malloc(sizeof(float) * (size_t)M * ldc), *R = malloc(sizeof(float) * (size_t)M * ldc);
+    float *X = malloc(sizeof(float) * (size_t)M * ldc);
+    double *E = malloc(sizeof(double) * (size_t)M * N), *S = malloc(sizeof(double) * (size_t)M * N);
+    xa_rng_fill_normal(rng, A, (size_t)M * K, 0.0f, 1.0f);
+    xa_rng_fill_normal(rng, B, (size_t)K * N, 0.0f, 1.0f);
+    xa_rng_fill_normal(rng, C0, (size_t)M * ldc, 0.0f, 1.0f);
+    float *got[2] = {R, X};
+    for (int v = 0; v < 2; v++) memcpy(got[v], C0, sizeof(float) * (size_t)M * ldc);
+    xa_sgemm_bf16_ref(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, R, ldc);
+    if (have_kernel) {
+        xa_gemm_set_precision(XA_PRECISION_BF16);
+        xa_sgemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, X, ldc);
+        xa_gemm_set_precision(XA_PRECISION_FP32);
+    }
+    float *Rc = malloc(sizeof(float) * (size_t)M * N), *Xc = malloc(sizeof(float) * (size_t)M * N);
+    for (int i = 0; i < M; i++) {
+        for (int j = 0; j < N; j++) {
+            double acc = 0, sc = 0;
+            for (int p = 0; p < K; p++) {
+                double a = ta ? A[(size_t)p * lda + i] : A[(size_t)i * lda + p];
+                double b = tb ? B[(size_t)j * ldb + p] : B[(size_t)p * ldb + j];
+                acc += a * b;
+                sc += fabs(a * b);
+            }
+            double c = C0[(size_t)i * ldc + j];
+            E[(size_t)i * N + j] = alpha * acc + (beta == 0.0f ? 0.0 : beta * c);
+            S[(size_t)i * N + j] = fabs(alpha) * sc + (beta == 0.0f ? 0.0 : fabs(beta * c));
+            Rc[(size_t)i * N + j] = R[(size_t)i * ldc + j];
+            Xc[(size_t)i * N + j] = X[(size_t)i * ldc + j];
+        }
+    }
+    /* bf16 bound: each operand rounded with relative error <= 2^-9, so a product is off by at
+     * most ~2^-8 of |a b|; fp32 sums add K 2^-24 at most */
+    const double bound = ldexp(1.0, -8) * 1.01 + K * ldexp(1.0, -24) + ldexp(1.0, -22);
+    double e_ref = rel_err(Rc, E, S, (size_t)M * N);
+    if (e_ref > bound) fail_msg("bf16 contract %dx%dx%d ta=%d tb=%d: error %.3g of scale > bound %.3g", M, N, K, ta, tb, e_ref, bound);
+    if (have_kernel) {
+        /* the kernel computes the contract: only fp32 summation order and fused multiply-adds
+         * differ, a few fp32 roundings per k block */
+        double worst = 0;
+        for (size_t i = 0; i < (size_t)M * N; i++) {
+            double e = fabs((double)Xc[i] - Rc[i]) / (S[i] + 1e-30);
+            if (e > worst) worst = e;
+        }
+        double tight = (8.0 + K) * ldexp(1.0, -23);
+        if (worst > tight)
+            fail_msg("bf16 kernel %dx%dx%d ta=%d tb=%d: %.3g of scale from the contract (> %.3g)", M, N, K, ta, tb, worst, tight);
+        /* and it is bf16, not fp32: on random data the error against fp64 is far above fp32's */
+        if (K >= 64 && rel_err(Xc, E, S, (size_t)M * N) < ldexp(1.0, -16))
+            fail_msg("bf16 kernel %dx%dx%d: as exact as fp32 (were the operands rounded?)", M, N, K);
+    }
+    free(A); free(B); free(C0); free(R); free(X); free(E); free(S); free(Rc); free(Xc);
+}
+
+static void test_sgemm_bf16(void **state) {
+    (void)state;
+    xa_rng rng;
+    xa_rng_seed(&rng, 5, 0);
+    int have = xa_gemm_set_precision(XA_PRECISION_BF16) == XA_PRECISION_BF16; /* the CPU has the kernel */
+    xa_gemm_set_precision(XA_PRECISION_FP32);
+    if (!have) print_message("no AVX512-BF16 on this CPU: the bf16 kernel is skipped, the scalar contract is tested\n");
+    assert_int_equal(xa_gemm_set_precision(XA_PRECISION_BF16), have ? XA_PRECISION_BF16 : XA_PRECISION_FP32);
+    assert_non_null(strstr(xa_gemm_engine(), have ? "bf16" : "no bf16 kernel"));
+    xa_gemm_set_precision(XA_PRECISION_FP32);
+    assert_null(strstr(xa_gemm_engine(), "bf16"));
+    for (int threads = 1; threads <= MANY_THREADS; threads += MANY_THREADS - 1) {
+        xa_threads_set(threads);
+        for (int ta = 0; ta < 2; ta++) {
+            for (int tb = 0; tb < 2; tb++) {
+                bf16_case(&rng, ta, tb, 7, 5, 13, 1.0f, 0.0f, have);    /* odd K: a half pair */
+                bf16_case(&rng, ta, tb, 12, 32, 64, 0.5f, 1.0f, have);  /* one full micro-tile */
+                bf16_case(&rng, ta, tb, 1, 1, 1, 2.0f, 0.0f, have);
+                bf16_case(&rng, ta, tb, 4, 3, 0, 1.0f, 0.5f, have);     /* K = 0: C = beta C */
+                bf16_case(&rng, ta, tb, 97, 61, 53, 1.0f, 0.0f, have);  /* split over threads */
+                bf16_case(&rng, ta, tb, 45, 131, 47, -0.7f, 0.3f, have);
+                if (threads == 1) bf16_case(&rng, ta, tb, 30, 1100, 301, 0.9f, 0.4f, have); /* KC, NC */
+            }
+        }
+    }
+    xa_threads_set(1);
+    xa_precision p;
+    assert_int_equal(xa_precision_parse("bf16", "test", &p), XA_STATUS_OK);
+    assert_int_equal(p, XA_PRECISION_BF16);
+    assert_int_equal(xa_precision_parse("fp16", "test", &p), XA_STATUS_USAGE);
+    assert_non_null(strstr(xa_error_last()->expected, "fp32 or bf16"));
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_threads_and_blas_info, xt_teardown),
         cmocka_unit_test_teardown(test_sgemm_vs_ref, xt_teardown),
+        cmocka_unit_test(test_bf16_round),
+        cmocka_unit_test_teardown(test_sgemm_bf16, xt_teardown),
         cmocka_unit_test_teardown(test_linear_golden, xt_teardown),
         cmocka_unit_test_teardown(test_linear_vs_ref, xt_teardown),
         cmocka_unit_test_teardown(test_layernorm_golden, xt_teardown),

@@ -33,6 +33,8 @@ static void print_help(void) {
            "  -n, --steps N         timed steps per row, at least (default 5)\n"
            "      --min-seconds F   time each row for at least F seconds (default 2)\n"
            "  -j, --threads N       threads (default: all cores)\n"
+           "  -p, --precision LIST  fp32,bf16: products in fp32 and/or bf16 with fp32 accumulation\n"
+           "                        (AVX512-BF16; each row runs in both, back to back; default fp32)\n"
            "      --json            one JSON object per row instead of the table\n"
            "  -h, --help            show this help\n");
 }
@@ -116,21 +118,23 @@ int cli_cmd_bench(int argc, char **argv) {
         {"batch", required_argument, NULL, 'b'},  {"seq", required_argument, NULL, 't'},
         {"steps", required_argument, NULL, 'n'},  {"min-seconds", required_argument, NULL, OPT_MIN},
         {"threads", required_argument, NULL, 'j'}, {"json", no_argument, NULL, OPT_JSON},
+        {"precision", required_argument, NULL, 'p'},
         {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
     };
     const char *cmd = "bench";
-    char models_buf[256] = "tiny,small", modes_buf[256] = "mlm-full,mlm-frozen,cls-frozen,infer", batch_buf[256] = "8,32";
+    char models_buf[256] = "tiny,small", modes_buf[256] = "mlm-full,mlm-frozen,cls-frozen,infer", batch_buf[256] = "8,32", prec_buf[64] = "fp32";
     int64_t T = 128, steps = 5, threads = 0;
     double min_s = 2.0;
     int json = 0;
     opterr = 0;
     optind = 1;
     int c;
-    while ((c = getopt_long(argc, argv, ":m:M:b:t:n:j:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":m:M:b:t:n:j:p:h", opts, NULL)) != -1) {
         switch (c) {
         case 'm': snprintf(models_buf, sizeof models_buf, "%s", optarg); break;
         case 'M': snprintf(modes_buf, sizeof modes_buf, "%s", optarg); break;
         case 'b': snprintf(batch_buf, sizeof batch_buf, "%s", optarg); break;
+        case 'p': snprintf(prec_buf, sizeof prec_buf, "%s", optarg); break;
         case 't':
             if (!cli_parse_i64(cmd, "--seq", optarg, 2, 512, &T)) return CLI_EXIT_USAGE;
             break;
@@ -153,6 +157,15 @@ int cli_cmd_bench(int argc, char **argv) {
     char *models[8], *modes[8], *batches[8];
     int n_models = split_list(models_buf, models, 8), n_modes = split_list(modes_buf, modes, 8);
     int n_batches = split_list(batch_buf, batches, 8);
+    char *precs[2];
+    int n_precs = split_list(prec_buf, precs, 2);
+    xa_precision prec_ids[2];
+    for (int i = 0; i < n_precs; i++) {
+        if (xa_precision_parse(precs[i], "--precision", &prec_ids[i]) != XA_STATUS_OK) {
+            cli_fail();
+            return CLI_EXIT_USAGE;
+        }
+    }
     xa_encoder_config cfgs[8];
     xa_bench_mode mode_ids[8];
     int bs[8];
@@ -174,28 +187,36 @@ int cli_cmd_bench(int argc, char **argv) {
     FILE *out = stdout;
     if (!json) {
         fprintf(out, "BLAS: %s\n", xa_blas_info());
-        double peak = 0.0;
-        if (run_peak(min_s > 1.0 ? min_s : 1.0, &peak) != XA_STATUS_OK) return cli_fail();
-        fprintf(out, "sgemm peak (4096x768 . 768x3072, best of %.0f s): %.1f GFLOP/s with %d thread%s\n",
-                min_s > 1.0 ? min_s : 1.0, peak, xa_threads_get(), xa_threads_get() == 1 ? "" : "s");
+        for (int q = 0; q < n_precs; q++) {
+            double peak = 0.0;
+            xa_gemm_set_precision(prec_ids[q]);
+            if (run_peak(min_s > 1.0 ? min_s : 1.0, &peak) != XA_STATUS_OK) return cli_fail();
+            fprintf(out, "%s peak (4096x768 . 768x3072, best of %.0f s): %.1f GFLOP/s with %d thread%s, %s\n",
+                    precs[q], min_s > 1.0 ? min_s : 1.0, peak, xa_threads_get(), xa_threads_get() == 1 ? "" : "s",
+                    xa_gemm_engine());
+        }
+        xa_gemm_set_precision(XA_PRECISION_FP32);
         fprintf(out, "threads: %d, T = %d, >= %lld timed steps and >= %.1f s per row\n\n", xa_threads_get(),
                 (int)T, (long long)steps, min_s);
-        fprintf(out, "| model | mode | B | tokens/s | GFLOP/s | step ms | peak MB |\n");
-        fprintf(out, "|---|---|---:|---:|---:|---:|---:|\n");
+        fprintf(out, "| model | mode | B | precision | tokens/s | GFLOP/s | step ms | peak MB |\n");
+        fprintf(out, "|---|---|---:|---|---:|---:|---:|---:|\n");
         fflush(out);
     }
     for (int i = 0; i < n_models; i++) {
         for (int j = 0; j < n_modes; j++) {
-            for (int k = 0; k < n_batches; k++) {
+            for (int k = 0; k < n_batches * n_precs; k++) {
                 xa_bench_result r;
-                if (run_row(mode_ids[j], &cfgs[i], bs[k], (int)T, (int)steps, min_s, &r) != XA_STATUS_OK) return cli_fail();
+                const int kb = k / n_precs, kq = k % n_precs; /* the precisions of a row back to back */
+                xa_gemm_set_precision(prec_ids[kq]);
+                if (run_row(mode_ids[j], &cfgs[i], bs[kb], (int)T, (int)steps, min_s, &r) != XA_STATUS_OK) return cli_fail();
                 double mb = (double)r.peak_rss / 1048576.0;
                 if (json) {
                     fprintf(out, "{\"impl\": \"xadapt\", \"model\": \"%s\", \"mode\": \"%s\", \"batch\": %d, \"seq\": %d, "
-                            "\"threads\": %d, \"tokens_per_s\": %.1f, \"gflops\": %.2f, \"step_ms\": %.2f, \"peak_mb\": %.1f, \"steps\": %d}\n",
-                            models[i], modes[j], bs[k], (int)T, xa_threads_get(), r.tokens_per_s, r.gflops, r.step_ms, mb, r.steps);
+                            "\"threads\": %d, \"precision\": \"%s\", \"engine\": \"%s\", \"tokens_per_s\": %.1f, \"gflops\": %.2f, \"step_ms\": %.2f, \"peak_mb\": %.1f, \"steps\": %d}\n",
+                            models[i], modes[j], bs[kb], (int)T, xa_threads_get(), precs[kq], xa_gemm_engine(), r.tokens_per_s, r.gflops, r.step_ms, mb, r.steps);
                 } else {
-                    fprintf(out, "| %s | %s | %d | %.0f | %.1f | %.1f | %.0f |\n", models[i], modes[j], bs[k],
+                    fprintf(out, "| %s | %s | %d | %s | %.0f | %.1f | %.1f | %.0f |\n", models[i], modes[j], bs[kb],
+                            xa_gemm_precision() == prec_ids[kq] ? precs[kq] : "fp32 (no bf16 kernel)",
                             r.tokens_per_s, r.gflops, r.step_ms, mb);
                 }
                 fflush(out);

@@ -90,6 +90,8 @@ const char *xa_blas_suggested_coretype(void) {
  * is chosen when this build has one and OpenBLAS runs a generic pre-AVX2 core (its CPU detection
  * fails on some VMs and falls back to Prescott, 5x slower); XA_GEMM=openblas|xadapt overrides. */
 static int g_use_packed = -1;
+static int g_bf16_asked = 0; /* bf16 was asked (xa_gemm_set_precision) */
+static xa_precision g_precision = XA_PRECISION_FP32; /* in effect */
 
 static int generic_blas_core(void) {
     static const char *const generic[] = {"Prescott", "Core2", "Penryn", "Dunnington", "Nehalem",
@@ -136,6 +138,8 @@ xa_status xa_gemm_set_engine(const char *name) {
 }
 
 const char *xa_gemm_engine(void) {
+    if (g_precision == XA_PRECISION_BF16) return xa_gemm_bf16_kernel_name();
+    if (g_bf16_asked) return use_packed() ? "fp32 (no bf16 kernel on this CPU), xadapt" : "fp32 (no bf16 kernel on this CPU), openblas";
     return use_packed() ? xa_gemm_kernel_name() : "openblas";
 }
 
@@ -164,8 +168,81 @@ const char *xa_blas_info(void) {
     return buf;
 }
 
+/* ---- precision ------------------------------------------------------------------------------ */
+
+xa_status xa_precision_parse(const char *name, const char *where, xa_precision *out) {
+    if (name && !strcmp(name, "fp32")) {
+        *out = XA_PRECISION_FP32;
+    } else if (name && !strcmp(name, "bf16")) {
+        *out = XA_PRECISION_BF16;
+    } else {
+        return xa_error_set(XA_STATUS_USAGE, where, "fp32 or bf16", NULL, "precision '%s'",
+                            name ? name : "(null)");
+    }
+    return XA_STATUS_OK;
+}
+
+const char *xa_precision_name(xa_precision p) { return p == XA_PRECISION_BF16 ? "bf16" : "fp32"; }
+
+xa_precision xa_gemm_set_precision(xa_precision p) {
+    g_precision = p == XA_PRECISION_BF16 && xa_gemm_bf16_available() ? XA_PRECISION_BF16 : XA_PRECISION_FP32;
+    g_bf16_asked = p == XA_PRECISION_BF16;
+    return g_precision;
+}
+
+xa_precision xa_gemm_precision(void) { return g_precision; }
+
+uint16_t xa_bf16_round(float f) {
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    if ((u & 0x7FFFFFFFu) > 0x7F800000u) return (uint16_t)((u >> 16) | 0x0040u);
+    u += 0x7FFFu + ((u >> 16) & 1u);
+    return (uint16_t)(u >> 16);
+}
+
+float xa_bf16_value(uint16_t b) {
+    uint32_t u = (uint32_t)b << 16;
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+void xa_sgemm_bf16_ref(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A,
+                       int lda, const float *B, int ldb, float beta, float *C, int ldc) {
+    enum { KC = 256 };
+    for (int i = 0; i < M; i++) {
+        for (int j = 0; j < N; j++) {
+            float *c = &C[(size_t)i * ldc + j];
+            float bk = beta;
+            for (int p0 = 0; p0 < K || p0 == 0; p0 += KC) {
+                float acc = 0.0f;
+                int p1 = p0 + KC < K ? p0 + KC : K;
+                for (int p = p0; p < p1; p += 2) {
+                    float a0 = xa_bf16_value(xa_bf16_round(trans_a ? A[(size_t)p * lda + i] : A[(size_t)i * lda + p]));
+                    float b0 = xa_bf16_value(xa_bf16_round(trans_b ? B[(size_t)j * ldb + p] : B[(size_t)p * ldb + j]));
+                    float a1 = 0.0f, b1 = 0.0f;
+                    if (p + 1 < p1) {
+                        a1 = xa_bf16_value(xa_bf16_round(trans_a ? A[(size_t)(p + 1) * lda + i] : A[(size_t)i * lda + p + 1]));
+                        b1 = xa_bf16_value(xa_bf16_round(trans_b ? B[(size_t)j * ldb + p + 1] : B[(size_t)(p + 1) * ldb + j]));
+                    }
+                    volatile float t = acc + a1 * b1; /* two fp32 roundings, in VDPBF16PS's order */
+                    acc = t + a0 * b0;
+                }
+                float r = alpha * acc;
+                *c = bk == 0.0f ? r : r + bk * *c;
+                bk = 1.0f;
+                if (K == 0) break;
+            }
+        }
+    }
+}
+
 static void sgemm_one(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A,
                       int lda, const float *B, int ldb, float beta, float *C, int ldc) {
+    if (g_precision == XA_PRECISION_BF16) {
+        xa_gemm_packed_bf16(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        return;
+    }
     if (use_packed()) {
         xa_gemm_packed(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
         return;

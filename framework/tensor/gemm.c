@@ -24,6 +24,8 @@
 #include "core/core.h"
 
 #if XA_GEMM_X86
+#include <cpuid.h>
+
 void xa_gemm_packed_avx512(int trans_a, int trans_b, int M, int N, int K, float alpha,
                            const float *A, int lda, const float *B, int ldb, float beta, float *C,
                            int ldc);
@@ -58,6 +60,24 @@ int xa_gemm_cap_avx2(int cap_avx2) {
 }
 
 int xa_gemm_available(void) { return gemm_isa() != 0; }
+
+int xa_gemm_bf16_available(void) {
+    static int avail = -1;
+    if (avail < 0) {
+        avail = 0;
+#if XA_GEMM_X86
+        /* AVX512_BF16: CPUID leaf 7 sub-leaf 1, EAX bit 5 (read directly: not every compiler's
+         * __builtin_cpu_supports knows the name); the OS's zmm state is what avx512f checks */
+        unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+        __builtin_cpu_init();
+        if (__builtin_cpu_supports("avx512f") && __get_cpuid_count(7, 1, &eax, &ebx, &ecx, &edx))
+            avail = (eax >> 5) & 1u;
+#endif
+    }
+    return avail;
+}
+
+const char *xa_gemm_bf16_kernel_name(void) { return "avx512-bf16 12x32"; }
 
 const char *xa_gemm_kernel_name(void) {
     switch (gemm_isa()) {

@@ -22,4 +22,14 @@ const char *xa_gemm_kernel_name(void);
 void xa_gemm_packed(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A,
                     int lda, const float *B, int ldb, float beta, float *C, int ldc);
 
+/* bf16 operands, fp32 accumulation (gemm_bf16.c): 1 when this CPU has AVX512-BF16. */
+int xa_gemm_bf16_available(void);
+/* The bf16 micro-kernel's name ("avx512-bf16 12x32"). */
+const char *xa_gemm_bf16_kernel_name(void);
+/* C = alpha op(A) op(B) + beta C with op(A) and op(B) rounded to bf16 (nearest even) and fp32
+ * accumulation; single thread; only on a CPU where xa_gemm_bf16_available(). */
+void xa_gemm_packed_bf16(int trans_a, int trans_b, int M, int N, int K, float alpha,
+                         const float *A, int lda, const float *B, int ldb, float beta, float *C,
+                         int ldc);
+
 #endif

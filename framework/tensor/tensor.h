@@ -77,6 +77,31 @@ void xa_sgemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const 
 void xa_sgemm_ref(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A,
                   int lda, const float *B, int ldb, float beta, float *C, int ldc);
 
+/* Precision of xa_sgemm's products (mixed precision: LayerNorm, softmax, the losses, optimizer
+ * state and master weights stay fp32 whatever this says).
+ *  - XA_PRECISION_FP32 (the default): fp32 operands and accumulation.
+ *  - XA_PRECISION_BF16: operands rounded to bf16 (nearest even) as they are packed, products
+ *    accumulated in fp32 (xa_sgemm_bf16_ref is the contract), on the AVX512-BF16 micro-kernel;
+ *    on a CPU without it the products stay fp32 and xa_gemm_engine() says so
+ *    ("fp32: no bf16 kernel on this CPU"). Weights are converted at each product, so trainable
+ *    weights need no separate bf16 copy: the fp32 master is the only one. */
+typedef enum xa_precision { XA_PRECISION_FP32 = 0, XA_PRECISION_BF16 = 1 } xa_precision;
+/* "fp32" or "bf16" into *out; USAGE naming `where` otherwise. */
+xa_status xa_precision_parse(const char *name, const char *where, xa_precision *out);
+const char *xa_precision_name(xa_precision p);
+/* Process-wide; set before any product runs in parallel. Returns the precision in effect: BF16
+ * only where the CPU has the kernel, else FP32. */
+xa_precision xa_gemm_set_precision(xa_precision p);
+xa_precision xa_gemm_precision(void);
+/* The bf16 contract in scalar C, on every machine: op(A) and op(B) rounded to bf16 (nearest even),
+ * each product exact in fp32, summed in fp32 per block of 256 k values, two k values at a time
+ * (acc += a[k+1] b[k+1], then acc += a[k] b[k], as VDPBF16PS does), the blocks added into C. */
+void xa_sgemm_bf16_ref(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A,
+                       int lda, const float *B, int ldb, float beta, float *C, int ldc);
+/* bf16 <-> fp32 (nearest even; NaN stays a quiet NaN) as the kernels round. */
+uint16_t xa_bf16_round(float f);
+float xa_bf16_value(uint16_t b);
+
 /* ---- linear (linear.c) ----------------------------------------------------------------------- */
 
 /* out = inp · weight^T + bias (PyTorch nn.Linear layout). bias may be NULL. */
