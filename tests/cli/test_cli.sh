@@ -76,7 +76,10 @@ expect 2 "tokenizer unknown subcommand" -- "$xa" tokenizer frob
 
 # bench: a tiny run of two modes; bad arguments are usage errors
 expect 0 "bench (tiny, two modes)" -- "$xa" bench --models tiny --modes infer,cls-frozen --batch 2 --seq 16 --steps 1 --min-seconds 0 -j 1
-contains "$out" "| tiny | infer | 2 |" "bench table row"; contains "$out" "sgemm peak" "bench peak line"
+contains "$out" "| tiny | infer | 2 | fp32 |" "bench table row"; contains "$out" "fp32 peak" "bench peak line"
+expect 0 "bench --precision fp32,bf16" -- "$xa" bench --models tiny --modes infer --batch 2 --seq 16 --steps 1 --min-seconds 0 -j 1 -p fp32,bf16
+contains "$out" "bf16 peak" "bench bf16 peak line"; contains "$out" "| tiny | infer | 2 | " "bench bf16 rows"
+expect 2 "bench --precision fp16" -- "$xa" bench --models tiny --modes infer --precision fp16
 expect 0 "bench --json" -- "$xa" bench --models tiny --modes infer --batch 2 --seq 16 --steps 1 --min-seconds 0 --json -j 1
 contains "$out" '"tokens_per_s"' "bench json"
 expect 2 "bench with an unknown mode" -- "$xa" bench --modes fast
