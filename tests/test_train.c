@@ -430,7 +430,7 @@ static int64_t toy_run(const char *dir, int64_t steps, int64_t stop_after, int r
     xa_trainer t;
     assert_int_equal(xa_optim_init(&opt, 0.9, 0.999, 1e-8), XA_STATUS_OK);
     assert_int_equal(xa_optim_add_group(&opt, "w", p->w, p->g, 4, 1.0, 0.01, 1, NULL), XA_STATUS_OK);
-    xa_trainer_opts o = {"toy", dir, NULL, "toy v=1", steps, 2, 0.1, 1.0, 3, 2, stop_after, resume, NULL};
+    xa_trainer_opts o = {"toy", dir, NULL, "toy v=1", steps, 2, 0.1, 1.0, 3, 2, stop_after, resume, NULL, "toy", NULL};
     FILE *quiet = fopen("/dev/null", "w");
     o.progress = quiet;
     assert_int_equal(xa_trainer_run(&t, &o, &opt, &g_toy, p), XA_STATUS_OK);
@@ -470,7 +470,7 @@ static void test_trainer_skeleton(void **state) {
     xa_trainer t;
     assert_int_equal(xa_optim_init(&opt, 0.9, 0.999, 1e-8), XA_STATUS_OK);
     assert_int_equal(xa_optim_add_group(&opt, "w", resumed.w, resumed.g, 4, 1.0, 0.01, 1, NULL), XA_STATUS_OK);
-    xa_trainer_opts o = {"toy", b, NULL, "toy v=2", 10, 2, 0.1, 1.0, 3, 2, 0, 1, NULL};
+    xa_trainer_opts o = {"toy", b, NULL, "toy v=2", 10, 2, 0.1, 1.0, 3, 2, 0, 1, NULL, "toy", NULL};
     assert_int_equal(xa_trainer_run(&t, &o, &opt, &g_toy, &resumed), XA_STATUS_CONFIG);
     xt_assert_error_mentions("v=2");
     xa_trainer_close(&t);

@@ -93,6 +93,15 @@ xa_status xa_hub_save_setup(const char *path, const xa_setup *s, const char *hea
  * bytes. */
 xa_status xa_hub_load_setup(const char *path, xa_setup **out, char *head, size_t n_head);
 
+/* The tensors of an adapter, a fusion layer or a head one by one, under the AdapterHub names they
+ * are saved with (without the model prefix), as views into the object's parameter buffer (data)
+ * of numel floats; names that alias another tensor are not visited. For code that treats tensors
+ * differently by name (HF's weight-decay exclusion of biases and norms). Stops at fn's error. */
+typedef xa_status (*xa_hub_tensor_fn)(void *ctx, const char *name, const float *data, size_t numel);
+xa_status xa_hub_visit_adapter(const xa_adapter *a, xa_hub_tensor_fn fn, void *ctx);
+xa_status xa_hub_visit_fusion(const xa_fusion_layer *f, xa_hub_tensor_fn fn, void *ctx);
+xa_status xa_hub_visit_head(const xa_head *h, const char *name, xa_hub_tensor_fn fn, void *ctx);
+
 #ifdef __cplusplus
 }
 #endif
