@@ -537,7 +537,48 @@ static void test_provenance_stable(void **state) {
     char *want = xt_read_file(golden, NULL);
     assert_non_null(want);
     if (strcmp(got, want)) fail_msg("provenance changed for a recipe with default settings:\n%s\nexpected:\n%s", got, want);
+    /* the new keys set to their defaults: the same text */
+    const char *defaults[] = {"phases.lang.lr_scheduler=linear", "phases.task.adam_beta1=0.9",
+                              "phases.task.adam_beta2=0.999", "phases.task.adam_epsilon=1e-8",
+                              "phases.task.weight_decay_all=true", "phases.task.metric_for_best_model=accuracy",
+                              "phases.lang.hidden_dropout=null", "phases.lang.save_total_limit=4",
+                              "phases.lang.eval_every=5", "phases.lang.eval_batches=2",
+                              "phases.pretrain.eval_every=5"};
+    all_provenance(defaults, (int)(sizeof defaults / sizeof *defaults), got, sizeof got);
+    if (strcmp(got, want)) fail_msg("provenance changed by keys set to their defaults:\n%s", got);
+    /* other values are recorded, in the phases that set them */
+    const char *other[] = {"phases.lang.lr_scheduler=cosine", "phases.task.adam_beta2=0.98",
+                           "phases.finetune.hidden_dropout=0", "phases.fusion.weight_decay_all=false",
+                           "phases.task.metric_for_best_model=loss"};
+    all_provenance(other, (int)(sizeof other / sizeof *other), got, sizeof got);
+    static const char *const added[] = {"lr_scheduler: cosine\n", "adam_beta2: 0.98\n", "hidden_dropout: 0\n",
+                                        "weight_decay_all: false\n", "metric_for_best_model: loss\n"};
+    static const char *const where[] = {"artefact: lang de", "artefact: task pkg", "artefact: finetune pkg",
+                                        "artefact: fusion pkg", "artefact: task pkg"};
+    for (int i = 0; i < 5; i++) {
+        const char *a = strstr(got, where[i]), *end = a ? strstr(a, "---") : NULL, *at = a ? strstr(a, added[i]) : NULL;
+        if (!at || at > end) fail_msg("'%s' not in the provenance of '%s'", added[i], where[i]);
+    }
+    const char *ld = strstr(got, "artefact: lang de"), *ab = strstr(ld, "adam_beta2");
+    assert_true(ab > strstr(ld, "---")); /* set for the task phase: not in the language adapter's */
     free(want);
+    /* the knobs the runner hands to train/ */
+    static xa_recipe r;
+    load(&r, NULL, 0);
+    xa_train_knobs k = xa_pipeline_knobs(&r.phases[1]), d = xa_train_knobs_default();
+    assert_true(k.sched == d.sched && k.adam_beta1 == d.adam_beta1 && k.adam_beta2 == d.adam_beta2 &&
+                k.adam_epsilon == d.adam_epsilon && k.hidden_dropout == d.hidden_dropout &&
+                k.attention_dropout == d.attention_dropout && k.weight_decay_all == d.weight_decay_all &&
+                k.save_total_limit == d.save_total_limit);
+    const char *sets[] = {"phases.lang.lr_scheduler=constant", "phases.lang.adam_epsilon=1e-6",
+                          "phases.lang.attention_dropout=0.25", "phases.lang.weight_decay_all=false",
+                          "phases.lang.save_total_limit=0"};
+    load(&r, sets, 5);
+    k = xa_pipeline_knobs(&r.phases[1]);
+    assert_int_equal(k.sched, XA_SCHED_KIND_CONSTANT);
+    assert_true(k.adam_epsilon == 1e-6 && k.adam_beta1 == 0.9 && k.attention_dropout == 0.25 && k.hidden_dropout < 0);
+    assert_int_equal(k.weight_decay_all, 0);
+    assert_int_equal(k.save_total_limit, 0);
 }
 
 static void test_validate(void **state) {

@@ -51,7 +51,8 @@ int cli_cmd_plot(int argc, char **argv) {
     const char *run = argv[optind++];
     if (optind < argc) return cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
     char metrics[XA_PATH_MAX], svg[XA_PATH_MAX];
-    if (xa_file_is_dir(run)) {
+    const size_t rl = strlen(run);
+    if (xa_file_is_dir(run) || rl < 6 || strcmp(run + rl - 6, ".jsonl")) { /* a run directory */
         if (xa_path_join(metrics, sizeof metrics, run, "metrics.jsonl")) return cli_fail();
     } else if (snprintf(metrics, sizeof metrics, "%s", run) >= (int)sizeof metrics) {
         return cli_usage_error(cmd, "path too long");

@@ -197,8 +197,11 @@ static void range_of(const series *s, double *lo, double *hi) {
 /* A tick label: as few digits as the spacing needs. */
 static void tick_label(char *buf, size_t n, double v, double step) {
     if (fabs(v) < step * 1e-6) v = 0;
-    if (step < 1e-3 || fabs(v) >= 1e6) {
-        snprintf(buf, n, "%.1e", v);
+    if (step < 1e-3 || fabs(v) >= 1e6) { /* compact: 5e-4, 2.5e-5 */
+        char m[16];
+        int e = v == 0 ? 0 : (int)floor(log10(fabs(v)) + 1e-9);
+        snprintf(m, sizeof m, "%.2g", v / pow(10.0, e));
+        if (v == 0) snprintf(buf, n, "0"); else snprintf(buf, n, "%se%d", m, e);
         return;
     }
     int dec = step >= 1 ? 0 : (int)ceil(-log10(step) - 1e-9);
@@ -302,7 +305,7 @@ static double legend(FILE *out, const legend_item *it, int n, double y0) {
     double x = ML, y = y0;
     fputs("<g class=\"legend\">\n", out);
     for (int i = 0; i < n; i++) {
-        double w = 34 + 7.0 * xa_svg_utf8_len(it[i].label);
+        double w = 44 + 7.0 * xa_svg_utf8_len(it[i].label);
         if (x + w > W - MR && x > ML) {
             x = ML;
             y += 18;
@@ -364,7 +367,7 @@ static void render(FILE *out, const plot_data *d, const series *sm, const char *
     /* the height: title, legend rows (estimated), the panels */
     double lw = 0, rows = 1;
     for (int i = 0; i < ni; i++) {
-        double w = 34 + 7.0 * xa_svg_utf8_len(it[i].label);
+        double w = 44 + 7.0 * xa_svg_utf8_len(it[i].label);
         if (lw + w > PW && lw > 0) rows++, lw = 0;
         lw += w;
     }
@@ -380,7 +383,7 @@ static void render(FILE *out, const plot_data *d, const series *sm, const char *
     if (has_loss) y_ticks(out, &top, &la, 0, 1);
     if (n_scores) y_ticks(out, &top, &sa, 1, !has_loss);
     frame_box(out, &top);
-    if (has_loss) axis_title(out, 18, top.top + top.h / 2, "loss");
+    if (has_loss) axis_title(out, 16, top.top + top.h / 2, "loss");
     if (n_scores) {
         char t[256];
         size_t k = 0;
@@ -406,7 +409,7 @@ static void render(FILE *out, const plot_data *d, const series *sm, const char *
         x_grid(out, &low, 1);
         y_ticks(out, &low, &ra, 0, 1);
         frame_box(out, &low);
-        axis_title(out, 18, low.top + low.h / 2, "learning rate");
+        axis_title(out, 16, low.top + low.h / 2, "learning rate");
         polyline(out, &low, &ra, &d->lr, "#999999", 1.5, NULL, 1.0);
     }
     const frame *b = has_lr ? &low : &top;

@@ -99,12 +99,12 @@ static xa_status start(xa_trainer *t, const xa_trainer_ops *ops, void *ctx) {
     } else if ((st = xa_path_join(t->metrics, sizeof t->metrics, o->out_dir, "metrics.jsonl"))) {
         return st;
     }
-    if ((st = xa_metrics_open(&t->mf, t->metrics, t->ts.step, state[0] ? state : NULL))) return st;
     char logp[XA_PATH_MAX];
     if ((st = beside(logp, sizeof logp, t->metrics, "train.log"))) return st;
     t->logf = fopen(logp, "a");
     if (!t->logf) XA_LOG_WARN("%s: cannot write %s; the run goes on without it", o->label, logp);
     xa_log_set_file(t->logf);
+    if ((st = xa_metrics_open(&t->mf, t->metrics, t->ts.step, state[0] ? state : NULL))) return st;
     if (t->ts.step > 0)
         log_line(t, "=== %s: resuming at step %lld of %lld (%s)", o->label, (long long)t->ts.step, (long long)o->steps,
                  o->identity);
