@@ -1194,17 +1194,12 @@ static void read_identity(const char *dir, char *out, size_t n) {
     xa_st_close(f);
 }
 
+/* lang_opts with a checkpoint only at the end, a metrics row every step and 1 warmup step. */
 static xa_phase_opts small_phase(int64_t steps, FILE *progress) {
-    xa_phase_opts o = xa_phase_opts_default();
-    o.B = 8;
-    o.T = 32;
-    o.steps = steps;
-    o.lr = 1e-2;
+    xa_phase_opts o = lang_opts(steps, progress);
     o.warmup = 1;
     o.ckpt_every = 0;
     o.log_every = 1;
-    o.seed = 5;
-    o.progress = progress;
     return o;
 }
 
