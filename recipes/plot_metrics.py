@@ -5,15 +5,18 @@
         [--keys loss,align_loss] [--labels NAME,...] [--title TEXT] [--smooth 0.9]
 
 Every file gives one curve per key (the windowed means xadapt writes: one line per logged window,
-{"step", "loss", "align_loss", ...}); the raw curve is drawn thin and an exponential moving average
-(--smooth, 0 = off) thick. The y axis is linear from 0 to the largest value plotted; the x axis is the
-optimizer step. Lines without a key are skipped (eval rows, other phases' fields).
+{"type": "train", "step", "loss", "align_loss", ...}); the raw curve is drawn thin and an exponential
+moving average (--smooth, 0 = off) thick. The y axis is linear from 0 to the largest value plotted;
+the x axis is the optimizer step. Lines without a key are skipped (other phases' fields), and so are
+"type": "eval" rows for the training keys (loss, lr, ...). One run with its evaluations and learning
+rate: `xadapt plot RUN_DIR`.
 """
 import argparse
 import html
 import json
 import sys
 
+TRAIN_KEYS = ("loss", "lr", "grad_norm", "tokens_per_s")
 COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf"]
 
 
@@ -28,6 +31,8 @@ def read(path, key):
                 row = json.loads(line)
             except json.JSONDecodeError as e:
                 raise SystemExit(f"plot_metrics: {path}:{n}: not JSON ({e.msg})")
+            if row.get("type", "train") != "train" and key in TRAIN_KEYS:
+                continue  # an evaluation row: its "loss" is a dev loss
             if key in row and "step" in row and isinstance(row[key], (int, float)):
                 pts.append((float(row["step"]), float(row[key])))
     return pts

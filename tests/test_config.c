@@ -127,6 +127,13 @@ static void assert_phase_equal(const xa_cfg_phase *a, const xa_cfg_phase *b) {
     assert_int_equal(a->n_setups, b->n_setups);
     for (int i = 0; i < a->n_setups; i++)
         assert_string_equal(a->setups[i], b->setups[i]);
+    assert_string_equal(a->lr_scheduler, b->lr_scheduler);
+    assert_true(a->adam_beta1 == b->adam_beta1 && a->adam_beta2 == b->adam_beta2 && a->adam_epsilon == b->adam_epsilon);
+    assert_true(a->hidden_dropout == b->hidden_dropout && a->attention_dropout == b->attention_dropout);
+    assert_int_equal(a->weight_decay_all, b->weight_decay_all);
+    assert_int_equal(a->save_total_limit, b->save_total_limit);
+    assert_string_equal(a->metric_for_best_model, b->metric_for_best_model);
+    assert_int_equal(a->eval_batches, b->eval_batches);
 }
 
 /* Every field but the pos fields (and path, the file each was read from). */
@@ -848,6 +855,84 @@ static void test_write_load_roundtrip(void **state) {
 
 /* The finetune phase (the full fine-tuning reference): the task phase's keys without the adapter
  * ones, its own lr default, the task data it needs (no adapters), and the resolved round trip. */
+/* The trainer keys of issue 16: defaults, values, the resolved round trip, ill-typed values and
+ * Hugging Face spellings (exit-2 errors with file:line:col and xadapt's key as the hint). */
+static void test_trainer_keys(void **state) {
+    (void)state;
+#define TK_HEAD(type) MIN_HEAD "data: {mlm: m, task: {train: t, dev: d, type: " type "}}\n" \
+                             "adapters: {lang: {preset: a}, task: {preset: b}}\nphases:\n"
+    char text[2048];
+    snprintf(text, sizeof text, "%s", TK_HEAD("classification"));
+    strcat(text, "  - lang: {steps: 5}\n"
+                 "  - task: {lr_scheduler: cosine, adam_beta1: 0.8, adam_beta2: 0.98, adam_epsilon: 1e-6,\n"
+                 "           hidden_dropout: 0.0, attention_dropout: 0.2, weight_decay_all: false,\n"
+                 "           save_total_limit: 3, metric_for_best_model: macro_f1}\n");
+    const char *path = fixture("tk/recipe.yaml", text);
+    xa_recipe *r = recipe_new();
+    load_ok(r, path, NULL, 0);
+    const xa_cfg_phase *l = &r->phases[0], *t = &r->phases[1];
+    assert_string_equal(l->lr_scheduler, "linear");
+    assert_true(l->adam_beta1 == 0.9 && l->adam_beta2 == 0.999 && l->adam_epsilon == 1e-8);
+    assert_true(l->hidden_dropout < 0 && l->attention_dropout < 0);
+    assert_int_equal(l->weight_decay_all, 1);
+    assert_int_equal(l->save_total_limit, 1);
+    assert_int_equal(l->eval_batches, 8);
+    assert_string_equal(t->lr_scheduler, "cosine");
+    assert_true(t->adam_beta1 == 0.8 && t->adam_beta2 == 0.98 && t->adam_epsilon == 1e-6);
+    assert_true(t->hidden_dropout == 0.0 && t->attention_dropout == 0.2);
+    assert_int_equal(t->weight_decay_all, 0);
+    assert_int_equal(t->save_total_limit, 3);
+    assert_string_equal(t->metric_for_best_model, "macro_f1");
+    roundtrip(path, xt_tmp_path("tk-resolved.yaml"), NULL, 0);
+    char *resolved = xt_read_file(xt_tmp_path("tk-resolved.yaml"), NULL);
+    assert_non_null(strstr(resolved, "      hidden_dropout: null\n")); /* the lang phase: unset */
+    free(resolved);
+    /* the default metric follows the task type */
+    snprintf(text, sizeof text, "%s", TK_HEAD("tagging"));
+    strcat(text, "  - task: {epochs: 1}\n");
+    load_ok(r, fixture("tk/tagging.yaml", text), NULL, 0);
+    assert_string_equal(r->phases[0].metric_for_best_model, "span_f1");
+    free(r);
+
+    /* errors: each at its value or key, exit code 2 (CONFIG) */
+    static const struct {
+        const char *phase, *needle, *hint;
+    } bad[] = {
+        {"lr_scheduler: cosin", "'phases[0].task.lr_scheduler' is 'cosin'", "did you mean 'cosine'?"},
+        {"adam_beta1: 1.0", "'phases[0].task.adam_beta1' is '1.0'", "a number in [0, 1)"},
+        {"adam_epsilon: tiny", "'phases[0].task.adam_epsilon' is 'tiny'", "a number in [0, 1]"},
+        {"hidden_dropout: 1.5", "'phases[0].task.hidden_dropout' is '1.5'", "a probability in [0, 1)"},
+        {"weight_decay_all: 1", "'phases[0].task.weight_decay_all' is '1'", "true or false"},
+        {"save_total_limit: -1", "'phases[0].task.save_total_limit' is '-1'", "an integer >= 0"},
+        {"metric_for_best_model: span_f1", "'phases[0].task.metric_for_best_model' is 'span_f1'",
+         "accuracy, macro_f1 or loss (a classification task)"},
+        {"learning_rate: 1e-4", "unknown key 'learning_rate' in 'phases[0].task'", "xadapt's key is 'lr'"},
+        {"num_train_epochs: 3", "unknown key 'num_train_epochs'", "xadapt's key is 'epochs'"},
+        {"max_steps: 100", "unknown key 'max_steps'", "xadapt's key is 'steps'"},
+        {"per_device_train_batch_size: 8", "unknown key 'per_device_train_batch_size'", "xadapt's key is 'batch_size'"},
+        {"lr_scheduler_type: cosine", "unknown key 'lr_scheduler_type'", "xadapt's key is 'lr_scheduler'"},
+        {"gradient_accumulation_steps: 4", "unknown key 'gradient_accumulation_steps'", "not supported yet"},
+        {"eval_batches: 2", "unknown key 'eval_batches' in 'phases[0].task'", "a parameter of pretrain/lang phases"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        snprintf(text, sizeof text, "%s", TK_HEAD("classification"));
+        size_t k = strlen(text);
+        snprintf(text + k, sizeof text - k, "  - task: {%s}\n", bad[i].phase);
+        char name[64];
+        snprintf(name, sizeof name, "tk/bad%zu.yaml", i);
+        const char *needles[] = {"bad", ".yaml:9:12", bad[i].needle, bad[i].hint, NULL}; /* the key */
+        const char *needles_v[] = {".yaml:9:", bad[i].needle, bad[i].hint, NULL}; /* its value */
+        assert_recipe_error(name, text, XA_STATUS_CONFIG, strstr(bad[i].needle, "unknown key") ? needles : needles_v);
+        assert_int_equal(xa_status_exit_code(XA_STATUS_CONFIG), 2);
+    }
+    /* eval_batches and weight_decay_all belong to their phases only */
+    snprintf(text, sizeof text, "%s", TK_HEAD("classification"));
+    strcat(text, "  - pretrain: {weight_decay_all: false}\n");
+    const char *needles[] = {"unknown key 'weight_decay_all' in 'phases[0].pretrain'", NULL};
+    assert_recipe_error("tk/wdpre.yaml", text, XA_STATUS_CONFIG, needles);
+#undef TK_HEAD
+}
+
 static void test_finetune_phase(void **state) {
     (void)state;
     const char *path = fixture("ft/recipe.yaml", MIN_HEAD "data: {task: {train: t, dev: d, test: '{lang}.tsv'}}\n"
@@ -1036,6 +1121,7 @@ int main(void) {
         cmocka_unit_test(test_write_load_roundtrip),
         cmocka_unit_test(test_finetune_phase),
         cmocka_unit_test(test_expand_and_pos),
+        cmocka_unit_test(test_trainer_keys),
         cmocka_unit_test(test_bn_config_set),
         cmocka_unit_test(test_fusion_config_set),
     };

@@ -333,6 +333,48 @@ static void test_utf8(void **state) {
     assert_int_equal(xa_utf8_char("", 0), 0);
 }
 
+/* On a terminal (is_tty forced on a file; the width from $COLUMNS since the file has no window
+ * size): the line is cut to the width minus one; a log message erases it first and draws it again
+ * after, so the message starts a line of its own; quiet writes nothing. */
+static void test_progress_terminal(void **state) {
+    (void)state;
+    const char *path = xt_tmp_path("progress-tty.txt");
+    FILE *f = fopen(path, "w+");
+    assert_non_null(f);
+    setenv("COLUMNS", "40", 1);
+    xa_progress p;
+    xa_progress_init(&p, f, "lang de", "tok", 0, 100);
+    p.is_tty = 1;
+    xa_progress_update(&p, 1, 8.0, "loss %.4f | lr %.2e | and a long tail of text", 3.25, 1e-4);
+    const long drawn = ftell(f);
+    assert_true(drawn >= 2 && drawn <= 40); /* "\r" + at most 39 characters */
+    assert_true(strlen(p.shown) == 39);
+    FILE *saved = stderr; /* the default log sink writes to stderr: send it to the same file */
+    stderr = f;
+    XA_LOG_WARN("a message");
+    stderr = saved;
+    xa_progress_finish(&p);
+    xa_progress_set_quiet(1);
+    xa_progress p2;
+    xa_progress_init(&p2, f, "quiet", "tok", 0, 10);
+    p2.is_tty = 1;
+    const long before = ftell(f);
+    xa_progress_update(&p2, 1, 8.0, "loss 1");
+    xa_progress_finish(&p2);
+    assert_int_equal(ftell(f), before);
+    xa_progress_set_quiet(0);
+    fclose(f);
+    unsetenv("COLUMNS");
+    char *text = xt_read_file(path, NULL);
+    assert_non_null(text);
+    /* the line, erased ("\r" + blanks + "\r"), the message on its own line, the line again */
+    char want[256];
+    snprintf(want, sizeof want, "\r%39s\r[xadapt] warning: a message\n\r%s", "", p.shown);
+    assert_non_null(strstr(text, want));
+    assert_int_equal(text[strlen(text) - 1], '\n'); /* finish ends the line */
+    free(text);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_status_exit_codes),
@@ -346,6 +388,7 @@ int main(void) {
         cmocka_unit_test(test_rng_distributions),
         cmocka_unit_test(test_timer_and_duration),
         cmocka_unit_test(test_progress_plain_lines),
+        cmocka_unit_test(test_progress_terminal),
         cmocka_unit_test(test_utf8),
     };
     return cmocka_run_group_tests_name("core", tests, NULL, NULL);

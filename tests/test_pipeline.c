@@ -460,6 +460,127 @@ static void test_cells(void **state) {
     assert_true(xa_cell_dir(xa_cell_begin("pkg"), NULL) == xa_cell_dir(xa_cell_begin("pkg"), ""));
 }
 
+/* The provenance of every artefact of a recipe that uses none of the trainer keys added after
+ * 2026-12-02 (lr_scheduler, adam_*, dropout overrides, weight_decay_all, metric_for_best_model,
+ * save_total_limit, eval_batches) is byte for byte what xadapt wrote before them
+ * (tests/data/recipe/provenance-default.txt, written by this test with XA_WRITE_GOLDEN=1 on the
+ * code before those keys existed), so outputs made by the older binary stay valid. Paths and
+ * mtimes are replaced by placeholders. Keys set to their defaults change nothing either. */
+static void normalise_prov(char *dst, size_t cap, const char *text) {
+    size_t n = 0, gl = strlen(g_dir);
+    for (const char *s = text; *s && n + 16 < cap;) {
+        if (!strncmp(s, g_dir, gl)) {
+            n += (size_t)snprintf(dst + n, cap - n, "DIR");
+            s += gl;
+        } else if (!strncmp(s, "mtime=", 6)) {
+            n += (size_t)snprintf(dst + n, cap - n, "mtime=T");
+            s += 6;
+            while (*s && *s != '\n' && *s != ' ') s++;
+        } else {
+            dst[n++] = *s++;
+        }
+    }
+    dst[n] = '\0';
+}
+
+static void all_provenance(const char *const *sets, int n_sets, char *out, size_t cap) {
+    static xa_recipe r;
+    put("recipe-prov.yaml",
+        "name: t\noutput: out\nseed: 3\nseeds: [3]\n"
+        "model: {base: out/base, arch: tiny, vocab_size: 100}\n"
+        "languages: {source: en, targets: [de, fr]}\n"
+        "data:\n  pretrain: data/multi.txt\n  mlm: data/mono/{lang}.txt\n  mlm_heldout: data/mono/{lang}.txt\n"
+        "  task:\n    name: pkg\n    train: data/pkg/en.train.tsv\n    dev: data/pkg/en.dev.tsv\n"
+        "    test: data/pkg/{lang}.test.tsv\n"
+        "adapters:\n  lang: {preset: seq_bn_inv}\n  task: {preset: seq_bn}\n  fusion: {preset: dynamic}\n"
+        "phases:\n  - pretrain: {steps: 10}\n  - lang: {steps: 10}\n  - task: {epochs: 1, eval_every: 5}\n"
+        "  - fusion: {epochs: 1}\n  - finetune: {epochs: 1}\n  - eval: {setups: [task_only, madx, fusion, full_ft]}\n");
+    xa_status st = xa_recipe_load(&r, at("recipe-prov.yaml"), sets, n_sets);
+    if (st) {
+        char buf[4096];
+        xa_error_format(xa_error_last(), buf, sizeof buf);
+        fail_msg("xa_recipe_load: %s", buf);
+    }
+    xa_plan pl;
+    plan(&pl, &r, XA_PHASE_N);
+    size_t n = 0;
+    for (int i = 0; i < pl.n; i++) {
+        char *text = NULL, norm[8192];
+        assert_int_equal(xa_plan_provenance(&pl, i, 0, &text), XA_STATUS_OK);
+        normalise_prov(norm, sizeof norm, text);
+        free(text);
+        n += (size_t)snprintf(out + n, cap - n, "%s---\n", norm);
+        assert_true(n < cap);
+    }
+    char *text = NULL, norm[8192];
+    assert_int_equal(xa_plan_eval_provenance(&pl, &r.phases[xa_recipe_phase(&r, XA_PHASE_EVAL)], &text), XA_STATUS_OK);
+    normalise_prov(norm, sizeof norm, text);
+    free(text);
+    n += (size_t)snprintf(out + n, cap - n, "%s---\n", norm);
+    assert_int_equal(xa_plan_table_provenance(&pl, "mlm", r.mlm_heldout, 16, 128, &text), XA_STATUS_OK);
+    normalise_prov(norm, sizeof norm, text);
+    free(text);
+    n += (size_t)snprintf(out + n, cap - n, "%s", norm);
+    assert_true(n < cap);
+    xa_plan_free(&pl);
+}
+
+static void test_provenance_stable(void **state) {
+    (void)state;
+    static char got[65536];
+    all_provenance(NULL, 0, got, sizeof got);
+    const char *golden = xt_data_path("recipe/provenance-default.txt");
+    if (getenv("XA_WRITE_GOLDEN")) {
+        xt_write_file(golden, got, strlen(got));
+        return;
+    }
+    char *want = xt_read_file(golden, NULL);
+    assert_non_null(want);
+    if (strcmp(got, want)) fail_msg("provenance changed for a recipe with default settings:\n%s\nexpected:\n%s", got, want);
+    /* the new keys set to their defaults: the same text */
+    const char *defaults[] = {"phases.lang.lr_scheduler=linear", "phases.task.adam_beta1=0.9",
+                              "phases.task.adam_beta2=0.999", "phases.task.adam_epsilon=1e-8",
+                              "phases.task.weight_decay_all=true", "phases.task.metric_for_best_model=accuracy",
+                              "phases.lang.hidden_dropout=null", "phases.lang.save_total_limit=4",
+                              "phases.lang.eval_every=5", "phases.lang.eval_batches=2",
+                              "phases.pretrain.eval_every=5"};
+    all_provenance(defaults, (int)(sizeof defaults / sizeof *defaults), got, sizeof got);
+    if (strcmp(got, want)) fail_msg("provenance changed by keys set to their defaults:\n%s", got);
+    /* other values are recorded, in the phases that set them */
+    const char *other[] = {"phases.lang.lr_scheduler=cosine", "phases.task.adam_beta2=0.98",
+                           "phases.finetune.hidden_dropout=0", "phases.fusion.weight_decay_all=false",
+                           "phases.task.metric_for_best_model=loss"};
+    all_provenance(other, (int)(sizeof other / sizeof *other), got, sizeof got);
+    static const char *const added[] = {"lr_scheduler: cosine\n", "adam_beta2: 0.98\n", "hidden_dropout: 0\n",
+                                        "weight_decay_all: false\n", "metric_for_best_model: loss\n"};
+    static const char *const where[] = {"artefact: lang de", "artefact: task pkg", "artefact: finetune pkg",
+                                        "artefact: fusion pkg", "artefact: task pkg"};
+    for (int i = 0; i < 5; i++) {
+        const char *a = strstr(got, where[i]), *end = a ? strstr(a, "---") : NULL, *at = a ? strstr(a, added[i]) : NULL;
+        if (!at || at > end) fail_msg("'%s' not in the provenance of '%s'", added[i], where[i]);
+    }
+    const char *ld = strstr(got, "artefact: lang de"), *ab = strstr(ld, "adam_beta2");
+    assert_true(ab > strstr(ld, "---")); /* set for the task phase: not in the language adapter's */
+    free(want);
+    /* the knobs the runner hands to train/ */
+    static xa_recipe r;
+    load(&r, NULL, 0);
+    xa_train_knobs k = xa_pipeline_knobs(&r.phases[1]), d = xa_train_knobs_default();
+    assert_true(k.sched == d.sched && k.adam_beta1 == d.adam_beta1 && k.adam_beta2 == d.adam_beta2 &&
+                k.adam_epsilon == d.adam_epsilon && k.hidden_dropout == d.hidden_dropout &&
+                k.attention_dropout == d.attention_dropout && k.weight_decay_all == d.weight_decay_all &&
+                k.save_total_limit == d.save_total_limit);
+    const char *sets[] = {"phases.lang.lr_scheduler=constant", "phases.lang.adam_epsilon=1e-6",
+                          "phases.lang.attention_dropout=0.25", "phases.lang.weight_decay_all=false",
+                          "phases.lang.save_total_limit=0"};
+    load(&r, sets, 5);
+    k = xa_pipeline_knobs(&r.phases[1]);
+    assert_int_equal(k.sched, XA_SCHED_KIND_CONSTANT);
+    assert_true(k.adam_epsilon == 1e-6 && k.adam_beta1 == 0.9 && k.attention_dropout == 0.25 && k.hidden_dropout < 0);
+    assert_int_equal(k.weight_decay_all, 0);
+    assert_int_equal(k.save_total_limit, 0);
+}
+
 static void test_validate(void **state) {
     xa_recipe *r = *state;
     validate_fails(r, "phases.eval.setups=[madx3]", XA_STATUS_CONFIG, "unknown eval setup 'madx3'");
@@ -513,6 +634,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_plan_finetune, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cells, setup, teardown),
         cmocka_unit_test_setup_teardown(test_validate, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_provenance_stable, setup, teardown),
     };
     return cmocka_run_group_tests_name("pipeline", tests, NULL, NULL);
 }

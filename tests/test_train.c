@@ -1,16 +1,25 @@
 /* Tests of framework/data (MLM packing and masking) and framework/train (pretraining): the loss of
  * a 30-step run falls, and a run interrupted and resumed from its checkpoint ends with exactly the
- * weights of an uninterrupted run. */
+ * weights of an uninterrupted run. Then the trainer's record and knobs: typed metrics rows, resume
+ * without duplicate rows, train.log, the loss-curve SVG (also from the older row format), the
+ * schedules, AdamW's betas and epsilon, HF's weight-decay exclusion, the checkpoint history,
+ * held-out MLM validation, metric_for_best_model, and checkpoint identities that default settings
+ * leave as they were. */
 #include "testutil.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "compose/compose.h"
 #include "data/data.h"
+#include "eval/plot.h"
+#include "heads/heads.h"
+#include "hub/hub.h"
 #include "model/model.h"
 #include "io/file.h"
 #include "io/hfjson.h"
+#include "io/safetensors.h"
 #include "optim/optim.h"
 #include "train/ckpt.h"
 #include "train/train.h"
@@ -366,6 +375,7 @@ typedef struct toy_phase {
     float w[4], g[4];
     int64_t calls;             /* batch requests: the data position */
     int stop_at;               /* after: early stop at this step (0: never) */
+    int eval_every;            /* after: an "eval" row every this many steps (0: none) */
 } toy_phase;
 
 static xa_status toy_init(void *ctx, xa_train_state *ts) {
@@ -407,8 +417,11 @@ static xa_status toy_step(void *ctx, xa_trainer *t, float *loss, double *tokens)
 }
 
 static xa_status toy_after(void *ctx, xa_trainer *t, float loss, double lr, char *line, size_t n) {
+    const toy_phase *p = ctx;
     (void)loss, (void)lr, (void)line, (void)n;
-    if (((toy_phase *)ctx)->stop_at == t->ts.step) t->stop = 1;
+    if (p->eval_every && t->ts.step % p->eval_every == 0)
+        xa_trainer_log_eval(t, "dev", "toy_score", 1.0 / (double)t->ts.step, "\"extra\": 1");
+    if (p->stop_at == t->ts.step) t->stop = 1;
     return XA_STATUS_OK;
 }
 
@@ -424,13 +437,16 @@ static xa_status toy_save(void *ctx, const char *dir) {
 
 static const xa_trainer_ops g_toy = {toy_init, toy_load, toy_seek, toy_step, NULL, toy_after, toy_position, toy_save};
 
-/* Run the toy phase in dir for steps (stop_after: 0 = to the end); returns the trainer's step. */
-static int64_t toy_run(const char *dir, int64_t steps, int64_t stop_after, int resume, toy_phase *p) {
+/* Run the toy phase in dir for steps (stop_after: 0 = to the end) with checkpoints every
+ * ckpt_every steps, windows of log_every and the knobs (NULL: defaults); returns the trainer's step. */
+static int64_t toy_run_k(const char *dir, int64_t steps, int64_t stop_after, int resume, toy_phase *p,
+                         int64_t ckpt_every, int64_t log_every, const xa_train_knobs *k) {
     xa_optim opt;
     xa_trainer t;
     assert_int_equal(xa_optim_init(&opt, 0.9, 0.999, 1e-8), XA_STATUS_OK);
     assert_int_equal(xa_optim_add_group(&opt, "w", p->w, p->g, 4, 1.0, 0.01, 1, NULL), XA_STATUS_OK);
-    xa_trainer_opts o = {"toy", dir, NULL, "toy v=1", steps, 2, 0.1, 1.0, 3, 2, stop_after, resume, NULL};
+    xa_trainer_opts o = {"toy", dir, NULL, "toy v=1", steps, 2, 0.1, 1.0, ckpt_every, log_every, stop_after, resume,
+                         NULL, "toy", k};
     FILE *quiet = fopen("/dev/null", "w");
     o.progress = quiet;
     assert_int_equal(xa_trainer_run(&t, &o, &opt, &g_toy, p), XA_STATUS_OK);
@@ -438,6 +454,10 @@ static int64_t toy_run(const char *dir, int64_t steps, int64_t stop_after, int r
     fclose(quiet);
     xa_optim_free(&opt);
     return t.ts.step;
+}
+
+static int64_t toy_run(const char *dir, int64_t steps, int64_t stop_after, int resume, toy_phase *p) {
+    return toy_run_k(dir, steps, stop_after, resume, p, 3, 2, NULL);
 }
 
 static void test_trainer_skeleton(void **state) {
@@ -470,7 +490,7 @@ static void test_trainer_skeleton(void **state) {
     xa_trainer t;
     assert_int_equal(xa_optim_init(&opt, 0.9, 0.999, 1e-8), XA_STATUS_OK);
     assert_int_equal(xa_optim_add_group(&opt, "w", resumed.w, resumed.g, 4, 1.0, 0.01, 1, NULL), XA_STATUS_OK);
-    xa_trainer_opts o = {"toy", b, NULL, "toy v=2", 10, 2, 0.1, 1.0, 3, 2, 0, 1, NULL};
+    xa_trainer_opts o = {"toy", b, NULL, "toy v=2", 10, 2, 0.1, 1.0, 3, 2, 0, 1, NULL, "toy", NULL};
     assert_int_equal(xa_trainer_run(&t, &o, &opt, &g_toy, &resumed), XA_STATUS_CONFIG);
     xt_assert_error_mentions("v=2");
     xa_trainer_close(&t);
@@ -788,6 +808,640 @@ static void test_full_finetune(void **state) {
     fclose(po.progress);
 }
 
+/* ==== the record and the knobs of the trainer (issue 16) ==================================== */
+
+/* Whether text is a well-formed XML document with root element `root`: tags nest and close,
+ * attribute values are quoted, character data and values use only the five entities or numeric
+ * references. Returns NULL when it is, else what is wrong. */
+static const char *xml_problem(const char *text, const char *root) {
+    static char why[160];
+    char stack[64][32];
+    int depth = 0, roots = 0;
+    for (const char *c = text; *c;) {
+        if (*c == '&') {
+            const char *e = strchr(c, ';');
+            static const char *const ents[] = {"&amp;", "&lt;", "&gt;", "&quot;", "&apos;"};
+            int ok = e && c[1] == '#';
+            for (int i = 0; i < 5 && !ok; i++) ok = !strncmp(c, ents[i], strlen(ents[i]));
+            if (!ok) return "a bare '&'";
+            c = e + 1;
+            continue;
+        }
+        if (*c == '>') return "a '>' outside a tag";
+        if (*c != '<') {
+            c++;
+            continue;
+        }
+        if (c[1] == '?' || c[1] == '!') {
+            const char *e = strchr(c, '>');
+            if (!e) return "an unterminated declaration";
+            c = e + 1;
+            continue;
+        }
+        int closing = c[1] == '/';
+        const char *n = c + 1 + closing;
+        size_t nl = strcspn(n, " \t\n/>");
+        if (!nl || nl >= sizeof stack[0]) return "a bad tag name";
+        const char *q = n + nl;
+        int selfclose = 0;
+        for (;;) { /* attributes */
+            while (*q == ' ' || *q == '\n' || *q == '\t') q++;
+            if (*q == '>') break;
+            if (q[0] == '/' && q[1] == '>') {
+                selfclose = 1;
+                q++;
+                break;
+            }
+            if (closing) return "attributes in a closing tag";
+            size_t al = strcspn(q, "= \t\n>");
+            if (!al || q[al] != '=' || q[al + 1] != '"') return "an unquoted attribute";
+            const char *v = q + al + 2, *end = strchr(v, '"');
+            if (!end) return "an unterminated attribute";
+            for (const char *x = v; x < end; x++)
+                if (*x == '<') return "a '<' in an attribute";
+            q = end + 1;
+        }
+        if (closing) {
+            if (!depth || strncmp(stack[depth - 1], n, nl) || stack[depth - 1][nl]) {
+                snprintf(why, sizeof why, "</%.*s> does not close <%s>", (int)nl, n, depth ? stack[depth - 1] : "");
+                return why;
+            }
+            depth--;
+        } else {
+            if (!depth) {
+                if (roots++ || strncmp(n, root, nl) || root[nl]) return "not one root element of the expected name";
+            }
+            if (!selfclose) {
+                if (depth == 64) return "nested too deeply";
+                snprintf(stack[depth++], sizeof stack[0], "%.*s", (int)nl, n);
+            }
+        }
+        c = q + 1;
+    }
+    return depth ? "unclosed elements at the end" : roots ? NULL : "no root element";
+}
+
+static void assert_svg_file(const char *path) {
+    char *svg = xt_read_file(path, NULL);
+    if (!svg) fail_msg("no SVG at %s", path);
+    const char *why = xml_problem(svg, "svg");
+    if (why) fail_msg("%s: not well-formed SVG: %s", path, why);
+    assert_non_null(strstr(svg, "xmlns=\"http://www.w3.org/2000/svg\""));
+    assert_non_null(strstr(svg, "<polyline"));
+    free(svg);
+}
+
+/* The values of "key": N of every line of text that holds `with` (at most cap), in order. */
+static int row_values(const char *text, const char *with, const char *key, double *out, int cap) {
+    char pat[64];
+    snprintf(pat, sizeof pat, "\"%s\": ", key);
+    int k = 0;
+    for (const char *line = text; line && *line && k < cap;) {
+        const char *nl = strchr(line, '\n');
+        size_t len = nl ? (size_t)(nl - line) : strlen(line);
+        char buf[1024];
+        snprintf(buf, sizeof buf, "%.*s", (int)(len < sizeof buf ? len : sizeof buf - 1), line);
+        const char *at = strstr(buf, pat);
+        if (strstr(buf, with) && at) out[k++] = atof(at + strlen(pat));
+        line = nl ? nl + 1 : NULL;
+    }
+    return k;
+}
+
+/* metrics.jsonl rows are typed ("train" per window, "eval" per evaluation, with phase, step and
+ * time); a run stopped at step 5 whose file then got rows of later steps and half a line (as when
+ * a kill lands after the checkpoint) and is resumed holds every step once, in order; train.log
+ * records the start, the resume and the end; metrics.svg is well-formed SVG. */
+static void test_metrics_record(void **state) {
+    (void)state;
+    char dir[XA_PATH_MAX], path[XA_PATH_MAX + 32];
+    snprintf(dir, sizeof dir, "%s", xt_tmp_path("record"));
+    xa_file_remove_tree(dir);
+    toy_phase a = {0};
+    a.eval_every = 3;
+    assert_int_equal(toy_run_k(dir, 10, 5, 1, &a, 5, 2, NULL), 5);
+    snprintf(path, sizeof path, "%s/metrics.jsonl", dir);
+    FILE *f = fopen(path, "a"); /* what a killed run had written after its checkpoint at step 5 */
+    assert_non_null(f);
+    fputs("{\"type\": \"train\", \"phase\": \"toy\", \"step\": 6, \"time\": 1, \"loss\": 9.0, \"lr\": 0.1}\n"
+          "{\"type\": \"eval\", \"phase\": \"toy\", \"step\": 6, \"time\": 1, \"split\": \"dev\", \"metric\": \"toy_score\", "
+          "\"value\": 9}\n{\"type\": \"train\", \"step\": 8, \"lo", f);
+    fclose(f);
+    toy_phase b = {0};
+    b.eval_every = 3;
+    assert_int_equal(toy_run_k(dir, 10, 0, 1, &b, 5, 2, NULL), 10);
+    char *m = xt_read_file(path, NULL);
+    assert_non_null(m);
+    double steps[32], evals[32], times[32];
+    int nt = row_values(m, "\"type\": \"train\"", "step", steps, 32);
+    int ne = row_values(m, "\"type\": \"eval\"", "step", evals, 32);
+    assert_int_equal(row_values(m, "\"type\": \"train\"", "time", times, 32), nt);
+    int lines = 0, typed = 0;
+    for (char *q = m; *q; q++) lines += *q == '\n';
+    for (const char *q = m; (q = strstr(q, "\"phase\": \"toy\"")); q++) typed++;
+    assert_int_equal(lines, nt + ne);
+    assert_int_equal(typed, lines);
+    const double want_t[] = {2, 4, 6, 8, 10}, want_e[] = {3, 6, 9};
+    assert_int_equal(nt, 5);
+    assert_int_equal(ne, 3);
+    for (int i = 0; i < nt; i++) assert_true(steps[i] == want_t[i]);
+    for (int i = 0; i < ne; i++) assert_true(evals[i] == want_e[i]);
+    for (int i = 0; i < nt; i++) assert_true(times[i] > 1.6e9); /* Unix seconds, not the fake rows' */
+    assert_non_null(strstr(m, "\"metric\": \"toy_score\", \"value\": 0.166667, \"extra\": 1"));
+    assert_null(strstr(m, "\"loss\": 9.0"));
+    free(m);
+    snprintf(path, sizeof path, "%s/train.log", dir);
+    char *log = xt_read_file(path, NULL);
+    assert_non_null(log);
+    assert_non_null(strstr(log, "toy: starting, 10 steps"));
+    assert_non_null(strstr(log, "toy: paused at step 5 of 10"));
+    assert_non_null(strstr(log, "toy: resuming at step 5 of 10"));
+    assert_non_null(strstr(log, "toy: finished at step 10 of 10"));
+    assert_non_null(strstr(log, "step 6/10: dev toy_score"));
+    assert_non_null(strstr(log, "row(s) after step 5 dropped")); /* the INFO message, through the log file */
+    free(log);
+    snprintf(path, sizeof path, "%s/metrics.svg", dir);
+    assert_svg_file(path);
+}
+
+/* The learning rate of every step under each lr_scheduler, against HF's formulas written out here:
+ * linear warmup over w steps, then linear decay / half a cosine to 0 at n; constant ignores the
+ * warmup. The lr of the row of step s is the rate its optimizer step used, factor(s - 1). */
+static void test_scheduler_shapes(void **state) {
+    (void)state;
+    const double pi = 3.14159265358979323846, lr = 0.1;
+    const int n = 12, w = 2;
+    for (int kind = 0; kind < 3; kind++) {
+        char dir[XA_PATH_MAX], path[XA_PATH_MAX + 32];
+        snprintf(dir, sizeof dir, "%s-%d", xt_tmp_path("sched"), kind);
+        xa_file_remove_tree(dir);
+        xa_train_knobs k = xa_train_knobs_default();
+        k.sched = kind == 0 ? XA_SCHED_KIND_LINEAR : kind == 1 ? XA_SCHED_KIND_COSINE : XA_SCHED_KIND_CONSTANT;
+        toy_phase p = {0};
+        assert_int_equal(toy_run_k(dir, n, 0, 1, &p, 0, 1, &k), n);
+        snprintf(path, sizeof path, "%s/metrics.jsonl", dir);
+        char *m = xt_read_file(path, NULL);
+        double got[32];
+        assert_int_equal(row_values(m, "\"train\"", "lr", got, 32), n);
+        free(m);
+        for (int s = 1; s <= n; s++) {
+            const int t = s - 1;
+            double f = t < w ? (double)t / w : 1.0;
+            if (t >= w && kind == 0) f = (double)(n - t) / (n - w);
+            if (t >= w && kind == 1) f = 0.5 * (1 + cos(pi * (double)(t - w) / (n - w)));
+            if (kind == 2) f = 1.0;
+            if (fabs(got[s - 1] - lr * f) > 1e-6 * lr) /* the rows print 6 significant digits */
+                fail_msg("%s: step %d lr %.9g, expected %.9g", xa_sched_kind_name(k.sched), s, got[s - 1], lr * f);
+        }
+    }
+}
+
+/* AdamW with the knobs' betas and epsilon against two steps computed here in double (the formula
+ * of torch.optim.AdamW), and HF's weight-decay exclusion: a no-decay range is left undecayed. */
+static void test_adam_knobs_and_decay(void **state) {
+    (void)state;
+    xa_train_knobs k = xa_train_knobs_default();
+    k.adam_beta1 = 0.5;
+    k.adam_beta2 = 0.75;
+    k.adam_epsilon = 0.125;
+    xa_optim opt;
+    float p[6] = {1, -2, 0.5f, 3, -1, 2}, g[6];
+    const float g1[6] = {0.1f, -0.2f, 0.3f, 0, 1, -1}, g2[6] = {-0.3f, 0.1f, 0.2f, 0.5f, -1, 0.25f};
+    assert_int_equal(xa_trainer_optim_init(&opt, &k), XA_STATUS_OK);
+    assert_int_equal(xa_optim_add_group(&opt, "w", p, g, 6, 1.0, 0.5, 1, NULL), XA_STATUS_OK);
+    const size_t keep[1][2] = {{2, 4}};
+    assert_int_equal(xa_optim_set_no_decay(&opt, "w", keep, 1), XA_STATUS_OK);
+    double ref[6], m[6] = {0}, v[6] = {0};
+    for (int i = 0; i < 6; i++) ref[i] = p[i];
+    const double lr = 0.01, wd = 0.5;
+    for (int t = 1; t <= 2; t++) {
+        const float *gt = t == 1 ? g1 : g2;
+        memcpy(g, gt, sizeof g);
+        xa_optim_step(&opt, lr);
+        for (int i = 0; i < 6; i++) {
+            if (i < 2 || i >= 4) ref[i] *= 1 - lr * wd;
+            m[i] = 0.5 * m[i] + 0.5 * gt[i];
+            v[i] = 0.75 * v[i] + 0.25 * (double)gt[i] * gt[i];
+            const double mh = m[i] / (1 - pow(0.5, t)), vh = v[i] / (1 - pow(0.75, t));
+            ref[i] -= lr * mh / (sqrt(vh) + 0.125);
+        }
+        for (int i = 0; i < 6; i++)
+            if (fabs(p[i] - ref[i]) > 1e-6) fail_msg("step %d: p[%d] = %.9g, AdamW gives %.9g", t, i, p[i], ref[i]);
+    }
+    /* ranges outside the group are refused */
+    const size_t bad[1][2] = {{4, 9}};
+    assert_int_equal(xa_optim_set_no_decay(&opt, "w", bad, 1), XA_STATUS_USAGE);
+    xa_optim_free(&opt);
+    /* checkpoint identities: nothing for the defaults, every changed knob named */
+    char id[256] = "lang de";
+    xa_train_knobs d = xa_train_knobs_default();
+    xa_trainer_identity_knobs(id, sizeof id, &d);
+    assert_string_equal(id, "lang de");
+    d.sched = XA_SCHED_KIND_COSINE;
+    d.adam_beta2 = 0.98;
+    d.hidden_dropout = 0;
+    d.weight_decay_all = 0;
+    d.save_total_limit = 3; /* changes no weights: not in the identity */
+    xa_trainer_identity_knobs(id, sizeof id, &d);
+    assert_string_equal(id, "lang de sched=cosine adam_beta2=0.98 hidden_dropout=0 decay=hf");
+}
+
+typedef struct name_check {
+    const float *base;
+    const xa_param_group *g;
+    int n_skipped, n_decayed;
+} name_check;
+
+/* Every element of a bias / norm tensor lies in a no-decay range, every other element outside. */
+static xa_status check_tensor(void *ctx, const char *name, const float *data, size_t numel) {
+    name_check *c = ctx;
+    const size_t lo = (size_t)(data - c->base);
+    for (size_t j = lo; j < lo + numel; j++) {
+        int in = 0;
+        for (size_t r = 0; r < c->g->n_no_decay; r++) in |= j >= c->g->no_decay[r][0] && j < c->g->no_decay[r][1];
+        const int skip = strstr(name, "bias") || strstr(name, "norm");
+        if (in != skip) fail_msg("%s: element %zu %s decayed", name, j - lo, in ? "not" : "");
+    }
+    if (strstr(name, "bias") || strstr(name, "norm")) c->n_skipped++; else c->n_decayed++;
+    return XA_STATUS_OK;
+}
+
+/* The HF exclusion for an adapter with LayerNorms (Houlsby with ln_before), an invertible adapter
+ * and a head: biases and norm weights, by AdapterHub tensor name. */
+static void test_decay_exclusion_by_name(void **state) {
+    (void)state;
+    xa_bn_config cfg;
+    assert_int_equal(xa_bn_config_preset(&cfg, "seq_bn_inv"), XA_STATUS_OK);
+    assert_int_equal(xa_bn_config_set(&cfg, "ln_before", "true", "test"), XA_STATUS_OK);
+    xa_adapter a;
+    assert_int_equal(xa_adapter_init(&a, "de", &cfg, 2, 16, 1, "test"), XA_STATUS_OK);
+    xa_optim opt;
+    assert_int_equal(xa_optim_init(&opt, 0.9, 0.999, 1e-8), XA_STATUS_OK);
+    assert_int_equal(xa_optim_add_group(&opt, "de", a.params, a.grads, a.n_params, 1.0, 0.01, 1, NULL), XA_STATUS_OK);
+    assert_int_equal(xa_trainer_no_decay_adapter(&opt, "de", &a), XA_STATUS_OK);
+    name_check c = {a.params, xa_optim_find(&opt, "de"), 0, 0};
+    assert_true(c.g->n_no_decay > 0);
+    assert_int_equal(xa_hub_visit_adapter(&a, check_tensor, &c), XA_STATUS_OK);
+    assert_true(c.n_skipped >= 2 * 4 + 4 && c.n_decayed >= 2 * 2 + 4); /* per layer LN w/b + 2 biases; inv F/G */
+    xa_head h;
+    assert_int_equal(xa_head_init(&h, XA_HEAD_CLASSIFICATION, 16, 3, 0.1f, 2, 4, 1), XA_STATUS_OK);
+    assert_int_equal(xa_optim_add_group(&opt, "head", h.params, h.grads, h.n_params, 1.0, 0.01, 1, NULL), XA_STATUS_OK);
+    assert_int_equal(xa_trainer_no_decay_head(&opt, "head", &h), XA_STATUS_OK);
+    name_check ch = {h.params, xa_optim_find(&opt, "head"), 0, 0};
+    assert_int_equal(xa_hub_visit_head(&h, "head", check_tensor, &ch), XA_STATUS_OK);
+    assert_int_equal(ch.n_skipped, 2);
+    assert_int_equal(ch.n_decayed, 2);
+    assert_true(xa_trainer_skips_decay("bert.encoder.layer.0.attention.output.LayerNorm.weight"));
+    assert_false(xa_trainer_skips_decay("heads.pkg.1.weight"));
+    xa_head_free(&h);
+    xa_adapter_free(&a);
+    xa_optim_free(&opt);
+}
+
+/* save_total_limit 3: checkpoint/ (the latest) and the two before it as checkpoint-<step>/, older
+ * ones removed; a fresh run's first checkpoint removes another run's history; 1 keeps none. */
+static void test_checkpoint_history(void **state) {
+    (void)state;
+    char dir[XA_PATH_MAX], p[XA_PATH_MAX + 64];
+    snprintf(dir, sizeof dir, "%s", xt_tmp_path("history"));
+    xa_file_remove_tree(dir);
+    xa_train_knobs k = xa_train_knobs_default();
+    k.save_total_limit = 3;
+    toy_phase a = {0};
+    assert_int_equal(toy_run_k(dir, 10, 7, 1, &a, 2, 2, &k), 7); /* checkpoints at 2, 4, 6 and 7 */
+    toy_phase b = {0};
+    assert_int_equal(toy_run_k(dir, 10, 0, 1, &b, 2, 2, &k), 10); /* 8, 10 */
+    for (int s = 1; s <= 10; s++) { /* the two before the latest: 7 (the pause) and 8 */
+        const int want = s == 7 || s == 8;
+        snprintf(p, sizeof p, "%s/checkpoint-%d/w.bin", dir, s);
+        if ((access(p, F_OK) == 0) != want) fail_msg("checkpoint-%d %s", s, want ? "missing" : "kept");
+    }
+    snprintf(p, sizeof p, "%s/checkpoint/trainer_state.safetensors", dir);
+    assert_int_equal(access(p, F_OK), 0);
+    /* the history resumes: checkpoint-8 holds the weights of step 8 of an uninterrupted run */
+    toy_phase c = {0};
+    char d2[XA_PATH_MAX];
+    snprintf(d2, sizeof d2, "%s", xt_tmp_path("history-b"));
+    xa_file_remove_tree(d2);
+    assert_int_equal(toy_run_k(d2, 10, 8, 1, &c, 2, 2, NULL), 8);
+    snprintf(p, sizeof p, "%s/checkpoint-8/w.bin", dir);
+    char *w8 = xt_read_file(p, NULL);
+    assert_non_null(w8);
+    assert_memory_equal(w8, c.w, sizeof c.w);
+    free(w8);
+    /* a fresh run (resume 0) drops the history of the run before at its first checkpoint */
+    toy_phase f = {0};
+    assert_int_equal(toy_run_k(dir, 10, 3, 0, &f, 2, 2, &k), 3); /* checkpoints at 2, 3 */
+    snprintf(p, sizeof p, "%s/checkpoint-8", dir);
+    assert_false(xa_file_is_dir(p));
+    snprintf(p, sizeof p, "%s/checkpoint-2", dir);
+    assert_true(xa_file_is_dir(p));
+    /* limit 1 (the default) keeps no history */
+    toy_phase g = {0};
+    assert_int_equal(toy_run_k(dir, 10, 0, 1, &g, 2, 2, NULL), 10);
+    assert_false(xa_file_is_dir(p));
+}
+
+/* The loss curves of a metrics.jsonl of the older, untyped format with what an older resumed run
+ * left: duplicate steps (the last row wins), "nan" lines and half a last line (skipped). */
+static void test_plot_old_format(void **state) {
+    (void)state;
+    const char *svg = xt_tmp_path("old-metrics.svg");
+    xa_plot_info info;
+    assert_int_equal(xa_plot_metrics(xt_data_path("train/metrics-old.jsonl"), svg, "old <run> & co", &info), XA_STATUS_OK);
+    assert_int_equal(info.n_train, 5); /* steps 10 20 30 40 60 */
+    assert_int_equal(info.n_eval, 3);  /* dev at 20 40 60 */
+    assert_int_equal(info.n_metrics, 1);
+    assert_int_equal(info.n_skipped, 2);
+    assert_svg_file(svg);
+    char *text = xt_read_file(svg, NULL);
+    assert_non_null(strstr(text, "old &lt;run&gt; &amp; co"));
+    assert_non_null(strstr(text, "best dev 0.4500 at step 40"));
+    free(text);
+    /* nothing to plot, and a missing file */
+    const char *empty = xt_tmp_path("empty-metrics.jsonl");
+    xt_write_file(empty, "not json\n", 9);
+    assert_int_equal(xa_plot_metrics(empty, svg, NULL, NULL), XA_STATUS_FORMAT);
+    xt_assert_error_mentions("no training or evaluation rows");
+    assert_int_equal(xa_plot_metrics(xt_tmp_path("no-such.jsonl"), svg, NULL, NULL), XA_STATUS_NOT_FOUND);
+    xa_error_clear();
+}
+
+static char g_base[4096], g_tok[4200];
+
+/* A small base (L2 d32, 4 steps), pretrained once for the tests below. */
+static void need_base(void) {
+    if (g_base[0]) return;
+    snprintf(g_base, sizeof g_base, "%.4000s", xt_tmp_path("knob-base"));
+    xa_file_remove_tree(g_base);
+    xa_pretrain_opts o = small_opts(g_base, 4);
+    o.warmup = 1;
+    xa_pretrain_result r;
+    assert_int_equal(xa_pretrain(&o, &r), XA_STATUS_OK);
+    fclose(o.progress);
+    snprintf(g_tok, sizeof g_tok, "%s/sentencepiece.bpe.model", g_base);
+}
+
+/* The identity string a checkpoint holds (DIR/checkpoint/trainer_state.safetensors). */
+static void read_identity(const char *dir, char *out, size_t n) {
+    char p[4400];
+    snprintf(p, sizeof p, "%s/checkpoint/trainer_state.safetensors", dir);
+    xa_st_file *f = NULL;
+    assert_int_equal(xa_st_open(&f, p), XA_STATUS_OK);
+    const char *id = xa_st_metadata_get(f, "identity");
+    assert_non_null(id);
+    snprintf(out, n, "%s", id);
+    xa_st_close(f);
+}
+
+/* lang_opts with a checkpoint only at the end, a metrics row every step and 1 warmup step. */
+static xa_phase_opts small_phase(int64_t steps, FILE *progress) {
+    xa_phase_opts o = lang_opts(steps, progress);
+    o.warmup = 1;
+    o.ckpt_every = 0;
+    o.log_every = 1;
+    return o;
+}
+
+/* Checkpoint identities of pretraining, a language adapter, a task adapter and full fine-tuning
+ * with default settings are those written before the trainer keys of issue 16 existed
+ * (tests/data/train/identity-default.txt, written by this test with XA_WRITE_GOLDEN=1 on that
+ * code): a checkpoint of a run started by the older binary is resumed by this one. */
+static void test_identity_stable(void **state) {
+    (void)state;
+    need_base();
+    FILE *quiet = fopen("/dev/null", "w");
+    char got[8192], id[2048], dir[4200];
+    size_t n = 0;
+    snprintf(dir, sizeof dir, "%s", g_base);
+    read_identity(dir, id, sizeof id);
+    n += (size_t)snprintf(got + n, sizeof got - n, "%s\n", id);
+    xa_bn_config cfg, tcfg;
+    assert_int_equal(xa_bn_config_preset(&cfg, "seq_bn_inv"), XA_STATUS_OK);
+    assert_int_equal(xa_bn_config_preset(&tcfg, "seq_bn"), XA_STATUS_OK);
+    xa_phase_opts o = small_phase(2, quiet);
+    xa_phase_result r;
+    char lang[4200], task[4200];
+    snprintf(lang, sizeof lang, "%s", xt_tmp_path("id-lang"));
+    xa_file_remove_tree(lang);
+    assert_int_equal(xa_train_lang(g_base, g_tok, lang, "en", &cfg, xt_data_path("spm/corpus.txt"), &o, &r), XA_STATUS_OK);
+    read_identity(lang, id, sizeof id);
+    n += (size_t)snprintf(got + n, sizeof got - n, "%s\n", id);
+    const char *frozen[1] = {lang};
+    xa_task_spec spec = {frozen, 1, "pkg", &tcfg, NULL, NULL, 0, NULL, "Stack(en, pkg)", 0, "pkg", NULL,
+                         xt_data_path("recipe/pkg/en.train.tsv"), xt_data_path("recipe/pkg/en.dev.tsv"), 0};
+    for (int full = 0; full < 2; full++) {
+        xa_task_spec ft = {NULL, 0, NULL, NULL, NULL, NULL, 0, NULL, NULL, 0, "pkg", NULL,
+                           xt_data_path("recipe/pkg/en.train.tsv"), xt_data_path("recipe/pkg/en.dev.tsv"), 1};
+        snprintf(task, sizeof task, "%s", xt_tmp_path(full ? "id-ft" : "id-task"));
+        xa_file_remove_tree(task);
+        assert_int_equal(xa_train_task(g_base, g_tok, task, full ? &ft : &spec, &o, &r), XA_STATUS_OK);
+        read_identity(task, id, sizeof id);
+        n += (size_t)snprintf(got + n, sizeof got - n, "%s\n", id);
+    }
+    fclose(quiet);
+    const char *golden = xt_data_path("train/identity-default.txt");
+    if (getenv("XA_WRITE_GOLDEN")) {
+        xt_write_file(golden, got, n);
+        return;
+    }
+    char *want = xt_read_file(golden, NULL);
+    assert_non_null(want);
+    if (strcmp(got, want)) fail_msg("checkpoint identities changed with default settings:\n%s\nexpected:\n%s", got, want);
+    free(want);
+}
+
+typedef struct up_delta {
+    const xa_st_file *f;
+    float *out;
+    int n, cap;
+} up_delta;
+
+/* An adapter_up weight of the initial adapter: the trained one (the file's tensor of that name)
+ * minus it. */
+static xa_status up_visit(void *ctx, const char *name, const float *data, size_t numel) {
+    up_delta *u = ctx;
+    if (!strstr(name, "adapter_up.weight")) return XA_STATUS_OK;
+    const xa_st_tensor *t = NULL;
+    for (size_t i = 0; i < xa_st_count(u->f) && !t; i++) {
+        const char *fn = xa_st_at(u->f, i)->name;
+        if (strlen(fn) >= strlen(name) && !strcmp(fn + strlen(fn) - strlen(name), name)) t = xa_st_at(u->f, i);
+    }
+    assert_non_null(t);
+    assert_true(u->n + (int)numel <= u->cap && t->n_elems == (int64_t)numel);
+    assert_int_equal(xa_st_tensor_to_f32(t, u->out + u->n), XA_STATUS_OK);
+    for (size_t j = 0; j < numel; j++) u->out[u->n + j] -= data[j];
+    u->n += (int)numel;
+    return XA_STATUS_OK;
+}
+
+/* How far every adapter_up weight of DIR's adapter moved from its initial value (the trainer's
+ * init: xa_adapter_init_weights with the stream (seed, 11), on the base's L2 d32). */
+static int read_up_deltas(const char *dir, const xa_bn_config *cfg, uint64_t seed, float *out, int cap) {
+    char p[4400];
+    snprintf(p, sizeof p, "%s/adapter.safetensors", dir);
+    xa_st_file *f = NULL;
+    assert_int_equal(xa_st_open(&f, p), XA_STATUS_OK);
+    xa_adapter a;
+    assert_int_equal(xa_adapter_init(&a, "en", cfg, 2, 32, 0, "test"), XA_STATUS_OK);
+    xa_rng rng;
+    xa_rng_seed(&rng, seed, 11);
+    xa_adapter_init_weights(&a, &rng);
+    up_delta u = {f, out, 0, cap};
+    assert_int_equal(xa_hub_visit_adapter(&a, up_visit, &u), XA_STATUS_OK);
+    xa_adapter_free(&a);
+    xa_st_close(f);
+    return u.n;
+}
+
+/* The knobs reach a language adapter's optimizer: with adam_beta1 = adam_beta2 = 0 and
+ * adam_epsilon = 0 every AdamW step is lr * sign(g) (m = g, v = g^2), so after 3 steps of a
+ * constant schedule without decay or clipping every adapter_up weight has moved by k * lr for an
+ * integer |k| <= 3; with the defaults (momentum) it has not. */
+static void test_adam_knobs_wired(void **state) {
+    (void)state;
+    need_base();
+    FILE *quiet = fopen("/dev/null", "w");
+    xa_bn_config cfg;
+    assert_int_equal(xa_bn_config_preset(&cfg, "seq_bn"), XA_STATUS_OK);
+    static float up[1 << 16];
+    for (int sign = 0; sign < 2; sign++) {
+        xa_phase_opts o = small_phase(3, quiet);
+        o.lr = 1.0 / 1024; /* a power of two: k * lr is exact */
+        o.weight_decay = 0;
+        o.clip = 0;
+        o.k.sched = XA_SCHED_KIND_CONSTANT;
+        if (sign) {
+            o.k.adam_beta1 = 0;
+            o.k.adam_beta2 = 0;
+            o.k.adam_epsilon = 0;
+        }
+        char dir[4200];
+        snprintf(dir, sizeof dir, "%s-%d", xt_tmp_path("sign"), sign);
+        xa_file_remove_tree(dir);
+        xa_phase_result r;
+        assert_int_equal(xa_train_lang(g_base, g_tok, dir, "en", &cfg, xt_data_path("spm/corpus.txt"), &o, &r), XA_STATUS_OK);
+        const int n = read_up_deltas(dir, &cfg, o.seed, up, 1 << 16);
+        assert_true(n > 100);
+        int off = 0, moved = 0;
+        for (int i = 0; i < n; i++) {
+            const double k = up[i] / o.lr;
+            /* float rounding of w0 + k lr: a few ulp of w0 */
+            const int bad = fabs(k - round(k)) > 1e-3 || fabs(k) > 3 + 1e-3;
+            if (bad && sign) print_message("up[%d] moved by %.9g lr\n", i, k);
+            off += bad;
+            moved += up[i] != 0;
+        }
+        print_message("adam %s: %d of %d up weights moved, %d not a multiple of lr\n", sign ? "sign" : "default", moved,
+                      n, off);
+        assert_true(moved > n / 2);
+        if (sign) assert_int_equal(off, 0);
+        else assert_true(off > n / 2);
+        /* the knobs are in the checkpoint identity: resuming with others is refused */
+        if (sign) {
+            char id[2048];
+            read_identity(dir, id, sizeof id);
+            assert_non_null(strstr(id, " sched=constant adam_beta1=0 adam_beta2=0 adam_epsilon=0"));
+        }
+    }
+    fclose(quiet);
+}
+
+/* Held-out MLM validation of a language adapter and of pretraining: "eval" rows (mlm_loss, split
+ * heldout, every eval_every steps and at the end; pretraining per language too), and the weights
+ * are bit for bit those of the same run without validation. metric_for_best_model loss selects
+ * the evaluation with the lowest dev loss. */
+static void test_validation_rows(void **state) {
+    (void)state;
+    need_base();
+    FILE *quiet = fopen("/dev/null", "w");
+    xa_bn_config cfg;
+    assert_int_equal(xa_bn_config_preset(&cfg, "seq_bn_inv"), XA_STATUS_OK);
+    char a[4200], b[4200], p[4400];
+    snprintf(a, sizeof a, "%s", xt_tmp_path("val-off"));
+    snprintf(b, sizeof b, "%s", xt_tmp_path("val-on"));
+    xa_file_remove_tree(a);
+    xa_file_remove_tree(b);
+    xa_phase_opts o = small_phase(7, quiet);
+    xa_phase_result r;
+    assert_int_equal(xa_train_lang(g_base, g_tok, a, "en", &cfg, xt_data_path("spm/corpus.txt"), &o, &r), XA_STATUS_OK);
+    o.heldout = xt_data_path("recipe/mono/de.txt");
+    o.eval_every = 3;
+    o.eval_batches = 2;
+    assert_int_equal(xa_train_lang(g_base, g_tok, b, "en", &cfg, xt_data_path("spm/corpus.txt"), &o, &r), XA_STATUS_OK);
+    assert_same_file(a, b, "adapter.safetensors");
+    snprintf(p, sizeof p, "%s/metrics.jsonl", b);
+    char *m = xt_read_file(p, NULL);
+    double steps[16], vals[16];
+    assert_int_equal(row_values(m, "\"metric\": \"mlm_loss\"", "step", steps, 16), 3);
+    assert_int_equal(row_values(m, "\"split\": \"heldout\"", "value", vals, 16), 3);
+    assert_true(steps[0] == 3 && steps[1] == 6 && steps[2] == 7);
+    for (int i = 0; i < 3; i++) assert_true(vals[i] > 0 && vals[i] < 10);
+    free(m);
+    snprintf(p, sizeof p, "%s/metrics.svg", b);
+    assert_svg_file(p);
+
+    /* pretraining: per-language held-out loss, weights unchanged by it */
+    xa_pretrain_opts pa = small_opts(xt_tmp_path("val-pt-off"), 6), pb = small_opts(xt_tmp_path("val-pt-on"), 6);
+    const char *texts[2] = {xt_data_path("recipe/mono/de.txt"), xt_data_path("recipe/mono/fr.txt")};
+    const char *names[2] = {"de", "fr"};
+    pb.eval_every = 3;
+    pb.n_heldout = 2;
+    pb.heldout = texts;
+    pb.heldout_names = names;
+    xa_pretrain_result pr;
+    assert_int_equal(xa_pretrain(&pa, &pr), XA_STATUS_OK);
+    assert_int_equal(xa_pretrain(&pb, &pr), XA_STATUS_OK);
+    assert_same_model(pa.out_dir, pb.out_dir);
+    snprintf(p, sizeof p, "%s/metrics.jsonl", pb.out_dir);
+    m = xt_read_file(p, NULL);
+    assert_int_equal(row_values(m, "\"phase\": \"pretrain\", \"step\": 6, \"time\"", "value", vals, 16), 1);
+    assert_non_null(strstr(m, "\"by_language\": {\"de\": "));
+    assert_non_null(strstr(m, ", \"fr\": "));
+    free(m);
+    fclose(pa.progress);
+    fclose(pb.progress);
+
+    /* metric_for_best_model: loss (lower is better) */
+    char lang[4200], task[4200];
+    snprintf(lang, sizeof lang, "%s", a);
+    xa_bn_config tcfg;
+    assert_int_equal(xa_bn_config_preset(&tcfg, "seq_bn"), XA_STATUS_OK);
+    const char *frozen[1] = {lang};
+    xa_task_spec spec = {frozen, 1, "pkg", &tcfg, NULL, NULL, 0, NULL, "Stack(en, pkg)", 0, "pkg", NULL,
+                         xt_data_path("recipe/pkg/en.train.tsv"), xt_data_path("recipe/pkg/en.dev.tsv"), 0};
+    snprintf(task, sizeof task, "%s", xt_tmp_path("best-loss"));
+    xa_file_remove_tree(task);
+    xa_phase_opts t = small_phase(12, quiet);
+    t.eval_every = 2;
+    t.best_metric = "loss";
+    assert_int_equal(xa_train_task(g_base, g_tok, task, &spec, &t, &r), XA_STATUS_OK);
+    snprintf(p, sizeof p, "%s/metrics.jsonl", task);
+    m = xt_read_file(p, NULL);
+    double losses[16], dsteps[16];
+    const int ne = row_values(m, "\"metric\": \"loss\"", "value", losses, 16);
+    assert_int_equal(row_values(m, "\"metric\": \"loss\"", "step", dsteps, 16), ne);
+    assert_int_equal(ne, 6);
+    int best = 0;
+    for (int i = 1; i < ne; i++)
+        if (losses[i] < losses[best]) best = i;
+    free(m);
+    assert_true(fabs(r.best_dev - losses[best]) < 1e-5);
+    assert_true(r.best_step == (int64_t)dsteps[best]);
+    snprintf(p, sizeof p, "%s/dev.json", task);
+    m = xt_read_file(p, NULL);
+    assert_non_null(strstr(m, "\"metric\": \"loss\""));
+    free(m);
+    /* a metric the task type does not have */
+    t.best_metric = "span_f1";
+    assert_int_equal(xa_train_task(g_base, g_tok, xt_tmp_path("best-bad"), &spec, &t, &r), XA_STATUS_USAGE);
+    xa_error_clear();
+    assert_non_null(xa_best_metric_find("macro_f1", 0));
+    assert_null(xa_best_metric_find("macro_f1", 1));
+    assert_string_equal(xa_best_metric_find(NULL, 1)->name, "span_f1");
+    fclose(quiet);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_mlm_packing_and_masking),
@@ -800,6 +1454,15 @@ int main(void) {
         cmocka_unit_test(test_trainer_skeleton),
         cmocka_unit_test(test_lang_align),
         cmocka_unit_test(test_full_finetune),
+        cmocka_unit_test(test_metrics_record),
+        cmocka_unit_test(test_scheduler_shapes),
+        cmocka_unit_test(test_adam_knobs_and_decay),
+        cmocka_unit_test(test_decay_exclusion_by_name),
+        cmocka_unit_test(test_checkpoint_history),
+        cmocka_unit_test(test_plot_old_format),
+        cmocka_unit_test(test_identity_stable),
+        cmocka_unit_test(test_adam_knobs_wired),
+        cmocka_unit_test(test_validation_rows),
     };
     return cmocka_run_group_tests_name("train", tests, NULL, NULL);
 }

@@ -57,3 +57,8 @@ int cli_parse_f64(const char *cmd, const char *opt, const char *text, double lo,
 int cli_is_help(const char *arg) {
     return !strcmp(arg, "-h") || !strcmp(arg, "--help") || !strcmp(arg, "help");
 }
+
+void cli_set_quiet(void) {
+    xa_progress_set_quiet(1);
+    if (!getenv("XA_LOG_LEVEL")) xa_log_set_level(XA_LOG_LEVEL_WARN);
+}

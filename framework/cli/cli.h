@@ -23,6 +23,8 @@ int cli_parse_f64(const char *cmd, const char *opt, const char *text, double lo,
                   double *out);
 /* Is this argument a request for help ("-h", "--help", "help")? */
 int cli_is_help(const char *arg);
+/* --quiet: no progress lines, and only warnings and errors logged (unless XA_LOG_LEVEL is set). */
+void cli_set_quiet(void);
 
 /* Subcommands: argv[0] is the subcommand's name. */
 int cli_cmd_inspect(int argc, char **argv);
@@ -35,5 +37,6 @@ int cli_cmd_run(int argc, char **argv);
 int cli_cmd_eval(int argc, char **argv);
 int cli_cmd_predict(int argc, char **argv);
 int cli_cmd_retrieval(int argc, char **argv);
+int cli_cmd_plot(int argc, char **argv);
 
 #endif

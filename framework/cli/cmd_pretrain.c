@@ -43,12 +43,20 @@ static void print_help(void) {
            "      --align-pairs N    pairs per alignment batch (default: batch / 2)\n"
            "      --align-temp F     its temperature (default 0.05)\n"
            "      --pair-alpha A     language sampling exponent over the pairs (default 0.3)\n"
+           "      --lr-scheduler S   linear (default), cosine, constant or constant_with_warmup\n"
+           "      --heldout FILE     held-out text: its MLM loss every --eval-every steps (an \"eval\"\n"
+           "                         row of metrics.jsonl, on its first 8 batches)\n"
+           "      --eval-every N     steps between those evaluations (default 0: none)\n"
            "  -j, --threads N        threads (default: all cores)\n"
-           "  -h, --help             show this help\n");
+           "  -q, --quiet            no progress line, only warnings and errors\n"
+           "  -h, --help             show this help\n"
+           "\n"
+           "DIR also receives train.log (the run's log, appended across resumes) and metrics.svg\n"
+           "(the loss curves, redrawn by 'xadapt plot DIR').\n");
 }
 
 enum { OPT_LR = 256, OPT_WARMUP, OPT_WD, OPT_CLIP, OPT_CKPT, OPT_MAXDOCS, OPT_PAIRS, OPT_TLM, OPT_ALIGN,
-       OPT_ALIGN_PAIRS, OPT_ALIGN_TEMP, OPT_PAIR_ALPHA, OPT_LOG };
+       OPT_ALIGN_PAIRS, OPT_ALIGN_TEMP, OPT_PAIR_ALPHA, OPT_LOG, OPT_SCHED, OPT_HELDOUT, OPT_EVAL };
 
 /* DIR/NAME exists. */
 static int has(const char *dir, const char *name) {
@@ -88,16 +96,18 @@ int cli_cmd_pretrain(int argc, char **argv) {
         {"pairs", required_argument, NULL, OPT_PAIRS}, {"tlm", required_argument, NULL, OPT_TLM},
         {"align", required_argument, NULL, OPT_ALIGN}, {"align-pairs", required_argument, NULL, OPT_ALIGN_PAIRS},
         {"align-temp", required_argument, NULL, OPT_ALIGN_TEMP}, {"pair-alpha", required_argument, NULL, OPT_PAIR_ALPHA},
+        {"lr-scheduler", required_argument, NULL, OPT_SCHED}, {"heldout", required_argument, NULL, OPT_HELDOUT},
+        {"eval-every", required_argument, NULL, OPT_EVAL}, {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
     };
-    const char *cmd = "pretrain", *model = "tiny";
+    const char *cmd = "pretrain", *model = "tiny", *heldout = NULL, *heldout_name = "heldout";
     xa_pretrain_opts o = xa_pretrain_opts_default();
     int64_t iv = 0, threads = 0;
     int force = 0;
     opterr = 0;
     optind = 1;
     int c;
-    while ((c = getopt_long(argc, argv, ":c:k:o:m:n:b:t:s:rfj:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":c:k:o:m:n:b:t:s:rfj:qh", opts, NULL)) != -1) {
         switch (c) {
         case 'c': o.corpus = optarg; break;
         case 'k': o.tokenizer = optarg; break;
@@ -161,12 +171,28 @@ int cli_cmd_pretrain(int argc, char **argv) {
         case OPT_PAIR_ALPHA:
             if (!cli_parse_f64(cmd, "--pair-alpha", optarg, 0.0, 1.0, &o.pair_alpha)) return CLI_EXIT_USAGE;
             break;
+        case OPT_SCHED:
+            if (xa_sched_parse_kind(optarg, &o.k.sched))
+                return cli_usage_error(cmd, "--lr-scheduler: unknown schedule '%s' (linear, cosine, constant, "
+                                            "constant_with_warmup)", optarg);
+            break;
+        case OPT_HELDOUT: heldout = optarg; break;
+        case OPT_EVAL:
+            if (!cli_parse_i64(cmd, "--eval-every", optarg, 0, INT64_MAX / 2, &o.eval_every)) return CLI_EXIT_USAGE;
+            break;
+        case 'q': cli_set_quiet(); break;
         case 'h': print_help(); return CLI_EXIT_OK;
         case ':': return cli_usage_error(cmd, "option '%s' needs a value", argv[optind - 1]);
         default: return cli_usage_error(cmd, "unknown option '%s'", argv[optind - 1]);
         }
     }
     if (optind < argc) return cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
+    if ((heldout != NULL) != (o.eval_every > 0)) return cli_usage_error(cmd, "--heldout and --eval-every go together");
+    if (heldout) {
+        o.n_heldout = 1;
+        o.heldout = &heldout;
+        o.heldout_names = &heldout_name;
+    }
     if (!o.corpus) return cli_usage_error(cmd, "missing --corpus FILE");
     if (!o.tokenizer) return cli_usage_error(cmd, "missing --tokenizer FILE");
     if (!o.out_dir) return cli_usage_error(cmd, "missing --out DIR");
@@ -186,9 +212,10 @@ int cli_cmd_pretrain(int argc, char **argv) {
     if (st) return cli_fail();
     xa_threads_set((int)threads);
     o.progress = stderr;
-    fprintf(stderr, "pretraining %s (L%d d%d h%d ff%d) on %s: %lld steps of %d x %d tokens, %d threads\n",
-            model, o.model.L, o.model.C, o.model.NH, o.model.FF, o.corpus, (long long)o.steps, o.B, o.T,
-            xa_threads_get());
+    if (!xa_progress_quiet())
+        fprintf(stderr, "pretraining %s (L%d d%d h%d ff%d) on %s: %lld steps of %d x %d tokens, %d threads\n",
+                model, o.model.L, o.model.C, o.model.NH, o.model.FF, o.corpus, (long long)o.steps, o.B, o.T,
+                xa_threads_get());
     if (force && !o.resume) { /* a fresh run: the old checkpoint must not be resumed by a later --resume */
         char p[XA_PATH_MAX];
         static const char *const old[] = {"checkpoint", "checkpoint.old", "checkpoint.tmp"};

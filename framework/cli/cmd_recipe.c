@@ -70,7 +70,12 @@ static void print_help(const char *cmd) {
         printf("  -n, --dry-run        print the plan (trained / skipped / evaluated) and exit\n");
     printf("      --set KEY=VALUE  override a recipe key (repeatable), e.g. --set phases.task.lr=3e-4\n"
            "  -j, --threads N      threads (default: the recipe's, else all cores)\n"
+           "  -q, --quiet          no progress lines, only warnings and errors (the results still print)\n"
            "  -h, --help           show this help\n");
+    if (strcmp(cmd, "eval"))
+        printf("\nEvery training run writes, beside its outputs: metrics.jsonl (typed rows: \"train\" per\n"
+               "logged window, \"eval\" per evaluation), train.log and metrics.svg (its loss curves;\n"
+               "'xadapt plot DIR' redraws them).\n");
 }
 
 /* The plan, as --dry-run prints it. */
@@ -101,14 +106,16 @@ static int run_recipe_cmd(const char *cmd, int argc, char **argv) {
         {"set", required_argument, NULL, OPT_SET}, {"seed", required_argument, NULL, OPT_SEED},
         {"force", no_argument, NULL, 'f'},       {"resume", no_argument, NULL, 'r'},
         {"dry-run", no_argument, NULL, 'n'},     {"threads", required_argument, NULL, 'j'},
-        {"help", no_argument, NULL, 'h'},        {NULL, 0, NULL, 0},
+        {"quiet", no_argument, NULL, 'q'},       {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
     static const struct option opts_run[] = {
         {"phase", required_argument, NULL, 'p'}, {"lang", required_argument, NULL, 'l'},
         {"set", required_argument, NULL, OPT_SET}, {"seed", required_argument, NULL, OPT_SEED},
         {"force", required_argument, NULL, 'f'}, {"resume", no_argument, NULL, 'r'},
         {"dry-run", no_argument, NULL, 'n'},     {"threads", required_argument, NULL, 'j'},
-        {"help", no_argument, NULL, 'h'},        {NULL, 0, NULL, 0},
+        {"quiet", no_argument, NULL, 'q'},       {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
     recipe_args a;
     memset(&a, 0, sizeof a);
@@ -117,7 +124,7 @@ static int run_recipe_cmd(const char *cmd, int argc, char **argv) {
     opterr = 0;
     optind = 1;
     int c;
-    while ((c = getopt_long(argc, argv, is_run ? ":p:l:f:rnj:h" : ":p:l:frnj:h", is_run ? opts_run : opts_train,
+    while ((c = getopt_long(argc, argv, is_run ? ":p:l:f:rnj:qh" : ":p:l:frnj:qh", is_run ? opts_run : opts_train,
                             NULL)) != -1) {
         switch (c) {
         case 'p': a.phase = optarg; break;
@@ -139,6 +146,7 @@ static int run_recipe_cmd(const char *cmd, int argc, char **argv) {
         case 'j':
             if (!cli_parse_i64(cmd, "--threads", optarg, 1, 1024, &a.threads)) return CLI_EXIT_USAGE;
             break;
+        case 'q': cli_set_quiet(); break;
         case 'h': print_help(cmd); return CLI_EXIT_OK;
         case ':': return cli_usage_error(cmd, "option '%s' needs a value", argv[optind - 1]);
         default: return cli_usage_error(cmd, "unknown option '%s'", argv[optind - 1]);
@@ -194,7 +202,8 @@ static int run_recipe_cmd(const char *cmd, int argc, char **argv) {
     xa_plan_free(&pl);
     if (st) return cli_fail();
     char dur[32];
-    fprintf(stderr, "%s: done in %s\n", cmd, xa_format_duration(xa_time_now() - t0, dur, sizeof dur));
+    if (!xa_progress_quiet())
+        fprintf(stderr, "%s: done in %s\n", cmd, xa_format_duration(xa_time_now() - t0, dur, sizeof dur));
     return CLI_EXIT_OK;
 }
 

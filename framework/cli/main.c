@@ -26,6 +26,7 @@ static const cli_command g_commands[] = {
     {"predict", cli_cmd_predict, "label lines from stdin with a stack of adapters (JSON lines out)"},
     {"pretrain", cli_cmd_pretrain, "pretrain a small encoder from scratch with masked language modelling"},
     {"retrieval", cli_cmd_retrieval, "cross-lingual retrieval probe: find the translations of held-out paragraphs"},
+    {"plot", cli_cmd_plot, "draw the loss curves of a training run (SVG) from its metrics.jsonl"},
     {"bench", cli_cmd_bench, "measure training and inference throughput (tokens/s, GFLOP/s, memory)"},
     {"inspect", cli_cmd_inspect, "list the tensors, dtypes, shapes and metadata of a safetensors or PyTorch .bin file"},
     {"convert", cli_cmd_convert, "write the safetensors form of a PyTorch .bin (or of a directory's .bin files)"},

@@ -1345,9 +1345,11 @@ enum {
     K_ALL = K_TRAIN | K_EVAL
 };
 
-typedef enum ptype { P_I64, P_INT, P_REAL, P_BOOL, P_U64, P_LANGS, P_SETUPS } ptype;
+typedef enum ptype { P_I64, P_INT, P_REAL, P_BOOL, P_U64, P_LANGS, P_SETUPS, P_CHOICE } ptype;
 
-/* One phase parameter: type, the phase kinds that take it, its range and the text saying so. */
+/* One phase parameter: type, the phase kinds that take it, its range and the text saying so;
+ * P_CHOICE: one of `choices` (a char[24] field). A P_REAL with lo >= 0 whose value is negative is
+ * unset (null in the resolved recipe). */
 typedef struct pfield {
     const char *key;
     ptype type;
@@ -1356,10 +1358,47 @@ typedef struct pfield {
     double lo, hi;
     int lo_open, hi_open;
     const char *expected;
+    const char *const *choices;
 } pfield;
 
 #define PF(key, type, kinds, lo, hi, lo_open, hi_open, expected)                                   \
-    { #key, type, offsetof(xa_cfg_phase, key), kinds, lo, hi, lo_open, hi_open, expected }
+    { #key, type, offsetof(xa_cfg_phase, key), kinds, lo, hi, lo_open, hi_open, expected, NULL }
+#define PFC(key, kinds, choices, expected)                                                        \
+    { #key, P_CHOICE, offsetof(xa_cfg_phase, key), kinds, 0, 0, 0, 0, expected, choices }
+
+/* lr_scheduler: HF's SchedulerType names that optim/ implements (xa_sched_parse_kind). */
+static const char *const g_schedulers[] = {"linear", "cosine", "constant", "constant_with_warmup", NULL};
+/* metric_for_best_model: the names of train.h's xa_best_metric table, and per task type the ones
+ * it has (extend both together). */
+static const char *const g_best_metrics[] = {"accuracy", "macro_f1", "span_f1", "loss", NULL};
+static const struct {
+    const char *name;
+    unsigned task_types; /* bit 0: classification, bit 1: tagging */
+} g_best_metric_types[] = {{"accuracy", 1u}, {"macro_f1", 1u}, {"span_f1", 2u}, {"loss", 3u}};
+
+/* Hugging Face TrainingArguments / run_*.py names of phase keys: not accepted (one spelling per
+ * setting in a recipe and its provenance), answered with xadapt's key; NULL: not supported. */
+static const struct {
+    const char *hf, *ours;
+} g_hf_names[] = {
+    {"learning_rate", "lr"},
+    {"num_train_epochs", "epochs"},
+    {"max_steps", "steps"},
+    {"per_device_train_batch_size", "batch_size"},
+    {"per_device_eval_batch_size", "batch_size"},
+    {"train_batch_size", "batch_size"},
+    {"max_grad_norm", "clip"},
+    {"logging_steps", "log_every"},
+    {"eval_steps", "eval_every"},
+    {"save_steps", "ckpt_every"},
+    {"lr_scheduler_type", "lr_scheduler"},
+    {"max_seq_length", "seq_len"},
+    {"mlm_probability", "mlm_prob"},
+    {"early_stopping_patience", "early_stopping"},
+    {"hidden_dropout_prob", "hidden_dropout"},
+    {"attention_probs_dropout_prob", "attention_dropout"},
+    {"gradient_accumulation_steps", NULL},
+};
 #define BIG 9.0e15 /* below 2^53: integers compare exactly as doubles */
 
 static const pfield g_pfields[] = {
@@ -1389,6 +1428,17 @@ static const pfield g_pfields[] = {
     PF(pair_alpha, P_REAL, K_PRE, 0, 1, 0, 0, "an exponent in [0, 1]"),
     PF(languages, P_LANGS, K_LANG, 0, 0, 0, 0, "a list of language codes"),
     PF(setups, P_SETUPS, K_EVAL, 0, 0, 0, 0, "a list of setup names or texts"),
+    PFC(lr_scheduler, K_TRAIN, g_schedulers, "linear, cosine, constant or constant_with_warmup"),
+    PF(adam_beta1, P_REAL, K_TRAIN, 0, 1, 0, 1, "a number in [0, 1)"),
+    PF(adam_beta2, P_REAL, K_TRAIN, 0, 1, 0, 1, "a number in [0, 1)"),
+    PF(adam_epsilon, P_REAL, K_TRAIN, 0, 1, 0, 0, "a number in [0, 1]"),
+    PF(hidden_dropout, P_REAL, K_TRAIN, 0, 1, 0, 1, "a probability in [0, 1), or null (the base's)"),
+    PF(attention_dropout, P_REAL, K_TRAIN, 0, 1, 0, 1, "a probability in [0, 1), or null (the base's)"),
+    PF(weight_decay_all, P_BOOL, K_LANG | K_TASK | K_FUS | K_FT, 0, 0, 0, 0, "true or false"),
+    PF(save_total_limit, P_INT, K_TRAIN, 0, 1 << 20, 0, 0, "an integer >= 0 (0: keep every checkpoint)"),
+    PFC(metric_for_best_model, K_TASK | K_FUS | K_FT, g_best_metrics,
+        "accuracy, macro_f1 or loss (classification); span_f1 or loss (tagging)"),
+    PF(eval_batches, P_INT, K_PRE | K_LANG, 1, 1 << 20, 0, 0, "an integer >= 1"),
 };
 #define N_PFIELDS (sizeof g_pfields / sizeof *g_pfields)
 
@@ -1412,6 +1462,14 @@ static void phase_defaults(xa_cfg_phase *p, xa_phase_kind k, uint64_t seed) {
     p->align_pairs = k == XA_PHASE_LANG ? 32 : 0;
     p->pair_alpha = 0.3;
     p->seed = seed;
+    snprintf(p->lr_scheduler, sizeof p->lr_scheduler, "linear");
+    p->adam_beta1 = 0.9;
+    p->adam_beta2 = 0.999;
+    p->adam_epsilon = 1e-8;
+    p->hidden_dropout = p->attention_dropout = -1; /* the base's */
+    p->weight_decay_all = 1;
+    p->save_total_limit = 1;
+    p->eval_batches = 8;
     if (k == XA_PHASE_EVAL) {
         for (int i = 0; g_default_setups[i]; i++) {
             snprintf(p->setups[i], sizeof p->setups[i], "%s", g_default_setups[i]);
@@ -1442,6 +1500,25 @@ static xa_status read_setups(xa_cfg_phase *p, const cnode *v, const char *label)
         if (st) return st;
     }
     p->n_setups = v->n;
+    return XA_STATUS_OK;
+}
+
+/* A P_CHOICE value: one of the field's names (metric_for_best_model: one of the task type's). */
+static xa_status read_choice(const xa_recipe *r, const pfield *f, const cnode *v, const char *label, char *dst) {
+    char hint[128];
+    const char *best = v->kind == N_SCALAR ? closest(v->text, f->choices) : NULL;
+    snprintf(hint, sizeof hint, "did you mean '%s'?", best ? best : "");
+    if (v->kind != N_SCALAR || !in_list(v->text, f->choices)) return bad_value(v, label, f->expected, best ? hint : NULL);
+    if (f->choices == g_best_metrics) {
+        const unsigned type = r->task_type == XA_TASK_TAGGING ? 2u : 1u;
+        for (size_t i = 0; i < sizeof g_best_metric_types / sizeof *g_best_metric_types; i++)
+            if (!strcmp(g_best_metric_types[i].name, v->text) && !(g_best_metric_types[i].task_types & type))
+                return bad_value(v, label,
+                                 type == 2u ? "span_f1 or loss (a tagging task)"
+                                            : "accuracy, macro_f1 or loss (a classification task)",
+                                 "the metric must exist for data.task.type");
+    }
+    snprintf(dst, 24, "%s", v->text);
     return XA_STATUS_OK;
 }
 
@@ -1484,6 +1561,9 @@ static xa_status read_phase(xa_recipe *r, xa_cfg_phase *p, const centry *item, i
                             index);
     }
     phase_defaults(p, k, r->seed);
+    if ((1u << k) & (K_TASK | K_FUS | K_FT)) /* the task's primary metric */
+        snprintf(p->metric_for_best_model, sizeof p->metric_for_best_model, "%s",
+                 r->task_type == XA_TASK_TAGGING ? "span_f1" : "accuracy");
     set_pos(&p->pos, kfile, kl, kc);
     if (is_null(params)) return XA_STATUS_OK;
     if (params->kind != N_MAP) {
@@ -1515,6 +1595,19 @@ static xa_status read_phase(xa_recipe *r, xa_cfg_phase *p, const centry *item, i
             }
             join_list(expected, sizeof expected, "one of: ", allowed);
             snprintf(hint, sizeof hint, "'%s' is a parameter of %s phases", e->key, kinds);
+            return xa_error_set(XA_STATUS_CONFIG, kpos(e, where, sizeof where), expected, hint,
+                                "unknown key '%s' in '%s'", e->key, label);
+        }
+        for (size_t j = 0; j < sizeof g_hf_names / sizeof *g_hf_names; j++) {
+            if (strcmp(g_hf_names[j].hf, e->key) != 0) continue;
+            char expected[XA_ERROR_FIELD], hint[256];
+            join_list(expected, sizeof expected, "one of: ", allowed);
+            if (g_hf_names[j].ours)
+                snprintf(hint, sizeof hint, "'%s' is the Hugging Face name; xadapt's key is '%s'", e->key,
+                         g_hf_names[j].ours);
+            else
+                snprintf(hint, sizeof hint, "'%s' (Hugging Face) is not supported yet: raise batch_size instead "
+                         "(and lr with it)", e->key);
             return xa_error_set(XA_STATUS_CONFIG, kpos(e, where, sizeof where), expected, hint,
                                 "unknown key '%s' in '%s'", e->key, label);
         }
@@ -1557,6 +1650,7 @@ static xa_status read_phase(xa_recipe *r, xa_cfg_phase *p, const centry *item, i
             }
             break;
         case P_SETUPS: st = read_setups(p, v, label); break;
+        case P_CHOICE: st = read_choice(r, f, v, label, (char *)dst); break;
         }
         if (st) return st;
     }
@@ -1828,7 +1922,13 @@ static void write_phase(FILE *f, const xa_cfg_phase *p) {
         switch (fd->type) {
         case P_I64: fprintf(f, "%" PRId64, *(const int64_t *)src); break;
         case P_INT: fprintf(f, "%d", *(const int *)src); break;
-        case P_REAL: yreal(f, *(const double *)src); break;
+        case P_REAL:
+            if (fd->lo >= 0 && *(const double *)src < 0) /* unset: the default (the base's dropout) */
+                fputs("null", f);
+            else
+                yreal(f, *(const double *)src);
+            break;
+        case P_CHOICE: yq(f, src); break;
         case P_BOOL: fputs(*(const int *)src ? "true" : "false", f); break;
         case P_U64: fprintf(f, "%" PRIu64, *(const uint64_t *)src); break;
         case P_LANGS:

@@ -40,6 +40,36 @@
  *       - finetune: {epochs: 3, lr: 5e-5}   # optional: the full fine-tuning reference (no adapters)
  *       - eval: {setups: [task_only, src_stack, madx, madx2, full_ft]}
  *
+ * The trainer keys of every training phase (defaults: xadapt's behaviour before they existed, so a
+ * recipe that does not set them makes exactly what it made before, with the same provenance):
+ *
+ *       - lang:
+ *           lr_scheduler: cosine        # linear (default) | cosine | constant | constant_with_warmup
+ *           adam_beta1: 0.9             # AdamW (defaults 0.9, 0.999, 1e-8)
+ *           adam_beta2: 0.98
+ *           adam_epsilon: 1e-6
+ *           hidden_dropout: 0.1         # default null: the base's config.json (pretrain: the arch's)
+ *           attention_dropout: 0.0      #   (hidden_dropout also sets the task head's dropout)
+ *           weight_decay_all: false     # lang/task/fusion/finetune; default true: adapters,
+ *                                       #   fusion and heads decay every parameter; false: not
+ *                                       #   biases and LayerNorm weights (HF Trainer)
+ *           save_total_limit: 3         # checkpoints kept: checkpoint/ + 2 older checkpoint-<step>/;
+ *                                       #   default 1 (the latest only), 0 = all
+ *           eval_every: 100             # pretrain/lang: the held-out MLM loss on data.mlm_heldout
+ *                                       #   every 100 steps (default 0: off)
+ *           eval_batches: 8             #   on its first 8 batches of blocks (default 8)
+ *       - task:
+ *           metric_for_best_model: macro_f1   # classification: accuracy (default), macro_f1, loss;
+ *                                             # tagging: span_f1 (default), loss
+ *
+ * Hugging Face's TrainingArguments names (learning_rate, num_train_epochs, max_steps,
+ * per_device_train_batch_size, max_grad_norm, logging_steps, eval_steps, save_steps,
+ * lr_scheduler_type, max_seq_length, mlm_probability, early_stopping_patience,
+ * hidden_dropout_prob, attention_probs_dropout_prob) are not aliases: each is an error (exit 2)
+ * whose hint names xadapt's key, so that a recipe has one spelling per setting;
+ * gradient_accumulation_steps is not supported yet (the hint says so). warmup_ratio, warmup_steps,
+ * weight_decay, seed, save_total_limit, adam_* and metric_for_best_model are spelled as in HF.
+ *
  * Rules: unknown keys and wrong types are errors; every error names path:line:col, the key, the
  * bad value and what is allowed (XA_STATUS_CONFIG, also for YAML syntax errors at libyaml's problem
  * line and column and for a missing `extends` file, named by the absolute path tried; IO /
@@ -111,7 +141,11 @@ xa_status xa_phase_kind_parse(const char *name, xa_phase_kind *out);
  *   steps 0 (task/fusion/finetune: use epochs; pretrain/lang: 1000), epochs 3, batch_size 16,
  *   seq_len 128, lr 1e-4 (pretrain 5e-4, finetune 5e-5), warmup_ratio 0.06 (warmup_steps, when
  *   > 0, wins), weight_decay 0.01, clip 1.0, eval_every 0 (= once per epoch for
- *   task/fusion/finetune; lang/pretrain: never), early_stopping
+ *   task/fusion/finetune; lang/pretrain: never, else the held-out MLM loss on data.mlm_heldout
+ *   every N steps, on eval_batches 8 batches), lr_scheduler linear, adam_beta1 0.9, adam_beta2
+ *   0.999, adam_epsilon 1e-8, hidden_dropout / attention_dropout null (the base's),
+ *   weight_decay_all true, save_total_limit 1, metric_for_best_model the task's primary metric
+ *   (accuracy; tagging: span_f1), early_stopping
  *   0 (off; else patience in evaluations), ckpt_every 200, log_every 10, adapter_drop 0 (AdapterDrop
  *   k_max), max_docs 0 (all lines), mlm_prob 0.15, whole_word_mask false, seed = the recipe seed,
  *   languages [] (lang phase: all of source + targets), setups (eval) [task_only, src_stack, madx],
@@ -150,6 +184,15 @@ typedef struct xa_cfg_phase {
     int align_pairs;                               /* pretrain, lang: pairs per alignment batch */
     double align_temp;                             /* pretrain, lang: its temperature (0.05) */
     double pair_alpha;                             /* pretrain: language sampling exponent (0.3) */
+    char lr_scheduler[24];                         /* linear, cosine, constant, constant_with_warmup */
+    double adam_beta1, adam_beta2, adam_epsilon;   /* AdamW: 0.9, 0.999, 1e-8 */
+    double hidden_dropout, attention_dropout;      /* < 0 (null): the base's config.json */
+    int weight_decay_all;                          /* lang/task/fusion/finetune: 1 (default) decays
+                                                      every adapter/fusion/head parameter; 0: HF */
+    int save_total_limit;                          /* checkpoints kept (1; 0 = all) */
+    char metric_for_best_model[24];                /* task/fusion/finetune: accuracy, macro_f1,
+                                                      span_f1, loss (resolved: never empty there) */
+    int eval_batches;                              /* pretrain/lang: held-out batches per eval (8) */
     int n_languages;                               /* lang phase: a subset, 0 = all */
     char languages[XA_CFG_MAX_LANGS][16];
     int n_setups;                                  /* eval */

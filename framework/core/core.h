@@ -117,6 +117,10 @@ void xa_log_set_level(xa_log_level level);
 xa_log_level xa_log_get_level(void);
 void xa_log(xa_log_level level, const char *fmt, ...) XA_PRINTF(2, 3);
 void xa_logv(xa_log_level level, const char *fmt, va_list ap);
+/* Also write every message at INFO or above (DEBUG too when the level is DEBUG), whatever the
+ * console level, to f as "YYYY-MM-DD HH:MM:SS LEVEL: msg" lines (UTC), flushed: a run's log file
+ * (train/trainer.c: train.log). NULL stops it. The caller owns f. */
+void xa_log_set_file(FILE *f);
 
 #define XA_LOG_DEBUG(...) xa_log(XA_LOG_LEVEL_DEBUG, __VA_ARGS__)
 #define XA_LOG_INFO(...) xa_log(XA_LOG_LEVEL_INFO, __VA_ARGS__)
@@ -223,6 +227,10 @@ void xa_rng_shuffle_u32(xa_rng *rng, uint32_t *idx, size_t n);
 
 /* Seconds on the monotonic clock (CLOCK_MONOTONIC); only differences are meaningful. */
 double xa_time_now(void);
+/* Seconds since the Unix epoch (CLOCK_REALTIME, UTC): timestamps of records. */
+double xa_time_wall(void);
+/* The wall time t as "YYYY-MM-DDTHH:MM:SSZ" (UTC) into buf (at least 21 bytes); returns buf. */
+char *xa_time_format(double t, char *buf, size_t n);
 
 /* Peak resident set size of this process in bytes (getrusage), 0 if unknown. */
 size_t xa_peak_rss_bytes(void);
@@ -230,8 +238,11 @@ size_t xa_peak_rss_bytes(void);
 /* ---- progress line ---------------------------------------------------------------------------- */
 
 /* Progress of a long loop: step/total, rate, ETA and extra fields (loss, lr, ...).
- * On a terminal the line is redrawn in place (at most ~10 times a second); otherwise one plain line
- * is written every `interval` seconds, plus the first and the last step. */
+ * On a terminal the line is redrawn in place (at most ~10 times a second), cut to the terminal's
+ * width (TIOCGWINSZ, else $COLUMNS, else 80) so that it never wraps; a log message printed while
+ * it is shown goes on its own line (the progress line is erased first and redrawn after it).
+ * Otherwise one plain line is written every `interval` seconds, plus the first and the last step.
+ * xa_progress_set_quiet(1) turns every progress line off (the CLI's --quiet). */
 typedef struct xa_progress {
     FILE *out;             /* where the line goes; the CLI passes stderr */
     char label[64];        /* e.g. "pretrain" */
@@ -247,6 +258,7 @@ typedef struct xa_progress {
     int64_t cur_step;      /* last step reported (printed or not) */
     double cur_amount;     /* its amount */
     char cur_extra[192];   /* its formatted extra fields */
+    char shown[512];       /* the line as drawn on the terminal (for a redraw after a log line) */
 } xa_progress;
 
 /* Start a progress line. `out` NULL means stderr. `label` and `unit` may be NULL. */
@@ -258,6 +270,14 @@ void xa_progress_update(xa_progress *p, int64_t step, double amount, const char 
     XA_PRINTF(4, 5);
 /* Finish: write the last reported step if it was not shown yet, and end the line on a terminal. */
 void xa_progress_finish(xa_progress *p);
+/* Quiet: no progress line is written at all (process-wide; default 0). */
+void xa_progress_set_quiet(int quiet);
+int xa_progress_quiet(void);
+/* Erase the progress line shown on a terminal, if any, so that other text starts a fresh line;
+ * xa_progress_redraw draws it again below that text. Both do nothing without a shown line. The
+ * log module calls them around every message. */
+void xa_progress_erase(void);
+void xa_progress_redraw(void);
 /* Format seconds as "1h02m", "4m12s" or "9.3s" into buf (returns buf). */
 char *xa_format_duration(double seconds, char *buf, size_t n);
 

@@ -11,9 +11,7 @@
  *    when any spread exists;
  *  - SVG 1.1: a grouped bar chart, one group per language and one bar per setup, y axis 0..100 with
  *    labelled grid lines every 20, error bars of +- one spread, a legend, the title, a white
- *    background, and a <title> tooltip on each bar. Colours follow Okabe & Ito's colour-blind-safe
- *    palette ("Color Universal Design", 2008) for the first seven setups and Paul Tol's "muted"
- *    scheme for the next nine; no palette keeps 16 colours apart for every reader.
+ *    background, and a <title> tooltip on each bar, in the colours of eval/svg.c.
  * Every text that reaches a file is escaped for its format (Markdown "|", CSV quotes, XML
  * entities, JSON through jansson). Files go through io/file's atomic writers.
  *
@@ -29,6 +27,7 @@
 
 #include <jansson.h>
 
+#include "eval/svg.h"
 #include "io/file.h"
 
 #define EN_DASH "\xE2\x80\x93"
@@ -399,41 +398,17 @@ xa_status xa_table_write_csv(const xa_table *t, const char *path) {
 
 /* ---- SVG ------------------------------------------------------------------------------------- */
 
-/* Okabe-Ito without black (kept for axes and error bars), then Tol's muted scheme. */
-static const char *const k_palette[XA_TABLE_MAX_COLS] = {
-    "#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7", "#CC6677",
-    "#332288", "#DDCC77", "#117733", "#88CCEE", "#882255", "#44AA99", "#999933", "#AA4499",
-};
+/* The SVG helpers shared with eval/plot.c (eval/svg.c), under this file's names. */
+#define k_palette xa_svg_palette
+#define xml_text xa_svg_text
+#define utf8_len xa_svg_utf8_len
+_Static_assert(XA_SVG_N_COLORS >= XA_TABLE_MAX_COLS, "a colour per setup");
 
 #define SVG_FONT 12         /* px, labels and legend */
 #define SVG_CHAR_W 7.0      /* estimated advance of one character at SVG_FONT */
 #define SVG_PLOT_H 300.0    /* px, the 0..100 range */
 #define SVG_MARGIN_L 64.0   /* y tick labels and the rotated axis title */
 #define SVG_MARGIN_T 48.0   /* the title */
-
-/* Text as XML character data or attribute value: the five entities, and the C0 controls that
- * XML 1.0 forbids dropped. */
-static void xml_text(FILE *out, const char *s) {
-    for (; *s; s++) {
-        unsigned char ch = (unsigned char)*s;
-        switch (ch) {
-        case '&': fputs("&amp;", out); break;
-        case '<': fputs("&lt;", out); break;
-        case '>': fputs("&gt;", out); break;
-        case '"': fputs("&quot;", out); break;
-        case '\'': fputs("&apos;", out); break;
-        default:
-            if (ch >= 0x20 || ch == '\t' || ch == '\n') fputc(ch, out);
-        }
-    }
-}
-
-/* Characters (not bytes) of a UTF-8 string, for width estimates. */
-static int utf8_len(const char *s) {
-    int n = 0;
-    for (; *s; s++) n += ((unsigned char)*s & 0xC0) != 0x80;
-    return n;
-}
 
 /* The y coordinate of a value in [0, 1], clamped to the axis range. */
 static double svg_y(double v) {
@@ -475,20 +450,7 @@ static void render_svg(const xa_table *t, FILE *out) {
     double height = SVG_MARGIN_T + body_h + xlab_h + 12.0;
     double base = SVG_MARGIN_T + SVG_PLOT_H; /* y of 0 */
 
-    fprintf(out,
-            "<svg xmlns=\"http://www.w3.org/2000/svg\" version=\"1.1\" width=\"%.0f\" "
-            "height=\"%.0f\" viewBox=\"0 0 %.0f %.0f\" font-family=\"sans-serif\" "
-            "font-size=\"%d\">\n",
-            ceil(width), ceil(height), ceil(width), ceil(height), SVG_FONT);
-    fputs("<title>", out);
-    xml_text(out, t->title);
-    fputs("</title>\n", out);
-    fputs("<rect class=\"background\" width=\"100%\" height=\"100%\" fill=\"#ffffff\"/>\n", out);
-    fputs("<text class=\"title\" x=\"", out);
-    fprintf(out, "%.1f\" y=\"24\" text-anchor=\"middle\" font-size=\"16\" font-weight=\"bold\">",
-            width / 2.0);
-    xml_text(out, t->title);
-    fputs("</text>\n", out);
+    xa_svg_begin(out, width, height, t->title);
 
     /* y axis: grid lines every 20 with their labels, and the metric as the axis title */
     fputs("<g class=\"grid\" stroke=\"#d0d0d0\" stroke-width=\"1\">\n", out);

@@ -1206,3 +1206,33 @@ xa_status xa_hub_load_setup_dir(xa_composer *cp, const char *dir, xa_setup **set
     *setup_out = s;
     return XA_STATUS_OK;
 }
+
+/* ---- tensor visitors (hub.h) ---- */
+
+typedef struct visit_ctx {
+    xa_hub_tensor_fn fn;
+    void *ctx;
+} visit_ctx;
+
+static xa_status visit_bridge(void *p, const char *name, float *data, const int64_t *shape, int nd) {
+    const visit_ctx *v = p;
+    if (!data) return XA_STATUS_OK; /* an alias of the tensor visited before it */
+    size_t numel = 1;
+    for (int i = 0; i < nd; i++) numel *= (size_t)shape[i];
+    return v->fn(v->ctx, name, data, numel);
+}
+
+xa_status xa_hub_visit_adapter(const xa_adapter *a, xa_hub_tensor_fn fn, void *ctx) {
+    visit_ctx v = {fn, ctx};
+    return adapter_walk(a, a->name, visit_bridge, &v);
+}
+
+xa_status xa_hub_visit_fusion(const xa_fusion_layer *f, xa_hub_tensor_fn fn, void *ctx) {
+    visit_ctx v = {fn, ctx};
+    return fusion_walk(f, visit_bridge, &v);
+}
+
+xa_status xa_hub_visit_head(const xa_head *h, const char *name, xa_hub_tensor_fn fn, void *ctx) {
+    visit_ctx v = {fn, ctx};
+    return head_walk(h, name, visit_bridge, &v);
+}

@@ -118,6 +118,15 @@ xa_status xa_hub_save_setup_dir(const char *dir, const xa_composer *cp, const xa
 xa_status xa_hub_load_setup_dir(xa_composer *cp, const char *dir, xa_setup **setup_out,
                                 char *head_dir, size_t n_head_dir);
 
+/* The tensors of an adapter, a fusion layer or a head one by one, under the AdapterHub names they
+ * are saved with (without the model prefix), as views into the object's parameter buffer (data)
+ * of numel floats; names that alias another tensor are not visited. For code that treats tensors
+ * differently by name (HF's weight-decay exclusion of biases and norms). Stops at fn's error. */
+typedef xa_status (*xa_hub_tensor_fn)(void *ctx, const char *name, const float *data, size_t numel);
+xa_status xa_hub_visit_adapter(const xa_adapter *a, xa_hub_tensor_fn fn, void *ctx);
+xa_status xa_hub_visit_fusion(const xa_fusion_layer *f, xa_hub_tensor_fn fn, void *ctx);
+xa_status xa_hub_visit_head(const xa_head *h, const char *name, xa_hub_tensor_fn fn, void *ctx);
+
 #ifdef __cplusplus
 }
 #endif

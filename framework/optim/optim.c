@@ -20,8 +20,10 @@
 
 void xa_optim_free(xa_optim *opt) {
     if (!opt) return;
-    for (size_t i = 0; i < opt->n_groups; i++)
+    for (size_t i = 0; i < opt->n_groups; i++) {
         xa_aligned_free(opt->groups[i].m); /* m, v: one block */
+        free(opt->groups[i].no_decay);
+    }
     free(opt->groups);
     opt->groups = NULL;
     opt->n_groups = opt->cap = 0;
@@ -102,6 +104,45 @@ xa_status xa_optim_add_group(xa_optim *opt, const char *name, float *params, flo
     return XA_STATUS_OK;
 }
 
+static int range_cmp(const void *a, const void *b) {
+    const size_t *x = a, *y = b;
+    return x[0] < y[0] ? -1 : x[0] > y[0];
+}
+
+xa_status xa_optim_set_no_decay(xa_optim *opt, const char *name, const size_t (*ranges)[2], size_t n) {
+    xa_param_group *g = name ? xa_optim_find(opt, name) : NULL;
+    if (!g)
+        return xa_error_set(XA_STATUS_USAGE, "xa_optim_set_no_decay", "a group of the table", NULL,
+                            "xa_optim_set_no_decay: no group '%s'", name ? name : "(null)");
+    size_t (*r)[2] = NULL;
+    if (n) {
+        r = malloc(n * sizeof *r);
+        if (!r) return xa_error_set(XA_STATUS_NOMEM, name, NULL, NULL, "xa_optim_set_no_decay: out of memory");
+        memcpy(r, ranges, n * sizeof *r);
+        qsort(r, n, sizeof *r, range_cmp);
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (r[i][0] >= r[i][1] || r[i][1] > g->n) {
+            free(r);
+            return xa_error_set(XA_STATUS_USAGE, name, "ranges lo < hi <= the group's size", NULL,
+                                "xa_optim_set_no_decay: range [%zu, %zu) of a group of %zu", ranges[i][0],
+                                ranges[i][1], g->n);
+        }
+        if (k && r[i][0] <= r[k - 1][1]) { /* overlapping or touching: merge */
+            if (r[i][1] > r[k - 1][1]) r[k - 1][1] = r[i][1];
+        } else {
+            r[k][0] = r[i][0];
+            r[k][1] = r[i][1];
+            k++;
+        }
+    }
+    free(g->no_decay);
+    g->no_decay = r;
+    g->n_no_decay = k;
+    return XA_STATUS_OK;
+}
+
 size_t xa_optim_n_trainable(const xa_optim *opt) {
     size_t total = 0;
     for (size_t i = 0; i < opt->n_groups; i++) {
@@ -168,35 +209,48 @@ double xa_optim_clip_grad_norm(xa_optim *opt, double max_norm) {
     return norm;
 }
 
+/* The float factors of one AdamW step of a group (torch's rounding, see the top). */
+typedef struct adamw_k {
+    float decay, b1, b2, eps, one_b1, one_b2, step_size, bc2_sqrt;
+    int do_decay;
+} adamw_k;
+
+/* Hot loop: elements [lo, hi) of a group, elementwise and in place; decay only when `decay`. */
+static void adamw_range(float *p, float *m, float *v, const float *grad, size_t lo, size_t hi, const adamw_k *k,
+                        int decay) {
+    const int do_decay = decay && k->do_decay;
+#ifdef XA_HAVE_OPENMP
+#pragma omp parallel for if (hi - lo > 65536) schedule(static)
+#endif
+    for (size_t j = lo; j < hi; j++) {
+        float pj = p[j];
+        if (do_decay) pj *= k->decay;
+        float gj = grad[j];
+        float mj = m[j] * k->b1 + gj * k->one_b1;
+        float vj = v[j] * k->b2 + k->one_b2 * gj * gj;
+        m[j] = mj;
+        v[j] = vj;
+        float denom = sqrtf(vj) / k->bc2_sqrt + k->eps;
+        p[j] = pj + k->step_size * mj / denom;
+    }
+}
+
 static void adamw_group(xa_param_group *g, double lr, double beta1, double beta2, double eps) {
     double lr_g = lr * g->lr_scale;
     int64_t t = ++g->step;
-    const float decay = (float)(1.0 - lr_g * g->weight_decay);
-    const int do_decay = lr_g * g->weight_decay != 0.0;
-    const float b1 = (float)beta1, b2 = (float)beta2, epsf = (float)eps;
-    const float one_b1 = (float)(1.0 - beta1), one_b2 = (float)(1.0 - beta2);
     const double bc1 = 1.0 - pow(beta1, (double)t);
     const double bc2 = 1.0 - pow(beta2, (double)t);
-    const float step_size = (float)(-lr_g / bc1);
-    const float bc2_sqrt = (float)sqrt(bc2);
-    float *p = g->params, *m = g->m, *v = g->v;
-    const float *grad = g->grads;
-    const size_t n = g->n;
-    /* hot loop: elementwise, in place */
-#ifdef XA_HAVE_OPENMP
-#pragma omp parallel for if (n > 65536) schedule(static)
-#endif
-    for (size_t j = 0; j < n; j++) {
-        float pj = p[j];
-        if (do_decay) pj *= decay;
-        float gj = grad[j];
-        float mj = m[j] * b1 + gj * one_b1;
-        float vj = v[j] * b2 + one_b2 * gj * gj;
-        m[j] = mj;
-        v[j] = vj;
-        float denom = sqrtf(vj) / bc2_sqrt + epsf;
-        p[j] = pj + step_size * mj / denom;
+    const adamw_k k = {(float)(1.0 - lr_g * g->weight_decay), (float)beta1, (float)beta2, (float)eps,
+                       (float)(1.0 - beta1), (float)(1.0 - beta2), (float)(-lr_g / bc1), (float)sqrt(bc2),
+                       lr_g * g->weight_decay != 0.0};
+    /* the decayed stretches between the no-decay ranges, and the ranges themselves */
+    size_t at = 0;
+    for (size_t r = 0; r < g->n_no_decay; r++) {
+        adamw_range(g->params, g->m, g->v, g->grads, at, g->no_decay[r][0], &k, 1);
+        adamw_range(g->params, g->m, g->v, g->grads, g->no_decay[r][0], g->no_decay[r][1], &k, 0);
+        at = g->no_decay[r][1];
     }
+    adamw_range(g->params, g->m, g->v, g->grads, at, g->n, &k, 1);
 }
 
 void xa_optim_step(xa_optim *opt, double lr) {

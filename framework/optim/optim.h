@@ -43,6 +43,9 @@ typedef struct xa_param_group {
     double weight_decay;            /* decoupled weight decay (0 for biases and norms, HF style) */
     int trainable;                  /* 0: skipped by clip, step and zero_grad */
     int64_t step;                   /* AdamW steps taken by this group (torch state["step"]) */
+    size_t (*no_decay)[2];          /* (n_no_decay) owned, sorted, disjoint [lo, hi) ranges of
+                                       params that weight_decay skips (xa_optim_set_no_decay) */
+    size_t n_no_decay;
 } xa_param_group;
 
 typedef struct xa_optim {
@@ -67,6 +70,12 @@ void xa_optim_free(xa_optim *opt);
 xa_status xa_optim_add_group(xa_optim *opt, const char *name, float *params, float *grads, size_t n,
                              double lr_scale, double weight_decay, int trainable,
                              xa_param_group **out);
+/* Exclude the parameters [ranges[i][0], ranges[i][1]) of group `name` from its weight decay, as
+ * HF Trainer keeps biases and LayerNorm weights out of decay when a group is one flat buffer
+ * holding several tensors: a torch param group per part, without splitting the buffer or its
+ * moments. Ranges are copied, sorted and merged; replaces earlier ranges. Errors: USAGE for an
+ * unknown group or a range outside [0, n) or empty; NOMEM. */
+xa_status xa_optim_set_no_decay(xa_optim *opt, const char *name, const size_t (*ranges)[2], size_t n);
 /* The group called `name`, or NULL. */
 xa_param_group *xa_optim_find(xa_optim *opt, const char *name);
 /* Total number of parameters in trainable groups. */
@@ -84,7 +93,8 @@ double xa_optim_clip_grad_norm(xa_optim *opt, double max_norm);
 /* One AdamW step on every trainable group, exactly as torch.optim.AdamW (amsgrad off): with the
  * group's lr_g = lr * lr_scale and t = ++step,
  *     p -= lr_g * wd * p;  m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;
- *     p -= lr_g / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps). */
+ *     p -= lr_g / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps).
+ * The decay term is skipped on the group's no-decay ranges. */
 void xa_optim_step(xa_optim *opt, double lr);
 
 /* ---- learning-rate schedules ------------------------------------------------------------------

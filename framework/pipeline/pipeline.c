@@ -136,8 +136,9 @@ static void sb_adapter(sbuf *b, const char *key, const xa_cfg_adapter *a) {
     sb_printf(b, "\n");
 }
 
-/* The settings of a phase that change what it makes (ckpt_every, log_every do not). */
-static void sb_phase(sbuf *b, const xa_cfg_phase *p, uint64_t seed) {
+/* The settings of a phase that change what it makes (ckpt_every, log_every, save_total_limit,
+ * eval_batches and the validation of MLM phases do not). */
+static void sb_phase(sbuf *b, const xa_cfg_phase *p, uint64_t seed, int tagging) {
     sb_printf(b, "phase: %s\nsteps: %" PRId64 "\nepochs: %g\nbatch_size: %d\nseq_len: %d\nlr: %.10g\n",
               xa_phase_kind_name(p->kind), p->steps, p->epochs, p->batch_size, p->seq_len, p->lr);
     sb_printf(b, "warmup_steps: %" PRId64 "\nwarmup_ratio: %g\nweight_decay: %g\nclip: %g\nseed: %" PRIu64 "\n",
@@ -151,6 +152,36 @@ static void sb_phase(sbuf *b, const xa_cfg_phase *p, uint64_t seed) {
     if (p->kind == XA_PHASE_PRETRAIN) /* the cross-lingual objectives on aligned pairs */
         sb_printf(b, "tlm: %g\nalign: %g\nalign_pairs: %d\nalign_temp: %g\npair_alpha: %g\n", p->tlm, p->align,
                   p->align_pairs, p->align_temp, p->pair_alpha);
+    /* keys added after outputs existed: only when they differ from their defaults, so that the
+     * provenance of what an older xadapt made (and of recipes that do not set them) is unchanged */
+    const xa_train_knobs k = xa_pipeline_knobs(p), d = xa_train_knobs_default();
+    if (k.sched != d.sched) sb_printf(b, "lr_scheduler: %s\n", p->lr_scheduler);
+    if (k.adam_beta1 != d.adam_beta1) sb_printf(b, "adam_beta1: %.10g\n", k.adam_beta1);
+    if (k.adam_beta2 != d.adam_beta2) sb_printf(b, "adam_beta2: %.10g\n", k.adam_beta2);
+    if (k.adam_epsilon != d.adam_epsilon) sb_printf(b, "adam_epsilon: %.10g\n", k.adam_epsilon);
+    if (k.hidden_dropout >= 0) sb_printf(b, "hidden_dropout: %.10g\n", k.hidden_dropout);
+    if (k.attention_dropout >= 0) sb_printf(b, "attention_dropout: %.10g\n", k.attention_dropout);
+    if (p->kind != XA_PHASE_PRETRAIN && k.weight_decay_all != d.weight_decay_all)
+        sb_printf(b, "weight_decay_all: %s\n", k.weight_decay_all ? "true" : "false");
+    /* config resolves an unset metric_for_best_model to the task's primary metric */
+    if (p->metric_for_best_model[0] && strcmp(p->metric_for_best_model, tagging ? "span_f1" : "accuracy"))
+        sb_printf(b, "metric_for_best_model: %s\n", p->metric_for_best_model);
+}
+
+xa_train_knobs xa_pipeline_knobs(const xa_cfg_phase *p) {
+    xa_train_knobs k = xa_train_knobs_default();
+    if (xa_sched_parse_kind(p->lr_scheduler, &k.sched)) { /* config checked the name */
+        xa_error_clear();
+        k.sched = XA_SCHED_KIND_LINEAR;
+    }
+    k.adam_beta1 = p->adam_beta1;
+    k.adam_beta2 = p->adam_beta2;
+    k.adam_epsilon = p->adam_epsilon;
+    k.hidden_dropout = p->hidden_dropout;
+    k.attention_dropout = p->attention_dropout;
+    k.weight_decay_all = p->weight_decay_all;
+    k.save_total_limit = p->save_total_limit;
+    return k;
 }
 
 int xa_plan_lang_aligned(const xa_plan *pl, int i) {
@@ -237,14 +268,14 @@ xa_status xa_plan_provenance(const xa_plan *pl, int i, int with_run, char **out)
         if (strstr(r->arch, ".json")) sb_file(&b, "arch_file", r->arch);
         sb_file(&b, "corpus", r->pretrain_corpus);
         if (r->pairs[0]) sb_file(&b, "pairs", r->pairs);
-        sb_phase(&b, p, p->seed);
+        sb_phase(&b, p, p->seed, r->task_type == XA_TASK_TAGGING);
         break;
     case XA_ART_LANG:
         if (xa_cfg_expand(path, sizeof path, r->mlm_corpus, a->lang)) return XA_STATUS_USAGE;
         sb_printf(&b, "language: %s\n", a->lang);
         sb_adapter(&b, "adapter", &r->lang_adapter);
         sb_file(&b, "corpus", path);
-        sb_phase(&b, p, p->seed);
+        sb_phase(&b, p, p->seed, r->task_type == XA_TASK_TAGGING);
         sb_base(&b, pl);
         if (xa_plan_lang_aligned(pl, i)) { /* aligned to the source adapter: its id follows as a dep */
             sb_printf(&b, "align: %g\nalign_pairs: %d\nalign_temp: %g\n", p->align, p->align_pairs, p->align_temp);
@@ -269,7 +300,7 @@ xa_status xa_plan_provenance(const xa_plan *pl, int i, int with_run, char **out)
             sb_file(&b, "train", r->task_train);
             if (r->task_dev[0]) sb_file(&b, "dev", r->task_dev);
         }
-        sb_phase(&b, p, a->seed);
+        sb_phase(&b, p, a->seed, r->task_type == XA_TASK_TAGGING);
         sb_base(&b, pl);
         break;
     }

@@ -11,7 +11,9 @@
  *     -> xa_pipeline_run(&pl, &o, stdout) -> xa_plan_free(&pl)
  *
  * Provenance. Every finished artefact directory holds XA_PROV_FILE, lines "key: value": the
- * resolved settings that affect it, "size=N mtime=S.N" of each data file it read, and for each
+ * resolved settings that affect it (a setting added after the first outputs were made, such as
+ * lr_scheduler or adam_beta1, only when it differs from its default, so the provenance of outputs
+ * made before it existed still matches), "size=N mtime=S.N" of each data file it read, and for each
  * artefact it was built on a line "on <label>: <id>" (the id of a provenance file is its FNV-1a
  * hash, which includes its "run:" line, so a retrained input changes the id even with the same
  * settings; an input without provenance, such as a downloaded base, is named by the stat of its
@@ -35,6 +37,7 @@
 #include "config/config.h"
 #include "core/core.h"
 #include "io/file.h"
+#include "train/train.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -169,6 +172,10 @@ int xa_pipeline_setup_known(const char *name);
  * place or the data file:line, the bad value, what is expected; a missing data file with the
  * phase and language that need it), IO, NOMEM. */
 xa_status xa_pipeline_validate(const xa_recipe *r);
+
+/* The trainer knobs of a recipe phase (lr_scheduler, adam_*, dropout overrides, weight_decay_all,
+ * save_total_limit), as the runner hands them to train/. */
+xa_train_knobs xa_pipeline_knobs(const xa_cfg_phase *p);
 
 /* OUTPUT/resolved-<task>.yaml: the resolved recipe, one per task of a shared output. */
 xa_status xa_pipeline_resolved_path(const xa_recipe *r, char *out, size_t n);

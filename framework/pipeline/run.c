@@ -27,9 +27,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "eval/eval.h"
+#include "eval/plot.h"
 #include "io/file.h"
 #include "io/hfjson.h"
 #include "pipeline/cells.h"
@@ -99,8 +101,13 @@ static xa_phase_opts phase_opts(const xa_cfg_phase *p, uint64_t seed, int resume
     o.seed = seed;
     o.resume = resume;
     o.progress = stderr;
+    o.k = xa_pipeline_knobs(p);
+    o.best_metric = p->metric_for_best_model[0] ? p->metric_for_best_model : NULL;
+    o.eval_batches = p->eval_batches;
     return o;
 }
+
+static int is_unseen(const xa_recipe *r, const char *lang);
 
 /* The languages whose adapters exist or are trained: source, then targets. */
 static int all_languages(const xa_recipe *r, const char *out[XA_CFG_MAX_LANGS + 1]) {
@@ -187,6 +194,24 @@ static xa_status phase_pretrain(FILE *out, const xa_recipe *r, const xa_cfg_phas
     o.pair_alpha = p->pair_alpha;
     o.mlm_prob = p->mlm_prob;
     o.whole_word_mask = p->whole_word_mask;
+    o.k = xa_pipeline_knobs(p);
+    /* validation: the held-out text of every language the base is trained on (not the unseen) */
+    char heldout[XA_CFG_MAX_LANGS + 1][XA_PATH_MAX];
+    const char *heldout_ptrs[XA_CFG_MAX_LANGS + 1], *heldout_names[XA_CFG_MAX_LANGS + 1];
+    if (p->eval_every > 0 && r->mlm_heldout[0]) {
+        const char *langs[XA_CFG_MAX_LANGS + 1];
+        const int n = all_languages(r, langs);
+        for (int i = 0; i < n; i++) {
+            if (is_unseen(r, langs[i])) continue;
+            if ((st = xa_cfg_expand(heldout[o.n_heldout], sizeof heldout[0], r->mlm_heldout, langs[i]))) return st;
+            heldout_ptrs[o.n_heldout] = heldout[o.n_heldout];
+            heldout_names[o.n_heldout++] = langs[i];
+        }
+        o.heldout = heldout_ptrs;
+        o.heldout_names = heldout_names;
+        o.eval_every = p->eval_every;
+        o.eval_batches = p->eval_batches;
+    }
     if ((p->tlm > 0 || p->align > 0) && !o.pairs)
         return xa_error_set(XA_STATUS_CONFIG, r->path, "data.pairs (aligned pairs, e.g. pairs.tsv from prepare.sh)",
                             "add data.pairs or set tlm and align to 0", "the pretrain phase asks for tlm/align without pairs");
@@ -234,6 +259,11 @@ static xa_status phase_lang(FILE *out, const xa_recipe *r, const xa_cfg_phase *p
         if ((st = xa_cfg_expand(corpus, sizeof corpus, r->mlm_corpus, langs[i]))) break;
         if ((st = xa_plan_begin(pl, ia))) break;
         xa_phase_opts o = phase_opts(p, p->seed, art_resume(pl, ia));
+        char heldout[XA_PATH_MAX];
+        if (p->eval_every > 0 && r->mlm_heldout[0]) { /* validation on the language's held-out text */
+            if ((st = xa_cfg_expand(heldout, sizeof heldout, r->mlm_heldout, langs[i]))) break;
+            o.heldout = heldout;
+        }
         char src_dir[XA_PATH_MAX];
         if (xa_plan_lang_aligned(pl, ia)) { /* aligned to the source adapter, trained before it */
             if ((st = join3(src_dir, sizeof src_dir, r->output, "lang", r->source))) break;
@@ -869,7 +899,7 @@ static xa_status eval_task_cell(FILE *raw, cell_book *cb, const xa_recipe *r, co
     double v[7];
     const int reused = book_reuse(cb, id, v, 7);
     if (reused) {
-        *m = (xa_eval_metrics){(int64_t)v[0], v[1], v[2], v[3], v[4], v[5], v[6]};
+        *m = (xa_eval_metrics){(int64_t)v[0], v[1], v[2], v[3], v[4], v[5], v[6], NAN};
     } else {
         xa_status st = xa_eval_setup(e->base[0] ? e->base : r->base, r->tokenizer, e->adapters, e->drop_last, e->n,
                                      e->fusion[0] ? e->fusion : NULL, e->setup[0] ? e->setup : NULL, e->head, test,
@@ -895,6 +925,77 @@ static xa_status eval_task_cell(FILE *raw, cell_book *cb, const xa_recipe *r, co
                  "\"f1\": %.6f, \"inputs\": \"%s\", \"cell\": \"%s\"}\n",
             lang, setup, seed, m->n, m->accuracy, m->macro_f1, m->precision, m->recall, m->f1, inputs, cell);
     fflush(raw);
+    return XA_STATUS_OK;
+}
+
+/* The relative path from directory `from` to `to` (both absolute and normalised, as config makes
+ * them), e.g. "../../lang/de/metrics.svg"; `to` itself when it does not fit. */
+static void rel_path(char *out, size_t n, const char *from, const char *to) {
+    size_t common = 0, i = 0; /* the common prefix, up to a component boundary */
+    for (; from[i] && from[i] == to[i]; i++)
+        if (from[i] == '/') common = i + 1;
+    if (!from[i] && to[i] == '/') common = i + 1; /* `from` is a directory above `to` */
+    int ups = 0;                                  /* the components of `from` below the prefix */
+    if (from[common]) {
+        ups = 1;
+        for (const char *c = from + common; *c; c++) ups += *c == '/';
+    }
+    size_t len = 0;
+    for (int k = 0; k < ups && len + 3 < n; k++) len += (size_t)snprintf(out + len, n - len, "../");
+    if (len + 3 >= n || snprintf(out + len, n - len, "%s", to + common) >= (int)(n - len)) snprintf(out, n, "%s", to);
+}
+
+/* A Markdown link target: spaces and parentheses would end it. */
+static void md_target(FILE *f, const char *s) {
+    for (; *s; s++) {
+        if (*s == ' ') fputs("%20", f);
+        else if (*s == '(') fputs("%28", f);
+        else if (*s == ')') fputs("%29", f);
+        else fputc(*s, f);
+    }
+}
+
+/* "### Training runs" under results.md (in tmp, which becomes fin): for every trained artefact of
+ * the plan with a metrics.jsonl, links to its loss curves (metrics.svg, drawn here when missing or
+ * older than the metrics, e.g. for runs of an older xadapt) and its metrics, relative to fin. */
+static xa_status append_runs(const char *tmp, const char *fin, const xa_plan *pl) {
+    char md[XA_PATH_MAX];
+    xa_status st = xa_path_join(md, sizeof md, tmp, "results.md");
+    if (st) return st;
+    FILE *f = fopen(md, "a");
+    if (!f) return xa_error_set(XA_STATUS_IO, md, NULL, NULL, "cannot append the training runs");
+    int n = 0;
+    for (int i = 0; i < pl->n; i++) {
+        const xa_artefact *a = &pl->a[i];
+        char metrics[XA_PATH_MAX], svg[XA_PATH_MAX], rel[XA_PATH_MAX], title[192];
+        struct stat sm, sv;
+        if (xa_path_join(metrics, sizeof metrics, a->dir, "metrics.jsonl") ||
+            xa_path_join(svg, sizeof svg, a->dir, "metrics.svg") || stat(metrics, &sm) != 0) {
+            xa_error_clear();
+            continue;
+        }
+        if (stat(svg, &sv) != 0 || sv.st_mtime < sm.st_mtime) {
+            snprintf(title, sizeof title, "%s: training curves", a->label);
+            if (xa_plot_metrics(metrics, svg, title, NULL)) {
+                XA_LOG_WARN("eval: no loss curves for %s: %s", a->label, xa_error_last()->what);
+                xa_error_clear();
+                continue;
+            }
+        }
+        if (!n++)
+            fputs("\n### Training runs\n\nLoss curves of the runs behind these results (training loss and its "
+                  "smoothed curve, evaluations and the learning rate over the optimizer steps):\n\n"
+                  "| run | loss curves | metrics |\n|:---|:---|:---|\n", f);
+        fprintf(f, "| %s | [metrics.svg](", a->label);
+        rel_path(rel, sizeof rel, fin, svg);
+        md_target(f, rel);
+        fputs(") | [metrics.jsonl](", f);
+        rel_path(rel, sizeof rel, fin, metrics);
+        md_target(f, rel);
+        fputs(") |\n", f);
+    }
+    const int bad = ferror(f) != 0;
+    if (fclose(f) != 0 || bad) return xa_error_set(XA_STATUS_IO, md, NULL, NULL, "cannot append the training runs");
     return XA_STATUS_OK;
 }
 
@@ -1012,6 +1113,7 @@ static xa_status phase_eval(FILE *out, const xa_recipe *r, const xa_cfg_phase *p
         add_target_mean(&tab_f1, r, 1, ss_f1, r->n_seeds);
         st = write_table(out, &tab_f1, edir, fin, "results_macro_f1");
     }
+    if (!st) st = append_runs(edir, fin, pl);
     if (!st) st = xa_ckpt_swap_dir(edir, fin);
     return st;
 }

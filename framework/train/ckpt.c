@@ -4,9 +4,11 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -169,7 +171,7 @@ static void test_sleep(void) {
 }
 
 /* Swap TMP in for FIN: the old directory stays complete until the new one is in place. */
-xa_status xa_ckpt_swap_dir(const char *tmp, const char *fin) {
+xa_status xa_ckpt_swap_dir_keep(const char *tmp, const char *fin, const char *keep) {
     char old[XA_PATH_MAX];
     if (snprintf(old, sizeof old, "%s.old", fin) >= (int)sizeof old)
         return xa_error_set(XA_STATUS_USAGE, fin, NULL, NULL, "path too long");
@@ -183,15 +185,24 @@ xa_status xa_ckpt_swap_dir(const char *tmp, const char *fin) {
     if (rename(tmp, fin) != 0)
         return xa_error_set(XA_STATUS_IO, tmp, NULL, NULL, "cannot move the new directory into place: %s",
                             strerror(errno));
+    if (keep && xa_file_is_dir(old)) {
+        if ((st = xa_file_remove_tree(keep))) return st;
+        if (rename(old, keep) != 0)
+            return xa_error_set(XA_STATUS_IO, old, NULL, NULL, "cannot keep the previous checkpoint as %s: %s", keep,
+                                strerror(errno));
+        return XA_STATUS_OK;
+    }
     return xa_file_remove_tree(old);
 }
 
+xa_status xa_ckpt_swap_dir(const char *tmp, const char *fin) { return xa_ckpt_swap_dir_keep(tmp, fin, NULL); }
+
 xa_status xa_ckpt_commit(const char *tmp, const char *fin, const xa_optim *opt, const xa_train_state *ts,
-                         const char *identity, const char *metrics_path) {
+                         const char *identity, const char *metrics_path, const char *keep) {
     char p[XA_PATH_MAX];
     xa_status st = xa_path_join(p, sizeof p, tmp, "trainer_state.safetensors");
     if (!st) st = xa_ckpt_save_state(p, opt, ts, identity);
-    if (!st) st = xa_ckpt_swap_dir(tmp, fin);
+    if (!st) st = xa_ckpt_swap_dir_keep(tmp, fin, keep);
     if (!st && metrics_path) st = xa_metrics_commit(metrics_path);
     return st;
 }
@@ -221,13 +232,84 @@ uint64_t xa_ckpt_hash(uint64_t h, const void *data, size_t n) {
     return h;
 }
 
-xa_status xa_metrics_open(FILE **f, const char *path, int resume) {
+/* The "step" of a metrics row, or -1 when it has none. */
+static int64_t row_step(const char *line, size_t len) {
+    static const char key[] = "\"step\":";
+    for (size_t i = 0; i + sizeof key - 1 <= len; i++) {
+        if (memcmp(line + i, key, sizeof key - 1)) continue;
+        const char *v = line + i + sizeof key - 1;
+        while (*v == ' ') v++;
+        char *end = NULL;
+        long long s = strtoll(v, &end, 10);
+        return end != v ? (int64_t)s : -1;
+    }
+    return -1;
+}
+
+/* Drop the rows of path after step `keep_to` (and an incomplete last line); rewritten atomically
+ * only when something goes. */
+static xa_status metrics_truncate(const char *path, int64_t keep_to) {
+    char *text = NULL;
+    size_t len = 0;
+    xa_status st = xa_file_read(&text, &len, path, 0);
+    if (st == XA_STATUS_NOT_FOUND) {
+        xa_error_clear();
+        return XA_STATUS_OK;
+    }
+    if (st) return st;
+    size_t out = 0;
+    int64_t dropped = 0;
+    for (size_t at = 0; at < len;) {
+        const char *nl = memchr(text + at, '\n', len - at);
+        size_t n = nl ? (size_t)(nl - (text + at)) + 1 : len - at;
+        if (!nl || row_step(text + at, n) > keep_to) {
+            dropped++;
+        } else {
+            memmove(text + out, text + at, n);
+            out += n;
+        }
+        at += n;
+    }
+    if (dropped) {
+        st = xa_file_write_atomic(path, text, out);
+        if (!st) XA_LOG_INFO("%s: %lld row(s) after step %lld dropped (written before the run stopped; written again)",
+                             path, (long long)dropped, (long long)keep_to);
+    }
+    free(text);
+    return st;
+}
+
+static double mtime_of(const char *path) {
+    struct stat sb;
+    if (stat(path, &sb) != 0) return -1;
+    return (double)sb.st_mtim.tv_sec + 1e-9 * (double)sb.st_mtim.tv_nsec;
+}
+
+xa_status xa_metrics_open(FILE **f, const char *path, int64_t resume_step, const char *ckpt_state) {
     char tmp[XA_PATH_MAX];
+    *f = NULL;
     if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp)
         return xa_error_set(XA_STATUS_USAGE, path, NULL, NULL, "path too long");
-    *f = fopen(resume ? path : tmp, resume ? "a" : "w");
+    if (resume_step > 0) {
+        const double t_tmp = mtime_of(tmp);
+        if (t_tmp >= 0) {
+            /* the rows of the checkpoint's run when written before it (its first checkpoint was
+             * made, the rename not); else the rows of a fresh run that made no checkpoint */
+            const double t_ckpt = ckpt_state ? mtime_of(ckpt_state) : -1;
+            if (t_ckpt >= 0 && t_tmp <= t_ckpt) {
+                if (rename(tmp, path) != 0)
+                    return xa_error_set(XA_STATUS_IO, tmp, NULL, NULL, "cannot move the metrics into place: %s",
+                                        strerror(errno));
+            } else if (unlink(tmp) != 0) {
+                return xa_error_set(XA_STATUS_IO, tmp, NULL, NULL, "cannot remove: %s", strerror(errno));
+            }
+        }
+        xa_status st = metrics_truncate(path, resume_step);
+        if (st) return st;
+    }
+    *f = fopen(resume_step > 0 ? path : tmp, resume_step > 0 ? "a" : "w");
     if (!*f)
-        return xa_error_set(XA_STATUS_IO, resume ? path : tmp, NULL, NULL, "cannot write metrics: %s",
+        return xa_error_set(XA_STATUS_IO, resume_step > 0 ? path : tmp, NULL, NULL, "cannot write metrics: %s",
                             strerror(errno));
     return XA_STATUS_OK;
 }
@@ -249,22 +331,27 @@ void xa_loss_log_init(xa_loss_log *L, FILE *f, int64_t window) {
     L->t0 = xa_time_now();
 }
 
-void xa_loss_log_step(xa_loss_log *L, int64_t step, double loss, double lr, double gnorm,
-                      double tokens, int last, const char *extra) {
+int xa_loss_log_step(xa_loss_log *L, int64_t step, double loss, double lr, double gnorm,
+                     double tokens, int last, const char *extra) {
     L->sum += loss;
     L->n++;
     L->tokens += tokens;
-    if (L->n < L->window && !last) return;
+    if (step % L->window != 0 && !last) return 0;
     double mean = L->sum / (double)L->n, el = xa_time_now() - L->t0;
     if (!L->logged) L->first = mean;
     L->logged = 1;
     L->last = mean;
     if (L->f) {
-        fprintf(L->f, "{\"step\": %" PRId64 ", %s%s\"loss\": %.6f, \"lr\": %.6g, \"grad_norm\": %.4f, "
-                      "\"tokens_per_s\": %.1f}\n",
-                step, extra ? extra : "", extra ? ", " : "", mean, lr, gnorm, el > 0 ? L->tokens / el : 0.0);
+        char num[32], gn[32];
+        if (isfinite(mean)) snprintf(num, sizeof num, "%.6f", mean); else snprintf(num, sizeof num, "null");
+        if (isfinite(gnorm)) snprintf(gn, sizeof gn, "%.4f", gnorm); else snprintf(gn, sizeof gn, "null");
+        fprintf(L->f, "{\"type\": \"train\", \"phase\": \"%s\", \"step\": %" PRId64 ", \"time\": %.3f, %s%s\"loss\": %s, "
+                      "\"lr\": %.6g, \"grad_norm\": %s, \"tokens_per_s\": %.1f}\n",
+                L->phase ? L->phase : "train", step, xa_time_wall(), extra ? extra : "", extra ? ", " : "", num, lr, gn,
+                el > 0 ? L->tokens / el : 0.0);
         fflush(L->f);
     }
     L->sum = 0;
     L->n = 0;
+    return 1;
 }

@@ -35,11 +35,17 @@ xa_status xa_ckpt_load_state(const char *path, xa_optim *opt, xa_train_state *ts
  * Test hook: XA_TEST_CKPT_SLEEP_MS=N sleeps N ms before and between the renames, so a test can
  * kill the process inside the swap. */
 xa_status xa_ckpt_swap_dir(const char *tmp, const char *fin);
+/* The same, but the old fin is kept as `keep` (renamed; an existing `keep` is removed first)
+ * instead of being removed: the checkpoint history. keep NULL: xa_ckpt_swap_dir. A crash between
+ * the renames leaves fin.old, which xa_ckpt_recover restores or removes (that history entry is
+ * then lost, never the latest checkpoint). */
+xa_status xa_ckpt_swap_dir_keep(const char *tmp, const char *fin, const char *keep);
 /* The end of every trainer's checkpoint: the caller has written its weights into tmp (emptied
  * first with xa_file_remove_tree); this writes tmp/trainer_state.safetensors, swaps tmp in for
- * fin and, when metrics_path is not NULL, commits a fresh run's metrics (xa_metrics_commit). */
+ * fin (keeping the old fin as `keep` when not NULL) and, when metrics_path is not NULL, commits a
+ * fresh run's metrics (xa_metrics_commit). */
 xa_status xa_ckpt_commit(const char *tmp, const char *fin, const xa_optim *opt, const xa_train_state *ts,
-                         const char *identity, const char *metrics_path);
+                         const char *identity, const char *metrics_path, const char *keep);
 /* Before a trainer reads or writes checkpoint directory dir: an interrupted swap is finished
  * (dir missing and dir.old present: dir.old is renamed back to dir; both present: dir.old is
  * removed) and a left-over dir.tmp is removed. IO naming the path on failure. */
@@ -50,17 +56,25 @@ xa_status xa_ckpt_recover(const char *dir);
 #define XA_FNV_INIT 14695981039346656037ull
 uint64_t xa_ckpt_hash(uint64_t h, const void *data, size_t n);
 
-/* metrics.jsonl of a trainer. A resumed run (resume != 0) appends to path. A fresh run writes
- * path.tmp, and xa_metrics_commit renames it over path once the run's first checkpoint exists,
- * so a fresh run that fails early leaves an existing path as it was. */
-xa_status xa_metrics_open(FILE **f, const char *path, int resume);
+/* metrics.jsonl of a trainer. A fresh run (resume_step 0) writes path.tmp, and
+ * xa_metrics_commit renames it over path once the run's first checkpoint exists, so a fresh run
+ * that fails early leaves an existing path as it was. A run resumed at resume_step > 0 appends to
+ * path after dropping its rows of later steps (written before the kill; they are written again)
+ * and any incomplete last line, atomically; a path.tmp left by a run killed between its first
+ * checkpoint and that rename (not newer than ckpt_state, the checkpoint's trainer_state file)
+ * becomes path first, any other path.tmp (a fresh run that died before its first checkpoint) is
+ * removed. */
+xa_status xa_metrics_open(FILE **f, const char *path, int64_t resume_step, const char *ckpt_state);
 /* After a checkpoint: make path.tmp (if still pending) the metrics file; the stream stays valid. */
 xa_status xa_metrics_commit(const char *path);
 
-/* The metrics.jsonl writer of every training loop: the mean loss over windows of `window` steps,
- * one JSON line per window {"step", <extra>, "loss", "lr", "grad_norm", "tokens_per_s"}. */
+/* The metrics.jsonl writer of every training loop: the mean loss over windows of `window` steps
+ * (ending at the steps that are multiples of window, and at the last step), one JSON line per
+ * window {"type": "train", "phase", "step", "time", <extra>, "loss", "lr", "grad_norm",
+ * "tokens_per_s"} (train/trainer.h); a non-finite loss is written as null. */
 typedef struct xa_loss_log {
     FILE *f;
+    const char *phase;         /* the rows' "phase" (borrowed; NULL: "train") */
     int64_t window;
     double sum, tokens, t0;
     int64_t n;
@@ -70,8 +84,9 @@ typedef struct xa_loss_log {
 
 void xa_loss_log_init(xa_loss_log *L, FILE *f, int64_t window);
 /* Add one step (tokens: the step's batch tokens). At the end of a window, or when `last`, write
- * the line; extra (may be NULL) is a JSON fragment placed after "step", e.g. "\"epoch\": 1.500". */
-void xa_loss_log_step(xa_loss_log *L, int64_t step, double loss, double lr, double gnorm,
-                      double tokens, int last, const char *extra);
+ * the line and return 1 (else 0); extra (may be NULL) is a JSON fragment placed after "time",
+ * e.g. "\"epoch\": 1.500". */
+int xa_loss_log_step(xa_loss_log *L, int64_t step, double loss, double lr, double gnorm,
+                     double tokens, int last, const char *extra);
 
 #endif

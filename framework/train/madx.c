@@ -25,14 +25,19 @@
  * directories + trainer_state.safetensors) through a .tmp directory swapped into place; they
  * resume bit-identically: the batches, masks, dropout and AdamW state of a resumed run are those
  * of an uninterrupted one.
- * Weight decay applies to each whole parameter group (one group per adapter, fusion and head);
- * HF's per-tensor exclusion of biases and norms is not reproduced there (it is for the encoder's
- * groups under full fine-tuning). */
+ * Weight decay applies to each whole parameter group (one group per adapter, fusion and head) by
+ * default (weight_decay_all, xadapt's behaviour before the key existed); with weight_decay_all
+ * false their biases and LayerNorm weights are excluded by tensor name, as HF Trainer does (the
+ * encoder's groups under full fine-tuning always exclude them).
+ * Validation during training: the task phases score the dev set at their cadence (the metric of
+ * metric_for_best_model selects the best weights); a language adapter can score held-out MLM
+ * loss every eval_every steps (opts.heldout). Both write "eval" rows to metrics.jsonl. */
 #include "train/train.h"
 
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -49,9 +54,36 @@
 #include "train/trainer.h"
 #include "tokenizer/spm.h"
 
+/* metric_for_best_model (train.h): extend here; config.c lists the same names per task type. */
+static const xa_best_metric g_best_metrics[] = {
+    {"accuracy", 1u, 1, offsetof(xa_eval_metrics, accuracy)},
+    {"macro_f1", 1u, 1, offsetof(xa_eval_metrics, macro_f1)},
+    {"span_f1", 2u, 1, offsetof(xa_eval_metrics, f1)},
+    {"loss", 3u, 0, offsetof(xa_eval_metrics, loss)},
+};
+
+const xa_best_metric *xa_best_metric_find(const char *name, int tagging) {
+    if (!name || !name[0]) name = tagging ? "span_f1" : "accuracy";
+    for (size_t i = 0; i < sizeof g_best_metrics / sizeof *g_best_metrics; i++)
+        if (!strcmp(g_best_metrics[i].name, name) && (g_best_metrics[i].task_types >> (tagging ? 1 : 0)) & 1u)
+            return &g_best_metrics[i];
+    return NULL;
+}
+
+static double metric_value(const xa_best_metric *m, const xa_eval_metrics *em) {
+    return *(const double *)((const char *)em + m->offset);
+}
+
+/* A JSON number (null when not finite) into buf[32]. */
+static const char *jnum(char *buf, double v) {
+    if (isfinite(v)) snprintf(buf, 32, "%.6f", v); else snprintf(buf, 32, "null");
+    return buf;
+}
+
 xa_phase_opts xa_phase_opts_default(void) {
     xa_phase_opts o;
     memset(&o, 0, sizeof o);
+    o.k = xa_train_knobs_default();
     o.B = 16;
     o.T = 128;
     o.steps = 1000;
@@ -154,6 +186,9 @@ typedef struct lang_run {
     float *al_pooled, *al_dpooled; /* (2 n_al, C) */
     float *al_scratch;         /* xa_contrastive_scratch_bytes(n_al, C) */
     xa_align_window al_win;   /* the alignment term's window means */
+    /* held-out MLM validation (o->heldout and eval_every > 0) */
+    xa_mlm_data *hd;           /* the held-out text, or NULL */
+    double val_loss;           /* of the last evaluation, NAN before the first */
 } lang_run;
 
 static xa_status lang_init(void *ctx, xa_train_state *ts) {
@@ -236,11 +271,36 @@ static void lang_extra(void *ctx, const xa_trainer *t, char *buf, size_t n) {
     if (L->n_al > 0) xa_align_window_extra(&L->al_win, buf, n);
 }
 
+/* Held-out MLM validation at its cadence (an "eval" row), with the adapter in evaluation mode and
+ * every layer active; the next step sets the training mode again. */
+static xa_status lang_validate(lang_run *L, xa_trainer *t) {
+    const xa_phase_opts *o = L->o;
+    if (!L->hd || o->eval_every <= 0 || (t->ts.step % o->eval_every && t->ts.step != o->steps)) return XA_STATUS_OK;
+    int64_t n = 0;
+    double sum = 0;
+    xa_composer_skip_lowest(L->cp, 0);
+    xa_composer_set_mode(L->cp, 0, NULL);
+    xa_status st = xa_trainer_mlm_heldout(L->enc, L->acts, L->head, &L->hook, L->hd, L->batch,
+                                          o->eval_batches > 0 ? o->eval_batches : 8, &n, &sum);
+    if (st) return st;
+    L->val_loss = n ? sum / (double)n : NAN;
+    char extra[64];
+    snprintf(extra, sizeof extra, "\"n_masked\": %" PRId64, n);
+    xa_trainer_log_eval(t, "heldout", "mlm_loss", L->val_loss, extra);
+    return XA_STATUS_OK;
+}
+
 /* After a written metrics window the alignment means start again; the progress line shows the
- * last window's alignment loss. Without alignment: nothing (the default line). */
+ * last window's alignment loss, and the last held-out loss once there is one. */
 static xa_status lang_after(void *ctx, xa_trainer *t, float loss, double lr, char *line, size_t n) {
     lang_run *L = ctx;
+    xa_status st = lang_validate(L, t);
+    if (st) return st;
     if (L->n_al > 0) xa_align_window_after(&L->al_win, t, loss, lr, line, n);
+    if (!isnan(L->val_loss)) {
+        size_t k = strlen(line);
+        snprintf(line + k, n - k, " | val %.4f", L->val_loss);
+    }
     return XA_STATUS_OK;
 }
 
@@ -341,11 +401,30 @@ static void align_close(lang_run *L) {
 }
 
 /* The trainer options of a phase. */
-static xa_trainer_opts trainer_opts(const xa_phase_opts *o, const char *label, const char *out_dir,
+static xa_trainer_opts trainer_opts(const xa_phase_opts *o, const char *label, const char *phase, const char *out_dir,
                                     const char *identity, int64_t steps) {
     xa_trainer_opts t = {label, out_dir, NULL, identity, steps, warmup_steps(o, steps), o->lr, o->clip,
-                         o->ckpt_every, o->log_every > 0 ? o->log_every : 10, o->stop_after, o->resume, o->progress};
+                         o->ckpt_every, o->log_every > 0 ? o->log_every : 10, o->stop_after, o->resume, o->progress,
+                         phase, &o->k};
     return t;
+}
+
+/* The held-out text of a language adapter's validation (opts.heldout), blocks of T; a text too
+ * short for one block is a warning and no validation. */
+static xa_status open_heldout(const xa_phase_opts *o, xa_spm *spm, int T, xa_mlm_data *hd, xa_mlm_data **out) {
+    *out = NULL;
+    if (!o->heldout || !o->heldout[0] || o->eval_every <= 0) return XA_STATUS_OK;
+    xa_status st = xa_mlm_data_load(hd, spm, o->heldout, T, o->seed, 0);
+    if (st == XA_STATUS_USAGE || st == XA_STATUS_NOT_FOUND) {
+        XA_LOG_WARN("no held-out validation: %s", xa_error_last()->what);
+        xa_error_clear();
+        return XA_STATUS_OK;
+    }
+    if (st) return st;
+    hd->mask_prob = (float)o->mlm_prob;
+    if (o->whole_word && (st = xa_mlm_data_set_whole_word(hd, spm))) return st;
+    *out = hd;
+    return XA_STATUS_OK;
 }
 
 xa_status xa_train_lang(const char *base_dir, const char *tokenizer, const char *out_dir,
@@ -365,6 +444,8 @@ xa_status xa_train_lang(const char *base_dir, const char *tokenizer, const char 
     lang_run L;
     xa_pair_data pd;
     xa_encoder_acts acts_src;
+    xa_mlm_data hd;
+    memset(&hd, 0, sizeof hd);
     memset(&L, 0, sizeof L);
     memset(&pd, 0, sizeof pd);
     memset(&acts_src, 0, sizeof acts_src);
@@ -380,6 +461,7 @@ xa_status xa_train_lang(const char *base_dir, const char *tokenizer, const char 
 
     xa_status st = open_base(&spm, &enc, base_dir, tokenizer);
     if (st) goto done;
+    xa_trainer_apply_dropout(&enc.cfg, &o->k);
     const xa_encoder_config *ec = &enc.cfg;
     int T = o->T;
     if (ec->arch == XA_ARCH_XLMR && T > ec->P - ec->pad_id - 1) T = ec->P - ec->pad_id - 1;
@@ -404,8 +486,10 @@ xa_status xa_train_lang(const char *base_dir, const char *tokenizer, const char 
     if (!st) st = xa_composer_activate(cp, setup, name);
     xa_setup_free(setup);
     if (!st) st = xa_composer_plan(cp, rows, T, rows * T, 1);
-    if (!st) st = xa_optim_init(&opt, 0.9, 0.999, 1e-8);
+    if (!st) st = xa_trainer_optim_init(&opt, &o->k);
     if (!st) st = xa_optim_add_group(&opt, name, ad->params, ad->grads, ad->n_params, 1.0, o->weight_decay, 1, NULL);
+    if (!st && !o->k.weight_decay_all) st = xa_trainer_no_decay_adapter(&opt, name, ad);
+    if (!st) st = open_heldout(o, spm, T, &hd, &L.hd);
     if (st) goto done;
     dlast = xa_aligned_alloc((size_t)rows * T * ec->C * sizeof(float), 64);
     if (!dlast) {
@@ -423,13 +507,15 @@ xa_status xa_train_lang(const char *base_dir, const char *tokenizer, const char 
     L.data = &data;
     L.batch = &batch;
     L.dlast = dlast;
+    L.val_loss = NAN;
     xa_composer_hook(cp, &L.hook);
     snprintf(identity, sizeof identity, "lang %s B=%d T=%d steps=%" PRId64 " seed=%" PRIu64 " lr=%g data=%" PRId64
              ":%016" PRIx64, name, o->B, T, o->steps, o->seed, o->lr, data.n_blocks, mlm_fingerprint(&data));
+    xa_trainer_identity_knobs(identity, sizeof identity, &o->k);
     if (n_al > 0 && (st = align_open(&L, spm, &pd, &acts_src, name, identity, sizeof identity))) goto done;
     char label[96];
     snprintf(label, sizeof label, "lang %s", name);
-    const xa_trainer_opts to = trainer_opts(o, label, out_dir, identity, o->steps);
+    const xa_trainer_opts to = trainer_opts(o, label, "lang", out_dir, identity, o->steps);
     st = xa_trainer_run(&tr, &to, &opt, &g_lang_ops, &L);
     if (st) goto done;
     xa_composer_skip_lowest(cp, 0);
@@ -447,6 +533,7 @@ xa_status xa_train_lang(const char *base_dir, const char *tokenizer, const char 
     }
 done:
     xa_trainer_close(&tr);
+    xa_mlm_data_free(&hd);
     align_close(&L);
     xa_encoder_acts_free(&acts_src);
     xa_pair_data_free(&pd);
@@ -656,9 +743,19 @@ static xa_status task_score(task_model *m, const xa_task_data *d, xa_eval_metric
     memset(&sc, 0, sizeof sc);
     int32_t *wg = NULL, *wp = NULL;
     int wcap = 0;
+    double loss_sum = 0;
+    int64_t loss_n = 0;
     while (!st && xa_task_batcher_next(&bt, &tb)) {
-        task_forward(m, &tb, 0, NULL, logits, &st);
+        const float loss = task_forward(m, &tb, 0, NULL, logits, &st);
         if (st) break;
+        int64_t counted = 0; /* the labels the head's mean loss is over */
+        if (!m->tagging) {
+            counted = tb.B;
+        } else {
+            for (size_t k = 0; k < (size_t)tb.B * tb.T; k++) counted += tb.labels[k] != XA_IGNORE_INDEX;
+        }
+        loss_sum += (double)loss * (double)counted;
+        loss_n += counted;
         for (int r = 0; r < tb.B; r++) {
             const xa_task_example *ex = &d->ex[tb.index[r]];
             if (!m->tagging) {
@@ -692,6 +789,7 @@ static xa_status task_score(task_model *m, const xa_task_data *d, xa_eval_metric
      * spans cut by truncation are not scored (documented in data.h). */
     if (!st) {
         out->n = d->n;
+        out->loss = loss_n ? loss_sum / (double)loss_n : NAN;
         if (m->tagging) {
             xa_span_metrics sm;
             xa_span_finish(&sm, &sc);
@@ -805,6 +903,8 @@ typedef struct task_run {
     float *dlast;              /* (B, T, C) */
     int64_t steps, per_epoch, eval_every;
     char out_dir[XA_PATH_MAX], best[XA_PATH_MAX];
+    const xa_best_metric *metric; /* what selects the best dev evaluation */
+    double last_dev;           /* the last evaluation's value of it, NAN before the first */
 } task_run;
 
 static xa_status task_init(void *ctx, xa_train_state *ts) {
@@ -872,15 +972,17 @@ static void task_extra(void *ctx, const xa_trainer *t, char *buf, size_t n) {
 static xa_status task_after(void *ctx, xa_trainer *t, float loss, double lr, char *line, size_t n) {
     task_run *R = ctx;
     xa_train_state *ts = &t->ts;
-    (void)lr;
     if (R->spec->dev_path && (ts->step % R->eval_every == 0 || ts->step == R->steps)) {
         xa_composer_skip_lowest(R->m->cp, 0);
         xa_eval_metrics em;
         xa_status st = task_score(R->m, R->dev, &em);
         if (st) return st;
-        const int better = em.primary > ts->best;
+        const double v = metric_value(R->metric, &em);
+        R->last_dev = v;
+        /* the first evaluation (best_step 0: none before; an older checkpoint's best is -1 then) */
+        const int better = ts->best_step == 0 || (R->metric->greater_is_better ? v > ts->best : v < ts->best);
         if (better) {
-            ts->best = em.primary;
+            ts->best = v;
             ts->best_step = ts->step;
             ts->bad_evals = 0;
             char btmp[XA_PATH_MAX];
@@ -892,16 +994,32 @@ static xa_status task_after(void *ctx, xa_trainer *t, float loss, double lr, cha
         } else {
             ts->bad_evals++;
         }
-        fprintf(t->mf, "{\"step\": %" PRId64 ", \"dev\": %.6f, \"dev_f1\": %.6f, \"best\": %.6f%s}\n", ts->step,
-                em.primary, R->spec->tagging ? em.f1 : em.macro_f1, ts->best, better ? ", \"new_best\": true" : "");
-        fflush(t->mf);
+        /* the metric's row, with every score of the evaluation ("dev", "dev_f1": the fields of
+         * older rows: the primary metric, and macro-F1 or span F1) */
+        char extra[384], a[32], b[32], c[32];
+        int k = snprintf(extra, sizeof extra, "\"best\": %s%s", jnum(a, ts->best), better ? ", \"new_best\": true" : "");
+        if (R->spec->tagging)
+            k += snprintf(extra + k, sizeof extra - (size_t)k, ", \"span_f1\": %s, \"precision\": %s, \"recall\": %s",
+                          jnum(a, em.f1), jnum(b, em.precision), jnum(c, em.recall));
+        else
+            k += snprintf(extra + k, sizeof extra - (size_t)k, ", \"accuracy\": %s, \"macro_f1\": %s", jnum(a, em.accuracy),
+                          jnum(b, em.macro_f1));
+        snprintf(extra + k, sizeof extra - (size_t)k, ", \"loss\": %s, \"dev\": %s, \"dev_f1\": %s", jnum(a, em.loss),
+                 jnum(b, em.primary), jnum(c, R->spec->tagging ? em.f1 : em.macro_f1));
+        xa_trainer_log_eval(t, "dev", R->metric->name, v, extra);
         if (R->o->early_stopping > 0 && ts->bad_evals >= R->o->early_stopping) {
             t->stop = 1;
-            XA_LOG_INFO("%s: early stopping at step %lld (best %.4f at step %lld)", R->spec->head_name,
-                        (long long)ts->step, ts->best, (long long)ts->best_step);
+            XA_LOG_INFO("%s: early stopping at step %lld (best %s %.4f at step %lld)", R->spec->head_name,
+                        (long long)ts->step, R->metric->name, ts->best, (long long)ts->best_step);
         }
     }
-    snprintf(line, n, "loss %.4f | best %.4f", loss, ts->best);
+    /* no best before the first evaluation (a resumed run shows the checkpoint's best) */
+    if (ts->best_step > 0 && !isnan(R->last_dev))
+        snprintf(line, n, "loss %.4f | dev %.4f (best %.4f)", loss, R->last_dev, ts->best);
+    else if (ts->best_step > 0)
+        snprintf(line, n, "loss %.4f | best dev %.4f", loss, ts->best);
+    else
+        snprintf(line, n, "loss %.4f | lr %.2e", loss, lr);
     return XA_STATUS_OK;
 }
 
@@ -939,8 +1057,11 @@ static xa_status task_finish(task_run *R, const xa_train_state *ts) {
     if (!st) st = xa_ckpt_swap_dir(fin, dst);
     if (st) return st;
     char j[256];
-    int n = snprintf(j, sizeof j, "{\"best_dev\": %.6f, \"best_step\": %" PRId64 ", \"steps\": %" PRId64 "}\n",
-                     ts->best, ts->best_step, ts->step);
+    /* "metric" only for another selection than the primary: dev.json stays as before otherwise */
+    const int other = R->metric != xa_best_metric_find(NULL, R->spec->tagging);
+    int n = snprintf(j, sizeof j, "{\"best_dev\": %.6f, \"best_step\": %" PRId64 ", \"steps\": %" PRId64 "%s%s%s}\n",
+                     ts->best, ts->best_step, ts->step, other ? ", \"metric\": \"" : "", other ? R->metric->name : "",
+                     other ? "\"" : "");
     st = xa_path_join(path, sizeof path, R->out_dir, "dev.json");
     if (!st) st = xa_file_write_atomic(path, j, (size_t)n);
     return st;
@@ -978,7 +1099,7 @@ xa_status xa_train_task(const char *base_dir, const char *tokenizer, const char 
     memset(&tr, 0, sizeof tr);
     memset(res, 0, sizeof *res);
     res->best_dev = -1;
-    task_run R = {o, spec, base_name_of(base_dir), &m, NULL, NULL, &dev, &bt, &tb, NULL, 0, 0, 0, "", ""};
+    task_run R = {o, spec, base_name_of(base_dir), &m, NULL, NULL, &dev, &bt, &tb, NULL, 0, 0, 0, "", "", NULL, NAN};
 
     const int full = spec->train_base;
     if (full && (spec->n_frozen || spec->new_adapter || spec->frozen_task_dir || spec->n_fuse || spec->setup))
@@ -987,7 +1108,12 @@ xa_status xa_train_task(const char *base_dir, const char *tokenizer, const char 
     if (!full && !spec->setup)
         return xa_error_set(XA_STATUS_USAGE, "xa_train_task", "a setup (or train_base)", NULL, "no setup for '%s'",
                             spec->head_name);
+    if (!(R.metric = xa_best_metric_find(o->best_metric, spec->tagging)))
+        return xa_error_set(XA_STATUS_USAGE, "xa_train_task", spec->tagging ? "span_f1 or loss" : "accuracy, macro_f1 or loss",
+                            NULL, "unknown metric_for_best_model '%s' for %s", o->best_metric,
+                            spec->tagging ? "tagging" : "classification");
     xa_status st = task_model_open(&m, base_dir, tokenizer);
+    if (!st) xa_trainer_apply_dropout(&m.enc.cfg, &o->k);
     if (!st && full) st = xa_encoder_set_trainable(&m.enc, 1);
     if (!st && full) { /* kept to make the fine-tuned encoder a whole base; optional in a base */
         st = xa_mlm_head_init(&m.mlm, m.enc.cfg.C, m.enc.cfg.V, m.enc.cfg.eps, 1, 0);
@@ -1019,11 +1145,16 @@ xa_status xa_train_task(const char *base_dir, const char *tokenizer, const char 
     st = xa_head_init(&m.head, spec->tagging ? XA_HEAD_TAGGING : XA_HEAD_CLASSIFICATION, m.enc.cfg.C, m.labels.n,
                       m.enc.cfg.p_hidden, o->B, T, 1);
     if (!st) st = task_model_plan(&m, spec->setup, o->B, T, 1);
-    if (!st) st = xa_optim_init(&opt, 0.9, 0.999, 1e-8);
+    if (!st) st = xa_trainer_optim_init(&opt, &o->k);
     if (!st && full) st = xa_trainer_add_encoder_groups(&opt, &m.enc, o->weight_decay);
     if (!st && R.ad) st = xa_optim_add_group(&opt, R.ad->name, R.ad->params, R.ad->grads, R.ad->n_params, 1.0, o->weight_decay, 1, NULL);
     if (!st && R.fu) st = xa_optim_add_group(&opt, "fusion", R.fu->params, R.fu->grads, R.fu->n_params, 1.0, o->weight_decay, 1, NULL);
     if (!st) st = xa_optim_add_group(&opt, "head", m.head.params, m.head.grads, m.head.n_params, 1.0, o->weight_decay, 1, NULL);
+    if (!st && !o->k.weight_decay_all) { /* HF: no decay on biases and LayerNorm weights */
+        if (R.ad) st = xa_trainer_no_decay_adapter(&opt, R.ad->name, R.ad);
+        if (!st && R.fu) st = xa_trainer_no_decay_fusion(&opt, "fusion", R.fu);
+        if (!st) st = xa_trainer_no_decay_head(&opt, "head", &m.head);
+    }
     if (!st) st = xa_task_batcher_init(&bt, &train, o->B, 1, o->seed, xa_spm_special_ids(m.spm).pad);
     if (!st) st = xa_task_batch_init(&tb, o->B, T);
     if (!st && snprintf(R.out_dir, sizeof R.out_dir, "%s", out_dir) >= (int)sizeof R.out_dir)
@@ -1046,10 +1177,16 @@ xa_status xa_train_task(const char *base_dir, const char *tokenizer, const char 
     snprintf(identity, sizeof identity, "%s %s setup=%s B=%d T=%d steps=%" PRId64 " seed=%" PRIu64 " lr=%g n=%d"
              " data=%016" PRIx64, full ? "finetune" : "task", spec->head_name, setup_id, o->B, T, R.steps, o->seed,
              o->lr, train.n, task_fingerprint(task_fingerprint(XA_FNV_INIT, &train), &dev));
+    xa_trainer_identity_knobs(identity, sizeof identity, &o->k);
+    if (R.metric != xa_best_metric_find(NULL, spec->tagging)) { /* another dev selection */
+        size_t k = strlen(identity);
+        snprintf(identity + k, sizeof identity - k, " best=%s", R.metric->name);
+    }
     if ((st = xa_ckpt_recover(R.best))) goto done;
     char label[96];
     snprintf(label, sizeof label, "%s%s", full ? "finetune " : "", spec->head_name);
-    const xa_trainer_opts to = trainer_opts(o, label, out_dir, identity, R.steps);
+    const xa_trainer_opts to = trainer_opts(o, label, full ? "finetune" : spec->n_fuse ? "fusion" : "task", out_dir,
+                                            identity, R.steps);
     if ((st = xa_trainer_run(&tr, &to, &opt, &g_task_ops, &R))) goto done;
     res->first_loss = tr.log.first;
     res->last_loss = tr.log.last;

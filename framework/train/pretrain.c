@@ -17,6 +17,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -58,13 +59,14 @@ xa_pretrain_opts xa_pretrain_opts_default(void) {
     o.pair_alpha = 0.3;
     o.align_temp = 0.05;
     o.mlm_prob = 0.15;
+    o.k = xa_train_knobs_default();
     return o;
 }
 
 /* One optimizer group per tensor (so weight decay can differ), views into the flat buffers: the
  * encoder's (train/trainer.c), then the MLM head's (decay on its dense weight only). */
-static xa_status build_optim(xa_optim *opt, xa_encoder *enc, xa_mlm_head *head, double wd) {
-    xa_status st = xa_optim_init(opt, 0.9, 0.999, 1e-8);
+static xa_status build_optim(xa_optim *opt, xa_encoder *enc, xa_mlm_head *head, double wd, const xa_train_knobs *k) {
+    xa_status st = xa_trainer_optim_init(opt, k);
     if (!st) st = xa_trainer_add_encoder_groups(opt, enc, wd);
     char name[32];
     for (int i = 0; i < XA_MLM_N_TENSORS && !st; i++) {
@@ -86,6 +88,9 @@ static void identity_of(const xa_pretrain_opts *o, const xa_mlm_data *d, char *b
     if (o->pairs && k > 0 && (size_t)k < n)
         snprintf(buf + k, n - (size_t)k, " tlm=%g align=%g align_pairs=%d temp=%g alpha=%g", o->tlm_ratio,
                  o->align_weight, o->align_pairs, o->align_temp, o->pair_alpha);
+    xa_train_knobs k2 = o->k;
+    k2.weight_decay_all = xa_train_knobs_default().weight_decay_all; /* not a pretraining setting */
+    xa_trainer_identity_knobs(buf, n, &k2);
 }
 
 /* Whether step s takes a TLM batch: a hash of (seed, step) below the ratio. */
@@ -133,6 +138,9 @@ typedef struct pretrain_run {
     int32_t *al_ids, *al_lens; /* (2 n_al, T), (2 n_al) */
     float *al_pooled, *al_dpooled, *al_scratch;
     xa_align_window al_win;   /* the alignment term's window means */
+    xa_mlm_data *heldout;      /* (o->n_heldout) held-out texts for validation; entries with
+                                  n_blocks 0 were too short and are skipped */
+    double val_loss;           /* the last validation's pooled loss, NAN before the first */
 } pretrain_run;
 
 static xa_status pt_init(void *ctx, xa_train_state *ts) {
@@ -195,10 +203,46 @@ static void pt_extra(void *ctx, const xa_trainer *t, char *buf, size_t n) {
     if (P->n_al > 0) xa_align_window_extra(&P->al_win, buf, n);
 }
 
-/* After a written metrics window: the alignment means of that window start again. */
+/* Held-out MLM validation at its cadence: each language's loss and the pooled one in an "eval"
+ * row (metric mlm_loss, split heldout, by_language). */
+static xa_status pt_validate(pretrain_run *P, xa_trainer *t) {
+    const xa_pretrain_opts *o = P->o;
+    if (!P->heldout || o->eval_every <= 0 || (t->ts.step % o->eval_every && t->ts.step != o->steps)) return XA_STATUS_OK;
+    char extra[1024];
+    int64_t total = 0;
+    double sum = 0;
+    size_t k = (size_t)snprintf(extra, sizeof extra, "\"by_language\": {");
+    int first = 1;
+    for (int i = 0; i < o->n_heldout; i++) {
+        if (P->heldout[i].n_blocks == 0) continue;
+        int64_t n = 0;
+        double s = 0;
+        xa_status st = xa_trainer_mlm_heldout(P->enc, P->acts, P->head, NULL, &P->heldout[i], P->batch,
+                                              o->eval_batches > 0 ? o->eval_batches : 8, &n, &s);
+        if (st) return st;
+        total += n;
+        sum += s;
+        if (n && k < sizeof extra)
+            k += (size_t)snprintf(extra + k, sizeof extra - k, "%s\"%s\": %.6f", first ? "" : ", ", o->heldout_names[i],
+                                  s / (double)n);
+        first = first && !n;
+    }
+    if (k < sizeof extra) k += (size_t)snprintf(extra + k, sizeof extra - k, "}, \"n_masked\": %" PRId64, total);
+    P->val_loss = total ? sum / (double)total : NAN;
+    xa_trainer_log_eval(t, "heldout", "mlm_loss", P->val_loss, k < sizeof extra ? extra : NULL);
+    return XA_STATUS_OK;
+}
+
+/* After a written metrics window: the alignment means of that window start again; validation. */
 static xa_status pt_after(void *ctx, xa_trainer *t, float loss, double lr, char *line, size_t n) {
     pretrain_run *P = ctx;
+    xa_status st = pt_validate(P, t);
+    if (st) return st;
     if (P->n_al > 0) xa_align_window_after(&P->al_win, t, loss, lr, line, n);
+    if (!isnan(P->val_loss)) {
+        size_t k = strlen(line);
+        snprintf(line + k, n - k, " | val %.4f", P->val_loss);
+    }
     return XA_STATUS_OK;
 }
 
@@ -237,6 +281,7 @@ xa_status xa_pretrain(const xa_pretrain_opts *o, xa_pretrain_result *res) {
     memset(&pd, 0, sizeof pd);
     int32_t *al_ids = NULL, *al_lens = NULL;
     float *al_pooled = NULL, *al_dpooled = NULL, *al_scratch = NULL;
+    xa_mlm_data *heldout = NULL;
     const int want_pairs = o->tlm_ratio > 0 || o->align_weight > 0;
     if (want_pairs && !(o->pairs && o->pairs[0])) {
         return xa_error_set(XA_STATUS_USAGE, "xa_pretrain", "a pair corpus (opts.pairs) for TLM or alignment",
@@ -253,6 +298,7 @@ xa_status xa_pretrain(const xa_pretrain_opts *o, xa_pretrain_result *res) {
     if (!st) st = xa_spm_set_ids(spm, XA_SPM_IDS_XLMR);
     if (st) goto done;
     xa_encoder_config cfg = o->model;
+    xa_trainer_apply_dropout(&cfg, &o->k);
     cfg.V = xa_spm_vocab_size(spm);
     cfg.pad_id = xa_spm_special_ids(spm).pad;
     if (cfg.arch == XA_ARCH_XLMR && cfg.P < o->T + cfg.pad_id + 1) cfg.P = o->T + cfg.pad_id + 1;
@@ -278,7 +324,24 @@ xa_status xa_pretrain(const xa_pretrain_opts *o, xa_pretrain_result *res) {
     if (!st) st = xa_encoder_init(&enc, &cfg, 1);
     if (!st) st = xa_mlm_head_init(&head, cfg.C, cfg.V, cfg.eps, o->B * o->T, 1);
     if (!st) st = xa_encoder_acts_init(&acts, &cfg, rows, o->T, 1);
-    if (!st) st = build_optim(&opt, &enc, &head, o->weight_decay);
+    if (!st) st = build_optim(&opt, &enc, &head, o->weight_decay, &o->k);
+    if (!st && o->eval_every > 0 && o->n_heldout > 0) { /* validation texts, blocks of T */
+        if (!(heldout = calloc((size_t)o->n_heldout, sizeof *heldout)))
+            st = xa_error_set(XA_STATUS_NOMEM, "xa_pretrain", NULL, NULL, "out of memory");
+        for (int i = 0; !st && i < o->n_heldout; i++) {
+            st = xa_mlm_data_load(&heldout[i], spm, o->heldout[i], o->T, o->seed, 0);
+            if (st == XA_STATUS_USAGE || st == XA_STATUS_NOT_FOUND) { /* too short, or missing: skipped */
+                XA_LOG_WARN("pretrain: no held-out validation on %s: %s", o->heldout_names[i], xa_error_last()->what);
+                xa_error_clear();
+                xa_mlm_data_free(&heldout[i]);
+                memset(&heldout[i], 0, sizeof heldout[i]);
+                st = XA_STATUS_OK;
+                continue;
+            }
+            if (!st) heldout[i].mask_prob = data.mask_prob;
+            if (!st && o->whole_word_mask) st = xa_mlm_data_set_whole_word(&heldout[i], spm);
+        }
+    }
     if (st) goto done;
     dlast = xa_aligned_alloc((size_t)rows * o->T * cfg.C * sizeof(float), XA_ARENA_ALIGN);
     if (n_al > 0) {
@@ -298,13 +361,13 @@ xa_status xa_pretrain(const xa_pretrain_opts *o, xa_pretrain_result *res) {
     }
 
     pretrain_run P = {o, &enc, &acts, &head, &data, &batch, &pd, dlast, n_al, al_ids, al_lens, al_pooled,
-                      al_dpooled, al_scratch, {0, 0, 0, 0, 0}};
+                      al_dpooled, al_scratch, {0, 0, 0, 0, 0}, heldout, NAN};
     char identity[512];
     identity_of(o, &data, identity, sizeof identity);
     const int64_t window = o->log_every > 0 ? o->log_every : o->steps >= 100 ? 10 : (o->steps >= 10 ? o->steps / 10 : 1);
     const xa_trainer_opts to = {"pretrain", o->out_dir, o->metrics_path, identity, o->steps,
                                 o->warmup >= 0 ? o->warmup : (int64_t)(0.06 * (double)o->steps), o->lr, o->clip,
-                                o->ckpt_every, window, o->stop_after, o->resume, o->progress};
+                                o->ckpt_every, window, o->stop_after, o->resume, o->progress, "pretrain", &o->k};
     if ((st = xa_trainer_run(&tr, &to, &opt, &g_pretrain_ops, &P))) goto done;
     res->first_loss = tr.log.first;
     res->last_loss = tr.log.last;
@@ -321,6 +384,8 @@ xa_status xa_pretrain(const xa_pretrain_opts *o, xa_pretrain_result *res) {
     }
 done:
     xa_trainer_close(&tr);
+    for (int i = 0; heldout && i < o->n_heldout; i++) xa_mlm_data_free(&heldout[i]);
+    free(heldout);
     xa_aligned_free(dlast);
     xa_aligned_free(al_scratch);
     free(al_ids);

@@ -15,10 +15,33 @@
 
 #include "core/core.h"
 #include "model/model.h"
+#include "optim/optim.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/* Trainer settings every phase shares (recipe keys of the same names, config.h). The defaults
+ * are xadapt's behaviour before these keys existed: a setting at its default changes neither what
+ * a run makes nor its checkpoint identity, so a run started by an older xadapt resumes. */
+typedef struct xa_train_knobs {
+    xa_sched_kind sched;       /* lr_scheduler: linear (default), cosine, constant,
+                                  constant_with_warmup (HF's get_*_schedule) */
+    double adam_beta1;         /* 0.9 */
+    double adam_beta2;         /* 0.999 */
+    double adam_epsilon;       /* 1e-8 */
+    double hidden_dropout;     /* overrides the encoder's (and the head's) hidden dropout; < 0: the
+                                  base's config.json (pretraining: the architecture's) */
+    double attention_dropout;  /* overrides the attention-probability dropout; < 0: as above */
+    int weight_decay_all;      /* 1 (default): adapters, fusion layers and heads decay every
+                                  parameter; 0: as HF Trainer, not their biases and LayerNorm
+                                  weights (the encoder's groups always skip them) */
+    int save_total_limit;      /* checkpoints kept: checkpoint/ (the latest, which resumes) and
+                                  up to N - 1 older ones as checkpoint-<step>/; 1 (default): only
+                                  the latest; 0: every one */
+} xa_train_knobs;
+
+xa_train_knobs xa_train_knobs_default(void);
 
 typedef struct xa_pretrain_opts {
     const char *out_dir;       /* the model is saved here (HF layout) with the tokenizer */
@@ -49,6 +72,17 @@ typedef struct xa_pretrain_opts {
     double align_temp;         /* its temperature (cosine scores / temp), 0.05 */
     double mlm_prob;           /* masking probability, 0.15 */
     int whole_word_mask;       /* mask whole words (pieces after a "▁" start) */
+    xa_train_knobs k;          /* schedule, AdamW, dropout, checkpoint history (weight_decay_all
+                                  does not apply: the encoder and MLM head skip biases and norms) */
+    /* Held-out MLM validation (off when eval_every is 0 or n_heldout is 0): every eval_every steps
+     * and at the end, the MLM loss on the first eval_batches batches of each held-out text (the
+     * same blocks and masks every time, no dropout), pooled over the texts, as an "eval" row of
+     * metrics.jsonl (metric mlm_loss, split heldout, by_language). */
+    int64_t eval_every;
+    int eval_batches;          /* 0: 8 */
+    int n_heldout;
+    const char *const *heldout;       /* (n_heldout) text files */
+    const char *const *heldout_names; /* (n_heldout) their languages */
 } xa_pretrain_opts;
 
 /* Defaults: B 8, T 128, 1000 steps, lr 5e-4, warmup 6%, weight decay 0.01, clip 1.0, seed 42,
@@ -146,6 +180,13 @@ typedef struct xa_phase_opts {
     double align_temp;         /* temperature (0: 0.05) */
     const char *align_pairs_path; /* "lang<TAB>en<TAB>text" (data/pairs.c) */
     const char *align_src_dir;    /* the source language's finished adapter directory */
+    xa_train_knobs k;          /* schedule, AdamW, dropout, weight decay, checkpoint history */
+    const char *best_metric;   /* task: metric_for_best_model (xa_best_metric_find); NULL: the
+                                  task's primary metric (accuracy, span_f1) */
+    /* lang: held-out MLM validation every eval_every steps (and at the end) on the first
+     * eval_batches batches (0: 8) of `heldout`, an "eval" row of metrics.jsonl; NULL: off */
+    const char *heldout;
+    int eval_batches;
 } xa_phase_opts;
 
 xa_phase_opts xa_phase_opts_default(void);
@@ -153,7 +194,8 @@ xa_phase_opts xa_phase_opts_default(void);
 typedef struct xa_phase_result {
     int64_t steps_done;
     double first_loss, last_loss; /* mean training loss of the first and last logged windows */
-    double best_dev;             /* task: best dev metric (accuracy or span F1), -1 without dev */
+    double best_dev;             /* task: best dev value of the selecting metric (metric_for_best_model),
+                                    -1 without dev */
     int64_t best_step;
     double seconds, tokens_per_s;
     int finished;                /* the phase reached its end (outputs written) */
@@ -208,7 +250,22 @@ typedef struct xa_eval_metrics {
     double accuracy, macro_f1; /* classification */
     double precision, recall, f1; /* tagging: exact BIO spans */
     double primary;            /* accuracy (classification) or span F1 (tagging) */
+    double loss;               /* mean loss of the head over the scored labels (dev selection) */
 } xa_eval_metrics;
+
+/* The metrics that can select the best dev evaluation (metric_for_best_model): a name, which
+ * task types have it (1 << xa_task_kind... : bit 0 classification, bit 1 tagging), whether higher
+ * is better, and where it is in xa_eval_metrics. Extend the table for new metrics; config keeps
+ * the same names (config.c: g_best_metrics). */
+typedef struct xa_best_metric {
+    const char *name;          /* "accuracy", "macro_f1", "span_f1", "loss" */
+    unsigned task_types;       /* bit 0: classification, bit 1: tagging */
+    int greater_is_better;
+    size_t offset;             /* of a double in xa_eval_metrics */
+} xa_best_metric;
+
+/* The metric called name for the task type (tagging 0/1), or NULL (name NULL: the primary). */
+const xa_best_metric *xa_best_metric_find(const char *name, int tagging);
 
 /* Evaluate a setup on a test file: load the base, the adapters (frozen; drop_last[i] != 0 loads
  * adapter i without its last layer, MAD-X 2.0; drop_last may be NULL) and optionally a fusion

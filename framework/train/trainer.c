@@ -1,18 +1,76 @@
 /* train/trainer: the training loop skeleton shared by pretraining, language adapters, task
  * adapters and fusion (trainer.h). One step: zero the gradients, the phase's forward and backward
- * (ops.step), the global-norm clip, AdamW at the linear schedule's rate, the metrics window, the
- * phase's evaluation (ops.after), the progress line, and the checkpoint (train/ckpt.h: built as
- * OUT/checkpoint.tmp and swapped in). Resuming reads the weights (ops.load), the optimizer state
- * and run state with the identity check, and the data position (ops.seek), so a resumed run
- * continues with the same batches, masks, dropout and moments as an uninterrupted one.
+ * (ops.step), the global-norm clip, AdamW at the schedule's rate (lr_scheduler), the metrics
+ * window, the phase's evaluation (ops.after), the progress line, and the checkpoint (train/ckpt.h:
+ * built as OUT/checkpoint.tmp and swapped in; with save_total_limit the previous one is kept as
+ * checkpoint-<step>). Resuming reads the weights (ops.load), the optimizer state and run state with
+ * the identity check, and the data position (ops.seek), so a resumed run continues with the same
+ * batches, masks, dropout and moments as an uninterrupted one; its metrics rows after the
+ * checkpoint are dropped first. Every run appends to train.log and, at the end of each call that
+ * stepped, draws metrics.svg (eval/plot.h).
+ * Also here: what several phases share (the optimizer from the knobs, the knobs' identity items,
+ * HF-style weight-decay exclusion by tensor name, the held-out MLM loss, the encoder groups).
  * Does not: own the model or the data, or write a phase's final outputs (the caller does, from
  * t->ts after the run). */
 #include "train/trainer.h"
 
+#include <dirent.h>
 #include <inttypes.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
-/* Recover and resume the checkpoint, or start fresh; open the metrics and the progress line. */
+#include "eval/plot.h"
+#include "hub/hub.h"
+
+#define SMOOTH_BETA 0.95 /* the progress line's loss: about the last 20 steps */
+
+xa_train_knobs xa_train_knobs_default(void) {
+    xa_train_knobs k = {XA_SCHED_KIND_LINEAR, 0.9, 0.999, 1e-8, -1.0, -1.0, 1, 1};
+    return k;
+}
+
+static xa_train_knobs knobs_of(const xa_trainer *t) {
+    return t->o.knobs ? *t->o.knobs : xa_train_knobs_default();
+}
+
+/* A line of train.log: a UTC timestamp, then the text. */
+static void log_line(xa_trainer *t, const char *fmt, ...) XA_PRINTF(2, 3);
+static void log_line(xa_trainer *t, const char *fmt, ...) {
+    if (!t->logf) return;
+    char when[32];
+    xa_time_format(xa_time_wall(), when, sizeof when);
+    fprintf(t->logf, "%s ", when);
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(t->logf, fmt, ap);
+    va_end(ap);
+    fputc('\n', t->logf);
+    fflush(t->logf);
+}
+
+/* The directory of path (its metrics file) joined with name. */
+static xa_status beside(char *out, size_t n, const char *path, const char *name) {
+    char dir[XA_PATH_MAX];
+    const char *slash = strrchr(path, '/');
+    if (snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - path) : 1, slash ? path : ".") >= (int)sizeof dir)
+        return xa_error_set(XA_STATUS_USAGE, path, NULL, NULL, "path too long");
+    return xa_path_join(out, n, dir[0] ? dir : "/", name);
+}
+
+/* The SVG beside the metrics file: NAME.jsonl -> NAME.svg. */
+static xa_status svg_path(char *out, size_t n, const char *metrics) {
+    size_t len = strlen(metrics);
+    const int jl = len > 6 && !strcmp(metrics + len - 6, ".jsonl");
+    if (snprintf(out, n, "%.*s.svg", (int)(jl ? len - 6 : len), metrics) >= (int)n)
+        return xa_error_set(XA_STATUS_USAGE, metrics, NULL, NULL, "path too long");
+    return XA_STATUS_OK;
+}
+
+/* Recover and resume the checkpoint, or start fresh; open the metrics, train.log and the progress
+ * line. */
 static xa_status start(xa_trainer *t, const xa_trainer_ops *ops, void *ctx) {
     const xa_trainer_opts *o = &t->o;
     xa_status st = xa_file_mkdirs(o->out_dir);
@@ -21,36 +79,95 @@ static xa_status start(xa_trainer *t, const xa_trainer_ops *ops, void *ctx) {
     if (!st) st = xa_ckpt_recover(t->ckpt);
     if (st) return st;
     t->ts = (xa_train_state){0, 0, 0, {0, 0}, -1, 0, 0};
+    char state[XA_PATH_MAX] = "";
     if (o->resume && xa_file_is_dir(t->ckpt)) {
-        char p[XA_PATH_MAX];
         st = ops->load(ctx, t->ckpt);
-        if (!st) st = xa_path_join(p, sizeof p, t->ckpt, "trainer_state.safetensors");
-        if (!st) st = xa_ckpt_load_state(p, t->opt, &t->ts, o->identity);
-        if (!st && ops->seek) st = ops->seek(ctx, p, t);
+        if (!st) st = xa_path_join(state, sizeof state, t->ckpt, "trainer_state.safetensors");
+        if (!st) st = xa_ckpt_load_state(state, t->opt, &t->ts, o->identity);
+        if (!st && ops->seek) st = ops->seek(ctx, state, t);
         if (st) return st;
         XA_LOG_INFO("%s: resuming at step %lld", o->label, (long long)t->ts.step);
+        t->last_ckpt = t->ts.step;
     } else if ((st = ops->init(ctx, &t->ts))) {
         return st;
     }
-    t->sched = (xa_sched){XA_SCHED_KIND_LINEAR, o->lr, o->warmup, o->steps, 0.5};
+    const xa_train_knobs k = knobs_of(t);
+    t->sched = (xa_sched){k.sched, o->lr, o->warmup, o->steps, 0.5};
     if (o->metrics_path) {
         if (snprintf(t->metrics, sizeof t->metrics, "%s", o->metrics_path) >= (int)sizeof t->metrics)
             return xa_error_set(XA_STATUS_USAGE, o->metrics_path, NULL, NULL, "path too long");
     } else if ((st = xa_path_join(t->metrics, sizeof t->metrics, o->out_dir, "metrics.jsonl"))) {
         return st;
     }
-    if ((st = xa_metrics_open(&t->mf, t->metrics, t->ts.step > 0))) return st;
+    char logp[XA_PATH_MAX];
+    if ((st = beside(logp, sizeof logp, t->metrics, "train.log"))) return st;
+    t->logf = fopen(logp, "a");
+    if (!t->logf) XA_LOG_WARN("%s: cannot write %s; the run goes on without it", o->label, logp);
+    xa_log_set_file(t->logf);
+    if ((st = xa_metrics_open(&t->mf, t->metrics, t->ts.step, state[0] ? state : NULL))) return st;
+    if (t->ts.step > 0)
+        log_line(t, "=== %s: resuming at step %lld of %lld (%s)", o->label, (long long)t->ts.step, (long long)o->steps,
+                 o->identity);
+    else
+        log_line(t, "=== %s: starting, %lld steps, lr %g, %s schedule (%s)", o->label, (long long)o->steps, o->lr,
+                 xa_sched_kind_name(k.sched), o->identity);
     xa_progress_init(&t->prog, o->progress, o->label, "tok", t->ts.step, o->steps);
     xa_loss_log_init(&t->log, t->mf, o->log_every);
+    t->log.phase = o->phase ? o->phase : o->label;
     return XA_STATUS_OK;
 }
 
+/* The checkpoint-<step> directories of OUT (the history), oldest first, beyond `keep` removed. */
+static void prune_history(const xa_trainer *t, int keep) {
+    DIR *d = opendir(t->o.out_dir);
+    if (!d) return;
+    int64_t steps[256];
+    int n = 0, more = 0;
+    for (struct dirent *e; (e = readdir(d));) {
+        long long s;
+        char tail;
+        if (sscanf(e->d_name, "checkpoint-%lld%c", &s, &tail) != 1 || s < 0) continue;
+        if (n < 256) steps[n++] = (int64_t)s; else more = 1;
+    }
+    closedir(d);
+    if (more) XA_LOG_WARN("%s: over 256 checkpoint-<step> directories; only 256 are considered", t->o.out_dir);
+    for (int i = 1; i < n; i++) /* few entries: insertion sort */
+        for (int j = i; j > 0 && steps[j - 1] > steps[j]; j--) {
+            int64_t x = steps[j];
+            steps[j] = steps[j - 1];
+            steps[j - 1] = x;
+        }
+    for (int i = 0; i < n - keep; i++) {
+        char name[64], p[XA_PATH_MAX];
+        snprintf(name, sizeof name, "checkpoint-%" PRId64, steps[i]);
+        if (!xa_path_join(p, sizeof p, t->o.out_dir, name) && xa_file_remove_tree(p)) {
+            XA_LOG_WARN("%s", xa_error_last()->what);
+            xa_error_clear();
+        }
+    }
+}
+
 static xa_status checkpoint(xa_trainer *t, const xa_trainer_ops *ops, void *ctx) {
+    const int limit = knobs_of(t).save_total_limit;
+    char keep[XA_PATH_MAX];
+    const char *kp = NULL;
     ops->position(ctx, &t->ts);
     xa_status st = xa_file_remove_tree(t->tmp);
     if (!st) st = ops->save(ctx, t->tmp);
-    if (!st) st = xa_ckpt_commit(t->tmp, t->ckpt, t->opt, &t->ts, t->o.identity, t->metrics);
-    return st;
+    if (st) return st;
+    if (t->last_ckpt == 0) {
+        prune_history(t, 0); /* a fresh run's first checkpoint: any history is another run's */
+    } else if (limit != 1) {
+        char name[64];
+        snprintf(name, sizeof name, "checkpoint-%" PRId64, t->last_ckpt);
+        if ((st = xa_path_join(keep, sizeof keep, t->o.out_dir, name))) return st;
+        kp = keep;
+    }
+    st = xa_ckpt_commit(t->tmp, t->ckpt, t->opt, &t->ts, t->o.identity, t->metrics, kp);
+    if (st) return st;
+    t->last_ckpt = t->ts.step;
+    if (limit >= 1) prune_history(t, limit - 1);
+    return XA_STATUS_OK;
 }
 
 /* One optimizer step (or none at the end of an epoch); *end when the run stops here. */
@@ -67,17 +184,39 @@ static xa_status one_step(xa_trainer *t, const xa_trainer_ops *ops, void *ctx, i
     const int64_t step = ++t->ts.step;
     t->done_here++;
     t->tokens += tokens;
+    if (isfinite(loss)) { /* the progress line's loss: a debiased moving average */
+        t->smooth_m = SMOOTH_BETA * t->smooth_m + (1 - SMOOTH_BETA) * loss;
+        t->smooth_w = SMOOTH_BETA * t->smooth_w + (1 - SMOOTH_BETA);
+        t->loss_smooth = t->smooth_m / t->smooth_w;
+    }
+    const float shown = t->smooth_w > 0 ? (float)t->loss_smooth : loss;
     char extra[192] = "", line[160];
     if (ops->extra) ops->extra(ctx, t, extra, sizeof extra);
-    xa_loss_log_step(&t->log, step, loss, lr, gnorm, tokens, step == o->steps, extra[0] ? extra : NULL);
-    snprintf(line, sizeof line, "loss %.4f | lr %.2e", loss, lr);
-    if (ops->after && (st = ops->after(ctx, t, loss, lr, line, sizeof line))) return st;
+    if (xa_loss_log_step(&t->log, step, loss, lr, gnorm, tokens, step == o->steps, extra[0] ? extra : NULL))
+        log_line(t, "step %lld/%lld: loss %.4f (window mean) | lr %.3e | grad norm %.4f%s%s", (long long)step,
+                 (long long)o->steps, t->log.last, lr, gnorm, extra[0] ? " | " : "", extra);
+    snprintf(line, sizeof line, "loss %.4f | lr %.2e", shown, lr);
+    if (ops->after && (st = ops->after(ctx, t, shown, lr, line, sizeof line))) return st;
     xa_progress_update(&t->prog, step, tokens, "%s", line);
     const int paused = o->stop_after > 0 && t->done_here >= o->stop_after;
     if (step == o->steps || paused || t->stop || (o->ckpt_every > 0 && step % o->ckpt_every == 0))
         st = checkpoint(t, ops, ctx);
     *end = paused || t->stop;
     return st;
+}
+
+/* The loss curves beside the metrics (a failure is a warning: the run's outputs are what count). */
+static void draw(xa_trainer *t) {
+    char svg[XA_PATH_MAX], title[160];
+    if (access(t->metrics, F_OK) != 0 || svg_path(svg, sizeof svg, t->metrics)) {
+        xa_error_clear();
+        return;
+    }
+    snprintf(title, sizeof title, "%s: training curves", t->o.label);
+    if (xa_plot_metrics(t->metrics, svg, title, NULL)) {
+        XA_LOG_WARN("%s: no loss curves: %s", t->o.label, xa_error_last()->what);
+        xa_error_clear();
+    }
 }
 
 xa_status xa_trainer_run(xa_trainer *t, const xa_trainer_opts *o, xa_optim *opt, const xa_trainer_ops *ops,
@@ -88,15 +227,145 @@ xa_status xa_trainer_run(xa_trainer *t, const xa_trainer_opts *o, xa_optim *opt,
     xa_status st = start(t, ops, ctx);
     int end = 0;
     while (!st && !end && !t->stop && t->ts.step < o->steps) st = one_step(t, ops, ctx, &end);
-    if (st) return st;
+    if (st) {
+        if (t->logf) log_line(t, "=== %s: stopped at step %lld by an error: %s", o->label, (long long)t->ts.step,
+                              xa_error_last()->what);
+        return st;
+    }
     xa_progress_finish(&t->prog);
     t->seconds = xa_time_now() - t->log.t0;
+    char dur[32];
+    log_line(t, "=== %s: %s at step %lld of %lld (%lld steps in %s)", o->label,
+             t->stop ? "stopped early" : t->ts.step >= o->steps ? "finished" : "paused", (long long)t->ts.step,
+             (long long)o->steps, (long long)t->done_here, xa_format_duration(t->seconds, dur, sizeof dur));
+    if (t->done_here > 0) draw(t);
     return XA_STATUS_OK;
 }
 
 void xa_trainer_close(xa_trainer *t) {
     if (t->mf) fclose(t->mf);
     t->mf = NULL;
+    if (t->logf) {
+        xa_log_set_file(NULL);
+        fclose(t->logf);
+    }
+    t->logf = NULL;
+}
+
+void xa_trainer_log_eval(xa_trainer *t, const char *split, const char *metric, double value, const char *extra) {
+    char num[32];
+    if (isfinite(value)) snprintf(num, sizeof num, "%.6f", value); else snprintf(num, sizeof num, "null");
+    if (t->mf) {
+        fprintf(t->mf, "{\"type\": \"eval\", \"phase\": \"%s\", \"step\": %" PRId64 ", \"time\": %.3f, \"split\": \"%s\", "
+                       "\"metric\": \"%s\", \"value\": %s%s%s}\n", t->log.phase ? t->log.phase : "train", t->ts.step,
+                xa_time_wall(), split, metric, num, extra && extra[0] ? ", " : "", extra ? extra : "");
+        fflush(t->mf);
+    }
+    log_line(t, "step %lld/%lld: %s %s %s%s%s", (long long)t->ts.step, (long long)t->o.steps, split, metric, num,
+             extra && extra[0] ? " | " : "", extra ? extra : "");
+}
+
+xa_status xa_trainer_optim_init(xa_optim *opt, const xa_train_knobs *k) {
+    const xa_train_knobs d = k ? *k : xa_train_knobs_default();
+    return xa_optim_init(opt, d.adam_beta1, d.adam_beta2, d.adam_epsilon);
+}
+
+void xa_trainer_identity_knobs(char *id, size_t n, const xa_train_knobs *k) {
+    const xa_train_knobs d = xa_train_knobs_default();
+    if (!k) return;
+    size_t len = strlen(id);
+#define ITEM(...) if (len < n) len += (size_t)snprintf(id + len, n - len, __VA_ARGS__)
+    if (k->sched != d.sched) ITEM(" sched=%s", xa_sched_kind_name(k->sched));
+    if (k->adam_beta1 != d.adam_beta1) ITEM(" adam_beta1=%.10g", k->adam_beta1);
+    if (k->adam_beta2 != d.adam_beta2) ITEM(" adam_beta2=%.10g", k->adam_beta2);
+    if (k->adam_epsilon != d.adam_epsilon) ITEM(" adam_epsilon=%.10g", k->adam_epsilon);
+    if (k->hidden_dropout >= 0) ITEM(" hidden_dropout=%.10g", k->hidden_dropout);
+    if (k->attention_dropout >= 0) ITEM(" attention_dropout=%.10g", k->attention_dropout);
+    if (k->weight_decay_all != d.weight_decay_all) ITEM(" decay=hf");
+#undef ITEM
+}
+
+void xa_trainer_apply_dropout(xa_encoder_config *cfg, const xa_train_knobs *k) {
+    if (!k) return;
+    if (k->hidden_dropout >= 0) cfg->p_hidden = (float)k->hidden_dropout;
+    if (k->attention_dropout >= 0) cfg->p_attn = (float)k->attention_dropout;
+}
+
+/* ---- HF-style weight decay ------------------------------------------------------------------- */
+
+int xa_trainer_skips_decay(const char *name) {
+    /* HF Trainer: every parameter whose name holds "bias", and the weights of LayerNorm modules
+     * (AdapterHub's adapter_norm_before / adapter_norm_after, BERT's LayerNorm) */
+    return strstr(name, "bias") || strstr(name, "norm") || strstr(name, "LayerNorm");
+}
+
+typedef struct decay_ranges {
+    const float *base;         /* the object's parameter buffer */
+    size_t n;                  /* its size */
+    size_t (*r)[2];
+    size_t n_r, cap;
+} decay_ranges;
+
+static xa_status collect(void *p, const char *name, const float *data, size_t numel) {
+    decay_ranges *d = p;
+    if (!xa_trainer_skips_decay(name) || !numel) return XA_STATUS_OK;
+    XA_ASSERT(data >= d->base && (size_t)(data - d->base) + numel <= d->n);
+    if (d->n_r == d->cap) {
+        size_t cap = d->cap ? 2 * d->cap : 32;
+        size_t (*r)[2] = realloc(d->r, cap * sizeof *r);
+        if (!r) return xa_error_set(XA_STATUS_NOMEM, "xa_trainer_no_decay", NULL, NULL, "out of memory");
+        d->r = r;
+        d->cap = cap;
+    }
+    d->r[d->n_r][0] = (size_t)(data - d->base);
+    d->r[d->n_r][1] = (size_t)(data - d->base) + numel;
+    d->n_r++;
+    return XA_STATUS_OK;
+}
+
+static xa_status apply_ranges(xa_optim *opt, const char *group, decay_ranges *d, xa_status st) {
+    if (!st) st = xa_optim_set_no_decay(opt, group, (const size_t(*)[2])d->r, d->n_r);
+    free(d->r);
+    return st;
+}
+
+xa_status xa_trainer_no_decay_adapter(xa_optim *opt, const char *group, const xa_adapter *a) {
+    decay_ranges d = {a->params, a->n_params, NULL, 0, 0};
+    return apply_ranges(opt, group, &d, xa_hub_visit_adapter(a, collect, &d));
+}
+
+xa_status xa_trainer_no_decay_fusion(xa_optim *opt, const char *group, const xa_fusion_layer *f) {
+    decay_ranges d = {f->params, f->n_params, NULL, 0, 0};
+    return apply_ranges(opt, group, &d, xa_hub_visit_fusion(f, collect, &d));
+}
+
+xa_status xa_trainer_no_decay_head(xa_optim *opt, const char *group, const xa_head *h) {
+    decay_ranges d = {h->params, h->n_params, NULL, 0, 0};
+    return apply_ranges(opt, group, &d, xa_hub_visit_head(h, "head", collect, &d));
+}
+
+/* ---- held-out MLM ---------------------------------------------------------------------------- */
+
+xa_status xa_trainer_mlm_heldout(xa_encoder *enc, xa_encoder_acts *acts, xa_mlm_head *head, const xa_hook *hook,
+                                 xa_mlm_data *d, xa_mlm_batch *b, int n_batches, int64_t *n_masked, double *loss_sum) {
+    XA_ASSERT(b->T == d->T);
+    *n_masked = 0;
+    *loss_sum = 0;
+    xa_mlm_data_seek(d, 0, 0);
+    const int64_t whole = d->n_blocks / b->B > 0 ? d->n_blocks / b->B : 1; /* one pass at most */
+    xa_batch bb = {b->ids, NULL, b->lens, b->B, b->T};
+    for (int64_t i = 0; i < n_batches && i < whole; i++) {
+        for (int r = 0; r < b->B; r++) b->lens[r] = b->T;
+        xa_mlm_data_next(d, b);
+        if (b->m == 0) continue;
+        xa_status st = xa_encoder_forward(enc, acts, &bb, hook, 0, NULL);
+        if (st) return st;
+        float loss = xa_mlm_head_forward(head, xa_encoder_hidden(enc, acts, enc->cfg.L - 1), b->rows, b->targets, b->m,
+                                         enc->t[XA_ENC_WTE], hook, NULL);
+        *loss_sum += (double)loss * b->m;
+        *n_masked += b->m;
+    }
+    return XA_STATUS_OK;
 }
 
 xa_status xa_trainer_seek_mlm(const xa_train_state *ts, xa_mlm_data *d, const char *path) {

@@ -1,21 +1,40 @@
 /* train/trainer: the one training loop of every phase (private to train/): checkpoint recovery,
- * resume or fresh start, the linear schedule, metrics.jsonl, the progress line, and per step
- * zero_grad -> the phase's loss and gradients -> clip -> AdamW -> metrics -> the phase's
- * evaluation -> checkpoint every ckpt_every steps (and at the end, at stop_after, at an early
- * stop). The phase supplies its model, data and outputs through xa_trainer_ops; the numerics of
- * a phase (the order of its RNG draws, batches and optimizer steps) are the phase's own. */
+ * resume or fresh start, the learning-rate schedule, metrics.jsonl, train.log, the loss-curve SVG,
+ * the progress line, and per step zero_grad -> the phase's loss and gradients -> clip -> AdamW ->
+ * metrics -> the phase's evaluation -> checkpoint every ckpt_every steps (and at the end, at
+ * stop_after, at an early stop). The phase supplies its model, data and outputs through
+ * xa_trainer_ops; the numerics of a phase (the order of its RNG draws, batches and optimizer
+ * steps) are the phase's own.
+ *
+ * The record of a run, beside its metrics file (OUT/metrics.jsonl unless metrics_path):
+ *  - metrics.jsonl, one JSON object a line, every row with "type" ("train" or "eval"), "phase",
+ *    "step" and "time" (Unix seconds, UTC):
+ *      {"type": "train", "phase": "lang", "step": 10, "time": 1764670272.5, <extra>,
+ *       "loss": 6.91, "lr": 0.0001, "grad_norm": 0.5, "tokens_per_s": 1234.5}
+ *    one per window of log_every steps (windows end at multiples of log_every, and at the last
+ *    step), and
+ *      {"type": "eval", "phase": "task", "step": 100, "time": ..., "split": "dev",
+ *       "metric": "accuracy", "value": 0.71, <the phase's fields>}
+ *    per evaluation (xa_trainer_log_eval). A resumed run first drops the rows after its
+ *    checkpoint's step (written before the kill, and written again now), atomically.
+ *  - train.log: the run's log messages (INFO and up), its start / resume / end and a line per
+ *    metrics row, appended across resumes, with UTC timestamps.
+ *  - metrics.svg: the loss curves (eval/plot.h), rewritten at the end of every call that stepped. */
 #ifndef XA_TRAIN_TRAINER_H
 #define XA_TRAIN_TRAINER_H
 
 #include <stdint.h>
 #include <stdio.h>
 
+#include "compose/compose.h"
 #include "core/core.h"
 #include "data/data.h"
+#include "heads/heads.h"
 #include "io/file.h"
 #include "model/model.h"
 #include "optim/optim.h"
 #include "train/ckpt.h"
+#include "train/train.h"
 
 typedef struct xa_trainer xa_trainer;
 
@@ -35,7 +54,8 @@ typedef struct xa_trainer_ops {
     /* After the optimizer step (t->ts.step counts it): the metrics line's extra JSON fragment. */
     void (*extra)(void *ctx, const xa_trainer *t, char *buf, size_t n);
     /* After the metrics line: evaluation (may set t->stop for an early stop) and the progress
-     * text into line (default "loss L | lr LR"). */
+     * text into line (default "loss L | lr LR"); `loss` is the smoothed training loss
+     * (t->loss_smooth) that the progress line shows. */
     xa_status (*after)(void *ctx, xa_trainer *t, float loss, double lr, char *line, size_t n);
     /* The data position into ts, before a checkpoint. */
     void (*position)(void *ctx, xa_train_state *ts);
@@ -55,6 +75,8 @@ typedef struct xa_trainer_opts {
     int64_t stop_after;        /* testing aid: return after this many steps of this call (0: off) */
     int resume;                /* continue from OUT/checkpoint when it exists */
     FILE *progress;
+    const char *phase;         /* "pretrain", "lang", "task", ...: the rows' "phase" (NULL: label) */
+    const xa_train_knobs *knobs; /* schedule and checkpoint history; NULL: defaults */
 } xa_trainer_opts;
 
 struct xa_trainer {
@@ -63,13 +85,17 @@ struct xa_trainer {
     xa_train_state ts;
     xa_sched sched;
     char ckpt[XA_PATH_MAX], tmp[XA_PATH_MAX], metrics[XA_PATH_MAX];
-    FILE *mf;                  /* metrics.jsonl (the phase may add lines in ops.after) */
+    FILE *mf;                  /* metrics.jsonl (rows of the phase: xa_trainer_log_eval) */
+    FILE *logf;                /* train.log */
     xa_loss_log log;           /* first / last window means */
     xa_progress prog;
     int64_t done_here;         /* steps of this call */
     double tokens;             /* tokens of this call */
     double seconds;            /* wall time of the loop */
     int stop;                  /* set by ops.after: checkpoint and stop (early stopping) */
+    double loss_smooth;        /* debiased moving average of the step losses (about 20 steps) */
+    double smooth_m, smooth_w; /* its running sums */
+    int64_t last_ckpt;         /* step of the checkpoint in OUT/checkpoint made by this run (0: none) */
 };
 
 /* Run the loop to t->o.steps (or stop_after, or an early stop). t is caller-owned; close it with
@@ -78,6 +104,37 @@ struct xa_trainer {
 xa_status xa_trainer_run(xa_trainer *t, const xa_trainer_opts *o, xa_optim *opt, const xa_trainer_ops *ops,
                          void *ctx);
 void xa_trainer_close(xa_trainer *t);
+
+/* An evaluation row of metrics.jsonl at t->ts.step: {"type": "eval", "phase", "step", "time",
+ * "split", "metric", "value", <extra>} (extra: a JSON fragment of more fields, or NULL; non-finite
+ * values are written as null), and its line in train.log. */
+void xa_trainer_log_eval(xa_trainer *t, const char *split, const char *metric, double value, const char *extra);
+/* The optimizer of a phase: AdamW with the knobs' betas and epsilon (k NULL: defaults). */
+xa_status xa_trainer_optim_init(xa_optim *opt, const xa_train_knobs *k);
+/* The checkpoint identity items of the knobs that differ from their defaults (" sched=cosine
+ * adam_beta1=0.8 ..."), appended to id; nothing for the defaults, so an identity stays what an
+ * older xadapt wrote. save_total_limit is not part of it (it changes no weights). */
+void xa_trainer_identity_knobs(char *id, size_t n, const xa_train_knobs *k);
+/* Encoder dropout overrides of the knobs applied to cfg (before the model's buffers are planned). */
+void xa_trainer_apply_dropout(xa_encoder_config *cfg, const xa_train_knobs *k);
+
+/* Weight decay as HF Trainer applies it to a group that is one flat buffer: the ranges of its
+ * bias and LayerNorm tensors (names ending in "bias", or of a norm module) are kept out of the
+ * group's decay (xa_optim_set_no_decay), from the AdapterHub tensor names (hub.h visitors). The
+ * group must hold the object's whole buffer. */
+xa_status xa_trainer_no_decay_adapter(xa_optim *opt, const char *group, const xa_adapter *a);
+xa_status xa_trainer_no_decay_fusion(xa_optim *opt, const char *group, const xa_fusion_layer *f);
+xa_status xa_trainer_no_decay_head(xa_optim *opt, const char *group, const xa_head *h);
+/* Whether weight decay skips a tensor of this (AdapterHub / HF) name: a bias, or a LayerNorm. */
+int xa_trainer_skips_decay(const char *name);
+
+/* Held-out MLM loss (validation during MLM training): the first n_batches batches of d from its
+ * start (the same blocks and masks at every call: d is rewound), forward without dropout through
+ * enc (with hook, the caller having set its composer to evaluation mode) and the MLM head, into
+ * the masked-piece count and the loss sum (nats). b is a batch of d's T (its contents are
+ * overwritten); acts must hold b's rows. */
+xa_status xa_trainer_mlm_heldout(xa_encoder *enc, xa_encoder_acts *acts, xa_mlm_head *head, const xa_hook *hook,
+                                 xa_mlm_data *d, xa_mlm_batch *b, int n_batches, int64_t *n_masked, double *loss_sum);
 
 /* The seek and position callbacks of a phase that reads an MLM corpus: a checkpoint's data
  * position must lie within the corpus (else an error naming `path`); the state records the

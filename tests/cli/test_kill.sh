@@ -5,7 +5,8 @@
 # the adapter bytes of an uninterrupted run. Then the deterministic cases: a swap interrupted
 # between its two renames (only checkpoint.old left), left-over temporaries, a run killed between
 # its final outputs and its provenance, and a corpus that shrank or grew since the checkpoint (a
-# clear error, exit 2).
+# clear error, exit 2). After every resume, metrics.jsonl holds each row once (those written after
+# the checkpoint and before the kill are dropped when the run resumes).
 # usage: test_kill.sh PATH/TO/xadapt   (XA_KILL_ROUNDS=N changes the number of kills per phase)
 set -u
 xa=${1:?usage: test_kill.sh XADAPT}
@@ -32,6 +33,9 @@ ref_lang="$tmp/ref/lang/de/adapter.safetensors"
 ref_task="$tmp/ref/task/pkg/seed3/final/adapter/adapter.safetensors"
 [[ -s $ref_lang && -s $ref_task ]] || { fail "reference outputs missing"; exit 1; }
 
+# The (type, step) of every metrics.jsonl row, as one line.
+rows() { grep -o '"type": "[a-z]*", "phase": "[a-z]*", "step": [0-9]*' "$1" | sed 's/"phase": "[a-z]*", //' | tr '\n' ';'; }
+
 # kill_rounds PHASE ARGS... : kill a run of the phase in $tmp/k at a random moment, resume a copy
 # to the end and compare; continue the killed output until it finishes by itself.
 kill_rounds() {
@@ -54,12 +58,16 @@ kill_rounds() {
       fail "$phase kill $n: the resumed run failed"; tail -3 "$tmp/c.err"; continue
     fi
     cmp -s "$tmp/c/$want" "$tmp/ref/$want" || fail "$phase kill $n: resumed adapter differs from the uninterrupted one"
+    # metrics.jsonl holds each window and evaluation once, in order, as the uninterrupted run's
+    local m=${got%/checkpoint}/metrics.jsonl
+    [[ "$(rows "$tmp/c/$m")" == "$(rows "$tmp/ref/$m")" ]] ||
+      fail "$phase kill $n: metrics rows $(rows "$tmp/c/$m"), uninterrupted: $(rows "$tmp/ref/$m")"
     # the same bytes also come from a silent restart at step 0: the run must have resumed
     if [[ $had == 1 ]] && ! grep -q "resuming at step\|exists; skipped" "$tmp/c.err" "$tmp/c.out" 2>/dev/null; then
       fail "$phase kill $n: a checkpoint existed but the run started over"
     fi
   done
-  [[ $fails -eq $before ]] && echo "ok: $phase: $n kills (${inside} inside a checkpoint swap), every resume byte-identical"
+  [[ $fails -eq $before ]] && echo "ok: $phase: $n kills (${inside} inside a checkpoint swap), every resume byte-identical, no metrics row twice"
 }
 kill_rounds lang lang/de/adapter.safetensors lang/de/checkpoint --lang de
 kill_rounds task task/pkg/seed3/final/adapter/adapter.safetensors task/pkg/seed3/checkpoint

@@ -54,6 +54,22 @@ awk -F'"' '{ for (i = 1; i < NF; i++) { if ($i == "language") l = $(i + 2); if (
 awk -F'"loss": ' 'NR==1{split($2,a,","); first=a[1]} {split($2,b,","); last=b[1]} END{exit !(last < first)}' \
   "$out_dir/base/metrics.jsonl" || fail "pretraining loss did not fall"
 
+# 1a. the record of every run: typed metrics.jsonl rows, train.log and metrics.svg beside them,
+# and the eval's results.md links every run's loss curves
+for d in base lang/de task/pkg/seed3 fusion/pkg/seed3; do
+  check_file "$out_dir/$d/train.log"
+  head -c 5 "$out_dir/$d/metrics.svg" | grep -q "<svg" || fail "$d/metrics.svg is not an SVG"
+  tail -c 7 "$out_dir/$d/metrics.svg" | grep -q "</svg>" || fail "$d/metrics.svg is cut"
+  awk '!/"type": "(train|eval)", "phase": "[a-z]+", "step": [0-9]+, "time": [0-9.]+, / { bad = 1; print }
+       END { exit bad }' "$out_dir/$d/metrics.jsonl" || fail "$d/metrics.jsonl: a row without type, phase, step or time"
+  grep -q "finished at step" "$out_dir/$d/train.log" || fail "$d/train.log does not record the end of the run"
+done
+grep -q '"type": "eval", "phase": "task", .*"split": "dev", "metric": "accuracy", "value": ' \
+  "$out_dir/task/pkg/seed3/metrics.jsonl" || fail "task metrics: no dev evaluation row naming its metric"
+grep -qF "](../../lang/de/metrics.svg)" "$out_dir/eval/pkg/results.md" || fail "results.md does not link lang de's loss curves"
+grep -qF "](../../task/pkg/seed3/metrics.svg)" "$out_dir/eval/pkg/results.md" || fail "results.md does not link the task run"
+echo "ok: typed metrics rows, train.log and loss curves of every run, linked from results.md"
+
 # 1b. the tagging task on the same output (base and language adapters reused)
 if "$xa" run "$data/recipe/tiny-code.yaml" "${sets[@]}" >"$tmp/code.out" 2>"$tmp/code.err"; then
   grep -q "span F1" "$tmp/code.out" || fail "tagging eval: no span F1 table"
@@ -142,12 +158,17 @@ if [[ -f "$tmp/killed/lang/de/adapter_config.json" ]]; then
   echo "note: the run finished before the kill; the resume check is weaker"
 fi
 "$xa" train "$recipe" --set "output=$tmp/killed" --set "model.base=$out_dir/base" --phase lang --lang de \
-  >/dev/null 2>"$tmp/resume.err" || fail "resume: exit $?"
+  --quiet >/dev/null 2>"$tmp/resume.err" || fail "resume: exit $?"
 if cmp -s "$tmp/killed/lang/de/adapter.safetensors" "$out_dir/lang/de/adapter.safetensors"; then
   echo "ok: killed + resumed language adapter is byte-identical to the uninterrupted one"
 else
   fail "killed + resumed adapter differs from the uninterrupted one"
 fi
+# its metrics hold every window once, as the uninterrupted run's; --quiet printed no progress line
+steps() { grep -o '"type": "train", "phase": "[a-z]*", "step": [0-9]*' "$1" | grep -o '[0-9]*$' | tr '\n' ' '; }
+[[ "$(steps "$tmp/killed/lang/de/metrics.jsonl")" == "$(steps "$out_dir/lang/de/metrics.jsonl")" ]] ||
+  fail "killed + resumed metrics rows: $(steps "$tmp/killed/lang/de/metrics.jsonl"), uninterrupted: $(steps "$out_dir/lang/de/metrics.jsonl")"
+grep -q "100.0%\|resuming" "$tmp/resume.err" && fail "--quiet: progress or info lines on stderr: $(head -3 "$tmp/resume.err")"
 
 # 4. predict
 printf 'Unable to locate package %%s\nDie folgenden Pakete werden aktualisiert:\n' >"$tmp/in.txt"
