@@ -99,6 +99,11 @@ static xa_phase_opts phase_opts(const xa_cfg_phase *p, uint64_t seed, int resume
     o.seed = seed;
     o.resume = resume;
     o.progress = stderr;
+    o.class_weights = p->class_weights == XA_CFG_CLASS_WEIGHTS_BALANCED ? XA_CLASS_WEIGHTS_BALANCED
+                      : p->class_weights == XA_CFG_CLASS_WEIGHTS_LIST   ? XA_CLASS_WEIGHTS_LIST
+                                                                        : XA_CLASS_WEIGHTS_NONE;
+    o.n_class_weights = p->n_class_weights;
+    o.class_weight_list = p->class_weight_list;
     return o;
 }
 

@@ -961,6 +961,55 @@ static xa_status task_labels(task_model *m, const xa_task_spec *spec) {
     return XA_STATUS_OK;
 }
 
+/* The loss weights of the run's head (o->class_weights): scikit-learn's "balanced" over the
+ * training labels, or the recipe's list (one per label, in the head's label order); logged, and
+ * their hash into *hash for the checkpoint identity. */
+static xa_status task_class_weights(task_model *m, const xa_task_data *train, const xa_phase_opts *o,
+                                    const xa_task_spec *spec, uint64_t *hash) {
+    const int K = m->head.K;
+    float *w = malloc((size_t)K * sizeof *w);
+    int32_t *y = NULL;
+    xa_status st = w ? XA_STATUS_OK : xa_error_set(XA_STATUS_NOMEM, "xa_train_task", NULL, NULL, "out of memory");
+    if (!st && o->class_weights == XA_CLASS_WEIGHTS_LIST) {
+        if (o->n_class_weights != K) {
+            char names[512];
+            size_t len = 0;
+            for (int k = 0; k < m->labels.n && len < sizeof names; k++)
+                len += (size_t)snprintf(names + len, sizeof names - len, "%s%s", k ? ", " : "", m->labels.names[k]);
+            st = xa_error_set(XA_STATUS_CONFIG, spec->train_path, "one class weight per label, in this order", names,
+                              "class_weights lists %d weight(s) for the %d labels of '%s' (or use class_weights: balanced)",
+                              o->n_class_weights, K, spec->head_name);
+        }
+        for (int k = 0; !st && k < K; k++) w[k] = (float)o->class_weight_list[k];
+    } else if (!st) { /* balanced: over the labels as the loss counts them */
+        size_t n = 0;
+        for (int i = 0; i < train->n; i++) n += m->tagging ? (size_t)train->ex[i].len : 1;
+        y = malloc((n ? n : 1) * sizeof *y);
+        if (!y) st = xa_error_set(XA_STATUS_NOMEM, "xa_train_task", NULL, NULL, "out of memory");
+        size_t k = 0;
+        for (int i = 0; !st && i < train->n; i++) {
+            const xa_task_example *e = &train->ex[i];
+            if (!m->tagging) y[k++] = e->label;
+            else for (int t = 0; t < e->len; t++) y[k++] = e->tags[t];
+        }
+        if (!st && xa_class_weights_balanced(w, y, n, K) < 0)
+            st = xa_error_set(XA_STATUS_NOMEM, "xa_train_task", NULL, NULL, "out of memory");
+    }
+    if (!st) st = xa_head_set_class_weights(&m->head, w);
+    if (!st) {
+        char line[1024];
+        size_t len = 0;
+        for (int k = 0; k < K && len < sizeof line; k++)
+            len += (size_t)snprintf(line + len, sizeof line - len, "%s%s %.4g", k ? ", " : "", m->labels.names[k], (double)w[k]);
+        XA_LOG_INFO("%s: class weights (%s): %s", spec->head_name,
+                    o->class_weights == XA_CLASS_WEIGHTS_LIST ? "given" : "balanced", line);
+        *hash = xa_ckpt_hash(XA_FNV_INIT, w, (size_t)K * sizeof *w);
+    }
+    free(y);
+    free(w);
+    return st;
+}
+
 xa_status xa_train_task(const char *base_dir, const char *tokenizer, const char *out_dir,
                         const xa_task_spec *spec, const xa_phase_opts *o, xa_phase_result *res) {
     task_model m;
@@ -1018,6 +1067,8 @@ xa_status xa_train_task(const char *base_dir, const char *tokenizer, const char 
     }
     st = xa_head_init(&m.head, spec->tagging ? XA_HEAD_TAGGING : XA_HEAD_CLASSIFICATION, m.enc.cfg.C, m.labels.n,
                       m.enc.cfg.p_hidden, o->B, T, 1);
+    uint64_t cw_hash = 0;
+    if (!st && o->class_weights != XA_CLASS_WEIGHTS_NONE) st = task_class_weights(&m, &train, o, spec, &cw_hash);
     if (!st) st = task_model_plan(&m, spec->setup, o->B, T, 1);
     if (!st) st = xa_optim_init(&opt, 0.9, 0.999, 1e-8);
     if (!st && full) st = xa_trainer_add_encoder_groups(&opt, &m.enc, o->weight_decay);
@@ -1046,6 +1097,10 @@ xa_status xa_train_task(const char *base_dir, const char *tokenizer, const char 
     snprintf(identity, sizeof identity, "%s %s setup=%s B=%d T=%d steps=%" PRId64 " seed=%" PRIu64 " lr=%g n=%d"
              " data=%016" PRIx64, full ? "finetune" : "task", spec->head_name, setup_id, o->B, T, R.steps, o->seed,
              o->lr, train.n, task_fingerprint(task_fingerprint(XA_FNV_INIT, &train), &dev));
+    if (o->class_weights != XA_CLASS_WEIGHTS_NONE) { /* only then: older checkpoints keep their identity */
+        size_t len = strlen(identity);
+        snprintf(identity + len, sizeof identity - len, " class_weights=%016" PRIx64, cw_hash);
+    }
     if ((st = xa_ckpt_recover(R.best))) goto done;
     char label[96];
     snprintf(label, sizeof label, "%s%s", full ? "finetune " : "", spec->head_name);

@@ -146,7 +146,16 @@ typedef struct xa_phase_opts {
     double align_temp;         /* temperature (0: 0.05) */
     const char *align_pairs_path; /* "lang<TAB>en<TAB>text" (data/pairs.c) */
     const char *align_src_dir;    /* the source language's finished adapter directory */
+    /* task: the loss weight of each label (XA_CLASS_WEIGHTS_NONE, the default: unweighted, and the
+     * checkpoint identity is what it was before the option existed) */
+    int class_weights;            /* XA_CLASS_WEIGHTS_* */
+    int n_class_weights;          /* _LIST: one weight per label, in the head's label order */
+    const double *class_weight_list; /* (n_class_weights) */
 } xa_phase_opts;
+
+/* xa_phase_opts.class_weights: none; scikit-learn's "balanced" over the run's own training labels
+ * (n_samples / (n_classes * count_c), tagging: over the counted first pieces); the given list. */
+enum { XA_CLASS_WEIGHTS_NONE = 0, XA_CLASS_WEIGHTS_BALANCED, XA_CLASS_WEIGHTS_LIST };
 
 xa_phase_opts xa_phase_opts_default(void);
 
