@@ -29,6 +29,7 @@
 
 #include <jansson.h>
 
+#include "eval/text.h"
 #include "io/file.h"
 
 #define EN_DASH "\xE2\x80\x93"
@@ -36,18 +37,6 @@
 #define TIMES "\xC3\x97"
 
 /* ---- building -------------------------------------------------------------------------------- */
-
-/* Copy src into dst[cap], truncated at a UTF-8 character boundary so that a cut name stays valid
- * UTF-8 (jansson rejects invalid strings, browsers show replacement glyphs). */
-static void copy_name(char *dst, size_t cap, const char *src) {
-    size_t n = src ? strlen(src) : 0;
-    if (n >= cap) {
-        n = cap - 1;
-        while (n > 0 && ((unsigned char)src[n] & 0xC0) == 0x80) n--; /* src[n] continues a char */
-    }
-    if (n) memcpy(dst, src, n);
-    dst[n] = '\0';
-}
 
 void xa_table_init(xa_table *t, const char *title, const char *metric) {
     XA_ASSERT(t != NULL);
@@ -159,25 +148,6 @@ static int has_spread(const xa_table *t) {
 }
 
 /* ---- Markdown -------------------------------------------------------------------------------- */
-
-/* x * 100 with one decimal, never "-0.0". */
-static void fmt_pct(char *buf, size_t cap, double x) {
-    snprintf(buf, cap, "%.1f", 100.0 * x);
-    if (strcmp(buf, "-0.0") == 0) snprintf(buf, cap, "0.0");
-}
-
-/* A name in a Markdown cell or heading: "|" would split the cell, a line break the row. */
-static void md_text(FILE *out, const char *s) {
-    for (; *s; s++) {
-        if (*s == '|') {
-            fputs("\\|", out);
-        } else if (*s == '\n' || *s == '\r') {
-            fputc(' ', out);
-        } else {
-            fputc(*s, out);
-        }
-    }
-}
 
 /* The value as shown, in tenths of a percent: cells that print the same compare equal. */
 static long long shown_key(double v) {
@@ -345,20 +315,6 @@ xa_status xa_table_write_json(const xa_table *t, const char *path) {
 
 /* ---- CSV ------------------------------------------------------------------------------------- */
 
-/* One field, quoted (RFC 4180) when it holds a comma, a quote or a line break. */
-static void csv_field(FILE *out, const char *s) {
-    if (!strpbrk(s, ",\"\r\n")) {
-        fputs(s, out);
-        return;
-    }
-    fputc('"', out);
-    for (; *s; s++) {
-        if (*s == '"') fputc('"', out);
-        fputc(*s, out);
-    }
-    fputc('"', out);
-}
-
 static void csv_number(FILE *out, double v) {
     if (isfinite(v)) fprintf(out, "%.10g", v);
 }
@@ -410,30 +366,6 @@ static const char *const k_palette[XA_TABLE_MAX_COLS] = {
 #define SVG_PLOT_H 300.0    /* px, the 0..100 range */
 #define SVG_MARGIN_L 64.0   /* y tick labels and the rotated axis title */
 #define SVG_MARGIN_T 48.0   /* the title */
-
-/* Text as XML character data or attribute value: the five entities, and the C0 controls that
- * XML 1.0 forbids dropped. */
-static void xml_text(FILE *out, const char *s) {
-    for (; *s; s++) {
-        unsigned char ch = (unsigned char)*s;
-        switch (ch) {
-        case '&': fputs("&amp;", out); break;
-        case '<': fputs("&lt;", out); break;
-        case '>': fputs("&gt;", out); break;
-        case '"': fputs("&quot;", out); break;
-        case '\'': fputs("&apos;", out); break;
-        default:
-            if (ch >= 0x20 || ch == '\t' || ch == '\n') fputc(ch, out);
-        }
-    }
-}
-
-/* Characters (not bytes) of a UTF-8 string, for width estimates. */
-static int utf8_len(const char *s) {
-    int n = 0;
-    for (; *s; s++) n += ((unsigned char)*s & 0xC0) != 0x80;
-    return n;
-}
 
 /* The y coordinate of a value in [0, 1], clamped to the axis range. */
 static double svg_y(double v) {

@@ -631,8 +631,9 @@ static int argmax(const float *x, int n) {
     return k;
 }
 
-/* Score a data set with the current weights (dropout off). */
-static xa_status task_score(task_model *m, const xa_task_data *d, xa_eval_metrics *out) {
+/* Score a data set with the current weights (dropout off); with rep (may be NULL), also the
+ * per-class counts (classification: the confusion matrix; tagging: spans per entity type). */
+static xa_status task_score(task_model *m, const xa_task_data *d, xa_eval_metrics *out, xa_class_report *rep) {
     memset(out, 0, sizeof *out);
     xa_task_batcher bt;
     xa_task_batch tb;
@@ -646,6 +647,7 @@ static xa_status task_score(task_model *m, const xa_task_data *d, xa_eval_metric
     int32_t pad = xa_spm_special_ids(m->spm).pad;
     if (!st) st = xa_task_batcher_init(&bt, d, m->B, 0, 0, pad);
     if (!st) st = xa_task_batch_init(&tb, m->B, m->T);
+    if (!st && rep) st = xa_class_report_init(rep, m->tagging, (const char(*)[64])m->labels.names, m->labels.n);
     if (st) {
         free(logits);
         free(gold);
@@ -686,6 +688,7 @@ static xa_status task_score(task_model *m, const xa_task_data *d, xa_eval_metric
                 wp[w] = argmax(logits + ((size_t)r * tb.T + t) * K, K);
             }
             xa_span_count(&sc, wg, wp, ex->n_words, (const char(*)[64])m->labels.names, m->labels.n);
+            if (rep) xa_class_report_add_spans(rep, wg, wp, ex->n_words, (const char(*)[64])m->labels.names);
         }
     }
     /* Gold tags of truncated words are not in ex->tags: the data keeps them out of the count, so
@@ -702,6 +705,7 @@ static xa_status task_score(task_model *m, const xa_task_data *d, xa_eval_metric
         } else {
             xa_cls_metrics cm;
             xa_metrics_classification(&cm, gold, pred, d->n, K);
+            if (rep) xa_class_report_add(rep, gold, pred, d->n);
             out->accuracy = cm.accuracy;
             out->macro_f1 = cm.macro_f1;
             out->primary = cm.accuracy;
@@ -876,7 +880,7 @@ static xa_status task_after(void *ctx, xa_trainer *t, float loss, double lr, cha
     if (R->spec->dev_path && (ts->step % R->eval_every == 0 || ts->step == R->steps)) {
         xa_composer_skip_lowest(R->m->cp, 0);
         xa_eval_metrics em;
-        xa_status st = task_score(R->m, R->dev, &em);
+        xa_status st = task_score(R->m, R->dev, &em, NULL);
         if (st) return st;
         const int better = em.primary > ts->best;
         if (better) {
@@ -1135,10 +1139,19 @@ xa_status xa_eval_setup(const char *base_dir, const char *tokenizer, const char 
                         const uint8_t *drop_last, int n_adapters, const char *fusion_dir, const char *setup,
                         const char *head_dir, const char *test_path, int B, int T,
                         xa_eval_metrics *out) {
+    return xa_eval_setup_report(base_dir, tokenizer, adapter_dirs, drop_last, n_adapters, fusion_dir, setup, head_dir,
+                                test_path, B, T, out, NULL);
+}
+
+xa_status xa_eval_setup_report(const char *base_dir, const char *tokenizer, const char *const *adapter_dirs,
+                               const uint8_t *drop_last, int n_adapters, const char *fusion_dir, const char *setup,
+                               const char *head_dir, const char *test_path, int B, int T, xa_eval_metrics *out,
+                               xa_class_report *rep) {
     task_model m;
     xa_task_data test;
     memset(&test, 0, sizeof test);
     memset(out, 0, sizeof *out);
+    if (rep) memset(rep, 0, sizeof *rep);
     if (!setup && (n_adapters || fusion_dir))
         return xa_error_set(XA_STATUS_USAGE, "xa_eval_setup", "a setup for the adapters", NULL,
                             "%d adapter(s)%s without a setup", n_adapters, fusion_dir ? " and a fusion" : "");
@@ -1169,7 +1182,8 @@ xa_status xa_eval_setup(const char *base_dir, const char *tokenizer, const char 
     if (!st) st = xa_task_data_load(&test, m.spm, test_path, m.tagging ? XA_TASK_KIND_TAGGING : XA_TASK_KIND_CLASSIFICATION,
                                     XA_TASK_FORMAT_AUTO, Tm, &m.labels);
     if (!st) st = task_model_plan(&m, setup, B, Tm, 0);
-    if (!st) st = task_score(&m, &test, out);
+    if (!st) st = task_score(&m, &test, out, rep);
+    if (st && rep) xa_class_report_free(rep);
     xa_task_data_free(&test);
     task_model_free(&m);
     return st;

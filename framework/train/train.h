@@ -228,6 +228,15 @@ xa_status xa_eval_setup(const char *base_dir, const char *tokenizer, const char 
                         const char *head_dir, const char *test_path, int B, int T,
                         xa_eval_metrics *out);
 
+/* xa_eval_setup that also fills rep (initialised here; the caller frees it with
+ * xa_class_report_free, also on error) with the per-class counts of the test file: the confusion
+ * matrix (classification) or exact spans per entity type (tagging). rep NULL: xa_eval_setup. */
+struct xa_class_report;
+xa_status xa_eval_setup_report(const char *base_dir, const char *tokenizer, const char *const *adapter_dirs,
+                               const uint8_t *drop_last, int n_adapters, const char *fusion_dir, const char *setup,
+                               const char *head_dir, const char *test_path, int B, int T, xa_eval_metrics *out,
+                               struct xa_class_report *rep);
+
 /* Held-out masked language modelling: loss and top-1 accuracy over the masked pieces. */
 typedef struct xa_mlm_metrics {
     int64_t n_masked;  /* masked pieces scored */
