@@ -201,7 +201,8 @@ typedef struct xa_task_spec {
 } xa_task_spec;
 
 /* Train on the task: the encoder and every loaded adapter frozen; the new adapter and/or fusion
- * and the head train (with spec->train_base: the encoder and the head, with the encoder's dropout
+ * and the head train (the head's loss weighted per label when o->class_weights is set; a list of
+ * another length than the labels is CONFIG naming them) (with spec->train_base: the encoder and the head, with the encoder's dropout
  * as its config says; weight decay skips the encoder's biases and LayerNorms). Writes
  * OUT/final/ (head/ = head_config.json + model_head.safetensors, adapter/ for a new adapter,
  * fusion/ for a fusion, encoder/ for train_base: config.json + model.safetensors, the base's
