@@ -70,36 +70,33 @@ void xa_report_set_free(xa_report_set *s) {
 
 /* ---- JSON ------------------------------------------------------------------------------------- */
 
-static json_t *json_counts(const int64_t *v, int n) {
+/* An array of the n values item(ctx, i) makes; NULL when the array or one of them cannot be made
+ * (json_string gives NULL for text that is not UTF-8). */
+typedef json_t *(*json_item_fn)(const void *ctx, int i);
+static json_t *json_list(const void *ctx, int n, json_item_fn item) {
     json_t *a = json_array();
     for (int i = 0; a && i < n; i++)
-        if (json_array_append_new(a, json_integer((json_int_t)v[i]))) {
+        if (json_array_append_new(a, item(ctx, i))) {
             json_decref(a);
             return NULL;
         }
     return a;
 }
 
-static json_t *json_name_list(const xa_class_report *r) {
-    json_t *a = json_array();
-    for (int i = 0; a && i < r->n; i++)
-        if (json_array_append_new(a, json_string(r->names[i]))) { /* NULL for invalid UTF-8 */
-            json_decref(a);
-            return NULL;
-        }
-    return a;
+static json_t *count_item(const void *v, int i) { return json_integer((json_int_t)((const int64_t *)v)[i]); }
+static json_t *name_item(const void *r, int i) { return json_string(((const xa_class_report *)r)->names[i]); }
+static json_t *f1_item(const void *r, int i) { return json_real(xa_class_report_score(r, i).f1); }
+
+static json_t *json_counts(const int64_t *v, int n) { return json_list(v, n, count_item); }
+
+/* Row g of the confusion matrix. */
+static json_t *row_item(const void *rv, int g) {
+    const xa_class_report *r = rv;
+    return json_counts(r->confusion + (size_t)g * r->n, r->n);
 }
 
 /* The confusion matrix as an array of rows. */
-static json_t *json_confusion(const xa_class_report *r) {
-    json_t *m = json_array();
-    for (int g = 0; m && g < r->n; g++)
-        if (json_array_append_new(m, json_counts(r->confusion + (size_t)g * r->n, r->n))) {
-            json_decref(m);
-            return NULL;
-        }
-    return m;
-}
+static json_t *json_confusion(const xa_class_report *r) { return json_list(r, r->n, row_item); }
 
 /* A seed as a JSON integer (a string above INT64_MAX, which json_int_t cannot hold). */
 static json_t *json_seed(uint64_t seed) {
@@ -112,30 +109,30 @@ static json_t *json_seed(uint64_t seed) {
 /* set(o, k, v) that reports failure (v NULL or no memory) as nonzero. */
 static int jset(json_t *o, const char *k, json_t *v) { return !v || json_object_set_new(o, k, v); }
 
+/* The last step of building object o: arr goes under key (set_new takes it, also when it fails;
+ * key NULL: nothing to add) unless an earlier step failed (bad); on any failure o and arr are
+ * freed and NULL returned. */
+static json_t *jfinish(json_t *o, int bad, const char *key, json_t *arr) {
+    if (bad) json_decref(arr);
+    else if (key) bad = jset(o, key, arr);
+    if (!bad) return o;
+    json_decref(o);
+    return NULL;
+}
+
 /* One per_class.jsonl object: coordinates, names, counts and per-class F1. */
 static json_t *cell_json(const xa_report_cell *c) {
     const xa_class_report *r = &c->rep;
-    json_t *o = json_object(), *f1 = json_array();
-    int bad = !o || !f1;
-    for (int k = 0; !bad && k < r->n; k++) bad = json_array_append_new(f1, json_real(xa_class_report_score(r, k).f1));
-    bad = bad || jset(o, "cell", json_string(c->cell)) || jset(o, "language", json_string(c->language)) ||
+    json_t *o = json_object(), *f1 = json_list(r, r->n, f1_item);
+    int bad = !o || !f1 || jset(o, "cell", json_string(c->cell)) || jset(o, "language", json_string(c->language)) ||
           jset(o, "setup", json_string(c->setup)) || jset(o, "label", json_string(c->label)) ||
           jset(o, "seed", json_seed(c->seed)) ||
           jset(o, "kind", json_string(r->tagging ? "tagging" : "classification")) ||
-          jset(o, "names", json_name_list(r));
+          jset(o, "names", json_list(r, r->n, name_item));
     if (!bad && !r->tagging) bad = jset(o, "confusion", json_confusion(r));
     bad = bad || jset(o, "support", json_counts(r->n_gold, r->n)) || jset(o, "predicted", json_counts(r->n_pred, r->n)) ||
           jset(o, "correct", json_counts(r->n_correct, r->n));
-    if (!bad) {
-        bad = json_object_set_new(o, "f1", f1);
-        f1 = NULL;
-    }
-    json_decref(f1);
-    if (bad) {
-        json_decref(o);
-        return NULL;
-    }
-    return o;
+    return jfinish(o, bad, "f1", f1);
 }
 
 /* n counts from a JSON array of integers >= 0; 0 when it is not one. */
@@ -314,22 +311,26 @@ static xa_status pool(pooled *p, const xa_report_set *s) {
 
 /* ---- per_class.json, per_class.csv, confusion.csv ------------------------------------------------- */
 
-static json_t *group_json(const group *g) {
+/* Class k of a report: its counts and scores, and whether macro-F1 averages it. */
+static json_t *class_item(const void *rv, int k) {
+    const xa_class_report *r = rv;
+    const xa_class_score sc = xa_class_report_score(r, k);
+    json_t *c = json_object();
+    const int bad = !c || jset(c, "name", json_string(r->names[k])) || jset(c, "support", json_integer(sc.support)) ||
+                    jset(c, "predicted", json_integer(sc.predicted)) || jset(c, "correct", json_integer(sc.correct)) ||
+                    jset(c, "precision", json_real(sc.precision)) || jset(c, "recall", json_real(sc.recall)) ||
+                    jset(c, "f1", json_real(sc.f1)) || jset(c, "in_macro_f1", json_boolean(sc.support > 0));
+    return jfinish(c, bad, NULL, NULL);
+}
+
+/* Group i of the pooled set: its coordinates, averages, matrix and classes. */
+static json_t *group_item(const void *pv, int i) {
+    const group *g = &((const pooled *)pv)->g[i];
     const xa_class_report *r = &g->rep;
     xa_report_summary sum;
     xa_class_report_summary(r, &sum);
-    json_t *o = json_object(), *classes = json_array();
-    int bad = !o || !classes;
-    for (int k = 0; !bad && k < r->n; k++) {
-        xa_class_score sc = xa_class_report_score(r, k);
-        json_t *c = json_object();
-        bad = !c || json_array_append_new(classes, c) || jset(c, "name", json_string(r->names[k])) ||
-              jset(c, "support", json_integer(sc.support)) || jset(c, "predicted", json_integer(sc.predicted)) ||
-              jset(c, "correct", json_integer(sc.correct)) || jset(c, "precision", json_real(sc.precision)) ||
-              jset(c, "recall", json_real(sc.recall)) || jset(c, "f1", json_real(sc.f1)) ||
-              jset(c, "in_macro_f1", json_boolean(sc.support > 0));
-    }
-    bad = bad || jset(o, "language", json_string(g->first->language)) || jset(o, "setup", json_string(g->first->setup)) ||
+    json_t *o = json_object(), *classes = json_list(r, r->n, class_item);
+    int bad = !o || !classes || jset(o, "language", json_string(g->first->language)) || jset(o, "setup", json_string(g->first->setup)) ||
           jset(o, "label", json_string(g->first->label)) || jset(o, "seeds", json_string(g->seeds)) ||
           jset(o, "n_seeds", json_integer(g->n_seeds)) || jset(o, "macro_f1", json_real(sum.macro_f1)) ||
           jset(o, "macro_precision", json_real(sum.macro_precision)) ||
@@ -339,31 +340,17 @@ static json_t *group_json(const group *g) {
     if (!bad && r->tagging)
         bad = jset(o, "span_recall", json_real(sum.micro_recall)) || jset(o, "span_f1", json_real(sum.micro_f1));
     if (!bad && !r->tagging) bad = jset(o, "confusion", json_confusion(r));
-    if (!bad) {
-        bad = json_object_set_new(o, "classes", classes);
-        classes = NULL;
-    }
-    json_decref(classes);
-    if (bad) {
-        json_decref(o);
-        return NULL;
-    }
-    return o;
+    return jfinish(o, bad, "classes", classes);
 }
 
 static xa_status write_json(const pooled *p, const char *path, const char *title, int tagging) {
-    json_t *root = json_object(), *blocks = json_array();
+    json_t *root = json_object(), *blocks = json_list(p, p->n, group_item);
     int bad = !root || !blocks || jset(root, "title", json_string(title)) ||
               jset(root, "kind", json_string(tagging ? "tagging" : "classification")) ||
               jset(root, "macro_f1_over", json_string("the classes present in the test set (support > 0)")) ||
               jset(root, "pooling", json_string("counts summed over the seeds"));
-    for (int i = 0; !bad && i < p->n; i++) bad = json_array_append_new(blocks, group_json(&p->g[i]));
-    if (!bad) {
-        bad = json_object_set_new(root, "blocks", blocks);
-        blocks = NULL;
-    }
-    json_decref(blocks);
-    char *text = bad ? NULL : json_dumps(root, JSON_INDENT(1) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10));
+    root = jfinish(root, bad, "blocks", blocks);
+    char *text = root ? json_dumps(root, JSON_INDENT(1) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10)) : NULL;
     json_decref(root);
     if (!text) return xa_error_set(XA_STATUS_NOMEM, path, "class names in UTF-8", NULL, "cannot build the JSON report");
     xa_status st = xa_file_write_atomic(path, text, strlen(text));
@@ -416,6 +403,15 @@ static void md_pct(FILE *f, double x) {
     char b[32];
     fmt_pct(b, sizeof b, x);
     fputs(b, f);
+}
+
+/* "P | R | F1" cells, x 100. */
+static void md_prf(FILE *f, double p, double r, double f1) {
+    md_pct(f, p);
+    fputs(" | ", f);
+    md_pct(f, r);
+    fputs(" | ", f);
+    md_pct(f, f1);
 }
 
 /* The side-by-side table of one language: F1 per class for every setup. Support is per test file
@@ -530,29 +526,17 @@ static void md_detail(FILE *f, const group *g, const char *svg) {
         md_text(f, r->names[k]);
         if (sc.support == 0) fputs(" (no support: not in macro-F1)", f);
         fputs(" | ", f);
-        md_pct(f, sc.precision);
-        fputs(" | ", f);
-        md_pct(f, sc.recall);
-        fputs(" | ", f);
-        md_pct(f, sc.f1);
+        md_prf(f, sc.precision, sc.recall, sc.f1);
         fprintf(f, " | %" PRId64 " | %" PRId64 " |\n", sc.support, sc.predicted);
     }
     fprintf(f, "| macro avg (%d with support) | ", sum.n_macro);
-    md_pct(f, sum.macro_precision);
-    fputs(" | ", f);
-    md_pct(f, sum.macro_recall);
-    fputs(" | ", f);
-    md_pct(f, sum.macro_f1);
+    md_prf(f, sum.macro_precision, sum.macro_recall, sum.macro_f1);
     fprintf(f, " | %" PRId64 " | %" PRId64 " |\n| weighted avg | | | ", sum.n_gold, sum.n_pred);
     md_pct(f, sum.weighted_f1);
     fprintf(f, " | %" PRId64 " | |\n", sum.n_gold);
     if (r->tagging) {
         fputs("| micro (the table's span F1) | ", f);
-        md_pct(f, sum.micro_precision);
-        fputs(" | ", f);
-        md_pct(f, sum.micro_recall);
-        fputs(" | ", f);
-        md_pct(f, sum.micro_f1);
+        md_prf(f, sum.micro_precision, sum.micro_recall, sum.micro_f1);
         fprintf(f, " | %" PRId64 " | %" PRId64 " |\n\n", sum.n_gold, sum.n_pred);
         return;
     }

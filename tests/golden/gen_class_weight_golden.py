@@ -21,30 +21,24 @@ What it holds (the reference is PyTorch itself, not xadapt):
           classes that occur (sklearn.utils.class_weight.compute_class_weight, written out with
           numpy because scikit-learn is not installed), 0 for a class that never occurs, over
           labels with ignored (-100) entries left out.
-The safetensors file is written by hand (struct + json), as gen_tensor_golden.py does.
+The safetensors file is written by stfile.py beside this script.
 """
-import json
 import os
-import struct
+import sys
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from stfile import Tensors  # noqa: E402
+
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "data", "tensor",
                    "class_weights.safetensors")
 
 torch.manual_seed(20261203)
-T = {}
-
-
-def put(name, x):
-    if isinstance(x, torch.Tensor):
-        x = x.detach().cpu().numpy()
-    x = np.asarray(x)
-    x = x.astype(np.float32) if x.dtype.kind == "f" else x.astype(np.int32)
-    assert name not in T, name
-    T[name] = np.ascontiguousarray(x)
+T = Tensors()
+put = T.put
 
 
 # ---- the kernel: N=9 rows, V=5 classes -----------------------------------------------------------
@@ -100,21 +94,4 @@ bal[present] = len(kept) / (present.sum() * counts[present])
 put("bal.labels", y)
 put("bal.weights", bal)
 
-header, blobs, off = {}, [], 0
-for name, arr in T.items():
-    raw = arr.astype("<f4" if arr.dtype == np.float32 else "<i4").tobytes()
-    header[name] = {"dtype": "F32" if arr.dtype == np.float32 else "I32",
-                    "shape": list(arr.shape), "data_offsets": [off, off + len(raw)]}
-    blobs.append(raw)
-    off += len(raw)
-header["__metadata__"] = {"generator": "tests/golden/gen_class_weight_golden.py",
-                          "torch": torch.__version__}
-hjson = json.dumps(header, separators=(",", ":")).encode()
-hjson += b" " * ((8 - len(hjson) % 8) % 8)
-os.makedirs(os.path.dirname(OUT), exist_ok=True)
-with open(OUT, "wb") as f:
-    f.write(struct.pack("<Q", len(hjson)))
-    f.write(hjson)
-    for raw in blobs:
-        f.write(raw)
-print("wrote %s: %d tensors, %d bytes" % (os.path.normpath(OUT), len(T), 8 + len(hjson) + off))
+T.write(OUT, {"generator": "tests/golden/gen_class_weight_golden.py", "torch": torch.__version__})
