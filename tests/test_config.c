@@ -114,6 +114,10 @@ static void assert_phase_equal(const xa_cfg_phase *a, const xa_cfg_phase *b) {
     assert_int_equal(a->eval_every, b->eval_every);
     assert_int_equal(a->early_stopping, b->early_stopping);
     assert_int_equal(a->reference_seeds, b->reference_seeds);
+    assert_int_equal(a->class_weights, b->class_weights);
+    assert_int_equal(a->n_class_weights, b->n_class_weights);
+    for (int i = 0; i < a->n_class_weights; i++)
+        assert_true(a->class_weight_list[i] == b->class_weight_list[i]);
     assert_int_equal(a->ckpt_every, b->ckpt_every);
     assert_int_equal(a->log_every, b->log_every);
     assert_int_equal(a->adapter_drop, b->adapter_drop);
@@ -980,6 +984,55 @@ static void test_finetune_phase(void **state) {
                         XA_STATUS_CONFIG, n5);
 }
 
+/* class_weights (task, fusion, finetune): none by default, balanced, or a list; bad values name
+ * the place and the forms allowed; the resolved file round-trips each form. */
+static void test_class_weights(void **state) {
+    (void)state;
+    const char *path = fixture("cw/recipe.yaml", MIN_HEAD "data: {task: {train: t, dev: d}}\n"
+                                                          "adapters: {lang: {preset: a}, task: {preset: b}}\n"
+                                                          "phases:\n  - task: {class_weights: balanced}\n"
+                                                          "  - fusion:\n  - finetune: {class_weights: [1, 0.5, 4e-1]}\n");
+    xa_recipe *r = recipe_new();
+    load_ok(r, path, NULL, 0);
+    assert_int_equal(r->phases[0].class_weights, XA_CFG_CLASS_WEIGHTS_BALANCED);
+    assert_int_equal(r->phases[1].class_weights, XA_CFG_CLASS_WEIGHTS_NONE);
+    assert_int_equal(r->phases[2].class_weights, XA_CFG_CLASS_WEIGHTS_LIST);
+    assert_int_equal(r->phases[2].n_class_weights, 3);
+    assert_true(r->phases[2].class_weight_list[1] == 0.5 && r->phases[2].class_weight_list[2] == 0.4);
+    free(r);
+    roundtrip(path, xt_tmp_path("cw-resolved.yaml"), NULL, 0);
+    char *text = xt_read_file(xt_tmp_path("cw-resolved.yaml"), NULL);
+    assert_non_null(text);
+    assert_non_null(strstr(text, "class_weights: balanced\n"));
+    assert_non_null(strstr(text, "class_weights: none\n"));
+    assert_non_null(strstr(text, "class_weights: [1, 0.5, 0.4]\n"));
+    free(text);
+    const char *sets[] = {"phases.task.class_weights=[2, 1]", "phases.finetune.class_weights=none"};
+    r = recipe_new();
+    load_ok(r, path, sets, 2);
+    assert_int_equal(r->phases[0].class_weights, XA_CFG_CLASS_WEIGHTS_LIST);
+    assert_int_equal(r->phases[0].n_class_weights, 2);
+    assert_int_equal(r->phases[2].class_weights, XA_CFG_CLASS_WEIGHTS_NONE);
+    free(r);
+
+    const char *n1[] = {"bal.yaml:9:27", "'phases[0].task.class_weights' is", "did you mean 'balanced'?",
+                        "none, balanced, or a list", NULL};
+    assert_recipe_error("cw/bal.yaml", MIN_HEAD "data: {task: {train: t, dev: d}}\nadapters: {lang: {preset: a}, task: {preset: b}}\nphases:\n  - task: {class_weights: balance}\n",
+                        XA_STATUS_CONFIG, n1);
+    const char *n2[] = {"a finite weight >= 0", NULL};
+    assert_recipe_error("cw/neg.yaml", MIN_HEAD "data: {task: {train: t, dev: d}}\nadapters: {lang: {preset: a}, task: {preset: b}}\nphases:\n  - task: {class_weights: [1, -2]}\n",
+                        XA_STATUS_CONFIG, n2);
+    const char *n3[] = {"at least one weight > 0", NULL};
+    assert_recipe_error("cw/zero.yaml", MIN_HEAD "data: {task: {train: t, dev: d}}\nadapters: {lang: {preset: a}, task: {preset: b}}\nphases:\n  - task: {class_weights: [0, 0]}\n",
+                        XA_STATUS_CONFIG, n3);
+    const char *n4[] = {"unknown key 'class_weights' in 'phases[0].lang'", "a parameter of task/fusion/finetune phases", NULL};
+    assert_recipe_error("cw/lang.yaml", MIN_HEAD "data: {mlm: m}\nadapters: {lang: {preset: a}}\nphases:\n  - lang: {class_weights: balanced}\n",
+                        XA_STATUS_CONFIG, n4);
+    const char *n5[] = {"'phases[0].task.class_weights' is", NULL};
+    assert_recipe_error("cw/map.yaml", MIN_HEAD "data: {task: {train: t, dev: d}}\nadapters: {lang: {preset: a}, task: {preset: b}}\nphases:\n  - task: {class_weights: {a: 1}}\n",
+                        XA_STATUS_CONFIG, n5);
+}
+
 /* ---- small API */
 
 static void test_expand_and_pos(void **state) {
@@ -1120,6 +1173,7 @@ int main(void) {
         cmocka_unit_test(test_err_adapter_override_unknown_key),
         cmocka_unit_test(test_write_load_roundtrip),
         cmocka_unit_test(test_finetune_phase),
+        cmocka_unit_test(test_class_weights),
         cmocka_unit_test(test_expand_and_pos),
         cmocka_unit_test(test_trainer_keys),
         cmocka_unit_test(test_bn_config_set),

@@ -3,7 +3,10 @@
  * seqeval semantics case by case (exact match, boundary and type errors, I- without B-, adjacent
  * B-X B-X, all-O, empty, counting across sentences, seqeval's README example), and the transfer
  * table: indexing, the mean row, the exact Markdown and CSV text, JSON read back with jansson,
- * SVG structure (balanced tags, one rect per bar, legend, escaping) and atomic writes. */
+ * SVG structure (balanced tags, one rect per bar, legend, escaping) and atomic writes. Per-class
+ * reports: counts, scores and averages against an independent numpy / seqeval-algorithm reference
+ * (tests/golden/gen_per_class_golden.py -> tests/data/eval/per_class_golden.json), a confusion
+ * matrix counted by hand, pooling, and the report files (read back, Markdown, SVG, CSV). */
 #include "testutil.h"
 
 #include <dirent.h>
@@ -11,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
@@ -684,6 +688,327 @@ static void test_table_svg(void **state) {
 
 /* ---- atomic writes and argument errors ---- */
 
+/* ---- per-class reports --------------------------------------------------------------------------- */
+
+/* An int or double array of a golden JSON case. */
+static int64_t jint(const json_t *o, const char *k, size_t i) {
+    const json_t *a = json_object_get(o, k);
+    if (!json_is_array(a) || i >= json_array_size(a)) fail_msg("golden: no %s[%zu]", k, i);
+    return json_integer_value(json_array_get(a, i));
+}
+
+static double jreal(const json_t *o, const char *k, size_t i) {
+    const json_t *a = json_object_get(o, k), *v = json_is_array(a) ? json_array_get(a, i) : a;
+    if (!v) fail_msg("golden: no %s", k);
+    return json_number_value(v);
+}
+
+/* label names of a case into names[][64]; returns the count */
+static int jlabels(const json_t *c, const char *key, char (*names)[64]) {
+    const json_t *a = json_object_get(c, key);
+    int n = (int)json_array_size(a);
+    assert_true(n > 0 && n <= 16);
+    for (int i = 0; i < n; i++) snprintf(names[i], 64, "%s", json_string_value(json_array_get(a, (size_t)i)));
+    return n;
+}
+
+static json_t *golden_reports(void) {
+    json_error_t err;
+    json_t *g = json_load_file(xt_data_path("eval/per_class_golden.json"), 0, &err);
+    if (!g) fail_msg("eval/per_class_golden.json: %s (tests/golden/gen_per_class_golden.py writes it)", err.text);
+    return g;
+}
+
+/* Per-class counts, scores and averages against the numpy re-implementation of scikit-learn's
+ * confusion_matrix / classification_report (tests/golden/gen_per_class_golden.py); the report's
+ * macro-F1 is xa_metrics_classification's. */
+static void test_report_classification_golden(void **state) {
+    (void)state;
+    json_t *g = golden_reports();
+    const json_t *cases = json_object_get(g, "classification");
+    assert_true(json_array_size(cases) >= 3);
+    for (size_t ci = 0; ci < json_array_size(cases); ci++) {
+        const json_t *c = json_array_get(cases, ci);
+        const char *name = json_string_value(json_object_get(c, "name"));
+        char labels[16][64];
+        const int K = jlabels(c, "labels", labels);
+        const size_t n = json_array_size(json_object_get(c, "gold"));
+        int32_t gold[64], pred[64];
+        assert_true(n <= 64);
+        for (size_t i = 0; i < n; i++) gold[i] = (int32_t)jint(c, "gold", i), pred[i] = (int32_t)jint(c, "pred", i);
+        xa_class_report r;
+        assert_int_equal(xa_class_report_init(&r, 0, (const char(*)[64])labels, K), XA_STATUS_OK);
+        assert_int_equal(r.n, K);
+        xa_class_report_add(&r, gold, pred, (int64_t)n / 2); /* in two calls: counts add up */
+        xa_class_report_add(&r, gold + n / 2, pred + n / 2, (int64_t)(n - n / 2));
+        const json_t *cm = json_object_get(c, "confusion");
+        for (int a = 0; a < K; a++)
+            for (int b = 0; b < K; b++)
+                if (r.confusion[a * K + b] != json_integer_value(json_array_get(json_array_get(cm, (size_t)a), (size_t)b)))
+                    fail_msg("%s: confusion[%d][%d] = %lld", name, a, b, (long long)r.confusion[a * K + b]);
+        for (int k = 0; k < K; k++) {
+            xa_class_score sc = xa_class_report_score(&r, k);
+            assert_int_equal(sc.support, jint(c, "support", (size_t)k));
+            assert_int_equal(sc.predicted, jint(c, "predicted", (size_t)k));
+            assert_int_equal(sc.correct, jint(c, "correct", (size_t)k));
+            assert_near(sc.precision, jreal(c, "precision", (size_t)k), "precision");
+            assert_near(sc.recall, jreal(c, "recall", (size_t)k), "recall");
+            assert_near(sc.f1, jreal(c, "f1", (size_t)k), "f1");
+        }
+        xa_report_summary sum;
+        xa_class_report_summary(&r, &sum);
+        assert_int_equal(sum.n_macro, (int)json_integer_value(json_object_get(c, "n_macro")));
+        assert_near(sum.macro_f1, jreal(c, "macro_f1", 0), "macro_f1");
+        assert_near(sum.macro_precision, jreal(c, "macro_precision", 0), "macro_precision");
+        assert_near(sum.macro_recall, jreal(c, "macro_recall", 0), "macro_recall");
+        assert_near(sum.weighted_f1, jreal(c, "weighted_f1", 0), "weighted_f1");
+        assert_near(sum.micro_f1, jreal(c, "accuracy", 0), "accuracy (micro)");
+        xa_cls_metrics m; /* the tables' numbers: the same class set, the same value */
+        xa_metrics_classification(&m, gold, pred, (int64_t)n, K);
+        assert_near(sum.macro_f1, m.macro_f1, "report macro-F1 = table macro-F1");
+        assert_near(sum.micro_f1, m.accuracy, "report accuracy = table accuracy");
+        xa_class_report_free(&r);
+    }
+    json_decref(g);
+}
+
+/* Per-entity-type span counts against seqeval's get_entities over sets of spans; their sums and
+ * the micro scores are xa_span_count's totals. */
+static void test_report_tagging_golden(void **state) {
+    (void)state;
+    json_t *g = golden_reports();
+    const json_t *cases = json_object_get(g, "tagging");
+    assert_true(json_array_size(cases) >= 3);
+    for (size_t ci = 0; ci < json_array_size(cases); ci++) {
+        const json_t *c = json_array_get(cases, ci);
+        const char *name = json_string_value(json_object_get(c, "name"));
+        char labels[16][64], types[16][64];
+        const int NL = jlabels(c, "labels", labels), NT = jlabels(c, "types", types);
+        xa_class_report r;
+        assert_int_equal(xa_class_report_init(&r, 1, (const char(*)[64])labels, NL), XA_STATUS_OK);
+        assert_int_equal(r.n, NT);
+        for (int t = 0; t < NT; t++) assert_string_equal(r.names[t], types[t]);
+        xa_span_counts sc = {0};
+        const json_t *sents = json_object_get(c, "sentences");
+        for (size_t si = 0; si < json_array_size(sents); si++) {
+            const json_t *s1 = json_array_get(sents, si);
+            int32_t gold[32], pred[32];
+            const int n = (int)json_array_size(json_object_get(s1, "gold"));
+            assert_true(n <= 32);
+            for (int i = 0; i < n; i++) gold[i] = (int32_t)jint(s1, "gold", (size_t)i), pred[i] = (int32_t)jint(s1, "pred", (size_t)i);
+            xa_class_report_add_spans(&r, gold, pred, n, (const char(*)[64])labels);
+            xa_span_count(&sc, gold, pred, n, (const char(*)[64])labels, NL);
+        }
+        int64_t sg = 0, sp = 0, st = 0;
+        for (int t = 0; t < NT; t++) {
+            xa_class_score s1 = xa_class_report_score(&r, t);
+            if (s1.support != jint(c, "support", (size_t)t) || s1.predicted != jint(c, "predicted", (size_t)t) ||
+                s1.correct != jint(c, "correct", (size_t)t))
+                fail_msg("%s %s: gold %lld pred %lld correct %lld", name, types[t], (long long)s1.support,
+                         (long long)s1.predicted, (long long)s1.correct);
+            assert_near(s1.precision, jreal(c, "precision", (size_t)t), "precision");
+            assert_near(s1.recall, jreal(c, "recall", (size_t)t), "recall");
+            assert_near(s1.f1, jreal(c, "f1", (size_t)t), "f1");
+            sg += s1.support, sp += s1.predicted, st += s1.correct;
+        }
+        assert_int_equal(sg, sc.n_gold);
+        assert_int_equal(sp, sc.n_pred);
+        assert_int_equal(st, sc.n_correct);
+        xa_report_summary sum;
+        xa_class_report_summary(&r, &sum);
+        xa_span_metrics sm;
+        xa_span_finish(&sm, &sc);
+        assert_near(sum.micro_f1, jreal(c, "micro_f1", 0), "micro f1");
+        assert_near(sum.micro_precision, jreal(c, "micro_precision", 0), "micro precision");
+        assert_near(sum.micro_recall, jreal(c, "micro_recall", 0), "micro recall");
+        assert_near(sum.micro_f1, sm.f1, "micro f1 = the table's span F1");
+        assert_near(sum.macro_f1, jreal(c, "macro_f1", 0), "macro f1");
+        xa_class_report_free(&r);
+    }
+    json_decref(g);
+}
+
+/* A small fixture counted by hand: gold a a a b b c, pred a b c b b a (label d unused).
+ *   confusion   a b c d        a: tp 1 of 3 gold, 2 predicted -> P 1/2 R 1/3 F1 2/5
+ *           a [ 1 1 1 0 ]      b: tp 2, gold 2, predicted 3   -> P 2/3 R 1   F1 4/5
+ *           b [ 0 2 0 0 ]      c: tp 0, gold 1, predicted 1   -> 0
+ *           c [ 1 0 0 0 ]      d: no support, never predicted -> 0, not in macro
+ *           d [ 0 0 0 0 ]      macro over a b c = (2/5 + 4/5) / 3 = 2/5; weighted (3*2/5 + 2*4/5) / 6 = 7/15
+ * Pooling two seeds sums the matrices; merging other classes is refused. */
+static void test_report_confusion_hand(void **state) {
+    (void)state;
+    const char labels[4][64] = {"a", "b", "c", "d"};
+    const int32_t gold[] = {0, 0, 0, 1, 1, 2}, pred[] = {0, 1, 2, 1, 1, 0};
+    const int64_t want[16] = {1, 1, 1, 0, 0, 2, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0};
+    xa_class_report r, r2, other;
+    assert_int_equal(xa_class_report_init(&r, 0, labels, 4), XA_STATUS_OK);
+    xa_class_report_add(&r, gold, pred, 6);
+    for (int i = 0; i < 16; i++) assert_int_equal(r.confusion[i], want[i]);
+    xa_class_score a = xa_class_report_score(&r, 0), d = xa_class_report_score(&r, 3);
+    assert_near(a.precision, 0.5, "P(a)");
+    assert_near(a.recall, 1.0 / 3.0, "R(a)");
+    assert_near(a.f1, 0.4, "F1(a)");
+    assert_true(d.support == 0 && d.predicted == 0 && d.f1 == 0.0);
+    xa_report_summary sum;
+    xa_class_report_summary(&r, &sum);
+    assert_int_equal(sum.n_macro, 3);
+    assert_near(sum.macro_f1, 0.4, "macro");
+    assert_near(sum.weighted_f1, 7.0 / 15.0, "weighted");
+    assert_near(sum.micro_f1, 0.5, "accuracy");
+    assert_int_equal(xa_class_report_copy(&r2, &r), XA_STATUS_OK);
+    assert_int_equal(xa_class_report_merge(&r2, &r), XA_STATUS_OK);
+    for (int i = 0; i < 16; i++) assert_int_equal(r2.confusion[i], 2 * want[i]);
+    assert_int_equal(r2.n_gold[0], 6);
+    xa_class_report_summary(&r2, &sum);
+    assert_near(sum.macro_f1, 0.4, "macro of two equal seeds");
+    assert_int_equal(xa_class_report_init(&other, 0, labels, 3), XA_STATUS_OK);
+    assert_int_equal(xa_class_report_merge(&r2, &other), XA_STATUS_CONFIG);
+    xa_class_report_free(&other);
+    xa_class_report_free(&r2);
+    xa_class_report_free(&r);
+    xa_class_report_free(&r); /* twice: a freed report is zeroed */
+}
+
+/* The files of a report set: per_class.jsonl read back gives the same counts (a rerun reuses
+ * them), two seeds pool into one block with summed counts, the Markdown names the classes a setup
+ * never predicts and shows the detailed setups' matrices, the heat maps are well-formed SVG, and
+ * lines that do not parse are skipped. */
+static void test_report_set_files(void **state) {
+    (void)state;
+    const char labels[3][64] = {"apt", "dpkg", "git <&>"};
+    const int32_t gold[] = {0, 0, 1, 2, 2, 2}, p1[] = {0, 0, 0, 2, 2, 0}, p2[] = {0, 1, 1, 2, 0, 0};
+    xa_class_report r1, r2;
+    assert_int_equal(xa_class_report_init(&r1, 0, labels, 3), XA_STATUS_OK);
+    assert_int_equal(xa_class_report_init(&r2, 0, labels, 3), XA_STATUS_OK);
+    xa_class_report_add(&r1, gold, p1, 6);
+    xa_class_report_add(&r2, gold, p2, 6);
+    xa_report_set s = {0};
+    assert_int_equal(xa_report_set_add(&s, "00000000000000a1", "de", "madx", "MAD-X Stack(lang:tgt, task)", 3, &r1), XA_STATUS_OK);
+    assert_int_equal(xa_report_set_add(&s, "00000000000000a2", "de", "madx", "MAD-X Stack(lang:tgt, task)", 4, &r2), XA_STATUS_OK);
+    assert_int_equal(xa_report_set_add(&s, "00000000000000a3", "de", "task_only", "task adapter alone", 3, &r2), XA_STATUS_OK);
+    assert_non_null(xa_report_set_find(&s, "00000000000000a2"));
+    assert_null(xa_report_set_find(&s, "00000000000000ff"));
+    const char *dir = xt_tmp_path("reports");
+    assert_int_equal(xa_file_mkdirs(dir), XA_STATUS_OK);
+    static const char *const detail[] = {"madx", NULL};
+    assert_int_equal(xa_report_set_write(&s, dir, "pkg", detail), XA_STATUS_OK);
+    char path[4096];
+    snprintf(path, sizeof path, "%s/per_class.jsonl", dir);
+    xa_report_set back;
+    assert_int_equal(xa_report_set_read(&back, path), XA_STATUS_OK);
+    assert_int_equal(back.n, 3);
+    for (int i = 0; i < 3; i++) {
+        assert_string_equal(back.c[i].cell, s.c[i].cell);
+        assert_string_equal(back.c[i].label, s.c[i].label);
+        assert_int_equal(back.c[i].seed, s.c[i].seed);
+        assert_int_equal(back.c[i].rep.n, 3);
+        assert_string_equal(back.c[i].rep.names[2], "git <&>");
+        assert_memory_equal(back.c[i].rep.confusion, s.c[i].rep.confusion, 9 * sizeof(int64_t));
+        assert_memory_equal(back.c[i].rep.n_pred, s.c[i].rep.n_pred, 3 * sizeof(int64_t));
+    }
+    xa_report_set_free(&back);
+    /* pooled over seeds 3 and 4: the sum of the two matrices */
+    snprintf(path, sizeof path, "%s/per_class.json", dir);
+    json_error_t err;
+    json_t *j = json_load_file(path, 0, &err);
+    assert_non_null(j);
+    const json_t *b0 = json_array_get(json_object_get(j, "blocks"), 0);
+    assert_string_equal(json_string_value(json_object_get(b0, "seeds")), "3, 4");
+    const json_t *row0 = json_array_get(json_object_get(b0, "confusion"), 0);
+    assert_int_equal(json_integer_value(json_array_get(row0, 0)), 3); /* 2 + 1 */
+    assert_int_equal(json_integer_value(json_array_get(row0, 1)), 1); /* 0 + 1 */
+    assert_int_equal(json_array_size(json_object_get(j, "blocks")), 2);
+    json_decref(j);
+    snprintf(path, sizeof path, "%s/per_class.md", dir);
+    char *md = xt_read_file(path, NULL);
+    assert_non_null(md);
+    assert_non_null(strstr(md, "## de"));
+    assert_non_null(strstr(md, "### de: MAD-X Stack(lang:tgt, task) (seeds 3, 4, counts summed)"));
+    assert_null(strstr(md, "### de: task adapter alone")); /* not a detailed setup */
+    assert_non_null(strstr(md, "| gold \\ predicted | apt | dpkg | git <&> | support |"));
+    assert_non_null(strstr(md, "- task adapter alone: predicts every class"));
+    assert_non_null(strstr(md, "Macro-F1 averages over the classes present"));
+    free(md);
+    /* seed 3 alone never predicts dpkg: the note says so */
+    xa_report_set one = {0};
+    assert_int_equal(xa_report_set_add(&one, "00000000000000a1", "de", "madx", "MAD-X", 3, &r1), XA_STATUS_OK);
+    assert_int_equal(xa_report_set_write(&one, dir, "pkg", NULL), XA_STATUS_OK);
+    md = xt_read_file(path, NULL);
+    assert_non_null(strstr(md, "- MAD-X: never predicts 1 of the 3 classes with support (dpkg); most predicted: apt"));
+    assert_non_null(strstr(md, "### de: MAD-X (seed 3)")); /* no detailed setup named: the first */
+    free(md);
+    xa_report_set_free(&one);
+    snprintf(path, sizeof path, "%s/confusion_madx.svg", dir);
+    char *svg = xt_read_file(path, NULL);
+    assert_non_null(svg);
+    const char *bad = xml_check(svg);
+    if (bad) fail_msg("confusion_madx.svg: %s", bad);
+    assert_non_null(strstr(svg, "git &lt;&amp;&gt;"));
+    assert_non_null(strstr(svg, "gold apt, predicted apt: 2 (100.0% of the gold row)"));
+    free(svg);
+    snprintf(path, sizeof path, "%s/confusion.csv", dir);
+    char *csv = xt_read_file(path, NULL);
+    assert_non_null(strstr(csv, "language,setup,seeds,gold,predicted,count\nde,MAD-X,3,apt,apt,2\n"));
+    free(csv);
+    /* a damaged line is skipped, the others read */
+    snprintf(path, sizeof path, "%s/per_class.jsonl", dir);
+    char *text = xt_read_file(path, NULL);
+    size_t tl = strlen(text);
+    char *bad2 = malloc(tl + 64);
+    snprintf(bad2, tl + 64, "{\"cell\": \"x\", \"kind\": \"classification\"}\nnot json\n%s", text);
+    xt_write_file(path, bad2, strlen(bad2));
+    assert_int_equal(xa_report_set_read(&back, path), XA_STATUS_OK);
+    assert_int_equal(back.n, 1);
+    xa_report_set_free(&back);
+    assert_int_equal(xa_report_set_read(&back, xt_tmp_path("no-such.jsonl")), XA_STATUS_OK);
+    assert_int_equal(back.n, 0);
+    free(text);
+    free(bad2);
+    xa_report_set_free(&s);
+    xa_class_report_free(&r1);
+    xa_class_report_free(&r2);
+}
+
+/* Tagging sets: per-type spans through the files, no confusion matrix or heat map. */
+static void test_report_set_tagging(void **state) {
+    (void)state;
+    const char tags[5][64] = {"O", "B-LOC", "I-LOC", "B-PER", "I-PER"};
+    const int32_t gold[] = {1, 2, 0, 3}, pred[] = {1, 2, 0, 1};
+    xa_class_report r;
+    assert_int_equal(xa_class_report_init(&r, 1, tags, 5), XA_STATUS_OK);
+    assert_int_equal(r.n, 2);
+    assert_null(r.confusion);
+    xa_class_report_add_spans(&r, gold, pred, 4, tags);
+    assert_int_equal(r.n_gold[0], 1);
+    assert_int_equal(r.n_pred[0], 2);
+    assert_int_equal(r.n_correct[0], 1);
+    assert_int_equal(r.n_gold[1], 1);
+    assert_int_equal(r.n_pred[1], 0);
+    xa_report_set s = {0};
+    assert_int_equal(xa_report_set_add(&s, "00000000000000b1", "en (src)", "madx", "MAD-X", 3, &r), XA_STATUS_OK);
+    const char *dir = xt_tmp_path("reports-tag");
+    assert_int_equal(xa_file_mkdirs(dir), XA_STATUS_OK);
+    assert_int_equal(xa_report_set_write(&s, dir, "ner", NULL), XA_STATUS_OK);
+    char path[4096];
+    snprintf(path, sizeof path, "%s/per_class.jsonl", dir);
+    xa_report_set back;
+    assert_int_equal(xa_report_set_read(&back, path), XA_STATUS_OK);
+    assert_int_equal(back.n, 1);
+    assert_true(back.c[0].rep.tagging);
+    assert_string_equal(back.c[0].rep.names[1], "PER");
+    assert_int_equal(back.c[0].rep.n_pred[0], 2);
+    xa_report_set_free(&back);
+    snprintf(path, sizeof path, "%s/per_class.md", dir);
+    char *md = xt_read_file(path, NULL);
+    assert_non_null(strstr(md, "never predicts 1 of the 2 entity types with support (PER)"));
+    assert_non_null(strstr(md, "| micro (the table's span F1) |"));
+    free(md);
+    snprintf(path, sizeof path, "%s/confusion_madx.svg", dir);
+    assert_int_equal(access(path, F_OK), -1);
+    xa_report_set_free(&s);
+    xa_class_report_free(&r);
+}
+
 static void test_table_atomic_and_errors(void **state) {
     (void)state;
     xa_table *t = make_table();
@@ -749,6 +1074,11 @@ int main(void) {
         cmocka_unit_test(test_table_json_roundtrip),
         cmocka_unit_test(test_table_svg),
         cmocka_unit_test(test_table_atomic_and_errors),
+        cmocka_unit_test(test_report_classification_golden),
+        cmocka_unit_test(test_report_tagging_golden),
+        cmocka_unit_test(test_report_confusion_hand),
+        cmocka_unit_test(test_report_set_files),
+        cmocka_unit_test(test_report_set_tagging),
     };
     return cmocka_run_group_tests_name("eval", tests, NULL, NULL);
 }

@@ -3,7 +3,9 @@
  * states, MLM logits and loss on the masked rows, classification and tagging logits and losses, and
  * the gradients of every parameter and of the embedding output for each loss, in train mode with
  * dropout off and padding in the batch. Plus finite differences of the whole encoder backward, a
- * frozen encoder giving the same input gradients, and a save/load round trip that is bit-identical. */
+ * frozen encoder giving the same input gradients, and a save/load round trip that is bit-identical.
+ * The class-weighted head loss against F.cross_entropy(weight=...) and finite differences
+ * (tests/golden/gen_class_weight_golden.py), and scikit-learn's "balanced" weights. */
 #include "testutil.h"
 
 #include <math.h>
@@ -684,6 +686,109 @@ static void test_size_limits(void **state) {
     assert_int_equal(xa_mlm_head_init(&mh, ec->C, ec->V, 1e-5f, (1 << 24) + 1, 0), XA_STATUS_USAGE);
 }
 
+/* ---- class-weighted head loss (tests/data/tensor/class_weights.safetensors, PyTorch's
+ * F.cross_entropy(weight=...) on RobertaClassificationHead / a token-classification linear) ---- */
+
+typedef struct whead_ctx {
+    xa_head *h;
+    const float *hidden;
+    const int32_t *labels;
+    int B, T;
+} whead_ctx;
+
+static double whead_loss(void *p) {
+    whead_ctx *c = p;
+    return xa_head_forward(c->h, c->hidden, c->labels, c->B, c->T, NULL, 0, NULL);
+}
+
+static void weighted_head_case(xa_st_file *st, xa_head_kind kind, const char *tag, int B, int T, int C, int K) {
+    char n[64];
+    xa_head h;
+    assert_int_equal(xa_head_init(&h, kind, C, K, 0.1f, B, T, 1), XA_STATUS_OK);
+    const char *cls[4] = {"W1", "b1", "W2", "b2"}, *tg[2] = {"W", "b"};
+    for (int i = 0; i < XA_HEAD_N_TENSORS; i++) {
+        if (!h.t[i]) continue;
+        snprintf(n, sizeof n, "%s.%s", tag, kind == XA_HEAD_CLASSIFICATION ? cls[i] : tg[i]);
+        xt_gold_f32(st, n, h.t[i], h.numel[i]);
+    }
+    snprintf(n, sizeof n, "%s.hidden", tag);
+    float *hidden = xt_read_f32(st, n, NULL);
+    snprintf(n, sizeof n, "%s.weights", tag);
+    float *w = xt_read_f32(st, n, NULL);
+    snprintf(n, sizeof n, "%s.labels", tag);
+    const xa_st_tensor *lt = xa_st_find(st, n);
+    assert_non_null(lt);
+    const int32_t *labels = lt->data;
+    assert_int_equal(xa_head_set_class_weights(&h, w), XA_STATUS_OK);
+    float loss = xa_head_forward(&h, hidden, labels, B, T, NULL, 0, NULL);
+    snprintf(n, sizeof n, "%s.loss", tag);
+    float *ref = xt_read_f32(st, n, NULL);
+    xt_assert_close(n, &loss, ref, 1, 1e-6f, 1e-5f);
+    free(ref);
+    const size_t NC = (size_t)B * T * C;
+    float *dh = xt_fzeros(NC);
+    xa_head_backward(&h, dh, 1.0f);
+    snprintf(n, sizeof n, "%s.dhidden", tag);
+    ref = xt_read_f32(st, n, NULL);
+    xt_assert_close(n, dh, ref, NC, 1e-6f, 1e-4f);
+    free(ref);
+    const char *dcls[4] = {"dW1", "db1", "dW2", "db2"}, *dtg[2] = {"dW", "db"};
+    for (int i = 0; i < XA_HEAD_N_TENSORS; i++) {
+        if (!h.g[i]) continue;
+        snprintf(n, sizeof n, "%s.%s", tag, kind == XA_HEAD_CLASSIFICATION ? dcls[i] : dtg[i]);
+        ref = xt_read_f32(st, n, NULL);
+        xt_assert_close(n, h.g[i], ref, h.numel[i], 1e-6f, 1e-4f);
+        free(ref);
+    }
+    /* the weighted loss's gradient w.r.t. the hidden states by central differences */
+    whead_ctx c = {&h, hidden, labels, B, T};
+    snprintf(n, sizeof n, "%s weighted loss dhidden vs FD", tag);
+    xt_check_fd(n, whead_loss, &c, hidden, dh, NC, 1e-2f, 2e-4f, 1e-2f);
+    /* clearing the weights gives the plain mean again (bit for bit the unweighted kernel) */
+    assert_int_equal(xa_head_set_class_weights(&h, NULL), XA_STATUS_OK);
+    assert_null(h.class_w);
+    float plain = xa_head_forward(&h, hidden, labels, B, T, NULL, 0, NULL);
+    float *lg = xt_fzeros((size_t)B * T * K);
+    xa_head_forward(&h, hidden, NULL, B, T, lg, 0, NULL);
+    int32_t lab[16];
+    for (int i = 0; i < (kind == XA_HEAD_CLASSIFICATION ? B : B * T); i++) lab[i] = labels[i];
+    float want = xa_cross_entropy_fused(NULL, NULL, lg, lab, kind == XA_HEAD_CLASSIFICATION ? B : B * T, K, XA_IGNORE_INDEX);
+    assert_true(plain == want);
+    assert_true(fabsf(plain - loss) > 1e-3f); /* the weights changed the loss */
+    free(hidden);
+    free(w);
+    xa_head_free(&h);
+}
+
+static void test_weighted_heads(void **state) {
+    (void)state;
+    xa_st_file *st = xt_open_golden("tensor/class_weights.safetensors");
+    assert_non_null(st);
+    weighted_head_case(st, XA_HEAD_CLASSIFICATION, "cls", 6, 3, 8, 4);
+    weighted_head_case(st, XA_HEAD_TAGGING, "tag", 2, 5, 6, 3);
+
+    /* scikit-learn's "balanced": numpy's n / (n_classes * bincount) over the present classes */
+    const xa_st_tensor *bl = xa_st_find(st, "bal.labels");
+    assert_non_null(bl);
+    float *want = xt_read_f32(st, "bal.weights", NULL), got[6];
+    assert_int_equal(xa_class_weights_balanced(got, bl->data, (size_t)bl->n_elems, 6), 5);
+    xt_assert_close("balanced class weights vs numpy", got, want, 6, 0.0f, 1e-6f);
+    assert_true(got[4] == 0.0f); /* absent class */
+    free(want);
+
+    /* bad weights: USAGE, the head left unweighted */
+    xa_head h;
+    assert_int_equal(xa_head_init(&h, XA_HEAD_CLASSIFICATION, 4, 3, 0.0f, 2, 2, 0), XA_STATUS_OK);
+    const float neg[3] = {1, -1, 1}, zero[3] = {0, 0, 0}, nan3[3] = {1, NAN, 1};
+    assert_int_equal(xa_head_set_class_weights(&h, neg), XA_STATUS_USAGE);
+    xt_assert_error_mentions(">= 0");
+    assert_int_equal(xa_head_set_class_weights(&h, zero), XA_STATUS_USAGE);
+    assert_int_equal(xa_head_set_class_weights(&h, nan3), XA_STATUS_USAGE);
+    assert_null(h.class_w);
+    xa_head_free(&h);
+    xa_st_close(st);
+}
+
 #define GROUP(name, setup)                                                                         \
     const struct CMUnitTest name[] = {                                                             \
         cmocka_unit_test(test_forward_hidden_states),                                             \
@@ -702,7 +807,9 @@ static void test_size_limits(void **state) {
 int main(void) {
     GROUP(xlmr_tests, setup_xlmr);
     GROUP(bert_tests, setup_bert);
-    int fails = cmocka_run_group_tests_name("model-xlmr", xlmr_tests, setup_xlmr, teardown);
+    const struct CMUnitTest head_tests[] = {cmocka_unit_test_teardown(test_weighted_heads, xt_teardown)};
+    int fails = cmocka_run_group_tests_name("heads-class-weights", head_tests, NULL, NULL);
+    fails += cmocka_run_group_tests_name("model-xlmr", xlmr_tests, setup_xlmr, teardown);
     fails += cmocka_run_group_tests_name("model-bert", bert_tests, setup_bert, teardown);
     return fails;
 }

@@ -296,6 +296,50 @@ static void validate_fails(xa_recipe *r, const char *set, xa_status want, const 
     xt_assert_error_mentions(needle);
 }
 
+/* class_weights: the default (none) and an explicit `none` leave the provenance as it was before
+ * the key existed (finished artefacts are skipped); a set value is a setting of the task
+ * artefact; a list is validated against the training file's labels. */
+static void test_plan_class_weights(void **state) {
+    xa_recipe *r = *state;
+    load(r, NULL, 0);
+    finish_all(r);
+    xa_plan pl;
+    plan(&pl, r, XA_PHASE_N);
+    char *text = NULL;
+    assert_int_equal(xa_plan_provenance(&pl, xa_plan_find(&pl, XA_ART_TASK, NULL, 3), 0, &text), XA_STATUS_OK);
+    assert_null(strstr(text, "class_weights"));
+    free(text);
+    xa_plan_free(&pl);
+    const char *none[] = {"phases.task.class_weights=none", "phases.fusion.class_weights=none"};
+    load(r, none, 2);
+    plan(&pl, r, XA_PHASE_N);
+    for (int i = 0; i < pl.n; i++) assert_int_equal(pl.a[i].state, XA_ART_SKIP);
+    xa_plan_free(&pl);
+
+    const char *bal[] = {"phases.task.class_weights=balanced"};
+    load(r, bal, 1);
+    assert_int_equal(xa_pipeline_validate(r), XA_STATUS_OK);
+    plan(&pl, r, XA_PHASE_N);
+    assert_int_equal(state_of(&pl, XA_ART_LANG, "en", 0), XA_ART_SKIP);
+    assert_int_equal(state_of(&pl, XA_ART_TASK, NULL, 3), XA_ART_STALE);
+    assert_int_equal(xa_plan_check(&pl), XA_STATUS_CONFIG);
+    xt_assert_error_mentions("class_weights");
+    xa_plan_free(&pl);
+
+    const char *list[] = {"phases.task.class_weights=[1, 2.5]"};
+    load(r, list, 1);
+    assert_int_equal(xa_pipeline_validate(r), XA_STATUS_OK);
+    plan(&pl, r, XA_PHASE_N);
+    assert_int_equal(xa_plan_provenance(&pl, xa_plan_find(&pl, XA_ART_TASK, NULL, 3), 0, &text), XA_STATUS_OK);
+    assert_non_null(strstr(text, "class_weights: 1 2.5\n"));
+    free(text);
+    xa_plan_free(&pl);
+    validate_fails(r, "phases.task.class_weights=[1, 2, 3]", XA_STATUS_CONFIG, "lists 3 weight(s)");
+    xt_assert_error_mentions("has 2 labels");
+    xt_assert_error_mentions("a, b"); /* the labels in the head's order */
+    xt_assert_error_mentions("balanced");
+}
+
 /* The recipe's phases with the full fine-tuning reference (finetune, its full_ft eval column). */
 static const char *const k_ft_phases =
     "phases=[{pretrain: {steps: 10}}, {lang: {steps: 10}}, {task: {epochs: 1}}, {finetune: {epochs: 1}}, "
@@ -629,6 +673,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_plan_fresh, setup, teardown),
         cmocka_unit_test_setup_teardown(test_plan_skip_and_stale, setup, teardown),
         cmocka_unit_test_setup_teardown(test_plan_inputs_change, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_plan_class_weights, setup, teardown),
         cmocka_unit_test_setup_teardown(test_plan_no_provenance, setup, teardown),
         cmocka_unit_test_setup_teardown(test_plan_selection, setup, teardown),
         cmocka_unit_test_setup_teardown(test_plan_finetune, setup, teardown),

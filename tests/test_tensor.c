@@ -3,6 +3,9 @@
  * against central finite differences, and every fast kernel against its _ref twin on odd sizes,
  * with 1 and several threads. Tolerances are stated at each check as atol + rtol*|ref|.
  *
+ * The class-weighted cross-entropy has its own golden, tests/data/tensor/class_weights.safetensors
+ * (tests/golden/gen_class_weight_golden.py: F.cross_entropy(weight=...)).
+ *
  * Finite differences: the loss is L = sum(out * dout) for a fixed random dout, accumulated in
  * double; each input element is moved by +-h (h = 1e-2 or 1e-3) and (L+ - L-)/(x+ - x-) is
  * compared elementwise with the analytic gradient. The float forward pass limits this to about
@@ -774,6 +777,68 @@ static void test_cross_entropy(void **state) {
     xt_assert_close("cross-entropy large dlogits vs ref", g1, g2, (size_t)N2 * V2, 1e-9f, 1e-5f);
 }
 
+/* ---- class-weighted cross-entropy (tests/data/tensor/class_weights.safetensors) --------------- */
+
+typedef struct wce_ctx {
+    const float *logits, *weights;
+    const int32_t *targets;
+    int N, V;
+} wce_ctx;
+
+static double wce_loss(void *p) {
+    wce_ctx *c = p;
+    return xa_cross_entropy_weighted(NULL, NULL, c->logits, c->targets, c->weights, c->N, c->V, XA_IGNORE_INDEX);
+}
+
+static void test_cross_entropy_weighted(void **state) {
+    (void)state;
+    xa_st_file *st = xt_open_golden("tensor/class_weights.safetensors");
+    assert_non_null(st);
+    const int N = 9, V = 5;
+    float *logits = xt_read_f32(st, "wce.logits", NULL), *w = xt_read_f32(st, "wce.weights", NULL);
+    float *ref_d = xt_read_f32(st, "wce.dlogits", NULL), *ref_l = xt_read_f32(st, "wce.loss", NULL);
+    const xa_st_tensor *tt = xa_st_find(st, "wce.targets");
+    assert_non_null(tt);
+    const int32_t *targets = tt->data;
+    float *d = xt_fzeros((size_t)N * V);
+    double wsum = -1;
+    float loss = xa_cross_entropy_weighted(d, &wsum, logits, targets, w, N, V, XA_IGNORE_INDEX);
+    /* sum of w[t] over the counted rows: 0.5 + 1.25 + 2 + 3 + 1.25 + 0 + 1.25 */
+    assert_true(fabs(wsum - 9.25) < 1e-12);
+    xt_assert_close("weighted cross-entropy loss vs torch", &loss, ref_l, 1, 1e-6f, 1e-5f);
+    xt_assert_close("weighted cross-entropy dlogits vs torch", d, ref_d, (size_t)N * V, 1e-6f, 1e-5f);
+    for (int j = 0; j < V; j++) assert_true(d[2 * V + j] == 0.0f && d[6 * V + j] == 0.0f); /* ignored, w 0 */
+
+    wce_ctx c = {logits, w, targets, N, V};
+    xt_check_fd("weighted cross-entropy dlogits vs FD", wce_loss, &c, logits, d, (size_t)N * V, 1e-2f, 2e-4f, 1e-2f);
+
+    /* in place, and all weights 1: the unweighted mean (count rows) */
+    float *x = xt_fcopy(logits, (size_t)N * V);
+    float loss_ip = xa_cross_entropy_weighted(x, NULL, x, targets, w, N, V, XA_IGNORE_INDEX);
+    assert_true(loss_ip == loss);
+    xt_assert_close("weighted cross-entropy in place", x, d, (size_t)N * V, 0.0f, 0.0f);
+    const float ones[5] = {1, 1, 1, 1, 1};
+    float *d1 = xt_fzeros((size_t)N * V), *d0 = xt_fzeros((size_t)N * V);
+    float l1 = xa_cross_entropy_weighted(d1, &wsum, logits, targets, ones, N, V, XA_IGNORE_INDEX);
+    float l0 = xa_cross_entropy_fused(d0, NULL, logits, targets, N, V, XA_IGNORE_INDEX);
+    assert_true(wsum == 7.0);
+    xt_assert_close("unit weights = unweighted loss", &l1, &l0, 1, 1e-6f, 1e-6f);
+    xt_assert_close("unit weights = unweighted dlogits", d1, d0, (size_t)N * V, 1e-7f, 1e-5f);
+
+    /* nothing counts (every row ignored, or only rows of weight 0): loss 0, zero gradient */
+    int32_t none[9], zero_class[9];
+    for (int i = 0; i < N; i++) none[i] = XA_IGNORE_INDEX, zero_class[i] = 2;
+    assert_true(xa_cross_entropy_weighted(d1, &wsum, logits, none, w, N, V, XA_IGNORE_INDEX) == 0.0f && wsum == 0.0);
+    for (int i = 0; i < N * V; i++) assert_true(d1[i] == 0.0f);
+    assert_true(xa_cross_entropy_weighted(d1, &wsum, logits, zero_class, w, N, V, XA_IGNORE_INDEX) == 0.0f);
+    for (int i = 0; i < N * V; i++) assert_true(d1[i] == 0.0f);
+    free(logits);
+    free(w);
+    free(ref_d);
+    free(ref_l);
+    xa_st_close(st);
+}
+
 /* ---- mean pooling and the contrastive alignment loss ---------------------------------------- */
 
 typedef struct cl_ctx {
@@ -993,6 +1058,7 @@ int main(void) {
         cmocka_unit_test_teardown(test_embedding, xt_teardown),
         cmocka_unit_test_teardown(test_residual_and_blas1, xt_teardown),
         cmocka_unit_test_teardown(test_cross_entropy, xt_teardown),
+        cmocka_unit_test_teardown(test_cross_entropy_weighted, xt_teardown),
         cmocka_unit_test_teardown(test_contrastive, xt_teardown),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);

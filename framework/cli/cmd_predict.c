@@ -77,9 +77,49 @@ static void print_help(void) {
            "      --per-line-stack   each line is SPEC<TAB>TEXT (SPEC as --stack, or setup text)\n"
            "      --hidden-states F  write the final hidden states of every input (hidden, offsets,\n"
            "                         pooled <s> vectors) to the safetensors file F\n"
-           "  -t, --max-len N        tokens per input (default 256)\n"
+           "  -t, --seq-len N        tokens per input (longer inputs are cut, </s> kept). Default: with\n"
+           "                         --model, the seq_len of the recipe's eval phase (128 without one),\n"
+           "                         so predict sees what eval scored; with --head or --setup-dir, the\n"
+           "                         seq_len in the provenance of the run that trained it; else 256.\n"
+           "                         --max-len is the old name\n"
            "  -j, --threads N        threads (default: all cores)\n"
            "  -h, --help             show this help\n");
+}
+
+/* The default sequence length, so that predict cuts inputs where eval did: with a recipe (--model)
+ * its eval phase's seq_len (the last eval phase; 128, the default eval's, without one); with a head
+ * or setup directory, "seq_len: N" of the provenance of the run that trained it
+ * (xadapt-provenance.txt in the directory or its two parents: OUT/task/NAME/seedK/final/head,
+ * OUT/task/NAME/seedK/final); else 256. why gets the source. */
+static int default_seq_len(const xa_recipe *r, const char *head, char *why, size_t n) {
+    if (r) {
+        int T = 0;
+        for (int i = 0; i < r->n_phases; i++)
+            if (r->phases[i].kind == XA_PHASE_EVAL) T = r->phases[i].seq_len;
+        snprintf(why, n, T ? "phases.eval.seq_len of %.1000s" : "the default eval's, %.1000s has no eval phase", r->path);
+        return T ? T : 128;
+    }
+    char dir[XA_PATH_MAX], path[XA_PATH_MAX + 32];
+    snprintf(dir, sizeof dir, "%s", head ? head : "");
+    for (int up = 0; head && up < 3; up++) {
+        snprintf(path, sizeof path, "%s/xadapt-provenance.txt", dir);
+        char *text = NULL;
+        if (!xa_file_read(&text, NULL, path, 1 << 20)) {
+            const char *k = strstr(text, "\nseq_len: ");
+            int T = k ? atoi(k + 10) : 0;
+            free(text);
+            if (T >= 4) {
+                snprintf(why, n, "seq_len of %.4000s", path);
+                return T;
+            }
+        }
+        xa_error_clear();
+        char *slash = strrchr(dir, '/');
+        if (!slash) break;
+        *slash = '\0';
+    }
+    snprintf(why, n, "the default");
+    return 256;
 }
 
 /* Load an adapter directory unless an adapter of that name is loaded. */
@@ -326,7 +366,7 @@ static xa_status predict_line(predictor *p, const char *text, size_t n, int keep
             size_t ne = 0;
             st = xa_spm_encode(p->spm, text + i, j - i, 0, &enc, &ne);
             if (st) return st;
-            if (ne == 0) {
+            if (ne == 0 && len < p->T - 1) { /* a word without pieces is <unk>, as in data/task.c */
                 ids[len] = sp.unk;
                 word[len++] = n_words;
             }
@@ -424,7 +464,8 @@ int cli_cmd_predict(int argc, char **argv) {
         {"head", required_argument, NULL, OPT_HEAD}, {"setup", required_argument, NULL, OPT_SETUP},
         {"setup-dir", required_argument, NULL, OPT_SETUP_DIR},
         {"seed", required_argument, NULL, OPT_SEED}, {"per-line-stack", no_argument, NULL, OPT_PER_LINE},
-        {"hidden-states", required_argument, NULL, OPT_HIDDEN}, {"max-len", required_argument, NULL, 't'},
+        {"hidden-states", required_argument, NULL, OPT_HIDDEN}, {"seq-len", required_argument, NULL, 't'},
+        {"max-len", required_argument, NULL, 't'},
         {"threads", required_argument, NULL, 'j'}, {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -432,7 +473,7 @@ int cli_cmd_predict(int argc, char **argv) {
                *hidden = NULL, *setup_dir = NULL;
     const char *adapters[MAX_ADAPTERS];
     int n_adapters = 0, per_line = 0;
-    int64_t seed = -1, max_len = 256, threads = 0;
+    int64_t seed = -1, max_len = 0, threads = 0; /* max_len 0: the default of default_seq_len */
     opterr = 0;
     optind = 1;
     int c;
@@ -454,7 +495,7 @@ int cli_cmd_predict(int argc, char **argv) {
         case OPT_PER_LINE: per_line = 1; break;
         case OPT_HIDDEN: hidden = optarg; break;
         case 't':
-            if (!cli_parse_i64(cmd, "--max-len", optarg, 4, 4096, &max_len)) return CLI_EXIT_USAGE;
+            if (!cli_parse_i64(cmd, "--seq-len", optarg, 4, 4096, &max_len)) return CLI_EXIT_USAGE;
             break;
         case 'j':
             if (!cli_parse_i64(cmd, "--threads", optarg, 1, 1024, &threads)) return CLI_EXIT_USAGE;
@@ -476,7 +517,6 @@ int cli_cmd_predict(int argc, char **argv) {
     static predictor p;
     static xa_recipe recipe;
     memset(&p, 0, sizeof p);
-    p.T = (int)max_len;
     xa_status st = XA_STATUS_OK;
     char tok[XA_PATH_MAX];
     const char *base_dir = base;
@@ -492,6 +532,9 @@ int cli_cmd_predict(int argc, char **argv) {
     } else if ((st = xa_path_join(tok, sizeof tok, base, "sentencepiece.bpe.model"))) {
         return cli_fail();
     }
+    char why[XA_PATH_MAX + 96];
+    p.T = max_len > 0 ? (int)max_len : default_seq_len(model ? &recipe : NULL, head ? head : setup_dir, why, sizeof why);
+    if (max_len > 0) snprintf(why, sizeof why, "--seq-len");
     st = xa_spm_load(&p.spm, tok);
     if (!st) st = xa_spm_set_ids(p.spm, XA_SPM_IDS_XLMR);
     if (!st) st = xa_encoder_load(&p.enc, NULL, base_dir, 0);
@@ -500,6 +543,7 @@ int cli_cmd_predict(int argc, char **argv) {
         const xa_encoder_config *ec = &p.enc.cfg;
         int lim = ec->arch == XA_ARCH_XLMR ? ec->P - ec->pad_id - 1 : ec->P;
         if (p.T > lim) p.T = lim;
+        XA_LOG_INFO("predict: seq_len %d (%s)%s", p.T, why, p.T == lim ? ", the base's position limit" : "");
     }
     if (!st) st = xa_composer_init(&p.cp, &p.enc.cfg);
     if (!st) st = xa_encoder_acts_init(&p.acts, &p.enc.cfg, 1, p.T, 0);

@@ -54,7 +54,10 @@ static void print_help(const char *cmd) {
                "Evaluate zero-shot transfer: for the source and every target language, each setup\n"
                "of the recipe's eval phase (task_only, src_stack, madx, madx2, fusion, in_language,\n"
                "full_ft), mean and spread over the recipe's seeds. Prints a Markdown table and writes\n"
-               "OUTPUT/eval/TASK/results.{md,json,csv,svg} and raw.jsonl (replaced only by a complete set).\n\n");
+               "OUTPUT/eval/TASK/results.{md,json,csv,svg} and raw.jsonl (replaced only by a complete set),\n"
+               "and the per-class report beside them: per_class.{md,json,csv,jsonl} (precision, recall,\n"
+               "F1, support per class or entity type, per language and setup) and for classification\n"
+               "the confusion matrices, confusion.csv and confusion_SETUP.svg.\n\n");
     }
     printf("options:\n");
     if (!strcmp(cmd, "train")) {

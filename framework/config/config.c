@@ -1345,7 +1345,7 @@ enum {
     K_ALL = K_TRAIN | K_EVAL
 };
 
-typedef enum ptype { P_I64, P_INT, P_REAL, P_BOOL, P_U64, P_LANGS, P_SETUPS, P_CHOICE } ptype;
+typedef enum ptype { P_I64, P_INT, P_REAL, P_BOOL, P_U64, P_LANGS, P_SETUPS, P_CHOICE, P_WEIGHTS } ptype;
 
 /* One phase parameter: type, the phase kinds that take it, its range and the text saying so;
  * P_CHOICE: one of `choices` (a char[24] field). A P_REAL with lo >= 0 whose value is negative is
@@ -1421,6 +1421,8 @@ static const pfield g_pfields[] = {
     PF(whole_word_mask, P_BOOL, K_PRE | K_LANG, 0, 0, 0, 0, "true or false"),
     PF(seed, P_U64, K_ALL, 0, 0, 0, 0, "a non-negative integer"),
     PF(reference_seeds, P_INT, K_TASK, 0, 1 << 20, 0, 0, "an integer >= 0 (0: every seed)"),
+    PF(class_weights, P_WEIGHTS, K_TASK | K_FUS | K_FT, 0, 1e9, 0, 0,
+       "none, balanced, or a list of weights >= 0 (one per label, not all 0), e.g. [1.0, 4.0]"),
     PF(tlm, P_REAL, K_PRE, 0, 1, 0, 0, "a fraction in [0, 1] of the steps (needs data.pairs)"),
     PF(align, P_REAL, K_PRE | K_LANG, 0, 1e6, 0, 0, "a weight >= 0 (0: off; needs data.pairs, lang: data.lang_pairs)"),
     PF(align_pairs, P_INT, K_PRE | K_LANG, 0, 512, 0, 0, "an integer in [0, 512] (0: batch_size / 2)"),
@@ -1519,6 +1521,37 @@ static xa_status read_choice(const xa_recipe *r, const pfield *f, const cnode *v
                                  "the metric must exist for data.task.type");
     }
     snprintf(dst, 24, "%s", v->text);
+    return XA_STATUS_OK;
+}
+
+/* class_weights: none | balanced | [w0, w1, ...] (finite, >= 0, at least one > 0). */
+static xa_status read_class_weights(xa_cfg_phase *p, const cnode *v, const char *label, const char *expected) {
+    static const char *const modes[] = {"none", "balanced", NULL};
+    char where[XA_ERROR_FIELD], hint[96];
+    if (v->kind == N_SCALAR) {
+        if (!strcmp(v->text, "none") || !strcmp(v->text, "balanced")) {
+            p->class_weights = !strcmp(v->text, "none") ? XA_CFG_CLASS_WEIGHTS_NONE : XA_CFG_CLASS_WEIGHTS_BALANCED;
+            p->n_class_weights = 0;
+            return XA_STATUS_OK;
+        }
+        const char *best = closest(v->text, modes);
+        snprintf(hint, sizeof hint, "did you mean '%s'?", best ? best : "");
+        return bad_value(v, label, expected, best ? hint : "write one weight per label as a list: [1.0, 4.0]");
+    }
+    if (v->kind != N_SEQ || v->n == 0) return bad_value(v, label, expected, NULL);
+    if (v->n > XA_CFG_MAX_CLASS_WEIGHTS)
+        return xa_error_set(XA_STATUS_CONFIG, npos(v, where, sizeof where), "at most 256 weights (one per label)",
+                            NULL, "'%s' lists %d weights", label, v->n);
+    double sum = 0;
+    for (int i = 0; i < v->n; i++) {
+        xa_status st = rd_real(v->items[i].val, label, 0, 1e9, 0, 0, "a finite weight >= 0",
+                               &p->class_weight_list[i]);
+        if (st) return st;
+        sum += p->class_weight_list[i];
+    }
+    if (!(sum > 0)) return bad_value(v, label, "at least one weight > 0", NULL);
+    p->class_weights = XA_CFG_CLASS_WEIGHTS_LIST;
+    p->n_class_weights = v->n;
     return XA_STATUS_OK;
 }
 
@@ -1651,6 +1684,7 @@ static xa_status read_phase(xa_recipe *r, xa_cfg_phase *p, const centry *item, i
             break;
         case P_SETUPS: st = read_setups(p, v, label); break;
         case P_CHOICE: st = read_choice(r, f, v, label, (char *)dst); break;
+        case P_WEIGHTS: st = read_class_weights(p, v, label, f->expected); break;
         }
         if (st) return st;
     }
@@ -1942,6 +1976,18 @@ static void write_phase(FILE *f, const xa_cfg_phase *p) {
             fputc(']', f);
             break;
         }
+        case P_WEIGHTS:
+            if (p->class_weights != XA_CFG_CLASS_WEIGHTS_LIST) {
+                fputs(p->class_weights == XA_CFG_CLASS_WEIGHTS_BALANCED ? "balanced" : "none", f);
+                break;
+            }
+            fputc('[', f);
+            for (int k = 0; k < p->n_class_weights; k++) {
+                if (k) fputs(", ", f);
+                yreal(f, p->class_weight_list[k]);
+            }
+            fputc(']', f);
+            break;
         }
         fputc('\n', f);
     }

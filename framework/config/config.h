@@ -36,7 +36,8 @@
  *     phases:                                       # in order; each item is {kind: {params}}
  *       - pretrain: {steps: 300, batch_size: 16, seq_len: 64, lr: 5e-4}
  *       - lang: {steps: 200, batch_size: 16, seq_len: 64, lr: 1e-4}
- *       - task: {epochs: 3, batch_size: 16, seq_len: 64, lr: 1e-4, eval_every: 50, early_stopping: 3}
+ *       - task: {epochs: 3, batch_size: 16, seq_len: 64, lr: 1e-4, eval_every: 50, early_stopping: 3,
+ *                class_weights: balanced}        # or none (default), or [w0, w1, ...] per label
  *       - finetune: {epochs: 3, lr: 5e-5}   # optional: the full fine-tuning reference (no adapters)
  *       - eval: {setups: [task_only, src_stack, madx, madx2, full_ft]}
  *
@@ -97,6 +98,10 @@ extern "C" {
 #define XA_CFG_MAX_OVERRIDES 48
 #define XA_CFG_MAX_SETUPS 16
 #define XA_CFG_MAX_SEEDS 16
+#define XA_CFG_MAX_CLASS_WEIGHTS 256 /* XA_MAX_LABELS of data.h */
+
+/* phases.*.class_weights */
+enum { XA_CFG_CLASS_WEIGHTS_NONE = 0, XA_CFG_CLASS_WEIGHTS_BALANCED, XA_CFG_CLASS_WEIGHTS_LIST };
 
 /* Where a value came from: file, 1-based line and column (line 0 = a default or --set). */
 typedef struct xa_cfg_pos {
@@ -155,8 +160,11 @@ xa_status xa_phase_kind_parse(const char *name, xa_phase_kind *out);
  *   alignment to the source adapter on data.lang_pairs; the source adapter never gets it),
  *   align_pairs 32, align_temp 0.05,
  *   reference_seeds 0 (task phase: in-language references are trained for the first N of the
- *   recipe's seeds; 0 = all). The finetune phase takes the task phase's keys except adapter_drop
- *   and reference_seeds. */
+ *   recipe's seeds; 0 = all), class_weights none (task, fusion, finetune: the loss weight of
+ *   each label, `balanced` = scikit-learn's n_samples / (n_classes * count_c) over the phase's
+ *   own training file, or a list with one weight >= 0 per label in the head's label order; the
+ *   weighted loss is torch's sum w[y] loss / sum w[y]). The finetune phase takes the task phase's
+ *   keys except adapter_drop and reference_seeds. */
 typedef struct xa_cfg_phase {
     xa_phase_kind kind;
     xa_cfg_pos pos;
@@ -179,6 +187,9 @@ typedef struct xa_cfg_phase {
     int whole_word_mask;
     uint64_t seed;
     int reference_seeds;                           /* task: first N seeds get references; 0 = all */
+    int class_weights;                             /* task/fusion/finetune: XA_CFG_CLASS_WEIGHTS_* */
+    int n_class_weights;                           /* _LIST: one weight per label, label order */
+    double class_weight_list[XA_CFG_MAX_CLASS_WEIGHTS];
     double tlm;                                    /* pretrain: share of TLM steps (data.pairs) */
     double align;                                  /* pretrain, lang: contrastive alignment weight */
     int align_pairs;                               /* pretrain, lang: pairs per alignment batch */

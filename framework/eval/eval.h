@@ -4,6 +4,8 @@
  *    and F1 for BIO tagging with exact-match spans (conlleval / seqeval default mode: a span is a
  *    maximal run B-X I-X ... of one type; an I-X that does not continue a span of type X starts
  *    one);
+ *  - per-class reports (metrics.c counts them, report.c writes them): per class or entity type
+ *    precision / recall / F1 / support and the confusion matrix, per language and setup;
  *  - tables (table.c): a (row = language) x (column = setup) table of a metric with an optional
  *    spread (std over seeds), written as Markdown, JSON and CSV, and drawn as an SVG grouped bar
  *    chart that the project writes itself (no plotting library).
@@ -52,6 +54,101 @@ typedef struct xa_span_metrics {
 void xa_span_count(xa_span_counts *c, const int32_t *gold, const int32_t *pred, int n,
                    const char (*names)[64], int n_labels);
 void xa_span_finish(xa_span_metrics *out, const xa_span_counts *c);
+
+/* ---- per-class reports (counting: metrics.c; files: report.c) --------------------------------------
+ * What a table's one number hides: per class (classification) or per entity type (tagging, exact
+ * BIO spans as above, seqeval's classification_report) the support, the predictions, the true
+ * positives, precision, recall and F1, and for classification the confusion matrix. The averages
+ * follow the tables: macro over the classes present in gold (support > 0), so a report's macro-F1
+ * is xa_metrics_classification's (and a class without support is listed but not averaged). */
+
+typedef struct xa_class_report {
+    int tagging;          /* 0: the classes of a classification head; 1: the entity types of BIO tags */
+    int n;                /* classes, or entity types */
+    char (*names)[64];    /* (n) class names / entity types */
+    int64_t *confusion;   /* (n, n) classification: [gold][predicted] counts; NULL for tagging */
+    int64_t *n_gold;      /* (n) support: gold examples, or gold spans of the type */
+    int64_t *n_pred;      /* (n) predicted examples / spans */
+    int64_t *n_correct;   /* (n) true positives (exactly matching spans for tagging) */
+    int n_labels;         /* tagging: the tag set type_of maps */
+    int *type_of;         /* (n_labels) tagging: tag id -> entity type, -1 for O; NULL in a report
+                             read back from a file (it can be merged and written, not counted into) */
+} xa_class_report;
+
+/* An empty report over labels (n_labels names; tagging: the tag names, "O" / "B-X" / "I-X" /
+ * "E-X" / "S-X", whose entity types become the report's classes in order of first appearance).
+ * Free with xa_class_report_free (NULL-safe, also on a zeroed report). Errors: USAGE, NOMEM. */
+xa_status xa_class_report_init(xa_class_report *r, int tagging, const char (*labels)[64], int n_labels);
+void xa_class_report_free(xa_class_report *r);
+/* Classification: count n examples (ids in [0, r->n)). */
+void xa_class_report_add(xa_class_report *r, const int32_t *gold, const int32_t *pred, int64_t n);
+/* Tagging: count one sentence of n tag ids into names (the labels of init) per entity type, with
+ * the automaton of xa_span_count (so the per-type counts sum to its totals). */
+void xa_class_report_add_spans(xa_class_report *r, const int32_t *gold, const int32_t *pred, int n,
+                               const char (*names)[64]);
+/* dst = a deep copy of src (dst's old contents are not freed). NOMEM. */
+xa_status xa_class_report_copy(xa_class_report *dst, const xa_class_report *src);
+/* Add the counts of `add` into `into` (pooling seeds); CONFIG when their classes differ. */
+xa_status xa_class_report_merge(xa_class_report *into, const xa_class_report *add);
+
+typedef struct xa_class_score {
+    int64_t support, predicted, correct;
+    double precision, recall, f1; /* 0 where undefined (scikit-learn's zero_division=0) */
+} xa_class_score;
+xa_class_score xa_class_report_score(const xa_class_report *r, int c);
+
+typedef struct xa_report_summary {
+    int n_macro;                        /* classes averaged: those with support > 0 */
+    double macro_precision, macro_recall, macro_f1;
+    double weighted_f1;                 /* support-weighted mean over every class */
+    double micro_precision, micro_recall, micro_f1; /* pooled counts: classification = accuracy;
+                                                       tagging = the table's span P / R / F1 */
+    int64_t n_gold, n_pred, n_correct;
+} xa_report_summary;
+void xa_class_report_summary(const xa_class_report *r, xa_report_summary *out);
+
+/* The reports of one eval run: one per cell (language x setup x seed), keyed by the cell's
+ * identity so that a rerun reuses them with the cell's values (pipeline/cells.h). */
+typedef struct xa_report_cell {
+    char cell[17];         /* the eval cell's identity, 16 hex digits */
+    char language[40];     /* the table row, e.g. "de" or "en (src)" */
+    char setup[128];       /* the setup's key, e.g. "madx" */
+    char label[64];        /* its column label, e.g. "MAD-X Stack(lang:tgt, task)" */
+    uint64_t seed;
+    xa_class_report rep;   /* owned */
+} xa_report_cell;
+
+typedef struct xa_report_set {
+    int n, cap;
+    xa_report_cell *c;     /* (n) owned */
+} xa_report_set;
+
+/* Append a copy of rep with its coordinates. NOMEM. */
+xa_status xa_report_set_add(xa_report_set *s, const char *cell, const char *language, const char *setup,
+                            const char *label, uint64_t seed, const xa_class_report *rep);
+/* The cell with this identity, or NULL. */
+const xa_report_cell *xa_report_set_find(const xa_report_set *s, const char *cell);
+void xa_report_set_free(xa_report_set *s);
+/* Read a per_class.jsonl written by xa_report_set_write into *s (zeroed first). A missing file gives
+ * an empty set; a line that does not parse is skipped (its cell is evaluated again). NOMEM only. */
+xa_status xa_report_set_read(xa_report_set *s, const char *path);
+
+/* Write the set into dir, atomically file by file:
+ *   per_class.jsonl   one line per cell: its coordinates, the class names and the counts
+ *                     (classification: "confusion"; tagging: "gold", "pred", "correct"), per-class F1
+ *   per_class.json    per (language, setup), the seeds pooled (counts summed): per-class support,
+ *                     predicted, correct, precision, recall, F1, whether it is in macro-F1, the
+ *                     averages, and the confusion matrix
+ *   per_class.csv     the same per class, one row each
+ *   confusion.csv     classification: language, setup, seeds, gold, predicted, count (long form)
+ *   per_class.md      one section per language: F1 per class for every setup side by side, then
+ *                     for each setup of `detail` (NULL-terminated keys; none present: the first
+ *                     setup) precision / recall / F1 / support / predicted and the confusion matrix
+ *   confusion_<setup>.svg  classification: a heat map per language for each setup (rows gold,
+ *                     columns predicted, shade = share of the gold row, counts written in)
+ * title names the task (e.g. "pkg"). Errors: USAGE (no dir), IO / NOMEM of the writers. */
+xa_status xa_report_set_write(const xa_report_set *s, const char *dir, const char *title,
+                              const char *const *detail);
 
 /* ---- transfer tables ---------------------------------------------------------------------------- */
 

@@ -28,6 +28,7 @@
 #include <jansson.h>
 
 #include "eval/svg.h"
+#include "eval/text.h"
 #include "io/file.h"
 
 #define EN_DASH "\xE2\x80\x93"
@@ -35,18 +36,6 @@
 #define TIMES "\xC3\x97"
 
 /* ---- building -------------------------------------------------------------------------------- */
-
-/* Copy src into dst[cap], truncated at a UTF-8 character boundary so that a cut name stays valid
- * UTF-8 (jansson rejects invalid strings, browsers show replacement glyphs). */
-static void copy_name(char *dst, size_t cap, const char *src) {
-    size_t n = src ? strlen(src) : 0;
-    if (n >= cap) {
-        n = cap - 1;
-        while (n > 0 && ((unsigned char)src[n] & 0xC0) == 0x80) n--; /* src[n] continues a char */
-    }
-    if (n) memcpy(dst, src, n);
-    dst[n] = '\0';
-}
 
 void xa_table_init(xa_table *t, const char *title, const char *metric) {
     XA_ASSERT(t != NULL);
@@ -158,25 +147,6 @@ static int has_spread(const xa_table *t) {
 }
 
 /* ---- Markdown -------------------------------------------------------------------------------- */
-
-/* x * 100 with one decimal, never "-0.0". */
-static void fmt_pct(char *buf, size_t cap, double x) {
-    snprintf(buf, cap, "%.1f", 100.0 * x);
-    if (strcmp(buf, "-0.0") == 0) snprintf(buf, cap, "0.0");
-}
-
-/* A name in a Markdown cell or heading: "|" would split the cell, a line break the row. */
-static void md_text(FILE *out, const char *s) {
-    for (; *s; s++) {
-        if (*s == '|') {
-            fputs("\\|", out);
-        } else if (*s == '\n' || *s == '\r') {
-            fputc(' ', out);
-        } else {
-            fputc(*s, out);
-        }
-    }
-}
 
 /* The value as shown, in tenths of a percent: cells that print the same compare equal. */
 static long long shown_key(double v) {
@@ -343,20 +313,6 @@ xa_status xa_table_write_json(const xa_table *t, const char *path) {
 }
 
 /* ---- CSV ------------------------------------------------------------------------------------- */
-
-/* One field, quoted (RFC 4180) when it holds a comma, a quote or a line break. */
-static void csv_field(FILE *out, const char *s) {
-    if (!strpbrk(s, ",\"\r\n")) {
-        fputs(s, out);
-        return;
-    }
-    fputc('"', out);
-    for (; *s; s++) {
-        if (*s == '"') fputc('"', out);
-        fputc(*s, out);
-    }
-    fputc('"', out);
-}
 
 static void csv_number(FILE *out, double v) {
     if (isfinite(v)) fprintf(out, "%.10g", v);

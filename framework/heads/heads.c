@@ -3,6 +3,8 @@
  * (use_pooler), multiple choice, question answering. */
 #include "heads/heads.h"
 
+#include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 xa_status xa_head_init(xa_head *head, xa_head_kind kind, int C, int K, float p_drop, int max_batch,
@@ -63,6 +65,7 @@ void xa_head_free(xa_head *head) {
     xa_aligned_free(head->params);
     xa_aligned_free(head->grads);
     xa_arena_free(&head->arena);
+    free(head->class_w);
     memset(head, 0, sizeof *head);
 }
 
@@ -85,6 +88,44 @@ void xa_head_init_weights(xa_head *head, xa_rng *rng, float std) {
 int xa_head_module_index(const xa_head *head, int i) {
     if (head->kind == XA_HEAD_TAGGING) return 1;
     return i <= XA_HEAD_B1 ? 1 : 4;
+}
+
+xa_status xa_head_set_class_weights(xa_head *head, const float *w) {
+    free(head->class_w);
+    head->class_w = NULL;
+    if (!w) return XA_STATUS_OK;
+    double sum = 0.0;
+    for (int k = 0; k < head->K; k++) {
+        if (!(isfinite(w[k]) && w[k] >= 0.0f))
+            return xa_error_set(XA_STATUS_USAGE, "xa_head_set_class_weights", "finite class weights >= 0", NULL,
+                                "weight %d is %g", k, (double)w[k]);
+        sum += w[k];
+    }
+    if (!(sum > 0.0))
+        return xa_error_set(XA_STATUS_USAGE, "xa_head_set_class_weights", "at least one class weight > 0", NULL,
+                            "every weight is 0");
+    head->class_w = malloc((size_t)head->K * sizeof *head->class_w);
+    if (!head->class_w) return xa_error_set(XA_STATUS_NOMEM, "xa_head_set_class_weights", NULL, NULL, "out of memory");
+    memcpy(head->class_w, w, (size_t)head->K * sizeof *w);
+    return XA_STATUS_OK;
+}
+
+int xa_class_weights_balanced(float *w, const int32_t *labels, size_t n, int K) {
+    XA_ASSERT(K >= 1);
+    int64_t *count = calloc((size_t)K, sizeof *count); /* (K) */
+    if (!count) return -1;
+    int64_t total = 0;
+    int present = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (labels[i] == XA_IGNORE_INDEX) continue;
+        XA_ASSERT(labels[i] >= 0 && labels[i] < K);
+        present += count[labels[i]]++ == 0;
+        total++;
+    }
+    for (int k = 0; k < K; k++)
+        w[k] = count[k] > 0 ? (float)((double)total / ((double)present * (double)count[k])) : 0.0f;
+    free(count);
+    return present;
 }
 
 static void dropout(float *x, uint8_t *keep, size_t n, float p, int train, xa_rng *rng) {
@@ -122,6 +163,9 @@ float xa_head_forward(xa_head *head, const float *hidden, const int32_t *labels,
     if (logits_out) memcpy(logits_out, head->logits, (size_t)r * K * sizeof(float));
     if (!labels) return 0.0f;
     memcpy(head->labels, labels, (size_t)r * sizeof(int32_t));
+    if (head->class_w)
+        return xa_cross_entropy_weighted(head->logits, NULL, head->logits, head->labels, head->class_w, r, K,
+                                         XA_IGNORE_INDEX);
     return xa_cross_entropy_fused(head->logits, NULL, head->logits, head->labels, r, K, XA_IGNORE_INDEX);
 }
 

@@ -4,7 +4,8 @@
  *    (HF RobertaClassificationHead; AdapterHub modules 1 and 4: heads.NAME.1.*, heads.NAME.4.*)
  *  - token classification ("tagging", layers 1): logits = Dropout(h) W^T + b per token; the loss
  *    counts only tokens whose label is not XA_IGNORE_INDEX (the first piece of each word).
- * Loss: mean cross-entropy over counted rows (torch F.cross_entropy, ignore_index -100).
+ * Loss: mean cross-entropy over counted rows (torch F.cross_entropy, ignore_index -100); with
+ * class weights (xa_head_set_class_weights) torch's weighted mean sum w[y] loss / sum w[y].
  * One parameter group per head; frozen heads hold no gradient memory. */
 #ifndef XA_HEADS_H
 #define XA_HEADS_H
@@ -47,6 +48,7 @@ typedef struct xa_head {
     int32_t *labels;               /* (R) */
     float *d1, *d2;                /* (R, C) backward scratch */
     int train;
+    float *class_w;                /* (K) owned loss weight per label, or NULL: unweighted */
 } xa_head;
 
 /* kind, hidden size C, K labels, dropout p, at most max_batch sequences of max_T tokens. */
@@ -58,6 +60,14 @@ xa_status xa_head_set_trainable(xa_head *head, int trainable);
 void xa_head_init_weights(xa_head *head, xa_rng *rng, float std);
 /* AdapterHub flex-head module index of tensor i (1 or 4), and whether it is a weight. */
 int xa_head_module_index(const xa_head *head, int i);
+
+/* Weight the loss per label (w: K finite weights >= 0, not all 0, copied; NULL: unweighted, the
+ * default). Errors: USAGE for a bad weight, NOMEM. */
+xa_status xa_head_set_class_weights(xa_head *head, const float *w);
+/* scikit-learn's "balanced" weights over labels (n) in [0, K) (XA_IGNORE_INDEX skipped):
+ * w[c] = n_counted / (n_present * count[c]), n_present the labels that occur; 0 for a label that
+ * never occurs (it has no row to weight). Returns n_present, or -1 when out of memory. */
+int xa_class_weights_balanced(float *w, const int32_t *labels, size_t n, int K);
 
 /* Forward on hidden (B, T, C). labels: classification (B), tagging (B, T) with XA_IGNORE_INDEX on
  * tokens that do not count, or NULL (no loss). logits_out: (B, K) or (B, T, K), or NULL. train

@@ -149,6 +149,12 @@ static void sb_phase(sbuf *b, const xa_cfg_phase *p, uint64_t seed, int tagging)
         sb_printf(b, "adapter_drop: %d\nmax_docs: %" PRId64 "\n", p->adapter_drop, p->max_docs);
     if (p->kind == XA_PHASE_LANG || p->kind == XA_PHASE_PRETRAIN)
         sb_printf(b, "mlm_prob: %g\nwhole_word_mask: %d\n", p->mlm_prob, p->whole_word_mask);
+    if (p->class_weights != XA_CFG_CLASS_WEIGHTS_NONE) { /* only when used: other artefacts keep their provenance */
+        sb_printf(b, "class_weights:");
+        if (p->class_weights == XA_CFG_CLASS_WEIGHTS_BALANCED) sb_printf(b, " balanced");
+        for (int k = 0; k < p->n_class_weights; k++) sb_printf(b, " %.10g", p->class_weight_list[k]);
+        sb_printf(b, "\n");
+    }
     if (p->kind == XA_PHASE_PRETRAIN) /* the cross-lingual objectives on aligned pairs */
         sb_printf(b, "tlm: %g\nalign: %g\nalign_pairs: %d\nalign_temp: %g\npair_alpha: %g\n", p->tlm, p->align,
                   p->align_pairs, p->align_temp, p->pair_alpha);
@@ -699,6 +705,26 @@ static xa_status need_text(const char *path, const char *what) {
     return XA_STATUS_OK;
 }
 
+/* A class_weights list has one weight per label of the head it weights (labels: the label set of
+ * that head's training file, `file`), for the phases of kind `kind` (XA_PHASE_N: every phase). */
+static xa_status check_class_weights(const xa_recipe *r, const xa_labels *labels, const char *file,
+                                     xa_phase_kind kind) {
+    char where[XA_CFG_PATH + 64], names[512];
+    for (int i = 0; i < r->n_phases; i++) {
+        const xa_cfg_phase *p = &r->phases[i];
+        if (p->class_weights != XA_CFG_CLASS_WEIGHTS_LIST || p->n_class_weights == labels->n) continue;
+        if (kind != XA_PHASE_N && p->kind != kind) continue;
+        size_t len = 0;
+        for (int k = 0; k < labels->n && len < sizeof names; k++)
+            len += (size_t)snprintf(names + len, sizeof names - len, "%s%s", k ? ", " : "", labels->names[k]);
+        return xa_error_set(XA_STATUS_CONFIG, xa_cfg_pos_format(&p->pos, where, sizeof where), names,
+                            "one weight per label in this order, or class_weights: balanced",
+                            "phases.%s.class_weights lists %d weight(s); %s has %d labels", xa_phase_kind_name(p->kind),
+                            p->n_class_weights, file, labels->n);
+    }
+    return XA_STATUS_OK;
+}
+
 /* Parse a task file without a tokenizer (labels: fixed when labels->n > 0, else collected). */
 static xa_status parse_task(const xa_recipe *r, const char *path, xa_labels *labels) {
     xa_task_data d;
@@ -826,6 +852,7 @@ xa_status xa_pipeline_validate(const xa_recipe *r) {
     memset(&labels, 0, sizeof labels);
     if ((st = parse_task(r, r->task_train, &labels))) return st;
     if (r->task_dev[0] && (st = parse_task(r, r->task_dev, &labels))) return st;
+    if ((st = check_class_weights(r, &labels, r->task_train, XA_PHASE_N))) return st;
     for (int i = 0; i <= r->n_targets && !st; i++) {
         const char *l = i ? r->targets[i - 1] : r->source;
         if (has[XA_PHASE_EVAL] && r->task_test[0]) {
@@ -837,6 +864,7 @@ xa_status xa_pipeline_validate(const xa_recipe *r) {
             memset(&own, 0, sizeof own);
             st = xa_cfg_expand(path, sizeof path, r->task_target_train, l);
             if (!st && access(path, F_OK) == 0) st = parse_task(r, path, &own);
+            if (!st && own.n) st = check_class_weights(r, &own, path, XA_PHASE_TASK); /* references: task phase */
         }
     }
     return st;

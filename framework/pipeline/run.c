@@ -12,11 +12,15 @@
  *   finetune/<task>/seed<k>/final/        full fine-tuning: encoder/ (a base directory: config.json,
  *                                 model.safetensors, sentencepiece.bpe.model), head/, adapter_setup.json
  *   eval/<task>/                  results.md, results.json, results.csv, results.svg, raw.jsonl,
- *                                 cells.tsv (written in eval/<task>.tmp/ and swapped in when
- *                                 complete; eval/mlm/ and eval/retrieval/ likewise)
+ *                                 cells.tsv, per_class.{md,json,csv,jsonl} (classification also
+ *                                 confusion.csv, confusion_<setup>.svg) (written in
+ *                                 eval/<task>.tmp/ and swapped in when complete; eval/mlm/ and
+ *                                 eval/retrieval/ likewise)
  * Eval cells: each cell's identity (pipeline/cells.h) goes into its raw.jsonl line ("cell") and,
  * with its exact values, into cells.tsv; a rerun reuses the previous set's value of a cell whose
- * identity is unchanged and computes the others ("eval: N cells reused, M computed").
+ * identity is unchanged and computes the others ("eval: N cells reused, M computed"); a task
+ * cell is reused only with its per-class report (per_class.jsonl of the previous set), so a set
+ * written before the reports existed is evaluated again once.
  * Recipes for several tasks may share one output: the base and the language adapters are then
  * trained once (the second recipe finds them and skips those phases).
  * Does not: run phases in parallel, or print anything to stdout itself. */
@@ -104,6 +108,11 @@ static xa_phase_opts phase_opts(const xa_cfg_phase *p, uint64_t seed, int resume
     o.k = xa_pipeline_knobs(p);
     o.best_metric = p->metric_for_best_model[0] ? p->metric_for_best_model : NULL;
     o.eval_batches = p->eval_batches;
+    o.class_weights = p->class_weights == XA_CFG_CLASS_WEIGHTS_BALANCED ? XA_CLASS_WEIGHTS_BALANCED
+                      : p->class_weights == XA_CFG_CLASS_WEIGHTS_LIST   ? XA_CLASS_WEIGHTS_LIST
+                                                                        : XA_CLASS_WEIGHTS_NONE;
+    o.n_class_weights = p->n_class_weights;
+    o.class_weight_list = p->class_weight_list;
     return o;
 }
 
@@ -889,21 +898,37 @@ static uint64_t task_cell_id(const xa_recipe *r, const xa_cfg_phase *p, const ch
     return xa_cell_int(xa_cell_int(h, p->batch_size), p->seq_len);
 }
 
-/* One cell of the task table: reused from the previous results when its identity is unchanged,
- * else evaluated; its raw.jsonl line (with "inputs", the id of the adapters, fusion and head, and
- * "cell", its whole identity) and its cells.tsv line are written. */
-static xa_status eval_task_cell(FILE *raw, cell_book *cb, const xa_recipe *r, const xa_cfg_phase *p,
-                                const char *lang, const char *setup, uint64_t seed, const eval_run *e,
+/* The per-class reports of a task table: those of the previous complete set (reused with their
+ * cells) and the new set's, written beside raw.jsonl. */
+typedef struct report_book {
+    xa_report_set old, now;
+} report_book;
+
+/* One cell of the task table: reused from the previous results when its identity is unchanged
+ * and the previous set has its per-class report, else evaluated; its raw.jsonl line (with
+ * "inputs", the id of the adapters, fusion and head, and "cell", its whole identity), its
+ * cells.tsv line and its per-class report (under the table row's name) are written. */
+static xa_status eval_task_cell(FILE *raw, cell_book *cb, report_book *rb, const xa_recipe *r, const xa_cfg_phase *p,
+                                const char *lang, const char *row, const char *setup, uint64_t seed, const eval_run *e,
                                 const char *test, xa_eval_metrics *m) {
     const uint64_t id = task_cell_id(r, p, lang, setup, seed, e, test);
+    char cell[17];
+    xa_cell_hex(id, cell);
     double v[7];
-    const int reused = book_reuse(cb, id, v, 7);
+    const xa_report_cell *prev = xa_report_set_find(&rb->old, cell);
+    const int reused = prev && book_reuse(cb, id, v, 7);
+    xa_status st = XA_STATUS_OK;
     if (reused) {
         *m = (xa_eval_metrics){(int64_t)v[0], v[1], v[2], v[3], v[4], v[5], v[6], NAN};
+        st = xa_report_set_add(&rb->now, cell, row, setup, setup_label(setup), seed, &prev->rep);
+        if (st) return st;
     } else {
-        xa_status st = xa_eval_setup(e->base[0] ? e->base : r->base, r->tokenizer, e->adapters, e->drop_last, e->n,
-                                     e->fusion[0] ? e->fusion : NULL, e->setup[0] ? e->setup : NULL, e->head, test,
-                                     p->batch_size, p->seq_len, m);
+        xa_class_report rep;
+        st = xa_eval_setup_report(e->base[0] ? e->base : r->base, r->tokenizer, e->adapters, e->drop_last, e->n,
+                                  e->fusion[0] ? e->fusion : NULL, e->setup[0] ? e->setup : NULL, e->head, test,
+                                  p->batch_size, p->seq_len, m, &rep);
+        if (!st) st = xa_report_set_add(&rb->now, cell, row, setup, setup_label(setup), seed, &rep);
+        xa_class_report_free(&rep);
         if (st) return st;
         const double w[7] = {(double)m->n, m->accuracy, m->macro_f1, m->precision, m->recall, m->f1, m->primary};
         memcpy(v, w, sizeof v);
@@ -917,9 +942,8 @@ static xa_status eval_task_cell(FILE *raw, cell_book *cb, const xa_recipe *r, co
     used[n_used++] = e->fusion;
     used[n_used++] = e->head;
     if (e->base[0]) used[n_used++] = e->base;
-    char inputs[17], cell[17];
+    char inputs[17];
     xa_pipeline_inputs_id(used, n_used, inputs);
-    xa_cell_hex(id, cell);
     fprintf(raw, "{\"language\": \"%s\", \"setup\": \"%s\", \"seed\": %" PRIu64 ", \"n\": %" PRId64
                  ", \"accuracy\": %.6f, \"macro_f1\": %.6f, \"precision\": %.6f, \"recall\": %.6f, "
                  "\"f1\": %.6f, \"inputs\": \"%s\", \"cell\": \"%s\"}\n",
@@ -1027,10 +1051,16 @@ static xa_status phase_eval(FILE *out, const xa_recipe *r, const xa_cfg_phase *p
     if (st) return st;
     cell_book cb;
     if ((st = book_open(&cb, fin, edir))) return st;
-    FILE *raw = fopen(path, "w");
+    static report_book rb; /* the per-class reports: previous complete set, this set */
+    memset(&rb, 0, sizeof rb);
+    char rpath[XA_PATH_MAX];
+    if (!(st = xa_path_join(rpath, sizeof rpath, fin, "per_class.jsonl")) && exists(fin, "results.json"))
+        st = xa_report_set_read(&rb.old, rpath);
+    FILE *raw = st ? NULL : fopen(path, "w");
     if (!raw) {
         book_close(&cb, NULL, r->task_name);
-        return xa_error_set(XA_STATUS_IO, path, NULL, NULL, "cannot write");
+        xa_report_set_free(&rb.old);
+        return st ? st : xa_error_set(XA_STATUS_IO, path, NULL, NULL, "cannot write");
     }
     const int tagging = r->task_type == XA_TASK_TAGGING;
     xa_table tab;
@@ -1087,7 +1117,7 @@ static xa_status phase_eval(FILE *out, const xa_recipe *r, const xa_cfg_phase *p
                     continue;
                 }
                 xa_eval_metrics m;
-                st = eval_task_cell(raw, &cb, r, p, rows[i], p->setups[s], r->seeds[k], &e, test, &m);
+                st = eval_task_cell(raw, &cb, &rb, r, p, rows[i], rowname, p->setups[s], r->seeds[k], &e, test, &m);
                 if (st) break;
                 vals_f1[nv] = m.macro_f1;
                 vals[nv++] = m.primary;
@@ -1106,7 +1136,11 @@ static xa_status phase_eval(FILE *out, const xa_recipe *r, const xa_cfg_phase *p
     fclose(raw);
     if (!st) st = book_close(&cb, out, r->task_name);
     else book_close(&cb, NULL, r->task_name);
-    if (st) return st;
+    xa_report_set_free(&rb.old);
+    if (st) {
+        xa_report_set_free(&rb.now);
+        return st;
+    }
     add_target_mean(&tab, r, 1, ss, r->n_seeds);
     st = write_table(out, &tab, edir, fin, "results");
     if (!st && !tagging) {
@@ -1114,6 +1148,13 @@ static xa_status phase_eval(FILE *out, const xa_recipe *r, const xa_cfg_phase *p
         st = write_table(out, &tab_f1, edir, fin, "results_macro_f1");
     }
     if (!st) st = append_runs(edir, fin, pl);
+    /* the per-class report and confusion matrices; MAD-X and Stack(src) in detail */
+    static const char *const detail[] = {"madx", "src_stack", NULL};
+    if (!st) st = xa_report_set_write(&rb.now, edir, r->task_name, detail);
+    if (!st)
+        fprintf(out, "per-class report: %s/per_class.{md,json,csv,jsonl}%s\n", fin,
+                tagging ? "" : ", confusion.csv, confusion_<setup>.svg");
+    xa_report_set_free(&rb.now);
     if (!st) st = xa_ckpt_swap_dir(edir, fin);
     return st;
 }

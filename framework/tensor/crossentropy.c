@@ -6,7 +6,9 @@
  *     loss_n = log sum_j exp(x_j - m) + m - x_t
  *     dx_j   = (softmax(x)_j - [j == t]) / count        (gradient of the mean)
  * The sum of exponentials and the loss sum are accumulated in double (V reaches 250k for XLM-R).
- * Not here: label smoothing, class weights, reduction "sum" (scale the mean by the count).
+ * Class weights (xa_cross_entropy_weighted): loss_n and dx scaled by w[t_n], the mean taken over
+ * sum_n w[t_n] (torch's weighted mean), for task heads.
+ * Not here: label smoothing, reduction "sum" (scale the mean by the count).
  */
 #include "tensor/tensor.h"
 #include "tensor/fastmath.h"
@@ -102,4 +104,43 @@ float xa_cross_entropy_fused_ref(float *dlogits, int *n_counted, const float *lo
         }
     }
     return count > 0 ? (float)(loss_sum / count) : 0.0f;
+}
+
+/* Class weights (tensor.h): PyTorch's weighted "mean" divides by the sum of the counted rows'
+ * weights, not by their count, so a batch of rare-class rows is not worth more than the weights
+ * say; with every weight 1 it is the plain mean. */
+float xa_cross_entropy_weighted(float *dlogits, double *weight_sum, const float *logits,
+                                const int32_t *targets, const float *weights, int N, int V,
+                                int ignore_index) {
+    XA_ASSERT(weights != NULL);
+    double wsum = 0.0;
+    for (int j = 0; j < V; j++) XA_ASSERT(isfinite(weights[j]) && weights[j] >= 0.0f);
+    for (int n = 0; n < N; n++) {
+        if (targets[n] == ignore_index) continue;
+        XA_ASSERT(targets[n] >= 0 && targets[n] < V);
+        wsum += weights[targets[n]];
+    }
+    if (weight_sum) *weight_sum = wsum;
+    const double inv = wsum > 0.0 ? 1.0 / wsum : 0.0;
+    double loss_sum = 0.0;
+    for (int n = 0; n < N; n++) {
+        const float *x = logits + (size_t)n * V;
+        float *dx = dlogits ? dlogits + (size_t)n * V : NULL;
+        const int t = targets[n];
+        if (t == ignore_index) {
+            if (dx) memset(dx, 0, sizeof(float) * (size_t)V);
+            continue;
+        }
+        double mx = x[0], sum = 0.0;
+        for (int j = 1; j < V; j++) mx = x[j] > mx ? x[j] : mx;
+        for (int j = 0; j < V; j++) sum += exp((double)x[j] - mx);
+        const double wt = weights[t], xt = x[t]; /* read before dx (which may alias x) is written */
+        loss_sum += wt * (log(sum) + mx - xt);
+        if (!dx) continue;
+        for (int j = 0; j < V; j++) {
+            double g = exp((double)x[j] - mx) / sum - (j == t ? 1.0 : 0.0);
+            dx[j] = (float)(wt * g * inv);
+        }
+    }
+    return (float)(loss_sum * inv);
 }

@@ -311,6 +311,19 @@ float xa_cross_entropy_fused(float *dlogits,         /* (N, V) or NULL */
 float xa_cross_entropy_fused_ref(float *dlogits, int *n_counted, const float *logits,
                                  const int32_t *targets, int N, int V, int ignore_index);
 
+/* Class-weighted cross-entropy (torch F.cross_entropy(weight=w), reduction "mean"): the weighted
+ * mean sum_n w[t_n] loss_n / sum_n w[t_n] over counted rows, for the few classes of a task head
+ * (one plain double-precision pass; not meant for vocabulary-sized rows). Returns the loss (0 when
+ * no row counts or the weight sum is 0); *weight_sum (may be NULL) gets sum_n w[t_n]. dlogits (may
+ * be NULL, may equal logits) is OVERWRITTEN with d(loss)/d(logits) = w[t_n] (softmax - onehot) /
+ * sum w, zero on ignored rows. weights (V) are finite and >= 0 (programmer error otherwise). */
+float xa_cross_entropy_weighted(float *dlogits,         /* (N, V) or NULL */
+                                double *weight_sum,     /* (1) or NULL */
+                                const float *logits,    /* (N, V) */
+                                const int32_t *targets, /* (N) */
+                                const float *weights,   /* (V) */
+                                int N, int V, int ignore_index);
+
 /* ---- sentence representations and contrastive alignment (contrastive.c) ----------------------
  * Mean pooling over the real tokens of right-padded rows, and the symmetric in-batch contrastive
  * (InfoNCE) loss over n aligned pairs with cosine similarity scaled by `scale` (1/temperature):

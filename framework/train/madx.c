@@ -718,8 +718,9 @@ static int argmax(const float *x, int n) {
     return k;
 }
 
-/* Score a data set with the current weights (dropout off). */
-static xa_status task_score(task_model *m, const xa_task_data *d, xa_eval_metrics *out) {
+/* Score a data set with the current weights (dropout off); with rep (may be NULL), also the
+ * per-class counts (classification: the confusion matrix; tagging: spans per entity type). */
+static xa_status task_score(task_model *m, const xa_task_data *d, xa_eval_metrics *out, xa_class_report *rep) {
     memset(out, 0, sizeof *out);
     xa_task_batcher bt;
     xa_task_batch tb;
@@ -733,6 +734,7 @@ static xa_status task_score(task_model *m, const xa_task_data *d, xa_eval_metric
     int32_t pad = xa_spm_special_ids(m->spm).pad;
     if (!st) st = xa_task_batcher_init(&bt, d, m->B, 0, 0, pad);
     if (!st) st = xa_task_batch_init(&tb, m->B, m->T);
+    if (!st && rep) st = xa_class_report_init(rep, m->tagging, (const char(*)[64])m->labels.names, m->labels.n);
     if (st) {
         free(logits);
         free(gold);
@@ -783,6 +785,7 @@ static xa_status task_score(task_model *m, const xa_task_data *d, xa_eval_metric
                 wp[w] = argmax(logits + ((size_t)r * tb.T + t) * K, K);
             }
             xa_span_count(&sc, wg, wp, ex->n_words, (const char(*)[64])m->labels.names, m->labels.n);
+            if (rep) xa_class_report_add_spans(rep, wg, wp, ex->n_words, (const char(*)[64])m->labels.names);
         }
     }
     /* Gold tags of truncated words are not in ex->tags: the data keeps them out of the count, so
@@ -800,6 +803,7 @@ static xa_status task_score(task_model *m, const xa_task_data *d, xa_eval_metric
         } else {
             xa_cls_metrics cm;
             xa_metrics_classification(&cm, gold, pred, d->n, K);
+            if (rep) xa_class_report_add(rep, gold, pred, d->n);
             out->accuracy = cm.accuracy;
             out->macro_f1 = cm.macro_f1;
             out->primary = cm.accuracy;
@@ -975,7 +979,7 @@ static xa_status task_after(void *ctx, xa_trainer *t, float loss, double lr, cha
     if (R->spec->dev_path && (ts->step % R->eval_every == 0 || ts->step == R->steps)) {
         xa_composer_skip_lowest(R->m->cp, 0);
         xa_eval_metrics em;
-        xa_status st = task_score(R->m, R->dev, &em);
+        xa_status st = task_score(R->m, R->dev, &em, NULL);
         if (st) return st;
         const double v = metric_value(R->metric, &em);
         R->last_dev = v;
@@ -1082,6 +1086,55 @@ static xa_status task_labels(task_model *m, const xa_task_spec *spec) {
     return XA_STATUS_OK;
 }
 
+/* The loss weights of the run's head (o->class_weights): scikit-learn's "balanced" over the
+ * training labels, or the recipe's list (one per label, in the head's label order); logged, and
+ * their hash into *hash for the checkpoint identity. */
+static xa_status task_class_weights(task_model *m, const xa_task_data *train, const xa_phase_opts *o,
+                                    const xa_task_spec *spec, uint64_t *hash) {
+    const int K = m->head.K;
+    float *w = malloc((size_t)K * sizeof *w);
+    int32_t *y = NULL;
+    xa_status st = w ? XA_STATUS_OK : xa_error_set(XA_STATUS_NOMEM, "xa_train_task", NULL, NULL, "out of memory");
+    if (!st && o->class_weights == XA_CLASS_WEIGHTS_LIST) {
+        if (o->n_class_weights != K) {
+            char names[512];
+            size_t len = 0;
+            for (int k = 0; k < m->labels.n && len < sizeof names; k++)
+                len += (size_t)snprintf(names + len, sizeof names - len, "%s%s", k ? ", " : "", m->labels.names[k]);
+            st = xa_error_set(XA_STATUS_CONFIG, spec->train_path, "one class weight per label, in this order", names,
+                              "class_weights lists %d weight(s) for the %d labels of '%s' (or use class_weights: balanced)",
+                              o->n_class_weights, K, spec->head_name);
+        }
+        for (int k = 0; !st && k < K; k++) w[k] = (float)o->class_weight_list[k];
+    } else if (!st) { /* balanced: over the labels as the loss counts them */
+        size_t n = 0;
+        for (int i = 0; i < train->n; i++) n += m->tagging ? (size_t)train->ex[i].len : 1;
+        y = malloc((n ? n : 1) * sizeof *y);
+        if (!y) st = xa_error_set(XA_STATUS_NOMEM, "xa_train_task", NULL, NULL, "out of memory");
+        size_t k = 0;
+        for (int i = 0; !st && i < train->n; i++) {
+            const xa_task_example *e = &train->ex[i];
+            if (!m->tagging) y[k++] = e->label;
+            else for (int t = 0; t < e->len; t++) y[k++] = e->tags[t];
+        }
+        if (!st && xa_class_weights_balanced(w, y, n, K) < 0)
+            st = xa_error_set(XA_STATUS_NOMEM, "xa_train_task", NULL, NULL, "out of memory");
+    }
+    if (!st) st = xa_head_set_class_weights(&m->head, w);
+    if (!st) {
+        char line[1024];
+        size_t len = 0;
+        for (int k = 0; k < K && len < sizeof line; k++)
+            len += (size_t)snprintf(line + len, sizeof line - len, "%s%s %.4g", k ? ", " : "", m->labels.names[k], (double)w[k]);
+        XA_LOG_INFO("%s: class weights (%s): %s", spec->head_name,
+                    o->class_weights == XA_CLASS_WEIGHTS_LIST ? "given" : "balanced", line);
+        *hash = xa_ckpt_hash(XA_FNV_INIT, w, (size_t)K * sizeof *w);
+    }
+    free(y);
+    free(w);
+    return st;
+}
+
 xa_status xa_train_task(const char *base_dir, const char *tokenizer, const char *out_dir,
                         const xa_task_spec *spec, const xa_phase_opts *o, xa_phase_result *res) {
     task_model m;
@@ -1144,6 +1197,8 @@ xa_status xa_train_task(const char *base_dir, const char *tokenizer, const char 
     }
     st = xa_head_init(&m.head, spec->tagging ? XA_HEAD_TAGGING : XA_HEAD_CLASSIFICATION, m.enc.cfg.C, m.labels.n,
                       m.enc.cfg.p_hidden, o->B, T, 1);
+    uint64_t cw_hash = 0;
+    if (!st && o->class_weights != XA_CLASS_WEIGHTS_NONE) st = task_class_weights(&m, &train, o, spec, &cw_hash);
     if (!st) st = task_model_plan(&m, spec->setup, o->B, T, 1);
     if (!st) st = xa_trainer_optim_init(&opt, &o->k);
     if (!st && full) st = xa_trainer_add_encoder_groups(&opt, &m.enc, o->weight_decay);
@@ -1182,6 +1237,10 @@ xa_status xa_train_task(const char *base_dir, const char *tokenizer, const char 
         size_t k = strlen(identity);
         snprintf(identity + k, sizeof identity - k, " best=%s", R.metric->name);
     }
+    if (o->class_weights != XA_CLASS_WEIGHTS_NONE) { /* only then: older checkpoints keep their identity */
+        size_t len = strlen(identity);
+        snprintf(identity + len, sizeof identity - len, " class_weights=%016" PRIx64, cw_hash);
+    }
     if ((st = xa_ckpt_recover(R.best))) goto done;
     char label[96];
     snprintf(label, sizeof label, "%s%s", full ? "finetune " : "", spec->head_name);
@@ -1217,10 +1276,19 @@ xa_status xa_eval_setup(const char *base_dir, const char *tokenizer, const char 
                         const uint8_t *drop_last, int n_adapters, const char *fusion_dir, const char *setup,
                         const char *head_dir, const char *test_path, int B, int T,
                         xa_eval_metrics *out) {
+    return xa_eval_setup_report(base_dir, tokenizer, adapter_dirs, drop_last, n_adapters, fusion_dir, setup, head_dir,
+                                test_path, B, T, out, NULL);
+}
+
+xa_status xa_eval_setup_report(const char *base_dir, const char *tokenizer, const char *const *adapter_dirs,
+                               const uint8_t *drop_last, int n_adapters, const char *fusion_dir, const char *setup,
+                               const char *head_dir, const char *test_path, int B, int T, xa_eval_metrics *out,
+                               xa_class_report *rep) {
     task_model m;
     xa_task_data test;
     memset(&test, 0, sizeof test);
     memset(out, 0, sizeof *out);
+    if (rep) memset(rep, 0, sizeof *rep);
     if (!setup && (n_adapters || fusion_dir))
         return xa_error_set(XA_STATUS_USAGE, "xa_eval_setup", "a setup for the adapters", NULL,
                             "%d adapter(s)%s without a setup", n_adapters, fusion_dir ? " and a fusion" : "");
@@ -1251,7 +1319,8 @@ xa_status xa_eval_setup(const char *base_dir, const char *tokenizer, const char 
     if (!st) st = xa_task_data_load(&test, m.spm, test_path, m.tagging ? XA_TASK_KIND_TAGGING : XA_TASK_KIND_CLASSIFICATION,
                                     XA_TASK_FORMAT_AUTO, Tm, &m.labels);
     if (!st) st = task_model_plan(&m, setup, B, Tm, 0);
-    if (!st) st = task_score(&m, &test, out);
+    if (!st) st = task_score(&m, &test, out, rep);
+    if (st && rep) xa_class_report_free(rep);
     xa_task_data_free(&test);
     task_model_free(&m);
     return st;

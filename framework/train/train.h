@@ -187,7 +187,16 @@ typedef struct xa_phase_opts {
      * eval_batches batches (0: 8) of `heldout`, an "eval" row of metrics.jsonl; NULL: off */
     const char *heldout;
     int eval_batches;
+    /* task: the loss weight of each label (XA_CLASS_WEIGHTS_NONE, the default: unweighted, and the
+     * checkpoint identity is what it was before the option existed) */
+    int class_weights;            /* XA_CLASS_WEIGHTS_* */
+    int n_class_weights;          /* _LIST: one weight per label, in the head's label order */
+    const double *class_weight_list; /* (n_class_weights) */
 } xa_phase_opts;
+
+/* xa_phase_opts.class_weights: none; scikit-learn's "balanced" over the run's own training labels
+ * (n_samples / (n_classes * count_c), tagging: over the counted first pieces); the given list. */
+enum { XA_CLASS_WEIGHTS_NONE = 0, XA_CLASS_WEIGHTS_BALANCED, XA_CLASS_WEIGHTS_LIST };
 
 xa_phase_opts xa_phase_opts_default(void);
 
@@ -234,7 +243,8 @@ typedef struct xa_task_spec {
 } xa_task_spec;
 
 /* Train on the task: the encoder and every loaded adapter frozen; the new adapter and/or fusion
- * and the head train (with spec->train_base: the encoder and the head, with the encoder's dropout
+ * and the head train (the head's loss weighted per label when o->class_weights is set; a list of
+ * another length than the labels is CONFIG naming them) (with spec->train_base: the encoder and the head, with the encoder's dropout
  * as its config says; weight decay skips the encoder's biases and LayerNorms). Writes
  * OUT/final/ (head/ = head_config.json + model_head.safetensors, adapter/ for a new adapter,
  * fusion/ for a fusion, encoder/ for train_base: config.json + model.safetensors, the base's
@@ -275,6 +285,15 @@ xa_status xa_eval_setup(const char *base_dir, const char *tokenizer, const char 
                         const uint8_t *drop_last, int n_adapters, const char *fusion_dir, const char *setup,
                         const char *head_dir, const char *test_path, int B, int T,
                         xa_eval_metrics *out);
+
+/* xa_eval_setup that also fills rep (initialised here; the caller frees it with
+ * xa_class_report_free, also on error) with the per-class counts of the test file: the confusion
+ * matrix (classification) or exact spans per entity type (tagging). rep NULL: xa_eval_setup. */
+struct xa_class_report;
+xa_status xa_eval_setup_report(const char *base_dir, const char *tokenizer, const char *const *adapter_dirs,
+                               const uint8_t *drop_last, int n_adapters, const char *fusion_dir, const char *setup,
+                               const char *head_dir, const char *test_path, int B, int T, xa_eval_metrics *out,
+                               struct xa_class_report *rep);
 
 /* Held-out masked language modelling: loss and top-1 accuracy over the masked pieces. */
 typedef struct xa_mlm_metrics {

@@ -4,7 +4,8 @@
 # a task adapter on Stack(en, pkg), a fusion, and the eval table with all setups (Markdown, JSON,
 # CSV, SVG). Then: a language-adapter run killed mid-way (kill -9 right after its first checkpoint)
 # and resumed ends with the same adapter bytes as an uninterrupted run; predict over stdin, with
-# --per-line-stack and --hidden-states; recipe errors exit 2 with path:line:col.
+# --per-line-stack and --hidden-states; the per-class reports, predict's default seq_len and class
+# weights (issue 16); recipe errors exit 2 with path:line:col.
 # usage: test_recipe.sh PATH/TO/xadapt
 set -u
 xa=${1:?usage: test_recipe.sh XADAPT}
@@ -227,6 +228,92 @@ grep -q "adapter 'en' of the setup has no directory" "$tmp/sd.err" || { fail "ol
   || { fail "predict --adapter lang/en --setup-dir old final/"; cat "$tmp/sd.err"; }
 "$xa" predict --base "$out_dir/base" --setup-dir "$fin" --setup "Stack(en, pkg)" </dev/null >/dev/null 2>&1
 [[ $? -eq 2 ]] || fail "--setup-dir with --setup: expected exit 2"
+# 4c. error analysis (issue 16): eval writes the per-class reports; each agrees with its cell's
+# raw.jsonl line; predict's default seq_len is the eval phase's, so its predictions on a test file
+# give the eval's confusion matrix; a rerun reuses cells only with their reports; class weights
+ev="$out_dir/eval/pkg"
+for f in per_class.md per_class.json per_class.csv per_class.jsonl confusion.csv confusion_madx.svg \
+         confusion_src_stack.svg; do
+  check_file "$ev/$f"
+done
+grep -qF "## de" "$ev/per_class.md" && grep -qF "### de: MAD-X Stack(lang:tgt, task)" "$ev/per_class.md" &&
+  grep -qF "### fr: Stack(lang:src, task)" "$ev/per_class.md" && grep -qF "| gold \\ predicted |" "$ev/per_class.md" ||
+  fail "per_class.md lacks the per-language blocks or the confusion matrices"
+grep -q "</svg>" "$ev/confusion_madx.svg" || fail "confusion_madx.svg is not a whole SVG"
+grep -q "per-class report: " "$tmp/run2.out" || fail "eval did not print where the per-class report is"
+[[ $(grep -c '"cell"' "$ev/per_class.jsonl") == $(grep -c '"cell"' "$ev/raw.jsonl") ]] ||
+  fail "per_class.jsonl: not one report per raw.jsonl cell"
+# joined on the cell id: accuracy = sum(correct) / sum(support), macro-F1 = mean F1 over the classes with support
+awk 'function arr(name, out,    s) {
+       if (!match($0, "\"" name "\":\\[[^]]*\\]")) return 0
+       s = substr($0, RSTART + length(name) + 4, RLENGTH - length(name) - 5); return split(s, out, ",") }
+     function str(name,    s) {
+       if (!match($0, "\"" name "\": ?\"[^\"]*\"")) return ""
+       s = substr($0, RSTART, RLENGTH); sub(/^"[^"]*": ?"/, "", s); sub(/"$/, "", s); return s }
+     function num(name,    s) {
+       if (!match($0, "\"" name "\": ?[-0-9.e]+")) return ""
+       s = substr($0, RSTART, RLENGTH); sub(/^"[^"]*": ?/, "", s); return s + 0 }
+     FNR == NR { acc[str("cell")] = num("accuracy"); mf1[str("cell")] = num("macro_f1"); next }
+     { c = str("cell"); n = arr("support", sup); arr("correct", cor); arr("f1", f1)
+       if (!(c in acc)) { print "no raw.jsonl line for cell " c; bad = 1; next }
+       ts = 0; tc = 0; m = 0; k = 0
+       for (i = 1; i <= n; i++) { ts += sup[i]; tc += cor[i]; if (sup[i] > 0) { m += f1[i]; k++ } }
+       a = ts ? tc / ts : 0; m = k ? m / k : 0
+       if (a - acc[c] > 1e-5 || acc[c] - a > 1e-5 || m - mf1[c] > 1e-5 || mf1[c] - m > 1e-5) {
+         print "cell " c ": report accuracy " a ", macro-F1 " m "; raw.jsonl " acc[c] ", " mf1[c]; bad = 1 }
+       cells++ }
+     END { if (!cells) { print "no reports"; bad = 1 } exit bad }' "$ev/raw.jsonl" "$ev/per_class.jsonl" ||
+  fail "per-class reports disagree with raw.jsonl"
+# predict on de's test texts with the defaults: the eval phase's seq_len (48, not 256), and the
+# confusion matrix of its labels against gold is the eval's MAD-X matrix for de
+tail -n +2 "$data/recipe/pkg/de.test.tsv" | cut -f2 >"$tmp/de.txt"
+tail -n +2 "$data/recipe/pkg/de.test.tsv" | cut -f1 >"$tmp/de.gold"
+"$xa" predict --model "$out_dir" --stack lang:de,task:pkg <"$tmp/de.txt" >"$tmp/de.pred" 2>"$tmp/de.err" ||
+  fail "predict on de.test: exit $?"
+grep -q "seq_len 48 (phases.eval.seq_len of " "$tmp/de.err" || { fail "predict did not default to the eval's seq_len"; cat "$tmp/de.err"; }
+sed 's/^{"label": "\([^"]*\)".*/\1/' "$tmp/de.pred" | paste -d, "$tmp/de.gold" - | sort | uniq -c |
+  awk '{ split($2, a, ","); print a[1] "," a[2] "," $1 }' | sort >"$tmp/de.got"
+grep -F 'de,"MAD-X Stack(lang:tgt, task)",3,' "$ev/confusion.csv" | cut -d, -f5- | awk -F, '$3 > 0' | sort >"$tmp/de.want"
+if [[ -s "$tmp/de.want" ]] && cmp -s "$tmp/de.got" "$tmp/de.want"; then
+  echo "ok: predict's default seq_len is the eval's: its labels give eval's confusion matrix for de"
+else
+  fail "predict's labels on de.test differ from eval's confusion matrix"; diff "$tmp/de.got" "$tmp/de.want" | head
+fi
+"$xa" predict --model "$out_dir" --stack lang:de,task:pkg --seq-len 256 <"$tmp/de.txt" >/dev/null 2>"$tmp/de256.err"
+grep -q "seq_len 256 (--seq-len)" "$tmp/de256.err" || fail "an explicit --seq-len does not win"
+run_dir="$out_dir/task/pkg/seed3/final"
+echo "Die folgenden Pakete werden aktualisiert:" | "$xa" predict --base "$out_dir/base" --adapter "$out_dir/lang/de" \
+  --adapter "$run_dir/adapter" --head "$run_dir/head" --setup "Stack(de, pkg)" >/dev/null 2>"$tmp/head.err" ||
+  fail "predict --head: exit $?"
+grep -q "seq_len 48 (seq_len of .*seed3/xadapt-provenance.txt)" "$tmp/head.err" ||
+  { fail "predict --head did not take the training run's seq_len"; cat "$tmp/head.err"; }
+# an eval set without per-class reports (written before they existed) is evaluated again, once
+cp "$ev/per_class.jsonl" "$tmp/per_class.jsonl"
+rm "$ev/per_class.jsonl"
+"$xa" eval "$recipe" "${sets[@]}" >"$tmp/ev3.out" 2>"$tmp/ev3.err" || fail "eval without per_class.jsonl: exit $?"
+grep -q "eval: 0 cells reused, 15 computed (pkg)" "$tmp/ev3.out" || fail "cells without reports were reused"
+"$xa" eval "$recipe" "${sets[@]}" >"$tmp/ev4.out" 2>"$tmp/ev4.err" || fail "eval rerun: exit $?"
+grep -q "eval: 15 cells reused, 0 computed (pkg)" "$tmp/ev4.out" || fail "cells with reports were not reused"
+cmp -s "$tmp/per_class.jsonl" "$ev/per_class.jsonl" || fail "recomputed or reused reports differ from the first"
+# class weights: balanced weights are logged and recorded in the provenance, the head differs;
+# a list of the wrong length is a recipe error naming the labels in order
+cw="$tmp/cw"
+cp -r "$out_dir" "$cw"
+cws=(--set "output=$cw" --set "model.base=$cw/base")
+if "$xa" train "$recipe" "${cws[@]}" --set phases.task.class_weights=balanced --phase task --force \
+     >"$tmp/cw.out" 2>"$tmp/cw.err"; then
+  grep -q "pkg: class weights (balanced): apt [0-9.]*, coreutils" "$tmp/cw.err" || fail "class weights not logged"
+  grep -q "^class_weights: balanced$" "$cw/task/pkg/seed3/xadapt-provenance.txt" || fail "class weights not in the provenance"
+  cmp -s "$cw/task/pkg/seed3/final/head/model_head.safetensors" "$run_dir/head/model_head.safetensors" &&
+    fail "balanced class weights left the head unchanged"
+  echo "ok: class_weights: balanced trains a different head, logged and in the provenance"
+else
+  fail "train with class_weights: exit $?"; tail -5 "$tmp/cw.err"
+fi
+"$xa" train "$recipe" "${cws[@]}" --set "phases.task.class_weights=[1, 2]" --phase task --force >/dev/null 2>"$tmp/cw2.err"; rc=$?
+[[ $rc -eq 2 ]] && grep -q "apt, coreutils, git, gtk30" "$tmp/cw2.err" ||
+  { fail "class_weights of the wrong length: exit $rc"; cat "$tmp/cw2.err"; }
+rm -rf "$cw"
 
 # 4b. inputs that once aborted or printed invalid JSON (issue 14)
 printf 'Z\xfcrich caf\xc3\xa9 \xff\xfe ok\n' \
