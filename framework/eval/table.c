@@ -356,8 +356,6 @@ xa_status xa_table_write_csv(const xa_table *t, const char *path) {
 
 /* The SVG helpers shared with eval/plot.c (eval/svg.c), under this file's names. */
 #define k_palette xa_svg_palette
-#define xml_text xa_svg_text
-#define utf8_len xa_svg_utf8_len
 _Static_assert(XA_SVG_N_COLORS >= XA_TABLE_MAX_COLS, "a colour per setup");
 
 #define SVG_FONT 12         /* px, labels and legend */

@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "eval/svg.h"
+
 /* Copy src into dst[cap], truncated at a UTF-8 character boundary so that a cut name stays valid
  * UTF-8 (jansson rejects invalid strings, browsers show replacement glyphs). */
 static inline void copy_name(char *dst, size_t cap, const char *src) {
@@ -52,28 +54,9 @@ static inline void csv_field(FILE *out, const char *s) {
     fputc('"', out);
 }
 
-/* Text as XML character data or attribute value: the five entities, and the C0 controls that
- * XML 1.0 forbids dropped. */
-static inline void xml_text(FILE *out, const char *s) {
-    for (; *s; s++) {
-        unsigned char ch = (unsigned char)*s;
-        switch (ch) {
-        case '&': fputs("&amp;", out); break;
-        case '<': fputs("&lt;", out); break;
-        case '>': fputs("&gt;", out); break;
-        case '"': fputs("&quot;", out); break;
-        case '\'': fputs("&apos;", out); break;
-        default:
-            if (ch >= 0x20 || ch == '\t' || ch == '\n') fputc(ch, out);
-        }
-    }
-}
-
-/* Characters (not bytes) of a UTF-8 string, for width estimates. */
-static inline int utf8_len(const char *s) {
-    int n = 0;
-    for (; *s; s++) n += ((unsigned char)*s & 0xC0) != 0x80;
-    return n;
-}
+/* XML character data (the five entities, XML 1.0's forbidden C0 controls dropped) and the
+ * characters of a UTF-8 string: the shared SVG helpers (eval/svg.h), under the short names. */
+#define xml_text xa_svg_text
+#define utf8_len xa_svg_utf8_len
 
 #endif

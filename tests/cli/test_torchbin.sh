@@ -14,21 +14,8 @@ mkdir -p "$tmp"
 trap 'rm -rf "$tmp"' EXIT
 fails=0
 
-expect() {
-  local want=$1 what=$2; shift 3
-  "$@" >"$tmp/out" 2>"$tmp/err" <"${stdin:-/dev/null}"
-  local got=$?
-  out=$(cat "$tmp/out"); err=$(cat "$tmp/err")
-  if [[ $got -ne $want ]]; then
-    echo "FAIL: $what: exit $got, expected $want"; echo "  stdout: ${out:0:400}"; echo "  stderr: ${err:0:600}"
-    fails=$((fails + 1))
-    return 1
-  fi
-  echo "ok: $what"
-}
-contains() {
-  if [[ "$1" != *"$2"* ]]; then echo "FAIL: $3: output lacks '$2'"; echo "  got: ${1:0:600}"; fails=$((fails + 1)); fi
-}
+# shellcheck source=lib.sh
+. "$(dirname "$0")/lib.sh"
 same() { # same FILE_A FILE_B DESCRIPTION
   if cmp -s "$1" "$2"; then echo "ok: $3"; else echo "FAIL: $3: $1 and $2 differ"; fails=$((fails + 1)); fi
 }
