@@ -252,7 +252,7 @@ static xa_status use_setup_dir(predictor *p, const char *dir, const char *head) 
     xa_status st = xa_hub_load_setup_dir(p->cp, dir, &su, hdir, sizeof hdir);
     if (!st && !su)
         st = xa_error_set(XA_STATUS_CONFIG, dir, "an adapter setup", NULL,
-                          "adapter_setup.json has a null adapter_setup (a full fine-tuning output: use --base DIR/encoder --head DIR/head --setup with no adapters)");
+                          "adapter_setup.json has a null adapter_setup (a full fine-tuning output has no adapters to stack)");
     if (!st && !head && !hdir[0])
         st = xa_error_set(XA_STATUS_NOT_FOUND, dir, "a head directory (head_config.json) named by head_setup, or head/",
                           "give --head DIR", "no prediction head in the setup directory");

@@ -192,13 +192,7 @@ xa_precision xa_gemm_set_precision(xa_precision p) {
 
 xa_precision xa_gemm_precision(void) { return g_precision; }
 
-uint16_t xa_bf16_round(float f) {
-    uint32_t u;
-    memcpy(&u, &f, 4);
-    if ((u & 0x7FFFFFFFu) > 0x7F800000u) return (uint16_t)((u >> 16) | 0x0040u);
-    u += 0x7FFFu + ((u >> 16) & 1u);
-    return (uint16_t)(u >> 16);
-}
+uint16_t xa_bf16_round(float f) { return xa_gemm_bf16_bits(f); }
 
 float xa_bf16_value(uint16_t b) {
     uint32_t u = (uint32_t)b << 16;

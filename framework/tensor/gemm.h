@@ -3,6 +3,9 @@
 #ifndef XA_TENSOR_GEMM_H
 #define XA_TENSOR_GEMM_H
 
+#include <stdint.h>
+#include <string.h>
+
 /* XA_GEMM_X86: 1 where the micro-kernels are compiled (x86-64 with GCC or clang; CMakeLists.txt
  * defines it with the -m flags of gemm_avx512.c and gemm_avx2.c), else 0. */
 #ifndef XA_GEMM_X86
@@ -21,6 +24,16 @@ const char *xa_gemm_kernel_name(void);
 /* C(M,N) = alpha op(A) op(B) + beta C, row-major, single thread; same contract as xa_sgemm. */
 void xa_gemm_packed(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A,
                     int lda, const float *B, int ldb, float beta, float *C, int ldc);
+
+/* fp32 -> bf16 bits, round to nearest even, a NaN stays a quiet NaN: the one rounding of the bf16
+ * kernel's packing and of xa_bf16_round / xa_sgemm_bf16_ref (blas.c). */
+static inline uint16_t xa_gemm_bf16_bits(float f) {
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    if ((u & 0x7FFFFFFFu) > 0x7F800000u) return (uint16_t)((u >> 16) | 0x0040u);
+    u += 0x7FFFu + ((u >> 16) & 1u);
+    return (uint16_t)(u >> 16);
+}
 
 /* bf16 operands, fp32 accumulation (gemm_bf16.c): 1 when this CPU has AVX512-BF16. */
 int xa_gemm_bf16_available(void);

@@ -30,13 +30,7 @@ void xa_gemm_packed_bf16(int trans_a, int trans_b, int M, int N, int K, float al
                          const float *A, int lda, const float *B, int ldb, float beta, float *C,
                          int ldc);
 
-static inline uint32_t bf16_bits(float f) {
-    uint32_t u;
-    memcpy(&u, &f, 4);
-    if ((u & 0x7FFFFFFFu) > 0x7F800000u) return (u >> 16) | 0x0040u; /* quiet NaN */
-    u += 0x7FFFu + ((u >> 16) & 1u);                                 /* nearest even */
-    return u >> 16;
-}
+static inline uint32_t bf16_bits(float f) { return xa_gemm_bf16_bits(f); }
 
 #define AT(i, p) (trans_a ? A[(size_t)(p) * lda + (i)] : A[(size_t)(i) * lda + (p)])
 #define BT(p, j) (trans_b ? B[(size_t)(j) * ldb + (p)] : B[(size_t)(p) * ldb + (j)])
