@@ -46,54 +46,60 @@ int main(int argc, char **argv) {
                 argv[0]);
         return 2;
     }
-    xa_encoder enc;
-    if (xa_encoder_load(&enc, NULL, argv[1], /*trainable=*/0)) return fail("loading the base");
-    xa_composer *cp;
-    if (xa_composer_init(&cp, &enc.cfg)) return fail("composer");
-    if (xa_hub_load_adapter(cp, argv[2], "lang", NULL, 0, 0, NULL)) return fail("language adapter");
-    if (xa_hub_load_adapter(cp, argv[3], "task", NULL, 0, 0, NULL)) return fail("task adapter");
-    xa_setup *setup;
-    if (xa_setup_parse(&setup, "Stack(lang, task)", NULL)) return fail("setup");
-    if (xa_composer_activate(cp, setup, NULL)) return fail("activate");
-    xa_setup_free(setup);
-
-    /* the batch: the reference's ids, or one toy sequence <s> 5 6 7 </s> */
+    xa_encoder enc = {0};
+    xa_composer *cp = NULL;
+    xa_setup *setup = NULL;
+    xa_encoder_acts acts = {0};
     xa_st_file *ref = NULL;
     int32_t toy_ids[5] = {0, 5, 6, 7, 2}, toy_lens[1] = {5};
     int32_t *ids = toy_ids, *lens = toy_lens;
+    int rc = 1;
+    if (xa_encoder_load(&enc, NULL, argv[1], /*trainable=*/0)) { fail("loading the base"); goto done; }
+    if (xa_composer_init(&cp, &enc.cfg)) { fail("composer"); goto done; }
+    if (xa_hub_load_adapter(cp, argv[2], "lang", NULL, 0, 0, NULL)) { fail("language adapter"); goto done; }
+    if (xa_hub_load_adapter(cp, argv[3], "task", NULL, 0, 0, NULL)) { fail("task adapter"); goto done; }
+    if (xa_setup_parse(&setup, "Stack(lang, task)", NULL)) { fail("setup"); goto done; }
+    if (xa_composer_activate(cp, setup, NULL)) { fail("activate"); goto done; }
+
+    /* the batch: the reference's ids, or one toy sequence <s> 5 6 7 </s> */
     int B = 1, T = 5;
     if (argc == 5) {
         int64_t n_ids = 0, n_lens = 0;
-        if (xa_st_open(&ref, argv[4])) return fail("reference file");
+        if (xa_st_open(&ref, argv[4])) { fail("reference file"); goto done; }
         ids = read_ids(ref, "input_ids", &n_ids);
         lens = read_ids(ref, "lens", &n_lens);
         if (!ids || !lens || n_lens == 0) {
             fprintf(stderr, "madx_stack: %s: expected I64 tensors input_ids (B, T) and lens (B)\n", argv[4]);
-            return 2;
+            rc = 2;
+            goto done;
         }
         B = (int)n_lens;
         T = (int)(n_ids / n_lens);
     }
 
-    xa_encoder_acts acts;
-    if (xa_encoder_acts_init(&acts, &enc.cfg, B, T, /*train=*/0)) return fail("activations");
-    if (xa_composer_plan(cp, B, T, 0, /*train=*/0)) return fail("plan");
+    if (xa_encoder_acts_init(&acts, &enc.cfg, B, T, /*train=*/0)) { fail("activations"); goto done; }
+    if (xa_composer_plan(cp, B, T, 0, /*train=*/0)) { fail("plan"); goto done; }
     xa_hook hook;
     xa_composer_hook(cp, &hook);
     xa_batch batch = {ids, NULL, lens, B, T};
-    if (xa_encoder_forward(&enc, &acts, &batch, &hook, 0, NULL)) return fail("forward");
+    if (xa_encoder_forward(&enc, &acts, &batch, &hook, 0, NULL)) { fail("forward"); goto done; }
     const float *hidden = xa_encoder_hidden(&enc, &acts, enc.cfg.L - 1);
     const int C = enc.cfg.C;
 
-    int rc = 0;
+    rc = 0;
     if (ref) {
         const xa_st_tensor *t = xa_st_find(ref, "hidden");
         if (!t || t->n_elems != (int64_t)B * T * C) {
             fprintf(stderr, "madx_stack: %s: expected `hidden` of %d x %d x %d floats\n", argv[4], B, T, C);
-            return 2;
+            rc = 2;
+            goto done;
         }
         float *want = malloc((size_t)t->n_elems * sizeof *want);
-        if (!want || xa_st_tensor_to_f32(t, want)) return fail("reading `hidden`");
+        if (!want || xa_st_tensor_to_f32(t, want)) {
+            free(want);
+            rc = fail("reading `hidden`");
+            goto done;
+        }
         double worst = 0;
         for (int b = 0; b < B; b++)
             for (int i = 0; i < lens[b] * C; i++) { /* padded positions are not compared */
@@ -104,14 +110,16 @@ int main(int argc, char **argv) {
         printf("Stack(lang, task) on %d x %d ids: max |xadapt - reference| = %.3g\n", B, T, worst);
         rc = worst <= 1e-4 ? 0 : 1;
         free(want);
-        free(ids);
-        free(lens);
-        xa_st_close(ref);
     } else {
         printf("Stack(lang, task) <s> state:");
         for (int c = 0; c < C && c < 4; c++) printf(" %.5f", hidden[c]);
         printf(" ...\n");
     }
+done:
+    if (ids != toy_ids) free(ids);
+    if (lens != toy_lens) free(lens);
+    xa_st_close(ref);
+    xa_setup_free(setup);
     xa_encoder_acts_free(&acts);
     xa_composer_free(cp);
     xa_encoder_free(&enc);

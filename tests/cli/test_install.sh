@@ -22,6 +22,12 @@ fails=0
 . "$here/lib.sh"
 cc=${CC:-cc}
 prefix=$tmp/prefix
+# A sanitizer build (.ci/test --sanitize) installs an instrumented library: programs built
+# against it need the same runtime, as a user of such a build would add.
+san=()
+if grep -q '^XA_SANITIZE:BOOL=ON' "$build/CMakeCache.txt" 2>/dev/null; then
+  san=(-fsanitize=address,undefined)
+fi
 
 expect 0 "cmake --install into a temporary prefix" -- cmake --install "$build" --prefix "$prefix"
 for f in bin/xadapt lib/libxadapt.a lib/pkgconfig/xadapt.pc include/xadapt/xadapt.h \
@@ -63,7 +69,7 @@ stack=$data/adapters/stack
 base=$data/encoder/xlmr
 ex=$root/docs/examples/madx_stack.c
 if expect 0 "the C example builds against the shared library with pkg-config" -- \
-     $cc -std=c11 -Wall -Werror "$ex" $(pkg-config --cflags --libs xadapt) -o "$tmp/ex_shared"; then
+     $cc -std=c11 -Wall -Werror "${san[@]}" "$ex" $(pkg-config --cflags --libs xadapt) -o "$tmp/ex_shared"; then
   if ldd "$tmp/ex_shared" | grep -q "libxadapt.so.0 => $prefix/lib"; then echo "ok: linked to the installed libxadapt.so.0"
   elif LD_LIBRARY_PATH="$prefix/lib" ldd "$tmp/ex_shared" | grep -q "libxadapt.so.0 => $prefix/lib"; then echo "ok: needs libxadapt.so.0 (SONAME)"
   else echo "FAIL: the example does not need libxadapt.so.0"; ldd "$tmp/ex_shared"; fails=$((fails + 1)); fi
@@ -74,7 +80,7 @@ if expect 0 "the C example builds against the shared library with pkg-config" --
   LD_LIBRARY_PATH="$prefix/lib" expect 1 "a missing adapter directory is an error" -- "$tmp/ex_shared" "$base" "$tmp/none" "$stack/task"
 fi
 if expect 0 "the C example links statically with pkg-config --static" -- \
-     $cc -std=c11 -Wall -Werror "$ex" -o "$tmp/ex_static" -Wl,-Bstatic -L"$prefix/lib" -lxadapt -Wl,-Bdynamic \
+     $cc -std=c11 -Wall -Werror "${san[@]}" "$ex" -o "$tmp/ex_static" -Wl,-Bstatic -L"$prefix/lib" -lxadapt -Wl,-Bdynamic \
        $(pkg-config --cflags xadapt) $(pkg-config --static --libs-only-other --libs-only-L xadapt) \
        $(pkg-config --static --libs xadapt | sed 's/-lxadapt//'); then
   expect 0 "the static example matches the PyTorch reference" -- \
@@ -91,7 +97,8 @@ find_package(xadapt 0.1 REQUIRED)
 add_executable(madx_stack madx_stack.c)
 target_link_libraries(madx_stack PRIVATE xadapt::xadapt_shared)
 CM
-if expect 0 "find_package(xadapt) configures" -- cmake -S "$tmp/cmproj" -B "$tmp/cmproj/build" -DCMAKE_PREFIX_PATH="$prefix"; then
+if expect 0 "find_package(xadapt) configures" -- cmake -S "$tmp/cmproj" -B "$tmp/cmproj/build" -DCMAKE_PREFIX_PATH="$prefix" \
+     -DCMAKE_C_FLAGS="${san[*]}" -DCMAKE_EXE_LINKER_FLAGS="${san[*]}"; then
   if expect 0 "a CMake project builds the example against xadapt::xadapt_shared" -- cmake --build "$tmp/cmproj/build"; then
     expect 0 "the CMake-built example matches the reference" -- \
       "$tmp/cmproj/build/madx_stack" "$base" "$stack/lang" "$stack/task" "$stack/golden.safetensors"
