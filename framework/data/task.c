@@ -588,7 +588,7 @@ static xa_status json_text(const loader *L, int64_t line, json_t *root, const ch
         return json_error(L, line, what);
     }
     if (is_blank(json_string_value(v))) {
-        snprintf(what, sizeof what, "empty \"%.200s\"", key);
+        snprintf(what, sizeof what, "empty %.200s", key);
         return json_error(L, line, what);
     }
     *text = json_string_value(v);

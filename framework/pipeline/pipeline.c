@@ -299,10 +299,10 @@ xa_status xa_plan_provenance(const xa_plan *pl, int i, int with_run, char **out)
             const xa_cfg_task_fields *tf = &r->task_fields;
             const char *const fk[] = {"text", "text_pair", "label", "tokens", "tags", "premise", "question"};
             const char *const fv[] = {tf->text, tf->text_pair, tf->label, tf->tokens, tf->tags, tf->premise, tf->question};
-            for (int i = 0; i < 7; i++)
-                if (fv[i][0]) sb_printf(&b, "field %s: %s\n", fk[i], fv[i]);
-            for (int i = 0; i < tf->n_choices; i++) sb_printf(&b, "field choice %d: %s\n", i, tf->choices[i]);
-            for (int i = 0; i < r->n_task_labels; i++) sb_printf(&b, "label %d: %s\n", i, r->task_labels[i]);
+            for (int j = 0; j < 7; j++)
+                if (fv[j][0]) sb_printf(&b, "field %s: %s\n", fk[j], fv[j]);
+            for (int j = 0; j < tf->n_choices; j++) sb_printf(&b, "field choice %d: %s\n", j, tf->choices[j]);
+            for (int j = 0; j < r->n_task_labels; j++) sb_printf(&b, "label %d: %s\n", j, r->task_labels[j]);
         }
         if (a->kind == XA_ART_FINETUNE) /* the whole encoder and the head train, no adapters */
             sb_printf(&b, "trains: encoder (embeddings included) + head\n");
