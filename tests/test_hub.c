@@ -824,6 +824,18 @@ static void test_head_config_json(void **state) {
     assert_string_equal(c.labels[0], "O");
     assert_string_equal(c.labels[1], "B");
     assert_int_equal(c.bias, 1);
+    /* a multiple-choice head as AdapterHub saves it (id2label None: label2id null) */
+    const char *mc = "{\"config\": {\"head_type\": \"multiple_choice\", \"num_choices\": 3, \"layers\": 2, "
+                     "\"activation_function\": \"tanh\", \"label2id\": null, \"use_pooler\": false, "
+                     "\"dropout_prob\": null}, \"hidden_size\": 768, \"name\": \"copa\", \"version\": \"adapters.1.2.0\"}";
+    assert_int_equal(xa_head_config_parse(&c, mc, strlen(mc), "h.json"), XA_STATUS_OK);
+    assert_string_equal(c.head_type, "multiple_choice");
+    assert_int_equal(c.num_labels, 3);
+    assert_int_equal(c.n_labels, 0);
+    const char *mc1 = "{\"config\": {\"head_type\": \"multiple_choice\", \"num_choices\": 2, \"layers\": 1, "
+                      "\"activation_function\": \"tanh\"}, \"hidden_size\": 768, \"name\": \"copa\"}";
+    assert_int_equal(xa_head_config_parse(&c, mc1, strlen(mc1), "h.json"), XA_STATUS_UNSUPPORTED);
+    xt_assert_error_mentions("2 for a multiple-choice head");
     /* a tagging head written by older xadapt versions, with use_pooler and bias: still read */
     const char *old = "{\"config\": {\"head_type\": \"tagging\", \"num_labels\": 2, \"layers\": 1, "
                       "\"activation_function\": \"tanh\", \"use_pooler\": false, \"bias\": true, "

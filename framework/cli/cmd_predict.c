@@ -337,6 +337,9 @@ static xa_status keep_hidden(predictor *p, const float *h, int len) {
 /* One input: encode, forward, print. */
 static xa_status predict_line(predictor *p, const char *text, size_t n, int keep, FILE *out) {
     const int tagging = p->head.kind == XA_HEAD_TAGGING;
+    if (p->head.kind == XA_HEAD_MULTIPLE_CHOICE) /* one line would be N encoder rows: not built */
+        return xa_error_set(XA_STATUS_USAGE, "predict", "a classification or tagging head",
+                            "score a multiple-choice test file with xadapt eval", "predict does not read multiple-choice lines");
     const xa_spm_special sp = xa_spm_special_ids(p->spm);
     int32_t ids[4096], word[4096];
     int len = 0;

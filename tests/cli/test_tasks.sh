@@ -57,6 +57,12 @@ if expect 0 "multiple_choice recipe runs" -- "$xa" run "$data/recipe/tiny-copa.y
   awk -F'"loss": ' '/"type": "train"/ {split($2,a,","); if (!n++) first=a[1]; last=a[1]} END{exit !(n > 1 && last < first)}' \
     "$out_dir/task/copa/seed3/metrics.jsonl" || { echo "FAIL: copa task loss did not fall"; fails=$((fails + 1)); }
 fi
+# predict does not read multiple-choice lines: a usage error, not a crash
+stdin="$tmp/mc.in"
+printf 'a\tb\tc\n' >"$stdin"
+expect 2 "predict with a multiple-choice head is refused" -- "$xa" predict --model "$out_dir" --stack lang:de,task:copa
+contains "$err" "multiple-choice" "predict names the multiple-choice head"
+unset stdin
 
 # 3. recipe errors: a bad type and a bad field key exit 2 with the recipe position
 cat >"$tmp/bad.yaml" <<YAML
