@@ -857,7 +857,7 @@ xa_status xa_task_labels_read(xa_labels *l, const char *path) {
 
 xa_status xa_task_data_load(xa_task_data *d, xa_spm *spm, const char *path, xa_task_kind kind,
                             xa_task_format fmt, int max_len, xa_labels *labels) {
-    xa_task_input in = {kind, fmt, NULL, NULL, 0, 0};
+    xa_task_input in = {kind, fmt, NULL, NULL, 0, 0, 0};
     return xa_task_data_load_input(d, spm, path, &in, max_len, labels);
 }
 
@@ -923,6 +923,7 @@ xa_status xa_task_data_load_input(xa_task_data *d, xa_spm *spm, const char *path
     }
     const xa_task_kind kind = in->kind;
     xa_task_format fmt = in->format;
+    if (kind == XA_TASK_KIND_QA) return xa_qa_data_load(d, spm, path, in, max_len);
     if (!path || !labels) {
         return xa_error_set(XA_STATUS_USAGE, "xa_task_data_load", "path and labels", NULL,
                             "NULL argument");
@@ -1102,6 +1103,7 @@ fail:
 
 void xa_task_data_free(xa_task_data *d) {
     if (!d) return;
+    xa_qa_data_free_questions(d);
     free(d->ex);
     free(d->pool);
     memset(d, 0, sizeof *d);
@@ -1274,7 +1276,10 @@ int xa_task_batcher_next(xa_task_batcher *bt, xa_task_batch *b) {
             }
             b->lens[row] = len;
         }
-        if (tagging) {
+        if (d->kind == XA_TASK_KIND_QA) {
+            b->labels[2 * r] = e->start;
+            b->labels[2 * r + 1] = e->end;
+        } else if (tagging) {
             int32_t *lab = b->labels + (size_t)r * T;
             memcpy(lab, e->tags, (size_t)e->len * sizeof *lab);
             for (int t = e->len; t < T; t++)

@@ -796,7 +796,7 @@ static xa_status parse_task(const xa_recipe *r, const char *path, xa_labels *lab
     xa_task_data d;
     xa_recipe_input ri;
     xa_recipe_input_init(&ri, r);
-    const xa_task_input in = {ri.kind, XA_TASK_FORMAT_AUTO, &ri.fields, ri.n_names ? ri.names : NULL, ri.n_names, 0};
+    const xa_task_input in = {ri.kind, XA_TASK_FORMAT_AUTO, &ri.fields, ri.n_names ? ri.names : NULL, ri.n_names, 0, 0};
     xa_status st = xa_task_data_load_input(&d, NULL, path, &in, 1 << 20, labels);
     xa_task_data_free(&d);
     return st;

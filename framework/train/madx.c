@@ -661,7 +661,7 @@ typedef struct task_model {
 /* The data-loading description of a spec (or of an eval input) for model m. */
 static xa_task_input task_input_of(const task_model *m, xa_task_kind kind, const xa_task_fields *fields,
                                    const char *const *names, int n_names) {
-    xa_task_input in = {kind, XA_TASK_FORMAT_AUTO, fields, names, n_names, 0};
+    xa_task_input in = {kind, XA_TASK_FORMAT_AUTO, fields, names, n_names, 0, 0};
     in.bert_pairs = m->enc.cfg.arch == XA_ARCH_BERT && m->enc.cfg.TV >= 2;
     return in;
 }
