@@ -14,6 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "core/core.h"
 #include "data/data.h"
 #include "eval/eval.h"
@@ -289,6 +291,136 @@ static void test_errors(void **state) {
     xa_task_data_free(&d);
 }
 
+/* ---- SQuAD v1.1 scoring ------------------------------------------------------------------------ */
+
+static void test_squad_hand_worked(void **state) {
+    (void)state;
+    char *n = NULL;
+    assert_int_equal(xa_squad_normalize("The  Cat's, hat!", 16, &n), XA_STATUS_OK);
+    assert_string_equal(n, "cats hat"); /* lower, no punctuation, no "the", one space */
+    free(n);
+    assert_int_equal(xa_squad_normalize("  An apple a day\tthe end  ", 26, &n), XA_STATUS_OK);
+    assert_string_equal(n, "apple day end");
+    free(n);
+    assert_int_equal(xa_squad_normalize("theory anthem", 13, &n), XA_STATUS_OK);
+    assert_string_equal(n, "theory anthem"); /* only whole words */
+    free(n);
+    assert_int_equal(xa_squad_normalize("Änderung der Größe", strlen("Änderung der Größe"), &n), XA_STATUS_OK);
+    assert_string_equal(n, "änderung der größe");
+    free(n);
+    assert_true(xa_squad_exact("the Broncos.", "Broncos") == 1.0);
+    assert_true(xa_squad_exact("Broncos", "Denver Broncos") == 0.0);
+    /* one shared token of 1 and 2: P 1, R 1/2, F1 2/3 */
+    assert_true(fabs(xa_squad_f1("Broncos", "Denver Broncos") - 2.0 / 3.0) < 1e-12);
+    /* bags: {cat 2, dog 1} & {cat 1, dog 2} = 2 shared of 3 and 3: F1 2/3 */
+    assert_true(fabs(xa_squad_f1("cat cat dog", "cat dog dog") - 2.0 / 3.0) < 1e-12);
+    assert_true(xa_squad_f1("a", "the") == 0.0); /* both normalize to nothing: no shared token */
+    double em, f1;
+    const char *golds[] = {"Santa Clara", "Levi's Stadium", "Levi's Stadium in the San Francisco Bay Area"};
+    assert_int_equal(xa_squad_score(&em, &f1, "Levi's Stadium", golds, 3), XA_STATUS_OK);
+    assert_true(em == 1.0 && f1 == 1.0);
+    /* "stadium in san francisco": all 4 shared with gold 3's 7 tokens: P 1, R 4/7, F1 8/11 */
+    assert_int_equal(xa_squad_score(&em, &f1, "Stadium in San Francisco", golds, 3), XA_STATUS_OK);
+    assert_true(em == 0.0);
+    assert_true(fabs(f1 - 8.0 / 11.0) < 1e-12);
+    /* no gold answer: SQuAD 2.0's rule against "" */
+    assert_int_equal(xa_squad_score(&em, &f1, "", NULL, 0), XA_STATUS_OK);
+    assert_true(em == 1.0 && f1 == 1.0);
+    assert_int_equal(xa_squad_score(&em, &f1, "empty", NULL, 0), XA_STATUS_OK);
+    assert_true(em == 0.0 && f1 == 0.0);
+}
+
+/* Every case of tests/data/qa/squad_golden.jsonl (the official script's logic in Python). */
+static void test_squad_official_golden(void **state) {
+    (void)state;
+    size_t n = 0;
+    char *text = xt_read_file(xt_data_path("qa/squad_golden.jsonl"), &n);
+    assert_non_null(text);
+    int cases = 0;
+    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+        json_error_t jerr;
+        json_t *o = json_loads(line, 0, &jerr);
+        assert_non_null(o);
+        const char *pred = json_string_value(json_object_get(o, "prediction"));
+        const json_t *g = json_object_get(o, "golds");
+        const char *golds[8];
+        const int ng = (int)json_array_size(g);
+        for (int i = 0; i < ng; i++) golds[i] = json_string_value(json_array_get(g, i));
+        char *norm = NULL;
+        assert_int_equal(xa_squad_normalize(pred, strlen(pred), &norm), XA_STATUS_OK);
+        double em, f1;
+        assert_int_equal(xa_squad_score(&em, &f1, pred, golds, ng), XA_STATUS_OK);
+        const char *want = json_string_value(json_object_get(o, "normalized"));
+        const double wem = json_real_value(json_object_get(o, "exact_match")),
+                     wf1 = json_real_value(json_object_get(o, "f1"));
+        if (strcmp(norm, want) != 0 || em != wem || fabs(f1 - wf1) > 1e-12)
+            fail_msg("case %d '%s': normalized '%s' EM %g F1 %.15g; the official logic: '%s' EM %g F1 %.15g", cases,
+                     pred, norm, em, f1, want, wem, wf1);
+        free(norm);
+        json_decref(o);
+        cases++;
+    }
+    assert_true(cases >= 30);
+    free(text);
+}
+
+/* ---- postprocessing ------------------------------------------------------------------------- */
+
+static void test_best_span(void **state) {
+    (void)state;
+    /* window 0: tokens 0..2 the question and specials (offsets -1), 3..7 context */
+    float lg0[8 * 2] = {
+        9, 9,  /* <s>: the highest logits, outside the context */
+        8, 8,  /* question */
+        0, 0,  /* </s> */
+        1, 0,  /* ctx 3 */
+        5, 0,  /* ctx 4: the best start */
+        0, 2,  /* ctx 5 */
+        0, 6,  /* ctx 6: the best end */
+        0, 7,  /* ctx 7: a higher end, too far for max_answer_length 3 */
+    };
+    int32_t off0[8 * 2] = {-1, -1, -1, -1, -1, -1, 0, 3, 4, 8, 9, 12, 13, 17, 18, 30};
+    xa_qa_window w[2] = {{lg0, off0, 8}, {NULL, NULL, 0}};
+    int32_t b = -1, e = -1;
+    double score = 0;
+    assert_int_equal(xa_qa_best_span(w, 1, 20, 3, &b, &e, &score), 1);
+    assert_int_equal(b, 4); /* tokens 4..6 */
+    assert_int_equal(e, 17);
+    assert_true(score == 11.0);
+    /* a longer limit takes token 7's end */
+    assert_int_equal(xa_qa_best_span(w, 1, 20, 30, &b, &e, &score), 1);
+    assert_int_equal(e, 30);
+    assert_true(score == 12.0);
+    /* end before start is refused: the best start moves after every good end */
+    float lg1[8 * 2];
+    memcpy(lg1, lg0, sizeof lg1);
+    lg1[2 * 7] = 20; /* start at token 7: ends 5 and 6 come before it */
+    lg1[2 * 7 + 1] = -50;
+    assert_int_equal(xa_qa_best_span(w + 0, 1, 20, 30, &b, &e, &score), 1);
+    xa_qa_window w1 = {lg1, off0, 8};
+    assert_int_equal(xa_qa_best_span(&w1, 1, 20, 30, &b, &e, &score), 1);
+    assert_int_equal(b, 4); /* 7..7 scores 20 - 50 < 5 + 6 */
+    assert_int_equal(e, 17);
+    /* n_best 1: only the top start (7) and top end (6): 6 < 7, nothing counts */
+    assert_int_equal(xa_qa_best_span(&w1, 1, 1, 30, &b, &e, &score), 0);
+    /* two windows: the best over both, mapped through each window's offsets */
+    float lg2[6 * 2] = {0, 0, 0, 0, 0, 0, 9, 1, 1, 9, 0, 0};
+    int32_t off2[6 * 2] = {-1, -1, -1, -1, -1, -1, 13, 17, 18, 30, 31, 35};
+    xa_qa_window two[2] = {{lg0, off0, 8}, {lg2, off2, 6}};
+    assert_int_equal(xa_qa_best_span(two, 2, 20, 3, &b, &e, &score), 1);
+    assert_int_equal(b, 13); /* window 1 tokens 3..4: 18 > 11 */
+    assert_int_equal(e, 30);
+    assert_true(score == 18.0);
+    /* spans that touch the question or the specials never count, however high */
+    float lg3[4 * 2] = {50, 50, 40, 40, 0, 0, 1, 1};
+    int32_t off3[4 * 2] = {-1, -1, -1, -1, -1, -1, 5, 9};
+    xa_qa_window w3 = {lg3, off3, 4};
+    assert_int_equal(xa_qa_best_span(&w3, 1, 20, 30, &b, &e, &score), 1);
+    assert_int_equal(b, 5);
+    assert_int_equal(e, 9);
+    assert_int_equal(xa_qa_best_span(&w3, 1, 2, 30, &b, &e, &score), 0); /* the top 2 are both outside */
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_char_offsets),
@@ -296,6 +428,9 @@ int main(void) {
         cmocka_unit_test(test_bert_layout),
         cmocka_unit_test(test_squad_and_jsonl_agree),
         cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_squad_hand_worked),
+        cmocka_unit_test(test_squad_official_golden),
+        cmocka_unit_test(test_best_span),
     };
     return cmocka_run_group_tests_name("qa", tests, group_setup, group_teardown);
 }
