@@ -923,7 +923,12 @@ xa_status xa_task_data_load_input(xa_task_data *d, xa_spm *spm, const char *path
     }
     const xa_task_kind kind = in->kind;
     xa_task_format fmt = in->format;
-    if (kind == XA_TASK_KIND_QA) return xa_qa_data_load(d, spm, path, in, max_len);
+    if (kind == XA_TASK_KIND_QA) { /* the labels are the two logits, start and end */
+        xa_status st = labels ? xa_qa_data_load(d, spm, path, in, max_len)
+                              : xa_error_set(XA_STATUS_USAGE, "xa_task_data_load", "labels", NULL, "NULL argument");
+        if (!st && labels->n == 0) *labels = d->labels;
+        return st;
+    }
     if (!path || !labels) {
         return xa_error_set(XA_STATUS_USAGE, "xa_task_data_load", "path and labels", NULL,
                             "NULL argument");
