@@ -94,6 +94,12 @@ if expect 0 "question_answering recipe runs" -- "$xa" run "$data/recipe/tiny-qa.
   contains "$(grep '"type": "eval"' "$m" | tail -1)" '"metric": "f1"' "qa dev rows select by f1"
   contains "$(grep '"type": "eval"' "$m" | tail -1)" '"exact_match": ' "qa dev rows hold exact_match"
 fi
+# predict does not answer questions yet: a usage error, not a crash
+stdin="$tmp/qa.in"
+printf 'What is it?\tIt is a printer.\n' >"$stdin"
+expect 2 "predict with a question-answering head is refused" -- "$xa" predict --model "$out_dir" --stack lang:de,task:qa
+contains "$err" "question-answering" "predict names the question-answering head"
+unset stdin
 # a QA-only key on another task type, and a classification metric for QA: exit 2
 cat >"$tmp/bad3.yaml" <<YAML
 extends: $data/recipe/tiny-pair.yaml
