@@ -27,13 +27,13 @@
 #include "io/file.h"
 #include "io/safetensors.h"
 #include "tensor/tensor.h"
-#include "tokenizer/spm.h"
+#include "tokenizer/tok.h"
 
 #define MAX_ADAPTERS 32
 #define MAX_LINE (1 << 20)
 
 typedef struct predictor {
-    xa_spm *spm;
+    xa_tok *tok;             /* SentencePiece (XLM-R) or WordPiece (BERT), from the base */
     xa_encoder enc;
     xa_composer *cp;
     xa_head head;
@@ -335,7 +335,7 @@ static xa_status keep_hidden(predictor *p, const float *h, int len) {
 /* One input: encode, forward, print. */
 static xa_status predict_line(predictor *p, const char *text, size_t n, int keep, FILE *out) {
     const int tagging = p->head.kind == XA_HEAD_TAGGING;
-    const xa_spm_special sp = xa_spm_special_ids(p->spm);
+    const xa_tok_special sp = xa_tok_special_ids(p->tok);
     int32_t ids[4096], word[4096];
     int len = 0;
     const char *words[2048];
@@ -345,14 +345,14 @@ static xa_status predict_line(predictor *p, const char *text, size_t n, int keep
     if (!tagging) {
         int32_t *enc = NULL;
         size_t ne = 0;
-        st = xa_spm_encode(p->spm, text, n, 1, &enc, &ne);
+        st = xa_tok_encode(p->tok, text, n, 1, &enc, &ne);
         if (st) return st;
         len = (int)(ne < (size_t)p->T ? ne : (size_t)p->T);
         memcpy(ids, enc, (size_t)len * sizeof(int32_t));
-        if ((size_t)len < ne) ids[len - 1] = sp.eos;
+        if ((size_t)len < ne) ids[len - 1] = sp.sep;
         free(enc);
     } else {
-        ids[len] = sp.bos;
+        ids[len] = sp.cls;
         word[len++] = -1;
         size_t i = 0;
         while (i < n && n_words < 2048) {
@@ -364,7 +364,7 @@ static xa_status predict_line(predictor *p, const char *text, size_t n, int keep
             wlen[n_words] = j - i;
             int32_t *enc = NULL;
             size_t ne = 0;
-            st = xa_spm_encode(p->spm, text + i, j - i, 0, &enc, &ne);
+            st = xa_tok_encode(p->tok, text + i, j - i, 0, &enc, &ne);
             if (st) return st;
             if (ne == 0 && len < p->T - 1) { /* a word without pieces is <unk>, as in data/task.c */
                 ids[len] = sp.unk;
@@ -378,7 +378,7 @@ static xa_status predict_line(predictor *p, const char *text, size_t n, int keep
             n_words++;
             i = j;
         }
-        ids[len] = sp.eos;
+        ids[len] = sp.sep;
         word[len++] = -1;
     }
     int32_t lens[1] = {len};
@@ -529,15 +529,18 @@ int cli_cmd_predict(int argc, char **argv) {
         p.model_dir = model;
         base_dir = recipe.base;
         snprintf(tok, sizeof tok, "%s", recipe.tokenizer);
-    } else if ((st = xa_path_join(tok, sizeof tok, base, "sentencepiece.bpe.model"))) {
-        return cli_fail();
+    } else {
+        snprintf(tok, sizeof tok, "%s", base); /* the base directory's tokenizer, chosen by xa_tok_load */
     }
     char why[XA_PATH_MAX + 96];
     p.T = max_len > 0 ? (int)max_len : default_seq_len(model ? &recipe : NULL, head ? head : setup_dir, why, sizeof why);
     if (max_len > 0) snprintf(why, sizeof why, "--seq-len");
-    st = xa_spm_load(&p.spm, tok);
-    if (!st) st = xa_spm_set_ids(p.spm, XA_SPM_IDS_XLMR);
+    st = xa_tok_load(&p.tok, tok);
     if (!st) st = xa_encoder_load(&p.enc, NULL, base_dir, 0);
+    if (!st && xa_tok_vocab_size(p.tok) != p.enc.cfg.V)
+        st = xa_error_set(XA_STATUS_CONFIG, xa_tok_path(p.tok), "the base model's vocabulary size",
+                          "wrong tokenizer for this base?", "tokenizer has %d pieces, %s has vocab_size %d",
+                          xa_tok_vocab_size(p.tok), base_dir, p.enc.cfg.V);
     if (!st) p.enc.cfg.fingerprint = xa_hub_base_fingerprint(&p.enc); /* adapters on another base warn */
     if (!st) {
         const xa_encoder_config *ec = &p.enc.cfg;
@@ -609,7 +612,7 @@ fail:
     xa_encoder_acts_free(&p.acts);
     xa_composer_free(p.cp);
     xa_encoder_free(&p.enc);
-    xa_spm_free(p.spm);
+    xa_tok_free(p.tok);
     if (st) return cli_fail();
     return CLI_EXIT_OK;
 }

@@ -57,8 +57,8 @@ static int cmp_names(const void *a, const void *b) {
 
 typedef struct loader {
     xa_task_data *d;
-    const xa_spm *spm;
-    xa_spm_special sp;
+    const xa_tok *tok;
+    xa_tok_special sp;
     int max_len;
     int fixed; /* 1: labels come from *user (a label outside is an error) */
     const xa_labels *user;
@@ -174,7 +174,7 @@ static xa_status sent_reserve(loader *L, size_t need) {
 static xa_status sent_begin(loader *L, int64_t line) {
     xa_status st = sent_reserve(L, 1);
     if (st) return st;
-    L->ids[0] = L->sp.bos;
+    L->ids[0] = L->sp.cls;
     L->tags[0] = TASK_IGNORE;
     L->word[0] = -1;
     L->n = 1;
@@ -187,7 +187,7 @@ static xa_status sent_begin(loader *L, int64_t line) {
 static xa_status sent_word(loader *L, int64_t line, const char *text, size_t len, int32_t tag) {
     int32_t *ids = NULL;
     size_t n = 0;
-    xa_status st = L->spm ? xa_spm_encode(L->spm, text, len, 0, &ids, &n) : XA_STATUS_OK; /* check mode: <unk> */
+    xa_status st = L->tok ? xa_tok_encode(L->tok, text, len, 0, &ids, &n) : XA_STATUS_OK; /* check mode: <unk> */
     if (st) {
         xa_error_prefix("%s:%lld", L->d->path, (long long)line);
         return st;
@@ -228,13 +228,13 @@ static xa_status sent_end(loader *L, int32_t label) {
     int tagging = d->kind == XA_TASK_KIND_TAGGING;
     xa_status st = sent_reserve(L, L->n + 1);
     if (st) return st;
-    L->ids[L->n] = L->sp.eos;
+    L->ids[L->n] = L->sp.sep;
     L->tags[L->n] = TASK_IGNORE;
     L->word[L->n] = -1;
     L->n++;
     if (L->n > (size_t)L->max_len) { /* keep max_len - 1 tokens, then </s> */
         size_t k = (size_t)L->max_len - 1;
-        L->ids[k] = L->sp.eos;
+        L->ids[k] = L->sp.sep;
         L->tags[k] = TASK_IGNORE;
         L->word[k] = -1;
         L->n = (size_t)L->max_len;
@@ -274,12 +274,12 @@ static xa_status add_text(loader *L, int64_t line, const char *text, size_t len,
     if (st) return st;
     int32_t *ids = NULL;
     size_t n = 0;
-    if (L->spm) {
-        st = xa_spm_encode(L->spm, text, len, 1, &ids, &n);
+    if (L->tok) {
+        st = xa_tok_encode(L->tok, text, len, 1, &ids, &n);
     } else if ((ids = malloc(3 * sizeof *ids))) { /* check mode: <s> <unk> </s> */
-        ids[0] = L->sp.bos;
+        ids[0] = L->sp.cls;
         ids[1] = L->sp.unk;
-        ids[2] = L->sp.eos;
+        ids[2] = L->sp.sep;
         n = 3;
     } else {
         st = nomem();
@@ -522,7 +522,7 @@ static xa_status finish_labels(loader *L, xa_labels *out) {
     return XA_STATUS_OK;
 }
 
-xa_status xa_task_data_load(xa_task_data *d, xa_spm *spm, const char *path, xa_task_kind kind,
+xa_status xa_task_data_load(xa_task_data *d, const xa_tok *tok, const char *path, xa_task_kind kind,
                             xa_task_format fmt, int max_len, xa_labels *labels) {
     memset(d, 0, sizeof *d);
     if (!path || !labels) {
@@ -545,20 +545,16 @@ xa_status xa_task_data_load(xa_task_data *d, xa_spm *spm, const char *path, xa_t
     snprintf(d->path, sizeof d->path, "%s", path);
     xa_status st = resolve_format(path, kind, &fmt);
     if (st) return st;
-    if (spm && xa_spm_get_ids(spm) != XA_SPM_IDS_XLMR) {
-        st = xa_spm_set_ids(spm, XA_SPM_IDS_XLMR);
-        if (st) return st;
-    }
     loader *L = calloc(1, sizeof *L);
     if (!L) return nomem();
     L->d = d;
-    L->spm = spm;
-    if (spm) {
-        L->sp = xa_spm_special_ids(spm);
+    L->tok = tok;
+    if (tok) {
+        L->sp = xa_tok_special_ids(tok);
     } else { /* check mode: the XLM-R ids */
-        L->sp.bos = 0;
+        L->sp.cls = 0;
         L->sp.pad = 1;
-        L->sp.eos = 2;
+        L->sp.sep = 2;
         L->sp.unk = 3;
     }
     L->max_len = max_len;

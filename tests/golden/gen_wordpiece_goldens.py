@@ -45,8 +45,9 @@ What it writes under tests/data/wordpiece/:
                   anything to it: "CP<TAB>slow-lower<TAB>slow-cased<TAB>fast-lower", each the basic
                   tokens of "0" + chr(CP) + "0" joined by spaces ("=": unchanged). Hangul
                   syllables are sampled like the ideographs.
-  bert-base/      a tiny BertForMaskedLM base on that vocabulary (config.json, model.safetensors with
-                  deterministic weights, vocab.txt) plus an adapter and a head for it, for the CLI test.
+  tiny-bert/      base/: a tiny BertForMaskedLM base on that vocabulary (config.json,
+                  model.safetensors with deterministic weights, vocab.txt); adapter/ and head/: the
+                  tiny XLM-R fixture's (tests/data/torchbin/tiny) renamed for BERT; for the CLI test.
 
 Run once from the repository root (the outputs are committed; tests need no Python):
     /usr/bin/python3 tests/golden/gen_wordpiece_goldens.py --corpus
@@ -517,7 +518,8 @@ def read_st(path):
 
 
 def write_bert_base(vocab_list):
-    d = os.path.join(OUT, "bert-base")
+    top = os.path.join(OUT, "tiny-bert")
+    d = os.path.join(top, "base")
     os.makedirs(d, exist_ok=True)
     V, C, L, FF, P = len(vocab_list), 16, 2, 32, 64
     rng = random.Random(2018)
@@ -569,15 +571,15 @@ def write_bert_base(vocab_list):
     # the tiny XLM-R fixture's adapter and head (C = 16, 2 layers), renamed for a BERT model
     tiny = os.path.join(ROOT, "tests", "data", "torchbin", "tiny")
     for sub, fname in (("adapter", "adapter.safetensors"), ("head", "model_head.safetensors")):
-        os.makedirs(os.path.join(d, sub), exist_ok=True)
+        os.makedirs(os.path.join(top, sub), exist_ok=True)
         ts, meta = read_st(os.path.join(tiny, sub, fname))
         ts = collections.OrderedDict((k.replace("roberta.", "bert.", 1), v) for k, v in ts.items())
-        write_st(os.path.join(d, sub, fname), ts, meta)
+        write_st(os.path.join(top, sub, fname), ts, meta)
         cname = "adapter_config.json" if sub == "adapter" else "head_config.json"
         with open(os.path.join(tiny, sub, cname)) as f:
             c = json.load(f)
         c["model_class"], c["model_name"], c["model_type"] = "BertAdapterModel", "tiny-bert", "bert"
-        with open(os.path.join(d, sub, cname), "w") as f:
+        with open(os.path.join(top, sub, cname), "w") as f:
             json.dump(c, f, indent=2)
             f.write("\n")
 
