@@ -17,7 +17,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 data=$root/tests/data
 harnesses=(safetensors hf_config adapter_config head_config fusion_config adapter_setup setup recipe
-           task_tsv task_jsonl task_conll mlm ckpt torchbin)
+           task_tsv task_jsonl task_conll mlm ckpt torchbin wordpiece tokenizer_json)
 
 # The seed files of a harness: fixtures of tests/data (under 64 KiB) and tests/fuzz/seeds/NAME.
 seeds() {
@@ -35,6 +35,8 @@ seeds() {
       task_conll)    find "$data" -name '*.conll' ;;
       mlm)           find "$data/recipe/mono" "$data/spm" -name '*.txt' ;;
       torchbin)      find "$data/torchbin" -name '*.bin' -size -64k ;;
+      wordpiece)     find "$data/wordpiece" -name 'heldout.txt'; find "$data/spm" -name 'heldout.txt' ;;
+      tokenizer_json) find "$data/wordpiece" -name 'tokenizer.json' -o -name 'vocab.txt' -path '*/base/*' ;;
     esac
     if [[ -d "$here/seeds/$name" ]]; then find "$here/seeds/$name" -type f; fi
   } | sort
