@@ -83,6 +83,7 @@ static void print_help(void) {
            "                         so predict sees what eval scored; with --head or --setup-dir, the\n"
            "                         seq_len in the provenance of the run that trained it; else 256.\n"
            "                         --max-len is the old name\n"
+           "      --precision P      fp32 (default) or bf16 matrix products (AVX512-BF16)\n"
            "  -j, --threads N        threads (default: all cores)\n"
            "  -h, --help             show this help\n");
 }
@@ -458,7 +459,7 @@ static xa_status predict_line(predictor *p, const char *text, size_t n, int keep
 }
 
 int cli_cmd_predict(int argc, char **argv) {
-    enum { OPT_HEAD = 256, OPT_SETUP, OPT_SEED, OPT_PER_LINE, OPT_HIDDEN, OPT_SETUP_DIR };
+    enum { OPT_HEAD = 256, OPT_SETUP, OPT_SEED, OPT_PER_LINE, OPT_HIDDEN, OPT_SETUP_DIR, OPT_PRECISION };
     static const struct option opts[] = {
         {"model", required_argument, NULL, 'm'},  {"stack", required_argument, NULL, 's'},
         {"base", required_argument, NULL, 'b'},   {"adapter", required_argument, NULL, 'a'},
@@ -468,6 +469,7 @@ int cli_cmd_predict(int argc, char **argv) {
         {"hidden-states", required_argument, NULL, OPT_HIDDEN}, {"seq-len", required_argument, NULL, 't'},
         {"max-len", required_argument, NULL, 't'},
         {"threads", required_argument, NULL, 'j'}, {"help", no_argument, NULL, 'h'},
+        {"precision", required_argument, NULL, OPT_PRECISION},
         {NULL, 0, NULL, 0},
     };
     const char *cmd = "predict", *model = NULL, *stack = NULL, *base = NULL, *head = NULL, *setup = NULL,
@@ -495,6 +497,16 @@ int cli_cmd_predict(int argc, char **argv) {
             break;
         case OPT_PER_LINE: per_line = 1; break;
         case OPT_HIDDEN: hidden = optarg; break;
+        case OPT_PRECISION: {
+            xa_precision pr;
+            if (xa_precision_parse(optarg, "--precision", &pr)) {
+                xa_error_clear();
+                return cli_usage_error(cmd, "--precision: '%s' is not fp32 or bf16", optarg);
+            }
+            if (xa_gemm_set_precision(pr) != pr)
+                XA_LOG_WARN("predict: --precision bf16, but this CPU has no bf16 kernel (AVX512-BF16): fp32 products");
+            break;
+        }
         case 't':
             if (!cli_parse_i64(cmd, "--seq-len", optarg, 4, 4096, &max_len)) return CLI_EXIT_USAGE;
             break;

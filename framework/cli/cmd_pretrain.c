@@ -47,6 +47,8 @@ static void print_help(void) {
            "      --heldout FILE     held-out text: its MLM loss every --eval-every steps (an \"eval\"\n"
            "                         row of metrics.jsonl, on its first 8 batches)\n"
            "      --eval-every N     steps between those evaluations (default 0: none)\n"
+           "      --precision P      fp32 (default) or bf16 matrix products (bf16 operands, fp32\n"
+           "                         accumulation, AVX512-BF16; the checkpoint identity records it)\n"
            "  -j, --threads N        threads (default: all cores)\n"
            "  -q, --quiet            no progress line, only warnings and errors\n"
            "  -h, --help             show this help\n"
@@ -56,7 +58,8 @@ static void print_help(void) {
 }
 
 enum { OPT_LR = 256, OPT_WARMUP, OPT_WD, OPT_CLIP, OPT_CKPT, OPT_MAXDOCS, OPT_PAIRS, OPT_TLM, OPT_ALIGN,
-       OPT_ALIGN_PAIRS, OPT_ALIGN_TEMP, OPT_PAIR_ALPHA, OPT_LOG, OPT_SCHED, OPT_HELDOUT, OPT_EVAL };
+       OPT_ALIGN_PAIRS, OPT_ALIGN_TEMP, OPT_PAIR_ALPHA, OPT_LOG, OPT_SCHED, OPT_HELDOUT, OPT_EVAL,
+       OPT_PRECISION };
 
 /* DIR/NAME exists. */
 static int has(const char *dir, const char *name) {
@@ -98,6 +101,7 @@ int cli_cmd_pretrain(int argc, char **argv) {
         {"align-temp", required_argument, NULL, OPT_ALIGN_TEMP}, {"pair-alpha", required_argument, NULL, OPT_PAIR_ALPHA},
         {"lr-scheduler", required_argument, NULL, OPT_SCHED}, {"heldout", required_argument, NULL, OPT_HELDOUT},
         {"eval-every", required_argument, NULL, OPT_EVAL}, {"quiet", no_argument, NULL, 'q'},
+        {"precision", required_argument, NULL, OPT_PRECISION},
         {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
     };
     const char *cmd = "pretrain", *model = "tiny", *heldout = NULL, *heldout_name = "heldout";
@@ -175,6 +179,14 @@ int cli_cmd_pretrain(int argc, char **argv) {
             if (xa_sched_parse_kind(optarg, &o.k.sched))
                 return cli_usage_error(cmd, "--lr-scheduler: unknown schedule '%s' (linear, cosine, constant, "
                                             "constant_with_warmup)", optarg);
+            break;
+        case OPT_PRECISION:
+            if (xa_precision_parse(optarg, "--precision", &o.k.precision)) {
+                xa_error_clear();
+                return cli_usage_error(cmd, "--precision: '%s' is not fp32 or bf16", optarg);
+            }
+            if (xa_precision_effective(o.k.precision) != o.k.precision)
+                XA_LOG_WARN("pretrain: --precision bf16, but this CPU has no bf16 kernel (AVX512-BF16): fp32 products");
             break;
         case OPT_HELDOUT: heldout = optarg; break;
         case OPT_EVAL:

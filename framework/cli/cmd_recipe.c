@@ -31,6 +31,7 @@ typedef struct recipe_args {
     int resume;
     int64_t threads;
     int force;
+    const char *precision;
 } recipe_args;
 
 /* ---- the commands -------------------------------------------------------------------------------- */
@@ -73,6 +74,9 @@ static void print_help(const char *cmd) {
         printf("  -n, --dry-run        print the plan (trained / skipped / evaluated) and exit\n");
     printf("      --set KEY=VALUE  override a recipe key (repeatable), e.g. --set phases.task.lr=3e-4\n"
            "  -j, --threads N      threads (default: the recipe's, else all cores)\n"
+           "      --precision P    fp32 or bf16 matrix products (bf16 operands, fp32 accumulation) for\n"
+           "                       every phase, over the recipe's precision keys; bf16 needs AVX512-BF16\n"
+           "                       (else fp32, with a warning); recorded in each output's provenance\n"
            "  -q, --quiet          no progress lines, only warnings and errors (the results still print)\n"
            "  -h, --help           show this help\n");
     if (strcmp(cmd, "eval"))
@@ -102,7 +106,7 @@ static void print_plan(const xa_plan *pl, xa_phase_kind only) {
 }
 
 static int run_recipe_cmd(const char *cmd, int argc, char **argv) {
-    enum { OPT_SET = 256, OPT_SEED };
+    enum { OPT_SET = 256, OPT_SEED, OPT_PRECISION };
     const int is_run = !strcmp(cmd, "run");
     static const struct option opts_train[] = {
         {"phase", required_argument, NULL, 'p'}, {"lang", required_argument, NULL, 'l'},
@@ -110,6 +114,7 @@ static int run_recipe_cmd(const char *cmd, int argc, char **argv) {
         {"force", no_argument, NULL, 'f'},       {"resume", no_argument, NULL, 'r'},
         {"dry-run", no_argument, NULL, 'n'},     {"threads", required_argument, NULL, 'j'},
         {"quiet", no_argument, NULL, 'q'},       {"help", no_argument, NULL, 'h'},
+        {"precision", required_argument, NULL, OPT_PRECISION},
         {NULL, 0, NULL, 0},
     };
     static const struct option opts_run[] = {
@@ -118,6 +123,7 @@ static int run_recipe_cmd(const char *cmd, int argc, char **argv) {
         {"force", required_argument, NULL, 'f'}, {"resume", no_argument, NULL, 'r'},
         {"dry-run", no_argument, NULL, 'n'},     {"threads", required_argument, NULL, 'j'},
         {"quiet", no_argument, NULL, 'q'},       {"help", no_argument, NULL, 'h'},
+        {"precision", required_argument, NULL, OPT_PRECISION},
         {NULL, 0, NULL, 0},
     };
     recipe_args a;
@@ -144,6 +150,15 @@ static int run_recipe_cmd(const char *cmd, int argc, char **argv) {
             a.force = 1;
             force_phase = is_run ? optarg : NULL;
             break;
+        case OPT_PRECISION: {
+            xa_precision pr;
+            if (xa_precision_parse(optarg, "--precision", &pr)) {
+                xa_error_clear();
+                return cli_usage_error(cmd, "--precision: '%s' is not fp32 or bf16", optarg);
+            }
+            a.precision = optarg;
+            break;
+        }
         case 'r': a.resume = 1; break; /* resuming is the default; accepted for clarity */
         case 'n': dry_run = 1; break;
         case 'j':
@@ -185,6 +200,16 @@ static int run_recipe_cmd(const char *cmd, int argc, char **argv) {
     static xa_recipe r; /* large: keep it off the stack */
     if (xa_recipe_load(&r, a.recipe, a.sets, a.n_sets)) return cli_fail();
     xa_threads_set(a.threads ? (int)a.threads : r.threads);
+    if (a.precision) /* every phase, over the recipe's keys */
+        for (int i = 0; i < r.n_phases; i++) snprintf(r.phases[i].precision, sizeof r.phases[i].precision, "%s", a.precision);
+    for (int i = 0; i < r.n_phases; i++) {
+        const xa_cfg_phase *p = &r.phases[i];
+        if (!strcmp(p->precision, "bf16") && xa_pipeline_precision(p) != XA_PRECISION_BF16) {
+            XA_LOG_WARN("%s phase: precision bf16 asked, but this CPU has no bf16 kernel (AVX512-BF16): fp32 products",
+                        xa_phase_kind_name(p->kind));
+            break;
+        }
+    }
     if (only != XA_PHASE_N && only != XA_PHASE_EVAL && xa_recipe_phase(&r, only) < 0) {
         fprintf(stderr, "xadapt %s: the recipe %s has no %s phase\n", cmd, a.recipe, a.phase);
         return CLI_EXIT_USAGE;

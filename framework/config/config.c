@@ -1118,8 +1118,10 @@ static xa_status render_json(const cnode *v, const char *label, char *dst) {
 /* ==== schema walk: the sections ==== */
 
 static const char *const g_top_keys[] = {"extends", "name",     "output", "seed",
-                                         "seeds",   "threads",  "model",  "languages",
+                                         "seeds",   "threads",  "precision", "model",  "languages",
                                          "data",    "adapters", "phases", NULL};
+/* precision: the matrix products (tensor.h), fp32 or bf16 (bf16 operands, fp32 accumulation) */
+static const char *const g_precisions[] = {"fp32", "bf16", NULL};
 static const char *const g_model_keys[] = {"base", "tokenizer", "arch", "vocab_size", NULL};
 static const char *const g_lang_keys[] = {"source", "targets", "unseen", NULL};
 static const char *const g_data_keys[] = {"pretrain", "pairs", "lang_pairs", "mlm", "mlm_heldout", "retrieval", "task", NULL};
@@ -1404,6 +1406,8 @@ static const struct {
     {"hidden_dropout_prob", "hidden_dropout"},
     {"attention_probs_dropout_prob", "attention_dropout"},
     {"gradient_accumulation_steps", NULL},
+    {"bf16", "precision"},
+    {"fp16", "precision"},
 };
 #define BIG 9.0e15 /* below 2^53: integers compare exactly as doubles */
 
@@ -1447,12 +1451,13 @@ static const pfield g_pfields[] = {
     PFC(metric_for_best_model, K_TASK | K_FUS | K_FT, g_best_metrics,
         "accuracy, macro_f1 or loss (classification); span_f1 or loss (tagging)"),
     PF(eval_batches, P_INT, K_PRE | K_LANG, 1, 1 << 20, 0, 0, "an integer >= 1"),
+    PFC(precision, K_ALL, g_precisions, "fp32 or bf16"),
 };
 #define N_PFIELDS (sizeof g_pfields / sizeof *g_pfields)
 
 static const char *const g_default_setups[] = {"task_only", "src_stack", "madx", NULL};
 
-static void phase_defaults(xa_cfg_phase *p, xa_phase_kind k, uint64_t seed) {
+static void phase_defaults(xa_cfg_phase *p, xa_phase_kind k, uint64_t seed, const char *precision) {
     memset(p, 0, sizeof *p);
     p->kind = k;
     p->steps = k == XA_PHASE_PRETRAIN || k == XA_PHASE_LANG ? 1000 : 0;
@@ -1478,6 +1483,7 @@ static void phase_defaults(xa_cfg_phase *p, xa_phase_kind k, uint64_t seed) {
     p->weight_decay_all = 1;
     p->save_total_limit = 1;
     p->eval_batches = 8;
+    snprintf(p->precision, sizeof p->precision, "%s", precision[0] ? precision : "fp32");
     if (k == XA_PHASE_EVAL) {
         for (int i = 0; g_default_setups[i]; i++) {
             snprintf(p->setups[i], sizeof p->setups[i], "%s", g_default_setups[i]);
@@ -1599,7 +1605,7 @@ static xa_status read_phase(xa_recipe *r, xa_cfg_phase *p, const centry *item, i
                             best ? hint : NULL, "unknown phase kind '%s' in phases[%d]", kname,
                             index);
     }
-    phase_defaults(p, k, r->seed);
+    phase_defaults(p, k, r->seed, r->precision);
     if ((1u << k) & (K_TASK | K_FUS | K_FT)) /* the task's primary metric */
         snprintf(p->metric_for_best_model, sizeof p->metric_for_best_model, "%s",
                  r->task_type == XA_TASK_TAGGING ? "span_f1" : "accuracy");
@@ -1799,6 +1805,14 @@ static xa_status read_recipe(xa_recipe *r, const cnode *root) {
         (st = rd_int(v, "threads", 0, 4096, "an integer in [0, 4096] (0: all cores)",
                      &r->threads))) {
         return st;
+    }
+    if ((v = sget(&s, "precision"))) {
+        char hint[64];
+        const char *best = v->kind == N_SCALAR ? closest(v->text, g_precisions) : NULL;
+        snprintf(hint, sizeof hint, "did you mean '%s'?", best ? best : "");
+        if (v->kind != N_SCALAR || !in_list(v->text, g_precisions))
+            return bad_value(v, "precision", "fp32 or bf16", best ? hint : NULL);
+        snprintf(r->precision, sizeof r->precision, "%s", v->text);
     }
     if ((st = read_model(r, root)) || (st = read_languages(r, root)) || (st = read_data(r, root)) ||
         (st = read_adapters(r, root)) || (st = read_phases(r, root))) {

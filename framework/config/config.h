@@ -204,6 +204,7 @@ typedef struct xa_cfg_phase {
     char metric_for_best_model[24];                /* task/fusion/finetune: accuracy, macro_f1,
                                                       span_f1, loss (resolved: never empty there) */
     int eval_batches;                              /* pretrain/lang: held-out batches per eval (8) */
+    char precision[24];                            /* fp32 (default) | bf16: the matrix products */
     int n_languages;                               /* lang phase: a subset, 0 = all */
     char languages[XA_CFG_MAX_LANGS][16];
     int n_setups;                                  /* eval */
@@ -222,6 +223,7 @@ typedef struct xa_recipe {
     int n_seeds;
     uint64_t seeds[XA_CFG_MAX_SEEDS];
     int threads;
+    char precision[24];               /* top-level precision: every phase's default (fp32) */
     /* model (paths resolved) */
     char base[XA_CFG_PATH];
     char tokenizer[XA_CFG_PATH];

@@ -172,6 +172,8 @@ static void sb_phase(sbuf *b, const xa_cfg_phase *p, uint64_t seed, int tagging)
     /* config resolves an unset metric_for_best_model to the task's primary metric */
     if (p->metric_for_best_model[0] && strcmp(p->metric_for_best_model, tagging ? "span_f1" : "accuracy"))
         sb_printf(b, "metric_for_best_model: %s\n", p->metric_for_best_model);
+    /* the precision in effect (a bf16 recipe on a CPU without the kernel computes in fp32) */
+    if (k.precision != d.precision) sb_printf(b, "precision: %s\n", xa_precision_name(k.precision));
 }
 
 xa_train_knobs xa_pipeline_knobs(const xa_cfg_phase *p) {
@@ -187,7 +189,17 @@ xa_train_knobs xa_pipeline_knobs(const xa_cfg_phase *p) {
     k.attention_dropout = p->attention_dropout;
     k.weight_decay_all = p->weight_decay_all;
     k.save_total_limit = p->save_total_limit;
+    k.precision = xa_pipeline_precision(p);
     return k;
+}
+
+xa_precision xa_pipeline_precision(const xa_cfg_phase *p) {
+    xa_precision want = XA_PRECISION_FP32;
+    if (p->precision[0] && xa_precision_parse(p->precision, "precision", &want)) { /* config checked the name */
+        xa_error_clear();
+        want = XA_PRECISION_FP32;
+    }
+    return xa_precision_effective(want);
 }
 
 int xa_plan_lang_aligned(const xa_plan *pl, int i) {
@@ -440,6 +452,27 @@ static int same_provenance(const char *have, const char *want, char *why, size_t
                                         match ? match + key + 2 : "(none)", (int)(k - key - 2), w + key + 2);
         }
         w += k + (w[k] == '\n');
+    }
+    /* a line of have whose key want lacks (a setting written only when it differs from its
+     * default, set then and back at its default now): another setting too */
+    for (const char *h = have; *h;) {
+        size_t hk = strcspn(h, "\n");
+        const char *colon = memchr(h, ':', hk);
+        size_t key = colon ? (size_t)(colon - h) : hk;
+        int found = key == 3 && !strncmp(h, "run", 3); /* the run line is not a setting */
+        for (const char *w = want; *w && !found;) {
+            size_t k = strcspn(w, "\n");
+            if (k > key && !strncmp(w, h, key) && w[key] == ':') found = 1;
+            w += k + (w[k] == '\n');
+        }
+        if (!found) {
+            same = 0;
+            if (len < n)
+                len += (size_t)snprintf(why + len, n - len, "%s%.*s: was '%.*s', now (not set)", len ? "; " : "",
+                                        (int)key, h, hk > key + 2 ? (int)(hk - key - 2) : 0,
+                                        hk > key + 2 ? h + key + 2 : "");
+        }
+        h += hk + (h[hk] == '\n');
     }
     return same;
 }

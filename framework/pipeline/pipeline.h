@@ -176,6 +176,9 @@ xa_status xa_pipeline_validate(const xa_recipe *r);
 /* The trainer knobs of a recipe phase (lr_scheduler, adam_*, dropout overrides, weight_decay_all,
  * save_total_limit), as the runner hands them to train/. */
 xa_train_knobs xa_pipeline_knobs(const xa_cfg_phase *p);
+/* The precision of a phase's products in effect on this CPU (its `precision` key, bf16 only where
+ * the CPU has the kernel: tensor.h xa_precision_effective). */
+xa_precision xa_pipeline_precision(const xa_cfg_phase *p);
 
 /* OUTPUT/resolved-<task>.yaml: the resolved recipe, one per task of a shared output. */
 xa_status xa_pipeline_resolved_path(const xa_recipe *r, char *out, size_t n);

@@ -673,14 +673,17 @@ static xa_status book_close(cell_book *cb, FILE *out, const char *name) {
 
 /* The identity of a cell of the MLM or retrieval table: base, tokenizer, the adapters it ran
  * with (NULL: none), the data file and the settings. */
-static uint64_t lang_cell_id(const xa_recipe *r, const char *table, const char *lang, const char *col,
-                             const char *ad1, const char *ad2, const char *file, int B, int T, uint64_t seed) {
+static uint64_t lang_cell_id(const xa_recipe *r, const xa_cfg_phase *p, const char *table, const char *lang,
+                             const char *col, const char *ad1, const char *ad2, const char *file, int B, int T,
+                             uint64_t seed) {
     uint64_t h = xa_cell_begin(table);
     h = xa_cell_str(xa_cell_str(h, lang), col);
     h = xa_cell_file(xa_cell_dir(h, r->base), r->tokenizer);
     h = xa_cell_dir(xa_cell_dir(h, ad1), ad2);
     h = xa_cell_file(h, file);
-    return xa_cell_int(xa_cell_int(xa_cell_int(h, B), T), (int64_t)seed);
+    h = xa_cell_int(xa_cell_int(xa_cell_int(h, B), T), (int64_t)seed);
+    /* bf16 products only (fp32 cells keep the ids they had before the key existed) */
+    return xa_pipeline_precision(p) == XA_PRECISION_BF16 ? xa_cell_str(h, "bf16") : h;
 }
 
 /* The held-out MLM table (data.mlm_heldout): masked-piece accuracy of the base alone, with the
@@ -733,7 +736,7 @@ static xa_status eval_mlm_table(FILE *out, const xa_recipe *r, const xa_cfg_phas
         static const char *const names[3] = {"base", "own", "source"};
         for (int c = 0; c < 3 && !st; c++) {
             if (c > 0 && !dirs[c]) continue;
-            const uint64_t id = lang_cell_id(r, "mlm", l, names[c], dirs[c], NULL, text, B, T, r->seed);
+            const uint64_t id = lang_cell_id(r, p, "mlm", l, names[c], dirs[c], NULL, text, B, T, r->seed);
             double v[3];
             const int reused = book_reuse(&cb, id, v, 3);
             if (!reused) {
@@ -845,7 +848,7 @@ static xa_status eval_retrieval_table(FILE *out, const xa_recipe *r, const xa_cf
         for (int c = 0; c < 2 && !st; c++) {
             if (c == 1 && !have) continue;
             const char *col = c ? "lang_adapters" : "base";
-            const uint64_t id = lang_cell_id(r, "retrieval", l, col, c ? src_dir : NULL, c ? own : NULL, file,
+            const uint64_t id = lang_cell_id(r, p, "retrieval", l, col, c ? src_dir : NULL, c ? own : NULL, file,
                                              p->batch_size, p->seq_len, 0);
             xa_retrieval_metrics m;
             if (!reuse_retrieval(&cb, id, &m)) {
@@ -895,7 +898,8 @@ static uint64_t task_cell_id(const xa_recipe *r, const xa_cfg_phase *p, const ch
     h = xa_cell_dir(xa_cell_dir(h, e->fusion), e->head);
     if (e->base[0]) h = xa_cell_dir(h, e->base); /* full_ft (absent otherwise: older cells keep their ids) */
     h = xa_cell_file(h, test);
-    return xa_cell_int(xa_cell_int(h, p->batch_size), p->seq_len);
+    h = xa_cell_int(xa_cell_int(h, p->batch_size), p->seq_len);
+    return xa_pipeline_precision(p) == XA_PRECISION_BF16 ? xa_cell_str(h, "bf16") : h; /* as lang_cell_id */
 }
 
 /* The per-class reports of a task table: those of the previous complete set (reused with their
@@ -1181,6 +1185,9 @@ xa_status xa_pipeline_run(xa_plan *pl, const xa_plan_opts *o, FILE *out) {
         const xa_cfg_phase *p = &r->phases[i];
         if (o->only != XA_PHASE_N && p->kind != o->only) continue;
         ran++;
+        /* the phase's products (the trainer sets its runs' too; evaluation runs under this) */
+        const xa_precision prec = xa_gemm_set_precision(xa_pipeline_precision(p));
+        if (prec == XA_PRECISION_BF16 && out) fprintf(out, "%s: bf16 products (%s)\n", xa_phase_kind_name(p->kind), xa_gemm_engine());
         switch (p->kind) {
         case XA_PHASE_PRETRAIN: st = phase_pretrain(out, r, p, pl); break;
         case XA_PHASE_LANG: st = phase_lang(out, r, p, o, pl); break;
@@ -1190,6 +1197,7 @@ xa_status xa_pipeline_run(xa_plan *pl, const xa_plan_opts *o, FILE *out) {
         case XA_PHASE_FINETUNE: st = phase_finetune(out, r, p, o, pl); break;
         default: break;
         }
+        xa_gemm_set_precision(XA_PRECISION_FP32);
     }
     if (!st && !ran && o->only == XA_PHASE_EVAL) { /* eval without an eval phase: the default setups */
         static xa_cfg_phase p; /* large (setup names): off the stack */

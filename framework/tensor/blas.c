@@ -185,12 +185,16 @@ xa_status xa_precision_parse(const char *name, const char *where, xa_precision *
 const char *xa_precision_name(xa_precision p) { return p == XA_PRECISION_BF16 ? "bf16" : "fp32"; }
 
 xa_precision xa_gemm_set_precision(xa_precision p) {
-    g_precision = p == XA_PRECISION_BF16 && xa_gemm_bf16_available() ? XA_PRECISION_BF16 : XA_PRECISION_FP32;
+    g_precision = xa_precision_effective(p);
     g_bf16_asked = p == XA_PRECISION_BF16;
     return g_precision;
 }
 
 xa_precision xa_gemm_precision(void) { return g_precision; }
+
+xa_precision xa_precision_effective(xa_precision p) {
+    return p == XA_PRECISION_BF16 && xa_gemm_bf16_available() ? XA_PRECISION_BF16 : XA_PRECISION_FP32;
+}
 
 uint16_t xa_bf16_round(float f) { return xa_gemm_bf16_bits(f); }
 

@@ -93,6 +93,8 @@ const char *xa_precision_name(xa_precision p);
  * only where the CPU has the kernel, else FP32. */
 xa_precision xa_gemm_set_precision(xa_precision p);
 xa_precision xa_gemm_precision(void);
+/* What xa_gemm_set_precision(p) would put in effect on this CPU, without setting it. */
+xa_precision xa_precision_effective(xa_precision p);
 /* The bf16 contract in scalar C, on every machine: op(A) and op(B) rounded to bf16 (nearest even),
  * each product exact in fp32, summed in fp32 per block of 256 k values, two k values at a time
  * (acc += a[k+1] b[k+1], then acc += a[k] b[k], as VDPBF16PS does), the blocks added into C. */

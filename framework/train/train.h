@@ -39,6 +39,9 @@ typedef struct xa_train_knobs {
     int save_total_limit;      /* checkpoints kept: checkpoint/ (the latest, which resumes) and
                                   up to N - 1 older ones as checkpoint-<step>/; 1 (default): only
                                   the latest; 0: every one */
+    xa_precision precision;    /* the matrix products (recipe key precision): FP32 (default) or
+                                  BF16 (tensor.h: bf16 operands, fp32 accumulation, where the CPU
+                                  has the kernel; elsewhere fp32, and the identity says fp32) */
 } xa_train_knobs;
 
 xa_train_knobs xa_train_knobs_default(void);

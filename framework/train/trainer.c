@@ -28,7 +28,7 @@
 #define SMOOTH_BETA 0.95 /* the progress line's loss: about the last 20 steps */
 
 xa_train_knobs xa_train_knobs_default(void) {
-    xa_train_knobs k = {XA_SCHED_KIND_LINEAR, 0.9, 0.999, 1e-8, -1.0, -1.0, 1, 1};
+    xa_train_knobs k = {XA_SCHED_KIND_LINEAR, 0.9, 0.999, 1e-8, -1.0, -1.0, 1, 1, XA_PRECISION_FP32};
     return k;
 }
 
@@ -109,8 +109,9 @@ static xa_status start(xa_trainer *t, const xa_trainer_ops *ops, void *ctx) {
         log_line(t, "=== %s: resuming at step %lld of %lld (%s)", o->label, (long long)t->ts.step, (long long)o->steps,
                  o->identity);
     else
-        log_line(t, "=== %s: starting, %lld steps, lr %g, %s schedule (%s)", o->label, (long long)o->steps, o->lr,
-                 xa_sched_kind_name(k.sched), o->identity);
+        log_line(t, "=== %s: starting, %lld steps, lr %g, %s schedule, %s products (%s)", o->label,
+                 (long long)o->steps, o->lr, xa_sched_kind_name(k.sched), xa_precision_name(xa_gemm_precision()),
+                 o->identity);
     xa_progress_init(&t->prog, o->progress, o->label, "tok", t->ts.step, o->steps);
     xa_loss_log_init(&t->log, t->mf, o->log_every);
     t->log.phase = o->phase ? o->phase : o->label;
@@ -224,9 +225,13 @@ xa_status xa_trainer_run(xa_trainer *t, const xa_trainer_opts *o, xa_optim *opt,
     memset(t, 0, sizeof *t);
     t->o = *o;
     t->opt = opt;
+    /* the run's products in its precision (process-wide: the phases run one at a time) */
+    const xa_precision was = xa_gemm_precision();
+    xa_gemm_set_precision(knobs_of(t).precision);
     xa_status st = start(t, ops, ctx);
     int end = 0;
     while (!st && !end && !t->stop && t->ts.step < o->steps) st = one_step(t, ops, ctx, &end);
+    xa_gemm_set_precision(was);
     if (st) {
         if (t->logf) log_line(t, "=== %s: stopped at step %lld by an error: %s", o->label, (long long)t->ts.step,
                               xa_error_last()->what);
@@ -282,6 +287,8 @@ void xa_trainer_identity_knobs(char *id, size_t n, const xa_train_knobs *k) {
     if (k->hidden_dropout >= 0) ITEM(" hidden_dropout=%.10g", k->hidden_dropout);
     if (k->attention_dropout >= 0) ITEM(" attention_dropout=%.10g", k->attention_dropout);
     if (k->weight_decay_all != d.weight_decay_all) ITEM(" decay=hf");
+    /* the precision in effect: a bf16 checkpoint resumed where the products would be fp32 is refused */
+    if (xa_precision_effective(k->precision) != d.precision) ITEM(" precision=%s", xa_precision_name(xa_precision_effective(k->precision)));
 #undef ITEM
 }
 
