@@ -1,6 +1,7 @@
 /* data/mlm: masked-language-model corpora (see data.h): HF run_mlm.py's group_texts packing and
  * DataCollatorForLanguageModeling's 80/10/10 masking, deterministic and resumable; optionally
- * whole-word masking (DataCollatorForWholeWordMask adapted to SentencePiece, see mask_whole_word).
+ * whole-word masking (DataCollatorForWholeWordMask with the tokenizer's word starts: "▁" pieces for
+ * SentencePiece, pieces without "##" for WordPiece, as HF's collator; see mask_whole_word).
  * Not here (yet): line-by-line padding mode, sharding by rank. */
 #include "data/data.h"
 

@@ -1,6 +1,8 @@
 /* data/task: labelled task data (see data.h) — sentence classification from TSV or JSON lines,
- * BIO token tagging from CoNLL or JSON lines — encoded in the XLM-R convention, and a
- * length-bucketed, deterministic, resumable batcher over it.
+ * BIO token tagging from CoNLL or JSON lines — encoded with the base's tokenizer (tokenizer/tok.h:
+ * XLM-R <s> X </s>, or BERT [CLS] X [SEP] with WordPiece), and a length-bucketed, deterministic,
+ * resumable batcher over it. A WordPiece word of a tagging file is encoded on its own, as
+ * BertTokenizer with is_split_into_words does (its basic tokenizer may split it at punctuation).
  *
  * Alignment follows Hugging Face run_ner.py with label_all_tokens=False: every word is encoded on
  * its own (XLMRobertaTokenizer with is_split_into_words=True encodes " word", i.e. SentencePiece's
