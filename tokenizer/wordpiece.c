@@ -17,6 +17,8 @@
  *  - vocab.txt lines ending in "\r" are refused: load_vocab would keep the "\r" in every piece and
  *    nothing would match (a CRLF file), which deserves an error rather than all-[UNK] output.
  *
+ * Not here (see wordpiece.h): training, decoding, never_split lists, do_basic_tokenize = false.
+ *
  * References: Devlin et al. 2019 (BERT) and google-research/bert tokenization.py; transformers'
  * tokenization_bert.py (BasicTokenizer, WordpieceTokenizer); Unicode UAX #15 (normalisation).
  */

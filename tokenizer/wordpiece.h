@@ -25,8 +25,8 @@
  * stripped; a piece listed twice maps to its last line. Refused with file:line and what was expected:
  * an empty file, invalid UTF-8, a NUL byte, a "\r" line end, no unk piece, more than 2^24 lines.
  *
- * Not here: training, decoding ids back to text, tokenize_chinese_chars = false combined with
- * never_split lists, added tokens that are matched after normalisation.
+ * Not here: training, decoding ids back to text, BasicTokenizer's never_split lists beyond the
+ * specials, do_basic_tokenize = false, added tokens that are matched after normalisation.
  *
  * Threads: after load, the const functions may be called from several threads at once.
  */
