@@ -5,6 +5,8 @@
 # its inputs are the golden ids of BertTokenizer ([CLS] ... [SEP], checked through `tokenizer
 # encode` and the hidden-state row counts); vocab.txt and a WordPiece tokenizer.json give the same
 # predictions; tokenizer_config.json's do_lower_case is read; --seq-len truncates keeping [SEP];
+# a recipe's language adapters, task adapter and eval table run on the BERT base (model.tokenizer
+# defaulting to BASE/vocab.txt) and predict --model serves its output;
 # a base without a tokenizer, a Unigram tokenizer.json alone, a malformed vocab.txt and a vocabulary
 # of the wrong size fail with clear messages.
 # usage: test_wordpiece.sh PATH/TO/xadapt   (CTest passes it; XA_TEST_DATA and XA_TEST_TMP are set)
@@ -84,7 +86,44 @@ else
   fail "predict --seq-len 4: exit $?"; cat "$tmp/p-short.err"
 fi
 
-# 6. clear errors
+# 6. the MAD-X phases on the BERT base: language adapters (MLM with [MASK]), a task adapter and the
+# eval table, with model.tokenizer defaulting to BASE/vocab.txt; then predict --model on the output
+rd=$data/recipe
+cat >"$tmp/bert.yaml" <<YAML
+extends: $(cd "$(dirname "$0")/../.." && pwd)/configs/training/madx.yaml
+name: bert
+output: $tmp/run
+seed: 3
+seeds: [3]
+threads: 1
+model: {base: $tmp/base}
+languages: {source: en, targets: [de, fr]}
+data:
+  mlm: $rd/mono/{lang}.txt
+  task:
+    name: pkg
+    type: classification
+    train: $rd/pkg/en.train.tsv
+    dev: $rd/pkg/en.dev.tsv
+    test: $rd/pkg/{lang}.test.tsv
+adapters:
+  lang: {preset: seq_bn_inv, reduction_factor: 4}
+  task: {preset: seq_bn, reduction_factor: 8}
+phases:
+  - lang: {steps: 6, batch_size: 8, seq_len: 32, lr: 1e-3, ckpt_every: 3}
+  - task: {epochs: 1, batch_size: 16, seq_len: 48, lr: 1e-3, eval_every: 10, ckpt_every: 10}
+  - eval: {setups: [task_only, madx], batch_size: 32, seq_len: 48}
+YAML
+stdin=/dev/null
+expect 0 "xadapt run: lang, task and eval phases on a BERT base" -- "$xa" run "$tmp/bert.yaml"
+[[ -f $tmp/run/eval/pkg/results.md ]] && echo "ok: the eval table" || fail "no eval/pkg/results.md"
+grep -q "tokenizer: \"$tmp/base/vocab.txt\"" "$tmp/run/resolved-pkg.yaml" && echo "ok: model.tokenizer defaults to vocab.txt" \
+  || fail "resolved recipe: $(grep tokenizer "$tmp/run/resolved-pkg.yaml")"
+stdin=$tmp/in.txt
+expect 0 "predict --model on the BERT output" -- "$xa" predict --model "$tmp/run" --stack lang:de,task:pkg
+[[ $(grep -c '"label": ' <<<"$out") -eq 3 ]] || fail "predict --model: expected 3 lines"
+
+# 7. clear errors
 mkdir -p "$tmp/none" "$tmp/unigram" "$tmp/badvocab" "$tmp/small"
 cp "$tmp/base/config.json" "$tmp/base/model.safetensors" "$tmp/none/"
 expect 1 "a base without a tokenizer" -- predict "$tmp/none" "$tmp/e1"

@@ -45,7 +45,7 @@ What it writes under tests/data/wordpiece/:
                   anything to it: "CP<TAB>slow-lower<TAB>slow-cased<TAB>fast-lower", each the basic
                   tokens of "0" + chr(CP) + "0" joined by spaces ("=": unchanged). Hangul
                   syllables are sampled like the ideographs.
-  tiny-bert/      base/: a tiny BertForMaskedLM base on that vocabulary (config.json,
+  tiny-bert/      base/: a tiny BertForMaskedLM base (with its MLM head) on that vocabulary (config.json,
                   model.safetensors with deterministic weights, vocab.txt); adapter/ and head/: the
                   tiny XLM-R fixture's (tests/data/torchbin/tiny) renamed for BERT; for the CLI test.
 
@@ -556,6 +556,11 @@ def write_bert_base(vocab_list):
         t[p + "output.dense.bias"] = rnd(C)
         t[p + "output.LayerNorm.weight"] = const(1.0, C)
         t[p + "output.LayerNorm.bias"] = const(0.0, C)
+    t["cls.predictions.transform.dense.weight"] = rnd(C, C)  # the MLM head (decoder tied)
+    t["cls.predictions.transform.dense.bias"] = rnd(C)
+    t["cls.predictions.transform.LayerNorm.weight"] = const(1.0, C)
+    t["cls.predictions.transform.LayerNorm.bias"] = const(0.0, C)
+    t["cls.predictions.bias"] = const(0.0, V)
     write_st(os.path.join(d, "model.safetensors"), t, {"format": "pt"})
     cfg = {"architectures": ["BertForMaskedLM"], "attention_probs_dropout_prob": 0.1,
            "hidden_act": "gelu", "hidden_dropout_prob": 0.1, "hidden_size": C,
