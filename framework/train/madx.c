@@ -189,6 +189,7 @@ typedef struct lang_run {
     /* held-out MLM validation (o->heldout and eval_every > 0) */
     xa_mlm_data *hd;           /* the held-out text, or NULL */
     double val_loss;           /* of the last evaluation, NAN before the first */
+    xa_trainer_micro micro;    /* the step's batch in grad_accum pieces */
 } lang_run;
 
 static xa_status lang_init(void *ctx, xa_train_state *ts) {
@@ -239,23 +240,33 @@ static xa_status lang_align_pass(lang_run *L, xa_trainer *t, float *loss, float 
     return XA_STATUS_OK;
 }
 
-/* Hot loop: masked batch -> forward through the frozen base and the adapter -> MLM loss on the
- * masked rows -> backward down to the lowest adapter site; then the alignment pass, if any. */
+/* Hot loop: masked batch, drawn whole (its masks, so its masked count) -> per micro-batch
+ * (grad_accum pieces of its rows) forward through the frozen base and the adapter -> MLM loss on
+ * the piece's masked rows, weighted by its share of the batch's -> backward down to the lowest
+ * adapter site; then the alignment pass, if any, once per step (AdapterDrop too: one draw a step). */
 static xa_status lang_step(void *ctx, xa_trainer *t, float *loss, double *tokens) {
     lang_run *L = ctx;
     const xa_phase_opts *o = L->o;
-    xa_batch b = {L->batch->ids, NULL, L->batch->lens, o->B, L->T};
     xa_mlm_data_next(L->data, L->batch);
     if (o->adapter_drop > 0) xa_composer_adapterdrop(L->cp, o->adapter_drop, &t->ts.rng);
-    xa_composer_set_mode(L->cp, 1, &t->ts.rng);
-    xa_status st = xa_encoder_forward(L->enc, L->acts, &b, &L->hook, 1, &t->ts.rng);
-    if (st) return st;
+    xa_status st = XA_STATUS_OK;
     const xa_encoder_config *ec = &L->enc->cfg;
-    *loss = xa_mlm_head_forward(L->head, xa_encoder_hidden(L->enc, L->acts, ec->L - 1), L->batch->rows,
-                                L->batch->targets, L->batch->m, L->enc->t[XA_ENC_WTE], &L->hook, NULL);
-    memset(L->dlast, 0, (size_t)o->B * L->T * ec->C * sizeof(float));
-    xa_mlm_head_backward(L->head, L->dlast, NULL, L->enc->t[XA_ENC_WTE], &L->hook, 1.0f);
-    xa_encoder_backward(L->enc, L->acts, &b, &L->hook, L->dlast, NULL);
+    const int pieces = xa_trainer_micro_count(&L->micro, o->B), M = L->batch->m;
+    double sum = 0;
+    for (int k = 0; k < pieces; k++) {
+        xa_mlm_batch v;
+        const int m = xa_trainer_micro_mlm(&L->micro, L->batch, L->T, k, &v);
+        xa_batch b = {v.ids, NULL, v.lens, v.B, L->T};
+        xa_composer_set_mode(L->cp, 1, &t->ts.rng);
+        if ((st = xa_encoder_forward(L->enc, L->acts, &b, &L->hook, 1, &t->ts.rng))) return st;
+        *loss = xa_mlm_head_forward(L->head, xa_encoder_hidden(L->enc, L->acts, ec->L - 1), v.rows, v.targets, m,
+                                    L->enc->t[XA_ENC_WTE], &L->hook, NULL);
+        memset(L->dlast, 0, (size_t)v.B * L->T * ec->C * sizeof(float));
+        xa_mlm_head_backward(L->head, L->dlast, NULL, L->enc->t[XA_ENC_WTE], &L->hook, M > 0 ? (float)m / (float)M : 1.0f);
+        xa_encoder_backward(L->enc, L->acts, &b, &L->hook, L->dlast, NULL);
+        sum += (double)*loss * m;
+    }
+    if (pieces > 1 && M > 0) *loss = (float)(sum / M); /* the mean over the whole batch's masked pieces */
     if (L->n_al > 0) {
         float al_loss = 0, al_acc = 0;
         if ((st = lang_align_pass(L, t, &al_loss, &al_acc))) return st;
@@ -280,7 +291,7 @@ static xa_status lang_validate(lang_run *L, xa_trainer *t) {
     double sum = 0;
     xa_composer_skip_lowest(L->cp, 0);
     xa_composer_set_mode(L->cp, 0, NULL);
-    xa_status st = xa_trainer_mlm_heldout(L->enc, L->acts, L->head, &L->hook, L->hd, L->batch,
+    xa_status st = xa_trainer_mlm_heldout(L->enc, L->acts, L->head, &L->hook, L->hd, L->batch, &L->micro,
                                           o->eval_batches > 0 ? o->eval_batches : 8, &n, &sum);
     if (st) return st;
     L->val_loss = n ? sum / (double)n : NAN;
@@ -470,12 +481,14 @@ xa_status xa_train_lang(const char *base_dir, const char *tokenizer, const char 
         data.mask_prob = (float)o->mlm_prob;
         if (o->whole_word) st = xa_mlm_data_set_whole_word(&data, spm);
     }
+    /* activations for one micro-batch of the step's batch (grad_accum) */
+    if (!st) st = xa_trainer_micro_init(&L.micro, o->B, o->k.grad_accum, T, 1, "xa_train_lang");
     if (!st) st = xa_mlm_batch_init(&batch, o->B, T);
-    if (!st) st = xa_mlm_head_init(&head, ec->C, ec->V, ec->eps, o->B * T, 0);
+    if (!st) st = xa_mlm_head_init(&head, ec->C, ec->V, ec->eps, L.micro.rows * T, 0);
     if (!st) st = xa_mlm_head_load(&head, ec->arch, base_dir);
     /* with alignment the trained side's n pairs run as one more batch: rows for max(B, n) */
     const int n_al = o->align > 0 ? (o->align_pairs > 0 ? o->align_pairs : (o->B + 1) / 2) : 0;
-    const int rows = o->B > n_al ? o->B : n_al;
+    const int rows = L.micro.rows > n_al ? L.micro.rows : n_al;
     if (!st) st = xa_encoder_acts_init(&acts, ec, rows, T, 1);
     if (!st) st = xa_composer_init(&cp, ec);
     xa_adapter *ad = NULL;
@@ -534,6 +547,7 @@ xa_status xa_train_lang(const char *base_dir, const char *tokenizer, const char 
 done:
     xa_trainer_close(&tr);
     xa_mlm_data_free(&hd);
+    xa_trainer_micro_free(&L.micro);
     align_close(&L);
     xa_encoder_acts_free(&acts_src);
     xa_pair_data_free(&pd);
@@ -909,6 +923,7 @@ typedef struct task_run {
     char out_dir[XA_PATH_MAX], best[XA_PATH_MAX];
     const xa_best_metric *metric; /* what selects the best dev evaluation */
     double last_dev;           /* the last evaluation's value of it, NAN before the first */
+    xa_trainer_micro micro;    /* the step's batch in grad_accum pieces */
 } task_run;
 
 static xa_status task_init(void *ctx, xa_train_state *ts) {
@@ -947,21 +962,36 @@ static xa_status task_seek(void *ctx, const char *path, xa_trainer *t) {
     return XA_STATUS_OK;
 }
 
-/* Hot loop: the next batch (none at the end of an epoch) -> forward through the setup and the
- * head -> loss (+ the fusion regulariser) -> backward down to the lowest trained site. */
+/* Hot loop: the next batch (none at the end of an epoch) -> per micro-batch (grad_accum pieces
+ * of its rows) forward through the setup and the head -> loss, weighted by the piece's share of
+ * the batch's labels (or their class weights) -> backward down to the lowest trained site. The
+ * fusion regulariser (a function of the weights) joins once per step, after the first piece. */
 static xa_status task_step(void *ctx, xa_trainer *t, float *loss, double *tokens) {
     task_run *R = ctx;
     xa_task_batch *tb = R->tb;
     if (!xa_task_batcher_next(R->bt, tb)) return XA_STATUS_OK; /* the next call starts the next epoch */
     if (R->o->adapter_drop > 0 && R->m->hk) xa_composer_adapterdrop(R->m->cp, R->o->adapter_drop, &t->ts.rng);
     xa_status st = XA_STATUS_OK;
-    *loss = task_forward(R->m, tb, 1, &t->ts.rng, NULL, &st);
-    if (st) return st;
-    if (R->fu && R->fu->cfg.regularization) *loss += xa_composer_fusion_regularizer(R->m->cp, 0.01f);
-    memset(R->dlast, 0, (size_t)tb->B * tb->T * R->m->enc.cfg.C * sizeof(float));
-    xa_head_backward(&R->m->head, R->dlast, 1.0f);
-    xa_batch b = {tb->ids, NULL, tb->lens, tb->B, tb->T};
-    xa_encoder_backward(&R->m->enc, &R->m->acts, &b, R->m->hk, R->dlast, NULL);
+    const int pieces = xa_trainer_micro_count(&R->micro, tb->B);
+    const float *cw = R->m->head.class_w;
+    const double total = pieces > 1 ? xa_trainer_task_count(tb, R->spec->tagging, cw) : 0;
+    double sum = 0;
+    float reg = 0;
+    for (int k = 0; k < pieces; k++) {
+        xa_task_batch v;
+        xa_trainer_micro_task(&R->micro, tb, R->spec->tagging, k, &v);
+        const double c = pieces > 1 ? xa_trainer_task_count(&v, R->spec->tagging, cw) : 1;
+        *loss = task_forward(R->m, &v, 1, &t->ts.rng, NULL, &st);
+        if (st) return st;
+        if (k == 0 && R->fu && R->fu->cfg.regularization) reg = xa_composer_fusion_regularizer(R->m->cp, 0.01f);
+        memset(R->dlast, 0, (size_t)v.B * v.T * R->m->enc.cfg.C * sizeof(float));
+        xa_head_backward(&R->m->head, R->dlast, pieces > 1 ? (total > 0 ? (float)(c / total) : 0.0f) : 1.0f);
+        xa_batch b = {v.ids, NULL, v.lens, v.B, v.T};
+        xa_encoder_backward(&R->m->enc, &R->m->acts, &b, R->m->hk, R->dlast, NULL);
+        sum += (double)*loss * c;
+    }
+    if (pieces > 1) *loss = total > 0 ? (float)(sum / total) : 0.0f; /* the whole batch's mean */
+    if (R->fu && R->fu->cfg.regularization) *loss += reg;
     *tokens = (double)tb->B * tb->T;
     return XA_STATUS_OK;
 }
@@ -1152,7 +1182,7 @@ xa_status xa_train_task(const char *base_dir, const char *tokenizer, const char 
     memset(&tr, 0, sizeof tr);
     memset(res, 0, sizeof *res);
     res->best_dev = -1;
-    task_run R = {o, spec, base_name_of(base_dir), &m, NULL, NULL, &dev, &bt, &tb, NULL, 0, 0, 0, "", "", NULL, NAN};
+    task_run R = {o, spec, base_name_of(base_dir), &m, NULL, NULL, &dev, &bt, &tb, NULL, 0, 0, 0, "", "", NULL, NAN, {0, 0, NULL, NULL}};
 
     const int full = spec->train_base;
     if (full && (spec->n_frozen || spec->new_adapter || spec->frozen_task_dir || spec->n_fuse || spec->setup))
@@ -1195,11 +1225,13 @@ xa_status xa_train_task(const char *base_dir, const char *tokenizer, const char 
         st = xa_error_set(XA_STATUS_CONFIG, spec->train_path, "at least 2 labels", NULL, "the training data has %d label(s)", m.labels.n);
         goto done;
     }
-    st = xa_head_init(&m.head, spec->tagging ? XA_HEAD_TAGGING : XA_HEAD_CLASSIFICATION, m.enc.cfg.C, m.labels.n,
-                      m.enc.cfg.p_hidden, o->B, T, 1);
+    /* activations (encoder, composer, head) for one micro-batch of the step's batch (grad_accum) */
+    st = xa_trainer_micro_init(&R.micro, o->B, o->k.grad_accum, T, 0, "xa_train_task");
+    if (!st) st = xa_head_init(&m.head, spec->tagging ? XA_HEAD_TAGGING : XA_HEAD_CLASSIFICATION, m.enc.cfg.C, m.labels.n,
+                               m.enc.cfg.p_hidden, R.micro.rows, T, 1);
     uint64_t cw_hash = 0;
     if (!st && o->class_weights != XA_CLASS_WEIGHTS_NONE) st = task_class_weights(&m, &train, o, spec, &cw_hash);
-    if (!st) st = task_model_plan(&m, spec->setup, o->B, T, 1);
+    if (!st) st = task_model_plan(&m, spec->setup, R.micro.rows, T, 1);
     if (!st) st = xa_trainer_optim_init(&opt, &o->k);
     if (!st && full) st = xa_trainer_add_encoder_groups(&opt, &m.enc, o->weight_decay);
     if (!st && R.ad) st = xa_optim_add_group(&opt, R.ad->name, R.ad->params, R.ad->grads, R.ad->n_params, 1.0, o->weight_decay, 1, NULL);
@@ -1216,7 +1248,7 @@ xa_status xa_train_task(const char *base_dir, const char *tokenizer, const char 
         st = xa_error_set(XA_STATUS_USAGE, out_dir, NULL, NULL, "path too long");
     if (!st) st = xa_path_join(R.best, sizeof R.best, out_dir, "best");
     if (st) goto done;
-    R.dlast = xa_aligned_alloc((size_t)o->B * T * m.enc.cfg.C * sizeof(float), 64);
+    R.dlast = xa_aligned_alloc((size_t)R.micro.rows * T * m.enc.cfg.C * sizeof(float), 64);
     if (!R.dlast) {
         st = xa_error_set(XA_STATUS_NOMEM, "xa_train_task", NULL, NULL, "out of memory");
         goto done;
@@ -1260,6 +1292,7 @@ xa_status xa_train_task(const char *base_dir, const char *tokenizer, const char 
     }
 done:
     xa_trainer_close(&tr);
+    xa_trainer_micro_free(&R.micro);
     xa_aligned_free(R.dlast);
     xa_optim_free(&opt);
     xa_task_batch_free(&tb);
