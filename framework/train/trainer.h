@@ -49,7 +49,8 @@ typedef struct xa_trainer_ops {
      * move the data there; set t->stop when the checkpointed run had already stopped early. */
     xa_status (*seek)(void *ctx, const char *path, xa_trainer *t);
     /* One step's loss and gradients (zeroed before) at t->ts; *tokens: the batch's tokens, 0 when
-     * there was no batch (the end of an epoch: nothing is stepped, the loop asks again). */
+     * there was no batch (the end of an epoch: nothing is stepped, the loop asks again). With
+     * grad_accum the phase runs the step's batch in micro-batches here (xa_trainer_micro). */
     xa_status (*step)(void *ctx, xa_trainer *t, float *loss, double *tokens);
     /* After the optimizer step (t->ts.step counts it): the metrics line's extra JSON fragment. */
     void (*extra)(void *ctx, const xa_trainer *t, char *buf, size_t n);
