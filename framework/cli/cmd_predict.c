@@ -39,6 +39,7 @@ typedef struct predictor {
     xa_head head;
     xa_head_file_config hc;
     int have_head;
+    int pair;           /* classification lines "TEXT<TAB>TEXT_PAIR" are sentence pairs */
     char head_dir[XA_PATH_MAX];
     xa_encoder_acts acts;
     int T;
@@ -59,7 +60,8 @@ static void print_help(void) {
            "\n"
            "Read one input per line on stdin and print one JSON line per input on stdout:\n"
            "classification {\"label\", \"probs\"}, tagging {\"tokens\", \"tags\", \"probs\"} (lines are\n"
-           "whitespace-separated words).\n"
+           "whitespace-separated words). With --pair (the default for a --model recipe of type\n"
+           "pair_classification) a line TEXT<TAB>TEXT_PAIR is one sentence pair.\n"
            "\n"
            "options:\n"
            "  -m, --model DIR        an xadapt recipe output directory (its resolved-TASK.yaml names the base)\n"
@@ -336,6 +338,9 @@ static xa_status keep_hidden(predictor *p, const float *h, int len) {
 /* One input: encode, forward, print. */
 static xa_status predict_line(predictor *p, const char *text, size_t n, int keep, FILE *out) {
     const int tagging = p->head.kind == XA_HEAD_TAGGING;
+    if (p->head.kind == XA_HEAD_MULTIPLE_CHOICE) /* one line would be N encoder rows: not built */
+        return xa_error_set(XA_STATUS_USAGE, "predict", "a classification or tagging head",
+                            "score a multiple-choice test file with xadapt eval", "predict does not read multiple-choice lines");
     const xa_spm_special sp = xa_spm_special_ids(p->spm);
     int32_t ids[4096], word[4096];
     int len = 0;
@@ -343,7 +348,30 @@ static xa_status predict_line(predictor *p, const char *text, size_t n, int keep
     size_t wlen[2048];
     int n_words = 0;
     xa_status st = XA_STATUS_OK;
-    if (!tagging) {
+    const char *tab = p->pair && !tagging ? memchr(text, '\t', n) : NULL;
+    if (tab) { /* a sentence pair as data/task.c encodes it: <s> A </s></s> B </s>, longest_first */
+        int32_t *ea = NULL, *eb = NULL;
+        size_t na = 0, nb = 0;
+        st = xa_spm_encode(p->spm, text, (size_t)(tab - text), 0, &ea, &na);
+        if (!st) st = xa_spm_encode(p->spm, tab + 1, n - (size_t)(tab + 1 - text), 0, &eb, &nb);
+        const size_t budget = p->T > 6 ? (size_t)p->T - 4 : 2;
+        while (!st && na + nb > budget) {
+            if (na > nb) na--;
+            else nb--;
+        }
+        if (!st && na + nb + 4 > sizeof ids / sizeof *ids) na = nb = 0;
+        if (!st) {
+            ids[len++] = sp.bos;
+            for (size_t i = 0; i < na; i++) ids[len++] = ea[i];
+            ids[len++] = sp.eos;
+            ids[len++] = sp.eos;
+            for (size_t i = 0; i < nb; i++) ids[len++] = eb[i];
+            ids[len++] = sp.eos;
+        }
+        free(ea);
+        free(eb);
+        if (st) return st;
+    } else if (!tagging) {
         int32_t *enc = NULL;
         size_t ne = 0;
         st = xa_spm_encode(p->spm, text, n, 1, &enc, &ne);
@@ -458,7 +486,7 @@ static xa_status predict_line(predictor *p, const char *text, size_t n, int keep
 }
 
 int cli_cmd_predict(int argc, char **argv) {
-    enum { OPT_HEAD = 256, OPT_SETUP, OPT_SEED, OPT_PER_LINE, OPT_HIDDEN, OPT_SETUP_DIR, OPT_PRECISION };
+    enum { OPT_HEAD = 256, OPT_SETUP, OPT_SEED, OPT_PER_LINE, OPT_HIDDEN, OPT_SETUP_DIR, OPT_PRECISION, OPT_PAIR };
     static const struct option opts[] = {
         {"model", required_argument, NULL, 'm'},  {"stack", required_argument, NULL, 's'},
         {"base", required_argument, NULL, 'b'},   {"adapter", required_argument, NULL, 'a'},
@@ -466,7 +494,7 @@ int cli_cmd_predict(int argc, char **argv) {
         {"setup-dir", required_argument, NULL, OPT_SETUP_DIR},
         {"seed", required_argument, NULL, OPT_SEED}, {"per-line-stack", no_argument, NULL, OPT_PER_LINE},
         {"hidden-states", required_argument, NULL, OPT_HIDDEN}, {"seq-len", required_argument, NULL, 't'},
-        {"max-len", required_argument, NULL, 't'},
+        {"max-len", required_argument, NULL, 't'}, {"pair", no_argument, NULL, OPT_PAIR},
         {"threads", required_argument, NULL, 'j'}, {"help", no_argument, NULL, 'h'},
         {"precision", required_argument, NULL, OPT_PRECISION},
         {NULL, 0, NULL, 0},
@@ -474,7 +502,7 @@ int cli_cmd_predict(int argc, char **argv) {
     const char *cmd = "predict", *model = NULL, *stack = NULL, *base = NULL, *head = NULL, *setup = NULL,
                *hidden = NULL, *setup_dir = NULL;
     const char *adapters[MAX_ADAPTERS];
-    int n_adapters = 0, per_line = 0;
+    int n_adapters = 0, per_line = 0, pair = 0;
     int64_t seed = -1, max_len = 0, threads = 0; /* max_len 0: the default of default_seq_len */
     opterr = 0;
     optind = 1;
@@ -496,6 +524,7 @@ int cli_cmd_predict(int argc, char **argv) {
             break;
         case OPT_PER_LINE: per_line = 1; break;
         case OPT_HIDDEN: hidden = optarg; break;
+        case OPT_PAIR: pair = 1; break;
         case OPT_PRECISION: {
             xa_precision pr;
             if (xa_precision_parse(optarg, "--precision", &pr)) {
@@ -529,6 +558,7 @@ int cli_cmd_predict(int argc, char **argv) {
     static predictor p;
     static xa_recipe recipe;
     memset(&p, 0, sizeof p);
+    p.pair = pair || (model && recipe.task_type == XA_TASK_PAIR_CLASSIFICATION);
     xa_status st = XA_STATUS_OK;
     char tok[XA_PATH_MAX];
     const char *base_dir = base;

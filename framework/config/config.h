@@ -220,7 +220,21 @@ typedef struct xa_cfg_phase {
                                                       {src} / {tgt} / {task} placeholders */
 } xa_cfg_phase;
 
-typedef enum xa_task_type { XA_TASK_CLASSIFICATION = 0, XA_TASK_TAGGING } xa_task_type;
+typedef enum xa_task_type {
+    XA_TASK_CLASSIFICATION = 0,
+    XA_TASK_TAGGING,
+    XA_TASK_PAIR_CLASSIFICATION, /* "pair_classification": two texts, a classification head */
+    XA_TASK_MULTIPLE_CHOICE,     /* "multiple_choice": COPA-style, AdapterHub's multiple_choice head */
+} xa_task_type;
+
+#define XA_CFG_MAX_CHOICES     16
+#define XA_CFG_MAX_TASK_LABELS 256
+/* data.task.fields: the JSON keys of the task files' fields ("" = the default key). */
+typedef struct xa_cfg_task_fields {
+    char text[64], text_pair[64], label[64], tokens[64], tags[64], premise[64], question[64];
+    int n_choices;                        /* 0: the default (choice1, choice2) */
+    char choices[XA_CFG_MAX_CHOICES][64];
+} xa_cfg_task_fields;
 
 typedef struct xa_recipe {
     char path[XA_CFG_PATH];           /* the recipe file as given */
@@ -251,6 +265,9 @@ typedef struct xa_recipe {
     char retrieval[XA_CFG_PATH];      /* optional: held-out aligned pairs per {lang} (eval) */
     char task_name[XA_CFG_NAME];
     xa_task_type task_type;
+    xa_cfg_task_fields task_fields;   /* data.task.fields */
+    int n_task_labels;                /* data.task.labels: names of integer labels / tags, in id order */
+    char task_labels[XA_CFG_MAX_TASK_LABELS][64];
     char task_train[XA_CFG_PATH];
     char task_dev[XA_CFG_PATH];
     char task_test[XA_CFG_PATH];

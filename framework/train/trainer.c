@@ -438,17 +438,21 @@ int xa_trainer_micro_mlm(xa_trainer_micro *u, const xa_mlm_batch *g, int T, int 
 void xa_trainer_micro_task(const xa_trainer_micro *u, const xa_task_batch *g, int tagging, int k, xa_task_batch *view) {
     *view = *g;
     if (u->n == 1) return;
-    const int r0 = k * u->rows, r1 = r0 + u->rows < g->B ? r0 + u->rows : g->B;
-    XA_ASSERT(r0 < r1);
-    view->B = r1 - r0;
-    view->ids = g->ids + (size_t)r0 * g->T;
+    const int nc = g->n_choices > 0 ? g->n_choices : 1;
+    const int e0 = k * u->rows, e1 = e0 + u->rows < g->n_ex ? e0 + u->rows : g->n_ex;
+    XA_ASSERT(e0 < e1);
+    const size_t r0 = (size_t)e0 * nc; /* the piece's first row */
+    view->n_ex = e1 - e0;
+    view->B = (e1 - e0) * nc;
+    view->ids = g->ids + r0 * g->T;
+    if (g->types) view->types = g->types + r0 * g->T;
     view->lens = g->lens + r0;
-    view->labels = g->labels + (tagging ? (size_t)r0 * g->T : (size_t)r0);
-    view->index = g->index + r0;
+    view->labels = g->labels + (tagging ? r0 * g->T : (size_t)e0);
+    view->index = g->index + e0;
 }
 
 double xa_trainer_task_count(const xa_task_batch *b, int tagging, const float *class_w) {
-    const size_t n = tagging ? (size_t)b->B * (size_t)b->T : (size_t)b->B;
+    const size_t n = tagging ? (size_t)b->B * (size_t)b->T : (size_t)b->n_ex;
     double c = 0;
     for (size_t i = 0; i < n; i++) {
         const int32_t y = b->labels[i];

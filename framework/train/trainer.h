@@ -148,15 +148,18 @@ typedef struct xa_trainer_micro {
  * scratch). Errors: USAGE naming `who` when grad_accum < 1 or does not divide B; NOMEM. */
 xa_status xa_trainer_micro_init(xa_trainer_micro *u, int B, int grad_accum, int T, int mlm, const char *who);
 void xa_trainer_micro_free(xa_trainer_micro *u);
-/* Pieces of a batch of B rows (B <= the cutter's batch): ceil(B / rows). */
+/* Pieces of a batch of B rows (B <= the cutter's batch; task batches: their examples, n_ex):
+ * ceil(B / rows). */
 int xa_trainer_micro_count(const xa_trainer_micro *u, int B);
 /* Piece k of MLM batch g (row length T <= the cutter's T) as `view`, returning its masked count
  * view->m; a cutter of one piece returns g itself. */
 int xa_trainer_micro_mlm(xa_trainer_micro *u, const xa_mlm_batch *g, int T, int k, xa_mlm_batch *view);
-/* Piece k of task batch g as `view` (its T is g's; tagging labels are (B, T) rows). */
+/* Piece k of task batch g as `view`: examples [k rows, ...) with their n_choices rows each (its T
+ * is g's; tagging labels are (B, T) rows, the others one per example). */
 void xa_trainer_micro_task(const xa_trainer_micro *u, const xa_task_batch *g, int tagging, int k, xa_task_batch *view);
 /* What a task head's mean loss divides by on batch b: the labels that count (not
- * XA_IGNORE_INDEX: rows for classification, labelled tokens for tagging), or with class_w (K, may
+ * XA_IGNORE_INDEX: examples for classification and multiple choice, labelled tokens for tagging),
+ * or with class_w (K, may
  * be NULL) the sum of their weights (torch's weighted mean). */
 double xa_trainer_task_count(const xa_task_batch *b, int tagging, const float *class_w);
 
