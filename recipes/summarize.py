@@ -11,9 +11,15 @@ phase) and, when present, OUT/eval/mlm/raw.jsonl (the held-out MLM table), and p
   - with the MLM table: each language adapter's held-out MLM gain (own adapter minus base alone,
     masked-piece accuracy points) beside the MAD-X gain, and their Pearson correlation.
 
+With unseen targets (languages kept out of the base: --unseen km,ko,... or, by default, the
+`unseen:` list of the resolved recipe OUT/resolved-<task>.yaml), the mean rows are also given for
+the seen and the unseen targets separately.
+
 Standard library only. usage: summarize.py EVAL_TASK_DIR [--metric accuracy|macro_f1|f1]
+                                           [--unseen LANGS]
 """
 import argparse
+import glob
 import json
 import math
 import os
@@ -69,11 +75,50 @@ def pearson(xs, ys):
     return sxy / math.sqrt(sxx * syy) if sxx > 0 and syy > 0 else float("nan")
 
 
+def resolved_unseen(eval_dir):
+    """The unseen list of OUT/resolved-<task>.yaml (eval_dir is OUT/eval/<task>), else []."""
+    out = os.path.dirname(os.path.dirname(os.path.normpath(eval_dir)))
+    task = os.path.basename(os.path.normpath(eval_dir))
+    for path in glob.glob(os.path.join(out, f"resolved-{task}.yaml")):
+        with open(path, encoding="utf-8") as f:
+            for line in f:
+                s = line.strip()
+                if s.startswith("unseen:"):
+                    items = s[len("unseen:"):].strip().strip("[]")
+                    return [x.strip().strip('"') for x in items.split(",") if x.strip()]
+    return []
+
+
+def group_rows(pairs, val, seeds, group, name):
+    """The mean row (± std over seeds of each seed's mean) and the above-zero row of a group."""
+    cells, above = [], []
+    for p in pairs:
+        means = []
+        for s in seeds:
+            d = [val[(l, p[0], s)] - val[(l, p[1], s)] for l in group
+                 if (l, p[0], s) in val and (l, p[1], s) in val]
+            if len(d) == len(group):
+                means.append(sum(d) / len(d))
+        m = sum(means) / len(means) if means else None
+        cells.append(fmt(m, std(means) if len(means) == len(seeds) else None))
+        tgt = []
+        for l in group:
+            d = [val[(l, p[0], s)] - val[(l, p[1], s)] for s in seeds
+                 if (l, p[0], s) in val and (l, p[1], s) in val]
+            if d:
+                tgt.append(sum(d) / len(d))
+        above.append(f"{sum(1 for x in tgt if x > 0)}/{len(tgt)}")
+    print(f"| mean ({name}; ± std over seeds) | " + " | ".join(cells) + " |")
+    print(f"| {name} above zero | " + " | ".join(above) + " |")
+
+
 def main(argv):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("eval_dir", help="OUT/eval/<task> (holds raw.jsonl)")
     ap.add_argument("--metric", help="accuracy, macro_f1 or f1 (default: f1 for tagging "
                     "results, else accuracy)")
+    ap.add_argument("--unseen", help="comma-separated unseen targets (default: the resolved "
+                    "recipe's unseen list)")
     args = ap.parse_args(argv)
     raw = os.path.join(args.eval_dir, "raw.jsonl")
     if not os.path.isfile(raw):
@@ -130,6 +175,11 @@ def main(argv):
         above.append(f"{sum(1 for x in tgt_means if x > 0)}/{len(tgt_means)}")
     print("| mean (targets; ± std over seeds) | " + " | ".join(cells) + " |")
     print("| targets above zero | " + " | ".join(above) + " |")
+    unseen = args.unseen.split(",") if args.unseen else resolved_unseen(args.eval_dir)
+    unseen = [l for l in targets if l in unseen]
+    if unseen and len(unseen) < len(targets):
+        group_rows(pairs, val, seeds, [l for l in targets if l not in unseen], "seen targets")
+        group_rows(pairs, val, seeds, unseen, "unseen targets")
     mlm = os.path.join(os.path.dirname(os.path.normpath(args.eval_dir)), "mlm", "raw.jsonl")
     if os.path.isfile(mlm) and madx_gain:
         acc = {(r["language"], r["setup"]): 100.0 * r["accuracy"] for r in load(mlm)}

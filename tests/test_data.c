@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "core/core.h"
 #include "data/data.h"
@@ -517,6 +518,267 @@ static void test_bad_utf8_label(void **state) {
 }
 
 /* Issue 14: B * T of user values wrapped in int further on; the batch buffers refuse them. */
+/* ---- sentence pairs, multiple choice, label lists (issue 16) ------------------------------------ */
+
+/* The pieces of text without specials. */
+static int32_t *encode_side(const char *text, size_t *n) {
+    int32_t *ids = NULL;
+    assert_int_equal(xa_spm_encode(g_spm, text, strlen(text), 0, &ids, n), XA_STATUS_OK);
+    return ids;
+}
+
+/* <s> A </s></s> B </s> (bert: <s> A </s> B </s>, types 1 after the first </s>) with HF's
+ * longest_first cut to max_len, into ids / types; returns the length. */
+static int ref_pair(const char *a, const char *b, int max_len, int bert, int32_t *ids, int32_t *types) {
+    size_t na = 0, nb = 0;
+    int32_t *ia = encode_side(a, &na), *ib = encode_side(b, &nb);
+    const size_t budget = (size_t)max_len - (bert ? 3 : 4);
+    while (na + nb > budget) {
+        if (na > nb) na--;
+        else nb--;
+    }
+    int n = 0;
+    ids[n++] = 0;
+    for (size_t i = 0; i < na; i++) ids[n++] = ia[i];
+    ids[n++] = 2;
+    const int second = n;
+    if (!bert) ids[n++] = 2;
+    for (size_t i = 0; i < nb; i++) ids[n++] = ib[i];
+    ids[n++] = 2;
+    for (int i = 0; i < n; i++) types[i] = bert && i >= second ? 1 : 0;
+    free(ia);
+    free(ib);
+    return n;
+}
+
+static void mkdir_tmp(const char *name) {
+    mkdir(xt_tmp_path(name), 0755);
+}
+
+static void test_pair_tsv_and_jsonl(void **state) {
+    (void)state;
+    mkdir_tmp("pairs");
+    const char *a0 = "Das Fenster zeigt die Einstellungen.", *b0 = "The window shows the settings.";
+    const char *a1 = "Klicken Sie auf OK.", *b1 = "Der Drucker ist nicht bereit.";
+    char tsv[512], jsonl[1024];
+    snprintf(tsv, sizeof tsv, "label\ttext\ttext_pair\naligned\t%s\t%s\nunaligned\t%s\t%s\n", a0, b0, a1, b1);
+    snprintf(jsonl, sizeof jsonl,
+             "{\"premise\": \"%s\", \"hypothesis\": \"%s\", \"y\": 0}\n{\"premise\": \"%s\", \"hypothesis\": \"%s\", \"y\": 1}\n",
+             a0, b0, a1, b1);
+    const char *pt = write_tmp("pair.tsv", tsv), *pj = write_tmp("pairs/pair.jsonl", jsonl);
+    const char *names[] = {"aligned", "unaligned"};
+    const xa_task_fields f = {NULL, "hypothesis", "y", NULL, NULL, "unused", NULL, NULL, 0};
+    const xa_task_fields f2 = {"premise", "hypothesis", "y", NULL, NULL, NULL, NULL, NULL, 0};
+    (void)f;
+    for (int bert = 0; bert < 2; bert++) {
+        for (int form = 0; form < 2; form++) {
+            xa_labels labels = {0};
+            xa_task_data d;
+            xa_task_input in = {XA_TASK_KIND_PAIR, XA_TASK_FORMAT_AUTO, form ? &f2 : NULL, form ? names : NULL,
+                                form ? 2 : 0, bert};
+            for (int max_len = 64; max_len >= 8; max_len -= 56) {
+                assert_int_equal(xa_task_data_load_input(&d, g_tok, form ? pj : pt, &in, max_len, &labels), XA_STATUS_OK);
+                assert_int_equal(d.n, 2);
+                assert_int_equal(labels.n, 2);
+                assert_string_equal(labels.names[0], "aligned");
+                assert_string_equal(labels.names[1], "unaligned");
+                int32_t ids[128], types[128];
+                int n = ref_pair(a0, b0, max_len, bert, ids, types);
+                assert_int_equal(d.ex[0].len, n);
+                assert_true(n <= max_len);
+                assert_memory_equal(d.ex[0].ids, ids, (size_t)n * sizeof *ids);
+                assert_memory_equal(d.ex[0].types, types, (size_t)n * sizeof *types);
+                assert_int_equal(d.ex[0].label, 0);
+                assert_int_equal(d.ex[1].label, 1);
+                n = ref_pair(a1, b1, max_len, bert, ids, types);
+                assert_memory_equal(d.ex[1].ids, ids, (size_t)n * sizeof *ids);
+                assert_int_equal(d.n_truncated, max_len == 8 ? 2 : 0);
+                /* a batch carries the token types */
+                xa_task_batcher bt;
+                xa_task_batch b;
+                assert_int_equal(xa_task_batch_init(&b, 2, max_len), XA_STATUS_OK);
+                assert_int_equal(xa_task_batcher_init(&bt, &d, 2, 0, 0, 1), XA_STATUS_OK);
+                assert_int_equal(xa_task_batcher_next(&bt, &b), 1);
+                assert_int_equal(b.n_ex, 2);
+                assert_int_equal(b.has_types, bert);
+                xa_task_batcher_free(&bt);
+                xa_task_batch_free(&b);
+                xa_task_data_free(&d);
+            }
+        }
+    }
+    /* longest_first: the longer side loses tokens first; A keeps all of its 3 pieces here */
+    int32_t ids[64], types[64];
+    const int n = ref_pair("a b", "Der Drucker ist nicht bereit und das Fenster zeigt nichts.", 12, 0, ids, types);
+    assert_int_equal(n, 12);
+    size_t na = 0;
+    int32_t *ia = encode_side("a b", &na);
+    assert_int_equal(ids[1 + na], 2);
+    assert_int_equal(ids[2 + na], 2);
+    free(ia);
+}
+
+static void test_pair_errors(void **state) {
+    (void)state;
+    xa_labels labels = {0};
+    xa_task_data d;
+    const xa_task_input in = {XA_TASK_KIND_PAIR, XA_TASK_FORMAT_AUTO, NULL, NULL, 0, 0};
+    const char *p = write_tmp("pbad.tsv", "a\tone\ttwo\nb\tonly one\n");
+    assert_int_equal(xa_task_data_load_input(&d, g_tok, p, &in, 64, &labels), XA_STATUS_CONFIG);
+    xt_assert_error_mentions("pbad.tsv:2");
+    xt_assert_error_mentions("LABEL<TAB>TEXT<TAB>TEXT_PAIR");
+    p = write_tmp("pbad2.tsv", "a\tone\ttwo\tthree\n");
+    assert_int_equal(xa_task_data_load_input(&d, g_tok, p, &in, 64, &labels), XA_STATUS_CONFIG);
+    xt_assert_error_mentions("more than three");
+    p = write_tmp("pbad.jsonl", "{\"text\": \"one\", \"label\": \"a\"}\n");
+    assert_int_equal(xa_task_data_load_input(&d, g_tok, p, &in, 64, &labels), XA_STATUS_CONFIG);
+    xt_assert_error_mentions("pbad.jsonl:1");
+    xt_assert_error_mentions("no \"text_pair\" key");
+    p = write_tmp("pbad3.jsonl", "{\"text\": \"one\", \"text_pair\": \" \", \"label\": \"a\"}\n");
+    assert_int_equal(xa_task_data_load_input(&d, g_tok, p, &in, 64, &labels), XA_STATUS_CONFIG);
+    xt_assert_error_mentions("empty text_pair");
+    assert_int_equal(xa_task_data_load_input(&d, g_tok, p, &in, 5, &labels), XA_STATUS_USAGE);
+    assert_int_equal(labels.n, 0);
+}
+
+static void test_multiple_choice_copa(void **state) {
+    (void)state;
+    const char *path = write_tmp(
+        "copa.jsonl",
+        "{\"premise\": \"The printer stopped.\", \"choice1\": \"It ran out of paper.\", \"choice2\": \"It was new.\","
+        " \"question\": \"cause\", \"label\": 0, \"idx\": 1}\n"
+        "{\"premise\": \"I clicked OK.\", \"choice1\": \"Nothing.\", \"choice2\": \"The dialog closed and the document was saved.\","
+        " \"question\": \"effect\", \"label\": 1}\n");
+    xa_labels labels = {0};
+    xa_task_data d;
+    const xa_task_input in = {XA_TASK_KIND_CHOICE, XA_TASK_FORMAT_AUTO, NULL, NULL, 0, 0};
+    assert_int_equal(xa_task_data_load_input(&d, g_tok, path, &in, 64, &labels), XA_STATUS_OK);
+    assert_int_equal(d.n, 2);
+    assert_int_equal(d.n_choices, 2);
+    assert_int_equal(labels.n, 2);
+    assert_string_equal(labels.names[0], "0");
+    assert_string_equal(labels.names[1], "1");
+    assert_int_equal(d.ex[0].label, 0);
+    assert_int_equal(d.ex[1].label, 1);
+    const char *ctx[2] = {"The printer stopped. What was the cause?", "I clicked OK. What happened as a result?"};
+    const char *ch[2][2] = {{"It ran out of paper.", "It was new."},
+                            {"Nothing.", "The dialog closed and the document was saved."}};
+    for (int i = 0; i < 2; i++) {
+        const xa_task_example *e = &d.ex[i];
+        assert_int_equal(e->n_choices, 2);
+        int longest = 0;
+        for (int c = 0; c < 2; c++) {
+            int32_t ids[128], types[128];
+            int n = ref_pair(ctx[i], ch[i][c], 64, 0, ids, types);
+            assert_int_equal(e->choice_len[c], n);
+            assert_memory_equal(e->ids + (size_t)c * e->len, ids, (size_t)n * sizeof *ids);
+            for (int t = n; t < e->len; t++) assert_int_equal(e->ids[(size_t)c * e->len + t], 1); /* <pad> */
+            if (n > longest) longest = n;
+        }
+        assert_int_equal(e->len, longest);
+    }
+    /* a batch of 2 examples is 4 rows, example-major */
+    xa_task_batcher bt;
+    xa_task_batch b;
+    assert_int_equal(xa_task_batch_init(&b, 4, 64), XA_STATUS_OK);
+    assert_int_equal(xa_task_batcher_init(&bt, &d, 2, 0, 0, 1), XA_STATUS_OK);
+    assert_int_equal(xa_task_batcher_next(&bt, &b), 1);
+    assert_int_equal(b.B, 4);
+    assert_int_equal(b.n_ex, 2);
+    assert_int_equal(b.n_choices, 2);
+    for (int r = 0; r < 2; r++) {
+        const xa_task_example *e = &d.ex[b.index[r]];
+        assert_int_equal(b.labels[r], e->label);
+        for (int c = 0; c < 2; c++) {
+            assert_int_equal(b.lens[r * 2 + c], e->choice_len[c]);
+            assert_memory_equal(b.ids + (size_t)(r * 2 + c) * b.T, e->ids + (size_t)c * e->len,
+                                (size_t)e->choice_len[c] * sizeof(int32_t));
+        }
+    }
+    xa_task_batcher_free(&bt);
+    xa_task_batch_free(&b);
+    xa_task_data_free(&d);
+
+    /* other keys and three choices; errors */
+    path = write_tmp("mc3.jsonl", "{\"ctx\": \"A b.\", \"e1\": \"c\", \"e2\": \"d\", \"e3\": \"e\", \"answer\": \"2\"}\n");
+    const char *keys[] = {"e1", "e2", "e3"};
+    const xa_task_fields f = {NULL, NULL, "answer", NULL, NULL, "ctx", NULL, keys, 3};
+    const xa_task_input in3 = {XA_TASK_KIND_CHOICE, XA_TASK_FORMAT_AUTO, &f, NULL, 0, 0};
+    memset(&labels, 0, sizeof labels);
+    assert_int_equal(xa_task_data_load_input(&d, g_tok, path, &in3, 64, &labels), XA_STATUS_OK);
+    assert_int_equal(d.n_choices, 3);
+    assert_int_equal(d.ex[0].label, 2);
+    xa_task_data_free(&d);
+    memset(&labels, 0, sizeof labels);
+    path = write_tmp("mcbad.jsonl", "{\"premise\": \"A.\", \"choice1\": \"b\", \"choice2\": \"c\", \"label\": 2}\n");
+    assert_int_equal(xa_task_data_load_input(&d, g_tok, path, &in, 64, &labels), XA_STATUS_CONFIG);
+    xt_assert_error_mentions("mcbad.jsonl:1");
+    xt_assert_error_mentions("unknown label '2'");
+    path = write_tmp("mcbad2.jsonl", "{\"premise\": \"A.\", \"choice1\": \"b\", \"label\": 0}\n");
+    assert_int_equal(xa_task_data_load_input(&d, g_tok, path, &in, 64, &labels), XA_STATUS_CONFIG);
+    xt_assert_error_mentions("no \"choice2\" key");
+    path = write_tmp("mcbad.tsv", "0\ta\tb\n");
+    assert_int_equal(xa_task_data_load_input(&d, g_tok, path, &in, 64, &labels), XA_STATUS_CONFIG);
+    xt_assert_error_mentions("JSON lines");
+    assert_int_equal(labels.n, 0);
+}
+
+static void test_label_lists(void **state) {
+    (void)state;
+    mkdir_tmp("hf");
+    mkdir_tmp("hf2");
+    /* integer classification labels named by a labels.json beside the file, in its order */
+    write_tmp("hf/labels.json", "{\"names\": [\"neg\", \"pos\", \"mixed\"]}");
+    const char *path = write_tmp("hf/train.jsonl", "{\"text\": \"gut\", \"label\": 1}\n{\"text\": \"so so\", \"label\": 2}\n"
+                                                    "{\"text\": \"schlecht\", \"label\": \"neg\"}\n");
+    xa_labels labels = {0};
+    xa_task_data d;
+    assert_int_equal(xa_task_data_load(&d, g_tok, path, XA_TASK_KIND_CLASSIFICATION, XA_TASK_FORMAT_AUTO, 64, &labels),
+                     XA_STATUS_OK);
+    assert_int_equal(labels.n, 3);
+    assert_string_equal(labels.names[0], "neg");
+    assert_string_equal(labels.names[2], "mixed");
+    assert_int_equal(d.ex[0].label, 1);
+    assert_int_equal(d.ex[1].label, 2);
+    assert_int_equal(d.ex[2].label, 0);
+    xa_task_data_free(&d);
+    /* ... and an id past the list */
+    path = write_tmp("hf/bad.jsonl", "{\"text\": \"gut\", \"label\": 3}\n");
+    memset(&labels, 0, sizeof labels);
+    assert_int_equal(xa_task_data_load(&d, g_tok, path, XA_TASK_KIND_CLASSIFICATION, XA_TASK_FORMAT_AUTO, 64, &labels),
+                     XA_STATUS_CONFIG);
+    xt_assert_error_mentions("bad.jsonl:1");
+    xt_assert_error_mentions("label id 3");
+    /* integer ner_tags with the recipe's list */
+    path = write_tmp("ner.jsonl", "{\"tokens\": [\"Max\", \"wohnt\", \"in\", \"Berlin\"], \"ner_tags\": [1, 0, 0, 3]}\n");
+    const char *tags[] = {"O", "B-PER", "I-PER", "B-LOC", "I-LOC"};
+    xa_task_input in = {XA_TASK_KIND_TAGGING, XA_TASK_FORMAT_AUTO, NULL, tags, 5, 0};
+    memset(&labels, 0, sizeof labels);
+    assert_int_equal(xa_task_data_load_input(&d, g_tok, path, &in, 64, &labels), XA_STATUS_OK);
+    assert_int_equal(labels.n, 5);
+    assert_string_equal(labels.names[3], "B-LOC");
+    const char *words[] = {"Max", "wohnt", "in", "Berlin"}, *wt[] = {"B-PER", "O", "O", "B-LOC"};
+    check_tagged(&d.ex[0], words, wt, 4, &labels, 64);
+    xa_task_data_free(&d);
+    /* without a list integer tags are an error; a list must start with O */
+    memset(&labels, 0, sizeof labels);
+    assert_int_equal(xa_task_data_load(&d, g_tok, path, XA_TASK_KIND_TAGGING, XA_TASK_FORMAT_AUTO, 64, &labels),
+                     XA_STATUS_CONFIG);
+    xt_assert_error_mentions("labels.json");
+    const char *bad[] = {"B-PER", "O"};
+    in.label_names = bad;
+    in.n_label_names = 2;
+    assert_int_equal(xa_task_data_load_input(&d, g_tok, path, &in, 64, &labels), XA_STATUS_CONFIG);
+    xt_assert_error_mentions("\"O\" first");
+    /* a bad labels.json */
+    write_tmp("hf2/labels.json", "[\"a\", \"a\"]");
+    path = write_tmp("hf2/t.jsonl", "{\"text\": \"x\", \"label\": 0}\n");
+    assert_int_equal(xa_task_data_load(&d, g_tok, path, XA_TASK_KIND_CLASSIFICATION, XA_TASK_FORMAT_AUTO, 64, &labels),
+                     XA_STATUS_FORMAT);
+    xt_assert_error_mentions("appears twice");
+    assert_int_equal(labels.n, 0);
+}
+
 static void test_batch_size_limits(void **state) {
     (void)state;
     xa_mlm_batch mb;
@@ -1087,6 +1349,10 @@ int main(void) {
         cmocka_unit_test(test_bad_conll_missing_tab),
         cmocka_unit_test(test_bad_utf8_label),
         cmocka_unit_test(test_batch_size_limits),
+        cmocka_unit_test(test_pair_tsv_and_jsonl),
+        cmocka_unit_test(test_pair_errors),
+        cmocka_unit_test(test_multiple_choice_copa),
+        cmocka_unit_test(test_label_lists),
         cmocka_unit_test(test_bad_files),
         cmocka_unit_test(test_large_files),
         cmocka_unit_test(test_batcher_shuffle),

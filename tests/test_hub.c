@@ -771,34 +771,40 @@ static void config_keys(char *out, size_t n, const char *path) {
  *   ClassificationHead.__init__, src/adapters/heads/base.py:133-145: num_labels, layers,
  *     activation_function, id2label, use_pooler, bias, dropout_prob;
  *   TaggingHead.__init__, src/adapters/heads/base.py:315-325: num_labels, layers,
- *     activation_function, id2label, dropout_prob (no use_pooler, no bias: TypeError).
+ *     activation_function, id2label, dropout_prob (no use_pooler, no bias: TypeError);
+ *   MultipleChoiceHead.__init__, src/adapters/heads/base.py:266-277: num_choices, layers,
+ *     activation_function, id2label, use_pooler, dropout_prob (no num_labels, no bias).
  * (snapshot 88f18ebd6c12 of adapter-hub/adapters, version 1.2.0.) */
 static void test_head_config_keys(void **state) {
     (void)state;
-    static const char *const expect[2] = {
+    static const char *const expect[3] = {
         "activation_function,bias,dropout_prob,head_type,label2id,layers,num_labels,use_pooler",
         "activation_function,dropout_prob,head_type,label2id,layers,num_labels",
+        "activation_function,dropout_prob,head_type,label2id,layers,num_choices,use_pooler",
     };
+    static const char *const kind_names[3] = {"classification", "tagging", "multiple_choice"};
     const char *labels[] = {"O", "B-LOC"};
-    for (int kind = 0; kind < 2; kind++) {
+    for (int kind = 0; kind < 3; kind++) {
         xa_head h, g;
         assert_int_equal(xa_head_init(&h, (xa_head_kind)kind, 128, 2, 0.1f, 2, 8, 0), XA_STATUS_OK);
         xa_rng rng;
         xa_rng_seed(&rng, 7, 7);
         xa_rng_fill_normal(&rng, h.params, h.n_params, 0.0f, 1.0f);
         xa_encoder_config enc = tiny(XA_ARCH_XLMR);
-        const char *dir = dir_path(kind ? "head-keys-tag" : "head-keys-cls");
+        const char *dir = dir_path(kind == 2 ? "head-keys-mc" : kind ? "head-keys-tag" : "head-keys-cls");
         assert_int_equal(xa_hub_save_head(dir, &h, "pos", labels, 2, &enc, "xlmr-tiny"),
                          XA_STATUS_OK);
         char got[512];
         config_keys(got, sizeof got, file_in(dir, "head_config.json"));
         if (strcmp(got, expect[kind]) != 0)
             fail_msg("%s head: wrote keys [%s], AdapterHub's constructor takes [%s]",
-                     kind ? "tagging" : "classification", got, expect[kind]);
+                     kind_names[kind], got, expect[kind]);
         /* and xadapt reads its own file back, bit-identical */
         xa_head_file_config fc;
         assert_int_equal(xa_hub_load_head(dir, &g, 2, 8, 0, &fc), XA_STATUS_OK);
         assert_int_equal(g.kind, h.kind);
+        assert_int_equal(g.K, 2);
+        assert_string_equal(fc.head_type, kind_names[kind]);
         assert_int_equal(fc.bias, 1);
         assert_int_equal(fc.use_pooler, 0);
         assert_int_equal(g.n_params, h.n_params);
@@ -818,6 +824,18 @@ static void test_head_config_json(void **state) {
     assert_string_equal(c.labels[0], "O");
     assert_string_equal(c.labels[1], "B");
     assert_int_equal(c.bias, 1);
+    /* a multiple-choice head as AdapterHub saves it (id2label None: label2id null) */
+    const char *mc = "{\"config\": {\"head_type\": \"multiple_choice\", \"num_choices\": 3, \"layers\": 2, "
+                     "\"activation_function\": \"tanh\", \"label2id\": null, \"use_pooler\": false, "
+                     "\"dropout_prob\": null}, \"hidden_size\": 768, \"name\": \"copa\", \"version\": \"adapters.1.2.0\"}";
+    assert_int_equal(xa_head_config_parse(&c, mc, strlen(mc), "h.json"), XA_STATUS_OK);
+    assert_string_equal(c.head_type, "multiple_choice");
+    assert_int_equal(c.num_labels, 3);
+    assert_int_equal(c.n_labels, 0);
+    const char *mc1 = "{\"config\": {\"head_type\": \"multiple_choice\", \"num_choices\": 2, \"layers\": 1, "
+                      "\"activation_function\": \"tanh\"}, \"hidden_size\": 768, \"name\": \"copa\"}";
+    assert_int_equal(xa_head_config_parse(&c, mc1, strlen(mc1), "h.json"), XA_STATUS_UNSUPPORTED);
+    xt_assert_error_mentions("2 for a multiple-choice head");
     /* a tagging head written by older xadapt versions, with use_pooler and bias: still read */
     const char *old = "{\"config\": {\"head_type\": \"tagging\", \"num_labels\": 2, \"layers\": 1, "
                       "\"activation_function\": \"tanh\", \"use_pooler\": false, \"bias\": true, "

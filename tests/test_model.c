@@ -789,6 +789,78 @@ static void test_weighted_heads(void **state) {
     xa_st_close(st);
 }
 
+/* ---- multiple-choice head (tests/data/tensor/task_heads.safetensors: AdapterHub's
+ * MultipleChoiceHead written in PyTorch, evaluation mode) ------------------------------------- */
+
+static void mc_head_case(xa_st_file *st, const char *tag, int G, int N, int T, int C) {
+    char n[64];
+    xa_head h;
+    const int B = G * N;
+    assert_int_equal(xa_head_init(&h, XA_HEAD_MULTIPLE_CHOICE, C, N, 0.1f, B, T, 1), XA_STATUS_OK);
+    assert_int_equal((int)h.numel[XA_HEAD_W2], C); /* one score per row */
+    assert_int_equal((int)h.numel[XA_HEAD_B2], 1);
+    assert_int_equal(xa_head_module_index(&h, XA_HEAD_W2), 4);
+    const char *names[4] = {"W1", "b1", "W2", "b2"}, *dn[4] = {"dW1", "db1", "dW2", "db2"};
+    for (int i = 0; i < XA_HEAD_N_TENSORS; i++) {
+        snprintf(n, sizeof n, "%s.%s", tag, names[i]);
+        xt_gold_f32(st, n, h.t[i], h.numel[i]);
+    }
+    snprintf(n, sizeof n, "%s.hidden", tag);
+    float *hidden = xt_read_f32(st, n, NULL);
+    snprintf(n, sizeof n, "%s.labels", tag);
+    const xa_st_tensor *lt = xa_st_find(st, n);
+    assert_non_null(lt);
+    int32_t labels[16];
+    for (int g = 0; g < G; g++) labels[g] = ((const int32_t *)lt->data)[g];
+    float *lg = xt_fzeros((size_t)G * N);
+    const float loss = xa_head_forward(&h, hidden, labels, B, T, lg, 0, NULL);
+    snprintf(n, sizeof n, "%s.logits", tag);
+    float *ref = xt_read_f32(st, n, NULL);
+    xt_assert_close(n, lg, ref, (size_t)G * N, 1e-6f, 1e-5f);
+    free(ref);
+    snprintf(n, sizeof n, "%s.loss", tag);
+    ref = xt_read_f32(st, n, NULL);
+    xt_assert_close(n, &loss, ref, 1, 1e-6f, 1e-5f);
+    free(ref);
+    const size_t NC = (size_t)B * T * C;
+    float *dh = xt_fzeros(NC);
+    xa_head_backward(&h, dh, 1.0f);
+    snprintf(n, sizeof n, "%s.dhidden", tag);
+    ref = xt_read_f32(st, n, NULL);
+    xt_assert_close(n, dh, ref, NC, 1e-6f, 1e-4f);
+    free(ref);
+    for (int i = 0; i < XA_HEAD_N_TENSORS; i++) {
+        snprintf(n, sizeof n, "%s.%s", tag, dn[i]);
+        ref = xt_read_f32(st, n, NULL);
+        xt_assert_close(n, h.g[i], ref, h.numel[i], 1e-6f, 1e-4f);
+        free(ref);
+    }
+    /* central differences: the hidden states and every head tensor */
+    whead_ctx c = {&h, hidden, labels, B, T};
+    snprintf(n, sizeof n, "%s multiple-choice dhidden vs FD", tag);
+    xt_check_fd(n, whead_loss, &c, hidden, dh, NC, 1e-2f, 2e-4f, 1e-2f);
+    float *g[XA_HEAD_N_TENSORS];
+    for (int i = 0; i < XA_HEAD_N_TENSORS; i++) {
+        g[i] = xt_fzeros(h.numel[i]);
+        memcpy(g[i], h.g[i], h.numel[i] * sizeof(float));
+    }
+    for (int i = 0; i < XA_HEAD_N_TENSORS; i++) {
+        snprintf(n, sizeof n, "%s multiple-choice %s vs FD", tag, dn[i]);
+        xt_check_fd(n, whead_loss, &c, h.t[i], g[i], h.numel[i], 1e-2f, 2e-4f, 1e-2f);
+    }
+    free(hidden); /* xt_fzeros buffers are freed by xt_teardown */
+    xa_head_free(&h);
+}
+
+static void test_multiple_choice_head(void **state) {
+    (void)state;
+    xa_st_file *st = xt_open_golden("tensor/task_heads.safetensors");
+    assert_non_null(st);
+    mc_head_case(st, "mc", 3, 4, 5, 8);
+    mc_head_case(st, "mc2", 4, 2, 3, 6);
+    xa_st_close(st);
+}
+
 #define GROUP(name, setup)                                                                         \
     const struct CMUnitTest name[] = {                                                             \
         cmocka_unit_test(test_forward_hidden_states),                                             \
@@ -807,7 +879,8 @@ static void test_weighted_heads(void **state) {
 int main(void) {
     GROUP(xlmr_tests, setup_xlmr);
     GROUP(bert_tests, setup_bert);
-    const struct CMUnitTest head_tests[] = {cmocka_unit_test_teardown(test_weighted_heads, xt_teardown)};
+    const struct CMUnitTest head_tests[] = {cmocka_unit_test_teardown(test_weighted_heads, xt_teardown),
+                                            cmocka_unit_test_teardown(test_multiple_choice_head, xt_teardown)};
     int fails = cmocka_run_group_tests_name("heads-class-weights", head_tests, NULL, NULL);
     fails += cmocka_run_group_tests_name("model-xlmr", xlmr_tests, setup_xlmr, teardown);
     fails += cmocka_run_group_tests_name("model-bert", bert_tests, setup_bert, teardown);

@@ -39,6 +39,7 @@ typedef struct predictor {
     xa_head head;
     xa_head_file_config hc;
     int have_head;
+    int pair;           /* classification lines "TEXT<TAB>TEXT_PAIR" are sentence pairs */
     char head_dir[XA_PATH_MAX];
     xa_encoder_acts acts;
     int T;
@@ -59,7 +60,8 @@ static void print_help(void) {
            "\n"
            "Read one input per line on stdin and print one JSON line per input on stdout:\n"
            "classification {\"label\", \"probs\"}, tagging {\"tokens\", \"tags\", \"probs\"} (lines are\n"
-           "whitespace-separated words).\n"
+           "whitespace-separated words). With --pair (the default for a --model recipe of type\n"
+           "pair_classification) a line TEXT<TAB>TEXT_PAIR is one sentence pair.\n"
            "\n"
            "options:\n"
            "  -m, --model DIR        an xadapt recipe output directory (its resolved-TASK.yaml names the base)\n"
@@ -337,6 +339,9 @@ static xa_status keep_hidden(predictor *p, const float *h, int len) {
 /* One input: encode, forward, print. */
 static xa_status predict_line(predictor *p, const char *text, size_t n, int keep, FILE *out) {
     const int tagging = p->head.kind == XA_HEAD_TAGGING;
+    if (p->head.kind == XA_HEAD_MULTIPLE_CHOICE) /* one line would be N encoder rows: not built */
+        return xa_error_set(XA_STATUS_USAGE, "predict", "a classification or tagging head",
+                            "score a multiple-choice test file with xadapt eval", "predict does not read multiple-choice lines");
     const xa_tok_special sp = xa_tok_special_ids(p->tok);
     int32_t ids[4096], word[4096];
     int len = 0;
@@ -344,7 +349,21 @@ static xa_status predict_line(predictor *p, const char *text, size_t n, int keep
     size_t wlen[2048];
     int n_words = 0;
     xa_status st = XA_STATUS_OK;
-    if (!tagging) {
+    const char *tab = p->pair && !tagging ? memchr(text, '\t', n) : NULL;
+    int32_t types[4096] = {0};
+    int has_types = 0;
+    if (tab) { /* a sentence pair as data/task.c encodes it: XLM-R <s> A </s></s> B </s>, BERT
+                  [CLS] A [SEP] B [SEP] with token types 0 then 1; longest_first (tokenizer/tok.h) */
+        xa_tok_input in;
+        st = xa_tok_encode_input(p->tok, text, (size_t)(tab - text), tab + 1, n - (size_t)(tab + 1 - text),
+                                 p->T < 4096 ? p->T : 4096, &in);
+        if (st) return st;
+        len = (int)in.n;
+        memcpy(ids, in.ids, in.n * sizeof *ids);
+        memcpy(types, in.types, in.n * sizeof *types);
+        has_types = xa_tok_get_kind(p->tok) == XA_TOK_KIND_WORDPIECE && p->enc.cfg.TV >= 2;
+        xa_tok_input_free(&in);
+    } else if (!tagging) {
         int32_t *enc = NULL;
         size_t ne = 0;
         st = xa_tok_encode(p->tok, text, n, 1, &enc, &ne);
@@ -384,7 +403,7 @@ static xa_status predict_line(predictor *p, const char *text, size_t n, int keep
         word[len++] = -1;
     }
     int32_t lens[1] = {len};
-    xa_batch b = {ids, NULL, lens, 1, len};
+    xa_batch b = {ids, has_types ? types : NULL, lens, 1, len};
     xa_hook hook;
     xa_composer_hook(p->cp, &hook);
     st = xa_encoder_forward(&p->enc, &p->acts, &b, &hook, 0, NULL);
@@ -459,7 +478,7 @@ static xa_status predict_line(predictor *p, const char *text, size_t n, int keep
 }
 
 int cli_cmd_predict(int argc, char **argv) {
-    enum { OPT_HEAD = 256, OPT_SETUP, OPT_SEED, OPT_PER_LINE, OPT_HIDDEN, OPT_SETUP_DIR, OPT_PRECISION };
+    enum { OPT_HEAD = 256, OPT_SETUP, OPT_SEED, OPT_PER_LINE, OPT_HIDDEN, OPT_SETUP_DIR, OPT_PRECISION, OPT_PAIR };
     static const struct option opts[] = {
         {"model", required_argument, NULL, 'm'},  {"stack", required_argument, NULL, 's'},
         {"base", required_argument, NULL, 'b'},   {"adapter", required_argument, NULL, 'a'},
@@ -467,7 +486,7 @@ int cli_cmd_predict(int argc, char **argv) {
         {"setup-dir", required_argument, NULL, OPT_SETUP_DIR},
         {"seed", required_argument, NULL, OPT_SEED}, {"per-line-stack", no_argument, NULL, OPT_PER_LINE},
         {"hidden-states", required_argument, NULL, OPT_HIDDEN}, {"seq-len", required_argument, NULL, 't'},
-        {"max-len", required_argument, NULL, 't'},
+        {"max-len", required_argument, NULL, 't'}, {"pair", no_argument, NULL, OPT_PAIR},
         {"threads", required_argument, NULL, 'j'}, {"help", no_argument, NULL, 'h'},
         {"precision", required_argument, NULL, OPT_PRECISION},
         {NULL, 0, NULL, 0},
@@ -475,7 +494,7 @@ int cli_cmd_predict(int argc, char **argv) {
     const char *cmd = "predict", *model = NULL, *stack = NULL, *base = NULL, *head = NULL, *setup = NULL,
                *hidden = NULL, *setup_dir = NULL;
     const char *adapters[MAX_ADAPTERS];
-    int n_adapters = 0, per_line = 0;
+    int n_adapters = 0, per_line = 0, pair = 0;
     int64_t seed = -1, max_len = 0, threads = 0; /* max_len 0: the default of default_seq_len */
     opterr = 0;
     optind = 1;
@@ -497,6 +516,7 @@ int cli_cmd_predict(int argc, char **argv) {
             break;
         case OPT_PER_LINE: per_line = 1; break;
         case OPT_HIDDEN: hidden = optarg; break;
+        case OPT_PAIR: pair = 1; break;
         case OPT_PRECISION: {
             xa_precision pr;
             if (xa_precision_parse(optarg, "--precision", &pr)) {
@@ -530,6 +550,7 @@ int cli_cmd_predict(int argc, char **argv) {
     static predictor p;
     static xa_recipe recipe;
     memset(&p, 0, sizeof p);
+    p.pair = pair || (model && recipe.task_type == XA_TASK_PAIR_CLASSIFICATION);
     xa_status st = XA_STATUS_OK;
     char tok[XA_PATH_MAX];
     const char *base_dir = base;

@@ -1125,10 +1125,13 @@ static const char *const g_precisions[] = {"fp32", "bf16", NULL};
 static const char *const g_model_keys[] = {"base", "tokenizer", "arch", "vocab_size", NULL};
 static const char *const g_lang_keys[] = {"source", "targets", "unseen", NULL};
 static const char *const g_data_keys[] = {"pretrain", "pairs", "lang_pairs", "mlm", "mlm_heldout", "retrieval", "task", NULL};
-static const char *const g_task_keys[] = {"name", "type",         "train", "dev",
-                                          "test", "target_train", NULL};
+static const char *const g_task_keys[] = {"name", "type",         "train",  "dev",
+                                          "test", "target_train", "fields", "labels", NULL};
+static const char *const g_field_keys[] = {"text",    "text_pair", "label",   "tokens", "tags",
+                                           "premise", "question",  "choices", NULL};
 static const char *const g_adapter_keys[] = {"lang", "task", "fusion", NULL};
-static const char *const g_task_types[] = {"classification", "tagging", NULL};
+static const char *const g_task_types[] = {"classification", "tagging", "pair_classification", "multiple_choice",
+                                           NULL};
 static const char *const g_archs[] = {"tiny", "small", "base", NULL};
 static const char *const g_phase_names[] = {"pretrain", "lang", "task", "fusion", "eval", "finetune", NULL};
 
@@ -1260,9 +1263,55 @@ static xa_status read_data(xa_recipe *r, const cnode *root) {
             const char *best = v->kind == N_SCALAR ? closest(v->text, g_task_types) : NULL;
             char hint[128];
             snprintf(hint, sizeof hint, "did you mean '%s'?", best ? best : "");
-            return bad_value(v, "data.task.type", "classification or tagging", best ? hint : NULL);
+            return bad_value(v, "data.task.type", "classification, tagging, pair_classification or multiple_choice",
+                             best ? hint : NULL);
         }
-        r->task_type = strcmp(v->text, "tagging") == 0 ? XA_TASK_TAGGING : XA_TASK_CLASSIFICATION;
+        for (int i = 0; g_task_types[i]; i++)
+            if (!strcmp(v->text, g_task_types[i])) r->task_type = (xa_task_type)i;
+    }
+    const centry *fowner = sentry(&t, "fields");
+    section fs = t;
+    fs.map = fowner ? fowner->val : NULL;
+    if ((st = check_section(&fs, fowner, "data.task.fields", g_field_keys))) return st;
+    xa_cfg_task_fields *tf = &r->task_fields;
+    memset(tf, 0, sizeof *tf);
+    char *const fdst[] = {tf->text, tf->text_pair, tf->label, tf->tokens, tf->tags, tf->premise, tf->question};
+    for (int i = 0; i < 7; i++) {
+        char label[64];
+        snprintf(label, sizeof label, "data.task.fields.%s", g_field_keys[i]);
+        if ((v = sget(&fs, g_field_keys[i])) && (st = rd_str(v, label, fdst[i], sizeof tf->text))) return st;
+    }
+    if ((v = sget(&fs, "choices"))) {
+        char where[XA_ERROR_FIELD];
+        if (v->kind != N_SEQ || v->n < 2 || v->n > XA_CFG_MAX_CHOICES)
+            return bad_value(v, "data.task.fields.choices", "a list of 2 to 16 keys, e.g. [choice1, choice2]", NULL);
+        for (int i = 0; i < v->n; i++) {
+            if ((st = rd_str(v->items[i].val, "data.task.fields.choices", tf->choices[i], sizeof tf->choices[i])))
+                return st;
+            if (!tf->choices[i][0])
+                return xa_error_set(XA_STATUS_CONFIG, npos(v->items[i].val, where, sizeof where), "a key", NULL,
+                                    "empty key in data.task.fields.choices");
+        }
+        tf->n_choices = v->n;
+    }
+    r->n_task_labels = 0;
+    if ((v = sget(&t, "labels"))) {
+        char where[XA_ERROR_FIELD];
+        if (v->kind != N_SEQ || v->n < 1 || v->n > XA_CFG_MAX_TASK_LABELS)
+            return bad_value(v, "data.task.labels", "a list of 1 to 256 label names in id order, e.g. [neg, pos]",
+                             v->kind == N_SCALAR ? "write a list: [a, b]" : NULL);
+        for (int i = 0; i < v->n; i++) {
+            const cnode *it = v->items[i].val;
+            if ((st = rd_str(it, "data.task.labels", r->task_labels[i], sizeof r->task_labels[i]))) return st;
+            if (!r->task_labels[i][0])
+                return xa_error_set(XA_STATUS_CONFIG, npos(it, where, sizeof where), "a label name", NULL,
+                                    "empty name in data.task.labels");
+            for (int k = 0; k < i; k++)
+                if (!strcmp(r->task_labels[k], r->task_labels[i]))
+                    return xa_error_set(XA_STATUS_CONFIG, npos(it, where, sizeof where), "each name once", NULL,
+                                        "duplicate label '%s' in data.task.labels", r->task_labels[i]);
+        }
+        r->n_task_labels = v->n;
     }
     const struct {
         const char *key, *label;
@@ -1405,7 +1454,7 @@ static const struct {
     {"early_stopping_patience", "early_stopping"},
     {"hidden_dropout_prob", "hidden_dropout"},
     {"attention_probs_dropout_prob", "attention_dropout"},
-    {"gradient_accumulation_steps", NULL},
+    {"gradient_accumulation_steps", "grad_accum"},
     {"bf16", "precision"},
     {"fp16", "precision"},
 };
@@ -1448,6 +1497,7 @@ static const pfield g_pfields[] = {
     PF(attention_dropout, P_REAL, K_TRAIN, 0, 1, 0, 1, "a probability in [0, 1), or null (the base's)"),
     PF(weight_decay_all, P_BOOL, K_LANG | K_TASK | K_FUS | K_FT, 0, 0, 0, 0, "true or false"),
     PF(save_total_limit, P_INT, K_TRAIN, 0, 1 << 20, 0, 0, "an integer >= 0 (0: keep every checkpoint)"),
+    PF(grad_accum, P_INT, K_TRAIN, 1, 1 << 20, 0, 0, "an integer >= 1 that divides batch_size"),
     PFC(metric_for_best_model, K_TASK | K_FUS | K_FT, g_best_metrics,
         "accuracy, macro_f1 or loss (classification); span_f1 or loss (tagging)"),
     PF(eval_batches, P_INT, K_PRE | K_LANG, 1, 1 << 20, 0, 0, "an integer >= 1"),
@@ -1482,6 +1532,7 @@ static void phase_defaults(xa_cfg_phase *p, xa_phase_kind k, uint64_t seed, cons
     p->hidden_dropout = p->attention_dropout = -1; /* the base's */
     p->weight_decay_all = 1;
     p->save_total_limit = 1;
+    p->grad_accum = 1;
     p->eval_batches = 8;
     snprintf(p->precision, sizeof p->precision, "%s", precision[0] ? precision : "fp32");
     if (k == XA_PHASE_EVAL) {
@@ -1622,6 +1673,7 @@ static xa_status read_phase(xa_recipe *r, xa_cfg_phase *p, const centry *item, i
         if (g_pfields[i].kinds & (1u << k)) allowed[na++] = g_pfields[i].key;
     }
     allowed[na] = NULL;
+    const cnode *accum = NULL; /* the grad_accum value, checked against batch_size below */
     snprintf(label, sizeof label, "phases[%d].%s", index, kname);
     for (int i = 0; i < params->n; i++) {
         const centry *e = &params->items[i];
@@ -1699,7 +1751,14 @@ static xa_status read_phase(xa_recipe *r, xa_cfg_phase *p, const centry *item, i
         case P_WEIGHTS: st = read_class_weights(p, v, label, f->expected); break;
         }
         if (st) return st;
+        if (f->off == offsetof(xa_cfg_phase, grad_accum)) accum = v;
     }
+    if (accum && p->batch_size % p->grad_accum) /* micro-batches of batch_size / grad_accum rows */
+        return xa_error_set(XA_STATUS_CONFIG, npos(accum, where, sizeof where), "a divisor of batch_size",
+                            "batch_size is the batch of one optimizer step; grad_accum cuts it into micro-batches "
+                            "of batch_size / grad_accum rows (e.g. batch_size 32, grad_accum 4)",
+                            "'phases[%d].%s.grad_accum' is %d, which does not divide batch_size %d", index, kname,
+                            p->grad_accum, p->batch_size);
     return XA_STATUS_OK;
 }
 
@@ -2065,7 +2124,37 @@ static void write_recipe(FILE *f, const xa_recipe *r) {
     }
     fputs("\n  task:\n    name: ", f);
     yq(f, r->task_name);
-    fprintf(f, "\n    type: %s", r->task_type == XA_TASK_TAGGING ? "tagging" : "classification");
+    fprintf(f, "\n    type: %s", g_task_types[r->task_type]);
+    {
+        const xa_cfg_task_fields *tf = &r->task_fields;
+        const char *const fv[] = {tf->text, tf->text_pair, tf->label, tf->tokens, tf->tags, tf->premise, tf->question};
+        int any = tf->n_choices > 0;
+        for (int i = 0; i < 7; i++) any |= fv[i][0] != '\0';
+        if (any) {
+            fputs("\n    fields:", f);
+            for (int i = 0; i < 7; i++) {
+                if (!fv[i][0]) continue;
+                fprintf(f, "\n      %s: ", g_field_keys[i]);
+                yq(f, fv[i]);
+            }
+            if (tf->n_choices > 0) {
+                fputs("\n      choices: [", f);
+                for (int i = 0; i < tf->n_choices; i++) {
+                    if (i) fputs(", ", f);
+                    yq(f, tf->choices[i]);
+                }
+                fputc(']', f);
+            }
+        }
+        if (r->n_task_labels > 0) {
+            fputs("\n    labels: [", f);
+            for (int i = 0; i < r->n_task_labels; i++) {
+                if (i) fputs(", ", f);
+                yq(f, r->task_labels[i]);
+            }
+            fputc(']', f);
+        }
+    }
     const char *keys[] = {"train", "dev", "test", "target_train"};
     const char *vals[] = {r->task_train, r->task_dev, r->task_test, r->task_target_train};
     for (int i = 0; i < 4; i++) {

@@ -87,26 +87,49 @@ xa_status xa_mlm_data_set_whole_word(xa_mlm_data *d, const xa_tok *tok);
 /* ---- labelled task data (data/task.c) ----------------------------------------------------------
  * Sentence classification: TSV lines "LABEL<TAB>TEXT" (a first line "label<TAB>text" is a header
  * and skipped) or JSON lines {"text": "...", "label": "..."} (other keys ignored).
+ * Sentence-pair classification: TSV lines "LABEL<TAB>TEXT<TAB>TEXT_PAIR" (header
+ * "label<TAB>text<TAB>text_pair" skipped) or JSON lines {"text", "text_pair", "label"}; encoded as
+ * HF encodes a pair: XLM-R "<s> A </s></s> B </s>" (token types all 0), BERT "[CLS] A [SEP] B
+ * [SEP]" (here <s> A </s> B </s> in the XLM-R id convention, token types 0 up to the first </s>,
+ * 1 after it); truncated "longest_first" (one token at a time from the longer side, the second
+ * side when they are equal), specials kept.
+ * Multiple choice (COPA / XCOPA JSON lines {"premise", "choice1", "choice2", "question", "label"}):
+ * every choice is the pair (premise + question prompt, choice), the label the index of the right
+ * choice (an integer or its decimal text); the label names are "0" .. "N-1". The question
+ * "cause" / "effect" becomes jiant's COPA prompt ("What was the cause?" / "What happened as a
+ * result?"), any other question is used as written, no question key adds nothing.
  * Token tagging with BIO labels: CoNLL (one "WORD<TAB>TAG" or "WORD TAG" per line, sentences
  * separated by blank lines, "-DOCSTART-" lines skipped) or JSON lines {"tokens": [...],
- * "tags": [...]}. Each word is encoded on its own (SentencePiece with a leading space, as XLM-R's
- * tokenizer with is_split_into_words); its tag goes on its first piece, XA_IGNORE_INDEX on the
- * other pieces and on <s> and </s> (HF run_ner's label_all_tokens=False).
+ * "tags": [...]} ("ner_tags" when there is no "tags" key, as HF datasets export it). Each word is
+ * encoded on its own (SentencePiece with a leading space, as XLM-R's tokenizer with
+ * is_split_into_words); its tag goes on its first piece, XA_IGNORE_INDEX on the other pieces and
+ * on <s> and </s> (HF run_ner's label_all_tokens=False).
+ * Integer labels and tags (HF datasets' ClassLabel ids) are named through a label list: the
+ * caller's (the recipe's data.task.labels), else a labels.json beside the file (a JSON array of
+ * names, or {"names": [...]}); without a list, integer classification labels are named by their
+ * decimal text and integer tags are an error. A list fixes the label set to it, in its order
+ * (tagging: "O" first, then BIO tags).
  * Every example is <s> pieces </s>, truncated to max_len tokens (</s> kept). Malformed lines
  * (missing tab, empty text, bad JSON, a tag that is not O / B-X / I-X, tokens and tags of different
  * lengths, an unknown label when the label set is fixed, a label that is not UTF-8) are CONFIG errors
  * naming file:line. */
 
-typedef enum xa_task_kind { XA_TASK_KIND_CLASSIFICATION = 0, XA_TASK_KIND_TAGGING } xa_task_kind;
+typedef enum xa_task_kind {
+    XA_TASK_KIND_CLASSIFICATION = 0,
+    XA_TASK_KIND_TAGGING,
+    XA_TASK_KIND_PAIR,   /* sentence-pair classification */
+    XA_TASK_KIND_CHOICE, /* multiple choice */
+} xa_task_kind;
 typedef enum xa_task_format {
     XA_TASK_FORMAT_AUTO = 0, /* from the extension: .jsonl / .json -> JSONL; .conll / .bio -> CoNLL;
-                                .tsv / .txt -> TSV (classification) or CoNLL (tagging) */
+                                .tsv / .txt -> TSV (classification, pairs) or CoNLL (tagging) */
     XA_TASK_FORMAT_TSV,
     XA_TASK_FORMAT_JSONL,
     XA_TASK_FORMAT_CONLL,
 } xa_task_format;
 
 #define XA_MAX_LABELS 256
+#define XA_TASK_MAX_CHOICES 16
 typedef struct xa_labels {
     int n;
     char names[XA_MAX_LABELS][64]; /* id -> name; tagging: "O" first, then B-/I- pairs by type */
@@ -115,19 +138,53 @@ typedef struct xa_labels {
 /* Index of a label name, or -1. */
 int xa_labels_find(const xa_labels *l, const char *name);
 
+/* JSON keys of a task file's fields; NULL (or "") keeps the default named in brackets. */
+typedef struct xa_task_fields {
+    const char *text;      /* [text] classification and pairs: the (first) text */
+    const char *text_pair; /* [text_pair] pairs: the second text */
+    const char *label;     /* [label] classification, pairs, multiple choice */
+    const char *tokens;    /* [tokens] tagging */
+    const char *tags;      /* [tags, else ner_tags] tagging */
+    const char *premise;   /* [premise] multiple choice: the context */
+    const char *question;  /* [question] multiple choice: optional prompt ("cause" / "effect") */
+    const char *const *choices; /* [choice1, choice2] multiple choice: the choices' keys */
+    int n_choices;              /* 0: the default; at most XA_TASK_MAX_CHOICES */
+} xa_task_fields;
+
+/* What a task file holds and how to read it. */
+typedef struct xa_task_input {
+    xa_task_kind kind;
+    xa_task_format format;
+    const xa_task_fields *fields;    /* NULL: every default */
+    const char *const *label_names;  /* names of integer labels (id -> name), or NULL: labels.json
+                                        beside the file if there is one */
+    int n_label_names;
+    int bert_pairs;                  /* pairs as BERT encodes them (one separator, token types) */
+} xa_task_input;
+
+/* Read a label list file (labels.json: an array of names, or an object with "names"): into l.
+ * Errors: NOT_FOUND / IO, FORMAT naming the file (not such JSON, a name that is not a string of
+ * 1..63 bytes, a name twice, more than XA_MAX_LABELS). */
+xa_status xa_task_labels_read(xa_labels *l, const char *path);
+
 typedef struct xa_task_example {
-    int32_t *ids;      /* (len) token ids, <s> ... </s> (view into the data's pool) */
+    int32_t *ids;      /* (len) token ids, <s> ... </s> (view into the data's pool);
+                          multiple choice: (n_choices, len), each choice padded with pad */
     int32_t *tags;     /* (len) tagging: label ids on first pieces, XA_IGNORE_INDEX elsewhere */
     int32_t *word;     /* (len) tagging: word index of each first piece, -1 elsewhere */
-    int len;
+    int32_t *types;    /* pairs, multiple choice: token types, laid out as ids; NULL otherwise */
+    int32_t *choice_len; /* (n_choices) multiple choice: each choice's length; NULL otherwise */
+    int len;           /* tokens; multiple choice: the longest choice */
+    int n_choices;     /* multiple choice: rows of ids; 1 otherwise */
     int n_words;       /* tagging: words in the sentence (words cut by truncation included) */
-    int32_t label;     /* classification */
+    int32_t label;     /* classification, pairs; multiple choice: the right choice */
     int64_t line;      /* 1-based line in the file (the first line of a CoNLL sentence) */
 } xa_task_example;
 
 typedef struct xa_task_data {
     xa_task_kind kind;
     int n;                 /* examples */
+    int n_choices;         /* multiple choice: choices of every example; 1 otherwise */
     xa_task_example *ex;   /* (n) owned */
     int32_t *pool;         /* owned storage of ids / tags / word */
     size_t pool_n, pool_cap;
@@ -138,30 +195,39 @@ typedef struct xa_task_data {
 
 /* Read a task file. labels: when labels->n > 0 the set is fixed (a label outside it is an error);
  * when 0 it is collected from the file (classification: sorted by name; tagging: "O", then for
- * each entity type in sorted order "B-T", "I-T") and written back to *labels (untouched on error).
- * JSON classification labels may also be integers (named by their decimal text). CoNLL lines with
- * more columns take the first as the word and the last as the tag. Examples are cls X sep of tok
- * (<s> X </s> for XLM-R, [CLS] X [SEP] for BERT; a word of a tagging file is encoded on its own,
- * as HF's is_split_into_words); tok NULL is the check mode (every text one <unk> piece: formats and labels are
+ * each entity type in sorted order "B-T", "I-T"; a label list, see above: the list) and written
+ * back to *labels (untouched on error). CoNLL lines with
+ * more columns take the first as the word and the last as the tag. Examples use the specials of
+ * tok (<s> X </s> for XLM-R, [CLS] X [SEP] for BERT; a word of a tagging file is encoded on its
+ * own, as HF's is_split_into_words); tok NULL is the check mode (every text one <unk> piece: formats and labels are
  * checked without a tokenizer). On error *d is empty. Errors: NOT_FOUND / IO (cannot open or read, naming the file);
  * CONFIG (a malformed line, naming "path:LINE"; a file without examples; an extension AUTO does
  * not know; CoNLL for classification or TSV for tagging; more than XA_MAX_LABELS labels or a label
- * of 64 bytes or more); USAGE (NULL argument, max_len < 2); NOMEM. */
+ * of 64 bytes or more); USAGE (NULL argument, max_len < 2, or < 6 for pairs); NOMEM. */
 xa_status xa_task_data_load(xa_task_data *d, const xa_tok *tok, const char *path, xa_task_kind kind,
                             xa_task_format fmt, int max_len, xa_labels *labels);
+/* xa_task_data_load with the kind, format, field names and label list of `in`. */
+xa_status xa_task_data_load_input(xa_task_data *d, const xa_tok *tok, const char *path,
+                                  const xa_task_input *in, int max_len, xa_labels *labels);
 void xa_task_data_free(xa_task_data *d);
 
 /* A padded batch of examples. */
 typedef struct xa_task_batch {
-    int B, T;          /* rows, and the longest row's length */
+    int B, T;          /* rows (sequences: examples x choices), and the longest row's length */
+    int n_ex;          /* examples (= B, or B / n_choices for multiple choice) */
+    int n_choices;     /* rows per example */
     int cap_B, cap_T;
     int32_t *ids;      /* (cap_B, cap_T) as (B, T): pads hold pad_id */
+    int32_t *types;    /* (cap_B, cap_T) as (B, T): token types (0 unless BERT pairs) */
     int32_t *lens;     /* (cap_B) */
-    int32_t *labels;   /* classification (cap_B); tagging (cap_B, cap_T) as (B, T), pads ignored */
-    int32_t *index;    /* (cap_B) example indices */
+    int32_t *labels;   /* classification, multiple choice (n_ex); tagging (cap_B, cap_T) as
+                          (B, T), pads ignored */
+    int32_t *index;    /* (cap_B) example indices, n_ex of them */
+    int has_types;     /* some type is not 0 */
 } xa_task_batch;
 
-/* Buffers for batches of up to max_B rows of up to max_T tokens (batch_size and max_len).
+/* Buffers for batches of up to max_B rows of up to max_T tokens (batch_size and max_len;
+ * multiple choice: batch_size x n_choices rows).
  * Errors: USAGE (max_B or max_T < 1), NOMEM. */
 xa_status xa_task_batch_init(xa_task_batch *b, int max_B, int max_T);
 void xa_task_batch_free(xa_task_batch *b);
@@ -182,7 +248,8 @@ typedef struct xa_task_batcher {
 } xa_task_batcher;
 
 /* bt borrows d (keep it alive); it starts at (epoch 0, pos 0). n_batches = ceil(n / batch_size):
- * the last batch of an epoch may be smaller. Errors: USAGE (no examples, batch_size < 1), NOMEM. */
+ * the last batch of an epoch may be smaller; batch_size counts examples (multiple choice: each is
+ * n_choices rows). Errors: USAGE (no examples, batch_size < 1), NOMEM. */
 xa_status xa_task_batcher_init(xa_task_batcher *bt, const xa_task_data *d, int batch_size,
                                int shuffle, uint64_t seed, int32_t pad_id);
 void xa_task_batcher_free(xa_task_batcher *bt);

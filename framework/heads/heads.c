@@ -1,6 +1,8 @@
-/* heads: sequence classification (XLM-R style) and token classification, forward, loss and
- * backward (see heads.h for the formulas). Not implemented: pooler-based BERT classification
- * (use_pooler), multiple choice, question answering. */
+/* heads: sequence classification (XLM-R style), token classification and multiple choice,
+ * forward, loss and backward (see heads.h for the formulas). Multiple choice is the classification
+ * body with one output per row; its (R, 1) scores are the (R / K, K) logits of the cross-entropy,
+ * in the same memory, so the loss and its gradient need no copy. Not implemented: pooler-based
+ * BERT classification (use_pooler), question answering. */
 #include "heads/heads.h"
 
 #include <math.h>
@@ -10,6 +12,9 @@
 xa_status xa_head_init(xa_head *head, xa_head_kind kind, int C, int K, float p_drop, int max_batch,
                        int max_T, int trainable) {
     memset(head, 0, sizeof *head);
+    if (kind != XA_HEAD_CLASSIFICATION && kind != XA_HEAD_TAGGING && kind != XA_HEAD_MULTIPLE_CHOICE) {
+        return xa_error_set(XA_STATUS_USAGE, "xa_head_init", "a xa_head_kind", NULL, "unknown kind %d", (int)kind);
+    }
     if (C < 1 || K < 1 || max_batch < 1 || max_T < 1 || !(p_drop >= 0.0f && p_drop < 1.0f)) {
         return xa_error_set(XA_STATUS_USAGE, "xa_head_init", "C, K, batch, T >= 1 and dropout in [0, 1)",
                             NULL, "C %d, K %d, batch %d, T %d, dropout %g", C, K, max_batch, max_T,
@@ -24,11 +29,12 @@ xa_status xa_head_init(xa_head *head, xa_head_kind kind, int C, int K, float p_d
     head->C = C;
     head->K = K;
     head->p_drop = p_drop;
-    if (kind == XA_HEAD_CLASSIFICATION) {
+    if (kind == XA_HEAD_CLASSIFICATION || kind == XA_HEAD_MULTIPLE_CHOICE) {
+        const int out = kind == XA_HEAD_MULTIPLE_CHOICE ? 1 : K;
         head->numel[XA_HEAD_W1] = (size_t)C * C;
         head->numel[XA_HEAD_B1] = (size_t)C;
-        head->numel[XA_HEAD_W2] = (size_t)K * C;
-        head->numel[XA_HEAD_B2] = (size_t)K;
+        head->numel[XA_HEAD_W2] = (size_t)out * C;
+        head->numel[XA_HEAD_B2] = (size_t)out;
         head->R = max_batch;
     } else {
         head->numel[XA_HEAD_W1] = (size_t)K * C;
@@ -87,7 +93,7 @@ void xa_head_init_weights(xa_head *head, xa_rng *rng, float std) {
 
 int xa_head_module_index(const xa_head *head, int i) {
     if (head->kind == XA_HEAD_TAGGING) return 1;
-    return i <= XA_HEAD_B1 ? 1 : 4;
+    return i <= XA_HEAD_B1 ? 1 : 4; /* classification and multiple choice: modules 1 and 4 */
 }
 
 xa_status xa_head_set_class_weights(xa_head *head, const float *w) {
@@ -136,15 +142,17 @@ static void dropout(float *x, uint8_t *keep, size_t n, float p, int train, xa_rn
 
 float xa_head_forward(xa_head *head, const float *hidden, const int32_t *labels, int B, int T,
                       float *logits_out, int train, xa_rng *rng) {
-    const int C = head->C, K = head->K;
-    int r = head->kind == XA_HEAD_CLASSIFICATION ? B : B * T;
+    const int C = head->C, mc = head->kind == XA_HEAD_MULTIPLE_CHOICE;
+    const int K = mc ? 1 : head->K; /* outputs per row */
+    int r = head->kind == XA_HEAD_TAGGING ? B * T : B;
+    XA_ASSERT(!mc || B % head->K == 0);
     XA_ASSERT(r >= 1 && r <= head->R);
     head->r = r;
     head->B = B;
     head->T = T;
     head->train = train;
     const size_t RC = (size_t)r * C;
-    if (head->kind == XA_HEAD_CLASSIFICATION) {
+    if (head->kind != XA_HEAD_TAGGING) {
         for (int b = 0; b < B; b++) {
             memcpy(head->x + (size_t)b * C, hidden + (size_t)b * T * C, (size_t)C * sizeof(float));
         }
@@ -152,7 +160,7 @@ float xa_head_forward(xa_head *head, const float *hidden, const int32_t *labels,
         memcpy(head->x, hidden, RC * sizeof(float));
     }
     dropout(head->x, head->keep1, RC, head->p_drop, train, rng);
-    if (head->kind == XA_HEAD_CLASSIFICATION) {
+    if (head->kind != XA_HEAD_TAGGING) {
         xa_linear_forward(head->pre, head->x, head->t[XA_HEAD_W1], head->t[XA_HEAD_B1], r, C, C);
         xa_act_forward(head->pooled, head->pre, RC, XA_ACT_TANH);
         dropout(head->pooled, head->keep2, RC, head->p_drop, train, rng);
@@ -162,22 +170,25 @@ float xa_head_forward(xa_head *head, const float *hidden, const int32_t *labels,
     }
     if (logits_out) memcpy(logits_out, head->logits, (size_t)r * K * sizeof(float));
     if (!labels) return 0.0f;
-    memcpy(head->labels, labels, (size_t)r * sizeof(int32_t));
+    /* the loss over (n, k): rows x labels, or examples x choices */
+    const int n = mc ? r / head->K : r, k = mc ? head->K : K;
+    memcpy(head->labels, labels, (size_t)n * sizeof(int32_t));
     if (head->class_w)
-        return xa_cross_entropy_weighted(head->logits, NULL, head->logits, head->labels, head->class_w, r, K,
+        return xa_cross_entropy_weighted(head->logits, NULL, head->logits, head->labels, head->class_w, n, k,
                                          XA_IGNORE_INDEX);
-    return xa_cross_entropy_fused(head->logits, NULL, head->logits, head->labels, r, K, XA_IGNORE_INDEX);
+    return xa_cross_entropy_fused(head->logits, NULL, head->logits, head->labels, n, k, XA_IGNORE_INDEX);
 }
 
 void xa_head_backward(xa_head *head, float *dhidden, float scale) {
-    const int C = head->C, K = head->K, r = head->r, B = head->B, T = head->T;
+    const int C = head->C, K = head->kind == XA_HEAD_MULTIPLE_CHOICE ? 1 : head->K, r = head->r, B = head->B,
+              T = head->T;
     const size_t RC = (size_t)r * C;
     const int g = head->grads != NULL;
     float *dlogits = head->logits;
     if (scale != 1.0f) xa_scale(dlogits, scale, (size_t)r * K);
     float *dx = head->d1;
     memset(dx, 0, RC * sizeof(float));
-    if (head->kind == XA_HEAD_CLASSIFICATION) {
+    if (head->kind != XA_HEAD_TAGGING) {
         float *dpooled = head->d2;
         memset(dpooled, 0, RC * sizeof(float));
         xa_linear_backward(dpooled, g ? head->g[XA_HEAD_W2] : NULL, g ? head->g[XA_HEAD_B2] : NULL,
@@ -195,7 +206,7 @@ void xa_head_backward(xa_head *head, float *dhidden, float scale) {
     }
     if (!dhidden) return;
     if (head->train && head->p_drop > 0.0f) xa_dropout_forward(dx, dx, head->keep1, RC, head->p_drop);
-    if (head->kind == XA_HEAD_CLASSIFICATION) {
+    if (head->kind != XA_HEAD_TAGGING) {
         for (int b = 0; b < B; b++) xa_axpy(dhidden + (size_t)b * T * C, dx + (size_t)b * C, 1.0f, (size_t)C);
     } else {
         xa_axpy(dhidden, dx, 1.0f, RC);

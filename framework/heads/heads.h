@@ -4,6 +4,11 @@
  *    (HF RobertaClassificationHead; AdapterHub modules 1 and 4: heads.NAME.1.*, heads.NAME.4.*)
  *  - token classification ("tagging", layers 1): logits = Dropout(h) W^T + b per token; the loss
  *    counts only tokens whose label is not XA_IGNORE_INDEX (the first piece of each word).
+ *  - multiple choice (AdapterHub "multiple_choice", layers 2): each of the B = G*N rows (G
+ *    examples of N choices, choice-major within an example) is scored as classification scores it
+ *    with one output, s = Dropout(tanh(Dropout(h[:, 0]) W1^T + b1)) w2^T + b2, and the scores are
+ *    viewed as logits (G, N) (AdapterHub MultipleChoiceHead: logits.view(-1, num_choices)); the
+ *    loss is the cross-entropy over the N choices with the right choice's index as label.
  * Loss: mean cross-entropy over counted rows (torch F.cross_entropy, ignore_index -100); with
  * class weights (xa_head_set_class_weights) torch's weighted mean sum w[y] loss / sum w[y].
  * One parameter group per head; frozen heads hold no gradient memory. */
@@ -23,6 +28,7 @@ extern "C" {
 typedef enum xa_head_kind {
     XA_HEAD_CLASSIFICATION = 0, /* one label per sequence, from the first token (<s>) */
     XA_HEAD_TAGGING,            /* one label per token */
+    XA_HEAD_MULTIPLE_CHOICE,    /* one score per sequence from <s>, softmax over K = N choices */
 } xa_head_kind;
 
 enum { XA_HEAD_W1 = 0, XA_HEAD_B1, XA_HEAD_W2, XA_HEAD_B2, XA_HEAD_N_TENSORS };
@@ -33,7 +39,8 @@ typedef struct xa_head {
     float p_drop;                  /* dropout before each dense (HF: classifier_dropout) */
     float *params, *grads;         /* owned; grads NULL when frozen */
     float *t[XA_HEAD_N_TENSORS];   /* classification: W1 (C, C), b1 (C), W2 (K, C), b2 (K);
-                                      tagging: W1 (K, C), b1 (K), W2 = b2 = NULL */
+                                      tagging: W1 (K, C), b1 (K), W2 = b2 = NULL;
+                                      multiple choice: W1 (C, C), b1 (C), W2 (1, C), b2 (1) */
     float *g[XA_HEAD_N_TENSORS];
     size_t numel[XA_HEAD_N_TENSORS];
     size_t n_params;
@@ -44,14 +51,16 @@ typedef struct xa_head {
     uint8_t *keep1, *keep2;        /* (R, C) dropout masks */
     float *pre;                    /* (R, C) classification: dense output before tanh */
     float *pooled;                 /* (R, C) after tanh and dropout */
-    float *logits;                 /* (R, K); after forward with labels: d(loss)/d(logits) */
+    float *logits;                 /* (R, K); after forward with labels: d(loss)/d(logits);
+                                      multiple choice: (R) scores = (R / K, K) logits */
     int32_t *labels;               /* (R) */
     float *d1, *d2;                /* (R, C) backward scratch */
     int train;
     float *class_w;                /* (K) owned loss weight per label, or NULL: unweighted */
 } xa_head;
 
-/* kind, hidden size C, K labels, dropout p, at most max_batch sequences of max_T tokens. */
+/* kind, hidden size C, K labels (multiple choice: K choices), dropout p, at most max_batch
+ * sequences (multiple choice: rows, examples x K) of max_T tokens. */
 xa_status xa_head_init(xa_head *head, xa_head_kind kind, int C, int K, float p_drop, int max_batch,
                        int max_T, int trainable);
 void xa_head_free(xa_head *head);
@@ -70,7 +79,8 @@ xa_status xa_head_set_class_weights(xa_head *head, const float *w);
 int xa_class_weights_balanced(float *w, const int32_t *labels, size_t n, int K);
 
 /* Forward on hidden (B, T, C). labels: classification (B), tagging (B, T) with XA_IGNORE_INDEX on
- * tokens that do not count, or NULL (no loss). logits_out: (B, K) or (B, T, K), or NULL. train
+ * tokens that do not count, multiple choice (B / K) choice indices, or NULL (no loss).
+ * logits_out: (B, K), (B, T, K) or, multiple choice, (B / K, K) (B a multiple of K), or NULL. train
  * applies dropout with rng. Returns the mean loss (0 without labels or counted rows). */
 float xa_head_forward(xa_head *head, const float *hidden, const int32_t *labels, int B, int T,
                       float *logits_out, int train, xa_rng *rng);

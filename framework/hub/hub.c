@@ -676,8 +676,9 @@ xa_status xa_hub_save_head(const char *dir, const xa_head *h, const char *name,
     }
     xa_head_file_config *fc = calloc(1, sizeof *fc);
     if (!fc) return xa_error_set(XA_STATUS_NOMEM, dir, NULL, NULL, "out of memory");
-    int cls = h->kind == XA_HEAD_CLASSIFICATION;
-    snprintf(fc->head_type, sizeof fc->head_type, "%s", cls ? "classification" : "tagging");
+    int cls = h->kind != XA_HEAD_TAGGING;
+    snprintf(fc->head_type, sizeof fc->head_type, "%s",
+             h->kind == XA_HEAD_MULTIPLE_CHOICE ? "multiple_choice" : cls ? "classification" : "tagging");
     fc->num_labels = h->K;
     fc->layers = cls ? 2 : 1;
     snprintf(fc->activation_function, sizeof fc->activation_function, "tanh");
@@ -738,7 +739,13 @@ xa_status xa_hub_load_head(const char *dir, xa_head *head, int max_batch, int ma
             snprintf(name, sizeof name, "%.*s", (int)(p - (t + 6)), t + 6);
         }
     }
-    int cls = strcmp(fc->head_type, "classification") == 0;
+    const xa_head_kind kind = !strcmp(fc->head_type, "classification")    ? XA_HEAD_CLASSIFICATION
+                              : !strcmp(fc->head_type, "multiple_choice") ? XA_HEAD_MULTIPLE_CHOICE
+                                                                           : XA_HEAD_TAGGING;
+    if (kind == XA_HEAD_MULTIPLE_CHOICE && fc->n_labels == 0) { /* AdapterHub's default id2label None */
+        fc->n_labels = (int)fc->num_labels;
+        for (int i = 0; i < fc->n_labels; i++) snprintf(fc->labels[i], sizeof fc->labels[i], "%d", i);
+    }
     int64_t C = fc->hidden_size;
     if (C <= 0) { /* no hidden_size in the file: the first dense layer's input width */
         char wn[NAME_CAP];
@@ -753,7 +760,7 @@ xa_status xa_hub_load_head(const char *dir, xa_head *head, int max_batch, int ma
         C = t->shape[1];
     }
     float p = fc->dropout_prob >= 0 ? (float)fc->dropout_prob : 0.1f;
-    if ((st = xa_head_init(head, cls ? XA_HEAD_CLASSIFICATION : XA_HEAD_TAGGING, (int)C,
+    if ((st = xa_head_init(head, kind, (int)C,
                            (int)fc->num_labels, p, max_batch, max_T, trainable))) {
         goto fail;
     }

@@ -1,7 +1,7 @@
 /* io/hubjson: the AdapterHub JSON files beside adapter_config.json (ADAPTERHUB.md §1.7, §1.10):
  *  - adapter_fusion_config.json: an AdapterFusionConfig ("static" / "dynamic" presets, or a full
  *    dict) plus the model metadata;
- *  - head_config.json of a flex head: head_type, num_labels, layers, activation_function,
+ *  - head_config.json of a flex head: head_type, num_labels (multiple_choice: num_choices), layers, activation_function,
  *    label2id, dropout_prob, and for classification heads also use_pooler and bias, plus the model
  *    metadata. AdapterHub passes the "config" keys to the head class's constructor as keyword
  *    arguments (label2id turned into id2label), so the writer emits exactly the keys that head
@@ -259,30 +259,32 @@ xa_status xa_fusion_config_write(const xa_fusion_file_config *cfg, const char *p
  * ================================================================================= */
 
 static const char *const g_head_keys[] = {
-    "head_type", "num_labels",   "layers",  "activation_function", "label2id", "use_pooler",
-    "bias",      "dropout_prob", "id2label"};
+    "head_type", "num_labels",   "layers",   "activation_function", "label2id", "use_pooler",
+    "bias",      "dropout_prob", "id2label", "num_choices"};
 #define N_HEAD_KEYS (sizeof g_head_keys / sizeof *g_head_keys)
 
 static xa_status head_validate(const xa_head_file_config *c, const char *file) {
     char where[XA_ERROR_FIELD];
-    int cls = strcmp(c->head_type, "classification") == 0;
+    int mc = strcmp(c->head_type, "multiple_choice") == 0;
+    int cls = strcmp(c->head_type, "classification") == 0 || mc; /* the same two layers */
     int tag = strcmp(c->head_type, "tagging") == 0;
     if (!cls && !tag) {
         return xa_error_set(XA_STATUS_UNSUPPORTED,
                             xa_io_json_kwhere(where, sizeof where, file, "config.", "head_type"),
-                            "\"classification\" or \"tagging\"",
-                            "heads/ implements these two head types",
+                            "\"classification\", \"tagging\" or \"multiple_choice\"",
+                            "heads/ implements these three head types",
                             "head_type '%s' is not supported", c->head_type);
     }
     if (c->num_labels < 1 || c->num_labels > XA_HEAD_MAX_LABELS) {
-        return xa_error_set(
-            XA_STATUS_CONFIG, xa_io_json_kwhere(where, sizeof where, file, "config.", "num_labels"),
-            "1 to 256 labels", NULL, "num_labels is %lld", (long long)c->num_labels);
+        return xa_error_set(XA_STATUS_CONFIG,
+                            xa_io_json_kwhere(where, sizeof where, file, "config.", mc ? "num_choices" : "num_labels"),
+                            mc ? "1 to 256 choices" : "1 to 256 labels", NULL, "%s is %lld",
+                            mc ? "num_choices" : "num_labels", (long long)c->num_labels);
     }
     if (c->layers != (cls ? 2 : 1)) {
         return xa_error_set(XA_STATUS_UNSUPPORTED,
                             xa_io_json_kwhere(where, sizeof where, file, "config.", "layers"),
-                            cls ? "2 for a classification head" : "1 for a tagging head", NULL,
+                            mc ? "2 for a multiple-choice head" : cls ? "2 for a classification head" : "1 for a tagging head", NULL,
                             "layers is %lld", (long long)c->layers);
     }
     if (cls && strcmp(c->activation_function, "tanh") != 0) {
@@ -379,7 +381,8 @@ static xa_status head_parse_config(xa_head_file_config *c, const json_t *cfg, co
             return unknown_key(file, key, g_head_keys, N_HEAD_KEYS, "a head config key");
         if (strcmp(key, "head_type") == 0) {
             st = xa_io_json_copy_str(c->head_type, sizeof c->head_type, file, "config.", key, v);
-        } else if (strcmp(key, "num_labels") == 0 || strcmp(key, "layers") == 0) {
+        } else if (strcmp(key, "num_labels") == 0 || strcmp(key, "layers") == 0 ||
+                   strcmp(key, "num_choices") == 0) { /* num_choices: kept in num_labels */
             if (!json_is_integer(v)) {
                 st = xa_io_json_type_error(file, "config.", key, v, "an integer");
             } else {
@@ -482,8 +485,10 @@ xa_status xa_head_config_write(const xa_head_file_config *cfg, const char *path)
     xa_io_json_meta meta[] = {XA_IO_JSON_META(m)};
     json_t *root = json_object(), *o = json_object();
     int bad = !root || !o;
+    /* MultipleChoiceHead takes num_choices, not num_labels (its last layer has one output) */
+    const int mc = strcmp(cfg->head_type, "multiple_choice") == 0;
     bad = bad || json_object_set_new(o, "head_type", json_string(cfg->head_type));
-    bad = bad || json_object_set_new(o, "num_labels", json_integer((json_int_t)cfg->num_labels));
+    bad = bad || json_object_set_new(o, mc ? "num_choices" : "num_labels", json_integer((json_int_t)cfg->num_labels));
     bad = bad || json_object_set_new(o, "layers", json_integer((json_int_t)cfg->layers));
     bad = bad ||
           json_object_set_new(o, "activation_function",
@@ -491,8 +496,10 @@ xa_status xa_head_config_write(const xa_head_file_config *cfg, const char *path)
                                                           : json_null());
     /* Only ClassificationHead.__init__ takes use_pooler and bias (adapters 1.2.0,
      * src/adapters/heads/base.py: ClassificationHead line 133, TaggingHead line 315). */
-    if (strcmp(cfg->head_type, "classification") == 0) {
+    if (strcmp(cfg->head_type, "classification") == 0 || mc) {
         bad = bad || json_object_set_new(o, "use_pooler", json_boolean(cfg->use_pooler));
+    }
+    if (strcmp(cfg->head_type, "classification") == 0) { /* MultipleChoiceHead takes no bias */
         bad = bad || json_object_set_new(o, "bias", json_boolean(cfg->bias));
     }
     /* absent rather than null: older AdapterHub heads take no dropout_prob argument */

@@ -174,6 +174,7 @@ static void sb_phase(sbuf *b, const xa_cfg_phase *p, uint64_t seed, int tagging)
         sb_printf(b, "metric_for_best_model: %s\n", p->metric_for_best_model);
     /* the precision in effect (a bf16 recipe on a CPU without the kernel computes in fp32) */
     if (k.precision != d.precision) sb_printf(b, "precision: %s\n", xa_precision_name(k.precision));
+    if (k.grad_accum != d.grad_accum) sb_printf(b, "grad_accum: %d\n", k.grad_accum);
 }
 
 xa_train_knobs xa_pipeline_knobs(const xa_cfg_phase *p) {
@@ -190,6 +191,7 @@ xa_train_knobs xa_pipeline_knobs(const xa_cfg_phase *p) {
     k.weight_decay_all = p->weight_decay_all;
     k.save_total_limit = p->save_total_limit;
     k.precision = xa_pipeline_precision(p);
+    k.grad_accum = p->grad_accum > 0 ? p->grad_accum : 1;
     return k;
 }
 
@@ -304,7 +306,18 @@ xa_status xa_plan_provenance(const xa_plan *pl, int i, int with_run, char **out)
     case XA_ART_TARGET:
     case XA_ART_FUSION:
     case XA_ART_FINETUNE:
-        sb_printf(&b, "task: %s\ntype: %s\n", r->task_name, r->task_type == XA_TASK_TAGGING ? "tagging" : "classification");
+        {
+            static const char *const types[] = {"classification", "tagging", "pair_classification", "multiple_choice"};
+            sb_printf(&b, "task: %s\ntype: %s\n", r->task_name, types[r->task_type]);
+            /* only when set: the provenance of older recipes stays as it was */
+            const xa_cfg_task_fields *tf = &r->task_fields;
+            const char *const fk[] = {"text", "text_pair", "label", "tokens", "tags", "premise", "question"};
+            const char *const fv[] = {tf->text, tf->text_pair, tf->label, tf->tokens, tf->tags, tf->premise, tf->question};
+            for (int j = 0; j < 7; j++)
+                if (fv[j][0]) sb_printf(&b, "field %s: %s\n", fk[j], fv[j]);
+            for (int j = 0; j < tf->n_choices; j++) sb_printf(&b, "field choice %d: %s\n", j, tf->choices[j]);
+            for (int j = 0; j < r->n_task_labels; j++) sb_printf(&b, "label %d: %s\n", j, r->task_labels[j]);
+        }
         if (a->kind == XA_ART_FINETUNE) /* the whole encoder and the head train, no adapters */
             sb_printf(&b, "trains: encoder (embeddings included) + head\n");
         else
@@ -758,12 +771,35 @@ static xa_status check_class_weights(const xa_recipe *r, const xa_labels *labels
     return XA_STATUS_OK;
 }
 
+void xa_recipe_input_init(xa_recipe_input *ri, const xa_recipe *r) {
+    memset(ri, 0, sizeof *ri);
+    ri->kind = r->task_type == XA_TASK_TAGGING               ? XA_TASK_KIND_TAGGING
+               : r->task_type == XA_TASK_PAIR_CLASSIFICATION ? XA_TASK_KIND_PAIR
+               : r->task_type == XA_TASK_MULTIPLE_CHOICE     ? XA_TASK_KIND_CHOICE
+                                                             : XA_TASK_KIND_CLASSIFICATION;
+    const xa_cfg_task_fields *tf = &r->task_fields;
+    xa_task_fields *f = &ri->fields;
+    f->text = tf->text;
+    f->text_pair = tf->text_pair;
+    f->label = tf->label;
+    f->tokens = tf->tokens;
+    f->tags = tf->tags;
+    f->premise = tf->premise;
+    f->question = tf->question;
+    for (int i = 0; i < tf->n_choices && i < XA_TASK_MAX_CHOICES; i++) ri->choices[i] = tf->choices[i];
+    f->choices = ri->choices;
+    f->n_choices = tf->n_choices;
+    for (int i = 0; i < r->n_task_labels && i < XA_MAX_LABELS; i++) ri->names[i] = r->task_labels[i];
+    ri->n_names = r->n_task_labels;
+}
+
 /* Parse a task file without a tokenizer (labels: fixed when labels->n > 0, else collected). */
 static xa_status parse_task(const xa_recipe *r, const char *path, xa_labels *labels) {
     xa_task_data d;
-    xa_status st = xa_task_data_load(&d, NULL, path, r->task_type == XA_TASK_TAGGING ? XA_TASK_KIND_TAGGING
-                                                                                      : XA_TASK_KIND_CLASSIFICATION,
-                                     XA_TASK_FORMAT_AUTO, 1 << 20, labels);
+    xa_recipe_input ri;
+    xa_recipe_input_init(&ri, r);
+    const xa_task_input in = {ri.kind, XA_TASK_FORMAT_AUTO, &ri.fields, ri.n_names ? ri.names : NULL, ri.n_names, 0};
+    xa_status st = xa_task_data_load_input(&d, NULL, path, &in, 1 << 20, labels);
     xa_task_data_free(&d);
     return st;
 }

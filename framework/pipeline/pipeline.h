@@ -173,6 +173,17 @@ int xa_pipeline_setup_known(const char *name);
  * phase and language that need it), IO, NOMEM. */
 xa_status xa_pipeline_validate(const xa_recipe *r);
 
+/* How a recipe's task files are read (data.task.type, fields, labels) as data/'s input
+ * description; the pointers point into r and into ri itself (do not copy ri). */
+typedef struct xa_recipe_input {
+    xa_task_kind kind;
+    xa_task_fields fields;
+    const char *choices[XA_TASK_MAX_CHOICES];
+    const char *names[XA_MAX_LABELS];
+    int n_names;
+} xa_recipe_input;
+void xa_recipe_input_init(xa_recipe_input *ri, const xa_recipe *r);
+
 /* The trainer knobs of a recipe phase (lr_scheduler, adam_*, dropout overrides, weight_decay_all,
  * save_total_limit), as the runner hands them to train/. */
 xa_train_knobs xa_pipeline_knobs(const xa_cfg_phase *p);

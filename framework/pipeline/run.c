@@ -314,6 +314,8 @@ static xa_status task_dir(char *out, size_t n, const xa_recipe *r, const char *k
 }
 
 static xa_status phase_task(FILE *out, const xa_recipe *r, const xa_cfg_phase *p, const xa_plan_opts *a, xa_plan *pl) {
+    xa_recipe_input ri; /* how the task files are read */
+    xa_recipe_input_init(&ri, r);
     xa_bn_config cfg;
     xa_status st = build_bn(&r->task_adapter, &cfg);
     if (st) return st;
@@ -332,7 +334,8 @@ static xa_status phase_task(FILE *out, const xa_recipe *r, const xa_cfg_phase *p
         const char *frozen[1] = {src_dir};
         xa_task_spec spec = {frozen, 1, r->task_name, &cfg, NULL, NULL, 0, NULL, setup,
                              r->task_type == XA_TASK_TAGGING, r->task_name, NULL, r->task_train,
-                             r->task_dev[0] ? r->task_dev : NULL, 0};
+                             r->task_dev[0] ? r->task_dev : NULL, 0, ri.kind, &ri.fields,
+                             ri.n_names ? ri.names : NULL, ri.n_names};
         xa_phase_opts o = phase_opts(p, seed, art_resume(pl, ia));
         xa_phase_result res;
         if (ia >= 0 && !art_skip(out, pl, ia, what)) {
@@ -375,6 +378,8 @@ static xa_status phase_task(FILE *out, const xa_recipe *r, const xa_cfg_phase *p
 }
 
 static xa_status phase_fusion(FILE *out, const xa_recipe *r, const xa_cfg_phase *p, const xa_plan_opts *a, xa_plan *pl) {
+    xa_recipe_input ri; /* how the task files are read */
+    xa_recipe_input_init(&ri, r);
     xa_fusion_config fc;
     xa_status st = build_fusion(&r->fusion, &fc);
     if (st) return st;
@@ -410,7 +415,8 @@ static xa_status phase_fusion(FILE *out, const xa_recipe *r, const xa_cfg_phase 
         for (int i = 0; i < n; i++) len += snprintf(setup + len, sizeof setup - (size_t)len, "%s%s", i ? ", " : "", langs[i]);
         snprintf(setup + len, sizeof setup - (size_t)len, "), %s)", r->task_name);
         xa_task_spec spec = {dir_ptrs, n, NULL, NULL, tad, langs, n, &fc, setup, r->task_type == XA_TASK_TAGGING,
-                             r->task_name, thead, r->task_train, r->task_dev[0] ? r->task_dev : NULL, 0};
+                             r->task_name, thead, r->task_train, r->task_dev[0] ? r->task_dev : NULL, 0, ri.kind,
+                             &ri.fields, ri.n_names ? ri.names : NULL, ri.n_names};
         xa_phase_opts o = phase_opts(p, seed, art_resume(pl, ia));
         fprintf(out, "fusion %s seed %" PRIu64 ": %s\n", r->task_name, seed, setup);
         fflush(out);
@@ -426,6 +432,8 @@ static xa_status phase_fusion(FILE *out, const xa_recipe *r, const xa_cfg_phase 
  * data (no adapters), the best English dev evaluation kept, as the task phase does. */
 static xa_status phase_finetune(FILE *out, const xa_recipe *r, const xa_cfg_phase *p, const xa_plan_opts *a,
                                 xa_plan *pl) {
+    xa_recipe_input ri; /* how the task files are read */
+    xa_recipe_input_init(&ri, r);
     xa_status st = XA_STATUS_OK;
     for (int k = 0; k < r->n_seeds && !st; k++) {
         const uint64_t seed = r->seeds[k];
@@ -436,7 +444,8 @@ static xa_status phase_finetune(FILE *out, const xa_recipe *r, const xa_cfg_phas
         if (ia < 0 || art_skip(out, pl, ia, what)) continue;
         if ((st = xa_plan_begin(pl, ia))) break;
         xa_task_spec spec = {NULL, 0, NULL, NULL, NULL, NULL, 0, NULL, NULL, r->task_type == XA_TASK_TAGGING,
-                             r->task_name, NULL, r->task_train, r->task_dev[0] ? r->task_dev : NULL, 1};
+                             r->task_name, NULL, r->task_train, r->task_dev[0] ? r->task_dev : NULL, 1, ri.kind,
+                             &ri.fields, ri.n_names ? ri.names : NULL, ri.n_names};
         xa_phase_opts o = phase_opts(p, seed, art_resume(pl, ia));
         fprintf(out, "%s: the whole encoder + head on %s (no adapters)%s\n", what, r->task_train,
                 o.resume ? "" : " (--force: from scratch)");
@@ -928,9 +937,12 @@ static xa_status eval_task_cell(FILE *raw, cell_book *cb, report_book *rb, const
         if (st) return st;
     } else {
         xa_class_report rep;
-        st = xa_eval_setup_report(e->base[0] ? e->base : r->base, r->tokenizer, e->adapters, e->drop_last, e->n,
-                                  e->fusion[0] ? e->fusion : NULL, e->setup[0] ? e->setup : NULL, e->head, test,
-                                  p->batch_size, p->seq_len, m, &rep);
+        xa_recipe_input ri;
+        xa_recipe_input_init(&ri, r);
+        const xa_eval_input ein = {ri.kind, &ri.fields, ri.n_names ? ri.names : NULL, ri.n_names};
+        st = xa_eval_setup_input(e->base[0] ? e->base : r->base, r->tokenizer, e->adapters, e->drop_last, e->n,
+                                 e->fusion[0] ? e->fusion : NULL, e->setup[0] ? e->setup : NULL, e->head, test,
+                                 p->batch_size, p->seq_len, &ein, m, &rep);
         if (!st) st = xa_report_set_add(&rb->now, cell, row, setup, setup_label(setup), seed, &rep);
         xa_class_report_free(&rep);
         if (st) return st;

@@ -189,6 +189,7 @@ typedef struct lang_run {
     /* held-out MLM validation (o->heldout and eval_every > 0) */
     xa_mlm_data *hd;           /* the held-out text, or NULL */
     double val_loss;           /* of the last evaluation, NAN before the first */
+    xa_trainer_micro micro;    /* the step's batch in grad_accum pieces */
 } lang_run;
 
 static xa_status lang_init(void *ctx, xa_train_state *ts) {
@@ -239,23 +240,33 @@ static xa_status lang_align_pass(lang_run *L, xa_trainer *t, float *loss, float 
     return XA_STATUS_OK;
 }
 
-/* Hot loop: masked batch -> forward through the frozen base and the adapter -> MLM loss on the
- * masked rows -> backward down to the lowest adapter site; then the alignment pass, if any. */
+/* Hot loop: masked batch, drawn whole (its masks, so its masked count) -> per micro-batch
+ * (grad_accum pieces of its rows) forward through the frozen base and the adapter -> MLM loss on
+ * the piece's masked rows, weighted by its share of the batch's -> backward down to the lowest
+ * adapter site; then the alignment pass, if any, once per step (AdapterDrop too: one draw a step). */
 static xa_status lang_step(void *ctx, xa_trainer *t, float *loss, double *tokens) {
     lang_run *L = ctx;
     const xa_phase_opts *o = L->o;
-    xa_batch b = {L->batch->ids, NULL, L->batch->lens, o->B, L->T};
     xa_mlm_data_next(L->data, L->batch);
     if (o->adapter_drop > 0) xa_composer_adapterdrop(L->cp, o->adapter_drop, &t->ts.rng);
-    xa_composer_set_mode(L->cp, 1, &t->ts.rng);
-    xa_status st = xa_encoder_forward(L->enc, L->acts, &b, &L->hook, 1, &t->ts.rng);
-    if (st) return st;
+    xa_status st = XA_STATUS_OK;
     const xa_encoder_config *ec = &L->enc->cfg;
-    *loss = xa_mlm_head_forward(L->head, xa_encoder_hidden(L->enc, L->acts, ec->L - 1), L->batch->rows,
-                                L->batch->targets, L->batch->m, L->enc->t[XA_ENC_WTE], &L->hook, NULL);
-    memset(L->dlast, 0, (size_t)o->B * L->T * ec->C * sizeof(float));
-    xa_mlm_head_backward(L->head, L->dlast, NULL, L->enc->t[XA_ENC_WTE], &L->hook, 1.0f);
-    xa_encoder_backward(L->enc, L->acts, &b, &L->hook, L->dlast, NULL);
+    const int pieces = xa_trainer_micro_count(&L->micro, o->B), M = L->batch->m;
+    double sum = 0;
+    for (int k = 0; k < pieces; k++) {
+        xa_mlm_batch v;
+        const int m = xa_trainer_micro_mlm(&L->micro, L->batch, L->T, k, &v);
+        xa_batch b = {v.ids, NULL, v.lens, v.B, L->T};
+        xa_composer_set_mode(L->cp, 1, &t->ts.rng);
+        if ((st = xa_encoder_forward(L->enc, L->acts, &b, &L->hook, 1, &t->ts.rng))) return st;
+        *loss = xa_mlm_head_forward(L->head, xa_encoder_hidden(L->enc, L->acts, ec->L - 1), v.rows, v.targets, m,
+                                    L->enc->t[XA_ENC_WTE], &L->hook, NULL);
+        memset(L->dlast, 0, (size_t)v.B * L->T * ec->C * sizeof(float));
+        xa_mlm_head_backward(L->head, L->dlast, NULL, L->enc->t[XA_ENC_WTE], &L->hook, M > 0 ? (float)m / (float)M : 1.0f);
+        xa_encoder_backward(L->enc, L->acts, &b, &L->hook, L->dlast, NULL);
+        sum += (double)*loss * m;
+    }
+    if (pieces > 1 && M > 0) *loss = (float)(sum / M); /* the mean over the whole batch's masked pieces */
     if (L->n_al > 0) {
         float al_loss = 0, al_acc = 0;
         if ((st = lang_align_pass(L, t, &al_loss, &al_acc))) return st;
@@ -280,7 +291,7 @@ static xa_status lang_validate(lang_run *L, xa_trainer *t) {
     double sum = 0;
     xa_composer_skip_lowest(L->cp, 0);
     xa_composer_set_mode(L->cp, 0, NULL);
-    xa_status st = xa_trainer_mlm_heldout(L->enc, L->acts, L->head, &L->hook, L->hd, L->batch,
+    xa_status st = xa_trainer_mlm_heldout(L->enc, L->acts, L->head, &L->hook, L->hd, L->batch, &L->micro,
                                           o->eval_batches > 0 ? o->eval_batches : 8, &n, &sum);
     if (st) return st;
     L->val_loss = n ? sum / (double)n : NAN;
@@ -470,12 +481,14 @@ xa_status xa_train_lang(const char *base_dir, const char *tokenizer, const char 
         data.mask_prob = (float)o->mlm_prob;
         if (o->whole_word) st = xa_mlm_data_set_whole_word(&data, tok);
     }
+    /* activations for one micro-batch of the step's batch (grad_accum) */
+    if (!st) st = xa_trainer_micro_init(&L.micro, o->B, o->k.grad_accum, T, 1, "xa_train_lang");
     if (!st) st = xa_mlm_batch_init(&batch, o->B, T);
-    if (!st) st = xa_mlm_head_init(&head, ec->C, ec->V, ec->eps, o->B * T, 0);
+    if (!st) st = xa_mlm_head_init(&head, ec->C, ec->V, ec->eps, L.micro.rows * T, 0);
     if (!st) st = xa_mlm_head_load(&head, ec->arch, base_dir);
     /* with alignment the trained side's n pairs run as one more batch: rows for max(B, n) */
     const int n_al = o->align > 0 ? (o->align_pairs > 0 ? o->align_pairs : (o->B + 1) / 2) : 0;
-    const int rows = o->B > n_al ? o->B : n_al;
+    const int rows = L.micro.rows > n_al ? L.micro.rows : n_al;
     if (!st) st = xa_encoder_acts_init(&acts, ec, rows, T, 1);
     if (!st) st = xa_composer_init(&cp, ec);
     xa_adapter *ad = NULL;
@@ -534,6 +547,7 @@ xa_status xa_train_lang(const char *base_dir, const char *tokenizer, const char 
 done:
     xa_trainer_close(&tr);
     xa_mlm_data_free(&hd);
+    xa_trainer_micro_free(&L.micro);
     align_close(&L);
     xa_encoder_acts_free(&acts_src);
     xa_pair_data_free(&pd);
@@ -654,8 +668,17 @@ typedef struct task_model {
     int has_mlm;
     xa_labels labels;
     int tagging;
-    int B, T;
+    int n_choices;             /* multiple choice: rows per example; 1 otherwise */
+    int B, T;                  /* planned encoder rows (examples x n_choices) and length */
 } task_model;
+
+/* The data-loading description of a spec (or of an eval input) for model m. */
+static xa_task_input task_input_of(const task_model *m, xa_task_kind kind, const xa_task_fields *fields,
+                                   const char *const *names, int n_names) {
+    xa_task_input in = {kind, XA_TASK_FORMAT_AUTO, fields, names, n_names, 0};
+    in.bert_pairs = m->enc.cfg.arch == XA_ARCH_BERT && m->enc.cfg.TV >= 2;
+    return in;
+}
 
 static void task_model_free(task_model *m) {
     xa_mlm_head_free(&m->mlm);
@@ -703,7 +726,7 @@ static xa_status task_model_plan(task_model *m, const char *setup_text, int B, i
 /* Forward a batch (dropout with rng when train) and the head; returns the loss. */
 static float task_forward(task_model *m, const xa_task_batch *tb, int train, xa_rng *rng,
                           float *logits, xa_status *st) {
-    xa_batch b = {tb->ids, NULL, tb->lens, tb->B, tb->T};
+    xa_batch b = {tb->ids, tb->has_types ? tb->types : NULL, tb->lens, tb->B, tb->T};
     if (m->hk) xa_composer_set_mode(m->cp, train, rng);
     *st = xa_encoder_forward(&m->enc, &m->acts, &b, m->hk, train, rng);
     if (*st) return 0;
@@ -726,13 +749,15 @@ static xa_status task_score(task_model *m, const xa_task_data *d, xa_eval_metric
     xa_task_batch tb;
     memset(&tb, 0, sizeof tb);
     const int K = m->head.K;
+    /* examples a batch holds: the planned rows over the rows per example */
+    const int B_ex = m->B / (m->n_choices > 0 ? m->n_choices : 1);
     float *logits = malloc((size_t)m->B * m->T * K * sizeof(float));
     int32_t *gold = malloc((size_t)(d->n ? d->n : 1) * sizeof(int32_t));
     int32_t *pred = malloc((size_t)(d->n ? d->n : 1) * sizeof(int32_t));
     xa_status st = (!logits || !gold || !pred) ? xa_error_set(XA_STATUS_NOMEM, "task_score", NULL, NULL, "out of memory")
                                                : XA_STATUS_OK;
     int32_t pad = xa_tok_special_ids(m->tok).pad;
-    if (!st) st = xa_task_batcher_init(&bt, d, m->B, 0, 0, pad);
+    if (!st) st = xa_task_batcher_init(&bt, d, B_ex, 0, 0, pad);
     if (!st) st = xa_task_batch_init(&tb, m->B, m->T);
     if (!st && rep) st = xa_class_report_init(rep, m->tagging, (const char(*)[64])m->labels.names, m->labels.n);
     if (st) {
@@ -752,13 +777,13 @@ static xa_status task_score(task_model *m, const xa_task_data *d, xa_eval_metric
         if (st) break;
         int64_t counted = 0; /* the labels the head's mean loss is over */
         if (!m->tagging) {
-            counted = tb.B;
+            counted = tb.n_ex;
         } else {
             for (size_t k = 0; k < (size_t)tb.B * tb.T; k++) counted += tb.labels[k] != XA_IGNORE_INDEX;
         }
         loss_sum += (double)loss * (double)counted;
         loss_n += counted;
-        for (int r = 0; r < tb.B; r++) {
+        for (int r = 0; r < tb.n_ex; r++) {
             const xa_task_example *ex = &d->ex[tb.index[r]];
             if (!m->tagging) {
                 gold[tb.index[r]] = ex->label;
@@ -909,6 +934,7 @@ typedef struct task_run {
     char out_dir[XA_PATH_MAX], best[XA_PATH_MAX];
     const xa_best_metric *metric; /* what selects the best dev evaluation */
     double last_dev;           /* the last evaluation's value of it, NAN before the first */
+    xa_trainer_micro micro;    /* the step's batch in grad_accum pieces */
 } task_run;
 
 static xa_status task_init(void *ctx, xa_train_state *ts) {
@@ -947,21 +973,36 @@ static xa_status task_seek(void *ctx, const char *path, xa_trainer *t) {
     return XA_STATUS_OK;
 }
 
-/* Hot loop: the next batch (none at the end of an epoch) -> forward through the setup and the
- * head -> loss (+ the fusion regulariser) -> backward down to the lowest trained site. */
+/* Hot loop: the next batch (none at the end of an epoch) -> per micro-batch (grad_accum pieces
+ * of its rows) forward through the setup and the head -> loss, weighted by the piece's share of
+ * the batch's labels (or their class weights) -> backward down to the lowest trained site. The
+ * fusion regulariser (a function of the weights) joins once per step, after the first piece. */
 static xa_status task_step(void *ctx, xa_trainer *t, float *loss, double *tokens) {
     task_run *R = ctx;
     xa_task_batch *tb = R->tb;
     if (!xa_task_batcher_next(R->bt, tb)) return XA_STATUS_OK; /* the next call starts the next epoch */
     if (R->o->adapter_drop > 0 && R->m->hk) xa_composer_adapterdrop(R->m->cp, R->o->adapter_drop, &t->ts.rng);
     xa_status st = XA_STATUS_OK;
-    *loss = task_forward(R->m, tb, 1, &t->ts.rng, NULL, &st);
-    if (st) return st;
-    if (R->fu && R->fu->cfg.regularization) *loss += xa_composer_fusion_regularizer(R->m->cp, 0.01f);
-    memset(R->dlast, 0, (size_t)tb->B * tb->T * R->m->enc.cfg.C * sizeof(float));
-    xa_head_backward(&R->m->head, R->dlast, 1.0f);
-    xa_batch b = {tb->ids, NULL, tb->lens, tb->B, tb->T};
-    xa_encoder_backward(&R->m->enc, &R->m->acts, &b, R->m->hk, R->dlast, NULL);
+    const int pieces = xa_trainer_micro_count(&R->micro, tb->n_ex);
+    const float *cw = R->m->head.class_w;
+    const double total = pieces > 1 ? xa_trainer_task_count(tb, R->spec->tagging, cw) : 0;
+    double sum = 0;
+    float reg = 0;
+    for (int k = 0; k < pieces; k++) {
+        xa_task_batch v;
+        xa_trainer_micro_task(&R->micro, tb, R->spec->tagging, k, &v);
+        const double c = pieces > 1 ? xa_trainer_task_count(&v, R->spec->tagging, cw) : 1;
+        *loss = task_forward(R->m, &v, 1, &t->ts.rng, NULL, &st);
+        if (st) return st;
+        if (k == 0 && R->fu && R->fu->cfg.regularization) reg = xa_composer_fusion_regularizer(R->m->cp, 0.01f);
+        memset(R->dlast, 0, (size_t)v.B * v.T * R->m->enc.cfg.C * sizeof(float));
+        xa_head_backward(&R->m->head, R->dlast, pieces > 1 ? (total > 0 ? (float)(c / total) : 0.0f) : 1.0f);
+        xa_batch b = {v.ids, v.has_types ? v.types : NULL, v.lens, v.B, v.T}; /* as task_forward: WTT gradients by type */
+        xa_encoder_backward(&R->m->enc, &R->m->acts, &b, R->m->hk, R->dlast, NULL);
+        sum += (double)*loss * c;
+    }
+    if (pieces > 1) *loss = total > 0 ? (float)(sum / total) : 0.0f; /* the whole batch's mean */
+    if (R->fu && R->fu->cfg.regularization) *loss += reg;
     *tokens = (double)tb->B * tb->T;
     return XA_STATUS_OK;
 }
@@ -1152,7 +1193,7 @@ xa_status xa_train_task(const char *base_dir, const char *tokenizer, const char 
     memset(&tr, 0, sizeof tr);
     memset(res, 0, sizeof *res);
     res->best_dev = -1;
-    task_run R = {o, spec, base_name_of(base_dir), &m, NULL, NULL, &dev, &bt, &tb, NULL, 0, 0, 0, "", "", NULL, NAN};
+    task_run R = {o, spec, base_name_of(base_dir), &m, NULL, NULL, &dev, &bt, &tb, NULL, 0, 0, 0, "", "", NULL, NAN, {0, 0, NULL, NULL}};
 
     const int full = spec->train_base;
     if (full && (spec->n_frozen || spec->new_adapter || spec->frozen_task_dir || spec->n_fuse || spec->setup))
@@ -1180,7 +1221,10 @@ xa_status xa_train_task(const char *base_dir, const char *tokenizer, const char 
     if (st) goto done;
     m.tagging = spec->tagging;
     const int T = max_len(&m, o->T);
-    const xa_task_kind kind = spec->tagging ? XA_TASK_KIND_TAGGING : XA_TASK_KIND_CLASSIFICATION;
+    const xa_task_kind kind = spec->tagging ? XA_TASK_KIND_TAGGING
+                              : spec->kind == XA_TASK_KIND_PAIR || spec->kind == XA_TASK_KIND_CHOICE ? spec->kind
+                                                                                                     : XA_TASK_KIND_CLASSIFICATION;
+    const xa_task_input tin = task_input_of(&m, kind, spec->fields, spec->label_names, spec->n_label_names);
     /* frozen adapters, then what trains */
     for (int i = 0; i < spec->n_frozen && !st; i++)
         st = xa_hub_load_adapter(m.cp, spec->frozen_dirs[i], NULL, NULL, 0, 0, NULL);
@@ -1188,18 +1232,26 @@ xa_status xa_train_task(const char *base_dir, const char *tokenizer, const char 
     if (!st && spec->new_adapter) st = xa_composer_add_adapter(m.cp, spec->new_adapter, spec->new_cfg, 1, &R.ad);
     if (!st && spec->n_fuse) st = xa_composer_add_fusion(m.cp, NULL, spec->fuse, spec->n_fuse, spec->fusion_cfg, 1, &R.fu);
     if (!st) st = task_labels(&m, spec);
-    if (!st) st = xa_task_data_load(&train, m.tok, spec->train_path, kind, XA_TASK_FORMAT_AUTO, T, &m.labels);
-    if (!st && spec->dev_path) st = xa_task_data_load(&dev, m.tok, spec->dev_path, kind, XA_TASK_FORMAT_AUTO, T, &m.labels);
+    if (!st) st = xa_task_data_load_input(&train, m.tok, spec->train_path, &tin, T, &m.labels);
+    if (!st && spec->dev_path) st = xa_task_data_load_input(&dev, m.tok, spec->dev_path, &tin, T, &m.labels);
     if (st) goto done;
+    m.n_choices = train.n_choices > 0 ? train.n_choices : 1;
+    const int rows = o->B * m.n_choices; /* encoder rows of a batch */
     if (m.labels.n < 2) {
         st = xa_error_set(XA_STATUS_CONFIG, spec->train_path, "at least 2 labels", NULL, "the training data has %d label(s)", m.labels.n);
         goto done;
     }
-    st = xa_head_init(&m.head, spec->tagging ? XA_HEAD_TAGGING : XA_HEAD_CLASSIFICATION, m.enc.cfg.C, m.labels.n,
-                      m.enc.cfg.p_hidden, o->B, T, 1);
+    /* activations (encoder, composer, head) for one micro-batch of the step's batch (grad_accum):
+     * batch_size / grad_accum examples, n_choices rows each */
+    st = xa_trainer_micro_init(&R.micro, o->B, o->k.grad_accum, T, 0, "xa_train_task");
+    const int micro_rows = R.micro.rows * m.n_choices;
+    if (!st) st = xa_head_init(&m.head,
+                               spec->tagging ? XA_HEAD_TAGGING : kind == XA_TASK_KIND_CHOICE ? XA_HEAD_MULTIPLE_CHOICE
+                                                                                           : XA_HEAD_CLASSIFICATION,
+                               m.enc.cfg.C, m.labels.n, m.enc.cfg.p_hidden, micro_rows, T, 1);
     uint64_t cw_hash = 0;
     if (!st && o->class_weights != XA_CLASS_WEIGHTS_NONE) st = task_class_weights(&m, &train, o, spec, &cw_hash);
-    if (!st) st = task_model_plan(&m, spec->setup, o->B, T, 1);
+    if (!st) st = task_model_plan(&m, spec->setup, micro_rows, T, 1);
     if (!st) st = xa_trainer_optim_init(&opt, &o->k);
     if (!st && full) st = xa_trainer_add_encoder_groups(&opt, &m.enc, o->weight_decay);
     if (!st && R.ad) st = xa_optim_add_group(&opt, R.ad->name, R.ad->params, R.ad->grads, R.ad->n_params, 1.0, o->weight_decay, 1, NULL);
@@ -1211,12 +1263,12 @@ xa_status xa_train_task(const char *base_dir, const char *tokenizer, const char 
         if (!st) st = xa_trainer_no_decay_head(&opt, "head", &m.head);
     }
     if (!st) st = xa_task_batcher_init(&bt, &train, o->B, 1, o->seed, xa_tok_special_ids(m.tok).pad);
-    if (!st) st = xa_task_batch_init(&tb, o->B, T);
+    if (!st) st = xa_task_batch_init(&tb, rows, T);
     if (!st && snprintf(R.out_dir, sizeof R.out_dir, "%s", out_dir) >= (int)sizeof R.out_dir)
         st = xa_error_set(XA_STATUS_USAGE, out_dir, NULL, NULL, "path too long");
     if (!st) st = xa_path_join(R.best, sizeof R.best, out_dir, "best");
     if (st) goto done;
-    R.dlast = xa_aligned_alloc((size_t)o->B * T * m.enc.cfg.C * sizeof(float), 64);
+    R.dlast = xa_aligned_alloc((size_t)micro_rows * T * m.enc.cfg.C * sizeof(float), 64);
     if (!R.dlast) {
         st = xa_error_set(XA_STATUS_NOMEM, "xa_train_task", NULL, NULL, "out of memory");
         goto done;
@@ -1260,6 +1312,7 @@ xa_status xa_train_task(const char *base_dir, const char *tokenizer, const char 
     }
 done:
     xa_trainer_close(&tr);
+    xa_trainer_micro_free(&R.micro);
     xa_aligned_free(R.dlast);
     xa_optim_free(&opt);
     xa_task_batch_free(&tb);
@@ -1284,6 +1337,14 @@ xa_status xa_eval_setup_report(const char *base_dir, const char *tokenizer, cons
                                const uint8_t *drop_last, int n_adapters, const char *fusion_dir, const char *setup,
                                const char *head_dir, const char *test_path, int B, int T, xa_eval_metrics *out,
                                xa_class_report *rep) {
+    return xa_eval_setup_input(base_dir, tokenizer, adapter_dirs, drop_last, n_adapters, fusion_dir, setup, head_dir,
+                               test_path, B, T, NULL, out, rep);
+}
+
+xa_status xa_eval_setup_input(const char *base_dir, const char *tokenizer, const char *const *adapter_dirs,
+                              const uint8_t *drop_last, int n_adapters, const char *fusion_dir, const char *setup,
+                              const char *head_dir, const char *test_path, int B, int T, const xa_eval_input *in,
+                              xa_eval_metrics *out, xa_class_report *rep) {
     task_model m;
     xa_task_data test;
     memset(&test, 0, sizeof test);
@@ -1301,6 +1362,11 @@ xa_status xa_eval_setup_report(const char *base_dir, const char *tokenizer, cons
     if (!st && fusion_dir) st = xa_hub_load_fusion(m.cp, fusion_dir, 0, NULL);
     xa_head_file_config hc;
     if (!st) st = xa_hub_load_head(head_dir, &m.head, B, max_len(&m, T), 0, &hc);
+    m.n_choices = !st && m.head.kind == XA_HEAD_MULTIPLE_CHOICE ? m.head.K : 1;
+    if (!st && m.n_choices > 1) { /* B examples are B x num_choices rows */
+        xa_head_free(&m.head);
+        st = xa_hub_load_head(head_dir, &m.head, B * m.n_choices, max_len(&m, T), 0, &hc);
+    }
     if (!st) xa_hub_check_fingerprint(head_dir, hc.base_fingerprint, &m.enc.cfg);
     if (!st) {
         m.tagging = m.head.kind == XA_HEAD_TAGGING;
@@ -1316,9 +1382,17 @@ xa_status xa_eval_setup_report(const char *base_dir, const char *tokenizer, cons
                           "add label2id to head_config.json", "the head has %d label names for %d classes",
                           hc.n_labels, m.head.K);
     const int Tm = max_len(&m, T);
-    if (!st) st = xa_task_data_load(&test, m.tok, test_path, m.tagging ? XA_TASK_KIND_TAGGING : XA_TASK_KIND_CLASSIFICATION,
-                                    XA_TASK_FORMAT_AUTO, Tm, &m.labels);
-    if (!st) st = task_model_plan(&m, setup, B, Tm, 0);
+    const xa_task_kind kind = m.tagging                                    ? XA_TASK_KIND_TAGGING
+                              : m.head.kind == XA_HEAD_MULTIPLE_CHOICE       ? XA_TASK_KIND_CHOICE
+                              : in && in->kind == XA_TASK_KIND_PAIR           ? XA_TASK_KIND_PAIR
+                                                                            : XA_TASK_KIND_CLASSIFICATION;
+    const xa_task_input tin = task_input_of(&m, kind, in ? in->fields : NULL, in ? in->label_names : NULL,
+                                            in ? in->n_label_names : 0);
+    if (!st) st = xa_task_data_load_input(&test, m.tok, test_path, &tin, Tm, &m.labels);
+    if (!st && test.n_choices != m.n_choices)
+        st = xa_error_set(XA_STATUS_CONFIG, test_path, "as many choices as the head's num_choices", NULL,
+                          "%d choices, the head has %d", test.n_choices, m.n_choices);
+    if (!st) st = task_model_plan(&m, setup, B * m.n_choices, Tm, 0);
     if (!st) st = task_score(&m, &test, out, rep);
     if (st && rep) xa_class_report_free(rep);
     xa_task_data_free(&test);

@@ -141,6 +141,7 @@ typedef struct pretrain_run {
     xa_mlm_data *heldout;      /* (o->n_heldout) held-out texts for validation; entries with
                                   n_blocks 0 were too short and are skipped */
     double val_loss;           /* the last validation's pooled loss, NAN before the first */
+    xa_trainer_micro *micro;   /* the step's batch in grad_accum pieces */
 } pretrain_run;
 
 static xa_status pt_init(void *ctx, xa_train_state *ts) {
@@ -164,8 +165,10 @@ static xa_status pt_seek(void *ctx, const char *path, xa_trainer *t) {
     return xa_trainer_seek_mlm(&t->ts, P->data, path);
 }
 
-/* Hot loop: an MLM (or TLM) batch -> forward -> MLM loss on the masked rows -> backward into
- * every weight, then the alignment pass adding its gradients. */
+/* Hot loop: an MLM (or TLM) batch, drawn whole -> per micro-batch (grad_accum pieces of its rows)
+ * forward -> MLM loss on the piece's masked rows, weighted by its share of the batch's masked
+ * pieces -> backward into every weight; then the alignment pass adding its gradients, once per
+ * step on all its pairs (its in-batch contrastive loss couples them, so it is not cut). */
 static xa_status pt_step(void *ctx, xa_trainer *t, float *loss, double *tokens) {
     pretrain_run *P = ctx;
     const xa_pretrain_opts *o = P->o;
@@ -179,13 +182,23 @@ static xa_status pt_step(void *ctx, xa_trainer *t, float *loss, double *tokens) 
         for (int r = 0; r < o->B; r++) batch->lens[r] = o->T;
         xa_mlm_data_next(P->data, batch);
     }
-    xa_status st = xa_encoder_forward(enc, P->acts, &b, NULL, 1, &t->ts.rng);
-    if (st) return st;
-    *loss = xa_mlm_head_forward(P->head, xa_encoder_hidden(enc, P->acts, enc->cfg.L - 1), batch->rows,
-                                batch->targets, batch->m, enc->t[XA_ENC_WTE], NULL, NULL);
-    memset(P->dlast, 0, (size_t)o->B * b.T * enc->cfg.C * sizeof(float));
-    xa_mlm_head_backward(P->head, P->dlast, enc->g[XA_ENC_WTE], enc->t[XA_ENC_WTE], NULL, 1.0f);
-    xa_encoder_backward(enc, P->acts, &b, NULL, P->dlast, NULL);
+    xa_status st = XA_STATUS_OK;
+    const int pieces = xa_trainer_micro_count(P->micro, o->B), M = batch->m;
+    double sum = 0;
+    for (int k = 0; k < pieces; k++) {
+        xa_mlm_batch v;
+        const int m = xa_trainer_micro_mlm(P->micro, batch, b.T, k, &v);
+        xa_batch vb = {v.ids, NULL, v.lens, v.B, b.T};
+        if ((st = xa_encoder_forward(enc, P->acts, &vb, NULL, 1, &t->ts.rng))) return st;
+        *loss = xa_mlm_head_forward(P->head, xa_encoder_hidden(enc, P->acts, enc->cfg.L - 1), v.rows, v.targets, m,
+                                    enc->t[XA_ENC_WTE], NULL, NULL);
+        memset(P->dlast, 0, (size_t)v.B * b.T * enc->cfg.C * sizeof(float));
+        xa_mlm_head_backward(P->head, P->dlast, enc->g[XA_ENC_WTE], enc->t[XA_ENC_WTE], NULL,
+                             M > 0 ? (float)m / (float)M : 1.0f);
+        xa_encoder_backward(enc, P->acts, &vb, NULL, P->dlast, NULL);
+        sum += (double)*loss * m;
+    }
+    if (pieces > 1 && M > 0) *loss = (float)(sum / M); /* the mean over the whole batch's masked pieces */
     if (P->n_al > 0) {
         float al_loss = 0, al_acc = 0;
         st = align_pass(o, enc, P->acts, P->pd, step, P->al_ids, P->al_lens, P->al_pooled, P->al_dpooled,
@@ -217,7 +230,7 @@ static xa_status pt_validate(pretrain_run *P, xa_trainer *t) {
         if (P->heldout[i].n_blocks == 0) continue;
         int64_t n = 0;
         double s = 0;
-        xa_status st = xa_trainer_mlm_heldout(P->enc, P->acts, P->head, NULL, &P->heldout[i], P->batch,
+        xa_status st = xa_trainer_mlm_heldout(P->enc, P->acts, P->head, NULL, &P->heldout[i], P->batch, P->micro,
                                               o->eval_batches > 0 ? o->eval_batches : 8, &n, &s);
         if (st) return st;
         total += n;
@@ -282,6 +295,8 @@ xa_status xa_pretrain(const xa_pretrain_opts *o, xa_pretrain_result *res) {
     int32_t *al_ids = NULL, *al_lens = NULL;
     float *al_pooled = NULL, *al_dpooled = NULL, *al_scratch = NULL;
     xa_mlm_data *heldout = NULL;
+    xa_trainer_micro micro;
+    memset(&micro, 0, sizeof micro);
     const int want_pairs = o->tlm_ratio > 0 || o->align_weight > 0;
     if (want_pairs && !(o->pairs && o->pairs[0])) {
         return xa_error_set(XA_STATUS_USAGE, "xa_pretrain", "a pair corpus (opts.pairs) for TLM or alignment",
@@ -320,10 +335,12 @@ xa_status xa_pretrain(const xa_pretrain_opts *o, xa_pretrain_result *res) {
                         (long long)pd.n, pd.n_langs, o->pairs, o->tlm_ratio, o->align_weight, n_al);
         }
     }
-    const int rows = o->B > 2 * n_al ? o->B : 2 * n_al;
+    /* activations for one micro-batch (or the alignment pass's 2 x align_pairs rows) */
+    if (!st) st = xa_trainer_micro_init(&micro, o->B, o->k.grad_accum, o->T, 1, "xa_pretrain");
+    const int rows = micro.rows > 2 * n_al ? micro.rows : 2 * n_al;
     if (!st) st = xa_mlm_batch_init(&batch, o->B, o->T);
     if (!st) st = xa_encoder_init(&enc, &cfg, 1);
-    if (!st) st = xa_mlm_head_init(&head, cfg.C, cfg.V, cfg.eps, o->B * o->T, 1);
+    if (!st) st = xa_mlm_head_init(&head, cfg.C, cfg.V, cfg.eps, micro.rows * o->T, 1);
     if (!st) st = xa_encoder_acts_init(&acts, &cfg, rows, o->T, 1);
     if (!st) st = build_optim(&opt, &enc, &head, o->weight_decay, &o->k);
     if (!st && o->eval_every > 0 && o->n_heldout > 0) { /* validation texts, blocks of T */
@@ -362,7 +379,7 @@ xa_status xa_pretrain(const xa_pretrain_opts *o, xa_pretrain_result *res) {
     }
 
     pretrain_run P = {o, &enc, &acts, &head, &data, &batch, &pd, dlast, n_al, al_ids, al_lens, al_pooled,
-                      al_dpooled, al_scratch, {0, 0, 0, 0, 0}, heldout, NAN};
+                      al_dpooled, al_scratch, {0, 0, 0, 0, 0}, heldout, NAN, &micro};
     char identity[512];
     identity_of(o, &data, identity, sizeof identity);
     const int64_t window = o->log_every > 0 ? o->log_every : o->steps >= 100 ? 10 : (o->steps >= 10 ? o->steps / 10 : 1);
@@ -388,6 +405,7 @@ done:
     for (int i = 0; heldout && i < o->n_heldout; i++) xa_mlm_data_free(&heldout[i]);
     free(heldout);
     xa_aligned_free(dlast);
+    xa_trainer_micro_free(&micro);
     xa_aligned_free(al_scratch);
     free(al_ids);
     free(al_lens);

@@ -16,6 +16,7 @@
 #include "core/core.h"
 #include "model/model.h"
 #include "optim/optim.h"
+#include "data/data.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -42,6 +43,14 @@ typedef struct xa_train_knobs {
     xa_precision precision;    /* the matrix products (recipe key precision): FP32 (default) or
                                   BF16 (tensor.h: bf16 operands, fp32 accumulation, where the CPU
                                   has the kernel; elsewhere fp32, and the identity says fp32) */
+    int grad_accum;            /* micro-batches per optimizer step (recipe key grad_accum): the
+                                  step's batch of B rows runs as grad_accum forward/backward passes
+                                  of B / grad_accum rows (the activations planned for those), their
+                                  gradients summed before the clip and AdamW, each weighted by its
+                                  share of the step's loss count (task: labels; MLM: masked
+                                  pieces), so that it equals one batch of B (dropout aside: each
+                                  micro-batch draws its own masks). Must divide B; 1 (default):
+                                  one pass, exactly as before the key existed */
 } xa_train_knobs;
 
 xa_train_knobs xa_train_knobs_default(void);
@@ -243,6 +252,12 @@ typedef struct xa_task_spec {
     int train_base;                  /* full fine-tuning: the whole encoder (embeddings included)
                                         trains with the head, no adapters, no setup (every adapter
                                         and fusion field NULL / 0) */
+    /* the data's form (issue 16); zero: single-text classification or, with tagging, tagging */
+    xa_task_kind kind;               /* XA_TASK_KIND_PAIR or XA_TASK_KIND_CHOICE (multiple-choice
+                                        head), else ignored (tagging decides) */
+    const xa_task_fields *fields;    /* JSON keys, or NULL: the defaults */
+    const char *const *label_names;  /* names of integer labels (data.task.labels), or NULL */
+    int n_label_names;
 } xa_task_spec;
 
 /* Train on the task: the encoder and every loaded adapter frozen; the new adapter and/or fusion
@@ -288,6 +303,23 @@ xa_status xa_eval_setup(const char *base_dir, const char *tokenizer, const char 
                         const uint8_t *drop_last, int n_adapters, const char *fusion_dir, const char *setup,
                         const char *head_dir, const char *test_path, int B, int T,
                         xa_eval_metrics *out);
+
+/* The input of the eval functions beyond the head: the data's kind (pairs; a multiple-choice head
+ * reads multiple choice whatever this says), JSON keys and label list as in xa_task_input;
+ * kind 0 with a classification head: single texts. */
+typedef struct xa_eval_input {
+    xa_task_kind kind;
+    const xa_task_fields *fields;
+    const char *const *label_names;
+    int n_label_names;
+} xa_eval_input;
+
+/* xa_eval_setup_report reading the test file as `in` says (NULL: xa_eval_setup_report). */
+struct xa_class_report;
+xa_status xa_eval_setup_input(const char *base_dir, const char *tokenizer, const char *const *adapter_dirs,
+                              const uint8_t *drop_last, int n_adapters, const char *fusion_dir, const char *setup,
+                              const char *head_dir, const char *test_path, int B, int T, const xa_eval_input *in,
+                              xa_eval_metrics *out, struct xa_class_report *rep);
 
 /* xa_eval_setup that also fills rep (initialised here; the caller frees it with
  * xa_class_report_free, also on error) with the per-class counts of the test file: the confusion

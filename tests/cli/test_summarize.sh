@@ -18,6 +18,13 @@ for want in "| de | +4.0 |" "| fr | -1.0 |" "| el | +8.0 |" "| mean (targets; ±
             "Pearson r (MLM gain, MAD-X gain) over 3 targets: +0.95"; do
   grep -qF -- "$want" <<<"$out" || fail "output lacks '$want'"
 done
+# el as the unseen group: seen de, fr per seed (2 - 2) / 2 = 0 and (6 + 0) / 2 = 3 -> 1.5 ± 2.1
+# (std of 0 and 3: sqrt(4.5)); unseen el 10 and 6 -> 8.0 ± 2.8 (sqrt(8))
+out=$("$py" "$here/../../recipes/summarize.py" "$data/summarize/eval/t" --unseen el 2>&1) || fail "--unseen: exit $?: $out"
+for want in "| mean (seen targets; ± std over seeds) | +1.5 ± 2.1 |" "| seen targets above zero | 1/2 |" \
+            "| mean (unseen targets; ± std over seeds) | +8.0 ± 2.8 |" "| unseen targets above zero | 1/1 |"; do
+  grep -qF -- "$want" <<<"$out" || fail "--unseen output lacks '$want'"
+done
 if err=$("$py" "$here/../../recipes/summarize.py" "$data/summarize/none" 2>&1); then
   fail "a missing directory exited 0"
 else

@@ -25,7 +25,7 @@ static void fuzz_task(const uint8_t *data, size_t size, xa_task_kind kind, xa_ta
     if (st) return;
     xa_task_batcher bt;
     xa_task_batch b;
-    if (xa_task_batch_init(&b, 4, 16) == XA_STATUS_OK) {
+    if (xa_task_batch_init(&b, 4 * (d.n_choices > 0 ? d.n_choices : 1), 16) == XA_STATUS_OK) {
         if (xa_task_batcher_init(&bt, &d, 4, 1, 7, 1) == XA_STATUS_OK) {
             while (xa_task_batcher_next(&bt, &b)) {
             }

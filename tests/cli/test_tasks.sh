@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# End-to-end test of the issue-16 task types through recipes: sentence-pair classification
+# (tests/data/recipe/tiny-pair.yaml: a tiny base, en/de/fr language adapters, a task adapter on
+# Stack(en, pairtask) from a TSV pair file, dev/test JSON lines with mapped keys and integer labels)
+# and multiple choice (tiny-copa.yaml: COPA JSON lines, AdapterHub's multiple_choice head, on the
+# same output). Each trains, evaluates zero-shot on de/fr (accuracy; macro-F1 for pairs) and saves
+# its head in AdapterHub's format. Fixtures: tests/golden/gen_task_fixtures.py (real gettext text).
+# usage: test_tasks.sh PATH/TO/xadapt
+set -u
+xa=${1:?usage: test_tasks.sh XADAPT}
+data=${XA_TEST_DATA:-$(dirname "$0")/../data}
+tmp=${XA_TEST_TMP:-/tmp}/tasks-$$
+mkdir -p "$tmp"
+[[ -n "${XA_KEEP_TMP:-}" ]] || trap 'rm -rf "$tmp"' EXIT
+fails=0
+. "$(dirname "$0")/lib.sh"
+out_dir="$tmp/run"
+sets=(--set "output=$out_dir" --set "model.base=$out_dir/base")
+check_file() { [[ -s "$1" ]] || { echo "FAIL: missing $1"; fails=$((fails + 1)); }; }
+
+# 1. sentence pairs: every phase, the eval tables, the head
+if expect 0 "pair_classification recipe runs" -- "$xa" run "$data/recipe/tiny-pair.yaml" "${sets[@]}"; then
+  contains "$out" "pairtask: accuracy" "pair eval: accuracy table"
+  contains "$out" "macro-F1" "pair eval: macro-F1 table"
+  contains "$out" "| de" "pair eval: de row"
+  contains "$out" "| fr" "pair eval: fr row"
+  check_file "$out_dir/eval/pairtask/results.md"
+  check_file "$out_dir/eval/pairtask/results_macro_f1.md"
+  hc="$out_dir/task/pairtask/seed3/final/head/head_config.json"
+  check_file "$hc"
+  contains "$(cat "$hc")" '"head_type": "classification"' "pair head is a classification head"
+  contains "$(cat "$hc")" '"aligned": 0' "pair head names the recipe's labels in their order"
+  contains "$(cat "$out_dir/resolved-pairtask.yaml")" 'type: pair_classification' "resolved recipe keeps the type"
+  contains "$(cat "$out_dir/resolved-pairtask.yaml")" 'text_pair: "hypothesis"' "resolved recipe keeps the fields"
+  awk -F'"loss": ' '/"type": "train"/ {split($2,a,","); if (!n++) first=a[1]; last=a[1]} END{exit !(n > 1 && last < first)}' \
+    "$out_dir/task/pairtask/seed3/metrics.jsonl" || { echo "FAIL: pair task loss did not fall"; fails=$((fails + 1)); }
+fi
+
+# 1a. predict reads TEXT<TAB>TEXT_PAIR lines for a pair_classification recipe
+stdin="$tmp/pairs.in"
+printf 'Drucker nicht bereit\tprinter not ready\n' >"$stdin"
+if expect 0 "predict on a sentence pair" -- "$xa" predict --model "$out_dir" --stack lang:de,task:pairtask; then
+  contains "$out" '"probs": {"aligned": ' "pair prediction names the labels"
+fi
+unset stdin
+
+# 2. multiple choice on the same output (base and language adapters reused)
+if expect 0 "multiple_choice recipe runs" -- "$xa" run "$data/recipe/tiny-copa.yaml" "${sets[@]}"; then
+  contains "$out" "copa: accuracy" "copa eval: accuracy table"
+  contains "$out" "| fr" "copa eval: fr row"
+  check_file "$out_dir/eval/copa/results.md"
+  hc="$out_dir/task/copa/seed3/final/head/head_config.json"
+  check_file "$hc"
+  contains "$(cat "$hc")" '"head_type": "multiple_choice"' "copa head type"
+  contains "$(cat "$hc")" '"num_choices": 2' "copa head num_choices"
+  if grep -q '"num_labels"\|"bias"' "$hc"; then echo "FAIL: multiple_choice head_config.json has num_labels or bias"; fails=$((fails + 1)); fi
+  awk -F'"loss": ' '/"type": "train"/ {split($2,a,","); if (!n++) first=a[1]; last=a[1]} END{exit !(n > 1 && last < first)}' \
+    "$out_dir/task/copa/seed3/metrics.jsonl" || { echo "FAIL: copa task loss did not fall"; fails=$((fails + 1)); }
+fi
+# predict does not read multiple-choice lines: a usage error, not a crash
+stdin="$tmp/mc.in"
+printf 'a\tb\tc\n' >"$stdin"
+expect 2 "predict with a multiple-choice head is refused" -- "$xa" predict --model "$out_dir" --stack lang:de,task:copa
+contains "$err" "multiple-choice" "predict names the multiple-choice head"
+unset stdin
+
+# 3. recipe errors: a bad type and a bad field key exit 2 with the recipe position
+cat >"$tmp/bad.yaml" <<YAML
+extends: $data/recipe/tiny-pair.yaml
+data:
+  task:
+    type: pair_clasification
+YAML
+expect 2 "misspelled task type" -- "$xa" run "$tmp/bad.yaml" "${sets[@]}" --dry-run
+contains "$err" "did you mean 'pair_classification'" "task type hint"
+cat >"$tmp/bad2.yaml" <<YAML
+extends: $data/recipe/tiny-pair.yaml
+data:
+  task:
+    fields: {txt: premise}
+YAML
+expect 2 "unknown field key" -- "$xa" run "$tmp/bad2.yaml" "${sets[@]}" --dry-run
+contains "$err" "bad2.yaml:4" "field key position"
+
+[[ $fails -eq 0 ]] || { echo "$fails failure(s)"; exit 1; }
+echo "all task-type checks passed"

@@ -1,0 +1,9 @@
+/* Fuzz COPA-style multiple-choice JSON lines, {"premise", "choice1", "choice2", "label"}
+ * (data/task.c). */
+#define FUZZ_TASK_FILE "task.jsonl"
+#include "fuzz_task.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    fuzz_task(data, size, XA_TASK_KIND_CHOICE, XA_TASK_FORMAT_JSONL);
+    return 0;
+}
