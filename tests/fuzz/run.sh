@@ -39,6 +39,8 @@ seeds() {
       task_choice_jsonl) find "$data/recipe/copa" -name '*.jsonl' ;;
       mlm)           find "$data/recipe/mono" "$data/spm" -name '*.txt' ;;
       torchbin)      find "$data/torchbin" -name '*.bin' -size -64k ;;
+      wordpiece)     find "$data/wordpiece" -name 'heldout.txt'; find "$data/spm" -name 'heldout.txt' ;;
+      tokenizer_json) find "$data/wordpiece" -name 'tokenizer.json' -o -name 'vocab.txt' -path '*/base/*' ;;
     esac
     if [[ -d "$here/seeds/$name" ]]; then find "$here/seeds/$name" -type f; fi
   } | sort
