@@ -27,16 +27,15 @@
 
 #include <unistd.h>
 
-static xa_spm *load_tok(void) {
-    xa_spm *spm = NULL;
-    assert_int_equal(xa_spm_load(&spm, xt_data_path("spm/fixture.model")), XA_STATUS_OK);
-    assert_int_equal(xa_spm_set_ids(spm, XA_SPM_IDS_XLMR), XA_STATUS_OK);
-    return spm;
+static xa_tok *load_tok(void) {
+    xa_tok *tok = NULL;
+    assert_int_equal(xa_tok_load(&tok, xt_data_path("spm/fixture.model")), XA_STATUS_OK);
+    return tok;
 }
 
 static void test_mlm_packing_and_masking(void **state) {
     (void)state;
-    xa_spm *spm = load_tok();
+    xa_tok *spm = load_tok();
     xa_mlm_data d;
     assert_int_equal(xa_mlm_data_load(&d, spm, xt_data_path("spm/corpus.txt"), 32, 7, 0), XA_STATUS_OK);
     assert_true(d.n_docs > 300);
@@ -111,7 +110,7 @@ static void test_mlm_packing_and_masking(void **state) {
     xt_write_file(small, "Hallo Welt\n", 11);
     assert_int_equal(xa_mlm_data_load(&d, spm, small, 512, 1, 0), XA_STATUS_USAGE);
     xt_assert_error_mentions("shorter sequence length");
-    xa_spm_free(spm);
+    xa_tok_free(spm);
 }
 
 static xa_pretrain_opts small_opts(const char *out, int64_t steps) {

@@ -1150,6 +1150,12 @@ static xa_status read_model(xa_recipe *r, const cnode *root) {
     } else if (snprintf(r->tokenizer, sizeof r->tokenizer, "%s/sentencepiece.bpe.model", r->base) >=
                (int)sizeof r->tokenizer) {
         return missing(&s, "tokenizer", "a tokenizer path (model.base is too long to derive one)");
+    } else if (access(r->tokenizer, F_OK) != 0) {
+        /* a BERT / mBERT base: its WordPiece vocabulary (tokenizer/tok.h), when it has one and no
+         * SentencePiece model; otherwise the SentencePiece path stays (a pretrain phase makes it) */
+        char alt[sizeof r->tokenizer + 16];
+        snprintf(alt, sizeof alt, "%s/vocab.txt", r->base);
+        if (access(alt, F_OK) == 0 && strlen(alt) < sizeof r->tokenizer) snprintf(r->tokenizer, sizeof r->tokenizer, "%s", alt);
     }
     snprintf(r->arch, sizeof r->arch, "tiny");
     if ((v = sget(&s, "arch"))) {

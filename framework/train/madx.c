@@ -52,7 +52,7 @@
 #include "optim/optim.h"
 #include "train/ckpt.h"
 #include "train/trainer.h"
-#include "tokenizer/spm.h"
+#include "tokenizer/tok.h"
 
 /* metric_for_best_model (train.h): extend here; config.c lists the same names per task type. */
 static const xa_best_metric g_best_metrics[] = {
@@ -146,16 +146,16 @@ static xa_status load_params_into(const xa_encoder_config *enc, const char *dir,
     return st;
 }
 
-/* The tokenizer (XLM-R ids) and the frozen base, checked against each other. */
-static xa_status open_base(xa_spm **spm, xa_encoder *enc, const char *base_dir, const char *tokenizer) {
-    xa_status st = xa_spm_load(spm, tokenizer);
-    if (!st) st = xa_spm_set_ids(*spm, XA_SPM_IDS_XLMR);
+/* The tokenizer (SentencePiece with XLM-R ids, or WordPiece: tokenizer/tok.h) and the frozen base,
+ * checked against each other. */
+static xa_status open_base(xa_tok **tok, xa_encoder *enc, const char *base_dir, const char *tokenizer) {
+    xa_status st = xa_tok_load(tok, tokenizer);
     if (!st) st = xa_encoder_load(enc, NULL, base_dir, 0);
     if (!st) enc->cfg.fingerprint = xa_hub_base_fingerprint(enc); /* recorded by what is saved on it */
-    if (!st && xa_spm_vocab_size(*spm) != enc->cfg.V)
+    if (!st && xa_tok_vocab_size(*tok) != enc->cfg.V)
         st = xa_error_set(XA_STATUS_CONFIG, tokenizer, "the base model's vocabulary size",
                           "wrong tokenizer for this base?", "tokenizer has %d pieces, %s has vocab_size %d",
-                          xa_spm_vocab_size(*spm), base_dir, enc->cfg.V);
+                          xa_tok_vocab_size(*tok), base_dir, enc->cfg.V);
     return st;
 }
 
@@ -334,7 +334,7 @@ static const xa_trainer_ops g_lang_ops = {lang_init, lang_load, lang_seek, lang_
  * adapter in its own composer (inference plan) and activations, the batch and pooling buffers.
  * Appends the checkpoint identity's alignment items (the pairs as read, the source adapter's
  * weights) to id. */
-static xa_status align_open(lang_run *L, xa_spm *spm, xa_pair_data *pd, xa_encoder_acts *acts_src, const char *name,
+static xa_status align_open(lang_run *L, xa_tok *tok, xa_pair_data *pd, xa_encoder_acts *acts_src, const char *name,
                             char *id, size_t id_n) {
     const xa_phase_opts *o = L->o;
     const xa_encoder_config *ec = &L->enc->cfg;
@@ -346,7 +346,7 @@ static xa_status align_open(lang_run *L, xa_spm *spm, xa_pair_data *pd, xa_encod
         return xa_error_set(XA_STATUS_USAGE, "xa_train_lang", "align_pairs <= 512 and seq_len >= 6", NULL,
                             "align_pairs %d, seq_len %d", n, L->T);
     /* sides of at most T/2 pieces, as the base's alignment in pretraining */
-    xa_status st = xa_pair_data_load(pd, spm, o->align_pairs_path, L->T / 2, 0.3, o->seed);
+    xa_status st = xa_pair_data_load(pd, tok, o->align_pairs_path, L->T / 2, 0.3, o->seed);
     if (st) return st;
     const int li = xa_pair_data_lang(pd, name);
     if (li < 0)
@@ -422,10 +422,10 @@ static xa_trainer_opts trainer_opts(const xa_phase_opts *o, const char *label, c
 
 /* The held-out text of a language adapter's validation (opts.heldout), blocks of T; a text too
  * short for one block is a warning and no validation. */
-static xa_status open_heldout(const xa_phase_opts *o, xa_spm *spm, int T, xa_mlm_data *hd, xa_mlm_data **out) {
+static xa_status open_heldout(const xa_phase_opts *o, xa_tok *tok, int T, xa_mlm_data *hd, xa_mlm_data **out) {
     *out = NULL;
     if (!o->heldout || !o->heldout[0] || o->eval_every <= 0) return XA_STATUS_OK;
-    xa_status st = xa_mlm_data_load(hd, spm, o->heldout, T, o->seed, 0);
+    xa_status st = xa_mlm_data_load(hd, tok, o->heldout, T, o->seed, 0);
     if (st == XA_STATUS_USAGE || st == XA_STATUS_NOT_FOUND) {
         XA_LOG_WARN("no held-out validation: %s", xa_error_last()->what);
         xa_error_clear();
@@ -433,7 +433,7 @@ static xa_status open_heldout(const xa_phase_opts *o, xa_spm *spm, int T, xa_mlm
     }
     if (st) return st;
     hd->mask_prob = (float)o->mlm_prob;
-    if (o->whole_word && (st = xa_mlm_data_set_whole_word(hd, spm))) return st;
+    if (o->whole_word && (st = xa_mlm_data_set_whole_word(hd, tok))) return st;
     *out = hd;
     return XA_STATUS_OK;
 }
@@ -441,7 +441,7 @@ static xa_status open_heldout(const xa_phase_opts *o, xa_spm *spm, int T, xa_mlm
 xa_status xa_train_lang(const char *base_dir, const char *tokenizer, const char *out_dir,
                         const char *name, const xa_bn_config *cfg, const char *corpus,
                         const xa_phase_opts *o, xa_phase_result *res) {
-    xa_spm *spm = NULL;
+    xa_tok *tok = NULL;
     xa_mlm_data data;
     xa_mlm_batch batch;
     xa_encoder enc;
@@ -470,16 +470,16 @@ xa_status xa_train_lang(const char *base_dir, const char *tokenizer, const char 
     memset(res, 0, sizeof *res);
     res->best_dev = -1;
 
-    xa_status st = open_base(&spm, &enc, base_dir, tokenizer);
+    xa_status st = open_base(&tok, &enc, base_dir, tokenizer);
     if (st) goto done;
     xa_trainer_apply_dropout(&enc.cfg, &o->k);
     const xa_encoder_config *ec = &enc.cfg;
     int T = o->T;
     if (ec->arch == XA_ARCH_XLMR && T > ec->P - ec->pad_id - 1) T = ec->P - ec->pad_id - 1;
-    st = xa_mlm_data_load(&data, spm, corpus, T, o->seed, o->max_docs);
+    st = xa_mlm_data_load(&data, tok, corpus, T, o->seed, o->max_docs);
     if (!st) {
         data.mask_prob = (float)o->mlm_prob;
-        if (o->whole_word) st = xa_mlm_data_set_whole_word(&data, spm);
+        if (o->whole_word) st = xa_mlm_data_set_whole_word(&data, tok);
     }
     /* activations for one micro-batch of the step's batch (grad_accum) */
     if (!st) st = xa_trainer_micro_init(&L.micro, o->B, o->k.grad_accum, T, 1, "xa_train_lang");
@@ -502,7 +502,7 @@ xa_status xa_train_lang(const char *base_dir, const char *tokenizer, const char 
     if (!st) st = xa_trainer_optim_init(&opt, &o->k);
     if (!st) st = xa_optim_add_group(&opt, name, ad->params, ad->grads, ad->n_params, 1.0, o->weight_decay, 1, NULL);
     if (!st && !o->k.weight_decay_all) st = xa_trainer_no_decay_adapter(&opt, name, ad);
-    if (!st) st = open_heldout(o, spm, T, &hd, &L.hd);
+    if (!st) st = open_heldout(o, tok, T, &hd, &L.hd);
     if (st) goto done;
     dlast = xa_aligned_alloc((size_t)rows * T * ec->C * sizeof(float), 64);
     if (!dlast) {
@@ -525,7 +525,7 @@ xa_status xa_train_lang(const char *base_dir, const char *tokenizer, const char 
     snprintf(identity, sizeof identity, "lang %s B=%d T=%d steps=%" PRId64 " seed=%" PRIu64 " lr=%g data=%" PRId64
              ":%016" PRIx64, name, o->B, T, o->steps, o->seed, o->lr, data.n_blocks, mlm_fingerprint(&data));
     xa_trainer_identity_knobs(identity, sizeof identity, &o->k);
-    if (n_al > 0 && (st = align_open(&L, spm, &pd, &acts_src, name, identity, sizeof identity))) goto done;
+    if (n_al > 0 && (st = align_open(&L, tok, &pd, &acts_src, name, identity, sizeof identity))) goto done;
     char label[96];
     snprintf(label, sizeof label, "lang %s", name);
     const xa_trainer_opts to = trainer_opts(o, label, "lang", out_dir, identity, o->steps);
@@ -559,7 +559,7 @@ done:
     xa_encoder_free(&enc);
     xa_mlm_batch_free(&batch);
     xa_mlm_data_free(&data);
-    xa_spm_free(spm);
+    xa_tok_free(tok);
     return st;
 }
 
@@ -567,7 +567,7 @@ done:
 
 xa_status xa_eval_mlm(const char *base_dir, const char *tokenizer, const char *adapter_dir, const char *text,
                       int B, int T, uint64_t seed, int64_t max_batches, xa_mlm_metrics *out) {
-    xa_spm *spm = NULL;
+    xa_tok *tok = NULL;
     xa_mlm_data data;
     xa_mlm_batch batch;
     xa_encoder enc;
@@ -584,11 +584,11 @@ xa_status xa_eval_mlm(const char *base_dir, const char *tokenizer, const char *a
     if (B < 1 || T < 4)
         return xa_error_set(XA_STATUS_USAGE, "xa_eval_mlm", "B >= 1, T >= 4", NULL, "B %d, T %d", B, T);
 
-    xa_status st = open_base(&spm, &enc, base_dir, tokenizer);
+    xa_status st = open_base(&tok, &enc, base_dir, tokenizer);
     if (st) goto done;
     const xa_encoder_config *ec = &enc.cfg;
     if (ec->arch == XA_ARCH_XLMR && T > ec->P - ec->pad_id - 1) T = ec->P - ec->pad_id - 1;
-    st = xa_mlm_data_load(&data, spm, text, T, seed, 0);
+    st = xa_mlm_data_load(&data, tok, text, T, seed, 0);
     if (!st) st = xa_mlm_batch_init(&batch, B, T);
     if (!st) st = xa_mlm_head_init(&head, ec->C, ec->V, ec->eps, B * T, 0);
     if (!st) st = xa_mlm_head_load(&head, ec->arch, base_dir);
@@ -647,7 +647,7 @@ done:
     xa_encoder_free(&enc);
     xa_mlm_batch_free(&batch);
     xa_mlm_data_free(&data);
-    xa_spm_free(spm);
+    xa_tok_free(tok);
     return st;
 }
 
@@ -655,7 +655,7 @@ done:
 
 /* A loaded model for task training or evaluation: base, composer, head, tokenizer. */
 typedef struct task_model {
-    xa_spm *spm;
+    xa_tok *tok;
     const char *tokenizer;     /* its path */
     xa_encoder enc;            /* frozen, or trainable under full fine-tuning */
     xa_composer *cp;
@@ -686,14 +686,14 @@ static void task_model_free(task_model *m) {
     xa_head_free(&m->head);
     xa_composer_free(m->cp);
     xa_encoder_free(&m->enc);
-    xa_spm_free(m->spm);
+    xa_tok_free(m->tok);
     memset(m, 0, sizeof *m);
 }
 
 static xa_status task_model_open(task_model *m, const char *base_dir, const char *tokenizer) {
     memset(m, 0, sizeof *m);
     m->tokenizer = tokenizer;
-    xa_status st = open_base(&m->spm, &m->enc, base_dir, tokenizer);
+    xa_status st = open_base(&m->tok, &m->enc, base_dir, tokenizer);
     if (!st) st = xa_composer_init(&m->cp, &m->enc.cfg);
     return st;
 }
@@ -756,7 +756,7 @@ static xa_status task_score(task_model *m, const xa_task_data *d, xa_eval_metric
     int32_t *pred = malloc((size_t)(d->n ? d->n : 1) * sizeof(int32_t));
     xa_status st = (!logits || !gold || !pred) ? xa_error_set(XA_STATUS_NOMEM, "task_score", NULL, NULL, "out of memory")
                                                : XA_STATUS_OK;
-    int32_t pad = xa_spm_special_ids(m->spm).pad;
+    int32_t pad = xa_tok_special_ids(m->tok).pad;
     if (!st) st = xa_task_batcher_init(&bt, d, B_ex, 0, 0, pad);
     if (!st) st = xa_task_batch_init(&tb, m->B, m->T);
     if (!st && rep) st = xa_class_report_init(rep, m->tagging, (const char(*)[64])m->labels.names, m->labels.n);
@@ -1232,8 +1232,8 @@ xa_status xa_train_task(const char *base_dir, const char *tokenizer, const char 
     if (!st && spec->new_adapter) st = xa_composer_add_adapter(m.cp, spec->new_adapter, spec->new_cfg, 1, &R.ad);
     if (!st && spec->n_fuse) st = xa_composer_add_fusion(m.cp, NULL, spec->fuse, spec->n_fuse, spec->fusion_cfg, 1, &R.fu);
     if (!st) st = task_labels(&m, spec);
-    if (!st) st = xa_task_data_load_input(&train, m.spm, spec->train_path, &tin, T, &m.labels);
-    if (!st && spec->dev_path) st = xa_task_data_load_input(&dev, m.spm, spec->dev_path, &tin, T, &m.labels);
+    if (!st) st = xa_task_data_load_input(&train, m.tok, spec->train_path, &tin, T, &m.labels);
+    if (!st && spec->dev_path) st = xa_task_data_load_input(&dev, m.tok, spec->dev_path, &tin, T, &m.labels);
     if (st) goto done;
     m.n_choices = train.n_choices > 0 ? train.n_choices : 1;
     const int rows = o->B * m.n_choices; /* encoder rows of a batch */
@@ -1262,7 +1262,7 @@ xa_status xa_train_task(const char *base_dir, const char *tokenizer, const char 
         if (!st && R.fu) st = xa_trainer_no_decay_fusion(&opt, "fusion", R.fu);
         if (!st) st = xa_trainer_no_decay_head(&opt, "head", &m.head);
     }
-    if (!st) st = xa_task_batcher_init(&bt, &train, o->B, 1, o->seed, xa_spm_special_ids(m.spm).pad);
+    if (!st) st = xa_task_batcher_init(&bt, &train, o->B, 1, o->seed, xa_tok_special_ids(m.tok).pad);
     if (!st) st = xa_task_batch_init(&tb, rows, T);
     if (!st && snprintf(R.out_dir, sizeof R.out_dir, "%s", out_dir) >= (int)sizeof R.out_dir)
         st = xa_error_set(XA_STATUS_USAGE, out_dir, NULL, NULL, "path too long");
@@ -1388,7 +1388,7 @@ xa_status xa_eval_setup_input(const char *base_dir, const char *tokenizer, const
                                                                             : XA_TASK_KIND_CLASSIFICATION;
     const xa_task_input tin = task_input_of(&m, kind, in ? in->fields : NULL, in ? in->label_names : NULL,
                                             in ? in->n_label_names : 0);
-    if (!st) st = xa_task_data_load_input(&test, m.spm, test_path, &tin, Tm, &m.labels);
+    if (!st) st = xa_task_data_load_input(&test, m.tok, test_path, &tin, Tm, &m.labels);
     if (!st && test.n_choices != m.n_choices)
         st = xa_error_set(XA_STATUS_CONFIG, test_path, "as many choices as the head's num_choices", NULL,
                           "%d choices, the head has %d", test.n_choices, m.n_choices);

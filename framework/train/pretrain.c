@@ -27,7 +27,7 @@
 #include "io/file.h"
 #include "io/safetensors.h"
 #include "optim/optim.h"
-#include "tokenizer/spm.h"
+#include "tokenizer/tok.h"
 #include "train/ckpt.h"
 #include "train/trainer.h"
 
@@ -273,7 +273,7 @@ static const xa_trainer_ops g_pretrain_ops = {pt_init, pt_load, pt_seek, pt_step
                                               pt_save};
 
 xa_status xa_pretrain(const xa_pretrain_opts *o, xa_pretrain_result *res) {
-    xa_spm *spm = NULL;
+    xa_tok *tok = NULL; /* a SentencePiece model: pretraining trains and uses SentencePiece only */
     xa_mlm_data data;
     xa_mlm_batch batch;
     xa_encoder enc;
@@ -309,16 +309,17 @@ xa_status xa_pretrain(const xa_pretrain_opts *o, xa_pretrain_result *res) {
     if (!want_pairs) oo.pairs = NULL; /* pairs given but unused: not read */
     o = &oo;
 
+    xa_spm *spm = NULL;
     xa_status st = xa_spm_load(&spm, o->tokenizer);
-    if (!st) st = xa_spm_set_ids(spm, XA_SPM_IDS_XLMR);
+    if (!st) st = xa_tok_from_spm(&tok, spm, o->tokenizer);
     if (st) goto done;
     xa_encoder_config cfg = o->model;
     xa_trainer_apply_dropout(&cfg, &o->k);
-    cfg.V = xa_spm_vocab_size(spm);
-    cfg.pad_id = xa_spm_special_ids(spm).pad;
+    cfg.V = xa_tok_vocab_size(tok);
+    cfg.pad_id = xa_tok_special_ids(tok).pad;
     if (cfg.arch == XA_ARCH_XLMR && cfg.P < o->T + cfg.pad_id + 1) cfg.P = o->T + cfg.pad_id + 1;
-    st = xa_mlm_data_load(&data, spm, o->corpus, o->T, o->seed, o->max_docs);
-    if (!st && o->whole_word_mask) st = xa_mlm_data_set_whole_word(&data, spm);
+    st = xa_mlm_data_load(&data, tok, o->corpus, o->T, o->seed, o->max_docs);
+    if (!st && o->whole_word_mask) st = xa_mlm_data_set_whole_word(&data, tok);
     if (!st && o->mlm_prob > 0) data.mask_prob = (float)o->mlm_prob;
     if (!st && o->pairs) {
         if (o->B > XA_PAIR_MAX_BATCH || n_al > XA_PAIR_MAX_BATCH / 2) {
@@ -327,7 +328,7 @@ xa_status xa_pretrain(const xa_pretrain_opts *o, xa_pretrain_result *res) {
         } else if (o->T < 6) {
             st = xa_error_set(XA_STATUS_USAGE, "xa_pretrain", "seq_len >= 6 with pairs", NULL, "seq_len %d", o->T);
         } else {
-            st = xa_pair_data_load(&pd, spm, o->pairs, o->T / 2, o->pair_alpha, o->seed);
+            st = xa_pair_data_load(&pd, tok, o->pairs, o->T / 2, o->pair_alpha, o->seed);
         }
         if (!st) {
             XA_LOG_INFO("pairs: %lld in %d languages from %s (tlm %.2f, align %.2f x %d pairs)",
@@ -346,7 +347,7 @@ xa_status xa_pretrain(const xa_pretrain_opts *o, xa_pretrain_result *res) {
         if (!(heldout = calloc((size_t)o->n_heldout, sizeof *heldout)))
             st = xa_error_set(XA_STATUS_NOMEM, "xa_pretrain", NULL, NULL, "out of memory");
         for (int i = 0; !st && i < o->n_heldout; i++) {
-            st = xa_mlm_data_load(&heldout[i], spm, o->heldout[i], o->T, o->seed, 0);
+            st = xa_mlm_data_load(&heldout[i], tok, o->heldout[i], o->T, o->seed, 0);
             if (st == XA_STATUS_USAGE || st == XA_STATUS_NOT_FOUND) { /* too short, or missing: skipped */
                 XA_LOG_WARN("pretrain: no held-out validation on %s: %s", o->heldout_names[i], xa_error_last()->what);
                 xa_error_clear();
@@ -356,7 +357,7 @@ xa_status xa_pretrain(const xa_pretrain_opts *o, xa_pretrain_result *res) {
                 continue;
             }
             if (!st) heldout[i].mask_prob = data.mask_prob;
-            if (!st && o->whole_word_mask) st = xa_mlm_data_set_whole_word(&heldout[i], spm);
+            if (!st && o->whole_word_mask) st = xa_mlm_data_set_whole_word(&heldout[i], tok);
         }
     }
     if (st) goto done;
@@ -417,6 +418,6 @@ done:
     xa_encoder_free(&enc);
     xa_mlm_batch_free(&batch);
     xa_mlm_data_free(&data);
-    xa_spm_free(spm);
+    xa_tok_free(tok);
     return st;
 }
