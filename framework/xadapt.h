@@ -17,6 +17,8 @@
 #include "io/tensorfile.h"
 #include "io/hfjson.h"
 #include "tokenizer/spm.h"
+#include "tokenizer/tok.h"
+#include "tokenizer/wordpiece.h"
 #include "model/model.h"
 #include "adapters/adapters.h"
 #include "compose/compose.h"

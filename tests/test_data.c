@@ -19,18 +19,21 @@
 #include "data/data.h"
 #include "tensor/tensor.h"
 #include "tokenizer/spm.h"
+#include "tokenizer/tok.h"
 
-static xa_spm *g_spm;
+static xa_spm *g_spm; /* owned by g_tok */
+static xa_tok *g_tok;
 
 static int group_setup(void **state) {
     (void)state;
     if (xa_spm_load(&g_spm, xt_data_path("spm/fixture.model")) != XA_STATUS_OK) return -1;
-    return xa_spm_set_ids(g_spm, XA_SPM_IDS_XLMR) == XA_STATUS_OK ? 0 : -1;
+    if (xa_tok_from_spm(&g_tok, g_spm, "fixture.model") != XA_STATUS_OK) return -1;
+    return xa_spm_get_ids(g_spm) == XA_SPM_IDS_XLMR ? 0 : -1;
 }
 
 static int group_teardown(void **state) {
     (void)state;
-    xa_spm_free(g_spm);
+    xa_tok_free(g_tok);
     return 0;
 }
 
@@ -102,7 +105,7 @@ static void test_cls_tsv(void **state) {
                                             "pos\tGreat!\n");
     xa_labels labels = {0};
     xa_task_data d;
-    assert_int_equal(xa_task_data_load(&d, g_spm, path, XA_TASK_KIND_CLASSIFICATION,
+    assert_int_equal(xa_task_data_load(&d, g_tok, path, XA_TASK_KIND_CLASSIFICATION,
                                        XA_TASK_FORMAT_AUTO, 128, &labels),
                      XA_STATUS_OK);
     assert_int_equal(d.n, 4); /* header and blank line skipped */
@@ -133,7 +136,7 @@ static void test_cls_tsv(void **state) {
     /* Without a header the first line is data. */
     path = write_tmp("nohdr.tsv", "b\tsecond label first\na\tfirst label\n");
     labels.n = 0;
-    assert_int_equal(xa_task_data_load(&d, g_spm, path, XA_TASK_KIND_CLASSIFICATION,
+    assert_int_equal(xa_task_data_load(&d, g_tok, path, XA_TASK_KIND_CLASSIFICATION,
                                        XA_TASK_FORMAT_TSV, 128, &labels),
                      XA_STATUS_OK);
     assert_int_equal(d.n, 2);
@@ -153,7 +156,7 @@ static void test_cls_jsonl(void **state) {
                                "{\"text\": \"Zahlen\", \"label\": 1}\n");
     xa_labels labels = {0};
     xa_task_data d;
-    assert_int_equal(xa_task_data_load(&d, g_spm, path, XA_TASK_KIND_CLASSIFICATION,
+    assert_int_equal(xa_task_data_load(&d, g_tok, path, XA_TASK_KIND_CLASSIFICATION,
                                        XA_TASK_FORMAT_AUTO, 128, &labels),
                      XA_STATUS_OK);
     assert_int_equal(d.n, 3);
@@ -187,7 +190,7 @@ static void test_cls_fixed_labels(void **state) {
     strcpy(labels.names[1], "neg");
     const char *path = write_tmp("fixed.tsv", "neg\tbad\npos\tgood\n");
     xa_task_data d;
-    assert_int_equal(xa_task_data_load(&d, g_spm, path, XA_TASK_KIND_CLASSIFICATION,
+    assert_int_equal(xa_task_data_load(&d, g_tok, path, XA_TASK_KIND_CLASSIFICATION,
                                        XA_TASK_FORMAT_AUTO, 64, &labels),
                      XA_STATUS_OK);
     assert_int_equal(labels.n, 2);
@@ -197,7 +200,7 @@ static void test_cls_fixed_labels(void **state) {
     xa_task_data_free(&d);
 
     path = write_tmp("unknown.tsv", "neg\tbad\npos\tgood\nneutral\tso so\n");
-    assert_int_equal(xa_task_data_load(&d, g_spm, path, XA_TASK_KIND_CLASSIFICATION,
+    assert_int_equal(xa_task_data_load(&d, g_tok, path, XA_TASK_KIND_CLASSIFICATION,
                                        XA_TASK_FORMAT_AUTO, 64, &labels),
                      XA_STATUS_CONFIG);
     xt_assert_error_mentions("unknown.tsv:3");
@@ -215,7 +218,7 @@ static void test_cls_truncation(void **state) {
     const char *path = write_tmp("long.tsv", buf);
     xa_labels labels = {0};
     xa_task_data d;
-    assert_int_equal(xa_task_data_load(&d, g_spm, path, XA_TASK_KIND_CLASSIFICATION,
+    assert_int_equal(xa_task_data_load(&d, g_tok, path, XA_TASK_KIND_CLASSIFICATION,
                                        XA_TASK_FORMAT_AUTO, 8, &labels),
                      XA_STATUS_OK);
     size_t n = 0;
@@ -282,7 +285,7 @@ static void test_tag_conll(void **state) {
     xa_labels labels = {0};
     xa_task_data d;
     assert_int_equal(
-        xa_task_data_load(&d, g_spm, path, XA_TASK_KIND_TAGGING, XA_TASK_FORMAT_AUTO, 128, &labels),
+        xa_task_data_load(&d, g_tok, path, XA_TASK_KIND_TAGGING, XA_TASK_FORMAT_AUTO, 128, &labels),
         XA_STATUS_OK);
     check_collected_bio(&labels);
     check_three(&d, &labels, 128);
@@ -296,7 +299,7 @@ static void test_tag_conll(void **state) {
     path = write_tmp("ner.tsv", CONLL3);
     labels.n = 0;
     assert_int_equal(
-        xa_task_data_load(&d, g_spm, path, XA_TASK_KIND_TAGGING, XA_TASK_FORMAT_AUTO, 128, &labels),
+        xa_task_data_load(&d, g_tok, path, XA_TASK_KIND_TAGGING, XA_TASK_FORMAT_AUTO, 128, &labels),
         XA_STATUS_OK);
     check_three(&d, &labels, 128);
     xa_task_data_free(&d);
@@ -308,10 +311,10 @@ static void same_data(const char *a, const char *b, xa_task_kind kind, int n) {
     xa_labels la = {0}, lb = {0};
     xa_task_data da, db;
     assert_int_equal(
-        xa_task_data_load(&da, g_spm, xt_data_path(a), kind, XA_TASK_FORMAT_AUTO, 128, &la),
+        xa_task_data_load(&da, g_tok, xt_data_path(a), kind, XA_TASK_FORMAT_AUTO, 128, &la),
         XA_STATUS_OK);
     assert_int_equal(
-        xa_task_data_load(&db, g_spm, xt_data_path(b), kind, XA_TASK_FORMAT_AUTO, 128, &lb),
+        xa_task_data_load(&db, g_tok, xt_data_path(b), kind, XA_TASK_FORMAT_AUTO, 128, &lb),
         XA_STATUS_OK);
     assert_int_equal(da.n, n);
     assert_int_equal(db.n, n);
@@ -346,7 +349,7 @@ static void test_tag_jsonl(void **state) {
     xa_labels labels = {0};
     xa_task_data d;
     assert_int_equal(
-        xa_task_data_load(&d, g_spm, path, XA_TASK_KIND_TAGGING, XA_TASK_FORMAT_AUTO, 128, &labels),
+        xa_task_data_load(&d, g_tok, path, XA_TASK_KIND_TAGGING, XA_TASK_FORMAT_AUTO, 128, &labels),
         XA_STATUS_OK);
     check_collected_bio(&labels);
     check_three(&d, &labels, 128);
@@ -360,14 +363,14 @@ static void test_tag_jsonl(void **state) {
     for (int i = 0; i < 9; i++)
         strcpy(fixed.names[fixed.n++], names[i]);
     assert_int_equal(
-        xa_task_data_load(&d, g_spm, path, XA_TASK_KIND_TAGGING, XA_TASK_FORMAT_AUTO, 128, &fixed),
+        xa_task_data_load(&d, g_tok, path, XA_TASK_KIND_TAGGING, XA_TASK_FORMAT_AUTO, 128, &fixed),
         XA_STATUS_OK);
     check_three(&d, &fixed, 128);
     assert_int_equal(d.ex[0].tags[1], 1); /* B-PER in the fixed order */
     xa_task_data_free(&d);
     fixed.n = 3;
     assert_int_equal(
-        xa_task_data_load(&d, g_spm, path, XA_TASK_KIND_TAGGING, XA_TASK_FORMAT_AUTO, 128, &fixed),
+        xa_task_data_load(&d, g_tok, path, XA_TASK_KIND_TAGGING, XA_TASK_FORMAT_AUTO, 128, &fixed),
         XA_STATUS_CONFIG);
     xt_assert_error_mentions("ner.jsonl:1");
     xt_assert_error_mentions("'B-LOC'");
@@ -392,7 +395,7 @@ static void test_tag_truncation(void **state) {
     xa_labels labels = {0};
     xa_task_data d;
     assert_int_equal(
-        xa_task_data_load(&d, g_spm, path, XA_TASK_KIND_TAGGING, XA_TASK_FORMAT_AUTO, 16, &labels),
+        xa_task_data_load(&d, g_tok, path, XA_TASK_KIND_TAGGING, XA_TASK_FORMAT_AUTO, 16, &labels),
         XA_STATUS_OK);
     assert_int_equal(d.n, 1);
     assert_int_equal(d.n_truncated, 1);
@@ -413,7 +416,7 @@ static void expect_error(const char *name, const char *text, xa_task_kind kind, 
     xa_labels labels = {0};
     xa_task_data d;
     xa_error_clear();
-    assert_int_equal(xa_task_data_load(&d, g_spm, path, kind, XA_TASK_FORMAT_AUTO, 64, &labels),
+    assert_int_equal(xa_task_data_load(&d, g_tok, path, kind, XA_TASK_FORMAT_AUTO, 64, &labels),
                      want);
     if (where) xt_assert_error_mentions(where);
     if (what) xt_assert_error_mentions(what);
@@ -507,7 +510,7 @@ static void test_bad_utf8_label(void **state) {
                  XA_STATUS_CONFIG, "surrogate.tsv:1", "UTF-8");
     xa_labels labels = {0};
     xa_task_data d;
-    assert_int_equal(xa_task_data_load(&d, g_spm, write_tmp("utf8.tsv", "caf\xc3\xa9\tx y\n\xe2\x82\xac\tz\n"),
+    assert_int_equal(xa_task_data_load(&d, g_tok, write_tmp("utf8.tsv", "caf\xc3\xa9\tx y\n\xe2\x82\xac\tz\n"),
                                        XA_TASK_KIND_CLASSIFICATION, XA_TASK_FORMAT_AUTO, 16, &labels),
                      XA_STATUS_OK);
     assert_int_equal(labels.n, 2);
@@ -574,7 +577,7 @@ static void test_pair_tsv_and_jsonl(void **state) {
             xa_task_input in = {XA_TASK_KIND_PAIR, XA_TASK_FORMAT_AUTO, form ? &f2 : NULL, form ? names : NULL,
                                 form ? 2 : 0, bert, 0};
             for (int max_len = 64; max_len >= 8; max_len -= 56) {
-                assert_int_equal(xa_task_data_load_input(&d, g_spm, form ? pj : pt, &in, max_len, &labels), XA_STATUS_OK);
+                assert_int_equal(xa_task_data_load_input(&d, g_tok, form ? pj : pt, &in, max_len, &labels), XA_STATUS_OK);
                 assert_int_equal(d.n, 2);
                 assert_int_equal(labels.n, 2);
                 assert_string_equal(labels.names[0], "aligned");
@@ -621,20 +624,20 @@ static void test_pair_errors(void **state) {
     xa_task_data d;
     const xa_task_input in = {XA_TASK_KIND_PAIR, XA_TASK_FORMAT_AUTO, NULL, NULL, 0, 0, 0};
     const char *p = write_tmp("pbad.tsv", "a\tone\ttwo\nb\tonly one\n");
-    assert_int_equal(xa_task_data_load_input(&d, g_spm, p, &in, 64, &labels), XA_STATUS_CONFIG);
+    assert_int_equal(xa_task_data_load_input(&d, g_tok, p, &in, 64, &labels), XA_STATUS_CONFIG);
     xt_assert_error_mentions("pbad.tsv:2");
     xt_assert_error_mentions("LABEL<TAB>TEXT<TAB>TEXT_PAIR");
     p = write_tmp("pbad2.tsv", "a\tone\ttwo\tthree\n");
-    assert_int_equal(xa_task_data_load_input(&d, g_spm, p, &in, 64, &labels), XA_STATUS_CONFIG);
+    assert_int_equal(xa_task_data_load_input(&d, g_tok, p, &in, 64, &labels), XA_STATUS_CONFIG);
     xt_assert_error_mentions("more than three");
     p = write_tmp("pbad.jsonl", "{\"text\": \"one\", \"label\": \"a\"}\n");
-    assert_int_equal(xa_task_data_load_input(&d, g_spm, p, &in, 64, &labels), XA_STATUS_CONFIG);
+    assert_int_equal(xa_task_data_load_input(&d, g_tok, p, &in, 64, &labels), XA_STATUS_CONFIG);
     xt_assert_error_mentions("pbad.jsonl:1");
     xt_assert_error_mentions("no \"text_pair\" key");
     p = write_tmp("pbad3.jsonl", "{\"text\": \"one\", \"text_pair\": \" \", \"label\": \"a\"}\n");
-    assert_int_equal(xa_task_data_load_input(&d, g_spm, p, &in, 64, &labels), XA_STATUS_CONFIG);
+    assert_int_equal(xa_task_data_load_input(&d, g_tok, p, &in, 64, &labels), XA_STATUS_CONFIG);
     xt_assert_error_mentions("empty text_pair");
-    assert_int_equal(xa_task_data_load_input(&d, g_spm, p, &in, 5, &labels), XA_STATUS_USAGE);
+    assert_int_equal(xa_task_data_load_input(&d, g_tok, p, &in, 5, &labels), XA_STATUS_USAGE);
     assert_int_equal(labels.n, 0);
 }
 
@@ -649,7 +652,7 @@ static void test_multiple_choice_copa(void **state) {
     xa_labels labels = {0};
     xa_task_data d;
     const xa_task_input in = {XA_TASK_KIND_CHOICE, XA_TASK_FORMAT_AUTO, NULL, NULL, 0, 0, 0};
-    assert_int_equal(xa_task_data_load_input(&d, g_spm, path, &in, 64, &labels), XA_STATUS_OK);
+    assert_int_equal(xa_task_data_load_input(&d, g_tok, path, &in, 64, &labels), XA_STATUS_OK);
     assert_int_equal(d.n, 2);
     assert_int_equal(d.n_choices, 2);
     assert_int_equal(labels.n, 2);
@@ -700,22 +703,22 @@ static void test_multiple_choice_copa(void **state) {
     path = write_tmp("mc3.jsonl", "{\"ctx\": \"A b.\", \"e1\": \"c\", \"e2\": \"d\", \"e3\": \"e\", \"answer\": \"2\"}\n");
     const char *keys[] = {"e1", "e2", "e3"};
     const xa_task_fields f = {NULL, NULL, "answer", NULL, NULL, "ctx", NULL, keys, 3};
-    const xa_task_input in3 = {XA_TASK_KIND_CHOICE, XA_TASK_FORMAT_AUTO, &f, NULL, 0, 0};
+    const xa_task_input in3 = {XA_TASK_KIND_CHOICE, XA_TASK_FORMAT_AUTO, &f, NULL, 0, 0, 0};
     memset(&labels, 0, sizeof labels);
-    assert_int_equal(xa_task_data_load_input(&d, g_spm, path, &in3, 64, &labels), XA_STATUS_OK);
+    assert_int_equal(xa_task_data_load_input(&d, g_tok, path, &in3, 64, &labels), XA_STATUS_OK);
     assert_int_equal(d.n_choices, 3);
     assert_int_equal(d.ex[0].label, 2);
     xa_task_data_free(&d);
     memset(&labels, 0, sizeof labels);
     path = write_tmp("mcbad.jsonl", "{\"premise\": \"A.\", \"choice1\": \"b\", \"choice2\": \"c\", \"label\": 2}\n");
-    assert_int_equal(xa_task_data_load_input(&d, g_spm, path, &in, 64, &labels), XA_STATUS_CONFIG);
+    assert_int_equal(xa_task_data_load_input(&d, g_tok, path, &in, 64, &labels), XA_STATUS_CONFIG);
     xt_assert_error_mentions("mcbad.jsonl:1");
     xt_assert_error_mentions("unknown label '2'");
     path = write_tmp("mcbad2.jsonl", "{\"premise\": \"A.\", \"choice1\": \"b\", \"label\": 0}\n");
-    assert_int_equal(xa_task_data_load_input(&d, g_spm, path, &in, 64, &labels), XA_STATUS_CONFIG);
+    assert_int_equal(xa_task_data_load_input(&d, g_tok, path, &in, 64, &labels), XA_STATUS_CONFIG);
     xt_assert_error_mentions("no \"choice2\" key");
     path = write_tmp("mcbad.tsv", "0\ta\tb\n");
-    assert_int_equal(xa_task_data_load_input(&d, g_spm, path, &in, 64, &labels), XA_STATUS_CONFIG);
+    assert_int_equal(xa_task_data_load_input(&d, g_tok, path, &in, 64, &labels), XA_STATUS_CONFIG);
     xt_assert_error_mentions("JSON lines");
     assert_int_equal(labels.n, 0);
 }
@@ -730,7 +733,7 @@ static void test_label_lists(void **state) {
                                                     "{\"text\": \"schlecht\", \"label\": \"neg\"}\n");
     xa_labels labels = {0};
     xa_task_data d;
-    assert_int_equal(xa_task_data_load(&d, g_spm, path, XA_TASK_KIND_CLASSIFICATION, XA_TASK_FORMAT_AUTO, 64, &labels),
+    assert_int_equal(xa_task_data_load(&d, g_tok, path, XA_TASK_KIND_CLASSIFICATION, XA_TASK_FORMAT_AUTO, 64, &labels),
                      XA_STATUS_OK);
     assert_int_equal(labels.n, 3);
     assert_string_equal(labels.names[0], "neg");
@@ -742,7 +745,7 @@ static void test_label_lists(void **state) {
     /* ... and an id past the list */
     path = write_tmp("hf/bad.jsonl", "{\"text\": \"gut\", \"label\": 3}\n");
     memset(&labels, 0, sizeof labels);
-    assert_int_equal(xa_task_data_load(&d, g_spm, path, XA_TASK_KIND_CLASSIFICATION, XA_TASK_FORMAT_AUTO, 64, &labels),
+    assert_int_equal(xa_task_data_load(&d, g_tok, path, XA_TASK_KIND_CLASSIFICATION, XA_TASK_FORMAT_AUTO, 64, &labels),
                      XA_STATUS_CONFIG);
     xt_assert_error_mentions("bad.jsonl:1");
     xt_assert_error_mentions("label id 3");
@@ -751,7 +754,7 @@ static void test_label_lists(void **state) {
     const char *tags[] = {"O", "B-PER", "I-PER", "B-LOC", "I-LOC"};
     xa_task_input in = {XA_TASK_KIND_TAGGING, XA_TASK_FORMAT_AUTO, NULL, tags, 5, 0, 0};
     memset(&labels, 0, sizeof labels);
-    assert_int_equal(xa_task_data_load_input(&d, g_spm, path, &in, 64, &labels), XA_STATUS_OK);
+    assert_int_equal(xa_task_data_load_input(&d, g_tok, path, &in, 64, &labels), XA_STATUS_OK);
     assert_int_equal(labels.n, 5);
     assert_string_equal(labels.names[3], "B-LOC");
     const char *words[] = {"Max", "wohnt", "in", "Berlin"}, *wt[] = {"B-PER", "O", "O", "B-LOC"};
@@ -759,18 +762,18 @@ static void test_label_lists(void **state) {
     xa_task_data_free(&d);
     /* without a list integer tags are an error; a list must start with O */
     memset(&labels, 0, sizeof labels);
-    assert_int_equal(xa_task_data_load(&d, g_spm, path, XA_TASK_KIND_TAGGING, XA_TASK_FORMAT_AUTO, 64, &labels),
+    assert_int_equal(xa_task_data_load(&d, g_tok, path, XA_TASK_KIND_TAGGING, XA_TASK_FORMAT_AUTO, 64, &labels),
                      XA_STATUS_CONFIG);
     xt_assert_error_mentions("labels.json");
     const char *bad[] = {"B-PER", "O"};
     in.label_names = bad;
     in.n_label_names = 2;
-    assert_int_equal(xa_task_data_load_input(&d, g_spm, path, &in, 64, &labels), XA_STATUS_CONFIG);
+    assert_int_equal(xa_task_data_load_input(&d, g_tok, path, &in, 64, &labels), XA_STATUS_CONFIG);
     xt_assert_error_mentions("\"O\" first");
     /* a bad labels.json */
     write_tmp("hf2/labels.json", "[\"a\", \"a\"]");
     path = write_tmp("hf2/t.jsonl", "{\"text\": \"x\", \"label\": 0}\n");
-    assert_int_equal(xa_task_data_load(&d, g_spm, path, XA_TASK_KIND_CLASSIFICATION, XA_TASK_FORMAT_AUTO, 64, &labels),
+    assert_int_equal(xa_task_data_load(&d, g_tok, path, XA_TASK_KIND_CLASSIFICATION, XA_TASK_FORMAT_AUTO, 64, &labels),
                      XA_STATUS_FORMAT);
     xt_assert_error_mentions("appears twice");
     assert_int_equal(labels.n, 0);
@@ -801,7 +804,7 @@ static void test_bad_files(void **state) {
     (void)state;
     xa_labels labels = {0};
     xa_task_data d;
-    assert_int_equal(xa_task_data_load(&d, g_spm, xt_tmp_path("missing.tsv"),
+    assert_int_equal(xa_task_data_load(&d, g_tok, xt_tmp_path("missing.tsv"),
                                        XA_TASK_KIND_CLASSIFICATION, XA_TASK_FORMAT_AUTO, 64,
                                        &labels),
                      XA_STATUS_NOT_FOUND);
@@ -814,7 +817,7 @@ static void test_bad_files(void **state) {
                  "blank.conll", "no examples");
     expect_error("data.csv", "a,b\n", XA_TASK_KIND_CLASSIFICATION, XA_STATUS_CONFIG, "data.csv",
                  "format explicitly");
-    assert_int_equal(xa_task_data_load(&d, g_spm, write_tmp("x.conll", "a\tO\n"),
+    assert_int_equal(xa_task_data_load(&d, g_tok, write_tmp("x.conll", "a\tO\n"),
                                        XA_TASK_KIND_CLASSIFICATION, XA_TASK_FORMAT_AUTO, 64,
                                        &labels),
                      XA_STATUS_CONFIG);
@@ -843,14 +846,14 @@ static void test_large_files(void **state) {
     xa_labels labels = {0};
     xa_task_data d;
     double t0 = xa_time_now();
-    assert_int_equal(xa_task_data_load(&d, g_spm, tsv, XA_TASK_KIND_CLASSIFICATION,
+    assert_int_equal(xa_task_data_load(&d, g_tok, tsv, XA_TASK_KIND_CLASSIFICATION,
                                        XA_TASK_FORMAT_AUTO, 128, &labels),
                      XA_STATUS_OK);
     double t1 = xa_time_now();
     assert_int_equal(d.n, 100000);
     xa_task_data_free(&d);
     labels.n = 0;
-    assert_int_equal(xa_task_data_load(&d, g_spm, conll, XA_TASK_KIND_TAGGING, XA_TASK_FORMAT_AUTO,
+    assert_int_equal(xa_task_data_load(&d, g_tok, conll, XA_TASK_KIND_TAGGING, XA_TASK_FORMAT_AUTO,
                                        128, &labels),
                      XA_STATUS_OK);
     double t2 = xa_time_now();
@@ -882,7 +885,7 @@ static void load_varied(xa_task_data *d, int n, xa_labels *labels) {
     }
     fclose(f);
     labels->n = 0;
-    assert_int_equal(xa_task_data_load(d, g_spm, path, XA_TASK_KIND_CLASSIFICATION,
+    assert_int_equal(xa_task_data_load(d, g_tok, path, XA_TASK_KIND_CLASSIFICATION,
                                        XA_TASK_FORMAT_AUTO, 512, labels),
                      XA_STATUS_OK);
     assert_int_equal(d->n, n);
@@ -1042,7 +1045,7 @@ static void test_batcher_tagging_padding(void **state) {
     (void)state;
     xa_labels labels = {0};
     xa_task_data d;
-    assert_int_equal(xa_task_data_load(&d, g_spm, write_tmp("pad.conll", CONLL3),
+    assert_int_equal(xa_task_data_load(&d, g_tok, write_tmp("pad.conll", CONLL3),
                                        XA_TASK_KIND_TAGGING, XA_TASK_FORMAT_AUTO, 128, &labels),
                      XA_STATUS_OK);
     xa_task_batcher bt;
@@ -1079,9 +1082,9 @@ static void test_whole_word_masking(void **state) {
     (void)state;
     enum { T = 64 };
     xa_mlm_data d;
-    assert_int_equal(xa_mlm_data_load(&d, g_spm, xt_data_path("spm/corpus.txt"), T, 7, 0),
+    assert_int_equal(xa_mlm_data_load(&d, g_tok, xt_data_path("spm/corpus.txt"), T, 7, 0),
                      XA_STATUS_OK);
-    assert_int_equal(xa_mlm_data_set_whole_word(&d, g_spm), XA_STATUS_OK);
+    assert_int_equal(xa_mlm_data_set_whole_word(&d, g_tok), XA_STATUS_OK);
     assert_non_null(d.word_start);
     int64_t words = 0, words_sel = 0, pieces_sel = 0, masked = 0, multi_sel = 0;
     xa_rng rng;
@@ -1151,7 +1154,7 @@ static void test_whole_word_masking(void **state) {
     assert_int_equal(xa_mlm_data_set_whole_word(&d, NULL), XA_STATUS_OK);
     assert_null(d.word_start);
     xa_mlm_data plain;
-    assert_int_equal(xa_mlm_data_load(&plain, g_spm, xt_data_path("spm/corpus.txt"), T, 7, 0),
+    assert_int_equal(xa_mlm_data_load(&plain, g_tok, xt_data_path("spm/corpus.txt"), T, 7, 0),
                      XA_STATUS_OK);
     xa_mlm_data_seek(&d, 0, 0);
     for (int i = 0; i < 5; i++) {
@@ -1162,7 +1165,7 @@ static void test_whole_word_masking(void **state) {
         assert_int_equal(b1.m, b2.m);
     }
     /* and on: a different masking from the same rng */
-    assert_int_equal(xa_mlm_data_set_whole_word(&d, g_spm), XA_STATUS_OK);
+    assert_int_equal(xa_mlm_data_set_whole_word(&d, g_tok), XA_STATUS_OK);
     xa_mlm_data_seek(&d, 0, 0);
     xa_mlm_data_seek(&plain, 0, 0);
     xa_mlm_data_next(&d, &b1);
@@ -1193,7 +1196,7 @@ static int same_ids(const int32_t *a, const int32_t *b, size_t n) {
 static void test_pairs_load_and_sampling(void **state) {
     (void)state;
     xa_pair_data d;
-    assert_int_equal(xa_pair_data_load(&d, g_spm, write_tmp("pairs.tsv", PAIRS), 64, 0.3, 5), XA_STATUS_OK);
+    assert_int_equal(xa_pair_data_load(&d, g_tok, write_tmp("pairs.tsv", PAIRS), 64, 0.3, 5), XA_STATUS_OK);
     assert_int_equal(d.n, 8);
     assert_int_equal(d.n_langs, 2);
     assert_string_equal(d.langs[0], "de");
@@ -1244,8 +1247,8 @@ static void test_pairs_tlm_batch(void **state) {
     enum { B = 6, T = 40, SIDE = 12 };
     xa_pair_data d;
     xa_mlm_data mask;
-    assert_int_equal(xa_pair_data_load(&d, g_spm, write_tmp("pairs.tsv", PAIRS), SIDE, 0.3, 9), XA_STATUS_OK);
-    assert_int_equal(xa_mlm_data_load(&mask, g_spm, xt_data_path("spm/corpus.txt"), 16, 7, 0), XA_STATUS_OK);
+    assert_int_equal(xa_pair_data_load(&d, g_tok, write_tmp("pairs.tsv", PAIRS), SIDE, 0.3, 9), XA_STATUS_OK);
+    assert_int_equal(xa_mlm_data_load(&mask, g_tok, xt_data_path("spm/corpus.txt"), 16, 7, 0), XA_STATUS_OK);
     mask.mask_prob = 0.0f; /* first without masking: the layout */
     xa_mlm_batch b;
     assert_int_equal(xa_mlm_batch_init(&b, B, T), XA_STATUS_OK);
@@ -1295,7 +1298,7 @@ static void test_pairs_tlm_batch(void **state) {
 static void test_pairs_align_batch_and_errors(void **state) {
     (void)state;
     xa_pair_data d;
-    assert_int_equal(xa_pair_data_load(&d, g_spm, write_tmp("pairs.tsv", PAIRS), 10, 0.3, 2), XA_STATUS_OK);
+    assert_int_equal(xa_pair_data_load(&d, g_tok, write_tmp("pairs.tsv", PAIRS), 10, 0.3, 2), XA_STATUS_OK);
     int32_t ids[8 * 10], lens[8], idx[4];
     int T = xa_pair_align_batch(&d, 5, 4, ids, lens, 1, 10);
     xa_pair_data_sample(&d, 5, 2, 4, idx, NULL);
@@ -1310,20 +1313,20 @@ static void test_pairs_align_batch_and_errors(void **state) {
     }
     /* a long side is cut to max_side and still ends with </s> */
     xa_pair_data_free(&d);
-    assert_int_equal(xa_pair_data_load(&d, g_spm, write_tmp("p.tsv",
+    assert_int_equal(xa_pair_data_load(&d, g_tok, write_tmp("p.tsv",
                          "de\tOne two three four five six seven eight nine ten eleven twelve.\tEins.\n"), 5, 0.3, 1),
                      XA_STATUS_OK);
     assert_int_equal(d.pairs[0].len[0], 5);
     assert_int_equal(d.pool[d.pairs[0].off[0] + 4], xa_spm_special_ids(g_spm).eos);
     xa_pair_data_free(&d);
     /* malformed lines name file:line */
-    assert_int_equal(xa_pair_data_load(&d, g_spm, write_tmp("bad.tsv", "lang\ten\ttext\nde\tonly two\n"), 8, 0.3, 1),
+    assert_int_equal(xa_pair_data_load(&d, g_tok, write_tmp("bad.tsv", "lang\ten\ttext\nde\tonly two\n"), 8, 0.3, 1),
                      XA_STATUS_CONFIG);
     assert_non_null(strstr(xa_error_last()->what, "line 2"));
-    assert_int_equal(xa_pair_data_load(&d, g_spm, write_tmp("bad2.tsv", "de\ta\t\n"), 8, 0.3, 1), XA_STATUS_CONFIG);
-    assert_int_equal(xa_pair_data_load(&d, g_spm, write_tmp("empty.tsv", "lang\ten\ttext\n"), 8, 0.3, 1),
+    assert_int_equal(xa_pair_data_load(&d, g_tok, write_tmp("bad2.tsv", "de\ta\t\n"), 8, 0.3, 1), XA_STATUS_CONFIG);
+    assert_int_equal(xa_pair_data_load(&d, g_tok, write_tmp("empty.tsv", "lang\ten\ttext\n"), 8, 0.3, 1),
                      XA_STATUS_CONFIG);
-    assert_int_equal(xa_pair_data_load(&d, g_spm, xt_tmp_path("missing.tsv"), 8, 0.3, 1), XA_STATUS_NOT_FOUND);
+    assert_int_equal(xa_pair_data_load(&d, g_tok, xt_tmp_path("missing.tsv"), 8, 0.3, 1), XA_STATUS_NOT_FOUND);
 }
 
 int main(void) {

@@ -20,18 +20,21 @@
 #include "data/data.h"
 #include "eval/eval.h"
 #include "tokenizer/spm.h"
+#include "tokenizer/tok.h"
 
-static xa_spm *g_spm;
+static xa_spm *g_spm; /* owned by g_tok */
+static xa_tok *g_tok;
 
 static int group_setup(void **state) {
     (void)state;
     if (xa_spm_load(&g_spm, xt_data_path("spm/fixture.model")) != XA_STATUS_OK) return -1;
-    return xa_spm_set_ids(g_spm, XA_SPM_IDS_XLMR) == XA_STATUS_OK ? 0 : -1;
+    if (xa_tok_from_spm(&g_tok, g_spm, "fixture.model") != XA_STATUS_OK) return -1;
+    return xa_spm_get_ids(g_spm) == XA_SPM_IDS_XLMR ? 0 : -1;
 }
 
 static int group_teardown(void **state) {
     (void)state;
-    xa_spm_free(g_spm);
+    xa_tok_free(g_tok);
     return 0;
 }
 
@@ -45,7 +48,7 @@ static xa_status load(xa_task_data *d, const char *path, int max_len, int stride
     xa_task_input in = {XA_TASK_KIND_QA, XA_TASK_FORMAT_AUTO, NULL, NULL, 0, bert, stride};
     xa_labels labels;
     memset(&labels, 0, sizeof labels);
-    return xa_task_data_load_input(d, g_spm, path, &in, max_len, &labels);
+    return xa_task_data_load_input(d, g_tok, path, &in, max_len, &labels);
 }
 
 static void test_char_offsets(void **state) {

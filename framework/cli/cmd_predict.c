@@ -27,13 +27,13 @@
 #include "io/file.h"
 #include "io/safetensors.h"
 #include "tensor/tensor.h"
-#include "tokenizer/spm.h"
+#include "tokenizer/tok.h"
 
 #define MAX_ADAPTERS 32
 #define MAX_LINE (1 << 20)
 
 typedef struct predictor {
-    xa_spm *spm;
+    xa_tok *tok;             /* SentencePiece (XLM-R) or WordPiece (BERT), from the base */
     xa_encoder enc;
     xa_composer *cp;
     xa_head head;
@@ -68,7 +68,8 @@ static void print_help(void) {
            "  -s, --stack SPEC       lang:CODE,task:NAME (with --model): Stack(CODE, NAME), the language\n"
            "                         adapter from DIR/lang/CODE, the task adapter and head from\n"
            "                         DIR/task/NAME/seedK/final; fusion:NAME uses the fusion run\n"
-           "  -b, --base DIR         a Hugging Face base model directory (instead of --model)\n"
+           "  -b, --base DIR         a Hugging Face base model directory (instead of --model); its\n"
+           "                         tokenizer: sentencepiece.bpe.model, vocab.txt (BERT) or tokenizer.json\n"
            "  -a, --adapter DIR      an AdapterHub adapter directory to load (repeatable)\n"
            "      --head DIR         the prediction head's directory\n"
            "      --setup TEXT       the setup, e.g. \"Stack(de, topic)\"\n"
@@ -345,7 +346,7 @@ static xa_status predict_line(predictor *p, const char *text, size_t n, int keep
         return xa_error_set(XA_STATUS_USAGE, "predict", "a classification or tagging head",
                             "score a SQuAD / JSON lines QA file with xadapt eval",
                             "predict does not read question-answering lines");
-    const xa_spm_special sp = xa_spm_special_ids(p->spm);
+    const xa_tok_special sp = xa_tok_special_ids(p->tok);
     int32_t ids[4096], word[4096];
     int len = 0;
     const char *words[2048];
@@ -353,39 +354,30 @@ static xa_status predict_line(predictor *p, const char *text, size_t n, int keep
     int n_words = 0;
     xa_status st = XA_STATUS_OK;
     const char *tab = p->pair && !tagging ? memchr(text, '\t', n) : NULL;
-    if (tab) { /* a sentence pair as data/task.c encodes it: <s> A </s></s> B </s>, longest_first */
-        int32_t *ea = NULL, *eb = NULL;
-        size_t na = 0, nb = 0;
-        st = xa_spm_encode(p->spm, text, (size_t)(tab - text), 0, &ea, &na);
-        if (!st) st = xa_spm_encode(p->spm, tab + 1, n - (size_t)(tab + 1 - text), 0, &eb, &nb);
-        const size_t budget = p->T > 6 ? (size_t)p->T - 4 : 2;
-        while (!st && na + nb > budget) {
-            if (na > nb) na--;
-            else nb--;
-        }
-        if (!st && na + nb + 4 > sizeof ids / sizeof *ids) na = nb = 0;
-        if (!st) {
-            ids[len++] = sp.bos;
-            for (size_t i = 0; i < na; i++) ids[len++] = ea[i];
-            ids[len++] = sp.eos;
-            ids[len++] = sp.eos;
-            for (size_t i = 0; i < nb; i++) ids[len++] = eb[i];
-            ids[len++] = sp.eos;
-        }
-        free(ea);
-        free(eb);
+    int32_t types[4096] = {0};
+    int has_types = 0;
+    if (tab) { /* a sentence pair as data/task.c encodes it: XLM-R <s> A </s></s> B </s>, BERT
+                  [CLS] A [SEP] B [SEP] with token types 0 then 1; longest_first (tokenizer/tok.h) */
+        xa_tok_input in;
+        st = xa_tok_encode_input(p->tok, text, (size_t)(tab - text), tab + 1, n - (size_t)(tab + 1 - text),
+                                 p->T < 4096 ? p->T : 4096, &in);
         if (st) return st;
+        len = (int)in.n;
+        memcpy(ids, in.ids, in.n * sizeof *ids);
+        memcpy(types, in.types, in.n * sizeof *types);
+        has_types = xa_tok_get_kind(p->tok) == XA_TOK_KIND_WORDPIECE && p->enc.cfg.TV >= 2;
+        xa_tok_input_free(&in);
     } else if (!tagging) {
         int32_t *enc = NULL;
         size_t ne = 0;
-        st = xa_spm_encode(p->spm, text, n, 1, &enc, &ne);
+        st = xa_tok_encode(p->tok, text, n, 1, &enc, &ne);
         if (st) return st;
         len = (int)(ne < (size_t)p->T ? ne : (size_t)p->T);
         memcpy(ids, enc, (size_t)len * sizeof(int32_t));
-        if ((size_t)len < ne) ids[len - 1] = sp.eos;
+        if ((size_t)len < ne) ids[len - 1] = sp.sep;
         free(enc);
     } else {
-        ids[len] = sp.bos;
+        ids[len] = sp.cls;
         word[len++] = -1;
         size_t i = 0;
         while (i < n && n_words < 2048) {
@@ -397,7 +389,7 @@ static xa_status predict_line(predictor *p, const char *text, size_t n, int keep
             wlen[n_words] = j - i;
             int32_t *enc = NULL;
             size_t ne = 0;
-            st = xa_spm_encode(p->spm, text + i, j - i, 0, &enc, &ne);
+            st = xa_tok_encode(p->tok, text + i, j - i, 0, &enc, &ne);
             if (st) return st;
             if (ne == 0 && len < p->T - 1) { /* a word without pieces is <unk>, as in data/task.c */
                 ids[len] = sp.unk;
@@ -411,11 +403,11 @@ static xa_status predict_line(predictor *p, const char *text, size_t n, int keep
             n_words++;
             i = j;
         }
-        ids[len] = sp.eos;
+        ids[len] = sp.sep;
         word[len++] = -1;
     }
     int32_t lens[1] = {len};
-    xa_batch b = {ids, NULL, lens, 1, len};
+    xa_batch b = {ids, has_types ? types : NULL, lens, 1, len};
     xa_hook hook;
     xa_composer_hook(p->cp, &hook);
     st = xa_encoder_forward(&p->enc, &p->acts, &b, &hook, 0, NULL);
@@ -575,15 +567,18 @@ int cli_cmd_predict(int argc, char **argv) {
         p.model_dir = model;
         base_dir = recipe.base;
         snprintf(tok, sizeof tok, "%s", recipe.tokenizer);
-    } else if ((st = xa_path_join(tok, sizeof tok, base, "sentencepiece.bpe.model"))) {
-        return cli_fail();
+    } else {
+        snprintf(tok, sizeof tok, "%s", base); /* the base directory's tokenizer, chosen by xa_tok_load */
     }
     char why[XA_PATH_MAX + 96];
     p.T = max_len > 0 ? (int)max_len : default_seq_len(model ? &recipe : NULL, head ? head : setup_dir, why, sizeof why);
     if (max_len > 0) snprintf(why, sizeof why, "--seq-len");
-    st = xa_spm_load(&p.spm, tok);
-    if (!st) st = xa_spm_set_ids(p.spm, XA_SPM_IDS_XLMR);
+    st = xa_tok_load(&p.tok, tok);
     if (!st) st = xa_encoder_load(&p.enc, NULL, base_dir, 0);
+    if (!st && xa_tok_vocab_size(p.tok) != p.enc.cfg.V)
+        st = xa_error_set(XA_STATUS_CONFIG, xa_tok_path(p.tok), "the base model's vocabulary size",
+                          "wrong tokenizer for this base?", "tokenizer has %d pieces, %s has vocab_size %d",
+                          xa_tok_vocab_size(p.tok), base_dir, p.enc.cfg.V);
     if (!st) p.enc.cfg.fingerprint = xa_hub_base_fingerprint(&p.enc); /* adapters on another base warn */
     if (!st) {
         const xa_encoder_config *ec = &p.enc.cfg;
@@ -655,7 +650,7 @@ fail:
     xa_encoder_acts_free(&p.acts);
     xa_composer_free(p.cp);
     xa_encoder_free(&p.enc);
-    xa_spm_free(p.spm);
+    xa_tok_free(p.tok);
     if (st) return cli_fail();
     return CLI_EXIT_OK;
 }

@@ -10,7 +10,9 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "io/file.h"
 #include "tokenizer/spm.h"
+#include "tokenizer/tok.h"
 
 #define MAX_INPUTS 256
 #define MAX_SYMBOLS 256
@@ -55,9 +57,11 @@ static void print_codec_help(const char *sub) {
                "Encode each TEXT (or each line of stdin) and print its ids separated by spaces.\n"
                "\n"
                "options:\n"
-               "  -m, --model FILE   SentencePiece model (required)\n"
+               "  -m, --model FILE   SentencePiece model (required); a base model directory, a vocab.txt\n"
+               "                     or a tokenizer.json: that base's tokenizer as xadapt picks it\n"
+               "                     (WordPiece [CLS] ... [SEP], or SentencePiece with XLM-R ids)\n"
                "  -x, --xlmr         XLM-R id convention (<s>=0 <pad>=1 </s>=2 <unk>=3, +1, <mask> last)\n"
-               "      --no-special   do not add <s> ... </s>\n"
+               "      --no-special   do not add <s> ... </s> ([CLS] ... [SEP])\n"
                "  -p, --pieces       print pieces instead of ids\n"
                "  -h, --help         show this help\n");
     } else {
@@ -194,6 +198,26 @@ static int encode_one(const xa_spm *spm, const char *text, int add_special, int 
     return 1;
 }
 
+/* encode_one through tok/tok.h (a base directory, vocab.txt or tokenizer.json). */
+static int encode_tok_one(const xa_tok *tok, const char *text, int add_special, int pieces) {
+    int32_t *ids = NULL;
+    size_t n = 0;
+    if (xa_tok_encode(tok, text, strlen(text), add_special, &ids, &n) != XA_STATUS_OK) return 0;
+    for (size_t i = 0; i < n; i++) {
+        const char *p = pieces ? xa_tok_id_to_piece(tok, ids[i]) : NULL;
+        if (pieces) printf("%s%s", i ? " " : "", p ? p : "?");
+        else printf("%s%d", i ? " " : "", (int)ids[i]);
+    }
+    putchar('\n');
+    free(ids);
+    return 1;
+}
+
+static int wants_tok(const char *model) {
+    size_t n = strlen(model);
+    return xa_file_is_dir(model) || (n > 4 && (!strcmp(model + n - 4, ".txt") || (n > 5 && !strcmp(model + n - 5, ".json"))));
+}
+
 /* Parse "1 2 3" or "1,2,3" into ids; returns 0 and prints a usage error on a bad token. */
 static int parse_ids(const char *cmd, char *line, int32_t vocab, int32_t **ids, size_t *n) {
     size_t cap = 16, len = 0;
@@ -264,6 +288,22 @@ static int cmd_codec(int argc, char **argv, int encode) {
         }
     }
     if (!model) return cli_usage_error(cmd, "missing --model FILE");
+    if (encode && wants_tok(model)) {
+        xa_tok *tok = NULL;
+        if (xa_tok_load(&tok, model) != XA_STATUS_OK) return cli_fail();
+        int rc = CLI_EXIT_OK;
+        char *line = NULL;
+        size_t cap = 0;
+        for (int i = optind; i < argc && rc == CLI_EXIT_OK; i++)
+            if (!encode_tok_one(tok, argv[i], special, pieces)) rc = cli_fail();
+        while (optind >= argc && rc == CLI_EXIT_OK && getline(&line, &cap, stdin) != -1) {
+            chomp(line);
+            if (!encode_tok_one(tok, line, special, pieces)) rc = cli_fail();
+        }
+        free(line);
+        xa_tok_free(tok);
+        return rc;
+    }
     xa_spm *spm = NULL;
     if (xa_spm_load(&spm, model) != XA_STATUS_OK) return cli_fail();
     if (xlmr && xa_spm_set_ids(spm, XA_SPM_IDS_XLMR) != XA_STATUS_OK) {

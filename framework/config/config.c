@@ -1151,6 +1151,12 @@ static xa_status read_model(xa_recipe *r, const cnode *root) {
     } else if (snprintf(r->tokenizer, sizeof r->tokenizer, "%s/sentencepiece.bpe.model", r->base) >=
                (int)sizeof r->tokenizer) {
         return missing(&s, "tokenizer", "a tokenizer path (model.base is too long to derive one)");
+    } else if (access(r->tokenizer, F_OK) != 0) {
+        /* a BERT / mBERT base: its WordPiece vocabulary (tokenizer/tok.h), when it has one and no
+         * SentencePiece model; otherwise the SentencePiece path stays (a pretrain phase makes it) */
+        char alt[sizeof r->tokenizer + 16];
+        snprintf(alt, sizeof alt, "%s/vocab.txt", r->base);
+        if (access(alt, F_OK) == 0 && strlen(alt) < sizeof r->tokenizer) snprintf(r->tokenizer, sizeof r->tokenizer, "%s", alt);
     }
     snprintf(r->arch, sizeof r->arch, "tiny");
     if ((v = sget(&s, "arch"))) {
@@ -1474,7 +1480,7 @@ static const struct {
     {"early_stopping_patience", "early_stopping"},
     {"hidden_dropout_prob", "hidden_dropout"},
     {"attention_probs_dropout_prob", "attention_dropout"},
-    {"gradient_accumulation_steps", NULL},
+    {"gradient_accumulation_steps", "grad_accum"},
     {"bf16", "precision"},
     {"fp16", "precision"},
 };
@@ -1517,6 +1523,7 @@ static const pfield g_pfields[] = {
     PF(attention_dropout, P_REAL, K_TRAIN, 0, 1, 0, 1, "a probability in [0, 1), or null (the base's)"),
     PF(weight_decay_all, P_BOOL, K_LANG | K_TASK | K_FUS | K_FT, 0, 0, 0, 0, "true or false"),
     PF(save_total_limit, P_INT, K_TRAIN, 0, 1 << 20, 0, 0, "an integer >= 0 (0: keep every checkpoint)"),
+    PF(grad_accum, P_INT, K_TRAIN, 1, 1 << 20, 0, 0, "an integer >= 1 that divides batch_size"),
     PFC(metric_for_best_model, K_TASK | K_FUS | K_FT, g_best_metrics,
         "accuracy, macro_f1 or loss (classification); span_f1 or loss (tagging); f1, exact_match or loss (question answering)"),
     PF(eval_batches, P_INT, K_PRE | K_LANG, 1, 1 << 20, 0, 0, "an integer >= 1"),
@@ -1551,6 +1558,7 @@ static void phase_defaults(xa_cfg_phase *p, xa_phase_kind k, uint64_t seed, cons
     p->hidden_dropout = p->attention_dropout = -1; /* the base's */
     p->weight_decay_all = 1;
     p->save_total_limit = 1;
+    p->grad_accum = 1;
     p->eval_batches = 8;
     snprintf(p->precision, sizeof p->precision, "%s", precision[0] ? precision : "fp32");
     if (k == XA_PHASE_EVAL) {
@@ -1692,6 +1700,7 @@ static xa_status read_phase(xa_recipe *r, xa_cfg_phase *p, const centry *item, i
         if (g_pfields[i].kinds & (1u << k)) allowed[na++] = g_pfields[i].key;
     }
     allowed[na] = NULL;
+    const cnode *accum = NULL; /* the grad_accum value, checked against batch_size below */
     snprintf(label, sizeof label, "phases[%d].%s", index, kname);
     for (int i = 0; i < params->n; i++) {
         const centry *e = &params->items[i];
@@ -1769,7 +1778,14 @@ static xa_status read_phase(xa_recipe *r, xa_cfg_phase *p, const centry *item, i
         case P_WEIGHTS: st = read_class_weights(p, v, label, f->expected); break;
         }
         if (st) return st;
+        if (f->off == offsetof(xa_cfg_phase, grad_accum)) accum = v;
     }
+    if (accum && p->batch_size % p->grad_accum) /* micro-batches of batch_size / grad_accum rows */
+        return xa_error_set(XA_STATUS_CONFIG, npos(accum, where, sizeof where), "a divisor of batch_size",
+                            "batch_size is the batch of one optimizer step; grad_accum cuts it into micro-batches "
+                            "of batch_size / grad_accum rows (e.g. batch_size 32, grad_accum 4)",
+                            "'phases[%d].%s.grad_accum' is %d, which does not divide batch_size %d", index, kname,
+                            p->grad_accum, p->batch_size);
     return XA_STATUS_OK;
 }
 

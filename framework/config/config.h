@@ -59,6 +59,10 @@
  *           eval_every: 100             # pretrain/lang: the held-out MLM loss on data.mlm_heldout
  *                                       #   every 100 steps (default 0: off)
  *           eval_batches: 8             #   on its first 8 batches of blocks (default 8)
+ *           grad_accum: 4               # every phase: each step's batch_size rows run as 4
+ *                                       #   micro-batches of batch_size / 4 whose gradients add
+ *                                       #   up before the clip and AdamW (default 1; must divide
+ *                                       #   batch_size); steps count optimizer steps
  *       - task:
  *           metric_for_best_model: macro_f1   # classification: accuracy (default), macro_f1, loss;
  *                                             # tagging: span_f1 (default), loss
@@ -66,9 +70,10 @@
  * Hugging Face's TrainingArguments names (learning_rate, num_train_epochs, max_steps,
  * per_device_train_batch_size, max_grad_norm, logging_steps, eval_steps, save_steps,
  * lr_scheduler_type, max_seq_length, mlm_probability, early_stopping_patience,
- * hidden_dropout_prob, attention_probs_dropout_prob) are not aliases: each is an error (exit 2)
- * whose hint names xadapt's key, so that a recipe has one spelling per setting;
- * gradient_accumulation_steps is not supported yet (the hint says so). warmup_ratio, warmup_steps,
+ * hidden_dropout_prob, attention_probs_dropout_prob, gradient_accumulation_steps) are not
+ * aliases: each is an error (exit 2) whose hint names xadapt's key, so that a recipe has one
+ * spelling per setting (HF's per_device_train_batch_size is the micro-batch: xadapt's batch_size
+ * is the whole step's, batch_size / grad_accum rows per micro-batch). warmup_ratio, warmup_steps,
  * weight_decay, seed, save_total_limit, adam_* and metric_for_best_model are spelled as in HF.
  *
  * Rules: unknown keys and wrong types are errors; every error names path:line:col, the key, the
@@ -149,7 +154,7 @@ xa_status xa_phase_kind_parse(const char *name, xa_phase_kind *out);
  *   task/fusion/finetune; lang/pretrain: never, else the held-out MLM loss on data.mlm_heldout
  *   every N steps, on eval_batches 8 batches), lr_scheduler linear, adam_beta1 0.9, adam_beta2
  *   0.999, adam_epsilon 1e-8, hidden_dropout / attention_dropout null (the base's),
- *   weight_decay_all true, save_total_limit 1, metric_for_best_model the task's primary metric
+ *   weight_decay_all true, save_total_limit 1, grad_accum 1, metric_for_best_model the task's primary metric
  *   (accuracy; tagging: span_f1), early_stopping
  *   0 (off; else patience in evaluations), ckpt_every 200, log_every 10, adapter_drop 0 (AdapterDrop
  *   k_max), max_docs 0 (all lines), mlm_prob 0.15, whole_word_mask false, seed = the recipe seed,
@@ -201,6 +206,8 @@ typedef struct xa_cfg_phase {
     int weight_decay_all;                          /* lang/task/fusion/finetune: 1 (default) decays
                                                       every adapter/fusion/head parameter; 0: HF */
     int save_total_limit;                          /* checkpoints kept (1; 0 = all) */
+    int grad_accum;                                /* micro-batches per optimizer step (1); divides
+                                                      batch_size, the step's (global) batch */
     char metric_for_best_model[24];                /* task/fusion/finetune: accuracy, macro_f1,
                                                       span_f1, f1, exact_match, loss (resolved:
                                                       never empty there) */

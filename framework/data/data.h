@@ -18,7 +18,7 @@
 #include <stdint.h>
 
 #include "core/core.h"
-#include "tokenizer/spm.h"
+#include "tokenizer/tok.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -41,11 +41,12 @@ typedef struct xa_mlm_data {
                             "▁"; NULL = per-token masking (xa_mlm_data_set_whole_word) */
 } xa_mlm_data;
 
-/* Read and encode `path` (UTF-8 text, one document per line; empty lines skipped) with spm in the
- * XLM-R convention, and cut it into blocks of T tokens. max_docs > 0 stops after that many lines.
+/* Read and encode `path` (UTF-8 text, one document per line; empty lines skipped) with tok (each
+ * line as cls X sep: <s> X </s> for XLM-R, [CLS] X [SEP] for BERT), and cut it into blocks of T
+ * tokens. max_docs > 0 stops after that many lines.
  * Errors: IO naming the file; USAGE when the text gives no complete block (with the token count
- * and a hint to lower T). The tokenizer must use the XLM-R ids (it is switched if not). */
-xa_status xa_mlm_data_load(xa_mlm_data *d, xa_spm *spm, const char *path, int T, uint64_t seed,
+ * and a hint to lower T). */
+xa_status xa_mlm_data_load(xa_mlm_data *d, const xa_tok *tok, const char *path, int T, uint64_t seed,
                            int64_t max_docs);
 void xa_mlm_data_free(xa_mlm_data *d);
 /* Move to (epoch, pos): the order of that epoch is recomputed; pos in [0, n_blocks]. */
@@ -75,12 +76,13 @@ int xa_mlm_mask(const xa_mlm_data *d, int32_t *ids, int32_t *labels, int T, xa_r
  * up to the next such piece or special token) is selected with probability mask_prob and then
  * every piece of it is masked with the 80/10/10 rule (HF DataCollatorForWholeWordMask). */
 
-/* Turn whole-word masking on (word starts from spm's pieces) or off (spm NULL); xa_mlm_mask and
+/* Turn whole-word masking on (word starts from tok's pieces, xa_tok_is_word_start: "▁" pieces, or
+ * WordPiece pieces without "##") or off (tok NULL); xa_mlm_mask and
  * xa_mlm_data_next then use it. Each word is selected independently with probability mask_prob
  * (HF picks a fixed count per sequence instead); specials are never masked; deterministic like
- * token masking. spm must be the corpus' tokenizer (switched to XLM-R ids if not). Errors: USAGE
+ * token masking. tok must be the corpus' tokenizer. Errors: USAGE
  * (vocabulary size differs from the corpus'), NOMEM. */
-xa_status xa_mlm_data_set_whole_word(xa_mlm_data *d, xa_spm *spm);
+xa_status xa_mlm_data_set_whole_word(xa_mlm_data *d, const xa_tok *tok);
 
 /* ---- labelled task data (data/task.c) ----------------------------------------------------------
  * Sentence classification: TSV lines "LABEL<TAB>TEXT" (a first line "label<TAB>text" is a header
@@ -222,16 +224,17 @@ typedef struct xa_task_data {
  * when 0 it is collected from the file (classification: sorted by name; tagging: "O", then for
  * each entity type in sorted order "B-T", "I-T"; a label list, see above: the list) and written
  * back to *labels (untouched on error). CoNLL lines with
- * more columns take the first as the word and the last as the tag. spm is switched to XLM-R ids if
- * it is not; spm NULL is the check mode (every text one <unk> piece: formats and labels are
+ * more columns take the first as the word and the last as the tag. Examples use the specials of
+ * tok (<s> X </s> for XLM-R, [CLS] X [SEP] for BERT; a word of a tagging file is encoded on its
+ * own, as HF's is_split_into_words); tok NULL is the check mode (every text one <unk> piece: formats and labels are
  * checked without a tokenizer). On error *d is empty. Errors: NOT_FOUND / IO (cannot open or read, naming the file);
  * CONFIG (a malformed line, naming "path:LINE"; a file without examples; an extension AUTO does
  * not know; CoNLL for classification or TSV for tagging; more than XA_MAX_LABELS labels or a label
  * of 64 bytes or more); USAGE (NULL argument, max_len < 2, or < 6 for pairs); NOMEM. */
-xa_status xa_task_data_load(xa_task_data *d, xa_spm *spm, const char *path, xa_task_kind kind,
+xa_status xa_task_data_load(xa_task_data *d, const xa_tok *tok, const char *path, xa_task_kind kind,
                             xa_task_format fmt, int max_len, xa_labels *labels);
 /* xa_task_data_load with the kind, format, field names and label list of `in`. */
-xa_status xa_task_data_load_input(xa_task_data *d, xa_spm *spm, const char *path,
+xa_status xa_task_data_load_input(xa_task_data *d, const xa_tok *tok, const char *path,
                                   const xa_task_input *in, int max_len, xa_labels *labels);
 void xa_task_data_free(xa_task_data *d);
 
@@ -255,14 +258,14 @@ void xa_task_data_free(xa_task_data *d);
  * index, and as training target the first answer's first and last token, or 0 (<s>) for both
  * when the answer is not wholly inside the window or the question has none (HF's CLS rule; the
  * walk to the answer's tokens stays inside the window's context, where HF's can run into </s>).
- * spm NULL is the check mode (question and context one piece each). */
+ * tok NULL is the check mode (question and context one piece each). */
 
 /* Load a QA file into d (kind XA_TASK_KIND_QA; d->labels = {"start", "end"}); in->doc_stride as
  * documented on xa_task_input. Errors: NOT_FOUND / IO; CONFIG naming "path:LINE" (JSON lines) or
  * "path: data[i].paragraphs[j].qas[k]..." (SQuAD) with what was expected (missing or mistyped
  * keys, empty question or context, an answer not at its answer_start, no questions); USAGE
  * (max_len < 8, a negative stride); NOMEM. xa_task_data_load_input calls this for the QA kind. */
-xa_status xa_qa_data_load(xa_task_data *d, xa_spm *spm, const char *path, const xa_task_input *in, int max_len);
+xa_status xa_qa_data_load(xa_task_data *d, const xa_tok *tok, const char *path, const xa_task_input *in, int max_len);
 
 /* Free d's questions (xa_task_data_free calls it). */
 void xa_qa_data_free_questions(xa_task_data *d);
@@ -355,7 +358,7 @@ typedef struct xa_pair_data {
 /* Read a pair file; every side is truncated to max_side (>= 3) tokens. Errors: NOT_FOUND / IO
  * (naming the file), CONFIG (a malformed line as path:LINE, an empty file, more than
  * XA_PAIR_MAX_LANGS languages), USAGE, NOMEM. */
-xa_status xa_pair_data_load(xa_pair_data *d, xa_spm *spm, const char *path, int max_side,
+xa_status xa_pair_data_load(xa_pair_data *d, const xa_tok *tok, const char *path, int max_side,
                             double alpha, uint64_t seed);
 void xa_pair_data_free(xa_pair_data *d);
 /* The n pairs of (step, stream): idx (n) pair indices, swap (n, may be NULL) the order bits. */

@@ -1,6 +1,7 @@
 /* data/mlm: masked-language-model corpora (see data.h): HF run_mlm.py's group_texts packing and
  * DataCollatorForLanguageModeling's 80/10/10 masking, deterministic and resumable; optionally
- * whole-word masking (DataCollatorForWholeWordMask adapted to SentencePiece, see mask_whole_word).
+ * whole-word masking (DataCollatorForWholeWordMask with the tokenizer's word starts: "▁" pieces for
+ * SentencePiece, pieces without "##" for WordPiece, as HF's collator; see mask_whole_word).
  * Not here (yet): line-by-line padding mode, sharding by rank. */
 #include "data/data.h"
 
@@ -21,14 +22,10 @@ static xa_status grow(int32_t **buf, size_t *cap, size_t need) {
     return XA_STATUS_OK;
 }
 
-xa_status xa_mlm_data_load(xa_mlm_data *d, xa_spm *spm, const char *path, int T, uint64_t seed,
+xa_status xa_mlm_data_load(xa_mlm_data *d, const xa_tok *tok, const char *path, int T, uint64_t seed,
                            int64_t max_docs) {
     memset(d, 0, sizeof *d);
     if (T < 2) return xa_error_set(XA_STATUS_USAGE, "xa_mlm_data_load", "T >= 2", NULL, "T is %d", T);
-    if (xa_spm_get_ids(spm) != XA_SPM_IDS_XLMR) {
-        xa_status st = xa_spm_set_ids(spm, XA_SPM_IDS_XLMR);
-        if (st) return st;
-    }
     FILE *f = fopen(path, "rb");
     if (!f) {
         return xa_error_set(errno == ENOENT ? XA_STATUS_NOT_FOUND : XA_STATUS_IO, path, NULL,
@@ -47,7 +44,7 @@ xa_status xa_mlm_data_load(xa_mlm_data *d, xa_spm *spm, const char *path, int T,
         if (len == 0) continue;
         int32_t *ids = NULL;
         size_t n = 0;
-        st = xa_spm_encode(spm, line, (size_t)len, 1, &ids, &n);
+        st = xa_tok_encode(tok, line, (size_t)len, 1, &ids, &n);
         if (st) {
             xa_error_prefix("%s:%lld", path, (long long)lineno);
             break;
@@ -83,12 +80,12 @@ xa_status xa_mlm_data_load(xa_mlm_data *d, xa_spm *spm, const char *path, int T,
         xa_mlm_data_free(d);
         return xa_error_set(XA_STATUS_NOMEM, "xa_mlm_data_load", NULL, NULL, "out of memory");
     }
-    xa_spm_special sp = xa_spm_special_ids(spm);
+    xa_tok_special sp = xa_tok_special_ids(tok);
     d->seed = seed;
-    d->vocab = xa_spm_vocab_size(spm);
+    d->vocab = xa_tok_vocab_size(tok);
     d->mask_id = sp.mask;
-    d->bos = sp.bos;
-    d->eos = sp.eos;
+    d->bos = sp.cls;
+    d->eos = sp.sep;
     d->pad = sp.pad;
     d->unk = sp.unk;
     d->mask_prob = 0.15f;
@@ -155,18 +152,14 @@ static void mask_one(const xa_mlm_data *d, int32_t *ids, int t, xa_rng *rng) {
     }
 }
 
-xa_status xa_mlm_data_set_whole_word(xa_mlm_data *d, xa_spm *spm) {
+xa_status xa_mlm_data_set_whole_word(xa_mlm_data *d, const xa_tok *tok) {
     free(d->word_start);
     d->word_start = NULL;
-    if (!spm) return XA_STATUS_OK;
-    if (xa_spm_get_ids(spm) != XA_SPM_IDS_XLMR) {
-        xa_status st = xa_spm_set_ids(spm, XA_SPM_IDS_XLMR);
-        if (st) return st;
-    }
-    if (xa_spm_vocab_size(spm) != d->vocab) {
+    if (!tok) return XA_STATUS_OK;
+    if (xa_tok_vocab_size(tok) != d->vocab) {
         return xa_error_set(XA_STATUS_USAGE, "xa_mlm_data_set_whole_word", "the corpus' tokenizer",
                             "pass the tokenizer the corpus was loaded with",
-                            "tokenizer has %d ids, the corpus %d", (int)xa_spm_vocab_size(spm),
+                            "tokenizer has %d ids, the corpus %d", (int)xa_tok_vocab_size(tok),
                             (int)d->vocab);
     }
     uint8_t *ws = malloc((size_t)d->vocab);
@@ -174,12 +167,9 @@ xa_status xa_mlm_data_set_whole_word(xa_mlm_data *d, xa_spm *spm) {
         return xa_error_set(XA_STATUS_NOMEM, "xa_mlm_data_set_whole_word", NULL, NULL,
                             "out of memory");
     }
-    for (int32_t id = 0; id < d->vocab; id++) {
-        const char *piece = xa_spm_id_to_piece(spm, id);
-        /* U+2581 LOWER ONE EIGHTH BLOCK, SentencePiece's word-boundary marker, is E2 96 81. */
-        ws[id] = piece && (unsigned char)piece[0] == 0xE2 && (unsigned char)piece[1] == 0x96 &&
-                 (unsigned char)piece[2] == 0x81;
-    }
+    /* SentencePiece: pieces starting with U+2581 "▁"; WordPiece: pieces without "##" */
+    for (int32_t id = 0; id < d->vocab; id++)
+        ws[id] = (uint8_t)xa_tok_is_word_start(tok, id);
     d->word_start = ws;
     return XA_STATUS_OK;
 }

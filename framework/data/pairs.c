@@ -51,11 +51,11 @@ static uint64_t hash_ids(const int32_t *ids, int n) {
 }
 
 /* Encode one side into the pool; *off / *len get its place. */
-static xa_status add_side(xa_pair_data *d, const xa_spm *spm, const char *text, size_t n,
+static xa_status add_side(xa_pair_data *d, const xa_tok *tok, const char *text, size_t n,
                           int64_t *off, int32_t *len) {
     int32_t *ids = NULL;
     size_t k = 0;
-    xa_status st = xa_spm_encode(spm, text, n, 1, &ids, &k);
+    xa_status st = xa_tok_encode(tok, text, n, 1, &ids, &k);
     if (st) return st;
     if (k > (size_t)d->max_side) { /* keep <s> and the first pieces, end with </s> */
         ids[d->max_side - 1] = ids[k - 1];
@@ -81,7 +81,7 @@ static int lang_index(xa_pair_data *d, const char *code, size_t n) {
     return d->n_langs++;
 }
 
-static xa_status add_pair(xa_pair_data *d, const xa_spm *spm, char *line, size_t len,
+static xa_status add_pair(xa_pair_data *d, const xa_tok *tok, char *line, size_t len,
                           const char *path, int64_t lineno) {
     char *t1 = memchr(line, '\t', len);
     char *t2 = t1 ? memchr(t1 + 1, '\t', len - (size_t)(t1 + 1 - line)) : NULL;
@@ -105,8 +105,8 @@ static xa_status add_pair(xa_pair_data *d, const xa_spm *spm, char *line, size_t
     }
     xa_pair *p = &d->pairs[d->n];
     p->lang = li;
-    xa_status st = add_side(d, spm, t1 + 1, (size_t)(t2 - t1 - 1), &p->off[0], &p->len[0]);
-    if (!st) st = add_side(d, spm, t2 + 1, (size_t)(line + len - t2 - 1), &p->off[1], &p->len[1]);
+    xa_status st = add_side(d, tok, t1 + 1, (size_t)(t2 - t1 - 1), &p->off[0], &p->len[0]);
+    if (!st) st = add_side(d, tok, t2 + 1, (size_t)(line + len - t2 - 1), &p->off[1], &p->len[1]);
     if (st) {
         xa_error_prefix("%s:%lld", path, (long long)lineno);
         return st;
@@ -116,16 +116,12 @@ static xa_status add_pair(xa_pair_data *d, const xa_spm *spm, char *line, size_t
     return XA_STATUS_OK;
 }
 
-xa_status xa_pair_data_load(xa_pair_data *d, xa_spm *spm, const char *path, int max_side,
+xa_status xa_pair_data_load(xa_pair_data *d, const xa_tok *tok, const char *path, int max_side,
                             double alpha, uint64_t seed) {
     memset(d, 0, sizeof *d);
     if (max_side < 3) {
         return xa_error_set(XA_STATUS_USAGE, "xa_pair_data_load", "max_side >= 3", NULL,
                             "max_side is %d", max_side);
-    }
-    if (xa_spm_get_ids(spm) != XA_SPM_IDS_XLMR) {
-        xa_status st = xa_spm_set_ids(spm, XA_SPM_IDS_XLMR);
-        if (st) return st;
     }
     d->max_side = max_side;
     d->seed = seed;
@@ -145,7 +141,7 @@ xa_status xa_pair_data_load(xa_pair_data *d, xa_spm *spm, const char *path, int 
         while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r')) line[--len] = '\0';
         if (len == 0) continue;
         if (lineno == 1 && !strncmp(line, "lang\t", 5)) continue; /* header */
-        if ((st = add_pair(d, spm, line, (size_t)len, path, lineno))) break;
+        if ((st = add_pair(d, tok, line, (size_t)len, path, lineno))) break;
     }
     free(line);
     if (!st && ferror(f)) st = xa_error_set(XA_STATUS_IO, path, NULL, NULL, "read error: %s", strerror(errno));

@@ -56,8 +56,8 @@ int64_t xa_qa_byte_to_char(const char *s, size_t n) {
 
 typedef struct qa_loader {
     xa_task_data *d;
-    const xa_spm *spm;
-    xa_spm_special sp;
+    const xa_tok *tok;
+    xa_tok_special sp;
     int max_len, stride, bert;
     size_t ex_cap, qa_cap;
     int squad;   /* 1: SQuAD JSON (places are JSON paths), 0: JSON lines (places are lines) */
@@ -132,8 +132,8 @@ static xa_status encode(const qa_loader *L, const char *text, size_t len, int32_
     *ids = NULL;
     *sp = NULL;
     *n = 0;
-    if (L->spm) {
-        xa_status st = xa_spm_encode_offsets(L->spm, text, len, 0, ids, sp, n);
+    if (L->tok) {
+        xa_status st = xa_tok_encode_offsets(L->tok, text, len, 0, ids, sp, n);
         if (st) {
             xa_error_prefix("%s", L->d->path);
             return st;
@@ -205,15 +205,15 @@ static xa_status add_features(qa_loader *L, xa_qa_example *q, int qi) {
         if ((st = pool_reserve(d, d->pool_n + 4 * len))) goto done;
         int32_t *ids = d->pool + d->pool_n, *types = ids + len, *off = types + len;
         size_t k = 0;
-        ids[k++] = L->sp.bos;
+        ids[k++] = L->sp.cls;
         memcpy(ids + k, qid, nq * sizeof *ids);
         k += nq;
-        ids[k++] = L->sp.eos;
-        if (!L->bert) ids[k++] = L->sp.eos;
+        ids[k++] = L->sp.sep;
+        if (!L->bert) ids[k++] = L->sp.sep;
         const size_t c0 = k; /* the window's first context token */
         memcpy(ids + k, cid + start, (stop - start) * sizeof *ids);
         k += stop - start;
-        ids[k++] = L->sp.eos;
+        ids[k++] = L->sp.sep;
         XA_ASSERT(k == len);
         for (size_t t = 0; t < len; t++) {
             types[t] = L->bert && t >= c0; /* BERT: segment 1 from the context to the last [SEP] */
@@ -459,7 +459,7 @@ static xa_status read_lines(qa_loader *L, const char *buf, size_t n) {
     return st;
 }
 
-xa_status xa_qa_data_load(xa_task_data *d, xa_spm *spm, const char *path, const xa_task_input *in, int max_len) {
+xa_status xa_qa_data_load(xa_task_data *d, const xa_tok *tok, const char *path, const xa_task_input *in, int max_len) {
     memset(d, 0, sizeof *d);
     if (!path || !in)
         return xa_error_set(XA_STATUS_USAGE, "xa_qa_data_load", "a path and an input description", NULL, "NULL argument");
@@ -470,18 +470,18 @@ xa_status xa_qa_data_load(xa_task_data *d, xa_spm *spm, const char *path, const 
     d->n_choices = 1;
     snprintf(d->path, sizeof d->path, "%s", path);
     xa_status st = XA_STATUS_OK;
-    if (spm && xa_spm_get_ids(spm) != XA_SPM_IDS_XLMR && (st = xa_spm_set_ids(spm, XA_SPM_IDS_XLMR))) return st;
     qa_loader L;
     memset(&L, 0, sizeof L);
     L.d = d;
-    L.spm = spm;
-    if (spm) {
-        L.sp = xa_spm_special_ids(spm);
+    L.tok = tok;
+    if (tok) {
+        L.sp = xa_tok_special_ids(tok);
     } else { /* check mode: the XLM-R ids */
-        L.sp.bos = 0;
+        L.sp.cls = 0;
         L.sp.pad = 1;
-        L.sp.eos = 2;
+        L.sp.sep = 2;
         L.sp.unk = 3;
+        L.sp.mask = -1;
     }
     L.max_len = max_len;
     L.bert = in->bert_pairs != 0;

@@ -1,5 +1,6 @@
 /* data/task: labelled task data (see data.h) — sentence classification from TSV or JSON lines,
- * BIO token tagging from CoNLL or JSON lines — encoded in the XLM-R convention, and a
+ * BIO token tagging from CoNLL or JSON lines — encoded with the base's tokenizer (tokenizer/tok.h:
+ * XLM-R <s> X </s>, or BERT [CLS] X [SEP] with WordPiece, a tagging word encoded on its own), and a
  * length-bucketed, deterministic, resumable batcher over it.
  *
  * Alignment follows Hugging Face run_ner.py with label_all_tokens=False: every word is encoded on
@@ -66,8 +67,8 @@ static int cmp_names(const void *a, const void *b) {
 
 typedef struct loader {
     xa_task_data *d;
-    const xa_spm *spm;
-    xa_spm_special sp;
+    const xa_tok *tok;
+    xa_tok_special sp;
     int max_len;
     int fixed; /* 1: labels come from *user (a label outside is an error) */
     const xa_labels *user;
@@ -194,7 +195,7 @@ static xa_status sent_reserve(loader *L, size_t need) {
 static xa_status sent_begin(loader *L, int64_t line) {
     xa_status st = sent_reserve(L, 1);
     if (st) return st;
-    L->ids[0] = L->sp.bos;
+    L->ids[0] = L->sp.cls;
     L->tags[0] = TASK_IGNORE;
     L->word[0] = -1;
     L->n = 1;
@@ -207,7 +208,7 @@ static xa_status sent_begin(loader *L, int64_t line) {
 static xa_status sent_word(loader *L, int64_t line, const char *text, size_t len, int32_t tag) {
     int32_t *ids = NULL;
     size_t n = 0;
-    xa_status st = L->spm ? xa_spm_encode(L->spm, text, len, 0, &ids, &n) : XA_STATUS_OK; /* check mode: <unk> */
+    xa_status st = L->tok ? xa_tok_encode(L->tok, text, len, 0, &ids, &n) : XA_STATUS_OK; /* check mode: <unk> */
     if (st) {
         xa_error_prefix("%s:%lld", L->d->path, (long long)line);
         return st;
@@ -248,13 +249,13 @@ static xa_status sent_end(loader *L, int32_t label) {
     int tagging = d->kind == XA_TASK_KIND_TAGGING;
     xa_status st = sent_reserve(L, L->n + 1);
     if (st) return st;
-    L->ids[L->n] = L->sp.eos;
+    L->ids[L->n] = L->sp.sep;
     L->tags[L->n] = TASK_IGNORE;
     L->word[L->n] = -1;
     L->n++;
     if (L->n > (size_t)L->max_len) { /* keep max_len - 1 tokens, then </s> */
         size_t k = (size_t)L->max_len - 1;
-        L->ids[k] = L->sp.eos;
+        L->ids[k] = L->sp.sep;
         L->tags[k] = TASK_IGNORE;
         L->word[k] = -1;
         L->n = (size_t)L->max_len;
@@ -295,12 +296,12 @@ static xa_status add_text(loader *L, int64_t line, const char *text, size_t len,
     if (st) return st;
     int32_t *ids = NULL;
     size_t n = 0;
-    if (L->spm) {
-        st = xa_spm_encode(L->spm, text, len, 1, &ids, &n);
+    if (L->tok) {
+        st = xa_tok_encode(L->tok, text, len, 1, &ids, &n);
     } else if ((ids = malloc(3 * sizeof *ids))) { /* check mode: <s> <unk> </s> */
-        ids[0] = L->sp.bos;
+        ids[0] = L->sp.cls;
         ids[1] = L->sp.unk;
-        ids[2] = L->sp.eos;
+        ids[2] = L->sp.sep;
         n = 3;
     } else {
         st = nomem();
@@ -330,7 +331,7 @@ static xa_status encode_side(const loader *L, int64_t line, const char *text, si
     *ids = NULL;
     *n = 0;
     xa_status st = XA_STATUS_OK;
-    if (L->spm) st = xa_spm_encode(L->spm, text, len, 0, ids, n);
+    if (L->tok) st = xa_tok_encode(L->tok, text, len, 0, ids, n);
     if (st) {
         xa_error_prefix("%s:%lld", L->d->path, (long long)line);
         return st;
@@ -363,15 +364,15 @@ static xa_status build_pair(loader *L, int64_t line, const char *a, size_t alen,
     if (!st) st = sent_reserve(L, na + nb + specials);
     if (!st) {
         size_t k = 0;
-        L->ids[k++] = L->sp.bos;
+        L->ids[k++] = L->sp.cls;
         memcpy(L->ids + k, ia, na * sizeof *ia);
         k += na;
-        L->ids[k++] = L->sp.eos;
+        L->ids[k++] = L->sp.sep;
         const size_t second = k;
-        if (!L->bert_pairs) L->ids[k++] = L->sp.eos;
+        if (!L->bert_pairs) L->ids[k++] = L->sp.sep;
         memcpy(L->ids + k, ib, nb * sizeof *ib);
         k += nb;
-        L->ids[k++] = L->sp.eos;
+        L->ids[k++] = L->sp.sep;
         for (size_t i = 0; i < k; i++) L->types[i] = L->bert_pairs && i >= second ? 1 : 0;
         L->n = k;
     }
@@ -855,10 +856,10 @@ xa_status xa_task_labels_read(xa_labels *l, const char *path) {
     return st;
 }
 
-xa_status xa_task_data_load(xa_task_data *d, xa_spm *spm, const char *path, xa_task_kind kind,
+xa_status xa_task_data_load(xa_task_data *d, const xa_tok *tok, const char *path, xa_task_kind kind,
                             xa_task_format fmt, int max_len, xa_labels *labels) {
     xa_task_input in = {kind, fmt, NULL, NULL, 0, 0, 0};
-    return xa_task_data_load_input(d, spm, path, &in, max_len, labels);
+    return xa_task_data_load_input(d, tok, path, &in, max_len, labels);
 }
 
 /* key, or its default when NULL or empty */
@@ -915,7 +916,7 @@ static xa_status names_as_set(loader *L, const char *path) {
     return XA_STATUS_OK;
 }
 
-xa_status xa_task_data_load_input(xa_task_data *d, xa_spm *spm, const char *path, const xa_task_input *in,
+xa_status xa_task_data_load_input(xa_task_data *d, const xa_tok *tok, const char *path, const xa_task_input *in,
                                   int max_len, xa_labels *labels) {
     memset(d, 0, sizeof *d);
     if (!in) {
@@ -924,7 +925,7 @@ xa_status xa_task_data_load_input(xa_task_data *d, xa_spm *spm, const char *path
     const xa_task_kind kind = in->kind;
     xa_task_format fmt = in->format;
     if (kind == XA_TASK_KIND_QA) { /* the labels are the two logits, start and end */
-        xa_status st = labels ? xa_qa_data_load(d, spm, path, in, max_len)
+        xa_status st = labels ? xa_qa_data_load(d, tok, path, in, max_len)
                               : xa_error_set(XA_STATUS_USAGE, "xa_task_data_load", "labels", NULL, "NULL argument");
         if (!st && labels->n == 0) *labels = d->labels;
         return st;
@@ -959,20 +960,16 @@ xa_status xa_task_data_load_input(xa_task_data *d, xa_spm *spm, const char *path
     snprintf(d->path, sizeof d->path, "%s", path);
     xa_status st = resolve_format(path, kind, &fmt);
     if (st) return st;
-    if (spm && xa_spm_get_ids(spm) != XA_SPM_IDS_XLMR) {
-        st = xa_spm_set_ids(spm, XA_SPM_IDS_XLMR);
-        if (st) return st;
-    }
     loader *L = calloc(1, sizeof *L);
     if (!L) return nomem();
     L->d = d;
-    L->spm = spm;
-    if (spm) {
-        L->sp = xa_spm_special_ids(spm);
+    L->tok = tok;
+    if (tok) {
+        L->sp = xa_tok_special_ids(tok);
     } else { /* check mode: the XLM-R ids */
-        L->sp.bos = 0;
+        L->sp.cls = 0;
         L->sp.pad = 1;
-        L->sp.eos = 2;
+        L->sp.sep = 2;
         L->sp.unk = 3;
     }
     L->max_len = max_len;

@@ -174,6 +174,7 @@ static void sb_phase(sbuf *b, const xa_cfg_phase *p, uint64_t seed, int tagging)
         sb_printf(b, "metric_for_best_model: %s\n", p->metric_for_best_model);
     /* the precision in effect (a bf16 recipe on a CPU without the kernel computes in fp32) */
     if (k.precision != d.precision) sb_printf(b, "precision: %s\n", xa_precision_name(k.precision));
+    if (k.grad_accum != d.grad_accum) sb_printf(b, "grad_accum: %d\n", k.grad_accum);
 }
 
 xa_train_knobs xa_pipeline_knobs(const xa_cfg_phase *p) {
@@ -190,6 +191,7 @@ xa_train_knobs xa_pipeline_knobs(const xa_cfg_phase *p) {
     k.weight_decay_all = p->weight_decay_all;
     k.save_total_limit = p->save_total_limit;
     k.precision = xa_pipeline_precision(p);
+    k.grad_accum = p->grad_accum > 0 ? p->grad_accum : 1;
     return k;
 }
 

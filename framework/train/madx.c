@@ -52,7 +52,7 @@
 #include "optim/optim.h"
 #include "train/ckpt.h"
 #include "train/trainer.h"
-#include "tokenizer/spm.h"
+#include "tokenizer/tok.h"
 
 /* metric_for_best_model (train.h): extend here; config.c lists the same names per task type. */
 static const xa_best_metric g_best_metrics[] = {
@@ -153,16 +153,16 @@ static xa_status load_params_into(const xa_encoder_config *enc, const char *dir,
     return st;
 }
 
-/* The tokenizer (XLM-R ids) and the frozen base, checked against each other. */
-static xa_status open_base(xa_spm **spm, xa_encoder *enc, const char *base_dir, const char *tokenizer) {
-    xa_status st = xa_spm_load(spm, tokenizer);
-    if (!st) st = xa_spm_set_ids(*spm, XA_SPM_IDS_XLMR);
+/* The tokenizer (SentencePiece with XLM-R ids, or WordPiece: tokenizer/tok.h) and the frozen base,
+ * checked against each other. */
+static xa_status open_base(xa_tok **tok, xa_encoder *enc, const char *base_dir, const char *tokenizer) {
+    xa_status st = xa_tok_load(tok, tokenizer);
     if (!st) st = xa_encoder_load(enc, NULL, base_dir, 0);
     if (!st) enc->cfg.fingerprint = xa_hub_base_fingerprint(enc); /* recorded by what is saved on it */
-    if (!st && xa_spm_vocab_size(*spm) != enc->cfg.V)
+    if (!st && xa_tok_vocab_size(*tok) != enc->cfg.V)
         st = xa_error_set(XA_STATUS_CONFIG, tokenizer, "the base model's vocabulary size",
                           "wrong tokenizer for this base?", "tokenizer has %d pieces, %s has vocab_size %d",
-                          xa_spm_vocab_size(*spm), base_dir, enc->cfg.V);
+                          xa_tok_vocab_size(*tok), base_dir, enc->cfg.V);
     return st;
 }
 
@@ -196,6 +196,7 @@ typedef struct lang_run {
     /* held-out MLM validation (o->heldout and eval_every > 0) */
     xa_mlm_data *hd;           /* the held-out text, or NULL */
     double val_loss;           /* of the last evaluation, NAN before the first */
+    xa_trainer_micro micro;    /* the step's batch in grad_accum pieces */
 } lang_run;
 
 static xa_status lang_init(void *ctx, xa_train_state *ts) {
@@ -246,23 +247,33 @@ static xa_status lang_align_pass(lang_run *L, xa_trainer *t, float *loss, float 
     return XA_STATUS_OK;
 }
 
-/* Hot loop: masked batch -> forward through the frozen base and the adapter -> MLM loss on the
- * masked rows -> backward down to the lowest adapter site; then the alignment pass, if any. */
+/* Hot loop: masked batch, drawn whole (its masks, so its masked count) -> per micro-batch
+ * (grad_accum pieces of its rows) forward through the frozen base and the adapter -> MLM loss on
+ * the piece's masked rows, weighted by its share of the batch's -> backward down to the lowest
+ * adapter site; then the alignment pass, if any, once per step (AdapterDrop too: one draw a step). */
 static xa_status lang_step(void *ctx, xa_trainer *t, float *loss, double *tokens) {
     lang_run *L = ctx;
     const xa_phase_opts *o = L->o;
-    xa_batch b = {L->batch->ids, NULL, L->batch->lens, o->B, L->T};
     xa_mlm_data_next(L->data, L->batch);
     if (o->adapter_drop > 0) xa_composer_adapterdrop(L->cp, o->adapter_drop, &t->ts.rng);
-    xa_composer_set_mode(L->cp, 1, &t->ts.rng);
-    xa_status st = xa_encoder_forward(L->enc, L->acts, &b, &L->hook, 1, &t->ts.rng);
-    if (st) return st;
+    xa_status st = XA_STATUS_OK;
     const xa_encoder_config *ec = &L->enc->cfg;
-    *loss = xa_mlm_head_forward(L->head, xa_encoder_hidden(L->enc, L->acts, ec->L - 1), L->batch->rows,
-                                L->batch->targets, L->batch->m, L->enc->t[XA_ENC_WTE], &L->hook, NULL);
-    memset(L->dlast, 0, (size_t)o->B * L->T * ec->C * sizeof(float));
-    xa_mlm_head_backward(L->head, L->dlast, NULL, L->enc->t[XA_ENC_WTE], &L->hook, 1.0f);
-    xa_encoder_backward(L->enc, L->acts, &b, &L->hook, L->dlast, NULL);
+    const int pieces = xa_trainer_micro_count(&L->micro, o->B), M = L->batch->m;
+    double sum = 0;
+    for (int k = 0; k < pieces; k++) {
+        xa_mlm_batch v;
+        const int m = xa_trainer_micro_mlm(&L->micro, L->batch, L->T, k, &v);
+        xa_batch b = {v.ids, NULL, v.lens, v.B, L->T};
+        xa_composer_set_mode(L->cp, 1, &t->ts.rng);
+        if ((st = xa_encoder_forward(L->enc, L->acts, &b, &L->hook, 1, &t->ts.rng))) return st;
+        *loss = xa_mlm_head_forward(L->head, xa_encoder_hidden(L->enc, L->acts, ec->L - 1), v.rows, v.targets, m,
+                                    L->enc->t[XA_ENC_WTE], &L->hook, NULL);
+        memset(L->dlast, 0, (size_t)v.B * L->T * ec->C * sizeof(float));
+        xa_mlm_head_backward(L->head, L->dlast, NULL, L->enc->t[XA_ENC_WTE], &L->hook, M > 0 ? (float)m / (float)M : 1.0f);
+        xa_encoder_backward(L->enc, L->acts, &b, &L->hook, L->dlast, NULL);
+        sum += (double)*loss * m;
+    }
+    if (pieces > 1 && M > 0) *loss = (float)(sum / M); /* the mean over the whole batch's masked pieces */
     if (L->n_al > 0) {
         float al_loss = 0, al_acc = 0;
         if ((st = lang_align_pass(L, t, &al_loss, &al_acc))) return st;
@@ -287,7 +298,7 @@ static xa_status lang_validate(lang_run *L, xa_trainer *t) {
     double sum = 0;
     xa_composer_skip_lowest(L->cp, 0);
     xa_composer_set_mode(L->cp, 0, NULL);
-    xa_status st = xa_trainer_mlm_heldout(L->enc, L->acts, L->head, &L->hook, L->hd, L->batch,
+    xa_status st = xa_trainer_mlm_heldout(L->enc, L->acts, L->head, &L->hook, L->hd, L->batch, &L->micro,
                                           o->eval_batches > 0 ? o->eval_batches : 8, &n, &sum);
     if (st) return st;
     L->val_loss = n ? sum / (double)n : NAN;
@@ -330,7 +341,7 @@ static const xa_trainer_ops g_lang_ops = {lang_init, lang_load, lang_seek, lang_
  * adapter in its own composer (inference plan) and activations, the batch and pooling buffers.
  * Appends the checkpoint identity's alignment items (the pairs as read, the source adapter's
  * weights) to id. */
-static xa_status align_open(lang_run *L, xa_spm *spm, xa_pair_data *pd, xa_encoder_acts *acts_src, const char *name,
+static xa_status align_open(lang_run *L, xa_tok *tok, xa_pair_data *pd, xa_encoder_acts *acts_src, const char *name,
                             char *id, size_t id_n) {
     const xa_phase_opts *o = L->o;
     const xa_encoder_config *ec = &L->enc->cfg;
@@ -342,7 +353,7 @@ static xa_status align_open(lang_run *L, xa_spm *spm, xa_pair_data *pd, xa_encod
         return xa_error_set(XA_STATUS_USAGE, "xa_train_lang", "align_pairs <= 512 and seq_len >= 6", NULL,
                             "align_pairs %d, seq_len %d", n, L->T);
     /* sides of at most T/2 pieces, as the base's alignment in pretraining */
-    xa_status st = xa_pair_data_load(pd, spm, o->align_pairs_path, L->T / 2, 0.3, o->seed);
+    xa_status st = xa_pair_data_load(pd, tok, o->align_pairs_path, L->T / 2, 0.3, o->seed);
     if (st) return st;
     const int li = xa_pair_data_lang(pd, name);
     if (li < 0)
@@ -418,10 +429,10 @@ static xa_trainer_opts trainer_opts(const xa_phase_opts *o, const char *label, c
 
 /* The held-out text of a language adapter's validation (opts.heldout), blocks of T; a text too
  * short for one block is a warning and no validation. */
-static xa_status open_heldout(const xa_phase_opts *o, xa_spm *spm, int T, xa_mlm_data *hd, xa_mlm_data **out) {
+static xa_status open_heldout(const xa_phase_opts *o, xa_tok *tok, int T, xa_mlm_data *hd, xa_mlm_data **out) {
     *out = NULL;
     if (!o->heldout || !o->heldout[0] || o->eval_every <= 0) return XA_STATUS_OK;
-    xa_status st = xa_mlm_data_load(hd, spm, o->heldout, T, o->seed, 0);
+    xa_status st = xa_mlm_data_load(hd, tok, o->heldout, T, o->seed, 0);
     if (st == XA_STATUS_USAGE || st == XA_STATUS_NOT_FOUND) {
         XA_LOG_WARN("no held-out validation: %s", xa_error_last()->what);
         xa_error_clear();
@@ -429,7 +440,7 @@ static xa_status open_heldout(const xa_phase_opts *o, xa_spm *spm, int T, xa_mlm
     }
     if (st) return st;
     hd->mask_prob = (float)o->mlm_prob;
-    if (o->whole_word && (st = xa_mlm_data_set_whole_word(hd, spm))) return st;
+    if (o->whole_word && (st = xa_mlm_data_set_whole_word(hd, tok))) return st;
     *out = hd;
     return XA_STATUS_OK;
 }
@@ -437,7 +448,7 @@ static xa_status open_heldout(const xa_phase_opts *o, xa_spm *spm, int T, xa_mlm
 xa_status xa_train_lang(const char *base_dir, const char *tokenizer, const char *out_dir,
                         const char *name, const xa_bn_config *cfg, const char *corpus,
                         const xa_phase_opts *o, xa_phase_result *res) {
-    xa_spm *spm = NULL;
+    xa_tok *tok = NULL;
     xa_mlm_data data;
     xa_mlm_batch batch;
     xa_encoder enc;
@@ -466,23 +477,25 @@ xa_status xa_train_lang(const char *base_dir, const char *tokenizer, const char 
     memset(res, 0, sizeof *res);
     res->best_dev = -1;
 
-    xa_status st = open_base(&spm, &enc, base_dir, tokenizer);
+    xa_status st = open_base(&tok, &enc, base_dir, tokenizer);
     if (st) goto done;
     xa_trainer_apply_dropout(&enc.cfg, &o->k);
     const xa_encoder_config *ec = &enc.cfg;
     int T = o->T;
     if (ec->arch == XA_ARCH_XLMR && T > ec->P - ec->pad_id - 1) T = ec->P - ec->pad_id - 1;
-    st = xa_mlm_data_load(&data, spm, corpus, T, o->seed, o->max_docs);
+    st = xa_mlm_data_load(&data, tok, corpus, T, o->seed, o->max_docs);
     if (!st) {
         data.mask_prob = (float)o->mlm_prob;
-        if (o->whole_word) st = xa_mlm_data_set_whole_word(&data, spm);
+        if (o->whole_word) st = xa_mlm_data_set_whole_word(&data, tok);
     }
+    /* activations for one micro-batch of the step's batch (grad_accum) */
+    if (!st) st = xa_trainer_micro_init(&L.micro, o->B, o->k.grad_accum, T, 1, "xa_train_lang");
     if (!st) st = xa_mlm_batch_init(&batch, o->B, T);
-    if (!st) st = xa_mlm_head_init(&head, ec->C, ec->V, ec->eps, o->B * T, 0);
+    if (!st) st = xa_mlm_head_init(&head, ec->C, ec->V, ec->eps, L.micro.rows * T, 0);
     if (!st) st = xa_mlm_head_load(&head, ec->arch, base_dir);
     /* with alignment the trained side's n pairs run as one more batch: rows for max(B, n) */
     const int n_al = o->align > 0 ? (o->align_pairs > 0 ? o->align_pairs : (o->B + 1) / 2) : 0;
-    const int rows = o->B > n_al ? o->B : n_al;
+    const int rows = L.micro.rows > n_al ? L.micro.rows : n_al;
     if (!st) st = xa_encoder_acts_init(&acts, ec, rows, T, 1);
     if (!st) st = xa_composer_init(&cp, ec);
     xa_adapter *ad = NULL;
@@ -496,7 +509,7 @@ xa_status xa_train_lang(const char *base_dir, const char *tokenizer, const char 
     if (!st) st = xa_trainer_optim_init(&opt, &o->k);
     if (!st) st = xa_optim_add_group(&opt, name, ad->params, ad->grads, ad->n_params, 1.0, o->weight_decay, 1, NULL);
     if (!st && !o->k.weight_decay_all) st = xa_trainer_no_decay_adapter(&opt, name, ad);
-    if (!st) st = open_heldout(o, spm, T, &hd, &L.hd);
+    if (!st) st = open_heldout(o, tok, T, &hd, &L.hd);
     if (st) goto done;
     dlast = xa_aligned_alloc((size_t)rows * T * ec->C * sizeof(float), 64);
     if (!dlast) {
@@ -519,7 +532,7 @@ xa_status xa_train_lang(const char *base_dir, const char *tokenizer, const char 
     snprintf(identity, sizeof identity, "lang %s B=%d T=%d steps=%" PRId64 " seed=%" PRIu64 " lr=%g data=%" PRId64
              ":%016" PRIx64, name, o->B, T, o->steps, o->seed, o->lr, data.n_blocks, mlm_fingerprint(&data));
     xa_trainer_identity_knobs(identity, sizeof identity, &o->k);
-    if (n_al > 0 && (st = align_open(&L, spm, &pd, &acts_src, name, identity, sizeof identity))) goto done;
+    if (n_al > 0 && (st = align_open(&L, tok, &pd, &acts_src, name, identity, sizeof identity))) goto done;
     char label[96];
     snprintf(label, sizeof label, "lang %s", name);
     const xa_trainer_opts to = trainer_opts(o, label, "lang", out_dir, identity, o->steps);
@@ -541,6 +554,7 @@ xa_status xa_train_lang(const char *base_dir, const char *tokenizer, const char 
 done:
     xa_trainer_close(&tr);
     xa_mlm_data_free(&hd);
+    xa_trainer_micro_free(&L.micro);
     align_close(&L);
     xa_encoder_acts_free(&acts_src);
     xa_pair_data_free(&pd);
@@ -552,7 +566,7 @@ done:
     xa_encoder_free(&enc);
     xa_mlm_batch_free(&batch);
     xa_mlm_data_free(&data);
-    xa_spm_free(spm);
+    xa_tok_free(tok);
     return st;
 }
 
@@ -560,7 +574,7 @@ done:
 
 xa_status xa_eval_mlm(const char *base_dir, const char *tokenizer, const char *adapter_dir, const char *text,
                       int B, int T, uint64_t seed, int64_t max_batches, xa_mlm_metrics *out) {
-    xa_spm *spm = NULL;
+    xa_tok *tok = NULL;
     xa_mlm_data data;
     xa_mlm_batch batch;
     xa_encoder enc;
@@ -577,11 +591,11 @@ xa_status xa_eval_mlm(const char *base_dir, const char *tokenizer, const char *a
     if (B < 1 || T < 4)
         return xa_error_set(XA_STATUS_USAGE, "xa_eval_mlm", "B >= 1, T >= 4", NULL, "B %d, T %d", B, T);
 
-    xa_status st = open_base(&spm, &enc, base_dir, tokenizer);
+    xa_status st = open_base(&tok, &enc, base_dir, tokenizer);
     if (st) goto done;
     const xa_encoder_config *ec = &enc.cfg;
     if (ec->arch == XA_ARCH_XLMR && T > ec->P - ec->pad_id - 1) T = ec->P - ec->pad_id - 1;
-    st = xa_mlm_data_load(&data, spm, text, T, seed, 0);
+    st = xa_mlm_data_load(&data, tok, text, T, seed, 0);
     if (!st) st = xa_mlm_batch_init(&batch, B, T);
     if (!st) st = xa_mlm_head_init(&head, ec->C, ec->V, ec->eps, B * T, 0);
     if (!st) st = xa_mlm_head_load(&head, ec->arch, base_dir);
@@ -640,7 +654,7 @@ done:
     xa_encoder_free(&enc);
     xa_mlm_batch_free(&batch);
     xa_mlm_data_free(&data);
-    xa_spm_free(spm);
+    xa_tok_free(tok);
     return st;
 }
 
@@ -648,7 +662,7 @@ done:
 
 /* A loaded model for task training or evaluation: base, composer, head, tokenizer. */
 typedef struct task_model {
-    xa_spm *spm;
+    xa_tok *tok;
     const char *tokenizer;     /* its path */
     xa_encoder enc;            /* frozen, or trainable under full fine-tuning */
     xa_composer *cp;
@@ -681,14 +695,14 @@ static void task_model_free(task_model *m) {
     xa_head_free(&m->head);
     xa_composer_free(m->cp);
     xa_encoder_free(&m->enc);
-    xa_spm_free(m->spm);
+    xa_tok_free(m->tok);
     memset(m, 0, sizeof *m);
 }
 
 static xa_status task_model_open(task_model *m, const char *base_dir, const char *tokenizer) {
     memset(m, 0, sizeof *m);
     m->tokenizer = tokenizer;
-    xa_status st = open_base(&m->spm, &m->enc, base_dir, tokenizer);
+    xa_status st = open_base(&m->tok, &m->enc, base_dir, tokenizer);
     if (!st) st = xa_composer_init(&m->cp, &m->enc.cfg);
     return st;
 }
@@ -756,7 +770,7 @@ static xa_status qa_score(task_model *m, const xa_task_data *d, xa_eval_metrics 
     xa_qa_window *w = malloc((size_t)d->n * sizeof *w);
     xa_status st = (!at || !all || !logits || !w) ? xa_error_set(XA_STATUS_NOMEM, "task_score", NULL, NULL, "out of memory")
                                                   : XA_STATUS_OK;
-    const int32_t pad = xa_spm_special_ids(m->spm).pad;
+    const int32_t pad = xa_tok_special_ids(m->tok).pad;
     if (!st) st = xa_task_batcher_init(&bt, d, m->B, 0, 0, pad);
     int bt_open = !st;
     if (!st) st = xa_task_batch_init(&tb, m->B, m->T);
@@ -836,7 +850,7 @@ static xa_status task_score(task_model *m, const xa_task_data *d, xa_eval_metric
     int32_t *pred = malloc((size_t)(d->n ? d->n : 1) * sizeof(int32_t));
     xa_status st = (!logits || !gold || !pred) ? xa_error_set(XA_STATUS_NOMEM, "task_score", NULL, NULL, "out of memory")
                                                : XA_STATUS_OK;
-    int32_t pad = xa_spm_special_ids(m->spm).pad;
+    int32_t pad = xa_tok_special_ids(m->tok).pad;
     if (!st) st = xa_task_batcher_init(&bt, d, B_ex, 0, 0, pad);
     if (!st) st = xa_task_batch_init(&tb, m->B, m->T);
     if (!st && rep) st = xa_class_report_init(rep, m->tagging, (const char(*)[64])m->labels.names, m->labels.n);
@@ -1015,6 +1029,7 @@ typedef struct task_run {
     char out_dir[XA_PATH_MAX], best[XA_PATH_MAX];
     const xa_best_metric *metric; /* what selects the best dev evaluation */
     double last_dev;           /* the last evaluation's value of it, NAN before the first */
+    xa_trainer_micro micro;    /* the step's batch in grad_accum pieces */
 } task_run;
 
 static xa_status task_init(void *ctx, xa_train_state *ts) {
@@ -1053,21 +1068,37 @@ static xa_status task_seek(void *ctx, const char *path, xa_trainer *t) {
     return XA_STATUS_OK;
 }
 
-/* Hot loop: the next batch (none at the end of an epoch) -> forward through the setup and the
- * head -> loss (+ the fusion regulariser) -> backward down to the lowest trained site. */
+/* Hot loop: the next batch (none at the end of an epoch) -> per micro-batch (grad_accum pieces
+ * of its rows) forward through the setup and the head -> loss, weighted by the piece's share of
+ * the batch's labels (or their class weights) -> backward down to the lowest trained site. The
+ * fusion regulariser (a function of the weights) joins once per step, after the first piece. */
 static xa_status task_step(void *ctx, xa_trainer *t, float *loss, double *tokens) {
     task_run *R = ctx;
     xa_task_batch *tb = R->tb;
     if (!xa_task_batcher_next(R->bt, tb)) return XA_STATUS_OK; /* the next call starts the next epoch */
     if (R->o->adapter_drop > 0 && R->m->hk) xa_composer_adapterdrop(R->m->cp, R->o->adapter_drop, &t->ts.rng);
     xa_status st = XA_STATUS_OK;
-    *loss = task_forward(R->m, tb, 1, &t->ts.rng, NULL, &st);
-    if (st) return st;
-    if (R->fu && R->fu->cfg.regularization) *loss += xa_composer_fusion_regularizer(R->m->cp, 0.01f);
-    memset(R->dlast, 0, (size_t)tb->B * tb->T * R->m->enc.cfg.C * sizeof(float));
-    xa_head_backward(&R->m->head, R->dlast, 1.0f);
-    xa_batch b = {tb->ids, NULL, tb->lens, tb->B, tb->T};
-    xa_encoder_backward(&R->m->enc, &R->m->acts, &b, R->m->hk, R->dlast, NULL);
+    const int pieces = xa_trainer_micro_count(&R->micro, tb->n_ex);
+    const float *cw = R->m->head.class_w;
+    const int lab = R->spec->tagging ? 1 : R->m->qa ? 2 : 0; /* the labels' layout */
+    const double total = pieces > 1 ? xa_trainer_task_count(tb, lab, cw) : 0;
+    double sum = 0;
+    float reg = 0;
+    for (int k = 0; k < pieces; k++) {
+        xa_task_batch v;
+        xa_trainer_micro_task(&R->micro, tb, lab, k, &v);
+        const double c = pieces > 1 ? xa_trainer_task_count(&v, lab, cw) : 1;
+        *loss = task_forward(R->m, &v, 1, &t->ts.rng, NULL, &st);
+        if (st) return st;
+        if (k == 0 && R->fu && R->fu->cfg.regularization) reg = xa_composer_fusion_regularizer(R->m->cp, 0.01f);
+        memset(R->dlast, 0, (size_t)v.B * v.T * R->m->enc.cfg.C * sizeof(float));
+        xa_head_backward(&R->m->head, R->dlast, pieces > 1 ? (total > 0 ? (float)(c / total) : 0.0f) : 1.0f);
+        xa_batch b = {v.ids, v.has_types ? v.types : NULL, v.lens, v.B, v.T}; /* as task_forward: WTT gradients by type */
+        xa_encoder_backward(&R->m->enc, &R->m->acts, &b, R->m->hk, R->dlast, NULL);
+        sum += (double)*loss * c;
+    }
+    if (pieces > 1) *loss = total > 0 ? (float)(sum / total) : 0.0f; /* the whole batch's mean */
+    if (R->fu && R->fu->cfg.regularization) *loss += reg;
     *tokens = (double)tb->B * tb->T;
     return XA_STATUS_OK;
 }
@@ -1261,7 +1292,7 @@ xa_status xa_train_task(const char *base_dir, const char *tokenizer, const char 
     memset(&tr, 0, sizeof tr);
     memset(res, 0, sizeof *res);
     res->best_dev = -1;
-    task_run R = {o, spec, base_name_of(base_dir), &m, NULL, NULL, &dev, &bt, &tb, NULL, 0, 0, 0, "", "", NULL, NAN};
+    task_run R = {o, spec, base_name_of(base_dir), &m, NULL, NULL, &dev, &bt, &tb, NULL, 0, 0, 0, "", "", NULL, NAN, {0, 0, NULL, NULL}};
 
     const int full = spec->train_base;
     if (full && (spec->n_frozen || spec->new_adapter || spec->frozen_task_dir || spec->n_fuse || spec->setup))
@@ -1309,8 +1340,8 @@ xa_status xa_train_task(const char *base_dir, const char *tokenizer, const char 
     if (!st && spec->new_adapter) st = xa_composer_add_adapter(m.cp, spec->new_adapter, spec->new_cfg, 1, &R.ad);
     if (!st && spec->n_fuse) st = xa_composer_add_fusion(m.cp, NULL, spec->fuse, spec->n_fuse, spec->fusion_cfg, 1, &R.fu);
     if (!st) st = task_labels(&m, spec);
-    if (!st) st = xa_task_data_load_input(&train, m.spm, spec->train_path, &tin, T, &m.labels);
-    if (!st && spec->dev_path) st = xa_task_data_load_input(&dev, m.spm, spec->dev_path, &tin, T, &m.labels);
+    if (!st) st = xa_task_data_load_input(&train, m.tok, spec->train_path, &tin, T, &m.labels);
+    if (!st && spec->dev_path) st = xa_task_data_load_input(&dev, m.tok, spec->dev_path, &tin, T, &m.labels);
     if (st) goto done;
     m.n_choices = train.n_choices > 0 ? train.n_choices : 1;
     const int rows = o->B * m.n_choices; /* encoder rows of a batch */
@@ -1318,14 +1349,18 @@ xa_status xa_train_task(const char *base_dir, const char *tokenizer, const char 
         st = xa_error_set(XA_STATUS_CONFIG, spec->train_path, "at least 2 labels", NULL, "the training data has %d label(s)", m.labels.n);
         goto done;
     }
-    st = xa_head_init(&m.head,
-                      spec->tagging ? XA_HEAD_TAGGING : kind == XA_TASK_KIND_CHOICE ? XA_HEAD_MULTIPLE_CHOICE
-                                                    : qa                          ? XA_HEAD_QUESTION_ANSWERING
-                                                                                  : XA_HEAD_CLASSIFICATION,
-                      m.enc.cfg.C, m.labels.n, m.enc.cfg.p_hidden, rows, T, 1);
+    /* activations (encoder, composer, head) for one micro-batch of the step's batch (grad_accum):
+     * batch_size / grad_accum examples, n_choices rows each */
+    st = xa_trainer_micro_init(&R.micro, o->B, o->k.grad_accum, T, 0, "xa_train_task");
+    const int micro_rows = R.micro.rows * m.n_choices;
+    if (!st) st = xa_head_init(&m.head,
+                               spec->tagging ? XA_HEAD_TAGGING : kind == XA_TASK_KIND_CHOICE ? XA_HEAD_MULTIPLE_CHOICE
+                                                             : qa                          ? XA_HEAD_QUESTION_ANSWERING
+                                                                                           : XA_HEAD_CLASSIFICATION,
+                               m.enc.cfg.C, m.labels.n, m.enc.cfg.p_hidden, micro_rows, T, 1);
     uint64_t cw_hash = 0;
     if (!st && o->class_weights != XA_CLASS_WEIGHTS_NONE) st = task_class_weights(&m, &train, o, spec, &cw_hash);
-    if (!st) st = task_model_plan(&m, spec->setup, rows, T, 1);
+    if (!st) st = task_model_plan(&m, spec->setup, micro_rows, T, 1);
     if (!st) st = xa_trainer_optim_init(&opt, &o->k);
     if (!st && full) st = xa_trainer_add_encoder_groups(&opt, &m.enc, o->weight_decay);
     if (!st && R.ad) st = xa_optim_add_group(&opt, R.ad->name, R.ad->params, R.ad->grads, R.ad->n_params, 1.0, o->weight_decay, 1, NULL);
@@ -1336,13 +1371,13 @@ xa_status xa_train_task(const char *base_dir, const char *tokenizer, const char 
         if (!st && R.fu) st = xa_trainer_no_decay_fusion(&opt, "fusion", R.fu);
         if (!st) st = xa_trainer_no_decay_head(&opt, "head", &m.head);
     }
-    if (!st) st = xa_task_batcher_init(&bt, &train, o->B, 1, o->seed, xa_spm_special_ids(m.spm).pad);
+    if (!st) st = xa_task_batcher_init(&bt, &train, o->B, 1, o->seed, xa_tok_special_ids(m.tok).pad);
     if (!st) st = xa_task_batch_init(&tb, rows, T);
     if (!st && snprintf(R.out_dir, sizeof R.out_dir, "%s", out_dir) >= (int)sizeof R.out_dir)
         st = xa_error_set(XA_STATUS_USAGE, out_dir, NULL, NULL, "path too long");
     if (!st) st = xa_path_join(R.best, sizeof R.best, out_dir, "best");
     if (st) goto done;
-    R.dlast = xa_aligned_alloc((size_t)rows * T * m.enc.cfg.C * sizeof(float), 64);
+    R.dlast = xa_aligned_alloc((size_t)micro_rows * T * m.enc.cfg.C * sizeof(float), 64);
     if (!R.dlast) {
         st = xa_error_set(XA_STATUS_NOMEM, "xa_train_task", NULL, NULL, "out of memory");
         goto done;
@@ -1386,6 +1421,7 @@ xa_status xa_train_task(const char *base_dir, const char *tokenizer, const char 
     }
 done:
     xa_trainer_close(&tr);
+    xa_trainer_micro_free(&R.micro);
     xa_aligned_free(R.dlast);
     xa_optim_free(&opt);
     xa_task_batch_free(&tb);
@@ -1465,7 +1501,7 @@ xa_status xa_eval_setup_input(const char *base_dir, const char *tokenizer, const
                                                                             : XA_TASK_KIND_CLASSIFICATION;
     const xa_task_input tin = task_input_of(&m, kind, in ? in->fields : NULL, in ? in->label_names : NULL,
                                             in ? in->n_label_names : 0, in ? in->doc_stride : 0);
-    if (!st) st = xa_task_data_load_input(&test, m.spm, test_path, &tin, Tm, &m.labels);
+    if (!st) st = xa_task_data_load_input(&test, m.tok, test_path, &tin, Tm, &m.labels);
     if (!st && test.n_choices != m.n_choices)
         st = xa_error_set(XA_STATUS_CONFIG, test_path, "as many choices as the head's num_choices", NULL,
                           "%d choices, the head has %d", test.n_choices, m.n_choices);

@@ -27,7 +27,7 @@
 #include "io/file.h"
 #include "io/safetensors.h"
 #include "optim/optim.h"
-#include "tokenizer/spm.h"
+#include "tokenizer/tok.h"
 #include "train/ckpt.h"
 #include "train/trainer.h"
 
@@ -141,6 +141,7 @@ typedef struct pretrain_run {
     xa_mlm_data *heldout;      /* (o->n_heldout) held-out texts for validation; entries with
                                   n_blocks 0 were too short and are skipped */
     double val_loss;           /* the last validation's pooled loss, NAN before the first */
+    xa_trainer_micro *micro;   /* the step's batch in grad_accum pieces */
 } pretrain_run;
 
 static xa_status pt_init(void *ctx, xa_train_state *ts) {
@@ -164,8 +165,10 @@ static xa_status pt_seek(void *ctx, const char *path, xa_trainer *t) {
     return xa_trainer_seek_mlm(&t->ts, P->data, path);
 }
 
-/* Hot loop: an MLM (or TLM) batch -> forward -> MLM loss on the masked rows -> backward into
- * every weight, then the alignment pass adding its gradients. */
+/* Hot loop: an MLM (or TLM) batch, drawn whole -> per micro-batch (grad_accum pieces of its rows)
+ * forward -> MLM loss on the piece's masked rows, weighted by its share of the batch's masked
+ * pieces -> backward into every weight; then the alignment pass adding its gradients, once per
+ * step on all its pairs (its in-batch contrastive loss couples them, so it is not cut). */
 static xa_status pt_step(void *ctx, xa_trainer *t, float *loss, double *tokens) {
     pretrain_run *P = ctx;
     const xa_pretrain_opts *o = P->o;
@@ -179,13 +182,23 @@ static xa_status pt_step(void *ctx, xa_trainer *t, float *loss, double *tokens) 
         for (int r = 0; r < o->B; r++) batch->lens[r] = o->T;
         xa_mlm_data_next(P->data, batch);
     }
-    xa_status st = xa_encoder_forward(enc, P->acts, &b, NULL, 1, &t->ts.rng);
-    if (st) return st;
-    *loss = xa_mlm_head_forward(P->head, xa_encoder_hidden(enc, P->acts, enc->cfg.L - 1), batch->rows,
-                                batch->targets, batch->m, enc->t[XA_ENC_WTE], NULL, NULL);
-    memset(P->dlast, 0, (size_t)o->B * b.T * enc->cfg.C * sizeof(float));
-    xa_mlm_head_backward(P->head, P->dlast, enc->g[XA_ENC_WTE], enc->t[XA_ENC_WTE], NULL, 1.0f);
-    xa_encoder_backward(enc, P->acts, &b, NULL, P->dlast, NULL);
+    xa_status st = XA_STATUS_OK;
+    const int pieces = xa_trainer_micro_count(P->micro, o->B), M = batch->m;
+    double sum = 0;
+    for (int k = 0; k < pieces; k++) {
+        xa_mlm_batch v;
+        const int m = xa_trainer_micro_mlm(P->micro, batch, b.T, k, &v);
+        xa_batch vb = {v.ids, NULL, v.lens, v.B, b.T};
+        if ((st = xa_encoder_forward(enc, P->acts, &vb, NULL, 1, &t->ts.rng))) return st;
+        *loss = xa_mlm_head_forward(P->head, xa_encoder_hidden(enc, P->acts, enc->cfg.L - 1), v.rows, v.targets, m,
+                                    enc->t[XA_ENC_WTE], NULL, NULL);
+        memset(P->dlast, 0, (size_t)v.B * b.T * enc->cfg.C * sizeof(float));
+        xa_mlm_head_backward(P->head, P->dlast, enc->g[XA_ENC_WTE], enc->t[XA_ENC_WTE], NULL,
+                             M > 0 ? (float)m / (float)M : 1.0f);
+        xa_encoder_backward(enc, P->acts, &vb, NULL, P->dlast, NULL);
+        sum += (double)*loss * m;
+    }
+    if (pieces > 1 && M > 0) *loss = (float)(sum / M); /* the mean over the whole batch's masked pieces */
     if (P->n_al > 0) {
         float al_loss = 0, al_acc = 0;
         st = align_pass(o, enc, P->acts, P->pd, step, P->al_ids, P->al_lens, P->al_pooled, P->al_dpooled,
@@ -217,7 +230,7 @@ static xa_status pt_validate(pretrain_run *P, xa_trainer *t) {
         if (P->heldout[i].n_blocks == 0) continue;
         int64_t n = 0;
         double s = 0;
-        xa_status st = xa_trainer_mlm_heldout(P->enc, P->acts, P->head, NULL, &P->heldout[i], P->batch,
+        xa_status st = xa_trainer_mlm_heldout(P->enc, P->acts, P->head, NULL, &P->heldout[i], P->batch, P->micro,
                                               o->eval_batches > 0 ? o->eval_batches : 8, &n, &s);
         if (st) return st;
         total += n;
@@ -260,7 +273,7 @@ static const xa_trainer_ops g_pretrain_ops = {pt_init, pt_load, pt_seek, pt_step
                                               pt_save};
 
 xa_status xa_pretrain(const xa_pretrain_opts *o, xa_pretrain_result *res) {
-    xa_spm *spm = NULL;
+    xa_tok *tok = NULL; /* a SentencePiece model: pretraining trains and uses SentencePiece only */
     xa_mlm_data data;
     xa_mlm_batch batch;
     xa_encoder enc;
@@ -282,6 +295,8 @@ xa_status xa_pretrain(const xa_pretrain_opts *o, xa_pretrain_result *res) {
     int32_t *al_ids = NULL, *al_lens = NULL;
     float *al_pooled = NULL, *al_dpooled = NULL, *al_scratch = NULL;
     xa_mlm_data *heldout = NULL;
+    xa_trainer_micro micro;
+    memset(&micro, 0, sizeof micro);
     const int want_pairs = o->tlm_ratio > 0 || o->align_weight > 0;
     if (want_pairs && !(o->pairs && o->pairs[0])) {
         return xa_error_set(XA_STATUS_USAGE, "xa_pretrain", "a pair corpus (opts.pairs) for TLM or alignment",
@@ -294,16 +309,17 @@ xa_status xa_pretrain(const xa_pretrain_opts *o, xa_pretrain_result *res) {
     if (!want_pairs) oo.pairs = NULL; /* pairs given but unused: not read */
     o = &oo;
 
+    xa_spm *spm = NULL;
     xa_status st = xa_spm_load(&spm, o->tokenizer);
-    if (!st) st = xa_spm_set_ids(spm, XA_SPM_IDS_XLMR);
+    if (!st) st = xa_tok_from_spm(&tok, spm, o->tokenizer);
     if (st) goto done;
     xa_encoder_config cfg = o->model;
     xa_trainer_apply_dropout(&cfg, &o->k);
-    cfg.V = xa_spm_vocab_size(spm);
-    cfg.pad_id = xa_spm_special_ids(spm).pad;
+    cfg.V = xa_tok_vocab_size(tok);
+    cfg.pad_id = xa_tok_special_ids(tok).pad;
     if (cfg.arch == XA_ARCH_XLMR && cfg.P < o->T + cfg.pad_id + 1) cfg.P = o->T + cfg.pad_id + 1;
-    st = xa_mlm_data_load(&data, spm, o->corpus, o->T, o->seed, o->max_docs);
-    if (!st && o->whole_word_mask) st = xa_mlm_data_set_whole_word(&data, spm);
+    st = xa_mlm_data_load(&data, tok, o->corpus, o->T, o->seed, o->max_docs);
+    if (!st && o->whole_word_mask) st = xa_mlm_data_set_whole_word(&data, tok);
     if (!st && o->mlm_prob > 0) data.mask_prob = (float)o->mlm_prob;
     if (!st && o->pairs) {
         if (o->B > XA_PAIR_MAX_BATCH || n_al > XA_PAIR_MAX_BATCH / 2) {
@@ -312,24 +328,26 @@ xa_status xa_pretrain(const xa_pretrain_opts *o, xa_pretrain_result *res) {
         } else if (o->T < 6) {
             st = xa_error_set(XA_STATUS_USAGE, "xa_pretrain", "seq_len >= 6 with pairs", NULL, "seq_len %d", o->T);
         } else {
-            st = xa_pair_data_load(&pd, spm, o->pairs, o->T / 2, o->pair_alpha, o->seed);
+            st = xa_pair_data_load(&pd, tok, o->pairs, o->T / 2, o->pair_alpha, o->seed);
         }
         if (!st) {
             XA_LOG_INFO("pairs: %lld in %d languages from %s (tlm %.2f, align %.2f x %d pairs)",
                         (long long)pd.n, pd.n_langs, o->pairs, o->tlm_ratio, o->align_weight, n_al);
         }
     }
-    const int rows = o->B > 2 * n_al ? o->B : 2 * n_al;
+    /* activations for one micro-batch (or the alignment pass's 2 x align_pairs rows) */
+    if (!st) st = xa_trainer_micro_init(&micro, o->B, o->k.grad_accum, o->T, 1, "xa_pretrain");
+    const int rows = micro.rows > 2 * n_al ? micro.rows : 2 * n_al;
     if (!st) st = xa_mlm_batch_init(&batch, o->B, o->T);
     if (!st) st = xa_encoder_init(&enc, &cfg, 1);
-    if (!st) st = xa_mlm_head_init(&head, cfg.C, cfg.V, cfg.eps, o->B * o->T, 1);
+    if (!st) st = xa_mlm_head_init(&head, cfg.C, cfg.V, cfg.eps, micro.rows * o->T, 1);
     if (!st) st = xa_encoder_acts_init(&acts, &cfg, rows, o->T, 1);
     if (!st) st = build_optim(&opt, &enc, &head, o->weight_decay, &o->k);
     if (!st && o->eval_every > 0 && o->n_heldout > 0) { /* validation texts, blocks of T */
         if (!(heldout = calloc((size_t)o->n_heldout, sizeof *heldout)))
             st = xa_error_set(XA_STATUS_NOMEM, "xa_pretrain", NULL, NULL, "out of memory");
         for (int i = 0; !st && i < o->n_heldout; i++) {
-            st = xa_mlm_data_load(&heldout[i], spm, o->heldout[i], o->T, o->seed, 0);
+            st = xa_mlm_data_load(&heldout[i], tok, o->heldout[i], o->T, o->seed, 0);
             if (st == XA_STATUS_USAGE || st == XA_STATUS_NOT_FOUND) { /* too short, or missing: skipped */
                 XA_LOG_WARN("pretrain: no held-out validation on %s: %s", o->heldout_names[i], xa_error_last()->what);
                 xa_error_clear();
@@ -339,7 +357,7 @@ xa_status xa_pretrain(const xa_pretrain_opts *o, xa_pretrain_result *res) {
                 continue;
             }
             if (!st) heldout[i].mask_prob = data.mask_prob;
-            if (!st && o->whole_word_mask) st = xa_mlm_data_set_whole_word(&heldout[i], spm);
+            if (!st && o->whole_word_mask) st = xa_mlm_data_set_whole_word(&heldout[i], tok);
         }
     }
     if (st) goto done;
@@ -361,7 +379,7 @@ xa_status xa_pretrain(const xa_pretrain_opts *o, xa_pretrain_result *res) {
     }
 
     pretrain_run P = {o, &enc, &acts, &head, &data, &batch, &pd, dlast, n_al, al_ids, al_lens, al_pooled,
-                      al_dpooled, al_scratch, {0, 0, 0, 0, 0}, heldout, NAN};
+                      al_dpooled, al_scratch, {0, 0, 0, 0, 0}, heldout, NAN, &micro};
     char identity[512];
     identity_of(o, &data, identity, sizeof identity);
     const int64_t window = o->log_every > 0 ? o->log_every : o->steps >= 100 ? 10 : (o->steps >= 10 ? o->steps / 10 : 1);
@@ -387,6 +405,7 @@ done:
     for (int i = 0; heldout && i < o->n_heldout; i++) xa_mlm_data_free(&heldout[i]);
     free(heldout);
     xa_aligned_free(dlast);
+    xa_trainer_micro_free(&micro);
     xa_aligned_free(al_scratch);
     free(al_ids);
     free(al_lens);
@@ -399,6 +418,6 @@ done:
     xa_encoder_free(&enc);
     xa_mlm_batch_free(&batch);
     xa_mlm_data_free(&data);
-    xa_spm_free(spm);
+    xa_tok_free(tok);
     return st;
 }

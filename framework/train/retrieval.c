@@ -21,7 +21,7 @@
 
 #include "compose/compose.h"
 #include "hub/hub.h"
-#include "tokenizer/spm.h"
+#include "tokenizer/tok.h"
 
 typedef struct side_set {
     int32_t *pool;    /* every text's ids */
@@ -38,7 +38,7 @@ static void side_free(side_set *s) {
 }
 
 /* Read both columns of a retrieval file into two id sets (each text <s> ... </s>, at most T). */
-static xa_status read_pairs(side_set *sides, const xa_spm *spm, const char *path, int T) {
+static xa_status read_pairs(side_set *sides, const xa_tok *tok, const char *path, int T) {
     FILE *f = fopen(path, "rb");
     if (!f) {
         return xa_error_set(errno == ENOENT ? XA_STATUS_NOT_FOUND : XA_STATUS_IO, path, NULL,
@@ -76,7 +76,7 @@ static xa_status read_pairs(side_set *sides, const xa_spm *spm, const char *path
         for (int s = 0; s < 2 && !st; s++) {
             int32_t *ids = NULL;
             size_t k = 0;
-            st = xa_spm_encode(spm, txt[s], tl[s], 1, &ids, &k);
+            st = xa_tok_encode(tok, txt[s], tl[s], 1, &ids, &k);
             if (st) {
                 xa_error_prefix("%s:%lld", path, (long long)lineno);
                 break;
@@ -222,7 +222,7 @@ static xa_status use_adapter(xa_composer *cp, xa_adapter *ad, int B, int T, xa_h
 xa_status xa_eval_retrieval(const char *base_dir, const char *tokenizer, const char *src_adapter,
                             const char *tgt_adapter, const char *path, int B, int T,
                             xa_retrieval_metrics *out) {
-    xa_spm *spm = NULL;
+    xa_tok *tok = NULL;
     xa_encoder enc;
     xa_encoder_acts acts;
     xa_composer *cp = NULL;
@@ -235,16 +235,15 @@ xa_status xa_eval_retrieval(const char *base_dir, const char *tokenizer, const c
     memset(out, 0, sizeof *out);
     if (B < 1 || T < 4)
         return xa_error_set(XA_STATUS_USAGE, "xa_eval_retrieval", "B >= 1, T >= 4", NULL, "B %d, T %d", B, T);
-    xa_status st = xa_spm_load(&spm, tokenizer);
-    if (!st) st = xa_spm_set_ids(spm, XA_SPM_IDS_XLMR);
+    xa_status st = xa_tok_load(&tok, tokenizer);
     if (!st) st = xa_encoder_load(&enc, NULL, base_dir, 0);
-    if (!st && xa_spm_vocab_size(spm) != enc.cfg.V)
+    if (!st && xa_tok_vocab_size(tok) != enc.cfg.V)
         st = xa_error_set(XA_STATUS_CONFIG, tokenizer, "the base model's vocabulary size", "wrong tokenizer for this base?",
-                          "tokenizer has %d pieces, %s has vocab_size %d", xa_spm_vocab_size(spm), base_dir, enc.cfg.V);
+                          "tokenizer has %d pieces, %s has vocab_size %d", xa_tok_vocab_size(tok), base_dir, enc.cfg.V);
     if (st) goto done;
     const xa_encoder_config *c = &enc.cfg;
     if (c->arch == XA_ARCH_XLMR && T > c->P - c->pad_id - 1) T = c->P - c->pad_id - 1;
-    if ((st = read_pairs(sides, spm, path, T))) goto done;
+    if ((st = read_pairs(sides, tok, path, T))) goto done;
     const int64_t n = sides[0].n;
     const int NL = c->L + 1;
     for (int s = 0; s < 2; s++) {
@@ -292,6 +291,6 @@ done:
     xa_composer_free(cp);
     xa_encoder_acts_free(&acts);
     xa_encoder_free(&enc);
-    xa_spm_free(spm);
+    xa_tok_free(tok);
     return st;
 }

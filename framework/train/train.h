@@ -43,6 +43,14 @@ typedef struct xa_train_knobs {
     xa_precision precision;    /* the matrix products (recipe key precision): FP32 (default) or
                                   BF16 (tensor.h: bf16 operands, fp32 accumulation, where the CPU
                                   has the kernel; elsewhere fp32, and the identity says fp32) */
+    int grad_accum;            /* micro-batches per optimizer step (recipe key grad_accum): the
+                                  step's batch of B rows runs as grad_accum forward/backward passes
+                                  of B / grad_accum rows (the activations planned for those), their
+                                  gradients summed before the clip and AdamW, each weighted by its
+                                  share of the step's loss count (task: labels; MLM: masked
+                                  pieces), so that it equals one batch of B (dropout aside: each
+                                  micro-batch draws its own masks). Must divide B; 1 (default):
+                                  one pass, exactly as before the key existed */
 } xa_train_knobs;
 
 xa_train_knobs xa_train_knobs_default(void);

@@ -28,7 +28,7 @@
 #define SMOOTH_BETA 0.95 /* the progress line's loss: about the last 20 steps */
 
 xa_train_knobs xa_train_knobs_default(void) {
-    xa_train_knobs k = {XA_SCHED_KIND_LINEAR, 0.9, 0.999, 1e-8, -1.0, -1.0, 1, 1, XA_PRECISION_FP32};
+    xa_train_knobs k = {XA_SCHED_KIND_LINEAR, 0.9, 0.999, 1e-8, -1.0, -1.0, 1, 1, XA_PRECISION_FP32, 1};
     return k;
 }
 
@@ -289,6 +289,7 @@ void xa_trainer_identity_knobs(char *id, size_t n, const xa_train_knobs *k) {
     if (k->weight_decay_all != d.weight_decay_all) ITEM(" decay=hf");
     /* the precision in effect: a bf16 checkpoint resumed where the products would be fp32 is refused */
     if (xa_precision_effective(k->precision) != d.precision) ITEM(" precision=%s", xa_precision_name(xa_precision_effective(k->precision)));
+    if (k->grad_accum > 1) ITEM(" grad_accum=%d", k->grad_accum);
 #undef ITEM
 }
 
@@ -354,25 +355,111 @@ xa_status xa_trainer_no_decay_head(xa_optim *opt, const char *group, const xa_he
 /* ---- held-out MLM ---------------------------------------------------------------------------- */
 
 xa_status xa_trainer_mlm_heldout(xa_encoder *enc, xa_encoder_acts *acts, xa_mlm_head *head, const xa_hook *hook,
-                                 xa_mlm_data *d, xa_mlm_batch *b, int n_batches, int64_t *n_masked, double *loss_sum) {
+                                 xa_mlm_data *d, xa_mlm_batch *b, xa_trainer_micro *u, int n_batches,
+                                 int64_t *n_masked, double *loss_sum) {
     XA_ASSERT(b->T == d->T);
     *n_masked = 0;
     *loss_sum = 0;
     xa_mlm_data_seek(d, 0, 0);
     const int64_t whole = d->n_blocks / b->B > 0 ? d->n_blocks / b->B : 1; /* one pass at most */
-    xa_batch bb = {b->ids, NULL, b->lens, b->B, b->T};
+    const int pieces = u ? xa_trainer_micro_count(u, b->B) : 1;
     for (int64_t i = 0; i < n_batches && i < whole; i++) {
         for (int r = 0; r < b->B; r++) b->lens[r] = b->T;
         xa_mlm_data_next(d, b);
-        if (b->m == 0) continue;
-        xa_status st = xa_encoder_forward(enc, acts, &bb, hook, 0, NULL);
-        if (st) return st;
-        float loss = xa_mlm_head_forward(head, xa_encoder_hidden(enc, acts, enc->cfg.L - 1), b->rows, b->targets, b->m,
-                                         enc->t[XA_ENC_WTE], hook, NULL);
-        *loss_sum += (double)loss * b->m;
-        *n_masked += b->m;
+        for (int k = 0; k < pieces; k++) {
+            xa_mlm_batch v = *b;
+            if (u) xa_trainer_micro_mlm(u, b, b->T, k, &v);
+            if (v.m == 0) continue;
+            xa_batch bb = {v.ids, NULL, v.lens, v.B, b->T};
+            xa_status st = xa_encoder_forward(enc, acts, &bb, hook, 0, NULL);
+            if (st) return st;
+            float loss = xa_mlm_head_forward(head, xa_encoder_hidden(enc, acts, enc->cfg.L - 1), v.rows, v.targets,
+                                             v.m, enc->t[XA_ENC_WTE], hook, NULL);
+            *loss_sum += (double)loss * v.m;
+            *n_masked += v.m;
+        }
     }
     return XA_STATUS_OK;
+}
+
+/* ---- micro-batches ------------------------------------------------------------------------------- */
+
+xa_status xa_trainer_micro_init(xa_trainer_micro *u, int B, int grad_accum, int T, int mlm, const char *who) {
+    memset(u, 0, sizeof *u);
+    if (grad_accum < 1 || B < 1 || B % grad_accum)
+        return xa_error_set(XA_STATUS_USAGE, who, "grad_accum >= 1 dividing batch_size",
+                            "batch_size is the step's batch; grad_accum cuts it into batch_size / grad_accum rows",
+                            "grad_accum %d with batch_size %d", grad_accum, B);
+    u->rows = B / grad_accum;
+    u->n = grad_accum;
+    if (mlm && grad_accum > 1) {
+        u->mrows = malloc((size_t)u->rows * (size_t)T * sizeof *u->mrows);
+        u->mtargets = malloc((size_t)u->rows * (size_t)T * sizeof *u->mtargets);
+        if (!u->mrows || !u->mtargets) {
+            xa_trainer_micro_free(u);
+            return xa_error_set(XA_STATUS_NOMEM, who, NULL, NULL, "out of memory");
+        }
+    }
+    return XA_STATUS_OK;
+}
+
+void xa_trainer_micro_free(xa_trainer_micro *u) {
+    if (!u) return;
+    free(u->mrows);
+    free(u->mtargets);
+    memset(u, 0, sizeof *u);
+}
+
+int xa_trainer_micro_count(const xa_trainer_micro *u, int B) {
+    return (B + u->rows - 1) / u->rows;
+}
+
+int xa_trainer_micro_mlm(xa_trainer_micro *u, const xa_mlm_batch *g, int T, int k, xa_mlm_batch *view) {
+    *view = *g;
+    if (u->n == 1) return g->m;
+    const int r0 = k * u->rows, r1 = r0 + u->rows < g->B ? r0 + u->rows : g->B;
+    XA_ASSERT(r0 < r1 && u->mrows);
+    const int lo = r0 * T, hi = r1 * T;
+    view->B = r1 - r0;
+    view->ids = g->ids + (size_t)lo;
+    view->labels = g->labels + (size_t)lo;
+    view->lens = g->lens + r0;
+    view->rows = u->mrows;
+    view->targets = u->mtargets;
+    view->m = 0;
+    for (int i = 0; i < g->m; i++) /* a filter: nothing assumed about the order of g's positions */
+        if (g->rows[i] >= lo && g->rows[i] < hi) {
+            view->rows[view->m] = g->rows[i] - lo;
+            view->targets[view->m++] = g->targets[i];
+        }
+    return view->m;
+}
+
+void xa_trainer_micro_task(const xa_trainer_micro *u, const xa_task_batch *g, int tagging, int k, xa_task_batch *view) {
+    *view = *g;
+    if (u->n == 1) return;
+    const int nc = g->n_choices > 0 ? g->n_choices : 1;
+    const int e0 = k * u->rows, e1 = e0 + u->rows < g->n_ex ? e0 + u->rows : g->n_ex;
+    XA_ASSERT(e0 < e1);
+    const size_t r0 = (size_t)e0 * nc; /* the piece's first row */
+    view->n_ex = e1 - e0;
+    view->B = (e1 - e0) * nc;
+    view->ids = g->ids + r0 * g->T;
+    if (g->types) view->types = g->types + r0 * g->T;
+    view->lens = g->lens + r0;
+    view->labels = g->labels + (tagging == 1 ? r0 * g->T : tagging == 2 ? 2 * (size_t)e0 : (size_t)e0);
+    view->index = g->index + e0;
+}
+
+double xa_trainer_task_count(const xa_task_batch *b, int tagging, const float *class_w) {
+    if (tagging == 2) return (double)b->n_ex; /* QA: every row's start and end are inside it */
+    const size_t n = tagging ? (size_t)b->B * (size_t)b->T : (size_t)b->n_ex;
+    double c = 0;
+    for (size_t i = 0; i < n; i++) {
+        const int32_t y = b->labels[i];
+        if (y != XA_IGNORE_INDEX) c += class_w ? (double)class_w[y] : 1.0;
+    }
+    return c;
 }
 
 xa_status xa_trainer_seek_mlm(const xa_train_state *ts, xa_mlm_data *d, const char *path) {

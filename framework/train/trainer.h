@@ -49,7 +49,8 @@ typedef struct xa_trainer_ops {
      * move the data there; set t->stop when the checkpointed run had already stopped early. */
     xa_status (*seek)(void *ctx, const char *path, xa_trainer *t);
     /* One step's loss and gradients (zeroed before) at t->ts; *tokens: the batch's tokens, 0 when
-     * there was no batch (the end of an epoch: nothing is stepped, the loop asks again). */
+     * there was no batch (the end of an epoch: nothing is stepped, the loop asks again). With
+     * grad_accum the phase runs the step's batch in micro-batches here (xa_trainer_micro). */
     xa_status (*step)(void *ctx, xa_trainer *t, float *loss, double *tokens);
     /* After the optimizer step (t->ts.step counts it): the metrics line's extra JSON fragment. */
     void (*extra)(void *ctx, const xa_trainer *t, char *buf, size_t n);
@@ -128,13 +129,51 @@ xa_status xa_trainer_no_decay_head(xa_optim *opt, const char *group, const xa_he
 /* Whether weight decay skips a tensor of this (AdapterHub / HF) name: a bias, or a LayerNorm. */
 int xa_trainer_skips_decay(const char *name);
 
+/* ---- micro-batches (grad_accum) ----------------------------------------------------------------
+ * A step's global batch of B rows is drawn whole first (its blocks or examples, its MLM masks, and
+ * so the count its mean loss is over), then runs as pieces of `rows` = B / grad_accum rows: piece
+ * k holds rows [k rows, min((k + 1) rows, B)) (a shorter last batch of an epoch has fewer
+ * pieces). Each piece's gradient is weighted by its share of the global batch's count (MLM: masked
+ * pieces; task: labelled rows or tokens, or their class weights), so the sum over the pieces is
+ * the gradient of the global batch's mean loss. Data-parallel ranks can take the same pieces as
+ * their shards. A view points into the global batch (MLM: the masked positions are copied,
+ * re-based to the piece's rows, into the cutter's scratch, so one view at a time). */
+typedef struct xa_trainer_micro {
+    int rows;                  /* rows per piece: B / grad_accum */
+    int n;                     /* pieces of a full batch: grad_accum */
+    int32_t *mrows, *mtargets; /* (rows * T) MLM scratch (mlm cutters only), owned */
+} xa_trainer_micro;
+
+/* A cutter for batches of B rows (T: the row length of MLM batches; mlm 0: task batches, no
+ * scratch). Errors: USAGE naming `who` when grad_accum < 1 or does not divide B; NOMEM. */
+xa_status xa_trainer_micro_init(xa_trainer_micro *u, int B, int grad_accum, int T, int mlm, const char *who);
+void xa_trainer_micro_free(xa_trainer_micro *u);
+/* Pieces of a batch of B rows (B <= the cutter's batch; task batches: their examples, n_ex):
+ * ceil(B / rows). */
+int xa_trainer_micro_count(const xa_trainer_micro *u, int B);
+/* Piece k of MLM batch g (row length T <= the cutter's T) as `view`, returning its masked count
+ * view->m; a cutter of one piece returns g itself. */
+int xa_trainer_micro_mlm(xa_trainer_micro *u, const xa_mlm_batch *g, int T, int k, xa_mlm_batch *view);
+/* Piece k of task batch g as `view`: examples [k rows, ...) with their n_choices rows each (its T
+ * is g's; tagging (1) labels are (B, T) rows, question answering's (2) two per row (start,
+ * end), the others (0) one per example). */
+void xa_trainer_micro_task(const xa_trainer_micro *u, const xa_task_batch *g, int tagging, int k, xa_task_batch *view);
+/* What a task head's mean loss divides by on batch b: the labels that count (not
+ * XA_IGNORE_INDEX: examples for classification, multiple choice and question answering (tagging
+ * 2: its rows), labelled tokens for tagging (1)),
+ * or with class_w (K, may
+ * be NULL) the sum of their weights (torch's weighted mean). */
+double xa_trainer_task_count(const xa_task_batch *b, int tagging, const float *class_w);
+
 /* Held-out MLM loss (validation during MLM training): the first n_batches batches of d from its
  * start (the same blocks and masks at every call: d is rewound), forward without dropout through
  * enc (with hook, the caller having set its composer to evaluation mode) and the MLM head, into
  * the masked-piece count and the loss sum (nats). b is a batch of d's T (its contents are
- * overwritten); acts must hold b's rows. */
+ * overwritten); acts must hold b's rows, or with u (may be NULL) the cutter's rows: each batch
+ * then runs in u's pieces (the same blocks and masks, so the same value up to rounding). */
 xa_status xa_trainer_mlm_heldout(xa_encoder *enc, xa_encoder_acts *acts, xa_mlm_head *head, const xa_hook *hook,
-                                 xa_mlm_data *d, xa_mlm_batch *b, int n_batches, int64_t *n_masked, double *loss_sum);
+                                 xa_mlm_data *d, xa_mlm_batch *b, xa_trainer_micro *u, int n_batches,
+                                 int64_t *n_masked, double *loss_sum);
 
 /* The seek and position callbacks of a phase that reads an MLM corpus: a checkpoint's data
  * position must lie within the corpus (else an error naming `path`); the state records the

@@ -38,7 +38,7 @@ echo "ok: plot usage and errors"
 # Hugging Face names of phase keys: exit 2 at file:line:col, the hint names xadapt's key
 mk() { printf 'name: x\noutput: %s/o\nmodel: {base: b}\nlanguages: {source: en}\ndata: {mlm: m}\nadapters: {lang: {preset: seq_bn_inv}}\nphases:\n  - lang: {steps: 10, %s}\n' "$tmp" "$1" >"$tmp/hf.yaml"; }
 for pair in "learning_rate: 1e-4|'lr'" "num_train_epochs: 2|'epochs'" "max_steps: 5|'steps'" \
-            "per_device_train_batch_size: 8|'batch_size'" "gradient_accumulation_steps: 2|not supported yet"; do
+            "per_device_train_batch_size: 8|'batch_size'" "gradient_accumulation_steps: 2|'grad_accum'"; do
   mk "${pair%%|*}"
   "$xa" train "$tmp/hf.yaml" --phase lang >/dev/null 2>"$tmp/err"; rc=$?
   [[ $rc -eq 2 ]] || fail "${pair%%|*}: exit $rc, expected 2"

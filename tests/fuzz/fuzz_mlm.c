@@ -4,12 +4,12 @@
 
 #include "data/data.h"
 #include "fuzz.h"
-#include "tokenizer/spm.h"
+#include "tokenizer/tok.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-    static xa_spm *spm;
+    static xa_tok *spm;
     xa_fuzz_quiet();
-    if (!spm && xa_spm_load(&spm, xa_fuzz_data("spm/fixture.model")) != XA_STATUS_OK) abort();
+    if (!spm && xa_tok_load(&spm, xa_fuzz_data("spm/fixture.model")) != XA_STATUS_OK) abort();
     const char *path = xa_fuzz_file("corpus.txt", data, size);
     xa_mlm_data d;
     xa_status st = xa_mlm_data_load(&d, spm, path, 8, 1, 0);

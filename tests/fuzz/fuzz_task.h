@@ -4,11 +4,11 @@
 
 #include "data/data.h"
 #include "fuzz.h"
-#include "tokenizer/spm.h"
+#include "tokenizer/tok.h"
 
-static xa_spm *fuzz_spm(void) {
-    static xa_spm *spm;
-    if (!spm && xa_spm_load(&spm, xa_fuzz_data("spm/fixture.model")) != XA_STATUS_OK) abort();
+static xa_tok *fuzz_spm(void) {
+    static xa_tok *spm;
+    if (!spm && xa_tok_load(&spm, xa_fuzz_data("spm/fixture.model")) != XA_STATUS_OK) abort();
     return spm;
 }
 

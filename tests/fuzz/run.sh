@@ -17,7 +17,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 data=$root/tests/data
 harnesses=(safetensors hf_config adapter_config head_config fusion_config adapter_setup setup recipe
-           task_tsv task_jsonl task_conll task_pair_tsv task_pair_jsonl task_choice_jsonl task_qa mlm ckpt torchbin)
+           task_tsv task_jsonl task_conll task_pair_tsv task_pair_jsonl task_choice_jsonl task_qa mlm ckpt torchbin
+           wordpiece tokenizer_json)
 
 # The seed files of a harness: fixtures of tests/data (under 64 KiB) and tests/fuzz/seeds/NAME.
 seeds() {
@@ -39,6 +40,8 @@ seeds() {
       task_qa)       find "$data/recipe/qa" -name '*.json*' ;;
       mlm)           find "$data/recipe/mono" "$data/spm" -name '*.txt' ;;
       torchbin)      find "$data/torchbin" -name '*.bin' -size -64k ;;
+      wordpiece)     find "$data/wordpiece" -name 'heldout.txt'; find "$data/spm" -name 'heldout.txt' ;;
+      tokenizer_json) find "$data/wordpiece" -name 'tokenizer.json' -o -name 'vocab.txt' -path '*/base/*' ;;
     esac
     if [[ -d "$here/seeds/$name" ]]; then find "$here/seeds/$name" -type f; fi
   } | sort
