@@ -689,7 +689,7 @@ static void test_err_unknown_phase_kind(void **state) {
 static void test_err_unknown_task_type(void **state) {
     (void)state;
     const char *needles[] = {"task.yaml:9:11", "'data.task.type' is 'taging'",
-                             "classification, tagging, pair_classification or multiple_choice", "did you mean 'tagging'?", NULL};
+                             "classification, tagging, pair_classification, multiple_choice or question_answering", "did you mean 'tagging'?", NULL};
     assert_recipe_error("err/task.yaml",
                         MIN_HEAD "data:\n  task:\n    name: ner\n    type: taging\n",
                         XA_STATUS_CONFIG, needles);

@@ -575,7 +575,7 @@ static void test_pair_tsv_and_jsonl(void **state) {
             xa_labels labels = {0};
             xa_task_data d;
             xa_task_input in = {XA_TASK_KIND_PAIR, XA_TASK_FORMAT_AUTO, form ? &f2 : NULL, form ? names : NULL,
-                                form ? 2 : 0, bert};
+                                form ? 2 : 0, bert, 0};
             for (int max_len = 64; max_len >= 8; max_len -= 56) {
                 assert_int_equal(xa_task_data_load_input(&d, g_tok, form ? pj : pt, &in, max_len, &labels), XA_STATUS_OK);
                 assert_int_equal(d.n, 2);
@@ -622,7 +622,7 @@ static void test_pair_errors(void **state) {
     (void)state;
     xa_labels labels = {0};
     xa_task_data d;
-    const xa_task_input in = {XA_TASK_KIND_PAIR, XA_TASK_FORMAT_AUTO, NULL, NULL, 0, 0};
+    const xa_task_input in = {XA_TASK_KIND_PAIR, XA_TASK_FORMAT_AUTO, NULL, NULL, 0, 0, 0};
     const char *p = write_tmp("pbad.tsv", "a\tone\ttwo\nb\tonly one\n");
     assert_int_equal(xa_task_data_load_input(&d, g_tok, p, &in, 64, &labels), XA_STATUS_CONFIG);
     xt_assert_error_mentions("pbad.tsv:2");
@@ -651,7 +651,7 @@ static void test_multiple_choice_copa(void **state) {
         " \"question\": \"effect\", \"label\": 1}\n");
     xa_labels labels = {0};
     xa_task_data d;
-    const xa_task_input in = {XA_TASK_KIND_CHOICE, XA_TASK_FORMAT_AUTO, NULL, NULL, 0, 0};
+    const xa_task_input in = {XA_TASK_KIND_CHOICE, XA_TASK_FORMAT_AUTO, NULL, NULL, 0, 0, 0};
     assert_int_equal(xa_task_data_load_input(&d, g_tok, path, &in, 64, &labels), XA_STATUS_OK);
     assert_int_equal(d.n, 2);
     assert_int_equal(d.n_choices, 2);
@@ -703,7 +703,7 @@ static void test_multiple_choice_copa(void **state) {
     path = write_tmp("mc3.jsonl", "{\"ctx\": \"A b.\", \"e1\": \"c\", \"e2\": \"d\", \"e3\": \"e\", \"answer\": \"2\"}\n");
     const char *keys[] = {"e1", "e2", "e3"};
     const xa_task_fields f = {NULL, NULL, "answer", NULL, NULL, "ctx", NULL, keys, 3};
-    const xa_task_input in3 = {XA_TASK_KIND_CHOICE, XA_TASK_FORMAT_AUTO, &f, NULL, 0, 0};
+    const xa_task_input in3 = {XA_TASK_KIND_CHOICE, XA_TASK_FORMAT_AUTO, &f, NULL, 0, 0, 0};
     memset(&labels, 0, sizeof labels);
     assert_int_equal(xa_task_data_load_input(&d, g_tok, path, &in3, 64, &labels), XA_STATUS_OK);
     assert_int_equal(d.n_choices, 3);
@@ -752,7 +752,7 @@ static void test_label_lists(void **state) {
     /* integer ner_tags with the recipe's list */
     path = write_tmp("ner.jsonl", "{\"tokens\": [\"Max\", \"wohnt\", \"in\", \"Berlin\"], \"ner_tags\": [1, 0, 0, 3]}\n");
     const char *tags[] = {"O", "B-PER", "I-PER", "B-LOC", "I-LOC"};
-    xa_task_input in = {XA_TASK_KIND_TAGGING, XA_TASK_FORMAT_AUTO, NULL, tags, 5, 0};
+    xa_task_input in = {XA_TASK_KIND_TAGGING, XA_TASK_FORMAT_AUTO, NULL, tags, 5, 0, 0};
     memset(&labels, 0, sizeof labels);
     assert_int_equal(xa_task_data_load_input(&d, g_tok, path, &in, 64, &labels), XA_STATUS_OK);
     assert_int_equal(labels.n, 5);

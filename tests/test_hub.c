@@ -773,26 +773,30 @@ static void config_keys(char *out, size_t n, const char *path) {
  *   TaggingHead.__init__, src/adapters/heads/base.py:315-325: num_labels, layers,
  *     activation_function, id2label, dropout_prob (no use_pooler, no bias: TypeError);
  *   MultipleChoiceHead.__init__, src/adapters/heads/base.py:266-277: num_choices, layers,
- *     activation_function, id2label, use_pooler, dropout_prob (no num_labels, no bias).
+ *     activation_function, id2label, use_pooler, dropout_prob (no num_labels, no bias);
+ *   QuestionAnsweringHead.__init__, src/adapters/heads/base.py:382-392: num_labels (2), layers,
+ *     activation_function, id2label, dropout_prob (no use_pooler, no bias).
  * (snapshot 88f18ebd6c12 of adapter-hub/adapters, version 1.2.0.) */
 static void test_head_config_keys(void **state) {
     (void)state;
-    static const char *const expect[3] = {
+    static const char *const expect[4] = {
         "activation_function,bias,dropout_prob,head_type,label2id,layers,num_labels,use_pooler",
         "activation_function,dropout_prob,head_type,label2id,layers,num_labels",
         "activation_function,dropout_prob,head_type,label2id,layers,num_choices,use_pooler",
+        "activation_function,dropout_prob,head_type,label2id,layers,num_labels",
     };
-    static const char *const kind_names[3] = {"classification", "tagging", "multiple_choice"};
+    static const char *const kind_names[4] = {"classification", "tagging", "multiple_choice", "question_answering"};
+    static const char *const dirs[4] = {"head-keys-cls", "head-keys-tag", "head-keys-mc", "head-keys-qa"};
     const char *labels[] = {"O", "B-LOC"};
-    for (int kind = 0; kind < 3; kind++) {
+    for (int kind = 0; kind < 4; kind++) {
         xa_head h, g;
         assert_int_equal(xa_head_init(&h, (xa_head_kind)kind, 128, 2, 0.1f, 2, 8, 0), XA_STATUS_OK);
         xa_rng rng;
         xa_rng_seed(&rng, 7, 7);
         xa_rng_fill_normal(&rng, h.params, h.n_params, 0.0f, 1.0f);
         xa_encoder_config enc = tiny(XA_ARCH_XLMR);
-        const char *dir = dir_path(kind == 2 ? "head-keys-mc" : kind ? "head-keys-tag" : "head-keys-cls");
-        assert_int_equal(xa_hub_save_head(dir, &h, "pos", labels, 2, &enc, "xlmr-tiny"),
+        const char *dir = dir_path(dirs[kind]);
+        assert_int_equal(xa_hub_save_head(dir, &h, "pos", kind == 3 ? NULL : labels, kind == 3 ? 0 : 2, &enc, "xlmr-tiny"),
                          XA_STATUS_OK);
         char got[512];
         config_keys(got, sizeof got, file_in(dir, "head_config.json"));
@@ -836,6 +840,22 @@ static void test_head_config_json(void **state) {
                       "\"activation_function\": \"tanh\"}, \"hidden_size\": 768, \"name\": \"copa\"}";
     assert_int_equal(xa_head_config_parse(&c, mc1, strlen(mc1), "h.json"), XA_STATUS_UNSUPPORTED);
     xt_assert_error_mentions("2 for a multiple-choice head");
+    /* a question-answering head as AdapterHub saves it (QuestionAnsweringHead's defaults) */
+    const char *qa = "{\"config\": {\"head_type\": \"question_answering\", \"num_labels\": 2, \"layers\": 1, "
+                     "\"activation_function\": \"tanh\", \"label2id\": null, \"dropout_prob\": null}, "
+                     "\"hidden_size\": 768, \"name\": \"squad\", \"version\": \"adapters.1.2.0\"}";
+    assert_int_equal(xa_head_config_parse(&c, qa, strlen(qa), "h.json"), XA_STATUS_OK);
+    assert_string_equal(c.head_type, "question_answering");
+    assert_int_equal(c.num_labels, 2);
+    assert_int_equal(c.n_labels, 0);
+    const char *qa2 = "{\"config\": {\"head_type\": \"question_answering\", \"num_labels\": 2, \"layers\": 2, "
+                      "\"activation_function\": \"tanh\"}, \"hidden_size\": 768, \"name\": \"squad\"}";
+    assert_int_equal(xa_head_config_parse(&c, qa2, strlen(qa2), "h.json"), XA_STATUS_UNSUPPORTED);
+    xt_assert_error_mentions("1 for a question-answering head");
+    const char *qa3 = "{\"config\": {\"head_type\": \"question_answering\", \"num_labels\": 3, \"layers\": 1, "
+                      "\"activation_function\": \"tanh\"}, \"hidden_size\": 768, \"name\": \"squad\"}";
+    assert_int_equal(xa_head_config_parse(&c, qa3, strlen(qa3), "h.json"), XA_STATUS_UNSUPPORTED);
+    xt_assert_error_mentions("start and end logits");
     /* a tagging head written by older xadapt versions, with use_pooler and bias: still read */
     const char *old = "{\"config\": {\"head_type\": \"tagging\", \"num_labels\": 2, \"layers\": 1, "
                       "\"activation_function\": \"tanh\", \"use_pooler\": false, \"bias\": true, "
@@ -852,7 +872,7 @@ static void test_head_config_json(void **state) {
     } bad[] = {
         {"{\"config\": {\"head_type\": \"tagging\", \"num_label\": 2, \"layers\": 1}}",
          XA_STATUS_CONFIG, "did you mean 'num_labels'"},
-        {"{\"config\": {\"head_type\": \"question_answering\", \"num_labels\": 2, \"layers\": 1}}",
+        {"{\"config\": {\"head_type\": \"dependency_parsing\", \"num_labels\": 2, \"layers\": 1}}",
          XA_STATUS_UNSUPPORTED, "question_answering"},
         {"{\"config\": {\"head_type\": \"tagging\", \"num_labels\": 2, \"layers\": 1, "
          "\"label2id\": {\"a\": 0, \"b\": 0}}}",

@@ -861,6 +861,102 @@ static void test_multiple_choice_head(void **state) {
     xa_st_close(st);
 }
 
+/* ---- question-answering head (tests/data/tensor/qa_head.safetensors: AdapterHub's
+ * QuestionAnsweringHead written in PyTorch, evaluation mode) --------------------------------- */
+
+typedef struct qhead_ctx {
+    xa_head *h;
+    const float *hidden;
+    const int32_t *labels, *lens;
+    int B, T;
+} qhead_ctx;
+
+static double qhead_loss(void *p) {
+    qhead_ctx *c = p;
+    return xa_head_forward_qa(c->h, c->hidden, c->labels, c->lens, c->B, c->T, NULL, 0, NULL);
+}
+
+static void qa_head_case(xa_st_file *st, const char *tag, int B, int T, int C, int with_lens) {
+    char n[64];
+    xa_head h;
+    assert_int_equal(xa_head_init(&h, XA_HEAD_QUESTION_ANSWERING, C, 2, 0.1f, B, T, 1), XA_STATUS_OK);
+    assert_int_equal((int)h.numel[XA_HEAD_W1], 2 * C);
+    assert_null(h.t[XA_HEAD_W2]);
+    assert_int_equal(xa_head_module_index(&h, XA_HEAD_W1), 1);
+    snprintf(n, sizeof n, "%s.W", tag);
+    xt_gold_f32(st, n, h.t[XA_HEAD_W1], h.numel[XA_HEAD_W1]);
+    snprintf(n, sizeof n, "%s.b", tag);
+    xt_gold_f32(st, n, h.t[XA_HEAD_B1], h.numel[XA_HEAD_B1]);
+    snprintf(n, sizeof n, "%s.hidden", tag);
+    float *hidden = xt_read_f32(st, n, NULL);
+    int32_t labels[32], lens[16];
+    snprintf(n, sizeof n, "%s.labels", tag);
+    const xa_st_tensor *lt = xa_st_find(st, n);
+    assert_non_null(lt);
+    memcpy(labels, lt->data, (size_t)B * 2 * sizeof(int32_t));
+    if (with_lens) {
+        snprintf(n, sizeof n, "%s.lens", tag);
+        lt = xa_st_find(st, n);
+        assert_non_null(lt);
+        memcpy(lens, lt->data, (size_t)B * sizeof(int32_t));
+    }
+    const int32_t *lp = with_lens ? lens : NULL;
+    float *lg = xt_fzeros((size_t)B * T * 2);
+    const float loss = xa_head_forward_qa(&h, hidden, labels, lp, B, T, lg, 0, NULL);
+    snprintf(n, sizeof n, "%s.logits", tag);
+    float *ref = xt_read_f32(st, n, NULL);
+    xt_assert_close(n, lg, ref, (size_t)B * T * 2, 1e-6f, 1e-5f);
+    free(ref);
+    snprintf(n, sizeof n, "%s.loss", tag);
+    ref = xt_read_f32(st, n, NULL);
+    xt_assert_close(n, &loss, ref, 1, 1e-6f, 1e-5f);
+    free(ref);
+    if (!with_lens) { /* xa_head_forward on a QA head: every position */
+        const float l2 = xa_head_forward(&h, hidden, labels, B, T, NULL, 0, NULL);
+        assert_true(l2 == loss);
+        xa_head_forward_qa(&h, hidden, labels, lp, B, T, NULL, 0, NULL);
+    }
+    const size_t NC = (size_t)B * T * C;
+    float *dh = xt_fzeros(NC);
+    xa_head_backward(&h, dh, 1.0f);
+    snprintf(n, sizeof n, "%s.dhidden", tag);
+    ref = xt_read_f32(st, n, NULL);
+    xt_assert_close(n, dh, ref, NC, 1e-6f, 1e-4f);
+    free(ref);
+    const char *dn[2] = {"dW", "db"};
+    for (int i = 0; i < 2; i++) {
+        snprintf(n, sizeof n, "%s.%s", tag, dn[i]);
+        ref = xt_read_f32(st, n, NULL);
+        xt_assert_close(n, h.g[i], ref, h.numel[i], 1e-6f, 1e-4f);
+        free(ref);
+    }
+    /* central differences: the hidden states and both head tensors */
+    qhead_ctx c = {&h, hidden, labels, lp, B, T};
+    snprintf(n, sizeof n, "%s qa dhidden vs FD", tag);
+    xt_check_fd(n, qhead_loss, &c, hidden, dh, NC, 1e-2f, 2e-4f, 1e-2f);
+    float *g[2];
+    for (int i = 0; i < 2; i++) g[i] = xt_fcopy(h.g[i], h.numel[i]);
+    for (int i = 0; i < 2; i++) {
+        snprintf(n, sizeof n, "%s qa %s vs FD", tag, dn[i]);
+        xt_check_fd(n, qhead_loss, &c, h.t[i], g[i], h.numel[i], 1e-2f, 2e-4f, 1e-2f);
+    }
+    /* without labels: no loss; K other than 2 is refused */
+    assert_true(xa_head_forward_qa(&h, hidden, NULL, lp, B, T, NULL, 0, NULL) == 0.0f);
+    free(hidden);
+    xa_head_free(&h);
+    xa_head h3;
+    assert_int_equal(xa_head_init(&h3, XA_HEAD_QUESTION_ANSWERING, C, 3, 0.1f, B, T, 1), XA_STATUS_USAGE);
+}
+
+static void test_question_answering_head(void **state) {
+    (void)state;
+    xa_st_file *st = xt_open_golden("tensor/qa_head.safetensors");
+    assert_non_null(st);
+    qa_head_case(st, "qa", 3, 6, 8, 0);
+    qa_head_case(st, "qa2", 4, 5, 6, 1);
+    xa_st_close(st);
+}
+
 #define GROUP(name, setup)                                                                         \
     const struct CMUnitTest name[] = {                                                             \
         cmocka_unit_test(test_forward_hidden_states),                                             \
@@ -880,7 +976,8 @@ int main(void) {
     GROUP(xlmr_tests, setup_xlmr);
     GROUP(bert_tests, setup_bert);
     const struct CMUnitTest head_tests[] = {cmocka_unit_test_teardown(test_weighted_heads, xt_teardown),
-                                            cmocka_unit_test_teardown(test_multiple_choice_head, xt_teardown)};
+                                            cmocka_unit_test_teardown(test_multiple_choice_head, xt_teardown),
+                                            cmocka_unit_test_teardown(test_question_answering_head, xt_teardown)};
     int fails = cmocka_run_group_tests_name("heads-class-weights", head_tests, NULL, NULL);
     fails += cmocka_run_group_tests_name("model-xlmr", xlmr_tests, setup_xlmr, teardown);
     fails += cmocka_run_group_tests_name("model-bert", bert_tests, setup_bert, teardown);

@@ -342,6 +342,10 @@ static xa_status predict_line(predictor *p, const char *text, size_t n, int keep
     if (p->head.kind == XA_HEAD_MULTIPLE_CHOICE) /* one line would be N encoder rows: not built */
         return xa_error_set(XA_STATUS_USAGE, "predict", "a classification or tagging head",
                             "score a multiple-choice test file with xadapt eval", "predict does not read multiple-choice lines");
+    if (p->head.kind == XA_HEAD_QUESTION_ANSWERING) /* windows and spans: not built for stdin lines */
+        return xa_error_set(XA_STATUS_USAGE, "predict", "a classification or tagging head",
+                            "score a SQuAD / JSON lines QA file with xadapt eval",
+                            "predict does not read question-answering lines");
     const xa_tok_special sp = xa_tok_special_ids(p->tok);
     int32_t ids[4096], word[4096];
     int len = 0;

@@ -1125,13 +1125,14 @@ static const char *const g_precisions[] = {"fp32", "bf16", NULL};
 static const char *const g_model_keys[] = {"base", "tokenizer", "arch", "vocab_size", NULL};
 static const char *const g_lang_keys[] = {"source", "targets", "unseen", NULL};
 static const char *const g_data_keys[] = {"pretrain", "pairs", "lang_pairs", "mlm", "mlm_heldout", "retrieval", "task", NULL};
-static const char *const g_task_keys[] = {"name", "type",         "train",  "dev",
-                                          "test", "target_train", "fields", "labels", NULL};
+static const char *const g_task_keys[] = {"name",   "type",       "train",             "dev",
+                                          "test",   "target_train", "fields",          "labels",
+                                          "doc_stride", "max_answer_length", "n_best_size", NULL};
 static const char *const g_field_keys[] = {"text",    "text_pair", "label",   "tokens", "tags",
                                            "premise", "question",  "choices", NULL};
 static const char *const g_adapter_keys[] = {"lang", "task", "fusion", NULL};
 static const char *const g_task_types[] = {"classification", "tagging", "pair_classification", "multiple_choice",
-                                           NULL};
+                                           "question_answering", NULL};
 static const char *const g_archs[] = {"tiny", "small", "base", NULL};
 static const char *const g_phase_names[] = {"pretrain", "lang", "task", "fusion", "eval", "finetune", NULL};
 
@@ -1263,7 +1264,8 @@ static xa_status read_data(xa_recipe *r, const cnode *root) {
             const char *best = v->kind == N_SCALAR ? closest(v->text, g_task_types) : NULL;
             char hint[128];
             snprintf(hint, sizeof hint, "did you mean '%s'?", best ? best : "");
-            return bad_value(v, "data.task.type", "classification, tagging, pair_classification or multiple_choice",
+            return bad_value(v, "data.task.type",
+                             "classification, tagging, pair_classification, multiple_choice or question_answering",
                              best ? hint : NULL);
         }
         for (int i = 0; g_task_types[i]; i++)
@@ -1312,6 +1314,29 @@ static xa_status read_data(xa_recipe *r, const cnode *root) {
                                         "duplicate label '%s' in data.task.labels", r->task_labels[i]);
         }
         r->n_task_labels = v->n;
+    }
+    /* question answering: windows and the postprocessing (HF run_qa's doc_stride,
+     * max_answer_length, n_best_size) */
+    r->qa_doc_stride = 0;
+    r->qa_max_answer_length = 30;
+    r->qa_n_best_size = 20;
+    {
+        const struct {
+            const char *key, *label, *expected;
+            int lo, hi;
+            int *dst;
+        } qk[] = {{"doc_stride", "data.task.doc_stride", "an integer in [1, 4096] (tokens shared by windows)", 1, 4096,
+                   &r->qa_doc_stride},
+                  {"max_answer_length", "data.task.max_answer_length", "an integer in [1, 4096] (tokens)", 1, 4096,
+                   &r->qa_max_answer_length},
+                  {"n_best_size", "data.task.n_best_size", "an integer in [1, 1000]", 1, 1000, &r->qa_n_best_size}};
+        for (size_t i = 0; i < sizeof qk / sizeof *qk; i++) {
+            if (!(v = sget(&t, qk[i].key))) continue;
+            if (r->task_type != XA_TASK_QUESTION_ANSWERING)
+                return bad_value(v, qk[i].label, "no such key for this task type",
+                                 "data.task.doc_stride, max_answer_length and n_best_size are question_answering keys");
+            if ((st = rd_int(v, qk[i].label, qk[i].lo, qk[i].hi, qk[i].expected, qk[i].dst))) return st;
+        }
     }
     const struct {
         const char *key, *label;
@@ -1427,11 +1452,12 @@ typedef struct pfield {
 static const char *const g_schedulers[] = {"linear", "cosine", "constant", "constant_with_warmup", NULL};
 /* metric_for_best_model: the names of train.h's xa_best_metric table, and per task type the ones
  * it has (extend both together). */
-static const char *const g_best_metrics[] = {"accuracy", "macro_f1", "span_f1", "loss", NULL};
+static const char *const g_best_metrics[] = {"accuracy", "macro_f1", "span_f1", "f1", "exact_match", "loss", NULL};
 static const struct {
     const char *name;
-    unsigned task_types; /* bit 0: classification, bit 1: tagging */
-} g_best_metric_types[] = {{"accuracy", 1u}, {"macro_f1", 1u}, {"span_f1", 2u}, {"loss", 3u}};
+    unsigned task_types; /* bit 0: classification, bit 1: tagging, bit 2: question answering */
+} g_best_metric_types[] = {{"accuracy", 1u}, {"macro_f1", 1u}, {"span_f1", 2u}, {"f1", 4u}, {"exact_match", 4u},
+                           {"loss", 7u}};
 
 /* Hugging Face TrainingArguments / run_*.py names of phase keys: not accepted (one spelling per
  * setting in a recipe and its provenance), answered with xadapt's key; NULL: not supported. */
@@ -1499,7 +1525,7 @@ static const pfield g_pfields[] = {
     PF(save_total_limit, P_INT, K_TRAIN, 0, 1 << 20, 0, 0, "an integer >= 0 (0: keep every checkpoint)"),
     PF(grad_accum, P_INT, K_TRAIN, 1, 1 << 20, 0, 0, "an integer >= 1 that divides batch_size"),
     PFC(metric_for_best_model, K_TASK | K_FUS | K_FT, g_best_metrics,
-        "accuracy, macro_f1 or loss (classification); span_f1 or loss (tagging)"),
+        "accuracy, macro_f1 or loss (classification); span_f1 or loss (tagging); f1, exact_match or loss (question answering)"),
     PF(eval_batches, P_INT, K_PRE | K_LANG, 1, 1 << 20, 0, 0, "an integer >= 1"),
     PFC(precision, K_ALL, g_precisions, "fp32 or bf16"),
 };
@@ -1575,12 +1601,13 @@ static xa_status read_choice(const xa_recipe *r, const pfield *f, const cnode *v
     snprintf(hint, sizeof hint, "did you mean '%s'?", best ? best : "");
     if (v->kind != N_SCALAR || !in_list(v->text, f->choices)) return bad_value(v, label, f->expected, best ? hint : NULL);
     if (f->choices == g_best_metrics) {
-        const unsigned type = r->task_type == XA_TASK_TAGGING ? 2u : 1u;
+        const unsigned type = r->task_type == XA_TASK_TAGGING ? 2u : r->task_type == XA_TASK_QUESTION_ANSWERING ? 4u : 1u;
         for (size_t i = 0; i < sizeof g_best_metric_types / sizeof *g_best_metric_types; i++)
             if (!strcmp(g_best_metric_types[i].name, v->text) && !(g_best_metric_types[i].task_types & type))
                 return bad_value(v, label,
-                                 type == 2u ? "span_f1 or loss (a tagging task)"
-                                            : "accuracy, macro_f1 or loss (a classification task)",
+                                 type == 2u   ? "span_f1 or loss (a tagging task)"
+                                 : type == 4u ? "f1, exact_match or loss (a question-answering task)"
+                                              : "accuracy, macro_f1 or loss (a classification task)",
                                  "the metric must exist for data.task.type");
     }
     snprintf(dst, 24, "%s", v->text);
@@ -1659,7 +1686,7 @@ static xa_status read_phase(xa_recipe *r, xa_cfg_phase *p, const centry *item, i
     phase_defaults(p, k, r->seed, r->precision);
     if ((1u << k) & (K_TASK | K_FUS | K_FT)) /* the task's primary metric */
         snprintf(p->metric_for_best_model, sizeof p->metric_for_best_model, "%s",
-                 r->task_type == XA_TASK_TAGGING ? "span_f1" : "accuracy");
+                 r->task_type == XA_TASK_TAGGING ? "span_f1" : r->task_type == XA_TASK_QUESTION_ANSWERING ? "f1" : "accuracy");
     set_pos(&p->pos, kfile, kl, kc);
     if (is_null(params)) return XA_STATUS_OK;
     if (params->kind != N_MAP) {
@@ -2145,6 +2172,10 @@ static void write_recipe(FILE *f, const xa_recipe *r) {
                 }
                 fputc(']', f);
             }
+        }
+        if (r->task_type == XA_TASK_QUESTION_ANSWERING) {
+            if (r->qa_doc_stride) fprintf(f, "\n    doc_stride: %d", r->qa_doc_stride);
+            fprintf(f, "\n    max_answer_length: %d\n    n_best_size: %d", r->qa_max_answer_length, r->qa_n_best_size);
         }
         if (r->n_task_labels > 0) {
             fputs("\n    labels: [", f);

@@ -209,7 +209,8 @@ typedef struct xa_cfg_phase {
     int grad_accum;                                /* micro-batches per optimizer step (1); divides
                                                       batch_size, the step's (global) batch */
     char metric_for_best_model[24];                /* task/fusion/finetune: accuracy, macro_f1,
-                                                      span_f1, loss (resolved: never empty there) */
+                                                      span_f1, f1, exact_match, loss (resolved:
+                                                      never empty there) */
     int eval_batches;                              /* pretrain/lang: held-out batches per eval (8) */
     char precision[24];                            /* fp32 (default) | bf16: the matrix products */
     int n_languages;                               /* lang phase: a subset, 0 = all */
@@ -225,6 +226,8 @@ typedef enum xa_task_type {
     XA_TASK_TAGGING,
     XA_TASK_PAIR_CLASSIFICATION, /* "pair_classification": two texts, a classification head */
     XA_TASK_MULTIPLE_CHOICE,     /* "multiple_choice": COPA-style, AdapterHub's multiple_choice head */
+    XA_TASK_QUESTION_ANSWERING,  /* "question_answering": SQuAD-style extractive QA, AdapterHub's
+                                    question_answering head */
 } xa_task_type;
 
 #define XA_CFG_MAX_CHOICES     16
@@ -266,6 +269,9 @@ typedef struct xa_recipe {
     char task_name[XA_CFG_NAME];
     xa_task_type task_type;
     xa_cfg_task_fields task_fields;   /* data.task.fields */
+    int qa_doc_stride;                /* data.task.doc_stride (QA): 0 = min(128, seq_len / 3) */
+    int qa_max_answer_length;         /* data.task.max_answer_length (QA): 30 */
+    int qa_n_best_size;               /* data.task.n_best_size (QA): 20 */
     int n_task_labels;                /* data.task.labels: names of integer labels / tags, in id order */
     char task_labels[XA_CFG_MAX_TASK_LABELS][64];
     char task_train[XA_CFG_PATH];

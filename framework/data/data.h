@@ -119,6 +119,7 @@ typedef enum xa_task_kind {
     XA_TASK_KIND_TAGGING,
     XA_TASK_KIND_PAIR,   /* sentence-pair classification */
     XA_TASK_KIND_CHOICE, /* multiple choice */
+    XA_TASK_KIND_QA,     /* extractive question answering (data/qa.c) */
 } xa_task_kind;
 typedef enum xa_task_format {
     XA_TASK_FORMAT_AUTO = 0, /* from the extension: .jsonl / .json -> JSONL; .conll / .bio -> CoNLL;
@@ -160,6 +161,8 @@ typedef struct xa_task_input {
                                         beside the file if there is one */
     int n_label_names;
     int bert_pairs;                  /* pairs as BERT encodes them (one separator, token types) */
+    int doc_stride;                  /* question answering: tokens shared by consecutive windows
+                                        of a long context; 0: the default, min(128, max_len / 3) */
 } xa_task_input;
 
 /* Read a label list file (labels.json: an array of names, or an object with "names"): into l.
@@ -177,9 +180,30 @@ typedef struct xa_task_example {
     int len;           /* tokens; multiple choice: the longest choice */
     int n_choices;     /* multiple choice: rows of ids; 1 otherwise */
     int n_words;       /* tagging: words in the sentence (words cut by truncation included) */
-    int32_t label;     /* classification, pairs; multiple choice: the right choice */
-    int64_t line;      /* 1-based line in the file (the first line of a CoNLL sentence) */
+    int32_t label;     /* classification, pairs; multiple choice: the right choice; QA: = start */
+    int64_t line;      /* 1-based line in the file (the first line of a CoNLL sentence; SQuAD
+                          JSON: the question's 1-based index in the file) */
+    /* question answering: this example is one feature (window) of a question */
+    int32_t *offsets;  /* (len, 2) byte span [begin, end) of each token in the question's context,
+                          -1 -1 for the question's tokens and the specials */
+    int32_t qa_index;  /* the question (index into xa_task_data.qa) */
+    int32_t start, end; /* training target: the answer's first and last token, both 0 (<s>) when
+                           the answer is not wholly inside this window or there is none */
 } xa_task_example;
+
+/* One question of a QA file with its context and gold answers (the unit EM / F1 score). */
+typedef struct xa_qa_example {
+    char *id;                /* owned; "" when the file gives none */
+    char *question;          /* owned, as written */
+    char *context;           /* owned, NUL-terminated, context_len bytes */
+    size_t context_len;
+    int n_answers;           /* 0: unanswerable (SQuAD 2.0 is_impossible, or no answers) */
+    char **answers;          /* (n_answers) owned texts */
+    int32_t *answer_start;   /* (n_answers) byte offsets into context (checked on load) */
+    int is_impossible;
+    int first_feature, n_features; /* its windows: ex[first_feature .. + n_features) */
+    int64_t line;            /* as xa_task_example.line */
+} xa_qa_example;
 
 typedef struct xa_task_data {
     xa_task_kind kind;
@@ -189,8 +213,11 @@ typedef struct xa_task_data {
     int32_t *pool;         /* owned storage of ids / tags / word */
     size_t pool_n, pool_cap;
     xa_labels labels;      /* the label set used */
-    int64_t n_truncated;   /* examples cut to max_len */
+    int64_t n_truncated;   /* examples cut to max_len (QA: questions split into windows) */
     char path[1024];
+    xa_qa_example *qa;     /* (n_qa) owned: question answering's questions; NULL otherwise */
+    int n_qa;
+    int doc_stride;        /* QA: the stride used */
 } xa_task_data;
 
 /* Read a task file. labels: when labels->n > 0 the set is fixed (a label outside it is an error);
@@ -211,6 +238,43 @@ xa_status xa_task_data_load_input(xa_task_data *d, const xa_tok *tok, const char
                                   const xa_task_input *in, int max_len, xa_labels *labels);
 void xa_task_data_free(xa_task_data *d);
 
+/* ---- extractive question answering (data/qa.c) -------------------------------------------------
+ * Input: the SQuAD JSON layout ({"data": [{"title", "paragraphs": [{"context", "qas": [{"id",
+ * "question", "answers": [{"text", "answer_start"}], "is_impossible"}]}]}]}, one JSON document)
+ * or the flat Hugging Face datasets export (JSON lines {"id", "context", "question", "answers":
+ * {"text": [...], "answer_start": [...]}}; an answers list of {"text", "answer_start"} objects is
+ * read too). A .json file holding one object with "data" is SQuAD, anything else JSON lines.
+ * answer_start counts characters (code points), as in Python; every answer must be found at its
+ * offset (the first mismatch is a CONFIG error naming the file, the place and both texts).
+ * Encoding is HF run_qa.py's prepare_train_features / prepare_validation_features: the question
+ * (leading whitespace stripped) first, then the context, truncation "only_second" with a stride:
+ * XLM-R "<s> Q </s></s> C </s>" (BERT "<s> Q </s> C </s>", types 1 from C on); the context
+ * tokens are cut into windows of W = max_len - |Q| - specials tokens, consecutive windows sharing
+ * doc_stride tokens (the tokenizers library's overflow rule: starts 0, W - s, 2 (W - s), ...,
+ * the last window ends at the context's end). Deviations, where HF would stop with an error: a
+ * question longer than (max_len - specials) / 2 tokens is cut to that, and a stride >= W is
+ * lowered to W - 1. Each window is one xa_task_example (a "feature") with its token offsets into
+ * the context (SentencePiece's byte spans, leading and trailing whitespace trimmed), its question
+ * index, and as training target the first answer's first and last token, or 0 (<s>) for both
+ * when the answer is not wholly inside the window or the question has none (HF's CLS rule; the
+ * walk to the answer's tokens stays inside the window's context, where HF's can run into </s>).
+ * tok NULL is the check mode (question and context one piece each). */
+
+/* Load a QA file into d (kind XA_TASK_KIND_QA; d->labels = {"start", "end"}); in->doc_stride as
+ * documented on xa_task_input. Errors: NOT_FOUND / IO; CONFIG naming "path:LINE" (JSON lines) or
+ * "path: data[i].paragraphs[j].qas[k]..." (SQuAD) with what was expected (missing or mistyped
+ * keys, empty question or context, an answer not at its answer_start, no questions); USAGE
+ * (max_len < 8, a negative stride); NOMEM. xa_task_data_load_input calls this for the QA kind. */
+xa_status xa_qa_data_load(xa_task_data *d, const xa_tok *tok, const char *path, const xa_task_input *in, int max_len);
+
+/* Free d's questions (xa_task_data_free calls it). */
+void xa_qa_data_free_questions(xa_task_data *d);
+
+/* Byte offset of code point `chars` in s[0..n), or -1 when s is shorter. */
+int64_t xa_qa_char_to_byte(const char *s, size_t n, int64_t chars);
+/* Code points in s[0..n) (the character offset of byte n). */
+int64_t xa_qa_byte_to_char(const char *s, size_t n);
+
 /* A padded batch of examples. */
 typedef struct xa_task_batch {
     int B, T;          /* rows (sequences: examples x choices), and the longest row's length */
@@ -221,7 +285,7 @@ typedef struct xa_task_batch {
     int32_t *types;    /* (cap_B, cap_T) as (B, T): token types (0 unless BERT pairs) */
     int32_t *lens;     /* (cap_B) */
     int32_t *labels;   /* classification, multiple choice (n_ex); tagging (cap_B, cap_T) as
-                          (B, T), pads ignored */
+                          (B, T), pads ignored; QA (n_ex, 2): start, end of each row */
     int32_t *index;    /* (cap_B) example indices, n_ex of them */
     int has_types;     /* some type is not 0 */
 } xa_task_batch;

@@ -858,7 +858,7 @@ xa_status xa_task_labels_read(xa_labels *l, const char *path) {
 
 xa_status xa_task_data_load(xa_task_data *d, const xa_tok *tok, const char *path, xa_task_kind kind,
                             xa_task_format fmt, int max_len, xa_labels *labels) {
-    xa_task_input in = {kind, fmt, NULL, NULL, 0, 0};
+    xa_task_input in = {kind, fmt, NULL, NULL, 0, 0, 0};
     return xa_task_data_load_input(d, tok, path, &in, max_len, labels);
 }
 
@@ -924,6 +924,12 @@ xa_status xa_task_data_load_input(xa_task_data *d, const xa_tok *tok, const char
     }
     const xa_task_kind kind = in->kind;
     xa_task_format fmt = in->format;
+    if (kind == XA_TASK_KIND_QA) { /* the labels are the two logits, start and end */
+        xa_status st = labels ? xa_qa_data_load(d, tok, path, in, max_len)
+                              : xa_error_set(XA_STATUS_USAGE, "xa_task_data_load", "labels", NULL, "NULL argument");
+        if (!st && labels->n == 0) *labels = d->labels;
+        return st;
+    }
     if (!path || !labels) {
         return xa_error_set(XA_STATUS_USAGE, "xa_task_data_load", "path and labels", NULL,
                             "NULL argument");
@@ -1099,6 +1105,7 @@ fail:
 
 void xa_task_data_free(xa_task_data *d) {
     if (!d) return;
+    xa_qa_data_free_questions(d);
     free(d->ex);
     free(d->pool);
     memset(d, 0, sizeof *d);
@@ -1271,7 +1278,10 @@ int xa_task_batcher_next(xa_task_batcher *bt, xa_task_batch *b) {
             }
             b->lens[row] = len;
         }
-        if (tagging) {
+        if (d->kind == XA_TASK_KIND_QA) {
+            b->labels[2 * r] = e->start;
+            b->labels[2 * r + 1] = e->end;
+        } else if (tagging) {
             int32_t *lab = b->labels + (size_t)r * T;
             memcpy(lab, e->tags, (size_t)e->len * sizeof *lab);
             for (int t = e->len; t < T; t++)

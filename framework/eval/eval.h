@@ -6,6 +6,8 @@
  *    one);
  *  - per-class reports (metrics.c counts them, report.c writes them): per class or entity type
  *    precision / recall / F1 / support and the confusion matrix, per language and setup;
+ *  - extractive question answering (squad.c): SQuAD v1.1 exact match and F1 with the official
+ *    answer normalization, and HF run_qa's postprocessing from start/end logits to answer text;
  *  - tables (table.c): a (row = language) x (column = setup) table of a metric with an optional
  *    spread (std over seeds), written as Markdown, JSON and CSV, and drawn as an SVG grouped bar
  *    chart that the project writes itself (no plotting library).
@@ -36,6 +38,45 @@ typedef struct xa_cls_metrics {
 /* gold, pred (n) label ids in [0, n_labels). */
 void xa_metrics_classification(xa_cls_metrics *out, const int32_t *gold, const int32_t *pred,
                                int64_t n, int n_labels);
+
+/* ---- extractive question answering (squad.c) ---------------------------------------------------
+ * Scoring is the official SQuAD v1.1 evaluate script's (evaluate-v1.1.py, which XQuAD uses for
+ * every language): normalize_answer = lower case, drop ASCII punctuation (string.punctuation),
+ * replace the words a / an / the (regex \b(a|an|the)\b) by a space, collapse whitespace; exact
+ * match = equal normalized strings; F1 = token F1 over the normalized whitespace tokens (bag
+ * intersection), 0 when no token is shared; each the maximum over the gold answers. MLQA's
+ * per-language variant (its Unicode punctuation, per-language articles, Chinese segmentation) is
+ * not implemented. Lower-casing, word characters (\w) and whitespace follow Python's str for the
+ * code points glibc's C.UTF-8 locale classifies as Python does; known differences: Python's
+ * multi-character lower-case mappings ("İ" -> "i̇") and the final-sigma rule ("Σ" -> "ς") become
+ * the single-character ones. A question without gold answers (SQuAD 2.0's is_impossible) is
+ * scored as evaluate-v2.0.py scores it against "" (a non-empty prediction scores 0). */
+
+/* normalize_answer(s[0..n)) into a malloc'ed NUL-terminated string (*out); NOMEM. */
+xa_status xa_squad_normalize(const char *s, size_t n, char **out);
+/* exact_match_score and f1_score of one prediction against one gold answer (NUL-terminated);
+ * both -1 when out of memory. */
+double xa_squad_exact(const char *pred, const char *gold);
+double xa_squad_f1(const char *pred, const char *gold);
+/* The maximum of each over golds[0..n_gold) (metric_max_over_ground_truths); n_gold 0: against
+ * "" with SQuAD 2.0's rule. Errors: NOMEM. */
+xa_status xa_squad_score(double *em, double *f1, const char *pred, const char *const *golds, int n_gold);
+
+/* HF postprocess_qa_predictions (SQuAD v1: no null answer): over the windows of one question,
+ * the n_best highest start and end logits of each window (ties: the lower position first) form
+ * candidate spans; a span counts when both ends are context tokens of that window, end >= start
+ * and end - start + 1 <= max_answer_length; the best has the highest start + end logit (the
+ * first seen on a tie, windows in order). */
+typedef struct xa_qa_window {
+    const float *logits;    /* (len, 2) start and end logits of each token */
+    const int32_t *offsets; /* (len, 2) byte span of each token in the context, -1 outside it */
+    int len;
+} xa_qa_window;
+/* *begin, *end: the best span's bytes [begin, end) in the context and *score its logit sum;
+ * returns 1, or 0 when no span counts (HF then answers the text "empty"). n_best >= 1,
+ * max_answer_length >= 1. */
+int xa_qa_best_span(const xa_qa_window *w, int n_windows, int n_best, int max_answer_length, int32_t *begin,
+                    int32_t *end, double *score);
 
 /* ---- tagging (BIO spans) ------------------------------------------------------------------------ */
 

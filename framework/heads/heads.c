@@ -1,8 +1,11 @@
-/* heads: sequence classification (XLM-R style), token classification and multiple choice,
- * forward, loss and backward (see heads.h for the formulas). Multiple choice is the classification
+/* heads: sequence classification (XLM-R style), token classification, multiple choice and
+ * extractive question answering, forward, loss and backward (see heads.h for the formulas). Multiple choice is the classification
  * body with one output per row; its (R, 1) scores are the (R / K, K) logits of the cross-entropy,
- * in the same memory, so the loss and its gradient need no copy. Not implemented: pooler-based
- * BERT classification (use_pooler), question answering. */
+ * in the same memory, so the loss and its gradient need no copy. Question answering is the tagging
+ * body with two outputs per token; its two cross-entropies run over positions (a row's tokens),
+ * in double, and leave their gradient in the logits as the other kinds do. Not implemented:
+ * pooler-based BERT classification (use_pooler), a question-answering head of more than one
+ * layer. */
 #include "heads/heads.h"
 
 #include <math.h>
@@ -12,13 +15,18 @@
 xa_status xa_head_init(xa_head *head, xa_head_kind kind, int C, int K, float p_drop, int max_batch,
                        int max_T, int trainable) {
     memset(head, 0, sizeof *head);
-    if (kind != XA_HEAD_CLASSIFICATION && kind != XA_HEAD_TAGGING && kind != XA_HEAD_MULTIPLE_CHOICE) {
+    if (kind != XA_HEAD_CLASSIFICATION && kind != XA_HEAD_TAGGING && kind != XA_HEAD_MULTIPLE_CHOICE &&
+        kind != XA_HEAD_QUESTION_ANSWERING) {
         return xa_error_set(XA_STATUS_USAGE, "xa_head_init", "a xa_head_kind", NULL, "unknown kind %d", (int)kind);
     }
     if (C < 1 || K < 1 || max_batch < 1 || max_T < 1 || !(p_drop >= 0.0f && p_drop < 1.0f)) {
         return xa_error_set(XA_STATUS_USAGE, "xa_head_init", "C, K, batch, T >= 1 and dropout in [0, 1)",
                             NULL, "C %d, K %d, batch %d, T %d, dropout %g", C, K, max_batch, max_T,
                             (double)p_drop);
+    }
+    if (kind == XA_HEAD_QUESTION_ANSWERING && K != 2) {
+        return xa_error_set(XA_STATUS_USAGE, "xa_head_init", "K = 2 (start, end) for question answering", NULL,
+                            "K is %d", K);
     }
     if ((int64_t)max_batch * max_T > XA_MAX_BATCH_TOKENS) { /* R = max_batch * max_T rows is int */
         return xa_error_set(XA_STATUS_USAGE, "xa_head_init", "at most 16777216 tokens a batch",
@@ -92,7 +100,7 @@ void xa_head_init_weights(xa_head *head, xa_rng *rng, float std) {
 }
 
 int xa_head_module_index(const xa_head *head, int i) {
-    if (head->kind == XA_HEAD_TAGGING) return 1;
+    if (head->kind == XA_HEAD_TAGGING || head->kind == XA_HEAD_QUESTION_ANSWERING) return 1; /* Dropout, Linear */
     return i <= XA_HEAD_B1 ? 1 : 4; /* classification and multiple choice: modules 1 and 4 */
 }
 
@@ -140,8 +148,65 @@ static void dropout(float *x, uint8_t *keep, size_t n, float p, int train, xa_rn
     xa_dropout_forward(x, x, keep, n, p);
 }
 
+/* One row's cross-entropy over its n positions, logit z[t * 2] (stride 2: start or end), target y;
+ * writes scale * (softmax - onehot) into g[t * 2] (g may be z). Returns the unscaled loss. */
+static double position_ce(float *g, const float *z, int n, int y, double scale) {
+    const double zy = z[2 * y];
+    double mx = z[0];
+    for (int t = 1; t < n; t++)
+        if (z[2 * t] > mx) mx = z[2 * t];
+    double sum = 0;
+    for (int t = 0; t < n; t++) sum += exp((double)z[2 * t] - mx);
+    const double lse = mx + log(sum);
+    for (int t = 0; t < n; t++) g[2 * t] = (float)(scale * (exp((double)z[2 * t] - lse) - (t == y)));
+    return lse - zy;
+}
+
+float xa_head_forward_qa(xa_head *head, const float *hidden, const int32_t *labels, const int32_t *lens, int B,
+                         int T, float *logits_out, int train, xa_rng *rng) {
+    XA_ASSERT(head->kind == XA_HEAD_QUESTION_ANSWERING);
+    const int C = head->C, r = B * T;
+    XA_ASSERT(r >= 1 && r <= head->R);
+    head->r = r;
+    head->B = B;
+    head->T = T;
+    head->train = train;
+    const size_t RC = (size_t)r * C;
+    memcpy(head->x, hidden, RC * sizeof(float));
+    dropout(head->x, head->keep1, RC, head->p_drop, train, rng);
+    xa_linear_forward(head->logits, head->x, head->t[XA_HEAD_W1], head->t[XA_HEAD_B1], r, C, 2);
+    if (logits_out) memcpy(logits_out, head->logits, (size_t)r * 2 * sizeof(float));
+    if (!labels) return 0.0f;
+    /* counted rows per side: a position outside the row is ignored (HF's clamp to ignored_index) */
+    int n_cnt[2] = {0, 0};
+    for (int b = 0; b < B; b++) {
+        const int n = lens ? lens[b] : T;
+        for (int k = 0; k < 2; k++) n_cnt[k] += labels[2 * b + k] >= 0 && labels[2 * b + k] < n;
+    }
+    double loss = 0;
+    float *g = head->logits; /* the gradient replaces the logits, row by row */
+    for (int b = 0; b < B; b++) {
+        const int n = lens ? lens[b] : T;
+        XA_ASSERT(n >= 1 && n <= T);
+        float *row = g + (size_t)b * T * 2;
+        for (int k = 0; k < 2; k++) {
+            const int y = labels[2 * b + k];
+            if (y >= 0 && y < n) {
+                const double scale = 0.5 / (double)n_cnt[k];
+                loss += scale * position_ce(row + k, row + k, n, y, scale);
+            } else {
+                for (int t = 0; t < n; t++) row[2 * t + k] = 0.0f;
+            }
+        }
+        for (int t = 2 * n; t < 2 * T; t++) row[t] = 0.0f; /* pads: outside the softmax */
+    }
+    return (float)loss;
+}
+
 float xa_head_forward(xa_head *head, const float *hidden, const int32_t *labels, int B, int T,
                       float *logits_out, int train, xa_rng *rng) {
+    if (head->kind == XA_HEAD_QUESTION_ANSWERING)
+        return xa_head_forward_qa(head, hidden, labels, NULL, B, T, logits_out, train, rng);
     const int C = head->C, mc = head->kind == XA_HEAD_MULTIPLE_CHOICE;
     const int K = mc ? 1 : head->K; /* outputs per row */
     int r = head->kind == XA_HEAD_TAGGING ? B * T : B;
@@ -188,7 +253,7 @@ void xa_head_backward(xa_head *head, float *dhidden, float scale) {
     if (scale != 1.0f) xa_scale(dlogits, scale, (size_t)r * K);
     float *dx = head->d1;
     memset(dx, 0, RC * sizeof(float));
-    if (head->kind != XA_HEAD_TAGGING) {
+    if (head->kind != XA_HEAD_TAGGING && head->kind != XA_HEAD_QUESTION_ANSWERING) {
         float *dpooled = head->d2;
         memset(dpooled, 0, RC * sizeof(float));
         xa_linear_backward(dpooled, g ? head->g[XA_HEAD_W2] : NULL, g ? head->g[XA_HEAD_B2] : NULL,
@@ -206,7 +271,7 @@ void xa_head_backward(xa_head *head, float *dhidden, float scale) {
     }
     if (!dhidden) return;
     if (head->train && head->p_drop > 0.0f) xa_dropout_forward(dx, dx, head->keep1, RC, head->p_drop);
-    if (head->kind != XA_HEAD_TAGGING) {
+    if (head->kind != XA_HEAD_TAGGING && head->kind != XA_HEAD_QUESTION_ANSWERING) {
         for (int b = 0; b < B; b++) xa_axpy(dhidden + (size_t)b * T * C, dx + (size_t)b * C, 1.0f, (size_t)C);
     } else {
         xa_axpy(dhidden, dx, 1.0f, RC);

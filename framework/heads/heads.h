@@ -9,6 +9,13 @@
  *    with one output, s = Dropout(tanh(Dropout(h[:, 0]) W1^T + b1)) w2^T + b2, and the scores are
  *    viewed as logits (G, N) (AdapterHub MultipleChoiceHead: logits.view(-1, num_choices)); the
  *    loss is the cross-entropy over the N choices with the right choice's index as label.
+ *  - extractive question answering (AdapterHub "question_answering", layers 1, num_labels 2):
+ *    logits = Dropout(h) W^T + b per token, (B, T, 2) split into start (B, T) and end (B, T)
+ *    logits (QuestionAnsweringHead); labels (B, 2) are each row's start and end token; the loss is
+ *    (CE(start) + CE(end)) / 2, each a mean over the rows whose position is inside the row, the
+ *    softmax over the row's own positions t < lens[b] (xa_head_forward_qa; HF pads every
+ *    sequence to max_seq_length and its softmax runs over the pads too: with lens NULL, or with
+ *    unpadded rows, the two agree).
  * Loss: mean cross-entropy over counted rows (torch F.cross_entropy, ignore_index -100); with
  * class weights (xa_head_set_class_weights) torch's weighted mean sum w[y] loss / sum w[y].
  * One parameter group per head; frozen heads hold no gradient memory. */
@@ -29,6 +36,7 @@ typedef enum xa_head_kind {
     XA_HEAD_CLASSIFICATION = 0, /* one label per sequence, from the first token (<s>) */
     XA_HEAD_TAGGING,            /* one label per token */
     XA_HEAD_MULTIPLE_CHOICE,    /* one score per sequence from <s>, softmax over K = N choices */
+    XA_HEAD_QUESTION_ANSWERING, /* start and end logits per token (K = 2), softmax over positions */
 } xa_head_kind;
 
 enum { XA_HEAD_W1 = 0, XA_HEAD_B1, XA_HEAD_W2, XA_HEAD_B2, XA_HEAD_N_TENSORS };
@@ -40,11 +48,12 @@ typedef struct xa_head {
     float *params, *grads;         /* owned; grads NULL when frozen */
     float *t[XA_HEAD_N_TENSORS];   /* classification: W1 (C, C), b1 (C), W2 (K, C), b2 (K);
                                       tagging: W1 (K, C), b1 (K), W2 = b2 = NULL;
-                                      multiple choice: W1 (C, C), b1 (C), W2 (1, C), b2 (1) */
+                                      multiple choice: W1 (C, C), b1 (C), W2 (1, C), b2 (1);
+                                      question answering: W1 (2, C), b1 (2), W2 = b2 = NULL */
     float *g[XA_HEAD_N_TENSORS];
     size_t numel[XA_HEAD_N_TENSORS];
     size_t n_params;
-    /* activations for at most R rows (classification: B sequences; tagging: B*T tokens) */
+    /* activations for at most R rows (classification: B sequences; tagging, QA: B*T tokens) */
     xa_arena arena;
     int R, r, B, T;                /* capacity, rows, batch of the last forward */
     float *x;                      /* (R, C) head input after dropout */
@@ -59,7 +68,7 @@ typedef struct xa_head {
     float *class_w;                /* (K) owned loss weight per label, or NULL: unweighted */
 } xa_head;
 
-/* kind, hidden size C, K labels (multiple choice: K choices), dropout p, at most max_batch
+/* kind, hidden size C, K labels (multiple choice: K choices; question answering: K = 2), dropout p, at most max_batch
  * sequences (multiple choice: rows, examples x K) of max_T tokens. */
 xa_status xa_head_init(xa_head *head, xa_head_kind kind, int C, int K, float p_drop, int max_batch,
                        int max_T, int trainable);
@@ -84,6 +93,13 @@ int xa_class_weights_balanced(float *w, const int32_t *labels, size_t n, int K);
  * applies dropout with rng. Returns the mean loss (0 without labels or counted rows). */
 float xa_head_forward(xa_head *head, const float *hidden, const int32_t *labels, int B, int T,
                       float *logits_out, int train, xa_rng *rng);
+/* Question answering (XA_HEAD_QUESTION_ANSWERING): forward on hidden (B, T, C); labels (B, 2) the
+ * start and end token of each row (a position outside [0, lens[b]) is not counted, as HF ignores
+ * clamped positions), or NULL (no loss); lens (B) each row's tokens (the softmax runs over them),
+ * NULL: all T. logits_out (B, T, 2) or NULL. Returns (CE(start) + CE(end)) / 2 (0 without labels
+ * or counted rows). xa_head_forward on a QA head is this with lens NULL. */
+float xa_head_forward_qa(xa_head *head, const float *hidden, const int32_t *labels, const int32_t *lens, int B,
+                         int T, float *logits_out, int train, xa_rng *rng);
 /* Backward of the last forward with labels (loss scaled by `scale`): adds into the head's gradients
  * (if trainable) and into dhidden (B, T, C) (NULL: not needed). */
 void xa_head_backward(xa_head *head, float *dhidden, float scale);

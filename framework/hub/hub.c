@@ -676,9 +676,12 @@ xa_status xa_hub_save_head(const char *dir, const xa_head *h, const char *name,
     }
     xa_head_file_config *fc = calloc(1, sizeof *fc);
     if (!fc) return xa_error_set(XA_STATUS_NOMEM, dir, NULL, NULL, "out of memory");
-    int cls = h->kind != XA_HEAD_TAGGING;
+    int cls = h->kind != XA_HEAD_TAGGING && h->kind != XA_HEAD_QUESTION_ANSWERING; /* two layers */
     snprintf(fc->head_type, sizeof fc->head_type, "%s",
-             h->kind == XA_HEAD_MULTIPLE_CHOICE ? "multiple_choice" : cls ? "classification" : "tagging");
+             h->kind == XA_HEAD_MULTIPLE_CHOICE      ? "multiple_choice"
+             : h->kind == XA_HEAD_QUESTION_ANSWERING ? "question_answering"
+             : cls                                   ? "classification"
+                                                     : "tagging");
     fc->num_labels = h->K;
     fc->layers = cls ? 2 : 1;
     snprintf(fc->activation_function, sizeof fc->activation_function, "tanh");
@@ -739,12 +742,18 @@ xa_status xa_hub_load_head(const char *dir, xa_head *head, int max_batch, int ma
             snprintf(name, sizeof name, "%.*s", (int)(p - (t + 6)), t + 6);
         }
     }
-    const xa_head_kind kind = !strcmp(fc->head_type, "classification")    ? XA_HEAD_CLASSIFICATION
-                              : !strcmp(fc->head_type, "multiple_choice") ? XA_HEAD_MULTIPLE_CHOICE
-                                                                           : XA_HEAD_TAGGING;
+    const xa_head_kind kind = !strcmp(fc->head_type, "classification")       ? XA_HEAD_CLASSIFICATION
+                              : !strcmp(fc->head_type, "multiple_choice")    ? XA_HEAD_MULTIPLE_CHOICE
+                              : !strcmp(fc->head_type, "question_answering") ? XA_HEAD_QUESTION_ANSWERING
+                                                                              : XA_HEAD_TAGGING;
     if (kind == XA_HEAD_MULTIPLE_CHOICE && fc->n_labels == 0) { /* AdapterHub's default id2label None */
         fc->n_labels = (int)fc->num_labels;
         for (int i = 0; i < fc->n_labels; i++) snprintf(fc->labels[i], sizeof fc->labels[i], "%d", i);
+    }
+    if (kind == XA_HEAD_QUESTION_ANSWERING && fc->n_labels == 0) { /* label2id None: the two logits */
+        fc->n_labels = 2;
+        snprintf(fc->labels[0], sizeof fc->labels[0], "start");
+        snprintf(fc->labels[1], sizeof fc->labels[1], "end");
     }
     int64_t C = fc->hidden_size;
     if (C <= 0) { /* no hidden_size in the file: the first dense layer's input width */

@@ -261,13 +261,15 @@ xa_status xa_fusion_config_write(const xa_fusion_file_config *cfg, const char *p
  * "activation_function", "label2id", "use_pooler"*, "bias"*, "dropout_prob"?}, "hidden_size",
  * "model_class", "model_name", "model_type", "name", "version"}. xadapt knows the head types
  * "classification" (layers 2, tanh), "tagging" (layers 1) and "multiple_choice" (layers 2, tanh;
- * "num_choices" instead of "num_labels", no "bias", as MultipleChoiceHead.__init__ takes them);
- * others are UNSUPPORTED.
+ * "num_choices" instead of "num_labels", no "bias", as MultipleChoiceHead.__init__ takes them)
+ * and "question_answering" (layers 1, num_labels 2: start and end logits; no "use_pooler" or
+ * "bias", as QuestionAnsweringHead.__init__ takes them); others are UNSUPPORTED.
  * * written for classification heads only (AdapterHub's TaggingHead takes neither keyword);
  *   read, and checked, for both. */
 #define XA_HEAD_MAX_LABELS 256
 typedef struct xa_head_file_config {
-    char head_type[32];         /* "classification", "tagging" or "multiple_choice" */
+    char head_type[32];         /* "classification", "tagging", "multiple_choice" or
+                                   "question_answering" */
     int64_t num_labels;         /* multiple_choice: num_choices */
     int64_t layers;
     char activation_function[32]; /* "tanh" for classification; "" = null */

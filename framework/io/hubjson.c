@@ -267,13 +267,20 @@ static xa_status head_validate(const xa_head_file_config *c, const char *file) {
     char where[XA_ERROR_FIELD];
     int mc = strcmp(c->head_type, "multiple_choice") == 0;
     int cls = strcmp(c->head_type, "classification") == 0 || mc; /* the same two layers */
-    int tag = strcmp(c->head_type, "tagging") == 0;
+    int qa = strcmp(c->head_type, "question_answering") == 0;
+    int tag = strcmp(c->head_type, "tagging") == 0 || qa;        /* one layer */
     if (!cls && !tag) {
         return xa_error_set(XA_STATUS_UNSUPPORTED,
                             xa_io_json_kwhere(where, sizeof where, file, "config.", "head_type"),
-                            "\"classification\", \"tagging\" or \"multiple_choice\"",
-                            "heads/ implements these three head types",
+                            "\"classification\", \"tagging\", \"multiple_choice\" or \"question_answering\"",
+                            "heads/ implements these four head types",
                             "head_type '%s' is not supported", c->head_type);
+    }
+    if (qa && c->num_labels != 2) {
+        return xa_error_set(XA_STATUS_UNSUPPORTED,
+                            xa_io_json_kwhere(where, sizeof where, file, "config.", "num_labels"),
+                            "2 (start and end logits) for a question-answering head", NULL, "num_labels is %lld",
+                            (long long)c->num_labels);
     }
     if (c->num_labels < 1 || c->num_labels > XA_HEAD_MAX_LABELS) {
         return xa_error_set(XA_STATUS_CONFIG,
@@ -284,7 +291,8 @@ static xa_status head_validate(const xa_head_file_config *c, const char *file) {
     if (c->layers != (cls ? 2 : 1)) {
         return xa_error_set(XA_STATUS_UNSUPPORTED,
                             xa_io_json_kwhere(where, sizeof where, file, "config.", "layers"),
-                            mc ? "2 for a multiple-choice head" : cls ? "2 for a classification head" : "1 for a tagging head", NULL,
+                            mc ? "2 for a multiple-choice head" : cls ? "2 for a classification head"
+                            : qa ? "1 for a question-answering head" : "1 for a tagging head", NULL,
                             "layers is %lld", (long long)c->layers);
     }
     if (cls && strcmp(c->activation_function, "tanh") != 0) {

@@ -307,8 +307,12 @@ xa_status xa_plan_provenance(const xa_plan *pl, int i, int with_run, char **out)
     case XA_ART_FUSION:
     case XA_ART_FINETUNE:
         {
-            static const char *const types[] = {"classification", "tagging", "pair_classification", "multiple_choice"};
+            static const char *const types[] = {"classification", "tagging", "pair_classification", "multiple_choice",
+                                                "question_answering"};
             sb_printf(&b, "task: %s\ntype: %s\n", r->task_name, types[r->task_type]);
+            /* QA: the windows the training data is cut into (the scoring keys only change eval) */
+            if (r->task_type == XA_TASK_QUESTION_ANSWERING && r->qa_doc_stride)
+                sb_printf(&b, "doc_stride: %d\n", r->qa_doc_stride);
             /* only when set: the provenance of older recipes stays as it was */
             const xa_cfg_task_fields *tf = &r->task_fields;
             const char *const fk[] = {"text", "text_pair", "label", "tokens", "tags", "premise", "question"};
@@ -776,7 +780,11 @@ void xa_recipe_input_init(xa_recipe_input *ri, const xa_recipe *r) {
     ri->kind = r->task_type == XA_TASK_TAGGING               ? XA_TASK_KIND_TAGGING
                : r->task_type == XA_TASK_PAIR_CLASSIFICATION ? XA_TASK_KIND_PAIR
                : r->task_type == XA_TASK_MULTIPLE_CHOICE     ? XA_TASK_KIND_CHOICE
+               : r->task_type == XA_TASK_QUESTION_ANSWERING  ? XA_TASK_KIND_QA
                                                              : XA_TASK_KIND_CLASSIFICATION;
+    ri->doc_stride = r->qa_doc_stride;
+    ri->max_answer_length = r->qa_max_answer_length;
+    ri->n_best_size = r->qa_n_best_size;
     const xa_cfg_task_fields *tf = &r->task_fields;
     xa_task_fields *f = &ri->fields;
     f->text = tf->text;
@@ -798,7 +806,8 @@ static xa_status parse_task(const xa_recipe *r, const char *path, xa_labels *lab
     xa_task_data d;
     xa_recipe_input ri;
     xa_recipe_input_init(&ri, r);
-    const xa_task_input in = {ri.kind, XA_TASK_FORMAT_AUTO, &ri.fields, ri.n_names ? ri.names : NULL, ri.n_names, 0};
+    const xa_task_input in = {ri.kind, XA_TASK_FORMAT_AUTO, &ri.fields, ri.n_names ? ri.names : NULL, ri.n_names, 0,
+                              ri.doc_stride};
     xa_status st = xa_task_data_load_input(&d, NULL, path, &in, 1 << 20, labels);
     xa_task_data_free(&d);
     return st;

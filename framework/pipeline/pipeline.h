@@ -181,6 +181,7 @@ typedef struct xa_recipe_input {
     const char *choices[XA_TASK_MAX_CHOICES];
     const char *names[XA_MAX_LABELS];
     int n_names;
+    int doc_stride, max_answer_length, n_best_size; /* question answering (data.task); 0: defaults */
 } xa_recipe_input;
 void xa_recipe_input_init(xa_recipe_input *ri, const xa_recipe *r);
 

@@ -335,7 +335,8 @@ static xa_status phase_task(FILE *out, const xa_recipe *r, const xa_cfg_phase *p
         xa_task_spec spec = {frozen, 1, r->task_name, &cfg, NULL, NULL, 0, NULL, setup,
                              r->task_type == XA_TASK_TAGGING, r->task_name, NULL, r->task_train,
                              r->task_dev[0] ? r->task_dev : NULL, 0, ri.kind, &ri.fields,
-                             ri.n_names ? ri.names : NULL, ri.n_names};
+                             ri.n_names ? ri.names : NULL, ri.n_names,
+                             ri.doc_stride, ri.max_answer_length, ri.n_best_size};
         xa_phase_opts o = phase_opts(p, seed, art_resume(pl, ia));
         xa_phase_result res;
         if (ia >= 0 && !art_skip(out, pl, ia, what)) {
@@ -416,7 +417,8 @@ static xa_status phase_fusion(FILE *out, const xa_recipe *r, const xa_cfg_phase 
         snprintf(setup + len, sizeof setup - (size_t)len, "), %s)", r->task_name);
         xa_task_spec spec = {dir_ptrs, n, NULL, NULL, tad, langs, n, &fc, setup, r->task_type == XA_TASK_TAGGING,
                              r->task_name, thead, r->task_train, r->task_dev[0] ? r->task_dev : NULL, 0, ri.kind,
-                             &ri.fields, ri.n_names ? ri.names : NULL, ri.n_names};
+                             &ri.fields, ri.n_names ? ri.names : NULL, ri.n_names,
+                             ri.doc_stride, ri.max_answer_length, ri.n_best_size};
         xa_phase_opts o = phase_opts(p, seed, art_resume(pl, ia));
         fprintf(out, "fusion %s seed %" PRIu64 ": %s\n", r->task_name, seed, setup);
         fflush(out);
@@ -445,7 +447,8 @@ static xa_status phase_finetune(FILE *out, const xa_recipe *r, const xa_cfg_phas
         if ((st = xa_plan_begin(pl, ia))) break;
         xa_task_spec spec = {NULL, 0, NULL, NULL, NULL, NULL, 0, NULL, NULL, r->task_type == XA_TASK_TAGGING,
                              r->task_name, NULL, r->task_train, r->task_dev[0] ? r->task_dev : NULL, 1, ri.kind,
-                             &ri.fields, ri.n_names ? ri.names : NULL, ri.n_names};
+                             &ri.fields, ri.n_names ? ri.names : NULL, ri.n_names,
+                             ri.doc_stride, ri.max_answer_length, ri.n_best_size};
         xa_phase_opts o = phase_opts(p, seed, art_resume(pl, ia));
         fprintf(out, "%s: the whole encoder + head on %s (no adapters)%s\n", what, r->task_train,
                 o.resume ? "" : " (--force: from scratch)");
@@ -908,6 +911,8 @@ static uint64_t task_cell_id(const xa_recipe *r, const xa_cfg_phase *p, const ch
     if (e->base[0]) h = xa_cell_dir(h, e->base); /* full_ft (absent otherwise: older cells keep their ids) */
     h = xa_cell_file(h, test);
     h = xa_cell_int(xa_cell_int(h, p->batch_size), p->seq_len);
+    if (r->task_type == XA_TASK_QUESTION_ANSWERING) /* the windows and the span rules change the scores */
+        h = xa_cell_int(xa_cell_int(xa_cell_int(h, r->qa_doc_stride), r->qa_max_answer_length), r->qa_n_best_size);
     return xa_pipeline_precision(p) == XA_PRECISION_BF16 ? xa_cell_str(h, "bf16") : h; /* as lang_cell_id */
 }
 
@@ -932,21 +937,26 @@ static xa_status eval_task_cell(FILE *raw, cell_book *cb, report_book *rb, const
     const int reused = prev && book_reuse(cb, id, v, 7);
     xa_status st = XA_STATUS_OK;
     if (reused) {
-        *m = (xa_eval_metrics){(int64_t)v[0], v[1], v[2], v[3], v[4], v[5], v[6], NAN};
+        /* slot 1 holds accuracy, or exact match for question answering (the cell keeps 7 values) */
+        const int qa = r->task_type == XA_TASK_QUESTION_ANSWERING;
+        *m = (xa_eval_metrics){(int64_t)v[0], qa ? NAN : v[1], v[2], v[3], v[4], v[5], v[6], NAN, qa ? v[1] : NAN};
         st = xa_report_set_add(&rb->now, cell, row, setup, setup_label(setup), seed, &prev->rep);
         if (st) return st;
     } else {
         xa_class_report rep;
         xa_recipe_input ri;
         xa_recipe_input_init(&ri, r);
-        const xa_eval_input ein = {ri.kind, &ri.fields, ri.n_names ? ri.names : NULL, ri.n_names};
+        const xa_eval_input ein = {ri.kind, &ri.fields, ri.n_names ? ri.names : NULL, ri.n_names,
+                             ri.doc_stride, ri.max_answer_length, ri.n_best_size};
         st = xa_eval_setup_input(e->base[0] ? e->base : r->base, r->tokenizer, e->adapters, e->drop_last, e->n,
                                  e->fusion[0] ? e->fusion : NULL, e->setup[0] ? e->setup : NULL, e->head, test,
                                  p->batch_size, p->seq_len, &ein, m, &rep);
         if (!st) st = xa_report_set_add(&rb->now, cell, row, setup, setup_label(setup), seed, &rep);
         xa_class_report_free(&rep);
         if (st) return st;
-        const double w[7] = {(double)m->n, m->accuracy, m->macro_f1, m->precision, m->recall, m->f1, m->primary};
+        const int qa = r->task_type == XA_TASK_QUESTION_ANSWERING;
+        const double w[7] = {(double)m->n, qa ? m->exact_match : m->accuracy, m->macro_f1, m->precision, m->recall, m->f1,
+                             m->primary};
         memcpy(v, w, sizeof v);
         fprintf(stderr, "eval: %-6s %-12s seed %" PRIu64 ": %.4f (%s)\n", lang, setup, seed, m->primary,
                 e->setup[0] ? e->setup : e->base);
@@ -960,10 +970,15 @@ static xa_status eval_task_cell(FILE *raw, cell_book *cb, report_book *rb, const
     if (e->base[0]) used[n_used++] = e->base;
     char inputs[17];
     xa_pipeline_inputs_id(used, n_used, inputs);
-    fprintf(raw, "{\"language\": \"%s\", \"setup\": \"%s\", \"seed\": %" PRIu64 ", \"n\": %" PRId64
-                 ", \"accuracy\": %.6f, \"macro_f1\": %.6f, \"precision\": %.6f, \"recall\": %.6f, "
-                 "\"f1\": %.6f, \"inputs\": \"%s\", \"cell\": \"%s\"}\n",
-            lang, setup, seed, m->n, m->accuracy, m->macro_f1, m->precision, m->recall, m->f1, inputs, cell);
+    if (r->task_type == XA_TASK_QUESTION_ANSWERING) /* SQuAD's two scores, as fractions */
+        fprintf(raw, "{\"language\": \"%s\", \"setup\": \"%s\", \"seed\": %" PRIu64 ", \"n\": %" PRId64
+                     ", \"exact_match\": %.6f, \"f1\": %.6f, \"inputs\": \"%s\", \"cell\": \"%s\"}\n",
+                lang, setup, seed, m->n, m->exact_match, m->f1, inputs, cell);
+    else
+        fprintf(raw, "{\"language\": \"%s\", \"setup\": \"%s\", \"seed\": %" PRIu64 ", \"n\": %" PRId64
+                     ", \"accuracy\": %.6f, \"macro_f1\": %.6f, \"precision\": %.6f, \"recall\": %.6f, "
+                     "\"f1\": %.6f, \"inputs\": \"%s\", \"cell\": \"%s\"}\n",
+                lang, setup, seed, m->n, m->accuracy, m->macro_f1, m->precision, m->recall, m->f1, inputs, cell);
     fflush(raw);
     return XA_STATUS_OK;
 }
@@ -1078,17 +1093,18 @@ static xa_status phase_eval(FILE *out, const xa_recipe *r, const xa_cfg_phase *p
         xa_report_set_free(&rb.old);
         return st ? st : xa_error_set(XA_STATUS_IO, path, NULL, NULL, "cannot write");
     }
-    const int tagging = r->task_type == XA_TASK_TAGGING;
+    const int tagging = r->task_type == XA_TASK_TAGGING, qa = r->task_type == XA_TASK_QUESTION_ANSWERING;
     xa_table tab;
     char title[256];
     snprintf(title, sizeof title, "%s: %s, zero-shot from %s (%d seed%s)", r->task_name,
-             tagging ? "span F1" : "accuracy", r->source, r->n_seeds, r->n_seeds > 1 ? "s" : "");
-    xa_table_init(&tab, title, tagging ? "span_f1" : "accuracy");
+             tagging ? "span F1" : qa ? "F1 (SQuAD)" : "accuracy", r->source, r->n_seeds, r->n_seeds > 1 ? "s" : "");
+    xa_table_init(&tab, title, tagging ? "span_f1" : qa ? "f1" : "accuracy");
     tab.n_seeds = r->n_seeds;
-    static xa_table tab_f1; /* classification: macro-F1 beside accuracy (classes are unbalanced) */
-    snprintf(title, sizeof title, "%s: macro-F1, zero-shot from %s (%d seed%s)", r->task_name, r->source,
-             r->n_seeds, r->n_seeds > 1 ? "s" : "");
-    xa_table_init(&tab_f1, title, "macro_f1");
+    /* classification: macro-F1 beside accuracy (classes are unbalanced); QA: exact match beside F1 */
+    static xa_table tab_f1;
+    snprintf(title, sizeof title, "%s: %s, zero-shot from %s (%d seed%s)", r->task_name,
+             qa ? "exact match (SQuAD)" : "macro-F1", r->source, r->n_seeds, r->n_seeds > 1 ? "s" : "");
+    xa_table_init(&tab_f1, title, qa ? "exact_match" : "macro_f1");
     tab_f1.n_seeds = r->n_seeds;
     static xa_seed_sums ss[3], ss_f1[3]; /* every target, the seen ones, the unseen ones */
     memset(ss, 0, sizeof ss);
@@ -1135,14 +1151,15 @@ static xa_status phase_eval(FILE *out, const xa_recipe *r, const xa_cfg_phase *p
                 xa_eval_metrics m;
                 st = eval_task_cell(raw, &cb, &rb, r, p, rows[i], rowname, p->setups[s], r->seeds[k], &e, test, &m);
                 if (st) break;
-                vals_f1[nv] = m.macro_f1;
+                const double second = qa ? m.exact_match : m.macro_f1;
+                vals_f1[nv] = second;
                 vals[nv++] = m.primary;
                 if (i > 0) { /* target rows: all, and their group */
                     int g = is_unseen(r, rows[i]) ? 2 : 1;
                     xa_seed_sums_add(&ss[0], s, k, m.primary);
-                    xa_seed_sums_add(&ss_f1[0], s, k, m.macro_f1);
+                    xa_seed_sums_add(&ss_f1[0], s, k, second);
                     xa_seed_sums_add(&ss[g], s, k, m.primary);
-                    xa_seed_sums_add(&ss_f1[g], s, k, m.macro_f1);
+                    xa_seed_sums_add(&ss_f1[g], s, k, second);
                 }
             }
             set_cell(&tab, row, s, vals, nv);
@@ -1161,13 +1178,13 @@ static xa_status phase_eval(FILE *out, const xa_recipe *r, const xa_cfg_phase *p
     st = write_table(out, &tab, edir, fin, "results");
     if (!st && !tagging) {
         add_target_mean(&tab_f1, r, 1, ss_f1, r->n_seeds);
-        st = write_table(out, &tab_f1, edir, fin, "results_macro_f1");
+        st = write_table(out, &tab_f1, edir, fin, qa ? "results_exact_match" : "results_macro_f1");
     }
     if (!st) st = append_runs(edir, fin, pl);
     /* the per-class report and confusion matrices; MAD-X and Stack(src) in detail */
     static const char *const detail[] = {"madx", "src_stack", NULL};
     if (!st) st = xa_report_set_write(&rb.now, edir, r->task_name, detail);
-    if (!st)
+    if (!st && !qa)
         fprintf(out, "per-class report: %s/per_class.{md,json,csv,jsonl}%s\n", fin,
                 tagging ? "" : ", confusion.csv, confusion_<setup>.svg");
     xa_report_set_free(&rb.now);

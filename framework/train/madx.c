@@ -59,15 +59,22 @@ static const xa_best_metric g_best_metrics[] = {
     {"accuracy", 1u, 1, offsetof(xa_eval_metrics, accuracy)},
     {"macro_f1", 1u, 1, offsetof(xa_eval_metrics, macro_f1)},
     {"span_f1", 2u, 1, offsetof(xa_eval_metrics, f1)},
-    {"loss", 3u, 0, offsetof(xa_eval_metrics, loss)},
+    {"f1", 4u, 1, offsetof(xa_eval_metrics, f1)},
+    {"exact_match", 4u, 1, offsetof(xa_eval_metrics, exact_match)},
+    {"loss", 7u, 0, offsetof(xa_eval_metrics, loss)},
 };
 
-const xa_best_metric *xa_best_metric_find(const char *name, int tagging) {
-    if (!name || !name[0]) name = tagging ? "span_f1" : "accuracy";
+const xa_best_metric *xa_best_metric_find(const char *name, int task_type) {
+    if (!name || !name[0]) name = task_type == XA_BEST_FOR_TAGGING ? "span_f1" : task_type == XA_BEST_FOR_QA ? "f1" : "accuracy";
     for (size_t i = 0; i < sizeof g_best_metrics / sizeof *g_best_metrics; i++)
-        if (!strcmp(g_best_metrics[i].name, name) && (g_best_metrics[i].task_types >> (tagging ? 1 : 0)) & 1u)
+        if (!strcmp(g_best_metrics[i].name, name) && (g_best_metrics[i].task_types >> task_type) & 1u)
             return &g_best_metrics[i];
     return NULL;
+}
+
+/* The metric family of a spec (xa_best_metric_find). */
+static int best_type(const xa_task_spec *spec) {
+    return spec->tagging ? XA_BEST_FOR_TAGGING : spec->kind == XA_TASK_KIND_QA ? XA_BEST_FOR_QA : XA_BEST_FOR_CLASSIFICATION;
 }
 
 static double metric_value(const xa_best_metric *m, const xa_eval_metrics *em) {
@@ -670,12 +677,14 @@ typedef struct task_model {
     int tagging;
     int n_choices;             /* multiple choice: rows per example; 1 otherwise */
     int B, T;                  /* planned encoder rows (examples x n_choices) and length */
+    int qa;                    /* a question-answering head: windows, spans, EM / F1 */
+    int max_answer_length, n_best_size; /* QA scoring (30, 20) */
 } task_model;
 
 /* The data-loading description of a spec (or of an eval input) for model m. */
 static xa_task_input task_input_of(const task_model *m, xa_task_kind kind, const xa_task_fields *fields,
-                                   const char *const *names, int n_names) {
-    xa_task_input in = {kind, XA_TASK_FORMAT_AUTO, fields, names, n_names, 0};
+                                   const char *const *names, int n_names, int doc_stride) {
+    xa_task_input in = {kind, XA_TASK_FORMAT_AUTO, fields, names, n_names, 0, doc_stride};
     in.bert_pairs = m->enc.cfg.arch == XA_ARCH_BERT && m->enc.cfg.TV >= 2;
     return in;
 }
@@ -730,8 +739,10 @@ static float task_forward(task_model *m, const xa_task_batch *tb, int train, xa_
     if (m->hk) xa_composer_set_mode(m->cp, train, rng);
     *st = xa_encoder_forward(&m->enc, &m->acts, &b, m->hk, train, rng);
     if (*st) return 0;
-    return xa_head_forward(&m->head, xa_encoder_hidden(&m->enc, &m->acts, m->enc.cfg.L - 1),
-                           tb->labels, tb->B, tb->T, logits, train, rng);
+    const float *hidden = xa_encoder_hidden(&m->enc, &m->acts, m->enc.cfg.L - 1);
+    if (m->qa) /* the softmax over each window's own tokens */
+        return xa_head_forward_qa(&m->head, hidden, tb->labels, tb->lens, tb->B, tb->T, logits, train, rng);
+    return xa_head_forward(&m->head, hidden, tb->labels, tb->B, tb->T, logits, train, rng);
 }
 
 static int argmax(const float *x, int n) {
@@ -741,10 +752,93 @@ static int argmax(const float *x, int n) {
     return k;
 }
 
+/* Question answering: every window's start / end logits, then per question the best span
+ * (eval/squad.c) against its gold answers: mean exact match and F1 over the questions, the mean
+ * loss over the windows. pred (NULL: not wanted) gets each question's answer text, malloc'ed. */
+static xa_status qa_score(task_model *m, const xa_task_data *d, xa_eval_metrics *out, char **pred) {
+    xa_task_batcher bt;
+    xa_task_batch tb;
+    memset(&tb, 0, sizeof tb);
+    size_t total = 0;
+    size_t *at = malloc((size_t)d->n * sizeof *at); /* (n) offset of each window's logits */
+    for (int i = 0; at && i < d->n; i++) {
+        at[i] = total;
+        total += 2 * (size_t)d->ex[i].len;
+    }
+    float *all = malloc((total ? total : 1) * sizeof *all);           /* (sum len, 2) */
+    float *logits = malloc((size_t)m->B * m->T * 2 * sizeof *logits); /* (B, T, 2) */
+    xa_qa_window *w = malloc((size_t)d->n * sizeof *w);
+    xa_status st = (!at || !all || !logits || !w) ? xa_error_set(XA_STATUS_NOMEM, "task_score", NULL, NULL, "out of memory")
+                                                  : XA_STATUS_OK;
+    const int32_t pad = xa_tok_special_ids(m->tok).pad;
+    if (!st) st = xa_task_batcher_init(&bt, d, m->B, 0, 0, pad);
+    int bt_open = !st;
+    if (!st) st = xa_task_batch_init(&tb, m->B, m->T);
+    double loss_sum = 0;
+    while (!st && xa_task_batcher_next(&bt, &tb)) {
+        const float loss = task_forward(m, &tb, 0, NULL, logits, &st);
+        if (st) break;
+        loss_sum += (double)loss * tb.n_ex;
+        for (int r = 0; r < tb.n_ex; r++) {
+            const xa_task_example *e = &d->ex[tb.index[r]];
+            memcpy(all + at[tb.index[r]], logits + (size_t)r * tb.T * 2, 2 * (size_t)e->len * sizeof *all);
+        }
+    }
+    double em_sum = 0, f1_sum = 0;
+    for (int q = 0; !st && q < d->n_qa; q++) {
+        const xa_qa_example *ex = &d->qa[q];
+        for (int f = 0; f < ex->n_features; f++) {
+            const xa_task_example *e = &d->ex[ex->first_feature + f];
+            w[f] = (xa_qa_window){all + at[ex->first_feature + f], e->offsets, e->len};
+        }
+        int32_t b = 0, en = 0;
+        const int found = xa_qa_best_span(w, ex->n_features, m->n_best_size, m->max_answer_length, &b, &en, NULL);
+        /* HF answers "empty" when no span counts */
+        char *text = found ? malloc((size_t)(en - b) + 1) : malloc(6);
+        if (!text) {
+            st = xa_error_set(XA_STATUS_NOMEM, "task_score", NULL, NULL, "out of memory");
+            break;
+        }
+        if (found) {
+            memcpy(text, ex->context + b, (size_t)(en - b));
+            text[en - b] = '\0';
+        } else {
+            memcpy(text, "empty", 6);
+        }
+        double em = 0, f1 = 0;
+        st = xa_squad_score(&em, &f1, text, (const char *const *)ex->answers, ex->n_answers);
+        em_sum += em;
+        f1_sum += f1;
+        if (pred) pred[q] = text;
+        else free(text);
+    }
+    if (!st) {
+        out->n = d->n_qa;
+        out->loss = d->n ? loss_sum / d->n : NAN;
+        out->exact_match = d->n_qa ? em_sum / d->n_qa : NAN;
+        out->f1 = d->n_qa ? f1_sum / d->n_qa : NAN;
+        out->primary = out->f1;
+        out->accuracy = out->macro_f1 = out->precision = out->recall = NAN;
+    }
+    if (bt_open) xa_task_batcher_free(&bt);
+    xa_task_batch_free(&tb);
+    free(w);
+    free(logits);
+    free(all);
+    free(at);
+    return st;
+}
+
 /* Score a data set with the current weights (dropout off); with rep (may be NULL), also the
- * per-class counts (classification: the confusion matrix; tagging: spans per entity type). */
+ * per-class counts (classification: the confusion matrix; tagging: spans per entity type;
+ * question answering: none, an empty report). */
 static xa_status task_score(task_model *m, const xa_task_data *d, xa_eval_metrics *out, xa_class_report *rep) {
     memset(out, 0, sizeof *out);
+    out->exact_match = NAN;
+    if (m->qa) {
+        xa_status st = rep ? xa_class_report_init(rep, 0, NULL, 0) : XA_STATUS_OK;
+        return st ? st : qa_score(m, d, out, NULL);
+    }
     xa_task_batcher bt;
     xa_task_batch tb;
     memset(&tb, 0, sizeof tb);
@@ -858,8 +952,9 @@ static xa_status save_trained(const char *dir, task_model *m, xa_adapter *ad, xa
     }
     const char *label_ptrs[XA_MAX_LABELS];
     for (int i = 0; i < m->labels.n; i++) label_ptrs[i] = m->labels.names[i];
+    const int n_names = m->qa ? 0 : m->labels.n; /* QuestionAnsweringHead's default id2label None */
     if (!st) st = xa_path_join(p, sizeof p, dir, "head");
-    if (!st) st = xa_hub_save_head(p, &m->head, spec->head_name, label_ptrs, m->labels.n, &m->enc.cfg, base_name);
+    if (!st) st = xa_hub_save_head(p, &m->head, spec->head_name, label_ptrs, n_names, &m->enc.cfg, base_name);
     if (!st && ad) st = xa_path_join(p, sizeof p, dir, "adapter");
     if (!st && ad) st = xa_hub_save_adapter(p, ad, &m->enc.cfg, base_name);
     if (!st && fu) st = xa_path_join(p, sizeof p, dir, "fusion");
@@ -868,7 +963,7 @@ static xa_status save_trained(const char *dir, task_model *m, xa_adapter *ad, xa
      * adapter of the setup (the frozen language adapter too), DIR/<head>/, so that the library's
      * load_adapter_setup(DIR) loads the whole model */
     if (!st) st = xa_hub_save_setup_dir(dir, m->cp, xa_composer_active(m->cp), &m->head, spec->head_name,
-                                        label_ptrs, m->labels.n, &m->enc.cfg, base_name);
+                                        label_ptrs, n_names, &m->enc.cfg, base_name);
     return st;
 }
 
@@ -985,13 +1080,14 @@ static xa_status task_step(void *ctx, xa_trainer *t, float *loss, double *tokens
     xa_status st = XA_STATUS_OK;
     const int pieces = xa_trainer_micro_count(&R->micro, tb->n_ex);
     const float *cw = R->m->head.class_w;
-    const double total = pieces > 1 ? xa_trainer_task_count(tb, R->spec->tagging, cw) : 0;
+    const int lab = R->spec->tagging ? 1 : R->m->qa ? 2 : 0; /* the labels' layout */
+    const double total = pieces > 1 ? xa_trainer_task_count(tb, lab, cw) : 0;
     double sum = 0;
     float reg = 0;
     for (int k = 0; k < pieces; k++) {
         xa_task_batch v;
-        xa_trainer_micro_task(&R->micro, tb, R->spec->tagging, k, &v);
-        const double c = pieces > 1 ? xa_trainer_task_count(&v, R->spec->tagging, cw) : 1;
+        xa_trainer_micro_task(&R->micro, tb, lab, k, &v);
+        const double c = pieces > 1 ? xa_trainer_task_count(&v, lab, cw) : 1;
         *loss = task_forward(R->m, &v, 1, &t->ts.rng, NULL, &st);
         if (st) return st;
         if (k == 0 && R->fu && R->fu->cfg.regularization) reg = xa_composer_fusion_regularizer(R->m->cp, 0.01f);
@@ -1046,11 +1142,14 @@ static xa_status task_after(void *ctx, xa_trainer *t, float loss, double lr, cha
         if (R->spec->tagging)
             k += snprintf(extra + k, sizeof extra - (size_t)k, ", \"span_f1\": %s, \"precision\": %s, \"recall\": %s",
                           jnum(a, em.f1), jnum(b, em.precision), jnum(c, em.recall));
+        else if (R->m->qa)
+            k += snprintf(extra + k, sizeof extra - (size_t)k, ", \"exact_match\": %s, \"f1\": %s", jnum(a, em.exact_match),
+                          jnum(b, em.f1));
         else
             k += snprintf(extra + k, sizeof extra - (size_t)k, ", \"accuracy\": %s, \"macro_f1\": %s", jnum(a, em.accuracy),
                           jnum(b, em.macro_f1));
         snprintf(extra + k, sizeof extra - (size_t)k, ", \"loss\": %s, \"dev\": %s, \"dev_f1\": %s", jnum(a, em.loss),
-                 jnum(b, em.primary), jnum(c, R->spec->tagging ? em.f1 : em.macro_f1));
+                 jnum(b, em.primary), jnum(c, R->spec->tagging || R->m->qa ? em.f1 : em.macro_f1));
         xa_trainer_log_eval(t, "dev", R->metric->name, v, extra);
         if (R->o->early_stopping > 0 && ts->bad_evals >= R->o->early_stopping) {
             t->stop = 1;
@@ -1103,7 +1202,7 @@ static xa_status task_finish(task_run *R, const xa_train_state *ts) {
     if (st) return st;
     char j[256];
     /* "metric" only for another selection than the primary: dev.json stays as before otherwise */
-    const int other = R->metric != xa_best_metric_find(NULL, R->spec->tagging);
+    const int other = R->metric != xa_best_metric_find(NULL, best_type(R->spec));
     int n = snprintf(j, sizeof j, "{\"best_dev\": %.6f, \"best_step\": %" PRId64 ", \"steps\": %" PRId64 "%s%s%s}\n",
                      ts->best, ts->best_step, ts->step, other ? ", \"metric\": \"" : "", other ? R->metric->name : "",
                      other ? "\"" : "");
@@ -1202,10 +1301,16 @@ xa_status xa_train_task(const char *base_dir, const char *tokenizer, const char 
     if (!full && !spec->setup)
         return xa_error_set(XA_STATUS_USAGE, "xa_train_task", "a setup (or train_base)", NULL, "no setup for '%s'",
                             spec->head_name);
-    if (!(R.metric = xa_best_metric_find(o->best_metric, spec->tagging)))
-        return xa_error_set(XA_STATUS_USAGE, "xa_train_task", spec->tagging ? "span_f1 or loss" : "accuracy, macro_f1 or loss",
+    const int qa = spec->kind == XA_TASK_KIND_QA && !spec->tagging;
+    if (!(R.metric = xa_best_metric_find(o->best_metric, best_type(spec))))
+        return xa_error_set(XA_STATUS_USAGE, "xa_train_task",
+                            spec->tagging ? "span_f1 or loss" : qa ? "f1, exact_match or loss" : "accuracy, macro_f1 or loss",
                             NULL, "unknown metric_for_best_model '%s' for %s", o->best_metric,
-                            spec->tagging ? "tagging" : "classification");
+                            spec->tagging ? "tagging" : qa ? "question answering" : "classification");
+    if (qa && o->class_weights != XA_CLASS_WEIGHTS_NONE)
+        return xa_error_set(XA_STATUS_CONFIG, spec->train_path, "no class_weights for question answering",
+                            "class weights weight labels; a QA head predicts positions", "class_weights set for '%s'",
+                            spec->head_name);
     xa_status st = task_model_open(&m, base_dir, tokenizer);
     if (!st) xa_trainer_apply_dropout(&m.enc.cfg, &o->k);
     if (!st && full) st = xa_encoder_set_trainable(&m.enc, 1);
@@ -1222,9 +1327,12 @@ xa_status xa_train_task(const char *base_dir, const char *tokenizer, const char 
     m.tagging = spec->tagging;
     const int T = max_len(&m, o->T);
     const xa_task_kind kind = spec->tagging ? XA_TASK_KIND_TAGGING
-                              : spec->kind == XA_TASK_KIND_PAIR || spec->kind == XA_TASK_KIND_CHOICE ? spec->kind
-                                                                                                     : XA_TASK_KIND_CLASSIFICATION;
-    const xa_task_input tin = task_input_of(&m, kind, spec->fields, spec->label_names, spec->n_label_names);
+                              : spec->kind == XA_TASK_KIND_PAIR || spec->kind == XA_TASK_KIND_CHOICE || qa ? spec->kind
+                                                                                                         : XA_TASK_KIND_CLASSIFICATION;
+    const xa_task_input tin = task_input_of(&m, kind, spec->fields, spec->label_names, spec->n_label_names, spec->doc_stride);
+    m.qa = qa;
+    m.max_answer_length = spec->max_answer_length > 0 ? spec->max_answer_length : 30;
+    m.n_best_size = spec->n_best_size > 0 ? spec->n_best_size : 20;
     /* frozen adapters, then what trains */
     for (int i = 0; i < spec->n_frozen && !st; i++)
         st = xa_hub_load_adapter(m.cp, spec->frozen_dirs[i], NULL, NULL, 0, 0, NULL);
@@ -1247,6 +1355,7 @@ xa_status xa_train_task(const char *base_dir, const char *tokenizer, const char 
     const int micro_rows = R.micro.rows * m.n_choices;
     if (!st) st = xa_head_init(&m.head,
                                spec->tagging ? XA_HEAD_TAGGING : kind == XA_TASK_KIND_CHOICE ? XA_HEAD_MULTIPLE_CHOICE
+                                                             : qa                          ? XA_HEAD_QUESTION_ANSWERING
                                                                                            : XA_HEAD_CLASSIFICATION,
                                m.enc.cfg.C, m.labels.n, m.enc.cfg.p_hidden, micro_rows, T, 1);
     uint64_t cw_hash = 0;
@@ -1285,7 +1394,7 @@ xa_status xa_train_task(const char *base_dir, const char *tokenizer, const char 
              " data=%016" PRIx64, full ? "finetune" : "task", spec->head_name, setup_id, o->B, T, R.steps, o->seed,
              o->lr, train.n, task_fingerprint(task_fingerprint(XA_FNV_INIT, &train), &dev));
     xa_trainer_identity_knobs(identity, sizeof identity, &o->k);
-    if (R.metric != xa_best_metric_find(NULL, spec->tagging)) { /* another dev selection */
+    if (R.metric != xa_best_metric_find(NULL, best_type(spec))) { /* another dev selection */
         size_t k = strlen(identity);
         snprintf(identity + k, sizeof identity - k, " best=%s", R.metric->name);
     }
@@ -1382,12 +1491,16 @@ xa_status xa_eval_setup_input(const char *base_dir, const char *tokenizer, const
                           "add label2id to head_config.json", "the head has %d label names for %d classes",
                           hc.n_labels, m.head.K);
     const int Tm = max_len(&m, T);
+    m.qa = m.head.kind == XA_HEAD_QUESTION_ANSWERING;
+    m.max_answer_length = in && in->max_answer_length > 0 ? in->max_answer_length : 30;
+    m.n_best_size = in && in->n_best_size > 0 ? in->n_best_size : 20;
     const xa_task_kind kind = m.tagging                                    ? XA_TASK_KIND_TAGGING
                               : m.head.kind == XA_HEAD_MULTIPLE_CHOICE       ? XA_TASK_KIND_CHOICE
+                              : m.qa                                         ? XA_TASK_KIND_QA
                               : in && in->kind == XA_TASK_KIND_PAIR           ? XA_TASK_KIND_PAIR
                                                                             : XA_TASK_KIND_CLASSIFICATION;
     const xa_task_input tin = task_input_of(&m, kind, in ? in->fields : NULL, in ? in->label_names : NULL,
-                                            in ? in->n_label_names : 0);
+                                            in ? in->n_label_names : 0, in ? in->doc_stride : 0);
     if (!st) st = xa_task_data_load_input(&test, m.tok, test_path, &tin, Tm, &m.labels);
     if (!st && test.n_choices != m.n_choices)
         st = xa_error_set(XA_STATUS_CONFIG, test_path, "as many choices as the head's num_choices", NULL,

@@ -258,6 +258,10 @@ typedef struct xa_task_spec {
     const xa_task_fields *fields;    /* JSON keys, or NULL: the defaults */
     const char *const *label_names;  /* names of integer labels (data.task.labels), or NULL */
     int n_label_names;
+    /* question answering (kind XA_TASK_KIND_QA: a question_answering head); 0: the defaults */
+    int doc_stride;                  /* xa_task_input.doc_stride */
+    int max_answer_length;           /* dev scoring: the longest answer in tokens (30) */
+    int n_best_size;                 /* dev scoring: start / end candidates per window (20) */
 } xa_task_spec;
 
 /* Train on the task: the encoder and every loaded adapter frozen; the new adapter and/or fusion
@@ -276,9 +280,11 @@ xa_status xa_train_task(const char *base_dir, const char *tokenizer, const char 
 typedef struct xa_eval_metrics {
     int64_t n;                 /* examples */
     double accuracy, macro_f1; /* classification */
-    double precision, recall, f1; /* tagging: exact BIO spans */
-    double primary;            /* accuracy (classification) or span F1 (tagging) */
+    double precision, recall, f1; /* tagging: exact BIO spans; question answering: f1 is SQuAD's
+                                     token F1 (precision, recall NaN) */
+    double primary;            /* accuracy (classification), span F1 (tagging), F1 (QA) */
     double loss;               /* mean loss of the head over the scored labels (dev selection) */
+    double exact_match;        /* question answering: SQuAD exact match (fraction); NaN otherwise */
 } xa_eval_metrics;
 
 /* The metrics that can select the best dev evaluation (metric_for_best_model): a name, which
@@ -287,13 +293,15 @@ typedef struct xa_eval_metrics {
  * the same names (config.c: g_best_metrics). */
 typedef struct xa_best_metric {
     const char *name;          /* "accuracy", "macro_f1", "span_f1", "loss" */
-    unsigned task_types;       /* bit 0: classification, bit 1: tagging */
+    unsigned task_types;       /* bit 0: classification, bit 1: tagging, bit 2: question answering */
     int greater_is_better;
     size_t offset;             /* of a double in xa_eval_metrics */
 } xa_best_metric;
 
-/* The metric called name for the task type (tagging 0/1), or NULL (name NULL: the primary). */
-const xa_best_metric *xa_best_metric_find(const char *name, int tagging);
+/* The metric called name for the task type (XA_BEST_FOR_*), or NULL (name NULL: the primary:
+ * accuracy, span_f1, f1). */
+enum { XA_BEST_FOR_CLASSIFICATION = 0, XA_BEST_FOR_TAGGING = 1, XA_BEST_FOR_QA = 2 };
+const xa_best_metric *xa_best_metric_find(const char *name, int task_type);
 
 /* Evaluate a setup on a test file: load the base, the adapters (frozen; drop_last[i] != 0 loads
  * adapter i without its last layer, MAD-X 2.0; drop_last may be NULL) and optionally a fusion
@@ -312,6 +320,7 @@ typedef struct xa_eval_input {
     const xa_task_fields *fields;
     const char *const *label_names;
     int n_label_names;
+    int doc_stride, max_answer_length, n_best_size; /* question answering, as in xa_task_spec */
 } xa_eval_input;
 
 /* xa_eval_setup_report reading the test file as `in` says (NULL: xa_eval_setup_report). */

@@ -447,11 +447,12 @@ void xa_trainer_micro_task(const xa_trainer_micro *u, const xa_task_batch *g, in
     view->ids = g->ids + r0 * g->T;
     if (g->types) view->types = g->types + r0 * g->T;
     view->lens = g->lens + r0;
-    view->labels = g->labels + (tagging ? r0 * g->T : (size_t)e0);
+    view->labels = g->labels + (tagging == 1 ? r0 * g->T : tagging == 2 ? 2 * (size_t)e0 : (size_t)e0);
     view->index = g->index + e0;
 }
 
 double xa_trainer_task_count(const xa_task_batch *b, int tagging, const float *class_w) {
+    if (tagging == 2) return (double)b->n_ex; /* QA: every row's start and end are inside it */
     const size_t n = tagging ? (size_t)b->B * (size_t)b->T : (size_t)b->n_ex;
     double c = 0;
     for (size_t i = 0; i < n; i++) {

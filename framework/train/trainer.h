@@ -155,10 +155,12 @@ int xa_trainer_micro_count(const xa_trainer_micro *u, int B);
  * view->m; a cutter of one piece returns g itself. */
 int xa_trainer_micro_mlm(xa_trainer_micro *u, const xa_mlm_batch *g, int T, int k, xa_mlm_batch *view);
 /* Piece k of task batch g as `view`: examples [k rows, ...) with their n_choices rows each (its T
- * is g's; tagging labels are (B, T) rows, the others one per example). */
+ * is g's; tagging (1) labels are (B, T) rows, question answering's (2) two per row (start,
+ * end), the others (0) one per example). */
 void xa_trainer_micro_task(const xa_trainer_micro *u, const xa_task_batch *g, int tagging, int k, xa_task_batch *view);
 /* What a task head's mean loss divides by on batch b: the labels that count (not
- * XA_IGNORE_INDEX: examples for classification and multiple choice, labelled tokens for tagging),
+ * XA_IGNORE_INDEX: examples for classification, multiple choice and question answering (tagging
+ * 2: its rows), labelled tokens for tagging (1)),
  * or with class_w (K, may
  * be NULL) the sum of their weights (torch's weighted mean). */
 double xa_trainer_task_count(const xa_task_batch *b, int tagging, const float *class_w);

@@ -3,8 +3,10 @@
 # (tests/data/recipe/tiny-pair.yaml: a tiny base, en/de/fr language adapters, a task adapter on
 # Stack(en, pairtask) from a TSV pair file, dev/test JSON lines with mapped keys and integer labels)
 # and multiple choice (tiny-copa.yaml: COPA JSON lines, AdapterHub's multiple_choice head, on the
-# same output). Each trains, evaluates zero-shot on de/fr (accuracy; macro-F1 for pairs) and saves
-# its head in AdapterHub's format. Fixtures: tests/golden/gen_task_fixtures.py (real gettext text).
+# same output) and extractive question answering (tiny-qa.yaml: SQuAD JSON / HF JSON lines, windows
+# with a stride, AdapterHub's question_answering head). Each trains, evaluates zero-shot on de/fr
+# (accuracy; macro-F1 for pairs; SQuAD exact match and F1 for QA) and saves its head in AdapterHub's
+# format. Fixtures: tests/golden/gen_task_fixtures.py and gen_qa_fixtures.py (real gettext text).
 # usage: test_tasks.sh PATH/TO/xadapt
 set -u
 xa=${1:?usage: test_tasks.sh XADAPT}
@@ -63,6 +65,57 @@ printf 'a\tb\tc\n' >"$stdin"
 expect 2 "predict with a multiple-choice head is refused" -- "$xa" predict --model "$out_dir" --stack lang:de,task:copa
 contains "$err" "multiple-choice" "predict names the multiple-choice head"
 unset stdin
+
+# 2a. extractive question answering on the same output: SQuAD JSON training file, HF JSON lines
+# dev/test, contexts longer than seq_len (windows with doc_stride), EM / F1 per language
+if expect 0 "question_answering recipe runs" -- "$xa" run "$data/recipe/tiny-qa.yaml" "${sets[@]}"; then
+  contains "$out" "qa: F1 (SQuAD)" "qa eval: F1 table"
+  contains "$out" "qa: exact match (SQuAD)" "qa eval: exact-match table"
+  contains "$out" "| de" "qa eval: de row"
+  contains "$out" "| fr" "qa eval: fr row"
+  check_file "$out_dir/eval/qa/results.md"
+  check_file "$out_dir/eval/qa/results_exact_match.md"
+  contains "$(cat "$out_dir/eval/qa/raw.jsonl")" '"exact_match": ' "qa raw rows hold exact_match"
+  contains "$(cat "$out_dir/eval/qa/results.json")" '"f1"' "qa results name f1"
+  hc="$out_dir/task/qa/seed3/final/head/head_config.json"
+  check_file "$hc"
+  # exactly QuestionAnsweringHead's constructor keys (adapters 1.2.0), label2id null (id2label None)
+  keys=$(grep -o '^    "[a-z_0-9]*"' "$hc" | tr -d ' "' | sort | paste -sd, -)
+  [[ "$keys" == "activation_function,dropout_prob,head_type,label2id,layers,num_labels" ]] ||
+    { echo "FAIL: qa head_config.json keys [$keys]"; fails=$((fails + 1)); }
+  contains "$(cat "$hc")" '"head_type": "question_answering"' "qa head type"
+  contains "$(cat "$hc")" '"num_labels": 2' "qa head num_labels"
+  contains "$(cat "$hc")" '"label2id": null' "qa head label2id null"
+  contains "$(cat "$out_dir/resolved-qa.yaml")" 'doc_stride: 16' "resolved recipe keeps doc_stride"
+  contains "$(cat "$out_dir/resolved-qa.yaml")" 'max_answer_length: 8' "resolved recipe keeps max_answer_length"
+  m="$out_dir/task/qa/seed3/metrics.jsonl"
+  awk -F'"loss": ' '/"type": "train"/ {split($2,a,","); if (!n++) first=a[1]; last=a[1]} END{exit !(n > 1 && last < first)}' \
+    "$m" || { echo "FAIL: qa task loss did not fall"; fails=$((fails + 1)); }
+  contains "$(grep '"type": "eval"' "$m" | tail -1)" '"metric": "f1"' "qa dev rows select by f1"
+  contains "$(grep '"type": "eval"' "$m" | tail -1)" '"exact_match": ' "qa dev rows hold exact_match"
+fi
+# predict does not answer questions yet: a usage error, not a crash
+stdin="$tmp/qa.in"
+printf 'What is it?\tIt is a printer.\n' >"$stdin"
+expect 2 "predict with a question-answering head is refused" -- "$xa" predict --model "$out_dir" --stack lang:de,task:qa
+contains "$err" "question-answering" "predict names the question-answering head"
+unset stdin
+# a QA-only key on another task type, and a classification metric for QA: exit 2
+cat >"$tmp/bad3.yaml" <<YAML
+extends: $data/recipe/tiny-pair.yaml
+data:
+  task:
+    doc_stride: 16
+YAML
+expect 2 "doc_stride outside question answering" -- "$xa" run "$tmp/bad3.yaml" "${sets[@]}" --dry-run
+contains "$err" "question_answering keys" "doc_stride hint"
+cat >"$tmp/bad4.yaml" <<YAML
+extends: $data/recipe/tiny-qa.yaml
+phases:
+  - task: {steps: 1, metric_for_best_model: accuracy}
+YAML
+expect 2 "accuracy for question answering" -- "$xa" run "$tmp/bad4.yaml" "${sets[@]}" --dry-run
+contains "$err" "f1, exact_match or loss" "QA metric list"
 
 # 3. recipe errors: a bad type and a bad field key exit 2 with the recipe position
 cat >"$tmp/bad.yaml" <<YAML

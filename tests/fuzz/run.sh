@@ -17,7 +17,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 data=$root/tests/data
 harnesses=(safetensors hf_config adapter_config head_config fusion_config adapter_setup setup recipe
-           task_tsv task_jsonl task_conll task_pair_tsv task_pair_jsonl task_choice_jsonl mlm ckpt torchbin
+           task_tsv task_jsonl task_conll task_pair_tsv task_pair_jsonl task_choice_jsonl task_qa mlm ckpt torchbin
            wordpiece tokenizer_json)
 
 # The seed files of a harness: fixtures of tests/data (under 64 KiB) and tests/fuzz/seeds/NAME.
@@ -37,6 +37,7 @@ seeds() {
       task_pair_tsv) find "$data/recipe/pairtask" -name '*.tsv' ;;
       task_pair_jsonl) find "$data/recipe/pairtask" "$data/task" -name '*.jsonl' ;;
       task_choice_jsonl) find "$data/recipe/copa" -name '*.jsonl' ;;
+      task_qa)       find "$data/recipe/qa" -name '*.json*' ;;
       mlm)           find "$data/recipe/mono" "$data/spm" -name '*.txt' ;;
       torchbin)      find "$data/torchbin" -name '*.bin' -size -64k ;;
       wordpiece)     find "$data/wordpiece" -name 'heldout.txt'; find "$data/spm" -name 'heldout.txt' ;;
