@@ -119,22 +119,9 @@ static void no_dropout(xa_train_knobs *k) {
 }
 
 static xa_pretrain_opts pt_opts(const char *out, int64_t steps, int accum) {
-    xa_pretrain_opts o = xa_pretrain_opts_default();
-    o.out_dir = out;
-    o.corpus = xt_data_path("spm/corpus.txt");
-    o.tokenizer = xt_data_path("spm/fixture.model");
-    o.model.L = 2;
-    o.model.C = 32;
-    o.model.NH = 2;
-    o.model.FF = 64;
-    o.B = 8;
-    o.T = 32;
-    o.steps = steps;
-    o.lr = 5e-3;
-    o.warmup = 3;
-    o.ckpt_every = 0;
+    xa_pretrain_opts o = xt_tiny_pretrain_opts(out, steps);
     o.log_every = 1;
-    o.seed = 11;
+    if (o.progress) fclose(o.progress);
     o.progress = g_quiet;
     no_dropout(&o.k);
     o.k.grad_accum = accum;

@@ -21,26 +21,20 @@
 #include "tokenizer/spm.h"
 #include "tokenizer/tok.h"
 
-static xa_spm *g_spm; /* owned by g_tok */
-static xa_tok *g_tok;
+static xa_tok *g_tok;  /* the SentencePiece fixture (xt_fixture_tok) */
+static xa_spm *g_spm;  /* g_tok's model */
 
 static int group_setup(void **state) {
     (void)state;
-    if (xa_spm_load(&g_spm, xt_data_path("spm/fixture.model")) != XA_STATUS_OK) return -1;
-    if (xa_tok_from_spm(&g_tok, g_spm, "fixture.model") != XA_STATUS_OK) return -1;
-    return xa_spm_get_ids(g_spm) == XA_SPM_IDS_XLMR ? 0 : -1;
+    g_tok = xt_fixture_tok();
+    g_spm = g_tok ? xa_tok_spm(g_tok) : NULL;
+    return g_tok ? 0 : -1;
 }
 
 static int group_teardown(void **state) {
     (void)state;
     xa_tok_free(g_tok);
     return 0;
-}
-
-static const char *write_tmp(const char *name, const char *text) {
-    const char *p = xt_tmp_path(name);
-    xt_write_file(p, text, strlen(text));
-    return p;
 }
 
 /* <s> text </s> as the tokenizer gives it. */
@@ -97,7 +91,7 @@ static void check_tagged(const xa_task_example *e, const char *const *words,
 
 static void test_cls_tsv(void **state) {
     (void)state;
-    const char *path = write_tmp("cls.tsv", "label\ttext\n"
+    const char *path = xt_write_tmp("cls.tsv", "label\ttext\n"
                                             "pos\tThe film was wonderful.\n"
                                             "neg\tA dull and tired story.\r\n"
                                             "\n"
@@ -134,7 +128,7 @@ static void test_cls_tsv(void **state) {
     xa_task_data_free(&d);
 
     /* Without a header the first line is data. */
-    path = write_tmp("nohdr.tsv", "b\tsecond label first\na\tfirst label\n");
+    path = xt_write_tmp("nohdr.tsv", "b\tsecond label first\na\tfirst label\n");
     labels.n = 0;
     assert_int_equal(xa_task_data_load(&d, g_tok, path, XA_TASK_KIND_CLASSIFICATION,
                                        XA_TASK_FORMAT_TSV, 128, &labels),
@@ -150,7 +144,7 @@ static void test_cls_tsv(void **state) {
 static void test_cls_jsonl(void **state) {
     (void)state;
     const char *path =
-        write_tmp("cls.jsonl", "{\"text\": \"Ein guter Film.\", \"label\": \"pos\", \"id\": 7}\n"
+        xt_write_tmp("cls.jsonl", "{\"text\": \"Ein guter Film.\", \"label\": \"pos\", \"id\": 7}\n"
                                "\n"
                                "{\"label\": \"neg\", \"text\": \"Schlecht \\u00fcberall.\"}\n"
                                "{\"text\": \"Zahlen\", \"label\": 1}\n");
@@ -188,7 +182,7 @@ static void test_cls_fixed_labels(void **state) {
     labels.n = 2;
     strcpy(labels.names[0], "pos"); /* a fixed order that is not sorted: kept as given */
     strcpy(labels.names[1], "neg");
-    const char *path = write_tmp("fixed.tsv", "neg\tbad\npos\tgood\n");
+    const char *path = xt_write_tmp("fixed.tsv", "neg\tbad\npos\tgood\n");
     xa_task_data d;
     assert_int_equal(xa_task_data_load(&d, g_tok, path, XA_TASK_KIND_CLASSIFICATION,
                                        XA_TASK_FORMAT_AUTO, 64, &labels),
@@ -199,7 +193,7 @@ static void test_cls_fixed_labels(void **state) {
     assert_int_equal(d.ex[1].label, 0);
     xa_task_data_free(&d);
 
-    path = write_tmp("unknown.tsv", "neg\tbad\npos\tgood\nneutral\tso so\n");
+    path = xt_write_tmp("unknown.tsv", "neg\tbad\npos\tgood\nneutral\tso so\n");
     assert_int_equal(xa_task_data_load(&d, g_tok, path, XA_TASK_KIND_CLASSIFICATION,
                                        XA_TASK_FORMAT_AUTO, 64, &labels),
                      XA_STATUS_CONFIG);
@@ -215,7 +209,7 @@ static void test_cls_truncation(void **state) {
     const char *text = "This sentence is long enough to need cutting at a short maximum length.";
     char buf[256];
     snprintf(buf, sizeof buf, "x\t%s\ny\tthe\n", text);
-    const char *path = write_tmp("long.tsv", buf);
+    const char *path = xt_write_tmp("long.tsv", buf);
     xa_labels labels = {0};
     xa_task_data d;
     assert_int_equal(xa_task_data_load(&d, g_tok, path, XA_TASK_KIND_CLASSIFICATION,
@@ -281,7 +275,7 @@ static const char *CONLL3 = "-DOCSTART-\tO\n"
 
 static void test_tag_conll(void **state) {
     (void)state;
-    const char *path = write_tmp("ner.conll", CONLL3);
+    const char *path = xt_write_tmp("ner.conll", CONLL3);
     xa_labels labels = {0};
     xa_task_data d;
     assert_int_equal(
@@ -296,7 +290,7 @@ static void test_tag_conll(void **state) {
     xa_task_data_free(&d);
 
     /* A .tsv file holds CoNLL for tagging too. */
-    path = write_tmp("ner.tsv", CONLL3);
+    path = xt_write_tmp("ner.tsv", CONLL3);
     labels.n = 0;
     assert_int_equal(
         xa_task_data_load(&d, g_tok, path, XA_TASK_KIND_TAGGING, XA_TASK_FORMAT_AUTO, 128, &labels),
@@ -339,7 +333,7 @@ static void test_fixture_formats_agree(void **state) {
 static void test_tag_jsonl(void **state) {
     (void)state;
     const char *path =
-        write_tmp("ner.jsonl",
+        xt_write_tmp("ner.jsonl",
                   "{\"tokens\": [\"Angela\", \"Merkel\", \"besuchte\", \"Paris\", \".\"], "
                   "\"tags\": [\"B-PER\", \"I-PER\", \"O\", \"B-LOC\", \"O\"]}\n"
                   "{\"tokens\": [\"The\", \"United\", \"Nations\", \"met\", \"in\", \"Geneva\"], "
@@ -391,7 +385,7 @@ static void test_tag_truncation(void **state) {
         strcat(text, tags[w]);
         strcat(text, "\n");
     }
-    const char *path = write_tmp("long.conll", text);
+    const char *path = xt_write_tmp("long.conll", text);
     xa_labels labels = {0};
     xa_task_data d;
     assert_int_equal(
@@ -412,7 +406,7 @@ static void test_tag_truncation(void **state) {
 
 static void expect_error(const char *name, const char *text, xa_task_kind kind, xa_status want,
                          const char *where, const char *what) {
-    const char *path = write_tmp(name, text);
+    const char *path = xt_write_tmp(name, text);
     xa_labels labels = {0};
     xa_task_data d;
     xa_error_clear();
@@ -510,7 +504,7 @@ static void test_bad_utf8_label(void **state) {
                  XA_STATUS_CONFIG, "surrogate.tsv:1", "UTF-8");
     xa_labels labels = {0};
     xa_task_data d;
-    assert_int_equal(xa_task_data_load(&d, g_tok, write_tmp("utf8.tsv", "caf\xc3\xa9\tx y\n\xe2\x82\xac\tz\n"),
+    assert_int_equal(xa_task_data_load(&d, g_tok, xt_write_tmp("utf8.tsv", "caf\xc3\xa9\tx y\n\xe2\x82\xac\tz\n"),
                                        XA_TASK_KIND_CLASSIFICATION, XA_TASK_FORMAT_AUTO, 16, &labels),
                      XA_STATUS_OK);
     assert_int_equal(labels.n, 2);
@@ -565,7 +559,7 @@ static void test_pair_tsv_and_jsonl(void **state) {
     snprintf(jsonl, sizeof jsonl,
              "{\"premise\": \"%s\", \"hypothesis\": \"%s\", \"y\": 0}\n{\"premise\": \"%s\", \"hypothesis\": \"%s\", \"y\": 1}\n",
              a0, b0, a1, b1);
-    const char *pt = write_tmp("pair.tsv", tsv), *pj = write_tmp("pairs/pair.jsonl", jsonl);
+    const char *pt = xt_write_tmp("pair.tsv", tsv), *pj = xt_write_tmp("pairs/pair.jsonl", jsonl);
     const char *names[] = {"aligned", "unaligned"};
     const xa_task_fields f = {NULL, "hypothesis", "y", NULL, NULL, "unused", NULL, NULL, 0};
     const xa_task_fields f2 = {"premise", "hypothesis", "y", NULL, NULL, NULL, NULL, NULL, 0};
@@ -623,18 +617,18 @@ static void test_pair_errors(void **state) {
     xa_labels labels = {0};
     xa_task_data d;
     const xa_task_input in = {XA_TASK_KIND_PAIR, XA_TASK_FORMAT_AUTO, NULL, NULL, 0, 0, 0};
-    const char *p = write_tmp("pbad.tsv", "a\tone\ttwo\nb\tonly one\n");
+    const char *p = xt_write_tmp("pbad.tsv", "a\tone\ttwo\nb\tonly one\n");
     assert_int_equal(xa_task_data_load_input(&d, g_tok, p, &in, 64, &labels), XA_STATUS_CONFIG);
     xt_assert_error_mentions("pbad.tsv:2");
     xt_assert_error_mentions("LABEL<TAB>TEXT<TAB>TEXT_PAIR");
-    p = write_tmp("pbad2.tsv", "a\tone\ttwo\tthree\n");
+    p = xt_write_tmp("pbad2.tsv", "a\tone\ttwo\tthree\n");
     assert_int_equal(xa_task_data_load_input(&d, g_tok, p, &in, 64, &labels), XA_STATUS_CONFIG);
     xt_assert_error_mentions("more than three");
-    p = write_tmp("pbad.jsonl", "{\"text\": \"one\", \"label\": \"a\"}\n");
+    p = xt_write_tmp("pbad.jsonl", "{\"text\": \"one\", \"label\": \"a\"}\n");
     assert_int_equal(xa_task_data_load_input(&d, g_tok, p, &in, 64, &labels), XA_STATUS_CONFIG);
     xt_assert_error_mentions("pbad.jsonl:1");
     xt_assert_error_mentions("no \"text_pair\" key");
-    p = write_tmp("pbad3.jsonl", "{\"text\": \"one\", \"text_pair\": \" \", \"label\": \"a\"}\n");
+    p = xt_write_tmp("pbad3.jsonl", "{\"text\": \"one\", \"text_pair\": \" \", \"label\": \"a\"}\n");
     assert_int_equal(xa_task_data_load_input(&d, g_tok, p, &in, 64, &labels), XA_STATUS_CONFIG);
     xt_assert_error_mentions("empty text_pair");
     assert_int_equal(xa_task_data_load_input(&d, g_tok, p, &in, 5, &labels), XA_STATUS_USAGE);
@@ -643,7 +637,7 @@ static void test_pair_errors(void **state) {
 
 static void test_multiple_choice_copa(void **state) {
     (void)state;
-    const char *path = write_tmp(
+    const char *path = xt_write_tmp(
         "copa.jsonl",
         "{\"premise\": \"The printer stopped.\", \"choice1\": \"It ran out of paper.\", \"choice2\": \"It was new.\","
         " \"question\": \"cause\", \"label\": 0, \"idx\": 1}\n"
@@ -700,7 +694,7 @@ static void test_multiple_choice_copa(void **state) {
     xa_task_data_free(&d);
 
     /* other keys and three choices; errors */
-    path = write_tmp("mc3.jsonl", "{\"ctx\": \"A b.\", \"e1\": \"c\", \"e2\": \"d\", \"e3\": \"e\", \"answer\": \"2\"}\n");
+    path = xt_write_tmp("mc3.jsonl", "{\"ctx\": \"A b.\", \"e1\": \"c\", \"e2\": \"d\", \"e3\": \"e\", \"answer\": \"2\"}\n");
     const char *keys[] = {"e1", "e2", "e3"};
     const xa_task_fields f = {NULL, NULL, "answer", NULL, NULL, "ctx", NULL, keys, 3};
     const xa_task_input in3 = {XA_TASK_KIND_CHOICE, XA_TASK_FORMAT_AUTO, &f, NULL, 0, 0, 0};
@@ -710,14 +704,14 @@ static void test_multiple_choice_copa(void **state) {
     assert_int_equal(d.ex[0].label, 2);
     xa_task_data_free(&d);
     memset(&labels, 0, sizeof labels);
-    path = write_tmp("mcbad.jsonl", "{\"premise\": \"A.\", \"choice1\": \"b\", \"choice2\": \"c\", \"label\": 2}\n");
+    path = xt_write_tmp("mcbad.jsonl", "{\"premise\": \"A.\", \"choice1\": \"b\", \"choice2\": \"c\", \"label\": 2}\n");
     assert_int_equal(xa_task_data_load_input(&d, g_tok, path, &in, 64, &labels), XA_STATUS_CONFIG);
     xt_assert_error_mentions("mcbad.jsonl:1");
     xt_assert_error_mentions("unknown label '2'");
-    path = write_tmp("mcbad2.jsonl", "{\"premise\": \"A.\", \"choice1\": \"b\", \"label\": 0}\n");
+    path = xt_write_tmp("mcbad2.jsonl", "{\"premise\": \"A.\", \"choice1\": \"b\", \"label\": 0}\n");
     assert_int_equal(xa_task_data_load_input(&d, g_tok, path, &in, 64, &labels), XA_STATUS_CONFIG);
     xt_assert_error_mentions("no \"choice2\" key");
-    path = write_tmp("mcbad.tsv", "0\ta\tb\n");
+    path = xt_write_tmp("mcbad.tsv", "0\ta\tb\n");
     assert_int_equal(xa_task_data_load_input(&d, g_tok, path, &in, 64, &labels), XA_STATUS_CONFIG);
     xt_assert_error_mentions("JSON lines");
     assert_int_equal(labels.n, 0);
@@ -728,8 +722,8 @@ static void test_label_lists(void **state) {
     mkdir_tmp("hf");
     mkdir_tmp("hf2");
     /* integer classification labels named by a labels.json beside the file, in its order */
-    write_tmp("hf/labels.json", "{\"names\": [\"neg\", \"pos\", \"mixed\"]}");
-    const char *path = write_tmp("hf/train.jsonl", "{\"text\": \"gut\", \"label\": 1}\n{\"text\": \"so so\", \"label\": 2}\n"
+    xt_write_tmp("hf/labels.json", "{\"names\": [\"neg\", \"pos\", \"mixed\"]}");
+    const char *path = xt_write_tmp("hf/train.jsonl", "{\"text\": \"gut\", \"label\": 1}\n{\"text\": \"so so\", \"label\": 2}\n"
                                                     "{\"text\": \"schlecht\", \"label\": \"neg\"}\n");
     xa_labels labels = {0};
     xa_task_data d;
@@ -743,14 +737,14 @@ static void test_label_lists(void **state) {
     assert_int_equal(d.ex[2].label, 0);
     xa_task_data_free(&d);
     /* ... and an id past the list */
-    path = write_tmp("hf/bad.jsonl", "{\"text\": \"gut\", \"label\": 3}\n");
+    path = xt_write_tmp("hf/bad.jsonl", "{\"text\": \"gut\", \"label\": 3}\n");
     memset(&labels, 0, sizeof labels);
     assert_int_equal(xa_task_data_load(&d, g_tok, path, XA_TASK_KIND_CLASSIFICATION, XA_TASK_FORMAT_AUTO, 64, &labels),
                      XA_STATUS_CONFIG);
     xt_assert_error_mentions("bad.jsonl:1");
     xt_assert_error_mentions("label id 3");
     /* integer ner_tags with the recipe's list */
-    path = write_tmp("ner.jsonl", "{\"tokens\": [\"Max\", \"wohnt\", \"in\", \"Berlin\"], \"ner_tags\": [1, 0, 0, 3]}\n");
+    path = xt_write_tmp("ner.jsonl", "{\"tokens\": [\"Max\", \"wohnt\", \"in\", \"Berlin\"], \"ner_tags\": [1, 0, 0, 3]}\n");
     const char *tags[] = {"O", "B-PER", "I-PER", "B-LOC", "I-LOC"};
     xa_task_input in = {XA_TASK_KIND_TAGGING, XA_TASK_FORMAT_AUTO, NULL, tags, 5, 0, 0};
     memset(&labels, 0, sizeof labels);
@@ -771,8 +765,8 @@ static void test_label_lists(void **state) {
     assert_int_equal(xa_task_data_load_input(&d, g_tok, path, &in, 64, &labels), XA_STATUS_CONFIG);
     xt_assert_error_mentions("\"O\" first");
     /* a bad labels.json */
-    write_tmp("hf2/labels.json", "[\"a\", \"a\"]");
-    path = write_tmp("hf2/t.jsonl", "{\"text\": \"x\", \"label\": 0}\n");
+    xt_write_tmp("hf2/labels.json", "[\"a\", \"a\"]");
+    path = xt_write_tmp("hf2/t.jsonl", "{\"text\": \"x\", \"label\": 0}\n");
     assert_int_equal(xa_task_data_load(&d, g_tok, path, XA_TASK_KIND_CLASSIFICATION, XA_TASK_FORMAT_AUTO, 64, &labels),
                      XA_STATUS_FORMAT);
     xt_assert_error_mentions("appears twice");
@@ -817,7 +811,7 @@ static void test_bad_files(void **state) {
                  "blank.conll", "no examples");
     expect_error("data.csv", "a,b\n", XA_TASK_KIND_CLASSIFICATION, XA_STATUS_CONFIG, "data.csv",
                  "format explicitly");
-    assert_int_equal(xa_task_data_load(&d, g_tok, write_tmp("x.conll", "a\tO\n"),
+    assert_int_equal(xa_task_data_load(&d, g_tok, xt_write_tmp("x.conll", "a\tO\n"),
                                        XA_TASK_KIND_CLASSIFICATION, XA_TASK_FORMAT_AUTO, 64,
                                        &labels),
                      XA_STATUS_CONFIG);
@@ -1045,7 +1039,7 @@ static void test_batcher_tagging_padding(void **state) {
     (void)state;
     xa_labels labels = {0};
     xa_task_data d;
-    assert_int_equal(xa_task_data_load(&d, g_tok, write_tmp("pad.conll", CONLL3),
+    assert_int_equal(xa_task_data_load(&d, g_tok, xt_write_tmp("pad.conll", CONLL3),
                                        XA_TASK_KIND_TAGGING, XA_TASK_FORMAT_AUTO, 128, &labels),
                      XA_STATUS_OK);
     xa_task_batcher bt;
@@ -1196,7 +1190,7 @@ static int same_ids(const int32_t *a, const int32_t *b, size_t n) {
 static void test_pairs_load_and_sampling(void **state) {
     (void)state;
     xa_pair_data d;
-    assert_int_equal(xa_pair_data_load(&d, g_tok, write_tmp("pairs.tsv", PAIRS), 64, 0.3, 5), XA_STATUS_OK);
+    assert_int_equal(xa_pair_data_load(&d, g_tok, xt_write_tmp("pairs.tsv", PAIRS), 64, 0.3, 5), XA_STATUS_OK);
     assert_int_equal(d.n, 8);
     assert_int_equal(d.n_langs, 2);
     assert_string_equal(d.langs[0], "de");
@@ -1247,7 +1241,7 @@ static void test_pairs_tlm_batch(void **state) {
     enum { B = 6, T = 40, SIDE = 12 };
     xa_pair_data d;
     xa_mlm_data mask;
-    assert_int_equal(xa_pair_data_load(&d, g_tok, write_tmp("pairs.tsv", PAIRS), SIDE, 0.3, 9), XA_STATUS_OK);
+    assert_int_equal(xa_pair_data_load(&d, g_tok, xt_write_tmp("pairs.tsv", PAIRS), SIDE, 0.3, 9), XA_STATUS_OK);
     assert_int_equal(xa_mlm_data_load(&mask, g_tok, xt_data_path("spm/corpus.txt"), 16, 7, 0), XA_STATUS_OK);
     mask.mask_prob = 0.0f; /* first without masking: the layout */
     xa_mlm_batch b;
@@ -1298,7 +1292,7 @@ static void test_pairs_tlm_batch(void **state) {
 static void test_pairs_align_batch_and_errors(void **state) {
     (void)state;
     xa_pair_data d;
-    assert_int_equal(xa_pair_data_load(&d, g_tok, write_tmp("pairs.tsv", PAIRS), 10, 0.3, 2), XA_STATUS_OK);
+    assert_int_equal(xa_pair_data_load(&d, g_tok, xt_write_tmp("pairs.tsv", PAIRS), 10, 0.3, 2), XA_STATUS_OK);
     int32_t ids[8 * 10], lens[8], idx[4];
     int T = xa_pair_align_batch(&d, 5, 4, ids, lens, 1, 10);
     xa_pair_data_sample(&d, 5, 2, 4, idx, NULL);
@@ -1313,18 +1307,18 @@ static void test_pairs_align_batch_and_errors(void **state) {
     }
     /* a long side is cut to max_side and still ends with </s> */
     xa_pair_data_free(&d);
-    assert_int_equal(xa_pair_data_load(&d, g_tok, write_tmp("p.tsv",
+    assert_int_equal(xa_pair_data_load(&d, g_tok, xt_write_tmp("p.tsv",
                          "de\tOne two three four five six seven eight nine ten eleven twelve.\tEins.\n"), 5, 0.3, 1),
                      XA_STATUS_OK);
     assert_int_equal(d.pairs[0].len[0], 5);
     assert_int_equal(d.pool[d.pairs[0].off[0] + 4], xa_spm_special_ids(g_spm).eos);
     xa_pair_data_free(&d);
     /* malformed lines name file:line */
-    assert_int_equal(xa_pair_data_load(&d, g_tok, write_tmp("bad.tsv", "lang\ten\ttext\nde\tonly two\n"), 8, 0.3, 1),
+    assert_int_equal(xa_pair_data_load(&d, g_tok, xt_write_tmp("bad.tsv", "lang\ten\ttext\nde\tonly two\n"), 8, 0.3, 1),
                      XA_STATUS_CONFIG);
     assert_non_null(strstr(xa_error_last()->what, "line 2"));
-    assert_int_equal(xa_pair_data_load(&d, g_tok, write_tmp("bad2.tsv", "de\ta\t\n"), 8, 0.3, 1), XA_STATUS_CONFIG);
-    assert_int_equal(xa_pair_data_load(&d, g_tok, write_tmp("empty.tsv", "lang\ten\ttext\n"), 8, 0.3, 1),
+    assert_int_equal(xa_pair_data_load(&d, g_tok, xt_write_tmp("bad2.tsv", "de\ta\t\n"), 8, 0.3, 1), XA_STATUS_CONFIG);
+    assert_int_equal(xa_pair_data_load(&d, g_tok, xt_write_tmp("empty.tsv", "lang\ten\ttext\n"), 8, 0.3, 1),
                      XA_STATUS_CONFIG);
     assert_int_equal(xa_pair_data_load(&d, g_tok, xt_tmp_path("missing.tsv"), 8, 0.3, 1), XA_STATUS_NOT_FOUND);
 }

@@ -22,26 +22,20 @@
 #include "tokenizer/spm.h"
 #include "tokenizer/tok.h"
 
-static xa_spm *g_spm; /* owned by g_tok */
-static xa_tok *g_tok;
+static xa_tok *g_tok;  /* the SentencePiece fixture (xt_fixture_tok) */
+static xa_spm *g_spm;  /* g_tok's model */
 
 static int group_setup(void **state) {
     (void)state;
-    if (xa_spm_load(&g_spm, xt_data_path("spm/fixture.model")) != XA_STATUS_OK) return -1;
-    if (xa_tok_from_spm(&g_tok, g_spm, "fixture.model") != XA_STATUS_OK) return -1;
-    return xa_spm_get_ids(g_spm) == XA_SPM_IDS_XLMR ? 0 : -1;
+    g_tok = xt_fixture_tok();
+    g_spm = g_tok ? xa_tok_spm(g_tok) : NULL;
+    return g_tok ? 0 : -1;
 }
 
 static int group_teardown(void **state) {
     (void)state;
     xa_tok_free(g_tok);
     return 0;
-}
-
-static const char *write_tmp(const char *name, const char *text) {
-    const char *p = xt_tmp_path(name);
-    xt_write_file(p, text, strlen(text));
-    return p;
 }
 
 static xa_status load(xa_task_data *d, const char *path, int max_len, int stride, int bert) {
@@ -138,7 +132,7 @@ static void test_windows_and_targets(void **state) {
              "{\"id\": \"q1\", \"context\": \"%s\", \"question\": \"%s\", \"answers\": {\"text\": [\"%s\"], "
              "\"answer_start\": [%d]}}\n",
              CTX, QUESTION, answer, a);
-    const char *p = write_tmp("win.jsonl", json);
+    const char *p = xt_write_tmp("win.jsonl", json);
     for (int stride = 4; stride <= 12; stride += 8) {
         xa_task_data d;
         assert_int_equal(load(&d, p, 48, stride, 0), XA_STATUS_OK);
@@ -178,7 +172,7 @@ static void test_windows_and_targets(void **state) {
 /* BERT's pair layout: <s> Q </s> C </s>, types 1 from the context on. */
 static void test_bert_layout(void **state) {
     (void)state;
-    const char *p = write_tmp("bert.jsonl", "{\"context\": \"The river runs north.\", \"question\": \"Where?\", "
+    const char *p = xt_write_tmp("bert.jsonl", "{\"context\": \"The river runs north.\", \"question\": \"Where?\", "
                                             "\"answers\": {\"text\": [\"north\"], \"answer_start\": [15]}}\n");
     xa_task_data d;
     assert_int_equal(load(&d, p, 64, 0, 1), XA_STATUS_OK);
@@ -213,8 +207,8 @@ static void test_squad_and_jsonl_agree(void **state) {
         "{\"id\": \"c\", \"context\": \"Un autre texte.\", \"question\": \"Quoi?\", \"answers\": {\"text\": [], "
         "\"answer_start\": []}}\n";
     xa_task_data a, b;
-    assert_int_equal(load(&a, write_tmp("sq.json", squad), 64, 0, 0), XA_STATUS_OK);
-    assert_int_equal(load(&b, write_tmp("sq.jsonl", jsonl), 64, 0, 0), XA_STATUS_OK);
+    assert_int_equal(load(&a, xt_write_tmp("sq.json", squad), 64, 0, 0), XA_STATUS_OK);
+    assert_int_equal(load(&b, xt_write_tmp("sq.jsonl", jsonl), 64, 0, 0), XA_STATUS_OK);
     assert_int_equal(a.n_qa, 3);
     assert_int_equal(b.n_qa, 3);
     assert_int_equal(a.n, b.n);
@@ -246,7 +240,7 @@ static void test_squad_and_jsonl_agree(void **state) {
 
 static void expect_error(const char *name, const char *text, xa_status want, const char *needle, const char *needle2) {
     xa_task_data d;
-    assert_int_equal(load(&d, write_tmp(name, text), 64, 0, 0), want);
+    assert_int_equal(load(&d, xt_write_tmp(name, text), 64, 0, 0), want);
     xt_assert_error_mentions(needle);
     if (needle2) xt_assert_error_mentions(needle2);
     assert_null(d.ex);
@@ -282,13 +276,13 @@ static void test_errors(void **state) {
     expect_error("missing.jsonl", "", XA_STATUS_CONFIG, "missing.jsonl", "no questions");
     xa_task_data d;
     assert_int_equal(load(&d, "/nonexistent/qa.jsonl", 64, 0, 0), XA_STATUS_NOT_FOUND);
-    assert_int_equal(load(&d, write_tmp("ok.jsonl", "{\"context\": \"a\", \"question\": \"q\", \"answers\": []}\n"), 7, 0, 0),
+    assert_int_equal(load(&d, xt_write_tmp("ok.jsonl", "{\"context\": \"a\", \"question\": \"q\", \"answers\": []}\n"), 7, 0, 0),
                      XA_STATUS_USAGE);
     /* a long question is cut to half the room, a stride too large for the window is lowered */
     char json[2048], q[1200] = "";
     for (int i = 0; i < 60; i++) strcat(q, "why ");
     snprintf(json, sizeof json, "{\"context\": \"%s\", \"question\": \"%s\", \"answers\": []}\n", CTX, q);
-    assert_int_equal(load(&d, write_tmp("longq.jsonl", json), 24, 100, 0), XA_STATUS_OK);
+    assert_int_equal(load(&d, xt_write_tmp("longq.jsonl", json), 24, 100, 0), XA_STATUS_OK);
     for (int i = 0; i < d.n; i++) assert_true(d.ex[i].len <= 24);
     assert_true(d.n > 1);
     xa_task_data_free(&d);

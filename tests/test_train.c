@@ -113,29 +113,9 @@ static void test_mlm_packing_and_masking(void **state) {
     xa_tok_free(spm);
 }
 
-static xa_pretrain_opts small_opts(const char *out, int64_t steps) {
-    xa_pretrain_opts o = xa_pretrain_opts_default();
-    o.out_dir = out;
-    o.corpus = xt_data_path("spm/corpus.txt");
-    o.tokenizer = xt_data_path("spm/fixture.model");
-    o.model.L = 2;
-    o.model.C = 32;
-    o.model.NH = 2;
-    o.model.FF = 64;
-    o.B = 8;
-    o.T = 32;
-    o.steps = steps;
-    o.lr = 5e-3;
-    o.warmup = 3;
-    o.ckpt_every = 0;
-    o.seed = 11;
-    o.progress = fopen("/dev/null", "w");
-    return o;
-}
-
 static void test_pretrain_lowers_loss(void **state) {
     (void)state;
-    xa_pretrain_opts o = small_opts(xt_tmp_path("pt30"), 30);
+    xa_pretrain_opts o = xt_tiny_pretrain_opts(xt_tmp_path("pt30"), 30);
     xa_pretrain_result r;
     assert_int_equal(xa_pretrain(&o, &r), XA_STATUS_OK);
     fclose(o.progress);
@@ -181,12 +161,12 @@ static void assert_same_model(const char *dir_a, const char *dir_b) {
 static void test_resume_is_identical(void **state) {
     (void)state;
     /* Uninterrupted: 16 steps. */
-    xa_pretrain_opts a = small_opts(xt_tmp_path("full"), 16);
+    xa_pretrain_opts a = xt_tiny_pretrain_opts(xt_tmp_path("full"), 16);
     a.ckpt_every = 4;
     xa_pretrain_result r;
     assert_int_equal(xa_pretrain(&a, &r), XA_STATUS_OK);
     /* Interrupted after 6 steps (a checkpoint is written when it stops), then resumed. */
-    xa_pretrain_opts b = small_opts(xt_tmp_path("resumed"), 16);
+    xa_pretrain_opts b = xt_tiny_pretrain_opts(xt_tmp_path("resumed"), 16);
     b.ckpt_every = 4;
     b.stop_after = 6;
     assert_int_equal(xa_pretrain(&b, &r), XA_STATUS_OK);
@@ -200,7 +180,7 @@ static void test_resume_is_identical(void **state) {
     assert_same_model(a.out_dir, b.out_dir);
 
     /* Resuming with another batch size is refused with a clear message. */
-    xa_pretrain_opts c = small_opts(b.out_dir, 20);
+    xa_pretrain_opts c = xt_tiny_pretrain_opts(b.out_dir, 20);
     c.resume = 1;
     c.B = 4;
     assert_int_equal(xa_pretrain(&c, &r), XA_STATUS_CONFIG);
@@ -213,7 +193,7 @@ static void test_resume_is_identical(void **state) {
  * one (pair sampling is a function of the step, so no data position is needed). */
 static void test_pretrain_pairs(void **state) {
     (void)state;
-    xa_pretrain_opts a = small_opts(xt_tmp_path("pairs-full"), 40);
+    xa_pretrain_opts a = xt_tiny_pretrain_opts(xt_tmp_path("pairs-full"), 40);
     a.pairs = xt_data_path("recipe/pairs.tsv");
     a.tlm_ratio = 0.5;
     a.align_weight = 1.0;
@@ -236,7 +216,7 @@ static void test_pretrain_pairs(void **state) {
     assert_int_equal(r.steps_done, 40);
     assert_same_model(a.out_dir, b.out_dir);
     /* alignment without a pair corpus is a usage error, not an abort */
-    xa_pretrain_opts d = small_opts(xt_tmp_path("pairs-none"), 4);
+    xa_pretrain_opts d = xt_tiny_pretrain_opts(xt_tmp_path("pairs-none"), 4);
     d.align_weight = 1.0;
     assert_int_equal(xa_pretrain(&d, &r), XA_STATUS_USAGE);
     fclose(d.progress);
@@ -252,7 +232,7 @@ static void test_pretrain_pairs(void **state) {
  * run is left as it was. */
 static void test_damaged_checkpoint(void **state) {
     (void)state;
-    xa_pretrain_opts o = small_opts(xt_tmp_path("damaged"), 4);
+    xa_pretrain_opts o = xt_tiny_pretrain_opts(xt_tmp_path("damaged"), 4);
     o.ckpt_every = 2;
     xa_pretrain_result r;
     assert_int_equal(xa_pretrain(&o, &r), XA_STATUS_OK);
@@ -268,7 +248,7 @@ static void test_damaged_checkpoint(void **state) {
     assert_non_null(state_bytes);
     xt_write_file(trainer, state_bytes, 100);
     free(state_bytes);
-    xa_pretrain_opts again = small_opts(o.out_dir, 8);
+    xa_pretrain_opts again = xt_tiny_pretrain_opts(o.out_dir, 8);
     again.resume = 1;
     assert_int_not_equal(xa_pretrain(&again, &r), XA_STATUS_OK);
     xt_assert_error_mentions("trainer_state.safetensors");
@@ -552,7 +532,7 @@ static xa_phase_opts lang_opts(int64_t steps, FILE *progress) {
  * source adapter are CONFIG errors. */
 static void test_lang_align(void **state) {
     (void)state;
-    xa_pretrain_opts po = small_opts(xt_tmp_path("la-base"), 30);
+    xa_pretrain_opts po = xt_tiny_pretrain_opts(xt_tmp_path("la-base"), 30);
     xa_pretrain_result pr;
     assert_int_equal(xa_pretrain(&po, &pr), XA_STATUS_OK);
     char base[4200], tok[4200]; /* copies: the path helpers' buffers rotate */
@@ -685,7 +665,7 @@ static xa_phase_opts ft_opts(FILE *progress) {
  * setup is refused. */
 static void test_full_finetune(void **state) {
     (void)state;
-    xa_pretrain_opts po = small_opts(xt_tmp_path("ft-base"), 30);
+    xa_pretrain_opts po = xt_tiny_pretrain_opts(xt_tmp_path("ft-base"), 30);
     xa_pretrain_result pr;
     assert_int_equal(xa_pretrain(&po, &pr), XA_STATUS_OK);
     char base[4200], tok[4200], base_st[4300], train[4200], dev[4200];
@@ -1173,7 +1153,7 @@ static void need_base(void) {
     if (g_base[0]) return;
     snprintf(g_base, sizeof g_base, "%.4000s", xt_tmp_path("knob-base"));
     xa_file_remove_tree(g_base);
-    xa_pretrain_opts o = small_opts(g_base, 4);
+    xa_pretrain_opts o = xt_tiny_pretrain_opts(g_base, 4);
     o.warmup = 1;
     xa_pretrain_result r;
     assert_int_equal(xa_pretrain(&o, &r), XA_STATUS_OK);
@@ -1381,7 +1361,7 @@ static void test_validation_rows(void **state) {
     assert_svg_file(p);
 
     /* pretraining: per-language held-out loss, weights unchanged by it */
-    xa_pretrain_opts pa = small_opts(xt_tmp_path("val-pt-off"), 6), pb = small_opts(xt_tmp_path("val-pt-on"), 6);
+    xa_pretrain_opts pa = xt_tiny_pretrain_opts(xt_tmp_path("val-pt-off"), 6), pb = xt_tiny_pretrain_opts(xt_tmp_path("val-pt-on"), 6);
     const char *texts[2] = {xt_data_path("recipe/mono/de.txt"), xt_data_path("recipe/mono/fr.txt")};
     const char *names[2] = {"de", "fr"};
     pb.eval_every = 3;

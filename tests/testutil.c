@@ -11,6 +11,7 @@
 
 #include "core/core.h"
 #include "tensor/tensor.h"
+#include "tokenizer/spm.h"
 
 static char g_paths[8][4096];
 static int g_slot;
@@ -216,4 +217,42 @@ float *xt_read_f32(const xa_st_file *f, const char *name, size_t *n) {
     assert_int_equal(xa_st_tensor_to_f32(t, buf), XA_STATUS_OK);
     if (n) *n = (size_t)t->n_elems;
     return buf;
+}
+
+const char *xt_write_tmp(const char *name, const char *text) {
+    const char *p = xt_tmp_path(name);
+    xt_write_file(p, text, strlen(text));
+    return p;
+}
+
+xa_tok *xt_fixture_tok(void) {
+    xa_spm *spm = NULL;
+    xa_tok *tok = NULL;
+    if (xa_spm_load(&spm, xt_data_path("spm/fixture.model")) != XA_STATUS_OK ||
+        xa_tok_from_spm(&tok, spm, "fixture.model") != XA_STATUS_OK || xa_spm_get_ids(spm) != XA_SPM_IDS_XLMR) {
+        fprintf(stderr, "xt_fixture_tok: %s\n", xa_error_last()->what);
+        xa_tok_free(tok);
+        return NULL;
+    }
+    return tok;
+}
+
+xa_pretrain_opts xt_tiny_pretrain_opts(const char *out, int64_t steps) {
+    xa_pretrain_opts o = xa_pretrain_opts_default();
+    o.out_dir = out;
+    o.corpus = xt_data_path("spm/corpus.txt");
+    o.tokenizer = xt_data_path("spm/fixture.model");
+    o.model.L = 2;
+    o.model.C = 32;
+    o.model.NH = 2;
+    o.model.FF = 64;
+    o.B = 8;
+    o.T = 32;
+    o.steps = steps;
+    o.lr = 5e-3;
+    o.warmup = 3;
+    o.ckpt_every = 0;
+    o.seed = 11;
+    o.progress = fopen("/dev/null", "w");
+    return o;
 }

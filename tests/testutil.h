@@ -12,6 +12,8 @@
 
 #include "core/core.h"
 #include "io/safetensors.h"
+#include "tokenizer/tok.h"
+#include "train/train.h"
 
 /* $XA_TEST_DATA/<name> (the committed fixtures in tests/data), in a static buffer per call slot. */
 const char *xt_data_path(const char *name);
@@ -22,6 +24,15 @@ const char *xt_tmp_dir(void);
 const char *xt_tmp_path(const char *name);
 /* Write n bytes to path (creating or truncating it); fails the test on error. */
 void xt_write_file(const char *path, const void *data, size_t n);
+/* xt_write_file of a NUL-terminated text to xt_tmp_path(name); returns that path. */
+const char *xt_write_tmp(const char *name, const char *text);
+/* The committed SentencePiece fixture (spm/fixture.model) as a tokenizer with XLM-R ids; NULL, with
+ * the error printed, when it does not load. Free with xa_tok_free. */
+xa_tok *xt_fixture_tok(void);
+/* Pretraining options of the tiny test encoder (L2 C32 NH2 FF64, B8 T32, lr 5e-3, warmup 3, seed
+ * 11, checkpoints only at the end) on spm/corpus.txt with spm/fixture.model; progress to a new
+ * /dev/null stream that the caller closes. */
+xa_pretrain_opts xt_tiny_pretrain_opts(const char *out, int64_t steps);
 /* Read a whole file into a malloc'ed buffer (NUL-terminated); *n gets the size. NULL if missing. */
 char *xt_read_file(const char *path, size_t *n);
 

@@ -54,6 +54,17 @@ int cli_parse_f64(const char *cmd, const char *opt, const char *text, double lo,
     return 1;
 }
 
+int cli_parse_precision(const char *cmd, const char *text, xa_precision *out) {
+    if (xa_precision_parse(text, "--precision", out)) {
+        xa_error_clear();
+        cli_usage_error(cmd, "--precision: '%s' is not fp32 or bf16", text);
+        return 0;
+    }
+    if (xa_precision_effective(*out) != *out)
+        XA_LOG_WARN("%s: --precision bf16, but this CPU has no bf16 kernel (AVX512-BF16): fp32 products", cmd);
+    return 1;
+}
+
 int cli_is_help(const char *arg) {
     return !strcmp(arg, "-h") || !strcmp(arg, "--help") || !strcmp(arg, "help");
 }

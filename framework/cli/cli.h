@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "core/core.h"
+#include "tensor/tensor.h"
 
 #define CLI_EXIT_OK 0
 #define CLI_EXIT_RUNTIME 1
@@ -21,6 +22,9 @@ int cli_parse_i64(const char *cmd, const char *opt, const char *text, int64_t lo
                   int64_t *out);
 int cli_parse_f64(const char *cmd, const char *opt, const char *text, double lo, double hi,
                   double *out);
+/* --precision: "fp32" or "bf16" into *out (a usage error naming the option otherwise, return 0);
+ * a warning when this CPU would compute bf16 in fp32 (no AVX512-BF16). */
+int cli_parse_precision(const char *cmd, const char *text, xa_precision *out);
 /* Is this argument a request for help ("-h", "--help", "help")? */
 int cli_is_help(const char *arg);
 /* --quiet: no progress lines, and only warnings and errors logged (unless XA_LOG_LEVEL is set). */

@@ -523,12 +523,8 @@ int cli_cmd_predict(int argc, char **argv) {
         case OPT_PAIR: pair = 1; break;
         case OPT_PRECISION: {
             xa_precision pr;
-            if (xa_precision_parse(optarg, "--precision", &pr)) {
-                xa_error_clear();
-                return cli_usage_error(cmd, "--precision: '%s' is not fp32 or bf16", optarg);
-            }
-            if (xa_gemm_set_precision(pr) != pr)
-                XA_LOG_WARN("predict: --precision bf16, but this CPU has no bf16 kernel (AVX512-BF16): fp32 products");
+            if (!cli_parse_precision(cmd, optarg, &pr)) return CLI_EXIT_USAGE;
+            xa_gemm_set_precision(pr);
             break;
         }
         case 't':

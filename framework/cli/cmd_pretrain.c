@@ -181,12 +181,7 @@ int cli_cmd_pretrain(int argc, char **argv) {
                                             "constant_with_warmup)", optarg);
             break;
         case OPT_PRECISION:
-            if (xa_precision_parse(optarg, "--precision", &o.k.precision)) {
-                xa_error_clear();
-                return cli_usage_error(cmd, "--precision: '%s' is not fp32 or bf16", optarg);
-            }
-            if (xa_precision_effective(o.k.precision) != o.k.precision)
-                XA_LOG_WARN("pretrain: --precision bf16, but this CPU has no bf16 kernel (AVX512-BF16): fp32 products");
+            if (!cli_parse_precision(cmd, optarg, &o.k.precision)) return CLI_EXIT_USAGE;
             break;
         case OPT_HELDOUT: heldout = optarg; break;
         case OPT_EVAL:

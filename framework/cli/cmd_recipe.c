@@ -152,10 +152,7 @@ static int run_recipe_cmd(const char *cmd, int argc, char **argv) {
             break;
         case OPT_PRECISION: {
             xa_precision pr;
-            if (xa_precision_parse(optarg, "--precision", &pr)) {
-                xa_error_clear();
-                return cli_usage_error(cmd, "--precision: '%s' is not fp32 or bf16", optarg);
-            }
+            if (!cli_parse_precision(cmd, optarg, &pr)) return CLI_EXIT_USAGE;
             a.precision = optarg;
             break;
         }
@@ -202,7 +199,7 @@ static int run_recipe_cmd(const char *cmd, int argc, char **argv) {
     xa_threads_set(a.threads ? (int)a.threads : r.threads);
     if (a.precision) /* every phase, over the recipe's keys */
         for (int i = 0; i < r.n_phases; i++) snprintf(r.phases[i].precision, sizeof r.phases[i].precision, "%s", a.precision);
-    for (int i = 0; i < r.n_phases; i++) {
+    for (int i = 0; i < r.n_phases && !a.precision; i++) { /* the recipe's keys (--precision warned) */
         const xa_cfg_phase *p = &r.phases[i];
         if (!strcmp(p->precision, "bf16") && xa_pipeline_precision(p) != XA_PRECISION_BF16) {
             XA_LOG_WARN("%s phase: precision bf16 asked, but this CPU has no bf16 kernel (AVX512-BF16): fp32 products",
