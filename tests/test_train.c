@@ -13,6 +13,7 @@
 
 #include "compose/compose.h"
 #include "data/data.h"
+#include "eval/eval.h"
 #include "eval/plot.h"
 #include "heads/heads.h"
 #include "hub/hub.h"
@@ -887,6 +888,145 @@ static int row_values(const char *text, const char *with, const char *key, doubl
     return k;
 }
 
+
+/* Bitwise equality of two metric sets (NaN fields included). */
+static void assert_same_metrics(const xa_eval_metrics *a, const xa_eval_metrics *b, const char *what) {
+    if (memcmp(a, b, sizeof *a) != 0)
+        fail_msg("%s: with the eval cache accuracy %.17g macro-F1 %.17g loss %.17g n %lld, without %.17g %.17g %.17g %lld",
+                 what, a->accuracy, a->macro_f1, a->loss, (long long)a->n, b->accuracy, b->macro_f1, b->loss,
+                 (long long)b->n);
+}
+
+/* The eval cache of an eval phase (train.h): every eval function given the cache returns the bits
+ * it returns without one (task setups with and without the last layer of the language adapter,
+ * two test files, each scored twice; held-out MLM twice on the same text, so the cached text is
+ * rewound; retrieval); the base is loaded once and lent to every call of its own base directory,
+ * a call for another base directory loads its own, each test file is tokenized once; a bad base
+ * fails every call on it with the loader's error. */
+static void test_eval_cache(void **state) {
+    (void)state;
+    xa_pretrain_opts po = xt_tiny_pretrain_opts(xt_tmp_path("ec-base"), 10);
+    xa_pretrain_result pr;
+    assert_int_equal(xa_pretrain(&po, &pr), XA_STATUS_OK);
+    char base[4200], other[4300], tok[4200], en_dir[4200], task_dir[4200], ad[4300], head[4300];
+    snprintf(base, sizeof base, "%s", po.out_dir);
+    snprintf(other, sizeof other, "%s/.", po.out_dir); /* the same files under another name */
+    snprintf(tok, sizeof tok, "%s/sentencepiece.bpe.model", po.out_dir);
+    snprintf(en_dir, sizeof en_dir, "%s", xt_tmp_path("ec-en"));
+    snprintf(task_dir, sizeof task_dir, "%s", xt_tmp_path("ec-task"));
+    xa_bn_config lcfg, tcfg;
+    assert_int_equal(xa_bn_config_preset(&lcfg, "seq_bn_inv"), XA_STATUS_OK);
+    assert_int_equal(xa_bn_config_preset(&tcfg, "seq_bn"), XA_STATUS_OK);
+    xa_phase_result r;
+    xa_phase_opts o = lang_opts(4, po.progress);
+    assert_int_equal(xa_train_lang(base, tok, en_dir, "en", &lcfg, xt_data_path("recipe/mono/en.txt"), &o, &r),
+                     XA_STATUS_OK);
+    const char *frozen[1] = {en_dir};
+    xa_task_spec spec;
+    memset(&spec, 0, sizeof spec);
+    spec.frozen_dirs = frozen;
+    spec.n_frozen = 1;
+    spec.new_adapter = "pkg";
+    spec.new_cfg = &tcfg;
+    spec.setup = "Stack(en, pkg)";
+    spec.head_name = "pkg";
+    spec.train_path = xt_data_path("recipe/pkg/en.train.tsv");
+    xa_phase_opts to = lang_opts(6, po.progress);
+    assert_int_equal(xa_train_task(base, tok, task_dir, &spec, &to, &r), XA_STATUS_OK);
+    assert_true(r.finished);
+    snprintf(ad, sizeof ad, "%s/final/adapter", task_dir);
+    snprintf(head, sizeof head, "%s/final/head", task_dir);
+
+    xa_eval_cache *c = NULL;
+    assert_int_equal(xa_eval_cache_init(&c, NULL, tok), XA_STATUS_USAGE);
+    assert_null(c);
+    assert_int_equal(xa_eval_cache_init(&c, base, tok), XA_STATUS_OK);
+    xa_eval_cache_stats cs = xa_eval_cache_stats_of(c);
+    assert_int_equal(cs.base_loads, 0); /* nothing loaded before the first call */
+    char tests[2][4200];
+    snprintf(tests[0], sizeof tests[0], "%s", xt_data_path("recipe/pkg/de.test.tsv"));
+    snprintf(tests[1], sizeof tests[1], "%s", xt_data_path("recipe/pkg/en.test.tsv"));
+    const char *ads[2] = {en_dir, ad};
+    xa_eval_input in_cache, in_none;
+    memset(&in_none, 0, sizeof in_none);
+    in_cache = in_none;
+    in_cache.cache = c;
+    int calls = 0;
+    for (int rep = 0; rep < 2; rep++)
+        for (int t = 0; t < 2; t++)
+            for (int drop = 0; drop < 2; drop++) {
+                const uint8_t dl[2] = {(uint8_t)drop, 0};
+                xa_eval_metrics a, b;
+                xa_class_report ra, rb;
+                assert_int_equal(xa_eval_setup_input(base, tok, ads, dl, 2, NULL, "Stack(en, pkg)", head, tests[t], 16, 48,
+                                                     &in_cache, &a, &ra), XA_STATUS_OK);
+                assert_int_equal(xa_eval_setup_input(base, tok, ads, dl, 2, NULL, "Stack(en, pkg)", head, tests[t], 16, 48,
+                                                     &in_none, &b, &rb), XA_STATUS_OK);
+                calls++;
+                assert_same_metrics(&a, &b, tests[t]);
+                assert_true(a.n > 0);
+                xa_class_report_free(&ra);
+                xa_class_report_free(&rb);
+            }
+    cs = xa_eval_cache_stats_of(c);
+    assert_int_equal(cs.base_loads, 1);
+    assert_int_equal(cs.base_lends, calls);
+    assert_int_equal(cs.data_loads, 2);
+    assert_int_equal(cs.data_reuses, calls - 2);
+    /* another base directory (a fully fine-tuned encoder in the pipeline): its own load, the same bits */
+    {
+        xa_eval_metrics a, b;
+        assert_int_equal(xa_eval_setup_input(other, tok, ads, NULL, 2, NULL, "Stack(en, pkg)", head, tests[0], 16, 48,
+                                             &in_cache, &a, NULL), XA_STATUS_OK);
+        assert_int_equal(xa_eval_setup_input(base, tok, ads, NULL, 2, NULL, "Stack(en, pkg)", head, tests[0], 16, 48,
+                                             &in_none, &b, NULL), XA_STATUS_OK);
+        assert_same_metrics(&a, &b, "another base directory");
+        assert_int_equal(xa_eval_cache_stats_of(c).base_lends, calls);
+    }
+    /* held-out MLM: alone and with the adapter, twice each on the cache */
+    for (int rep = 0; rep < 2; rep++)
+        for (int k = 0; k < 2; k++) {
+            xa_mlm_metrics a, b;
+            const char *text = xt_data_path("recipe/mono/de.txt");
+            char tcopy[4200];
+            snprintf(tcopy, sizeof tcopy, "%s", text);
+            assert_int_equal(xa_eval_mlm_cached(c, base, tok, k ? en_dir : NULL, tcopy, 4, 32, 9, 3, &a), XA_STATUS_OK);
+            assert_int_equal(xa_eval_mlm(base, tok, k ? en_dir : NULL, tcopy, 4, 32, 9, 3, &b), XA_STATUS_OK);
+            assert_true(a.n_masked > 0);
+            if (memcmp(&a, &b, sizeof a) != 0)
+                fail_msg("held-out MLM (adapter %d, pass %d): cached loss %.17g acc %.17g n %lld, uncached %.17g %.17g %lld", k,
+                         rep, a.loss, a.accuracy, (long long)a.n_masked, b.loss, b.accuracy, (long long)b.n_masked);
+        }
+    /* retrieval, bare and with the adapter on the English side */
+    for (int k = 0; k < 2; k++) {
+        xa_retrieval_metrics a, b;
+        char rt[4200];
+        snprintf(rt, sizeof rt, "%s", xt_data_path("recipe/retrieval/de.tsv"));
+        assert_int_equal(xa_eval_retrieval_cached(c, base, tok, k ? en_dir : NULL, NULL, rt, 8, 32, &a), XA_STATUS_OK);
+        assert_int_equal(xa_eval_retrieval(base, tok, k ? en_dir : NULL, NULL, rt, 8, 32, &b), XA_STATUS_OK);
+        if (memcmp(&a, &b, sizeof a) != 0)
+            fail_msg("retrieval (adapter %d): cached acc %.17g, uncached %.17g", k, a.accuracy, b.accuracy);
+    }
+    cs = xa_eval_cache_stats_of(c);
+    assert_int_equal(cs.base_loads, 1);
+    assert_int_equal(cs.base_lends, calls + 4 + 2);
+    assert_int_equal(cs.data_loads, 3); /* + the held-out text */
+    xa_eval_cache_free(c);
+    xa_eval_cache_free(NULL);
+
+    /* a cache of a base that does not load: every call on it fails with the loader's error */
+    assert_int_equal(xa_eval_cache_init(&c, xt_tmp_path("ec-no-such-base"), tok), XA_STATUS_OK);
+    xa_eval_metrics m;
+    char nb[4200];
+    snprintf(nb, sizeof nb, "%s", xt_tmp_path("ec-no-such-base"));
+    for (int k = 0; k < 2; k++)
+        assert_int_not_equal(xa_eval_setup_input(nb, tok, ads, NULL, 2, NULL, "Stack(en, pkg)", head, tests[0], 16,
+                                                 48, &(xa_eval_input){.cache = c}, &m, NULL), XA_STATUS_OK);
+    xa_error_clear();
+    assert_int_equal(xa_eval_cache_stats_of(c).base_loads, 0);
+    xa_eval_cache_free(c);
+}
+
 /* metrics.jsonl rows are typed ("train" per window, "eval" per evaluation, with phase, step and
  * time); a run stopped at step 5 whose file then got rows of later steps and half a line (as when
  * a kill lands after the checkpoint) and is resumed holds every step once, in order; train.log
@@ -1433,6 +1573,7 @@ int main(void) {
         cmocka_unit_test(test_trainer_skeleton),
         cmocka_unit_test(test_lang_align),
         cmocka_unit_test(test_full_finetune),
+        cmocka_unit_test(test_eval_cache),
         cmocka_unit_test(test_metrics_record),
         cmocka_unit_test(test_scheduler_shapes),
         cmocka_unit_test(test_adam_knobs_and_decay),

@@ -702,7 +702,8 @@ static uint64_t lang_cell_id(const xa_recipe *r, const xa_cfg_phase *p, const ch
  * language's own adapter and with the source language's adapter, per language, on held-out text
  * with the same masks for every column. Written to OUTPUT/eval/mlm/ (shared by the recipes
  * of one output) and recomputed when its adapters or texts changed (its provenance). */
-static xa_status eval_mlm_table(FILE *out, const xa_recipe *r, const xa_cfg_phase *p, const xa_plan *pl) {
+static xa_status eval_mlm_table(FILE *out, const xa_recipe *r, const xa_cfg_phase *p, const xa_plan *pl,
+                                xa_eval_cache *ec) {
     char fin[XA_PATH_MAX], edir[XA_PATH_MAX], path[XA_PATH_MAX];
     int T = p->seq_len; /* the language adapters' block length when the recipe has a lang phase */
     for (int i = 0; i < r->n_phases; i++)
@@ -753,7 +754,7 @@ static xa_status eval_mlm_table(FILE *out, const xa_recipe *r, const xa_cfg_phas
             const int reused = book_reuse(&cb, id, v, 3);
             if (!reused) {
                 xa_mlm_metrics m;
-                st = xa_eval_mlm(r->base, r->tokenizer, dirs[c], text, B, T, r->seed, 0, &m);
+                st = xa_eval_mlm_cached(ec, r->base, r->tokenizer, dirs[c], text, B, T, r->seed, 0, &m);
                 if (st) break;
                 v[0] = (double)m.n_masked;
                 v[1] = m.loss;
@@ -819,7 +820,8 @@ static int reuse_retrieval(cell_book *cb, uint64_t id, xa_retrieval_metrics *m) 
 /* The cross-lingual retrieval table (data.retrieval): accuracy@1 of finding the translation of a
  * held-out paragraph among all of its language's, for the bare base and with the MAD-X language
  * adapters (English under lang:src, the target under its own). */
-static xa_status eval_retrieval_table(FILE *out, const xa_recipe *r, const xa_cfg_phase *p, const xa_plan *pl) {
+static xa_status eval_retrieval_table(FILE *out, const xa_recipe *r, const xa_cfg_phase *p, const xa_plan *pl,
+                                      xa_eval_cache *ec) {
     char fin[XA_PATH_MAX], edir[XA_PATH_MAX], path[XA_PATH_MAX];
     xa_status st = join3(fin, sizeof fin, r->output, "eval", "retrieval");
     if (st) return st;
@@ -864,7 +866,7 @@ static xa_status eval_retrieval_table(FILE *out, const xa_recipe *r, const xa_cf
                                              p->batch_size, p->seq_len, 0);
             xa_retrieval_metrics m;
             if (!reuse_retrieval(&cb, id, &m)) {
-                st = xa_eval_retrieval(r->base, r->tokenizer, c ? src_dir : NULL, c ? own : NULL, file,
+                st = xa_eval_retrieval_cached(ec, r->base, r->tokenizer, c ? src_dir : NULL, c ? own : NULL, file,
                                        p->batch_size, p->seq_len, &m);
                 if (st) break;
                 fprintf(stderr, "eval: retrieval %-6s %-13s: acc@1 %.4f (en->x %.4f, x->en %.4f; %" PRId64 " pairs)\n",
@@ -928,7 +930,7 @@ typedef struct report_book {
  * cells.tsv line and its per-class report (under the table row's name) are written. */
 static xa_status eval_task_cell(FILE *raw, cell_book *cb, report_book *rb, const xa_recipe *r, const xa_cfg_phase *p,
                                 const char *lang, const char *row, const char *setup, uint64_t seed, const eval_run *e,
-                                const char *test, xa_eval_metrics *m) {
+                                const char *test, xa_eval_cache *ec, xa_eval_metrics *m) {
     const uint64_t id = task_cell_id(r, p, lang, setup, seed, e, test);
     char cell[17];
     xa_cell_hex(id, cell);
@@ -947,7 +949,7 @@ static xa_status eval_task_cell(FILE *raw, cell_book *cb, report_book *rb, const
         xa_recipe_input ri;
         xa_recipe_input_init(&ri, r);
         const xa_eval_input ein = {ri.kind, &ri.fields, ri.n_names ? ri.names : NULL, ri.n_names,
-                             ri.doc_stride, ri.max_answer_length, ri.n_best_size};
+                             ri.doc_stride, ri.max_answer_length, ri.n_best_size, ec};
         st = xa_eval_setup_input(e->base[0] ? e->base : r->base, r->tokenizer, e->adapters, e->drop_last, e->n,
                                  e->fusion[0] ? e->fusion : NULL, e->setup[0] ? e->setup : NULL, e->head, test,
                                  p->batch_size, p->seq_len, &ein, m, &rep);
@@ -1054,16 +1056,31 @@ static xa_status append_runs(const char *tmp, const char *fin, const xa_plan *pl
     return XA_STATUS_OK;
 }
 
+static xa_status eval_task_table(FILE *out, const xa_recipe *r, const xa_cfg_phase *p, const xa_plan *pl,
+                                 xa_eval_cache *ec);
+
+/* The eval phase: the MLM and retrieval tables (when the recipe has their data) and the task
+ * table, every computed cell on one eval cache (train.h): the base and tokenizer are loaded once,
+ * each test file is tokenized once, and the cache is freed when the phase ends. */
 static xa_status phase_eval(FILE *out, const xa_recipe *r, const xa_cfg_phase *p, const xa_plan *pl) {
+    xa_eval_cache *ec = NULL;
+    xa_status st = xa_eval_cache_init(&ec, r->base, r->tokenizer);
+    if (!st && r->mlm_heldout[0]) st = eval_mlm_table(out, r, p, pl, ec);
+    if (!st && r->retrieval[0]) st = eval_retrieval_table(out, r, p, pl, ec);
+    if (!st) st = eval_task_table(out, r, p, pl, ec);
+    const xa_eval_cache_stats cs = xa_eval_cache_stats_of(ec);
+    if (!st && cs.base_lends > 0)
+        fprintf(stderr, "eval: the base loaded %d time%s for %d evaluation%s; %d data file%s tokenized, %d reused\n",
+                cs.base_loads, cs.base_loads == 1 ? "" : "s", cs.base_lends, cs.base_lends == 1 ? "" : "s",
+                cs.data_loads, cs.data_loads == 1 ? "" : "s", cs.data_reuses);
+    xa_eval_cache_free(ec);
+    return st;
+}
+
+/* The task table of the eval phase (eval/<task>). */
+static xa_status eval_task_table(FILE *out, const xa_recipe *r, const xa_cfg_phase *p, const xa_plan *pl,
+                                 xa_eval_cache *ec) {
     char fin[XA_PATH_MAX], edir[XA_PATH_MAX], path[XA_PATH_MAX];
-    if (r->mlm_heldout[0]) {
-        xa_status st = eval_mlm_table(out, r, p, pl);
-        if (st) return st;
-    }
-    if (r->retrieval[0]) {
-        xa_status st = eval_retrieval_table(out, r, p, pl);
-        if (st) return st;
-    }
     /* eval/<task> (recipes may share an output), replaced only by a complete new set of results:
      * they are written into eval/<task>.tmp with their provenance and swapped in at the end */
     xa_status st = join3(fin, sizeof fin, r->output, "eval", r->task_name);
@@ -1149,7 +1166,7 @@ static xa_status phase_eval(FILE *out, const xa_recipe *r, const xa_cfg_phase *p
                     continue;
                 }
                 xa_eval_metrics m;
-                st = eval_task_cell(raw, &cb, &rb, r, p, rows[i], rowname, p->setups[s], r->seeds[k], &e, test, &m);
+                st = eval_task_cell(raw, &cb, &rb, r, p, rows[i], rowname, p->setups[s], r->seeds[k], &e, test, ec, &m);
                 if (st) break;
                 const double second = qa ? m.exact_match : m.macro_f1;
                 vals_f1[nv] = second;

@@ -51,6 +51,7 @@
 #include "io/safetensors.h"
 #include "optim/optim.h"
 #include "train/ckpt.h"
+#include "train/evalcache.h"
 #include "train/trainer.h"
 #include "tokenizer/tok.h"
 
@@ -150,19 +151,6 @@ static xa_status load_params_into(const xa_encoder_config *enc, const char *dir,
                           into->n_params);
     if (!st) memcpy(into->params, a->params, a->n_params * sizeof(float));
     xa_composer_free(tmp);
-    return st;
-}
-
-/* The tokenizer (SentencePiece with XLM-R ids, or WordPiece: tokenizer/tok.h) and the frozen base,
- * checked against each other. */
-static xa_status open_base(xa_tok **tok, xa_encoder *enc, const char *base_dir, const char *tokenizer) {
-    xa_status st = xa_tok_load(tok, tokenizer);
-    if (!st) st = xa_encoder_load(enc, NULL, base_dir, 0);
-    if (!st) enc->cfg.fingerprint = xa_hub_base_fingerprint(enc); /* recorded by what is saved on it */
-    if (!st && xa_tok_vocab_size(*tok) != enc->cfg.V)
-        st = xa_error_set(XA_STATUS_CONFIG, tokenizer, "the base model's vocabulary size",
-                          "wrong tokenizer for this base?", "tokenizer has %d pieces, %s has vocab_size %d",
-                          xa_tok_vocab_size(*tok), base_dir, enc->cfg.V);
     return st;
 }
 
@@ -477,7 +465,7 @@ xa_status xa_train_lang(const char *base_dir, const char *tokenizer, const char 
     memset(res, 0, sizeof *res);
     res->best_dev = -1;
 
-    xa_status st = open_base(&tok, &enc, base_dir, tokenizer);
+    xa_status st = xa_eval_base_open(&tok, &enc, base_dir, tokenizer);
     if (st) goto done;
     xa_trainer_apply_dropout(&enc.cfg, &o->k);
     const xa_encoder_config *ec = &enc.cfg;
@@ -574,31 +562,50 @@ done:
 
 xa_status xa_eval_mlm(const char *base_dir, const char *tokenizer, const char *adapter_dir, const char *text,
                       int B, int T, uint64_t seed, int64_t max_batches, xa_mlm_metrics *out) {
+    return xa_eval_mlm_cached(NULL, base_dir, tokenizer, adapter_dir, text, B, T, seed, max_batches, out);
+}
+
+xa_status xa_eval_mlm_cached(xa_eval_cache *cache, const char *base_dir, const char *tokenizer,
+                             const char *adapter_dir, const char *text, int B, int T, uint64_t seed,
+                             int64_t max_batches, xa_mlm_metrics *out) {
+    /* what this call owns (without a cache hit: everything) and what it uses */
+    xa_tok *own_tok = NULL;
+    xa_encoder own_enc;
+    xa_mlm_head own_head;
+    xa_mlm_data own_data;
     xa_tok *tok = NULL;
-    xa_mlm_data data;
+    const xa_encoder *enc = &own_enc;
+    xa_mlm_head *head = &own_head;
+    xa_mlm_data *data = &own_data;
     xa_mlm_batch batch;
-    xa_encoder enc;
-    xa_mlm_head head;
     xa_encoder_acts acts;
     xa_composer *cp = NULL;
     float *logits = NULL;
-    memset(&data, 0, sizeof data);
+    int hit = 0;
+    memset(&own_data, 0, sizeof own_data);
     memset(&batch, 0, sizeof batch);
-    memset(&enc, 0, sizeof enc);
-    memset(&head, 0, sizeof head);
+    memset(&own_enc, 0, sizeof own_enc);
+    memset(&own_head, 0, sizeof own_head);
     memset(&acts, 0, sizeof acts);
     memset(out, 0, sizeof *out);
     if (B < 1 || T < 4)
         return xa_error_set(XA_STATUS_USAGE, "xa_eval_mlm", "B >= 1, T >= 4", NULL, "B %d, T %d", B, T);
 
-    xa_status st = open_base(&tok, &enc, base_dir, tokenizer);
+    xa_status st = xa_eval_cache_base(cache, base_dir, tokenizer, &tok, &enc, &hit);
+    if (!st && !hit) {
+        enc = &own_enc;
+        st = xa_eval_base_open(&own_tok, &own_enc, base_dir, tokenizer);
+        tok = own_tok;
+    }
     if (st) goto done;
-    const xa_encoder_config *ec = &enc.cfg;
+    const xa_encoder_config *ec = &enc->cfg;
     if (ec->arch == XA_ARCH_XLMR && T > ec->P - ec->pad_id - 1) T = ec->P - ec->pad_id - 1;
-    st = xa_mlm_data_load(&data, tok, text, T, seed, 0);
+    if (hit) st = xa_eval_cache_mlm_data(cache, tok, text, T, seed, &data);
+    else st = xa_mlm_data_load(&own_data, tok, text, T, seed, 0);
     if (!st) st = xa_mlm_batch_init(&batch, B, T);
-    if (!st) st = xa_mlm_head_init(&head, ec->C, ec->V, ec->eps, B * T, 0);
-    if (!st) st = xa_mlm_head_load(&head, ec->arch, base_dir);
+    if (!st && hit) st = xa_eval_cache_mlm_head(cache, B * T, &head);
+    if (!st && !hit) st = xa_mlm_head_init(&own_head, ec->C, ec->V, ec->eps, B * T, 0);
+    if (!st && !hit) st = xa_mlm_head_load(&own_head, ec->arch, base_dir);
     if (!st) st = xa_encoder_acts_init(&acts, ec, B, T, 0);
     if (!st) st = xa_composer_init(&cp, ec);
     xa_adapter *ad = NULL;
@@ -621,18 +628,18 @@ xa_status xa_eval_mlm(const char *base_dir, const char *tokenizer, const char *a
         xa_composer_hook(cp, &hook);
         xa_composer_set_mode(cp, 0, NULL);
     }
-    int64_t n_batches = data.n_blocks / B > 0 ? data.n_blocks / B : 1;
+    int64_t n_batches = data->n_blocks / B > 0 ? data->n_blocks / B : 1;
     if (max_batches > 0 && n_batches > max_batches) n_batches = max_batches;
     double loss_sum = 0;
     int64_t hits = 0, n = 0;
     xa_batch b = {batch.ids, NULL, batch.lens, B, T};
     for (int64_t i = 0; i < n_batches; i++) {
-        xa_mlm_data_next(&data, &batch);
+        xa_mlm_data_next(data, &batch);
         if (batch.m == 0) continue;
-        st = xa_encoder_forward(&enc, &acts, &b, ad ? &hook : NULL, 0, NULL);
+        st = xa_encoder_forward(enc, &acts, &b, ad ? &hook : NULL, 0, NULL);
         if (st) goto done;
-        float loss = xa_mlm_head_forward(&head, xa_encoder_hidden(&enc, &acts, ec->L - 1), batch.rows, batch.targets,
-                                         batch.m, enc.t[XA_ENC_WTE], ad ? &hook : NULL, logits);
+        float loss = xa_mlm_head_forward(head, xa_encoder_hidden(enc, &acts, ec->L - 1), batch.rows, batch.targets,
+                                         batch.m, enc->t[XA_ENC_WTE], ad ? &hook : NULL, logits);
         loss_sum += (double)loss * batch.m;
         for (int r = 0; r < batch.m; r++) {
             const float *z = logits + (size_t)r * ec->V;
@@ -650,11 +657,11 @@ done:
     xa_aligned_free(logits);
     xa_composer_free(cp);
     xa_encoder_acts_free(&acts);
-    xa_mlm_head_free(&head);
-    xa_encoder_free(&enc);
+    xa_mlm_head_free(&own_head);
+    xa_encoder_free(&own_enc);
     xa_mlm_batch_free(&batch);
-    xa_mlm_data_free(&data);
-    xa_tok_free(tok);
+    xa_mlm_data_free(&own_data);
+    xa_tok_free(own_tok);
     return st;
 }
 
@@ -679,6 +686,7 @@ typedef struct task_model {
     int B, T;                  /* planned encoder rows (examples x n_choices) and length */
     int qa;                    /* a question-answering head: windows, spans, EM / F1 */
     int max_answer_length, n_best_size; /* QA scoring (30, 20) */
+    int borrowed;              /* tok and enc are an eval cache's (read only): not freed here */
 } task_model;
 
 /* The data-loading description of a spec (or of an eval input) for model m. */
@@ -694,17 +702,36 @@ static void task_model_free(task_model *m) {
     xa_encoder_acts_free(&m->acts);
     xa_head_free(&m->head);
     xa_composer_free(m->cp);
-    xa_encoder_free(&m->enc);
-    xa_tok_free(m->tok);
+    if (!m->borrowed) {
+        xa_encoder_free(&m->enc);
+        xa_tok_free(m->tok);
+    }
     memset(m, 0, sizeof *m);
 }
 
 static xa_status task_model_open(task_model *m, const char *base_dir, const char *tokenizer) {
     memset(m, 0, sizeof *m);
     m->tokenizer = tokenizer;
-    xa_status st = open_base(&m->tok, &m->enc, base_dir, tokenizer);
+    xa_status st = xa_eval_base_open(&m->tok, &m->enc, base_dir, tokenizer);
     if (!st) st = xa_composer_init(&m->cp, &m->enc.cfg);
     return st;
+}
+
+/* task_model_open on the eval cache's base when it is this one (m->enc is then a copy of the
+ * cache's encoder struct: the same weights, read only, never freed here); else a base of its own. */
+static xa_status task_model_open_cached(task_model *m, xa_eval_cache *c, const char *base_dir, const char *tokenizer) {
+    xa_tok *tok = NULL;
+    const xa_encoder *enc = NULL;
+    int hit = 0;
+    memset(m, 0, sizeof *m);
+    xa_status st = xa_eval_cache_base(c, base_dir, tokenizer, &tok, &enc, &hit);
+    if (st) return st;
+    if (!hit) return task_model_open(m, base_dir, tokenizer);
+    m->tokenizer = tokenizer;
+    m->tok = tok;
+    m->enc = *enc;
+    m->borrowed = 1;
+    return xa_composer_init(&m->cp, &m->enc.cfg);
 }
 
 static int max_len(const task_model *m, int T) {
@@ -1455,14 +1482,16 @@ xa_status xa_eval_setup_input(const char *base_dir, const char *tokenizer, const
                               const char *head_dir, const char *test_path, int B, int T, const xa_eval_input *in,
                               xa_eval_metrics *out, xa_class_report *rep) {
     task_model m;
-    xa_task_data test;
-    memset(&test, 0, sizeof test);
+    xa_task_data own; /* the test file when there is no cache */
+    const xa_task_data *test = &own;
+    xa_eval_cache *cache = in ? in->cache : NULL;
+    memset(&own, 0, sizeof own);
     memset(out, 0, sizeof *out);
     if (rep) memset(rep, 0, sizeof *rep);
     if (!setup && (n_adapters || fusion_dir))
         return xa_error_set(XA_STATUS_USAGE, "xa_eval_setup", "a setup for the adapters", NULL,
                             "%d adapter(s)%s without a setup", n_adapters, fusion_dir ? " and a fusion" : "");
-    xa_status st = task_model_open(&m, base_dir, tokenizer);
+    xa_status st = task_model_open_cached(&m, cache, base_dir, tokenizer);
     for (int i = 0; i < n_adapters && !st; i++) {
         int last = m.enc.cfg.L - 1;
         int drop = drop_last && drop_last[i];
@@ -1501,14 +1530,15 @@ xa_status xa_eval_setup_input(const char *base_dir, const char *tokenizer, const
                                                                             : XA_TASK_KIND_CLASSIFICATION;
     const xa_task_input tin = task_input_of(&m, kind, in ? in->fields : NULL, in ? in->label_names : NULL,
                                             in ? in->n_label_names : 0, in ? in->doc_stride : 0);
-    if (!st) st = xa_task_data_load_input(&test, m.tok, test_path, &tin, Tm, &m.labels);
-    if (!st && test.n_choices != m.n_choices)
+    if (!st && cache) st = xa_eval_cache_task_data(cache, m.tok, test_path, &tin, Tm, &m.labels, &test);
+    else if (!st) st = xa_task_data_load_input(&own, m.tok, test_path, &tin, Tm, &m.labels);
+    if (!st && test->n_choices != m.n_choices)
         st = xa_error_set(XA_STATUS_CONFIG, test_path, "as many choices as the head's num_choices", NULL,
-                          "%d choices, the head has %d", test.n_choices, m.n_choices);
+                          "%d choices, the head has %d", test->n_choices, m.n_choices);
     if (!st) st = task_model_plan(&m, setup, B * m.n_choices, Tm, 0);
-    if (!st) st = task_score(&m, &test, out, rep);
+    if (!st) st = task_score(&m, test, out, rep);
     if (st && rep) xa_class_report_free(rep);
-    xa_task_data_free(&test);
+    xa_task_data_free(&own);
     task_model_free(&m);
     return st;
 }

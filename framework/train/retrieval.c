@@ -22,6 +22,7 @@
 #include "compose/compose.h"
 #include "hub/hub.h"
 #include "tokenizer/tok.h"
+#include "train/evalcache.h"
 
 typedef struct side_set {
     int32_t *pool;    /* every text's ids */
@@ -116,7 +117,7 @@ static xa_status read_pairs(side_set *sides, const xa_tok *tok, const char *path
 
 /* Embed every text of s: mean of each layer's hidden states (L + 1 layers, the embedding output
  * first) into emb (L + 1, n, C). */
-static xa_status embed(float *emb, const side_set *s, xa_encoder *enc, xa_encoder_acts *acts,
+static xa_status embed(float *emb, const side_set *s, const xa_encoder *enc, xa_encoder_acts *acts,
                        const xa_hook *hook, int B, int32_t *ids, int32_t *lens) {
     const xa_encoder_config *c = &enc->cfg;
     for (int64_t i0 = 0; i0 < s->n; i0 += B) {
@@ -222,26 +223,36 @@ static xa_status use_adapter(xa_composer *cp, xa_adapter *ad, int B, int T, xa_h
 xa_status xa_eval_retrieval(const char *base_dir, const char *tokenizer, const char *src_adapter,
                             const char *tgt_adapter, const char *path, int B, int T,
                             xa_retrieval_metrics *out) {
-    xa_tok *tok = NULL;
-    xa_encoder enc;
+    return xa_eval_retrieval_cached(NULL, base_dir, tokenizer, src_adapter, tgt_adapter, path, B, T, out);
+}
+
+xa_status xa_eval_retrieval_cached(xa_eval_cache *cache, const char *base_dir, const char *tokenizer,
+                                   const char *src_adapter, const char *tgt_adapter, const char *path, int B,
+                                   int T, xa_retrieval_metrics *out) {
+    xa_tok *tok = NULL, *own_tok = NULL;
+    xa_encoder own;
+    const xa_encoder *enc = &own;
+    int hit = 0;
     xa_encoder_acts acts;
     xa_composer *cp = NULL;
     side_set sides[2];
     float *emb[2] = {NULL, NULL};
     int32_t *ids = NULL, *lens = NULL;
-    memset(&enc, 0, sizeof enc);
+    memset(&own, 0, sizeof own);
     memset(&acts, 0, sizeof acts);
     memset(sides, 0, sizeof sides);
     memset(out, 0, sizeof *out);
     if (B < 1 || T < 4)
         return xa_error_set(XA_STATUS_USAGE, "xa_eval_retrieval", "B >= 1, T >= 4", NULL, "B %d, T %d", B, T);
-    xa_status st = xa_tok_load(&tok, tokenizer);
-    if (!st) st = xa_encoder_load(&enc, NULL, base_dir, 0);
-    if (!st && xa_tok_vocab_size(tok) != enc.cfg.V)
-        st = xa_error_set(XA_STATUS_CONFIG, tokenizer, "the base model's vocabulary size", "wrong tokenizer for this base?",
-                          "tokenizer has %d pieces, %s has vocab_size %d", xa_tok_vocab_size(tok), base_dir, enc.cfg.V);
+    /* the eval cache's base when it is this one; else a base of this call's own */
+    xa_status st = xa_eval_cache_base(cache, base_dir, tokenizer, &tok, &enc, &hit);
+    if (!st && !hit) {
+        enc = &own;
+        st = xa_eval_base_open(&own_tok, &own, base_dir, tokenizer);
+        tok = own_tok;
+    }
     if (st) goto done;
-    const xa_encoder_config *c = &enc.cfg;
+    const xa_encoder_config *c = &enc->cfg;
     if (c->arch == XA_ARCH_XLMR && T > c->P - c->pad_id - 1) T = c->P - c->pad_id - 1;
     if ((st = read_pairs(sides, tok, path, T))) goto done;
     const int64_t n = sides[0].n;
@@ -269,7 +280,7 @@ xa_status xa_eval_retrieval(const char *base_dir, const char *tokenizer, const c
         xa_hook hook;
         const xa_hook *h;
         if ((st = use_adapter(cp, ad[s], B, T, &hook, &h))) goto done;
-        if ((st = embed(emb[s], &sides[s], &enc, &acts, h, B, ids, lens))) goto done;
+        if ((st = embed(emb[s], &sides[s], enc, &acts, h, B, ids, lens))) goto done;
     }
     out->n = n;
     out->n_layers = NL < XA_RETRIEVAL_MAX_LAYERS ? NL : XA_RETRIEVAL_MAX_LAYERS;
@@ -290,7 +301,7 @@ done:
     side_free(&sides[1]);
     xa_composer_free(cp);
     xa_encoder_acts_free(&acts);
-    xa_encoder_free(&enc);
-    xa_tok_free(tok);
+    xa_encoder_free(&own);
+    xa_tok_free(own_tok);
     return st;
 }

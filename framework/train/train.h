@@ -312,6 +312,32 @@ xa_status xa_eval_setup(const char *base_dir, const char *tokenizer, const char 
                         const char *head_dir, const char *test_path, int B, int T,
                         xa_eval_metrics *out);
 
+/* ---- the eval cache of one eval phase (train/evalcache.c) ------------------------------------------
+ * What the cells of an eval phase share: the base model of base_dir with the tokenizer (loaded on
+ * the first call that needs them, then lent read only to every eval call given the cache whose
+ * base directory and tokenizer are these two paths, strcmp-equal; a call for another base, e.g. a
+ * fully fine-tuned encoder, loads its own as without a cache), the base's MLM head, and every test
+ * file and held-out text read, kept under an exact key of how it was read (file, kind, field names,
+ * label list, length; text: T and mask seed; a cached text restarts at its first block). A result
+ * computed with the cache has the bits of one computed without it. Memory: one base, its MLM head
+ * and the tokenized files until xa_eval_cache_free (free it at the end of the phase); files
+ * rewritten while the cache lives are not noticed. Not thread-safe. */
+typedef struct xa_eval_cache xa_eval_cache;
+
+typedef struct xa_eval_cache_stats {
+    int base_loads;    /* times the base was loaded: 0 or 1 */
+    int base_lends;    /* eval calls that ran on the cached base */
+    int data_loads;    /* test files and held-out texts read and tokenized */
+    int data_reuses;   /* calls that found theirs already read */
+} xa_eval_cache_stats;
+
+/* A cache for base_dir and tokenizer (copied); loads nothing yet. USAGE for NULL or empty paths,
+ * NOMEM. Free with xa_eval_cache_free (accepts NULL). */
+xa_status xa_eval_cache_init(xa_eval_cache **out, const char *base_dir, const char *tokenizer);
+void xa_eval_cache_free(xa_eval_cache *c);
+/* The counts so far (all 0 for NULL). */
+xa_eval_cache_stats xa_eval_cache_stats_of(const xa_eval_cache *c);
+
 /* The input of the eval functions beyond the head: the data's kind (pairs; a multiple-choice head
  * reads multiple choice whatever this says), JSON keys and label list as in xa_task_input;
  * kind 0 with a classification head: single texts. */
@@ -321,6 +347,7 @@ typedef struct xa_eval_input {
     const char *const *label_names;
     int n_label_names;
     int doc_stride, max_answer_length, n_best_size; /* question answering, as in xa_task_spec */
+    xa_eval_cache *cache;      /* the phase's base and test files (NULL: this call loads its own) */
 } xa_eval_input;
 
 /* xa_eval_setup_report reading the test file as `in` says (NULL: xa_eval_setup_report). */
@@ -352,6 +379,10 @@ typedef struct xa_mlm_metrics {
  * At most max_batches batches (0: the whole text once). */
 xa_status xa_eval_mlm(const char *base_dir, const char *tokenizer, const char *adapter_dir, const char *text,
                       int B, int T, uint64_t seed, int64_t max_batches, xa_mlm_metrics *out);
+/* xa_eval_mlm on the cache's base, MLM head and text (cache NULL: xa_eval_mlm). */
+xa_status xa_eval_mlm_cached(xa_eval_cache *cache, const char *base_dir, const char *tokenizer,
+                             const char *adapter_dir, const char *text, int B, int T, uint64_t seed,
+                             int64_t max_batches, xa_mlm_metrics *out);
 
 /* Cross-lingual retrieval of held-out translations (train/retrieval.c). */
 #define XA_RETRIEVAL_MAX_LAYERS 65
@@ -371,6 +402,10 @@ typedef struct xa_retrieval_metrics {
 xa_status xa_eval_retrieval(const char *base_dir, const char *tokenizer, const char *src_adapter,
                             const char *tgt_adapter, const char *path, int B, int T,
                             xa_retrieval_metrics *out);
+/* xa_eval_retrieval on the cache's base (cache NULL: xa_eval_retrieval). */
+xa_status xa_eval_retrieval_cached(xa_eval_cache *cache, const char *base_dir, const char *tokenizer,
+                                   const char *src_adapter, const char *tgt_adapter, const char *path, int B,
+                                   int T, xa_retrieval_metrics *out);
 
 /* GFLOP/s of xa_sgemm on the base-size FFN product x(N=4096, 768) W(3072, 768)^T with the current
  * engine and threads: the peak the benchmark's GFLOP/s are compared with. */
