@@ -957,10 +957,89 @@ static void test_question_answering_head(void **state) {
     xa_st_close(st);
 }
 
+
+/* The MLM head planned for fewer rows than a batch masks (M = 1): xa_mlm_head_reserve re-plans it,
+ * and its logits, loss and every gradient are then the bits of a head planned for 64 rows; the
+ * rows bound sits six standard deviations above the masked-row mean, below B*T (XLM-R base's
+ * 16 x 256 batch: under 800 of 4096 rows), and no simulated 15% batch of 4096 positions passes it. */
+static void test_mlm_head_masked_rows(void **state) {
+    fixture *fx = *state;
+    xa_encoder *enc = &fx->enc;
+    const int C = enc->cfg.C, V = enc->cfg.V;
+    const size_t NC = (size_t)fx->B * fx->T * C;
+    assert_true(fx->m > 1);
+    xa_mlm_head small;
+    assert_int_equal(xa_mlm_head_init(&small, C, V, enc->cfg.eps, 1, 1), XA_STATUS_OK);
+    assert_int_equal(xa_mlm_head_load(&small, enc->cfg.arch, xt_data_path(fx->variant[0] == 'x' ? "encoder/xlmr" : "encoder/bert")),
+                     XA_STATUS_OK);
+    assert_int_equal(small.M, 1);
+    const size_t bytes_1 = small.arena.size;
+    assert_int_equal(xa_mlm_head_reserve(&small, fx->m - 1), XA_STATUS_OK);
+    assert_int_equal(xa_mlm_head_reserve(&small, fx->m), XA_STATUS_OK);
+    assert_true(small.M >= fx->m);
+    assert_true(small.arena.size > bytes_1);
+    assert_int_equal(xa_mlm_head_reserve(&small, 2), XA_STATUS_OK); /* never shrinks */
+    assert_true(small.M >= fx->m);
+    assert_int_equal(xa_mlm_head_reserve(&small, XA_MAX_BATCH_TOKENS + 1), XA_STATUS_USAGE);
+    xa_error_clear();
+    assert_true(small.M >= fx->m);
+
+    xa_encoder_acts a;
+    assert_int_equal(xa_encoder_acts_init(&a, &enc->cfg, fx->B, fx->T, 1), XA_STATUS_OK);
+    xa_batch b = make_batch(fx);
+    assert_int_equal(xa_encoder_forward(enc, &a, &b, NULL, 1, NULL), XA_STATUS_OK);
+    const float *h = xa_encoder_hidden(enc, &a, enc->cfg.L - 1);
+    float *l1 = malloc((size_t)fx->m * V * sizeof(float)), *l2 = malloc((size_t)fx->m * V * sizeof(float));
+    float *d1 = calloc(NC, sizeof(float)), *d2 = calloc(NC, sizeof(float));
+    float *dw1 = calloc(enc->numel[XA_ENC_WTE], sizeof(float)), *dw2 = calloc(enc->numel[XA_ENC_WTE], sizeof(float));
+    memset(fx->mlm.grads, 0, fx->mlm.n_params * sizeof(float));
+    const float loss1 = xa_mlm_head_forward(&fx->mlm, h, fx->rows, fx->targets, fx->m, enc->t[XA_ENC_WTE], NULL, l1);
+    xa_mlm_head_backward(&fx->mlm, d1, dw1, enc->t[XA_ENC_WTE], NULL, 1.0f);
+    const float loss2 = xa_mlm_head_forward(&small, h, fx->rows, fx->targets, fx->m, enc->t[XA_ENC_WTE], NULL, l2);
+    xa_mlm_head_backward(&small, d2, dw2, enc->t[XA_ENC_WTE], NULL, 1.0f);
+    assert_memory_equal(&loss1, &loss2, sizeof loss1);
+    assert_memory_equal(l1, l2, (size_t)fx->m * V * sizeof(float));
+    assert_memory_equal(d1, d2, NC * sizeof(float));
+    assert_memory_equal(dw1, dw2, enc->numel[XA_ENC_WTE] * sizeof(float));
+    assert_memory_equal(fx->mlm.grads, small.grads, small.n_params * sizeof(float));
+    float *ref = xt_read_f32(fx->gold, "mlm_logits_masked", NULL);
+    xt_assert_close("mlm logits (re-planned head)", l2, ref, (size_t)fx->m * V, ATOL_FWD, RTOL_FWD);
+    free(ref);
+    free(l1);
+    free(l2);
+    free(d1);
+    free(d2);
+    free(dw1);
+    free(dw2);
+    xa_encoder_acts_free(&a);
+    xa_mlm_head_free(&small);
+
+    /* the bound */
+    const int64_t N = 16 * 256;
+    const int bound = xa_mlm_rows_bound(N, 0.15);
+    const double mean = 0.15 * N, sd = sqrt(N * 0.15 * 0.85);
+    print_message("masked rows planned for 16 x 256 at 15%%: %d of %lld (mean %.0f, sd %.1f)\n", bound, (long long)N, mean, sd);
+    assert_true(bound >= mean + 6 * sd && bound < 800);
+    assert_int_equal(xa_mlm_rows_bound(10, 0.15), 10); /* small batches: every position */
+    assert_int_equal(xa_mlm_rows_bound(100, 1.0), 100);
+    assert_int_equal(xa_mlm_rows_bound(100, 0.0), 1);
+    assert_int_equal(xa_mlm_rows_bound(0, 0.15), 1);
+    xa_rng rng;
+    xa_rng_seed(&rng, 11, 0);
+    int worst = 0;
+    for (int k = 0; k < 300; k++) {
+        int m = 0;
+        for (int64_t i = 0; i < N; i++) m += xa_rng_uniform(&rng) < 0.15f;
+        if (m > worst) worst = m;
+    }
+    assert_true(worst < bound);
+}
+
 #define GROUP(name, setup)                                                                         \
     const struct CMUnitTest name[] = {                                                             \
         cmocka_unit_test(test_forward_hidden_states),                                             \
         cmocka_unit_test(test_mlm_loss_logits_and_grads),                                         \
+        cmocka_unit_test(test_mlm_head_masked_rows),                                              \
         cmocka_unit_test(test_classification_head),                                               \
         cmocka_unit_test(test_tagging_head),                                                      \
         cmocka_unit_test(test_save_load_bit_identical),                                           \

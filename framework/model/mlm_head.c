@@ -1,9 +1,14 @@
 /* model/mlm_head: the masked-language-model head, on the masked rows only (DESIGN.md §6).
  *   t = LN(GELU(h Wd^T + bd)) -> MLM hook (inverse invertible adapter) -> logits = t wte^T + bias
  * Matches HF XLMRobertaLMHead / BertLMPredictionHead with the decoder tied to the word embeddings.
- * The loss is the mean cross-entropy over the masked rows (torch F.cross_entropy). */
+ * The loss is the mean cross-entropy over the masked rows (torch F.cross_entropy).
+ * Memory: the activations (the (M, V) logits, which hold their gradient after forward, above all)
+ * are planned for M masked rows, not for every position of the batch: callers plan M with
+ * xa_mlm_rows_bound (about 15% of B*T plus six standard deviations) and call xa_mlm_head_reserve
+ * before a forward, which re-plans in the rare batch with more masked rows. */
 #include "model/model.h"
 
+#include <math.h>
 #include <string.h>
 
 static const char *const g_xlmr_names[XA_MLM_N_TENSORS] = {
@@ -21,36 +26,29 @@ const char *xa_mlm_head_tensor_name(xa_arch arch, int i) {
     return arch == XA_ARCH_BERT ? g_bert_names[i] : g_xlmr_names[i];
 }
 
-xa_status xa_mlm_head_init(xa_mlm_head *head, int C, int V, float eps, int M, int trainable) {
-    memset(head, 0, sizeof *head);
-    if (C < 1 || V < 1 || M < 1 || M > XA_MAX_BATCH_TOKENS) {
-        return xa_error_set(XA_STATUS_USAGE, "xa_mlm_head_init", "C, V >= 1 and M in [1, 16777216]",
-                            NULL, "C %d, V %d, M %d", C, V, M);
-    }
-    head->C = C;
-    head->V = V;
-    head->eps = eps;
-    head->M = M;
-    head->numel[XA_MLM_DW] = (size_t)C * C;
-    head->numel[XA_MLM_DB] = head->numel[XA_MLM_LN_W] = head->numel[XA_MLM_LN_B] = (size_t)C;
-    head->numel[XA_MLM_BIAS] = (size_t)V;
-    for (int i = 0; i < XA_MLM_N_TENSORS; i++) head->n_params += head->numel[i];
-    head->params = xa_aligned_alloc(head->n_params * sizeof(float), XA_ARENA_ALIGN);
-    if (!head->params) {
-        return xa_error_set(XA_STATUS_NOMEM, "xa_mlm_head_init", NULL, NULL, "out of memory");
-    }
-    xa_params_carve(head->params, head->numel, XA_MLM_N_TENSORS, head->t);
+int xa_mlm_rows_bound(int64_t N, double p) {
+    if (N < 1) return 1;
+    if (!(p > 0.0)) return 1;
+    if (p >= 1.0 || N > XA_MAX_BATCH_TOKENS) return (int)(N < XA_MAX_BATCH_TOKENS ? N : XA_MAX_BATCH_TOKENS);
+    const double mean = (double)N * p, sd = sqrt((double)N * p * (1.0 - p));
+    const double b = ceil(mean + 6.0 * sd) + 8.0; /* P(Binomial > b) < 1e-9 */
+    return b >= (double)N ? (int)N : (int)b;
+}
+
+/* Carve the activation arena for M rows; on error the head's previous arena is kept. */
+static xa_status plan_rows(xa_mlm_head *head, int M) {
+    const int C = head->C, V = head->V;
     size_t MC = (size_t)M * C * sizeof(float);
     size_t sizes[] = {(size_t)M * sizeof(int32_t), (size_t)M * sizeof(int32_t), MC, MC, MC,
                       (size_t)M * sizeof(float), (size_t)M * sizeof(float), MC, MC,
                       (size_t)M * V * sizeof(float), MC, MC};
     void *v[12];
-    xa_status st = xa_arena_init(&head->arena, sizes, 12, XA_ARENA_ALIGN, v);
-    if (!st) st = xa_mlm_head_set_trainable(head, trainable);
-    if (st) {
-        xa_mlm_head_free(head);
-        return st;
-    }
+    xa_arena a;
+    xa_status st = xa_arena_init(&a, sizes, 12, XA_ARENA_ALIGN, v);
+    if (st) return st;
+    xa_arena_free(&head->arena);
+    head->arena = a;
+    head->M = M;
     head->rows = v[0];
     head->targets = v[1];
     head->h = v[2];
@@ -64,6 +62,42 @@ xa_status xa_mlm_head_init(xa_mlm_head *head, int C, int V, float eps, int M, in
     head->d1 = v[10];
     head->d2 = v[11];
     return XA_STATUS_OK;
+}
+
+xa_status xa_mlm_head_init(xa_mlm_head *head, int C, int V, float eps, int M, int trainable) {
+    memset(head, 0, sizeof *head);
+    if (C < 1 || V < 1 || M < 1 || M > XA_MAX_BATCH_TOKENS) {
+        return xa_error_set(XA_STATUS_USAGE, "xa_mlm_head_init", "C, V >= 1 and M in [1, 16777216]",
+                            NULL, "C %d, V %d, M %d", C, V, M);
+    }
+    head->C = C;
+    head->V = V;
+    head->eps = eps;
+    head->numel[XA_MLM_DW] = (size_t)C * C;
+    head->numel[XA_MLM_DB] = head->numel[XA_MLM_LN_W] = head->numel[XA_MLM_LN_B] = (size_t)C;
+    head->numel[XA_MLM_BIAS] = (size_t)V;
+    for (int i = 0; i < XA_MLM_N_TENSORS; i++) head->n_params += head->numel[i];
+    head->params = xa_aligned_alloc(head->n_params * sizeof(float), XA_ARENA_ALIGN);
+    if (!head->params) {
+        return xa_error_set(XA_STATUS_NOMEM, "xa_mlm_head_init", NULL, NULL, "out of memory");
+    }
+    xa_params_carve(head->params, head->numel, XA_MLM_N_TENSORS, head->t);
+    xa_status st = plan_rows(head, M);
+    if (!st) st = xa_mlm_head_set_trainable(head, trainable);
+    if (st) {
+        xa_mlm_head_free(head);
+        return st;
+    }
+    return XA_STATUS_OK;
+}
+
+xa_status xa_mlm_head_reserve(xa_mlm_head *head, int m) {
+    if (m <= head->M) return XA_STATUS_OK;
+    if (m > XA_MAX_BATCH_TOKENS)
+        return xa_error_set(XA_STATUS_USAGE, "xa_mlm_head_reserve", "at most 16777216 masked rows", NULL, "%d rows", m);
+    /* an eighth more than asked, so that a run of slightly larger batches grows it once */
+    int64_t want = (int64_t)m + m / 8;
+    return plan_rows(head, (int)(want < XA_MAX_BATCH_TOKENS ? want : XA_MAX_BATCH_TOKENS));
 }
 
 void xa_mlm_head_free(xa_mlm_head *head) {

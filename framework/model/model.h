@@ -272,8 +272,17 @@ typedef struct xa_mlm_head {
     int hooked;
 } xa_mlm_head;
 
-/* Allocate the head for hidden size C, vocabulary V, LN eps and at most M masked rows per batch. */
+/* Allocate the head for hidden size C, vocabulary V, LN eps and at most M masked rows per batch
+ * (plan M with xa_mlm_rows_bound: the (M, V) logits dominate, 1 MB per row at XLM-R's 250002). */
 xa_status xa_mlm_head_init(xa_mlm_head *head, int C, int V, float eps, int M, int trainable);
+/* Masked rows to plan a head for, for batches of N positions each masked with probability p: the
+ * binomial mean plus six standard deviations plus 8 (a batch past it has probability < 1e-9 with
+ * token masking; whole-word masking varies more), at most N; 1 for p <= 0. */
+int xa_mlm_rows_bound(int64_t N, double p);
+/* Room for m masked rows: the activation buffers are re-planned (for m plus an eighth) when m >
+ * head->M, their contents lost (call it before a forward); parameters and gradients are kept.
+ * USAGE past 16777216 rows, NOMEM (the head is then as it was). */
+xa_status xa_mlm_head_reserve(xa_mlm_head *head, int m);
 void xa_mlm_head_free(xa_mlm_head *head);
 xa_status xa_mlm_head_set_trainable(xa_mlm_head *head, int trainable);
 /* HF init: dense N(0, std), zero biases, LN 1/0. */

@@ -187,7 +187,7 @@ static xa_status bench_run_adapters(xa_bench_mode mode, const xa_encoder_config 
      * trains, since the adapters' backward crosses the layers above them. */
     st = xa_encoder_init(&enc, cfg, 0);
     if (!st) st = xa_encoder_acts_init(&acts, cfg, B, T, train);
-    if (!st && mlm) st = xa_mlm_head_init(&head, cfg->C, cfg->V, cfg->eps, (int)N, 0);
+    if (!st && mlm) st = xa_mlm_head_init(&head, cfg->C, cfg->V, cfg->eps, xa_mlm_rows_bound((int64_t)N, 0.15), 0);
     if (!st && stack) st = xa_head_init(&cls, XA_HEAD_CLASSIFICATION, cfg->C, BENCH_CLASSES, 0.1f, B, T, train);
     if (!st) st = xa_optim_init(&opt, 0.9, 0.999, 1e-8);
     if (!st) st = xa_composer_init(&cp, cfg);
@@ -214,7 +214,8 @@ static xa_status bench_run_adapters(xa_bench_mode mode, const xa_encoder_config 
         }
     }
     int m = synth_batch(&rng, ids, rows, targets, lens, labels, B, T, cfg->V);
-    st = xa_composer_plan(cp, B, T, mlm ? (m > 0 ? m : 1) : 0, train);
+    if (mlm) st = xa_mlm_head_reserve(&head, m);
+    if (!st) st = xa_composer_plan(cp, B, T, mlm ? (m > 0 ? m : 1) : 0, train);
     if (st) goto done;
     xa_composer_hook(cp, &hook);
     xa_batch batch = {ids, NULL, lens, B, T};
@@ -299,7 +300,7 @@ xa_status xa_bench_run(xa_bench_mode mode, const xa_encoder_config *cfg, int B, 
     }
     st = xa_encoder_init(&enc, cfg, full);
     if (!st) st = xa_encoder_acts_init(&acts, cfg, B, T, full); /* frozen: nothing to save */
-    if (!st && mlm) st = xa_mlm_head_init(&head, cfg->C, cfg->V, cfg->eps, (int)N, 1);
+    if (!st && mlm) st = xa_mlm_head_init(&head, cfg->C, cfg->V, cfg->eps, xa_mlm_rows_bound((int64_t)N, 0.15), 1);
     if (!st && mode == XA_BENCH_CLS_FROZEN) st = xa_head_init(&cls, XA_HEAD_CLASSIFICATION, cfg->C, BENCH_CLASSES, 0.1f, B, T, 1);
     if (!st) st = xa_optim_init(&opt, 0.9, 0.999, 1e-8);
     if (st) goto done;
@@ -318,6 +319,7 @@ xa_status xa_bench_run(xa_bench_mode mode, const xa_encoder_config *cfg, int B, 
         }
     }
     int m = synth_batch(&rng, ids, rows, targets, lens, labels, B, T, cfg->V);
+    if (mlm && (st = xa_mlm_head_reserve(&head, m))) goto done;
     xa_batch batch = {ids, NULL, lens, B, T};
     double t0 = 0.0;
     int timed = 0;

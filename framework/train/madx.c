@@ -253,6 +253,7 @@ static xa_status lang_step(void *ctx, xa_trainer *t, float *loss, double *tokens
         const int m = xa_trainer_micro_mlm(&L->micro, L->batch, L->T, k, &v);
         xa_batch b = {v.ids, NULL, v.lens, v.B, L->T};
         xa_composer_set_mode(L->cp, 1, &t->ts.rng);
+        if ((st = xa_mlm_head_reserve(L->head, m))) return st;
         if ((st = xa_encoder_forward(L->enc, L->acts, &b, &L->hook, 1, &t->ts.rng))) return st;
         *loss = xa_mlm_head_forward(L->head, xa_encoder_hidden(L->enc, L->acts, ec->L - 1), v.rows, v.targets, m,
                                     L->enc->t[XA_ENC_WTE], &L->hook, NULL);
@@ -479,7 +480,8 @@ xa_status xa_train_lang(const char *base_dir, const char *tokenizer, const char 
     /* activations for one micro-batch of the step's batch (grad_accum) */
     if (!st) st = xa_trainer_micro_init(&L.micro, o->B, o->k.grad_accum, T, 1, "xa_train_lang");
     if (!st) st = xa_mlm_batch_init(&batch, o->B, T);
-    if (!st) st = xa_mlm_head_init(&head, ec->C, ec->V, ec->eps, L.micro.rows * T, 0);
+    /* the head's buffers for the masked rows of a micro-batch, not its every position */
+    if (!st) st = xa_mlm_head_init(&head, ec->C, ec->V, ec->eps, xa_mlm_rows_bound((int64_t)L.micro.rows * T, data.mask_prob), 0);
     if (!st) st = xa_mlm_head_load(&head, ec->arch, base_dir);
     /* with alignment the trained side's n pairs run as one more batch: rows for max(B, n) */
     const int n_al = o->align > 0 ? (o->align_pairs > 0 ? o->align_pairs : (o->B + 1) / 2) : 0;
@@ -603,8 +605,9 @@ xa_status xa_eval_mlm_cached(xa_eval_cache *cache, const char *base_dir, const c
     if (hit) st = xa_eval_cache_mlm_data(cache, tok, text, T, seed, &data);
     else st = xa_mlm_data_load(&own_data, tok, text, T, seed, 0);
     if (!st) st = xa_mlm_batch_init(&batch, B, T);
-    if (!st && hit) st = xa_eval_cache_mlm_head(cache, B * T, &head);
-    if (!st && !hit) st = xa_mlm_head_init(&own_head, ec->C, ec->V, ec->eps, B * T, 0);
+    const int M = st ? 1 : xa_mlm_rows_bound((int64_t)B * T, data->mask_prob); /* masked rows, not B*T */
+    if (!st && hit) st = xa_eval_cache_mlm_head(cache, M, &head);
+    if (!st && !hit) st = xa_mlm_head_init(&own_head, ec->C, ec->V, ec->eps, M, 0);
     if (!st && !hit) st = xa_mlm_head_load(&own_head, ec->arch, base_dir);
     if (!st) st = xa_encoder_acts_init(&acts, ec, B, T, 0);
     if (!st) st = xa_composer_init(&cp, ec);
@@ -618,11 +621,7 @@ xa_status xa_eval_mlm_cached(xa_eval_cache *cache, const char *base_dir, const c
     }
     if (!st && ad) st = xa_composer_plan(cp, B, T, B * T, 0);
     if (st) goto done;
-    logits = xa_aligned_alloc((size_t)B * T * ec->V * sizeof(float), 64);
-    if (!logits) {
-        st = xa_error_set(XA_STATUS_NOMEM, "xa_eval_mlm", NULL, NULL, "out of memory");
-        goto done;
-    }
+    int logits_rows = 0; /* (logits_rows, V): the head's planned rows, grown with it */
     xa_hook hook;
     if (ad) {
         xa_composer_hook(cp, &hook);
@@ -636,6 +635,16 @@ xa_status xa_eval_mlm_cached(xa_eval_cache *cache, const char *base_dir, const c
     for (int64_t i = 0; i < n_batches; i++) {
         xa_mlm_data_next(data, &batch);
         if (batch.m == 0) continue;
+        if ((st = xa_mlm_head_reserve(head, batch.m))) goto done;
+        if (head->M > logits_rows) {
+            xa_aligned_free(logits);
+            logits_rows = head->M;
+            logits = xa_aligned_alloc((size_t)logits_rows * ec->V * sizeof(float), 64);
+            if (!logits) {
+                st = xa_error_set(XA_STATUS_NOMEM, "xa_eval_mlm", NULL, "lower the batch size", "out of memory");
+                goto done;
+            }
+        }
         st = xa_encoder_forward(enc, &acts, &b, ad ? &hook : NULL, 0, NULL);
         if (st) goto done;
         float loss = xa_mlm_head_forward(head, xa_encoder_hidden(enc, &acts, ec->L - 1), batch.rows, batch.targets,

@@ -189,6 +189,7 @@ static xa_status pt_step(void *ctx, xa_trainer *t, float *loss, double *tokens) 
         xa_mlm_batch v;
         const int m = xa_trainer_micro_mlm(P->micro, batch, b.T, k, &v);
         xa_batch vb = {v.ids, NULL, v.lens, v.B, b.T};
+        if ((st = xa_mlm_head_reserve(P->head, m))) return st;
         if ((st = xa_encoder_forward(enc, P->acts, &vb, NULL, 1, &t->ts.rng))) return st;
         *loss = xa_mlm_head_forward(P->head, xa_encoder_hidden(enc, P->acts, enc->cfg.L - 1), v.rows, v.targets, m,
                                     enc->t[XA_ENC_WTE], NULL, NULL);
@@ -340,7 +341,8 @@ xa_status xa_pretrain(const xa_pretrain_opts *o, xa_pretrain_result *res) {
     const int rows = micro.rows > 2 * n_al ? micro.rows : 2 * n_al;
     if (!st) st = xa_mlm_batch_init(&batch, o->B, o->T);
     if (!st) st = xa_encoder_init(&enc, &cfg, 1);
-    if (!st) st = xa_mlm_head_init(&head, cfg.C, cfg.V, cfg.eps, micro.rows * o->T, 1);
+    /* the head's buffers for the masked rows of a micro-batch, not its every position */
+    if (!st) st = xa_mlm_head_init(&head, cfg.C, cfg.V, cfg.eps, xa_mlm_rows_bound((int64_t)micro.rows * o->T, data.mask_prob), 1);
     if (!st) st = xa_encoder_acts_init(&acts, &cfg, rows, o->T, 1);
     if (!st) st = build_optim(&opt, &enc, &head, o->weight_decay, &o->k);
     if (!st && o->eval_every > 0 && o->n_heldout > 0) { /* validation texts, blocks of T */

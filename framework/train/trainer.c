@@ -371,7 +371,8 @@ xa_status xa_trainer_mlm_heldout(xa_encoder *enc, xa_encoder_acts *acts, xa_mlm_
             if (u) xa_trainer_micro_mlm(u, b, b->T, k, &v);
             if (v.m == 0) continue;
             xa_batch bb = {v.ids, NULL, v.lens, v.B, b->T};
-            xa_status st = xa_encoder_forward(enc, acts, &bb, hook, 0, NULL);
+            xa_status st = xa_mlm_head_reserve(head, v.m);
+            if (!st) st = xa_encoder_forward(enc, acts, &bb, hook, 0, NULL);
             if (st) return st;
             float loss = xa_mlm_head_forward(head, xa_encoder_hidden(enc, acts, enc->cfg.L - 1), v.rows, v.targets,
                                              v.m, enc->t[XA_ENC_WTE], hook, NULL);
