@@ -154,6 +154,9 @@ static void test_forward_hidden_states(void **state) {
     xa_encoder_config base;
     assert_int_equal(xa_encoder_preset(&base, "base"), XA_STATUS_OK);
     assert_true(xa_encoder_acts_bytes(&base, 8, 128, 0) * 3 < xa_encoder_acts_bytes(&base, 8, 128, 1));
+    xa_encoder_config xb; /* the benchmark's XLM-R base: base's shape, XLM-R's vocabulary */
+    assert_int_equal(xa_encoder_preset(&xb, "xlmr-base"), XA_STATUS_OK);
+    assert_true(xb.L == 12 && xb.C == 768 && xb.NH == 12 && xb.FF == 3072 && xb.V == 250002);
     xa_encoder_acts_free(&ai);
     xa_encoder_acts_free(&a);
 }

@@ -55,6 +55,7 @@ xa_status xa_encoder_preset(xa_encoder_config *cfg, const char *name) {
         {"tiny", 2, 128, 2, 512, 8000},
         {"small", 4, 256, 4, 1024, 16000},
         {"base", 12, 768, 12, 3072, 32000},
+        {"xlmr-base", 12, 768, 12, 3072, 250002}, /* XLM-R base's shape and vocabulary */
     };
     for (size_t i = 0; i < sizeof presets / sizeof presets[0]; i++) {
         if (strcmp(name, presets[i].name) != 0) continue;
@@ -73,7 +74,7 @@ xa_status xa_encoder_preset(xa_encoder_config *cfg, const char *name) {
         cfg->act = XA_ACT_GELU;
         return XA_STATUS_OK;
     }
-    return xa_error_set(XA_STATUS_NOT_FOUND, "model preset", "tiny, small or base",
+    return xa_error_set(XA_STATUS_NOT_FOUND, "model preset", "tiny, small, base or xlmr-base",
                         "or give the path of a Hugging Face config.json", "unknown model '%s'", name);
 }
 

@@ -56,7 +56,8 @@ typedef struct xa_encoder_config {
 
 /* Named architectures of the benchmark (XLM-R layout, gelu, eps 1e-5, dropout 0.1, 514 positions,
  * pad 1): "tiny" L2 d128 h2 ff512 V8k, "small" L4 d256 h4 ff1024 V16k, "base" L12 d768 h12 ff3072
- * V32k. NOT_FOUND (hint: the names) for another name. V is a default: a tokenizer overrides it. */
+ * V32k, "xlmr-base" as "base" with XLM-R's 250002-piece vocabulary. NOT_FOUND (hint: the names) for
+ * another name. V is a default: a tokenizer overrides it. */
 xa_status xa_encoder_preset(xa_encoder_config *cfg, const char *name);
 
 /* Check sizes and consistency; XA_STATUS_CONFIG naming `where` (a file) and the bad key. */

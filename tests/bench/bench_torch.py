@@ -40,6 +40,7 @@ PRESETS = {  # L, C, NH, FF, V  (as xa_encoder_preset)
     "tiny": (2, 128, 2, 512, 8000),
     "small": (4, 256, 4, 1024, 16000),
     "base": (12, 768, 12, 3072, 32000),
+    "xlmr-base": (12, 768, 12, 3072, 250002),  # XLM-R base's shape and vocabulary
 }
 CLASSES = 8
 

@@ -5,7 +5,9 @@ and 2 threads and R repetitions, keeping each side's best. PyTorch runs as a ski
 OMP_WAIT_POLICY=passive, best thread count, MLM loss on masked rows only, frozen parts under
 no_grad. Neither side gets OPENBLAS_CORETYPE changed: both use the BLAS core the environment gives,
 which is printed (run it again under OPENBLAS_CORETYPE=SkylakeX for the second table: both sides
-inherit the environment). Prints a Markdown table with the ratio xadapt / PyTorch per row.
+inherit the environment). Prints a Markdown table with the ratio xadapt / PyTorch per row, in
+throughput and in peak memory (each row's process RSS high-water mark, ru_maxrss, in MiB; the
+memory row of the README: --models xlmr-base --modes lang-adapter --batch 16 --seq 256).
 
 For one model and batch size, every mode's runs are interleaved (rep 1: mode a, b, c ...; rep 2:
 ...), so rows that are compared with each other (infer and infer-stack: the adapter stack's overhead
@@ -59,15 +61,16 @@ def print_tables(best, models, modes, batches):
     """The ratio table from each side's best row per (model, mode, batch), and the inference
     overhead of the stack when infer and infer-stack are both there."""
     print("| model | mode | B | xadapt tok/s | PyTorch tok/s | ratio | xadapt GFLOP/s | PyTorch GFLOP/s "
-          "| xadapt MB | PyTorch MB | threads (xa/pt) |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+          "| xadapt MB | PyTorch MB | MB ratio | threads (xa/pt) |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
     for model in models:
         for mode in modes:
             for b in batches:
                 x, p = best[(model, mode, b)]["xadapt"], best[(model, mode, b)]["torch"]
                 print(f"| {model} | {mode} | {b} | {x['tokens_per_s']:.0f} | {p['tokens_per_s']:.0f} | "
                       f"**{x['tokens_per_s'] / p['tokens_per_s']:.2f}x** | {x['gflops']:.1f} | {p['gflops']:.1f} | "
-                      f"{x['peak_mb']:.0f} | {p['peak_mb']:.0f} | {x['threads']}/{p['threads']} |")
+                      f"{x['peak_mb']:.0f} | {p['peak_mb']:.0f} | {x['peak_mb'] / p['peak_mb']:.2f}x | "
+                      f"{x['threads']}/{p['threads']} |")
     if "infer" in modes and "infer-stack" in modes:
         print("\nOverhead of Stack(lang, task) + classification head at inference, in step time "
               "(infer-stack step / infer step - 1, each side's best rows):\n")
