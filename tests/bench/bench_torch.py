@@ -200,7 +200,7 @@ class ClsHead(nn.Module):
         return self.out(F.dropout(torch.tanh(self.dense(F.dropout(h[:, 0], 0.1, self.training))), 0.1, self.training))
 
 
-def run_row(model, mode, B, T, steps, min_s, threads):
+def run_row(model, mode, B, T, steps, min_s, threads, warmup=2):
     torch.set_num_threads(threads)
     torch.manual_seed(1234)
     L, C, NH, FF, V = PRESETS[model]
@@ -282,7 +282,7 @@ def run_row(model, mode, B, T, steps, min_s, threads):
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
 
-    for _ in range(2):
+    for _ in range(warmup):
         step()
     t0, timed = time.perf_counter(), 0
     while timed < steps or time.perf_counter() - t0 < min_s:
@@ -306,17 +306,20 @@ def main():
     ap.add_argument("--steps", type=int, default=5)
     ap.add_argument("--min-seconds", type=float, default=2.0)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--warmup", type=int, default=2, help="untimed steps before the timed ones (xadapt: 2)")
     ap.add_argument("--row", action="store_true", help="internal: run one row in this process")
     a = ap.parse_args()
     if a.row:
-        print(json.dumps(run_row(a.models, a.modes, int(a.batch), a.seq, a.steps, a.min_seconds, a.threads)))
+        print(json.dumps(run_row(a.models, a.modes, int(a.batch), a.seq, a.steps, a.min_seconds, a.threads,
+                                 a.warmup)))
         return 0
     for model in a.models.split(","):
         for mode in a.modes.split(","):
             for b in a.batch.split(","):
                 out = subprocess.run([sys.executable, __file__, "--row", "--models", model, "--modes", mode,
                                       "--batch", b, "--seq", str(a.seq), "--steps", str(a.steps),
-                                      "--min-seconds", str(a.min_seconds), "--threads", str(a.threads)],
+                                      "--min-seconds", str(a.min_seconds), "--threads", str(a.threads),
+                                      "--warmup", str(a.warmup)],
                                      check=True, capture_output=True, text=True)
                 sys.stdout.write(out.stdout)
                 sys.stdout.flush()
