@@ -1156,7 +1156,7 @@ static xa_status read_model(xa_recipe *r, const cnode *root) {
          * SentencePiece model; otherwise the SentencePiece path stays (a pretrain phase makes it) */
         char alt[sizeof r->tokenizer + 16];
         snprintf(alt, sizeof alt, "%s/vocab.txt", r->base);
-        if (access(alt, F_OK) == 0 && strlen(alt) < sizeof r->tokenizer) snprintf(r->tokenizer, sizeof r->tokenizer, "%s", alt);
+        if (access(alt, F_OK) == 0 && strlen(alt) < sizeof r->tokenizer) memcpy(r->tokenizer, alt, strlen(alt) + 1);
     }
     snprintf(r->arch, sizeof r->arch, "tiny");
     if ((v = sget(&s, "arch"))) {
