@@ -272,6 +272,9 @@ typedef struct xa_recipe {
     int qa_doc_stride;                /* data.task.doc_stride (QA): 0 = min(128, seq_len / 3) */
     int qa_max_answer_length;         /* data.task.max_answer_length (QA): 30 */
     int qa_n_best_size;               /* data.task.n_best_size (QA): 20 */
+    int qa_version_2_with_negative;   /* data.task.version_2_with_negative (QA): 0; 1: SQuAD 2.0's
+                                         null answer at evaluation (eval.h: xa_qa_postprocess) */
+    double qa_null_score_diff_threshold; /* data.task.null_score_diff_threshold (QA, with v2): 0.0 */
     int n_task_labels;                /* data.task.labels: names of integer labels / tags, in id order */
     char task_labels[XA_CFG_MAX_TASK_LABELS][64];
     char task_train[XA_CFG_PATH];
