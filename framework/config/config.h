@@ -29,6 +29,9 @@
  *         dev: ../data/topic/en.dev.tsv
  *         test: ../data/topic/{lang}.test.tsv
  *         target_train: ../data/topic/{lang}.train.tsv   # optional: in-language reference
+ *         # type: question_answering also takes doc_stride, max_answer_length: 30, n_best_size: 20,
+ *         # version_2_with_negative: true (SQuAD 2.0's null answer at evaluation; default false)
+ *         # and null_score_diff_threshold: 0.0 (with it: "" when null - best span > this)
  *     adapters:
  *       lang: {preset: seq_bn_inv, reduction_factor: 2}     # any BnConfig key overrides the preset
  *       task: {preset: seq_bn, reduction_factor: 16}
@@ -65,7 +68,8 @@
  *                                       #   batch_size); steps count optimizer steps
  *       - task:
  *           metric_for_best_model: macro_f1   # classification: accuracy (default), macro_f1, loss;
- *                                             # tagging: span_f1 (default), loss
+ *                                             # tagging: span_f1 (default), loss;
+ *                                             # question_answering: f1 (default), exact_match, loss
  *
  * Hugging Face's TrainingArguments names (learning_rate, num_train_epochs, max_steps,
  * per_device_train_batch_size, max_grad_norm, logging_steps, eval_steps, save_steps,
