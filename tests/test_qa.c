@@ -508,6 +508,57 @@ static void test_squad_v2_hand_worked(void **state) {
     assert_true(em == 0 && f1 == 0);
 }
 
+/* xa_task_data_load_text (predict's input): a line in memory loads as the same line in a file
+ * (windows, ids, offsets); unlabelled accepts a question without answers, a file load does not;
+ * multiple-choice lines without a label get label 0 only when unlabelled. */
+static void test_load_text(void **state) {
+    (void)state;
+    const char *line = "{\"id\": \"q1\", \"question\": \"What cannot be redirected?\", \"context\": \"Cannot "
+                       "redirect files for the remote shell. Required arguments to long options are also required "
+                       "for short options.\", \"answers\": {\"text\": [\"files\"], \"answer_start\": [16]}}";
+    xa_task_data a, b;
+    assert_int_equal(load(&a, xt_write_tmp("load_text.jsonl", line), 16, 4, 0), XA_STATUS_OK);
+    xa_task_input in = {XA_TASK_KIND_QA, XA_TASK_FORMAT_JSONL, NULL, NULL, 0, 0, 4};
+    xa_labels labels;
+    memset(&labels, 0, sizeof labels);
+    assert_int_equal(xa_task_data_load_text(&b, g_tok, "stdin", line, strlen(line), &in, 16, &labels, 0), XA_STATUS_OK);
+    assert_int_equal(a.n, b.n);
+    assert_true(a.n >= 2); /* a context longer than the window */
+    assert_int_equal(b.n_qa, 1);
+    assert_string_equal(b.qa[0].id, "q1");
+    assert_int_equal(b.qa[0].n_answers, 1);
+    for (int i = 0; i < a.n; i++) {
+        assert_int_equal(a.ex[i].len, b.ex[i].len);
+        assert_memory_equal(a.ex[i].ids, b.ex[i].ids, (size_t)a.ex[i].len * sizeof(int32_t));
+        assert_memory_equal(a.ex[i].offsets, b.ex[i].offsets, 2 * (size_t)a.ex[i].len * sizeof(int32_t));
+    }
+    xa_task_data_free(&a);
+    xa_task_data_free(&b);
+    const char *bare = "{\"question\": \"What?\", \"context\": \"Cannot redirect files.\"}";
+    assert_int_equal(xa_task_data_load_text(&b, g_tok, "stdin line 3", bare, strlen(bare), &in, 16, &labels, 0),
+                     XA_STATUS_CONFIG);
+    xt_assert_error_mentions("stdin line 3:1");
+    xt_assert_error_mentions("answers");
+    assert_int_equal(xa_task_data_load_text(&b, g_tok, "stdin", bare, strlen(bare), &in, 16, &labels, 1), XA_STATUS_OK);
+    assert_int_equal(b.n_qa, 1);
+    assert_int_equal(b.qa[0].n_answers, 0);
+    assert_string_equal(b.qa[0].id, "");
+    xa_task_data_free(&b);
+    /* multiple choice */
+    const char *mc = "{\"premise\": \"The file was missing.\", \"choice1\": \"file not found\", \"choice2\": \"disk full\"}";
+    xa_task_input mi = {XA_TASK_KIND_CHOICE, XA_TASK_FORMAT_JSONL, NULL, NULL, 0, 0, 0};
+    xa_labels ml;
+    memset(&ml, 0, sizeof ml);
+    assert_int_equal(xa_task_data_load_text(&b, g_tok, "stdin", mc, strlen(mc), &mi, 32, &ml, 0), XA_STATUS_CONFIG);
+    xt_assert_error_mentions("\"label\"");
+    memset(&ml, 0, sizeof ml);
+    assert_int_equal(xa_task_data_load_text(&b, g_tok, "stdin", mc, strlen(mc), &mi, 32, &ml, 1), XA_STATUS_OK);
+    assert_int_equal(b.n, 1);
+    assert_int_equal(b.n_choices, 2);
+    assert_int_equal(b.ex[0].label, 0);
+    xa_task_data_free(&b);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_char_offsets),
@@ -520,6 +571,7 @@ int main(void) {
         cmocka_unit_test(test_best_span),
         cmocka_unit_test(test_squad_v2_golden),
         cmocka_unit_test(test_squad_v2_hand_worked),
+        cmocka_unit_test(test_load_text),
     };
     return cmocka_run_group_tests_name("qa", tests, group_setup, group_teardown);
 }

@@ -444,11 +444,17 @@ static xa_status predict_qa(predictor *p, const char *text, size_t n, int keep, 
     xa_task_data d;
     xa_status st = read_record(p, &d, text, n, XA_TASK_KIND_QA);
     if (st) return st;
+    if (d.n_qa != 1) { /* a SQuAD document {"data": [...]} on one line holds many */
+        xa_task_data_free(&d);
+        return xa_error_set(XA_STATUS_USAGE, "stdin", "one question per line {\"question\", \"context\"[, \"id\"]}",
+                            "answer a SQuAD JSON file with xadapt eval, or write it as JSON lines",
+                            "line %lld holds %d questions", (long long)p->lineno, d.n_qa);
+    }
     const xa_qa_example *q = &d.qa[0];
     size_t total = 0;
     for (int f = 0; f < q->n_features; f++) total += 2 * (size_t)d.ex[q->first_feature + f].len;
-    float *lg = malloc(total * sizeof *lg);                      /* (sum len, 2) */
-    xa_qa_window *w = malloc((size_t)q->n_features * sizeof *w); /* (n_features) */
+    float *lg = malloc((total ? total : 1) * sizeof *lg);                                 /* (sum len, 2) */
+    xa_qa_window *w = malloc((size_t)(q->n_features ? q->n_features : 1) * sizeof *w); /* (n_features) */
     if (!lg || !w) st = xa_error_set(XA_STATUS_NOMEM, "predict", NULL, NULL, "out of memory");
     size_t at = 0;
     for (int f = 0; !st && f < q->n_features; f++) {

@@ -136,8 +136,6 @@ static void sb_adapter(sbuf *b, const char *key, const xa_cfg_adapter *a) {
     sb_printf(b, "\n");
 }
 
-/* The settings of a phase that change what it makes (ckpt_every, log_every, save_total_limit,
- * eval_batches and the validation of MLM phases do not). */
 /* The metric an unset metric_for_best_model means for a recipe task type (train.h's table). */
 static const char *default_best_metric(xa_task_type t) {
     const int family = t == XA_TASK_TAGGING ? XA_BEST_FOR_TAGGING
@@ -148,6 +146,8 @@ static const char *default_best_metric(xa_task_type t) {
     return m->name;
 }
 
+/* The settings of a phase that change what it makes (ckpt_every, log_every, save_total_limit,
+ * eval_batches and the validation of MLM phases do not). */
 static void sb_phase(sbuf *b, const xa_cfg_phase *p, uint64_t seed, xa_task_type task_type) {
     sb_printf(b, "phase: %s\nsteps: %" PRId64 "\nepochs: %g\nbatch_size: %d\nseq_len: %d\nlr: %.10g\n",
               xa_phase_kind_name(p->kind), p->steps, p->epochs, p->batch_size, p->seq_len, p->lr);
