@@ -288,10 +288,10 @@ static void test_task_accum(void **state) {
         const int tagging = v == 2, full = v == 3, mc = v == 4;
         xa_task_spec spec = {frozen, 1, "pkg", &tcfg, NULL, NULL, 0, NULL, "Stack(en, pkg)", tagging, "pkg", NULL,
                              tagging ? conll : mc ? choice : tsv, NULL, 0,
-                             mc ? XA_TASK_KIND_CHOICE : XA_TASK_KIND_CLASSIFICATION, NULL, NULL, 0, 0, 0, 0};
+                             mc ? XA_TASK_KIND_CHOICE : XA_TASK_KIND_CLASSIFICATION, NULL, NULL, 0, 0, 0, 0, 0, 0};
         if (full) {
             xa_task_spec ft = {NULL, 0, NULL, NULL, NULL, NULL, 0, NULL, NULL, 0, "pkg", NULL, tsv, NULL, 1,
-                               XA_TASK_KIND_CLASSIFICATION, NULL, NULL, 0, 0, 0, 0};
+                               XA_TASK_KIND_CLASSIFICATION, NULL, NULL, 0, 0, 0, 0, 0, 0};
             spec = ft;
         }
         char dir[2][4096];

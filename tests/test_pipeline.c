@@ -668,6 +668,44 @@ static void test_validate(void **state) {
     free(big);
 }
 
+/* The task artefact's provenance text for the recipe with sets. */
+static char *task_provenance(xa_recipe *r, const char *const *sets, int n_sets) {
+    load(r, sets, n_sets);
+    xa_plan pl;
+    plan(&pl, r, XA_PHASE_N);
+    char *text = NULL;
+    assert_int_equal(xa_plan_provenance(&pl, xa_plan_find(&pl, XA_ART_TASK, NULL, 3), 0, &text), XA_STATUS_OK);
+    xa_plan_free(&pl);
+    return text;
+}
+
+/* metric_for_best_model: unset adds no provenance line for any task type, and the task type's
+ * own default set explicitly (accuracy, span_f1, QA's f1) hashes as unset; another metric is a
+ * setting. */
+static void test_provenance_best_metric(void **state) {
+    xa_recipe *r = *state;
+    static const char *const type[] = {"data.task.type=classification", "data.task.type=tagging",
+                                       "data.task.type=question_answering"};
+    static const char *const dflt[] = {"phases.task.metric_for_best_model=accuracy",
+                                       "phases.task.metric_for_best_model=span_f1",
+                                       "phases.task.metric_for_best_model=f1"};
+    static const char *const other[] = {"phases.task.metric_for_best_model=macro_f1",
+                                        "phases.task.metric_for_best_model=loss",
+                                        "phases.task.metric_for_best_model=exact_match"};
+    for (int t = 0; t < 3; t++) {
+        const char *unset[] = {type[t]}, *same[] = {type[t], dflt[t]}, *set[] = {type[t], other[t]};
+        char *a = task_provenance(r, unset, 1), *b = task_provenance(r, same, 2), *c = task_provenance(r, set, 2);
+        if (strstr(a, "metric_for_best_model")) fail_msg("%s: an unset metric_for_best_model in:\n%s", type[t], a);
+        if (strcmp(a, b)) fail_msg("%s with %s: provenance\n%s\ndiffers from unset:\n%s", type[t], dflt[t], b, a);
+        char want[64];
+        snprintf(want, sizeof want, "metric_for_best_model: %s\n", strchr(other[t], '=') + 1);
+        if (!strstr(c, want)) fail_msg("%s with %s: no '%s' in:\n%s", type[t], other[t], want, c);
+        free(a);
+        free(b);
+        free(c);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_plan_fresh, setup, teardown),
@@ -680,6 +718,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_cells, setup, teardown),
         cmocka_unit_test_setup_teardown(test_validate, setup, teardown),
         cmocka_unit_test_setup_teardown(test_provenance_stable, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_provenance_best_metric, setup, teardown),
     };
     return cmocka_run_group_tests_name("pipeline", tests, NULL, NULL);
 }

@@ -418,6 +418,147 @@ static void test_best_span(void **state) {
     assert_int_equal(xa_qa_best_span(&w3, 1, 2, 30, &b, &e, &score), 0); /* the top 2 are both outside */
 }
 
+/* SQuAD 2.0: every case of tests/data/qa/squad_v2_golden.jsonl (HF's postprocess_qa_predictions
+ * with version_2_with_negative and the official evaluate-v2.0.py, transcribed in
+ * tests/golden/gen_squad_v2_golden.py): the answer text and the v2 exact match and F1. */
+static void test_squad_v2_golden(void **state) {
+    (void)state;
+    char *text = xt_read_file(xt_data_path("qa/squad_v2_golden.jsonl"), NULL);
+    assert_non_null(text);
+    int cases = 0, nulls = 0, spans = 0, empties = 0;
+    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+        json_error_t jerr;
+        json_t *o = json_loads(line, 0, &jerr);
+        assert_non_null(o);
+        const char *context = json_string_value(json_object_get(o, "context"));
+        const json_t *ws = json_object_get(o, "windows");
+        const int nw = (int)json_array_size(ws);
+        assert_true(nw >= 1 && nw <= 4);
+        xa_qa_window w[4];
+        float lg[4][64 * 2];
+        int32_t off[4][64 * 2];
+        for (int f = 0; f < nw; f++) {
+            const json_t *x = json_array_get(ws, (size_t)f);
+            const json_t *sl = json_object_get(x, "start_logits"), *el = json_object_get(x, "end_logits"),
+                         *of = json_object_get(x, "offsets");
+            const int len = (int)json_array_size(sl);
+            assert_true(len <= 64);
+            for (int t = 0; t < len; t++) {
+                lg[f][2 * t] = (float)json_real_value(json_array_get(sl, (size_t)t));
+                lg[f][2 * t + 1] = (float)json_real_value(json_array_get(el, (size_t)t));
+                const json_t *sp = json_array_get(of, (size_t)t);
+                off[f][2 * t] = json_is_array(sp) ? (int32_t)json_integer_value(json_array_get(sp, 0)) : -1;
+                off[f][2 * t + 1] = json_is_array(sp) ? (int32_t)json_integer_value(json_array_get(sp, 1)) : -1;
+            }
+            w[f] = (xa_qa_window){lg[f], off[f], len};
+        }
+        const xa_qa_post pp = {(int)json_integer_value(json_object_get(o, "n_best_size")),
+                               (int)json_integer_value(json_object_get(o, "max_answer_length")), 1,
+                               json_real_value(json_object_get(o, "null_score_diff_threshold"))};
+        int32_t b = -1, e = -1;
+        const xa_qa_answer a = xa_qa_postprocess(w, nw, &pp, &b, &e, NULL);
+        char got[256];
+        if (a == XA_QA_ANSWER_SPAN) snprintf(got, sizeof got, "%.*s", (int)(e - b), context + b);
+        else snprintf(got, sizeof got, "%s", a == XA_QA_ANSWER_NULL ? "" : "empty");
+        const char *want = json_string_value(json_object_get(o, "prediction"));
+        if (strcmp(got, want))
+            fail_msg("case %d (n_best %d, max_answer_length %d, threshold %g): answer '%s', HF's '%s'", cases,
+                     pp.n_best_size, pp.max_answer_length, pp.null_score_diff_threshold, got, want);
+        nulls += a == XA_QA_ANSWER_NULL;
+        spans += a == XA_QA_ANSWER_SPAN;
+        empties += a == XA_QA_ANSWER_NONE;
+        const json_t *g = json_object_get(o, "golds");
+        const char *golds[8];
+        const int ng = (int)json_array_size(g);
+        for (int i = 0; i < ng; i++) golds[i] = json_string_value(json_array_get(g, (size_t)i));
+        double em = -1, f1 = -1;
+        assert_int_equal(xa_squad_score_v2(&em, &f1, got, golds, ng), XA_STATUS_OK);
+        const double wem = json_real_value(json_object_get(o, "exact")), wf1 = json_real_value(json_object_get(o, "f1"));
+        if (em != wem || fabs(f1 - wf1) > 1e-12)
+            fail_msg("case %d '%s': EM %g F1 %.15g; evaluate-v2.0.py: EM %g F1 %.15g", cases, got, em, f1, wem, wf1);
+        /* without version_2_with_negative: never the null answer */
+        const xa_qa_post v1 = {pp.n_best_size, pp.max_answer_length, 0, 0.0};
+        assert_int_not_equal(xa_qa_postprocess(w, nw, &v1, &b, &e, NULL), XA_QA_ANSWER_NULL);
+        json_decref(o);
+        cases++;
+    }
+    assert_true(cases >= 50);
+    assert_true(nulls >= 5 && spans >= 5 && empties >= 1); /* every branch is exercised */
+    free(text);
+}
+
+/* evaluate-v2.0.py by hand: golds that normalize to "" drop out; an empty prediction scores 1
+ * only against an unanswerable gold. */
+static void test_squad_v2_hand_worked(void **state) {
+    (void)state;
+    double em, f1;
+    const char *ans[] = {"the disk", "The"};
+    assert_int_equal(xa_squad_score_v2(&em, &f1, "", ans, 2), XA_STATUS_OK);
+    assert_true(em == 0 && f1 == 0);
+    assert_int_equal(xa_squad_score_v2(&em, &f1, "disk", ans, 2), XA_STATUS_OK);
+    assert_true(em == 1 && f1 == 1);
+    const char *art[] = {"the", "a"}; /* v1.1 would score "" against these 0 */
+    assert_int_equal(xa_squad_score_v2(&em, &f1, "", art, 2), XA_STATUS_OK);
+    assert_true(em == 1 && f1 == 1);
+    assert_int_equal(xa_squad_score_v2(&em, &f1, "disk", art, 2), XA_STATUS_OK);
+    assert_true(em == 0 && f1 == 0);
+    assert_int_equal(xa_squad_score_v2(&em, &f1, "", NULL, 0), XA_STATUS_OK);
+    assert_true(em == 1 && f1 == 1);
+    assert_int_equal(xa_squad_score_v2(&em, &f1, "empty", NULL, 0), XA_STATUS_OK);
+    assert_true(em == 0 && f1 == 0);
+}
+
+/* xa_task_data_load_text (predict's input): a line in memory loads as the same line in a file
+ * (windows, ids, offsets); unlabelled accepts a question without answers, a file load does not;
+ * multiple-choice lines without a label get label 0 only when unlabelled. */
+static void test_load_text(void **state) {
+    (void)state;
+    const char *line = "{\"id\": \"q1\", \"question\": \"What cannot be redirected?\", \"context\": \"Cannot "
+                       "redirect files for the remote shell. Required arguments to long options are also required "
+                       "for short options.\", \"answers\": {\"text\": [\"files\"], \"answer_start\": [16]}}";
+    xa_task_data a, b;
+    assert_int_equal(load(&a, xt_write_tmp("load_text.jsonl", line), 16, 4, 0), XA_STATUS_OK);
+    xa_task_input in = {XA_TASK_KIND_QA, XA_TASK_FORMAT_JSONL, NULL, NULL, 0, 0, 4};
+    xa_labels labels;
+    memset(&labels, 0, sizeof labels);
+    assert_int_equal(xa_task_data_load_text(&b, g_tok, "stdin", line, strlen(line), &in, 16, &labels, 0), XA_STATUS_OK);
+    assert_int_equal(a.n, b.n);
+    assert_true(a.n >= 2); /* a context longer than the window */
+    assert_int_equal(b.n_qa, 1);
+    assert_string_equal(b.qa[0].id, "q1");
+    assert_int_equal(b.qa[0].n_answers, 1);
+    for (int i = 0; i < a.n; i++) {
+        assert_int_equal(a.ex[i].len, b.ex[i].len);
+        assert_memory_equal(a.ex[i].ids, b.ex[i].ids, (size_t)a.ex[i].len * sizeof(int32_t));
+        assert_memory_equal(a.ex[i].offsets, b.ex[i].offsets, 2 * (size_t)a.ex[i].len * sizeof(int32_t));
+    }
+    xa_task_data_free(&a);
+    xa_task_data_free(&b);
+    const char *bare = "{\"question\": \"What?\", \"context\": \"Cannot redirect files.\"}";
+    assert_int_equal(xa_task_data_load_text(&b, g_tok, "stdin line 3", bare, strlen(bare), &in, 16, &labels, 0),
+                     XA_STATUS_CONFIG);
+    xt_assert_error_mentions("stdin line 3:1");
+    xt_assert_error_mentions("answers");
+    assert_int_equal(xa_task_data_load_text(&b, g_tok, "stdin", bare, strlen(bare), &in, 16, &labels, 1), XA_STATUS_OK);
+    assert_int_equal(b.n_qa, 1);
+    assert_int_equal(b.qa[0].n_answers, 0);
+    assert_string_equal(b.qa[0].id, "");
+    xa_task_data_free(&b);
+    /* multiple choice */
+    const char *mc = "{\"premise\": \"The file was missing.\", \"choice1\": \"file not found\", \"choice2\": \"disk full\"}";
+    xa_task_input mi = {XA_TASK_KIND_CHOICE, XA_TASK_FORMAT_JSONL, NULL, NULL, 0, 0, 0};
+    xa_labels ml;
+    memset(&ml, 0, sizeof ml);
+    assert_int_equal(xa_task_data_load_text(&b, g_tok, "stdin", mc, strlen(mc), &mi, 32, &ml, 0), XA_STATUS_CONFIG);
+    xt_assert_error_mentions("\"label\"");
+    memset(&ml, 0, sizeof ml);
+    assert_int_equal(xa_task_data_load_text(&b, g_tok, "stdin", mc, strlen(mc), &mi, 32, &ml, 1), XA_STATUS_OK);
+    assert_int_equal(b.n, 1);
+    assert_int_equal(b.n_choices, 2);
+    assert_int_equal(b.ex[0].label, 0);
+    xa_task_data_free(&b);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_char_offsets),
@@ -428,6 +569,9 @@ int main(void) {
         cmocka_unit_test(test_squad_hand_worked),
         cmocka_unit_test(test_squad_official_golden),
         cmocka_unit_test(test_best_span),
+        cmocka_unit_test(test_squad_v2_golden),
+        cmocka_unit_test(test_squad_v2_hand_worked),
+        cmocka_unit_test(test_load_text),
     };
     return cmocka_run_group_tests_name("qa", tests, group_setup, group_teardown);
 }

@@ -9,7 +9,10 @@
  *   ... --hidden-states F    also write every input's final hidden states to a safetensors file
  *
  * Classification lines are texts; tagging lines are whitespace-separated words (each word gets a
- * tag, from its first piece). Adapters are loaded on first use and stay loaded. */
+ * tag, from its first piece); multiple-choice and question-answering lines are JSON objects, read
+ * as data/ reads a line of such a task file (labels and answers optional) and answered with the
+ * windows and postprocessing eval scores with (data/qa.c, eval/squad.c). Adapters are loaded on
+ * first use and stay loaded. */
 #include <getopt.h>
 #include <glob.h>
 #include <inttypes.h>
@@ -22,10 +25,13 @@
 #include "cli/cli.h"
 #include "compose/compose.h"
 #include "config/config.h"
+#include "data/data.h"
+#include "eval/eval.h"
 #include "heads/heads.h"
 #include "hub/hub.h"
 #include "io/file.h"
 #include "io/safetensors.h"
+#include "pipeline/pipeline.h"
 #include "tensor/tensor.h"
 #include "tokenizer/tok.h"
 
@@ -45,6 +51,11 @@ typedef struct predictor {
     int T;
     const char *model_dir;   /* --model: the recipe output */
     xa_recipe *recipe;
+    /* multiple-choice and QA lines: JSON objects read as data/ reads a task file */
+    const xa_task_fields *fields; /* the recipe's data.task.fields, or NULL: the defaults */
+    int doc_stride;               /* QA windows (0: data/qa.c's default) */
+    xa_qa_post post;              /* QA postprocessing (eval/squad.c), as eval scores */
+    int64_t lineno;               /* the stdin line being read (messages) */
     /* hidden states */
     float *hs;               /* (total tokens, C) */
     size_t hs_n, hs_cap;
@@ -62,6 +73,14 @@ static void print_help(void) {
            "classification {\"label\", \"probs\"}, tagging {\"tokens\", \"tags\", \"probs\"} (lines are\n"
            "whitespace-separated words). With --pair (the default for a --model recipe of type\n"
            "pair_classification) a line TEXT<TAB>TEXT_PAIR is one sentence pair.\n"
+           "Multiple choice: a line is a JSON object as in a COPA / XCOPA file, {\"premise\", \"choice1\",\n"
+           "\"choice2\"[, \"question\": \"cause\" | \"effect\"]} (with --model, the recipe's data.task.fields),\n"
+           "the label optional; output {\"choice\": INDEX, \"probs\": [one per choice]}.\n"
+           "Question answering: a line is {\"question\", \"context\"[, \"id\"]} (answers optional); the\n"
+           "context is cut into windows as eval cuts it and the answer is HF run_qa's postprocessing:\n"
+           "{\"id\", \"answer\": TEXT, \"start\": CHARACTER OFFSET, \"score\": START + END LOGIT,\n"
+           "\"windows\": N}; \"answer\": \"\" with \"start\": null is SQuAD 2.0's null answer (score: the\n"
+           "null score), \"empty\" with \"start\": null HF's placeholder when no span counts.\n"
            "\n"
            "options:\n"
            "  -m, --model DIR        an xadapt recipe output directory (its resolved-TASK.yaml names the base)\n"
@@ -86,6 +105,13 @@ static void print_help(void) {
            "                         seq_len in the provenance of the run that trained it; else 256.\n"
            "                         --max-len is the old name\n"
            "      --precision P      fp32 (default) or bf16 matrix products (AVX512-BF16)\n"
+           "question answering (defaults: with --model the recipe's data.task keys, else HF's):\n"
+           "      --doc-stride N     tokens shared by consecutive windows (default min(128, seq_len / 3))\n"
+           "      --max-answer-length N  the longest answer in tokens (default 30)\n"
+           "      --n-best-size N    start / end candidates per window (default 20)\n"
+           "      --version-2-with-negative  SQuAD 2.0: answer \"\" when the null score beats the best\n"
+           "                         span by more than the threshold\n"
+           "      --null-score-diff-threshold X  that threshold (default 0.0; needs SQuAD 2.0)\n"
            "  -j, --threads N        threads (default: all cores)\n"
            "  -h, --help             show this help\n");
 }
@@ -136,7 +162,8 @@ static xa_status ensure_head(predictor *p, const char *dir) {
     if (p->have_head && !strcmp(p->head_dir, dir)) return XA_STATUS_OK;
     if (p->have_head) xa_head_free(&p->head);
     p->have_head = 0;
-    xa_status st = xa_hub_load_head(dir, &p->head, 1, p->T, 0, &p->hc);
+    /* rows: a multiple-choice head scores up to XA_TASK_MAX_CHOICES <s> states at once */
+    xa_status st = xa_hub_load_head(dir, &p->head, XA_TASK_MAX_CHOICES, p->T, 0, &p->hc);
     if (st) return st;
     if (p->head.C != p->enc.cfg.C) {
         xa_head_free(&p->head);
@@ -336,16 +363,138 @@ static xa_status keep_hidden(predictor *p, const float *h, int len) {
     return XA_STATUS_OK;
 }
 
+/* Encoder forward of one row of ids (types NULL or all 0: none); the last hidden state (len, C). */
+static const float *forward_row(predictor *p, const int32_t *ids, const int32_t *types, int len, xa_status *st) {
+    int has_types = 0;
+    for (int t = 0; types && t < len; t++) has_types |= types[t] != 0;
+    int32_t lens[1] = {len};
+    xa_batch b = {(int32_t *)ids, has_types ? (int32_t *)types : NULL, lens, 1, len};
+    xa_hook hook;
+    xa_composer_hook(p->cp, &hook);
+    *st = xa_encoder_forward(&p->enc, &p->acts, &b, &hook, 0, NULL);
+    return *st ? NULL : xa_encoder_hidden(&p->enc, &p->acts, p->enc.cfg.L - 1);
+}
+
+static xa_status check_finite(const float *x, size_t n, size_t per) {
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(x[i])) /* nan or inf would print as invalid JSON */
+            return xa_error_set(XA_STATUS_RUNTIME, "predict", "finite scores",
+                                "check the adapters, fusion and head files (damaged or diverged weights?)",
+                                "the model gives a non-finite score at position %zu", i / per);
+    return XA_STATUS_OK;
+}
+
+/* A JSON line as data/ reads a line of a task file of the head's kind (multiple choice: COPA's
+ * {premise, choice1, choice2[, question]} or the recipe's fields; QA: {question, context[, id]}),
+ * labels and answers optional. */
+static xa_status read_record(predictor *p, xa_task_data *d, const char *text, size_t n, xa_task_kind kind) {
+    xa_task_input in = {kind, XA_TASK_FORMAT_JSONL, p->fields, NULL, 0, 0, p->doc_stride};
+    in.bert_pairs = p->enc.cfg.arch == XA_ARCH_BERT && p->enc.cfg.TV >= 2;
+    xa_labels labels;
+    memset(&labels, 0, sizeof labels);
+    char name[48]; /* messages read "stdin line N:1: ..." */
+    snprintf(name, sizeof name, "stdin line %lld", (long long)p->lineno);
+    return xa_task_data_load_text(d, p->tok, name, text, n, &in, p->T, &labels, 1);
+}
+
+/* Multiple choice: every choice is one encoder row (the pair premise + prompt, choice, cut as
+ * eval cuts it); the head scores their <s> states and the softmax runs over the choices. */
+static xa_status predict_choice(predictor *p, const char *text, size_t n, int keep, FILE *out) {
+    xa_task_data d;
+    xa_status st = read_record(p, &d, text, n, XA_TASK_KIND_CHOICE);
+    if (st) return st;
+    const int K = p->head.K, C = p->enc.cfg.C;
+    const xa_task_example *ex = &d.ex[0];
+    float *pooled = NULL, logits[XA_TASK_MAX_CHOICES], prob[XA_TASK_MAX_CHOICES];
+    if (d.n_choices != K) {
+        st = xa_error_set(XA_STATUS_USAGE, "stdin", "as many choices as the head scores", "wrong head for this data?",
+                          "line %lld has %d choices, the head %d", (long long)p->lineno, d.n_choices, K);
+        goto done;
+    }
+    pooled = malloc((size_t)K * C * sizeof *pooled); /* (K, 1, C) the <s> state of each choice */
+    if (!pooled) {
+        st = xa_error_set(XA_STATUS_NOMEM, "predict", NULL, NULL, "out of memory");
+        goto done;
+    }
+    for (int c = 0; c < K && !st; c++) {
+        const size_t at = (size_t)c * ex->len;
+        const float *h = forward_row(p, ex->ids + at, ex->types + at, ex->choice_len[c], &st);
+        if (!st) memcpy(pooled + (size_t)c * C, h, (size_t)C * sizeof *pooled);
+        if (!st && keep) st = keep_hidden(p, h, ex->choice_len[c]);
+    }
+    if (st) goto done;
+    xa_head_forward(&p->head, pooled, NULL, K, 1, logits, 0, NULL);
+    if ((st = check_finite(logits, (size_t)K, 1))) goto done;
+    softmax(prob, logits, K);
+    int best = 0;
+    for (int k = 1; k < K; k++)
+        if (prob[k] > prob[best]) best = k;
+    fprintf(out, "{\"choice\": %d, \"probs\": [", best);
+    for (int k = 0; k < K; k++) fprintf(out, "%s%.4f", k ? ", " : "", prob[k]);
+    fputs("]}\n", out);
+done:
+    free(pooled);
+    xa_task_data_free(&d);
+    return st;
+}
+
+/* Question answering: the context cut into windows with the doc stride, start / end logits per
+ * window, and the answer of HF's postprocessing (eval/squad.c, the rules eval scores with). */
+static xa_status predict_qa(predictor *p, const char *text, size_t n, int keep, FILE *out) {
+    xa_task_data d;
+    xa_status st = read_record(p, &d, text, n, XA_TASK_KIND_QA);
+    if (st) return st;
+    if (d.n_qa != 1) { /* a SQuAD document {"data": [...]} on one line holds many */
+        xa_task_data_free(&d);
+        return xa_error_set(XA_STATUS_USAGE, "stdin", "one question per line {\"question\", \"context\"[, \"id\"]}",
+                            "answer a SQuAD JSON file with xadapt eval, or write it as JSON lines",
+                            "line %lld holds %d questions", (long long)p->lineno, d.n_qa);
+    }
+    const xa_qa_example *q = &d.qa[0];
+    size_t total = 0;
+    for (int f = 0; f < q->n_features; f++) total += 2 * (size_t)d.ex[q->first_feature + f].len;
+    float *lg = malloc((total ? total : 1) * sizeof *lg);                                 /* (sum len, 2) */
+    xa_qa_window *w = malloc((size_t)(q->n_features ? q->n_features : 1) * sizeof *w); /* (n_features) */
+    if (!lg || !w) st = xa_error_set(XA_STATUS_NOMEM, "predict", NULL, NULL, "out of memory");
+    size_t at = 0;
+    for (int f = 0; !st && f < q->n_features; f++) {
+        const xa_task_example *e = &d.ex[q->first_feature + f];
+        const float *h = forward_row(p, e->ids, e->types, e->len, &st);
+        if (st) break;
+        if (keep && (st = keep_hidden(p, h, e->len))) break;
+        const int32_t lens[1] = {e->len};
+        xa_head_forward_qa(&p->head, h, NULL, lens, 1, e->len, lg + at, 0, NULL);
+        if ((st = check_finite(lg + at, 2 * (size_t)e->len, 2))) break;
+        w[f] = (xa_qa_window){lg + at, e->offsets, e->len};
+        at += 2 * (size_t)e->len;
+    }
+    if (!st) {
+        int32_t b = 0, en = 0;
+        double score = 0;
+        const xa_qa_answer a = xa_qa_postprocess(w, q->n_features, &p->post, &b, &en, &score);
+        fputs("{\"id\": ", out);
+        json_string(out, q->id, strlen(q->id));
+        fputs(", \"answer\": ", out);
+        if (a == XA_QA_ANSWER_SPAN) {
+            json_string(out, q->context + b, (size_t)(en - b));
+            fprintf(out, ", \"start\": %" PRId64, xa_qa_byte_to_char(q->context, (size_t)b));
+        } else { /* HF's texts: "" for SQuAD 2.0's null answer, "empty" when no span counts */
+            fputs(a == XA_QA_ANSWER_NULL ? "\"\"" : "\"empty\"", out);
+            fputs(", \"start\": null", out);
+        }
+        fprintf(out, ", \"score\": %.4f, \"windows\": %d}\n", score, q->n_features);
+    }
+    free(lg);
+    free(w);
+    xa_task_data_free(&d);
+    return st;
+}
+
 /* One input: encode, forward, print. */
 static xa_status predict_line(predictor *p, const char *text, size_t n, int keep, FILE *out) {
     const int tagging = p->head.kind == XA_HEAD_TAGGING;
-    if (p->head.kind == XA_HEAD_MULTIPLE_CHOICE) /* one line would be N encoder rows: not built */
-        return xa_error_set(XA_STATUS_USAGE, "predict", "a classification or tagging head",
-                            "score a multiple-choice test file with xadapt eval", "predict does not read multiple-choice lines");
-    if (p->head.kind == XA_HEAD_QUESTION_ANSWERING) /* windows and spans: not built for stdin lines */
-        return xa_error_set(XA_STATUS_USAGE, "predict", "a classification or tagging head",
-                            "score a SQuAD / JSON lines QA file with xadapt eval",
-                            "predict does not read question-answering lines");
+    if (p->head.kind == XA_HEAD_MULTIPLE_CHOICE) return predict_choice(p, text, n, keep, out);
+    if (p->head.kind == XA_HEAD_QUESTION_ANSWERING) return predict_qa(p, text, n, keep, out);
     const xa_tok_special sp = xa_tok_special_ids(p->tok);
     int32_t ids[4096], word[4096];
     int len = 0;
@@ -482,7 +631,8 @@ static xa_status predict_line(predictor *p, const char *text, size_t n, int keep
 }
 
 int cli_cmd_predict(int argc, char **argv) {
-    enum { OPT_HEAD = 256, OPT_SETUP, OPT_SEED, OPT_PER_LINE, OPT_HIDDEN, OPT_SETUP_DIR, OPT_PRECISION, OPT_PAIR };
+    enum { OPT_HEAD = 256, OPT_SETUP, OPT_SEED, OPT_PER_LINE, OPT_HIDDEN, OPT_SETUP_DIR, OPT_PRECISION, OPT_PAIR,
+           OPT_STRIDE, OPT_MAX_ANSWER, OPT_N_BEST, OPT_V2, OPT_NULL_THR };
     static const struct option opts[] = {
         {"model", required_argument, NULL, 'm'},  {"stack", required_argument, NULL, 's'},
         {"base", required_argument, NULL, 'b'},   {"adapter", required_argument, NULL, 'a'},
@@ -493,6 +643,11 @@ int cli_cmd_predict(int argc, char **argv) {
         {"max-len", required_argument, NULL, 't'}, {"pair", no_argument, NULL, OPT_PAIR},
         {"threads", required_argument, NULL, 'j'}, {"help", no_argument, NULL, 'h'},
         {"precision", required_argument, NULL, OPT_PRECISION},
+        {"doc-stride", required_argument, NULL, OPT_STRIDE},
+        {"max-answer-length", required_argument, NULL, OPT_MAX_ANSWER},
+        {"n-best-size", required_argument, NULL, OPT_N_BEST},
+        {"version-2-with-negative", no_argument, NULL, OPT_V2},
+        {"null-score-diff-threshold", required_argument, NULL, OPT_NULL_THR},
         {NULL, 0, NULL, 0},
     };
     const char *cmd = "predict", *model = NULL, *stack = NULL, *base = NULL, *head = NULL, *setup = NULL,
@@ -500,6 +655,9 @@ int cli_cmd_predict(int argc, char **argv) {
     const char *adapters[MAX_ADAPTERS];
     int n_adapters = 0, per_line = 0, pair = 0;
     int64_t seed = -1, max_len = 0, threads = 0; /* max_len 0: the default of default_seq_len */
+    int64_t doc_stride = -1, max_answer = -1, n_best = -1; /* -1: the recipe's (with --model) or HF's */
+    int v2 = 0;
+    double null_thr = NAN;
     opterr = 0;
     optind = 1;
     int c;
@@ -521,6 +679,19 @@ int cli_cmd_predict(int argc, char **argv) {
         case OPT_PER_LINE: per_line = 1; break;
         case OPT_HIDDEN: hidden = optarg; break;
         case OPT_PAIR: pair = 1; break;
+        case OPT_STRIDE:
+            if (!cli_parse_i64(cmd, "--doc-stride", optarg, 1, 4096, &doc_stride)) return CLI_EXIT_USAGE;
+            break;
+        case OPT_MAX_ANSWER:
+            if (!cli_parse_i64(cmd, "--max-answer-length", optarg, 1, 4096, &max_answer)) return CLI_EXIT_USAGE;
+            break;
+        case OPT_N_BEST:
+            if (!cli_parse_i64(cmd, "--n-best-size", optarg, 1, 1000, &n_best)) return CLI_EXIT_USAGE;
+            break;
+        case OPT_V2: v2 = 1; break;
+        case OPT_NULL_THR:
+            if (!cli_parse_f64(cmd, "--null-score-diff-threshold", optarg, -1e6, 1e6, &null_thr)) return CLI_EXIT_USAGE;
+            break;
         case OPT_PRECISION: {
             xa_precision pr;
             if (!cli_parse_precision(cmd, optarg, &pr)) return CLI_EXIT_USAGE;
@@ -549,8 +720,9 @@ int cli_cmd_predict(int argc, char **argv) {
 
     static predictor p;
     static xa_recipe recipe;
+    static xa_recipe_input ri; /* with --model: how the recipe reads its task files */
     memset(&p, 0, sizeof p);
-    p.pair = pair || (model && recipe.task_type == XA_TASK_PAIR_CLASSIFICATION);
+    p.post = (xa_qa_post){20, 30, 0, 0.0}; /* HF run_qa's defaults */
     xa_status st = XA_STATUS_OK;
     char tok[XA_PATH_MAX];
     const char *base_dir = base;
@@ -561,10 +733,26 @@ int cli_cmd_predict(int argc, char **argv) {
         if (st) return cli_fail();
         p.recipe = &recipe;
         p.model_dir = model;
+        xa_recipe_input_init(&ri, &recipe);
+        p.fields = &ri.fields;
+        p.doc_stride = ri.doc_stride;
+        p.post = (xa_qa_post){ri.n_best_size, ri.max_answer_length, ri.version_2_with_negative,
+                              ri.null_score_diff_threshold};
         base_dir = recipe.base;
         snprintf(tok, sizeof tok, "%s", recipe.tokenizer);
     } else {
         snprintf(tok, sizeof tok, "%s", base); /* the base directory's tokenizer, chosen by xa_tok_load */
+    }
+    p.pair = pair || (model && recipe.task_type == XA_TASK_PAIR_CLASSIFICATION); /* after the recipe is read */
+    if (doc_stride > 0) p.doc_stride = (int)doc_stride;
+    if (max_answer > 0) p.post.max_answer_length = (int)max_answer;
+    if (n_best > 0) p.post.n_best_size = (int)n_best;
+    if (v2) p.post.version_2_with_negative = 1;
+    if (!isnan(null_thr)) {
+        if (!p.post.version_2_with_negative)
+            return cli_usage_error(cmd, "--null-score-diff-threshold goes with --version-2-with-negative "
+                                        "(or a recipe with data.task.version_2_with_negative: true)");
+        p.post.null_score_diff_threshold = null_thr;
     }
     char why[XA_PATH_MAX + 96];
     p.T = max_len > 0 ? (int)max_len : default_seq_len(model ? &recipe : NULL, head ? head : setup_dir, why, sizeof why);
@@ -621,7 +809,12 @@ int cli_cmd_predict(int argc, char **argv) {
                 break;
             }
         }
-        if ((st = predict_line(&p, text, n, hidden != NULL, stdout))) break;
+        p.lineno = lineno;
+        if ((st = predict_line(&p, text, n, hidden != NULL, stdout))) {
+            const int json = p.head.kind == XA_HEAD_MULTIPLE_CHOICE || p.head.kind == XA_HEAD_QUESTION_ANSWERING;
+            if (!json) xa_error_prefix("stdin line %lld", (long long)lineno); /* JSON records name it themselves */
+            break;
+        }
         fflush(stdout);
     }
     free(line);

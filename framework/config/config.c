@@ -1127,7 +1127,8 @@ static const char *const g_lang_keys[] = {"source", "targets", "unseen", NULL};
 static const char *const g_data_keys[] = {"pretrain", "pairs", "lang_pairs", "mlm", "mlm_heldout", "retrieval", "task", NULL};
 static const char *const g_task_keys[] = {"name",   "type",       "train",             "dev",
                                           "test",   "target_train", "fields",          "labels",
-                                          "doc_stride", "max_answer_length", "n_best_size", NULL};
+                                          "doc_stride", "max_answer_length", "n_best_size",
+                                          "version_2_with_negative", "null_score_diff_threshold", NULL};
 static const char *const g_field_keys[] = {"text",    "text_pair", "label",   "tokens", "tags",
                                            "premise", "question",  "choices", NULL};
 static const char *const g_adapter_keys[] = {"lang", "task", "fusion", NULL};
@@ -1337,6 +1338,27 @@ static xa_status read_data(xa_recipe *r, const cnode *root) {
                                  "data.task.doc_stride, max_answer_length and n_best_size are question_answering keys");
             if ((st = rd_int(v, qk[i].label, qk[i].lo, qk[i].hi, qk[i].expected, qk[i].dst))) return st;
         }
+    }
+    /* SQuAD 2.0's null answer at evaluation (HF run_qa's version_2_with_negative and
+     * null_score_diff_threshold) */
+    r->qa_version_2_with_negative = 0;
+    r->qa_null_score_diff_threshold = 0.0;
+    if ((v = sget(&t, "version_2_with_negative"))) {
+        if (r->task_type != XA_TASK_QUESTION_ANSWERING)
+            return bad_value(v, "data.task.version_2_with_negative", "no such key for this task type",
+                             "version_2_with_negative is a question_answering key");
+        if ((st = rd_bool(v, "data.task.version_2_with_negative", &r->qa_version_2_with_negative))) return st;
+    }
+    if ((v = sget(&t, "null_score_diff_threshold"))) {
+        if (r->task_type != XA_TASK_QUESTION_ANSWERING)
+            return bad_value(v, "data.task.null_score_diff_threshold", "no such key for this task type",
+                             "null_score_diff_threshold is a question_answering key");
+        if ((st = rd_real(v, "data.task.null_score_diff_threshold", -1e6, 1e6, 0, 0,
+                          "a number in [-1e6, 1e6] (logits; HF's default 0.0)", &r->qa_null_score_diff_threshold)))
+            return st;
+        if (!r->qa_version_2_with_negative)
+            return bad_value(v, "data.task.null_score_diff_threshold", "a key that goes with version_2_with_negative: true",
+                             "set data.task.version_2_with_negative: true (the threshold has no effect without it)");
     }
     const struct {
         const char *key, *label;
@@ -2176,6 +2198,9 @@ static void write_recipe(FILE *f, const xa_recipe *r) {
         if (r->task_type == XA_TASK_QUESTION_ANSWERING) {
             if (r->qa_doc_stride) fprintf(f, "\n    doc_stride: %d", r->qa_doc_stride);
             fprintf(f, "\n    max_answer_length: %d\n    n_best_size: %d", r->qa_max_answer_length, r->qa_n_best_size);
+            if (r->qa_version_2_with_negative)
+                fprintf(f, "\n    version_2_with_negative: true\n    null_score_diff_threshold: %.17g",
+                        r->qa_null_score_diff_threshold);
         }
         if (r->n_task_labels > 0) {
             fputs("\n    labels: [", f);

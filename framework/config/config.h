@@ -29,6 +29,9 @@
  *         dev: ../data/topic/en.dev.tsv
  *         test: ../data/topic/{lang}.test.tsv
  *         target_train: ../data/topic/{lang}.train.tsv   # optional: in-language reference
+ *         # type: question_answering also takes doc_stride, max_answer_length: 30, n_best_size: 20,
+ *         # version_2_with_negative: true (SQuAD 2.0's null answer at evaluation; default false)
+ *         # and null_score_diff_threshold: 0.0 (with it: "" when null - best span > this)
  *     adapters:
  *       lang: {preset: seq_bn_inv, reduction_factor: 2}     # any BnConfig key overrides the preset
  *       task: {preset: seq_bn, reduction_factor: 16}
@@ -65,7 +68,8 @@
  *                                       #   batch_size); steps count optimizer steps
  *       - task:
  *           metric_for_best_model: macro_f1   # classification: accuracy (default), macro_f1, loss;
- *                                             # tagging: span_f1 (default), loss
+ *                                             # tagging: span_f1 (default), loss;
+ *                                             # question_answering: f1 (default), exact_match, loss
  *
  * Hugging Face's TrainingArguments names (learning_rate, num_train_epochs, max_steps,
  * per_device_train_batch_size, max_grad_norm, logging_steps, eval_steps, save_steps,
@@ -272,6 +276,9 @@ typedef struct xa_recipe {
     int qa_doc_stride;                /* data.task.doc_stride (QA): 0 = min(128, seq_len / 3) */
     int qa_max_answer_length;         /* data.task.max_answer_length (QA): 30 */
     int qa_n_best_size;               /* data.task.n_best_size (QA): 20 */
+    int qa_version_2_with_negative;   /* data.task.version_2_with_negative (QA): 0; 1: SQuAD 2.0's
+                                         null answer at evaluation (eval.h: xa_qa_postprocess) */
+    double qa_null_score_diff_threshold; /* data.task.null_score_diff_threshold (QA, with v2): 0.0 */
     int n_task_labels;                /* data.task.labels: names of integer labels / tags, in id order */
     char task_labels[XA_CFG_MAX_TASK_LABELS][64];
     char task_train[XA_CFG_PATH];

@@ -236,6 +236,12 @@ xa_status xa_task_data_load(xa_task_data *d, const xa_tok *tok, const char *path
 /* xa_task_data_load with the kind, format, field names and label list of `in`. */
 xa_status xa_task_data_load_input(xa_task_data *d, const xa_tok *tok, const char *path,
                                   const xa_task_input *in, int max_len, xa_labels *labels);
+/* xa_task_data_load_input on text[0..n) (not a file; name, e.g. "stdin", stands for the path in
+ * messages and decides an AUTO format by its extension: pass in->format for a name without one).
+ * unlabelled (the input of prediction): a multiple-choice line without its label key gets label 0
+ * and a question without "answers" none; everything else is checked as in a file. */
+xa_status xa_task_data_load_text(xa_task_data *d, const xa_tok *tok, const char *name, const char *text, size_t n,
+                                 const xa_task_input *in, int max_len, xa_labels *labels, int unlabelled);
 void xa_task_data_free(xa_task_data *d);
 
 /* ---- extractive question answering (data/qa.c) -------------------------------------------------
@@ -267,6 +273,9 @@ void xa_task_data_free(xa_task_data *d);
  * (max_len < 8, a negative stride); NOMEM. xa_task_data_load_input calls this for the QA kind. */
 xa_status xa_qa_data_load(xa_task_data *d, const xa_tok *tok, const char *path, const xa_task_input *in, int max_len);
 
+/* xa_qa_data_load on text[0..n) named name (xa_task_data_load_text; unlabelled as there). */
+xa_status xa_qa_data_load_text(xa_task_data *d, const xa_tok *tok, const char *name, const char *text, size_t n,
+                               const xa_task_input *in, int max_len, int unlabelled);
 /* Free d's questions (xa_task_data_free calls it). */
 void xa_qa_data_free_questions(xa_task_data *d);
 

@@ -61,6 +61,7 @@ typedef struct qa_loader {
     int max_len, stride, bert;
     size_t ex_cap, qa_cap;
     int squad;   /* 1: SQuAD JSON (places are JSON paths), 0: JSON lines (places are lines) */
+    int unlabelled; /* questions without "answers" are read as having none (prediction input) */
     int64_t line;
     char place[160]; /* SQuAD: "data[i].paragraphs[j].qas[k]" */
 } qa_loader;
@@ -339,7 +340,7 @@ static xa_status add_question(qa_loader *L, const json_t *qa, const char *ctx, s
     } else if (ans) {
         return qa_error(L, "answers: a list of {\"text\", \"answer_start\"} or {\"text\": [...], \"answer_start\": [...]}",
                         NULL, "answers is neither a list nor an object");
-    } else if (!json_is_true(imp)) {
+    } else if (!json_is_true(imp) && !L->unlabelled) {
         return qa_error(L, "an \"answers\" key", "SQuAD 2.0 marks a question without answer with is_impossible",
                         "no \"answers\" key");
     }
@@ -459,7 +460,9 @@ static xa_status read_lines(qa_loader *L, const char *buf, size_t n) {
     return st;
 }
 
-xa_status xa_qa_data_load(xa_task_data *d, const xa_tok *tok, const char *path, const xa_task_input *in, int max_len) {
+/* xa_qa_data_load, or with text (not NULL) the file's contents text[0..text_len) named path. */
+static xa_status qa_load(xa_task_data *d, const xa_tok *tok, const char *path, const xa_task_input *in, int max_len,
+                         const char *text, size_t text_len, int unlabelled) {
     memset(d, 0, sizeof *d);
     if (!path || !in)
         return xa_error_set(XA_STATUS_USAGE, "xa_qa_data_load", "a path and an input description", NULL, "NULL argument");
@@ -487,8 +490,9 @@ xa_status xa_qa_data_load(xa_task_data *d, const xa_tok *tok, const char *path, 
     L.bert = in->bert_pairs != 0;
     L.stride = in->doc_stride > 0 ? in->doc_stride : (max_len / 3 < 128 ? max_len / 3 : 128);
     d->doc_stride = L.stride;
+    L.unlabelled = unlabelled;
     /* the whole file: SQuAD JSON is one document */
-    FILE *f = fopen(path, "rb");
+    FILE *f = text ? fmemopen((void *)text, text_len, "rb") : fopen(path, "rb");
     if (!f)
         return xa_error_set(errno == ENOENT ? XA_STATUS_NOT_FOUND : XA_STATUS_IO, path, NULL, "check the task data path",
                             "cannot open QA data: %s", strerror(errno));
@@ -549,6 +553,23 @@ xa_status xa_qa_data_load(xa_task_data *d, const xa_tok *tok, const char *path, 
     snprintf(d->labels.names[0], sizeof d->labels.names[0], "start");
     snprintf(d->labels.names[1], sizeof d->labels.names[1], "end");
     return XA_STATUS_OK;
+}
+
+xa_status xa_qa_data_load(xa_task_data *d, const xa_tok *tok, const char *path, const xa_task_input *in, int max_len) {
+    return qa_load(d, tok, path, in, max_len, NULL, 0, 0);
+}
+
+xa_status xa_qa_data_load_text(xa_task_data *d, const xa_tok *tok, const char *name, const char *text, size_t n,
+                               const xa_task_input *in, int max_len, int unlabelled) {
+    if (!text) {
+        memset(d, 0, sizeof *d);
+        return xa_error_set(XA_STATUS_USAGE, "xa_qa_data_load_text", "a text", NULL, "NULL argument");
+    }
+    if (n == 0) { /* fmemopen needs a byte: an empty text reads as one empty line */
+        text = "\n";
+        n = 1;
+    }
+    return qa_load(d, tok, name, in, max_len, text, n, unlabelled);
 }
 
 void xa_qa_data_free_questions(xa_task_data *d) {

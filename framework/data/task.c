@@ -71,6 +71,7 @@ typedef struct loader {
     xa_tok_special sp;
     int max_len;
     int fixed; /* 1: labels come from *user (a label outside is an error) */
+    int unlabelled; /* multiple choice without a label key: label 0 (prediction input) */
     const xa_labels *user;
     xa_labels seen; /* collecting: names as first seen; ids stored temporarily index this */
     size_t ex_cap;
@@ -610,8 +611,9 @@ static xa_status parse_json_choice(loader *L, int64_t line, json_t *root) {
         return json_error(L, line, what);
     }
     const char *name = json_is_integer(label) ? (snprintf(num, sizeof num, "%lld", (long long)json_integer_value(label)), num)
-                       : json_is_string(label) ? json_string_value(label)
-                                               : NULL;
+                       : json_is_string(label)          ? json_string_value(label)
+                       : !label && L->unlabelled         ? "0"
+                                                         : NULL;
     if (!name) {
         snprintf(what, sizeof what, label ? "\"%.200s\" is not a choice index" : "no \"%.200s\" key", L->k_label);
         return json_error(L, line, what);
@@ -917,8 +919,10 @@ static xa_status names_as_set(loader *L, const char *path) {
     return XA_STATUS_OK;
 }
 
-xa_status xa_task_data_load_input(xa_task_data *d, const xa_tok *tok, const char *path, const xa_task_input *in,
-                                  int max_len, xa_labels *labels) {
+/* xa_task_data_load_input, or with text (not NULL) the file's contents text[0..text_len) named
+ * path (xa_task_data_load_text). */
+static xa_status load_input(xa_task_data *d, const xa_tok *tok, const char *path, const xa_task_input *in, int max_len,
+                            xa_labels *labels, const char *text, size_t text_len, int unlabelled) {
     memset(d, 0, sizeof *d);
     if (!in) {
         return xa_error_set(XA_STATUS_USAGE, "xa_task_data_load", "an input description", NULL, "NULL argument");
@@ -926,8 +930,9 @@ xa_status xa_task_data_load_input(xa_task_data *d, const xa_tok *tok, const char
     const xa_task_kind kind = in->kind;
     xa_task_format fmt = in->format;
     if (kind == XA_TASK_KIND_QA) { /* the labels are the two logits, start and end */
-        xa_status st = labels ? xa_qa_data_load(d, tok, path, in, max_len)
-                              : xa_error_set(XA_STATUS_USAGE, "xa_task_data_load", "labels", NULL, "NULL argument");
+        xa_status st = !labels ? xa_error_set(XA_STATUS_USAGE, "xa_task_data_load", "labels", NULL, "NULL argument")
+                       : text  ? xa_qa_data_load_text(d, tok, path, text, text_len, in, max_len, unlabelled)
+                               : xa_qa_data_load(d, tok, path, in, max_len);
         if (!st && labels->n == 0) *labels = d->labels;
         return st;
     }
@@ -976,6 +981,7 @@ xa_status xa_task_data_load_input(xa_task_data *d, const xa_tok *tok, const char
     L->max_len = max_len;
     L->fixed = labels->n > 0;
     L->user = labels;
+    L->unlabelled = unlabelled;
     char *line = NULL;
     size_t line_cap = 0;
     ssize_t got;
@@ -1012,7 +1018,7 @@ xa_status xa_task_data_load_input(xa_task_data *d, const xa_tok *tok, const char
         if (L->has_names && !L->fixed && (st = names_as_set(L, path))) goto fail;
     }
 
-    FILE *f = fopen(path, "rb");
+    FILE *f = text ? fmemopen((void *)text, text_len, "rb") : fopen(path, "rb");
     if (!f) {
         st = xa_error_set(errno == ENOENT ? XA_STATUS_NOT_FOUND : XA_STATUS_IO, path, NULL,
                           "check the task data path", "cannot open task data: %s", strerror(errno));
@@ -1102,6 +1108,24 @@ fail:
     free(L);
     xa_task_data_free(d);
     return st;
+}
+
+xa_status xa_task_data_load_input(xa_task_data *d, const xa_tok *tok, const char *path, const xa_task_input *in,
+                                  int max_len, xa_labels *labels) {
+    return load_input(d, tok, path, in, max_len, labels, NULL, 0, 0);
+}
+
+xa_status xa_task_data_load_text(xa_task_data *d, const xa_tok *tok, const char *name, const char *text, size_t n,
+                                 const xa_task_input *in, int max_len, xa_labels *labels, int unlabelled) {
+    if (!text || !name) {
+        memset(d, 0, sizeof *d);
+        return xa_error_set(XA_STATUS_USAGE, "xa_task_data_load_text", "a name and a text", NULL, "NULL argument");
+    }
+    if (n == 0) { /* fmemopen needs a byte: an empty text reads as one empty line */
+        text = "\n";
+        n = 1;
+    }
+    return load_input(d, tok, name, in, max_len, labels, text, n, unlabelled);
 }
 
 void xa_task_data_free(xa_task_data *d) {

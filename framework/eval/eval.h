@@ -78,6 +78,33 @@ typedef struct xa_qa_window {
 int xa_qa_best_span(const xa_qa_window *w, int n_windows, int n_best, int max_answer_length, int32_t *begin,
                     int32_t *end, double *score);
 
+/* SQuAD 2.0 (HF run_qa's version_2_with_negative, postprocess_qa_predictions): the null answer ""
+ * competes with the spans. Its score is start_logit[0] + end_logit[0] (<s>) of the window where
+ * that sum is smallest; with the best span in the n_best highest of (spans, null), the answer is
+ * "" when null score - span score > null_score_diff_threshold, else the span. When no span counts,
+ * or the only one in the n_best is the null (n_best 1 with the null above the best span), HF
+ * compares against its placeholder "empty" of score 0: "" when null score > threshold, else the
+ * text "empty". Without version_2_with_negative: xa_qa_best_span. */
+typedef struct xa_qa_post {
+    int n_best_size;                  /* start / end candidates per window (HF: 20), >= 1 */
+    int max_answer_length;            /* the longest span in tokens (HF: 30), >= 1 */
+    int version_2_with_negative;      /* 1: SQuAD 2.0's null answer */
+    double null_score_diff_threshold; /* HF: 0.0 */
+} xa_qa_post;
+typedef enum xa_qa_answer {
+    XA_QA_ANSWER_NONE = 0, /* no span counts: HF's text "empty" */
+    XA_QA_ANSWER_SPAN,     /* bytes [*begin, *end) of the context */
+    XA_QA_ANSWER_NULL,     /* SQuAD 2.0: unanswerable, the text "" */
+} xa_qa_answer;
+/* The answer to one question over its windows; *score (may be NULL): the span's logit sum (SPAN),
+ * the null score (NULL), 0 (NONE). *begin, *end are set for SPAN only. */
+xa_qa_answer xa_qa_postprocess(const xa_qa_window *w, int n_windows, const xa_qa_post *pp, int32_t *begin,
+                               int32_t *end, double *score);
+/* The official evaluate-v2.0.py's scores of one prediction: gold answers that normalize to ""
+ * are dropped, none left means the gold [""]; exact match as v1.1; F1 1 when both token lists are
+ * empty, 0 when one is, else v1.1's; each the maximum over the golds. Errors: NOMEM. */
+xa_status xa_squad_score_v2(double *em, double *f1, const char *pred, const char *const *golds, int n_gold);
+
 /* ---- tagging (BIO spans) ------------------------------------------------------------------------ */
 
 typedef struct xa_span_counts {

@@ -1,14 +1,16 @@
 /* eval/squad: SQuAD v1.1 answer normalization, exact match and F1 (the official evaluate-v1.1.py,
  * re-implemented over UTF-8), and Hugging Face run_qa's postprocessing of start/end logits
- * (utils_qa.postprocess_qa_predictions with version_2_with_negative False). See eval.h for the
- * rules and the known differences from Python's Unicode handling.
+ * (utils_qa.postprocess_qa_predictions, with and without version_2_with_negative) and the
+ * official evaluate-v2.0.py scoring of unanswerable questions. See eval.h for the rules and the
+ * known differences from Python's Unicode handling.
  *
  * Unicode classes come from glibc's C.UTF-8 locale (newlocale once; towlower_l, iswalnum_l), so
  * the library needs no Unicode tables of its own and no process-wide setlocale; where that locale
  * is missing only ASCII and Latin-1 letters are lower-cased and treated as word characters.
  * Whitespace is Python's str.isspace() list, written out (glibc's iswspace leaves out no-break
  * spaces that Python splits on).
- * Not here: MLQA's per-language normalization, SQuAD 2.0's null-answer threshold. */
+ * Not here: MLQA's per-language normalization; evaluate-v2.0.py's HasAns / NoAns breakdown and
+ * its best-threshold search (the threshold is the recipe's). */
 #include "eval/eval.h"
 
 #include <locale.h>
@@ -262,4 +264,65 @@ int xa_qa_best_span(const xa_qa_window *w, int n_windows, int n_best, int max_an
     if (found && *end < *begin) *end = *begin; /* a span of empty pieces */
     if (score) *score = found ? best : 0;
     return found;
+}
+
+xa_qa_answer xa_qa_postprocess(const xa_qa_window *w, int n_windows, const xa_qa_post *pp, int32_t *begin,
+                               int32_t *end, double *score) {
+    double span = 0;
+    const int found = xa_qa_best_span(w, n_windows, pp->n_best_size, pp->max_answer_length, begin, end, &span);
+    if (!pp->version_2_with_negative) {
+        if (score) *score = found ? span : 0;
+        return found ? XA_QA_ANSWER_SPAN : XA_QA_ANSWER_NONE;
+    }
+    /* min_null_prediction: the smallest <s> score over the windows (the first on a tie); the
+     * sums in float, as HF adds two float32 logits */
+    double null = 0;
+    for (int f = 0; f < n_windows; f++) {
+        const double v = (double)(w[f].logits[0] + w[f].logits[1]);
+        if (f == 0 || v < null) null = v;
+    }
+    if (score) *score = null;
+    /* predictions = the n_best highest of prelim + [null] (a stable sort: a span ties ahead of
+     * the null, appended last); the best non-null is the best span when it is among them, else
+     * the placeholder "empty" (logits 0) */
+    const int kept = found && (pp->n_best_size >= 2 || span >= null);
+    const double diff = null - (kept ? span : 0.0);
+    if (diff > pp->null_score_diff_threshold) return XA_QA_ANSWER_NULL;
+    if (kept) {
+        if (score) *score = span;
+        return XA_QA_ANSWER_SPAN;
+    }
+    if (score) *score = 0;
+    return XA_QA_ANSWER_NONE;
+}
+
+xa_status xa_squad_score_v2(double *em, double *f1, const char *pred, const char *const *golds, int n_gold) {
+    *em = *f1 = 0;
+    char *p = NULL;
+    if (xa_squad_normalize(pred, strlen(pred), &p))
+        return xa_error_set(XA_STATUS_NOMEM, "xa_squad_score_v2", NULL, NULL, "out of memory");
+    int used = 0;
+    xa_status st = XA_STATUS_OK;
+    for (int i = 0; i < n_gold; i++) {
+        char *g = NULL;
+        if (xa_squad_normalize(golds[i], strlen(golds[i]), &g)) {
+            st = xa_error_set(XA_STATUS_NOMEM, "xa_squad_score_v2", NULL, NULL, "out of memory");
+            break;
+        }
+        const int empty = g[0] == '\0';
+        free(g);
+        if (empty) continue; /* gold_answers = [a for a in answers if normalize_answer(a)] */
+        used++;
+        /* compute_f1: a gold with tokens against an empty prediction scores 0 */
+        const double e = xa_squad_exact(pred, golds[i]), f = p[0] ? xa_squad_f1(pred, golds[i]) : 0;
+        if (e < 0 || f < 0) {
+            st = xa_error_set(XA_STATUS_NOMEM, "xa_squad_score_v2", NULL, NULL, "out of memory");
+            break;
+        }
+        if (e > *em) *em = e;
+        if (f > *f1) *f1 = f;
+    }
+    if (!st && !used) *em = *f1 = p[0] == '\0'; /* the gold [""] */
+    free(p);
+    return st;
 }

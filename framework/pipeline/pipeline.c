@@ -136,9 +136,19 @@ static void sb_adapter(sbuf *b, const char *key, const xa_cfg_adapter *a) {
     sb_printf(b, "\n");
 }
 
+/* The metric an unset metric_for_best_model means for a recipe task type (train.h's table). */
+static const char *default_best_metric(xa_task_type t) {
+    const int family = t == XA_TASK_TAGGING ? XA_BEST_FOR_TAGGING
+                       : t == XA_TASK_QUESTION_ANSWERING ? XA_BEST_FOR_QA
+                                                         : XA_BEST_FOR_CLASSIFICATION;
+    const xa_best_metric *m = xa_best_metric_find(NULL, family);
+    XA_ASSERT(m);
+    return m->name;
+}
+
 /* The settings of a phase that change what it makes (ckpt_every, log_every, save_total_limit,
  * eval_batches and the validation of MLM phases do not). */
-static void sb_phase(sbuf *b, const xa_cfg_phase *p, uint64_t seed, int tagging) {
+static void sb_phase(sbuf *b, const xa_cfg_phase *p, uint64_t seed, xa_task_type task_type) {
     sb_printf(b, "phase: %s\nsteps: %" PRId64 "\nepochs: %g\nbatch_size: %d\nseq_len: %d\nlr: %.10g\n",
               xa_phase_kind_name(p->kind), p->steps, p->epochs, p->batch_size, p->seq_len, p->lr);
     sb_printf(b, "warmup_steps: %" PRId64 "\nwarmup_ratio: %g\nweight_decay: %g\nclip: %g\nseed: %" PRIu64 "\n",
@@ -169,8 +179,9 @@ static void sb_phase(sbuf *b, const xa_cfg_phase *p, uint64_t seed, int tagging)
     if (k.attention_dropout >= 0) sb_printf(b, "attention_dropout: %.10g\n", k.attention_dropout);
     if (p->kind != XA_PHASE_PRETRAIN && k.weight_decay_all != d.weight_decay_all)
         sb_printf(b, "weight_decay_all: %s\n", k.weight_decay_all ? "true" : "false");
-    /* config resolves an unset metric_for_best_model to the task's primary metric */
-    if (p->metric_for_best_model[0] && strcmp(p->metric_for_best_model, tagging ? "span_f1" : "accuracy"))
+    /* config resolves an unset metric_for_best_model to the task type's primary metric: only
+     * another metric is a setting (QA's default is f1, tagging's span_f1, the others' accuracy) */
+    if (p->metric_for_best_model[0] && strcmp(p->metric_for_best_model, default_best_metric(task_type)))
         sb_printf(b, "metric_for_best_model: %s\n", p->metric_for_best_model);
     /* the precision in effect (a bf16 recipe on a CPU without the kernel computes in fp32) */
     if (k.precision != d.precision) sb_printf(b, "precision: %s\n", xa_precision_name(k.precision));
@@ -288,14 +299,14 @@ xa_status xa_plan_provenance(const xa_plan *pl, int i, int with_run, char **out)
         if (strstr(r->arch, ".json")) sb_file(&b, "arch_file", r->arch);
         sb_file(&b, "corpus", r->pretrain_corpus);
         if (r->pairs[0]) sb_file(&b, "pairs", r->pairs);
-        sb_phase(&b, p, p->seed, r->task_type == XA_TASK_TAGGING);
+        sb_phase(&b, p, p->seed, r->task_type);
         break;
     case XA_ART_LANG:
         if (xa_cfg_expand(path, sizeof path, r->mlm_corpus, a->lang)) return XA_STATUS_USAGE;
         sb_printf(&b, "language: %s\n", a->lang);
         sb_adapter(&b, "adapter", &r->lang_adapter);
         sb_file(&b, "corpus", path);
-        sb_phase(&b, p, p->seed, r->task_type == XA_TASK_TAGGING);
+        sb_phase(&b, p, p->seed, r->task_type);
         sb_base(&b, pl);
         if (xa_plan_lang_aligned(pl, i)) { /* aligned to the source adapter: its id follows as a dep */
             sb_printf(&b, "align: %g\nalign_pairs: %d\nalign_temp: %g\n", p->align, p->align_pairs, p->align_temp);
@@ -313,6 +324,11 @@ xa_status xa_plan_provenance(const xa_plan *pl, int i, int with_run, char **out)
             /* QA: the windows the training data is cut into (the scoring keys only change eval) */
             if (r->task_type == XA_TASK_QUESTION_ANSWERING && r->qa_doc_stride)
                 sb_printf(&b, "doc_stride: %d\n", r->qa_doc_stride);
+            /* SQuAD 2.0's null answer changes the dev scores that pick the best weights: only
+             * when set, so v1 outputs keep their provenance */
+            if (r->task_type == XA_TASK_QUESTION_ANSWERING && r->qa_version_2_with_negative)
+                sb_printf(&b, "version_2_with_negative: true\nnull_score_diff_threshold: %.17g\n",
+                          r->qa_null_score_diff_threshold);
             /* only when set: the provenance of older recipes stays as it was */
             const xa_cfg_task_fields *tf = &r->task_fields;
             const char *const fk[] = {"text", "text_pair", "label", "tokens", "tags", "premise", "question"};
@@ -335,7 +351,7 @@ xa_status xa_plan_provenance(const xa_plan *pl, int i, int with_run, char **out)
             sb_file(&b, "train", r->task_train);
             if (r->task_dev[0]) sb_file(&b, "dev", r->task_dev);
         }
-        sb_phase(&b, p, a->seed, r->task_type == XA_TASK_TAGGING);
+        sb_phase(&b, p, a->seed, r->task_type);
         sb_base(&b, pl);
         break;
     }
@@ -785,6 +801,8 @@ void xa_recipe_input_init(xa_recipe_input *ri, const xa_recipe *r) {
     ri->doc_stride = r->qa_doc_stride;
     ri->max_answer_length = r->qa_max_answer_length;
     ri->n_best_size = r->qa_n_best_size;
+    ri->version_2_with_negative = r->qa_version_2_with_negative;
+    ri->null_score_diff_threshold = r->qa_null_score_diff_threshold;
     const xa_cfg_task_fields *tf = &r->task_fields;
     xa_task_fields *f = &ri->fields;
     f->text = tf->text;

@@ -182,6 +182,8 @@ typedef struct xa_recipe_input {
     const char *names[XA_MAX_LABELS];
     int n_names;
     int doc_stride, max_answer_length, n_best_size; /* question answering (data.task); 0: defaults */
+    int version_2_with_negative;                    /* QA: SQuAD 2.0's null answer (data.task) */
+    double null_score_diff_threshold;
 } xa_recipe_input;
 void xa_recipe_input_init(xa_recipe_input *ri, const xa_recipe *r);
 

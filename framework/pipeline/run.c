@@ -336,7 +336,8 @@ static xa_status phase_task(FILE *out, const xa_recipe *r, const xa_cfg_phase *p
                              r->task_type == XA_TASK_TAGGING, r->task_name, NULL, r->task_train,
                              r->task_dev[0] ? r->task_dev : NULL, 0, ri.kind, &ri.fields,
                              ri.n_names ? ri.names : NULL, ri.n_names,
-                             ri.doc_stride, ri.max_answer_length, ri.n_best_size};
+                             ri.doc_stride, ri.max_answer_length, ri.n_best_size,
+                             ri.version_2_with_negative, ri.null_score_diff_threshold};
         xa_phase_opts o = phase_opts(p, seed, art_resume(pl, ia));
         xa_phase_result res;
         if (ia >= 0 && !art_skip(out, pl, ia, what)) {
@@ -418,7 +419,8 @@ static xa_status phase_fusion(FILE *out, const xa_recipe *r, const xa_cfg_phase 
         xa_task_spec spec = {dir_ptrs, n, NULL, NULL, tad, langs, n, &fc, setup, r->task_type == XA_TASK_TAGGING,
                              r->task_name, thead, r->task_train, r->task_dev[0] ? r->task_dev : NULL, 0, ri.kind,
                              &ri.fields, ri.n_names ? ri.names : NULL, ri.n_names,
-                             ri.doc_stride, ri.max_answer_length, ri.n_best_size};
+                             ri.doc_stride, ri.max_answer_length, ri.n_best_size,
+                             ri.version_2_with_negative, ri.null_score_diff_threshold};
         xa_phase_opts o = phase_opts(p, seed, art_resume(pl, ia));
         fprintf(out, "fusion %s seed %" PRIu64 ": %s\n", r->task_name, seed, setup);
         fflush(out);
@@ -448,7 +450,8 @@ static xa_status phase_finetune(FILE *out, const xa_recipe *r, const xa_cfg_phas
         xa_task_spec spec = {NULL, 0, NULL, NULL, NULL, NULL, 0, NULL, NULL, r->task_type == XA_TASK_TAGGING,
                              r->task_name, NULL, r->task_train, r->task_dev[0] ? r->task_dev : NULL, 1, ri.kind,
                              &ri.fields, ri.n_names ? ri.names : NULL, ri.n_names,
-                             ri.doc_stride, ri.max_answer_length, ri.n_best_size};
+                             ri.doc_stride, ri.max_answer_length, ri.n_best_size,
+                             ri.version_2_with_negative, ri.null_score_diff_threshold};
         xa_phase_opts o = phase_opts(p, seed, art_resume(pl, ia));
         fprintf(out, "%s: the whole encoder + head on %s (no adapters)%s\n", what, r->task_train,
                 o.resume ? "" : " (--force: from scratch)");
@@ -915,6 +918,12 @@ static uint64_t task_cell_id(const xa_recipe *r, const xa_cfg_phase *p, const ch
     h = xa_cell_int(xa_cell_int(h, p->batch_size), p->seq_len);
     if (r->task_type == XA_TASK_QUESTION_ANSWERING) /* the windows and the span rules change the scores */
         h = xa_cell_int(xa_cell_int(xa_cell_int(h, r->qa_doc_stride), r->qa_max_answer_length), r->qa_n_best_size);
+    if (r->task_type == XA_TASK_QUESTION_ANSWERING && r->qa_version_2_with_negative) /* absent: v1 cells keep their ids */
+    {
+        char thr[48];
+        snprintf(thr, sizeof thr, "v2 %.17g", r->qa_null_score_diff_threshold);
+        h = xa_cell_str(h, thr);
+    }
     return xa_pipeline_precision(p) == XA_PRECISION_BF16 ? xa_cell_str(h, "bf16") : h; /* as lang_cell_id */
 }
 
@@ -949,7 +958,8 @@ static xa_status eval_task_cell(FILE *raw, cell_book *cb, report_book *rb, const
         xa_recipe_input ri;
         xa_recipe_input_init(&ri, r);
         const xa_eval_input ein = {ri.kind, &ri.fields, ri.n_names ? ri.names : NULL, ri.n_names,
-                             ri.doc_stride, ri.max_answer_length, ri.n_best_size, ec};
+                             ri.doc_stride, ri.max_answer_length, ri.n_best_size,
+                             ri.version_2_with_negative, ri.null_score_diff_threshold, ec};
         st = xa_eval_setup_input(e->base[0] ? e->base : r->base, r->tokenizer, e->adapters, e->drop_last, e->n,
                                  e->fusion[0] ? e->fusion : NULL, e->setup[0] ? e->setup : NULL, e->head, test,
                                  p->batch_size, p->seq_len, &ein, m, &rep);

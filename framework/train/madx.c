@@ -695,6 +695,8 @@ typedef struct task_model {
     int B, T;                  /* planned encoder rows (examples x n_choices) and length */
     int qa;                    /* a question-answering head: windows, spans, EM / F1 */
     int max_answer_length, n_best_size; /* QA scoring (30, 20) */
+    int version_2_with_negative;        /* QA scoring: SQuAD 2.0's null answer */
+    double null_score_diff_threshold;
     int borrowed;              /* tok and enc are an eval cache's (read only): not freed here */
 } task_model;
 
@@ -828,21 +830,23 @@ static xa_status qa_score(task_model *m, const xa_task_data *d, xa_eval_metrics 
             w[f] = (xa_qa_window){all + at[ex->first_feature + f], e->offsets, e->len};
         }
         int32_t b = 0, en = 0;
-        const int found = xa_qa_best_span(w, ex->n_features, m->n_best_size, m->max_answer_length, &b, &en, NULL);
-        /* HF answers "empty" when no span counts */
-        char *text = found ? malloc((size_t)(en - b) + 1) : malloc(6);
+        const xa_qa_post pp = {m->n_best_size, m->max_answer_length, m->version_2_with_negative,
+                               m->null_score_diff_threshold};
+        const xa_qa_answer a = xa_qa_postprocess(w, ex->n_features, &pp, &b, &en, NULL);
+        /* HF answers "empty" when no span counts, "" for SQuAD 2.0's null answer */
+        const char *lit = a == XA_QA_ANSWER_NULL ? "" : "empty";
+        const size_t tn = a == XA_QA_ANSWER_SPAN ? (size_t)(en - b) : strlen(lit);
+        char *text = malloc(tn + 1);
         if (!text) {
             st = xa_error_set(XA_STATUS_NOMEM, "task_score", NULL, NULL, "out of memory");
             break;
         }
-        if (found) {
-            memcpy(text, ex->context + b, (size_t)(en - b));
-            text[en - b] = '\0';
-        } else {
-            memcpy(text, "empty", 6);
-        }
+        memcpy(text, a == XA_QA_ANSWER_SPAN ? ex->context + b : lit, tn);
+        text[tn] = '\0';
         double em = 0, f1 = 0;
-        st = xa_squad_score(&em, &f1, text, (const char *const *)ex->answers, ex->n_answers);
+        /* SQuAD 2.0: the official v2 script's scoring; v1.1's otherwise */
+        st = (m->version_2_with_negative ? xa_squad_score_v2 : xa_squad_score)(
+            &em, &f1, text, (const char *const *)ex->answers, ex->n_answers);
         em_sum += em;
         f1_sum += f1;
         if (pred) pred[q] = text;
@@ -1369,6 +1373,8 @@ xa_status xa_train_task(const char *base_dir, const char *tokenizer, const char 
     m.qa = qa;
     m.max_answer_length = spec->max_answer_length > 0 ? spec->max_answer_length : 30;
     m.n_best_size = spec->n_best_size > 0 ? spec->n_best_size : 20;
+    m.version_2_with_negative = spec->version_2_with_negative;
+    m.null_score_diff_threshold = spec->null_score_diff_threshold;
     /* frozen adapters, then what trains */
     for (int i = 0; i < spec->n_frozen && !st; i++)
         st = xa_hub_load_adapter(m.cp, spec->frozen_dirs[i], NULL, NULL, 0, 0, NULL);
@@ -1532,6 +1538,8 @@ xa_status xa_eval_setup_input(const char *base_dir, const char *tokenizer, const
     m.qa = m.head.kind == XA_HEAD_QUESTION_ANSWERING;
     m.max_answer_length = in && in->max_answer_length > 0 ? in->max_answer_length : 30;
     m.n_best_size = in && in->n_best_size > 0 ? in->n_best_size : 20;
+    m.version_2_with_negative = in && in->version_2_with_negative;
+    m.null_score_diff_threshold = in ? in->null_score_diff_threshold : 0.0;
     const xa_task_kind kind = m.tagging                                    ? XA_TASK_KIND_TAGGING
                               : m.head.kind == XA_HEAD_MULTIPLE_CHOICE       ? XA_TASK_KIND_CHOICE
                               : m.qa                                         ? XA_TASK_KIND_QA

@@ -262,6 +262,8 @@ typedef struct xa_task_spec {
     int doc_stride;                  /* xa_task_input.doc_stride */
     int max_answer_length;           /* dev scoring: the longest answer in tokens (30) */
     int n_best_size;                 /* dev scoring: start / end candidates per window (20) */
+    int version_2_with_negative;     /* dev scoring: SQuAD 2.0's null answer (eval.h xa_qa_post) */
+    double null_score_diff_threshold;
 } xa_task_spec;
 
 /* Train on the task: the encoder and every loaded adapter frozen; the new adapter and/or fusion
@@ -347,6 +349,8 @@ typedef struct xa_eval_input {
     const char *const *label_names;
     int n_label_names;
     int doc_stride, max_answer_length, n_best_size; /* question answering, as in xa_task_spec */
+    int version_2_with_negative;
+    double null_score_diff_threshold;
     xa_eval_cache *cache;      /* the phase's base and test files (NULL: this call loads its own) */
 } xa_eval_input;
 

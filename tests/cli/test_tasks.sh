@@ -6,7 +6,8 @@
 # same output) and extractive question answering (tiny-qa.yaml: SQuAD JSON / HF JSON lines, windows
 # with a stride, AdapterHub's question_answering head). Each trains, evaluates zero-shot on de/fr
 # (accuracy; macro-F1 for pairs; SQuAD exact match and F1 for QA) and saves its head in AdapterHub's
-# format. Fixtures: tests/golden/gen_task_fixtures.py and gen_qa_fixtures.py (real gettext text).
+# format; predict answers COPA and QA JSON lines as eval scores them (SQuAD 2.0's null answer too).
+# Fixtures: tests/golden/gen_task_fixtures.py and gen_qa_fixtures.py (real gettext text).
 # usage: test_tasks.sh PATH/TO/xadapt
 set -u
 xa=${1:?usage: test_tasks.sh XADAPT}
@@ -59,11 +60,21 @@ if expect 0 "multiple_choice recipe runs" -- "$xa" run "$data/recipe/tiny-copa.y
   awk -F'"loss": ' '/"type": "train"/ {split($2,a,","); if (!n++) first=a[1]; last=a[1]} END{exit !(n > 1 && last < first)}' \
     "$out_dir/task/copa/seed3/metrics.jsonl" || { echo "FAIL: copa task loss did not fall"; fails=$((fails + 1)); }
 fi
-# predict does not read multiple-choice lines: a usage error, not a crash
+# 2b. predict reads COPA JSON lines (labels optional): one {"choice", "probs"} per line, and its
+# accuracy on the de test file is eval's madx de accuracy (the same encoding and head)
+stdin="$data/recipe/copa/de.test.jsonl"
+if expect 0 "predict on COPA lines" -- "$xa" predict --model "$out_dir" --stack lang:de,task:copa; then
+  [[ $(printf '%s\n' "$out" | grep -c '^{"choice": [01], "probs": \[0\.[0-9]*, 0\.[0-9]*\]}$') -eq $(wc -l <"$stdin") ]] ||
+    { echo "FAIL: predict: not one {choice, probs} line per COPA line"; fails=$((fails + 1)); }
+  acc=$(paste -d'\t' <(printf '%s\n' "$out") "$stdin" | awk -F'\t' '{ match($1, /"choice": [0-9]+/); c = substr($1, RSTART + 10, RLENGTH - 10)
+        match($2, /"label": [0-9]+/); l = substr($2, RSTART + 9, RLENGTH - 9); n++; ok += (c == l) } END { printf "%.6f", ok / n }')
+  contains "$(grep '"language": "de", "setup": "madx"' "$out_dir/eval/copa/raw.jsonl")" "\"accuracy\": $acc," \
+    "predict's accuracy ($acc) is eval's madx de accuracy"
+fi
 stdin="$tmp/mc.in"
-printf 'a\tb\tc\n' >"$stdin"
-expect 2 "predict with a multiple-choice head is refused" -- "$xa" predict --model "$out_dir" --stack lang:de,task:copa
-contains "$err" "multiple-choice" "predict names the multiple-choice head"
+printf '%s\n' '{"premise": "Datei nicht gefunden", "choice1": "file not found"}' >"$stdin"
+expect 2 "a COPA line without choice2" -- "$xa" predict --model "$out_dir" --stack lang:de,task:copa
+contains "$err" 'stdin line 1:1: no "choice2" key' "predict names the line and the missing key"
 unset stdin
 
 # 2a. extractive question answering on the same output: SQuAD JSON training file, HF JSON lines
@@ -94,12 +105,52 @@ if expect 0 "question_answering recipe runs" -- "$xa" run "$data/recipe/tiny-qa.
   contains "$(grep '"type": "eval"' "$m" | tail -1)" '"metric": "f1"' "qa dev rows select by f1"
   contains "$(grep '"type": "eval"' "$m" | tail -1)" '"exact_match": ' "qa dev rows hold exact_match"
 fi
-# predict does not answer questions yet: a usage error, not a crash
+# 2b. predict answers HF JSON lines questions with eval's windows and postprocessing: one
+# {"id", "answer", "start", "score", "windows"} per line; a verbatim gold answer is an exact match,
+# so there are no more of them than eval's madx en exact matches
+stdin="$data/recipe/qa/en.test.jsonl"
+nq=$(wc -l <"$stdin")
+if expect 0 "predict on QA lines" -- "$xa" predict --model "$out_dir" --stack lang:en,task:qa; then
+  v1=$out
+  [[ $(printf '%s\n' "$out" | grep -c '^{"id": "test-[0-9-]*", "answer": ".*", "start": [0-9]*, "score": -\?[0-9.]*, "windows": [1-9][0-9]*}$') -eq $nq ]] ||
+    { echo "FAIL: predict: not one answer line per question"; fails=$((fails + 1)); }
+  verbatim=$(paste -d'\t' <(printf '%s\n' "$out") "$stdin" | awk -F'\t' '{ match($1, /"answer": "[^"]*"/); a = substr($1, RSTART + 11, RLENGTH - 12)
+             match($2, /"text": \["[^"]*"/); g = substr($2, RSTART + 10, RLENGTH - 11); ok += (a == g) } END { print ok + 0 }')
+  em=$(grep '"language": "en", "setup": "madx"' "$out_dir/eval/qa/raw.jsonl" | sed 's/.*"exact_match": \([0-9.]*\).*/\1/')
+  awk -v v="$verbatim" -v em="$em" -v n="$nq" 'BEGIN { exit !(v <= em * n + 1e-6) }' ||
+    { echo "FAIL: predict: $verbatim verbatim answers, eval's exact match $em of $nq"; fails=$((fails + 1)); }
+  # SQuAD 2.0: a threshold no null score reaches changes nothing; one every null score passes
+  # makes every answer the null answer
+  if expect 0 "predict QA, SQuAD 2.0, threshold 1e6" -- "$xa" predict --model "$out_dir" --stack lang:en,task:qa \
+    --version-2-with-negative --null-score-diff-threshold 1e6; then
+    [[ "$out" == "$v1" ]] || { echo "FAIL: a threshold of 1e6 changed predict's answers"; fails=$((fails + 1)); }
+  fi
+  if expect 0 "predict QA, SQuAD 2.0, threshold -1e6" -- "$xa" predict --model "$out_dir" --stack lang:en,task:qa \
+    --version-2-with-negative --null-score-diff-threshold -1e6; then
+    [[ $(printf '%s\n' "$out" | grep -c '"answer": "", "start": null') -eq $nq ]] ||
+      { echo "FAIL: a threshold of -1e6 left answers that are not null"; fails=$((fails + 1)); }
+  fi
+fi
+expect 2 "--null-score-diff-threshold without SQuAD 2.0" -- "$xa" predict --model "$out_dir" --stack lang:en,task:qa \
+  --null-score-diff-threshold 1
+contains "$err" "version-2-with-negative" "the threshold names the switch it needs"
 stdin="$tmp/qa.in"
-printf 'What is it?\tIt is a printer.\n' >"$stdin"
-expect 2 "predict with a question-answering head is refused" -- "$xa" predict --model "$out_dir" --stack lang:de,task:qa
-contains "$err" "question-answering" "predict names the question-answering head"
+printf '%s\n%s\n' '{"question": "Was?", "context": "Kann Dateien nicht umleiten."}' '{"question": "Was?"}' >"$stdin"
+expect 2 "a QA line without a context" -- "$xa" predict --model "$out_dir" --stack lang:de,task:qa
+contains "$out" '"id": "", "answer": ' "the first line is answered before the bad one"
+contains "$err" 'stdin line 2:1' "predict names the bad line"
+contains "$err" 'context' "predict names the missing key"
 unset stdin
+# the eval phase with SQuAD 2.0 (keys set on the command line): a threshold every null score
+# passes answers "" everywhere, so no answerable question of the fixtures is matched; the task is
+# retrained (--force task: the key changes dev selection, so the trained task is stale) and both are recorded
+if expect 0 "question_answering with version_2_with_negative" -- "$xa" run "$data/recipe/tiny-qa.yaml" "${sets[@]}" \
+  --set data.task.version_2_with_negative=true --set data.task.null_score_diff_threshold=-1e6 --force task; then
+  contains "$(grep '"language": "en", "setup": "madx"' "$out_dir/eval/qa/raw.jsonl")" '"exact_match": 0.000000, "f1": 0.000000' \
+    "SQuAD 2.0 eval: every answer null"
+  contains "$(cat "$out_dir/resolved-qa.yaml")" 'version_2_with_negative: true' "resolved recipe keeps version_2_with_negative"
+  contains "$(cat "$out_dir/task/qa/seed3/xadapt-provenance.txt")" 'version_2_with_negative: true' "task provenance records it"
+fi
 # a QA-only key on another task type, and a classification metric for QA: exit 2
 cat >"$tmp/bad3.yaml" <<YAML
 extends: $data/recipe/tiny-pair.yaml
@@ -116,6 +167,23 @@ phases:
 YAML
 expect 2 "accuracy for question answering" -- "$xa" run "$tmp/bad4.yaml" "${sets[@]}" --dry-run
 contains "$err" "f1, exact_match or loss" "QA metric list"
+cat >"$tmp/bad5.yaml" <<YAML
+extends: $data/recipe/tiny-qa.yaml
+data:
+  task:
+    null_score_diff_threshold: 0.5
+YAML
+expect 2 "null_score_diff_threshold without version_2_with_negative" -- "$xa" run "$tmp/bad5.yaml" "${sets[@]}" --dry-run
+contains "$err" "bad5.yaml:4" "threshold position"
+contains "$err" "version_2_with_negative: true" "threshold hint"
+cat >"$tmp/bad6.yaml" <<YAML
+extends: $data/recipe/tiny-copa.yaml
+data:
+  task:
+    version_2_with_negative: true
+YAML
+expect 2 "version_2_with_negative outside question answering" -- "$xa" run "$tmp/bad6.yaml" "${sets[@]}" --dry-run
+contains "$err" "question_answering key" "version_2_with_negative hint"
 
 # 3. recipe errors: a bad type and a bad field key exit 2 with the recipe position
 cat >"$tmp/bad.yaml" <<YAML
