@@ -44,6 +44,35 @@ printf 'Drucker nicht bereit\tprinter not ready\n' >"$stdin"
 if expect 0 "predict on a sentence pair" -- "$xa" predict --model "$out_dir" --stack lang:de,task:pairtask; then
   contains "$out" '"probs": {"aligned": ' "pair prediction names the labels"
 fi
+# --model takes the recipe's pair type: the same as the setup directory (Stack(en, pairtask)) with --pair
+if expect 0 "predict --model on a pair, lang:en" -- "$xa" predict --model "$out_dir" --stack lang:en,task:pairtask; then
+  by_model=$out
+  if expect 0 "predict --setup-dir --pair" -- "$xa" predict --base "$out_dir/base" \
+      --setup-dir "$out_dir/task/pairtask/seed3/final" --pair; then
+    [[ "$out" == "$by_model" ]] || { echo "FAIL: --model pair line [$by_model] != --pair [$out]"; fails=$((fails + 1)); }
+  fi
+  # --ids: the same pair as token ids, <s> A </s></s> B </s>; softmax of the raw logits = the probs
+  tok="$out_dir/base/sentencepiece.bpe.model"
+  a=$("$xa" tokenizer encode --model "$tok" --xlmr "Drucker nicht bereit")
+  b=$("$xa" tokenizer encode --model "$tok" --xlmr "printer not ready")
+  printf '%s 2%s\n' "${a}" "${b#0}" >"$tmp/pair.ids"
+  stdin="$tmp/pair.ids"
+  if expect 0 "predict --ids on a pair" -- "$xa" predict --base "$out_dir/base" --ids \
+      --setup-dir "$out_dir/task/pairtask/seed3/final"; then
+    probs=$(tr -d '{}[]",' <<<"$out" | awk '{e0 = exp($2 - $3); printf "%.4f %.4f", e0 / (e0 + 1), 1 / (e0 + 1)}')
+    want=$(sed 's/.*"aligned": \([0-9.]*\), "unaligned": \([0-9.]*\).*/\1 \2/' <<<"$by_model")
+    [[ "$probs" == "$want" ]] || { echo "FAIL: softmax of --ids logits [$probs] != text probs [$want] ($out)"; fails=$((fails + 1)); }
+  fi
+fi
+unset stdin
+# --ids errors: text, an id past the vocabulary, two rows for a classification head: exit 2
+for bad in "0 hello 2" "0 99999999 2" "0 5 2 | 0 6 2"; do
+  printf '%s\n' "$bad" >"$tmp/bad.ids"
+  stdin="$tmp/bad.ids"
+  expect 2 "predict --ids refuses '$bad'" -- "$xa" predict --base "$out_dir/base" --ids \
+    --setup-dir "$out_dir/task/pairtask/seed3/final"
+  contains "$err" "line 1" "--ids error names the line ('$bad')"
+done
 unset stdin
 
 # 2. multiple choice on the same output (base and language adapters reused)
@@ -64,6 +93,15 @@ stdin="$tmp/mc.in"
 printf 'a\tb\tc\n' >"$stdin"
 expect 2 "predict with a multiple-choice head is refused" -- "$xa" predict --model "$out_dir" --stack lang:de,task:copa
 contains "$err" "multiple-choice" "predict names the multiple-choice head"
+# ... but --ids scores a multiple-choice example: one row per choice, one score per choice
+printf '0 5 6 2 2 7 2 | 0 5 6 2 2 8 9 2\n0 5 2\n' >"$tmp/mc.ids"
+stdin="$tmp/mc.ids"
+expect 2 "predict --ids: a multiple-choice line needs a row per choice" -- "$xa" predict --base "$out_dir/base" \
+  --ids --setup-dir "$out_dir/task/copa/seed3/final"
+contains "$out" '{"logits": [[' "multiple-choice --ids: the first line is scored"
+[[ $(grep -o '\[\[[^]]*\]\]' <<<"$out" | tr -cd ',' | wc -c) -eq 1 ]] ||
+  { echo "FAIL: multiple-choice --ids: not 2 scores: $out"; fails=$((fails + 1)); }
+contains "$err" "line 2: 1 row(s), the head has 2 choices" "multiple-choice --ids row count"
 unset stdin
 
 # 2a. extractive question answering on the same output: SQuAD JSON training file, HF JSON lines
@@ -99,6 +137,15 @@ stdin="$tmp/qa.in"
 printf 'What is it?\tIt is a printer.\n' >"$stdin"
 expect 2 "predict with a question-answering head is refused" -- "$xa" predict --model "$out_dir" --stack lang:de,task:qa
 contains "$err" "question-answering" "predict names the question-answering head"
+# --ids gives the start and end logits of every token
+printf '0 5 6 2 2 7 8 9 2\n' >"$tmp/qa.ids"
+stdin="$tmp/qa.ids"
+if expect 0 "predict --ids with a question-answering head" -- "$xa" predict --base "$out_dir/base" --ids \
+    --setup-dir "$out_dir/task/qa/seed3/final"; then
+  [[ $(grep -o '\[[^][]*\]' <<<"$out" | wc -l) -eq 9 ]] || { echo "FAIL: qa --ids: not 9 rows: $out"; fails=$((fails + 1)); }
+  [[ $(grep -o '\[[^][]*\]' <<<"$out" | head -1 | tr -cd ',' | wc -c) -eq 1 ]] ||
+    { echo "FAIL: qa --ids: rows are not (start, end): $out"; fails=$((fails + 1)); }
+fi
 unset stdin
 # a QA-only key on another task type, and a classification metric for QA: exit 2
 cat >"$tmp/bad3.yaml" <<YAML

@@ -21,7 +21,9 @@ docs/ADAPTERS.md ("Checked against the real library") says how such an ENV was b
      b. load_adapter(final/<lang>), load_adapter(final/<task>, with_head=True), and
         load_head(final/head) as a second head,
    and its logits on random token ids are compared with `xadapt predict --ids --setup-dir final`
-   (and the heads of a. and b. with each other).
+   (and the heads of a. and b. with each other); a control without the adapters must differ by
+   more than 10 x --tol. Then the library writes the loaded setup with save_adapter_setup (.bin
+   files), and xadapt's --setup-dir output from that directory must match the library's.
 2. library -> xadapt. The library saves the base with save_pretrained(safe_serialization=False)
    (pytorch_model.bin) and an ln_before + ln_after seq_bn adapter with a classification head
    (random weights) with save_adapter (pytorch_adapter.bin, pytorch_model_head.bin); `xadapt
@@ -204,6 +206,13 @@ def xadapt_to_library(xa, out, tol, rng):
                max(max_diff(x, y) for x, y in zip(a, mine)), tol)
         control(m, kind, inputs, head_setup, mine, tol, name)
         m.active_adapters = adapter_setup
+        # and back: the library's save_adapter_setup (.bin files) read by xadapt --setup-dir
+        lib_dir = os.path.join(os.path.dirname(out), f"lib-setup-{name}")
+        shutil.rmtree(lib_dir, ignore_errors=True)
+        m.save_adapter_setup(lib_dir, adapter_setup, head_setup)
+        theirs = xadapt_logits(xa, ["--base", base, "--setup-dir", lib_dir], inputs)
+        report(f"{name} ({kind}) library save_adapter_setup ({', '.join(sorted(os.listdir(lib_dir)))}) "
+               f"read by xadapt --setup-dir vs the library", max(max_diff(x, y) for x, y in zip(a, theirs)), tol)
 
         # b. adapter by adapter, the head with with_head=True, and load_head
         m2 = XLMRobertaAdapterModel.from_pretrained(base)
