@@ -176,7 +176,7 @@ def train_with_xadapt(xa, out):
         path = os.path.join(RECIPES, recipe)
         short = [a for k in declared_phases(path) if k in SHORT for a in ("--set", SHORT[k])]
         for phase in (("pretrain", "lang") if i == 0 else ()) + ("task",):
-            print(f"xadapt train {recipe} --phase {phase} ({kind})", flush=True)
+            print(f"xadapt train {recipe} --phase {phase}" + (f" ({kind})" if phase == "task" else ""), flush=True)
             run([xa, "train", path, "--phase", phase] + sets + short)
 
 
@@ -325,6 +325,8 @@ def main():
     if not os.access(xa, os.X_OK):
         need(f"--xadapt {args.xadapt}: not an executable")
     transformers.logging.set_verbosity_error()
+    import logging
+    logging.getLogger("adapters").setLevel(logging.ERROR)  # the control's "none are activated" warning
     torch.manual_seed(0)
     work = os.path.abspath(args.work) if args.work else tempfile.mkdtemp(prefix="hubcheck-")
     os.makedirs(work, exist_ok=True)
