@@ -388,20 +388,24 @@ static xa_status predict_ids(predictor *p, const char *text, size_t n, int64_t l
                                                                         p->head.kind == XA_HEAD_QUESTION_ANSWERING;
     int32_t *ids = malloc((size_t)PREDICT_IDS_ROWS * T * sizeof *ids), lens[PREDICT_IDS_ROWS];
     float *hid = NULL, *logits = NULL;
+    const int want_rows = mc ? K : 1;
     xa_status st = ids ? XA_STATUS_OK : xa_error_set(XA_STATUS_NOMEM, "predict", NULL, NULL, "out of memory");
+    if (!st && want_rows > PREDICT_IDS_ROWS)
+        st = xa_error_set(XA_STATUS_UNSUPPORTED, "predict --ids", "a multiple-choice head of at most 16 choices", NULL,
+                          "the head has %d choices", K);
     int R = 0, Tmax = 0;
     for (size_t i = 0; !st && i <= n; R++) {
         const char *bar = memchr(text + i, '|', n - i);
         size_t e = bar ? (size_t)(bar - text) : n;
-        if (R >= (mc ? K : 1))
+        if (R >= want_rows)
             st = xa_error_set(XA_STATUS_USAGE, "stdin", mc ? "one row per choice, joined by \" | \"" : "one row of ids",
                               mc ? NULL : "rows joined by '|' are for a multiple-choice head",
-                              "line %lld: more than %d row(s)", (long long)lineno, mc ? K : 1);
+                              "line %lld: more than %d row(s)", (long long)lineno, want_rows);
         if (!st) st = parse_id_row(ids + (size_t)R * T, &lens[R], text + i, e - i, V, T, lineno);
         if (!st && lens[R] > Tmax) Tmax = lens[R];
         i = e + 1;
     }
-    if (!st && R != (mc ? K : 1))
+    if (!st && R != want_rows)
         st = xa_error_set(XA_STATUS_USAGE, "stdin", "one row per choice, joined by \" | \"", NULL,
                           "line %lld: %d row(s), the head has %d choices", (long long)lineno, R, K);
     if (!st) {
