@@ -181,7 +181,6 @@ def train_with_xadapt(xa, out):
 
 
 def xadapt_to_library(xa, out, tol, rng):
-    import torch
     from adapters import XLMRobertaAdapterModel
     base = os.path.join(out, "base")
     with open(os.path.join(base, "config.json")) as f:
@@ -222,7 +221,7 @@ def xadapt_to_library(xa, out, tol, rng):
         if len(lang) != 1:
             failures.append(f"{name}: expected one language adapter directory in {final}, found {lang}")
             continue
-        ln = m2.load_adapter(os.path.join(final, lang[0]), use_safetensors=True)
+        m2.load_adapter(os.path.join(final, lang[0]), use_safetensors=True)
         tn = m2.load_adapter(os.path.join(final, name), with_head=True, use_safetensors=True)
         if tn not in m2.heads:
             failures.append(f"{name}: load_adapter(final/{name}, with_head=True) loaded no head")
@@ -235,7 +234,6 @@ def xadapt_to_library(xa, out, tol, rng):
                max(max_diff(x, y) for x, y in zip(a, b)), tol)
         report(f"{name} ({kind}) load_head(final/head) vs with_head=True",
                max(max_diff(x, y) for x, y in zip(b, c)), tol)
-        del ln
 
 
 def library_to_xadapt(xa, out, work, tol, rng):
@@ -308,8 +306,7 @@ def main():
     args = ap.parse_args()
     if args.env and os.environ.get("XA_HUBCHECK_ENV") != args.env:
         env = dict(os.environ, PYTHONPATH=os.path.abspath(args.env), XA_HUBCHECK_ENV=args.env)
-        argv = [a for a in sys.argv[1:]]
-        os.execve(sys.executable, [sys.executable, os.path.abspath(__file__)] + argv, env)
+        os.execve(sys.executable, [sys.executable, os.path.abspath(__file__)] + sys.argv[1:], env)
     try:
         import torch  # noqa: F401
         import transformers
