@@ -7,6 +7,8 @@
  *                                                  xadapt final/ directory)
  *   ... --per-line-stack     each line is "STACK<TAB>TEXT", STACK as for --stack (or setup text)
  *   ... --hidden-states F    also write every input's final hidden states to a safetensors file
+ *   ... --ids                each line is token ids, printed: the head's raw scores (any head type;
+ *                            to compare with another implementation on the same ids)
  *
  * Classification lines are texts; tagging lines are whitespace-separated words (each word gets a
  * tag, from its first piece); multiple-choice and question-answering lines are JSON objects, read
@@ -37,6 +39,7 @@
 
 #define MAX_ADAPTERS 32
 #define MAX_LINE (1 << 20)
+#define PREDICT_IDS_ROWS 16 /* --ids: the most rows (multiple-choice choices) of one line */
 
 typedef struct predictor {
     xa_tok *tok;             /* SentencePiece (XLM-R) or WordPiece (BERT), from the base */
@@ -46,6 +49,7 @@ typedef struct predictor {
     xa_head_file_config hc;
     int have_head;
     int pair;           /* classification lines "TEXT<TAB>TEXT_PAIR" are sentence pairs */
+    int ids;            /* --ids: lines are token ids, output the head's raw scores */
     char head_dir[XA_PATH_MAX];
     xa_encoder_acts acts;
     int T;
@@ -99,6 +103,12 @@ static void print_help(void) {
            "      --per-line-stack   each line is SPEC<TAB>TEXT (SPEC as --stack, or setup text)\n"
            "      --hidden-states F  write the final hidden states of every input (hidden, offsets,\n"
            "                         pooled <s> vectors) to the safetensors file F\n"
+           "      --ids              each line is the token ids of one input, specials included\n"
+           "                         (\"0 581 2\"; multiple choice: the choices' rows joined by \" | \"),\n"
+           "                         token types 0; prints {\"logits\": [[...], ...]}, the head's raw\n"
+           "                         scores: classification 1 row of K, tagging and question answering\n"
+           "                         one row per token (K labels; start, end), multiple choice 1 row\n"
+           "                         of one score per choice\n"
            "  -t, --seq-len N        tokens per input (longer inputs are cut, </s> kept). Default: with\n"
            "                         --model, the seq_len of the recipe's eval phase (128 without one),\n"
            "                         so predict sees what eval scored; with --head or --setup-dir, the\n"
@@ -162,8 +172,10 @@ static xa_status ensure_head(predictor *p, const char *dir) {
     if (p->have_head && !strcmp(p->head_dir, dir)) return XA_STATUS_OK;
     if (p->have_head) xa_head_free(&p->head);
     p->have_head = 0;
-    /* rows: a multiple-choice head scores up to XA_TASK_MAX_CHOICES <s> states at once */
-    xa_status st = xa_hub_load_head(dir, &p->head, XA_TASK_MAX_CHOICES, p->T, 0, &p->hc);
+    /* rows: a multiple-choice head scores up to XA_TASK_MAX_CHOICES <s> states at once (--ids:
+     * PREDICT_IDS_ROWS, one line's rows) */
+    const int rows = PREDICT_IDS_ROWS > XA_TASK_MAX_CHOICES ? PREDICT_IDS_ROWS : XA_TASK_MAX_CHOICES;
+    xa_status st = xa_hub_load_head(dir, &p->head, rows, p->T, 0, &p->hc);
     if (st) return st;
     if (p->head.C != p->enc.cfg.C) {
         xa_head_free(&p->head);
@@ -490,6 +502,99 @@ static xa_status predict_qa(predictor *p, const char *text, size_t n, int keep, 
     return st;
 }
 
+/* Parse one --ids row: whitespace-separated decimal ids in [0, V), at most T of them. */
+static xa_status parse_id_row(int32_t *ids, int *len, const char *s, size_t n, int V, int T, int64_t lineno) {
+    *len = 0;
+    size_t i = 0;
+    while (i < n) {
+        while (i < n && (s[i] == ' ' || s[i] == '\t')) i++;
+        if (i >= n) break;
+        size_t j = i;
+        int64_t v = 0;
+        while (j < n && s[j] >= '0' && s[j] <= '9' && v < INT32_MAX) v = v * 10 + (s[j++] - '0');
+        if (j == i || (j < n && s[j] != ' ' && s[j] != '\t'))
+            return xa_error_set(XA_STATUS_USAGE, "stdin", "token ids: decimal integers separated by spaces",
+                                "--ids reads ids, not text", "line %lld: '%.*s' is not a token id", (long long)lineno,
+                                (int)strcspn(s + i, " \t") > 40 ? 40 : (int)strcspn(s + i, " \t"), s + i);
+        if (v >= V)
+            return xa_error_set(XA_STATUS_USAGE, "stdin", "ids below the base's vocab_size", "wrong base model?",
+                                "line %lld: id %lld, vocab_size is %d", (long long)lineno, (long long)v, V);
+        if (*len >= T)
+            return xa_error_set(XA_STATUS_USAGE, "stdin", "at most seq_len ids per row (--ids cuts nothing)",
+                                "raise --seq-len", "line %lld: a row of more than %d ids", (long long)lineno, T);
+        ids[(*len)++] = (int32_t)v;
+        i = j;
+    }
+    if (*len == 0)
+        return xa_error_set(XA_STATUS_USAGE, "stdin", "at least one token id per row", NULL, "line %lld: an empty row",
+                            (long long)lineno);
+    return XA_STATUS_OK;
+}
+
+/* --ids: one input's token ids (multiple choice: its choices' rows joined by " | "), printed as the
+ * head's raw scores {"logits": [[...], ...]}: classification 1 row of K, tagging and question
+ * answering one row per token, multiple choice 1 row of one score per choice. The plan is for
+ * batch 1, so rows run through the encoder one at a time; their last hidden states are gathered
+ * into (R, Tmax, C), zero past each row's length (the heads that take several rows read only the
+ * <s> row). */
+static xa_status predict_ids(predictor *p, const char *text, size_t n, int64_t lineno, int keep, FILE *out) {
+    const int V = p->enc.cfg.V, C = p->enc.cfg.C, K = p->head.K, T = p->T;
+    const int mc = p->head.kind == XA_HEAD_MULTIPLE_CHOICE, per_token = p->head.kind == XA_HEAD_TAGGING ||
+                                                                        p->head.kind == XA_HEAD_QUESTION_ANSWERING;
+    int32_t *ids = malloc((size_t)PREDICT_IDS_ROWS * T * sizeof *ids), lens[PREDICT_IDS_ROWS];
+    float *hid = NULL, *logits = NULL;
+    const int want_rows = mc ? K : 1;
+    xa_status st = ids ? XA_STATUS_OK : xa_error_set(XA_STATUS_NOMEM, "predict", NULL, NULL, "out of memory");
+    if (!st && want_rows > PREDICT_IDS_ROWS)
+        st = xa_error_set(XA_STATUS_UNSUPPORTED, "predict --ids", "a multiple-choice head of at most 16 choices", NULL,
+                          "the head has %d choices", K);
+    int R = 0, Tmax = 0;
+    for (size_t i = 0; !st && i <= n; R++) {
+        const char *bar = memchr(text + i, '|', n - i);
+        size_t e = bar ? (size_t)(bar - text) : n;
+        if (R >= want_rows)
+            st = xa_error_set(XA_STATUS_USAGE, "stdin", mc ? "one row per choice, joined by \" | \"" : "one row of ids",
+                              mc ? NULL : "rows joined by '|' are for a multiple-choice head",
+                              "line %lld: more than %d row(s)", (long long)lineno, want_rows);
+        if (!st) st = parse_id_row(ids + (size_t)R * T, &lens[R], text + i, e - i, V, T, lineno);
+        if (!st && lens[R] > Tmax) Tmax = lens[R];
+        i = e + 1;
+    }
+    if (!st && R != want_rows)
+        st = xa_error_set(XA_STATUS_USAGE, "stdin", "one row per choice, joined by \" | \"", NULL,
+                          "line %lld: %d row(s), the head has %d choices", (long long)lineno, R, K);
+    if (!st) {
+        hid = calloc((size_t)R * Tmax * C, sizeof *hid);
+        logits = malloc((size_t)R * Tmax * K * sizeof *logits);
+        if (!hid || !logits) st = xa_error_set(XA_STATUS_NOMEM, "predict", NULL, NULL, "out of memory");
+    }
+    xa_hook hook;
+    xa_composer_hook(p->cp, &hook);
+    for (int r = 0; r < R && !st; r++) {
+        xa_batch b = {ids + (size_t)r * T, NULL, &lens[r], 1, lens[r]};
+        st = xa_encoder_forward(&p->enc, &p->acts, &b, &hook, 0, NULL);
+        const float *h = st ? NULL : xa_encoder_hidden(&p->enc, &p->acts, p->enc.cfg.L - 1);
+        if (h) memcpy(hid + (size_t)r * Tmax * C, h, (size_t)lens[r] * C * sizeof *hid);
+        if (h && keep) st = keep_hidden(p, h, lens[r]);
+    }
+    if (!st) {
+        if (p->head.kind == XA_HEAD_QUESTION_ANSWERING) xa_head_forward_qa(&p->head, hid, NULL, lens, R, Tmax, logits, 0, NULL);
+        else xa_head_forward(&p->head, hid, NULL, R, Tmax, logits, 0, NULL);
+        const int rows = per_token ? lens[0] : 1, width = K;
+        fputs("{\"logits\": [", out);
+        for (int r = 0; r < rows; r++) {
+            fputs(r ? ", [" : "[", out);
+            for (int k = 0; k < width; k++) fprintf(out, "%s%.9g", k ? ", " : "", (double)logits[(size_t)r * width + k]);
+            fputc(']', out);
+        }
+        fputs("]}\n", out);
+    }
+    free(ids);
+    free(hid);
+    free(logits);
+    return st;
+}
+
 /* One input: encode, forward, print. */
 static xa_status predict_line(predictor *p, const char *text, size_t n, int keep, FILE *out) {
     const int tagging = p->head.kind == XA_HEAD_TAGGING;
@@ -632,7 +737,7 @@ static xa_status predict_line(predictor *p, const char *text, size_t n, int keep
 
 int cli_cmd_predict(int argc, char **argv) {
     enum { OPT_HEAD = 256, OPT_SETUP, OPT_SEED, OPT_PER_LINE, OPT_HIDDEN, OPT_SETUP_DIR, OPT_PRECISION, OPT_PAIR,
-           OPT_STRIDE, OPT_MAX_ANSWER, OPT_N_BEST, OPT_V2, OPT_NULL_THR };
+           OPT_STRIDE, OPT_MAX_ANSWER, OPT_N_BEST, OPT_V2, OPT_NULL_THR, OPT_IDS };
     static const struct option opts[] = {
         {"model", required_argument, NULL, 'm'},  {"stack", required_argument, NULL, 's'},
         {"base", required_argument, NULL, 'b'},   {"adapter", required_argument, NULL, 'a'},
@@ -641,6 +746,7 @@ int cli_cmd_predict(int argc, char **argv) {
         {"seed", required_argument, NULL, OPT_SEED}, {"per-line-stack", no_argument, NULL, OPT_PER_LINE},
         {"hidden-states", required_argument, NULL, OPT_HIDDEN}, {"seq-len", required_argument, NULL, 't'},
         {"max-len", required_argument, NULL, 't'}, {"pair", no_argument, NULL, OPT_PAIR},
+        {"ids", no_argument, NULL, OPT_IDS},
         {"threads", required_argument, NULL, 'j'}, {"help", no_argument, NULL, 'h'},
         {"precision", required_argument, NULL, OPT_PRECISION},
         {"doc-stride", required_argument, NULL, OPT_STRIDE},
@@ -653,7 +759,7 @@ int cli_cmd_predict(int argc, char **argv) {
     const char *cmd = "predict", *model = NULL, *stack = NULL, *base = NULL, *head = NULL, *setup = NULL,
                *hidden = NULL, *setup_dir = NULL;
     const char *adapters[MAX_ADAPTERS];
-    int n_adapters = 0, per_line = 0, pair = 0;
+    int n_adapters = 0, per_line = 0, pair = 0, ids = 0;
     int64_t seed = -1, max_len = 0, threads = 0; /* max_len 0: the default of default_seq_len */
     int64_t doc_stride = -1, max_answer = -1, n_best = -1; /* -1: the recipe's (with --model) or HF's */
     int v2 = 0;
@@ -692,6 +798,7 @@ int cli_cmd_predict(int argc, char **argv) {
         case OPT_NULL_THR:
             if (!cli_parse_f64(cmd, "--null-score-diff-threshold", optarg, -1e6, 1e6, &null_thr)) return CLI_EXIT_USAGE;
             break;
+        case OPT_IDS: ids = 1; break;
         case OPT_PRECISION: {
             xa_precision pr;
             if (!cli_parse_precision(cmd, optarg, &pr)) return CLI_EXIT_USAGE;
@@ -723,6 +830,7 @@ int cli_cmd_predict(int argc, char **argv) {
     static xa_recipe_input ri; /* with --model: how the recipe reads its task files */
     memset(&p, 0, sizeof p);
     p.post = (xa_qa_post){20, 30, 0, 0.0}; /* HF run_qa's defaults */
+    p.ids = ids;
     xa_status st = XA_STATUS_OK;
     char tok[XA_PATH_MAX];
     const char *base_dir = base;
@@ -731,6 +839,7 @@ int cli_cmd_predict(int argc, char **argv) {
         st = resolved_recipe(rp, sizeof rp, model, stack);
         if (!st) st = xa_recipe_load(&recipe, rp, NULL, 0);
         if (st) return cli_fail();
+        p.pair = pair || recipe.task_type == XA_TASK_PAIR_CLASSIFICATION; /* known once the recipe is read */
         p.recipe = &recipe;
         p.model_dir = model;
         xa_recipe_input_init(&ri, &recipe);
@@ -810,11 +919,13 @@ int cli_cmd_predict(int argc, char **argv) {
             }
         }
         p.lineno = lineno;
-        if ((st = predict_line(&p, text, n, hidden != NULL, stdout))) {
+        if (p.ids) {
+            st = predict_ids(&p, text, n, lineno, hidden != NULL, stdout); /* its messages name the line */
+        } else if ((st = predict_line(&p, text, n, hidden != NULL, stdout))) {
             const int json = p.head.kind == XA_HEAD_MULTIPLE_CHOICE || p.head.kind == XA_HEAD_QUESTION_ANSWERING;
             if (!json) xa_error_prefix("stdin line %lld", (long long)lineno); /* JSON records name it themselves */
-            break;
         }
+        if (st) break;
         fflush(stdout);
     }
     free(line);

@@ -45,6 +45,35 @@ printf 'Drucker nicht bereit\tprinter not ready\n' >"$stdin"
 if expect 0 "predict on a sentence pair" -- "$xa" predict --model "$out_dir" --stack lang:de,task:pairtask; then
   contains "$out" '"probs": {"aligned": ' "pair prediction names the labels"
 fi
+# --model takes the recipe's pair type: the same as the setup directory (Stack(en, pairtask)) with --pair
+if expect 0 "predict --model on a pair, lang:en" -- "$xa" predict --model "$out_dir" --stack lang:en,task:pairtask; then
+  by_model=$out
+  if expect 0 "predict --setup-dir --pair" -- "$xa" predict --base "$out_dir/base" \
+      --setup-dir "$out_dir/task/pairtask/seed3/final" --pair; then
+    [[ "$out" == "$by_model" ]] || { echo "FAIL: --model pair line [$by_model] != --pair [$out]"; fails=$((fails + 1)); }
+  fi
+  # --ids: the same pair as token ids, <s> A </s></s> B </s>; softmax of the raw logits = the probs
+  tok="$out_dir/base/sentencepiece.bpe.model"
+  a=$("$xa" tokenizer encode --model "$tok" --xlmr "Drucker nicht bereit")
+  b=$("$xa" tokenizer encode --model "$tok" --xlmr "printer not ready")
+  printf '%s 2%s\n' "${a}" "${b#0}" >"$tmp/pair.ids"
+  stdin="$tmp/pair.ids"
+  if expect 0 "predict --ids on a pair" -- "$xa" predict --base "$out_dir/base" --ids \
+      --setup-dir "$out_dir/task/pairtask/seed3/final"; then
+    probs=$(tr -d '{}[]",' <<<"$out" | awk '{e0 = exp($2 - $3); printf "%.4f %.4f", e0 / (e0 + 1), 1 / (e0 + 1)}')
+    want=$(sed 's/.*"aligned": \([0-9.]*\), "unaligned": \([0-9.]*\).*/\1 \2/' <<<"$by_model")
+    [[ "$probs" == "$want" ]] || { echo "FAIL: softmax of --ids logits [$probs] != text probs [$want] ($out)"; fails=$((fails + 1)); }
+  fi
+fi
+unset stdin
+# --ids errors: text, an id past the vocabulary, two rows for a classification head: exit 2
+for bad in "0 hello 2" "0 99999999 2" "0 5 2 | 0 6 2"; do
+  printf '%s\n' "$bad" >"$tmp/bad.ids"
+  stdin="$tmp/bad.ids"
+  expect 2 "predict --ids refuses '$bad'" -- "$xa" predict --base "$out_dir/base" --ids \
+    --setup-dir "$out_dir/task/pairtask/seed3/final"
+  contains "$err" "line 1" "--ids error names the line ('$bad')"
+done
 unset stdin
 
 # 2. multiple choice on the same output (base and language adapters reused)
@@ -75,6 +104,15 @@ stdin="$tmp/mc.in"
 printf '%s\n' '{"premise": "Datei nicht gefunden", "choice1": "file not found"}' >"$stdin"
 expect 2 "a COPA line without choice2" -- "$xa" predict --model "$out_dir" --stack lang:de,task:copa
 contains "$err" 'stdin line 1:1: no "choice2" key' "predict names the line and the missing key"
+# --ids scores a multiple-choice example: one row per choice, one score per choice
+printf '0 5 6 2 2 7 2 | 0 5 6 2 2 8 9 2\n0 5 2\n' >"$tmp/mc.ids"
+stdin="$tmp/mc.ids"
+expect 2 "predict --ids: a multiple-choice line needs a row per choice" -- "$xa" predict --base "$out_dir/base" \
+  --ids --setup-dir "$out_dir/task/copa/seed3/final"
+contains "$out" '{"logits": [[' "multiple-choice --ids: the first line is scored"
+[[ $(grep -o '\[\[[^]]*\]\]' <<<"$out" | tr -cd ',' | wc -c) -eq 1 ]] ||
+  { echo "FAIL: multiple-choice --ids: not 2 scores: $out"; fails=$((fails + 1)); }
+contains "$err" "line 2: 1 row(s), the head has 2 choices" "multiple-choice --ids row count"
 unset stdin
 
 # 2a. extractive question answering on the same output: SQuAD JSON training file, HF JSON lines
@@ -140,6 +178,15 @@ expect 2 "a QA line without a context" -- "$xa" predict --model "$out_dir" --sta
 contains "$out" '"id": "", "answer": ' "the first line is answered before the bad one"
 contains "$err" 'stdin line 2:1' "predict names the bad line"
 contains "$err" 'context' "predict names the missing key"
+# --ids gives the start and end logits of every token
+printf '0 5 6 2 2 7 8 9 2\n' >"$tmp/qa.ids"
+stdin="$tmp/qa.ids"
+if expect 0 "predict --ids with a question-answering head" -- "$xa" predict --base "$out_dir/base" --ids \
+    --setup-dir "$out_dir/task/qa/seed3/final"; then
+  [[ $(grep -o '\[[^][]*\]' <<<"$out" | wc -l) -eq 9 ]] || { echo "FAIL: qa --ids: not 9 rows: $out"; fails=$((fails + 1)); }
+  [[ $(grep -o '\[[^][]*\]' <<<"$out" | head -1 | tr -cd ',' | wc -c) -eq 1 ]] ||
+    { echo "FAIL: qa --ids: rows are not (start, end): $out"; fails=$((fails + 1)); }
+fi
 unset stdin
 # the eval phase with SQuAD 2.0 (keys set on the command line): a threshold every null score
 # passes answers "" everywhere, so no answerable question of the fixtures is matched; the task is
