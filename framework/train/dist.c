@@ -17,8 +17,18 @@
 static int g_rank = 0, g_size = 1, g_started = 0;
 static double g_seconds = 0, g_floats = 0;
 
+#ifdef XA_HAVE_MPI
+/* Whether a launcher started this process as a rank: Open MPI's mpirun sets OMPI_COMM_WORLD_SIZE,
+ * PMIx launchers PMIX_RANK, Hydra / Slurm PMI_SIZE. Without one, MPI is not started at all: a
+ * singleton MPI_Init costs ~0.4 s (it starts a daemon) on every command of an MPI build. */
+static int launched(void) {
+    return getenv("OMPI_COMM_WORLD_SIZE") || getenv("PMIX_RANK") || getenv("PMI_SIZE");
+}
+#endif
+
 xa_status xa_dist_init(int *argc, char ***argv) {
 #ifdef XA_HAVE_MPI
+    if (!launched()) return XA_STATUS_OK;
     int inited = 0;
     MPI_Initialized(&inited);
     if (!inited && MPI_Init(argc, argv) != MPI_SUCCESS)

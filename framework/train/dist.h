@@ -16,9 +16,10 @@
 
 #include "core/core.h"
 
-/* Start MPI when the process was launched by mpirun (or always in an MPI build: a singleton is
- * rank 0 of 1). Call once from main, before any other xa_dist_* call; argc/argv may be NULL.
- * Errors: RUNTIME when MPI_Init fails. */
+/* Start MPI when the process was launched as a rank (mpirun / mpiexec / srun: their environment
+ * variables); otherwise, and without MPI, nothing happens and the process is rank 0 of 1. Call
+ * once from main, before any other xa_dist_* call; argc/argv may be NULL. Errors: RUNTIME when
+ * MPI_Init fails. */
 xa_status xa_dist_init(int *argc, char ***argv);
 /* MPI_Finalize (nothing without MPI or before init). */
 void xa_dist_finalize(void);
