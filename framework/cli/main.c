@@ -99,6 +99,7 @@ static int run_command(int (*run)(int, char **), int argc, char **argv) {
         return CLI_EXIT_RUNTIME;
     }
     const int rank = xa_dist_rank(), size = xa_dist_size();
+    xa_threads_set_sharers(xa_dist_local_size()); /* default threads: the cores / the local ranks */
     if (rank > 0) {
         if (!freopen("/dev/null", "w", stdout)) fprintf(stderr, "xadapt: rank %d: cannot silence stdout\n", rank);
         xa_progress_set_quiet(1);
