@@ -1201,6 +1201,9 @@ xa_status xa_pipeline_run(xa_plan *pl, const xa_plan_opts *o, FILE *out) {
     const xa_recipe *r = pl->r;
     char path[XA_PATH_MAX];
     xa_status st = xa_plan_check(pl);
+    /* data-parallel runs: every rank has built its plan from the files as they are before rank 0
+     * writes any */
+    if (!st) st = xa_dist_barrier("xa_pipeline_run");
     /* resolved-<task>.yaml claims the settings of every output: not written while an output that
      * this command does not use was made from other settings (the next command using it says so) */
     int stale = 0;
