@@ -923,6 +923,8 @@ static void test_trainer_keys(void **state) {
         {"grad_accum: 3", "'phases[0].task.grad_accum' is 3, which does not divide batch_size 16",
          "micro-batches of batch_size / grad_accum rows"},
         {"eval_batches: 2", "unknown key 'eval_batches' in 'phases[0].task'", "a parameter of pretrain/lang phases"},
+        /* the corpus line limit of the MLM phases: a task phase reads its whole task file */
+        {"max_docs: 100", "unknown key 'max_docs' in 'phases[0].task'", "a parameter of pretrain/lang phases"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         snprintf(text, sizeof text, "%s", TK_HEAD("classification"));

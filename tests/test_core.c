@@ -368,7 +368,7 @@ static void test_progress_terminal(void **state) {
     char *text = xt_read_file(path, NULL);
     assert_non_null(text);
     /* the line, erased ("\r" + blanks + "\r"), the message on its own line, the line again */
-    char want[256];
+    char want[sizeof p.shown + 96];
     snprintf(want, sizeof want, "\r%39s\r[xadapt] warning: a message\n\r%s", "", p.shown);
     assert_non_null(strstr(text, want));
     assert_int_equal(text[strlen(text) - 1], '\n'); /* finish ends the line */

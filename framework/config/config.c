@@ -1156,7 +1156,7 @@ static xa_status read_model(xa_recipe *r, const cnode *root) {
          * SentencePiece model; otherwise the SentencePiece path stays (a pretrain phase makes it) */
         char alt[sizeof r->tokenizer + 16];
         snprintf(alt, sizeof alt, "%s/vocab.txt", r->base);
-        if (access(alt, F_OK) == 0 && strlen(alt) < sizeof r->tokenizer) snprintf(r->tokenizer, sizeof r->tokenizer, "%s", alt);
+        if (access(alt, F_OK) == 0 && strlen(alt) < sizeof r->tokenizer) memcpy(r->tokenizer, alt, strlen(alt) + 1);
     }
     snprintf(r->arch, sizeof r->arch, "tiny");
     if ((v = sget(&s, "arch"))) {
@@ -1501,7 +1501,7 @@ static const pfield g_pfields[] = {
     PF(ckpt_every, P_I64, K_TRAIN, 0, BIG, 0, 0, "an integer >= 0"),
     PF(log_every, P_I64, K_TRAIN, 0, BIG, 0, 0, "an integer >= 0"),
     PF(adapter_drop, P_INT, K_TRAIN & ~K_FT, 0, 1 << 10, 0, 0, "an integer >= 0 (0: off)"),
-    PF(max_docs, P_I64, K_ALL, 0, BIG, 0, 0, "an integer >= 0 (0: all lines)"),
+    PF(max_docs, P_I64, K_PRE | K_LANG, 0, BIG, 0, 0, "an integer >= 0 (0: all lines)"),
     PF(mlm_prob, P_REAL, K_PRE | K_LANG, 0, 1, 1, 1, "a probability in (0, 1)"),
     PF(whole_word_mask, P_BOOL, K_PRE | K_LANG, 0, 0, 0, 0, "true or false"),
     PF(seed, P_U64, K_ALL, 0, 0, 0, 0, "a non-negative integer"),

@@ -802,9 +802,10 @@ static xa_status finish_labels(loader *L, xa_labels *out) {
                                 "%d entity types give %d BIO labels", types.n, 1 + 2 * types.n);
         }
         snprintf(fin->names[fin->n++], sizeof fin->names[0], "O");
+        /* a type is a seen label less its "B-"/"I-" (names hold 63 bytes), so B-/I- + type fits */
         for (int i = 0; i < types.n; i++) {
-            snprintf(fin->names[fin->n++], sizeof fin->names[0], "B-%s", types.names[i]);
-            snprintf(fin->names[fin->n++], sizeof fin->names[0], "I-%s", types.names[i]);
+            snprintf(fin->names[fin->n++], sizeof fin->names[0], "B-%.61s", types.names[i]);
+            snprintf(fin->names[fin->n++], sizeof fin->names[0], "I-%.61s", types.names[i]);
         }
     }
     for (int i = 0; i < L->seen.n; i++)

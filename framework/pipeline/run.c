@@ -331,7 +331,7 @@ static xa_status phase_task(FILE *out, const xa_recipe *r, const xa_cfg_phase *p
         uint64_t seed = r->seeds[k];
         if (a->has_seed && seed != (uint64_t)a->seed) continue;
         const int ia = xa_plan_find(pl, XA_ART_TASK, NULL, seed);
-        char what[96], setup[256];
+        char what[160], setup[256]; /* "task NAME seed N: reference LANG" at the longest */
         snprintf(what, sizeof what, "task %s seed %" PRIu64, r->task_name, seed);
         snprintf(setup, sizeof setup, "Stack(%s, %s)", r->source, r->task_name);
         const char *frozen[1] = {src_dir};
