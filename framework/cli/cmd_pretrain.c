@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "train/dist.h"
 #include "io/file.h"
 #include "io/hfjson.h"
 #include "tensor/tensor.h"
@@ -207,6 +208,7 @@ int cli_cmd_pretrain(int argc, char **argv) {
         return cli_usage_error(cmd, "--tlm and --align need --pairs FILE");
     int rc = check_out_dir(cmd, &o, force);
     if (rc) return rc;
+    if (xa_dist_barrier(cmd)) return cli_fail(); /* every rank checked OUT before rank 0 writes in it */
     xa_status st;
     if (strchr(model, '/') || strstr(model, ".json")) {
         xa_hf_config hf;

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "train/dist.h"
 #include "io/hfjson.h"
 #include "tensor/tensor.h"
 #include "tokenizer/spm.h"
@@ -88,6 +89,32 @@ static void tame_openmp_spin(char **argv) {
 #endif
 }
 
+/* A command under mpirun: MPI starts after the re-execution above; ranks other than 0 print
+ * nothing on stdout, draw no progress line and log warnings and errors only (rank 0 speaks for
+ * the run; every rank reports its own failure). A failed command on one of several ranks
+ * aborts them all (the others would wait in the next allreduce), with its exit status. */
+static int run_command(int (*run)(int, char **), int argc, char **argv) {
+    if (xa_dist_init(&argc, &argv)) {
+        fprintf(stderr, "xadapt: %s\n", xa_error_last()->what);
+        return CLI_EXIT_RUNTIME;
+    }
+    const int rank = xa_dist_rank(), size = xa_dist_size();
+    xa_threads_set_sharers(xa_dist_local_size()); /* default threads: the cores / the local ranks */
+    if (rank > 0) {
+        if (!freopen("/dev/null", "w", stdout)) fprintf(stderr, "xadapt: rank %d: cannot silence stdout\n", rank);
+        xa_progress_set_quiet(1);
+        if (xa_log_get_level() < XA_LOG_LEVEL_WARN) xa_log_set_level(XA_LOG_LEVEL_WARN);
+    }
+    const int rc = run(argc - 1, argv + 1);
+    if (rc != CLI_EXIT_OK && size > 1) {
+        fprintf(stderr, "xadapt: rank %d of %d failed (exit %d); stopping every rank\n", rank, size, rc);
+        fflush(stderr);
+        xa_dist_abort(rc);
+    }
+    xa_dist_finalize();
+    return rc;
+}
+
 int main(int argc, char **argv) {
     tame_openmp_spin(argv);
     if (argc < 2) {
@@ -101,7 +128,7 @@ int main(int argc, char **argv) {
     }
     if (!strcmp(name, "--version")) return cmd_version(1, argv + 1);
     for (size_t i = 0; i < N_COMMANDS; i++) {
-        if (!strcmp(name, g_commands[i].name)) return g_commands[i].run(argc - 1, argv + 1);
+        if (!strcmp(name, g_commands[i].name)) return run_command(g_commands[i].run, argc, argv);
     }
     fprintf(stderr, "xadapt: unknown command '%s'\nTry 'xadapt --help'.\n", name);
     return CLI_EXIT_USAGE;

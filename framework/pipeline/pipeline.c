@@ -16,6 +16,7 @@
 #include "data/data.h"
 #include "eval/eval.h"
 #include "pipeline/cells.h"
+#include "train/dist.h"
 
 /* ---- a growable text buffer ----------------------------------------------------------------- */
 
@@ -721,6 +722,7 @@ xa_status xa_plan_check(const xa_plan *pl) {
 
 xa_status xa_plan_begin(const xa_plan *pl, int i) {
     char p[XA_PATH_MAX], *text = NULL;
+    if (xa_dist_rank() > 0) return xa_dist_barrier("xa_plan_begin"); /* rank 0 writes the files */
     xa_status st = xa_path_join(p, sizeof p, pl->a[i].dir, XA_PROV_FILE);
     if (!st && unlink(p) != 0 && access(p, F_OK) == 0)
         st = xa_error_set(XA_STATUS_IO, p, NULL, NULL, "cannot remove the old provenance");
@@ -730,16 +732,21 @@ xa_status xa_plan_begin(const xa_plan *pl, int i) {
     if (!st) st = xa_path_join(p, sizeof p, pl->a[i].dir, XA_PROV_PENDING);
     if (!st) st = xa_file_write_atomic(p, text, strlen(text));
     free(text);
+    if (!st) st = xa_dist_barrier("xa_plan_begin");
     return st;
 }
 
 xa_status xa_plan_commit(const xa_plan *pl, int i) {
     char p[XA_PATH_MAX], *text = NULL;
-    xa_status st = xa_plan_provenance(pl, i, 1, &text);
-    if (!st) st = xa_path_join(p, sizeof p, pl->a[i].dir, XA_PROV_FILE);
-    if (!st) st = xa_file_write_atomic(p, text, strlen(text));
-    free(text);
-    if (!st && !xa_path_join(p, sizeof p, pl->a[i].dir, XA_PROV_PENDING)) unlink(p);
+    xa_status st = XA_STATUS_OK;
+    if (xa_dist_rank() == 0) { /* data-parallel runs: rank 0 writes the provenance */
+        st = xa_plan_provenance(pl, i, 1, &text);
+        if (!st) st = xa_path_join(p, sizeof p, pl->a[i].dir, XA_PROV_FILE);
+        if (!st) st = xa_file_write_atomic(p, text, strlen(text));
+        free(text);
+        if (!st && !xa_path_join(p, sizeof p, pl->a[i].dir, XA_PROV_PENDING)) unlink(p);
+    }
+    if (!st) st = xa_dist_barrier("xa_plan_commit");
     if (!st) ((xa_plan *)pl)->a[i].state = XA_ART_SKIP; /* finished: later artefacts see its id */
     return st;
 }

@@ -41,6 +41,7 @@
 #include "pipeline/cells.h"
 #include "tokenizer/spm.h"
 #include "train/ckpt.h"
+#include "train/dist.h"
 #include "train/train.h"
 
 static int exists(const char *dir, const char *file) {
@@ -150,6 +151,7 @@ static xa_status phase_pretrain(FILE *out, const xa_recipe *r, const xa_cfg_phas
     if (st) return st;
     /* The tokenizer beside the base is an output of this phase: trained (or reused from
      * OUTPUT/tokenizer) unless the recipe names another existing one. */
+    if ((st = xa_dist_barrier("pretrain"))) return st; /* every rank sees the same files here */
     if (access(tok, F_OK) != 0 || !strcmp(tok, in_base)) { /* train the tokenizer on the pretraining corpus */
         char dir[XA_PATH_MAX], prefix[XA_PATH_MAX];
         st = xa_path_join(dir, sizeof dir, r->output, "tokenizer");
@@ -157,7 +159,7 @@ static xa_status phase_pretrain(FILE *out, const xa_recipe *r, const xa_cfg_phas
         if (!st) st = xa_path_join(prefix, sizeof prefix, dir, "spm");
         if (!st) st = xa_path_join(tok, sizeof tok, dir, "spm.model");
         if (st) return st;
-        if (access(tok, F_OK) != 0) {
+        if (access(tok, F_OK) != 0 && xa_dist_rank() == 0) { /* rank 0 trains it; the others wait */
             xa_spm_train_opts so = xa_spm_train_opts_default();
             const char *inputs[1] = {r->pretrain_corpus};
             so.inputs = inputs;
@@ -172,6 +174,7 @@ static xa_status phase_pretrain(FILE *out, const xa_recipe *r, const xa_cfg_phas
             st = xa_spm_train(&so);
             if (st) return st;
         }
+        if ((st = xa_dist_barrier("pretrain"))) return st;
     }
     xa_pretrain_opts o = xa_pretrain_opts_default();
     if (strstr(r->arch, ".json")) {
@@ -1225,6 +1228,9 @@ xa_status xa_pipeline_run(xa_plan *pl, const xa_plan_opts *o, FILE *out) {
     const xa_recipe *r = pl->r;
     char path[XA_PATH_MAX];
     xa_status st = xa_plan_check(pl);
+    /* data-parallel runs: every rank has built its plan from the files as they are before rank 0
+     * writes any */
+    if (!st) st = xa_dist_barrier("xa_pipeline_run");
     /* resolved-<task>.yaml claims the settings of every output: not written while an output that
      * this command does not use was made from other settings (the next command using it says so) */
     int stale = 0;
@@ -1234,7 +1240,7 @@ xa_status xa_pipeline_run(xa_plan *pl, const xa_plan_opts *o, FILE *out) {
     if (!st && stale)
         XA_LOG_WARN("%s not rewritten: %d output%s made from other settings (see xadapt run --dry-run)", path, stale,
                     stale > 1 ? "s were" : " was");
-    if (!st && !stale) st = xa_recipe_write(r, path);
+    if (!st && !stale && xa_dist_rank() == 0) st = xa_recipe_write(r, path);
     if (st) return st;
     int ran = 0;
     for (int i = 0; i < r->n_phases && !st; i++) {
@@ -1249,7 +1255,9 @@ xa_status xa_pipeline_run(xa_plan *pl, const xa_plan_opts *o, FILE *out) {
         case XA_PHASE_LANG: st = phase_lang(out, r, p, o, pl); break;
         case XA_PHASE_TASK: st = phase_task(out, r, p, o, pl); break;
         case XA_PHASE_FUSION: st = phase_fusion(out, r, p, o, pl); break;
-        case XA_PHASE_EVAL: st = phase_eval(out, r, p, pl); break;
+        case XA_PHASE_EVAL: /* evaluation runs on rank 0 of a data-parallel run */
+            if (xa_dist_rank() == 0) st = phase_eval(out, r, p, pl);
+            break;
         case XA_PHASE_FINETUNE: st = phase_finetune(out, r, p, o, pl); break;
         default: break;
         }
@@ -1265,7 +1273,7 @@ xa_status xa_pipeline_run(xa_plan *pl, const xa_plan_opts *o, FILE *out) {
         snprintf(p.setups[0], sizeof p.setups[0], "task_only");
         snprintf(p.setups[1], sizeof p.setups[1], "src_stack");
         snprintf(p.setups[2], sizeof p.setups[2], "madx");
-        st = phase_eval(out, r, &p, pl);
+        if (xa_dist_rank() == 0) st = phase_eval(out, r, &p, pl);
     }
     return st;
 }

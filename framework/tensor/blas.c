@@ -54,9 +54,13 @@ int xa_threads_available(void) {
     return n >= 1 ? (int)n : 1;
 }
 
+static int g_sharers = 1;
+
+void xa_threads_set_sharers(int n) { g_sharers = n >= 1 ? n : 1; }
+
 int xa_threads_set(int n) {
     pthread_once(&g_once, threads_init_once);
-    if (n <= 0) n = xa_threads_available();
+    if (n <= 0) n = xa_threads_available() / g_sharers > 0 ? xa_threads_available() / g_sharers : 1;
     g_threads = n;
 #ifdef XA_HAVE_OPENMP
     omp_set_num_threads(n);

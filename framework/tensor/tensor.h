@@ -42,6 +42,9 @@ extern "C" {
  * products over our OpenMP threads, so BLAS and OpenMP threads never oversubscribe. Call it from
  * the main thread, outside any kernel. Default: 1 until set (tests), the CLI sets it. */
 int xa_threads_set(int n);
+/* Processes sharing this machine's cores (data-parallel ranks on one host; default 1): from then
+ * on, "all cores" in xa_threads_set means the cores divided by it (at least 1). */
+void xa_threads_set_sharers(int n);
 /* The count set by xa_threads_set (1 before any call). */
 int xa_threads_get(void);
 /* Cores this process may use (omp_get_num_procs, which honours the affinity mask; online CPUs

@@ -53,6 +53,7 @@
 #include "train/ckpt.h"
 #include "train/evalcache.h"
 #include "train/trainer.h"
+#include "train/dist.h"
 #include "tokenizer/tok.h"
 
 /* metric_for_best_model (train.h): extend here; config.c lists the same names per task type. */
@@ -113,9 +114,10 @@ static int64_t warmup_steps(const xa_phase_opts *o, int64_t steps) {
     return o->warmup >= 0 ? o->warmup : (int64_t)(o->warmup_ratio * (double)steps);
 }
 
-/* Remove a directory this file owns (a checkpoint, best/, final/ or their .tmp): everything in it. */
+/* Remove a directory this file owns (a checkpoint, best/, final/ or their .tmp): everything in it.
+ * Only rank 0 of a data-parallel run touches the outputs. */
 static void remove_tree(const char *dir) {
-    if (xa_file_remove_tree(dir)) {
+    if (xa_dist_rank() == 0 && xa_file_remove_tree(dir)) {
         XA_LOG_WARN("%s", xa_error_last()->what);
         xa_error_clear();
     }
@@ -212,7 +214,7 @@ static xa_status lang_seek(void *ctx, const char *path, xa_trainer *t) {
  * n pairs of the language -> English rows through base + source adapter (no dropout, no
  * backward) and target rows through base + the trained adapter -> mean pool of the last layer ->
  * contrastive loss -> backward of the target side only, scaled by the weight. */
-static xa_status lang_align_pass(lang_run *L, xa_trainer *t, float *loss, float *acc) {
+static xa_status lang_align_pass(lang_run *L, xa_trainer *t, xa_rng *rng, float *loss, float *acc) {
     const xa_encoder_config *ec = &L->enc->cfg;
     const int n = L->n_al, C = ec->C;
     const int T = xa_pair_align_batch_lang(L->pd, L->al_lang, t->ts.step, n, L->al_ids, L->al_lens, ec->pad_id, L->T);
@@ -224,8 +226,8 @@ static xa_status lang_align_pass(lang_run *L, xa_trainer *t, float *loss, float 
     if (st) return st;
     xa_mean_pool_forward(pooled_en, xa_encoder_hidden(L->enc, L->acts_src, ec->L - 1), L->al_lens, n, T, C);
     xa_batch bx = {L->al_ids + (size_t)n * T, NULL, L->al_lens + n, n, T};
-    xa_composer_set_mode(L->cp, 1, &t->ts.rng);
-    if ((st = xa_encoder_forward(L->enc, L->acts, &bx, &L->hook, 1, &t->ts.rng))) return st;
+    xa_composer_set_mode(L->cp, 1, rng);
+    if ((st = xa_encoder_forward(L->enc, L->acts, &bx, &L->hook, 1, rng))) return st;
     xa_mean_pool_forward(pooled_x, xa_encoder_hidden(L->enc, L->acts, ec->L - 1), L->al_lens + n, n, T, C);
     *loss = xa_contrastive_loss(NULL, dpooled_x, acc, L->al_scratch, pooled_en, pooled_x, n, C, L->al_scale);
     xa_scale(dpooled_x, L->al_weight, (size_t)n * C);
@@ -247,14 +249,18 @@ static xa_status lang_step(void *ctx, xa_trainer *t, float *loss, double *tokens
     xa_status st = XA_STATUS_OK;
     const xa_encoder_config *ec = &L->enc->cfg;
     const int pieces = xa_trainer_micro_count(&L->micro, o->B), M = L->batch->m;
+    int k0, k1; /* this rank's pieces */
+    xa_trainer_micro_mine(&L->micro, o->B, &k0, &k1);
+    xa_trainer_micro_begin(&L->micro, &t->ts.rng);
     double sum = 0;
-    for (int k = 0; k < pieces; k++) {
+    for (int k = k0; k < k1; k++) {
         xa_mlm_batch v;
         const int m = xa_trainer_micro_mlm(&L->micro, L->batch, L->T, k, &v);
         xa_batch b = {v.ids, NULL, v.lens, v.B, L->T};
-        xa_composer_set_mode(L->cp, 1, &t->ts.rng);
+        xa_rng *rng = xa_trainer_micro_rng(&L->micro, &t->ts.rng, k);
+        xa_composer_set_mode(L->cp, 1, rng);
         if ((st = xa_mlm_head_reserve(L->head, m))) return st;
-        if ((st = xa_encoder_forward(L->enc, L->acts, &b, &L->hook, 1, &t->ts.rng))) return st;
+        if ((st = xa_encoder_forward(L->enc, L->acts, &b, &L->hook, 1, rng))) return st;
         *loss = xa_mlm_head_forward(L->head, xa_encoder_hidden(L->enc, L->acts, ec->L - 1), v.rows, v.targets, m,
                                     L->enc->t[XA_ENC_WTE], &L->hook, NULL);
         memset(L->dlast, 0, (size_t)v.B * L->T * ec->C * sizeof(float));
@@ -262,10 +268,11 @@ static xa_status lang_step(void *ctx, xa_trainer *t, float *loss, double *tokens
         xa_encoder_backward(L->enc, L->acts, &b, &L->hook, L->dlast, NULL);
         sum += (double)*loss * m;
     }
-    if (pieces > 1 && M > 0) *loss = (float)(sum / M); /* the mean over the whole batch's masked pieces */
-    if (L->n_al > 0) {
+    if (pieces > 1 && M > 0) *loss = (float)(sum / M); /* this rank's share of the batch's mean */
+    if (L->n_al > 0 && k0 == 0) { /* once a step: on rank 0, in its own stream when cut */
         float al_loss = 0, al_acc = 0;
-        if ((st = lang_align_pass(L, t, &al_loss, &al_acc))) return st;
+        if ((st = lang_align_pass(L, t, xa_trainer_micro_rng(&L->micro, &t->ts.rng, L->micro.n), &al_loss, &al_acc)))
+            return st;
         xa_align_window_add(&L->al_win, al_loss, al_acc);
     }
     *tokens = (double)o->B * L->T;
@@ -283,6 +290,7 @@ static void lang_extra(void *ctx, const xa_trainer *t, char *buf, size_t n) {
 static xa_status lang_validate(lang_run *L, xa_trainer *t) {
     const xa_phase_opts *o = L->o;
     if (!L->hd || o->eval_every <= 0 || (t->ts.step % o->eval_every && t->ts.step != o->steps)) return XA_STATUS_OK;
+    if (!t->writer) return XA_STATUS_OK; /* rank 0 validates (it draws no random numbers) */
     int64_t n = 0;
     double sum = 0;
     xa_composer_skip_lowest(L->cp, 0);
@@ -538,9 +546,10 @@ xa_status xa_train_lang(const char *base_dir, const char *tokenizer, const char 
     res->tokens_per_s = res->seconds > 0 ? tr.tokens / res->seconds : 0;
     if (tr.ts.step == o->steps) {
         /* The adapter directory: weights, then adapter_config.json (the completion marker). */
-        st = xa_hub_save_adapter(out_dir, ad, ec, base_dir);
+        if (xa_dist_rank() == 0) st = xa_hub_save_adapter(out_dir, ad, ec, base_dir);
         res->finished = !st;
     }
+    if (!st) st = xa_dist_barrier("xa_train_lang"); /* the adapter is on disk before any rank goes on */
 done:
     xa_trainer_close(&tr);
     xa_mlm_data_free(&hd);
@@ -1122,13 +1131,16 @@ static xa_status task_step(void *ctx, xa_trainer *t, float *loss, double *tokens
     const float *cw = R->m->head.class_w;
     const int lab = R->spec->tagging ? 1 : R->m->qa ? 2 : 0; /* the labels' layout */
     const double total = pieces > 1 ? xa_trainer_task_count(tb, lab, cw) : 0;
+    int k0, k1; /* this rank's pieces (none on a rank past a short batch's last) */
+    xa_trainer_micro_mine(&R->micro, tb->n_ex, &k0, &k1);
+    xa_trainer_micro_begin(&R->micro, &t->ts.rng);
     double sum = 0;
     float reg = 0;
-    for (int k = 0; k < pieces; k++) {
+    for (int k = k0; k < k1; k++) {
         xa_task_batch v;
         xa_trainer_micro_task(&R->micro, tb, lab, k, &v);
         const double c = pieces > 1 ? xa_trainer_task_count(&v, lab, cw) : 1;
-        *loss = task_forward(R->m, &v, 1, &t->ts.rng, NULL, &st);
+        *loss = task_forward(R->m, &v, 1, xa_trainer_micro_rng(&R->micro, &t->ts.rng, k), NULL, &st);
         if (st) return st;
         if (k == 0 && R->fu && R->fu->cfg.regularization) reg = xa_composer_fusion_regularizer(R->m->cp, 0.01f);
         memset(R->dlast, 0, (size_t)v.B * v.T * R->m->enc.cfg.C * sizeof(float));
@@ -1137,7 +1149,7 @@ static xa_status task_step(void *ctx, xa_trainer *t, float *loss, double *tokens
         xa_encoder_backward(&R->m->enc, &R->m->acts, &b, R->m->hk, R->dlast, NULL);
         sum += (double)*loss * c;
     }
-    if (pieces > 1) *loss = total > 0 ? (float)(sum / total) : 0.0f; /* the whole batch's mean */
+    if (pieces > 1) *loss = total > 0 ? (float)(sum / total) : 0.0f; /* this rank's share of the batch's mean */
     if (R->fu && R->fu->cfg.regularization) *loss += reg;
     *tokens = (double)tb->B * tb->T;
     return XA_STATUS_OK;
@@ -1153,6 +1165,7 @@ static void task_extra(void *ctx, const xa_trainer *t, char *buf, size_t n) {
 static xa_status task_after(void *ctx, xa_trainer *t, float loss, double lr, char *line, size_t n) {
     task_run *R = ctx;
     xa_train_state *ts = &t->ts;
+    if (!t->writer) return XA_STATUS_OK; /* rank 0 evaluates on dev; the trainer shares its stop */
     if (R->spec->dev_path && (ts->step % R->eval_every == 0 || ts->step == R->steps)) {
         xa_composer_skip_lowest(R->m->cp, 0);
         xa_eval_metrics em;
@@ -1332,7 +1345,7 @@ xa_status xa_train_task(const char *base_dir, const char *tokenizer, const char 
     memset(&tr, 0, sizeof tr);
     memset(res, 0, sizeof *res);
     res->best_dev = -1;
-    task_run R = {o, spec, base_name_of(base_dir), &m, NULL, NULL, &dev, &bt, &tb, NULL, 0, 0, 0, "", "", NULL, NAN, {0, 0, NULL, NULL}};
+    task_run R = {o, spec, base_name_of(base_dir), &m, NULL, NULL, &dev, &bt, &tb, NULL, 0, 0, 0, "", "", NULL, NAN, {0, 0, 0, 0, NULL, NULL, 0, {0, 0}}};
 
     const int full = spec->train_base;
     if (full && (spec->n_frozen || spec->new_adapter || spec->frozen_task_dir || spec->n_fuse || spec->setup))
@@ -1458,9 +1471,10 @@ xa_status xa_train_task(const char *base_dir, const char *tokenizer, const char 
     res->seconds = tr.seconds;
     res->tokens_per_s = res->seconds > 0 ? tr.tokens / res->seconds : 0;
     if (tr.ts.step == R.steps || tr.stop) {
-        st = task_finish(&R, &tr.ts);
+        if (xa_dist_rank() == 0) st = task_finish(&R, &tr.ts);
         res->finished = !st;
     }
+    if (!st) st = xa_dist_barrier("xa_train_task"); /* final/ is on disk before any rank goes on */
 done:
     xa_trainer_close(&tr);
     xa_trainer_micro_free(&R.micro);

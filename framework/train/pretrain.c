@@ -30,6 +30,7 @@
 #include "tokenizer/tok.h"
 #include "train/ckpt.h"
 #include "train/trainer.h"
+#include "train/dist.h"
 
 
 xa_pretrain_opts xa_pretrain_opts_default(void) {
@@ -184,13 +185,17 @@ static xa_status pt_step(void *ctx, xa_trainer *t, float *loss, double *tokens) 
     }
     xa_status st = XA_STATUS_OK;
     const int pieces = xa_trainer_micro_count(P->micro, o->B), M = batch->m;
+    int k0, k1; /* this rank's pieces */
+    xa_trainer_micro_mine(P->micro, o->B, &k0, &k1);
+    xa_trainer_micro_begin(P->micro, &t->ts.rng);
     double sum = 0;
-    for (int k = 0; k < pieces; k++) {
+    for (int k = k0; k < k1; k++) {
         xa_mlm_batch v;
         const int m = xa_trainer_micro_mlm(P->micro, batch, b.T, k, &v);
         xa_batch vb = {v.ids, NULL, v.lens, v.B, b.T};
         if ((st = xa_mlm_head_reserve(P->head, m))) return st;
-        if ((st = xa_encoder_forward(enc, P->acts, &vb, NULL, 1, &t->ts.rng))) return st;
+        if ((st = xa_encoder_forward(enc, P->acts, &vb, NULL, 1, xa_trainer_micro_rng(P->micro, &t->ts.rng, k))))
+            return st;
         *loss = xa_mlm_head_forward(P->head, xa_encoder_hidden(enc, P->acts, enc->cfg.L - 1), v.rows, v.targets, m,
                                     enc->t[XA_ENC_WTE], NULL, NULL);
         memset(P->dlast, 0, (size_t)v.B * b.T * enc->cfg.C * sizeof(float));
@@ -199,11 +204,12 @@ static xa_status pt_step(void *ctx, xa_trainer *t, float *loss, double *tokens) 
         xa_encoder_backward(enc, P->acts, &vb, NULL, P->dlast, NULL);
         sum += (double)*loss * m;
     }
-    if (pieces > 1 && M > 0) *loss = (float)(sum / M); /* the mean over the whole batch's masked pieces */
-    if (P->n_al > 0) {
+    if (pieces > 1 && M > 0) *loss = (float)(sum / M); /* this rank's share of the batch's mean */
+    if (P->n_al > 0 && k0 == 0) { /* once a step: on rank 0, in its own stream when cut */
         float al_loss = 0, al_acc = 0;
         st = align_pass(o, enc, P->acts, P->pd, step, P->al_ids, P->al_lens, P->al_pooled, P->al_dpooled,
-                        P->al_scratch, P->dlast, &t->ts.rng, &al_loss, &al_acc);
+                        P->al_scratch, P->dlast, xa_trainer_micro_rng(P->micro, &t->ts.rng, P->micro->n), &al_loss,
+                        &al_acc);
         if (st) return st;
         xa_align_window_add(&P->al_win, al_loss, al_acc);
     }
@@ -222,6 +228,7 @@ static void pt_extra(void *ctx, const xa_trainer *t, char *buf, size_t n) {
 static xa_status pt_validate(pretrain_run *P, xa_trainer *t) {
     const xa_pretrain_opts *o = P->o;
     if (!P->heldout || o->eval_every <= 0 || (t->ts.step % o->eval_every && t->ts.step != o->steps)) return XA_STATUS_OK;
+    if (!t->writer) return XA_STATUS_OK; /* rank 0 validates (it draws no random numbers) */
     char extra[1024];
     int64_t total = 0;
     double sum = 0;
@@ -398,10 +405,13 @@ xa_status xa_pretrain(const xa_pretrain_opts *o, xa_pretrain_result *res) {
     res->last_align_acc = P.al_win.last_acc;
     if (tr.ts.step == o->steps) {
         char path[XA_PATH_MAX];
-        st = xa_model_save(o->out_dir, &enc, &head, NULL);
-        if (!st) st = xa_path_join(path, sizeof path, o->out_dir, "sentencepiece.bpe.model");
-        if (!st) st = xa_file_copy(path, o->tokenizer);
+        if (xa_dist_rank() == 0) { /* rank 0 writes the base */
+            st = xa_model_save(o->out_dir, &enc, &head, NULL);
+            if (!st) st = xa_path_join(path, sizeof path, o->out_dir, "sentencepiece.bpe.model");
+            if (!st) st = xa_file_copy(path, o->tokenizer);
+        }
     }
+    if (!st) st = xa_dist_barrier("xa_pretrain"); /* the base is on disk before any rank goes on */
 done:
     xa_trainer_close(&tr);
     for (int i = 0; heldout && i < o->n_heldout; i++) xa_mlm_data_free(&heldout[i]);

@@ -24,6 +24,7 @@
 
 #include "eval/plot.h"
 #include "hub/hub.h"
+#include "train/dist.h"
 
 #define SMOOTH_BETA 0.95 /* the progress line's loss: about the last 20 steps */
 
@@ -76,7 +77,8 @@ static xa_status start(xa_trainer *t, const xa_trainer_ops *ops, void *ctx) {
     xa_status st = xa_file_mkdirs(o->out_dir);
     if (!st) st = xa_path_join(t->ckpt, sizeof t->ckpt, o->out_dir, "checkpoint");
     if (!st) st = xa_path_join(t->tmp, sizeof t->tmp, o->out_dir, "checkpoint.tmp");
-    if (!st) st = xa_ckpt_recover(t->ckpt);
+    if (!st && t->writer) st = xa_ckpt_recover(t->ckpt);
+    if (!st) st = xa_dist_barrier(o->label); /* the other ranks read what rank 0 recovered */
     if (st) return st;
     t->ts = (xa_train_state){0, 0, 0, {0, 0}, -1, 0, 0};
     char state[XA_PATH_MAX] = "";
@@ -101,10 +103,12 @@ static xa_status start(xa_trainer *t, const xa_trainer_ops *ops, void *ctx) {
     }
     char logp[XA_PATH_MAX];
     if ((st = beside(logp, sizeof logp, t->metrics, "train.log"))) return st;
-    t->logf = fopen(logp, "a");
-    if (!t->logf) XA_LOG_WARN("%s: cannot write %s; the run goes on without it", o->label, logp);
-    xa_log_set_file(t->logf);
-    if ((st = xa_metrics_open(&t->mf, t->metrics, t->ts.step, state[0] ? state : NULL))) return st;
+    if (t->writer) { /* ranks other than 0 write no files: metrics and the log are rank 0's */
+        t->logf = fopen(logp, "a");
+        if (!t->logf) XA_LOG_WARN("%s: cannot write %s; the run goes on without it", o->label, logp);
+        xa_log_set_file(t->logf);
+        if ((st = xa_metrics_open(&t->mf, t->metrics, t->ts.step, state[0] ? state : NULL))) return st;
+    }
     if (t->ts.step > 0)
         log_line(t, "=== %s: resuming at step %lld of %lld (%s)", o->label, (long long)t->ts.step, (long long)o->steps,
                  o->identity);
@@ -112,6 +116,9 @@ static xa_status start(xa_trainer *t, const xa_trainer_ops *ops, void *ctx) {
         log_line(t, "=== %s: starting, %lld steps, lr %g, %s schedule, %s products (%s)", o->label,
                  (long long)o->steps, o->lr, xa_sched_kind_name(k.sched), xa_precision_name(xa_gemm_precision()),
                  o->identity);
+    if (xa_dist_size() > 1 && t->writer)
+        log_line(t, "%s: data-parallel over %d ranks (each runs its share of every global batch)", o->label,
+                 xa_dist_size());
     xa_progress_init(&t->prog, o->progress, o->label, "tok", t->ts.step, o->steps);
     xa_loss_log_init(&t->log, t->mf, o->log_every);
     t->log.phase = o->phase ? o->phase : o->label;
@@ -153,6 +160,10 @@ static xa_status checkpoint(xa_trainer *t, const xa_trainer_ops *ops, void *ctx)
     char keep[XA_PATH_MAX];
     const char *kp = NULL;
     ops->position(ctx, &t->ts);
+    if (!t->writer) { /* rank 0 writes the checkpoint; the others keep its step */
+        t->last_ckpt = t->ts.step;
+        return XA_STATUS_OK;
+    }
     xa_status st = xa_file_remove_tree(t->tmp);
     if (!st) st = ops->save(ctx, t->tmp);
     if (st) return st;
@@ -171,6 +182,34 @@ static xa_status checkpoint(xa_trainer *t, const xa_trainer_ops *ops, void *ctx)
     return XA_STATUS_OK;
 }
 
+/* Data-parallel runs: the ranks' gradients of every trainable group and their loss shares, summed
+ * in one flat allreduce (every rank then holds the global batch's gradient and mean loss, and
+ * takes the same clip and AdamW step). */
+static xa_status reduce(xa_trainer *t, float *loss) {
+    const double t0 = xa_time_now();
+    size_t off = 0;
+    for (size_t g = 0; g < t->opt->n_groups; g++) {
+        const xa_param_group *pg = &t->opt->groups[g];
+        if (!pg->trainable || !pg->grads) continue;
+        memcpy(t->red + off, pg->grads, pg->n * sizeof(float));
+        off += pg->n;
+    }
+    t->red[off++] = *loss;
+    XA_ASSERT(off == t->n_red);
+    xa_status st = xa_dist_allreduce_sum(t->red, t->n_red, t->o.label);
+    if (st) return st;
+    off = 0;
+    for (size_t g = 0; g < t->opt->n_groups; g++) {
+        xa_param_group *pg = &t->opt->groups[g];
+        if (!pg->trainable || !pg->grads) continue;
+        memcpy(pg->grads, t->red + off, pg->n * sizeof(float));
+        off += pg->n;
+    }
+    *loss = t->red[off];
+    t->red_seconds += xa_time_now() - t0;
+    return XA_STATUS_OK;
+}
+
 /* One optimizer step (or none at the end of an epoch); *end when the run stops here. */
 static xa_status one_step(xa_trainer *t, const xa_trainer_ops *ops, void *ctx, int *end) {
     const xa_trainer_opts *o = &t->o;
@@ -179,6 +218,7 @@ static xa_status one_step(xa_trainer *t, const xa_trainer_ops *ops, void *ctx, i
     xa_optim_zero_grad(t->opt);
     xa_status st = ops->step(ctx, t, &loss, &tokens);
     if (st || tokens == 0) return st;
+    if (t->red && (st = reduce(t, &loss))) return st;
     double gnorm = o->clip > 0 ? xa_optim_clip_grad_norm(t->opt, o->clip) : xa_optim_grad_norm(t->opt);
     double lr = xa_sched_lr(&t->sched, t->ts.step);
     xa_optim_step(t->opt, lr);
@@ -198,6 +238,11 @@ static xa_status one_step(xa_trainer *t, const xa_trainer_ops *ops, void *ctx, i
                  (long long)o->steps, t->log.last, lr, gnorm, extra[0] ? " | " : "", extra);
     snprintf(line, sizeof line, "loss %.4f | lr %.2e", shown, lr);
     if (ops->after && (st = ops->after(ctx, t, shown, lr, line, sizeof line))) return st;
+    if (t->red) { /* rank 0 evaluates: its early-stop decision is every rank's */
+        float stop = t->writer ? (float)t->stop : 0.0f;
+        if ((st = xa_dist_allreduce_sum(&stop, 1, o->label))) return st;
+        t->stop = stop > 0;
+    }
     xa_progress_update(&t->prog, step, tokens, "%s", line);
     const int paused = o->stop_after > 0 && t->done_here >= o->stop_after;
     if (step == o->steps || paused || t->stop || (o->ckpt_every > 0 && step % o->ckpt_every == 0))
@@ -225,6 +270,14 @@ xa_status xa_trainer_run(xa_trainer *t, const xa_trainer_opts *o, xa_optim *opt,
     memset(t, 0, sizeof *t);
     t->o = *o;
     t->opt = opt;
+    t->writer = xa_dist_rank() == 0;
+    if (xa_dist_size() > 1) {
+        for (size_t g = 0; g < opt->n_groups; g++)
+            if (opt->groups[g].trainable && opt->groups[g].grads) t->n_red += opt->groups[g].n;
+        t->n_red += 1; /* the loss */
+        t->red = malloc(t->n_red * sizeof(float));
+        if (!t->red) return xa_error_set(XA_STATUS_NOMEM, o->label, NULL, NULL, "out of memory (allreduce buffer)");
+    }
     /* the run's products in its precision (process-wide: the phases run one at a time) */
     const xa_precision was = xa_gemm_precision();
     xa_gemm_set_precision(knobs_of(t).precision);
@@ -243,11 +296,16 @@ xa_status xa_trainer_run(xa_trainer *t, const xa_trainer_opts *o, xa_optim *opt,
     log_line(t, "=== %s: %s at step %lld of %lld (%lld steps in %s)", o->label,
              t->stop ? "stopped early" : t->ts.step >= o->steps ? "finished" : "paused", (long long)t->ts.step,
              (long long)o->steps, (long long)t->done_here, xa_format_duration(t->seconds, dur, sizeof dur));
-    if (t->done_here > 0) draw(t);
+    if (t->red && t->done_here > 0)
+        log_line(t, "=== %s: allreduce of %zu floats per step: %.3f ms a step on average", o->label, t->n_red,
+                 1e3 * t->red_seconds / (double)t->done_here);
+    if (t->done_here > 0 && t->writer) draw(t);
     return XA_STATUS_OK;
 }
 
 void xa_trainer_close(xa_trainer *t) {
+    free(t->red);
+    t->red = NULL;
     if (t->mf) fclose(t->mf);
     t->mf = NULL;
     if (t->logf) {
@@ -387,13 +445,21 @@ xa_status xa_trainer_mlm_heldout(xa_encoder *enc, xa_encoder_acts *acts, xa_mlm_
 
 xa_status xa_trainer_micro_init(xa_trainer_micro *u, int B, int grad_accum, int T, int mlm, const char *who) {
     memset(u, 0, sizeof *u);
+    const int world = xa_dist_size(), rank = xa_dist_rank();
     if (grad_accum < 1 || B < 1 || B % grad_accum)
         return xa_error_set(XA_STATUS_USAGE, who, "grad_accum >= 1 dividing batch_size",
                             "batch_size is the step's batch; grad_accum cuts it into batch_size / grad_accum rows",
                             "grad_accum %d with batch_size %d", grad_accum, B);
-    u->rows = B / grad_accum;
-    u->n = grad_accum;
-    if (mlm && grad_accum > 1) {
+    if (world > 1 && B % (grad_accum * world))
+        return xa_error_set(XA_STATUS_USAGE, who, "batch_size divisible by grad_accum x the number of ranks",
+                            "batch_size is the global batch; each of the N ranks runs batch_size / N rows of it "
+                            "(in grad_accum pieces): choose mpirun -np N accordingly",
+                            "batch_size %d with grad_accum %d on %d ranks", B, grad_accum, world);
+    u->rows = B / (grad_accum * world);
+    u->n = grad_accum * world;
+    u->k0 = rank * grad_accum;
+    u->per_rank = grad_accum;
+    if (mlm && u->n > 1) {
         u->mrows = malloc((size_t)u->rows * (size_t)T * sizeof *u->mrows);
         u->mtargets = malloc((size_t)u->rows * (size_t)T * sizeof *u->mtargets);
         if (!u->mrows || !u->mtargets) {
@@ -402,6 +468,22 @@ xa_status xa_trainer_micro_init(xa_trainer_micro *u, int B, int grad_accum, int 
         }
     }
     return XA_STATUS_OK;
+}
+
+void xa_trainer_micro_mine(const xa_trainer_micro *u, int B, int *k0, int *k1) {
+    const int pieces = xa_trainer_micro_count(u, B);
+    *k0 = u->k0 < pieces ? u->k0 : pieces;
+    *k1 = u->k0 + u->per_rank < pieces ? u->k0 + u->per_rank : pieces;
+}
+
+void xa_trainer_micro_begin(xa_trainer_micro *u, xa_rng *step_rng) {
+    u->base = u->n > 1 ? xa_rng_u64(step_rng) : 0;
+}
+
+xa_rng *xa_trainer_micro_rng(xa_trainer_micro *u, xa_rng *step_rng, int k) {
+    if (u->n == 1) return step_rng;
+    xa_rng_seed(&u->rng, u->base, (uint64_t)k + 1);
+    return &u->rng;
 }
 
 void xa_trainer_micro_free(xa_trainer_micro *u) {

@@ -97,6 +97,10 @@ struct xa_trainer {
     double loss_smooth;        /* debiased moving average of the step losses (about 20 steps) */
     double smooth_m, smooth_w; /* its running sums */
     int64_t last_ckpt;         /* step of the checkpoint in OUT/checkpoint made by this run (0: none) */
+    int writer;                /* this rank writes the run's files (rank 0; always without MPI) */
+    float *red;                /* (n_red) data-parallel runs: the trainable gradients + the loss, flat */
+    size_t n_red;
+    double red_seconds;        /* time in the per-step allreduce (this call) */
 };
 
 /* Run the loop to t->o.steps (or stop_after, or an early stop). t is caller-owned; close it with
@@ -139,15 +143,31 @@ int xa_trainer_skips_decay(const char *name);
  * their shards. A view points into the global batch (MLM: the masked positions are copied,
  * re-based to the piece's rows, into the cutter's scratch, so one view at a time). */
 typedef struct xa_trainer_micro {
-    int rows;                  /* rows per piece: B / grad_accum */
-    int n;                     /* pieces of a full batch: grad_accum */
+    int rows;                  /* rows per piece: B / (grad_accum x ranks) */
+    int n;                     /* pieces of a full batch: grad_accum x ranks */
+    int k0, per_rank;          /* this rank's pieces of a full batch: [k0, k0 + per_rank) */
     int32_t *mrows, *mtargets; /* (rows * T) MLM scratch (mlm cutters only), owned */
+    uint64_t base;             /* the step's piece seed (xa_trainer_micro_begin) */
+    xa_rng rng;                /* the current piece's generator */
 } xa_trainer_micro;
 
-/* A cutter for batches of B rows (T: the row length of MLM batches; mlm 0: task batches, no
- * scratch). Errors: USAGE naming `who` when grad_accum < 1 or does not divide B; NOMEM. */
+/* A cutter for global batches of B rows (T: the row length of MLM batches; mlm 0: task batches,
+ * no scratch), over xa_dist_size() ranks: rank r runs pieces [r grad_accum, (r + 1) grad_accum).
+ * Errors: USAGE naming `who` when grad_accum < 1 or does not divide B, or when grad_accum x ranks
+ * does not; NOMEM. */
 xa_status xa_trainer_micro_init(xa_trainer_micro *u, int B, int grad_accum, int T, int mlm, const char *who);
 void xa_trainer_micro_free(xa_trainer_micro *u);
+/* This rank's pieces of a batch of B rows: [*k0, *k1) (empty on a rank past a short batch's
+ * last piece; its gradient contribution is then zero). */
+void xa_trainer_micro_mine(const xa_trainer_micro *u, int B, int *k0, int *k1);
+/* Random streams per piece, so a piece draws the same dropout masks on whichever rank runs it:
+ * begin (once per step, on every rank, in the same place of the step's draws) takes one 64-bit
+ * seed from the step's generator; rng(k) is piece k's generator (stream k + 1 of that seed; the
+ * stream n + 1 is the once-a-step alignment pass's). A cutter of one piece (grad_accum 1, one
+ * rank) draws nothing in begin and hands back the step's generator itself, so a one-piece run's
+ * draws are exactly what they were before pieces existed. */
+void xa_trainer_micro_begin(xa_trainer_micro *u, xa_rng *step_rng);
+xa_rng *xa_trainer_micro_rng(xa_trainer_micro *u, xa_rng *step_rng, int k);
 /* Pieces of a batch of B rows (B <= the cutter's batch; task batches: their examples, n_ex):
  * ceil(B / rows). */
 int xa_trainer_micro_count(const xa_trainer_micro *u, int B);
