@@ -298,6 +298,93 @@ static void test_layernorm_vs_ref(void **state) {
     }
 }
 
+/* The row-at-a-time LayerNorm as it stood before the blocked kernel, and the residual sums as
+ * xa_residual_forward forms them: xa_layernorm_residual_forward must reproduce these bit for bit
+ * (the composer's fused passes rely on it to leave every output unchanged). */
+static void ln_rowwise(float *out, float *mean, float *rstd, const float *inp, const float *weight,
+                       const float *bias, int N, int C, float eps) {
+    for (int n = 0; n < N; n++) {
+        const float *x = inp + (size_t)n * C;
+        float *y = out + (size_t)n * C;
+        double s = 0.0;
+        for (int c = 0; c < C; c++)
+            s += x[c];
+        float m = (float)(s / C);
+        double v = 0.0;
+        for (int c = 0; c < C; c++) {
+            float d = x[c] - m;
+            v += (double)d * d;
+        }
+        float r = (float)(1.0 / sqrt(v / C + (double)eps));
+        for (int c = 0; c < C; c++)
+            y[c] = (x[c] - m) * r * weight[c] + bias[c];
+        mean[n] = m;
+        rstd[n] = r;
+    }
+}
+
+static void assert_same_bits(const char *label, const float *got, const float *ref, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (memcmp(got + i, ref + i, sizeof(float)))
+            fail_msg("%s: element %zu is %.9g, expected %.9g bit for bit", label, i, (double)got[i],
+                     (double)ref[i]);
+}
+
+static void test_layernorm_residual(void **state) {
+    (void)state;
+    xa_rng rng;
+    xa_rng_seed(&rng, 11, 0);
+    /* row counts around the block of 8 (tails of 1 and 7 rows), C from 1 to past 128 */
+    const int sizes[][2] = {{1, 1}, {7, 13}, {8, 128}, {9, 129}, {17, 3}, {301, 128}, {64, 1024}};
+    for (int threads = 1; threads <= MANY_THREADS; threads += MANY_THREADS - 1) {
+        xa_threads_set(threads);
+        for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
+            const int N = sizes[s][0], C = sizes[s][1];
+            const size_t NC = (size_t)N * C;
+            float *a = xt_frandn(&rng, NC, 3.0f), *b = xt_frandn(&rng, NC, 1.0f);
+            float *c = xt_frandn(&rng, NC, 2.0f), *w = xt_frandn(&rng, C, 1.0f);
+            float *bias = xt_frandn(&rng, C, 1.0f);
+            for (size_t i = 0; i < NC; i++)
+                a[i] += 5.0f; /* a large mean: the two-pass variance matters */
+            /* references: ab = a + b, sum = ab + c, then the row-wise LN */
+            float *ab = xt_fzeros(NC), *sum2 = xt_fzeros(NC), *ref = xt_fzeros(NC);
+            float *rm = xt_fzeros(N), *rr = xt_fzeros(N);
+            xa_residual_forward(ab, a, b, NC);
+            xa_residual_forward(sum2, ab, c, NC);
+            for (int mode = 0; mode < 3; mode++) { /* a; a + b; a + b + c */
+                const float *x = mode == 0 ? a : mode == 1 ? ab : sum2;
+                ln_rowwise(ref, rm, rr, x, w, bias, N, C, 1e-5f);
+                const float *pb = mode ? b : NULL, *pc = mode == 2 ? c : NULL;
+                char label[96];
+                /* everything kept */
+                float *out = xt_fzeros(NC), *gab = xt_fzeros(NC), *gsum = xt_fzeros(NC);
+                float *gm = xt_fzeros(N), *gr = xt_fzeros(N);
+                xa_layernorm_residual_forward(out, mode == 2 ? gab : NULL, gsum, gm, gr, a, pb, pc,
+                                              w, bias, N, C, 1e-5f);
+                snprintf(label, sizeof label, "ln+residual mode %d %dx%d threads %d", mode, N, C,
+                         threads);
+                assert_same_bits(label, out, ref, NC);
+                assert_same_bits(label, gsum, x, NC);
+                assert_same_bits(label, gm, rm, (size_t)N);
+                assert_same_bits(label, gr, rr, (size_t)N);
+                if (mode == 2) assert_same_bits(label, gab, ab, NC);
+                /* nothing kept, out over an input (in place) */
+                float *inpl = xt_fcopy(mode == 2 ? c : a, NC);
+                xa_layernorm_residual_forward(inpl, NULL, NULL, NULL, NULL, mode == 2 ? a : inpl,
+                                              pb, mode == 2 ? inpl : NULL, w, bias, N, C, 1e-5f);
+                assert_same_bits(label, inpl, ref, NC);
+            }
+            /* the plain LayerNorm is the same kernel */
+            float *o2 = xt_fzeros(NC), *m2 = xt_fzeros(N), *r2 = xt_fzeros(N);
+            ln_rowwise(ref, rm, rr, a, w, bias, N, C, 1e-12f);
+            xa_layernorm_forward(o2, m2, r2, a, w, bias, N, C, 1e-12f);
+            assert_same_bits("layernorm forward vs row-wise", o2, ref, NC);
+            assert_same_bits("layernorm mean vs row-wise", m2, rm, (size_t)N);
+            assert_same_bits("layernorm rstd vs row-wise", r2, rr, (size_t)N);
+        }
+    }
+}
+
 /* ---- activations ---------------------------------------------------------------------------- */
 
 typedef struct act_ctx {
@@ -1047,6 +1134,7 @@ int main(void) {
         cmocka_unit_test_teardown(test_linear_vs_ref, xt_teardown),
         cmocka_unit_test_teardown(test_layernorm_golden, xt_teardown),
         cmocka_unit_test_teardown(test_layernorm_vs_ref, xt_teardown),
+        cmocka_unit_test_teardown(test_layernorm_residual, xt_teardown),
         cmocka_unit_test_teardown(test_act_golden, xt_teardown),
         cmocka_unit_test_teardown(test_act_parse, xt_teardown),
         cmocka_unit_test_teardown(test_act_vs_ref_threads, xt_teardown),

@@ -185,6 +185,11 @@ void xa_bneck_cache_bind(xa_bneck_cache *c, const xa_bneck_spec *s, void *mem, i
  * not alias z or r. */
 void xa_bneck_forward(const xa_bneck *m, xa_bneck_cache *c, float *o, const float *z,
                       const float *r, const int32_t *lens, int B, int T, int train, xa_rng *rng);
+/* 1 when the module's output is exactly o = up + r (one float addition per element) in this
+ * mode: not parallel, no ln_after, no gating, and no dropout applied (train == 0 or p = 0). A
+ * caller may then run xa_bneck_forward with o = NULL (up only) and form up + r itself, fused
+ * with what it does next (compose fuses it with the following LayerNorm); backward is the same. */
+int xa_bneck_output_is_residual_sum(const xa_bneck *m, int train);
 /* Backward of the last forward (same z, r, lens): dout = dL/do (or NULL), dup = an extra
  * dL/d(up) from a fusion layer (or NULL). dz += dL/dz, dr += dL/dr (each may be NULL); adds
  * into m->g (when not NULL) and m->phm_rule_grad. */

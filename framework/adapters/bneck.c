@@ -440,6 +440,11 @@ static void gate_forward(const xa_bneck *m, xa_bneck_cache *c, const float *z, c
     }
 }
 
+int xa_bneck_output_is_residual_sum(const xa_bneck *m, int train) {
+    const xa_bneck_spec *s = &m->spec;
+    return !s->parallel && !s->ln_after && !s->use_gating && !(train && has_dropout(s));
+}
+
 void xa_bneck_forward(const xa_bneck *m, xa_bneck_cache *c, float *o, const float *z,
                       const float *r, const int32_t *lens, int B, int T, int train, xa_rng *rng) {
     const xa_bneck_spec *s = &m->spec;

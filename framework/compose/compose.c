@@ -58,6 +58,7 @@ typedef struct op {
     int rows_src_T;   /* GATHER / SCATTER: T of the full geometry */
     int up_grad;      /* SINGLE: slot of dL/dup (fusion consumer), or SLOT_NONE */
     int up_only;      /* SINGLE: the output o is not needed */
+    int sum_read;     /* PRE: a later op reads the sum slot c (residual_before_ln "post_add") */
     /* memory (views into the program's region) */
     size_t cache_off, stats_off, lens_off, probs_off;
     xa_bneck_cache bc;
@@ -483,7 +484,10 @@ static void c_pre(cctx *c, xa_adapter *a, cstate *st, const xa_fusion_config *fc
         o->b = st->inp;
         o->c = (ref){s, 0};
         o->d = (ref){zs, 0};
-        if (k->residual_before_ln == XA_BN_RESIDUAL_POST_ADD) r = o->c;
+        if (k->residual_before_ln == XA_BN_RESIDUAL_POST_ADD) {
+            r = o->c;
+            o->sum_read = 1;
+        }
         z = o->d;
     }
     if (k->residual_before_ln == XA_BN_RESIDUAL_FALSE) r = z;
@@ -936,27 +940,61 @@ static void scatter_pos(float *dst, const float *src, int B, int Tdst, int t0, i
     }
 }
 
+/* SINGLE op i can leave o = up + r to the op after it when that op is a LayerNorm over o + x
+ * (the next stacked adapter's PRE, or POST): the sum then forms inside the LayerNorm's pass
+ * (xa_layernorm_residual_forward), bit for bit as the separate passes would. */
+static int defers_sum(const xa_composer *cp, const program *pg, int i) {
+    const op *o = &pg->ops[i];
+    if (o->up_only || i + 1 >= pg->n_ops) return 0;
+    const op *nx = &pg->ops[i + 1];
+    if (nx->kind == OP_POST ? nx->d.slot != SLOT_NONE || nx->e.slot == SLOT_NONE : nx->kind != OP_PRE)
+        return 0;
+    if (!same(nx->a, o->c) || nx->B * nx->T != o->B * o->T) return 0;
+    return xa_bneck_output_is_residual_sum(&o->ad->mods[o->mod], cp->mode_train);
+}
+
+/* Forward of one program. With a training plan every sum that backward reads is kept (PRE's c,
+ * POST's e); an inference plan keeps only what later ops read, and the LayerNorms of PRE and POST
+ * run fused with the residual sums before them: one pass over the rows instead of two or three. */
 static void run_forward(xa_composer *cp, program *pg, const xa_hook_sublayer *s) {
     const int C = s->C;
     xa_rng *rng = cp->mode_train ? cp->rng : NULL;
+    const op *pend = NULL; /* a SINGLE whose o = up + r is left to this op */
     for (int i = 0; i < pg->n_ops; i++) {
         op *o = &pg->ops[i];
         const int rows = o->B * o->T;
         const size_t n = (size_t)rows * C;
+        /* the input hid of PRE / POST: a slot, or up + r of the pending SINGLE (kept in its slot
+         * when a later op may read it) */
+        const float *ia = pend ? pend->bc.up : val(pg, o->a, s);
+        const float *ib = pend ? val(pg, pend->b, s) : NULL;
         switch (o->kind) {
-        case OP_PRE:
-            xa_residual_forward(val(pg, o->c, s), val(pg, o->a, s), val(pg, o->b, s), n);
-            xa_layernorm_forward(val(pg, o->d, s), o->mean, o->rstd, val(pg, o->c, s), s->ln_w,
-                                 s->ln_b, rows, C, s->eps);
+        case OP_PRE: {
+            float *sum = cp->train || o->sum_read ? val(pg, o->c, s) : NULL;
+            if (pend)
+                xa_layernorm_residual_forward(val(pg, o->d, s), val(pg, pend->c, s), sum, o->mean,
+                                              o->rstd, ia, ib, val(pg, o->b, s), s->ln_w, s->ln_b,
+                                              rows, C, s->eps);
+            else
+                xa_layernorm_residual_forward(val(pg, o->d, s), NULL, sum, o->mean, o->rstd, ia,
+                                              val(pg, o->b, s), NULL, s->ln_w, s->ln_b, rows, C,
+                                              s->eps);
             break;
+        }
         case OP_SINGLE: {
             for (int b = 0; b < o->B; b++) {
                 int len = s->lens ? s->lens[o->b0 + b] - o->t0 : o->T;
                 o->lens[b] = len < 1 ? 1 : len > o->T ? o->T : len;
             }
-            xa_bneck_forward(&o->ad->mods[o->mod], &o->bc, o->up_only ? NULL : val(pg, o->c, s),
-                             val(pg, o->a, s), val(pg, o->b, s), o->lens, o->B, o->T,
-                             cp->mode_train, rng);
+            const int defer = defers_sum(cp, pg, i);
+            xa_bneck_forward(&o->ad->mods[o->mod], &o->bc,
+                             o->up_only || defer ? NULL : val(pg, o->c, s), val(pg, o->a, s),
+                             val(pg, o->b, s), o->lens, o->B, o->T, cp->mode_train, rng);
+            if (defer) {
+                XA_ASSERT(o->b.slot != SLOT_NONE);
+                pend = o;
+                continue;
+            }
             break;
         }
         case OP_FUSE: {
@@ -980,21 +1018,27 @@ static void run_forward(xa_composer *cp, program *pg, const xa_hook_sublayer *s)
             break;
         case OP_ROWCAT: memcpy(val(pg, o->c, s), val(pg, o->a, s), n * sizeof(float)); break;
         case OP_POST: {
-            const float *t = val(pg, o->a, s);
-            if (o->d.slot != SLOT_NONE) { /* parallel: hid + h */
+            const float *t = ia;
+            if (o->d.slot != SLOT_NONE) { /* parallel: hid + h (never after a pending sum) */
                 xa_residual_forward(val(pg, o->d, s), t, s->h, n);
                 t = val(pg, o->d, s);
             }
             if (o->e.slot != SLOT_NONE) {
-                xa_residual_forward(val(pg, o->e, s), t, s->x, n);
-                xa_layernorm_forward(s->out, o->mean, o->rstd, val(pg, o->e, s), s->ln_w, s->ln_b,
-                                     rows, C, s->eps);
+                /* nothing reads the pending SINGLE's o after POST: it is not kept */
+                float *sum = cp->train ? val(pg, o->e, s) : NULL;
+                if (pend)
+                    xa_layernorm_residual_forward(s->out, NULL, sum, o->mean, o->rstd, ia, ib, s->x,
+                                                  s->ln_w, s->ln_b, rows, C, s->eps);
+                else
+                    xa_layernorm_residual_forward(s->out, NULL, sum, o->mean, o->rstd, t, s->x, NULL,
+                                                  s->ln_w, s->ln_b, rows, C, s->eps);
             } else {
                 memcpy(s->out, t, n * sizeof(float));
             }
             break;
         }
         }
+        pend = NULL;
     }
 }
 

@@ -385,9 +385,8 @@ static int sublayer_forward(const xa_hook *hook, xa_hook_site site, int l, float
         xa_hook_sublayer sl = {out, h, x, ln_w, ln_b, c->eps, b->lens, b->B, b->T, c->C};
         if (hook->sublayer_forward(hook->ctx, site, l, &sl)) return 1;
     }
-    size_t n = (size_t)b->B * b->T * c->C;
-    xa_residual_forward(s, h, x, n);
-    xa_layernorm_forward(out, mean, rstd, s, ln_w, ln_b, b->B * b->T, c->C, c->eps);
+    xa_layernorm_residual_forward(out, NULL, s, mean, rstd, h, x, NULL, ln_w, ln_b, b->B * b->T,
+                                  c->C, c->eps);
     return 0;
 }
 

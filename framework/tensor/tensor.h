@@ -141,6 +141,22 @@ void xa_layernorm_forward(float *out,          /* (N, C) */
                           const float *weight, /* (C) */
                           const float *bias,   /* (C) */
                           int N, int C, float eps);
+/* The residual sum and the LayerNorm after it in one pass over each block of rows:
+ *     ab = a + b,  sum = ab + c (or a + b without c, or a alone without b),  out = LN(sum)
+ * bit for bit what xa_residual_forward (once or twice) followed by xa_layernorm_forward computes.
+ * ab (only with c), sum, mean and rstd may be NULL (not kept); b and c may be NULL (c needs b).
+ * out may equal a, b or c; ab and sum must not overlap the inputs. */
+void xa_layernorm_residual_forward(float *out,          /* (N, C) */
+                                   float *ab,           /* (N, C) or NULL */
+                                   float *sum,          /* (N, C) or NULL: the LN input */
+                                   float *mean,         /* (N) or NULL */
+                                   float *rstd,         /* (N) or NULL */
+                                   const float *a,      /* (N, C) */
+                                   const float *b,      /* (N, C) or NULL */
+                                   const float *c,      /* (N, C) or NULL */
+                                   const float *weight, /* (C) */
+                                   const float *bias,   /* (C) */
+                                   int N, int C, float eps);
 /* dinp += dL/dinp; dweight += sum_rows(dout * xhat); dbias += sum_rows(dout). NULL = skip. */
 void xa_layernorm_backward(float *dinp,         /* (N, C) or NULL */
                            float *dweight,      /* (C) or NULL: frozen */
