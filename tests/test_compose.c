@@ -1103,6 +1103,95 @@ static void test_fusion_probs_per_layer(void **state) {
     xa_encoder_free(&enc);
 }
 
+/* ---- fused passes: the same bits as the separate kernels ----------------------------------------- */
+
+/* xa_bneck_forward of module (l, loc) with a cache of its own (inference). */
+static void bneck_ref(const xa_adapter *a, int pos, float *o, const float *z, const float *r, int N) {
+    const xa_bneck *m = &a->mods[pos];
+    void *mem = xt_alloc(xa_bneck_cache_bytes(&m->spec, N, 0) + 64);
+    xa_bneck_cache c;
+    xa_bneck_cache_bind(&c, &m->spec, (void *)(((uintptr_t)mem + 63) & ~(uintptr_t)63), N, 0);
+    xa_bneck_forward(m, &c, o, z, r, NULL, N, 1, 0, NULL);
+}
+
+/* Stack(a, b, c) at one FFN site through the composer, against the AdapterHub state machine
+ * spelled out with the separate kernels (residual sums, LayerNorm, xa_bneck_forward with its
+ * output): the composer forms o = up + r inside the next LayerNorm's pass and skips the sums
+ * nothing reads, and must still give exactly these floats, with inference and training plans and
+ * 1 or 3 threads. a and b are plain seq_bn (their sums fuse), c adds the residual after the sum
+ * (residual_before_ln "post_add", so that sum is kept), d has ln_after (its sum cannot fuse). */
+static void test_fused_passes_bitwise(void **state) {
+    (void)state;
+    xa_encoder_config cfg;
+    assert_int_equal(xa_encoder_preset(&cfg, "tiny"), XA_STATUS_OK);
+    cfg.L = 1;
+    cfg.C = 40;
+    cfg.NH = 2;
+    const int B = 3, T = 7, N = B * T, C = cfg.C;
+    const size_t NC = (size_t)N * C;
+    xa_rng rng;
+    xa_rng_seed(&rng, 21, 2);
+    xa_composer *cp;
+    assert_int_equal(xa_composer_init(&cp, &cfg), XA_STATUS_OK);
+    xa_bn_config k[4];
+    const char *names[4] = {"a", "b", "c", "d"};
+    const double rf[4] = {2, 8, 4, 5};
+    xa_adapter *ad[4];
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(xa_bn_config_preset(&k[i], "seq_bn"), XA_STATUS_OK);
+        k[i].reduction_factor = rf[i];
+    }
+    k[2].residual_before_ln = XA_BN_RESIDUAL_POST_ADD;
+    k[3].ln_after = 1;
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(xa_composer_add_adapter(cp, names[i], &k[i], 1, &ad[i]), XA_STATUS_OK);
+        xa_adapter_init_weights(ad[i], &rng);
+        randomize(ad[i]->params, ad[i]->n_params, &rng, 0.3f);
+    }
+    float *h = xt_frandn(&rng, NC, 1.0f), *x = xt_frandn(&rng, NC, 2.0f);
+    float *lnw = xt_frandn(&rng, (size_t)C, 1.0f), *lnb = xt_frandn(&rng, (size_t)C, 1.0f);
+    const char *setups[] = {"Stack(a, b, c)", "Stack(c, a)", "Stack(b, d, a)", "Stack(a, d)"};
+    for (size_t si = 0; si < sizeof setups / sizeof setups[0]; si++) {
+        /* the reference: hid = h, then per adapter s = hid + x, z = LN(s), r, o = module(z, r) */
+        xa_setup *s = NULL;
+        if (xa_setup_parse(&s, setups[si], "test")) fail_msg("%s", errmsg());
+        float *hid = xt_fcopy(h, NC), *sum = xt_fzeros(NC), *z = xt_fzeros(NC), *out = xt_fzeros(NC);
+        for (int i = 0; i < s->n; i++) {
+            const xa_adapter *a = xa_composer_adapter(cp, s->child[i]->name);
+            xa_residual_forward(sum, hid, x, NC);
+            xa_layernorm_forward(z, NULL, NULL, sum, lnw, lnb, N, C, cfg.eps);
+            const float *r = a->cfg.residual_before_ln == XA_BN_RESIDUAL_POST_ADD ? sum : hid;
+            float *o = xt_fzeros(NC);
+            bneck_ref(a, 1, o, z, r, N);
+            hid = o;
+        }
+        xa_residual_forward(sum, hid, x, NC);
+        xa_layernorm_forward(out, NULL, NULL, sum, lnw, lnb, N, C, cfg.eps);
+        if (xa_composer_activate(cp, s, "test")) fail_msg("%s", errmsg());
+        xa_setup_free(s);
+        for (int train = 0; train <= 1; train++) {
+            for (int threads = 1; threads <= 3; threads += 2) {
+                xa_threads_set(threads);
+                if (xa_composer_plan(cp, B, T, 0, train)) fail_msg("%s", errmsg());
+                xa_composer_set_mode(cp, 0, NULL);
+                xa_hook hook;
+                xa_composer_hook(cp, &hook);
+                float *got = xt_fzeros(NC);
+                xa_hook_sublayer sl = {got, h, x, lnw, lnb, cfg.eps, NULL, B, T, C};
+                assert_int_equal(hook.sublayer_forward(hook.ctx, XA_HOOK_FFN, 0, &sl), 1);
+                for (size_t j = 0; j < NC; j++)
+                    if (memcmp(got + j, out + j, sizeof(float)))
+                        fail_msg("%s, train plan %d, %d threads: element %zu is %.9g, the separate "
+                                 "kernels give %.9g", setups[si], train, threads, j, (double)got[j],
+                                 (double)out[j]);
+            }
+        }
+        xa_threads_set(1);
+    }
+    xa_composer_free(cp);
+    xt_free_all();
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_setup_parse),
@@ -1122,6 +1211,7 @@ int main(void) {
         cmocka_unit_test(test_fd_batchsplit),
         cmocka_unit_test(test_fd_parallel),
         cmocka_unit_test(test_fd_average),
+        cmocka_unit_test(test_fused_passes_bitwise),
         cmocka_unit_test(test_golden_seq_bn),
         cmocka_unit_test(test_golden_seq_bn_inv_mlm),
         cmocka_unit_test(test_golden_double_seq_bn_bert),
