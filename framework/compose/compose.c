@@ -22,6 +22,11 @@
  * every program has its own probs region in both modes (N x n_children floats per Fuse).
  * A batch with fewer rows recompiles the programs into the same memory (slots only shrink).
  *
+ * Passes: PRE's and POST's residual sums run inside their LayerNorm's pass
+ * (xa_layernorm_residual_forward), a SINGLE whose output is up + r leaves that sum to the PRE or
+ * POST right after it (defers_sum), and an inference plan does not write the sums nothing reads.
+ * Each float is the same operation in the same order as in the separate kernels: same bits.
+ *
  * Not here: adapter construction (adapter.c), setup parsing (setup.c), files (hub/).
  */
 #include <math.h>

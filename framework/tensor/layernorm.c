@@ -8,6 +8,8 @@
  *     dw += sum_rows dy * xhat,  db += sum_rows dy.
  * The mean and variance use two passes per row, accumulated in double: rows are short
  * (C <= a few thousand) and this keeps the result close to PyTorch's Welford.
+ * Forward runs blocks of 8 rows whose sums interleave (see ln_block), and can form the residual
+ * sum before the LayerNorm in the same pass (xa_layernorm_residual_forward).
  * Rows run in parallel; dw/db are column sums, each thread owning a block of columns, so the
  * results do not depend on the thread count.
  * Not here: RMSNorm, LayerNorm without the affine weight and bias.
