@@ -108,7 +108,9 @@ for name in "${run[@]}"; do
   [[ -n "$execs" ]] || execs=$(grep -oE '^#[0-9]+' "$log" | tail -1 | tr -d '#')
   crashes=$(( $(failing) - before ))
   slow=$(( $(find "$art" -type f -name 'slow-unit-*' | wc -l) - slow_before ))
-  (( slow > 0 )) && echo "  $name: $slow slow unit(s) over 10 s (not a failure; the host's load?): $art/slow-unit-*" >&2
+  if (( slow > 0 )); then
+    echo "  $name: $slow slow unit(s) over 10 s (not a failure; the host's load?): $art/slow-unit-*" >&2
+  fi
   [[ $rc -ne 0 && $crashes -eq 0 ]] && crashes="rc=$rc"
   printf '%-16s %10s %12s %8s %8s\n' "$name" "$secs" "${execs:-?}" "$(( ${execs:-0} / (secs > 0 ? secs : 1) ))" "$crashes"
   if [[ $rc -ne 0 || "$crashes" != 0 ]]; then
