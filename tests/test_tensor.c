@@ -374,6 +374,17 @@ static void test_layernorm_residual(void **state) {
                                               pb, mode == 2 ? inpl : NULL, w, bias, N, C, 1e-5f);
                 assert_same_bits(label, inpl, ref, NC);
             }
+            /* the plain twin (double-precision statistics): close, not the same bits */
+            {
+                float *o3 = xt_fzeros(NC), *ab3 = xt_fzeros(NC), *s3 = xt_fzeros(NC);
+                float *o4 = xt_fzeros(NC), *ab4 = xt_fzeros(NC), *s4 = xt_fzeros(NC);
+                xa_layernorm_residual_forward(o3, ab3, s3, NULL, NULL, a, b, c, w, bias, N, C, 1e-5f);
+                xa_layernorm_residual_forward_ref(o4, ab4, s4, NULL, NULL, a, b, c, w, bias, N, C,
+                                                  1e-5f);
+                xt_assert_close("ln+residual vs ref", o3, o4, NC, 1e-5f, 1e-5f);
+                xt_assert_close("ln+residual ab vs ref", ab3, ab4, NC, 0.0f, 0.0f);
+                xt_assert_close("ln+residual sum vs ref", s3, s4, NC, 0.0f, 0.0f);
+            }
             /* the plain LayerNorm is the same kernel */
             float *o2 = xt_fzeros(NC), *m2 = xt_fzeros(N), *r2 = xt_fzeros(N);
             ln_rowwise(ref, rm, rr, a, w, bias, N, C, 1e-12f);

@@ -190,6 +190,26 @@ void xa_layernorm_forward_ref(float *out, float *mean, float *rstd, const float 
     }
 }
 
+void xa_layernorm_residual_forward_ref(float *out, float *ab, float *sum, float *mean, float *rstd,
+                                       const float *a, const float *b, const float *c,
+                                       const float *weight, const float *bias, int N, int C,
+                                       float eps) {
+    for (int n = 0; n < N; n++) {
+        for (int j = 0; j < C; j++) {
+            const size_t i = (size_t)n * C + j;
+            float t = a[i];
+            if (b) t = t + b[i];
+            if (c) {
+                if (ab) ab[i] = t;
+                t = t + c[i];
+            }
+            if (sum) sum[i] = t;
+            out[i] = t; /* normalised in place below */
+        }
+    }
+    xa_layernorm_forward_ref(out, mean, rstd, out, weight, bias, N, C, eps);
+}
+
 void xa_layernorm_backward_ref(float *dinp, float *dweight, float *dbias, const float *dout,
                                const float *inp, const float *weight, const float *mean,
                                const float *rstd, int N, int C) {

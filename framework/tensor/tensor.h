@@ -157,6 +157,10 @@ void xa_layernorm_residual_forward(float *out,          /* (N, C) */
                                    const float *weight, /* (C) */
                                    const float *bias,   /* (C) */
                                    int N, int C, float eps);
+void xa_layernorm_residual_forward_ref(float *out, float *ab, float *sum, float *mean, float *rstd,
+                                       const float *a, const float *b, const float *c,
+                                       const float *weight, const float *bias, int N, int C,
+                                       float eps);
 /* dinp += dL/dinp; dweight += sum_rows(dout * xhat); dbias += sum_rows(dout). NULL = skip. */
 void xa_layernorm_backward(float *dinp,         /* (N, C) or NULL */
                            float *dweight,      /* (C) or NULL: frozen */
