@@ -158,8 +158,8 @@ int xa_bneck_tensor_shape(const xa_bneck *m, int i, int64_t shape[3]);
 typedef struct xa_bneck_cache {
     int N, train;
     int64_t row0;              /* dropout placement, set by the caller before a training forward:
-                                * the N token rows are rows [row0, row0 + N) of a global batch's
-                                * and the mask is that batch's over them (tensor.h xa_dropout_mask_at);
+                                * its N token rows are token rows [row0, row0 + N) of a global
+                                * batch and the mask is that batch's over them (xa_dropout_mask_at);
                                 * 0 after bind: a whole batch */
     float *zn;                 /* (N, C) LN_before output (ln_before only) */
     float *lnb_mean, *lnb_rstd; /* (N) */

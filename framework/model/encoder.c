@@ -372,7 +372,7 @@ static xa_status check_batch(const xa_encoder *enc, const xa_encoder_acts *a, co
 }
 
 /* Apply a dropout in place when training, drawing its mask: elements [off, off + n) of the
- * global batch's (off = row0 x the elements of a row, xa_batch). */
+ * global batch's (off = xa_encoder_acts.row0 x the elements of a row). */
 static void dropout_fwd(float *x, uint8_t *keep, size_t n, uint64_t off, float p, int train, xa_rng *rng) {
     if (!train || p <= 0.0f) return;
     xa_dropout_mask_at(keep, n, off, p, rng);
