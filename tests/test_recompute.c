@@ -9,7 +9,9 @@
  *    parameters and gradients bit for bit, and leave the generator in the same state;
  *  - the training phases (pretraining: every weight trains; a seq_bn_inv language adapter; a task
  *    adapter on Stack(en, pkg) with its head; full fine-tuning) end with byte-identical weight
- *    files and the same logged losses;
+ *    files and the same logged losses, and train.log says which mode ran;
+ *  - the key is no part of the checkpoint identity: a run resumed with it switched off ends with
+ *    the bytes of an uninterrupted run;
  *  - the memory accounting: at XLM-R base's shape (B 16, T 256) the recomputation activations are
  *    under a fifth of the kept ones (xa_encoder_acts_bytes, deterministic).
  * The finite-difference checks of the backward itself are test_model.c's and test_compose.c's. */
@@ -319,6 +321,34 @@ static void test_lang_recompute(void **state) {
     snprintf(g_lang, sizeof g_lang, "%s", dir[0]);
 }
 
+/* The key is not in the checkpoint identity: a language adapter stopped after 3 steps with
+ * recomputation and resumed without it (checkpoint every 2 steps, dropout on) ends with the bytes
+ * of the uninterrupted run of test_lang_recompute. */
+static void test_resume_across(void **state) {
+    (void)state;
+    assert_true(g_lang[0]);
+    xa_bn_config cfg;
+    assert_int_equal(xa_bn_config_preset(&cfg, "seq_bn_inv"), XA_STATUS_OK);
+    cfg.dropout = 0.1;
+    const char *corpus = xt_data_path("spm/corpus.txt");
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", xt_tmp_path("rc-lang-resume"));
+    xa_file_remove_tree(dir);
+    xa_phase_opts o = phase_opts(1);
+    o.ckpt_every = 2;
+    o.stop_after = 3;
+    xa_phase_result r;
+    assert_int_equal(xa_train_lang(g_base, g_tok, dir, "en", &cfg, corpus, &o, &r), XA_STATUS_OK);
+    assert_int_equal(r.steps_done, 3);
+    o.k.gradient_checkpointing = 0;
+    o.stop_after = 0;
+    o.resume = 1;
+    assert_int_equal(xa_train_lang(g_base, g_tok, dir, "en", &cfg, corpus, &o, &r), XA_STATUS_OK);
+    assert_true(r.finished);
+    print_message("language adapter, recomputed for 3 steps, resumed with kept activations:\n");
+    assert_same_bytes(g_lang, dir, "adapter.safetensors");
+}
+
 /* A task adapter on Stack(en, pkg) with its head, and full fine-tuning, on every fifth of the
  * recipe fixture's labelled messages (49, the 4 labels). */
 static void test_task_recompute(void **state) {
@@ -382,6 +412,7 @@ int main(void) {
         cmocka_unit_test(test_memory_accounting),
         cmocka_unit_test(test_pretrain_recompute),
         cmocka_unit_test(test_lang_recompute),
+        cmocka_unit_test(test_resume_across),
         cmocka_unit_test(test_task_recompute),
     };
     const int rc = cmocka_run_group_tests(tests, NULL, xt_teardown);
