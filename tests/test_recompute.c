@@ -13,7 +13,8 @@
  *  - the key is no part of the checkpoint identity: a run resumed with it switched off ends with
  *    the bytes of an uninterrupted run;
  *  - the memory accounting: at XLM-R base's shape (B 16, T 256) the recomputation activations are
- *    under a fifth of the kept ones (xa_encoder_acts_bytes, deterministic).
+ *    under a fifth of the kept ones (xa_encoder_acts_bytes, deterministic), and a language
+ *    adapter's composer plan under a quarter (xa_composer_plan_bytes).
  * The finite-difference checks of the backward itself are test_model.c's and test_compose.c's. */
 #include "testutil.h"
 
@@ -199,6 +200,27 @@ static void test_memory_accounting(void **state) {
                   keep / 1048576.0, rec / 1048576.0, inf / 1048576.0);
     assert_true(rec * 5 < keep);
     assert_true(rec > inf); /* plus the backward scratch */
+    /* the composer of a seq_bn_inv language adapter on base's 12 layers: one layer's regions */
+    assert_int_equal(xa_encoder_preset(&c, "base"), XA_STATUS_OK);
+    size_t plan[2];
+    for (int i = 0; i < 2; i++) {
+        xa_composer *cp = NULL;
+        assert_int_equal(xa_composer_init(&cp, &c), XA_STATUS_OK);
+        xa_bn_config lang;
+        assert_int_equal(xa_bn_config_preset(&lang, "seq_bn_inv"), XA_STATUS_OK);
+        lang.reduction_factor = 2;
+        assert_int_equal(xa_composer_add_adapter(cp, "lang", &lang, 1, NULL), XA_STATUS_OK);
+        xa_setup *s = xa_setup_single("lang");
+        assert_non_null(s);
+        assert_int_equal(xa_composer_activate(cp, s, "test"), XA_STATUS_OK);
+        xa_setup_free(s);
+        assert_int_equal(xa_composer_plan(cp, 4, 32, 20, i ? XA_COMPOSE_RECOMPUTE : 1), XA_STATUS_OK);
+        plan[i] = xa_composer_plan_bytes(cp);
+        xa_composer_free(cp);
+    }
+    print_message("  base, seq_bn_inv, B 4 T 32: composer plan %.2f MiB kept, %.2f MiB recomputed\n",
+                  plan[0] / 1048576.0, plan[1] / 1048576.0);
+    assert_true(plan[1] * 4 < plan[0]);
     xa_encoder_acts a;
     assert_int_equal(xa_encoder_acts_init(&a, &c, 2, 8, 3), XA_STATUS_USAGE);
     xt_assert_error_mentions("XA_ACTS_RECOMPUTE");

@@ -881,6 +881,16 @@ nomem:
                         "cannot allocate adapter activations for B=%d T=%d", B, T);
 }
 
+size_t xa_composer_plan_bytes(const xa_composer *cp) {
+    if (!cp->planned) return 0;
+    size_t probs = 0, inv = 0;
+    for (int pos = 0; pos < 2 * cp->enc.L; pos++) probs += cp->progs[pos].probs_bytes;
+    if (cp->inv)
+        inv = ALIGN64(xa_inv_cache_bytes(&cp->inv->inv.spec, cp->B * cp->T, cp->train)) +
+              ALIGN64(xa_inv_cache_bytes(&cp->inv->inv.spec, cp->M > 0 ? cp->M : 1, cp->train));
+    return cp->mem_bytes + cp->grad_bytes + 2 * (size_t)cp->B * cp->T * cp->enc.C * sizeof(float) + probs + inv;
+}
+
 /* A batch of another shape: recompile into the planned memory (every slot only shrinks).
  * Returns 0, or -1 when the setup does not fit B (BatchSplit sizes, Parallel width): the programs
  * are then compiled back to the current shape, which fitted. */
