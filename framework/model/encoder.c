@@ -5,7 +5,12 @@
  * Does not implement: pre-LN variants, relative position embeddings, cross-attention, the pooler
  * (the classification head has its own dense + tanh, XLM-R style).
  * Backward computes weight gradients only when the encoder owns gradient memory (trainable);
- * frozen, it propagates input gradients only, and only as deep as something trainable needs. */
+ * frozen, it propagates input gradients only, and only as deep as something trainable needs.
+ * Activation recomputation (XA_ACTS_RECOMPUTE, HF's gradient checkpointing; Chen et al. 2016,
+ * "Training deep nets with sublinear memory cost", one checkpoint per layer): the forward keeps
+ * each layer's input and the dropout generator's state before the layer; the backward re-runs
+ * that layer's forward (layer_forward, hook sites included) with the generator rewound, which
+ * redraws the same masks, so results are bit-identical to keeping every layer's tensors. */
 #include "model/model.h"
 
 #include <math.h>
