@@ -8,7 +8,8 @@
  *    AdapterDrop skipping layer 0): two steps of forward, backward and an SGD update give the same
  *    parameters and gradients bit for bit, and leave the generator in the same state;
  *  - the training phases (pretraining: every weight trains; a seq_bn_inv language adapter; a task
- *    adapter on Stack(en, pkg) with its head; full fine-tuning) end with byte-identical weight
+ *    adapter on Stack(en, pkg) with its head; full fine-tuning; a fusion layer on
+ *    Stack(Fuse(en, de), pkg)) end with byte-identical weight
  *    files and the same logged losses, and train.log says which mode ran;
  *  - the key is no part of the checkpoint identity: a run resumed with it switched off ends with
  *    the bytes of an uninterrupted run;
@@ -276,7 +277,7 @@ static void assert_logged(const char *dir, int on) {
     free(text);
 }
 
-static char g_base[4096], g_tok[4200], g_lang[4096];
+static char g_base[4096], g_tok[4200], g_lang[4096], g_lang_de[4096], g_task[4200], g_tsv[4200];
 
 static void test_pretrain_recompute(void **state) {
     (void)state;
@@ -341,6 +342,14 @@ static void test_lang_recompute(void **state) {
     assert_same_bytes(dir[0], dir[1], "adapter.safetensors");
     assert_same_losses(dir[0], dir[1]);
     snprintf(g_lang, sizeof g_lang, "%s", dir[0]);
+    /* a second language adapter ("de", on the same text) for the fusion test */
+    snprintf(g_lang_de, sizeof g_lang_de, "%s", xt_tmp_path("rc-lang-de"));
+    xa_file_remove_tree(g_lang_de);
+    xa_phase_opts o = phase_opts(0);
+    o.seed = 9;
+    xa_phase_result r;
+    assert_int_equal(xa_train_lang(g_base, g_tok, g_lang_de, "de", &cfg, xt_data_path("spm/corpus.txt"), &o, &r),
+                     XA_STATUS_OK);
 }
 
 /* The key is not in the checkpoint identity: a language adapter stopped after 3 steps with
@@ -385,8 +394,8 @@ static void test_task_recompute(void **state) {
     int line = 0;
     for (char *l = strtok(all, "\n"); l; l = strtok(NULL, "\n"), line++) /* the header, every 5th */
         if (line % 5 == 0) k += (size_t)sprintf(some + k, "%s\n", l);
-    char tsv[4200];
-    snprintf(tsv, sizeof tsv, "%s", xt_tmp_path("rc-task.tsv"));
+    char *tsv = g_tsv;
+    snprintf(g_tsv, sizeof g_tsv, "%s", xt_tmp_path("rc-task.tsv"));
     xt_write_file(tsv, some, k);
     free(some);
     free(all);
@@ -424,7 +433,43 @@ static void test_task_recompute(void **state) {
         assert_same_bytes(fa, fb, "head/model_head.safetensors");
         assert_same_bytes(fa, fb, full ? "encoder/model.safetensors" : "adapter/adapter.safetensors");
         assert_same_losses(dir[0], dir[1]);
+        if (!full) snprintf(g_task, sizeof g_task, "%s/final", dir[0]);
     }
+}
+
+/* A fusion layer on Stack(Fuse(en, de), pkg) (the fusion phase: both language adapters and the
+ * task adapter frozen, the fusion and the head train; fusion dropout on). */
+static void test_fusion_recompute(void **state) {
+    (void)state;
+    assert_true(g_task[0] && g_lang_de[0]);
+    char tad[4400], thead[4400];
+    snprintf(tad, sizeof tad, "%s/adapter", g_task);
+    snprintf(thead, sizeof thead, "%s/head", g_task);
+    const char *dirs[2] = {g_lang, g_lang_de}, *names[2] = {"en", "de"};
+    xa_fusion_config fc;
+    assert_int_equal(xa_fusion_config_preset(&fc, "dynamic"), XA_STATUS_OK);
+    fc.dropout_prob = 0.1;
+    xa_task_spec spec = {dirs, 2, NULL, NULL, tad, names, 2, &fc, "Stack(Fuse(en, de), pkg)", 0, "pkg", thead,
+                         g_tsv, NULL, 0, XA_TASK_KIND_CLASSIFICATION, NULL, NULL, 0, 0, 0, 0, 0, 0};
+    char dir[2][4096];
+    for (int i = 0; i < 2; i++) {
+        snprintf(dir[i], sizeof dir[i], "%s", xt_tmp_path(i ? "rc-fusion-on" : "rc-fusion-off"));
+        xa_file_remove_tree(dir[i]);
+        xa_phase_opts o = phase_opts(i);
+        o.lr = 3e-3;
+        xa_phase_result r;
+        const xa_status st = xa_train_task(g_base, g_tok, dir[i], &spec, &o, &r);
+        if (st) fail_msg("%s: %s", xa_error_last()->where, xa_error_last()->what);
+        assert_true(r.finished);
+        assert_logged(dir[i], i);
+    }
+    print_message("fusion on Stack(Fuse(en, de), pkg), kept against recomputed:\n");
+    char fa[4300], fb[4300];
+    snprintf(fa, sizeof fa, "%s/final", dir[0]);
+    snprintf(fb, sizeof fb, "%s/final", dir[1]);
+    assert_same_bytes(fa, fb, "head/model_head.safetensors");
+    assert_same_bytes(fa, fb, "fusion/model_adapter_fusion.safetensors");
+    assert_same_losses(dir[0], dir[1]);
 }
 
 int main(void) {
@@ -436,6 +481,7 @@ int main(void) {
         cmocka_unit_test(test_lang_recompute),
         cmocka_unit_test(test_resume_across),
         cmocka_unit_test(test_task_recompute),
+        cmocka_unit_test(test_fusion_recompute),
     };
     const int rc = cmocka_run_group_tests(tests, NULL, xt_teardown);
     fclose(g_quiet);
