@@ -1177,7 +1177,7 @@ static void test_fused_passes_bitwise(void **state) {
                 xa_hook hook;
                 xa_composer_hook(cp, &hook);
                 float *got = xt_fzeros(NC);
-                xa_hook_sublayer sl = {got, h, x, lnw, lnb, cfg.eps, NULL, B, T, C};
+                xa_hook_sublayer sl = {got, h, x, lnw, lnb, cfg.eps, NULL, B, T, C, 0};
                 assert_int_equal(hook.sublayer_forward(hook.ctx, XA_HOOK_FFN, 0, &sl), 1);
                 for (size_t j = 0; j < NC; j++)
                     if (memcmp(got + j, out + j, sizeof(float)))

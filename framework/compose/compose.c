@@ -18,6 +18,9 @@
  * Memory: planned once (xa_composer_plan) for (B, T, train). With train every program keeps its
  * own region (the values and bneck / fusion caches stay alive until backward); the gradient slots
  * are shared by all programs (one sub-layer's backward at a time). Inference shares one region.
+ * Under the encoder's recomputation (XA_COMPOSE_RECOMPUTE) a layer's two programs keep their own
+ * regions and every layer reuses the same pair: the encoder re-runs a layer's forward, hook sites
+ * included, right before its backward, so only one layer's caches are ever needed.
  * Fusion attention probabilities are outputs kept for the caller (xa_composer_fusion_probs), so
  * every program has its own probs region in both modes (N x n_children floats per Fuse).
  * A batch with fewer rows recompiles the programs into the same memory (slots only shrink).
@@ -97,6 +100,7 @@ struct xa_composer {
     uint8_t skip[XA_BN_MAX_LAYERS];
     /* plan */
     int planned, B, T, M, train;
+    int share_layers;    /* XA_COMPOSE_RECOMPUTE: every layer's programs in one region pair */
     int cur_B, cur_T;
     program *progs;      /* (2L) */
     char *mem;           /* all regions, owned */
@@ -799,6 +803,8 @@ static char *probs_at(const xa_composer *cp, size_t off) {
 xa_status xa_composer_plan(xa_composer *cp, int B, int T, int M, int train) {
     plan_free(cp);
     const int L = cp->enc.L, C = cp->enc.C;
+    cp->share_layers = train == XA_COMPOSE_RECOMPUTE;
+    train = train != 0;
     if (B <= 0 || T <= 0 || M < 0 || (int64_t)B * T > XA_MAX_BATCH_TOKENS || M > XA_MAX_BATCH_TOKENS)
         return xa_error_set(XA_STATUS_USAGE, "xa_composer_plan",
                             "B, T > 0 and M >= 0, at most 16777216 tokens a batch", NULL,
@@ -810,7 +816,7 @@ xa_status xa_composer_plan(xa_composer *cp, int B, int T, int M, int train) {
                             B, rep);
     cp->progs = calloc((size_t)2 * L, sizeof *cp->progs);
     if (!cp->progs) goto nomem;
-    size_t total = 0, gmax = 0, ptotal = 0;
+    size_t total = 0, gmax = 0, ptotal = 0, pair = 0;
     for (int pos = 0; pos < 2 * L; pos++) {
         program *pg = &cp->progs[pos];
         int ok = compile(cp, pg, pos, B, T);
@@ -830,7 +836,12 @@ xa_status xa_composer_plan(xa_composer *cp, int B, int T, int M, int train) {
         pg->val = calloc((size_t)pg->n_slots + 1, sizeof *pg->val);
         pg->grad = calloc((size_t)pg->n_slots + 1, sizeof *pg->grad);
         if (!pg->val || !pg->grad) goto nomem;
-        total = train ? total + pg->region_bytes : (pg->region_bytes > total ? pg->region_bytes : total);
+        if (cp->share_layers) { /* the largest (ATTN, FFN) pair of one layer */
+            pair = pos % 2 ? pair + pg->region_bytes : pg->region_bytes;
+            if (pair > total) total = pair;
+        } else {
+            total = train ? total + pg->region_bytes : (pg->region_bytes > total ? pg->region_bytes : total);
+        }
         if (g > gmax) gmax = g;
     }
     cp->mem_bytes = total;
@@ -845,6 +856,7 @@ xa_status xa_composer_plan(xa_composer *cp, int B, int T, int M, int train) {
     size_t off = 0, poff = 0;
     for (int pos = 0; pos < 2 * L; pos++) {
         program *pg = &cp->progs[pos];
+        if (cp->share_layers && pos % 2 == 0) off = 0;
         layout(cp, pg, cp->mem + off, train ? cp->grad_mem : NULL, NULL, probs_at(cp, poff), NULL,
                train);
         if (train) off += pg->region_bytes;
@@ -878,6 +890,16 @@ nomem:
                         "cannot allocate adapter activations for B=%d T=%d", B, T);
 }
 
+size_t xa_composer_plan_bytes(const xa_composer *cp) {
+    if (!cp->planned) return 0;
+    size_t probs = 0, inv = 0;
+    for (int pos = 0; pos < 2 * cp->enc.L; pos++) probs += cp->progs[pos].probs_bytes;
+    if (cp->inv)
+        inv = ALIGN64(xa_inv_cache_bytes(&cp->inv->inv.spec, cp->B * cp->T, cp->train)) +
+              ALIGN64(xa_inv_cache_bytes(&cp->inv->inv.spec, cp->M > 0 ? cp->M : 1, cp->train));
+    return cp->mem_bytes + cp->grad_bytes + 2 * (size_t)cp->B * cp->T * cp->enc.C * sizeof(float) + probs + inv;
+}
+
 /* A batch of another shape: recompile into the planned memory (every slot only shrinks).
  * Returns 0, or -1 when the setup does not fit B (BatchSplit sizes, Parallel width): the programs
  * are then compiled back to the current shape, which fitted. */
@@ -893,6 +915,7 @@ static int reshape(xa_composer *cp, int B, int T) {
         }
         XA_ASSERT(ok == 1);
         XA_ASSERT(pg->n_slots <= pg->plan_slots);
+        if (cp->share_layers && pos % 2 == 0) off = 0;
         layout(cp, pg, cp->mem + off, cp->train ? cp->grad_mem : NULL, NULL, probs_at(cp, poff),
                NULL, cp->train);
         if (cp->train) off += pg->region_bytes;
@@ -991,6 +1014,7 @@ static void run_forward(xa_composer *cp, program *pg, const xa_hook_sublayer *s)
                 int len = s->lens ? s->lens[o->b0 + b] - o->t0 : o->T;
                 o->lens[b] = len < 1 ? 1 : len > o->T ? o->T : len;
             }
+            o->bc.row0 = (int64_t)s->row0 * o->T; /* the op's (B, T) block of a global (B', T) one */
             const int defer = defers_sum(cp, pg, i);
             xa_bneck_forward(&o->ad->mods[o->mod], &o->bc,
                              o->up_only || defer ? NULL : val(pg, o->c, s), val(pg, o->a, s),
@@ -1005,6 +1029,7 @@ static void run_forward(xa_composer *cp, program *pg, const xa_hook_sublayer *s)
         case OP_FUSE: {
             const float *ups[XA_SETUP_MAX_CHILDREN];
             for (int k = 0; k < o->n; k++) ups[k] = pg->ops[o->ups[k]].bc.up;
+            o->fc.row0 = (int64_t)s->row0 * o->T;
             xa_fusion_forward(&o->fu->mods[o->mod], &o->fc, val(pg, o->c, s), o->probs,
                               val(pg, o->a, s), ups, val(pg, o->b, s), rows, cp->mode_train, rng);
             break;

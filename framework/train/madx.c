@@ -227,6 +227,7 @@ static xa_status lang_align_pass(lang_run *L, xa_trainer *t, xa_rng *rng, float 
     xa_mean_pool_forward(pooled_en, xa_encoder_hidden(L->enc, L->acts_src, ec->L - 1), L->al_lens, n, T, C);
     xa_batch bx = {L->al_ids + (size_t)n * T, NULL, L->al_lens + n, n, T};
     xa_composer_set_mode(L->cp, 1, rng);
+    L->acts->row0 = 0; /* a batch of its own, not rows of the step's */
     if ((st = xa_encoder_forward(L->enc, L->acts, &bx, &L->hook, 1, rng))) return st;
     xa_mean_pool_forward(pooled_x, xa_encoder_hidden(L->enc, L->acts, ec->L - 1), L->al_lens + n, n, T, C);
     *loss = xa_contrastive_loss(NULL, dpooled_x, acc, L->al_scratch, pooled_en, pooled_x, n, C, L->al_scale);
@@ -257,6 +258,7 @@ static xa_status lang_step(void *ctx, xa_trainer *t, float *loss, double *tokens
         xa_mlm_batch v;
         const int m = xa_trainer_micro_mlm(&L->micro, L->batch, L->T, k, &v);
         xa_batch b = {v.ids, NULL, v.lens, v.B, L->T};
+        L->acts->row0 = k * L->micro.rows; /* the piece's rows of the batch's dropout masks */
         xa_rng *rng = xa_trainer_micro_rng(&L->micro, &t->ts.rng, k);
         xa_composer_set_mode(L->cp, 1, rng);
         if ((st = xa_mlm_head_reserve(L->head, m))) return st;
@@ -269,9 +271,9 @@ static xa_status lang_step(void *ctx, xa_trainer *t, float *loss, double *tokens
         sum += (double)*loss * m;
     }
     if (pieces > 1 && M > 0) *loss = (float)(sum / M); /* this rank's share of the batch's mean */
-    if (L->n_al > 0 && k0 == 0) { /* once a step: on rank 0, in its own stream when cut */
+    if (L->n_al > 0 && k0 == 0) { /* once a step, on rank 0: on from where the batch's draws end */
         float al_loss = 0, al_acc = 0;
-        if ((st = lang_align_pass(L, t, xa_trainer_micro_rng(&L->micro, &t->ts.rng, L->micro.n), &al_loss, &al_acc)))
+        if ((st = lang_align_pass(L, t, &t->ts.rng, &al_loss, &al_acc)))
             return st;
         xa_align_window_add(&L->al_win, al_loss, al_acc);
     }
@@ -494,7 +496,7 @@ xa_status xa_train_lang(const char *base_dir, const char *tokenizer, const char 
     /* with alignment the trained side's n pairs run as one more batch: rows for max(B, n) */
     const int n_al = o->align > 0 ? (o->align_pairs > 0 ? o->align_pairs : (o->B + 1) / 2) : 0;
     const int rows = L.micro.rows > n_al ? L.micro.rows : n_al;
-    if (!st) st = xa_encoder_acts_init(&acts, ec, rows, T, 1);
+    if (!st) st = xa_encoder_acts_init(&acts, ec, rows, T, xa_trainer_acts_mode(&o->k));
     if (!st) st = xa_composer_init(&cp, ec);
     xa_adapter *ad = NULL;
     if (!st) st = xa_composer_add_adapter(cp, name, cfg, 1, &ad);
@@ -503,7 +505,7 @@ xa_status xa_train_lang(const char *base_dir, const char *tokenizer, const char 
     if (!st && !setup) st = XA_STATUS_NOMEM;
     if (!st) st = xa_composer_activate(cp, setup, name);
     xa_setup_free(setup);
-    if (!st) st = xa_composer_plan(cp, rows, T, rows * T, 1);
+    if (!st) st = xa_composer_plan(cp, rows, T, rows * T, xa_trainer_compose_mode(&o->k));
     if (!st) st = xa_trainer_optim_init(&opt, &o->k);
     if (!st) st = xa_optim_add_group(&opt, name, ad->params, ad->grads, ad->n_params, 1.0, o->weight_decay, 1, NULL);
     if (!st && !o->k.weight_decay_all) st = xa_trainer_no_decay_adapter(&opt, name, ad);
@@ -760,7 +762,8 @@ static int max_len(const task_model *m, int T) {
     return T < lim ? T : lim;
 }
 
-/* Activate the setup and plan for (B, T); setup_text NULL: the plain encoder, no hook. */
+/* Activate the setup and plan for (B, T); setup_text NULL: the plain encoder, no hook. train is
+ * an activation mode (model.h: XA_ACTS_INFER, _TRAIN, _RECOMPUTE). */
 static xa_status task_model_plan(task_model *m, const char *setup_text, int B, int T, int train) {
     xa_status st = XA_STATUS_OK;
     m->B = B;
@@ -771,7 +774,7 @@ static xa_status task_model_plan(task_model *m, const char *setup_text, int B, i
         st = xa_setup_parse(&s, setup_text, "setup");
         if (!st) st = xa_composer_activate(m->cp, s, setup_text);
         xa_setup_free(s);
-        if (!st) st = xa_composer_plan(m->cp, B, T, 0, train);
+        if (!st) st = xa_composer_plan(m->cp, B, T, 0, train == XA_ACTS_RECOMPUTE ? XA_COMPOSE_RECOMPUTE : train);
         xa_composer_hook(m->cp, &m->hook);
         m->hk = &m->hook;
     }
@@ -779,10 +782,13 @@ static xa_status task_model_plan(task_model *m, const char *setup_text, int B, i
     return st;
 }
 
-/* Forward a batch (dropout with rng when train) and the head; returns the loss. */
-static float task_forward(task_model *m, const xa_task_batch *tb, int train, xa_rng *rng,
+/* Forward a batch (dropout with rng when train, its masks at encoder rows [row0, row0 + B) of
+ * the step's batch) and the head; returns the loss. */
+static float task_forward(task_model *m, const xa_task_batch *tb, int row0, int train, xa_rng *rng,
                           float *logits, xa_status *st) {
     xa_batch b = {tb->ids, tb->has_types ? tb->types : NULL, tb->lens, tb->B, tb->T};
+    m->acts.row0 = row0;
+    m->head.row0 = row0;
     if (m->hk) xa_composer_set_mode(m->cp, train, rng);
     *st = xa_encoder_forward(&m->enc, &m->acts, &b, m->hk, train, rng);
     if (*st) return 0;
@@ -823,7 +829,7 @@ static xa_status qa_score(task_model *m, const xa_task_data *d, xa_eval_metrics 
     if (!st) st = xa_task_batch_init(&tb, m->B, m->T);
     double loss_sum = 0;
     while (!st && xa_task_batcher_next(&bt, &tb)) {
-        const float loss = task_forward(m, &tb, 0, NULL, logits, &st);
+        const float loss = task_forward(m, &tb, 0, 0, NULL, logits, &st);
         if (st) break;
         loss_sum += (double)loss * tb.n_ex;
         for (int r = 0; r < tb.n_ex; r++) {
@@ -916,7 +922,7 @@ static xa_status task_score(task_model *m, const xa_task_data *d, xa_eval_metric
     double loss_sum = 0;
     int64_t loss_n = 0;
     while (!st && xa_task_batcher_next(&bt, &tb)) {
-        const float loss = task_forward(m, &tb, 0, NULL, logits, &st);
+        const float loss = task_forward(m, &tb, 0, 0, NULL, logits, &st);
         if (st) break;
         int64_t counted = 0; /* the labels the head's mean loss is over */
         if (!m->tagging) {
@@ -1140,7 +1146,9 @@ static xa_status task_step(void *ctx, xa_trainer *t, float *loss, double *tokens
         xa_task_batch v;
         xa_trainer_micro_task(&R->micro, tb, lab, k, &v);
         const double c = pieces > 1 ? xa_trainer_task_count(&v, lab, cw) : 1;
-        *loss = task_forward(R->m, &v, 1, xa_trainer_micro_rng(&R->micro, &t->ts.rng, k), NULL, &st);
+        /* the piece's encoder rows in the batch's: examples k x rows on, n_choices rows each */
+        const int row0 = k * R->micro.rows * (tb->n_choices > 0 ? tb->n_choices : 1);
+        *loss = task_forward(R->m, &v, row0, 1, xa_trainer_micro_rng(&R->micro, &t->ts.rng, k), NULL, &st);
         if (st) return st;
         if (k == 0 && R->fu && R->fu->cfg.regularization) reg = xa_composer_fusion_regularizer(R->m->cp, 0.01f);
         memset(R->dlast, 0, (size_t)v.B * v.T * R->m->enc.cfg.C * sizeof(float));
@@ -1345,7 +1353,7 @@ xa_status xa_train_task(const char *base_dir, const char *tokenizer, const char 
     memset(&tr, 0, sizeof tr);
     memset(res, 0, sizeof *res);
     res->best_dev = -1;
-    task_run R = {o, spec, base_name_of(base_dir), &m, NULL, NULL, &dev, &bt, &tb, NULL, 0, 0, 0, "", "", NULL, NAN, {0, 0, 0, 0, NULL, NULL, 0, {0, 0}}};
+    task_run R = {o, spec, base_name_of(base_dir), &m, NULL, NULL, &dev, &bt, &tb, NULL, 0, 0, 0, "", "", NULL, NAN, {0, 0, 0, 0, NULL, NULL, {0, 0}, {0, 0}, 0}};
 
     const int full = spec->train_base;
     if (full && (spec->n_frozen || spec->new_adapter || spec->frozen_task_dir || spec->n_fuse || spec->setup))
@@ -1415,7 +1423,7 @@ xa_status xa_train_task(const char *base_dir, const char *tokenizer, const char 
                                m.enc.cfg.C, m.labels.n, m.enc.cfg.p_hidden, micro_rows, T, 1);
     uint64_t cw_hash = 0;
     if (!st && o->class_weights != XA_CLASS_WEIGHTS_NONE) st = task_class_weights(&m, &train, o, spec, &cw_hash);
-    if (!st) st = task_model_plan(&m, spec->setup, micro_rows, T, 1);
+    if (!st) st = task_model_plan(&m, spec->setup, micro_rows, T, xa_trainer_acts_mode(&o->k));
     if (!st) st = xa_trainer_optim_init(&opt, &o->k);
     if (!st && full) st = xa_trainer_add_encoder_groups(&opt, &m.enc, o->weight_decay);
     if (!st && R.ad) st = xa_optim_add_group(&opt, R.ad->name, R.ad->params, R.ad->grads, R.ad->n_params, 1.0, o->weight_decay, 1, NULL);

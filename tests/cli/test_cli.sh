@@ -79,6 +79,8 @@ expect 0 "bench (tiny, two modes)" -- "$xa" bench --models tiny --modes infer,cl
 contains "$out" "| tiny | infer | 2 | fp32 |" "bench table row"; contains "$out" "fp32 peak" "bench peak line"
 expect 0 "bench --precision fp32,bf16" -- "$xa" bench --models tiny --modes infer --batch 2 --seq 16 --steps 1 --min-seconds 0 -j 1 -p fp32,bf16
 contains "$out" "bf16 peak" "bench bf16 peak line"; contains "$out" "| tiny | infer | 2 | " "bench bf16 rows"
+expect 0 "bench --gradient-checkpointing" -- "$xa" bench --models tiny --modes mlm-full,lang-adapter --batch 2 --seq 16 --steps 1 --min-seconds 0 -j 1 --gradient-checkpointing
+contains "$out" "gradient checkpointing: on" "bench recompute line"; contains "$out" "| tiny | lang-adapter | 2 | " "bench recompute rows"
 expect 2 "bench --precision fp16" -- "$xa" bench --models tiny --modes infer --precision fp16
 expect 0 "bench --json" -- "$xa" bench --models tiny --modes infer --batch 2 --seq 16 --steps 1 --min-seconds 0 --json -j 1
 contains "$out" '"tokens_per_s"' "bench json"
