@@ -1111,12 +1111,56 @@ static void test_sgemm_bf16(void **state) {
     assert_non_null(strstr(xa_error_last()->expected, "fp32 or bf16"));
 }
 
+/* The register-only peak microbenchmark (peak.c): every path this CPU runs gives a positive,
+ * finite rate on one thread and on two; every other path gives 0 and says why. No timing is
+ * asserted beyond "positive and finite". */
+static void test_peak(void **state) {
+    (void)state;
+    int ran = 0;
+    for (int q = 0; q < XA_PEAK_N_PATHS; q++) {
+        const char *why = xa_peak_unavailable((xa_peak_path)q);
+        const char *name = xa_peak_path_name((xa_peak_path)q);
+        assert_true(strcmp(name, "?") != 0 && strcmp(xa_peak_path_instruction((xa_peak_path)q), "?") != 0);
+        double g1 = xa_peak_gflops((xa_peak_path)q, 1, 0.01);
+        if (why) {
+            assert_true(strlen(why) > 10);
+            if (g1 != 0.0) fail_msg("peak %s is skipped (%s) but returned %g", name, why, g1);
+            print_message("peak %s skipped: %s\n", name, why);
+            continue;
+        }
+        if (!(g1 > 0.0 && isfinite(g1))) fail_msg("peak %s on 1 thread: %g GFLOP/s, want positive and finite", name, g1);
+        double g2 = xa_peak_gflops((xa_peak_path)q, 2, 0.01);
+#ifdef XA_HAVE_OPENMP
+        if (!(g2 > 0.0 && isfinite(g2))) fail_msg("peak %s on 2 threads: %g GFLOP/s, want positive and finite", name, g2);
+#endif
+        print_message("peak %s: %.1f GFLOP/s (1 thread), %.1f (2 threads)\n", name, g1, g2);
+        ran++;
+    }
+    assert_string_equal(xa_peak_path_name(XA_PEAK_N_PATHS), "?");
+    assert_true(xa_peak_gflops(XA_PEAK_N_PATHS, 1, 0.01) == 0.0);
+    assert_non_null(strstr(xa_cpu_info(), "flags:"));
+#if defined(__x86_64__) && defined(__GNUC__)
+    /* the CPU's own flags, read here: what it has must not be skipped */
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) assert_null(xa_peak_unavailable(XA_PEAK_FP32_AVX2));
+    if (__builtin_cpu_supports("avx512f")) assert_null(xa_peak_unavailable(XA_PEAK_FP32_AVX512));
+#endif
+    print_message("%d paths ran on %s\n", ran, xa_cpu_info());
+    /* the path of the products: bf16 precision means the VDPBF16PS kernel, where there is one */
+    if (xa_gemm_set_precision(XA_PRECISION_BF16) == XA_PRECISION_BF16) {
+        assert_int_equal(xa_gemm_peak_path(), XA_PEAK_BF16_AVX512);
+    }
+    xa_gemm_set_precision(XA_PRECISION_FP32);
+    assert_true(xa_gemm_peak_path() == XA_PEAK_FP32_AVX512 || xa_gemm_peak_path() == XA_PEAK_FP32_AVX2);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_threads_and_blas_info, xt_teardown),
         cmocka_unit_test_teardown(test_sgemm_vs_ref, xt_teardown),
         cmocka_unit_test(test_bf16_round),
         cmocka_unit_test_teardown(test_sgemm_bf16, xt_teardown),
+        cmocka_unit_test_teardown(test_peak, xt_teardown),
         cmocka_unit_test_teardown(test_linear_golden, xt_teardown),
         cmocka_unit_test_teardown(test_linear_vs_ref, xt_teardown),
         cmocka_unit_test_teardown(test_layernorm_golden, xt_teardown),
