@@ -1319,8 +1319,8 @@ static xa_status read_data(xa_recipe *r, const cnode *root) {
     /* question answering: windows and the postprocessing (HF run_qa's doc_stride,
      * max_answer_length, n_best_size) */
     r->qa_doc_stride = 0;
-    r->qa_max_answer_length = 30;
-    r->qa_n_best_size = 20;
+    r->qa_max_answer_length = XA_CFG_QA_MAX_ANSWER_LENGTH;
+    r->qa_n_best_size = XA_CFG_QA_N_BEST_SIZE;
     {
         const struct {
             const char *key, *label, *expected;

@@ -235,6 +235,8 @@ typedef enum xa_task_type {
 } xa_task_type;
 
 #define XA_CFG_MAX_CHOICES     16
+#define XA_CFG_QA_MAX_ANSWER_LENGTH 30 /* data.task.max_answer_length default (HF run_qa) */
+#define XA_CFG_QA_N_BEST_SIZE       20 /* data.task.n_best_size default (HF run_qa) */
 #define XA_CFG_MAX_TASK_LABELS 256
 /* data.task.fields: the JSON keys of the task files' fields ("" = the default key). */
 typedef struct xa_cfg_task_fields {

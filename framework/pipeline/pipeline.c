@@ -325,6 +325,13 @@ xa_status xa_plan_provenance(const xa_plan *pl, int i, int with_run, char **out)
             /* QA: the windows the training data is cut into (the scoring keys only change eval) */
             if (r->task_type == XA_TASK_QUESTION_ANSWERING && r->qa_doc_stride)
                 sb_printf(&b, "doc_stride: %d\n", r->qa_doc_stride);
+            /* the answer decoding (HF run_qa's max_answer_length, n_best_size) scores the dev set
+             * that picks the best weights: recorded when not the defaults, so outputs of
+             * recipes that never set them keep their provenance */
+            if (r->task_type == XA_TASK_QUESTION_ANSWERING && r->qa_max_answer_length != XA_CFG_QA_MAX_ANSWER_LENGTH)
+                sb_printf(&b, "max_answer_length: %d\n", r->qa_max_answer_length);
+            if (r->task_type == XA_TASK_QUESTION_ANSWERING && r->qa_n_best_size != XA_CFG_QA_N_BEST_SIZE)
+                sb_printf(&b, "n_best_size: %d\n", r->qa_n_best_size);
             /* SQuAD 2.0's null answer changes the dev scores that pick the best weights: only
              * when set, so v1 outputs keep their provenance */
             if (r->task_type == XA_TASK_QUESTION_ANSWERING && r->qa_version_2_with_negative)

@@ -28,6 +28,7 @@
 
 #include <inttypes.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,6 +44,15 @@
 #include "train/ckpt.h"
 #include "train/dist.h"
 #include "train/train.h"
+
+/* One evaluated cell's line on stderr: progress, so --quiet leaves it out (the tables still print). */
+XA_PRINTF(1, 2) static void cell_line(const char *fmt, ...) {
+    if (xa_progress_quiet()) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+}
 
 static int exists(const char *dir, const char *file) {
     char p[XA_PATH_MAX];
@@ -765,8 +775,8 @@ static xa_status eval_mlm_table(FILE *out, const xa_recipe *r, const xa_cfg_phas
                 v[0] = (double)m.n_masked;
                 v[1] = m.loss;
                 v[2] = m.accuracy;
-                fprintf(stderr, "eval: mlm %-6s %-6s: loss %.4f, accuracy %.4f (%" PRId64 " masked)\n", l, names[c],
-                        m.loss, m.accuracy, m.n_masked);
+                cell_line("eval: mlm %-6s %-6s: loss %.4f, accuracy %.4f (%" PRId64 " masked)\n", l, names[c],
+                          m.loss, m.accuracy, m.n_masked);
             }
             book_add(&cb, id, v, 3, reused);
             tab.value[row][c] = v[2];
@@ -875,8 +885,8 @@ static xa_status eval_retrieval_table(FILE *out, const xa_recipe *r, const xa_cf
                 st = xa_eval_retrieval_cached(ec, r->base, r->tokenizer, c ? src_dir : NULL, c ? own : NULL, file,
                                        p->batch_size, p->seq_len, &m);
                 if (st) break;
-                fprintf(stderr, "eval: retrieval %-6s %-13s: acc@1 %.4f (en->x %.4f, x->en %.4f; %" PRId64 " pairs)\n",
-                        l, col, m.accuracy, m.en2x[m.n_layers - 1], m.x2en[m.n_layers - 1], m.n);
+                cell_line("eval: retrieval %-6s %-13s: acc@1 %.4f (en->x %.4f, x->en %.4f; %" PRId64 " pairs)\n",
+                          l, col, m.accuracy, m.en2x[m.n_layers - 1], m.x2en[m.n_layers - 1], m.n);
                 add_retrieval(&cb, id, &m, 0);
             }
             tab.value[row][c] = m.accuracy;
@@ -973,8 +983,8 @@ static xa_status eval_task_cell(FILE *raw, cell_book *cb, report_book *rb, const
         const double w[7] = {(double)m->n, qa ? m->exact_match : m->accuracy, m->macro_f1, m->precision, m->recall, m->f1,
                              m->primary};
         memcpy(v, w, sizeof v);
-        fprintf(stderr, "eval: %-6s %-12s seed %" PRIu64 ": %.4f (%s)\n", lang, setup, seed, m->primary,
-                e->setup[0] ? e->setup : e->base);
+        cell_line("eval: %-6s %-12s seed %" PRIu64 ": %.4f (%s)\n", lang, setup, seed, m->primary,
+                  e->setup[0] ? e->setup : e->base);
     }
     book_add(cb, id, v, 7, reused);
     const char *used[XA_CFG_MAX_LANGS + 4];
@@ -1083,9 +1093,9 @@ static xa_status phase_eval(FILE *out, const xa_recipe *r, const xa_cfg_phase *p
     if (!st) st = eval_task_table(out, r, p, pl, ec);
     const xa_eval_cache_stats cs = xa_eval_cache_stats_of(ec);
     if (!st && cs.base_lends > 0)
-        fprintf(stderr, "eval: the base loaded %d time%s for %d evaluation%s; %d data file%s tokenized, %d reused\n",
-                cs.base_loads, cs.base_loads == 1 ? "" : "s", cs.base_lends, cs.base_lends == 1 ? "" : "s",
-                cs.data_loads, cs.data_loads == 1 ? "" : "s", cs.data_reuses);
+        cell_line("eval: the base loaded %d time%s for %d evaluation%s; %d data file%s tokenized, %d reused\n",
+                  cs.base_loads, cs.base_loads == 1 ? "" : "s", cs.base_lends, cs.base_lends == 1 ? "" : "s",
+                  cs.data_loads, cs.data_loads == 1 ? "" : "s", cs.data_reuses);
     xa_eval_cache_free(ec);
     return st;
 }

@@ -17,16 +17,13 @@
 #include "hub/hub.h"
 #include "io/file.h"
 
-typedef struct task_entry {
-    char *key;              /* owned: how the file was read (task_key) */
-    xa_labels labels;       /* the labels the load gave back */
-    xa_task_data data;
-} task_entry;
-
-typedef struct text_entry {
-    char *key;              /* owned: path, T, seed */
-    xa_mlm_data data;
-} text_entry;
+/* One kept reading: a task file (task, labels) or a held-out text (text), under its key. */
+typedef struct entry {
+    char *key;              /* owned: how the file was read (task_key, text_key) */
+    xa_labels labels;       /* task: the labels the load gave back */
+    xa_task_data task;
+    xa_mlm_data text;
+} entry;
 
 struct xa_eval_cache {
     char base_dir[XA_PATH_MAX], tokenizer[XA_PATH_MAX];
@@ -35,10 +32,9 @@ struct xa_eval_cache {
     xa_encoder enc;
     int mlm_loaded;         /* mlm holds the base's MLM head, planned for mlm.M rows */
     xa_mlm_head mlm;
-    task_entry *task;       /* (n_task) */
-    int n_task, cap_task;
-    text_entry *text;       /* (n_text) */
-    int n_text, cap_text;
+    entry **kept;           /* (n_kept): task files and held-out texts (distinct key prefixes); one
+                             * allocation each, so what a call lent stays put while others are added */
+    int n_kept, cap_kept;
     xa_eval_cache_stats stats;
 };
 
@@ -71,16 +67,13 @@ xa_status xa_eval_cache_init(xa_eval_cache **out, const char *base_dir, const ch
 
 void xa_eval_cache_free(xa_eval_cache *c) {
     if (!c) return;
-    for (int i = 0; i < c->n_task; i++) {
-        free(c->task[i].key);
-        xa_task_data_free(&c->task[i].data);
+    for (int i = 0; i < c->n_kept; i++) { /* an entry's unused half is zeroed: freeing it is a no-op */
+        free(c->kept[i]->key);
+        xa_task_data_free(&c->kept[i]->task);
+        xa_mlm_data_free(&c->kept[i]->text);
+        free(c->kept[i]);
     }
-    for (int i = 0; i < c->n_text; i++) {
-        free(c->text[i].key);
-        xa_mlm_data_free(&c->text[i].data);
-    }
-    free(c->task);
-    free(c->text);
+    free(c->kept);
     if (c->mlm_loaded) xa_mlm_head_free(&c->mlm);
     if (c->loaded) {
         xa_encoder_free(&c->enc);
@@ -167,6 +160,7 @@ static char *task_key(const char *path, const xa_task_input *in, int max_len, co
     size_t len = 0;
     FILE *f = open_memstream(&buf, &len);
     if (!f) return NULL;
+    fputs("task|", f);
     key_str(f, path);
     fprintf(f, "|%d|%d|%d|%d|%d|", (int)in->kind, (int)in->format, in->bert_pairs, in->doc_stride, max_len);
     const xa_task_fields *fl = in->fields;
@@ -190,81 +184,90 @@ static char *text_key(const char *path, int T, uint64_t seed) {
     size_t len = 0;
     FILE *f = open_memstream(&buf, &len);
     if (!f) return NULL;
+    fputs("text|", f);
     key_str(f, path);
     fprintf(f, "|%d|%llu", T, (unsigned long long)seed);
     return key_close(f, &buf);
 }
 
-/* Room for one more entry of size `size` in *arr (cap doubled). */
-static int grow(void **arr, int n, int *cap, size_t size) {
-    if (n < *cap) return 1;
-    const int nc = *cap ? 2 * *cap : 8;
-    void *g = realloc(*arr, (size_t)nc * size);
-    if (!g) return 0;
-    *arr = g;
-    *cap = nc;
-    return 1;
+/* The entry kept under `key` (*hit = 1; key freed), else a new zeroed one that owns key (*hit = 0):
+ * the caller loads into it and keeps it with keep(), or frees it with drop(). NULL when key is
+ * NULL or out of memory (key freed). */
+static entry *lookup(xa_eval_cache *c, char *key, int *hit) {
+    *hit = 0;
+    if (!key) return NULL;
+    for (int i = 0; i < c->n_kept; i++) {
+        if (strcmp(c->kept[i]->key, key) != 0) continue;
+        free(key);
+        *hit = 1;
+        c->stats.data_reuses++;
+        return c->kept[i];
+    }
+    if (c->n_kept == c->cap_kept) {
+        const int nc = c->cap_kept ? 2 * c->cap_kept : 8;
+        entry **g = realloc(c->kept, (size_t)nc * sizeof *g);
+        if (!g) {
+            free(key);
+            return NULL;
+        }
+        c->kept = g;
+        c->cap_kept = nc;
+    }
+    entry *e = calloc(1, sizeof *e);
+    if (!e) {
+        free(key);
+        return NULL;
+    }
+    e->key = key;
+    return e;
+}
+
+static void keep(xa_eval_cache *c, entry *e) { /* lookup() made room for it */
+    c->kept[c->n_kept++] = e;
+    c->stats.data_loads++;
+}
+
+static void drop(entry *e) { /* the load failed and freed what it had made */
+    free(e->key);
+    free(e);
 }
 
 xa_status xa_eval_cache_task_data(xa_eval_cache *c, const xa_tok *tok, const char *path, const xa_task_input *in,
                                   int max_len, xa_labels *labels, const xa_task_data **out) {
     *out = NULL;
-    char *key = task_key(path, in, max_len, labels);
-    if (!key) return xa_error_set(XA_STATUS_NOMEM, "xa_eval_cache_task_data", NULL, NULL, "out of memory");
-    for (int i = 0; i < c->n_task; i++) {
-        if (strcmp(c->task[i].key, key) != 0) continue;
-        free(key);
-        *labels = c->task[i].labels;
-        *out = &c->task[i].data;
-        c->stats.data_reuses++;
-        return XA_STATUS_OK;
+    int hit;
+    entry *e = lookup(c, task_key(path, in, max_len, labels), &hit);
+    if (!e) return xa_error_set(XA_STATUS_NOMEM, "xa_eval_cache_task_data", NULL, NULL, "out of memory");
+    if (!hit) {
+        xa_status st = xa_task_data_load_input(&e->task, tok, path, in, max_len, labels);
+        if (st) {
+            drop(e);
+            return st;
+        }
+        e->labels = *labels;
+        keep(c, e);
     }
-    if (!grow((void **)&c->task, c->n_task, &c->cap_task, sizeof *c->task)) {
-        free(key);
-        return xa_error_set(XA_STATUS_NOMEM, "xa_eval_cache_task_data", NULL, NULL, "out of memory");
-    }
-    task_entry *e = &c->task[c->n_task];
-    memset(e, 0, sizeof *e);
-    xa_status st = xa_task_data_load_input(&e->data, tok, path, in, max_len, labels);
-    if (st) {
-        free(key);
-        return st;
-    }
-    e->key = key;
-    e->labels = *labels;
-    c->n_task++;
-    c->stats.data_loads++;
-    *out = &e->data;
+    *labels = e->labels;
+    *out = &e->task;
     return XA_STATUS_OK;
 }
 
 xa_status xa_eval_cache_mlm_data(xa_eval_cache *c, const xa_tok *tok, const char *path, int T, uint64_t seed,
                                  xa_mlm_data **out) {
     *out = NULL;
-    char *key = text_key(path, T, seed);
-    if (!key) return xa_error_set(XA_STATUS_NOMEM, "xa_eval_cache_mlm_data", NULL, NULL, "out of memory");
-    for (int i = 0; i < c->n_text; i++) {
-        if (strcmp(c->text[i].key, key) != 0) continue;
-        free(key);
-        xa_mlm_data_seek(&c->text[i].data, 0, 0); /* where a fresh load starts */
-        *out = &c->text[i].data;
-        c->stats.data_reuses++;
-        return XA_STATUS_OK;
+    int hit;
+    entry *e = lookup(c, text_key(path, T, seed), &hit);
+    if (!e) return xa_error_set(XA_STATUS_NOMEM, "xa_eval_cache_mlm_data", NULL, NULL, "out of memory");
+    if (hit) {
+        xa_mlm_data_seek(&e->text, 0, 0); /* where a fresh load starts */
+    } else {
+        xa_status st = xa_mlm_data_load(&e->text, tok, path, T, seed, 0);
+        if (st) {
+            drop(e);
+            return st;
+        }
+        keep(c, e);
     }
-    if (!grow((void **)&c->text, c->n_text, &c->cap_text, sizeof *c->text)) {
-        free(key);
-        return xa_error_set(XA_STATUS_NOMEM, "xa_eval_cache_mlm_data", NULL, NULL, "out of memory");
-    }
-    text_entry *e = &c->text[c->n_text];
-    memset(e, 0, sizeof *e);
-    xa_status st = xa_mlm_data_load(&e->data, tok, path, T, seed, 0);
-    if (st) {
-        free(key);
-        return st;
-    }
-    e->key = key;
-    c->n_text++;
-    c->stats.data_loads++;
-    *out = &e->data;
+    *out = &e->text;
     return XA_STATUS_OK;
 }

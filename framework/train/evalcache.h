@@ -30,12 +30,13 @@ xa_status xa_eval_cache_mlm_head(xa_eval_cache *c, int M, xa_mlm_head **head);
 
 /* The test file read as (in, max_len, *labels): a cached copy when one was read the same way (same
  * file, kind, field names, label list, length and the labels asked for), else read with tok and
- * kept. *labels is updated as xa_task_data_load_input updates it. The data stays the cache's. */
+ * kept. *labels is updated as xa_task_data_load_input updates it. The data stays the cache's, at the
+ * same address until xa_eval_cache_free. */
 xa_status xa_eval_cache_task_data(xa_eval_cache *c, const xa_tok *tok, const char *path, const xa_task_input *in,
                                   int max_len, xa_labels *labels, const xa_task_data **out);
 
 /* The held-out text's blocks of T with masks of seed, rewound to their first block (as a fresh
- * load is); the cache's. */
+ * load is); the cache's, at the same address until xa_eval_cache_free. */
 xa_status xa_eval_cache_mlm_data(xa_eval_cache *c, const xa_tok *tok, const char *path, int T, uint64_t seed,
                                  xa_mlm_data **out);
 

@@ -346,6 +346,16 @@ mkdir -p "$tmp/foreign" && cp "$data/encoder/xlmr/config.json" "$data/encoder/xl
 "$xa" train "$recipe" --set "output=$tmp/f" --set "model.base=$tmp/foreign" --phase pretrain >/dev/null 2>"$tmp/foreign.err"; rc=$?
 [[ $rc -eq 2 ]] || fail "pretrain over a foreign base: exit $rc, expected 2"
 grep -q "did not make" "$tmp/foreign.err" || { fail "pretrain over a foreign base: message"; cat "$tmp/foreign.err"; }
+# --quiet: the tables print, the per-cell lines (progress) do not; the eval is computed again
+cp -r "$out_dir" "$tmp/quiet" && rm -rf "$tmp/quiet/eval"
+if "$xa" eval "$recipe" --set "output=$tmp/quiet" --set "model.base=$tmp/quiet/base" -q >"$tmp/quiet.out" 2>"$tmp/quiet.err"; then
+  grep -qF "MAD-X Stack(lang:tgt, task)" "$tmp/quiet.out" || fail "eval -q printed no table"
+  grep -q "eval: 0 cells reused, [1-9][0-9]* computed (pkg)" "$tmp/quiet.out" || fail "eval -q did not compute the cells"
+  grep -q "^eval: " "$tmp/quiet.err" && { fail "eval -q printed per-cell lines:"; head -3 "$tmp/quiet.err"; }
+  grep -q "^eval: .* seed 3: " "$tmp/run.err" || fail "eval without -q printed no per-cell line (the -q check proves nothing)"
+else
+  fail "eval -q: exit $?"; tail -5 "$tmp/quiet.err"
+fi
 for cmd in train run eval predict; do
   "$xa" $cmd --help | grep -q "usage: xadapt $cmd" || fail "$cmd --help"
 done

@@ -198,6 +198,15 @@ if expect 0 "question_answering with version_2_with_negative" -- "$xa" run "$dat
   contains "$(cat "$out_dir/resolved-qa.yaml")" 'version_2_with_negative: true' "resolved recipe keeps version_2_with_negative"
   contains "$(cat "$out_dir/task/qa/seed3/xadapt-provenance.txt")" 'version_2_with_negative: true' "task provenance records it"
 fi
+# the answer decoding scores the dev set that picks the best weights: another n_best_size or
+# max_answer_length over the trained task is stale (exit 2, the key named), not reused
+v2=(--set data.task.version_2_with_negative=true --set data.task.null_score_diff_threshold=-1e6)
+expect 2 "QA n_best_size changed over a trained task: stale" -- "$xa" run "$data/recipe/tiny-qa.yaml" "${sets[@]}" "${v2[@]}" \
+  --set data.task.n_best_size=5
+contains "$err" "n_best_size: was '(none)', now '5'" "n_best_size stale reason"
+expect 2 "QA max_answer_length changed over a trained task: stale" -- "$xa" run "$data/recipe/tiny-qa.yaml" "${sets[@]}" "${v2[@]}" \
+  --set data.task.max_answer_length=12
+contains "$err" "max_answer_length: was '8', now '12'" "max_answer_length stale reason"
 # a QA-only key on another task type, and a classification metric for QA: exit 2
 cat >"$tmp/bad3.yaml" <<YAML
 extends: $data/recipe/tiny-pair.yaml
