@@ -4,8 +4,10 @@
 # interleaved row by row on this machine, with each row's arithmetic path and its fraction of that
 # path's register-only peak (xadapt bench --peak):
 #   tiny and small at B = 8, 32 (1 and 2 threads, the better kept), then base at B = 8 (2 threads).
-# Estimated wall time on 2 cores: 15-20 min on a quiet host (the preliminary tiny + small, B = 8
-# pass took about 9 min on a host shared with four other jobs, load 8-10); base alone is about 6.
+# Estimated wall time on 2 cores: 15-20 min on a quiet host (tiny + small about 12, base about 5-6,
+# from the per-step times of the earlier tables); the preliminary QUICK pass (tiny + small, B = 8)
+# took 12 min (731 s) on a host shared with four other jobs, load 6-10, where PyTorch's fp32 rows
+# (OpenBLAS's own thread pool, see PIN) ran several times slower than on a quiet one.
 #
 #   tests/bench/issue12.sh [build/xadapt] [OUTDIR]          (default OUTDIR docs/bench/bf16)
 #   PIN=1 tests/bench/issue12.sh ...   also bound OpenBLAS's threads in the PyTorch rows
