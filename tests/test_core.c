@@ -197,6 +197,38 @@ static void test_rng_determinism_and_resume(void **state) {
     assert_memory_equal(first, again, sizeof first);
 }
 
+/* Jump-ahead: advancing by n equals n draws (checked by stepping, for small n and n across
+ * powers of two), jumps compose, and a jump of 2^64 - 1 followed by one draw is the LCG's full
+ * period: the starting state again. */
+static void test_rng_advance(void **state) {
+    (void)state;
+    const uint64_t ns[] = {0, 1, 2, 3, 7, 8, 255, 256, 511, 4095, 4097, 100003};
+    for (size_t i = 0; i < sizeof ns / sizeof ns[0]; i++) {
+        xa_rng a, b;
+        xa_rng_seed(&a, 99, 17 + i);
+        b = a;
+        for (uint64_t k = 0; k < ns[i]; k++) xa_rng_u32(&a);
+        xa_rng_advance(&b, ns[i]);
+        if (a.state != b.state || a.inc != b.inc)
+            fail_msg("advance(%llu) left state %016llx, %llu draws %016llx", (unsigned long long)ns[i],
+                     (unsigned long long)b.state, (unsigned long long)ns[i], (unsigned long long)a.state);
+        assert_int_equal(xa_rng_u32(&a), xa_rng_u32(&b));
+    }
+    xa_rng a, b, c;
+    xa_rng_seed(&a, 5, 3);
+    b = a;
+    c = a;
+    xa_rng_advance(&a, (1ull << 40) + 12345);
+    xa_rng_advance(&b, 1ull << 40);
+    xa_rng_advance(&b, 12345);
+    assert_true(a.state == b.state);
+    xa_rng_advance(&c, UINT64_MAX);
+    xa_rng_u32(&c);
+    xa_rng d;
+    xa_rng_seed(&d, 5, 3);
+    assert_true(c.state == d.state);
+}
+
 static void test_rng_distributions(void **state) {
     (void)state;
     xa_rng r;
@@ -385,6 +417,7 @@ int main(void) {
         cmocka_unit_test(test_param_buffers),
         cmocka_unit_test(test_rng_reference_stream),
         cmocka_unit_test(test_rng_determinism_and_resume),
+        cmocka_unit_test(test_rng_advance),
         cmocka_unit_test(test_rng_distributions),
         cmocka_unit_test(test_timer_and_duration),
         cmocka_unit_test(test_progress_plain_lines),

@@ -644,6 +644,60 @@ static void test_dropout(void **state) {
     xt_assert_close("dropout eval backward", d0, g, n, 0.0f, 0.0f);
 }
 
+/* A mask's element e from first principles (tensor.h): block e / 4096, lane e % 8 of it, the
+ * (e % 4096) / 8-th draw of PCG32 stream (seed, 8 x block + lane), stepped one draw at a time. */
+static uint8_t mask_element_ref(uint64_t seed, uint64_t e, uint32_t threshold) {
+    const uint64_t blk = e / 4096, w = e % 4096;
+    xa_rng r;
+    xa_rng_seed(&r, seed, blk * 8 + w % 8);
+    for (uint64_t k = 0; k < w / 8; k++) xa_rng_u32(&r);
+    return xa_rng_u32(&r) >= threshold;
+}
+
+/* xa_dropout_mask_at: any slice [off, off + n) of a mask is the full mask's slice (odd offsets and
+ * lengths, inside one block, across block boundaries, exactly on them), from the same generator
+ * state and with the same single draw; far offsets agree with the element-wise reference; and
+ * the result does not depend on the thread count. */
+static void test_dropout_mask_at(void **state) {
+    (void)state;
+    const size_t n = 5 * 4096 + 333;
+    const float p = 0.37f;
+    xa_rng rng0;
+    xa_rng_seed(&rng0, 11, 4);
+    uint8_t *full = xt_alloc(n), *part = xt_alloc(n + 1); /* + 1: a guard byte */
+    xa_rng r = rng0, after = rng0;
+    xa_dropout_mask(full, n, p, &r);
+    xa_rng_u64(&after);
+    const struct { size_t off, len; } cut[] = {
+        {0, n}, {1, 7}, {3, 4093}, {4095, 2}, {4096, 4096}, {4097, 8191}, {5, 5 * 4096 + 300},
+        {8191, 1}, {12289, 7777}, {n - 1, 1}, {4100, 13}, {2 * 4096 - 3, 4096 + 6},
+    };
+    for (int threads = 1; threads <= MANY_THREADS; threads += MANY_THREADS - 1) {
+        xa_threads_set(threads);
+        for (size_t i = 0; i < sizeof cut / sizeof cut[0]; i++) {
+            xa_rng q = rng0;
+            memset(part, 0xee, n + 1);
+            xa_dropout_mask_at(part, cut[i].len, cut[i].off, p, &q);
+            assert_memory_equal(&q, &after, sizeof q); /* one u64 draw, as the whole mask's */
+            for (size_t j = 0; j < cut[i].len; j++)
+                if (part[j] != full[cut[i].off + j])
+                    fail_msg("mask_at(off %zu, n %zu), %d thread(s): element %zu is %d, the full mask's %d",
+                             cut[i].off, cut[i].len, threads, j, part[j], full[cut[i].off + j]);
+            assert_int_equal(part[cut[i].len], 0xee); /* nothing written past n */
+        }
+    }
+    xa_threads_set(1);
+    /* far into a large tensor (block 244140), against the stepping reference */
+    xa_rng q = rng0, s0 = rng0;
+    const uint64_t seed = xa_rng_u64(&s0), off = 1000000007ull;
+    const uint32_t threshold = (uint32_t)ldexp((double)p, 32);
+    xa_dropout_mask_at(part, 4099, off, p, &q);
+    for (size_t j = 0; j < 4099; j++)
+        if (part[j] != mask_element_ref(seed, off + j, threshold))
+            fail_msg("mask_at(off %llu): element %zu differs from the stepping reference", (unsigned long long)off, j);
+    for (size_t j = 0; j < n; j += 977) assert_int_equal(full[j], mask_element_ref(seed, j, threshold));
+}
+
 /* ---- embedding and residual ------------------------------------------------------------------ */
 
 static void test_embedding(void **state) {
@@ -1173,6 +1227,7 @@ int main(void) {
         cmocka_unit_test_teardown(test_attention_dropout_golden, xt_teardown),
         cmocka_unit_test_teardown(test_attention_vs_ref, xt_teardown),
         cmocka_unit_test_teardown(test_dropout, xt_teardown),
+        cmocka_unit_test_teardown(test_dropout_mask_at, xt_teardown),
         cmocka_unit_test_teardown(test_embedding, xt_teardown),
         cmocka_unit_test_teardown(test_residual_and_blas1, xt_teardown),
         cmocka_unit_test_teardown(test_cross_entropy, xt_teardown),

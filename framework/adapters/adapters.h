@@ -157,6 +157,10 @@ int xa_bneck_tensor_shape(const xa_bneck *m, int i, int64_t shape[3]);
 /* What forward keeps for backward, for at most N rows (views into caller memory). */
 typedef struct xa_bneck_cache {
     int N, train;
+    int64_t row0;              /* dropout placement, set by the caller before a training forward:
+                                * its N token rows are token rows [row0, row0 + N) of a global
+                                * batch and the mask is that batch's over them (xa_dropout_mask_at);
+                                * 0 after bind: a whole batch */
     float *zn;                 /* (N, C) LN_before output (ln_before only) */
     float *lnb_mean, *lnb_rstd; /* (N) */
     float *pre;                /* (N, d) down pre-activation */
@@ -312,6 +316,7 @@ const char *xa_fusion_tensor_name(const xa_fusion *m, int i);
 
 typedef struct xa_fusion_cache {
     int N, train;
+    int64_t row0;   /* dropout placement of the N rows, as xa_bneck_cache's row0 */
     float *buf;     /* layout private to fusion.c */
     size_t n_buf;
 } xa_fusion_cache;

@@ -520,7 +520,7 @@ void xa_bneck_forward(const xa_bneck *m, xa_bneck_cache *c, float *o, const floa
         float *abuf = c->a != c->up ? c->a : o;
         const float *src = c->up;
         if (drop) {
-            xa_dropout_mask(c->keep, NC, s->dropout, rng);
+            xa_dropout_mask_at(c->keep, NC, (uint64_t)c->row0 * (uint64_t)C, s->dropout, rng);
             xa_dropout_forward(abuf, c->up, c->keep, NC, s->dropout);
             src = abuf;
         }

@@ -159,6 +159,7 @@ void xa_fusion_cache_bind(xa_fusion_cache *c, const xa_fusion_spec *s, void *mem
     uintptr_t a = ((uintptr_t)mem + XA_ARENA_ALIGN - 1) & ~(uintptr_t)(XA_ARENA_ALIGN - 1);
     c->N = N;
     c->train = train != 0;
+    c->row0 = 0;
     c->buf = (float *)a;
     c->n_buf = fusion_plan(s, N, c->train, NULL, &v);
     c->buf[0] = 0.0f;
@@ -217,7 +218,7 @@ void xa_fusion_forward(const xa_fusion *m, xa_fusion_cache *c, float *out, float
     const int drop = train && s->dropout > 0.0f;
     if (drop) {
         XA_ASSERT(rng != NULL);
-        xa_dropout_mask(v.keep, (size_t)nN, s->dropout, rng);
+        xa_dropout_mask_at(v.keep, (size_t)nN, (uint64_t)c->row0 * (uint64_t)n, s->dropout, rng);
     }
     v.meta[0] = drop ? s->dropout : 0.0f;
     const float inv_T = 1.0f / s->T, keep_scale = drop ? 1.0f / (1.0f - s->dropout) : 1.0f;

@@ -8,11 +8,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "train/dist.h"
+
 int cli_fail(void) {
     char buf[4096];
     const xa_error *e = xa_error_last();
     xa_error_format(e, buf, sizeof buf);
-    fprintf(stderr, "xadapt: %s\n", buf);
+    if (xa_dist_size() > 1) fprintf(stderr, "xadapt: rank %d: %s\n", xa_dist_rank(), buf); /* which rank says it */
+    else fprintf(stderr, "xadapt: %s\n", buf);
     int code = xa_status_exit_code(e->status);
     return code ? code : CLI_EXIT_RUNTIME;
 }

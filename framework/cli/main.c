@@ -89,17 +89,32 @@ static void tame_openmp_spin(char **argv) {
 #endif
 }
 
+/* The log sink of a data-parallel command: warnings and errors name their rank ("[xadapt] rank 1:
+ * warning: ..."), since every rank may report its own; info and debug lines come from rank 0
+ * alone, whatever the level (XA_LOG_LEVEL, -q) says, and read as in one process. */
+static void log_ranked(xa_log_level level, const char *msg, void *user) {
+    const int rank = *(const int *)user;
+    static const char *const names[] = {"debug", "info", "warning", "error"};
+    const char *name = level <= XA_LOG_LEVEL_ERROR ? names[level] : "?";
+    if (level >= XA_LOG_LEVEL_WARN) fprintf(stderr, "[xadapt] rank %d: %s: %s\n", rank, name, msg);
+    else if (rank == 0) fprintf(stderr, "[xadapt] %s: %s\n", name, msg);
+}
+
 /* A command under mpirun: MPI starts after the re-execution above; ranks other than 0 print
- * nothing on stdout, draw no progress line and log warnings and errors only (rank 0 speaks for
- * the run; every rank reports its own failure). A failed command on one of several ranks
- * aborts them all (the others would wait in the next allreduce), with its exit status. */
+ * nothing on stdout, draw no progress line and log warnings and errors only, naming their rank
+ * (rank 0 speaks for the run; every rank reports its own failure). A failed command on one of
+ * several ranks aborts them all (the others would wait in the next allreduce), with its exit
+ * status. */
 static int run_command(int (*run)(int, char **), int argc, char **argv) {
+    static int g_rank;
     if (xa_dist_init(&argc, &argv)) {
         fprintf(stderr, "xadapt: %s\n", xa_error_last()->what);
         return CLI_EXIT_RUNTIME;
     }
     const int rank = xa_dist_rank(), size = xa_dist_size();
     xa_threads_set_sharers(xa_dist_local_size()); /* default threads: the cores / the local ranks */
+    g_rank = rank;
+    if (size > 1) xa_log_set_callback(log_ranked, &g_rank);
     if (rank > 0) {
         if (!freopen("/dev/null", "w", stdout)) fprintf(stderr, "xadapt: rank %d: cannot silence stdout\n", rank);
         xa_progress_set_quiet(1);

@@ -954,6 +954,7 @@ static void run_forward(xa_composer *cp, program *pg, const xa_hook_sublayer *s)
                 int len = s->lens ? s->lens[o->b0 + b] - o->t0 : o->T;
                 o->lens[b] = len < 1 ? 1 : len > o->T ? o->T : len;
             }
+            o->bc.row0 = (int64_t)s->row0 * o->T; /* the op's (B, T) block of a global (B', T) one */
             xa_bneck_forward(&o->ad->mods[o->mod], &o->bc, o->up_only ? NULL : val(pg, o->c, s),
                              val(pg, o->a, s), val(pg, o->b, s), o->lens, o->B, o->T,
                              cp->mode_train, rng);
@@ -962,6 +963,7 @@ static void run_forward(xa_composer *cp, program *pg, const xa_hook_sublayer *s)
         case OP_FUSE: {
             const float *ups[XA_SETUP_MAX_CHILDREN];
             for (int k = 0; k < o->n; k++) ups[k] = pg->ops[o->ups[k]].bc.up;
+            o->fc.row0 = (int64_t)s->row0 * o->T;
             xa_fusion_forward(&o->fu->mods[o->mod], &o->fc, val(pg, o->c, s), o->probs,
                               val(pg, o->a, s), ups, val(pg, o->b, s), rows, cp->mode_train, rng);
             break;

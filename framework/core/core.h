@@ -210,6 +210,10 @@ static inline uint32_t xa_rng_next(xa_rng *rng) {
 void xa_rng_seed(xa_rng *rng, uint64_t seed, uint64_t stream);
 uint32_t xa_rng_u32(xa_rng *rng);
 uint64_t xa_rng_u64(xa_rng *rng);
+/* Jump ahead: leave rng where `delta` draws of xa_rng_u32 would leave it, in O(log delta) steps
+ * (the LCG skip of O'Neill's pcg32_advance: Brown, "Random number generation with arbitrary
+ * strides", 1994). */
+void xa_rng_advance(xa_rng *rng, uint64_t delta);
 /* Uniform integer in [0, n), unbiased (rejection sampling); n > 0. */
 uint32_t xa_rng_below(xa_rng *rng, uint32_t n);
 /* Uniform float in [0, 1) with 24 random bits. */

@@ -18,6 +18,23 @@ void xa_rng_seed(xa_rng *rng, uint64_t seed, uint64_t stream) {
     xa_rng_u32(rng);
 }
 
+void xa_rng_advance(xa_rng *rng, uint64_t delta) {
+    /* state_{n} = a^n state + c (a^n - 1) / (a - 1): square-and-multiply over the bits of delta,
+     * carrying (multiplier, increment) pairs of the composed affine map (all mod 2^64). */
+    uint64_t cur_mult = 6364136223846793005ULL, cur_plus = rng->inc;
+    uint64_t acc_mult = 1u, acc_plus = 0u;
+    while (delta > 0) {
+        if (delta & 1u) {
+            acc_mult *= cur_mult;
+            acc_plus = acc_plus * cur_mult + cur_plus;
+        }
+        cur_plus = (cur_mult + 1u) * cur_plus;
+        cur_mult *= cur_mult;
+        delta >>= 1u;
+    }
+    rng->state = acc_mult * rng->state + acc_plus;
+}
+
 uint64_t xa_rng_u64(xa_rng *rng) {
     uint64_t hi = xa_rng_u32(rng);
     return (hi << 32) | xa_rng_u32(rng);

@@ -142,9 +142,11 @@ int xa_class_weights_balanced(float *w, const int32_t *labels, size_t n, int K) 
     return present;
 }
 
-static void dropout(float *x, uint8_t *keep, size_t n, float p, int train, xa_rng *rng) {
+/* In-place dropout of the head's n = B x (elements per sequence) values, with the mask of the
+ * global batch at the head's rows (head->row0). */
+static void dropout(const xa_head *head, float *x, uint8_t *keep, size_t n, float p, int train, xa_rng *rng) {
     if (!train || p <= 0.0f) return;
-    xa_dropout_mask(keep, n, p, rng);
+    xa_dropout_mask_at(keep, n, (uint64_t)head->row0 * (uint64_t)(n / (size_t)head->B), p, rng);
     xa_dropout_forward(x, x, keep, n, p);
 }
 
@@ -173,7 +175,7 @@ float xa_head_forward_qa(xa_head *head, const float *hidden, const int32_t *labe
     head->train = train;
     const size_t RC = (size_t)r * C;
     memcpy(head->x, hidden, RC * sizeof(float));
-    dropout(head->x, head->keep1, RC, head->p_drop, train, rng);
+    dropout(head, head->x, head->keep1, RC, head->p_drop, train, rng);
     xa_linear_forward(head->logits, head->x, head->t[XA_HEAD_W1], head->t[XA_HEAD_B1], r, C, 2);
     if (logits_out) memcpy(logits_out, head->logits, (size_t)r * 2 * sizeof(float));
     if (!labels) return 0.0f;
@@ -224,11 +226,11 @@ float xa_head_forward(xa_head *head, const float *hidden, const int32_t *labels,
     } else {
         memcpy(head->x, hidden, RC * sizeof(float));
     }
-    dropout(head->x, head->keep1, RC, head->p_drop, train, rng);
+    dropout(head, head->x, head->keep1, RC, head->p_drop, train, rng);
     if (head->kind != XA_HEAD_TAGGING) {
         xa_linear_forward(head->pre, head->x, head->t[XA_HEAD_W1], head->t[XA_HEAD_B1], r, C, C);
         xa_act_forward(head->pooled, head->pre, RC, XA_ACT_TANH);
-        dropout(head->pooled, head->keep2, RC, head->p_drop, train, rng);
+        dropout(head, head->pooled, head->keep2, RC, head->p_drop, train, rng);
         xa_linear_forward(head->logits, head->pooled, head->t[XA_HEAD_W2], head->t[XA_HEAD_B2], r, C, K);
     } else {
         xa_linear_forward(head->logits, head->x, head->t[XA_HEAD_W1], head->t[XA_HEAD_B1], r, C, K);

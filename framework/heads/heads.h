@@ -65,6 +65,10 @@ typedef struct xa_head {
     int32_t *labels;               /* (R) */
     float *d1, *d2;                /* (R, C) backward scratch */
     int train;
+    int row0;                      /* dropout placement, set by the caller before a training
+                                      forward: its B sequences are rows [row0, row0 + B) of a
+                                      global batch (of the same T) and the masks are that batch's
+                                      over them (tensor.h xa_dropout_mask_at); 0 after init */
     float *class_w;                /* (K) owned loss weight per label, or NULL: unweighted */
 } xa_head;
 

@@ -345,6 +345,8 @@ float *xa_encoder_hidden(const xa_encoder *enc, const xa_encoder_acts *a, int l)
 
 static xa_status check_batch(const xa_encoder *enc, const xa_encoder_acts *a, const xa_batch *b) {
     const xa_encoder_config *c = &enc->cfg;
+    if (a->row0 < 0)
+        return xa_error_set(XA_STATUS_USAGE, "xa_encoder_forward", "row0 >= 0", NULL, "activations' row0 %d", a->row0);
     if (b->B < 1 || b->B > a->B || b->T < 1 || b->T > a->T) {
         return xa_error_set(XA_STATUS_USAGE, "xa_encoder_forward", "B and T at most the planned batch",
                             NULL, "batch %d x %d, activations planned for %d x %d", b->B, b->T, a->B, a->T);
@@ -369,10 +371,11 @@ static xa_status check_batch(const xa_encoder *enc, const xa_encoder_acts *a, co
     return XA_STATUS_OK;
 }
 
-/* Apply a dropout in place when training, drawing its mask. */
-static void dropout_fwd(float *x, uint8_t *keep, size_t n, float p, int train, xa_rng *rng) {
+/* Apply a dropout in place when training, drawing its mask: elements [off, off + n) of the
+ * global batch's (off = xa_encoder_acts.row0 x the elements of a row). */
+static void dropout_fwd(float *x, uint8_t *keep, size_t n, uint64_t off, float p, int train, xa_rng *rng) {
     if (!train || p <= 0.0f) return;
-    xa_dropout_mask(keep, n, p, rng);
+    xa_dropout_mask_at(keep, n, off, p, rng);
     xa_dropout_forward(x, x, keep, n, p);
 }
 
@@ -380,9 +383,9 @@ static void dropout_fwd(float *x, uint8_t *keep, size_t n, float p, int train, x
 static int sublayer_forward(const xa_hook *hook, xa_hook_site site, int l, float *out, float *s,
                             float *mean, float *rstd, const float *h, const float *x,
                             const float *ln_w, const float *ln_b, const xa_encoder_config *c,
-                            const xa_batch *b) {
+                            const xa_batch *b, int row0) {
     if (hook && hook->sublayer_forward) {
-        xa_hook_sublayer sl = {out, h, x, ln_w, ln_b, c->eps, b->lens, b->B, b->T, c->C};
+        xa_hook_sublayer sl = {out, h, x, ln_w, ln_b, c->eps, b->lens, b->B, b->T, c->C, row0};
         if (hook->sublayer_forward(hook->ctx, site, l, &sl)) return 1;
     }
     size_t n = (size_t)b->B * b->T * c->C;
@@ -403,6 +406,9 @@ xa_status xa_encoder_forward(const xa_encoder *enc, xa_encoder_acts *a, const xa
     }
     const int B = b->B, T = b->T, C = c->C, FF = c->FF, NH = c->NH, N = B * T; /* B*T <= XA_MAX_BATCH_TOKENS */
     const size_t NC = (size_t)N * C, NF = (size_t)N * FF, TT = (size_t)B * NH * T * T;
+    /* the batch's first element in the global batch's (B', T, C) and (B', NH, T, T) masks */
+    const uint64_t off_c = (uint64_t)a->row0 * (uint64_t)T * (uint64_t)C;
+    const uint64_t off_tt = (uint64_t)a->row0 * (uint64_t)NH * (uint64_t)T * (uint64_t)T;
     memcpy(a->lens, b->lens, (size_t)B * sizeof(int32_t));
     a->dropout_applied = train != 0;
     a->cur_B = B;
@@ -425,7 +431,7 @@ xa_status xa_encoder_forward(const xa_encoder *enc, xa_encoder_acts *a, const xa
     }
     xa_layernorm_forward(a->emb_ln, a->emb_mean, a->emb_rstd, a->emb_sum, enc->t[XA_ENC_LNE_W],
                          enc->t[XA_ENC_LNE_B], N, C, c->eps);
-    dropout_fwd(a->emb_ln, a->emb_keep, NC, c->p_hidden, train, rng);
+    dropout_fwd(a->emb_ln, a->emb_keep, NC, off_c, c->p_hidden, train, rng);
     a->emb_hooked = hook && hook->rows_forward &&
                     hook->rows_forward(hook->ctx, XA_HOOK_EMBED, a->emb_out, a->emb_ln, N, C);
     if (!a->emb_hooked) memcpy(a->emb_out, a->emb_ln, NC * sizeof(float));
@@ -442,7 +448,7 @@ xa_status xa_encoder_forward(const xa_encoder *enc, xa_encoder_acts *a, const xa
         uint8_t *att_keep = NULL;
         if (train && c->p_attn > 0.0f) {
             att_keep = a->att_keep + (size_t)li * TT;
-            xa_dropout_mask(att_keep, TT, c->p_attn, rng);
+            xa_dropout_mask_at(att_keep, TT, off_tt, c->p_attn, rng);
         }
         xa_linear_forward(q, x, xa_encoder_slice(enc, XA_ENC_QW, l, 0), xa_encoder_slice(enc, XA_ENC_QB, l, 0), N, C, C);
         xa_linear_forward(k, x, xa_encoder_slice(enc, XA_ENC_KW, l, 0), xa_encoder_slice(enc, XA_ENC_KB, l, 0), N, C, C);
@@ -450,18 +456,18 @@ xa_status xa_encoder_forward(const xa_encoder *enc, xa_encoder_acts *a, const xa
         xa_attention_forward(ctx, att, att_keep ? a->datt : NULL, q, k, v, b->lens, att_keep,
                              c->p_attn, B, T, C, NH);
         xa_linear_forward(h1, ctx, xa_encoder_slice(enc, XA_ENC_AOW, l, 0), xa_encoder_slice(enc, XA_ENC_AOB, l, 0), N, C, C);
-        dropout_fwd(h1, a->h1_keep + (size_t)li * NC, NC, c->p_hidden, train, rng);
+        dropout_fwd(h1, a->h1_keep + (size_t)li * NC, NC, off_c, c->p_hidden, train, rng);
         a->hooked[2 * l] = (uint8_t)sublayer_forward(
             hook, XA_HOOK_ATTN, l, y, s1, a->ln1_mean + (size_t)li * N, a->ln1_rstd + (size_t)li * N, h1, x,
-            xa_encoder_slice(enc, XA_ENC_LN1_W, l, 0), xa_encoder_slice(enc, XA_ENC_LN1_B, l, 0), c, b);
+            xa_encoder_slice(enc, XA_ENC_LN1_W, l, 0), xa_encoder_slice(enc, XA_ENC_LN1_B, l, 0), c, b, a->row0);
 
         xa_linear_forward(fc, y, xa_encoder_slice(enc, XA_ENC_FCW, l, 0), xa_encoder_slice(enc, XA_ENC_FCB, l, 0), N, C, FF);
         xa_act_forward(fa, fc, NF, c->act);
         xa_linear_forward(h2, fa, xa_encoder_slice(enc, XA_ENC_FOW, l, 0), xa_encoder_slice(enc, XA_ENC_FOB, l, 0), N, FF, C);
-        dropout_fwd(h2, a->h2_keep + (size_t)li * NC, NC, c->p_hidden, train, rng);
+        dropout_fwd(h2, a->h2_keep + (size_t)li * NC, NC, off_c, c->p_hidden, train, rng);
         a->hooked[2 * l + 1] = (uint8_t)sublayer_forward(
             hook, XA_HOOK_FFN, l, z, s2, a->ln2_mean + (size_t)li * N, a->ln2_rstd + (size_t)li * N, h2, y,
-            xa_encoder_slice(enc, XA_ENC_LN2_W, l, 0), xa_encoder_slice(enc, XA_ENC_LN2_B, l, 0), c, b);
+            xa_encoder_slice(enc, XA_ENC_LN2_W, l, 0), xa_encoder_slice(enc, XA_ENC_LN2_B, l, 0), c, b, a->row0);
         x = z;
     }
     return XA_STATUS_OK;
@@ -478,7 +484,7 @@ static void sublayer_backward(const xa_hook *hook, int hooked, xa_hook_site site
     size_t n = (size_t)b->B * b->T * c->C;
     memset(dh, 0, n * sizeof(float));
     if (hooked) {
-        xa_hook_sublayer sl = {(float *)out, h, x, ln_w, ln_b, c->eps, b->lens, b->B, b->T, c->C};
+        xa_hook_sublayer sl = {(float *)out, h, x, ln_w, ln_b, c->eps, b->lens, b->B, b->T, c->C, 0};
         hook->sublayer_backward(hook->ctx, site, l, &sl, dout, dh, dx, dln_w, dln_b);
         return;
     }

@@ -135,6 +135,8 @@ typedef struct xa_hook_sublayer {
     float eps;            /* LN_o's eps */
     const int32_t *lens;  /* (B) valid lengths */
     int B, T, C;          /* N = B * T */
+    int row0;             /* the activations' row0 (xa_encoder_acts): where the hook's dropout
+                           * masks lie in the global batch's */
 } xa_hook_sublayer;
 
 /* The encoder's only view of adapters (DESIGN.md §3). compose implements it; NULL = plain encoder.
@@ -168,6 +170,10 @@ typedef struct xa_hook {
 typedef struct xa_encoder_acts {
     xa_arena arena;
     int B, T, train;      /* train: every layer's tensors and the backward scratch exist */
+    int row0;             /* dropout placement, set by the caller before a training forward: its
+                           * batch is rows [row0, row0 + B) of a global batch of the same T (a
+                           * micro-batch of a step, train/trainer.h), and every dropout mask is
+                           * that batch's over these rows; 0 after init: a whole batch */
     int32_t *pos;         /* (B, T) position ids */
     int32_t *lens;        /* (B) valid lengths of the current batch */
     float *emb_sum;       /* (B, T, C) word + position + type, before LN_e */

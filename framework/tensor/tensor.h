@@ -287,6 +287,12 @@ void xa_attention_backward_ref(float *dq, float *dk, float *dv, float *scratch, 
  * p == 0 fills ones without touching rng. 0 <= p < 1. */
 void xa_dropout_mask(uint8_t *keep, /* (n) */
                      size_t n, float p, xa_rng *rng);
+/* Elements [off, off + n) of the mask xa_dropout_mask would make over off + n (or more)
+ * elements from the same rng state (the same 64-bit draw; rng advances by it): the part of a
+ * larger tensor's mask that a slice of it holds, e.g. a micro-batch's rows of a global batch.
+ * off 0 is xa_dropout_mask. The cost of an offset is 8 O(log 4096) stream jumps per block. */
+void xa_dropout_mask_at(uint8_t *keep, /* (n) */
+                        size_t n, uint64_t off, float p, xa_rng *rng);
 /* out = inp * keep / (1 - p). keep NULL or p == 0: out = inp (evaluation). out may equal inp. */
 void xa_dropout_forward(float *out,          /* (n) */
                         const float *inp,    /* (n) */

@@ -227,6 +227,7 @@ static xa_status lang_align_pass(lang_run *L, xa_trainer *t, xa_rng *rng, float 
     xa_mean_pool_forward(pooled_en, xa_encoder_hidden(L->enc, L->acts_src, ec->L - 1), L->al_lens, n, T, C);
     xa_batch bx = {L->al_ids + (size_t)n * T, NULL, L->al_lens + n, n, T};
     xa_composer_set_mode(L->cp, 1, rng);
+    L->acts->row0 = 0; /* a batch of its own, not rows of the step's */
     if ((st = xa_encoder_forward(L->enc, L->acts, &bx, &L->hook, 1, rng))) return st;
     xa_mean_pool_forward(pooled_x, xa_encoder_hidden(L->enc, L->acts, ec->L - 1), L->al_lens + n, n, T, C);
     *loss = xa_contrastive_loss(NULL, dpooled_x, acc, L->al_scratch, pooled_en, pooled_x, n, C, L->al_scale);
@@ -257,6 +258,7 @@ static xa_status lang_step(void *ctx, xa_trainer *t, float *loss, double *tokens
         xa_mlm_batch v;
         const int m = xa_trainer_micro_mlm(&L->micro, L->batch, L->T, k, &v);
         xa_batch b = {v.ids, NULL, v.lens, v.B, L->T};
+        L->acts->row0 = k * L->micro.rows; /* the piece's rows of the batch's dropout masks */
         xa_rng *rng = xa_trainer_micro_rng(&L->micro, &t->ts.rng, k);
         xa_composer_set_mode(L->cp, 1, rng);
         if ((st = xa_mlm_head_reserve(L->head, m))) return st;
@@ -269,9 +271,9 @@ static xa_status lang_step(void *ctx, xa_trainer *t, float *loss, double *tokens
         sum += (double)*loss * m;
     }
     if (pieces > 1 && M > 0) *loss = (float)(sum / M); /* this rank's share of the batch's mean */
-    if (L->n_al > 0 && k0 == 0) { /* once a step: on rank 0, in its own stream when cut */
+    if (L->n_al > 0 && k0 == 0) { /* once a step, on rank 0: on from where the batch's draws end */
         float al_loss = 0, al_acc = 0;
-        if ((st = lang_align_pass(L, t, xa_trainer_micro_rng(&L->micro, &t->ts.rng, L->micro.n), &al_loss, &al_acc)))
+        if ((st = lang_align_pass(L, t, &t->ts.rng, &al_loss, &al_acc)))
             return st;
         xa_align_window_add(&L->al_win, al_loss, al_acc);
     }
@@ -779,10 +781,13 @@ static xa_status task_model_plan(task_model *m, const char *setup_text, int B, i
     return st;
 }
 
-/* Forward a batch (dropout with rng when train) and the head; returns the loss. */
-static float task_forward(task_model *m, const xa_task_batch *tb, int train, xa_rng *rng,
+/* Forward a batch (dropout with rng when train, its masks at encoder rows [row0, row0 + B) of
+ * the step's batch) and the head; returns the loss. */
+static float task_forward(task_model *m, const xa_task_batch *tb, int row0, int train, xa_rng *rng,
                           float *logits, xa_status *st) {
     xa_batch b = {tb->ids, tb->has_types ? tb->types : NULL, tb->lens, tb->B, tb->T};
+    m->acts.row0 = row0;
+    m->head.row0 = row0;
     if (m->hk) xa_composer_set_mode(m->cp, train, rng);
     *st = xa_encoder_forward(&m->enc, &m->acts, &b, m->hk, train, rng);
     if (*st) return 0;
@@ -823,7 +828,7 @@ static xa_status qa_score(task_model *m, const xa_task_data *d, xa_eval_metrics 
     if (!st) st = xa_task_batch_init(&tb, m->B, m->T);
     double loss_sum = 0;
     while (!st && xa_task_batcher_next(&bt, &tb)) {
-        const float loss = task_forward(m, &tb, 0, NULL, logits, &st);
+        const float loss = task_forward(m, &tb, 0, 0, NULL, logits, &st);
         if (st) break;
         loss_sum += (double)loss * tb.n_ex;
         for (int r = 0; r < tb.n_ex; r++) {
@@ -916,7 +921,7 @@ static xa_status task_score(task_model *m, const xa_task_data *d, xa_eval_metric
     double loss_sum = 0;
     int64_t loss_n = 0;
     while (!st && xa_task_batcher_next(&bt, &tb)) {
-        const float loss = task_forward(m, &tb, 0, NULL, logits, &st);
+        const float loss = task_forward(m, &tb, 0, 0, NULL, logits, &st);
         if (st) break;
         int64_t counted = 0; /* the labels the head's mean loss is over */
         if (!m->tagging) {
@@ -1140,7 +1145,9 @@ static xa_status task_step(void *ctx, xa_trainer *t, float *loss, double *tokens
         xa_task_batch v;
         xa_trainer_micro_task(&R->micro, tb, lab, k, &v);
         const double c = pieces > 1 ? xa_trainer_task_count(&v, lab, cw) : 1;
-        *loss = task_forward(R->m, &v, 1, xa_trainer_micro_rng(&R->micro, &t->ts.rng, k), NULL, &st);
+        /* the piece's encoder rows in the batch's: examples k x rows on, n_choices rows each */
+        const int row0 = k * R->micro.rows * (tb->n_choices > 0 ? tb->n_choices : 1);
+        *loss = task_forward(R->m, &v, row0, 1, xa_trainer_micro_rng(&R->micro, &t->ts.rng, k), NULL, &st);
         if (st) return st;
         if (k == 0 && R->fu && R->fu->cfg.regularization) reg = xa_composer_fusion_regularizer(R->m->cp, 0.01f);
         memset(R->dlast, 0, (size_t)v.B * v.T * R->m->enc.cfg.C * sizeof(float));
@@ -1345,7 +1352,7 @@ xa_status xa_train_task(const char *base_dir, const char *tokenizer, const char 
     memset(&tr, 0, sizeof tr);
     memset(res, 0, sizeof *res);
     res->best_dev = -1;
-    task_run R = {o, spec, base_name_of(base_dir), &m, NULL, NULL, &dev, &bt, &tb, NULL, 0, 0, 0, "", "", NULL, NAN, {0, 0, 0, 0, NULL, NULL, 0, {0, 0}}};
+    task_run R = {o, spec, base_name_of(base_dir), &m, NULL, NULL, &dev, &bt, &tb, NULL, 0, 0, 0, "", "", NULL, NAN, {0, 0, 0, 0, NULL, NULL, {0, 0}, {0, 0}, 0}};
 
     const int full = spec->train_base;
     if (full && (spec->n_frozen || spec->new_adapter || spec->frozen_task_dir || spec->n_fuse || spec->setup))

@@ -111,6 +111,7 @@ static xa_status align_pass(const xa_pretrain_opts *o, xa_encoder *enc, xa_encod
     const int n = o->align_pairs, C = enc->cfg.C;
     int T = xa_pair_align_batch(pd, step, n, ids, lens, enc->cfg.pad_id, o->T);
     xa_batch b = {ids, NULL, lens, 2 * n, T};
+    acts->row0 = 0; /* a batch of its own, not rows of the step's */
     xa_status st = xa_encoder_forward(enc, acts, &b, NULL, 1, rng);
     if (st) return st;
     const float *h = xa_encoder_hidden(enc, acts, enc->cfg.L - 1);
@@ -193,6 +194,7 @@ static xa_status pt_step(void *ctx, xa_trainer *t, float *loss, double *tokens) 
         xa_mlm_batch v;
         const int m = xa_trainer_micro_mlm(P->micro, batch, b.T, k, &v);
         xa_batch vb = {v.ids, NULL, v.lens, v.B, b.T};
+        P->acts->row0 = k * P->micro->rows; /* the piece's rows of the batch's dropout masks */
         if ((st = xa_mlm_head_reserve(P->head, m))) return st;
         if ((st = xa_encoder_forward(enc, P->acts, &vb, NULL, 1, xa_trainer_micro_rng(P->micro, &t->ts.rng, k))))
             return st;
@@ -205,11 +207,10 @@ static xa_status pt_step(void *ctx, xa_trainer *t, float *loss, double *tokens) 
         sum += (double)*loss * m;
     }
     if (pieces > 1 && M > 0) *loss = (float)(sum / M); /* this rank's share of the batch's mean */
-    if (P->n_al > 0 && k0 == 0) { /* once a step: on rank 0, in its own stream when cut */
+    if (P->n_al > 0 && k0 == 0) { /* once a step, on rank 0: on from where the batch's draws end */
         float al_loss = 0, al_acc = 0;
         st = align_pass(o, enc, P->acts, P->pd, step, P->al_ids, P->al_lens, P->al_pooled, P->al_dpooled,
-                        P->al_scratch, P->dlast, xa_trainer_micro_rng(P->micro, &t->ts.rng, P->micro->n), &al_loss,
-                        &al_acc);
+                        P->al_scratch, P->dlast, &t->ts.rng, &al_loss, &al_acc);
         if (st) return st;
         xa_align_window_add(&P->al_win, al_loss, al_acc);
     }

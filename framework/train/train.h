@@ -48,8 +48,9 @@ typedef struct xa_train_knobs {
                                   of B / grad_accum rows (the activations planned for those), their
                                   gradients summed before the clip and AdamW, each weighted by its
                                   share of the step's loss count (task: labels; MLM: masked
-                                  pieces), so that it equals one batch of B (dropout aside: each
-                                  micro-batch draws its own masks). Must divide B; 1 (default):
+                                  pieces), so that it equals one batch of B, dropout included
+                                  (each micro-batch draws the batch's masks at its rows,
+                                  trainer.h). Must divide B; 1 (default):
                                   one pass, exactly as before the key existed */
 } xa_train_knobs;
 

@@ -184,7 +184,7 @@ static xa_status checkpoint(xa_trainer *t, const xa_trainer_ops *ops, void *ctx)
 
 /* Data-parallel runs: the ranks' gradients of every trainable group and their loss shares, summed
  * in one flat allreduce (every rank then holds the global batch's gradient and mean loss, and
- * takes the same clip and AdamW step). */
+ * takes the same clip and AdamW step), with rank 0's step generator carried along. */
 static xa_status reduce(xa_trainer *t, float *loss) {
     const double t0 = xa_time_now();
     size_t off = 0;
@@ -195,6 +195,12 @@ static xa_status reduce(xa_trainer *t, float *loss) {
         off += pg->n;
     }
     t->red[off++] = *loss;
+    /* rank 0's generator in 16-bit pieces (exact in a float, and so in a sum with the others'
+     * zeros): every rank goes on from where the global batch's draws end, which only rank 0
+     * knows when it alone ran the once-a-step alignment pass or the others ran no piece */
+    const uint64_t words[2] = {t->ts.rng.state, t->ts.rng.inc};
+    for (int w = 0; w < 2; w++)
+        for (int j = 0; j < 4; j++) t->red[off++] = t->writer ? (float)((words[w] >> (16 * j)) & 0xffffu) : 0.0f;
     XA_ASSERT(off == t->n_red);
     xa_status st = xa_dist_allreduce_sum(t->red, t->n_red, t->o.label);
     if (st) return st;
@@ -205,7 +211,12 @@ static xa_status reduce(xa_trainer *t, float *loss) {
         memcpy(pg->grads, t->red + off, pg->n * sizeof(float));
         off += pg->n;
     }
-    *loss = t->red[off];
+    *loss = t->red[off++];
+    uint64_t got[2] = {0, 0};
+    for (int w = 0; w < 2; w++)
+        for (int j = 0; j < 4; j++) got[w] |= (uint64_t)t->red[off++] << (16 * j);
+    t->ts.rng.state = got[0];
+    t->ts.rng.inc = got[1];
     t->red_seconds += xa_time_now() - t0;
     return XA_STATUS_OK;
 }
@@ -274,7 +285,7 @@ xa_status xa_trainer_run(xa_trainer *t, const xa_trainer_opts *o, xa_optim *opt,
     if (xa_dist_size() > 1) {
         for (size_t g = 0; g < opt->n_groups; g++)
             if (opt->groups[g].trainable && opt->groups[g].grads) t->n_red += opt->groups[g].n;
-        t->n_red += 1; /* the loss */
+        t->n_red += 1 + 8; /* the loss, rank 0's generator (reduce) */
         t->red = malloc(t->n_red * sizeof(float));
         if (!t->red) return xa_error_set(XA_STATUS_NOMEM, o->label, NULL, NULL, "out of memory (allreduce buffer)");
     }
@@ -477,13 +488,20 @@ void xa_trainer_micro_mine(const xa_trainer_micro *u, int B, int *k0, int *k1) {
 }
 
 void xa_trainer_micro_begin(xa_trainer_micro *u, xa_rng *step_rng) {
-    u->base = u->n > 1 ? xa_rng_u64(step_rng) : 0;
+    u->start = *step_rng;
+    u->n_ran = 0;
 }
 
 xa_rng *xa_trainer_micro_rng(xa_trainer_micro *u, xa_rng *step_rng, int k) {
-    if (u->n == 1) return step_rng;
-    xa_rng_seed(&u->rng, u->base, (uint64_t)k + 1);
-    return &u->rng;
+    XA_ASSERT(k >= 0 && k < u->n);
+    /* Every piece draws the same seeds (one per dropout site, in the same order), so every piece
+     * ends where the first did; one that did not would have laid other masks than the whole
+     * batch's forward. */
+    if (u->n_ran == 1) u->end = *step_rng;
+    if (u->n_ran > 1) XA_ASSERT(step_rng->state == u->end.state && step_rng->inc == u->end.inc);
+    u->n_ran++;
+    *step_rng = u->start;
+    return step_rng;
 }
 
 void xa_trainer_micro_free(xa_trainer_micro *u) {

@@ -147,8 +147,8 @@ typedef struct xa_trainer_micro {
     int n;                     /* pieces of a full batch: grad_accum x ranks */
     int k0, per_rank;          /* this rank's pieces of a full batch: [k0, k0 + per_rank) */
     int32_t *mrows, *mtargets; /* (rows * T) MLM scratch (mlm cutters only), owned */
-    uint64_t base;             /* the step's piece seed (xa_trainer_micro_begin) */
-    xa_rng rng;                /* the current piece's generator */
+    xa_rng start, end;         /* the step's generator at begin, and after the first piece */
+    int n_ran;                 /* pieces started since begin */
 } xa_trainer_micro;
 
 /* A cutter for global batches of B rows (T: the row length of MLM batches; mlm 0: task batches,
@@ -160,12 +160,16 @@ void xa_trainer_micro_free(xa_trainer_micro *u);
 /* This rank's pieces of a batch of B rows: [*k0, *k1) (empty on a rank past a short batch's
  * last piece; its gradient contribution is then zero). */
 void xa_trainer_micro_mine(const xa_trainer_micro *u, int B, int *k0, int *k1);
-/* Random streams per piece, so a piece draws the same dropout masks on whichever rank runs it:
- * begin (once per step, on every rank, in the same place of the step's draws) takes one 64-bit
- * seed from the step's generator; rng(k) is piece k's generator (stream k + 1 of that seed; the
- * stream n + 1 is the once-a-step alignment pass's). A cutter of one piece (grad_accum 1, one
- * rank) draws nothing in begin and hands back the step's generator itself, so a one-piece run's
- * draws are exactly what they were before pieces existed. */
+/* Dropout masks of the global batch (issue 13): every piece draws from the step's generator as
+ * it stood at begin (once per step, on every rank, in the same place of the step's draws), so
+ * each dropout site gets the seed that the whole batch's forward would give it, and the piece
+ * lays the masks at its rows of the global batch (xa_batch.row0, xa_head.row0 = k x rows:
+ * tensor.h xa_dropout_mask_at). rng(k) rewinds the step's generator to begin's state and returns
+ * it; after the pieces it stands where the whole batch's forward leaves it (every piece draws as
+ * many seeds: checked), so what the step draws next (the alignment pass) draws as in one batch.
+ * One piece: begin and rng change nothing, the draws of before pieces existed. A rank past a
+ * short batch's last piece, or one that skips the once-a-step pass, stands elsewhere: the trainer
+ * hands every rank rank 0's generator in the step's allreduce. */
 void xa_trainer_micro_begin(xa_trainer_micro *u, xa_rng *step_rng);
 xa_rng *xa_trainer_micro_rng(xa_trainer_micro *u, xa_rng *step_rng, int k);
 /* Pieces of a batch of B rows (B <= the cutter's batch; task batches: their examples, n_ex):
