@@ -18,6 +18,7 @@
  * results whatever MXCSR says (Intel SDM; the operand side checked on this project's AMD EPYC),
  * so terms below 2^-126 may differ. */
 #include <immintrin.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -209,8 +210,24 @@ typedef struct pack_buffers {
 
 static _Thread_local pack_buffers g_pack;
 
+static pthread_key_t g_pack_key;
+static pthread_once_t g_pack_once = PTHREAD_ONCE_INIT;
+
+/* A thread's buffers are freed when it exits (an OpenMP pool that shrinks ends its surplus
+ * workers, whose buffers would otherwise be lost); the main thread's live until the process ends. */
+static void pack_buffers_free(void *p) {
+    pack_buffers *pb = p;
+    xa_aligned_free(pb->a);
+    xa_aligned_free(pb->b);
+    pb->a = pb->b = NULL;
+}
+
+static void pack_key_init(void) { XA_ASSERT(pthread_key_create(&g_pack_key, pack_buffers_free) == 0); }
+
 static int ensure_buffers(void) {
     if (g_pack.a) return 1;
+    pthread_once(&g_pack_once, pack_key_init);
+    XA_ASSERT(pthread_setspecific(g_pack_key, &g_pack) == 0);
     g_pack.a = xa_aligned_alloc((size_t)MC * (KC / 2) * sizeof(uint32_t), 64);
     g_pack.b = xa_aligned_alloc((size_t)(KC / 2) * NC * sizeof(uint32_t), 64);
     return g_pack.a && g_pack.b;
