@@ -137,6 +137,7 @@ static void assert_phase_equal(const xa_cfg_phase *a, const xa_cfg_phase *b) {
     assert_int_equal(a->weight_decay_all, b->weight_decay_all);
     assert_int_equal(a->save_total_limit, b->save_total_limit);
     assert_int_equal(a->grad_accum, b->grad_accum);
+    assert_int_equal(a->gradient_checkpointing, b->gradient_checkpointing);
     assert_string_equal(a->metric_for_best_model, b->metric_for_best_model);
     assert_int_equal(a->eval_batches, b->eval_batches);
 }
@@ -871,7 +872,8 @@ static void test_trainer_keys(void **state) {
     strcat(text, "  - lang: {steps: 5}\n"
                  "  - task: {lr_scheduler: cosine, adam_beta1: 0.8, adam_beta2: 0.98, adam_epsilon: 1e-6,\n"
                  "           hidden_dropout: 0.0, attention_dropout: 0.2, weight_decay_all: false,\n"
-                 "           save_total_limit: 3, metric_for_best_model: macro_f1, grad_accum: 4}\n");
+                 "           save_total_limit: 3, metric_for_best_model: macro_f1, grad_accum: 4,\n"
+                 "           gradient_checkpointing: true}\n");
     const char *path = fixture("tk/recipe.yaml", text);
     xa_recipe *r = recipe_new();
     load_ok(r, path, NULL, 0);
@@ -882,6 +884,7 @@ static void test_trainer_keys(void **state) {
     assert_int_equal(l->weight_decay_all, 1);
     assert_int_equal(l->save_total_limit, 1);
     assert_int_equal(l->grad_accum, 1);
+    assert_int_equal(l->gradient_checkpointing, 0);
     assert_int_equal(l->eval_batches, 8);
     assert_string_equal(t->lr_scheduler, "cosine");
     assert_true(t->adam_beta1 == 0.8 && t->adam_beta2 == 0.98 && t->adam_epsilon == 1e-6);
@@ -889,6 +892,7 @@ static void test_trainer_keys(void **state) {
     assert_int_equal(t->weight_decay_all, 0);
     assert_int_equal(t->save_total_limit, 3);
     assert_int_equal(t->grad_accum, 4);
+    assert_int_equal(t->gradient_checkpointing, 1);
     assert_string_equal(t->metric_for_best_model, "macro_f1");
     roundtrip(path, xt_tmp_path("tk-resolved.yaml"), NULL, 0);
     char *resolved = xt_read_file(xt_tmp_path("tk-resolved.yaml"), NULL);
@@ -920,6 +924,7 @@ static void test_trainer_keys(void **state) {
         {"lr_scheduler_type: cosine", "unknown key 'lr_scheduler_type'", "xadapt's key is 'lr_scheduler'"},
         {"gradient_accumulation_steps: 4", "unknown key 'gradient_accumulation_steps'", "xadapt's key is 'grad_accum'"},
         {"grad_accum: 0", "'phases[0].task.grad_accum' is '0'", "an integer >= 1 that divides batch_size"},
+        {"gradient_checkpointing: 1", "'phases[0].task.gradient_checkpointing' is '1'", "true or false"},
         {"grad_accum: 3", "'phases[0].task.grad_accum' is 3, which does not divide batch_size 16",
          "micro-batches of batch_size / grad_accum rows"},
         {"eval_batches: 2", "unknown key 'eval_batches' in 'phases[0].task'", "a parameter of pretrain/lang phases"},

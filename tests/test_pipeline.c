@@ -581,8 +581,11 @@ static void test_provenance_stable(void **state) {
     char *want = xt_read_file(golden, NULL);
     assert_non_null(want);
     if (strcmp(got, want)) fail_msg("provenance changed for a recipe with default settings:\n%s\nexpected:\n%s", got, want);
-    /* the new keys set to their defaults: the same text */
-    const char *defaults[] = {"phases.lang.lr_scheduler=linear", "phases.task.adam_beta1=0.9",
+    /* the new keys set to their defaults, and the output-neutral ones to other values
+     * (gradient_checkpointing changes no weight: not provenance): the same text */
+    const char *defaults[] = {"phases.pretrain.gradient_checkpointing=true", "phases.lang.gradient_checkpointing=true",
+                              "phases.task.gradient_checkpointing=true", "phases.fusion.gradient_checkpointing=true",
+                              "phases.finetune.gradient_checkpointing=true","phases.lang.lr_scheduler=linear", "phases.task.adam_beta1=0.9",
                               "phases.task.adam_beta2=0.999", "phases.task.adam_epsilon=1e-8",
                               "phases.task.weight_decay_all=true", "phases.task.metric_for_best_model=accuracy",
                               "phases.lang.hidden_dropout=null", "phases.lang.save_total_limit=4",
@@ -616,13 +619,15 @@ static void test_provenance_stable(void **state) {
                 k.save_total_limit == d.save_total_limit);
     const char *sets[] = {"phases.lang.lr_scheduler=constant", "phases.lang.adam_epsilon=1e-6",
                           "phases.lang.attention_dropout=0.25", "phases.lang.weight_decay_all=false",
-                          "phases.lang.save_total_limit=0"};
-    load(&r, sets, 5);
+                          "phases.lang.save_total_limit=0", "phases.lang.gradient_checkpointing=true"};
+    load(&r, sets, 6);
     k = xa_pipeline_knobs(&r.phases[1]);
     assert_int_equal(k.sched, XA_SCHED_KIND_CONSTANT);
     assert_true(k.adam_epsilon == 1e-6 && k.adam_beta1 == 0.9 && k.attention_dropout == 0.25 && k.hidden_dropout < 0);
     assert_int_equal(k.weight_decay_all, 0);
     assert_int_equal(k.save_total_limit, 0);
+    assert_int_equal(k.gradient_checkpointing, 1);
+    assert_int_equal(d.gradient_checkpointing, 0);
 }
 
 static void test_validate(void **state) {

@@ -38,6 +38,9 @@ static void print_help(void) {
            "  -j, --threads N       threads (default: all cores)\n"
            "  -p, --precision LIST  fp32,bf16: products in fp32 and/or bf16 with fp32 accumulation\n"
            "                        (AVX512-BF16; each row runs in both, back to back; default fp32)\n"
+           "      --gradient-checkpointing\n"
+           "                        training rows recompute each layer's forward in backward,\n"
+           "                        keeping only the layer inputs (less memory, one more forward)\n"
            "      --json            one JSON object per row instead of the table\n"
            "      --peak            only measure the register-only peaks (fp32 FMA, AVX512-BF16\n"
            "                        VDPBF16PS, AMX TDPBF16PS) on 1 thread and on all threads (-j),\n"
@@ -175,20 +178,21 @@ static void print_reg_peaks(FILE *out, const peak_set *ps, int json) {
 }
 
 int cli_cmd_bench(int argc, char **argv) {
-    enum { OPT_MIN = 256, OPT_JSON, OPT_PEAK };
+    enum { OPT_MIN = 256, OPT_JSON, OPT_PEAK, OPT_GC };
     static const struct option opts[] = {
         {"models", required_argument, NULL, 'm'}, {"modes", required_argument, NULL, 'M'},
         {"batch", required_argument, NULL, 'b'},  {"seq", required_argument, NULL, 't'},
         {"steps", required_argument, NULL, 'n'},  {"min-seconds", required_argument, NULL, OPT_MIN},
         {"threads", required_argument, NULL, 'j'}, {"json", no_argument, NULL, OPT_JSON},
         {"precision", required_argument, NULL, 'p'}, {"peak", no_argument, NULL, OPT_PEAK},
+        {"gradient-checkpointing", no_argument, NULL, OPT_GC},
         {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
     };
     const char *cmd = "bench";
     char models_buf[256] = "tiny,small", modes_buf[256] = "mlm-full,mlm-frozen,cls-frozen,infer", batch_buf[256] = "8,32", prec_buf[64] = "fp32";
     int64_t T = 128, steps = 5, threads = 0;
     double min_s = 2.0;
-    int json = 0, peak_only = 0;
+    int json = 0, peak_only = 0, gc = 0;
     opterr = 0;
     optind = 1;
     int c;
@@ -212,6 +216,7 @@ int cli_cmd_bench(int argc, char **argv) {
             break;
         case OPT_JSON: json = 1; break;
         case OPT_PEAK: peak_only = 1; break;
+        case OPT_GC: gc = 1; break;
         case 'h': print_help(); return CLI_EXIT_OK;
         case ':': return cli_usage_error(cmd, "option '%s' needs a value", argv[optind - 1]);
         default: return cli_usage_error(cmd, "unknown option '%s'", argv[optind - 1]);
@@ -248,6 +253,7 @@ int cli_cmd_bench(int argc, char **argv) {
         bs[i] = (int)v;
     }
     xa_threads_set((int)threads);
+    xa_bench_set_gradient_checkpointing(gc);
     FILE *out = stdout;
     /* register-only peaks: about 0.3 s a path and thread count (short when rows are, as in tests) */
     peak_set ps;
@@ -279,6 +285,7 @@ int cli_cmd_bench(int argc, char **argv) {
         xa_gemm_set_precision(XA_PRECISION_FP32);
         fprintf(out, "threads: %d, T = %d, >= %lld timed steps and >= %.1f s per row\n\n", xa_threads_get(),
                 (int)T, (long long)steps, min_s);
+        if (gc) fprintf(out, "gradient checkpointing: on (training rows recompute each layer's forward in backward)\n\n");
         fprintf(out, "| model | mode | B | precision | path | tokens/s | GFLOP/s | of peak | step ms | peak MB |\n");
         fprintf(out, "|---|---|---:|---|---|---:|---:|---:|---:|---:|\n");
         fflush(out);

@@ -18,6 +18,9 @@
  * Memory: planned once (xa_composer_plan) for (B, T, train). With train every program keeps its
  * own region (the values and bneck / fusion caches stay alive until backward); the gradient slots
  * are shared by all programs (one sub-layer's backward at a time). Inference shares one region.
+ * Under the encoder's recomputation (XA_COMPOSE_RECOMPUTE) a layer's two programs keep their own
+ * regions and every layer reuses the same pair: the encoder re-runs a layer's forward, hook sites
+ * included, right before its backward, so only one layer's caches are ever needed.
  * Fusion attention probabilities are outputs kept for the caller (xa_composer_fusion_probs), so
  * every program has its own probs region in both modes (N x n_children floats per Fuse).
  * A batch with fewer rows recompiles the programs into the same memory (slots only shrink).
@@ -91,6 +94,7 @@ struct xa_composer {
     uint8_t skip[XA_BN_MAX_LAYERS];
     /* plan */
     int planned, B, T, M, train;
+    int share_layers;    /* XA_COMPOSE_RECOMPUTE: every layer's programs in one region pair */
     int cur_B, cur_T;
     program *progs;      /* (2L) */
     char *mem;           /* all regions, owned */
@@ -790,6 +794,8 @@ static char *probs_at(const xa_composer *cp, size_t off) {
 xa_status xa_composer_plan(xa_composer *cp, int B, int T, int M, int train) {
     plan_free(cp);
     const int L = cp->enc.L, C = cp->enc.C;
+    cp->share_layers = train == XA_COMPOSE_RECOMPUTE;
+    train = train != 0;
     if (B <= 0 || T <= 0 || M < 0 || (int64_t)B * T > XA_MAX_BATCH_TOKENS || M > XA_MAX_BATCH_TOKENS)
         return xa_error_set(XA_STATUS_USAGE, "xa_composer_plan",
                             "B, T > 0 and M >= 0, at most 16777216 tokens a batch", NULL,
@@ -801,7 +807,7 @@ xa_status xa_composer_plan(xa_composer *cp, int B, int T, int M, int train) {
                             B, rep);
     cp->progs = calloc((size_t)2 * L, sizeof *cp->progs);
     if (!cp->progs) goto nomem;
-    size_t total = 0, gmax = 0, ptotal = 0;
+    size_t total = 0, gmax = 0, ptotal = 0, pair = 0;
     for (int pos = 0; pos < 2 * L; pos++) {
         program *pg = &cp->progs[pos];
         int ok = compile(cp, pg, pos, B, T);
@@ -821,7 +827,12 @@ xa_status xa_composer_plan(xa_composer *cp, int B, int T, int M, int train) {
         pg->val = calloc((size_t)pg->n_slots + 1, sizeof *pg->val);
         pg->grad = calloc((size_t)pg->n_slots + 1, sizeof *pg->grad);
         if (!pg->val || !pg->grad) goto nomem;
-        total = train ? total + pg->region_bytes : (pg->region_bytes > total ? pg->region_bytes : total);
+        if (cp->share_layers) { /* the largest (ATTN, FFN) pair of one layer */
+            pair = pos % 2 ? pair + pg->region_bytes : pg->region_bytes;
+            if (pair > total) total = pair;
+        } else {
+            total = train ? total + pg->region_bytes : (pg->region_bytes > total ? pg->region_bytes : total);
+        }
         if (g > gmax) gmax = g;
     }
     cp->mem_bytes = total;
@@ -836,6 +847,7 @@ xa_status xa_composer_plan(xa_composer *cp, int B, int T, int M, int train) {
     size_t off = 0, poff = 0;
     for (int pos = 0; pos < 2 * L; pos++) {
         program *pg = &cp->progs[pos];
+        if (cp->share_layers && pos % 2 == 0) off = 0;
         layout(cp, pg, cp->mem + off, train ? cp->grad_mem : NULL, NULL, probs_at(cp, poff), NULL,
                train);
         if (train) off += pg->region_bytes;
@@ -869,6 +881,16 @@ nomem:
                         "cannot allocate adapter activations for B=%d T=%d", B, T);
 }
 
+size_t xa_composer_plan_bytes(const xa_composer *cp) {
+    if (!cp->planned) return 0;
+    size_t probs = 0, inv = 0;
+    for (int pos = 0; pos < 2 * cp->enc.L; pos++) probs += cp->progs[pos].probs_bytes;
+    if (cp->inv)
+        inv = ALIGN64(xa_inv_cache_bytes(&cp->inv->inv.spec, cp->B * cp->T, cp->train)) +
+              ALIGN64(xa_inv_cache_bytes(&cp->inv->inv.spec, cp->M > 0 ? cp->M : 1, cp->train));
+    return cp->mem_bytes + cp->grad_bytes + 2 * (size_t)cp->B * cp->T * cp->enc.C * sizeof(float) + probs + inv;
+}
+
 /* A batch of another shape: recompile into the planned memory (every slot only shrinks).
  * Returns 0, or -1 when the setup does not fit B (BatchSplit sizes, Parallel width): the programs
  * are then compiled back to the current shape, which fitted. */
@@ -884,6 +906,7 @@ static int reshape(xa_composer *cp, int B, int T) {
         }
         XA_ASSERT(ok == 1);
         XA_ASSERT(pg->n_slots <= pg->plan_slots);
+        if (cp->share_layers && pos % 2 == 0) off = 0;
         layout(cp, pg, cp->mem + off, cp->train ? cp->grad_mem : NULL, NULL, probs_at(cp, poff),
                NULL, cp->train);
         if (cp->train) off += pg->region_bytes;

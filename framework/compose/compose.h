@@ -216,8 +216,16 @@ void xa_composer_skip_lowest(xa_composer *cp, int k);
 int xa_composer_adapterdrop(xa_composer *cp, int k_max, xa_rng *rng);
 
 /* Plan activations for batches of at most B rows (after replication) of T tokens and M masked
- * rows at the MLM site; train keeps what backward needs at every layer. Call after activate. */
+ * rows at the MLM site; train keeps what backward needs at every layer (1), or, with
+ * XA_COMPOSE_RECOMPUTE (2, for an encoder whose activations are XA_ACTS_RECOMPUTE), what backward
+ * needs for ONE layer: every layer's two sub-layer programs share one region, which the encoder's
+ * recomputed forward of a layer refills before that layer's backward. Call after activate. */
 xa_status xa_composer_plan(xa_composer *cp, int B, int T, int M, int train);
+#define XA_COMPOSE_RECOMPUTE 2 /* a mismatch with the encoder's mode (RECOMPUTE here, TRAIN there)
+                                  gives wrong gradients: the phases derive both from one knob */
+/* Bytes the current plan holds: the programs' regions, the shared gradient slots, the backward
+ * scratch, the fusion probabilities and the invertible adapter's caches (0 when not planned). */
+size_t xa_composer_plan_bytes(const xa_composer *cp);
 /* Dropout mode for the next forward: train != 0 draws adapter and fusion dropout from rng. */
 void xa_composer_set_mode(xa_composer *cp, int train, xa_rng *rng);
 /* Fill hook with the composer's callbacks (ctx = cp). */

@@ -1546,6 +1546,7 @@ static const pfield g_pfields[] = {
     PF(weight_decay_all, P_BOOL, K_LANG | K_TASK | K_FUS | K_FT, 0, 0, 0, 0, "true or false"),
     PF(save_total_limit, P_INT, K_TRAIN, 0, 1 << 20, 0, 0, "an integer >= 0 (0: keep every checkpoint)"),
     PF(grad_accum, P_INT, K_TRAIN, 1, 1 << 20, 0, 0, "an integer >= 1 that divides batch_size"),
+    PF(gradient_checkpointing, P_BOOL, K_TRAIN, 0, 0, 0, 0, "true or false"),
     PFC(metric_for_best_model, K_TASK | K_FUS | K_FT, g_best_metrics,
         "accuracy, macro_f1 or loss (classification); span_f1 or loss (tagging); f1, exact_match or loss (question answering)"),
     PF(eval_batches, P_INT, K_PRE | K_LANG, 1, 1 << 20, 0, 0, "an integer >= 1"),

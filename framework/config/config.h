@@ -66,6 +66,10 @@
  *                                       #   micro-batches of batch_size / 4 whose gradients add
  *                                       #   up before the clip and AdamW (default 1; must divide
  *                                       #   batch_size); steps count optimizer steps
+ *           gradient_checkpointing: true # every training phase: keep only each encoder layer's
+ *                                       #   input and recompute the layer (adapters included) in
+ *                                       #   backward; less memory, one more forward a step, the
+ *                                       #   same weights bit for bit (default false)
  *       - task:
  *           metric_for_best_model: macro_f1   # classification: accuracy (default), macro_f1, loss;
  *                                             # tagging: span_f1 (default), loss;
@@ -212,6 +216,8 @@ typedef struct xa_cfg_phase {
     int save_total_limit;                          /* checkpoints kept (1; 0 = all) */
     int grad_accum;                                /* micro-batches per optimizer step (1); divides
                                                       batch_size, the step's (global) batch */
+    int gradient_checkpointing;                    /* every training phase: recompute each layer's
+                                                      forward in backward (0 = keep them all) */
     char metric_for_best_model[24];                /* task/fusion/finetune: accuracy, macro_f1,
                                                       span_f1, f1, exact_match, loss (resolved:
                                                       never empty there) */

@@ -5,7 +5,12 @@
  * Does not implement: pre-LN variants, relative position embeddings, cross-attention, the pooler
  * (the classification head has its own dense + tanh, XLM-R style).
  * Backward computes weight gradients only when the encoder owns gradient memory (trainable);
- * frozen, it propagates input gradients only, and only as deep as something trainable needs. */
+ * frozen, it propagates input gradients only, and only as deep as something trainable needs.
+ * Activation recomputation (XA_ACTS_RECOMPUTE, HF's gradient checkpointing; Chen et al. 2016,
+ * "Training deep nets with sublinear memory cost", one checkpoint per layer): the forward keeps
+ * each layer's input and the dropout generator's state before the layer; the backward re-runs
+ * that layer's forward (layer_forward, hook sites included) with the generator rewound, which
+ * redraws the same masks, so results are bit-identical to keeping every layer's tensors. */
 #include "model/model.h"
 
 #include <math.h>
@@ -216,14 +221,16 @@ enum {
     A_POS, A_LENS, A_EMB_SUM, A_EMB_MEAN, A_EMB_RSTD, A_EMB_LN, A_EMB_OUT, A_EMB_KEEP,
     A_Q, A_K, A_V, A_ATT, A_ATT_KEEP, A_CTX, A_H1, A_H1_KEEP, A_S1, A_LN1_MEAN, A_LN1_RSTD, A_Y,
     A_FC, A_FA, A_H2, A_H2_KEEP, A_S2, A_LN2_MEAN, A_LN2_RSTD, A_Z, A_HOOKED,
-    A_DZ, A_DY, A_DX, A_DH, A_DCTX, A_DQ, A_DK, A_DV, A_DFA, A_DFC, A_DATT, A_COUNT
+    A_DZ, A_DY, A_DX, A_DH, A_DCTX, A_DQ, A_DK, A_DV, A_DFA, A_DFC, A_DATT, A_RNG_AT, A_COUNT
 };
 
-/* Training activations keep every layer's tensors for backward; inference activations keep one
- * layer's worth, reused by every layer (only the layer outputs z are kept for all layers). */
+/* Training activations keep every layer's tensors for backward; inference and recomputation
+ * activations keep one layer's worth, reused by every layer (only the layer outputs z, each
+ * layer's input, are kept for all layers). Recomputation adds the backward scratch and one rng
+ * state a layer. */
 static void acts_sizes(const xa_encoder_config *c, int B, int T, int train, size_t s[A_COUNT]) {
     size_t N = (size_t)B * (size_t)T, C = (size_t)c->C, L = (size_t)c->L, FF = (size_t)c->FF;
-    size_t LS = train ? L : 1; /* layers whose tensors are kept */
+    size_t LS = train == XA_ACTS_TRAIN ? L : 1; /* layers whose tensors are kept */
     size_t TT = (size_t)B * (size_t)c->NH * (size_t)T * (size_t)T;
     size_t f = sizeof(float);
     memset(s, 0, A_COUNT * sizeof *s);
@@ -247,6 +254,7 @@ static void acts_sizes(const xa_encoder_config *c, int B, int T, int train, size
         s[A_DZ] = s[A_DY] = s[A_DX] = s[A_DH] = s[A_DCTX] = s[A_DQ] = s[A_DK] = s[A_DV] = N * C * f;
         s[A_DFA] = s[A_DFC] = N * FF * f;
         s[A_DATT] = TT * f;
+        if (train == XA_ACTS_RECOMPUTE) s[A_RNG_AT] = L * sizeof(xa_rng);
     } else {
         s[A_DATT] = TT * f; /* attention-dropout scratch */
     }
@@ -272,6 +280,10 @@ xa_status xa_encoder_acts_init(xa_encoder_acts *a, const xa_encoder_config *cfg,
                             "lower the sequence length",
                             "batch %d x %d tokens with max_position_embeddings %d", B, T, cfg->P);
     }
+    if (train < XA_ACTS_INFER || train > XA_ACTS_RECOMPUTE) {
+        return xa_error_set(XA_STATUS_USAGE, "xa_encoder_acts_init",
+                            "XA_ACTS_INFER, XA_ACTS_TRAIN or XA_ACTS_RECOMPUTE", NULL, "mode %d", train);
+    }
     size_t s[A_COUNT];
     void *v[A_COUNT];
     acts_sizes(cfg, B, T, train, s);
@@ -279,7 +291,10 @@ xa_status xa_encoder_acts_init(xa_encoder_acts *a, const xa_encoder_config *cfg,
     if (st) return st;
     a->B = B;
     a->T = T;
-    a->train = train;
+    a->train = train != XA_ACTS_INFER;
+    a->recompute = train == XA_ACTS_RECOMPUTE;
+    a->rng_at = v[A_RNG_AT];
+    a->live_layer = -1;
     a->pos = v[A_POS];
     a->lens = v[A_LENS];
     a->emb_sum = v[A_EMB_SUM];
@@ -394,6 +409,49 @@ static int sublayer_forward(const xa_hook *hook, xa_hook_site site, int l, float
     return 0;
 }
 
+/* Layer l on input x (B, T, C) into the buffers of slot li (the layer's own with XA_ACTS_TRAIN,
+ * 0 otherwise), its output into z[l]. Draws, in this order: the attention-probability mask, the
+ * attention output's mask, the ATTN site's (from the hook's generator), the FFN output's mask and
+ * the FFN site's: recomputation replays exactly this sequence. */
+static void layer_forward(const xa_encoder *enc, xa_encoder_acts *a, const xa_batch *b,
+                          const xa_hook *hook, int l, int li, const float *x, int train, xa_rng *rng) {
+    const xa_encoder_config *c = &enc->cfg;
+    const int B = b->B, T = b->T, C = c->C, FF = c->FF, NH = c->NH, N = B * T;
+    const size_t NC = (size_t)N * C, NF = (size_t)N * FF, TT = (size_t)B * NH * T * T;
+    /* the batch's first element in the global batch's (B', T, C) and (B', NH, T, T) masks */
+    const uint64_t off_c = (uint64_t)a->row0 * (uint64_t)T * (uint64_t)C;
+    const uint64_t off_tt = (uint64_t)a->row0 * (uint64_t)NH * (uint64_t)T * (uint64_t)T;
+    float *q = lay(a->q, li, NC), *k = lay(a->k, li, NC), *v = lay(a->v, li, NC);
+    float *att = lay(a->att, li, TT), *ctx = lay(a->ctx, li, NC);
+    float *h1 = lay(a->h1, li, NC), *s1 = lay(a->s1, li, NC), *y = lay(a->y, li, NC);
+    float *fc = lay(a->fc, li, NF), *fa = lay(a->fa, li, NF);
+    float *h2 = lay(a->h2, li, NC), *s2 = lay(a->s2, li, NC), *z = lay(a->z, l, NC);
+    uint8_t *att_keep = NULL;
+    if (train && c->p_attn > 0.0f) {
+        att_keep = a->att_keep + (size_t)li * TT;
+        xa_dropout_mask_at(att_keep, TT, off_tt, c->p_attn, rng);
+    }
+    xa_linear_forward(q, x, xa_encoder_slice(enc, XA_ENC_QW, l, 0), xa_encoder_slice(enc, XA_ENC_QB, l, 0), N, C, C);
+    xa_linear_forward(k, x, xa_encoder_slice(enc, XA_ENC_KW, l, 0), xa_encoder_slice(enc, XA_ENC_KB, l, 0), N, C, C);
+    xa_linear_forward(v, x, xa_encoder_slice(enc, XA_ENC_VW, l, 0), xa_encoder_slice(enc, XA_ENC_VB, l, 0), N, C, C);
+    xa_attention_forward(ctx, att, att_keep ? a->datt : NULL, q, k, v, b->lens, att_keep,
+                         c->p_attn, B, T, C, NH);
+    xa_linear_forward(h1, ctx, xa_encoder_slice(enc, XA_ENC_AOW, l, 0), xa_encoder_slice(enc, XA_ENC_AOB, l, 0), N, C, C);
+    dropout_fwd(h1, a->h1_keep + (size_t)li * NC, NC, off_c, c->p_hidden, train, rng);
+    a->hooked[2 * l] = (uint8_t)sublayer_forward(
+        hook, XA_HOOK_ATTN, l, y, s1, a->ln1_mean + (size_t)li * N, a->ln1_rstd + (size_t)li * N, h1, x,
+        xa_encoder_slice(enc, XA_ENC_LN1_W, l, 0), xa_encoder_slice(enc, XA_ENC_LN1_B, l, 0), c, b, a->row0);
+
+    xa_linear_forward(fc, y, xa_encoder_slice(enc, XA_ENC_FCW, l, 0), xa_encoder_slice(enc, XA_ENC_FCB, l, 0), N, C, FF);
+    xa_act_forward(fa, fc, NF, c->act);
+    xa_linear_forward(h2, fa, xa_encoder_slice(enc, XA_ENC_FOW, l, 0), xa_encoder_slice(enc, XA_ENC_FOB, l, 0), N, FF, C);
+    dropout_fwd(h2, a->h2_keep + (size_t)li * NC, NC, off_c, c->p_hidden, train, rng);
+    a->hooked[2 * l + 1] = (uint8_t)sublayer_forward(
+        hook, XA_HOOK_FFN, l, z, s2, a->ln2_mean + (size_t)li * N, a->ln2_rstd + (size_t)li * N, h2, y,
+        xa_encoder_slice(enc, XA_ENC_LN2_W, l, 0), xa_encoder_slice(enc, XA_ENC_LN2_B, l, 0), c, b, a->row0);
+    a->live_layer = l;
+}
+
 xa_status xa_encoder_forward(const xa_encoder *enc, xa_encoder_acts *a, const xa_batch *b,
                              const xa_hook *hook, int train, xa_rng *rng) {
     const xa_encoder_config *c = &enc->cfg;
@@ -404,11 +462,10 @@ xa_status xa_encoder_forward(const xa_encoder *enc, xa_encoder_acts *a, const xa
         return xa_error_set(XA_STATUS_USAGE, "xa_encoder_forward", "a random generator for dropout",
                             NULL, "training forward with dropout but no rng");
     }
-    const int B = b->B, T = b->T, C = c->C, FF = c->FF, NH = c->NH, N = B * T; /* B*T <= XA_MAX_BATCH_TOKENS */
-    const size_t NC = (size_t)N * C, NF = (size_t)N * FF, TT = (size_t)B * NH * T * T;
-    /* the batch's first element in the global batch's (B', T, C) and (B', NH, T, T) masks */
+    const int B = b->B, T = b->T, C = c->C, N = B * T; /* B*T <= XA_MAX_BATCH_TOKENS */
+    const size_t NC = (size_t)N * C;
+    /* the batch's first element in the global batch's (B', T, C) masks */
     const uint64_t off_c = (uint64_t)a->row0 * (uint64_t)T * (uint64_t)C;
-    const uint64_t off_tt = (uint64_t)a->row0 * (uint64_t)NH * (uint64_t)T * (uint64_t)T;
     memcpy(a->lens, b->lens, (size_t)B * sizeof(int32_t));
     a->dropout_applied = train != 0;
     a->cur_B = B;
@@ -436,40 +493,14 @@ xa_status xa_encoder_forward(const xa_encoder *enc, xa_encoder_acts *a, const xa
                     hook->rows_forward(hook->ctx, XA_HOOK_EMBED, a->emb_out, a->emb_ln, N, C);
     if (!a->emb_hooked) memcpy(a->emb_out, a->emb_ln, NC * sizeof(float));
 
-    /* Layers. Inference activations reuse one layer's buffers (li = 0). */
+    /* Layers. Inference and recomputation activations reuse one layer's buffers (li = 0). */
     const float *x = a->emb_out;
     for (int l = 0; l < c->L; l++) {
-        const int li = a->train ? l : 0;
-        float *q = lay(a->q, li, NC), *k = lay(a->k, li, NC), *v = lay(a->v, li, NC);
-        float *att = lay(a->att, li, TT), *ctx = lay(a->ctx, li, NC);
-        float *h1 = lay(a->h1, li, NC), *s1 = lay(a->s1, li, NC), *y = lay(a->y, li, NC);
-        float *fc = lay(a->fc, li, NF), *fa = lay(a->fa, li, NF);
-        float *h2 = lay(a->h2, li, NC), *s2 = lay(a->s2, li, NC), *z = lay(a->z, l, NC);
-        uint8_t *att_keep = NULL;
-        if (train && c->p_attn > 0.0f) {
-            att_keep = a->att_keep + (size_t)li * TT;
-            xa_dropout_mask_at(att_keep, TT, off_tt, c->p_attn, rng);
-        }
-        xa_linear_forward(q, x, xa_encoder_slice(enc, XA_ENC_QW, l, 0), xa_encoder_slice(enc, XA_ENC_QB, l, 0), N, C, C);
-        xa_linear_forward(k, x, xa_encoder_slice(enc, XA_ENC_KW, l, 0), xa_encoder_slice(enc, XA_ENC_KB, l, 0), N, C, C);
-        xa_linear_forward(v, x, xa_encoder_slice(enc, XA_ENC_VW, l, 0), xa_encoder_slice(enc, XA_ENC_VB, l, 0), N, C, C);
-        xa_attention_forward(ctx, att, att_keep ? a->datt : NULL, q, k, v, b->lens, att_keep,
-                             c->p_attn, B, T, C, NH);
-        xa_linear_forward(h1, ctx, xa_encoder_slice(enc, XA_ENC_AOW, l, 0), xa_encoder_slice(enc, XA_ENC_AOB, l, 0), N, C, C);
-        dropout_fwd(h1, a->h1_keep + (size_t)li * NC, NC, off_c, c->p_hidden, train, rng);
-        a->hooked[2 * l] = (uint8_t)sublayer_forward(
-            hook, XA_HOOK_ATTN, l, y, s1, a->ln1_mean + (size_t)li * N, a->ln1_rstd + (size_t)li * N, h1, x,
-            xa_encoder_slice(enc, XA_ENC_LN1_W, l, 0), xa_encoder_slice(enc, XA_ENC_LN1_B, l, 0), c, b, a->row0);
-
-        xa_linear_forward(fc, y, xa_encoder_slice(enc, XA_ENC_FCW, l, 0), xa_encoder_slice(enc, XA_ENC_FCB, l, 0), N, C, FF);
-        xa_act_forward(fa, fc, NF, c->act);
-        xa_linear_forward(h2, fa, xa_encoder_slice(enc, XA_ENC_FOW, l, 0), xa_encoder_slice(enc, XA_ENC_FOB, l, 0), N, FF, C);
-        dropout_fwd(h2, a->h2_keep + (size_t)li * NC, NC, off_c, c->p_hidden, train, rng);
-        a->hooked[2 * l + 1] = (uint8_t)sublayer_forward(
-            hook, XA_HOOK_FFN, l, z, s2, a->ln2_mean + (size_t)li * N, a->ln2_rstd + (size_t)li * N, h2, y,
-            xa_encoder_slice(enc, XA_ENC_LN2_W, l, 0), xa_encoder_slice(enc, XA_ENC_LN2_B, l, 0), c, b, a->row0);
-        x = z;
+        if (a->recompute && rng) a->rng_at[l] = *rng; /* what backward replays to redraw the masks */
+        layer_forward(enc, a, b, hook, l, a->recompute || !a->train ? 0 : l, x, train, rng);
+        x = lay(a->z, l, NC);
     }
+    a->rng = a->recompute && train ? rng : NULL;
     return XA_STATUS_OK;
 }
 
@@ -504,6 +535,22 @@ static int lowest_needed(const xa_encoder *enc, const xa_hook *hook, const float
     return 2 * enc->cfg.L;
 }
 
+/* Recomputation: rebuild layer l's tensors (slot 0) and its hook sites' caches by running its
+ * forward again on its saved input x, in the forward's mode, with the generator rewound to its
+ * state before the layer, so that every mask (the encoder's and the hook's) is drawn again bit for
+ * bit; the generator is then put back where the caller left it. z[l] is rewritten with the same
+ * values. */
+static void recompute_layer(const xa_encoder *enc, xa_encoder_acts *a, const xa_batch *b,
+                            const xa_hook *hook, int l, const float *x) {
+    xa_rng *rng = a->dropout_applied ? a->rng : NULL, now = {0, 0};
+    if (rng) {
+        now = *rng;
+        *rng = a->rng_at[l];
+    }
+    layer_forward(enc, a, b, hook, l, 0, x, a->dropout_applied, rng);
+    if (rng) *rng = now;
+}
+
 void xa_encoder_backward(xa_encoder *enc, xa_encoder_acts *a, const xa_batch *b,
                          const xa_hook *hook, float *dlast, float *demb) {
     const xa_encoder_config *c = &enc->cfg;
@@ -519,19 +566,23 @@ void xa_encoder_backward(xa_encoder *enc, xa_encoder_acts *a, const xa_batch *b,
 
     for (int l = c->L - 1; l >= 0 && 2 * l + 1 >= lowest; l--) {
         const float *x = l ? lay(a->z, l - 1, NC) : a->emb_out;
-        const float *q = lay(a->q, l, NC), *k = lay(a->k, l, NC), *v = lay(a->v, l, NC);
-        const float *att = lay(a->att, l, TT), *ctx = lay(a->ctx, l, NC);
-        const float *h1 = lay(a->h1, l, NC), *s1 = lay(a->s1, l, NC), *y = lay(a->y, l, NC);
-        const float *fc = lay(a->fc, l, NF), *fa = lay(a->fa, l, NF);
-        const float *h2 = lay(a->h2, l, NC), *s2 = lay(a->s2, l, NC), *z = lay(a->z, l, NC);
-        const uint8_t *att_keep = pa > 0.0f ? a->att_keep + (size_t)l * TT : NULL;
-        const uint8_t *h1_keep = ph > 0.0f ? a->h1_keep + (size_t)l * NC : NULL;
-        const uint8_t *h2_keep = ph > 0.0f ? a->h2_keep + (size_t)l * NC : NULL;
+        const int li = a->recompute ? 0 : l;
+        if (a->recompute && a->live_layer != l) recompute_layer(enc, a, b, hook, l, x);
+        const float *q = lay(a->q, li, NC), *k = lay(a->k, li, NC), *v = lay(a->v, li, NC);
+        const float *att = lay(a->att, li, TT), *ctx = lay(a->ctx, li, NC);
+        const float *h1 = lay(a->h1, li, NC), *s1 = lay(a->s1, li, NC), *y = lay(a->y, li, NC);
+        const float *fc = lay(a->fc, li, NF), *fa = lay(a->fa, li, NF);
+        const float *h2 = lay(a->h2, li, NC), *s2 = lay(a->s2, li, NC), *z = lay(a->z, l, NC);
+        const float *ln1_mean = a->ln1_mean + (size_t)li * N, *ln1_rstd = a->ln1_rstd + (size_t)li * N;
+        const float *ln2_mean = a->ln2_mean + (size_t)li * N, *ln2_rstd = a->ln2_rstd + (size_t)li * N;
+        const uint8_t *att_keep = pa > 0.0f ? a->att_keep + (size_t)li * TT : NULL;
+        const uint8_t *h1_keep = ph > 0.0f ? a->h1_keep + (size_t)li * NC : NULL;
+        const uint8_t *h2_keep = ph > 0.0f ? a->h2_keep + (size_t)li * NC : NULL;
 
         /* FFN sub-layer: z = LN2(h2 + y) or the hook's output. */
         memset(a->dy, 0, NC * sizeof(float));
         sublayer_backward(hook, a->hooked[2 * l + 1], XA_HOOK_FFN, l, a->dh, a->dy, dz, z, s2,
-                          a->ln2_mean + (size_t)l * N, a->ln2_rstd + (size_t)l * N, h2, y,
+                          ln2_mean, ln2_rstd, h2, y,
                           xa_encoder_slice(enc, XA_ENC_LN2_W, l, 0), xa_encoder_slice(enc, XA_ENC_LN2_B, l, 0),
                           xa_encoder_slice(enc, XA_ENC_LN2_W, l, 1), xa_encoder_slice(enc, XA_ENC_LN2_B, l, 1), c, b);
         if (!g && lowest >= 2 * l + 1) break; /* nothing below this sub-layer trains */
@@ -547,7 +598,7 @@ void xa_encoder_backward(xa_encoder *enc, xa_encoder_acts *a, const xa_batch *b,
         /* Attention sub-layer: y = LN1(h1 + x) or the hook's output. */
         memset(a->dx, 0, NC * sizeof(float));
         sublayer_backward(hook, a->hooked[2 * l], XA_HOOK_ATTN, l, a->dh, a->dx, a->dy, y, s1,
-                          a->ln1_mean + (size_t)l * N, a->ln1_rstd + (size_t)l * N, h1, x,
+                          ln1_mean, ln1_rstd, h1, x,
                           xa_encoder_slice(enc, XA_ENC_LN1_W, l, 0), xa_encoder_slice(enc, XA_ENC_LN1_B, l, 0),
                           xa_encoder_slice(enc, XA_ENC_LN1_W, l, 1), xa_encoder_slice(enc, XA_ENC_LN1_B, l, 1), c, b);
         if (!g && lowest >= 2 * l) break;

@@ -167,13 +167,28 @@ typedef struct xa_hook {
 
 /* ---- activations -------------------------------------------------------------------------------- */
 
+/* What activations keep (the `train` argument of xa_encoder_acts_init / xa_encoder_acts_bytes). */
+enum {
+    XA_ACTS_INFER = 0,     /* one layer's tensors, reused by every layer; no backward */
+    XA_ACTS_TRAIN = 1,     /* every layer's tensors, kept for backward */
+    XA_ACTS_RECOMPUTE = 2, /* activation recomputation (HF gradient_checkpointing): forward keeps
+                              every layer's input (the layer outputs z) and the random generator's
+                              state before each layer; backward re-runs one layer's forward (its
+                              hook sites included) right before back-propagating through it, into
+                              one layer's tensors. Results are bit-identical to XA_ACTS_TRAIN. */
+};
+
 typedef struct xa_encoder_acts {
     xa_arena arena;
-    int B, T, train;      /* train: every layer's tensors and the backward scratch exist */
+    int B, T, train;      /* train: the backward scratch exists (XA_ACTS_TRAIN or _RECOMPUTE) */
     int row0;             /* dropout placement, set by the caller before a training forward: its
                            * batch is rows [row0, row0 + B) of a global batch of the same T (a
                            * micro-batch of a step, train/trainer.h), and every dropout mask is
                            * that batch's over these rows; 0 after init: a whole batch */
+    int recompute;        /* XA_ACTS_RECOMPUTE: one layer's tensors (li = 0), rebuilt in backward */
+    xa_rng *rng;          /* recompute: the generator of the last training forward (borrowed) */
+    xa_rng *rng_at;       /* recompute: (L) its state before each layer's first draw */
+    int live_layer;       /* recompute: the layer whose tensors the buffers hold, -1 none */
     int32_t *pos;         /* (B, T) position ids */
     int32_t *lens;        /* (B) valid lengths of the current batch */
     float *emb_sum;       /* (B, T, C) word + position + type, before LN_e */
@@ -211,9 +226,11 @@ typedef struct xa_encoder_acts {
     float *datt;          /* (B, NH, T, T) attention scratch */
 } xa_encoder_acts;
 
-/* Plan and allocate activations for batches of at most B rows of T tokens. train != 0 keeps every
- * layer's tensors and the backward scratch; train == 0 (inference, or a frozen encoder under a
- * trained head) keeps one layer's tensors, reused by all layers, plus every layer's output. */
+/* Plan and allocate activations for batches of at most B rows of T tokens. train is XA_ACTS_TRAIN
+ * (1: every layer's tensors and the backward scratch), XA_ACTS_RECOMPUTE (2: one layer's tensors,
+ * the backward scratch, recomputation in backward) or XA_ACTS_INFER (0: inference, or a frozen
+ * encoder under a trained head: one layer's tensors, reused by all layers); every mode keeps every
+ * layer's output. */
 xa_status xa_encoder_acts_init(xa_encoder_acts *a, const xa_encoder_config *cfg, int B, int T,
                                int train);
 void xa_encoder_acts_free(xa_encoder_acts *a);
@@ -238,7 +255,11 @@ typedef struct xa_batch {
 xa_status xa_encoder_forward(const xa_encoder *enc, xa_encoder_acts *a, const xa_batch *batch,
                              const xa_hook *hook, int train, xa_rng *rng);
 /* Backward pass from dlast = dL/d(last hidden state) (B, T, C) (consumed as scratch: it may be
- * overwritten). Accumulates into enc->g (when trainable) and the hook's gradients; demb (B, T, C),
+ * overwritten). With XA_ACTS_RECOMPUTE activations it first re-runs each layer's forward below the
+ * last one with the hook, replaying the forward's rng from its saved per-layer states (the hook's
+ * own dropout must draw from that same generator, as compose does with xa_composer_set_mode's
+ * rng); that rng must still exist, and is left in the state it had when backward was called.
+ * The hook must be in the mode of the forward (same setup, skipped layers, train flag). Accumulates into enc->g (when trainable) and the hook's gradients; demb (B, T, C),
  * when not NULL, gets dL/d(embedding output) (after the EMBED hook) added. Stops at the lowest layer
  * that needs a gradient when the encoder is frozen and demb is NULL. */
 void xa_encoder_backward(xa_encoder *enc, xa_encoder_acts *a, const xa_batch *batch,

@@ -204,6 +204,7 @@ xa_train_knobs xa_pipeline_knobs(const xa_cfg_phase *p) {
     k.save_total_limit = p->save_total_limit;
     k.precision = xa_pipeline_precision(p);
     k.grad_accum = p->grad_accum > 0 ? p->grad_accum : 1;
+    k.gradient_checkpointing = p->gradient_checkpointing != 0; /* not in the provenance: same results */
     return k;
 }
 

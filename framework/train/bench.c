@@ -13,6 +13,16 @@
 #include "heads/heads.h"
 #include "optim/optim.h"
 
+/* --gradient-checkpointing: the training rows plan recomputation activations (model.h) */
+static int g_recompute;
+
+void xa_bench_set_gradient_checkpointing(int on) { g_recompute = on != 0; }
+
+/* The activation mode of a training row (train != 0) or an inference row. */
+static int acts_mode(int train) {
+    return !train ? XA_ACTS_INFER : g_recompute ? XA_ACTS_RECOMPUTE : XA_ACTS_TRAIN;
+}
+
 static const char *const g_mode_names[XA_BENCH_N_MODES] = {
     "mlm-full", "mlm-frozen", "cls-frozen", "infer", "lang-adapter", "task-adapter", "infer-stack"};
 
@@ -186,7 +196,7 @@ static xa_status bench_run_adapters(xa_bench_mode mode, const xa_encoder_config 
     /* The encoder is frozen (no gradient memory); its activations keep every layer when an adapter
      * trains, since the adapters' backward crosses the layers above them. */
     st = xa_encoder_init(&enc, cfg, 0);
-    if (!st) st = xa_encoder_acts_init(&acts, cfg, B, T, train);
+    if (!st) st = xa_encoder_acts_init(&acts, cfg, B, T, acts_mode(train));
     if (!st && mlm) st = xa_mlm_head_init(&head, cfg->C, cfg->V, cfg->eps, xa_mlm_rows_bound((int64_t)N, 0.15), 0);
     if (!st && stack) st = xa_head_init(&cls, XA_HEAD_CLASSIFICATION, cfg->C, BENCH_CLASSES, 0.1f, B, T, train);
     if (!st) st = xa_optim_init(&opt, 0.9, 0.999, 1e-8);
@@ -215,7 +225,7 @@ static xa_status bench_run_adapters(xa_bench_mode mode, const xa_encoder_config 
     }
     int m = synth_batch(&rng, ids, rows, targets, lens, labels, B, T, cfg->V);
     if (mlm) st = xa_mlm_head_reserve(&head, m);
-    if (!st) st = xa_composer_plan(cp, B, T, mlm ? (m > 0 ? m : 1) : 0, train);
+    if (!st) st = xa_composer_plan(cp, B, T, mlm ? (m > 0 ? m : 1) : 0, train && g_recompute ? XA_COMPOSE_RECOMPUTE : train);
     if (st) goto done;
     xa_composer_hook(cp, &hook);
     xa_batch batch = {ids, NULL, lens, B, T};
@@ -299,7 +309,7 @@ xa_status xa_bench_run(xa_bench_mode mode, const xa_encoder_config *cfg, int B, 
         goto done;
     }
     st = xa_encoder_init(&enc, cfg, full);
-    if (!st) st = xa_encoder_acts_init(&acts, cfg, B, T, full); /* frozen: nothing to save */
+    if (!st) st = xa_encoder_acts_init(&acts, cfg, B, T, acts_mode(full)); /* frozen: nothing to save */
     if (!st && mlm) st = xa_mlm_head_init(&head, cfg->C, cfg->V, cfg->eps, xa_mlm_rows_bound((int64_t)N, 0.15), 1);
     if (!st && mode == XA_BENCH_CLS_FROZEN) st = xa_head_init(&cls, XA_HEAD_CLASSIFICATION, cfg->C, BENCH_CLASSES, 0.1f, B, T, 1);
     if (!st) st = xa_optim_init(&opt, 0.9, 0.999, 1e-8);

@@ -496,7 +496,7 @@ xa_status xa_train_lang(const char *base_dir, const char *tokenizer, const char 
     /* with alignment the trained side's n pairs run as one more batch: rows for max(B, n) */
     const int n_al = o->align > 0 ? (o->align_pairs > 0 ? o->align_pairs : (o->B + 1) / 2) : 0;
     const int rows = L.micro.rows > n_al ? L.micro.rows : n_al;
-    if (!st) st = xa_encoder_acts_init(&acts, ec, rows, T, 1);
+    if (!st) st = xa_encoder_acts_init(&acts, ec, rows, T, xa_trainer_acts_mode(&o->k));
     if (!st) st = xa_composer_init(&cp, ec);
     xa_adapter *ad = NULL;
     if (!st) st = xa_composer_add_adapter(cp, name, cfg, 1, &ad);
@@ -505,7 +505,7 @@ xa_status xa_train_lang(const char *base_dir, const char *tokenizer, const char 
     if (!st && !setup) st = XA_STATUS_NOMEM;
     if (!st) st = xa_composer_activate(cp, setup, name);
     xa_setup_free(setup);
-    if (!st) st = xa_composer_plan(cp, rows, T, rows * T, 1);
+    if (!st) st = xa_composer_plan(cp, rows, T, rows * T, xa_trainer_compose_mode(&o->k));
     if (!st) st = xa_trainer_optim_init(&opt, &o->k);
     if (!st) st = xa_optim_add_group(&opt, name, ad->params, ad->grads, ad->n_params, 1.0, o->weight_decay, 1, NULL);
     if (!st && !o->k.weight_decay_all) st = xa_trainer_no_decay_adapter(&opt, name, ad);
@@ -762,7 +762,8 @@ static int max_len(const task_model *m, int T) {
     return T < lim ? T : lim;
 }
 
-/* Activate the setup and plan for (B, T); setup_text NULL: the plain encoder, no hook. */
+/* Activate the setup and plan for (B, T); setup_text NULL: the plain encoder, no hook. train is
+ * an activation mode (model.h: XA_ACTS_INFER, _TRAIN, _RECOMPUTE). */
 static xa_status task_model_plan(task_model *m, const char *setup_text, int B, int T, int train) {
     xa_status st = XA_STATUS_OK;
     m->B = B;
@@ -773,7 +774,7 @@ static xa_status task_model_plan(task_model *m, const char *setup_text, int B, i
         st = xa_setup_parse(&s, setup_text, "setup");
         if (!st) st = xa_composer_activate(m->cp, s, setup_text);
         xa_setup_free(s);
-        if (!st) st = xa_composer_plan(m->cp, B, T, 0, train);
+        if (!st) st = xa_composer_plan(m->cp, B, T, 0, train == XA_ACTS_RECOMPUTE ? XA_COMPOSE_RECOMPUTE : train);
         xa_composer_hook(m->cp, &m->hook);
         m->hk = &m->hook;
     }
@@ -1422,7 +1423,7 @@ xa_status xa_train_task(const char *base_dir, const char *tokenizer, const char 
                                m.enc.cfg.C, m.labels.n, m.enc.cfg.p_hidden, micro_rows, T, 1);
     uint64_t cw_hash = 0;
     if (!st && o->class_weights != XA_CLASS_WEIGHTS_NONE) st = task_class_weights(&m, &train, o, spec, &cw_hash);
-    if (!st) st = task_model_plan(&m, spec->setup, micro_rows, T, 1);
+    if (!st) st = task_model_plan(&m, spec->setup, micro_rows, T, xa_trainer_acts_mode(&o->k));
     if (!st) st = xa_trainer_optim_init(&opt, &o->k);
     if (!st && full) st = xa_trainer_add_encoder_groups(&opt, &m.enc, o->weight_decay);
     if (!st && R.ad) st = xa_optim_add_group(&opt, R.ad->name, R.ad->params, R.ad->grads, R.ad->n_params, 1.0, o->weight_decay, 1, NULL);

@@ -351,7 +351,7 @@ xa_status xa_pretrain(const xa_pretrain_opts *o, xa_pretrain_result *res) {
     if (!st) st = xa_encoder_init(&enc, &cfg, 1);
     /* the head's buffers for the masked rows of a micro-batch, not its every position */
     if (!st) st = xa_mlm_head_init(&head, cfg.C, cfg.V, cfg.eps, xa_mlm_rows_bound((int64_t)micro.rows * o->T, data.mask_prob), 1);
-    if (!st) st = xa_encoder_acts_init(&acts, &cfg, rows, o->T, 1);
+    if (!st) st = xa_encoder_acts_init(&acts, &cfg, rows, o->T, xa_trainer_acts_mode(&o->k));
     if (!st) st = build_optim(&opt, &enc, &head, o->weight_decay, &o->k);
     if (!st && o->eval_every > 0 && o->n_heldout > 0) { /* validation texts, blocks of T */
         if (!(heldout = calloc((size_t)o->n_heldout, sizeof *heldout)))

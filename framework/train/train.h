@@ -52,6 +52,13 @@ typedef struct xa_train_knobs {
                                   (each micro-batch draws the batch's masks at its rows,
                                   trainer.h). Must divide B; 1 (default):
                                   one pass, exactly as before the key existed */
+    int gradient_checkpointing; /* recipe key gradient_checkpointing (HF's name): 1 plans the
+                                  encoder's activations as XA_ACTS_RECOMPUTE (and the composer's
+                                  as XA_COMPOSE_RECOMPUTE): forward keeps each layer's input,
+                                  backward recomputes one layer at a time. The same weights bit
+                                  for bit, so it is no part of the checkpoint identity or the
+                                  provenance (like the thread count); train.log records it. 0
+                                  (default): every layer's activations are kept */
 } xa_train_knobs;
 
 xa_train_knobs xa_train_knobs_default(void);
@@ -149,6 +156,10 @@ typedef struct xa_bench_result {
  * Adapter modes add the bottleneck products (4 N C d per layer and adapter) and the NICE coupling
  * products (on the B*T embedding rows, and the inverse on the m masked rows in lang-adapter). */
 double xa_bench_flops(xa_bench_mode mode, const xa_encoder_config *cfg, int B, int T, int m);
+/* Activation recomputation (model.h XA_ACTS_RECOMPUTE) for the training rows of the following
+ * xa_bench_run calls: on != 0 (xadapt bench --gradient-checkpointing), 0 (default) keeps every
+ * layer's activations. Same FLOPs counted: the recomputed forward is overhead, not model work. */
+void xa_bench_set_gradient_checkpointing(int on);
 
 
 /* ---- MAD-X phases (train/madx.c) ---------------------------------------------------------------

@@ -29,7 +29,7 @@
 #define SMOOTH_BETA 0.95 /* the progress line's loss: about the last 20 steps */
 
 xa_train_knobs xa_train_knobs_default(void) {
-    xa_train_knobs k = {XA_SCHED_KIND_LINEAR, 0.9, 0.999, 1e-8, -1.0, -1.0, 1, 1, XA_PRECISION_FP32, 1};
+    xa_train_knobs k = {XA_SCHED_KIND_LINEAR, 0.9, 0.999, 1e-8, -1.0, -1.0, 1, 1, XA_PRECISION_FP32, 1, 0};
     return k;
 }
 
@@ -116,6 +116,9 @@ static xa_status start(xa_trainer *t, const xa_trainer_ops *ops, void *ctx) {
         log_line(t, "=== %s: starting, %lld steps, lr %g, %s schedule, %s products (%s)", o->label,
                  (long long)o->steps, o->lr, xa_sched_kind_name(k.sched), xa_precision_name(xa_gemm_precision()),
                  o->identity);
+    if (k.gradient_checkpointing)
+        log_line(t, "%s: gradient checkpointing: each layer's forward is recomputed in backward "
+                 "(less memory, one more forward a step; the same results)", o->label);
     if (xa_dist_size() > 1 && t->writer)
         log_line(t, "%s: data-parallel over %d ranks (each runs its share of every global batch)", o->label,
                  xa_dist_size());
@@ -360,6 +363,14 @@ void xa_trainer_identity_knobs(char *id, size_t n, const xa_train_knobs *k) {
     if (xa_precision_effective(k->precision) != d.precision) ITEM(" precision=%s", xa_precision_name(xa_precision_effective(k->precision)));
     if (k->grad_accum > 1) ITEM(" grad_accum=%d", k->grad_accum);
 #undef ITEM
+}
+
+int xa_trainer_acts_mode(const xa_train_knobs *k) {
+    return k && k->gradient_checkpointing ? XA_ACTS_RECOMPUTE : XA_ACTS_TRAIN;
+}
+
+int xa_trainer_compose_mode(const xa_train_knobs *k) {
+    return k && k->gradient_checkpointing ? XA_COMPOSE_RECOMPUTE : 1;
 }
 
 void xa_trainer_apply_dropout(xa_encoder_config *cfg, const xa_train_knobs *k) {

@@ -122,6 +122,11 @@ xa_status xa_trainer_optim_init(xa_optim *opt, const xa_train_knobs *k);
 void xa_trainer_identity_knobs(char *id, size_t n, const xa_train_knobs *k);
 /* Encoder dropout overrides of the knobs applied to cfg (before the model's buffers are planned). */
 void xa_trainer_apply_dropout(xa_encoder_config *cfg, const xa_train_knobs *k);
+/* The training activations the knobs ask for: XA_ACTS_RECOMPUTE with gradient_checkpointing,
+ * else XA_ACTS_TRAIN (k NULL: the defaults); xa_trainer_compose_mode is the matching
+ * xa_composer_plan mode (XA_COMPOSE_RECOMPUTE or 1). */
+int xa_trainer_acts_mode(const xa_train_knobs *k);
+int xa_trainer_compose_mode(const xa_train_knobs *k);
 
 /* Weight decay as HF Trainer applies it to a group that is one flat buffer: the ranges of its
  * bias and LayerNorm tensors (names ending in "bias", or of a norm module) are kept out of the

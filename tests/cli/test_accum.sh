@@ -6,7 +6,8 @@
 #    resumed ends with the bytes of an uninterrupted grad_accum 4 run, and its metrics rows count
 #    optimizer steps (30 steps: the same rows as grad_accum 1);
 #  - grad_accum 4 is a provenance line (grad_accum 1 writes none), so the grad_accum 1 recipe finds
-#    the output stale (exit 2) instead of reusing it; the task phase trains with it too.
+#    the output stale (exit 2) instead of reusing it; the task phase trains with it too;
+#  - grad_accum 4 with gradient_checkpointing gives the bytes of grad_accum 4 without it.
 # usage: test_accum.sh PATH/TO/xadapt
 set -u
 xa=${1:?usage: test_accum.sh XADAPT}
@@ -49,6 +50,13 @@ grep -q '"step": 30,' "$ref/metrics.jsonl" || fail "the last row is not step 30"
 expect 0 "lang de, grad_accum 1" -- "$xa" train "$recipe" $(at one) "${common[@]}" "${lang[@]}"
 grep -q '^grad_accum' "$tmp/one/lang/de/xadapt-provenance.txt" && fail "grad_accum 1 writes a provenance line (older outputs would go stale)"
 [[ $(rows "$tmp/one/lang/de/metrics.jsonl") == 3 ]] || fail "grad_accum 1 metrics rows differ in number"
+
+# ---- with activation recomputation: the bytes of grad_accum 4 without it (micro-batches lay their
+#      masks at their rows; the recomputed layers redraw them there: both at once) ----
+expect 0 "lang de, grad_accum 4, gradient_checkpointing" -- "$xa" train "$recipe" $(at gc) "${common[@]}" "${lang[@]}" \
+  --set phases.lang.grad_accum=4 --set phases.lang.gradient_checkpointing=true
+cmp -s "$ref/adapter.safetensors" "$tmp/gc/lang/de/adapter.safetensors" ||
+  fail "grad_accum 4 with gradient_checkpointing differs from grad_accum 4 without it"
 
 # ---- killed at random moments and resumed: the uninterrupted run's bytes ----
 rm -rf "$tmp/k"   # the same base ($tmp/base) as the reference

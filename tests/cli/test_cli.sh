@@ -97,6 +97,8 @@ fi
 contains "$(printf '%s\n' "$out" | grep '"peak"' | grep -c '"gflops"\|"skipped"')" "4" "bench --peak json: every path measured or skipped"
 expect 0 "bench rows name their path" -- "$xa" bench --models tiny --modes infer --batch 2 --seq 16 --steps 1 --min-seconds 0 -j 1 --json
 contains "$out" '"path": "fp32-' "bench json path"
+expect 0 "bench --gradient-checkpointing" -- "$xa" bench --models tiny --modes mlm-full,lang-adapter --batch 2 --seq 16 --steps 1 --min-seconds 0 -j 1 --gradient-checkpointing
+contains "$out" "gradient checkpointing: on" "bench recompute line"; contains "$out" "| tiny | lang-adapter | 2 | " "bench recompute rows"
 expect 2 "bench --precision fp16" -- "$xa" bench --models tiny --modes infer --precision fp16
 expect 0 "bench --json" -- "$xa" bench --models tiny --modes infer --batch 2 --seq 16 --steps 1 --min-seconds 0 --json -j 1
 contains "$out" '"tokens_per_s"' "bench json"
