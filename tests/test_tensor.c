@@ -1156,6 +1156,72 @@ static void bf16_case(xa_rng *rng, int ta, int tb, int M, int N, int K, float al
     free(A); free(B); free(C0); free(R); free(X); free(E); free(S); free(Rc); free(Xc);
 }
 
+/* The packing's rounding, bit for bit: op(A) . I = bf16(op(A)) and I . op(B) = bf16(op(B)) exactly
+ * (each output is one bf16 value times 1 plus zeros), so the kernel's packed operands are read
+ * back and compared with xa_bf16_round (itself checked against PyTorch above), over both
+ * transposes, an odd K, a K over one k block (KC = 256), partial panels, ties, a value that
+ * rounds up to the smallest normal (VCVTNE2PS2BF16 alone flushes it to 0) and NaN rows (a
+ * signalling NaN must stay a NaN, not become inf). VDPBF16PS reads a subnormal bf16 as 0, so
+ * where the rounded value is subnormal, 0 is accepted. */
+static float bf16_pack_value(xa_rng *rng, size_t n) {
+    static const uint32_t special[] = {0x3f808000u, 0x3f818000u, 0xbf808000u, 0x3f807fffu, 0x007fffffu,
+                                       0x807fffffu, 0x006ce3eeu, 0x00800000u, 0x7f7f0000u, 0x80000000u,
+                                       0x00000000u, 0x47f12065u, 0x3dcccccdu, 0x477fe000u};
+    uint32_t u;
+    if (n % 3 == 0) {
+        u = special[(n / 3) % (sizeof special / sizeof special[0])];
+    } else {
+        float f = xa_rng_normal(rng) * 8.0f;
+        memcpy(&u, &f, 4);
+        if (n % 3 == 2) u = (u & 0xFFFF0000u) | 0x8000u; /* an exact tie */
+    }
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+static void bf16_pack_case(xa_rng *rng, int side_b, int trans, int M, int K, int N) {
+    /* side_b == 0: op(A) = V (M, K) holds the values, op(B) = I (K = N), so C = V; a NaN anywhere
+     * in V's row r makes C's row r NaN (NaN * 0). side_b: op(A) = I (M = K), op(B) = V (K, N),
+     * C = V, and a NaN in V's column c makes C's column c NaN. V is stored transposed when trans. */
+    int rows = side_b ? K : M, cols = side_b ? N : K;
+    int ld = trans ? rows : cols;
+#define OPV(r, c) V[trans ? (size_t)(c) * ld + (r) : (size_t)(r) * ld + (c)]
+    float *V = malloc(sizeof(float) * (size_t)rows * cols), *I = calloc((size_t)K * K, sizeof(float));
+    float *C = malloc(sizeof(float) * (size_t)M * N);
+    for (size_t n = 0; n < (size_t)rows * cols; n++) V[n] = bf16_pack_value(rng, n);
+    /* one NaN on each of three lines: a NaN packed as inf would leave inf * 1 at its own place */
+    const int n_lines = side_b ? cols : rows, nan_line[3] = {1, n_lines / 2, n_lines - 2};
+    static const uint32_t nans[] = {0x7f800001u, 0xffa12345u, 0x7fc00000u}; /* signalling, negative, quiet */
+    for (int t = 0; t < 3; t++) {
+        float f;
+        memcpy(&f, &nans[t], 4);
+        if (side_b) OPV((t * 7 + 3) % rows, nan_line[t]) = f;
+        else OPV(nan_line[t], (t * 7 + 3) % cols) = f;
+    }
+    for (int k = 0; k < K; k++) I[(size_t)k * K + k] = 1.0f;
+    xa_gemm_set_precision(XA_PRECISION_BF16);
+    if (side_b) xa_sgemm(0, trans, M, N, K, 1.0f, I, K, V, ld, 0.0f, C, N);
+    else xa_sgemm(trans, 0, M, N, K, 1.0f, V, ld, I, K, 0.0f, C, N);
+    xa_gemm_set_precision(XA_PRECISION_FP32);
+    for (int i = 0; i < M; i++) {
+        for (int j = 0; j < N; j++) {
+            float v = OPV(i, j), got = C[(size_t)i * N + j];
+            int line = side_b ? j : i;
+            if (line == nan_line[0] || line == nan_line[1] || line == nan_line[2]) {
+                if (!isnan(got)) fail_msg("bf16 pack side_b=%d trans=%d %dx%dx%d: (%d,%d) = %a, want NaN", side_b, trans, M, N, K, i, j, (double)got);
+                continue;
+            }
+            float want = xa_bf16_value(xa_bf16_round(v));
+            int sub = want != 0.0f && fabsf(want) < 0x1p-126f;
+            if (!(got == want || (sub && got == 0.0f)))
+                fail_msg("bf16 pack side_b=%d trans=%d %dx%dx%d: (%d,%d) of %a = %a, xa_bf16_round gives %a", side_b, trans, M, N, K, i, j, (double)v, (double)got, (double)want);
+        }
+    }
+#undef OPV
+    free(V); free(I); free(C);
+}
+
 static void test_sgemm_bf16(void **state) {
     (void)state;
     xa_rng rng;
@@ -1182,11 +1248,62 @@ static void test_sgemm_bf16(void **state) {
         }
     }
     xa_threads_set(1);
+    if (have) {
+        for (int trans = 0; trans < 2; trans++) {
+            bf16_pack_case(&rng, 0, trans, 13, 37, 37);   /* A: a partial panel, odd K */
+            bf16_pack_case(&rng, 0, trans, 25, 300, 300); /* A: two k blocks */
+            bf16_pack_case(&rng, 1, trans, 37, 37, 45);   /* B: odd K, a partial NR panel */
+            bf16_pack_case(&rng, 1, trans, 300, 300, 70);
+        }
+    }
     xa_precision p;
     assert_int_equal(xa_precision_parse("bf16", "test", &p), XA_STATUS_OK);
     assert_int_equal(p, XA_PRECISION_BF16);
     assert_int_equal(xa_precision_parse("fp16", "test", &p), XA_STATUS_USAGE);
     assert_non_null(strstr(xa_error_last()->expected, "fp32 or bf16"));
+}
+
+/* The register-only peak microbenchmark (peak.c): every path this CPU runs gives a positive,
+ * finite rate on one thread and on two; every other path gives 0 and says why. No timing is
+ * asserted beyond "positive and finite". */
+static void test_peak(void **state) {
+    (void)state;
+    int ran = 0;
+    for (int q = 0; q < XA_PEAK_N_PATHS; q++) {
+        const char *why = xa_peak_unavailable((xa_peak_path)q);
+        const char *name = xa_peak_path_name((xa_peak_path)q);
+        assert_true(strcmp(name, "?") != 0 && strcmp(xa_peak_path_instruction((xa_peak_path)q), "?") != 0);
+        double g1 = xa_peak_gflops((xa_peak_path)q, 1, 0.01);
+        if (why) {
+            assert_true(strlen(why) > 10);
+            if (g1 != 0.0) fail_msg("peak %s is skipped (%s) but returned %g", name, why, g1);
+            print_message("peak %s skipped: %s\n", name, why);
+            continue;
+        }
+        if (!(g1 > 0.0 && isfinite(g1))) fail_msg("peak %s on 1 thread: %g GFLOP/s, want positive and finite", name, g1);
+        double g2 = xa_peak_gflops((xa_peak_path)q, 2, 0.01);
+#ifdef XA_HAVE_OPENMP
+        if (!(g2 > 0.0 && isfinite(g2))) fail_msg("peak %s on 2 threads: %g GFLOP/s, want positive and finite", name, g2);
+#endif
+        print_message("peak %s: %.1f GFLOP/s (1 thread), %.1f (2 threads)\n", name, g1, g2);
+        ran++;
+    }
+    assert_string_equal(xa_peak_path_name(XA_PEAK_N_PATHS), "?");
+    assert_true(xa_peak_gflops(XA_PEAK_N_PATHS, 1, 0.01) == 0.0);
+    assert_non_null(strstr(xa_cpu_info(), "flags:"));
+#if defined(__x86_64__) && defined(__GNUC__)
+    /* the CPU's own flags, read here: what it has must not be skipped */
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) assert_null(xa_peak_unavailable(XA_PEAK_FP32_AVX2));
+    if (__builtin_cpu_supports("avx512f")) assert_null(xa_peak_unavailable(XA_PEAK_FP32_AVX512));
+#endif
+    print_message("%d paths ran on %s\n", ran, xa_cpu_info());
+    /* the path of the products: bf16 precision means the VDPBF16PS kernel, where there is one */
+    if (xa_gemm_set_precision(XA_PRECISION_BF16) == XA_PRECISION_BF16) {
+        assert_int_equal(xa_gemm_peak_path(), XA_PEAK_BF16_AVX512);
+    }
+    xa_gemm_set_precision(XA_PRECISION_FP32);
+    assert_true(xa_gemm_peak_path() == XA_PEAK_FP32_AVX512 || xa_gemm_peak_path() == XA_PEAK_FP32_AVX2);
 }
 
 int main(void) {
@@ -1195,6 +1312,7 @@ int main(void) {
         cmocka_unit_test_teardown(test_sgemm_vs_ref, xt_teardown),
         cmocka_unit_test(test_bf16_round),
         cmocka_unit_test_teardown(test_sgemm_bf16, xt_teardown),
+        cmocka_unit_test_teardown(test_peak, xt_teardown),
         cmocka_unit_test_teardown(test_linear_golden, xt_teardown),
         cmocka_unit_test_teardown(test_linear_vs_ref, xt_teardown),
         cmocka_unit_test_teardown(test_layernorm_golden, xt_teardown),

@@ -1,7 +1,9 @@
 /* xadapt bench: tokens/s, achieved GFLOP/s and peak memory of training and inference steps, per
- * model size, mode and batch size. Each row runs in a child process, so the peak resident memory
- * reported is that row's own; the parent process never runs a kernel, so OpenMP's thread pool is
- * never forked. tests/bench/compare.py runs the PyTorch reference beside it. */
+ * model size, mode and batch size, each row's GFLOP/s also as a fraction of the register-only peak
+ * of the arithmetic path its products used (tensor/peak.c; `--peak` prints only those peaks). Each
+ * row runs in a child process, so the peak resident memory reported is that row's own; the parent
+ * process never runs a kernel, so OpenMP's thread pool is never forked. tests/bench/compare.py
+ * runs the PyTorch reference beside it. */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,6 +42,9 @@ static void print_help(void) {
            "                        training rows recompute each layer's forward in backward,\n"
            "                        keeping only the layer inputs (less memory, one more forward)\n"
            "      --json            one JSON object per row instead of the table\n"
+           "      --peak            only measure the register-only peaks (fp32 FMA, AVX512-BF16\n"
+           "                        VDPBF16PS, AMX TDPBF16PS) on 1 thread and on all threads (-j),\n"
+           "                        and say why a path this CPU lacks is skipped\n"
            "  -h, --help            show this help\n");
 }
 
@@ -115,21 +120,79 @@ static xa_status run_peak(double min_s, double *peak) {
     return run_in_child(peak_child, &min_s, peak, sizeof *peak, "the sgemm peak run");
 }
 
+/* Register-only peaks of every path at 1 and at `threads` threads (0 where skipped). */
+typedef struct peak_set {
+    int threads[2];
+    double seconds;
+    double gflops[XA_PEAK_N_PATHS][2];
+} peak_set;
+
+static int reg_peak_child(void *ctx, void *out) {
+    peak_set *p = out;
+    *p = *(const peak_set *)ctx;
+    for (int q = 0; q < XA_PEAK_N_PATHS; q++) {
+        for (int t = 0; t < 2; t++) {
+            p->gflops[q][t] = t == 1 && p->threads[1] == p->threads[0]
+                                  ? p->gflops[q][0]
+                                  : xa_peak_gflops((xa_peak_path)q, p->threads[t], p->seconds);
+        }
+    }
+    return 1;
+}
+
+static xa_status run_reg_peaks(int threads, double seconds, peak_set *out) {
+    peak_set in = {{1, threads}, seconds, {{0}}};
+    return run_in_child(reg_peak_child, &in, out, sizeof *out, "the register-only peak run");
+}
+
+/* The peak of `path` at `threads` threads from the set (0 when not measured). */
+static double peak_of(const peak_set *ps, xa_peak_path path, int threads) {
+    if (threads == ps->threads[1]) return ps->gflops[path][1];
+    return threads == ps->threads[0] ? ps->gflops[path][0] : 0.0;
+}
+
+static void print_reg_peaks(FILE *out, const peak_set *ps, int json) {
+    for (int q = 0; q < XA_PEAK_N_PATHS; q++) {
+        const char *why = xa_peak_unavailable((xa_peak_path)q);
+        const char *name = xa_peak_path_name((xa_peak_path)q), *insn = xa_peak_path_instruction((xa_peak_path)q);
+        if (json) {
+            if (why) {
+                fprintf(out, "{\"impl\": \"xadapt\", \"peak\": \"%s\", \"instruction\": \"%s\", \"skipped\": \"%s\"}\n", name,
+                        insn, why);
+                continue;
+            }
+            for (int t = 0; t < 2; t++) {
+                if (t == 1 && ps->threads[1] == ps->threads[0]) break;
+                fprintf(out, "{\"impl\": \"xadapt\", \"peak\": \"%s\", \"instruction\": \"%s\", \"threads\": %d, \"gflops\": %.2f}\n",
+                        name, insn, ps->threads[t], ps->gflops[q][t]);
+            }
+        } else if (why) {
+            fprintf(out, "register-only peak %s (%s): skipped: %s\n", name, insn, why);
+        } else if (ps->threads[1] == ps->threads[0]) {
+            fprintf(out, "register-only peak %s (%s): %.1f GFLOP/s with 1 thread\n", name, insn, ps->gflops[q][0]);
+        } else {
+            fprintf(out, "register-only peak %s (%s): %.1f GFLOP/s with 1 thread, %.1f with %d threads\n", name, insn,
+                    ps->gflops[q][0], ps->gflops[q][1], ps->threads[1]);
+        }
+    }
+}
+
 int cli_cmd_bench(int argc, char **argv) {
-    enum { OPT_MIN = 256, OPT_JSON, OPT_GC };
+    enum { OPT_MIN = 256, OPT_JSON, OPT_PEAK, OPT_GC };
     static const struct option opts[] = {
         {"models", required_argument, NULL, 'm'}, {"modes", required_argument, NULL, 'M'},
         {"batch", required_argument, NULL, 'b'},  {"seq", required_argument, NULL, 't'},
         {"steps", required_argument, NULL, 'n'},  {"min-seconds", required_argument, NULL, OPT_MIN},
         {"threads", required_argument, NULL, 'j'}, {"json", no_argument, NULL, OPT_JSON},
-        {"precision", required_argument, NULL, 'p'}, {"gradient-checkpointing", no_argument, NULL, OPT_GC},
+        {"precision", required_argument, NULL, 'p'}, {"peak", no_argument, NULL, OPT_PEAK},
+        {"gradient-checkpointing", no_argument, NULL, OPT_GC},
         {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
     };
     const char *cmd = "bench";
     char models_buf[256] = "tiny,small", modes_buf[256] = "mlm-full,mlm-frozen,cls-frozen,infer", batch_buf[256] = "8,32", prec_buf[64] = "fp32";
     int64_t T = 128, steps = 5, threads = 0;
     double min_s = 2.0;
-    int json = 0, gc = 0;
+    int json = 0, peak_only = 0, gc = 0;
     opterr = 0;
     optind = 1;
     int c;
@@ -152,6 +215,7 @@ int cli_cmd_bench(int argc, char **argv) {
             if (!cli_parse_i64(cmd, "--threads", optarg, 1, 1024, &threads)) return CLI_EXIT_USAGE;
             break;
         case OPT_JSON: json = 1; break;
+        case OPT_PEAK: peak_only = 1; break;
         case OPT_GC: gc = 1; break;
         case 'h': print_help(); return CLI_EXIT_OK;
         case ':': return cli_usage_error(cmd, "option '%s' needs a value", argv[optind - 1]);
@@ -191,7 +255,24 @@ int cli_cmd_bench(int argc, char **argv) {
     xa_threads_set((int)threads);
     xa_bench_set_gradient_checkpointing(gc);
     FILE *out = stdout;
+    /* register-only peaks: about 0.3 s a path and thread count (short when rows are, as in tests) */
+    peak_set ps;
+    memset(&ps, 0, sizeof ps);
+    const double peak_s = min_s > 0.0 ? 0.3 : 0.02;
+    if (peak_only) {
+        if (run_reg_peaks(xa_threads_get(), peak_s, &ps) != XA_STATUS_OK) return cli_fail();
+        if (json) {
+            fprintf(out, "{\"impl\": \"xadapt\", \"cpu\": \"%s\", \"blas\": \"%s\"}\n", xa_cpu_info(), xa_blas_info());
+        } else {
+            fprintf(out, "CPU: %s\n", xa_cpu_info());
+        }
+        print_reg_peaks(out, &ps, json);
+        return CLI_EXIT_OK;
+    }
     if (!json) {
+        if (run_reg_peaks(xa_threads_get(), peak_s, &ps) != XA_STATUS_OK) return cli_fail();
+        fprintf(out, "CPU: %s\n", xa_cpu_info());
+        print_reg_peaks(out, &ps, 0);
         fprintf(out, "BLAS: %s\n", xa_blas_info());
         for (int q = 0; q < n_precs; q++) {
             double peak = 0.0;
@@ -205,8 +286,8 @@ int cli_cmd_bench(int argc, char **argv) {
         fprintf(out, "threads: %d, T = %d, >= %lld timed steps and >= %.1f s per row\n\n", xa_threads_get(),
                 (int)T, (long long)steps, min_s);
         if (gc) fprintf(out, "gradient checkpointing: on (training rows recompute each layer's forward in backward)\n\n");
-        fprintf(out, "| model | mode | B | precision | tokens/s | GFLOP/s | step ms | peak MB |\n");
-        fprintf(out, "|---|---|---:|---|---:|---:|---:|---:|\n");
+        fprintf(out, "| model | mode | B | precision | path | tokens/s | GFLOP/s | of peak | step ms | peak MB |\n");
+        fprintf(out, "|---|---|---:|---|---|---:|---:|---:|---:|---:|\n");
         fflush(out);
     }
     for (int i = 0; i < n_models; i++) {
@@ -217,14 +298,18 @@ int cli_cmd_bench(int argc, char **argv) {
                 xa_gemm_set_precision(prec_ids[kq]);
                 if (run_row(mode_ids[j], &cfgs[i], bs[kb], (int)T, (int)steps, min_s, &r) != XA_STATUS_OK) return cli_fail();
                 double mb = (double)r.peak_rss / 1048576.0;
+                const xa_peak_path path = xa_gemm_peak_path();
+                const double pk = peak_of(&ps, path, xa_threads_get());
                 if (json) {
                     fprintf(out, "{\"impl\": \"xadapt\", \"model\": \"%s\", \"mode\": \"%s\", \"batch\": %d, \"seq\": %d, "
-                            "\"threads\": %d, \"precision\": \"%s\", \"engine\": \"%s\", \"tokens_per_s\": %.1f, \"gflops\": %.2f, \"step_ms\": %.2f, \"peak_mb\": %.1f, \"steps\": %d}\n",
-                            models[i], modes[j], bs[kb], (int)T, xa_threads_get(), precs[kq], xa_gemm_engine(), r.tokens_per_s, r.gflops, r.step_ms, mb, r.steps);
+                            "\"threads\": %d, \"precision\": \"%s\", \"engine\": \"%s\", \"path\": \"%s\", \"tokens_per_s\": %.1f, \"gflops\": %.2f, \"step_ms\": %.2f, \"peak_mb\": %.1f, \"steps\": %d}\n",
+                            models[i], modes[j], bs[kb], (int)T, xa_threads_get(), precs[kq], xa_gemm_engine(), xa_peak_path_name(path), r.tokens_per_s, r.gflops, r.step_ms, mb, r.steps);
                 } else {
-                    fprintf(out, "| %s | %s | %d | %s | %.0f | %.1f | %.1f | %.0f |\n", models[i], modes[j], bs[kb],
+                    char frac[32] = "-";
+                    if (pk > 0.0) snprintf(frac, sizeof frac, "%.0f%%", 100.0 * r.gflops / pk);
+                    fprintf(out, "| %s | %s | %d | %s | %s | %.0f | %.1f | %s | %.1f | %.0f |\n", models[i], modes[j], bs[kb],
                             xa_gemm_precision() == prec_ids[kq] ? precs[kq] : "fp32 (no bf16 kernel)",
-                            r.tokens_per_s, r.gflops, r.step_ms, mb);
+                            xa_peak_path_name(path), r.tokens_per_s, r.gflops, frac, r.step_ms, mb);
                 }
                 fflush(out);
             }

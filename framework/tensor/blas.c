@@ -172,6 +172,18 @@ const char *xa_blas_info(void) {
     return buf;
 }
 
+xa_peak_path xa_gemm_peak_path(void) {
+    if (g_precision == XA_PRECISION_BF16) return XA_PEAK_BF16_AVX512;
+    if (use_packed()) return strstr(xa_gemm_kernel_name(), "avx512") ? XA_PEAK_FP32_AVX512 : XA_PEAK_FP32_AVX2;
+    /* OpenBLAS 0.3.21 cores: the AVX2 ones, else the widest fp32 FMA of this CPU */
+    static const char *const avx2_cores[] = {"Haswell", "Zen", "SkylakeX_AVX2"};
+    const char *core = openblas_get_corename();
+    for (size_t i = 0; i < sizeof avx2_cores / sizeof avx2_cores[0]; i++) {
+        if (core && !strcasecmp(core, avx2_cores[i])) return XA_PEAK_FP32_AVX2;
+    }
+    return xa_peak_unavailable(XA_PEAK_FP32_AVX512) == NULL ? XA_PEAK_FP32_AVX512 : XA_PEAK_FP32_AVX2;
+}
+
 /* ---- precision ------------------------------------------------------------------------------ */
 
 xa_status xa_precision_parse(const char *name, const char *where, xa_precision *out) {

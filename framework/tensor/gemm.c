@@ -15,7 +15,7 @@
  * time from the CPU (__builtin_cpu_supports); XA_GEMM_ISA=avx2 caps it (for tests and
  * benchmarks). On a CPU with neither, or on a non-x86 build, xa_gemm_available() == 0 and BLAS
  * does the work. The pack buffers are per thread, allocated on first use and kept (about 1.2 MB a
- * thread). */
+ * thread) until the thread exits (a pthread key's destructor frees them). */
 #include "tensor/gemm.h"
 
 #include <stdlib.h>

@@ -10,9 +10,15 @@
  * k steps of a 16-wide row. Micro-kernel 12 x 32: 24 zmm accumulators, two B vectors, one
  * broadcast A pair per row. An odd K is padded with a zero pair half. Compiled with
  * -mavx512f -mavx512bf16 (CMakeLists.txt) whatever the rest of the build targets; blas.c calls it
- * only on a CPU with AVX512-BF16 (xa_gemm_bf16_available). The contract it implements, exactly, is
- * xa_sgemm_bf16_ref's (blas.c): the test compares the two. */
+ * only on a CPU with AVX512-BF16 (xa_gemm_bf16_available). The contract it implements is
+ * xa_sgemm_bf16_ref's (blas.c): the test compares the two. Packing is vectorised (VCVTNE2PS2BF16,
+ * 16 x 16 transposes in registers where k runs along a row) and gives exactly xa_bf16_round's bits,
+ * subnormals and NaNs included (test_tensor's bf16 packing test). One departure from the contract
+ * is the instruction's own: VDPBF16PS treats subnormal bf16 operands as zero and flushes subnormal
+ * results whatever MXCSR says (Intel SDM; the operand side checked on this project's AMD EPYC),
+ * so terms below 2^-126 may differ. */
 #include <immintrin.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,58 +38,140 @@ void xa_gemm_packed_bf16(int trans_a, int trans_b, int M, int N, int K, float al
 
 static inline uint32_t bf16_bits(float f) { return xa_gemm_bf16_bits(f); }
 
-#define AT(i, p) (trans_a ? A[(size_t)(p) * lda + (i)] : A[(size_t)(i) * lda + (p)])
-#define BT(p, j) (trans_b ? B[(size_t)(j) * ldb + (p)] : B[(size_t)(p) * ldb + (j)])
+/* ---- packing: fp32 -> bf16 pairs, vectorised ------------------------------------------------
+ * VCVTNE2PS2BF16 rounds to nearest even and quiets a NaN exactly as xa_gemm_bf16_bits does
+ * ((bits >> 16) | 0x40), but it flushes subnormal inputs to a signed zero where
+ * xa_gemm_bf16_bits rounds them (0x007fffff becomes 0x0080, the smallest normal bf16). A chunk that
+ * holds a subnormal (rare: the test of exponent bits is two mask instructions) is redone with the
+ * scalar rounding, so the packed bits are xa_bf16_round's in every case. */
+
+/* 1 in the lanes of x whose value is subnormal (exponent 0, mantissa not 0). */
+static inline __mmask16 subnormal_lanes(__m512 x) {
+    __m512i u = _mm512_castps_si512(x);
+    return _mm512_testn_epi32_mask(u, _mm512_set1_epi32(0x7F800000)) &
+           _mm512_test_epi32_mask(u, _mm512_set1_epi32(0x007FFFFF));
+}
+
+/* bf16 of x0 (words 0-15) and x1 (words 16-31), in that memory order. */
+static inline __m512i cvt32(__m512 x0, __m512 x1) {
+    __m512i r = (__m512i)_mm512_cvtne2ps_pbh(x1, x0);
+    if (subnormal_lanes(x0) | subnormal_lanes(x1)) {
+        float f[32];
+        uint16_t w[32];
+        _mm512_storeu_ps(f, x0);
+        _mm512_storeu_ps(f + 16, x1);
+        for (int i = 0; i < 32; i++) w[i] = (uint16_t)bf16_bits(f[i]);
+        r = _mm512_loadu_si512(w);
+    }
+    return r;
+}
+
+/* 16 pairs from 2n consecutive floats of one row (f[2t] low half, f[2t+1] high half: the memory
+ * order of the bf16 values); floats from n_f on read as 0 (an odd K's pad half, a short chunk). */
+static inline __m512i pairs_of_row(const float *f, int n_f) {
+    __mmask32 m = n_f >= 32 ? 0xFFFFFFFFu : (((__mmask32)1 << n_f) - 1u);
+    return cvt32(_mm512_maskz_loadu_ps((__mmask16)m, f), _mm512_maskz_loadu_ps((__mmask16)(m >> 16), f + 16));
+}
+
+/* lane l: bf16(r0[l]) | bf16(r1[l]) << 16 for the lanes in m (others 0); r1 NULL: high halves 0. */
+static inline __m512i pairs_of_two_rows(const float *r0, const float *r1, __mmask16 m) {
+    __m512 x1 = r1 ? _mm512_maskz_loadu_ps(m, r1) : _mm512_setzero_ps();
+    __m512i both = cvt32(_mm512_maskz_loadu_ps(m, r0), x1);
+    __m512i lo = _mm512_cvtepu16_epi32(_mm512_castsi512_si256(both));
+    __m512i hi = _mm512_cvtepu16_epi32(_mm512_extracti64x4_epi64(both, 1));
+    return _mm512_or_si512(lo, _mm512_slli_epi32(hi, 16));
+}
+
+/* In-register transpose of a 16 x 16 matrix of 32-bit elements (v[r] = row r). */
+static inline void transpose16(__m512i v[16]) {
+    __m512i t[16];
+    for (int i = 0; i < 16; i += 2) {
+        t[i] = _mm512_unpacklo_epi32(v[i], v[i + 1]);
+        t[i + 1] = _mm512_unpackhi_epi32(v[i], v[i + 1]);
+    }
+    for (int i = 0; i < 16; i += 4) {
+        v[i] = _mm512_unpacklo_epi64(t[i], t[i + 2]);
+        v[i + 1] = _mm512_unpackhi_epi64(t[i], t[i + 2]);
+        v[i + 2] = _mm512_unpacklo_epi64(t[i + 1], t[i + 3]);
+        v[i + 3] = _mm512_unpackhi_epi64(t[i + 1], t[i + 3]);
+    }
+    /* v[4b + c], 128-bit block k: column 4k + c of rows 4b..4b+3. Output column 4k + c is block k of
+     * v[c], v[4 + c], v[8 + c], v[12 + c]: two rounds of 128-bit block shuffles gather them. */
+    for (int i = 0; i < 4; i++) {
+        t[i] = _mm512_shuffle_i32x4(v[i], v[i + 4], 0x88);      /* blocks 0, 2 of each */
+        t[i + 4] = _mm512_shuffle_i32x4(v[i], v[i + 4], 0xDD);  /* blocks 1, 3 */
+        t[i + 8] = _mm512_shuffle_i32x4(v[i + 8], v[i + 12], 0x88);
+        t[i + 12] = _mm512_shuffle_i32x4(v[i + 8], v[i + 12], 0xDD);
+    }
+    for (int i = 0; i < 4; i++) {
+        v[i] = _mm512_shuffle_i32x4(t[i], t[i + 8], 0x88);
+        v[i + 8] = _mm512_shuffle_i32x4(t[i], t[i + 8], 0xDD);
+        v[i + 4] = _mm512_shuffle_i32x4(t[i + 4], t[i + 12], 0x88);
+        v[i + 12] = _mm512_shuffle_i32x4(t[i + 4], t[i + 12], 0xDD);
+    }
+}
+
+/* Panels of `lanes` (MR or NR) rows whose k runs along memory (row r at src + r * ld, k from p0):
+ * dst[q * lanes + r] = pair q of row r, for kp = ceil(kc / 2) pairs; rows from nrows on are 0.
+ * 16 rows x 16 pairs at a time: one masked load and VCVTNE2PS2BF16 per row, a 16 x 16 transpose,
+ * one (masked) store per pair. */
+static void pack_rows(uint32_t *dst, int lanes, const float *src, int ld, int nrows, int p0, int kc) {
+    const int kp = (kc + 1) / 2;
+    for (int q0 = 0; q0 < kp; q0 += 16) {
+        int nq = kp - q0 < 16 ? kp - q0 : 16;
+        for (int g = 0; g < lanes; g += 16) {
+            int ng = lanes - g < 16 ? lanes - g : 16; /* lanes of this store group */
+            __m512i v[16];
+            for (int r = 0; r < 16; r++) {
+                v[r] = g + r < nrows && r < ng
+                           ? pairs_of_row(src + (size_t)(g + r) * ld + p0 + 2 * q0, kc - 2 * q0)
+                           : _mm512_setzero_si512();
+            }
+            transpose16(v);
+            __mmask16 m = (__mmask16)((1u << ng) - 1u);
+            for (int t = 0; t < nq; t++) _mm512_mask_storeu_epi32(dst + (size_t)(q0 + t) * lanes + g, m, v[t]);
+        }
+    }
+}
+
+/* Panels of `lanes` rows whose k runs across rows (element (r, k) at src[k * ld + r]): pair q of
+ * all lanes from two rows of memory, 16 lanes at a time. */
+static void pack_cols(uint32_t *dst, int lanes, const float *src, int ld, int nrows, int p0, int kc) {
+    const int kp = (kc + 1) / 2;
+    for (int q = 0; q < kp; q++) {
+        const float *r0 = src + (size_t)(p0 + 2 * q) * ld, *r1 = 2 * q + 1 < kc ? r0 + ld : NULL;
+        for (int g = 0; g < lanes; g += 16) {
+            int ng = lanes - g < 16 ? lanes - g : 16, nv = nrows - g < ng ? nrows - g : ng;
+            __mmask16 mv = nv > 0 ? (__mmask16)((1u << nv) - 1u) : 0, ms = (__mmask16)((1u << ng) - 1u);
+            _mm512_mask_storeu_epi32(dst + (size_t)q * lanes + g, ms,
+                                     pairs_of_two_rows(r0 + g, r1 ? r1 + g : NULL, mv));
+        }
+    }
+}
 
 /* op(A)(i0:i0+mc, p0:p0+kc) as ceil(mc/MR) panels of kp = ceil(kc/2) pairs x MR lanes. */
 static void pack_a(uint32_t *dst, int trans_a, const float *A, int lda, int i0, int mc, int p0, int kc) {
     const int kp = (kc + 1) / 2;
     for (int ir = 0; ir < mc; ir += MR) {
         int mr = mc - ir < MR ? mc - ir : MR;
-        for (int q = 0; q < kp; q++) {
-            int p = p0 + 2 * q;
-            int has2 = 2 * q + 1 < kc;
-            uint32_t *d = dst + (size_t)q * MR;
-            int i = 0;
-            for (; i < mr; i++) {
-                uint32_t lo = bf16_bits(AT(i0 + ir + i, p));
-                uint32_t hi = has2 ? bf16_bits(AT(i0 + ir + i, p + 1)) : 0u;
-                d[i] = lo | hi << 16;
-            }
-            for (; i < MR; i++) d[i] = 0u;
+        if (trans_a) {
+            pack_cols(dst, MR, A + i0 + ir, lda, mr, p0, kc);
+        } else {
+            pack_rows(dst, MR, A + (size_t)(i0 + ir) * lda, lda, mr, p0, kc);
         }
         dst += (size_t)kp * MR;
     }
 }
 
-/* op(B)(p0:p0+kc, j0:j0+nc) as ceil(nc/NR) panels of kp pairs x NR lanes. The common case (B not
- * transposed, a full panel) converts two rows of 16 floats per instruction pair. */
+/* op(B)(p0:p0+kc, j0:j0+nc) as ceil(nc/NR) panels of kp pairs x NR lanes. */
 static void pack_b(uint32_t *dst, int trans_b, const float *B, int ldb, int p0, int kc, int j0, int nc) {
     const int kp = (kc + 1) / 2;
     for (int jr = 0; jr < nc; jr += NR) {
         int nr = nc - jr < NR ? nc - jr : NR;
-        for (int q = 0; q < kp; q++) {
-            int p = p0 + 2 * q;
-            int has2 = 2 * q + 1 < kc;
-            uint32_t *d = dst + (size_t)q * NR;
-            if (!trans_b && nr == NR && has2) {
-                const float *r0 = B + (size_t)p * ldb + j0 + jr, *r1 = r0 + ldb;
-                for (int h = 0; h < NR; h += 16) {
-                    /* cvtne2ps: lanes 0-15 from the second argument, 16-31 from the first, both RNE */
-                    __m512i both = (__m512i)_mm512_cvtne2ps_pbh(_mm512_loadu_ps(r1 + h), _mm512_loadu_ps(r0 + h));
-                    __m256i lo = _mm512_castsi512_si256(both), hi = _mm512_extracti64x4_epi64(both, 1);
-                    __m512i lo32 = _mm512_cvtepu16_epi32(lo), hi32 = _mm512_cvtepu16_epi32(hi);
-                    _mm512_storeu_si512(d + h, _mm512_or_si512(lo32, _mm512_slli_epi32(hi32, 16)));
-                }
-                continue;
-            }
-            int j = 0;
-            for (; j < nr; j++) {
-                uint32_t lo = bf16_bits(BT(p, j0 + jr + j));
-                uint32_t hi = has2 ? bf16_bits(BT(p + 1, j0 + jr + j)) : 0u;
-                d[j] = lo | hi << 16;
-            }
-            for (; j < NR; j++) d[j] = 0u;
+        if (trans_b) {
+            pack_rows(dst, NR, B + (size_t)(j0 + jr) * ldb, ldb, nr, p0, kc);
+        } else {
+            pack_cols(dst, NR, B + j0 + jr, ldb, nr, p0, kc);
         }
         dst += (size_t)kp * NR;
     }
@@ -122,8 +210,24 @@ typedef struct pack_buffers {
 
 static _Thread_local pack_buffers g_pack;
 
+static pthread_key_t g_pack_key;
+static pthread_once_t g_pack_once = PTHREAD_ONCE_INIT;
+
+/* A thread's buffers are freed when it exits (an OpenMP pool that shrinks ends its surplus
+ * workers, whose buffers would otherwise be lost); the main thread's live until the process ends. */
+static void pack_buffers_free(void *p) {
+    pack_buffers *pb = p;
+    xa_aligned_free(pb->a);
+    xa_aligned_free(pb->b);
+    pb->a = pb->b = NULL;
+}
+
+static void pack_key_init(void) { XA_ASSERT(pthread_key_create(&g_pack_key, pack_buffers_free) == 0); }
+
 static int ensure_buffers(void) {
     if (g_pack.a) return 1;
+    pthread_once(&g_pack_once, pack_key_init);
+    XA_ASSERT(pthread_setspecific(g_pack_key, &g_pack) == 0);
     g_pack.a = xa_aligned_alloc((size_t)MC * (KC / 2) * sizeof(uint32_t), 64);
     g_pack.b = xa_aligned_alloc((size_t)(KC / 2) * NC * sizeof(uint32_t), 64);
     return g_pack.a && g_pack.b;

@@ -107,6 +107,35 @@ void xa_sgemm_bf16_ref(int trans_a, int trans_b, int M, int N, int K, float alph
 uint16_t xa_bf16_round(float f);
 float xa_bf16_value(uint16_t b);
 
+/* ---- register-only peaks (peak.c) ------------------------------------------------------------
+ * GFLOP/s of the multiply-add instruction of each arithmetic path with operands in registers: the
+ * ceiling a product on that path can approach (2 flops per multiply-add). */
+typedef enum xa_peak_path {
+    XA_PEAK_FP32_AVX512 = 0, /* vfmadd231ps zmm: 32 flops */
+    XA_PEAK_FP32_AVX2,       /* vfmadd231ps ymm: 16 flops */
+    XA_PEAK_BF16_AVX512,     /* vdpbf16ps zmm: 32 bf16 multiply-adds, 64 flops (AVX512-BF16) */
+    XA_PEAK_BF16_AMX,        /* tdpbf16ps: 16 x 16 x 32 multiply-adds, 16384 flops (AMX-BF16) */
+    XA_PEAK_N_PATHS
+} xa_peak_path;
+/* "fp32-avx512", "fp32-avx2", "bf16-avx512", "bf16-amx" ("?" out of range). */
+const char *xa_peak_path_name(xa_peak_path p);
+/* The instruction timed, e.g. "vdpbf16ps zmm". */
+const char *xa_peak_path_instruction(xa_peak_path p);
+/* NULL when this CPU, OS and build run path p; else why not (static text: no such instruction in
+ * CPUID, the kernel refused AMX tile data, not an x86-64 build). For AMX the first call asks Linux
+ * for the tile-data permission (arch_prctl ARCH_REQ_XCOMP_PERM), process-wide. */
+const char *xa_peak_unavailable(xa_peak_path p);
+/* Best GFLOP/s of path p on `threads` threads at once (OpenMP; each thread runs the loop; total
+ * rate), over rounds of about 20 ms for at least min_seconds. 0 when the path is unavailable, or
+ * threads > 1 in a build without OpenMP. Call it outside parallel regions. */
+double xa_peak_gflops(xa_peak_path p, int threads, double min_seconds);
+/* The path xa_sgemm's products use now: BF16_AVX512 in bf16 precision; in fp32, xadapt's kernel's
+ * width, FP32_AVX2 for OpenBLAS's AVX2 cores (Haswell, Zen), else the widest fp32 FMA of this CPU
+ * (OpenBLAS SkylakeX/Cooperlake; for a generic core, the ceiling it falls short of). */
+xa_peak_path xa_gemm_peak_path(void);
+/* "<CPUID brand string>; flags: avx2 fma avx512f ... amx_bf16" (static buffer). */
+const char *xa_cpu_info(void);
+
 /* ---- linear (linear.c) ----------------------------------------------------------------------- */
 
 /* out = inp · weight^T + bias (PyTorch nn.Linear layout). bias may be NULL. */

@@ -6,6 +6,13 @@ run the way a skilled user runs PyTorch on a CPU:
   - the MLM loss on the masked rows only (the hidden states are gathered before the head);
   - frozen parameters have requires_grad=False and their forward runs under torch.no_grad();
   - inference under torch.inference_mode() in eval mode.
+With --precision bf16, mixed precision as a skilled user does it on a CPU with bf16 support:
+fp32 master weights and AdamW, torch.autocast("cpu", dtype=torch.bfloat16) around forward and loss,
+backward, clipping and the optimizer step outside it; inference under inference_mode + autocast.
+In torch 1.13 CPU autocast runs nn.Linear, matmul and bmm in bf16 through oneDNN (on an
+AVX512-BF16 CPU its brgemm "avx512_core_bf16" kernels; --probe prints which), keeps LayerNorm,
+softmax-free losses such as cross_entropy in fp32, and casts the fp32 weights to bf16 at every
+forward (there is no weight cache outside torch.jit).
 The model is a plain-torch XLM-R encoder (nn.Linear, exact GELU, post-LN, dropout 0.1 when
 training), as in tests/golden/gen_encoder_golden.py. Each row runs in its own process (this script
 calls itself with --row) so the peak RSS is that row's. Output: one JSON object per row.
@@ -22,10 +29,13 @@ Adapter modes (MAD-X, the AdapterHub semantics of ../shared/ADAPTERHUB.md §1.1-
   - infer-stack: Stack(lang, task) and the head under inference_mode.
 
 usage: /usr/bin/python3 tests/bench/bench_torch.py [--models tiny,small] [--modes ...]
-           [--batch 8,32] [--seq 128] [--steps 5] [--min-seconds 2] [--threads 1]
+           [--batch 8,32] [--seq 128] [--steps 5] [--min-seconds 2] [--threads 1] [--precision fp32|bf16]
+       /usr/bin/python3 tests/bench/bench_torch.py --probe
 """
 import argparse
+import contextlib
 import json
+import os
 import math
 import resource
 import subprocess
@@ -185,7 +195,10 @@ class MLMHead(nn.Module):
         self.wte = wte
 
     def forward(self, h, inv=None):
-        t = self.ln(F.gelu(self.dense(h)))
+        # .float(): torch 1.13's CPU LayerNorm takes no bf16 input with fp32 weights (autocast leaves
+        # layer_norm alone: "expected scalar type BFloat16 but found Float"), so a bf16 user casts
+        # back here; a no-op in fp32. The encoder's LayerNorms get fp32 already (bf16 + fp32 residual).
+        t = self.ln(F.gelu(self.dense(h)).float())
         if inv is not None:  # the language adapter's inverse before the tied decoder (§1.5)
             t = inv.inverse(t)
         return F.linear(t, self.wte.weight, self.bias)
@@ -200,8 +213,15 @@ class ClsHead(nn.Module):
         return self.out(F.dropout(torch.tanh(self.dense(F.dropout(h[:, 0], 0.1, self.training))), 0.1, self.training))
 
 
-def run_row(model, mode, B, T, steps, min_s, threads, warmup=2):
+def run_row(model, mode, B, T, steps, min_s, threads, warmup=2, precision="fp32"):
     torch.set_num_threads(threads)
+
+    def ac():
+        """autocast around forward + loss in bf16; nothing in fp32"""
+        if precision == "bf16":
+            return torch.autocast("cpu", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
     torch.manual_seed(1234)
     L, C, NH, FF, V = PRESETS[model]
     enc = Encoder(L, C, NH, FF, V)
@@ -250,33 +270,34 @@ def run_row(model, mode, B, T, steps, min_s, threads, warmup=2):
     def step():
         if mode == "infer":
             enc.eval()
-            with torch.inference_mode():
+            with torch.inference_mode(), ac():
                 enc(ids)
             return
         if mode == "infer-stack":
             enc.eval()
             head.eval()
-            with torch.inference_mode():
+            with torch.inference_mode(), ac():
                 head(enc(ids, stack))
             return
         enc.train()
-        if mode == "lang-adapter":
-            h = enc(ids, stack).reshape(B * T, C)[rows]
-            loss = F.cross_entropy(head(h, lang.inv), targets)
-        elif mode == "task-adapter":
-            head.train()
-            loss = F.cross_entropy(head(enc(ids, stack)), labels)
-        elif mode == "mlm-full":
-            h = enc(ids).reshape(B * T, C)[rows]
-            loss = F.cross_entropy(head(h), targets)
-        else:
-            with torch.no_grad():
-                h = enc(ids)
-            if mode == "mlm-frozen":
-                loss = F.cross_entropy(head(h.reshape(B * T, C)[rows]), targets)
-            else:
+        with ac():  # forward and loss; backward and the optimizer below, outside autocast
+            if mode == "lang-adapter":
+                h = enc(ids, stack).reshape(B * T, C)[rows]
+                loss = F.cross_entropy(head(h, lang.inv), targets)
+            elif mode == "task-adapter":
                 head.train()
-                loss = F.cross_entropy(head(h), labels)
+                loss = F.cross_entropy(head(enc(ids, stack)), labels)
+            elif mode == "mlm-full":
+                h = enc(ids).reshape(B * T, C)[rows]
+                loss = F.cross_entropy(head(h), targets)
+            else:
+                with torch.no_grad():
+                    h = enc(ids)
+                if mode == "mlm-frozen":
+                    loss = F.cross_entropy(head(h.reshape(B * T, C)[rows]), targets)
+                else:
+                    head.train()
+                    loss = F.cross_entropy(head(h), labels)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -294,7 +315,32 @@ def run_row(model, mode, B, T, steps, min_s, threads, warmup=2):
             "tokens_per_s": B * T * timed / el, "gflops": f * timed / el / 1e9,
             "step_ms": 1e3 * el / timed,
             "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, "steps": timed,
-            "torch": torch.__version__}
+            "torch": torch.__version__, "precision": precision,
+            "engine": "autocast bf16 (oneDNN)" if precision == "bf16" else "fp32 (BLAS_INFO=generic: the system BLAS)"}
+
+
+def probe():
+    """Which kernels CPU autocast's bf16 products run: a Linear and a bmm under autocast in a
+    child with DNNL_VERBOSE=1 (oneDNN prints each primitive's implementation). One JSON line."""
+    code = ("import torch\ntorch.set_num_threads(1)\nx = torch.randn(64, 128)\nlin = torch.nn.Linear(128, 128)\n"
+            "with torch.autocast('cpu', dtype=torch.bfloat16):\n"
+            "    y = lin(x)\n    z = torch.bmm(y.view(1, 64, 128), y.view(1, 64, 128).transpose(1, 2))\n"
+            "print('dtypes', y.dtype, z.dtype)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env=dict(os.environ, DNNL_VERBOSE="1", ONEDNN_VERBOSE="1"))
+    isa, impls, dtypes = "", [], ""
+    for line in out.stdout.splitlines():
+        f = line.split(",")
+        if line.startswith(("onednn_verbose,info,cpu,isa:", "dnnl_verbose,info,cpu,isa:")):
+            isa = line.split("isa:", 1)[1]
+        elif len(f) > 5 and f[1] == "exec" and f[2] == "cpu":
+            impls.append(f"{f[3]}:{f[4]}")
+        elif line.startswith("dtypes"):
+            dtypes = line[len("dtypes "):]
+    impl = ",".join(sorted(set(impls))) or "none (autocast did not reach oneDNN)"
+    path = "bf16-amx" if "amx" in impl else "bf16-avx512" if "bf16" in impl else "fp32"
+    return {"impl": "torch", "torch": torch.__version__, "onednn_isa": isa, "autocast_bf16": impl,
+            "autocast_dtypes": dtypes, "path": path}
 
 
 def main():
@@ -307,11 +353,17 @@ def main():
     ap.add_argument("--min-seconds", type=float, default=2.0)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--warmup", type=int, default=2, help="untimed steps before the timed ones (xadapt: 2)")
+    ap.add_argument("--precision", default="fp32", choices=("fp32", "bf16"),
+                    help="bf16: torch.autocast('cpu', dtype=torch.bfloat16) around forward and loss")
+    ap.add_argument("--probe", action="store_true", help="print which kernels autocast's bf16 products use")
     ap.add_argument("--row", action="store_true", help="internal: run one row in this process")
     a = ap.parse_args()
+    if a.probe:
+        print(json.dumps(probe()))
+        return 0
     if a.row:
         print(json.dumps(run_row(a.models, a.modes, int(a.batch), a.seq, a.steps, a.min_seconds, a.threads,
-                                 a.warmup)))
+                                 a.warmup, a.precision)))
         return 0
     for model in a.models.split(","):
         for mode in a.modes.split(","):
@@ -319,7 +371,7 @@ def main():
                 out = subprocess.run([sys.executable, __file__, "--row", "--models", model, "--modes", mode,
                                       "--batch", b, "--seq", str(a.seq), "--steps", str(a.steps),
                                       "--min-seconds", str(a.min_seconds), "--threads", str(a.threads),
-                                      "--warmup", str(a.warmup)],
+                                      "--warmup", str(a.warmup), "--precision", a.precision],
                                      check=True, capture_output=True, text=True)
                 sys.stdout.write(out.stdout)
                 sys.stdout.flush()

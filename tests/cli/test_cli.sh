@@ -79,6 +79,24 @@ expect 0 "bench (tiny, two modes)" -- "$xa" bench --models tiny --modes infer,cl
 contains "$out" "| tiny | infer | 2 | fp32 |" "bench table row"; contains "$out" "fp32 peak" "bench peak line"
 expect 0 "bench --precision fp32,bf16" -- "$xa" bench --models tiny --modes infer --batch 2 --seq 16 --steps 1 --min-seconds 0 -j 1 -p fp32,bf16
 contains "$out" "bf16 peak" "bench bf16 peak line"; contains "$out" "| tiny | infer | 2 | " "bench bf16 rows"
+# the register-only peaks: each path a positive number or "skipped: <why>"; no timing asserted
+expect 0 "bench --peak" -- "$xa" bench --peak --min-seconds 0 -j 2
+for path in fp32-avx512 fp32-avx2 bf16-avx512 bf16-amx; do
+    line=$(printf '%s\n' "$out" | grep "register-only peak $path ")
+    if ! printf '%s\n' "$line" | grep -Eq '(\): [0-9]*\.?[0-9]+ GFLOP/s with 1 thread, [0-9]*\.?[0-9]+ with 2 threads|: skipped: .{10,})$' \
+        || printf '%s\n' "$line" | grep -Eq ': 0\.0 GFLOP|nan|inf '; then
+        echo "FAIL: bench --peak line for $path: '$line'"; fails=$((fails + 1))
+    fi
+done
+contains "$out" "CPU: " "bench --peak names the CPU"
+expect 0 "bench --peak --json" -- "$xa" bench --peak --json --min-seconds 0 -j 1
+contains "$out" '"peak": "bf16-amx"' "bench --peak json amx entry"
+if printf '%s\n' "$out" | grep '"gflops"' | grep -Eq '"gflops": (0\.00|-|nan|inf)'; then
+    echo "FAIL: bench --peak --json has a non-positive rate"; fails=$((fails + 1))
+fi
+contains "$(printf '%s\n' "$out" | grep '"peak"' | grep -c '"gflops"\|"skipped"')" "4" "bench --peak json: every path measured or skipped"
+expect 0 "bench rows name their path" -- "$xa" bench --models tiny --modes infer --batch 2 --seq 16 --steps 1 --min-seconds 0 -j 1 --json
+contains "$out" '"path": "fp32-' "bench json path"
 expect 0 "bench --gradient-checkpointing" -- "$xa" bench --models tiny --modes mlm-full,lang-adapter --batch 2 --seq 16 --steps 1 --min-seconds 0 -j 1 --gradient-checkpointing
 contains "$out" "gradient checkpointing: on" "bench recompute line"; contains "$out" "| tiny | lang-adapter | 2 | " "bench recompute rows"
 expect 2 "bench --precision fp16" -- "$xa" bench --models tiny --modes infer --precision fp16
