@@ -6,7 +6,8 @@
 # dropout masks are the global batch's (each rank lays them at its rows, train/trainer.h), so 2
 # ranks with B/2 rows each compute the steps of one process with one batch of B.
 #  - pretrain (MLM, TLM steps and the alignment pass, which rank 0 alone runs) and finetune (the
-#    whole encoder + head): 2 ranks end with the weights of 1 process;
+#    whole encoder + head): 2 ranks end with the weights of 1 process; so does the standalone
+#    `xadapt pretrain` command (MLM only);
 #  - one whole `mpirun -np 2 xadapt run` of tiny.yaml (lang en/de/fr, task, fusion, eval) against
 #    `xadapt run` on the same base: every language adapter and the task adapter and head within
 #    the tolerance, the same dev.json, and the same eval tables (results.md and results.json of
@@ -72,6 +73,14 @@ for f in metrics.jsonl train.log checkpoint; do [[ -e "$tmp/r2/base/$f" ]] || fa
 grep -q "data-parallel over 2 ranks" "$tmp/r2/base/train.log" || fail "train.log does not say the run was data-parallel"
 [[ $(grep -c '"type": "train"' "$tmp/r2/base/metrics.jsonl") == $(grep -c '"type": "train"' "$tmp/base/metrics.jsonl") ]] \
   || fail "pretrain metrics rows differ in number (one writer expected)"
+
+# ---- the standalone command: mpirun -np 2 xadapt pretrain = xadapt pretrain ----
+ptc=(pretrain --corpus "$data/spm/corpus.txt" --tokenizer "$data/spm/fixture.model" --steps 6 --batch 4 --seq 32
+     --ckpt-every 3 -j 1)
+expect 0 "xadapt pretrain, 2 ranks" -- "${mpi2[@]}" "$xa" "${ptc[@]}" --out "$tmp/pc2"
+expect 0 "xadapt pretrain, 1 process" -- "$xa" "${ptc[@]}" --out "$tmp/pc1"
+close "$tmp/pc2/model.safetensors" "$tmp/pc1/model.safetensors" "xadapt pretrain: 2 ranks = 1 process"
+cmp -s "$tmp/pc2/config.json" "$tmp/pc1/config.json" || fail "xadapt pretrain: config.json differs under 2 ranks"
 
 # ---- the whole recipe: mpirun -np 2 xadapt run = xadapt run (lang, task, fusion, eval) ----
 # (the language adapters keep their preset's dropout 0: with 0.1, one ReLU unit of lang en's
