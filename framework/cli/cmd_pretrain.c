@@ -50,6 +50,9 @@ static void print_help(void) {
            "      --eval-every N     steps between those evaluations (default 0: none)\n"
            "      --precision P      fp32 (default) or bf16 matrix products (bf16 operands, fp32\n"
            "                         accumulation, AVX512-BF16; the checkpoint identity records it)\n"
+           "      --gradient-checkpointing\n"
+           "                         recompute each layer's activations in backward (HF's name): less\n"
+           "                         memory, one more forward a step, the same weights bit for bit\n"
            "  -j, --threads N        threads (default: all cores)\n"
            "  -q, --quiet            no progress line, only warnings and errors\n"
            "  -h, --help             show this help\n"
@@ -60,7 +63,7 @@ static void print_help(void) {
 
 enum { OPT_LR = 256, OPT_WARMUP, OPT_WD, OPT_CLIP, OPT_CKPT, OPT_MAXDOCS, OPT_PAIRS, OPT_TLM, OPT_ALIGN,
        OPT_ALIGN_PAIRS, OPT_ALIGN_TEMP, OPT_PAIR_ALPHA, OPT_LOG, OPT_SCHED, OPT_HELDOUT, OPT_EVAL,
-       OPT_PRECISION };
+       OPT_PRECISION, OPT_GC };
 
 /* DIR/NAME exists. */
 static int has(const char *dir, const char *name) {
@@ -102,7 +105,7 @@ int cli_cmd_pretrain(int argc, char **argv) {
         {"align-temp", required_argument, NULL, OPT_ALIGN_TEMP}, {"pair-alpha", required_argument, NULL, OPT_PAIR_ALPHA},
         {"lr-scheduler", required_argument, NULL, OPT_SCHED}, {"heldout", required_argument, NULL, OPT_HELDOUT},
         {"eval-every", required_argument, NULL, OPT_EVAL}, {"quiet", no_argument, NULL, 'q'},
-        {"precision", required_argument, NULL, OPT_PRECISION},
+        {"precision", required_argument, NULL, OPT_PRECISION}, {"gradient-checkpointing", no_argument, NULL, OPT_GC},
         {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
     };
     const char *cmd = "pretrain", *model = "tiny", *heldout = NULL, *heldout_name = "heldout";
@@ -184,6 +187,7 @@ int cli_cmd_pretrain(int argc, char **argv) {
         case OPT_PRECISION:
             if (!cli_parse_precision(cmd, optarg, &o.k.precision)) return CLI_EXIT_USAGE;
             break;
+        case OPT_GC: o.k.gradient_checkpointing = 1; break;
         case OPT_HELDOUT: heldout = optarg; break;
         case OPT_EVAL:
             if (!cli_parse_i64(cmd, "--eval-every", optarg, 0, INT64_MAX / 2, &o.eval_every)) return CLI_EXIT_USAGE;

@@ -114,6 +114,12 @@ contains "$err" "none.txt" "missing corpus named"
 expect 0 "pretrain 3 steps" -- "$xa" pretrain --corpus "$corpus" --tokenizer "$tmp/tok.model" --out "$tmp/pt" --steps 3 --batch 2 --seq 32 -j 1
 [[ -s "$tmp/pt/model.safetensors" && -s "$tmp/pt/config.json" && -s "$tmp/pt/metrics.jsonl" && -s "$tmp/pt/sentencepiece.bpe.model" ]] \
   || { echo "FAIL: pretrain outputs missing"; ls "$tmp/pt"; fails=$((fails + 1)); }
+expect 0 "pretrain 3 steps, --gradient-checkpointing" -- "$xa" pretrain --corpus "$corpus" --tokenizer "$tmp/tok.model" \
+  --out "$tmp/ptgc" --steps 3 --batch 2 --seq 32 -j 1 --gradient-checkpointing
+cmp -s "$tmp/pt/model.safetensors" "$tmp/ptgc/model.safetensors" ||
+  { echo "FAIL: pretrain --gradient-checkpointing changed the weights"; fails=$((fails + 1)); }
+grep -q "gradient checkpointing" "$tmp/ptgc/train.log" ||
+  { echo "FAIL: train.log does not say the run recomputed"; fails=$((fails + 1)); }
 expect 0 "pretrain resume when complete" -- "$xa" pretrain --corpus "$corpus" --tokenizer "$tmp/tok.model" --out "$tmp/pt" --steps 3 --batch 2 --seq 32 -j 1 --resume
 contains "$out" "nothing to do" "resume of a finished run"
 expect 0 "inspect the pretrained model" -- "$xa" inspect "$tmp/pt/model.safetensors"
