@@ -302,8 +302,9 @@ int cli_cmd_bench(int argc, char **argv) {
                 const double pk = peak_of(&ps, path, xa_threads_get());
                 if (json) {
                     fprintf(out, "{\"impl\": \"xadapt\", \"model\": \"%s\", \"mode\": \"%s\", \"batch\": %d, \"seq\": %d, "
-                            "\"threads\": %d, \"precision\": \"%s\", \"engine\": \"%s\", \"path\": \"%s\", \"tokens_per_s\": %.1f, \"gflops\": %.2f, \"step_ms\": %.2f, \"peak_mb\": %.1f, \"steps\": %d}\n",
-                            models[i], modes[j], bs[kb], (int)T, xa_threads_get(), precs[kq], xa_gemm_engine(), xa_peak_path_name(path), r.tokens_per_s, r.gflops, r.step_ms, mb, r.steps);
+                            "\"threads\": %d, \"precision\": \"%s\", \"engine\": \"%s\", \"path\": \"%s\", \"tokens_per_s\": %.1f, \"gflops\": %.2f, \"step_ms\": %.2f, \"peak_mb\": %.1f, \"steps\": %d, \"gradient_checkpointing\": %s}\n",
+                            models[i], modes[j], bs[kb], (int)T, xa_threads_get(), precs[kq], xa_gemm_engine(), xa_peak_path_name(path), r.tokens_per_s, r.gflops, r.step_ms, mb, r.steps,
+                            gc ? "true" : "false");
                 } else {
                     char frac[32] = "-";
                     if (pk > 0.0) snprintf(frac, sizeof frac, "%.0f%%", 100.0 * r.gflops / pk);

@@ -29,7 +29,17 @@
 #define SMOOTH_BETA 0.95 /* the progress line's loss: about the last 20 steps */
 
 xa_train_knobs xa_train_knobs_default(void) {
-    xa_train_knobs k = {XA_SCHED_KIND_LINEAR, 0.9, 0.999, 1e-8, -1.0, -1.0, 1, 1, XA_PRECISION_FP32, 1, 0};
+    const xa_train_knobs k = {.sched = XA_SCHED_KIND_LINEAR,
+                              .adam_beta1 = 0.9,
+                              .adam_beta2 = 0.999,
+                              .adam_epsilon = 1e-8,
+                              .hidden_dropout = -1.0,
+                              .attention_dropout = -1.0,
+                              .weight_decay_all = 1,
+                              .save_total_limit = 1,
+                              .precision = XA_PRECISION_FP32,
+                              .grad_accum = 1,
+                              .gradient_checkpointing = 0};
     return k;
 }
 
