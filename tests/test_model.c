@@ -559,7 +559,7 @@ static void test_hook_contract(void **state) {
     const size_t N = (size_t)fx->B * fx->T, NC = N * C;
     test_hook th = {L - 1, C, calloc(C, 4), calloc(C, 4), calloc(NC, 4), calloc(N, 4), calloc(N, 4), 2 * (L - 1) + 1, 0, 0};
     for (int c = 0; c < C; c++) th.a[c] = 0.1f + 0.01f * (float)c;
-    xa_hook hook = {&th, th_forward, th_backward, NULL, NULL, th_lowest, NULL};
+    xa_hook hook = {.ctx = &th, .sublayer_forward = th_forward, .sublayer_backward = th_backward, .lowest_trainable = th_lowest};
     xa_encoder_acts a;
     assert_int_equal(xa_encoder_acts_init(&a, &enc->cfg, fx->B, fx->T, 1), XA_STATUS_OK);
     xa_batch b = make_batch(fx);

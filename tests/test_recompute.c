@@ -55,6 +55,9 @@ static void sgd(float *p, const float *g, size_t n) {
 
 /* E_STEPS training steps on a tiny encoder: setup NULL = no hook; train_base: the encoder trains.
  * The loss is sum(proj * hidden) over the real tokens, so dlast = proj there. */
+/* recompute: 0 every layer's activations kept, 1 recomputed (encoder and composer), 2 the mismatch
+ * the encoder refuses (a composer planned for recomputation under activations that keep every
+ * layer: its shared regions would hand backward another layer's state); out->n = 0 then. */
 static void run_steps(const char *setup, int train_base, int skip, int recompute, run_out *out) {
     xa_encoder_config cfg;
     assert_int_equal(xa_encoder_preset(&cfg, "tiny"), XA_STATUS_OK);
@@ -111,7 +114,7 @@ static void run_steps(const char *setup, int train_base, int skip, int recompute
         if (skip) xa_composer_skip_lowest(cp, skip);
     }
     xa_encoder_acts acts;
-    assert_int_equal(xa_encoder_acts_init(&acts, &cfg, E_B, E_T, recompute ? XA_ACTS_RECOMPUTE : XA_ACTS_TRAIN),
+    assert_int_equal(xa_encoder_acts_init(&acts, &cfg, E_B, E_T, recompute == 1 ? XA_ACTS_RECOMPUTE : XA_ACTS_TRAIN),
                      XA_STATUS_OK);
     int32_t ids[E_B * E_T], lens[E_B] = {E_T, 5, 7};
     for (int i = 0; i < E_B * E_T; i++) ids[i] = (int32_t)(3 + xa_rng_below(&rng, 60));
@@ -122,6 +125,22 @@ static void run_steps(const char *setup, int train_base, int skip, int recompute
     xa_batch b = {ids, NULL, lens, E_B, E_T};
     xa_rng drop;
     xa_rng_seed(&drop, 7, 1);
+    for (int step = 0; step < E_STEPS && recompute == 2; step++) {
+        xa_composer_set_mode(cp, 1, &drop);
+        assert_int_equal(xa_encoder_forward(&enc, &acts, &b, &hook, 1, &drop), XA_STATUS_USAGE);
+        assert_non_null(strstr(xa_error_last()->what, "planned for recomputation"));
+        xa_error_clear();
+        /* an inference forward through it is not refused (it keeps no state for backward) */
+        xa_composer_set_mode(cp, 0, NULL);
+        assert_int_equal(xa_encoder_forward(&enc, &acts, &b, &hook, 0, NULL), XA_STATUS_OK);
+        memset(out, 0, sizeof *out);
+        free(proj);
+        free(dlast);
+        xa_encoder_acts_free(&acts);
+        xa_composer_free(cp);
+        xa_encoder_free(&enc);
+        return;
+    }
     for (int step = 0; step < E_STEPS; step++) {
         if (train_base) memset(enc.grads, 0, enc.n_params * sizeof(float));
         if (cp) {
@@ -188,6 +207,9 @@ static void test_encoder_recompute(void **state) {
     assert_same_run("Fuse(lang, task), the fusion trains", "Fuse(lang, task)", 0, 0);
     assert_same_run("double_seq_bn at both sites, encoder trains", "a", 1, 0);
     assert_same_run("Stack(lang, task) with layer 0 dropped", "Stack(lang, task)", 0, 1);
+    run_out m;
+    run_steps("Stack(lang, task)", 0, 0, 2, &m); /* refused, not trained on the wrong layer's state */
+    assert_int_equal(m.n, 0);
 }
 
 static void test_memory_accounting(void **state) {

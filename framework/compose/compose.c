@@ -1227,6 +1227,8 @@ static int hook_lowest_trainable(void *ctx) {
     return 2 * L;
 }
 
+static int hook_shares_layers(void *ctx) { return ((const xa_composer *)ctx)->share_layers; }
+
 void xa_composer_hook(xa_composer *cp, xa_hook *hook) {
     memset(hook, 0, sizeof *hook);
     hook->ctx = cp;
@@ -1236,6 +1238,7 @@ void xa_composer_hook(xa_composer *cp, xa_hook *hook) {
     hook->rows_backward = hook_rows_backward;
     hook->lowest_trainable = hook_lowest_trainable;
     hook->prepare = hook_prepare;
+    hook->shares_layers = hook_shares_layers;
 }
 
 /* ---- gradients ------------------------------------------------------------------------------------ */

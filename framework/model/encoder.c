@@ -455,6 +455,10 @@ xa_status xa_encoder_forward(const xa_encoder *enc, xa_encoder_acts *a, const xa
                              const xa_hook *hook, int train, xa_rng *rng) {
     const xa_encoder_config *c = &enc->cfg;
     xa_status st = check_batch(enc, a, b);
+    if (!st && train && !a->recompute && hook && hook->shares_layers && hook->shares_layers(hook->ctx))
+        return xa_error_set(XA_STATUS_USAGE, "xa_encoder_forward", "XA_ACTS_RECOMPUTE activations",
+                            "plan the encoder and the composer from one setting (gradient_checkpointing)",
+                            "a composer planned for recomputation under activations that keep every layer");
     if (!st && hook && hook->prepare) st = hook->prepare(hook->ctx, b->B, b->T);
     if (st) return st;
     if (train && !rng && (c->p_hidden > 0.0f || c->p_attn > 0.0f)) {

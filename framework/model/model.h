@@ -163,6 +163,11 @@ typedef struct xa_hook {
      * forward with that status (compose: BatchSplit sizes or a Parallel width that do not fit a
      * shorter last batch). NULL callback: every shape is accepted. */
     xa_status (*prepare)(void *ctx, int B, int T);
+    /* 1 when the hook keeps one layer's saved state for all layers (compose's
+     * XA_COMPOSE_RECOMPUTE plan): only an XA_ACTS_RECOMPUTE encoder, which rebuilds each layer
+     * right before its backward, can train through it; a training forward on other activations
+     * is refused. NULL callback: per-layer state. */
+    int (*shares_layers)(void *ctx);
 } xa_hook;
 
 /* ---- activations -------------------------------------------------------------------------------- */
