@@ -291,12 +291,19 @@ static void test_task_accum(void **state) {
                                          "multiple choice"};
     for (int v = 0; v < 5; v++) {
         const int tagging = v == 2, full = v == 3, mc = v == 4;
-        xa_task_spec spec = {frozen, 1, "pkg", &tcfg, NULL, NULL, 0, NULL, "Stack(en, pkg)", tagging, "pkg", NULL,
-                             tagging ? conll : mc ? choice : tsv, NULL, 0,
-                             mc ? XA_TASK_KIND_CHOICE : XA_TASK_KIND_CLASSIFICATION, NULL, NULL, 0, 0, 0, 0, 0, 0};
+        xa_task_spec spec = {.frozen_dirs = frozen,
+                             .n_frozen = 1,
+                             .new_adapter = "pkg",
+                             .new_cfg = &tcfg,
+                             .setup = "Stack(en, pkg)",
+                             .tagging = tagging,
+                             .head_name = "pkg",
+                             .train_path = tagging ? conll : mc ? choice : tsv,
+                             .kind = mc ? XA_TASK_KIND_CHOICE : XA_TASK_KIND_CLASSIFICATION};
         if (full) {
-            xa_task_spec ft = {NULL, 0, NULL, NULL, NULL, NULL, 0, NULL, NULL, 0, "pkg", NULL, tsv, NULL, 1,
-                               XA_TASK_KIND_CLASSIFICATION, NULL, NULL, 0, 0, 0, 0, 0, 0};
+            xa_task_spec ft = {.head_name = "pkg",
+                               .train_path = tsv,
+                               .train_base = 1};
             spec = ft;
         }
         char dir[2][4096];

@@ -427,11 +427,17 @@ static void test_task_recompute(void **state) {
     const char *frozen[1] = {g_lang};
     for (int v = 0; v < 2; v++) {
         const int full = v == 1;
-        xa_task_spec spec = {frozen, 1, "pkg", &tcfg, NULL, NULL, 0, NULL, "Stack(en, pkg)", 0, "pkg", NULL,
-                             tsv, NULL, 0, XA_TASK_KIND_CLASSIFICATION, NULL, NULL, 0, 0, 0, 0, 0, 0};
+        xa_task_spec spec = {.frozen_dirs = frozen,
+                             .n_frozen = 1,
+                             .new_adapter = "pkg",
+                             .new_cfg = &tcfg,
+                             .setup = "Stack(en, pkg)",
+                             .head_name = "pkg",
+                             .train_path = tsv};
         if (full) {
-            xa_task_spec ft = {NULL, 0, NULL, NULL, NULL, NULL, 0, NULL, NULL, 0, "pkg", NULL, tsv, NULL, 1,
-                               XA_TASK_KIND_CLASSIFICATION, NULL, NULL, 0, 0, 0, 0, 0, 0};
+            xa_task_spec ft = {.head_name = "pkg",
+                               .train_path = tsv,
+                               .train_base = 1};
             spec = ft;
         }
         char dir[2][4096];
@@ -471,8 +477,16 @@ static void test_fusion_recompute(void **state) {
     xa_fusion_config fc;
     assert_int_equal(xa_fusion_config_preset(&fc, "dynamic"), XA_STATUS_OK);
     fc.dropout_prob = 0.1;
-    xa_task_spec spec = {dirs, 2, NULL, NULL, tad, names, 2, &fc, "Stack(Fuse(en, de), pkg)", 0, "pkg", thead,
-                         g_tsv, NULL, 0, XA_TASK_KIND_CLASSIFICATION, NULL, NULL, 0, 0, 0, 0, 0, 0};
+    xa_task_spec spec = {.frozen_dirs = dirs,
+                         .n_frozen = 2,
+                         .frozen_task_dir = tad,
+                         .fuse = names,
+                         .n_fuse = 2,
+                         .fusion_cfg = &fc,
+                         .setup = "Stack(Fuse(en, de), pkg)",
+                         .head_name = "pkg",
+                         .head_init_dir = thead,
+                         .train_path = g_tsv};
     char dir[2][4096];
     for (int i = 0; i < 2; i++) {
         snprintf(dir[i], sizeof dir[i], "%s", xt_tmp_path(i ? "rc-fusion-on" : "rc-fusion-off"));

@@ -697,7 +697,10 @@ static void test_full_finetune(void **state) {
     char *base_bytes = xt_read_file(base_st, &nb0);
     assert_non_null(base_bytes);
 
-    xa_task_spec spec = {NULL, 0, NULL, NULL, NULL, NULL, 0, NULL, NULL, 0, "pkg", NULL, train, dev, 1, XA_TASK_KIND_CLASSIFICATION, NULL, NULL, 0, 0, 0, 0, 0, 0};
+    xa_task_spec spec = {.head_name = "pkg",
+                         .train_path = train,
+                         .dev_path = dev,
+                         .train_base = 1};
     char full[4200], resumed[4200], p[4400];
     snprintf(full, sizeof full, "%s", xt_tmp_path("ft-full"));
     xa_phase_opts o = ft_opts(po.progress);
@@ -1347,11 +1350,19 @@ static void test_identity_stable(void **state) {
     read_identity(lang, id, sizeof id);
     n += (size_t)snprintf(got + n, sizeof got - n, "%s\n", id);
     const char *frozen[1] = {lang};
-    xa_task_spec spec = {frozen, 1, "pkg", &tcfg, NULL, NULL, 0, NULL, "Stack(en, pkg)", 0, "pkg", NULL,
-                         xt_data_path("recipe/pkg/en.train.tsv"), xt_data_path("recipe/pkg/en.dev.tsv"), 0, XA_TASK_KIND_CLASSIFICATION, NULL, NULL, 0, 0, 0, 0, 0, 0};
+    xa_task_spec spec = {.frozen_dirs = frozen,
+                         .n_frozen = 1,
+                         .new_adapter = "pkg",
+                         .new_cfg = &tcfg,
+                         .setup = "Stack(en, pkg)",
+                         .head_name = "pkg",
+                         .train_path = xt_data_path("recipe/pkg/en.train.tsv"),
+                         .dev_path = xt_data_path("recipe/pkg/en.dev.tsv")};
     for (int full = 0; full < 2; full++) {
-        xa_task_spec ft = {NULL, 0, NULL, NULL, NULL, NULL, 0, NULL, NULL, 0, "pkg", NULL,
-                           xt_data_path("recipe/pkg/en.train.tsv"), xt_data_path("recipe/pkg/en.dev.tsv"), 1, XA_TASK_KIND_CLASSIFICATION, NULL, NULL, 0, 0, 0, 0, 0, 0};
+        xa_task_spec ft = {.head_name = "pkg",
+                           .train_path = xt_data_path("recipe/pkg/en.train.tsv"),
+                           .dev_path = xt_data_path("recipe/pkg/en.dev.tsv"),
+                           .train_base = 1};
         snprintf(task, sizeof task, "%s", xt_tmp_path(full ? "id-ft" : "id-task"));
         xa_file_remove_tree(task);
         assert_int_equal(xa_train_task(g_base, g_tok, task, full ? &ft : &spec, &o, &r), XA_STATUS_OK);
@@ -1527,8 +1538,14 @@ static void test_validation_rows(void **state) {
     xa_bn_config tcfg;
     assert_int_equal(xa_bn_config_preset(&tcfg, "seq_bn"), XA_STATUS_OK);
     const char *frozen[1] = {lang};
-    xa_task_spec spec = {frozen, 1, "pkg", &tcfg, NULL, NULL, 0, NULL, "Stack(en, pkg)", 0, "pkg", NULL,
-                         xt_data_path("recipe/pkg/en.train.tsv"), xt_data_path("recipe/pkg/en.dev.tsv"), 0, XA_TASK_KIND_CLASSIFICATION, NULL, NULL, 0, 0, 0, 0, 0, 0};
+    xa_task_spec spec = {.frozen_dirs = frozen,
+                         .n_frozen = 1,
+                         .new_adapter = "pkg",
+                         .new_cfg = &tcfg,
+                         .setup = "Stack(en, pkg)",
+                         .head_name = "pkg",
+                         .train_path = xt_data_path("recipe/pkg/en.train.tsv"),
+                         .dev_path = xt_data_path("recipe/pkg/en.dev.tsv")};
     snprintf(task, sizeof task, "%s", xt_tmp_path("best-loss"));
     xa_file_remove_tree(task);
     xa_phase_opts t = small_phase(12, quiet);
