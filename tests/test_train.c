@@ -1329,6 +1329,20 @@ static xa_phase_opts small_phase(int64_t steps, FILE *progress) {
  * with default settings are those written before the trainer keys of issue 16 existed
  * (tests/data/train/identity-default.txt, written by this test with XA_WRITE_GOLDEN=1 on that
  * code): a checkpoint of a run started by the older binary is resumed by this one. */
+
+/* A new seq_bn task adapter "pkg" on Stack(en, pkg) over the frozen language adapter frozen[0],
+ * trained on the pkg fixture with its dev set. */
+static xa_task_spec pkg_stack_spec(const char *const *frozen, const xa_bn_config *tcfg) {
+    const xa_task_spec spec = {.frozen_dirs = frozen,
+                               .n_frozen = 1,
+                               .new_adapter = "pkg",
+                               .new_cfg = tcfg,
+                               .setup = "Stack(en, pkg)",
+                               .head_name = "pkg",
+                               .train_path = xt_data_path("recipe/pkg/en.train.tsv"),
+                               .dev_path = xt_data_path("recipe/pkg/en.dev.tsv")};
+    return spec;
+}
 static void test_identity_stable(void **state) {
     (void)state;
     need_base();
@@ -1350,14 +1364,7 @@ static void test_identity_stable(void **state) {
     read_identity(lang, id, sizeof id);
     n += (size_t)snprintf(got + n, sizeof got - n, "%s\n", id);
     const char *frozen[1] = {lang};
-    xa_task_spec spec = {.frozen_dirs = frozen,
-                         .n_frozen = 1,
-                         .new_adapter = "pkg",
-                         .new_cfg = &tcfg,
-                         .setup = "Stack(en, pkg)",
-                         .head_name = "pkg",
-                         .train_path = xt_data_path("recipe/pkg/en.train.tsv"),
-                         .dev_path = xt_data_path("recipe/pkg/en.dev.tsv")};
+    xa_task_spec spec = pkg_stack_spec(frozen, &tcfg);
     for (int full = 0; full < 2; full++) {
         xa_task_spec ft = {.head_name = "pkg",
                            .train_path = xt_data_path("recipe/pkg/en.train.tsv"),
@@ -1538,14 +1545,7 @@ static void test_validation_rows(void **state) {
     xa_bn_config tcfg;
     assert_int_equal(xa_bn_config_preset(&tcfg, "seq_bn"), XA_STATUS_OK);
     const char *frozen[1] = {lang};
-    xa_task_spec spec = {.frozen_dirs = frozen,
-                         .n_frozen = 1,
-                         .new_adapter = "pkg",
-                         .new_cfg = &tcfg,
-                         .setup = "Stack(en, pkg)",
-                         .head_name = "pkg",
-                         .train_path = xt_data_path("recipe/pkg/en.train.tsv"),
-                         .dev_path = xt_data_path("recipe/pkg/en.dev.tsv")};
+    xa_task_spec spec = pkg_stack_spec(frozen, &tcfg);
     snprintf(task, sizeof task, "%s", xt_tmp_path("best-loss"));
     xa_file_remove_tree(task);
     xa_phase_opts t = small_phase(12, quiet);
