@@ -402,6 +402,23 @@ static void test_resume_across(void **state) {
     assert_same_bytes(g_lang, dir, "adapter.safetensors");
 }
 
+/* spec trained twice, into NAME-off (activations kept) and NAME-on (recomputed), lr 3e-3. */
+static void train_task_both(const xa_task_spec *spec, const char *name, char dir[2][4096]) {
+    for (int i = 0; i < 2; i++) {
+        char leaf[96];
+        snprintf(leaf, sizeof leaf, "%s-%s", name, i ? "on" : "off");
+        snprintf(dir[i], 4096, "%s", xt_tmp_path(leaf));
+        xa_file_remove_tree(dir[i]);
+        xa_phase_opts o = phase_opts(i);
+        o.lr = 3e-3;
+        xa_phase_result r;
+        const xa_status st = xa_train_task(g_base, g_tok, dir[i], spec, &o, &r);
+        if (st) fail_msg("%s: %s", xa_error_last()->where, xa_error_last()->what);
+        assert_true(r.finished);
+        assert_logged(dir[i], i);
+    }
+}
+
 /* A task adapter on Stack(en, pkg) with its head, and full fine-tuning, on every fifth of the
  * recipe fixture's labelled messages (49, the 4 labels). */
 static void test_task_recompute(void **state) {
@@ -440,20 +457,9 @@ static void test_task_recompute(void **state) {
                                .train_base = 1};
             spec = ft;
         }
-        char dir[2][4096];
-        for (int i = 0; i < 2; i++) {
-            char name[64];
-            snprintf(name, sizeof name, "rc-task%d-%s", v, i ? "on" : "off");
-            snprintf(dir[i], sizeof dir[i], "%s", xt_tmp_path(name));
-            xa_file_remove_tree(dir[i]);
-            xa_phase_opts o = phase_opts(i);
-            o.lr = 3e-3;
-            xa_phase_result r;
-            const xa_status st = xa_train_task(g_base, g_tok, dir[i], &spec, &o, &r);
-            if (st) fail_msg("%s: %s", xa_error_last()->where, xa_error_last()->what);
-            assert_true(r.finished);
-            assert_logged(dir[i], i);
-        }
+        char dir[2][4096], name[64];
+        snprintf(name, sizeof name, "rc-task%d", v);
+        train_task_both(&spec, name, dir);
         print_message("%s, kept against recomputed:\n", full ? "full fine-tuning" : "task adapter on Stack(en, pkg)");
         char fa[4300], fb[4300];
         snprintf(fa, sizeof fa, "%s/final", dir[0]);
@@ -488,17 +494,7 @@ static void test_fusion_recompute(void **state) {
                          .head_init_dir = thead,
                          .train_path = g_tsv};
     char dir[2][4096];
-    for (int i = 0; i < 2; i++) {
-        snprintf(dir[i], sizeof dir[i], "%s", xt_tmp_path(i ? "rc-fusion-on" : "rc-fusion-off"));
-        xa_file_remove_tree(dir[i]);
-        xa_phase_opts o = phase_opts(i);
-        o.lr = 3e-3;
-        xa_phase_result r;
-        const xa_status st = xa_train_task(g_base, g_tok, dir[i], &spec, &o, &r);
-        if (st) fail_msg("%s: %s", xa_error_last()->where, xa_error_last()->what);
-        assert_true(r.finished);
-        assert_logged(dir[i], i);
-    }
+    train_task_both(&spec, "rc-fusion", dir);
     print_message("fusion on Stack(Fuse(en, de), pkg), kept against recomputed:\n");
     char fa[4300], fb[4300];
     snprintf(fa, sizeof fa, "%s/final", dir[0]);
