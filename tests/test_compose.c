@@ -553,6 +553,11 @@ static void test_setup_errors(void **state) {
     expect_error("Average(a, b, weights=[0, 0])", "sum");
     expect_error("a b", "unexpected");
     expect_error("", "recipe.yaml");
+    /* the grammar's characters allow "." and "..", which name no adapter directory */
+    expect_error("Stack(en, ..)", "adapter name '..'");
+    expect_error(".", "adapter name '.'");
+    expect_error("Fuse(a, b, name=..)", "fusion name '..'");
+    expect_format("Stack(.a, a..b, lang:de-CH)", "Stack(.a, a..b, lang:de-CH)");
 }
 
 /* Issue 14 (fuzzing): nested setups, sizes and weights that once crashed or were accepted. */

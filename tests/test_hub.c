@@ -418,6 +418,16 @@ static void test_adapter_load_errors(void **state) {
     xt_assert_error_mentions(T1);
     xt_assert_error_mentions("adapter.safetensors");
     xt_assert_error_mentions("[128, 8]");
+    /* a name in adapter_config.json that would name a directory outside a setup directory */
+    dir = dir_path("err-name");
+    saved(dir, XA_ARCH_XLMR);
+    assert_int_equal(xa_adapter_config_read(&fc, cfgp = file_in(dir, "adapter_config.json")),
+                     XA_STATUS_OK);
+    snprintf(fc.name, sizeof fc.name, "../../outside");
+    assert_int_equal(xa_adapter_config_write(&fc, cfgp), XA_STATUS_OK);
+    assert_int_equal(load_into_fresh(dir, XA_ARCH_XLMR), XA_STATUS_CONFIG);
+    xt_assert_error_mentions("adapter name '../../outside'");
+    xt_assert_error_mentions("adapter_config.json");
     /* unknown tensor */
     dir = dir_path("err-unknown");
     rewrite(saved(dir, XA_ARCH_XLMR), NULL, NULL,
@@ -992,6 +1002,16 @@ static void test_setup_read_forms_and_errors(void **state) {
          "\"children\": [\"b\", \"c\"], \"kwargs\": {\"splits\": [1, 1]}}]}}",
          XA_STATUS_CONFIG, "setup_forms.json"},
         {"{\"head_setup\": null}", XA_STATUS_CONFIG, "adapter_setup"},
+        /* names become directories (DIR/<name>/): a hostile file must not reach outside DIR */
+        {"{\"adapter_setup\": {\"type\": \"Stack\", \"children\": [\"en\", \"../../etc\"]}}",
+         XA_STATUS_CONFIG, "adapter name '../../etc'"},
+        {"{\"adapter_setup\": \"..\"}", XA_STATUS_CONFIG, "adapter name '..'"},
+        {"{\"adapter_setup\": \"a b\"}", XA_STATUS_CONFIG, "[A-Za-z0-9_.:-]"},
+        {"{\"adapter_setup\": {\"type\": \"Fuse\", \"children\": [\"a\", \"b\"], "
+         "\"kwargs\": {\"name\": \"x,/tmp\"}}}",
+         XA_STATUS_CONFIG, "fusion name 'x,/tmp'"},
+        {"{\"adapter_setup\": \"en\", \"head_setup\": \"../head\"}", XA_STATUS_CONFIG,
+         "head_setup name '../head'"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         xt_write_file(p, bad[i].json, strlen(bad[i].json));

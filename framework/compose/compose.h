@@ -79,6 +79,12 @@ typedef struct xa_setup {
  * The result is checked with xa_setup_check. Errors: CONFIG naming `where`, the column and what
  * was expected. *out is NULL on failure; free with xa_setup_free. */
 xa_status xa_setup_parse(xa_setup **out, const char *text, const char *where);
+/* The name rule of every adapter, fusion and head name xadapt loads, saves or composes (each
+ * names a directory of a setup: DIR/<name>/): 1 to 63 characters of [A-Za-z0-9_.:-], neither "."
+ * nor "..". With list != 0 (fusion names), comma-separated names that each follow the rule
+ * (AdapterHub names a fusion "a,b"; the whole list may be longer than 63). 0 when `name` follows it; else CONFIG naming `where`, `what`
+ * ("adapter name", ...) and the rule. */
+xa_status xa_name_check(const char *name, int list, const char *what, const char *where);
 /* A single-leaf Stack(name) / a deep copy; NULL on NOMEM (error set). */
 xa_setup *xa_setup_single(const char *name);
 xa_setup *xa_setup_clone(const xa_setup *s);
@@ -87,7 +93,7 @@ void xa_setup_free(xa_setup *s);
 int xa_setup_format(const xa_setup *s, char *buf, size_t n);
 /* AdapterHub's ALLOWED_NESTINGS and depth rules (§1.6), child counts (Split/BatchSplit/Parallel/
  * Average/Fuse need >= 2 children... Stack >= 1), sizes in [1, XA_SETUP_MAX_SIZE], weights finite
- * and >= 0 with a positive sum.
+ * and >= 0 with a positive sum, adapter and explicit fusion names by xa_name_check.
  * CONFIG naming `where`, the block and what is allowed. */
 xa_status xa_setup_check(const xa_setup *s, const char *where);
 /* The leftmost / rightmost adapter name (AdapterHub first() / last()). */

@@ -92,6 +92,26 @@ static int is_name_char(char c) {
     return isalnum((unsigned char)c) || c == '_' || c == '.' || c == ':' || c == '-';
 }
 
+xa_status xa_name_check(const char *name, int list, const char *what, const char *where) {
+    size_t seg = 0, n = strlen(name);
+    int ok = 1;
+    for (size_t i = 0; ok && i <= n; i++) {
+        if (i == n || (list && name[i] == ',')) { /* end of one name: 1-63 characters, not . or .. */
+            size_t len = i - seg;
+            ok = len > 0 && len < XA_NAME_MAX && !(len <= 2 && strspn(name + seg, ".") >= len);
+            seg = i + 1;
+        } else {
+            ok = is_name_char(name[i]);
+        }
+    }
+    if (ok) return XA_STATUS_OK;
+    return xa_error_set(XA_STATUS_CONFIG, where,
+                        list ? "names of 1 to 63 characters of [A-Za-z0-9_.:-] joined by ',', "
+                               "none of them . or .."
+                             : "1 to 63 characters of [A-Za-z0-9_.:-], not . or ..",
+                        NULL, "%s '%.*s'%s", what, 80, name, n > 80 ? "..." : "");
+}
+
 static int read_name(parser *ps, char *out, size_t n) {
     skip_ws(ps);
     size_t k = 0;
@@ -376,9 +396,11 @@ static unsigned allowed_children(xa_block parent) {
 
 static xa_status check_rec(const xa_setup *s, int lvl, const char *where) {
     if (s->kind == XA_BLOCK_ADAPTER) {
-        if (!s->name[0])
-            return xa_error_set(XA_STATUS_CONFIG, where, "an adapter name", NULL, "empty adapter name");
-        return XA_STATUS_OK;
+        return xa_name_check(s->name, 0, "adapter name", where);
+    }
+    if (s->kind == XA_BLOCK_FUSE && s->name[0]) {
+        xa_status st = xa_name_check(s->name, 1, "fusion name", where);
+        if (st) return st;
     }
     int min = s->kind == XA_BLOCK_STACK ? 1 : 2;
     if (s->n < min)

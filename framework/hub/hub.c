@@ -470,6 +470,7 @@ xa_status xa_hub_load_adapter(xa_composer *cp, const char *dir, const char *load
                           "give a shorter name with load_as", "adapter name '%s' is too long", nm);
         goto fail;
     }
+    if ((st = xa_name_check(nm, 0, "adapter name", cpath))) goto fail;
     memcpy(name, nm, strlen(nm) + 1);
     /* the name inside the tensor names: the config's (the name at save time), else the file's */
     if (fc->name[0]) {
@@ -589,6 +590,7 @@ xa_status xa_hub_load_fusion(xa_composer *cp, const char *dir, int trainable,
     if ((st = check_base(cpath, fc->hidden_size, fc->model_type, enc))) goto fail;
     xa_hub_check_fingerprint(cpath, fc->base_fingerprint, enc);
     if (!fc->name[0]) base_name(fc->name, sizeof fc->name, dir);
+    if ((st = xa_name_check(fc->name, 1, "fusion name", cpath))) goto fail;
     /* the fused adapters: adapter_names, else the comma-separated name */
     char names[XA_SETUP_MAX_CHILDREN][XA_NAME_MAX];
     int n = 0;
@@ -1047,6 +1049,7 @@ xa_status xa_hub_load_setup(const char *path, xa_setup **out, char *head, size_t
                               xa_io_json_kind(hs));
             goto done;
         }
+        if ((st = xa_name_check(json_string_value(hs), 0, "head_setup name", path))) goto done;
         if (head && n_head) {
             if (strlen(json_string_value(hs)) >= n_head) {
                 st = xa_error_set(XA_STATUS_USAGE, path, NULL, NULL, "head name '%s' is too long",
