@@ -21,6 +21,8 @@ int cli_fail(void) {
 }
 
 int cli_usage_error(const char *cmd, const char *fmt, ...) {
+    /* Under mpirun every rank parses the same command line and fails alike: rank 0 says it once. */
+    if (xa_dist_rank() > 0) return CLI_EXIT_USAGE;
     va_list ap;
     va_start(ap, fmt);
     fprintf(stderr, "xadapt %s: ", cmd);

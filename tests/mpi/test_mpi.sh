@@ -15,7 +15,8 @@
 #    moves no prediction of these 20-80 test examples and no masked-piece argmax, and the tables
 #    round to 0.1 points); the table is printed once; then the fusion phase alone with 2 ranks on
 #    the 1-process run's adapters against that run's fusion layer and head;
-#  - a bad split (batch_size not divisible by grad_accum x ranks) exits 2 on every rank;
+#  - a bad split (batch_size not divisible by grad_accum x ranks) exits 2 on every rank; a usage
+#    error is printed by rank 0 alone;
 #  - logs: info lines from rank 0 alone, warnings and errors name their rank;
 #  - kill -9 of one rank stops the run (mpirun names the rank), leaves no final output or
 #    provenance, and the run resumes with 2 ranks to the bytes of an uninterrupted 2-rank run,
@@ -120,6 +121,10 @@ expect 2 "batch 8 in grad_accum 8 pieces on 2 ranks" -- "${mpi2[@]}" "$xa" train
   --phase lang --lang de --set phases.lang.grad_accum=8
 contains "$err" "batch_size 8 with grad_accum 8 on 2 ranks" "the split's message"
 grep -Eq "^xadapt: rank [01]: error: " <<<"$err" && echo "ok: the error names its rank" || fail "no rank in: ${err:0:300}"
+# a usage error: every rank exits 2, rank 0 alone prints it (the same command line on every rank)
+expect 2 "an unknown option on 2 ranks" -- "${mpi2[@]}" "$xa" train "$recipe" --no-such-option
+[[ $(grep -c "Try 'xadapt train --help'" <<<"$err") == 1 ]] && echo "ok: a usage error printed once" \
+  || fail "usage error not printed once: ${err:0:400}"
 # a warning that every rank logs (a metrics file with a line that is not JSON) names each rank
 { cat "$tmp/base/metrics.jsonl"; echo "not json"; } >"$tmp/bad-metrics.jsonl"
 expect 0 "plot, 2 ranks, a warning on each" -- "${mpi2[@]}" "$xa" plot "$tmp/bad-metrics.jsonl" -o "$tmp/bad.svg"
