@@ -1133,9 +1133,9 @@ static void bf16_case(xa_rng *rng, int ta, int tb, int M, int N, int K, float al
             Xc[(size_t)i * N + j] = X[(size_t)i * ldc + j];
         }
     }
-    /* bf16 bound: each operand rounded with relative error <= 2^-9, so a product is off by at
-     * most ~2^-8 of |a b|; fp32 sums add K 2^-24 at most */
-    const double bound = ldexp(1.0, -8) * 1.01 + K * ldexp(1.0, -24) + ldexp(1.0, -22);
+    /* bf16 bound: each operand rounded with relative error <= 2^-8 (8 significant bits, half an
+     * ulp of 2^-7), so a product is off by at most ~2^-7 of |a b|; fp32 sums add K 2^-24 at most */
+    const double bound = ldexp(1.0, -7) * 1.01 + K * ldexp(1.0, -24) + ldexp(1.0, -22);
     double e_ref = rel_err(Rc, E, S, (size_t)M * N);
     if (e_ref > bound) fail_msg("bf16 contract %dx%dx%d ta=%d tb=%d: error %.3g of scale > bound %.3g", M, N, K, ta, tb, e_ref, bound);
     if (have_kernel) {
