@@ -45,4 +45,11 @@ void xa_gemm_packed_bf16(int trans_a, int trans_b, int M, int N, int K, float al
                          const float *A, int lda, const float *B, int ldb, float beta, float *C,
                          int ldc);
 
+/* op(B)(p0:p0+kc, j0:j0+nc) as ceil(nc/32) panels of ceil(kc/2) k pairs x 32 lanes (lane j of pair
+ * q: bf16(B(p0+2q, j)) | bf16(B(p0+2q+1, j)) << 16; lanes from nc on and an odd kc's pad half are
+ * 0), panel after panel; AVX512-BF16 only. One pair row is 128 bytes: two AMX B tiles of 16 lanes
+ * side by side, so gemm_amx.c packs its B with it (gemm_bf16.c). */
+void xa_gemm_bf16_pack_b(uint32_t *dst, int trans_b, const float *B, int ldb, int p0, int kc, int j0,
+                         int nc);
+
 #endif
