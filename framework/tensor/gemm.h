@@ -52,4 +52,12 @@ void xa_gemm_packed_bf16(int trans_a, int trans_b, int M, int N, int K, float al
 void xa_gemm_bf16_pack_b(uint32_t *dst, int trans_b, const float *B, int ldb, int p0, int kc, int j0,
                          int nc);
 
+/* ---- AMX (gemm_amx.c, gemm_amx_emu.c) -------------------------------------------------------- */
+/* NULL when the AMX bf16 kernel can run here: CPUID.(7,0):EDX amx_tile (bit 24) and amx_bf16 (bit
+ * 22), XCR0 bits 17-18 (XTILECFG, XTILEDATA) enabled by the OS (xgetbv), AVX512-BF16 (its B
+ * packing), this build's x86 kernels, and Linux's grant of the tile data (arch_prctl
+ * ARCH_REQ_XCOMP_PERM, asked once per process, thread-safe). Else why not (static text). peak.c's
+ * AMX loop uses the same check. */
+const char *xa_gemm_amx_unavailable(void);
+
 #endif
