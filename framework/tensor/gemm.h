@@ -60,4 +60,9 @@ void xa_gemm_bf16_pack_b(uint32_t *dst, int trans_b, const float *B, int ldb, in
  * AMX loop uses the same check. */
 const char *xa_gemm_amx_unavailable(void);
 
+/* The xa_gemm_packed_bf16 contract on AMX tiles; single thread; only where
+ * xa_gemm_amx_unavailable() == NULL. The tile-by-tile summation order is TDPBF16PS's
+ * (xa_sgemm_amx_ref), not VDPBF16PS's. */
+void xa_gemm_packed_amx(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A,
+                        int lda, const float *B, int ldb, float beta, float *C, int ldc);
 #endif

@@ -103,6 +103,17 @@ xa_precision xa_precision_effective(xa_precision p);
  * (acc += a[k+1] b[k+1], then acc += a[k] b[k], as VDPBF16PS does), the blocks added into C. */
 void xa_sgemm_bf16_ref(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A,
                        int lda, const float *B, int ldb, float beta, float *C, int ldc);
+/* The AMX kernel (tensor/gemm_amx.c) on a scalar emulation of the tiles (tensor/gemm_amx_emu.c),
+ * on every machine: the tile configuration, strides and shapes asserted, TDPBF16PS's arithmetic
+ * as Intel's SDM states it. Tests only: about 1000x slower than the hardware. */
+void xa_sgemm_amx_emu(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A,
+                      int lda, const float *B, int ldb, float beta, float *C, int ldc);
+/* The emulated kernel's arithmetic element by element, no tiles: per block of 256 k values (padded
+ * with zeros to whole steps of 32), acc = acc + a[k] b[k] in k order, one fp32 rounding each
+ * (nearest even), bf16 subnormal inputs read as 0, subnormal sums flushed; C = alpha acc + bk C as
+ * xa_sgemm_bf16_ref. xa_sgemm_amx_emu must equal it bit for bit. */
+void xa_sgemm_amx_ref(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A,
+                      int lda, const float *B, int ldb, float beta, float *C, int ldc);
 /* bf16 <-> fp32 (nearest even; NaN stays a quiet NaN) as the kernels round. */
 uint16_t xa_bf16_round(float f);
 float xa_bf16_value(uint16_t b);
