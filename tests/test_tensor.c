@@ -1233,29 +1233,40 @@ static void test_sgemm_bf16(void **state) {
     assert_non_null(strstr(xa_gemm_engine(), have ? "bf16" : "no bf16 kernel"));
     xa_gemm_set_precision(XA_PRECISION_FP32);
     assert_null(strstr(xa_gemm_engine(), "bf16"));
-    for (int threads = 1; threads <= MANY_THREADS; threads += MANY_THREADS - 1) {
-        xa_threads_set(threads);
-        for (int ta = 0; ta < 2; ta++) {
-            for (int tb = 0; tb < 2; tb++) {
-                bf16_case(&rng, ta, tb, 7, 5, 13, 1.0f, 0.0f, have);    /* odd K: a half pair */
-                bf16_case(&rng, ta, tb, 12, 32, 64, 0.5f, 1.0f, have);  /* one full micro-tile */
-                bf16_case(&rng, ta, tb, 1, 1, 1, 2.0f, 0.0f, have);
-                bf16_case(&rng, ta, tb, 4, 3, 0, 1.0f, 0.5f, have);     /* K = 0: C = beta C */
-                bf16_case(&rng, ta, tb, 97, 61, 53, 1.0f, 0.0f, have);  /* split over threads */
-                bf16_case(&rng, ta, tb, 45, 131, 47, -0.7f, 0.3f, have);
-                if (threads == 1) bf16_case(&rng, ta, tb, 30, 1100, 301, 0.9f, 0.4f, have); /* KC, NC */
+    /* both bf16 kernels where the CPU has AMX (the automatic choice, then the AVX512-BF16 one
+     * forced), else the one it has */
+    xa_gemm_set_engine(NULL);
+    int n_kernels = xa_peak_unavailable(XA_PEAK_BF16_AMX) == NULL ? 2 : 1;
+    for (int kern = 0; kern < n_kernels; kern++) {
+        if (kern == 1) assert_int_equal(xa_gemm_set_engine("bf16-avx512"), XA_STATUS_OK);
+        xa_gemm_set_precision(XA_PRECISION_BF16);
+        if (have) print_message("bf16 kernel: %s\n", xa_gemm_engine());
+        xa_gemm_set_precision(XA_PRECISION_FP32);
+        for (int threads = 1; threads <= MANY_THREADS; threads += MANY_THREADS - 1) {
+            xa_threads_set(threads);
+            for (int ta = 0; ta < 2; ta++) {
+                for (int tb = 0; tb < 2; tb++) {
+                    bf16_case(&rng, ta, tb, 7, 5, 13, 1.0f, 0.0f, have);    /* odd K: a half pair */
+                    bf16_case(&rng, ta, tb, 12, 32, 64, 0.5f, 1.0f, have);  /* one full micro-tile */
+                    bf16_case(&rng, ta, tb, 1, 1, 1, 2.0f, 0.0f, have);
+                    bf16_case(&rng, ta, tb, 4, 3, 0, 1.0f, 0.5f, have);     /* K = 0: C = beta C */
+                    bf16_case(&rng, ta, tb, 97, 61, 53, 1.0f, 0.0f, have);  /* split over threads */
+                    bf16_case(&rng, ta, tb, 45, 131, 47, -0.7f, 0.3f, have);
+                    if (threads == 1) bf16_case(&rng, ta, tb, 30, 1100, 301, 0.9f, 0.4f, have); /* KC, NC */
+                }
+            }
+        }
+        xa_threads_set(1);
+        if (have) {
+            for (int trans = 0; trans < 2; trans++) {
+                bf16_pack_case(&rng, 0, trans, 13, 37, 37);   /* A: a partial panel, odd K */
+                bf16_pack_case(&rng, 0, trans, 25, 300, 300); /* A: two k blocks */
+                bf16_pack_case(&rng, 1, trans, 37, 37, 45);   /* B: odd K, a partial NR panel */
+                bf16_pack_case(&rng, 1, trans, 300, 300, 70);
             }
         }
     }
-    xa_threads_set(1);
-    if (have) {
-        for (int trans = 0; trans < 2; trans++) {
-            bf16_pack_case(&rng, 0, trans, 13, 37, 37);   /* A: a partial panel, odd K */
-            bf16_pack_case(&rng, 0, trans, 25, 300, 300); /* A: two k blocks */
-            bf16_pack_case(&rng, 1, trans, 37, 37, 45);   /* B: odd K, a partial NR panel */
-            bf16_pack_case(&rng, 1, trans, 300, 300, 70);
-        }
-    }
+    xa_gemm_set_engine(NULL);
     xa_precision p;
     assert_int_equal(xa_precision_parse("bf16", "test", &p), XA_STATUS_OK);
     assert_int_equal(p, XA_PRECISION_BF16);
@@ -1363,10 +1374,30 @@ static void test_sgemm_amx(void **state) {
     (void)state;
     xa_rng rng;
     xa_rng_seed(&rng, 12, 0);
-    const char *why = xa_peak_unavailable(XA_PEAK_BF16_AMX);
-    const int hw = 0; /* the dispatch does not pick the AMX kernel yet */
-    print_message("amx hardware kernel skipped: %s; the emulated AMX kernel is tested\n",
-                  why ? why : "not dispatched yet");
+    const char *why = xa_peak_unavailable(XA_PEAK_BF16_AMX); /* the same check as the dispatch's */
+    xa_gemm_set_engine(NULL); /* automatic: AMX wherever it runs (XA_GEMM_ISA ignored) */
+    xa_gemm_set_precision(XA_PRECISION_BF16);
+    int hw = strstr(xa_gemm_engine(), "amx") != NULL;
+    xa_gemm_set_precision(XA_PRECISION_FP32);
+    assert_true(hw == (why == NULL));
+    /* the override for comparisons: the AVX512-BF16 kernel wherever it runs, AMX or not */
+    int have_bf16 = xa_precision_effective(XA_PRECISION_BF16) == XA_PRECISION_BF16;
+    assert_int_equal(xa_gemm_set_engine("bf16-avx512"), have_bf16 ? XA_STATUS_OK : XA_STATUS_USAGE);
+    if (have_bf16) {
+        xa_gemm_set_precision(XA_PRECISION_BF16);
+        assert_string_equal(xa_gemm_engine(), "avx512-bf16 12x32");
+        assert_int_equal(xa_gemm_peak_path(), XA_PEAK_BF16_AVX512);
+        xa_gemm_set_precision(XA_PRECISION_FP32);
+    }
+    xa_gemm_set_engine(NULL);
+    if (hw) {
+        xa_gemm_set_precision(XA_PRECISION_BF16);
+        assert_string_equal(xa_gemm_engine(), "amx-bf16 32x32");
+        assert_int_equal(xa_gemm_peak_path(), XA_PEAK_BF16_AMX);
+        xa_gemm_set_precision(XA_PRECISION_FP32);
+    } else {
+        print_message("amx hardware kernel skipped: %s; the emulated AMX kernel is tested\n", why);
+    }
     /* (M, N, K, alpha, beta): tile edges 15/16/17 and 31/32/33, K = 1, odd K, K > KC (256) and
      * > 2 KC, M > MC (256), N > NC (2048), K = 0 */
     static const struct { int M, N, K; float alpha, beta; } shapes[] = {
@@ -1452,9 +1483,10 @@ static void test_peak(void **state) {
     if (__builtin_cpu_supports("avx512f")) assert_null(xa_peak_unavailable(XA_PEAK_FP32_AVX512));
 #endif
     print_message("%d paths ran on %s\n", ran, xa_cpu_info());
-    /* the path of the products: bf16 precision means the VDPBF16PS kernel, where there is one */
+    /* the path of the products: bf16 precision means the AMX kernel where it runs, else the
+     * VDPBF16PS one, where there is one */
     if (xa_gemm_set_precision(XA_PRECISION_BF16) == XA_PRECISION_BF16) {
-        assert_int_equal(xa_gemm_peak_path(), XA_PEAK_BF16_AVX512);
+        assert_int_equal(xa_gemm_peak_path(), xa_peak_unavailable(XA_PEAK_BF16_AMX) ? XA_PEAK_BF16_AVX512 : XA_PEAK_BF16_AMX);
     }
     xa_gemm_set_precision(XA_PRECISION_FP32);
     assert_true(xa_gemm_peak_path() == XA_PEAK_FP32_AVX512 || xa_gemm_peak_path() == XA_PEAK_FP32_AVX2);

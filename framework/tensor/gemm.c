@@ -13,7 +13,10 @@
  * accumulators, gemm_avx2.c), one body (gemm_body.inc) compiled once per instruction set with its
  * own -m flags, so a portable build (baseline x86-64) still has them. This file picks one at run
  * time from the CPU (__builtin_cpu_supports); XA_GEMM_ISA=avx2 caps it (for tests and
- * benchmarks). On a CPU with neither, or on a non-x86 build, xa_gemm_available() == 0 and BLAS
+ * benchmarks). The bf16 products' kernel is picked here too: AMX (gemm_amx.c) where CPUID, XCR0
+ * and Linux's tile-data permission allow it (xa_gemm_amx_unavailable: the one AMX check, peak.c's
+ * too), else AVX512-BF16 (gemm_bf16.c); XA_GEMM_ISA=avx512-bf16 keeps AMX out for comparisons.
+ * On a CPU with neither fp32 kernel, or on a non-x86 build, xa_gemm_available() == 0 and BLAS
  * does the work. The pack buffers are per thread, allocated on first use and kept (about 1.2 MB a
  * thread) until the thread exits (a pthread key's destructor frees them). */
 #include "tensor/gemm.h"
@@ -135,7 +138,39 @@ const char *xa_gemm_amx_unavailable(void) {
 #endif
 }
 
-const char *xa_gemm_bf16_kernel_name(void) { return "avx512-bf16 12x32"; }
+static int g_bf16_cap = -1; /* 1: no AMX; -1: from XA_GEMM_ISA */
+
+int xa_gemm_bf16_amx(void) {
+    if (xa_gemm_amx_unavailable() != NULL) return 0;
+    if (g_bf16_cap < 0) {
+        const char *cap = getenv("XA_GEMM_ISA");
+        g_bf16_cap = cap && !strcmp(cap, "avx512-bf16");
+    }
+    return !g_bf16_cap;
+}
+
+int xa_gemm_cap_bf16_avx512(int cap) {
+    g_bf16_cap = cap != 0;
+    return xa_gemm_bf16_amx();
+}
+
+const char *xa_gemm_bf16_kernel_name(void) { return xa_gemm_bf16_amx() ? "amx-bf16 32x32" : "avx512-bf16 12x32"; }
+
+void xa_gemm_packed_bf16_best(int trans_a, int trans_b, int M, int N, int K, float alpha,
+                              const float *A, int lda, const float *B, int ldb, float beta, float *C,
+                              int ldc) {
+#if XA_GEMM_X86
+    if (xa_gemm_bf16_amx()) {
+        xa_gemm_packed_amx(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        return;
+    }
+    xa_gemm_packed_bf16(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+#else
+    (void)trans_a; (void)trans_b; (void)M; (void)N; (void)K; (void)alpha; (void)A; (void)lda;
+    (void)B; (void)ldb; (void)beta; (void)C; (void)ldc;
+    XA_ASSERT(0 && "bf16 product in a build without the x86 kernels (blas.c never calls it)");
+#endif
+}
 
 const char *xa_gemm_kernel_name(void) {
     switch (gemm_isa()) {

@@ -37,7 +37,7 @@ static inline uint16_t xa_gemm_bf16_bits(float f) {
 
 /* bf16 operands, fp32 accumulation (gemm_bf16.c): 1 when this CPU has AVX512-BF16. */
 int xa_gemm_bf16_available(void);
-/* The bf16 micro-kernel's name ("avx512-bf16 12x32"). */
+/* The bf16 micro-kernel in use: "amx-bf16 32x32" or "avx512-bf16 12x32". */
 const char *xa_gemm_bf16_kernel_name(void);
 /* C = alpha op(A) op(B) + beta C with op(A) and op(B) rounded to bf16 (nearest even) and fp32
  * accumulation; single thread; only on a CPU where xa_gemm_bf16_available(). */
@@ -59,10 +59,20 @@ void xa_gemm_bf16_pack_b(uint32_t *dst, int trans_b, const float *B, int ldb, in
  * ARCH_REQ_XCOMP_PERM, asked once per process, thread-safe). Else why not (static text). peak.c's
  * AMX loop uses the same check. */
 const char *xa_gemm_amx_unavailable(void);
-
+/* Cap bf16 products at the AVX512-BF16 kernel even where AMX runs (cap != 0), or lift the cap
+ * (XA_GEMM_ISA=avx512-bf16 in the environment sets it at start). Returns 1 when the capped
+ * choice is AMX. */
+int xa_gemm_cap_bf16_avx512(int cap);
+/* 1 when bf16 products run on the AMX kernel now (available and not capped). */
+int xa_gemm_bf16_amx(void);
 /* The xa_gemm_packed_bf16 contract on AMX tiles; single thread; only where
  * xa_gemm_amx_unavailable() == NULL. The tile-by-tile summation order is TDPBF16PS's
  * (xa_sgemm_amx_ref), not VDPBF16PS's. */
 void xa_gemm_packed_amx(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A,
                         int lda, const float *B, int ldb, float beta, float *C, int ldc);
+/* The bf16 product on the best kernel of this CPU: AMX, else AVX512-BF16 (blas.c's sgemm_one). */
+void xa_gemm_packed_bf16_best(int trans_a, int trans_b, int M, int N, int K, float alpha,
+                              const float *A, int lda, const float *B, int ldb, float beta, float *C,
+                              int ldc);
+
 #endif
