@@ -110,7 +110,8 @@ void xa_sgemm_bf16_ref(int trans_a, int trans_b, int M, int N, int K, float alph
                        int lda, const float *B, int ldb, float beta, float *C, int ldc);
 /* The AMX kernel (tensor/gemm_amx.c) on a scalar emulation of the tiles (tensor/gemm_amx_emu.c),
  * on every machine: the tile configuration, strides and shapes asserted, TDPBF16PS's arithmetic
- * as Intel's SDM states it. Tests only: about 1000x slower than the hardware. */
+ * as Intel's SDM states it. Tests only: about 2 ns a multiply-add on this project's AMD EPYC,
+ * some 200 times the AVX512-BF16 kernel's time. */
 void xa_sgemm_amx_emu(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A,
                       int lda, const float *B, int ldb, float beta, float *C, int ldc);
 /* The emulated kernel's arithmetic element by element, no tiles: per block of 256 k values (padded
