@@ -1423,6 +1423,25 @@ static void test_sgemm_amx(void **state) {
             amx_case(&rng, (a + b) & 1, (a >> 1 ^ b) & 1, edges[a], edges[b], K, 1.0f, (a ^ b) & 1 ? 1.0f : 0.0f, hw);
         }
     }
+    /* special values (bf16_pack_value: ties, subnormals, one that rounds up to the smallest normal,
+     * huge values whose products overflow, signed zeros) in both operands: the emulation's checks
+     * of the vectorised packing meet subnormal-holding chunks, and the twin agrees bit for bit
+     * (a NaN as any NaN) */
+    for (int ta = 0; ta < 2; ta++) {
+        for (int tb = 0; tb < 2; tb++) {
+            const int M = 37, N = 35, K = 77;
+            float *As = xt_fzeros((size_t)M * K), *Bs = xt_fzeros((size_t)K * N);
+            float *Cs = xt_fzeros((size_t)M * N), *Ts = xt_fzeros((size_t)M * N);
+            for (size_t n = 0; n < (size_t)M * K; n++) As[n] = bf16_pack_value(&rng, n);
+            for (size_t n = 0; n < (size_t)K * N; n++) Bs[n] = bf16_pack_value(&rng, n + 1);
+            xa_sgemm_amx_emu(ta, tb, M, N, K, 1.0f, As, ta ? M : K, Bs, tb ? K : N, 0.0f, Cs, N);
+            xa_sgemm_amx_ref(ta, tb, M, N, K, 1.0f, As, ta ? M : K, Bs, tb ? K : N, 0.0f, Ts, N);
+            size_t first = 0, n_diff = bits_differ(Cs, Ts, M, N, N, &first);
+            if (n_diff)
+                fail_msg("amx emulation, special values, ta=%d tb=%d: %zu elements differ from xa_sgemm_amx_ref, "
+                         "first (%zu,%zu) = %a, want %a", ta, tb, n_diff, first / N, first % N, (double)Cs[first], (double)Ts[first]);
+        }
+    }
     /* the zero pads of the panels are zero, not the last product's data: a product whose A and B
      * panels are all inf (kq = 32 pairs, no pad), then one whose K leaves pad pairs (17: 9 pairs of
      * 16) where 0 * inf would make NaN */

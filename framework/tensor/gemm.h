@@ -70,6 +70,10 @@ int xa_gemm_bf16_amx(void);
  * (xa_sgemm_amx_ref), not VDPBF16PS's. */
 void xa_gemm_packed_amx(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A,
                         int lda, const float *B, int ldb, float beta, float *C, int ldc);
+/* Rows of A for the AMX kernel: d[q] = bf16(a[2q]) | bf16(a[2q+1]) << 16 for the n values, zero
+ * pairs up to nq (a multiple of 16); VCVTNE2PS2BF16, xa_gemm_bf16_bits's bits (subnormals
+ * included). AVX512-BF16 only (no tile instruction), in gemm_amx.c. */
+void xa_gemm_amx_row_bf16(uint32_t *d, const float *a, int n, int nq);
 /* The bf16 product on the best kernel of this CPU: AMX, else AVX512-BF16 (blas.c's sgemm_one). */
 void xa_gemm_packed_bf16_best(int trans_a, int trans_b, int M, int N, int K, float alpha,
                               const float *A, int lda, const float *B, int ldb, float beta, float *C,

@@ -14,9 +14,10 @@
  * the step, fp32 accumulation, bf16 subnormal inputs read as 0, subnormal results flushed,
  * round to nearest even, MXCSR ignored).
  *
- *   packed A panel (this file's body): MR = 32 rows, row-major, kq pairs a row (ceil(kc / 2)
+ *   packed A panel (the body's pack_a): MR = 32 rows, row-major, kq pairs a row (ceil(kc / 2)
  *     rounded up to 16), pair q of row i = bf16(A(i, 2q)) | bf16(A(i, 2q+1)) << 16: the A tile is
- *     16 of those rows from pair 16s, stride 4 kq bytes.
+ *     16 of those rows from pair 16s, stride 4 kq bytes. A row of memory is converted with
+ *     VCVTNE2PS2BF16 (xa_gemm_amx_row_bf16, below); a transposed A one value at a time.
  *   packed B panel (gemm_bf16.c's xa_gemm_bf16_pack_b, shared): for each k pair, 32 lanes of
  *     bf16(B(2q, j)) | bf16(B(2q+1, j)) << 16, 128 bytes a pair row: the VNNI pair layout AMX
  *     wants, two B tiles side by side (base and base + 64 bytes, stride 128).
@@ -35,15 +36,52 @@
  *   - every machine: the emulated kernel against xa_sgemm_amx_ref (the same arithmetic element by
  *     element, no tiles) bit for bit, and against fp64 and xa_sgemm_bf16_ref within the bf16
  *     bounds, over edges, odd K, K > KC, every transpose, alpha, beta and strides (test_tensor);
- *     on AVX512-BF16 machines the emulation also checks the shared B packing against its own
- *     scalar packing bit for bit;
+ *     on AVX512-BF16 machines the emulation also checks the shared B packing and
+ *     xa_gemm_amx_row_bf16 against its own scalar packing bit for bit;
  *   - AMX machines only: this kernel against the emulation (xa_sgemm in bf16 precision). Until
  *     this has run on one, the hardware path is compiled but unexecuted; the project's AMD EPYC
  *     (AVX512-BF16, no AMX) skips it and says why.
- * Not here: a vectorised A packing (scalar now), pre-packed weights, tuning of the blocking. */
+ * Not here: a vectorised packing of a transposed A (scalar now), pre-packed weights, tuning of the
+ * blocking (none measured: no AMX machine yet). */
 #include <immintrin.h>
+#include <stdint.h>
+#include <string.h>
 
+#include "core/core.h"
 #include "tensor/gemm.h"
+
+/* 1 in the lanes of x whose value is subnormal (exponent 0, mantissa not 0). */
+static inline __mmask16 subnormal_lanes(__m512 x) {
+    __m512i u = _mm512_castps_si512(x);
+    return _mm512_testn_epi32_mask(u, _mm512_set1_epi32(0x7F800000)) &
+           _mm512_test_epi32_mask(u, _mm512_set1_epi32(0x007FFFFF));
+}
+
+/* row_bf16 (gemm_amx_body.inc) 32 values at a time: two masked loads and one VCVTNE2PS2BF16 (low
+ * half from the first 16 values: memory order), which rounds and quiets NaNs as
+ * xa_gemm_bf16_bits does but flushes subnormal inputs, so a chunk holding one is redone in scalar
+ * code, as gemm_bf16.c does. AVX512-BF16 only, no tile instruction: gemm_amx_emu.c runs it on any
+ * AVX512-BF16 machine and checks it against the scalar form. */
+void xa_gemm_amx_row_bf16(uint32_t *d, const float *a, int n, int nq) {
+    XA_ASSERT(nq % 16 == 0 && 2 * nq >= n);
+    for (int q0 = 0; q0 < nq; q0 += 16) {
+        int left = n - 2 * q0;
+        if (left <= 0) {
+            _mm512_storeu_si512(d + q0, _mm512_setzero_si512());
+            continue;
+        }
+        __mmask16 m0 = left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1u);
+        __mmask16 m1 = left >= 32 ? (__mmask16)0xFFFF : left > 16 ? (__mmask16)((1u << (left - 16)) - 1u) : 0;
+        __m512 x0 = _mm512_maskz_loadu_ps(m0, a + 2 * q0), x1 = _mm512_maskz_loadu_ps(m1, a + 2 * q0 + 16);
+        if (subnormal_lanes(x0) | subnormal_lanes(x1)) {
+            uint16_t w[32];
+            for (int i = 0; i < 32; i++) w[i] = i < left ? xa_gemm_bf16_bits(a[2 * q0 + i]) : 0;
+            memcpy(d + q0, w, sizeof w);
+            continue;
+        }
+        _mm512_storeu_si512(d + q0, (__m512i)_mm512_cvtne2ps_pbh(x1, x0));
+    }
+}
 
 /* GCC's TILELOADD / LDTILECFG intrinsics are asm statements that do not tell the compiler they read
  * memory: the barrier before them makes every store to the panels (and the configuration) happen
@@ -56,6 +94,7 @@
 #define XA_AMX_STORE(t, base, stride) _tile_stored(t, base, stride)
 #define XA_AMX_RELEASE() _tile_release()
 #define XA_AMX_PACK_B xa_gemm_bf16_pack_b
+#define XA_AMX_ROW_BF16 xa_gemm_amx_row_bf16
 #define XA_AMX_FN xa_gemm_packed_amx
 
 #include "tensor/gemm_amx_body.inc"

@@ -21,9 +21,9 @@
  * subnormal result flushed to a zero of its sign. Whether real hardware rounds exactly so is only
  * known once test_tensor has compared the two on an AMX machine.
  *
- * B packing: where the CPU has AVX512-BF16 the emulation uses gemm_bf16.c's xa_gemm_bf16_pack_b
- * (what gemm_amx.c uses) and asserts it equals this file's scalar packing bit for bit; elsewhere
- * the scalar packing alone. Slow (about 2 ns a multiply-add on this project's AMD EPYC, some 200
+ * Packing: where the CPU has AVX512-BF16 the emulation also runs the vectorised packing gemm_amx.c
+ * uses (gemm_bf16.c's xa_gemm_bf16_pack_b for B, xa_gemm_amx_row_bf16 for rows of A) and asserts
+ * it equals the scalar packing bit for bit; elsewhere the scalar packing alone. Slow (about 2 ns a multiply-add on this project's AMD EPYC, some 200
  * times the AVX512-BF16 kernel's time): tests only. */
 #include <math.h>
 #include <stdint.h>
@@ -167,6 +167,10 @@ static void emu_pack_b(uint32_t *dst, int trans_b, const float *B, int ldb, int 
 #endif
 }
 
+/* row_bf16 of the body (defined there: scalar), and where the CPU has AVX512-BF16 gemm_amx.c's
+ * vectorised form checked against it. */
+static void emu_row_bf16(uint32_t *d, const float *a, int n, int nq);
+
 /* ---- the kernel on the emulated tiles ---------------------------------------------------------- */
 
 #define XA_AMX_FENCE() ((void)0)
@@ -177,9 +181,22 @@ static void emu_pack_b(uint32_t *dst, int trans_b, const float *B, int ldb, int 
 #define XA_AMX_STORE(t, base, stride) emu_store(t, base, stride)
 #define XA_AMX_RELEASE() emu_release()
 #define XA_AMX_PACK_B emu_pack_b
+#define XA_AMX_ROW_BF16 emu_row_bf16
 #define XA_AMX_FN xa_sgemm_amx_emu
 
 #include "tensor/gemm_amx_body.inc"
+
+static void emu_row_bf16(uint32_t *d, const float *a, int n, int nq) {
+    XA_ASSERT(nq % 16 == 0 && nq <= 128 && 2 * nq >= n);
+    row_bf16(d, a, n, nq);
+#if XA_GEMM_X86
+    if (xa_gemm_bf16_available()) {
+        uint32_t vec[128];
+        xa_gemm_amx_row_bf16(vec, a, n, nq);
+        XA_ASSERT(memcmp(vec, d, (size_t)nq * sizeof(uint32_t)) == 0 && "xa_gemm_amx_row_bf16 differs from the scalar A packing");
+    }
+#endif
+}
 
 /* ---- the reference twin --------------------------------------------------------------------------- */
 
