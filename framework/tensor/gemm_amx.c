@@ -71,11 +71,15 @@ void xa_gemm_amx_row_bf16(uint32_t *d, const float *a, int n, int nq) {
             continue;
         }
         __mmask16 m0 = left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1u);
-        __mmask16 m1 = left >= 32 ? (__mmask16)0xFFFF : left > 16 ? (__mmask16)((1u << (left - 16)) - 1u) : 0;
-        __m512 x0 = _mm512_maskz_loadu_ps(m0, a + 2 * q0), x1 = _mm512_maskz_loadu_ps(m1, a + 2 * q0 + 16);
+        __mmask16 m1 = left >= 32  ? (__mmask16)0xFFFF
+                       : left > 16 ? (__mmask16)((1u << (left - 16)) - 1u)
+                                   : 0;
+        __m512 x0 = _mm512_maskz_loadu_ps(m0, a + 2 * q0),
+               x1 = _mm512_maskz_loadu_ps(m1, a + 2 * q0 + 16);
         if (subnormal_lanes(x0) | subnormal_lanes(x1)) {
             uint16_t w[32];
-            for (int i = 0; i < 32; i++) w[i] = i < left ? xa_gemm_bf16_bits(a[2 * q0 + i]) : 0;
+            for (int i = 0; i < 32; i++)
+                w[i] = i < left ? xa_gemm_bf16_bits(a[2 * q0 + i]) : 0;
             memcpy(d + q0, w, sizeof w);
             continue;
         }
@@ -86,15 +90,15 @@ void xa_gemm_amx_row_bf16(uint32_t *d, const float *a, int n, int nq) {
 /* GCC's TILELOADD / LDTILECFG intrinsics are asm statements that do not tell the compiler they read
  * memory: the barrier before them makes every store to the panels (and the configuration) happen
  * first. */
-#define XA_AMX_FENCE() __asm__ volatile("" ::: "memory")
-#define XA_AMX_CONFIG(cfg) _tile_loadconfig(cfg)
-#define XA_AMX_ZERO(t) _tile_zero(t)
-#define XA_AMX_LOAD(t, base, stride) _tile_loadd(t, base, stride)
-#define XA_AMX_DP(c, a, b) _tile_dpbf16ps(c, a, b)
+#define XA_AMX_FENCE()                __asm__ volatile("" ::: "memory")
+#define XA_AMX_CONFIG(cfg)            _tile_loadconfig(cfg)
+#define XA_AMX_ZERO(t)                _tile_zero(t)
+#define XA_AMX_LOAD(t, base, stride)  _tile_loadd(t, base, stride)
+#define XA_AMX_DP(c, a, b)            _tile_dpbf16ps(c, a, b)
 #define XA_AMX_STORE(t, base, stride) _tile_stored(t, base, stride)
-#define XA_AMX_RELEASE() _tile_release()
-#define XA_AMX_PACK_B xa_gemm_bf16_pack_b
-#define XA_AMX_ROW_BF16 xa_gemm_amx_row_bf16
-#define XA_AMX_FN xa_gemm_packed_amx
+#define XA_AMX_RELEASE()              _tile_release()
+#define XA_AMX_PACK_B                 xa_gemm_bf16_pack_b
+#define XA_AMX_ROW_BF16               xa_gemm_amx_row_bf16
+#define XA_AMX_FN                     xa_gemm_packed_amx
 
 #include "tensor/gemm_amx_body.inc"

@@ -23,8 +23,9 @@
  *
  * Packing: where the CPU has AVX512-BF16 the emulation also runs the vectorised packing gemm_amx.c
  * uses (gemm_bf16.c's xa_gemm_bf16_pack_b for B, xa_gemm_amx_row_bf16 for rows of A) and asserts
- * it equals the scalar packing bit for bit; elsewhere the scalar packing alone. Slow (about 2 ns a multiply-add on this project's AMD EPYC, some 200
- * times the AVX512-BF16 kernel's time): tests only. */
+ * it equals the scalar packing bit for bit; elsewhere the scalar packing alone. Slow (about 2 ns a
+ * multiply-add on this project's AMD EPYC, some 200 times the AVX512-BF16 kernel's time): tests
+ * only. */
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
@@ -33,7 +34,7 @@
 #include "tensor/gemm.h"
 #include "tensor/tensor.h"
 
-/* ---- the tile state of this thread ------------------------------------------------------------ */
+/* ---- the tile state of this thread ----------------------------------------------------------- */
 
 enum { EMU_TILES = 8, EMU_ROWS = 16, EMU_COLSB = 64 };
 
@@ -52,14 +53,16 @@ static void emu_loadconfig(const void *cfg) {
     const uint8_t *m = cfg;
     XA_ASSERT(m[0] == 1 && "LDTILECFG: palette 1");
     XA_ASSERT(m[1] == 0 && "LDTILECFG: start_row 0");
-    for (int i = 2; i < 16; i++) XA_ASSERT(m[i] == 0 && "LDTILECFG: reserved bytes 0");
+    for (int i = 2; i < 16; i++)
+        XA_ASSERT(m[i] == 0 && "LDTILECFG: reserved bytes 0");
     for (int t = 0; t < 16; t++) {
         unsigned colsb = m[16 + 2 * t] | (unsigned)m[17 + 2 * t] << 8, rows = m[48 + t];
         if (t >= EMU_TILES) {
             XA_ASSERT(colsb == 0 && rows == 0 && "LDTILECFG: palette 1 has 8 tiles");
             continue;
         }
-        XA_ASSERT(rows <= EMU_ROWS && colsb <= EMU_COLSB && "LDTILECFG: at most 16 rows of 64 bytes");
+        XA_ASSERT(rows <= EMU_ROWS && colsb <= EMU_COLSB &&
+                  "LDTILECFG: at most 16 rows of 64 bytes");
         XA_ASSERT((rows == 0) == (colsb == 0) && "LDTILECFG: rows and colsb both 0 or both set");
         g_emu.rows[t] = (uint8_t)rows;
         g_emu.colsb[t] = (uint16_t)colsb;
@@ -79,19 +82,24 @@ static uint8_t *emu_tile(int t) {
     return g_emu.data[t];
 }
 
-static void emu_zero(int t) { memset(emu_tile(t), 0, EMU_ROWS * EMU_COLSB); }
+static void emu_zero(int t) {
+    memset(emu_tile(t), 0, EMU_ROWS * EMU_COLSB);
+}
 
 static void emu_load(int t, const void *base, size_t stride) {
     uint8_t *d = emu_tile(t);
-    XA_ASSERT(stride >= g_emu.colsb[t] && "TILELOADD: stride below the row's bytes (overlapping rows)");
+    XA_ASSERT(stride >= g_emu.colsb[t] &&
+              "TILELOADD: stride below the row's bytes (overlapping rows)");
     memset(d, 0, EMU_ROWS * EMU_COLSB);
-    for (int r = 0; r < g_emu.rows[t]; r++) memcpy(d + r * EMU_COLSB, (const uint8_t *)base + r * stride, g_emu.colsb[t]);
+    for (int r = 0; r < g_emu.rows[t]; r++)
+        memcpy(d + r * EMU_COLSB, (const uint8_t *)base + r * stride, g_emu.colsb[t]);
 }
 
 static void emu_store(int t, void *base, size_t stride) {
     const uint8_t *s = emu_tile(t);
     XA_ASSERT(stride >= g_emu.colsb[t] && "TILESTORED: stride below the row's bytes");
-    for (int r = 0; r < g_emu.rows[t]; r++) memcpy((uint8_t *)base + r * stride, s + r * EMU_COLSB, g_emu.colsb[t]);
+    for (int r = 0; r < g_emu.rows[t]; r++)
+        memcpy((uint8_t *)base + r * stride, s + r * EMU_COLSB, g_emu.colsb[t]);
 }
 
 /* bf16 -> fp32, a subnormal read as a zero of its sign (DAZ) */
@@ -104,17 +112,22 @@ static float emu_bf16_daz(uint16_t h) {
 }
 
 /* an fp32 subnormal as a zero of its sign (DAZ on the accumulator, FTZ on the result) */
-static float emu_ftz(float x) { return fabsf(x) < 0x1p-126f ? copysignf(0.0f, x) : x; }
+static float emu_ftz(float x) {
+    return fabsf(x) < 0x1p-126f ? copysignf(0.0f, x) : x;
+}
 
 /* c + a b with one rounding (the product of two bf16 is exact in fp32 unless it underflows). */
-static float emu_dp_step(float c, float a, float b) { return emu_ftz(fmaf(a, b, emu_ftz(c))); }
+static float emu_dp_step(float c, float a, float b) {
+    return emu_ftz(fmaf(a, b, emu_ftz(c)));
+}
 
 static void emu_dpbf16ps(int tc, int ta, int tb) {
     XA_ASSERT(tc != ta && tc != tb && ta != tb && "TDPBF16PS: three different tiles");
     uint8_t *c = emu_tile(tc);
     const uint8_t *a = emu_tile(ta), *b = emu_tile(tb);
     const int m_rows = g_emu.rows[tc], n_lanes = g_emu.colsb[tc] / 4, k_pairs = g_emu.colsb[ta] / 4;
-    XA_ASSERT(g_emu.colsb[tc] % 4 == 0 && g_emu.colsb[ta] % 4 == 0 && "TDPBF16PS: colsb a multiple of 4");
+    XA_ASSERT(g_emu.colsb[tc] % 4 == 0 && g_emu.colsb[ta] % 4 == 0 &&
+              "TDPBF16PS: colsb a multiple of 4");
     XA_ASSERT(g_emu.rows[ta] == m_rows && "TDPBF16PS: A rows == C rows");
     XA_ASSERT(g_emu.rows[tb] == k_pairs && "TDPBF16PS: B rows == A colsb / 4 (k pairs)");
     XA_ASSERT(g_emu.colsb[tb] == g_emu.colsb[tc] && "TDPBF16PS: B colsb == C colsb");
@@ -134,12 +147,13 @@ static void emu_dpbf16ps(int tc, int ta, int tb) {
     }
 }
 
-/* ---- B packing: scalar, and the shared vector one where the CPU has it --------------------------- */
+/* ---- B packing: scalar, and the shared vector one where the CPU has it ----------------------- */
 
-#define OPB(p, j) (trans_b ? B[(size_t)(j) * ldb + (p)] : B[(size_t)(p) * ldb + (j)])
+#define OPB(p, j) (trans_b ? B[(size_t)(j)*ldb + (p)] : B[(size_t)(p)*ldb + (j)])
 
 /* xa_gemm_bf16_pack_b's result for nc <= 32 (one panel of ceil(kc/2) pairs x 32 lanes). */
-static void emu_pack_b_scalar(uint32_t *dst, int trans_b, const float *B, int ldb, int p0, int kc, int j0, int nc) {
+static void emu_pack_b_scalar(uint32_t *dst, int trans_b, const float *B, int ldb, int p0, int kc,
+                              int j0, int nc) {
     const int kp = (kc + 1) / 2;
     for (int q = 0; q < kp; q++) {
         for (int l = 0; l < 32; l++) {
@@ -154,7 +168,8 @@ static void emu_pack_b_scalar(uint32_t *dst, int trans_b, const float *B, int ld
 }
 #undef OPB
 
-static void emu_pack_b(uint32_t *dst, int trans_b, const float *B, int ldb, int p0, int kc, int j0, int nc) {
+static void emu_pack_b(uint32_t *dst, int trans_b, const float *B, int ldb, int p0, int kc, int j0,
+                       int nc) {
     XA_ASSERT(nc >= 1 && nc <= 32 && kc >= 1 && kc <= 256);
     emu_pack_b_scalar(dst, trans_b, B, ldb, p0, kc, j0, nc);
 #if XA_GEMM_X86
@@ -162,7 +177,8 @@ static void emu_pack_b(uint32_t *dst, int trans_b, const float *B, int ldb, int 
         static _Thread_local uint32_t vec[128 * 32];
         const size_t n = (size_t)(kc + 1) / 2 * 32;
         xa_gemm_bf16_pack_b(vec, trans_b, B, ldb, p0, kc, j0, nc);
-        XA_ASSERT(memcmp(vec, dst, n * sizeof(uint32_t)) == 0 && "xa_gemm_bf16_pack_b differs from the scalar B packing");
+        XA_ASSERT(memcmp(vec, dst, n * sizeof(uint32_t)) == 0 &&
+                  "xa_gemm_bf16_pack_b differs from the scalar B packing");
     }
 #endif
 }
@@ -171,18 +187,18 @@ static void emu_pack_b(uint32_t *dst, int trans_b, const float *B, int ldb, int 
  * vectorised form checked against it. */
 static void emu_row_bf16(uint32_t *d, const float *a, int n, int nq);
 
-/* ---- the kernel on the emulated tiles ---------------------------------------------------------- */
+/* ---- the kernel on the emulated tiles -------------------------------------------------------- */
 
-#define XA_AMX_FENCE() ((void)0)
-#define XA_AMX_CONFIG(cfg) emu_loadconfig(cfg)
-#define XA_AMX_ZERO(t) emu_zero(t)
-#define XA_AMX_LOAD(t, base, stride) emu_load(t, base, stride)
-#define XA_AMX_DP(c, a, b) emu_dpbf16ps(c, a, b)
+#define XA_AMX_FENCE()                ((void)0)
+#define XA_AMX_CONFIG(cfg)            emu_loadconfig(cfg)
+#define XA_AMX_ZERO(t)                emu_zero(t)
+#define XA_AMX_LOAD(t, base, stride)  emu_load(t, base, stride)
+#define XA_AMX_DP(c, a, b)            emu_dpbf16ps(c, a, b)
 #define XA_AMX_STORE(t, base, stride) emu_store(t, base, stride)
-#define XA_AMX_RELEASE() emu_release()
-#define XA_AMX_PACK_B emu_pack_b
-#define XA_AMX_ROW_BF16 emu_row_bf16
-#define XA_AMX_FN xa_sgemm_amx_emu
+#define XA_AMX_RELEASE()              emu_release()
+#define XA_AMX_PACK_B                 emu_pack_b
+#define XA_AMX_ROW_BF16               emu_row_bf16
+#define XA_AMX_FN                     xa_sgemm_amx_emu
 
 #include "tensor/gemm_amx_body.inc"
 
@@ -193,12 +209,13 @@ static void emu_row_bf16(uint32_t *d, const float *a, int n, int nq) {
     if (xa_gemm_bf16_available()) {
         uint32_t vec[128];
         xa_gemm_amx_row_bf16(vec, a, n, nq);
-        XA_ASSERT(memcmp(vec, d, (size_t)nq * sizeof(uint32_t)) == 0 && "xa_gemm_amx_row_bf16 differs from the scalar A packing");
+        XA_ASSERT(memcmp(vec, d, (size_t)nq * sizeof(uint32_t)) == 0 &&
+                  "xa_gemm_amx_row_bf16 differs from the scalar A packing");
     }
 #endif
 }
 
-/* ---- the reference twin --------------------------------------------------------------------------- */
+/* ---- the reference twin ---------------------------------------------------------------------- */
 
 void xa_sgemm_amx_ref(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A,
                       int lda, const float *B, int ldb, float beta, float *C, int ldc) {
@@ -214,13 +231,16 @@ void xa_sgemm_amx_ref(int trans_a, int trans_b, int M, int N, int K, float alpha
             float bk = beta;
             for (int p0 = 0; p0 < K; p0 += KC) {
                 int p1 = p0 + KC < K ? p0 + KC : K;
-                int pe = p0 + (p1 - p0 + TK2 - 1) / TK2 * TK2; /* the kernel's zero pad, whole tile steps */
+                int pe = p0 + (p1 - p0 + TK2 - 1) / TK2 *
+                                  TK2; /* the kernel's zero pad, whole tile steps */
                 float acc = 0.0f;
                 for (int p = p0; p < pe; p++) {
                     float a = 0.0f, b = 0.0f;
                     if (p < p1) {
-                        a = emu_bf16_daz(xa_gemm_bf16_bits(trans_a ? A[(size_t)p * lda + i] : A[(size_t)i * lda + p]));
-                        b = emu_bf16_daz(xa_gemm_bf16_bits(trans_b ? B[(size_t)j * ldb + p] : B[(size_t)p * ldb + j]));
+                        a = emu_bf16_daz(xa_gemm_bf16_bits(trans_a ? A[(size_t)p * lda + i]
+                                                                   : A[(size_t)i * lda + p]));
+                        b = emu_bf16_daz(xa_gemm_bf16_bits(trans_b ? B[(size_t)j * ldb + p]
+                                                                   : B[(size_t)p * ldb + j]));
                     }
                     acc = emu_dp_step(acc, a, b); /* even k, then odd: TDPBF16PS's order */
                 }
