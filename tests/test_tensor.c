@@ -1133,9 +1133,9 @@ static void bf16_case(xa_rng *rng, int ta, int tb, int M, int N, int K, float al
             Xc[(size_t)i * N + j] = X[(size_t)i * ldc + j];
         }
     }
-    /* bf16 bound: each operand rounded with relative error <= 2^-9, so a product is off by at
-     * most ~2^-8 of |a b|; fp32 sums add K 2^-24 at most */
-    const double bound = ldexp(1.0, -8) * 1.01 + K * ldexp(1.0, -24) + ldexp(1.0, -22);
+    /* bf16 bound: each operand rounded with relative error <= 2^-8 (8 significant bits, half an
+     * ulp of 2^-7), so a product is off by at most ~2^-7 of |a b|; fp32 sums add K 2^-24 at most */
+    const double bound = ldexp(1.0, -7) * 1.01 + K * ldexp(1.0, -24) + ldexp(1.0, -22);
     double e_ref = rel_err(Rc, E, S, (size_t)M * N);
     if (e_ref > bound) fail_msg("bf16 contract %dx%dx%d ta=%d tb=%d: error %.3g of scale > bound %.3g", M, N, K, ta, tb, e_ref, bound);
     if (have_kernel) {
@@ -1233,34 +1233,238 @@ static void test_sgemm_bf16(void **state) {
     assert_non_null(strstr(xa_gemm_engine(), have ? "bf16" : "no bf16 kernel"));
     xa_gemm_set_precision(XA_PRECISION_FP32);
     assert_null(strstr(xa_gemm_engine(), "bf16"));
-    for (int threads = 1; threads <= MANY_THREADS; threads += MANY_THREADS - 1) {
-        xa_threads_set(threads);
-        for (int ta = 0; ta < 2; ta++) {
-            for (int tb = 0; tb < 2; tb++) {
-                bf16_case(&rng, ta, tb, 7, 5, 13, 1.0f, 0.0f, have);    /* odd K: a half pair */
-                bf16_case(&rng, ta, tb, 12, 32, 64, 0.5f, 1.0f, have);  /* one full micro-tile */
-                bf16_case(&rng, ta, tb, 1, 1, 1, 2.0f, 0.0f, have);
-                bf16_case(&rng, ta, tb, 4, 3, 0, 1.0f, 0.5f, have);     /* K = 0: C = beta C */
-                bf16_case(&rng, ta, tb, 97, 61, 53, 1.0f, 0.0f, have);  /* split over threads */
-                bf16_case(&rng, ta, tb, 45, 131, 47, -0.7f, 0.3f, have);
-                if (threads == 1) bf16_case(&rng, ta, tb, 30, 1100, 301, 0.9f, 0.4f, have); /* KC, NC */
+    /* both bf16 kernels where the CPU has AMX (the automatic choice, then the AVX512-BF16 one
+     * forced), else the one it has */
+    xa_gemm_set_engine(NULL);
+    int n_kernels = xa_peak_unavailable(XA_PEAK_BF16_AMX) == NULL ? 2 : 1;
+    for (int kern = 0; kern < n_kernels; kern++) {
+        if (kern == 1) assert_int_equal(xa_gemm_set_engine("bf16-avx512"), XA_STATUS_OK);
+        xa_gemm_set_precision(XA_PRECISION_BF16);
+        if (have) print_message("bf16 kernel: %s\n", xa_gemm_engine());
+        xa_gemm_set_precision(XA_PRECISION_FP32);
+        for (int threads = 1; threads <= MANY_THREADS; threads += MANY_THREADS - 1) {
+            xa_threads_set(threads);
+            for (int ta = 0; ta < 2; ta++) {
+                for (int tb = 0; tb < 2; tb++) {
+                    bf16_case(&rng, ta, tb, 7, 5, 13, 1.0f, 0.0f, have);    /* odd K: a half pair */
+                    bf16_case(&rng, ta, tb, 12, 32, 64, 0.5f, 1.0f, have);  /* one full micro-tile */
+                    bf16_case(&rng, ta, tb, 1, 1, 1, 2.0f, 0.0f, have);
+                    bf16_case(&rng, ta, tb, 4, 3, 0, 1.0f, 0.5f, have);     /* K = 0: C = beta C */
+                    bf16_case(&rng, ta, tb, 97, 61, 53, 1.0f, 0.0f, have);  /* split over threads */
+                    bf16_case(&rng, ta, tb, 45, 131, 47, -0.7f, 0.3f, have);
+                    if (threads == 1) bf16_case(&rng, ta, tb, 30, 1100, 301, 0.9f, 0.4f, have); /* KC, NC */
+                }
+            }
+        }
+        xa_threads_set(1);
+        if (have) {
+            for (int trans = 0; trans < 2; trans++) {
+                bf16_pack_case(&rng, 0, trans, 13, 37, 37);   /* A: a partial panel, odd K */
+                bf16_pack_case(&rng, 0, trans, 25, 300, 300); /* A: two k blocks */
+                bf16_pack_case(&rng, 1, trans, 37, 37, 45);   /* B: odd K, a partial NR panel */
+                bf16_pack_case(&rng, 1, trans, 300, 300, 70);
             }
         }
     }
-    xa_threads_set(1);
-    if (have) {
-        for (int trans = 0; trans < 2; trans++) {
-            bf16_pack_case(&rng, 0, trans, 13, 37, 37);   /* A: a partial panel, odd K */
-            bf16_pack_case(&rng, 0, trans, 25, 300, 300); /* A: two k blocks */
-            bf16_pack_case(&rng, 1, trans, 37, 37, 45);   /* B: odd K, a partial NR panel */
-            bf16_pack_case(&rng, 1, trans, 300, 300, 70);
-        }
-    }
+    xa_gemm_set_engine(NULL);
     xa_precision p;
     assert_int_equal(xa_precision_parse("bf16", "test", &p), XA_STATUS_OK);
     assert_int_equal(p, XA_PRECISION_BF16);
     assert_int_equal(xa_precision_parse("fp16", "test", &p), XA_STATUS_USAGE);
     assert_non_null(strstr(xa_error_last()->expected, "fp32 or bf16"));
+}
+
+/* ---- the AMX kernel ------------------------------------------------------------------------ */
+
+/* Bits equal, or both NaN. Returns the number of elements of C (M x N in ldc) that differ and the
+ * first one in *first. */
+static size_t bits_differ(const float *x, const float *y, int M, int N, int ldc, size_t *first) {
+    size_t n = 0;
+    for (int i = 0; i < M; i++) {
+        for (int j = 0; j < N; j++) {
+            size_t at = (size_t)i * ldc + j;
+            if (memcmp(&x[at], &y[at], 4) == 0 || (isnan(x[at]) && isnan(y[at]))) continue;
+            if (n++ == 0) *first = at;
+        }
+    }
+    return n;
+}
+
+/* One product on the emulated AMX kernel (xa_sgemm_amx_emu), strided (lda, ldb, ldc past the
+ * matrices), checked three ways: bit for bit against its element-wise twin xa_sgemm_amx_ref (any
+ * slip in pairing, strides, edges or blocking changes bits); against xa_sgemm_bf16_ref within a
+ * few fp32 roundings a k block (the two sum each pair in opposite orders); against fp64 within the
+ * bf16 bound (bf16_case's). Where the CPU runs AMX (hw != 0), xa_sgemm in bf16 precision on the
+ * tiles is compared with the emulation too: bit for bit if the hardware rounds as the SDM's
+ * pseudo-code says, which nobody here has seen yet, so the check is the fp32-rounding bound and the
+ * number of elements whose bits differ is printed. */
+static void amx_case(xa_rng *rng, int ta, int tb, int M, int N, int K, float alpha, float beta, int hw) {
+    int lda = (ta ? M : K) + 3, ldb = (tb ? K : N) + 2, ldc = N + 5;
+    size_t na = (size_t)(ta ? K : M) * lda + 1, nb = (size_t)(tb ? N : K) * ldb + 1, nc = (size_t)M * ldc;
+    float *A = xt_frandn(rng, na, 1.0f), *B = xt_frandn(rng, nb, 1.0f), *C0 = xt_frandn(rng, nc, 1.0f);
+    float *Em = xt_fcopy(C0, nc), *Tw = xt_fcopy(C0, nc), *Bf = xt_fcopy(C0, nc), *Hw = xt_fcopy(C0, nc);
+    xa_sgemm_amx_emu(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, Em, ldc);
+    xa_sgemm_amx_ref(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, Tw, ldc);
+    xa_sgemm_bf16_ref(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, Bf, ldc);
+    size_t first = 0, n_diff = bits_differ(Em, Tw, M, N, ldc, &first);
+    if (n_diff)
+        fail_msg("amx emulation %dx%dx%d ta=%d tb=%d alpha=%g beta=%g: %zu of %d elements differ from "
+                 "xa_sgemm_amx_ref, first (%zu,%zu) = %a, want %a", M, N, K, ta, tb, (double)alpha, (double)beta,
+                 n_diff, M * N, first / ldc, first % ldc, (double)Em[first], (double)Tw[first]);
+    /* scale per element: |alpha| sum |a b| + |beta c| */
+    double worst_bf = 0, worst_ex = 0, *S = xt_alloc(sizeof(double) * nc);
+    size_t at_bf = 0, at_ex = 0;
+    for (int i = 0; i < M; i++) {
+        for (int j = 0; j < N; j++) {
+            double acc = 0, sc = 0;
+            for (int p = 0; p < K; p++) {
+                double a = ta ? A[(size_t)p * lda + i] : A[(size_t)i * lda + p];
+                double b = tb ? B[(size_t)j * ldb + p] : B[(size_t)p * ldb + j];
+                acc += a * b;
+                sc += fabs(a * b);
+            }
+            size_t at = (size_t)i * ldc + j;
+            double c = C0[at], ex = alpha * acc + (beta == 0.0f ? 0.0 : beta * c);
+            double scale = S[at] = fabs(alpha) * sc + (beta == 0.0f ? 0.0 : fabs(beta * c)) + 1e-30;
+            double e_bf = fabs((double)Em[at] - Bf[at]) / scale, e_ex = fabs((double)Em[at] - ex) / scale;
+            if (e_bf > worst_bf) worst_bf = e_bf, at_bf = at;
+            if (e_ex > worst_ex) worst_ex = e_ex, at_ex = at;
+        }
+    }
+    const double tight = (8.0 + K) * ldexp(1.0, -23); /* fp32 roundings: a few a k block */
+    const double bound = ldexp(1.0, -7) * 1.01 + K * ldexp(1.0, -24) + ldexp(1.0, -22); /* bf16_case's */
+    if (worst_bf > tight)
+        fail_msg("amx emulation %dx%dx%d ta=%d tb=%d: (%zu,%zu) %.3g of scale from xa_sgemm_bf16_ref (> %.3g)", M, N, K,
+                 ta, tb, at_bf / ldc, at_bf % ldc, worst_bf, tight);
+    if (worst_ex > bound)
+        fail_msg("amx emulation %dx%dx%d ta=%d tb=%d: (%zu,%zu) %.3g of scale from fp64 (> bf16 bound %.3g)", M, N, K, ta,
+                 tb, at_ex / ldc, at_ex % ldc, worst_ex, bound);
+    if (K >= 64 && worst_ex < ldexp(1.0, -16))
+        fail_msg("amx emulation %dx%dx%d: as exact as fp32 (were the operands rounded?)", M, N, K);
+    /* C outside the M x N product (the ldc padding) is untouched */
+    for (int i = 0; i < M; i++) {
+        for (int j = N; j < ldc; j++) {
+            size_t at = (size_t)i * ldc + j;
+            if (memcmp(&Em[at], &C0[at], 4) != 0) fail_msg("amx emulation %dx%dx%d wrote C(%d,%d) past N", M, N, K, i, j);
+        }
+    }
+    if (hw) {
+        xa_gemm_set_precision(XA_PRECISION_BF16);
+        xa_sgemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, Hw, ldc);
+        xa_gemm_set_precision(XA_PRECISION_FP32);
+        double worst = 0;
+        size_t at_hw = 0;
+        for (int i = 0; i < M; i++) {
+            for (int j = 0; j < N; j++) {
+                size_t at = (size_t)i * ldc + j;
+                double e = fabs((double)Hw[at] - Em[at]) / S[at];
+                if (!(e <= worst)) worst = e, at_hw = at; /* a NaN is the worst */
+            }
+        }
+        n_diff = bits_differ(Hw, Em, M, N, ldc, &first);
+        print_message("amx hardware %dx%dx%d ta=%d tb=%d threads %d: %zu of %d elements differ in bits from the "
+                      "emulation, worst %.3g of scale\n", M, N, K, ta, tb, xa_threads_get(), n_diff, M * N, worst);
+        if (!(worst <= tight))
+            fail_msg("amx hardware %dx%dx%d ta=%d tb=%d: (%zu,%zu) = %a, emulation %a: %.3g of scale (> %.3g)", M, N, K,
+                     ta, tb, at_hw / ldc, at_hw % ldc, (double)Hw[at_hw], (double)Em[at_hw], worst, tight);
+    }
+}
+
+static void test_sgemm_amx(void **state) {
+    (void)state;
+    xa_rng rng;
+    xa_rng_seed(&rng, 12, 0);
+    const char *why = xa_peak_unavailable(XA_PEAK_BF16_AMX); /* the same check as the dispatch's */
+    xa_gemm_set_engine(NULL); /* automatic: AMX wherever it runs (XA_GEMM_ISA ignored) */
+    xa_gemm_set_precision(XA_PRECISION_BF16);
+    int hw = strstr(xa_gemm_engine(), "amx") != NULL;
+    xa_gemm_set_precision(XA_PRECISION_FP32);
+    assert_true(hw == (why == NULL));
+    /* the override for comparisons: the AVX512-BF16 kernel wherever it runs, AMX or not */
+    int have_bf16 = xa_precision_effective(XA_PRECISION_BF16) == XA_PRECISION_BF16;
+    assert_int_equal(xa_gemm_set_engine("bf16-avx512"), have_bf16 ? XA_STATUS_OK : XA_STATUS_USAGE);
+    if (have_bf16) {
+        xa_gemm_set_precision(XA_PRECISION_BF16);
+        assert_string_equal(xa_gemm_engine(), "avx512-bf16 12x32");
+        assert_int_equal(xa_gemm_peak_path(), XA_PEAK_BF16_AVX512);
+        xa_gemm_set_precision(XA_PRECISION_FP32);
+    }
+    xa_gemm_set_engine(NULL);
+    if (hw) {
+        xa_gemm_set_precision(XA_PRECISION_BF16);
+        assert_string_equal(xa_gemm_engine(), "amx-bf16 32x32");
+        assert_int_equal(xa_gemm_peak_path(), XA_PEAK_BF16_AMX);
+        xa_gemm_set_precision(XA_PRECISION_FP32);
+    } else {
+        print_message("amx hardware kernel skipped: %s; the emulated AMX kernel is tested\n", why);
+    }
+    /* (M, N, K, alpha, beta): tile edges 15/16/17 and 31/32/33, K = 1, odd K, K > KC (256) and
+     * > 2 KC, M > MC (256), N > NC (2048), K = 0 */
+    static const struct { int M, N, K; float alpha, beta; } shapes[] = {
+        {1, 1, 1, 1.0f, 0.0f},      {15, 17, 31, 1.0f, 0.0f},   {16, 16, 32, 0.5f, 1.0f},
+        {17, 15, 33, -1.3f, 1.0f},  {31, 33, 1, 1.0f, 0.0f},    {32, 32, 64, 1.0f, 1.0f},
+        {33, 31, 17, 2.0f, 0.0f},   {65, 47, 257, 0.7f, 0.3f},  {7, 129, 300, 1.0f, 1.0f},
+        {270, 20, 45, 1.0f, 0.0f},  {40, 40, 513, 1.0f, 0.0f},  {3, 4, 0, 1.0f, 0.5f},
+    };
+    for (int ta = 0; ta < 2; ta++) {
+        for (int tb = 0; tb < 2; tb++) {
+            for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+                amx_case(&rng, ta, tb, shapes[s].M, shapes[s].N, shapes[s].K, shapes[s].alpha, shapes[s].beta, hw);
+            }
+        }
+    }
+    amx_case(&rng, 0, 1, 5, 2100, 37, 1.0f, 0.5f, hw); /* N > NC */
+    /* every edge of a 32 x 32 micro-tile against every k tail of a tile step (K mod 32) */
+    static const int edges[] = {1, 2, 15, 16, 17, 31, 32, 33, 47, 63, 64, 65};
+    const int n_edges = (int)(sizeof edges / sizeof edges[0]);
+    for (int a = 0; a < n_edges; a++) {
+        for (int b = 0; b < n_edges; b++) {
+            int K = 1 + (a * n_edges + b) * 7 % 97;
+            amx_case(&rng, (a + b) & 1, (a >> 1 ^ b) & 1, edges[a], edges[b], K, 1.0f, (a ^ b) & 1 ? 1.0f : 0.0f, hw);
+        }
+    }
+    /* special values (bf16_pack_value: ties, subnormals, one that rounds up to the smallest normal,
+     * huge values whose products overflow, signed zeros) in both operands: the emulation's checks
+     * of the vectorised packing meet subnormal-holding chunks, and the twin agrees bit for bit
+     * (a NaN as any NaN) */
+    for (int ta = 0; ta < 2; ta++) {
+        for (int tb = 0; tb < 2; tb++) {
+            const int M = 37, N = 35, K = 77;
+            float *As = xt_fzeros((size_t)M * K), *Bs = xt_fzeros((size_t)K * N);
+            float *Cs = xt_fzeros((size_t)M * N), *Ts = xt_fzeros((size_t)M * N);
+            for (size_t n = 0; n < (size_t)M * K; n++) As[n] = bf16_pack_value(&rng, n);
+            for (size_t n = 0; n < (size_t)K * N; n++) Bs[n] = bf16_pack_value(&rng, n + 1);
+            xa_sgemm_amx_emu(ta, tb, M, N, K, 1.0f, As, ta ? M : K, Bs, tb ? K : N, 0.0f, Cs, N);
+            xa_sgemm_amx_ref(ta, tb, M, N, K, 1.0f, As, ta ? M : K, Bs, tb ? K : N, 0.0f, Ts, N);
+            size_t first = 0, n_diff = bits_differ(Cs, Ts, M, N, N, &first);
+            if (n_diff)
+                fail_msg("amx emulation, special values, ta=%d tb=%d: %zu elements differ from xa_sgemm_amx_ref, "
+                         "first (%zu,%zu) = %a, want %a", ta, tb, n_diff, first / N, first % N, (double)Cs[first], (double)Ts[first]);
+        }
+    }
+    /* the zero pads of the panels are zero, not the last product's data: a product whose A and B
+     * panels are all inf (kq = 32 pairs, no pad), then one whose K leaves pad pairs (17: 9 pairs of
+     * 16) where 0 * inf would make NaN */
+    {
+        float *Ainf = xt_fzeros(32 * 64), *Binf = xt_fzeros(64 * 32), *C1 = xt_fzeros(32 * 32);
+        for (int n = 0; n < 32 * 64; n++) Ainf[n] = Binf[n] = INFINITY;
+        xa_sgemm_amx_emu(0, 0, 32, 32, 64, 1.0f, Ainf, 64, Binf, 32, 0.0f, C1, 32);
+        assert_true(isinf(C1[0]) && isinf(C1[32 * 32 - 1]));
+        if (hw) {
+            xa_gemm_set_precision(XA_PRECISION_BF16);
+            xa_sgemm(0, 0, 32, 32, 64, 1.0f, Ainf, 64, Binf, 32, 0.0f, C1, 32);
+            xa_gemm_set_precision(XA_PRECISION_FP32);
+            assert_true(isinf(C1[0]) && isinf(C1[32 * 32 - 1]));
+        }
+        amx_case(&rng, 0, 0, 32, 32, 17, 1.0f, 0.0f, hw);
+    }
+    if (hw) {
+        /* split over threads: each OpenMP worker configures its own tiles */
+        xa_threads_set(MANY_THREADS);
+        amx_case(&rng, 0, 1, 97, 61, 53, 1.0f, 0.0f, hw);
+        amx_case(&rng, 1, 0, 45, 131, 47, -0.7f, 0.3f, hw);
+        xa_threads_set(1);
+    }
 }
 
 /* The register-only peak microbenchmark (peak.c): every path this CPU runs gives a positive,
@@ -1298,9 +1502,10 @@ static void test_peak(void **state) {
     if (__builtin_cpu_supports("avx512f")) assert_null(xa_peak_unavailable(XA_PEAK_FP32_AVX512));
 #endif
     print_message("%d paths ran on %s\n", ran, xa_cpu_info());
-    /* the path of the products: bf16 precision means the VDPBF16PS kernel, where there is one */
+    /* the path of the products: bf16 precision means the AMX kernel where it runs, else the
+     * VDPBF16PS one, where there is one */
     if (xa_gemm_set_precision(XA_PRECISION_BF16) == XA_PRECISION_BF16) {
-        assert_int_equal(xa_gemm_peak_path(), XA_PEAK_BF16_AVX512);
+        assert_int_equal(xa_gemm_peak_path(), xa_peak_unavailable(XA_PEAK_BF16_AMX) ? XA_PEAK_BF16_AVX512 : XA_PEAK_BF16_AMX);
     }
     xa_gemm_set_precision(XA_PRECISION_FP32);
     assert_true(xa_gemm_peak_path() == XA_PEAK_FP32_AVX512 || xa_gemm_peak_path() == XA_PEAK_FP32_AVX2);
@@ -1312,6 +1517,7 @@ int main(void) {
         cmocka_unit_test_teardown(test_sgemm_vs_ref, xt_teardown),
         cmocka_unit_test(test_bf16_round),
         cmocka_unit_test_teardown(test_sgemm_bf16, xt_teardown),
+        cmocka_unit_test_teardown(test_sgemm_amx, xt_teardown),
         cmocka_unit_test_teardown(test_peak, xt_teardown),
         cmocka_unit_test_teardown(test_linear_golden, xt_teardown),
         cmocka_unit_test_teardown(test_linear_vs_ref, xt_teardown),

@@ -124,6 +124,7 @@ static int use_packed(void) {
 
 xa_status xa_gemm_set_engine(const char *name) {
     xa_gemm_cap_avx2(0);
+    xa_gemm_cap_bf16_avx512(0);
     if (!name) {
         g_use_packed = -1;
     } else if (!strcmp(name, "openblas")) {
@@ -132,10 +133,14 @@ xa_status xa_gemm_set_engine(const char *name) {
         g_use_packed = 1;
     } else if (!strcmp(name, "xadapt-avx2") && xa_gemm_cap_avx2(1)) {
         g_use_packed = 1;
+    } else if (!strcmp(name, "bf16-avx512") && xa_gemm_bf16_available()) {
+        g_use_packed = -1;
+        xa_gemm_cap_bf16_avx512(1);
     } else {
         xa_gemm_cap_avx2(0);
         return xa_error_set(XA_STATUS_USAGE, "xa_gemm_set_engine",
-                            "openblas, or xadapt / xadapt-avx2 on a CPU with AVX2+FMA or AVX-512F",
+                            "openblas, or xadapt / xadapt-avx2 on a CPU with AVX2+FMA or AVX-512F, or "
+                            "bf16-avx512 on a CPU with AVX512-BF16",
                             NULL, "engine '%s' is not available", name);
     }
     return XA_STATUS_OK;
@@ -173,7 +178,7 @@ const char *xa_blas_info(void) {
 }
 
 xa_peak_path xa_gemm_peak_path(void) {
-    if (g_precision == XA_PRECISION_BF16) return XA_PEAK_BF16_AVX512;
+    if (g_precision == XA_PRECISION_BF16) return xa_gemm_bf16_amx() ? XA_PEAK_BF16_AMX : XA_PEAK_BF16_AVX512;
     if (use_packed()) return strstr(xa_gemm_kernel_name(), "avx512") ? XA_PEAK_FP32_AVX512 : XA_PEAK_FP32_AVX2;
     /* OpenBLAS 0.3.21 cores: the AVX2 ones, else the widest fp32 FMA of this CPU */
     static const char *const avx2_cores[] = {"Haswell", "Zen", "SkylakeX_AVX2"};
@@ -254,7 +259,7 @@ void xa_sgemm_bf16_ref(int trans_a, int trans_b, int M, int N, int K, float alph
 static void sgemm_one(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A,
                       int lda, const float *B, int ldb, float beta, float *C, int ldc) {
     if (g_precision == XA_PRECISION_BF16) {
-        xa_gemm_packed_bf16(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        xa_gemm_packed_bf16_best(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
         return;
     }
     if (use_packed()) {

@@ -13,7 +13,10 @@
  * accumulators, gemm_avx2.c), one body (gemm_body.inc) compiled once per instruction set with its
  * own -m flags, so a portable build (baseline x86-64) still has them. This file picks one at run
  * time from the CPU (__builtin_cpu_supports); XA_GEMM_ISA=avx2 caps it (for tests and
- * benchmarks). On a CPU with neither, or on a non-x86 build, xa_gemm_available() == 0 and BLAS
+ * benchmarks). The bf16 products' kernel is picked here too: AMX (gemm_amx.c) where CPUID, XCR0
+ * and Linux's tile-data permission allow it (xa_gemm_amx_unavailable: the one AMX check, peak.c's
+ * too), else AVX512-BF16 (gemm_bf16.c); XA_GEMM_ISA=avx512-bf16 keeps AMX out for comparisons.
+ * On a CPU with neither fp32 kernel, or on a non-x86 build, xa_gemm_available() == 0 and BLAS
  * does the work. The pack buffers are per thread, allocated on first use and kept (about 1.2 MB a
  * thread) until the thread exits (a pthread key's destructor frees them). */
 #include "tensor/gemm.h"
@@ -25,6 +28,11 @@
 
 #if XA_GEMM_X86
 #include <cpuid.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 void xa_gemm_packed_avx512(int trans_a, int trans_b, int M, int N, int K, float alpha,
                            const float *A, int lda, const float *B, int ldb, float beta, float *C,
@@ -77,7 +85,92 @@ int xa_gemm_bf16_available(void) {
     return avail;
 }
 
-const char *xa_gemm_bf16_kernel_name(void) { return "avx512-bf16 12x32"; }
+/* ---- AMX: detection, the OS's permission, the cap ------------------------------------------- */
+
+#if XA_GEMM_X86
+static const char *g_amx_why = "AMX not checked";
+static pthread_once_t g_amx_once = PTHREAD_ONCE_INIT;
+
+/* Once per process, under pthread_once (the first product may come from several OpenMP threads).
+ * Linux 5.16+ keeps AMX tile data (XFEATURE_XTILEDATA, 8 KB of XSAVE state) off until a process
+ * asks; the grant covers every thread of the process. */
+static void amx_check_once(void) {
+    unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+    if (!__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx) || !((edx >> 24) & 1u) || !((edx >> 22) & 1u)) {
+        g_amx_why = "this CPU has no AMX (CPUID.(7,0):EDX amx_tile bit 24 / amx_bf16 bit 22 clear)";
+        return;
+    }
+    /* XCR0 (xgetbv, valid once the OS set CR4.OSXSAVE: CPUID.1:ECX bit 27): bits 17 XTILECFG and
+     * 18 XTILEDATA say the OS manages the tile state */
+    if (!__get_cpuid(1, &eax, &ebx, &ecx, &edx) || !((ecx >> 27) & 1u)) {
+        g_amx_why = "the OS has not enabled XSAVE (CPUID.1:ECX OSXSAVE clear): no AMX state";
+        return;
+    }
+    unsigned xcr0_lo = 0, xcr0_hi = 0;
+    __asm__ volatile("xgetbv" : "=a"(xcr0_lo), "=d"(xcr0_hi) : "c"(0));
+    (void)xcr0_hi;
+    if (((xcr0_lo >> 17) & 3u) != 3u) {
+        g_amx_why = "the OS does not enable the AMX tile state (XCR0 bits 17-18 clear)";
+        return;
+    }
+    if (!xa_gemm_bf16_available()) {
+        g_amx_why = "AMX without AVX512-BF16 (the AMX kernel packs with it)";
+        return;
+    }
+    enum { ARCH_REQ_XCOMP_PERM = 0x1023, XFEATURE_XTILEDATA = 18 };
+    if (syscall(SYS_arch_prctl, ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) != 0) {
+        static char why[160];
+        snprintf(why, sizeof why, "the kernel refused AMX tile data (arch_prctl ARCH_REQ_XCOMP_PERM: %s; needs Linux 5.16+)",
+                 strerror(errno));
+        g_amx_why = why;
+        return;
+    }
+    g_amx_why = NULL;
+}
+#endif
+
+const char *xa_gemm_amx_unavailable(void) {
+#if XA_GEMM_X86
+    pthread_once(&g_amx_once, amx_check_once);
+    return g_amx_why;
+#else
+    return "not an x86-64 build with GCC or clang (no AMX kernel compiled)";
+#endif
+}
+
+static int g_bf16_cap = -1; /* 1: no AMX; -1: from XA_GEMM_ISA */
+
+int xa_gemm_bf16_amx(void) {
+    if (xa_gemm_amx_unavailable() != NULL) return 0;
+    if (g_bf16_cap < 0) {
+        const char *cap = getenv("XA_GEMM_ISA");
+        g_bf16_cap = cap && !strcmp(cap, "avx512-bf16");
+    }
+    return !g_bf16_cap;
+}
+
+int xa_gemm_cap_bf16_avx512(int cap) {
+    g_bf16_cap = cap != 0;
+    return xa_gemm_bf16_amx();
+}
+
+const char *xa_gemm_bf16_kernel_name(void) { return xa_gemm_bf16_amx() ? "amx-bf16 32x32" : "avx512-bf16 12x32"; }
+
+void xa_gemm_packed_bf16_best(int trans_a, int trans_b, int M, int N, int K, float alpha,
+                              const float *A, int lda, const float *B, int ldb, float beta, float *C,
+                              int ldc) {
+#if XA_GEMM_X86
+    if (xa_gemm_bf16_amx()) {
+        xa_gemm_packed_amx(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        return;
+    }
+    xa_gemm_packed_bf16(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+#else
+    (void)trans_a; (void)trans_b; (void)M; (void)N; (void)K; (void)alpha; (void)A; (void)lda;
+    (void)B; (void)ldb; (void)beta; (void)C; (void)ldc;
+    XA_ASSERT(0 && "bf16 product in a build without the x86 kernels (blas.c never calls it)");
+#endif
+}
 
 const char *xa_gemm_kernel_name(void) {
     switch (gemm_isa()) {

@@ -37,12 +37,46 @@ static inline uint16_t xa_gemm_bf16_bits(float f) {
 
 /* bf16 operands, fp32 accumulation (gemm_bf16.c): 1 when this CPU has AVX512-BF16. */
 int xa_gemm_bf16_available(void);
-/* The bf16 micro-kernel's name ("avx512-bf16 12x32"). */
+/* The bf16 micro-kernel in use: "amx-bf16 32x32" or "avx512-bf16 12x32". */
 const char *xa_gemm_bf16_kernel_name(void);
 /* C = alpha op(A) op(B) + beta C with op(A) and op(B) rounded to bf16 (nearest even) and fp32
  * accumulation; single thread; only on a CPU where xa_gemm_bf16_available(). */
 void xa_gemm_packed_bf16(int trans_a, int trans_b, int M, int N, int K, float alpha,
                          const float *A, int lda, const float *B, int ldb, float beta, float *C,
                          int ldc);
+
+/* op(B)(p0:p0+kc, j0:j0+nc) as ceil(nc/32) panels of ceil(kc/2) k pairs x 32 lanes (lane j of pair
+ * q: bf16(B(p0+2q, j)) | bf16(B(p0+2q+1, j)) << 16; lanes from nc on and an odd kc's pad half are
+ * 0), panel after panel; AVX512-BF16 only. One pair row is 128 bytes: two AMX B tiles of 16 lanes
+ * side by side, so gemm_amx.c packs its B with it (gemm_bf16.c). */
+void xa_gemm_bf16_pack_b(uint32_t *dst, int trans_b, const float *B, int ldb, int p0, int kc, int j0,
+                         int nc);
+
+/* ---- AMX (gemm_amx.c, gemm_amx_emu.c) -------------------------------------------------------- */
+/* NULL when the AMX bf16 kernel can run here: CPUID.(7,0):EDX amx_tile (bit 24) and amx_bf16 (bit
+ * 22), XCR0 bits 17-18 (XTILECFG, XTILEDATA) enabled by the OS (xgetbv), AVX512-BF16 (its B
+ * packing), this build's x86 kernels, and Linux's grant of the tile data (arch_prctl
+ * ARCH_REQ_XCOMP_PERM, asked once per process, thread-safe). Else why not (static text). peak.c's
+ * AMX loop uses the same check. */
+const char *xa_gemm_amx_unavailable(void);
+/* Cap bf16 products at the AVX512-BF16 kernel even where AMX runs (cap != 0), or lift the cap
+ * (XA_GEMM_ISA=avx512-bf16 in the environment sets it at start). Returns 1 when the capped
+ * choice is AMX. */
+int xa_gemm_cap_bf16_avx512(int cap);
+/* 1 when bf16 products run on the AMX kernel now (available and not capped). */
+int xa_gemm_bf16_amx(void);
+/* The xa_gemm_packed_bf16 contract on AMX tiles; single thread; only where
+ * xa_gemm_amx_unavailable() == NULL. The tile-by-tile summation order is TDPBF16PS's
+ * (xa_sgemm_amx_ref), not VDPBF16PS's. */
+void xa_gemm_packed_amx(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A,
+                        int lda, const float *B, int ldb, float beta, float *C, int ldc);
+/* Rows of A for the AMX kernel: d[q] = bf16(a[2q]) | bf16(a[2q+1]) << 16 for the n values, zero
+ * pairs up to nq (a multiple of 16); VCVTNE2PS2BF16, xa_gemm_bf16_bits's bits (subnormals
+ * included). AVX512-BF16 only (no tile instruction), in gemm_amx.c. */
+void xa_gemm_amx_row_bf16(uint32_t *d, const float *a, int n, int nq);
+/* The bf16 product on the best kernel of this CPU: AMX, else AVX512-BF16 (blas.c's sgemm_one). */
+void xa_gemm_packed_bf16_best(int trans_a, int trans_b, int M, int N, int K, float alpha,
+                              const float *A, int lda, const float *B, int ldb, float beta, float *C,
+                              int ldc);
 
 #endif

@@ -164,7 +164,7 @@ static void pack_a(uint32_t *dst, int trans_a, const float *A, int lda, int i0, 
 }
 
 /* op(B)(p0:p0+kc, j0:j0+nc) as ceil(nc/NR) panels of kp pairs x NR lanes. */
-static void pack_b(uint32_t *dst, int trans_b, const float *B, int ldb, int p0, int kc, int j0, int nc) {
+void xa_gemm_bf16_pack_b(uint32_t *dst, int trans_b, const float *B, int ldb, int p0, int kc, int j0, int nc) {
     const int kp = (kc + 1) / 2;
     for (int jr = 0; jr < nc; jr += NR) {
         int nr = nc - jr < NR ? nc - jr : NR;
@@ -252,7 +252,7 @@ void xa_gemm_packed_bf16(int trans_a, int trans_b, int M, int N, int K, float al
             int kc = K - pc < KC ? K - pc : KC;
             int kp = (kc + 1) / 2;
             float bk = pc == 0 ? beta : 1.0f; /* later K blocks accumulate */
-            pack_b(g_pack.b, trans_b, B, ldb, pc, kc, jc, nc);
+            xa_gemm_bf16_pack_b(g_pack.b, trans_b, B, ldb, pc, kc, jc, nc);
             for (int ic = 0; ic < M; ic += MC) {
                 int mc = M - ic < MC ? M - ic : MC;
                 pack_a(g_pack.a, trans_a, A, lda, ic, mc, pc, kc);

@@ -11,9 +11,10 @@
  *   bf16-amx     TDPBF16PS: (16 x 16 fp32) += (16 x 32 bf16)(32 x 16 bf16) = 16384
  *
  * The ISA-specific loops are compiled per function (target attributes) and called only after a
- * run-time check of CPUID (and, for AMX, the kernel's permission: arch_prctl
- * ARCH_REQ_XCOMP_PERM for XFEATURE_XTILEDATA, Linux 5.16+), so the default portable build keeps
- * them. A path this CPU (or build) cannot run is skipped and xa_peak_unavailable says why.
+ * run-time check of CPUID (and, for AMX, XCR0 and the kernel's permission: arch_prctl
+ * ARCH_REQ_XCOMP_PERM for XFEATURE_XTILEDATA, Linux 5.16+, asked once per process by
+ * xa_gemm_amx_unavailable in gemm.c, which the AMX GEMM kernel shares), so the default portable
+ * build keeps them. A path this CPU (or build) cannot run is skipped and xa_peak_unavailable says why.
  * What this does not measure: memory or cache bandwidth, packing, or anything a real product
  * needs besides the multiply-adds; it is the ceiling that bench rows are compared with. */
 #include <math.h>
@@ -27,10 +28,7 @@
 
 #if XA_GEMM_X86
 #include <cpuid.h>
-#include <errno.h>
 #include <immintrin.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 #endif
 
 #ifdef XA_HAVE_OPENMP
@@ -138,25 +136,6 @@ __attribute__((target("amx-tile,amx-bf16"))) static float loop_bf16_amx(int64_t 
     return s + out[255];
 }
 
-static int cpu_has_amx(void) {
-    unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
-    if (!__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx)) return 0;
-    return ((edx >> 22) & 1u) && ((edx >> 24) & 1u); /* AMX-BF16, AMX-TILE */
-}
-
-/* Ask Linux for the AMX tile-data state (process-wide, once). NULL when granted. */
-static const char *amx_permission(void) {
-    static int state = -1; /* -1: not asked, 0: granted, else the errno */
-    if (state < 0) {
-        enum { ARCH_REQ_XCOMP_PERM = 0x1023, XFEATURE_XTILEDATA = 18 };
-        state = syscall(SYS_arch_prctl, ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) == 0 ? 0 : errno;
-    }
-    if (state == 0) return NULL;
-    static char why[160];
-    snprintf(why, sizeof why, "the kernel refused AMX tile data (arch_prctl ARCH_REQ_XCOMP_PERM: %s; needs Linux 5.16+)",
-             strerror(state));
-    return why;
-}
 #endif
 
 const char *xa_peak_unavailable(xa_peak_path p) {
@@ -169,9 +148,7 @@ const char *xa_peak_unavailable(xa_peak_path p) {
         return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? NULL : "this CPU has no AVX2+FMA";
     case XA_PEAK_BF16_AVX512:
         return xa_gemm_bf16_available() ? NULL : "this CPU has no AVX512-BF16 (CPUID.(7,1):EAX bit 5)";
-    case XA_PEAK_BF16_AMX:
-        if (!cpu_has_amx()) return "this CPU has no AMX (CPUID.(7,0):EDX amx_bf16 / amx_tile clear)";
-        return amx_permission();
+    case XA_PEAK_BF16_AMX: return xa_gemm_amx_unavailable(); /* CPUID, XCR0, Linux's permission */
     default: return "no such path";
     }
 #else

@@ -67,9 +67,10 @@ const char *xa_blas_suggested_coretype(void);
  * (XA_GEMM=openblas or XA_GEMM=xadapt in the environment forces one). */
 const char *xa_gemm_engine(void);
 /* Force the engine ("openblas", "xadapt": the widest micro-kernel of this CPU, "xadapt-avx2": the
- * AVX2 one even on an AVX-512 CPU; NULL: back to the automatic choice), for tests and benchmarks.
- * The micro-kernels are picked at run time, so a portable build has them too. USAGE when the CPU
- * has no kernel for the name. */
+ * AVX2 one even on an AVX-512 CPU; "bf16-avx512": bf16 products on the AVX512-BF16 kernel even
+ * where AMX runs, fp32 automatic, as XA_GEMM_ISA=avx512-bf16 does at start; NULL: back to the
+ * automatic choice), for tests and benchmarks. The micro-kernels are picked at run time, so a
+ * portable build has them too. USAGE when the CPU has no kernel for the name. */
 xa_status xa_gemm_set_engine(const char *name);
 
 /* C(M,N) = alpha * op(A) * op(B) + beta * C, row-major; op(X) = X or X^T (trans_x != 0).
@@ -84,10 +85,14 @@ void xa_sgemm_ref(int trans_a, int trans_b, int M, int N, int K, float alpha, co
  * state and master weights stay fp32 whatever this says).
  *  - XA_PRECISION_FP32 (the default): fp32 operands and accumulation.
  *  - XA_PRECISION_BF16: operands rounded to bf16 (nearest even) as they are packed, products
- *    accumulated in fp32 (xa_sgemm_bf16_ref is the contract), on the AVX512-BF16 micro-kernel;
- *    on a CPU without it the products stay fp32 and xa_gemm_engine() says so
- *    ("fp32: no bf16 kernel on this CPU"). Weights are converted at each product, so trainable
- *    weights need no separate bf16 copy: the fp32 master is the only one. */
+ *    accumulated in fp32 (xa_sgemm_bf16_ref is the contract), on AMX tiles ("amx-bf16 32x32",
+ *    TDPBF16PS) where CPUID, XCR0 and Linux's tile-data permission allow them, else on the
+ *    AVX512-BF16 micro-kernel ("avx512-bf16 12x32", VDPBF16PS); on a CPU without AVX512-BF16 the
+ *    products stay fp32 and xa_gemm_engine() says so ("fp32: no bf16 kernel on this CPU").
+ *    The AMX kernel sums each pair even k first (TDPBF16PS's order, xa_sgemm_amx_ref), the
+ *    AVX512-BF16 one odd k first: the two differ by fp32 roundings, within the same bound.
+ *    Weights are converted at each product, so trainable weights need no separate bf16 copy:
+ *    the fp32 master is the only one. */
 typedef enum xa_precision { XA_PRECISION_FP32 = 0, XA_PRECISION_BF16 = 1 } xa_precision;
 /* "fp32" or "bf16" into *out; USAGE naming `where` otherwise. */
 xa_status xa_precision_parse(const char *name, const char *where, xa_precision *out);
@@ -103,6 +108,18 @@ xa_precision xa_precision_effective(xa_precision p);
  * (acc += a[k+1] b[k+1], then acc += a[k] b[k], as VDPBF16PS does), the blocks added into C. */
 void xa_sgemm_bf16_ref(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A,
                        int lda, const float *B, int ldb, float beta, float *C, int ldc);
+/* The AMX kernel (tensor/gemm_amx.c) on a scalar emulation of the tiles (tensor/gemm_amx_emu.c),
+ * on every machine: the tile configuration, strides and shapes asserted, TDPBF16PS's arithmetic
+ * as Intel's SDM states it. Tests only: about 2 ns a multiply-add on this project's AMD EPYC,
+ * some 200 times the AVX512-BF16 kernel's time. */
+void xa_sgemm_amx_emu(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A,
+                      int lda, const float *B, int ldb, float beta, float *C, int ldc);
+/* The emulated kernel's arithmetic element by element, no tiles: per block of 256 k values (padded
+ * with zeros to whole steps of 32), acc = acc + a[k] b[k] in k order, one fp32 rounding each
+ * (nearest even), bf16 subnormal inputs read as 0, subnormal sums flushed; C = alpha acc + bk C as
+ * xa_sgemm_bf16_ref. xa_sgemm_amx_emu must equal it bit for bit. */
+void xa_sgemm_amx_ref(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A,
+                      int lda, const float *B, int ldb, float beta, float *C, int ldc);
 /* bf16 <-> fp32 (nearest even; NaN stays a quiet NaN) as the kernels round. */
 uint16_t xa_bf16_round(float f);
 float xa_bf16_value(uint16_t b);
@@ -129,9 +146,10 @@ const char *xa_peak_unavailable(xa_peak_path p);
  * rate), over rounds of about 20 ms for at least min_seconds. 0 when the path is unavailable, or
  * threads > 1 in a build without OpenMP. Call it outside parallel regions. */
 double xa_peak_gflops(xa_peak_path p, int threads, double min_seconds);
-/* The path xa_sgemm's products use now: BF16_AVX512 in bf16 precision; in fp32, xadapt's kernel's
- * width, FP32_AVX2 for OpenBLAS's AVX2 cores (Haswell, Zen), else the widest fp32 FMA of this CPU
- * (OpenBLAS SkylakeX/Cooperlake; for a generic core, the ceiling it falls short of). */
+/* The path xa_sgemm's products use now: in bf16 precision BF16_AMX on the AMX kernel, else
+ * BF16_AVX512; in fp32, xadapt's kernel's width, FP32_AVX2 for OpenBLAS's AVX2 cores (Haswell,
+ * Zen), else the widest fp32 FMA of this CPU (OpenBLAS SkylakeX/Cooperlake; for a generic core,
+ * the ceiling it falls short of). */
 xa_peak_path xa_gemm_peak_path(void);
 /* "<CPUID brand string>; flags: avx2 fma avx512f ... amx_bf16" (static buffer). */
 const char *xa_cpu_info(void);

@@ -1,0 +1,104 @@
+/* tensor/gemm_amx: the bf16 product (bf16 operands, fp32 accumulation) on Intel AMX tiles
+ * (Sapphire Rapids and later: AMX-TILE + AMX-BF16), with xa_gemm_packed_bf16's contract: C = alpha
+ * op(A) op(B) + beta C, any transposes, any M, N, K, single thread (xa_sgemm splits over threads).
+ *
+ * Structure: gemm_bf16.c's BLIS blocking (NC = 2048, KC = 256, MC = 256) around a 32 x 32
+ * micro-tile held in four accumulator tiles:
+ *
+ *   tiles 0-3  C  16 rows x 16 fp32 each: (rows 0-15 | 16-31) x (columns 0-15 | 16-31)
+ *   tiles 4-5  A  16 rows x 16 bf16 pairs (64 bytes): rows 0-15 and 16-31 of the A panel
+ *   tiles 6-7  B  16 pair rows x 16 lanes (64 bytes): lanes 0-15 and 16-31 of the B panel
+ *
+ * one tile step = 16 k pairs = 32 k values: four TDPBF16PS (Intel SDM vol. 2, TDPBF16PS:
+ * C[m][n] += A[m].bf16[2k] B[k].bf16[2n] + A[m].bf16[2k+1] B[k].bf16[2n+1], k over the pairs of
+ * the step, fp32 accumulation, bf16 subnormal inputs read as 0, subnormal results flushed,
+ * round to nearest even, MXCSR ignored).
+ *
+ *   packed A panel (the body's pack_a): MR = 32 rows, row-major, kq pairs a row (ceil(kc / 2)
+ *     rounded up to 16), pair q of row i = bf16(A(i, 2q)) | bf16(A(i, 2q+1)) << 16: the A tile is
+ *     16 of those rows from pair 16s, stride 4 kq bytes. A row of memory is converted with
+ *     VCVTNE2PS2BF16 (xa_gemm_amx_row_bf16, below); a transposed A one value at a time.
+ *   packed B panel (gemm_bf16.c's xa_gemm_bf16_pack_b, shared): for each k pair, 32 lanes of
+ *     bf16(B(2q, j)) | bf16(B(2q+1, j)) << 16, 128 bytes a pair row: the VNNI pair layout AMX
+ *     wants, two B tiles side by side (base and base + 64 bytes, stride 128).
+ *
+ * Edges are zero-padded in the panels (rows of A past M, lanes of B past N, an odd K's pad half,
+ * pairs up to a whole tile step), so one tile configuration (every tile 16 x 64 bytes) serves every
+ * call; partial micro-tiles only copy fewer elements out. Each call loads the configuration
+ * (LDTILECFG: an OpenMP worker configures its own tiles) and ends with TILERELEASE. Tile data needs
+ * Linux's permission (arch_prctl ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA), asked once per process
+ * by xa_gemm_amx_unavailable (gemm.c), which blas.c checks before it calls this.
+ *
+ * The body (gemm_amx_body.inc) is written over six tile operations and compiled twice: here with
+ * the intrinsics (-mamx-tile -mamx-bf16 -mavx512f -mavx512bf16, CMakeLists.txt), and in
+ * gemm_amx_emu.c with a scalar emulation of the SDM's semantics that asserts the configuration's
+ * limits, each load's stride and every TDPBF16PS's shapes. What is verified where:
+ *   - every machine: the emulated kernel against xa_sgemm_amx_ref (the same arithmetic element by
+ *     element, no tiles) bit for bit, and against fp64 and xa_sgemm_bf16_ref within the bf16
+ *     bounds, over edges, odd K, K > KC, every transpose, alpha, beta and strides (test_tensor);
+ *     on AVX512-BF16 machines the emulation also checks the shared B packing and
+ *     xa_gemm_amx_row_bf16 against its own scalar packing bit for bit;
+ *   - AMX machines only: this kernel against the emulation (xa_sgemm in bf16 precision). Until
+ *     this has run on one, the hardware path is compiled but unexecuted; the project's AMD EPYC
+ *     (AVX512-BF16, no AMX) skips it and says why.
+ * Not here: a vectorised packing of a transposed A (scalar now), pre-packed weights, tuning of the
+ * blocking (none measured: no AMX machine yet). */
+#include <immintrin.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "core/core.h"
+#include "tensor/gemm.h"
+
+/* 1 in the lanes of x whose value is subnormal (exponent 0, mantissa not 0). */
+static inline __mmask16 subnormal_lanes(__m512 x) {
+    __m512i u = _mm512_castps_si512(x);
+    return _mm512_testn_epi32_mask(u, _mm512_set1_epi32(0x7F800000)) &
+           _mm512_test_epi32_mask(u, _mm512_set1_epi32(0x007FFFFF));
+}
+
+/* row_bf16 (gemm_amx_body.inc) 32 values at a time: two masked loads and one VCVTNE2PS2BF16 (low
+ * half from the first 16 values: memory order), which rounds and quiets NaNs as
+ * xa_gemm_bf16_bits does but flushes subnormal inputs, so a chunk holding one is redone in scalar
+ * code, as gemm_bf16.c does. AVX512-BF16 only, no tile instruction: gemm_amx_emu.c runs it on any
+ * AVX512-BF16 machine and checks it against the scalar form. */
+void xa_gemm_amx_row_bf16(uint32_t *d, const float *a, int n, int nq) {
+    XA_ASSERT(nq % 16 == 0 && 2 * nq >= n);
+    for (int q0 = 0; q0 < nq; q0 += 16) {
+        int left = n - 2 * q0;
+        if (left <= 0) {
+            _mm512_storeu_si512(d + q0, _mm512_setzero_si512());
+            continue;
+        }
+        __mmask16 m0 = left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1u);
+        __mmask16 m1 = left >= 32  ? (__mmask16)0xFFFF
+                       : left > 16 ? (__mmask16)((1u << (left - 16)) - 1u)
+                                   : 0;
+        __m512 x0 = _mm512_maskz_loadu_ps(m0, a + 2 * q0),
+               x1 = _mm512_maskz_loadu_ps(m1, a + 2 * q0 + 16);
+        if (subnormal_lanes(x0) | subnormal_lanes(x1)) {
+            uint16_t w[32];
+            for (int i = 0; i < 32; i++)
+                w[i] = i < left ? xa_gemm_bf16_bits(a[2 * q0 + i]) : 0;
+            memcpy(d + q0, w, sizeof w);
+            continue;
+        }
+        _mm512_storeu_si512(d + q0, (__m512i)_mm512_cvtne2ps_pbh(x1, x0));
+    }
+}
+
+/* GCC's TILELOADD / LDTILECFG intrinsics are asm statements that do not tell the compiler they read
+ * memory: the barrier before them makes every store to the panels (and the configuration) happen
+ * first. */
+#define XA_AMX_FENCE()                __asm__ volatile("" ::: "memory")
+#define XA_AMX_CONFIG(cfg)            _tile_loadconfig(cfg)
+#define XA_AMX_ZERO(t)                _tile_zero(t)
+#define XA_AMX_LOAD(t, base, stride)  _tile_loadd(t, base, stride)
+#define XA_AMX_DP(c, a, b)            _tile_dpbf16ps(c, a, b)
+#define XA_AMX_STORE(t, base, stride) _tile_stored(t, base, stride)
+#define XA_AMX_RELEASE()              _tile_release()
+#define XA_AMX_PACK_B                 xa_gemm_bf16_pack_b
+#define XA_AMX_ROW_BF16               xa_gemm_amx_row_bf16
+#define XA_AMX_FN                     xa_gemm_packed_amx
+
+#include "tensor/gemm_amx_body.inc"
