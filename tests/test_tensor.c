@@ -1346,6 +1346,20 @@ static void test_bf16_packs(void **state) {
     assert_true(xa_gemm_frozen_made() == made);
     xa_sgemm(0, 1, M, R, Cc, 1.0f, A, Cc, W, Cc, 0.0f, Y, R); /* packs W^T */
     assert_true(xa_gemm_frozen_made() == made + 1);
+    /* forward packs only (XA_BF16_PACKS=forward): dout W packs W per product */
+    float *D = malloc(sizeof(float) * M * R), *G = malloc(sizeof(float) * M * Cc);
+    xa_rng_fill_normal(&rng, D, (size_t)M * R, 0.0f, 1.0f);
+    xa_gemm_frozen_set_enabled(2);
+    xa_sgemm(0, 0, M, Cc, R, 1.0f, D, R, W, Cc, 0.0f, G, Cc);
+    assert_true(xa_gemm_frozen_made() == made + 1);
+    xa_gemm_frozen_set_enabled(1);
+    xa_sgemm(0, 0, M, Cc, R, 1.0f, D, R, W, Cc, 0.0f, G, Cc);
+    assert_true(xa_gemm_frozen_made() == made + 2);
+    xa_gemm_frozen_set_enabled(2); /* frees the W pack, keeps W^T's */
+    assert_true(xa_gemm_frozen_bytes() == xa_gemm_bf16_pack_b_size(Cc, R) * 4);
+    xa_gemm_frozen_set_enabled(1);
+    free(D);
+    free(G);
     assert_true(xa_gemm_frozen_verify() == 0);
     W[5 * Cc + 17] += 1.0f; /* behind the cache's back */
     print_message("(an error about test.W follows: expected)\n");

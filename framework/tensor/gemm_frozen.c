@@ -23,7 +23,8 @@
  * refreshed after each optimizer step would do the same packing the products do now (and an
  * adapter's pack is 1/N of its product's work, N = B T rows). XA_BF16_PACKS_CHECK=1 re-packs the
  * source at every use and compares (a debug check: a mismatch is logged, counted and repaired);
- * XA_BF16_PACKS=off turns the packs off (xa_gemm_frozen_set_enabled for tests).
+ * XA_BF16_PACKS=off turns the packs off, XA_BF16_PACKS=forward keeps only the W^T packs (half the
+ * memory; the backward products pack W each time) (xa_gemm_frozen_set_enabled for tests).
  *
  * Threads: add / remove / set_enabled run between products (the owner's thread); lookups run in
  * any thread, the first use of an orientation packs under a mutex. In fp32 nothing here runs:
@@ -48,7 +49,7 @@ typedef struct frozen_weight {
 static frozen_weight *g_w;        /* (g_cap) */
 static int g_n, g_cap;
 static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
-static int g_enabled = -1;        /* -1: from XA_BF16_PACKS on first use */
+static int g_enabled = -1;        /* 0 off, 1 both orientations, 2 W^T only; -1: from XA_BF16_PACKS */
 static int g_check = -1;          /* -1: from XA_BF16_PACKS_CHECK on first use */
 static size_t g_bytes;            /* held by packs */
 static size_t g_stale;            /* mismatches found by the check */
@@ -57,7 +58,7 @@ static size_t g_made;             /* packs made so far */
 static int enabled(void) {
     if (g_enabled < 0) {
         const char *e = getenv("XA_BF16_PACKS");
-        g_enabled = !(e && (!strcmp(e, "0") || !strcmp(e, "off")));
+        g_enabled = e && (!strcmp(e, "0") || !strcmp(e, "off")) ? 0 : e && !strcmp(e, "forward") ? 2 : 1;
     }
     return g_enabled;
 }
@@ -124,6 +125,7 @@ const uint32_t *xa_gemm_frozen_find(const float *B, int trans_b, int K, int N, i
         frozen_weight *f = &g_w[i];
         if (f->w != B) continue;
         const int o = trans_b ? 0 : 1;
+        if (o == 1 && g_enabled == 2) return NULL; /* forward packs only */
         int k, n;
         dims(f, o, &k, &n);
         if (ldb != f->cols || K != k || N != n) return NULL; /* a part of W: packed per product */
@@ -227,9 +229,16 @@ void xa_gemm_frozen_set_enabled(int on) {
         g_enabled = -1;
         g_check = -1;
     } else {
-        g_enabled = on != 0;
+        g_enabled = on == 2 ? 2 : on != 0;
     }
     if (!enabled()) xa_gemm_frozen_drop_packs();
+    for (int i = 0; i < g_n && enabled() == 2; i++) { /* forward only: the W packs go */
+        uint32_t *p = atomic_exchange(&g_w[i].pack[1], NULL);
+        if (p) {
+            g_bytes -= pack_words(&g_w[i], 1) * sizeof(uint32_t);
+            xa_aligned_free(p);
+        }
+    }
 }
 
 int xa_gemm_frozen_enabled(void) { return enabled(); }

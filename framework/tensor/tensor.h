@@ -117,7 +117,8 @@ float xa_bf16_value(uint16_t b);
  * (2 bytes an element each). Same bits as without. Call add / remove between products, never while
  * one runs. Writing a registered weight is a programmer error that XA_BF16_PACKS_CHECK=1 catches
  * (every use re-packs and compares; a mismatch is logged as an error, counted and repaired).
- * XA_BF16_PACKS=off in the environment turns the packs off. fp32 precision never packs. */
+ * XA_BF16_PACKS=off in the environment turns the packs off, XA_BF16_PACKS=forward keeps only the
+ * W^T (forward) packs: half the memory, backward packs W per product. fp32 precision never packs. */
 /* Register w; name (may be NULL) is for messages. ASSERT when w overlaps a registered weight;
  * NOMEM. Nothing is packed yet. */
 xa_status xa_gemm_frozen_add(const float *w, int rows, int cols, const char *name);
@@ -135,8 +136,8 @@ size_t xa_gemm_frozen_stale(void);
 size_t xa_gemm_frozen_bytes(void);
 int xa_gemm_frozen_count(void);
 size_t xa_gemm_frozen_made(void);
-/* Tests and benchmarks: packs on (1) or off (0, packs freed), or back to XA_BF16_PACKS (-1); the
- * check on, off, or back to XA_BF16_PACKS_CHECK (-1). */
+/* Tests and benchmarks: packs on (1), forward only (2), off (0, packs freed), or back to
+ * XA_BF16_PACKS (-1); the check on, off, or back to XA_BF16_PACKS_CHECK (-1). */
 void xa_gemm_frozen_set_enabled(int on);
 int xa_gemm_frozen_enabled(void);
 void xa_gemm_frozen_set_check(int on);
