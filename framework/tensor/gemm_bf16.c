@@ -16,7 +16,9 @@
  * subnormals and NaNs included (test_tensor's bf16 packing test). One departure from the contract
  * is the instruction's own: VDPBF16PS treats subnormal bf16 operands as zero and flushes subnormal
  * results whatever MXCSR says (Intel SDM; the operand side checked on this project's AMD EPYC),
- * so terms below 2^-126 may differ. */
+ * so terms below 2^-126 may differ. A B operand that does not change (a frozen weight, gemm_frozen.c)
+ * can be packed once, whole (xa_gemm_bf16_pack_b: pack_b's panels for every K block), and the
+ * product then reads it instead of packing (xa_gemm_packed_bf16_pre): same bits. */
 #include <immintrin.h>
 #include <pthread.h>
 #include <stdint.h>
