@@ -20,6 +20,7 @@
 #include "core/core.h"
 #include "io/safetensors.h"
 #include "tensor/tensor.h"
+#include "tensor/gemm.h"
 
 /* ---- fixture and helpers ------------------------------------------------------------------- */
 
@@ -1467,6 +1468,126 @@ static void test_sgemm_amx(void **state) {
     }
 }
 
+/* bf16 packs of frozen weights (gemm_frozen.c): a product whose B is a registered W (rows, cols)
+ * reads W's pack and gives the bits of the same product packing W itself (packs off), and of the
+ * single-thread kernel where the split cannot matter; odd K, K past a KC block, N not a multiple of
+ * the 32-column panel, N past an NC block, both orientations, on 1 and 2 threads (M and N splits:
+ * an N split reads the pack from a panel inside it). */
+static void bf16_packed_case(xa_rng *rng, int ta, int tb, int M, int K, int N, float alpha, float beta) {
+    const int rows = tb ? N : K, cols = tb ? K : N; /* W: op(B) = W^T (tb) or W */
+    const int lda = ta ? M : K, ldc = N + 1;
+    float *A = malloc(sizeof(float) * (size_t)M * K), *W = malloc(sizeof(float) * (size_t)rows * cols);
+    float *C0 = malloc(sizeof(float) * (size_t)M * ldc), *X[3];
+    for (int v = 0; v < 3; v++) X[v] = malloc(sizeof(float) * (size_t)M * ldc);
+    xa_rng_fill_normal(rng, A, (size_t)M * K, 0.0f, 1.0f);
+    xa_rng_fill_normal(rng, W, (size_t)rows * cols, 0.0f, 1.0f);
+    xa_rng_fill_normal(rng, C0, (size_t)M * ldc, 0.0f, 1.0f);
+    for (int v = 0; v < 3; v++) memcpy(X[v], C0, sizeof(float) * (size_t)M * ldc);
+    assert_int_equal(xa_gemm_frozen_add(W, rows, cols, "W"), XA_STATUS_OK);
+    xa_gemm_set_precision(XA_PRECISION_BF16);
+    const size_t made = xa_gemm_frozen_made();
+    xa_gemm_frozen_set_enabled(0);
+    xa_sgemm(ta, tb, M, N, K, alpha, A, lda, W, cols, beta, X[0], ldc);
+    assert_true(xa_gemm_frozen_made() == made);
+    xa_gemm_frozen_set_enabled(1);
+    xa_sgemm(ta, tb, M, N, K, alpha, A, lda, W, cols, beta, X[1], ldc);
+    assert_true(xa_gemm_frozen_made() == made + 1);
+    assert_true(xa_gemm_frozen_bytes() == xa_gemm_bf16_pack_b_size(K, N) * 4);
+    xa_gemm_packed_bf16(ta, tb, M, N, K, alpha, A, lda, W, cols, beta, X[2], ldc);
+    if (memcmp(X[0], X[1], sizeof(float) * (size_t)M * ldc))
+        fail_msg("bf16 pack %dx%dx%d ta=%d tb=%d threads=%d: not the bits of per-product packing", M, N, K, ta, tb,
+                 xa_threads_get());
+    /* one thread, or beta 0 / 1 (a tile's epilogue is then exact): the split changes no bit either */
+    if ((xa_threads_get() == 1 || beta == 0.0f || beta == 1.0f) && memcmp(X[1], X[2], sizeof(float) * (size_t)M * ldc))
+        fail_msg("bf16 pack %dx%dx%d ta=%d tb=%d: not the bits of xa_gemm_packed_bf16", M, N, K, ta, tb);
+    xa_gemm_set_precision(XA_PRECISION_FP32); /* leaving bf16 frees the packs */
+    assert_true(xa_gemm_frozen_bytes() == 0);
+    xa_gemm_frozen_remove(W);
+    assert_int_equal(xa_gemm_frozen_count(), 0);
+    free(A); free(W); free(C0);
+    for (int v = 0; v < 3; v++) free(X[v]);
+}
+
+/* A weight written behind the packs' back: xa_gemm_frozen_verify reports it, and the check
+ * (XA_BF16_PACKS_CHECK=1, here xa_gemm_frozen_set_check) repairs it at the next use; products on
+ * part of a registered W, fp32 products and the overlap query. */
+static void test_bf16_packs(void **state) {
+    (void)state;
+    if (xa_precision_effective(XA_PRECISION_BF16) != XA_PRECISION_BF16) {
+        print_message("no AVX512-BF16 on this CPU: bf16 packs not tested (products stay fp32)\n");
+        skip();
+    }
+    xa_rng rng;
+    xa_rng_seed(&rng, 11, 0);
+    for (int threads = 1; threads <= 2; threads++) {
+        xa_threads_set(threads);
+        for (int ta = 0; ta < 2; ta++) {
+            for (int tb = 0; tb < 2; tb++) {
+                bf16_packed_case(&rng, ta, tb, 7, 13, 5, 1.0f, 0.0f);        /* odd K, one partial panel */
+                bf16_packed_case(&rng, ta, tb, 45, 301, 61, -0.7f, 0.3f);    /* K past KC, N not of 32 */
+                bf16_packed_case(&rng, ta, tb, 200, 517, 70, 1.0f, 1.0f);    /* M split, odd K, 3 blocks */
+                bf16_packed_case(&rng, ta, tb, 20, 301, 2100, 0.5f, 0.0f);   /* N split, past NC */
+                bf16_packed_case(&rng, ta, tb, 13, 256, 999, 1.0f, 0.25f);   /* one exact KC block */
+            }
+        }
+    }
+    xa_threads_set(1);
+    const int R = 70, Cc = 301, M = 9;
+    float *W = malloc(sizeof(float) * R * Cc), *A = malloc(sizeof(float) * M * Cc);
+    float *Y = malloc(sizeof(float) * M * R), *Z = malloc(sizeof(float) * M * R);
+    xa_rng_fill_normal(&rng, W, (size_t)R * Cc, 0.0f, 1.0f);
+    xa_rng_fill_normal(&rng, A, (size_t)M * Cc, 0.0f, 1.0f);
+    float other[4];
+    assert_int_equal(xa_gemm_frozen_add(W, R, Cc, "test.W"), XA_STATUS_OK);
+    assert_true(xa_gemm_frozen_overlaps(W + 3, 4) && !xa_gemm_frozen_overlaps(other, sizeof other));
+    /* fp32: registered, never packed */
+    xa_sgemm(0, 1, M, R, Cc, 1.0f, A, Cc, W, Cc, 0.0f, Y, R);
+    assert_true(xa_gemm_frozen_bytes() == 0);
+    xa_gemm_set_precision(XA_PRECISION_BF16);
+    /* part of W (its first R - 1 rows): not the registered matrix, packed per product */
+    size_t made = xa_gemm_frozen_made();
+    xa_sgemm(0, 1, M, R - 1, Cc, 1.0f, A, Cc, W, Cc, 0.0f, Y, R);
+    assert_true(xa_gemm_frozen_made() == made);
+    xa_sgemm(0, 1, M, R, Cc, 1.0f, A, Cc, W, Cc, 0.0f, Y, R); /* packs W^T */
+    assert_true(xa_gemm_frozen_made() == made + 1);
+    /* forward packs only (XA_BF16_PACKS=forward): dout W packs W per product */
+    float *D = malloc(sizeof(float) * M * R), *G = malloc(sizeof(float) * M * Cc);
+    xa_rng_fill_normal(&rng, D, (size_t)M * R, 0.0f, 1.0f);
+    xa_gemm_frozen_set_enabled(2);
+    xa_sgemm(0, 0, M, Cc, R, 1.0f, D, R, W, Cc, 0.0f, G, Cc);
+    assert_true(xa_gemm_frozen_made() == made + 1);
+    xa_gemm_frozen_set_enabled(1);
+    xa_sgemm(0, 0, M, Cc, R, 1.0f, D, R, W, Cc, 0.0f, G, Cc);
+    assert_true(xa_gemm_frozen_made() == made + 2);
+    xa_gemm_frozen_set_enabled(2); /* frees the W pack, keeps W^T's */
+    assert_true(xa_gemm_frozen_bytes() == xa_gemm_bf16_pack_b_size(Cc, R) * 4);
+    xa_gemm_frozen_set_enabled(1);
+    free(D);
+    free(G);
+    assert_true(xa_gemm_frozen_verify() == 0);
+    W[5 * Cc + 17] += 1.0f; /* behind the cache's back */
+    print_message("(an error about test.W follows: expected)\n");
+    const size_t stale = xa_gemm_frozen_stale();
+    assert_true(xa_gemm_frozen_verify() == 1); /* caught, logged and repaired */
+    assert_true(xa_gemm_frozen_stale() == stale + 1);
+    xa_sgemm(0, 1, M, R, Cc, 1.0f, A, Cc, W, Cc, 0.0f, Y, R);
+    xa_gemm_packed_bf16(0, 1, M, R, Cc, 1.0f, A, Cc, W, Cc, 0.0f, Z, R);
+    assert_memory_equal(Y, Z, sizeof(float) * M * R);
+    /* the check at every use */
+    xa_gemm_frozen_set_check(1);
+    W[2 * Cc] -= 3.0f;
+    print_message("(an error about test.W follows: expected)\n");
+    xa_sgemm(0, 1, M, R, Cc, 1.0f, A, Cc, W, Cc, 0.0f, Y, R);
+    assert_true(xa_gemm_frozen_stale() == stale + 2);
+    xa_gemm_packed_bf16(0, 1, M, R, Cc, 1.0f, A, Cc, W, Cc, 0.0f, Z, R);
+    assert_memory_equal(Y, Z, sizeof(float) * M * R);
+    xa_gemm_frozen_set_check(-1);
+    xa_gemm_set_precision(XA_PRECISION_FP32);
+    xa_gemm_frozen_remove(W);
+    assert_int_equal(xa_gemm_frozen_count(), 0);
+    free(W); free(A); free(Y); free(Z);
+}
+
 /* The register-only peak microbenchmark (peak.c): every path this CPU runs gives a positive,
  * finite rate on one thread and on two; every other path gives 0 and says why. No timing is
  * asserted beyond "positive and finite". */
@@ -1538,6 +1659,7 @@ int main(void) {
         cmocka_unit_test_teardown(test_cross_entropy, xt_teardown),
         cmocka_unit_test_teardown(test_cross_entropy_weighted, xt_teardown),
         cmocka_unit_test_teardown(test_contrastive, xt_teardown),
+        cmocka_unit_test_teardown(test_bf16_packs, xt_teardown),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -1484,6 +1484,56 @@ static void test_adam_knobs_wired(void **state) {
     fclose(quiet);
 }
 
+/* bf16 packs of the frozen base (tensor.h, xa_gemm_frozen_add): a language adapter and a task
+ * adapter on Stack(en, pkg) trained in bf16 with the packs on give byte-identical files to the
+ * same runs with them off (each product then packs its weight), on 2 threads so that the products
+ * split over M and N; the packs' debug check finds nothing stale; the runs leave no registration
+ * behind. Skipped, with the reason printed, on a CPU without AVX512-BF16. */
+static void test_bf16_packs_bit_identical(void **state) {
+    (void)state;
+    if (xa_precision_effective(XA_PRECISION_BF16) != XA_PRECISION_BF16) {
+        print_message("no AVX512-BF16 on this CPU: bf16 packs not tested (products stay fp32)\n");
+        skip();
+    }
+    need_base();
+    FILE *quiet = fopen("/dev/null", "w");
+    xa_bn_config cfg, tcfg;
+    assert_int_equal(xa_bn_config_preset(&cfg, "seq_bn_inv"), XA_STATUS_OK);
+    assert_int_equal(xa_bn_config_preset(&tcfg, "seq_bn"), XA_STATUS_OK);
+    xa_phase_opts o = small_phase(4, quiet);
+    o.k.precision = XA_PRECISION_BF16;
+    xa_threads_set(2);
+    char lang[2][4200], task[2][4200];
+    for (int on = 0; on < 2; on++) {
+        const size_t made = xa_gemm_frozen_made();
+        xa_gemm_frozen_set_enabled(on);
+        xa_gemm_frozen_set_check(on);
+        snprintf(lang[on], sizeof lang[on], "%s-%d", xt_tmp_path("bf16p-lang"), on);
+        snprintf(task[on], sizeof task[on], "%s-%d", xt_tmp_path("bf16p-task"), on);
+        xa_file_remove_tree(lang[on]);
+        xa_file_remove_tree(task[on]);
+        xa_phase_result r;
+        assert_int_equal(xa_train_lang(g_base, g_tok, lang[on], "en", &cfg, xt_data_path("spm/corpus.txt"), &o, &r),
+                         XA_STATUS_OK);
+        const char *frozen[1] = {lang[on]};
+        xa_task_spec spec = pkg_stack_spec(frozen, &tcfg);
+        assert_int_equal(xa_train_task(g_base, g_tok, task[on], &spec, &o, &r), XA_STATUS_OK);
+        assert_int_equal(xa_gemm_frozen_count(), 0); /* freed with the phases' models */
+        if (on) assert_true(xa_gemm_frozen_made() > made);
+        else assert_true(xa_gemm_frozen_made() == made);
+        assert_int_equal(xa_gemm_frozen_bytes(), 0);
+    }
+    assert_int_equal(xa_gemm_frozen_stale(), 0);
+    assert_same_file(lang[0], lang[1], "adapter.safetensors");
+    assert_same_file(task[0], task[1], "best/adapter/adapter.safetensors");
+    assert_same_file(task[0], task[1], "best/head/model_head.safetensors");
+    assert_same_file(task[0], task[1], "dev.json"); /* the dev evaluations, packs on or off */
+    xa_gemm_frozen_set_enabled(-1);
+    xa_gemm_frozen_set_check(-1);
+    xa_threads_set(1);
+    fclose(quiet);
+}
+
 /* Held-out MLM validation of a language adapter and of pretraining: "eval" rows (mlm_loss, split
  * heldout, every eval_every steps and at the end; pretraining per language too), and the weights
  * are bit for bit those of the same run without validation. metric_for_best_model loss selects
@@ -1600,6 +1650,7 @@ int main(void) {
         cmocka_unit_test(test_identity_stable),
         cmocka_unit_test(test_adam_knobs_wired),
         cmocka_unit_test(test_validation_rows),
+        cmocka_unit_test(test_bf16_packs_bit_identical),
     };
     return cmocka_run_group_tests_name("train", tests, NULL, NULL);
 }

@@ -873,6 +873,7 @@ int cli_cmd_predict(int argc, char **argv) {
                           "wrong tokenizer for this base?", "tokenizer has %d pieces, %s has vocab_size %d",
                           xa_tok_vocab_size(p.tok), base_dir, p.enc.cfg.V);
     if (!st) p.enc.cfg.fingerprint = xa_hub_base_fingerprint(&p.enc); /* adapters on another base warn */
+    if (!st) st = xa_encoder_set_packed(&p.enc, 1); /* inference: the base is frozen */
     if (!st) {
         const xa_encoder_config *ec = &p.enc.cfg;
         int lim = ec->arch == XA_ARCH_XLMR ? ec->P - ec->pad_id - 1 : ec->P;

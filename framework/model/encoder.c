@@ -120,18 +120,52 @@ xa_status xa_encoder_init(xa_encoder *enc, const xa_encoder_config *cfg, int tra
 
 void xa_encoder_free(xa_encoder *enc) {
     if (!enc) return;
+    xa_encoder_set_packed(enc, 0);
     xa_aligned_free(enc->params);
     xa_aligned_free(enc->grads);
     memset(enc, 0, sizeof *enc);
 }
 
 xa_status xa_encoder_set_trainable(xa_encoder *enc, int trainable) {
+    if (trainable) xa_encoder_set_packed(enc, 0);
     return xa_params_set_trainable(&enc->grads, enc->n_params, enc->numel, XA_ENC_N_TENSORS, enc->g,
                                    trainable, "xa_encoder_set_trainable");
 }
 
+/* The layers' matrices that go through xa_sgemm as a whole B operand (xa_linear_*), besides wte. */
+static const int g_packed[] = {XA_ENC_QW, XA_ENC_KW, XA_ENC_VW, XA_ENC_AOW, XA_ENC_FCW, XA_ENC_FOW};
+
+xa_status xa_encoder_set_packed(xa_encoder *enc, int on) {
+    const xa_encoder_config *c = &enc->cfg;
+    const size_t n = sizeof g_packed / sizeof g_packed[0];
+    if (!on || enc->packed) {
+        if (!on && enc->packed) {
+            xa_gemm_frozen_remove(enc->t[XA_ENC_WTE]);
+            for (int l = 0; l < c->L; l++)
+                for (size_t k = 0; k < n; k++) xa_gemm_frozen_remove(xa_encoder_slice(enc, g_packed[k], l, 0));
+            enc->packed = 0;
+        }
+        return XA_STATUS_OK;
+    }
+    XA_ASSERT(!enc->grads && "bf16 packs of a trainable encoder");
+    char name[96];
+    int64_t shape[2];
+    xa_encoder_tensor_name(enc, XA_ENC_WTE, 0, name, sizeof name, shape);
+    xa_status st = xa_gemm_frozen_add(enc->t[XA_ENC_WTE], c->V, c->C, name);
+    enc->packed = 1; /* from here on set_packed(enc, 0) undoes what was added */
+    for (int l = 0; l < c->L && !st; l++) {
+        for (size_t k = 0; k < n && !st; k++) {
+            xa_encoder_tensor_name(enc, g_packed[k], l, name, sizeof name, shape);
+            st = xa_gemm_frozen_add(xa_encoder_slice(enc, g_packed[k], l, 0), (int)shape[0], (int)shape[1], name);
+        }
+    }
+    if (st) xa_encoder_set_packed(enc, 0);
+    return st;
+}
+
 void xa_encoder_init_weights(xa_encoder *enc, xa_rng *rng, float std) {
     const xa_encoder_config *c = &enc->cfg;
+    XA_ASSERT(!enc->packed && "writing weights registered for bf16 packs");
     for (int i = 0; i < XA_ENC_N_TENSORS; i++) {
         float *t = enc->t[i];
         size_t n = enc->numel[i];

@@ -102,6 +102,7 @@ xa_status xa_mlm_head_reserve(xa_mlm_head *head, int m) {
 
 void xa_mlm_head_free(xa_mlm_head *head) {
     if (!head) return;
+    xa_mlm_head_set_packed(head, 0);
     xa_aligned_free(head->params);
     xa_aligned_free(head->grads);
     xa_arena_free(&head->arena);
@@ -109,11 +110,25 @@ void xa_mlm_head_free(xa_mlm_head *head) {
 }
 
 xa_status xa_mlm_head_set_trainable(xa_mlm_head *head, int trainable) {
+    if (trainable) xa_mlm_head_set_packed(head, 0);
     return xa_params_set_trainable(&head->grads, head->n_params, head->numel, XA_MLM_N_TENSORS, head->g,
                                    trainable, "xa_mlm_head_set_trainable");
 }
 
+xa_status xa_mlm_head_set_packed(xa_mlm_head *head, int on) {
+    if (!on || head->packed) {
+        if (!on && head->packed) xa_gemm_frozen_remove(head->t[XA_MLM_DW]);
+        head->packed = head->packed && on;
+        return XA_STATUS_OK;
+    }
+    XA_ASSERT(!head->grads && "a bf16 pack of a trainable MLM head");
+    xa_status st = xa_gemm_frozen_add(head->t[XA_MLM_DW], head->C, head->C, "lm_head.dense.weight");
+    head->packed = !st;
+    return st;
+}
+
 void xa_mlm_head_init_weights(xa_mlm_head *head, xa_rng *rng, float std) {
+    XA_ASSERT(!head->packed && "writing weights registered for bf16 packs");
     xa_rng_fill_normal(rng, head->t[XA_MLM_DW], head->numel[XA_MLM_DW], 0.0f, std);
     memset(head->t[XA_MLM_DB], 0, head->numel[XA_MLM_DB] * sizeof(float));
     for (size_t i = 0; i < head->numel[XA_MLM_LN_W]; i++) head->t[XA_MLM_LN_W][i] = 1.0f;

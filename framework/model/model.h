@@ -97,6 +97,7 @@ typedef struct xa_encoder {
     float *g[XA_ENC_N_TENSORS];      /* gradient views, all NULL when frozen */
     size_t numel[XA_ENC_N_TENSORS];  /* elements per tensor (all layers) */
     size_t n_params;
+    int packed;                      /* its matrices are registered for bf16 packs (set_packed) */
 } xa_encoder;
 
 /* Element counts per tensor for cfg; returns the total. */
@@ -105,8 +106,18 @@ size_t xa_encoder_sizes(const xa_encoder_config *cfg, size_t numel[XA_ENC_N_TENS
 xa_status xa_encoder_init(xa_encoder *enc, const xa_encoder_config *cfg, int trainable);
 /* Free weights and gradients; accepts NULL. */
 void xa_encoder_free(xa_encoder *enc);
-/* Make the encoder trainable (allocate zeroed gradients) or frozen (free them). */
+/* Make the encoder trainable (allocate zeroed gradients) or frozen (free them). Trainable drops
+ * the bf16 packs (xa_encoder_set_packed). */
 xa_status xa_encoder_set_trainable(xa_encoder *enc, int trainable);
+/* on != 0: register the frozen encoder's matrices (wte (V, C), the tied MLM decoder too, and every
+ * layer's Wq, Wk, Wv, Wao, Wi, Wo) for bf16 packs made once (tensor.h, xa_gemm_frozen_add), for
+ * as long as their values are final: called by the owner that keeps them frozen (a phase, an
+ * inference model after loading); nothing is packed until a bf16 product uses one, nothing at all
+ * in fp32. 0 drops them (xa_encoder_free does too). ASSERT that the encoder is frozen (no
+ * gradients); NOMEM. Writing the weights while packed is a programmer error (init_weights
+ * asserts; XA_BF16_PACKS_CHECK=1 catches the rest). A struct copy (borrowed) shares the packs and
+ * must not call this. */
+xa_status xa_encoder_set_packed(xa_encoder *enc, int on);
 /* Random init as BERT / HF do: N(0, std) weights, zero biases, LayerNorm weight 1 bias 0, and the
  * padding row of the position and word embeddings zeroed (as nn.Embedding(padding_idx)). */
 void xa_encoder_init_weights(xa_encoder *enc, xa_rng *rng, float std);
@@ -289,6 +300,7 @@ typedef struct xa_mlm_head {
     float *g[XA_MLM_N_TENSORS];
     size_t numel[XA_MLM_N_TENSORS];
     size_t n_params;
+    int packed;                     /* dense.weight registered for bf16 packs (set_packed) */
     /* activations for at most M masked rows */
     xa_arena arena;
     int M, m;                       /* capacity and rows of the last forward */
@@ -317,7 +329,12 @@ int xa_mlm_rows_bound(int64_t N, double p);
  * USAGE past 16777216 rows, NOMEM (the head is then as it was). */
 xa_status xa_mlm_head_reserve(xa_mlm_head *head, int m);
 void xa_mlm_head_free(xa_mlm_head *head);
+/* Trainable drops the bf16 pack (xa_mlm_head_set_packed). */
 xa_status xa_mlm_head_set_trainable(xa_mlm_head *head, int trainable);
+/* on != 0: register the frozen head's dense.weight (C, C) for a bf16 pack made once, as
+ * xa_encoder_set_packed does (the tied decoder is the encoder's wte: packed with the encoder);
+ * 0 drops it (xa_mlm_head_free does too). ASSERT that the head is frozen; NOMEM. */
+xa_status xa_mlm_head_set_packed(xa_mlm_head *head, int on);
 /* HF init: dense N(0, std), zero biases, LN 1/0. */
 void xa_mlm_head_init_weights(xa_mlm_head *head, xa_rng *rng, float std);
 /* HF names of the head tensors for an architecture ("lm_head.dense.weight" / BERT's

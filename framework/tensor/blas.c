@@ -12,7 +12,10 @@
  * for a Prescott (SSE3) and runs sgemm 3-5x slower. xa_blas_suggested_coretype spots that so the
  * CLI can say (or re-exec with) OPENBLAS_CORETYPE=SkylakeX.
  *
- * Not here: batched or strided products (attention loops over blocks itself), mixed precision.
+ * In bf16 precision the products run on gemm_bf16.c's kernel; a B operand that is a registered
+ * frozen weight comes pre-packed (gemm_frozen.c).
+ *
+ * Not here: batched or strided products (attention loops over blocks itself).
  */
 #include "tensor/tensor.h"
 #include "tensor/gemm.h"
@@ -21,8 +24,6 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
-#include <strings.h>
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
@@ -208,6 +209,7 @@ const char *xa_precision_name(xa_precision p) { return p == XA_PRECISION_BF16 ? 
 xa_precision xa_gemm_set_precision(xa_precision p) {
     g_precision = xa_precision_effective(p);
     g_bf16_asked = p == XA_PRECISION_BF16;
+    if (g_precision != XA_PRECISION_BF16) xa_gemm_frozen_drop_packs(); /* fp32 holds no packs */
     return g_precision;
 }
 
@@ -256,8 +258,15 @@ void xa_sgemm_bf16_ref(int trans_a, int trans_b, int M, int N, int K, float alph
     }
 }
 
+/* One block of a product. pre: op(B)'s whole bf16 pack (gemm_frozen.c; bf16 only), of n_pre
+ * columns, this block's N starting at column j0 of it; NULL: B as given. */
 static void sgemm_one(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A,
-                      int lda, const float *B, int ldb, float beta, float *C, int ldc) {
+                      int lda, const float *B, int ldb, const uint32_t *pre, int n_pre, int j0,
+                      float beta, float *C, int ldc) {
+    if (pre) {
+        xa_gemm_packed_bf16_pre(trans_a, M, N, K, alpha, A, lda, pre, n_pre, j0, beta, C, ldc);
+        return;
+    }
     if (g_precision == XA_PRECISION_BF16) {
         xa_gemm_packed_bf16_best(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
         return;
@@ -284,16 +293,24 @@ void xa_sgemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const 
 #else
     nt = 1; /* OpenBLAS threads itself */
 #endif
+    /* bf16: a registered frozen weight as B comes packed already, for the AVX512-BF16 kernel. The
+     * AMX kernel packs B per product (its K tail is padded to 16 pairs, which the packs of
+     * gemm_frozen.c do not hold), so on AMX the packs are not used. */
+    const int bf16 = g_precision == XA_PRECISION_BF16;
+    const uint32_t *pre = bf16 && K > 0 && !xa_gemm_bf16_amx() ? xa_gemm_frozen_find(B, trans_b, K, N, ldb) : NULL;
     if (nt <= 1 || (double)M * N * K < XA_SGEMM_SPLIT_MIN) {
-        sgemm_one(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        sgemm_one(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, pre, N, 0, beta, C, ldc);
         return;
     }
     /* Split the larger of M and N into nt blocks, multiples of 16 (one AVX-512 register of floats)
-     * so every block but the last runs full-width micro-kernels. */
+     * so every block but the last runs full-width micro-kernels. In bf16 an N split keeps to the
+     * kernel's panels (32 columns): a pack is read from a panel start, and with or without a pack
+     * the blocks tile C as the unsplit product does, so the split changes no bit. */
     int split_m = M >= N;
     int dim = split_m ? M : N;
     int blk = (dim + nt - 1) / nt;
-    blk = (blk + 15) / 16 * 16;
+    int align = bf16 && !split_m ? xa_gemm_bf16_panel() : 16;
+    blk = (blk + align - 1) / align * align;
     int n_blk = (dim + blk - 1) / blk;
     XA_OMP("omp parallel for num_threads(nt) schedule(static)")
     for (int i = 0; i < n_blk; i++) {
@@ -301,11 +318,11 @@ void xa_sgemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const 
         int len = dim - lo < blk ? dim - lo : blk;
         if (split_m) {
             const float *a = trans_a ? A + lo : A + (size_t)lo * lda;
-            sgemm_one(trans_a, trans_b, len, N, K, alpha, a, lda, B, ldb, beta,
+            sgemm_one(trans_a, trans_b, len, N, K, alpha, a, lda, B, ldb, pre, N, 0, beta,
                       C + (size_t)lo * ldc, ldc);
         } else {
             const float *b = trans_b ? B + (size_t)lo * ldb : B + lo;
-            sgemm_one(trans_a, trans_b, M, len, K, alpha, A, lda, b, ldb, beta, C + lo, ldc);
+            sgemm_one(trans_a, trans_b, M, len, K, alpha, A, lda, b, ldb, pre, N, lo, beta, C + lo, ldc);
         }
     }
 }

@@ -198,3 +198,26 @@ void xa_gemm_packed(int trans_a, int trans_b, int M, int N, int K, float alpha, 
 #endif
     XA_ASSERT(0 && "xa_gemm_packed on a CPU without AVX2+FMA or AVX-512F (blas.c never calls it)");
 }
+
+#if !XA_GEMM_X86
+/* No bf16 kernel in this build (xa_gemm_bf16_available() == 0): blas.c never calls these. */
+void xa_gemm_packed_bf16(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A,
+                         int lda, const float *B, int ldb, float beta, float *C, int ldc) {
+    (void)trans_a; (void)trans_b; (void)M; (void)N; (void)K; (void)alpha; (void)A; (void)lda;
+    (void)B; (void)ldb; (void)beta; (void)C; (void)ldc;
+    XA_ASSERT(0 && "xa_gemm_packed_bf16 without the bf16 kernel");
+}
+size_t xa_gemm_bf16_pack_b_size(int K, int N) { return (size_t)(K + 1) / 2 * (size_t)N; }
+int xa_gemm_bf16_panel(void) { return 32; }
+int xa_gemm_bf16_pack_b_chunks(int K, int N) { (void)K; (void)N; return 0; }
+void xa_gemm_bf16_pack_b(uint32_t *dst, int trans_b, const float *B, int ldb, int K, int N, int chunk) {
+    (void)dst; (void)trans_b; (void)B; (void)ldb; (void)K; (void)N; (void)chunk;
+    XA_ASSERT(0 && "xa_gemm_bf16_pack_b without the bf16 kernel");
+}
+void xa_gemm_packed_bf16_pre(int trans_a, int M, int N, int K, float alpha, const float *A, int lda,
+                             const uint32_t *pre, int n_pre, int j0, float beta, float *C, int ldc) {
+    (void)trans_a; (void)M; (void)N; (void)K; (void)alpha; (void)A; (void)lda; (void)pre;
+    (void)n_pre; (void)j0; (void)beta; (void)C; (void)ldc;
+    XA_ASSERT(0 && "xa_gemm_packed_bf16_pre without the bf16 kernel");
+}
+#endif

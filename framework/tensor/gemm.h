@@ -45,12 +45,33 @@ void xa_gemm_packed_bf16(int trans_a, int trans_b, int M, int N, int K, float al
                          const float *A, int lda, const float *B, int ldb, float beta, float *C,
                          int ldc);
 
+/* op(B) (K, N) packed whole for the bf16 kernel, once, for a matrix that does not change (the bf16
+ * packs of frozen weights, gemm_frozen.c). The pack holds exactly the bits the kernel packs at each
+ * product, so a product on it gives the same C bit for bit. */
+/* uint32 words of the pack of a (K, N) op(B): about K N / 2 (bf16 pairs, N rounded up to a panel). */
+size_t xa_gemm_bf16_pack_b_size(int K, int N);
+/* Columns per panel (NR, 32): products on a pack start at a multiple of it. */
+int xa_gemm_bf16_panel(void);
+/* The pack is written in independent chunks 0 .. xa_gemm_bf16_pack_b_chunks(K, N) - 1 (one K block
+ * by one column block each), so threads can share the work; dst holds xa_gemm_bf16_pack_b_size. */
+int xa_gemm_bf16_pack_b_chunks(int K, int N);
+void xa_gemm_bf16_pack_b(uint32_t *dst, int trans_b, const float *B, int ldb, int K, int N, int chunk);
+/* C (M, N) = alpha op(A) op(B)(:, j0 : j0 + N) + beta C with op(B) (K, n_pre) given as its pack;
+ * j0 a multiple of the panel. Same bits as xa_gemm_packed_bf16 on the fp32 op(B). Single thread. */
+void xa_gemm_packed_bf16_pre(int trans_a, int M, int N, int K, float alpha, const float *A, int lda,
+                             const uint32_t *pre, int n_pre, int j0, float beta, float *C, int ldc);
+
+/* The pack of op(B) for a product whose B operand is a registered frozen weight (gemm_frozen.c),
+ * made on first use of that orientation; NULL when B is not one (or the packs are off, or the
+ * shapes are not the weight's whole matrix). Only in bf16 precision. */
+const uint32_t *xa_gemm_frozen_find(const float *B, int trans_b, int K, int N, int ldb);
+
 /* op(B)(p0:p0+kc, j0:j0+nc) as ceil(nc/32) panels of ceil(kc/2) k pairs x 32 lanes (lane j of pair
  * q: bf16(B(p0+2q, j)) | bf16(B(p0+2q+1, j)) << 16; lanes from nc on and an odd kc's pad half are
  * 0), panel after panel; AVX512-BF16 only. One pair row is 128 bytes: two AMX B tiles of 16 lanes
  * side by side, so gemm_amx.c packs its B with it (gemm_bf16.c). */
-void xa_gemm_bf16_pack_b(uint32_t *dst, int trans_b, const float *B, int ldb, int p0, int kc, int j0,
-                         int nc);
+void xa_gemm_bf16_pack_b_block(uint32_t *dst, int trans_b, const float *B, int ldb, int p0, int kc,
+                               int j0, int nc);
 
 /* ---- AMX (gemm_amx.c, gemm_amx_emu.c) -------------------------------------------------------- */
 /* NULL when the AMX bf16 kernel can run here: CPUID.(7,0):EDX amx_tile (bit 24) and amx_bf16 (bit

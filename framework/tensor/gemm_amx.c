@@ -18,7 +18,7 @@
  *     rounded up to 16), pair q of row i = bf16(A(i, 2q)) | bf16(A(i, 2q+1)) << 16: the A tile is
  *     16 of those rows from pair 16s, stride 4 kq bytes. A row of memory is converted with
  *     VCVTNE2PS2BF16 (xa_gemm_amx_row_bf16, below); a transposed A one value at a time.
- *   packed B panel (gemm_bf16.c's xa_gemm_bf16_pack_b, shared): for each k pair, 32 lanes of
+ *   packed B panel (gemm_bf16.c's xa_gemm_bf16_pack_b_block, shared): for each k pair, 32 lanes of
  *     bf16(B(2q, j)) | bf16(B(2q+1, j)) << 16, 128 bytes a pair row: the VNNI pair layout AMX
  *     wants, two B tiles side by side (base and base + 64 bytes, stride 128).
  *
@@ -97,7 +97,7 @@ void xa_gemm_amx_row_bf16(uint32_t *d, const float *a, int n, int nq) {
 #define XA_AMX_DP(c, a, b)            _tile_dpbf16ps(c, a, b)
 #define XA_AMX_STORE(t, base, stride) _tile_stored(t, base, stride)
 #define XA_AMX_RELEASE()              _tile_release()
-#define XA_AMX_PACK_B                 xa_gemm_bf16_pack_b
+#define XA_AMX_PACK_B                 xa_gemm_bf16_pack_b_block
 #define XA_AMX_ROW_BF16               xa_gemm_amx_row_bf16
 #define XA_AMX_FN                     xa_gemm_packed_amx
 

@@ -22,7 +22,7 @@
  * known once test_tensor has compared the two on an AMX machine.
  *
  * Packing: where the CPU has AVX512-BF16 the emulation also runs the vectorised packing gemm_amx.c
- * uses (gemm_bf16.c's xa_gemm_bf16_pack_b for B, xa_gemm_amx_row_bf16 for rows of A) and asserts
+ * uses (gemm_bf16.c's xa_gemm_bf16_pack_b_block for B, xa_gemm_amx_row_bf16 for rows of A) and asserts
  * it equals the scalar packing bit for bit; elsewhere the scalar packing alone. Slow (about 2 ns a
  * multiply-add on this project's AMD EPYC, some 200 times the AVX512-BF16 kernel's time): tests
  * only. */
@@ -151,7 +151,7 @@ static void emu_dpbf16ps(int tc, int ta, int tb) {
 
 #define OPB(p, j) (trans_b ? B[(size_t)(j)*ldb + (p)] : B[(size_t)(p)*ldb + (j)])
 
-/* xa_gemm_bf16_pack_b's result for nc <= 32 (one panel of ceil(kc/2) pairs x 32 lanes). */
+/* xa_gemm_bf16_pack_b_block's result for nc <= 32 (one panel of ceil(kc/2) pairs x 32 lanes). */
 static void emu_pack_b_scalar(uint32_t *dst, int trans_b, const float *B, int ldb, int p0, int kc,
                               int j0, int nc) {
     const int kp = (kc + 1) / 2;
@@ -176,9 +176,9 @@ static void emu_pack_b(uint32_t *dst, int trans_b, const float *B, int ldb, int 
     if (xa_gemm_bf16_available()) {
         static _Thread_local uint32_t vec[128 * 32];
         const size_t n = (size_t)(kc + 1) / 2 * 32;
-        xa_gemm_bf16_pack_b(vec, trans_b, B, ldb, p0, kc, j0, nc);
+        xa_gemm_bf16_pack_b_block(vec, trans_b, B, ldb, p0, kc, j0, nc);
         XA_ASSERT(memcmp(vec, dst, n * sizeof(uint32_t)) == 0 &&
-                  "xa_gemm_bf16_pack_b differs from the scalar B packing");
+                  "xa_gemm_bf16_pack_b_block differs from the scalar B packing");
     }
 #endif
 }

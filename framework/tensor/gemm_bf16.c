@@ -16,7 +16,9 @@
  * subnormals and NaNs included (test_tensor's bf16 packing test). One departure from the contract
  * is the instruction's own: VDPBF16PS treats subnormal bf16 operands as zero and flushes subnormal
  * results whatever MXCSR says (Intel SDM; the operand side checked on this project's AMD EPYC),
- * so terms below 2^-126 may differ. */
+ * so terms below 2^-126 may differ. A B operand that does not change (a frozen weight, gemm_frozen.c)
+ * can be packed once, whole (xa_gemm_bf16_pack_b: pack_b's panels for every K block), and the
+ * product then reads it instead of packing (xa_gemm_packed_bf16_pre): same bits. */
 #include <immintrin.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -164,7 +166,7 @@ static void pack_a(uint32_t *dst, int trans_a, const float *A, int lda, int i0, 
 }
 
 /* op(B)(p0:p0+kc, j0:j0+nc) as ceil(nc/NR) panels of kp pairs x NR lanes. */
-void xa_gemm_bf16_pack_b(uint32_t *dst, int trans_b, const float *B, int ldb, int p0, int kc, int j0, int nc) {
+static void pack_b(uint32_t *dst, int trans_b, const float *B, int ldb, int p0, int kc, int j0, int nc) {
     const int kp = (kc + 1) / 2;
     for (int jr = 0; jr < nc; jr += NR) {
         int nr = nc - jr < NR ? nc - jr : NR;
@@ -203,6 +205,11 @@ static void micro_kernel(int kp, const uint32_t *a, const uint32_t *b, float *C,
     }
 }
 
+void xa_gemm_bf16_pack_b_block(uint32_t *dst, int trans_b, const float *B, int ldb, int p0, int kc, int j0,
+                               int nc) {
+    pack_b(dst, trans_b, B, ldb, p0, kc, j0, nc);
+}
+
 typedef struct pack_buffers {
     uint32_t *a; /* (MC, KC / 2) pairs */
     uint32_t *b; /* (KC / 2, NC) pairs */
@@ -233,9 +240,14 @@ static int ensure_buffers(void) {
     return g_pack.a && g_pack.b;
 }
 
-void xa_gemm_packed_bf16(int trans_a, int trans_b, int M, int N, int K, float alpha,
-                         const float *A, int lda, const float *B, int ldb, float beta, float *C,
-                         int ldc) {
+/* The product behind both entries: op(B) packed here per (NC, KC) block from B, or, when pre is
+ * not NULL, read from pre, the whole op(B) of n_pre columns packed by xa_gemm_bf16_pack_b, whose
+ * columns j0.. (j0 a multiple of NR) are this product's N. The bits of C are the same either way:
+ * pre holds exactly what pack_b writes, and the K blocking (the only thing the sums depend on) does
+ * not change. */
+static void product(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
+                    const float *B, int ldb, const uint32_t *pre, int n_pre, int j0, float beta, float *C,
+                    int ldc) {
     if (M <= 0 || N <= 0) return;
     if (K <= 0 || alpha == 0.0f) {
         for (int i = 0; i < M; i++) {
@@ -245,6 +257,8 @@ void xa_gemm_packed_bf16(int trans_a, int trans_b, int M, int N, int K, float al
         return;
     }
     XA_ASSERT(ensure_buffers());
+    XA_ASSERT(!pre || (j0 % NR == 0 && j0 + N <= n_pre));
+    const size_t pre_lanes = (size_t)(n_pre + NR - 1) / NR * NR; /* lanes of one pair of pre */
     float tile[MR * NR];
     for (int jc = 0; jc < N; jc += NC) {
         int nc = N - jc < NC ? N - jc : NC;
@@ -252,13 +266,18 @@ void xa_gemm_packed_bf16(int trans_a, int trans_b, int M, int N, int K, float al
             int kc = K - pc < KC ? K - pc : KC;
             int kp = (kc + 1) / 2;
             float bk = pc == 0 ? beta : 1.0f; /* later K blocks accumulate */
-            xa_gemm_bf16_pack_b(g_pack.b, trans_b, B, ldb, pc, kc, jc, nc);
+            const uint32_t *bpack = g_pack.b;
+            if (pre) {
+                bpack = pre + (size_t)(pc / 2) * pre_lanes + (size_t)(j0 + jc) * kp;
+            } else {
+                pack_b(g_pack.b, trans_b, B, ldb, pc, kc, jc, nc);
+            }
             for (int ic = 0; ic < M; ic += MC) {
                 int mc = M - ic < MC ? M - ic : MC;
                 pack_a(g_pack.a, trans_a, A, lda, ic, mc, pc, kc);
                 for (int jr = 0; jr < nc; jr += NR) {
                     int nr = nc - jr < NR ? nc - jr : NR;
-                    const uint32_t *bp = g_pack.b + (size_t)(jr / NR) * kp * NR;
+                    const uint32_t *bp = bpack + (size_t)(jr / NR) * kp * NR;
                     for (int ir = 0; ir < mc; ir += MR) {
                         int mr = mc - ir < MR ? mc - ir : MR;
                         const uint32_t *ap = g_pack.a + (size_t)(ir / MR) * kp * MR;
@@ -278,4 +297,38 @@ void xa_gemm_packed_bf16(int trans_a, int trans_b, int M, int N, int K, float al
             }
         }
     }
+}
+
+void xa_gemm_packed_bf16(int trans_a, int trans_b, int M, int N, int K, float alpha,
+                         const float *A, int lda, const float *B, int ldb, float beta, float *C,
+                         int ldc) {
+    product(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, NULL, 0, 0, beta, C, ldc);
+}
+
+/* ---- op(B) packed once (gemm_frozen.c keeps these for frozen weights) -------------------------
+ * Layout: K block b (k from b KC) at pair offset b (KC / 2) lanes, lanes = N rounded up to NR;
+ * inside a block, panel p (columns p NR ..) at p kp NR, kp the block's pairs: pack_b's layout
+ * for the block with j0 = 0, nc = N, so a product reads panel (j0 + jc + jr) / NR of the block. */
+
+size_t xa_gemm_bf16_pack_b_size(int K, int N) {
+    size_t lanes = (size_t)(N + NR - 1) / NR * NR, pairs = 0;
+    for (int pc = 0; pc < K; pc += KC) pairs += (size_t)((K - pc < KC ? K - pc : KC) + 1) / 2;
+    return pairs * lanes;
+}
+
+int xa_gemm_bf16_panel(void) { return NR; }
+
+int xa_gemm_bf16_pack_b_chunks(int K, int N) { return (K + KC - 1) / KC * ((N + NC - 1) / NC); }
+
+void xa_gemm_bf16_pack_b(uint32_t *dst, int trans_b, const float *B, int ldb, int K, int N, int chunk) {
+    const int n_jc = (N + NC - 1) / NC;
+    const int pc = chunk / n_jc * KC, jc = chunk % n_jc * NC;
+    const int kc = K - pc < KC ? K - pc : KC, nc = N - jc < NC ? N - jc : NC;
+    const size_t lanes = (size_t)(N + NR - 1) / NR * NR;
+    pack_b(dst + (size_t)(pc / 2) * lanes + (size_t)jc * ((kc + 1) / 2), trans_b, B, ldb, pc, kc, jc, nc);
+}
+
+void xa_gemm_packed_bf16_pre(int trans_a, int M, int N, int K, float alpha, const float *A, int lda,
+                             const uint32_t *pre, int n_pre, int j0, float beta, float *C, int ldc) {
+    product(trans_a, 0, M, N, K, alpha, A, lda, NULL, 0, pre, n_pre, j0, beta, C, ldc);
 }

@@ -91,8 +91,11 @@ void xa_sgemm_ref(int trans_a, int trans_b, int M, int N, int K, float alpha, co
  *    products stay fp32 and xa_gemm_engine() says so ("fp32: no bf16 kernel on this CPU").
  *    The AMX kernel sums each pair even k first (TDPBF16PS's order, xa_sgemm_amx_ref), the
  *    AVX512-BF16 one odd k first: the two differ by fp32 roundings, within the same bound.
- *    Weights are converted at each product, so trainable weights need no separate bf16 copy:
- *    the fp32 master is the only one. */
+ *    Activations and trainable weights are converted at each product (the fp32 master is their
+ *    only copy); frozen weights that their owner registers (xa_gemm_frozen_add below: the encoder
+ *    and MLM head of a phase that keeps them frozen, an inference model after loading) are
+ *    converted and packed once, on their first product in each orientation, with the same bits
+ *    as per-product packing (AVX512-BF16 kernel; the AMX kernel still packs per product). */
 typedef enum xa_precision { XA_PRECISION_FP32 = 0, XA_PRECISION_BF16 = 1 } xa_precision;
 /* "fp32" or "bf16" into *out; USAGE naming `where` otherwise. */
 xa_status xa_precision_parse(const char *name, const char *where, xa_precision *out);
@@ -123,6 +126,38 @@ void xa_sgemm_amx_ref(int trans_a, int trans_b, int M, int N, int K, float alpha
 /* bf16 <-> fp32 (nearest even; NaN stays a quiet NaN) as the kernels round. */
 uint16_t xa_bf16_round(float f);
 float xa_bf16_value(uint16_t b);
+
+/* bf16 packs of frozen weights (gemm_frozen.c). W (rows, cols) row-major is registered by the
+ * owner of its memory for as long as its values do not change; in bf16 precision, a product whose
+ * B operand is all of W (xa_sgemm with B = w, ldb = cols: trans_b 1 with K = cols, N = rows, or
+ * trans_b 0 with K = rows, N = cols) then reads W's pack of that orientation, made on first use
+ * (2 bytes an element each). Same bits as without. Call add / remove between products, never while
+ * one runs. Writing a registered weight is a programmer error that XA_BF16_PACKS_CHECK=1 catches
+ * (every use re-packs and compares; a mismatch is logged as an error, counted and repaired).
+ * XA_BF16_PACKS=off in the environment turns the packs off, XA_BF16_PACKS=forward keeps only the
+ * W^T (forward) packs: half the memory, backward packs W per product. fp32 precision never packs. */
+/* Register w; name (may be NULL) is for messages. ASSERT when w overlaps a registered weight;
+ * NOMEM. Nothing is packed yet. */
+xa_status xa_gemm_frozen_add(const float *w, int rows, int cols, const char *name);
+/* Drop w and free its packs (no-op when w is not registered). */
+void xa_gemm_frozen_remove(const float *w);
+/* Free every pack, keep the registrations (xa_gemm_set_precision(FP32) does it). */
+void xa_gemm_frozen_drop_packs(void);
+/* 1 when [p, p + bytes) overlaps a registered weight (the trainer's check on what trains). */
+int xa_gemm_frozen_overlaps(const void *p, size_t bytes);
+/* Re-pack every existing pack from its source and compare: returns how many no longer matched
+ * (each logged and repaired). xa_gemm_frozen_stale: all mismatches found so far. */
+size_t xa_gemm_frozen_verify(void);
+size_t xa_gemm_frozen_stale(void);
+/* Bytes held by packs; registered weights; packs made so far (each orientation counts one). */
+size_t xa_gemm_frozen_bytes(void);
+int xa_gemm_frozen_count(void);
+size_t xa_gemm_frozen_made(void);
+/* Tests and benchmarks: packs on (1), forward only (2), off (0, packs freed), or back to
+ * XA_BF16_PACKS (-1); the check on, off, or back to XA_BF16_PACKS_CHECK (-1). */
+void xa_gemm_frozen_set_enabled(int on);
+int xa_gemm_frozen_enabled(void);
+void xa_gemm_frozen_set_check(int on);
 
 /* ---- register-only peaks (peak.c) ------------------------------------------------------------
  * GFLOP/s of the multiply-add instruction of each arithmetic path with operands in registers: the

@@ -205,6 +205,9 @@ static xa_status bench_run_adapters(xa_bench_mode mode, const xa_encoder_config 
     xa_encoder_init_weights(&enc, &rng, 0.02f);
     if (mlm) xa_mlm_head_init_weights(&head, &rng, 0.02f);
     if (stack) xa_head_init_weights(&cls, &rng, 0.02f);
+    st = xa_encoder_set_packed(&enc, 1); /* frozen, as in the MAD-X phases */
+    if (!st && mlm) st = xa_mlm_head_set_packed(&head, 1);
+    if (st) goto done;
     st = bench_add_adapter(cp, "lang", "seq_bn_inv", BENCH_LANG_RF, mode == XA_BENCH_LANG_ADAPTER, &rng, &lang);
     if (!st && stack) st = bench_add_adapter(cp, "task", "seq_bn", BENCH_TASK_RF, train, &rng, &task);
     if (!st) st = xa_setup_parse(&setup, stack ? "Stack(lang, task)" : "Stack(lang)", "xadapt bench");
@@ -317,7 +320,8 @@ xa_status xa_bench_run(xa_bench_mode mode, const xa_encoder_config *cfg, int B, 
     xa_encoder_init_weights(&enc, &rng, 0.02f);
     if (mlm) xa_mlm_head_init_weights(&head, &rng, 0.02f);
     if (mode == XA_BENCH_CLS_FROZEN) xa_head_init_weights(&cls, &rng, 0.02f);
-    if (full) st = xa_optim_add_group(&opt, "encoder", enc.params, enc.grads, enc.n_params, 1.0, 0.01, 1, NULL);
+    if (!full) st = xa_encoder_set_packed(&enc, 1); /* frozen: packed once in bf16 */
+    if (!st && full) st = xa_optim_add_group(&opt, "encoder", enc.params, enc.grads, enc.n_params, 1.0, 0.01, 1, NULL);
     if (!st && mlm) st = xa_optim_add_group(&opt, "mlm_head", head.params, head.grads, head.n_params, 1.0, 0.01, 1, NULL);
     if (!st && mode == XA_BENCH_CLS_FROZEN) st = xa_optim_add_group(&opt, "cls_head", cls.params, cls.grads, cls.n_params, 1.0, 0.01, 1, NULL);
     if (st) goto done;

@@ -42,6 +42,9 @@ xa_status xa_eval_base_open(xa_tok **tok, xa_encoder *enc, const char *base_dir,
     xa_status st = xa_tok_load(tok, tokenizer);
     if (!st) st = xa_encoder_load(enc, NULL, base_dir, 0);
     if (!st) enc->cfg.fingerprint = xa_hub_base_fingerprint(enc); /* recorded by what is saved on it */
+    /* a frozen base from here on: its matrices packed once in bf16 (a fully fine-tuning task phase
+     * makes it trainable, which drops them) */
+    if (!st) st = xa_encoder_set_packed(enc, 1);
     if (!st && xa_tok_vocab_size(*tok) != enc->cfg.V)
         st = xa_error_set(XA_STATUS_CONFIG, tokenizer, "the base model's vocabulary size",
                           "wrong tokenizer for this base?", "tokenizer has %d pieces, %s has vocab_size %d",
@@ -124,6 +127,7 @@ xa_status xa_eval_cache_mlm_head(xa_eval_cache *c, int M, xa_mlm_head **head) {
     const xa_encoder_config *ec = &c->enc.cfg;
     xa_status st = xa_mlm_head_init(&c->mlm, ec->C, ec->V, ec->eps, M, 0);
     if (!st) st = xa_mlm_head_load(&c->mlm, ec->arch, c->base_dir);
+    if (!st) st = xa_mlm_head_set_packed(&c->mlm, 1);
     if (st) {
         xa_mlm_head_free(&c->mlm);
         return st;

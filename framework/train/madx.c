@@ -493,6 +493,7 @@ xa_status xa_train_lang(const char *base_dir, const char *tokenizer, const char 
     /* the head's buffers for the masked rows of a micro-batch, not its every position */
     if (!st) st = xa_mlm_head_init(&head, ec->C, ec->V, ec->eps, xa_mlm_rows_bound((int64_t)L.micro.rows * T, data.mask_prob), 0);
     if (!st) st = xa_mlm_head_load(&head, ec->arch, base_dir);
+    if (!st) st = xa_mlm_head_set_packed(&head, 1); /* frozen in this phase */
     /* with alignment the trained side's n pairs run as one more batch: rows for max(B, n) */
     const int n_al = o->align > 0 ? (o->align_pairs > 0 ? o->align_pairs : (o->B + 1) / 2) : 0;
     const int rows = L.micro.rows > n_al ? L.micro.rows : n_al;
@@ -620,6 +621,7 @@ xa_status xa_eval_mlm_cached(xa_eval_cache *cache, const char *base_dir, const c
     if (!st && hit) st = xa_eval_cache_mlm_head(cache, M, &head);
     if (!st && !hit) st = xa_mlm_head_init(&own_head, ec->C, ec->V, ec->eps, M, 0);
     if (!st && !hit) st = xa_mlm_head_load(&own_head, ec->arch, base_dir);
+    if (!st && !hit) st = xa_mlm_head_set_packed(&own_head, 1);
     if (!st) st = xa_encoder_acts_init(&acts, ec, B, T, 0);
     if (!st) st = xa_composer_init(&cp, ec);
     xa_adapter *ad = NULL;

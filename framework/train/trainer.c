@@ -302,6 +302,10 @@ xa_status xa_trainer_run(xa_trainer *t, const xa_trainer_opts *o, xa_optim *opt,
         t->red = malloc(t->n_red * sizeof(float));
         if (!t->red) return xa_error_set(XA_STATUS_NOMEM, o->label, NULL, NULL, "out of memory (allreduce buffer)");
     }
+    /* what trains is never a frozen weight with a bf16 pack (tensor.h: xa_gemm_frozen_add) */
+    for (size_t g = 0; g < opt->n_groups; g++)
+        if (opt->groups[g].trainable && opt->groups[g].grads)
+            XA_ASSERT(!xa_gemm_frozen_overlaps(opt->groups[g].params, opt->groups[g].n * sizeof(float)));
     /* the run's products in its precision (process-wide: the phases run one at a time) */
     const xa_precision was = xa_gemm_precision();
     xa_gemm_set_precision(knobs_of(t).precision);
@@ -631,6 +635,7 @@ xa_status xa_trainer_load_encoder(xa_encoder *enc, const char *dir) {
                             "delete the checkpoint or use the options it was made with",
                             "the checkpoint holds another architecture");
     }
+    XA_ASSERT(!enc->packed && "loading weights registered for bf16 packs");
     memcpy(enc->params, loaded.params, enc->n_params * sizeof(float));
     xa_encoder_free(&loaded);
     return XA_STATUS_OK;
