@@ -338,8 +338,10 @@ static void test_layernorm_residual(void **state) {
     (void)state;
     xa_rng rng;
     xa_rng_seed(&rng, 11, 0);
-    /* row counts around the block of 8 (tails of 1 and 7 rows), C from 1 to past 128 */
-    const int sizes[][2] = {{1, 1}, {7, 13}, {8, 128}, {9, 129}, {17, 3}, {301, 128}, {64, 1024}};
+    /* row counts around the blocks of 8 and 16 (tails of 1, 7, 8 and 15 rows), C from 1 to past
+     * 128, multiples of 8 and not (the 16-row kernel's column tail) */
+    const int sizes[][2] = {{1, 1},   {7, 13},   {8, 128},  {9, 129},   {17, 3},  {301, 128},
+                            {64, 1024}, {16, 128}, {16, 13}, {31, 40}, {32, 768}, {40, 7}, {47, 257}};
     for (int threads = 1; threads <= MANY_THREADS; threads += MANY_THREADS - 1) {
         xa_threads_set(threads);
         for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
