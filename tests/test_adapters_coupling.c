@@ -971,6 +971,58 @@ static void test_fusion_threads(void **state) {
     xt_assert_close("fusion param grads 3 threads", g[1], g[0], total, 1e-5f, 1e-4f);
 }
 
+/* NICE forward with 2 and 3 threads on rows enough for xa_sgemm to split its products
+ * (invertible.c then runs the row blocks through every step in one parallel region) against the
+ * same steps as separate kernels at the same thread count (xa_linear_forward over all rows), bit
+ * for bit, with a cache larger than the rows used. */
+static void test_nice_rows_in_one_region(void **state) {
+    (void)state;
+#ifndef XA_HAVE_OPENMP
+    skip(); /* one thread only: the path under test never runs */
+#endif
+    xa_rng rng;
+    xa_rng_seed(&rng, 31, 4);
+    const int C = 128, N = 600, c1 = C / 2, c2 = C - c1, h = c2 / 2;
+    xa_inv_spec spec = {XA_INV_NICE, C, 2.0, XA_ACT_RELU};
+    xa_inv m;
+    float *params, *grads;
+    inv_make(&m, &spec, &rng, 0.3f, &params, &grads, NULL);
+    float *inp = xt_frandn(&rng, (size_t)N * C, 1.0f);
+    for (int threads = 2; threads <= 3; threads++) {
+        xa_threads_set(threads);
+        const int in[4] = {c2, h, c1, h}, outw[4] = {h, c1, h, c2};
+        assert_true(xa_linear_row_block(N, in, outw, 4) > 0); /* the path under test */
+        /* o1 = e1 + F(e2); o2 = e2 + G(o1), F = Linear . relu . Linear */
+        float *e1 = xt_fzeros((size_t)N * c1), *e2 = xt_fzeros((size_t)N * c2);
+        float *pre = xt_fzeros((size_t)N * h), *f = xt_fzeros((size_t)N * C);
+        float *o1 = xt_fzeros((size_t)N * c1), *o2 = xt_fzeros((size_t)N * c2), *ref = xt_fzeros((size_t)N * C);
+        for (int n = 0; n < N; n++) {
+            memcpy(e1 + (size_t)n * c1, inp + (size_t)n * C, (size_t)c1 * sizeof(float));
+            memcpy(e2 + (size_t)n * c2, inp + (size_t)n * C + c1, (size_t)c2 * sizeof(float));
+        }
+        xa_linear_forward(pre, e2, m.t[XA_INV_A0_W], m.t[XA_INV_A0_B], N, c2, h);
+        xa_act_forward(pre, pre, (size_t)N * h, XA_ACT_RELU);
+        xa_linear_forward(f, pre, m.t[XA_INV_A2_W], m.t[XA_INV_A2_B], N, h, c1);
+        xa_residual_forward(o1, e1, f, (size_t)N * c1);
+        xa_linear_forward(pre, o1, m.t[XA_INV_B0_W], m.t[XA_INV_B0_B], N, c1, h);
+        xa_act_forward(pre, pre, (size_t)N * h, XA_ACT_RELU);
+        xa_linear_forward(f, pre, m.t[XA_INV_B2_W], m.t[XA_INV_B2_B], N, h, c2);
+        xa_residual_forward(o2, e2, f, (size_t)N * c2);
+        for (int n = 0; n < N; n++) {
+            memcpy(ref + (size_t)n * C, o1 + (size_t)n * c1, (size_t)c1 * sizeof(float));
+            memcpy(ref + (size_t)n * C + c1, o2 + (size_t)n * c2, (size_t)c2 * sizeof(float));
+        }
+        xa_inv_cache c;
+        xa_inv_cache_bind(&c, &spec, cache_mem(xa_inv_cache_bytes(&spec, N + 40, 0)), N + 40, 0);
+        float *got = xt_fzeros((size_t)N * C);
+        xa_inv_forward(&m, &c, got, inp, N);
+        for (size_t j = 0; j < (size_t)N * C; j++)
+            if (memcmp(got + j, ref + j, sizeof(float)))
+                fail_msg("NICE forward, %d threads: element %zu (row %zu) is %.9g, the separate "
+                         "kernels give %.9g", threads, j, j / (size_t)C, (double)got[j], (double)ref[j]);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_inv_spec_check, test_setup, xt_teardown),
@@ -978,6 +1030,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_nice_gradients, test_setup, xt_teardown),
         cmocka_unit_test_setup_teardown(test_glow_gradients, test_setup, xt_teardown),
         cmocka_unit_test_setup_teardown(test_inv_roundtrip, test_setup, xt_teardown),
+        cmocka_unit_test_setup_teardown(test_nice_rows_in_one_region, test_setup, xt_teardown),
         cmocka_unit_test_setup_teardown(test_fusion_spec_check, test_setup, xt_teardown),
         cmocka_unit_test_setup_teardown(test_fusion_init_names_regularizer, test_setup,
                                         xt_teardown),

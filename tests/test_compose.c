@@ -1197,6 +1197,97 @@ static void test_fused_passes_bitwise(void **state) {
     xt_free_all();
 }
 
+/* ---- row blocks in one parallel region: the same bits as the separate kernels ------------------- */
+
+/* With 2 or 3 threads and products large enough for xa_sgemm to split by rows, an inference
+ * program of PRE / SINGLE / POST ops runs as one parallel region, every thread taking its row
+ * blocks through all the ops (compose.c, runs_by_rows). Against the separate kernels at the same
+ * thread count, bit for bit: a, b plain seq_bn (sums left to the next LayerNorm), c with
+ * residual_before_ln "post_add", d with ln_after, s with a learned scaling (all row-local), g
+ * with a gate (a mean over the sequence: its programs keep the kernels one after the other). The
+ * lengths are ragged, and N = 4 x 80 rows split into 2 blocks (160, 160) or 3 (112, 112, 96). */
+static void test_rows_in_one_region_bitwise(void **state) {
+    (void)state;
+#ifndef XA_HAVE_OPENMP
+    skip(); /* one thread only: the path under test never runs */
+#endif
+    xa_encoder_config cfg;
+    assert_int_equal(xa_encoder_preset(&cfg, "tiny"), XA_STATUS_OK);
+    cfg.L = 1;
+    cfg.C = 64;
+    cfg.NH = 2;
+    const int B = 4, T = 80, N = B * T, C = cfg.C;
+    const size_t NC = (size_t)N * C;
+    xa_rng rng;
+    xa_rng_seed(&rng, 23, 5);
+    xa_composer *cp;
+    assert_int_equal(xa_composer_init(&cp, &cfg), XA_STATUS_OK);
+    enum { NA = 6 };
+    const char *names[NA] = {"a", "b", "c", "d", "s", "g"};
+    const double rf[NA] = {2, 4, 4, 4, 2, 2};
+    xa_adapter *ad[NA];
+    for (int i = 0; i < NA; i++) {
+        xa_bn_config k;
+        assert_int_equal(xa_bn_config_preset(&k, "seq_bn"), XA_STATUS_OK);
+        k.reduction_factor = rf[i];
+        if (i == 2) k.residual_before_ln = XA_BN_RESIDUAL_POST_ADD;
+        if (i == 3) k.ln_after = 1;
+        if (i == 4) k.scaling = XA_BN_SCALING_LEARNED;
+        if (i == 5) k.use_gating = 1;
+        assert_int_equal(xa_composer_add_adapter(cp, names[i], &k, 0, &ad[i]), XA_STATUS_OK);
+        xa_adapter_init_weights(ad[i], &rng);
+        randomize(ad[i]->params, ad[i]->n_params, &rng, 0.3f);
+    }
+    int32_t lens[4] = {80, 33, 1, 79};
+    float *h = xt_frandn(&rng, NC, 1.0f), *x = xt_frandn(&rng, NC, 2.0f);
+    float *lnw = xt_frandn(&rng, (size_t)C, 1.0f), *lnb = xt_frandn(&rng, (size_t)C, 1.0f);
+    const char *setups[] = {"Stack(a, b)", "Stack(c, a)", "Stack(b, d, s)", "a", "Stack(a, g)"};
+    for (size_t si = 0; si < sizeof setups / sizeof setups[0]; si++) {
+        xa_setup *s = NULL;
+        if (xa_setup_parse(&s, setups[si], "test")) fail_msg("%s", errmsg());
+        if (xa_composer_activate(cp, s, "test")) fail_msg("%s", errmsg());
+        for (int threads = 1; threads <= 3; threads++) {
+            xa_threads_set(threads);
+            /* the reference at this thread count: per adapter s = hid + x, z = LN(s), r, module */
+            float *hid = xt_fcopy(h, NC), *sum = xt_fzeros(NC), *z = xt_fzeros(NC), *out = xt_fzeros(NC);
+            for (int i = 0; i < s->n; i++) {
+                const xa_adapter *a = xa_composer_adapter(cp, s->child[i]->name);
+                const xa_bneck *m = &a->mods[1];
+                const int in[2] = {C, m->spec.d}, outw[2] = {m->spec.d, C};
+                if (threads > 1 && !a->cfg.use_gating)
+                    assert_true(xa_linear_row_block(N, in, outw, 2) > 0); /* the path under test */
+                xa_residual_forward(sum, hid, x, NC);
+                xa_layernorm_forward(z, NULL, NULL, sum, lnw, lnb, N, C, cfg.eps);
+                const float *r = a->cfg.residual_before_ln == XA_BN_RESIDUAL_POST_ADD ? sum : hid;
+                float *o = xt_fzeros(NC);
+                void *mem = xt_alloc(xa_bneck_cache_bytes(&m->spec, N, 0) + 64);
+                xa_bneck_cache c;
+                xa_bneck_cache_bind(&c, &m->spec, (void *)(((uintptr_t)mem + 63) & ~(uintptr_t)63), N, 0);
+                xa_bneck_forward(m, &c, o, z, r, lens, B, T, 0, NULL);
+                hid = o;
+            }
+            xa_residual_forward(sum, hid, x, NC);
+            xa_layernorm_forward(out, NULL, NULL, sum, lnw, lnb, N, C, cfg.eps);
+            if (xa_composer_plan(cp, B, T, 0, 0)) fail_msg("%s", errmsg());
+            xa_composer_set_mode(cp, 0, NULL);
+            xa_hook hook;
+            xa_composer_hook(cp, &hook);
+            float *got = xt_fzeros(NC);
+            xa_hook_sublayer sl = {got, h, x, lnw, lnb, cfg.eps, lens, B, T, C, 0};
+            assert_int_equal(hook.sublayer_forward(hook.ctx, XA_HOOK_FFN, 0, &sl), 1);
+            for (size_t j = 0; j < NC; j++)
+                if (memcmp(got + j, out + j, sizeof(float)))
+                    fail_msg("%s, %d threads: element %zu (row %zu) is %.9g, the separate kernels "
+                             "give %.9g", setups[si], threads, j, j / (size_t)C, (double)got[j],
+                             (double)out[j]);
+        }
+        xa_setup_free(s);
+        xa_threads_set(1);
+    }
+    xa_composer_free(cp);
+    xt_free_all();
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_setup_parse),
@@ -1217,6 +1308,7 @@ int main(void) {
         cmocka_unit_test(test_fd_parallel),
         cmocka_unit_test(test_fd_average),
         cmocka_unit_test(test_fused_passes_bitwise),
+        cmocka_unit_test(test_rows_in_one_region_bitwise),
         cmocka_unit_test(test_golden_seq_bn),
         cmocka_unit_test(test_golden_seq_bn_inv_mlm),
         cmocka_unit_test(test_golden_double_seq_bn_bert),

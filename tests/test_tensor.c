@@ -22,6 +22,10 @@
 #include "tensor/tensor.h"
 #include "tensor/gemm.h"
 
+#ifdef XA_HAVE_OPENMP
+#include <omp.h>
+#endif
+
 /* ---- fixture and helpers ------------------------------------------------------------------- */
 
 static xa_st_file *g_st;
@@ -335,8 +339,10 @@ static void test_layernorm_residual(void **state) {
     (void)state;
     xa_rng rng;
     xa_rng_seed(&rng, 11, 0);
-    /* row counts around the block of 8 (tails of 1 and 7 rows), C from 1 to past 128 */
-    const int sizes[][2] = {{1, 1}, {7, 13}, {8, 128}, {9, 129}, {17, 3}, {301, 128}, {64, 1024}};
+    /* row counts around the blocks of 8 and 16 (tails of 1, 7, 8 and 15 rows), C from 1 to past
+     * 128, multiples of 8 and not (the 16-row kernel's column tail) */
+    const int sizes[][2] = {{1, 1},   {7, 13},   {8, 128},  {9, 129},   {17, 3},  {301, 128},
+                            {64, 1024}, {16, 128}, {16, 13}, {31, 40}, {32, 768}, {40, 7}, {47, 257}};
     for (int threads = 1; threads <= MANY_THREADS; threads += MANY_THREADS - 1) {
         xa_threads_set(threads);
         for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
@@ -1632,6 +1638,64 @@ static void test_peak(void **state) {
     assert_true(xa_gemm_peak_path() == XA_PEAK_FP32_AVX512 || xa_gemm_peak_path() == XA_PEAK_FP32_AVX2);
 }
 
+/* xa_linear_row_block: a thread that runs xa_linear_forward on its row blocks inside one parallel
+ * region computes exactly what xa_linear_forward over all rows does at that thread count, with
+ * the engine in use and with xadapt's own kernel (so both of xa_sgemm's engines are covered);
+ * and the block is 0 where xa_sgemm would not split by rows. */
+static void test_linear_row_block(void **state) {
+    (void)state;
+#ifndef XA_HAVE_OPENMP
+    skip(); /* no threads: xa_linear_row_block is always 0 */
+#else
+    xa_rng rng;
+    xa_rng_seed(&rng, 41, 2);
+    const int shapes[][3] = {{600, 128, 64}, {333, 64, 128}, {1024, 128, 8}, {97, 256, 48}};
+    for (int e = 0; e < 2; e++) {
+        if (e == 1 && xa_gemm_set_engine("xadapt")) break; /* no kernel of ours on this CPU */
+        for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
+            const int N = shapes[si][0], C = shapes[si][1], OC = shapes[si][2];
+            float *inp = xt_frandn(&rng, (size_t)N * C, 1.0f), *w = xt_frandn(&rng, (size_t)OC * C, 0.2f);
+            float *b = xt_frandn(&rng, (size_t)OC, 0.5f);
+            for (int threads = 2; threads <= MANY_THREADS; threads++) {
+                xa_threads_set(threads);
+                const int blk = xa_linear_row_block(N, &C, &OC, 1);
+                assert_true(blk > 0 && blk % 16 == 0);
+                float *ref = xt_fzeros((size_t)N * OC), *got = xt_fzeros((size_t)N * OC);
+                xa_linear_forward(ref, inp, w, b, N, C, OC);
+                const int n_blk = (N + blk - 1) / blk;
+                int team = 0;
+#pragma omp parallel num_threads(threads)
+                {
+#pragma omp single
+                    team = omp_get_num_threads();
+                    for (int k = omp_get_thread_num(); k < n_blk; k += omp_get_num_threads()) {
+                        const int r0 = k * blk, nr = N - r0 < blk ? N - r0 : blk;
+                        xa_linear_forward(got + (size_t)r0 * OC, inp + (size_t)r0 * C, w, b, nr, C, OC);
+                    }
+                }
+                if (team < 2) continue; /* no active region: nothing to compare */
+                for (size_t j = 0; j < (size_t)N * OC; j++)
+                    if (memcmp(got + j, ref + j, sizeof(float)))
+                        fail_msg("%s: (%d, %d) . (%d, %d), %d threads, blocks of %d rows: element "
+                                 "%zu is %.9g, one call gives %.9g", xa_gemm_engine(), N, C, C, OC,
+                                 threads, blk, j, (double)got[j], (double)ref[j]);
+            }
+        }
+    }
+    xa_gemm_set_engine(NULL);
+    xa_threads_set(1);
+    const int c = 128, oc = 64, small = 8;
+    assert_int_equal(xa_linear_row_block(1024, &c, &oc, 1), 0); /* one thread: no split */
+    xa_threads_set(2);
+    assert_int_equal(xa_linear_row_block(16, &c, &oc, 1), 0);     /* 16 x 64 x 128 < 2^18 */
+    assert_int_equal(xa_linear_row_block(100, &c, &small, 1), 0); /* too small a product */
+    const int wide = 4096;
+    assert_int_equal(xa_linear_row_block(1024, &c, &wide, 1), 0); /* N < OC: split by columns */
+    assert_int_equal(xa_linear_row_block(1024, &c, &oc, 1), 512);
+    xa_threads_set(1);
+#endif
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_threads_and_blas_info, xt_teardown),
@@ -1642,6 +1706,7 @@ int main(void) {
         cmocka_unit_test_teardown(test_peak, xt_teardown),
         cmocka_unit_test_teardown(test_linear_golden, xt_teardown),
         cmocka_unit_test_teardown(test_linear_vs_ref, xt_teardown),
+        cmocka_unit_test_teardown(test_linear_row_block, xt_teardown),
         cmocka_unit_test_teardown(test_layernorm_golden, xt_teardown),
         cmocka_unit_test_teardown(test_layernorm_vs_ref, xt_teardown),
         cmocka_unit_test_teardown(test_layernorm_residual, xt_teardown),

@@ -194,6 +194,17 @@ void xa_bneck_forward(const xa_bneck *m, xa_bneck_cache *c, float *o, const floa
  * caller may then run xa_bneck_forward with o = NULL (up only) and form up + r itself, fused
  * with what it does next (compose fuses it with the following LayerNorm); backward is the same. */
 int xa_bneck_output_is_residual_sum(const xa_bneck *m, int train);
+/* 1 when an inference forward (train == 0) of the module is row-local: each output row depends
+ * only on the same row of z and r (no gate, whose value is a mean over the sequence; no PHM
+ * layer, whose matrices the forward rebuilds in the cache first). */
+int xa_bneck_rows_local(const xa_bneck *m);
+/* Rows [r0, r0 + n) of an inference forward of a row-local module (xa_bneck_rows_local): o, z
+ * and r point at row r0 (o and r may be NULL as in xa_bneck_forward), the cache is the whole
+ * forward's (bound for at least r0 + n rows). Every float is the one xa_bneck_forward over all
+ * the rows computes, provided its products split at these rows (xa_linear_row_block) when run
+ * inside a parallel region; blocks of one forward may run at once in different threads. */
+void xa_bneck_forward_rows(const xa_bneck *m, xa_bneck_cache *c, float *o, const float *z,
+                           const float *r, int64_t r0, int n);
 /* Backward of the last forward (same z, r, lens): dout = dL/do (or NULL), dup = an extra
  * dL/d(up) from a fusion layer (or NULL). dz += dL/dz, dr += dL/dr (each may be NULL); adds
  * into m->g (when not NULL) and m->phm_rule_grad. */

@@ -445,6 +445,41 @@ int xa_bneck_output_is_residual_sum(const xa_bneck *m, int train) {
     return !s->parallel && !s->ln_after && !s->use_gating && !(train && has_dropout(s));
 }
 
+int xa_bneck_rows_local(const xa_bneck *m) {
+    return !m->spec.use_gating && !m->spec.phm;
+}
+
+/* p + r0 rows of width w, NULL staying NULL */
+static float *rows_at(float *p, int64_t r0, int w) {
+    return p ? p + r0 * w : NULL;
+}
+
+void xa_bneck_forward_rows(const xa_bneck *m, xa_bneck_cache *c, float *o, const float *z,
+                           const float *r, int64_t r0, int n) {
+    const int C = m->spec.C, d = m->spec.d;
+    XA_ASSERT(xa_bneck_rows_local(m) && r0 >= 0 && n >= 1 && r0 + n <= c->N);
+    /* a view of the cache at row r0: its per-row pieces shifted, nothing else (no dropout mask
+     * in inference, no PHM matrices, no backward scratch) */
+    xa_bneck_cache v = {0};
+    v.N = c->N - (int)r0;
+    v.train = c->train;
+    v.row0 = c->row0 + r0;
+    v.zn = rows_at(c->zn, r0, C);
+    v.lnb_mean = rows_at(c->lnb_mean, r0, 1);
+    v.lnb_rstd = rows_at(c->lnb_rstd, r0, 1);
+    v.pre = rows_at(c->pre, r0, d);
+    v.mid = rows_at(c->mid, r0, d);
+    v.upraw = rows_at(c->upraw, r0, C);
+    v.up = rows_at(c->up, r0, C);
+    v.a = rows_at(c->a, r0, C);
+    v.sum = rows_at(c->sum, r0, C);
+    v.lna_mean = rows_at(c->lna_mean, r0, 1);
+    v.lna_rstd = rows_at(c->lna_rstd, r0, 1);
+    xa_bneck_forward(m, &v, o, z, r, NULL, 1, n, 0, NULL);
+    /* what the whole forward leaves in the cache: no mask (one block writes it, none reads it) */
+    if (r0 == 0) c->keep = NULL;
+}
+
 void xa_bneck_forward(const xa_bneck *m, xa_bneck_cache *c, float *o, const float *z,
                       const float *r, const int32_t *lens, int B, int T, int train, xa_rng *rng) {
     const xa_bneck_spec *s = &m->spec;

@@ -31,6 +31,10 @@
 #include <stdint.h>
 #include <string.h>
 
+#ifdef XA_HAVE_OPENMP
+#include <omp.h>
+#endif
+
 /* ---- sizes ----------------------------------------------------------------------------------- */
 
 #define INV_CLAMP      5.0f
@@ -372,11 +376,12 @@ static void glow_affine_inv_backward(float *dx, float *dst, const float *x, cons
 /* ---- forward, inverse and their backward ------------------------------------------------------
  */
 
-void xa_inv_forward(const xa_inv *m, xa_inv_cache *c, float *out, const float *inp, int N) {
-    XA_ASSERT(N >= 1 && N <= c->N && out != inp);
+/* The forward over N rows with the views v (row 0 of the rows to compute). */
+static void inv_forward_rows(const xa_inv *m, const inv_views *vp, float *out, const float *inp,
+                             int N) {
     const int c1 = m->c1, c2 = m->c2;
     const xa_act act = m->spec.act;
-    inv_views v = inv_views_of(m, c);
+    const inv_views v = *vp;
     inv_subnet A = inv_subnet_of(m, 0), B = inv_subnet_of(m, 1);
     split_halves(v.x1, v.x2, inp, N, c1, c2);
     if (m->spec.kind == XA_INV_NICE) {
@@ -393,6 +398,59 @@ void xa_inv_forward(const xa_inv *m, xa_inv_cache *c, float *out, const float *i
         glow_affine(v.y2, v.x2, v.out_a, N, c2);
     }
     join_halves(out, v.y1, v.y2, N, c1, c2);
+}
+
+/* The forward views moved to row r0. */
+static inv_views inv_views_at(const xa_inv *m, const inv_views *v, int64_t r0) {
+    inv_dims d = inv_dims_of(&m->spec);
+    inv_views w = {0};
+    w.x1 = v->x1 + r0 * d.c1;
+    w.x2 = v->x2 + r0 * d.c2;
+    w.y1 = v->y1 + r0 * d.c1;
+    w.y2 = v->y2 + r0 * d.c2;
+    w.pre_a = v->pre_a + r0 * d.a_hid;
+    w.act_a = v->act_a + r0 * d.a_hid;
+    w.out_a = v->out_a + r0 * d.a_out;
+    w.pre_b = v->pre_b + r0 * d.b_hid;
+    w.act_b = v->act_b + r0 * d.b_hid;
+    w.out_b = v->out_b + r0 * d.b_out;
+    return w;
+}
+
+/* Every step of the forward is row-local, so when its four products split by rows
+ * (xa_linear_row_block) the rows run in blocks in one parallel region, each thread taking its
+ * blocks through every step with the single-threaded products the separate calls would make:
+ * the same floats, one parallel region instead of one per kernel. */
+void xa_inv_forward(const xa_inv *m, xa_inv_cache *c, float *out, const float *inp, int N) {
+    XA_ASSERT(N >= 1 && N <= c->N && out != inp);
+    inv_views v = inv_views_of(m, c);
+    inv_dims d = inv_dims_of(&m->spec);
+    const int in[4] = {d.a_in, d.a_hid, d.b_in, d.b_hid};
+    const int outw[4] = {d.a_hid, d.a_out, d.b_hid, d.b_out};
+    const int blk = xa_linear_row_block(N, in, outw, 4);
+    int serial = 1;
+#ifdef XA_HAVE_OPENMP
+    if (blk) {
+        const int C = m->spec.C, n_blk = (N + blk - 1) / blk;
+        XA_OMP("omp parallel num_threads(xa_threads_get())")
+        {
+            const int team = omp_get_num_threads();
+            /* a team of one is no active region (xa_sgemm would split the products itself) */
+            if (team > 1) {
+                for (int k = omp_get_thread_num(); k < n_blk; k += team) {
+                    const int r0 = k * blk, nr = N - r0 < blk ? N - r0 : blk;
+                    inv_views w = inv_views_at(m, &v, r0);
+                    inv_forward_rows(m, &w, out + (size_t)r0 * C, inp + (size_t)r0 * C, nr);
+                }
+                XA_OMP("omp single nowait")
+                serial = 0;
+            }
+        }
+    }
+#else
+    (void)blk;
+#endif
+    if (serial) inv_forward_rows(m, &v, out, inp, N);
 }
 
 void xa_inv_forward_backward(const xa_inv *m, xa_inv_cache *c, float *dinp, const float *dout,

@@ -38,6 +38,10 @@
 
 #include "compose/compose.h"
 
+#ifdef XA_HAVE_OPENMP
+#include <omp.h>
+#endif
+
 enum { OP_PRE, OP_SINGLE, OP_FUSE, OP_AVG, OP_GATHER, OP_SCATTER, OP_ROWCAT, OP_POST };
 
 #define SLOT_NONE (-1)
@@ -981,44 +985,51 @@ static int defers_sum(const xa_composer *cp, const program *pg, int i) {
     return xa_bneck_output_is_residual_sum(&o->ad->mods[o->mod], cp->mode_train);
 }
 
-/* Forward of one program. With a training plan every sum that backward reads is kept (PRE's c,
- * POST's e); an inference plan keeps only what later ops read, and the LayerNorms of PRE and POST
- * run fused with the residual sums before them: one pass over the rows instead of two or three. */
-static void run_forward(xa_composer *cp, program *pg, const xa_hook_sublayer *s) {
+/* p + r0 rows of width C, NULL staying NULL */
+static float *rows_at(const float *p, int64_t r0, int C) {
+    return p ? (float *)p + r0 * C : NULL;
+}
+
+/* The ops of one program over rows [r0, r0 + nr) of every op (nr > 0: a row block of a program
+ * that runs_by_rows), or over each op's own rows (nr == 0, r0 == 0). With a training plan every
+ * sum that backward reads is kept (PRE's c, POST's e); an inference plan keeps only what later
+ * ops read, and the LayerNorms of PRE and POST run fused with the residual sums before them: one
+ * pass over the rows instead of two or three. */
+static void run_ops(xa_composer *cp, program *pg, const xa_hook_sublayer *s, int64_t r0, int nr) {
     const int C = s->C;
     xa_rng *rng = cp->mode_train ? cp->rng : NULL;
+    float *out = rows_at(s->out, r0, C);
+    const float *x = rows_at(s->x, r0, C), *h = rows_at(s->h, r0, C);
     const op *pend = NULL; /* a SINGLE whose o = up + r is left to this op */
+#define V(r) rows_at(val(pg, (r), s), r0, C)
     for (int i = 0; i < pg->n_ops; i++) {
         op *o = &pg->ops[i];
-        const int rows = o->B * o->T;
+        const int rows = nr ? nr : o->B * o->T;
         const size_t n = (size_t)rows * C;
+        float *mean = rows_at(o->mean, r0, 1), *rstd = rows_at(o->rstd, r0, 1);
         /* the input hid of PRE / POST: a slot, or up + r of the pending SINGLE (kept in its slot
          * when a later op may read it) */
-        const float *ia = pend ? pend->bc.up : val(pg, o->a, s);
-        const float *ib = pend ? val(pg, pend->b, s) : NULL;
+        const float *ia = pend ? rows_at(pend->bc.up, r0, C) : V(o->a);
+        const float *ib = pend ? V(pend->b) : NULL;
         switch (o->kind) {
         case OP_PRE: {
-            float *sum = cp->train || o->sum_read ? val(pg, o->c, s) : NULL;
+            float *sum = cp->train || o->sum_read ? V(o->c) : NULL;
             if (pend)
-                xa_layernorm_residual_forward(val(pg, o->d, s), val(pg, pend->c, s), sum, o->mean,
-                                              o->rstd, ia, ib, val(pg, o->b, s), s->ln_w, s->ln_b,
-                                              rows, C, s->eps);
+                xa_layernorm_residual_forward(V(o->d), V(pend->c), sum, mean, rstd, ia, ib,
+                                              V(o->b), s->ln_w, s->ln_b, rows, C, s->eps);
             else
-                xa_layernorm_residual_forward(val(pg, o->d, s), NULL, sum, o->mean, o->rstd, ia,
-                                              val(pg, o->b, s), NULL, s->ln_w, s->ln_b, rows, C,
-                                              s->eps);
+                xa_layernorm_residual_forward(V(o->d), NULL, sum, mean, rstd, ia, V(o->b), NULL,
+                                              s->ln_w, s->ln_b, rows, C, s->eps);
             break;
         }
         case OP_SINGLE: {
-            for (int b = 0; b < o->B; b++) {
-                int len = s->lens ? s->lens[o->b0 + b] - o->t0 : o->T;
-                o->lens[b] = len < 1 ? 1 : len > o->T ? o->T : len;
-            }
-            o->bc.row0 = (int64_t)s->row0 * o->T; /* the op's (B, T) block of a global (B', T) one */
             const int defer = defers_sum(cp, pg, i);
-            xa_bneck_forward(&o->ad->mods[o->mod], &o->bc,
-                             o->up_only || defer ? NULL : val(pg, o->c, s), val(pg, o->a, s),
-                             val(pg, o->b, s), o->lens, o->B, o->T, cp->mode_train, rng);
+            float *so = o->up_only || defer ? NULL : V(o->c);
+            if (nr)
+                xa_bneck_forward_rows(&o->ad->mods[o->mod], &o->bc, so, V(o->a), V(o->b), r0, nr);
+            else
+                xa_bneck_forward(&o->ad->mods[o->mod], &o->bc, so, V(o->a), V(o->b), o->lens, o->B,
+                                 o->T, cp->mode_train, rng);
             if (defer) {
                 XA_ASSERT(o->b.slot != SLOT_NONE);
                 pend = o;
@@ -1027,49 +1038,120 @@ static void run_forward(xa_composer *cp, program *pg, const xa_hook_sublayer *s)
             break;
         }
         case OP_FUSE: {
+            XA_ASSERT(!nr);
             const float *ups[XA_SETUP_MAX_CHILDREN];
             for (int k = 0; k < o->n; k++) ups[k] = pg->ops[o->ups[k]].bc.up;
             o->fc.row0 = (int64_t)s->row0 * o->T;
-            xa_fusion_forward(&o->fu->mods[o->mod], &o->fc, val(pg, o->c, s), o->probs,
-                              val(pg, o->a, s), ups, val(pg, o->b, s), rows, cp->mode_train, rng);
+            xa_fusion_forward(&o->fu->mods[o->mod], &o->fc, V(o->c), o->probs, V(o->a), ups,
+                              V(o->b), rows, cp->mode_train, rng);
             break;
         }
         case OP_AVG: {
-            float *out = val(pg, o->c, s);
-            memset(out, 0, n * sizeof(float));
-            for (int k = 0; k < o->n; k++) xa_axpy(out, val(pg, o->refs[k], s), o->w[k], n);
+            float *avg = V(o->c);
+            memset(avg, 0, n * sizeof(float));
+            for (int k = 0; k < o->n; k++) xa_axpy(avg, V(o->refs[k]), o->w[k], n);
             break;
         }
         case OP_GATHER:
-            gather_pos(val(pg, o->c, s), val(pg, o->a, s), o->B, o->rows_src_T, o->t0, o->T, C, 0);
+            XA_ASSERT(!nr);
+            gather_pos(V(o->c), V(o->a), o->B, o->rows_src_T, o->t0, o->T, C, 0);
             break;
         case OP_SCATTER:
-            scatter_pos(val(pg, o->c, s), val(pg, o->a, s), o->B, o->rows_src_T, o->t0, o->T, C, 0);
+            XA_ASSERT(!nr);
+            scatter_pos(V(o->c), V(o->a), o->B, o->rows_src_T, o->t0, o->T, C, 0);
             break;
-        case OP_ROWCAT: memcpy(val(pg, o->c, s), val(pg, o->a, s), n * sizeof(float)); break;
+        case OP_ROWCAT: memcpy(V(o->c), V(o->a), n * sizeof(float)); break;
         case OP_POST: {
             const float *t = ia;
             if (o->d.slot != SLOT_NONE) { /* parallel: hid + h (never after a pending sum) */
-                xa_residual_forward(val(pg, o->d, s), t, s->h, n);
-                t = val(pg, o->d, s);
+                xa_residual_forward(V(o->d), t, h, n);
+                t = V(o->d);
             }
             if (o->e.slot != SLOT_NONE) {
                 /* nothing reads the pending SINGLE's o after POST: it is not kept */
-                float *sum = cp->train ? val(pg, o->e, s) : NULL;
+                float *sum = cp->train ? V(o->e) : NULL;
                 if (pend)
-                    xa_layernorm_residual_forward(s->out, NULL, sum, o->mean, o->rstd, ia, ib, s->x,
-                                                  s->ln_w, s->ln_b, rows, C, s->eps);
+                    xa_layernorm_residual_forward(out, NULL, sum, mean, rstd, ia, ib, x, s->ln_w,
+                                                  s->ln_b, rows, C, s->eps);
                 else
-                    xa_layernorm_residual_forward(s->out, NULL, sum, o->mean, o->rstd, t, s->x, NULL,
-                                                  s->ln_w, s->ln_b, rows, C, s->eps);
+                    xa_layernorm_residual_forward(out, NULL, sum, mean, rstd, t, x, NULL, s->ln_w,
+                                                  s->ln_b, rows, C, s->eps);
             } else {
-                memcpy(s->out, t, n * sizeof(float));
+                memcpy(out, t, n * sizeof(float));
             }
             break;
         }
         }
         pend = NULL;
     }
+#undef V
+}
+
+/* The row block of a program that can run as one parallel region, each thread taking whole row
+ * blocks through every op (0: run the ops one after the other, each kernel splitting its own
+ * work). That needs an inference forward whose ops all work row by row on the hook's N rows
+ * (PRE, POST, SINGLE of a row-local module; no Split, BatchSplit, Parallel, Average or Fuse) and
+ * products that xa_sgemm would split by rows at the same blocks (xa_linear_row_block): then each
+ * thread makes the single-threaded products the separate calls would, and every float is the
+ * same. The gain is one parallel region per site instead of one per kernel (about 10 for
+ * Stack(lang, task)) and a thread that keeps its rows in its own cache from op to op. */
+static int runs_by_rows(const xa_composer *cp, const program *pg, const xa_hook_sublayer *s) {
+    if (cp->mode_train) return 0;
+    const int64_t N = (int64_t)s->B * s->T;
+    enum { MAX_PRODUCTS = 32 };
+    int in[MAX_PRODUCTS], outw[MAX_PRODUCTS], n = 0;
+    for (int i = 0; i < pg->n_ops; i++) {
+        const op *o = &pg->ops[i];
+        if ((int64_t)o->B * o->T != N) return 0;
+        if (o->kind == OP_SINGLE) {
+            const xa_bneck *m = &o->ad->mods[o->mod];
+            if (o->up_only || !xa_bneck_rows_local(m) || n + 2 > MAX_PRODUCTS)
+                return 0;
+            in[n] = m->spec.C, outw[n++] = m->spec.d;  /* down */
+            in[n] = m->spec.d, outw[n++] = m->spec.C;  /* up */
+        } else if (o->kind != OP_PRE && o->kind != OP_POST) {
+            return 0;
+        }
+    }
+    return N <= INT32_MAX ? xa_linear_row_block((int)N, in, outw, n) : 0;
+}
+
+/* Forward of one program: row blocks in one parallel region when runs_by_rows allows it, else
+ * the ops one after the other. */
+static void run_forward(xa_composer *cp, program *pg, const xa_hook_sublayer *s) {
+    for (int i = 0; i < pg->n_ops; i++) {
+        op *o = &pg->ops[i];
+        if (o->kind != OP_SINGLE) continue;
+        for (int b = 0; b < o->B; b++) {
+            int len = s->lens ? s->lens[o->b0 + b] - o->t0 : o->T;
+            o->lens[b] = len < 1 ? 1 : len > o->T ? o->T : len;
+        }
+        o->bc.row0 = (int64_t)s->row0 * o->T; /* the op's (B, T) block of a global (B', T) one */
+    }
+    const int blk = runs_by_rows(cp, pg, s);
+    int serial = 1;
+#ifdef XA_HAVE_OPENMP
+    if (blk) {
+        const int N = s->B * s->T, n_blk = (N + blk - 1) / blk;
+        XA_OMP("omp parallel num_threads(xa_threads_get())")
+        {
+            const int team = omp_get_num_threads();
+            /* a team of one (the runtime gave no more threads) is not an active region, where
+             * xa_sgemm would split a block's products itself: the ops then run as usual */
+            if (team > 1) {
+                for (int k = omp_get_thread_num(); k < n_blk; k += team) {
+                    const int r0 = k * blk, nr = N - r0 < blk ? N - r0 : blk;
+                    run_ops(cp, pg, s, r0, nr);
+                }
+                XA_OMP("omp single nowait")
+                serial = 0;
+            }
+        }
+    }
+#else
+    (void)blk;
+#endif
+    if (serial) run_ops(cp, pg, s, 0, 0);
 }
 
 static void run_backward(xa_composer *cp, program *pg, const xa_hook_sublayer *s, const gctx *g,

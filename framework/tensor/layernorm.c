@@ -8,8 +8,11 @@
  *     dw += sum_rows dy * xhat,  db += sum_rows dy.
  * The mean and variance use two passes per row, accumulated in double: rows are short
  * (C <= a few thousand) and this keeps the result close to PyTorch's Welford.
- * Forward runs blocks of 8 rows whose sums interleave (see ln_block), and can form the residual
- * sum before the LayerNorm in the same pass (xa_layernorm_residual_forward).
+ * Forward runs blocks of 8 rows whose sums interleave (see ln_block); built with AVX-512, blocks of
+ * 16 whose columns are transposed into register lanes (ln_block16: two vector chains of 8 rows,
+ * the transposed columns kept for the variance pass; 1024 x 128 on one thread 65 -> 50 us, 1024
+ * x 768 370 -> 270 us). It can form the residual sum before the LayerNorm in the same pass
+ * (xa_layernorm_residual_forward).
  * Rows run in parallel; dw/db are column sums, each thread owning a block of columns, so the
  * results do not depend on the thread count.
  * Not here: RMSNorm, LayerNorm without the affine weight and bias.
@@ -18,6 +21,10 @@
 
 #include <math.h>
 #include <string.h>
+
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
 
 /* The per-row statistics are sequential double sums, so a row's additions form one dependency
  * chain (about 4 cycles each). The forward therefore works on blocks of LN_BLOCK rows and runs
@@ -77,6 +84,140 @@ static void ln_block(float *y, float *mean, float *rstd, const float *x, const f
     }
 }
 
+#if defined(__AVX512F__)
+/* Rows r[0..7] (8 floats each) into columns: r[j] = (row 0 col j, ..., row 7 col j). */
+static inline void transpose8(__m256 r[8]) {
+    __m256 t[8], u[8];
+    for (int k = 0; k < 4; k++) {
+        t[2 * k] = _mm256_unpacklo_ps(r[2 * k], r[2 * k + 1]);     /* a0 b0 a1 b1 | a4 b4 a5 b5 */
+        t[2 * k + 1] = _mm256_unpackhi_ps(r[2 * k], r[2 * k + 1]); /* a2 b2 a3 b3 | a6 b6 a7 b7 */
+    }
+    for (int k = 0; k < 2; k++) {
+        u[4 * k] = _mm256_shuffle_ps(t[4 * k], t[4 * k + 2], _MM_SHUFFLE(1, 0, 1, 0));
+        u[4 * k + 1] = _mm256_shuffle_ps(t[4 * k], t[4 * k + 2], _MM_SHUFFLE(3, 2, 3, 2));
+        u[4 * k + 2] = _mm256_shuffle_ps(t[4 * k + 1], t[4 * k + 3], _MM_SHUFFLE(1, 0, 1, 0));
+        u[4 * k + 3] = _mm256_shuffle_ps(t[4 * k + 1], t[4 * k + 3], _MM_SHUFFLE(3, 2, 3, 2));
+    }
+    for (int j = 0; j < 4; j++) {
+        r[j] = _mm256_permute2f128_ps(u[j], u[4 + j], 0x20);
+        r[4 + j] = _mm256_permute2f128_ps(u[j], u[4 + j], 0x31);
+    }
+}
+
+/* ln_rows for exactly 16 rows, hot loop: two groups of 8 rows, whose columns are transposed into
+ * the 8 double lanes of a register, so each row's sum is one lane of a vector chain (two
+ * independent chains), still in index order; the elementwise steps are the same float
+ * operations as ln_rows (no fused multiply-adds: the build does not contract), so every output
+ * is ln_rows' bit for bit. x may equal y. */
+#define LN_KEEP_C 1024 /* 64 KB of transposed columns on the stack at most */
+static void ln_block16(float *y, float *mean, float *rstd, const float *x, const float *weight,
+                       const float *bias, int C, float eps) {
+    enum { R = 16 };
+    double s[R], v[R];
+    float m[R], r[R];
+    const int C8 = C / 8 * 8;
+    /* the transposed columns, kept for the variance pass when they fit (C <= LN_KEEP_C) */
+    __m256 keep[2 * LN_KEEP_C];
+    const int kept = C8 <= LN_KEEP_C;
+    __m512d s0 = _mm512_setzero_pd(), s1 = _mm512_setzero_pd();
+    for (int c = 0; c < C8; c += 8) {
+        __m256 a[8], b[8];
+        for (int k = 0; k < 8; k++) {
+            a[k] = _mm256_loadu_ps(x + (size_t)k * C + c);
+            b[k] = _mm256_loadu_ps(x + (size_t)(8 + k) * C + c);
+        }
+        transpose8(a);
+        transpose8(b);
+        for (int j = 0; j < 8; j++) {
+            s0 = _mm512_add_pd(s0, _mm512_cvtps_pd(a[j]));
+            s1 = _mm512_add_pd(s1, _mm512_cvtps_pd(b[j]));
+            if (kept) {
+                keep[2 * (c + j)] = a[j];
+                keep[2 * (c + j) + 1] = b[j];
+            }
+        }
+    }
+    _mm512_storeu_pd(s, s0);
+    _mm512_storeu_pd(s + 8, s1);
+    for (int k = 0; k < R; k++) {
+        for (int c = C8; c < C; c++)
+            s[k] += x[(size_t)k * C + c];
+        m[k] = (float)(s[k] / C);
+    }
+    const __m256 m0 = _mm256_loadu_ps(m), m1 = _mm256_loadu_ps(m + 8);
+    __m512d v0 = _mm512_setzero_pd(), v1 = _mm512_setzero_pd();
+    for (int c = 0; c < C8; c += 8) {
+        __m256 a[8], b[8];
+        if (kept) {
+            for (int j = 0; j < 8; j++) {
+                a[j] = keep[2 * (c + j)];
+                b[j] = keep[2 * (c + j) + 1];
+            }
+        } else {
+            for (int k = 0; k < 8; k++) {
+                a[k] = _mm256_loadu_ps(x + (size_t)k * C + c);
+                b[k] = _mm256_loadu_ps(x + (size_t)(8 + k) * C + c);
+            }
+            transpose8(a);
+            transpose8(b);
+        }
+        for (int j = 0; j < 8; j++) {
+            const __m512d da = _mm512_cvtps_pd(_mm256_sub_ps(a[j], m0));
+            const __m512d db = _mm512_cvtps_pd(_mm256_sub_ps(b[j], m1));
+            v0 = _mm512_add_pd(v0, _mm512_mul_pd(da, da));
+            v1 = _mm512_add_pd(v1, _mm512_mul_pd(db, db));
+        }
+    }
+    _mm512_storeu_pd(v, v0);
+    _mm512_storeu_pd(v + 8, v1);
+    for (int k = 0; k < R; k++) {
+        for (int c = C8; c < C; c++) {
+            float d = x[(size_t)k * C + c] - m[k];
+            v[k] += (double)d * d;
+        }
+        r[k] = (float)(1.0 / sqrt(v[k] / C + (double)eps));
+    }
+    const int C16 = C / 16 * 16;
+    for (int k = 0; k < R; k++) {
+        const float *xr = x + (size_t)k * C;
+        float *yr = y + (size_t)k * C;
+        const float mk = m[k], rk = r[k];
+        const __m512 vm = _mm512_set1_ps(mk), vr = _mm512_set1_ps(rk);
+        int c = 0;
+        for (; c < C16; c += 16) {
+            __m512 t = _mm512_mul_ps(_mm512_sub_ps(_mm512_loadu_ps(xr + c), vm), vr);
+            t = _mm512_add_ps(_mm512_mul_ps(t, _mm512_loadu_ps(weight + c)), _mm512_loadu_ps(bias + c));
+            _mm512_storeu_ps(yr + c, t);
+        }
+        for (; c < C; c++)
+            yr[c] = (xr[c] - mk) * rk * weight[c] + bias[c];
+        if (mean) mean[k] = mk;
+        if (rstd) rstd[k] = rk;
+    }
+}
+#define LN_BLOCK16 1
+#else
+#define LN_BLOCK16 0
+#endif
+
+/* nr <= 16 rows: 16 side by side, else 8 side by side, the rest one at a time; same bits. */
+static void ln_some(float *y, float *mean, float *rstd, const float *x, const float *weight,
+                    const float *bias, int nr, int C, float eps) {
+#if LN_BLOCK16
+    if (nr == 16) {
+        ln_block16(y, mean, rstd, x, weight, bias, C, eps);
+        return;
+    }
+#endif
+    int k = 0;
+    for (; k + LN_BLOCK <= nr; k += LN_BLOCK)
+        ln_block(y + (size_t)k * C, mean ? mean + k : NULL, rstd ? rstd + k : NULL,
+                 x + (size_t)k * C, weight, bias, C, eps);
+    if (k < nr)
+        ln_rows(y + (size_t)k * C, mean ? mean + k : NULL, rstd ? rstd + k : NULL,
+                x + (size_t)k * C, weight, bias, nr - k, C, eps);
+}
+
 /* t = a + b (+ c) over n elements; ab (may be NULL) gets a + b. Written as xa_residual_forward
  * writes it, so the sums are the same floats. t may equal a or b. */
 static void add_rows(float *t, float *ab, const float *a, const float *b, const float *c, size_t n) {
@@ -96,14 +237,17 @@ static void add_rows(float *t, float *ab, const float *a, const float *b, const 
     }
 }
 
+/* Rows per parallel block of the forward: what ln_some runs side by side. */
+#define LN_ROWS (LN_BLOCK16 ? 16 : LN_BLOCK)
+
 void xa_layernorm_residual_forward(float *out, float *ab, float *sum, float *mean, float *rstd,
                                    const float *a, const float *b, const float *c,
                                    const float *weight, const float *bias, int N, int C, float eps) {
     XA_ASSERT(N >= 0 && C >= 1 && (b || !c));
-    const int n_blk = (N + LN_BLOCK - 1) / LN_BLOCK;
+    const int n_blk = (N + LN_ROWS - 1) / LN_ROWS;
     XA_OMP("omp parallel for num_threads(xa_threads_get()) if((size_t)N * C > 32768) schedule(static)")
     for (int blk = 0; blk < n_blk; blk++) {
-        const int n0 = blk * LN_BLOCK, nr = N - n0 < LN_BLOCK ? N - n0 : LN_BLOCK;
+        const int n0 = blk * LN_ROWS, nr = N - n0 < LN_ROWS ? N - n0 : LN_ROWS;
         const size_t o = (size_t)n0 * C, n = (size_t)nr * C;
         /* the LN input: saved in sum, or formed in out and normalised in place */
         float *t = sum ? sum + o : out + o;
@@ -114,9 +258,8 @@ void xa_layernorm_residual_forward(float *out, float *ab, float *sum, float *mea
         } else if (sum) {
             memcpy(t, x, n * sizeof(float));
         }
-        float *mo = mean ? mean + n0 : NULL, *ro = rstd ? rstd + n0 : NULL;
-        if (nr == LN_BLOCK) ln_block(out + o, mo, ro, x, weight, bias, C, eps);
-        else ln_rows(out + o, mo, ro, x, weight, bias, nr, C, eps);
+        ln_some(out + o, mean ? mean + n0 : NULL, rstd ? rstd + n0 : NULL, x, weight, bias, nr, C,
+                eps);
     }
 }
 

@@ -28,6 +28,24 @@ void xa_linear_forward(float *out, const float *inp, const float *weight, const 
     xa_sgemm(0, 1, N, OC, C, 1.0f, inp, C, weight, C, beta, out, OC);
 }
 
+/* blas.c's rule for splitting a product over threads (XA_SGEMM_SPLIT_MIN and the block size in
+ * xa_sgemm); the two must change together, which test_tensor's row-block test would notice. */
+#define SGEMM_SPLIT_MIN (1 << 18)
+
+int xa_linear_row_block(int N, const int *C, const int *OC, int n) {
+#ifdef XA_HAVE_OPENMP
+    const int nt = xa_threads_get();
+    if (nt <= 1 || N < 1) return 0;
+    for (int i = 0; i < n; i++)
+        if ((double)N * OC[i] * C[i] < SGEMM_SPLIT_MIN || N < OC[i]) return 0;
+    const int blk = (N + nt - 1) / nt;
+    return (blk + 15) / 16 * 16;
+#else
+    (void)N, (void)C, (void)OC, (void)n;
+    return 0;
+#endif
+}
+
 void xa_linear_backward(float *dinp, float *dweight, float *dbias, const float *dout,
                         const float *inp, const float *weight, int N, int C, int OC) {
     if (dinp) xa_sgemm(0, 0, N, C, OC, 1.0f, dout, OC, weight, C, 1.0f, dinp, C);

@@ -206,6 +206,17 @@ void xa_linear_backward(float *dinp,         /* (N, C) or NULL */
                         const float *inp,    /* (N, C); may be NULL when dweight is NULL */
                         const float *weight, /* (OC, C); may be NULL when dinp is NULL */
                         int N, int C, int OC);
+/* Row blocks that let a caller run a chain of row-local steps, products included, as one
+ * parallel region with the bits of the separate calls. xa_sgemm (blas.c) splits a product of M
+ * rows over t = xa_threads_get() threads when t > 1 and M*N*K >= 2^18, by rows when M >= N: blocks
+ * of ceil(M / t) rows rounded up to 16, one single-threaded product each; inside a parallel region
+ * it runs the product it is given in the calling thread. So when the n products
+ * (N, C[i]) . (C[i], OC[i]) of the chain all split by rows, a thread that runs rows
+ * [k blk, (k + 1) blk) of each of them (xa_linear_forward on those rows, inside the region) makes
+ * exactly the single-threaded products the separate calls would. Returns blk (the last block may
+ * be shorter), or 0 when some product would not split by rows, with one thread, or without OpenMP:
+ * the caller then makes the separate calls. test_tensor checks it against xa_sgemm bit for bit. */
+int xa_linear_row_block(int N, const int *C, const int *OC, int n);
 void xa_linear_forward_ref(float *out, const float *inp, const float *weight, const float *bias,
                            int N, int C, int OC);
 void xa_linear_backward_ref(float *dinp, float *dweight, float *dbias, const float *dout,
