@@ -282,6 +282,32 @@ static void sgemm_one(int trans_a, int trans_b, int M, int N, int K, float alpha
 /* Below this many multiply-adds a product runs in one thread (a parallel region costs ~µs). */
 #define XA_SGEMM_SPLIT_MIN (1 << 18)
 
+/* How xa_sgemm splits an (M, N, K) product over nt threads: 0 when it runs as one product (one
+ * thread, or fewer than XA_SGEMM_SPLIT_MIN multiply-adds), else the block size along M (*split_m
+ * = 1, when M >= N) or N. Blocks are multiples of 16 (one AVX-512 register of floats) so every
+ * block but the last runs full-width micro-kernels. In bf16 an N split keeps to the kernel's
+ * panels (32 columns): a pack is read from a panel start, and with or without a pack the blocks
+ * tile C as the unsplit product does, so the split changes no bit. */
+static int split_block(int M, int N, int K, int nt, int *split_m) {
+    *split_m = M >= N;
+    if (nt <= 1 || (double)M * N * K < XA_SGEMM_SPLIT_MIN) return 0;
+    int dim = *split_m ? M : N;
+    int blk = (dim + nt - 1) / nt;
+    int align = g_precision == XA_PRECISION_BF16 && !*split_m ? xa_gemm_bf16_panel() : 16;
+    return (blk + align - 1) / align * align;
+}
+
+int xa_sgemm_row_block(int M, int N, int K) {
+    pthread_once(&g_once, threads_init_once);
+#ifdef XA_HAVE_OPENMP
+    int split_m, blk = split_block(M, N, K, g_threads, &split_m);
+    return split_m ? blk : 0;
+#else
+    (void)M, (void)N, (void)K;
+    return 0; /* OpenBLAS threads itself: xa_sgemm never splits */
+#endif
+}
+
 void xa_sgemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
               const float *B, int ldb, float beta, float *C, int ldc) {
     XA_ASSERT(M >= 0 && N >= 0 && K >= 0);
@@ -298,19 +324,12 @@ void xa_sgemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const 
      * gemm_frozen.c do not hold), so on AMX the packs are not used. */
     const int bf16 = g_precision == XA_PRECISION_BF16;
     const uint32_t *pre = bf16 && K > 0 && !xa_gemm_bf16_amx() ? xa_gemm_frozen_find(B, trans_b, K, N, ldb) : NULL;
-    if (nt <= 1 || (double)M * N * K < XA_SGEMM_SPLIT_MIN) {
+    int split_m, blk = split_block(M, N, K, nt, &split_m);
+    if (!blk) {
         sgemm_one(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, pre, N, 0, beta, C, ldc);
         return;
     }
-    /* Split the larger of M and N into nt blocks, multiples of 16 (one AVX-512 register of floats)
-     * so every block but the last runs full-width micro-kernels. In bf16 an N split keeps to the
-     * kernel's panels (32 columns): a pack is read from a panel start, and with or without a pack
-     * the blocks tile C as the unsplit product does, so the split changes no bit. */
-    int split_m = M >= N;
     int dim = split_m ? M : N;
-    int blk = (dim + nt - 1) / nt;
-    int align = bf16 && !split_m ? xa_gemm_bf16_panel() : 16;
-    blk = (blk + align - 1) / align * align;
     int n_blk = (dim + blk - 1) / blk;
     XA_OMP("omp parallel for num_threads(nt) schedule(static)")
     for (int i = 0; i < n_blk; i++) {

@@ -28,22 +28,14 @@ void xa_linear_forward(float *out, const float *inp, const float *weight, const 
     xa_sgemm(0, 1, N, OC, C, 1.0f, inp, C, weight, C, beta, out, OC);
 }
 
-/* blas.c's rule for splitting a product over threads (XA_SGEMM_SPLIT_MIN and the block size in
- * xa_sgemm); the two must change together, which test_tensor's row-block test would notice. */
-#define SGEMM_SPLIT_MIN (1 << 18)
-
 int xa_linear_row_block(int N, const int *C, const int *OC, int n) {
-#ifdef XA_HAVE_OPENMP
-    const int nt = xa_threads_get();
-    if (nt <= 1 || N < 1) return 0;
-    for (int i = 0; i < n; i++)
-        if ((double)N * OC[i] * C[i] < SGEMM_SPLIT_MIN || N < OC[i]) return 0;
-    const int blk = (N + nt - 1) / nt;
-    return (blk + 15) / 16 * 16;
-#else
-    (void)N, (void)C, (void)OC, (void)n;
-    return 0;
-#endif
+    int blk = 0;
+    for (int i = 0; i < n; i++) { /* every product of the chain split at the same rows */
+        int b = xa_sgemm_row_block(N, OC[i], C[i]);
+        if (!b || (i && b != blk)) return 0;
+        blk = b;
+    }
+    return blk;
 }
 
 void xa_linear_backward(float *dinp, float *dweight, float *dbias, const float *dout,

@@ -78,6 +78,10 @@ xa_status xa_gemm_set_engine(const char *name);
  * beta = 0 overwrites C (NaNs in C are not propagated). */
 void xa_sgemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
               const float *B, int ldb, float beta, float *C, int ldc);
+/* The rows at which xa_sgemm splits an (M, N, K) product over its threads: the block size (the last
+ * block may be shorter), or 0 when it does not split by rows (one thread, a small product, a split
+ * by columns, or a build without OpenMP). Call it outside parallel regions. */
+int xa_sgemm_row_block(int M, int N, int K);
 void xa_sgemm_ref(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A,
                   int lda, const float *B, int ldb, float beta, float *C, int ldc);
 
@@ -213,7 +217,8 @@ void xa_linear_backward(float *dinp,         /* (N, C) or NULL */
  * it runs the product it is given in the calling thread. So when the n products
  * (N, C[i]) . (C[i], OC[i]) of the chain all split by rows, a thread that runs rows
  * [k blk, (k + 1) blk) of each of them (xa_linear_forward on those rows, inside the region) makes
- * exactly the single-threaded products the separate calls would. Returns blk (the last block may
+ * exactly the single-threaded products the separate calls would (xa_sgemm_row_block, the rule
+ * xa_sgemm itself uses, gives each product's blocks). Returns blk (the last block may
  * be shorter), or 0 when some product would not split by rows, with one thread, or without OpenMP:
  * the caller then makes the separate calls. test_tensor checks it against xa_sgemm bit for bit. */
 int xa_linear_row_block(int N, const int *C, const int *OC, int n);
