@@ -1104,6 +1104,20 @@ static double rel_err(const float *got, const double *want, const double *scale,
     return worst;
 }
 
+/* Element (i, j) of op(A) op(B) in fp64, and *sc = sum |a b| (the scale of its rounding errors). */
+static double fp64_dot(int ta, int tb, const float *A, int lda, const float *B, int ldb, int i, int j,
+                       int K, double *sc) {
+    double acc = 0;
+    *sc = 0;
+    for (int p = 0; p < K; p++) {
+        double a = ta ? A[(size_t)p * lda + i] : A[(size_t)i * lda + p];
+        double b = tb ? B[(size_t)j * ldb + p] : B[(size_t)p * ldb + j];
+        acc += a * b;
+        *sc += fabs(a * b);
+    }
+    return acc;
+}
+
 /* One product in every form: the exact fp64 value and its scale, the bf16 contract
  * (xa_sgemm_bf16_ref), and, where the CPU has the kernel, xa_sgemm in bf16 precision. */
 static void bf16_case(xa_rng *rng, int ta, int tb, int M, int N, int K, float alpha, float beta, int have_kernel) {
@@ -1126,13 +1140,7 @@ static void bf16_case(xa_rng *rng, int ta, int tb, int M, int N, int K, float al
     float *Rc = malloc(sizeof(float) * (size_t)M * N), *Xc = malloc(sizeof(float) * (size_t)M * N);
     for (int i = 0; i < M; i++) {
         for (int j = 0; j < N; j++) {
-            double acc = 0, sc = 0;
-            for (int p = 0; p < K; p++) {
-                double a = ta ? A[(size_t)p * lda + i] : A[(size_t)i * lda + p];
-                double b = tb ? B[(size_t)j * ldb + p] : B[(size_t)p * ldb + j];
-                acc += a * b;
-                sc += fabs(a * b);
-            }
+            double sc, acc = fp64_dot(ta, tb, A, lda, B, ldb, i, j, K, &sc);
             double c = C0[(size_t)i * ldc + j];
             E[(size_t)i * N + j] = alpha * acc + (beta == 0.0f ? 0.0 : beta * c);
             S[(size_t)i * N + j] = fabs(alpha) * sc + (beta == 0.0f ? 0.0 : fabs(beta * c));
@@ -1323,13 +1331,7 @@ static void amx_case(xa_rng *rng, int ta, int tb, int M, int N, int K, float alp
     size_t at_bf = 0, at_ex = 0;
     for (int i = 0; i < M; i++) {
         for (int j = 0; j < N; j++) {
-            double acc = 0, sc = 0;
-            for (int p = 0; p < K; p++) {
-                double a = ta ? A[(size_t)p * lda + i] : A[(size_t)i * lda + p];
-                double b = tb ? B[(size_t)j * ldb + p] : B[(size_t)p * ldb + j];
-                acc += a * b;
-                sc += fabs(a * b);
-            }
+            double sc, acc = fp64_dot(ta, tb, A, lda, B, ldb, i, j, K, &sc);
             size_t at = (size_t)i * ldc + j;
             double c = C0[at], ex = alpha * acc + (beta == 0.0f ? 0.0 : beta * c);
             double scale = S[at] = fabs(alpha) * sc + (beta == 0.0f ? 0.0 : fabs(beta * c)) + 1e-30;

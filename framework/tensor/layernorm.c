@@ -104,12 +104,24 @@ static inline void transpose8(__m256 r[8]) {
     }
 }
 
+/* Columns c..c+7 of 16 rows (x, row stride C) transposed: a[j] = column c + j of rows 0-7, b[j]
+ * of rows 8-15. */
+static inline void load_columns16(__m256 a[8], __m256 b[8], const float *x, int C, int c) {
+    for (int k = 0; k < 8; k++) {
+        a[k] = _mm256_loadu_ps(x + (size_t)k * C + c);
+        b[k] = _mm256_loadu_ps(x + (size_t)(8 + k) * C + c);
+    }
+    transpose8(a);
+    transpose8(b);
+}
+
 /* ln_rows for exactly 16 rows, hot loop: two groups of 8 rows, whose columns are transposed into
  * the 8 double lanes of a register, so each row's sum is one lane of a vector chain (two
  * independent chains), still in index order; the elementwise steps are the same float
  * operations as ln_rows (no fused multiply-adds: the build does not contract), so every output
  * is ln_rows' bit for bit. x may equal y. */
 #define LN_KEEP_C 1024 /* 64 KB of transposed columns on the stack at most */
+
 static void ln_block16(float *y, float *mean, float *rstd, const float *x, const float *weight,
                        const float *bias, int C, float eps) {
     enum { R = 16 };
@@ -122,12 +134,7 @@ static void ln_block16(float *y, float *mean, float *rstd, const float *x, const
     __m512d s0 = _mm512_setzero_pd(), s1 = _mm512_setzero_pd();
     for (int c = 0; c < C8; c += 8) {
         __m256 a[8], b[8];
-        for (int k = 0; k < 8; k++) {
-            a[k] = _mm256_loadu_ps(x + (size_t)k * C + c);
-            b[k] = _mm256_loadu_ps(x + (size_t)(8 + k) * C + c);
-        }
-        transpose8(a);
-        transpose8(b);
+        load_columns16(a, b, x, C, c);
         for (int j = 0; j < 8; j++) {
             s0 = _mm512_add_pd(s0, _mm512_cvtps_pd(a[j]));
             s1 = _mm512_add_pd(s1, _mm512_cvtps_pd(b[j]));
@@ -154,12 +161,7 @@ static void ln_block16(float *y, float *mean, float *rstd, const float *x, const
                 b[j] = keep[2 * (c + j) + 1];
             }
         } else {
-            for (int k = 0; k < 8; k++) {
-                a[k] = _mm256_loadu_ps(x + (size_t)k * C + c);
-                b[k] = _mm256_loadu_ps(x + (size_t)(8 + k) * C + c);
-            }
-            transpose8(a);
-            transpose8(b);
+            load_columns16(a, b, x, C, c);
         }
         for (int j = 0; j < 8; j++) {
             const __m512d da = _mm512_cvtps_pd(_mm256_sub_ps(a[j], m0));
