@@ -92,14 +92,18 @@ static void pack_into(uint32_t *dst, const frozen_weight *f, int o) {
     for (int c = 0; c < n; c++) xa_gemm_bf16_pack_b(dst, o == 0, f->w, f->cols, K, N, c);
 }
 
-static void drop(frozen_weight *f) {
-    for (int o = 0; o < 2; o++) {
-        uint32_t *p = atomic_exchange(&f->pack[o], NULL);
-        if (p) {
-            g_bytes -= pack_words(f, o) * sizeof(uint32_t);
-            xa_aligned_free(p);
-        }
+/* Free orientation o's pack of f, if made. */
+static void drop_pack(frozen_weight *f, int o) {
+    uint32_t *p = atomic_exchange(&f->pack[o], NULL);
+    if (p) {
+        g_bytes -= pack_words(f, o) * sizeof(uint32_t);
+        xa_aligned_free(p);
     }
+}
+
+static void drop(frozen_weight *f) {
+    drop_pack(f, 0);
+    drop_pack(f, 1);
 }
 
 /* The check: re-pack the source and compare; a mismatch is logged, counted and repaired. Locked. */
@@ -156,11 +160,8 @@ const uint32_t *xa_gemm_frozen_find(const float *B, int trans_b, int K, int N, i
 
 xa_status xa_gemm_frozen_add(const float *w, int rows, int cols, const char *name) {
     XA_ASSERT(w && rows > 0 && cols > 0);
-    const char *wb = (const char *)w, *we = (const char *)(w + (size_t)rows * cols);
-    for (int i = 0; i < g_n; i++) {
-        const char *b = (const char *)g_w[i].w, *e = (const char *)(g_w[i].w + (size_t)g_w[i].rows * g_w[i].cols);
-        XA_ASSERT(!(wb < e && b < we) && "a frozen weight registered twice or overlapping another");
-    }
+    XA_ASSERT(!xa_gemm_frozen_overlaps(w, (size_t)rows * cols * sizeof(float)) &&
+              "a frozen weight registered twice or overlapping another");
     if (g_n == g_cap) {
         int cap = g_cap ? 2 * g_cap : 64;
         frozen_weight *nw = realloc(g_w, (size_t)cap * sizeof *nw);
@@ -232,13 +233,7 @@ void xa_gemm_frozen_set_enabled(int on) {
         g_enabled = on == 2 ? 2 : on != 0;
     }
     if (!enabled()) xa_gemm_frozen_drop_packs();
-    for (int i = 0; i < g_n && enabled() == 2; i++) { /* forward only: the W packs go */
-        uint32_t *p = atomic_exchange(&g_w[i].pack[1], NULL);
-        if (p) {
-            g_bytes -= pack_words(&g_w[i], 1) * sizeof(uint32_t);
-            xa_aligned_free(p);
-        }
-    }
+    for (int i = 0; i < g_n && enabled() == 2; i++) drop_pack(&g_w[i], 1); /* forward only: the W packs go */
 }
 
 int xa_gemm_frozen_enabled(void) { return enabled(); }
