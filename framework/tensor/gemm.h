@@ -45,12 +45,13 @@ void xa_gemm_packed_bf16(int trans_a, int trans_b, int M, int N, int K, float al
                          const float *A, int lda, const float *B, int ldb, float beta, float *C,
                          int ldc);
 
-/* op(B) (K, N) packed whole for the bf16 kernel, once, for a matrix that does not change (the bf16
- * packs of frozen weights, gemm_frozen.c). The pack holds exactly the bits the kernel packs at each
- * product, so a product on it gives the same C bit for bit. */
+/* op(B) (K, N) packed whole for the bf16 kernels, once, for a matrix that does not change (the bf16
+ * packs of frozen weights, gemm_frozen.c). The pack holds exactly the bits either kernel packs at
+ * each product (AVX512-BF16: xa_gemm_packed_bf16_pre, AMX: xa_gemm_packed_amx_pre), so a product on
+ * it gives the same C bit for bit. */
 /* uint32 words of the pack of a (K, N) op(B): about K N / 2 (bf16 pairs, N rounded up to a panel). */
 size_t xa_gemm_bf16_pack_b_size(int K, int N);
-/* Columns per panel (NR, 32): products on a pack start at a multiple of it. */
+/* Columns per panel (NR, 32, both kernels'): products on a pack start at a multiple of it. */
 int xa_gemm_bf16_panel(void);
 /* The pack is written in independent chunks 0 .. xa_gemm_bf16_pack_b_chunks(K, N) - 1 (one K block
  * by one column block each), so threads can share the work; dst holds xa_gemm_bf16_pack_b_size. */
@@ -91,10 +92,22 @@ int xa_gemm_bf16_amx(void);
  * (xa_sgemm_amx_ref), not VDPBF16PS's. */
 void xa_gemm_packed_amx(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A,
                         int lda, const float *B, int ldb, float beta, float *C, int ldc);
+/* xa_gemm_packed_bf16_pre's contract on AMX tiles: op(B) (K, n_pre) given as its
+ * xa_gemm_bf16_pack_b pack, this product's N its columns j0 .. j0 + N - 1 (j0 a multiple of
+ * xa_gemm_bf16_panel()). Same bits as xa_gemm_packed_amx on the fp32 op(B); only where
+ * xa_gemm_amx_unavailable() == NULL. */
+void xa_gemm_packed_amx_pre(int trans_a, int M, int N, int K, float alpha, const float *A, int lda,
+                            const uint32_t *pre, int n_pre, int j0, float beta, float *C, int ldc);
 /* Rows of A for the AMX kernel: d[q] = bf16(a[2q]) | bf16(a[2q+1]) << 16 for the n values, zero
  * pairs up to nq (a multiple of 16); VCVTNE2PS2BF16, xa_gemm_bf16_bits's bits (subnormals
  * included). AVX512-BF16 only (no tile instruction), in gemm_amx.c. */
 void xa_gemm_amx_row_bf16(uint32_t *d, const float *a, int n, int nq);
+/* For tests, on every machine (gemm_amx_emu.c): xa_gemm_packed_amx_pre on the emulated tiles (the
+ * twin of xa_sgemm_amx_emu, tensor.h), and xa_gemm_bf16_pack_b's whole pack (every chunk, dst
+ * holding xa_gemm_bf16_pack_b_size(K, N) words) from the scalar packing. */
+void xa_sgemm_amx_emu_pre(int trans_a, int M, int N, int K, float alpha, const float *A, int lda,
+                          const uint32_t *pre, int n_pre, int j0, float beta, float *C, int ldc);
+void xa_sgemm_amx_emu_pack_b(uint32_t *dst, int trans_b, const float *B, int ldb, int K, int N);
 /* The bf16 product on the best kernel of this CPU: AMX, else AVX512-BF16 (blas.c's sgemm_one). */
 void xa_gemm_packed_bf16_best(int trans_a, int trans_b, int M, int N, int K, float alpha,
                               const float *A, int lda, const float *B, int ldb, float beta, float *C,

@@ -17,15 +17,23 @@
  *   packed A panel (the body's pack_a): MR = 32 rows, row-major, kq pairs a row (ceil(kc / 2)
  *     rounded up to 16), pair q of row i = bf16(A(i, 2q)) | bf16(A(i, 2q+1)) << 16: the A tile is
  *     16 of those rows from pair 16s, stride 4 kq bytes. A row of memory is converted with
- *     VCVTNE2PS2BF16 (xa_gemm_amx_row_bf16, below); a transposed A one value at a time.
- *   packed B panel (gemm_bf16.c's xa_gemm_bf16_pack_b_block, shared): for each k pair, 32 lanes of
- *     bf16(B(2q, j)) | bf16(B(2q+1, j)) << 16, 128 bytes a pair row: the VNNI pair layout AMX
- *     wants, two B tiles side by side (base and base + 64 bytes, stride 128).
+ *     VCVTNE2PS2BF16 (xa_gemm_amx_row_bf16, below); a transposed A one value at a time (the
+ *     body's cols_bf16).
+ *   packed B panel (gemm_bf16.c's xa_gemm_bf16_pack_b_block, shared): kp = ceil(kc / 2) pair rows
+ *     of 32 lanes, bf16(B(2q, j)) | bf16(B(2q+1, j)) << 16, 128 bytes a pair row: the VNNI pair
+ *     layout AMX wants, two B tiles side by side (base and base + 64 bytes, stride 128). It is the
+ *     layout of a K block of the frozen weights' whole packs (xa_gemm_bf16_pack_b, gemm_frozen.c),
+ *     so xa_gemm_packed_amx_pre reads those packs in place of packing B.
  *
- * Edges are zero-padded in the panels (rows of A past M, lanes of B past N, an odd K's pad half,
- * pairs up to a whole tile step), so one tile configuration (every tile 16 x 64 bytes) serves every
- * call; partial micro-tiles only copy fewer elements out. Each call loads the configuration
- * (LDTILECFG: an OpenMP worker configures its own tiles) and ends with TILERELEASE. Tile data needs
+ * Edges are zero-padded (rows of A past M, lanes of B past N, an odd K's pad half, A's pairs up to
+ * a whole tile step), so one tile configuration (every tile 16 x 64 bytes) serves every call;
+ * partial micro-tiles only copy fewer elements out. B panels are not padded to a whole tile step (a
+ * pack has no room for it): whole steps load B straight from the panel, and a K block's partial
+ * last step (kp % 16 pair rows) from a per-thread 16 x 32 copy of those rows, zero below them
+ * (b_tail in the body: the rows after them are the next panel's, or past the end of a pack, and
+ * 0 * inf = NaN). Per-call packing and a pack run this same code on the same words: same bits.
+ * Each call loads the configuration (LDTILECFG: an OpenMP worker configures its own tiles) and
+ * ends with TILERELEASE. Tile data needs
  * Linux's permission (arch_prctl ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA), asked once per process
  * by xa_gemm_amx_unavailable (gemm.c), which blas.c checks before it calls this.
  *
@@ -36,13 +44,15 @@
  *   - every machine: the emulated kernel against xa_sgemm_amx_ref (the same arithmetic element by
  *     element, no tiles) bit for bit, and against fp64 and xa_sgemm_bf16_ref within the bf16
  *     bounds, over edges, odd K, K > KC, every transpose, alpha, beta and strides (test_tensor);
- *     on AVX512-BF16 machines the emulation also checks the shared B packing and
+ *     products on a whole pack against the emulation packing per call and xa_sgemm_amx_ref, bit
+ *     for bit; on AVX512-BF16 machines the emulation also checks the shared B packing and
  *     xa_gemm_amx_row_bf16 against its own scalar packing bit for bit;
- *   - AMX machines only: this kernel against the emulation (xa_sgemm in bf16 precision). Until
- *     this has run on one, the hardware path is compiled but unexecuted; the project's AMD EPYC
- *     (AVX512-BF16, no AMX) skips it and says why.
- * Not here: a vectorised packing of a transposed A (scalar now), pre-packed weights, tuning of the
- * blocking (none measured: no AMX machine yet). */
+ *   - AMX machines only: this kernel against the emulation (xa_sgemm in bf16 precision), and on a
+ *     pack against itself packing B (bit for bit). Until this has run on one, the hardware path
+ *     is compiled but unexecuted; the project's AMD EPYC (AVX512-BF16, no AMX) skips it and says
+ *     why.
+ * Not here: a vectorised packing of a transposed A (scalar now), tuning of the blocking (none
+ * measured: no AMX machine yet). */
 #include <immintrin.h>
 #include <stdint.h>
 #include <string.h>
@@ -99,6 +109,8 @@ void xa_gemm_amx_row_bf16(uint32_t *d, const float *a, int n, int nq) {
 #define XA_AMX_RELEASE()              _tile_release()
 #define XA_AMX_PACK_B                 xa_gemm_bf16_pack_b_block
 #define XA_AMX_ROW_BF16               xa_gemm_amx_row_bf16
+#define XA_AMX_COLS_BF16              cols_bf16
 #define XA_AMX_FN                     xa_gemm_packed_amx
+#define XA_AMX_FN_PRE                 xa_gemm_packed_amx_pre
 
 #include "tensor/gemm_amx_body.inc"

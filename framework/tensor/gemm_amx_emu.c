@@ -22,8 +22,11 @@
  * known once test_tensor has compared the two on an AMX machine.
  *
  * Packing: where the CPU has AVX512-BF16 the emulation also runs the vectorised packing gemm_amx.c
- * uses (gemm_bf16.c's xa_gemm_bf16_pack_b_block for B, xa_gemm_amx_row_bf16 for rows of A) and asserts
- * it equals the scalar packing bit for bit; elsewhere the scalar packing alone. Slow (about 2 ns a
+ * uses (gemm_bf16.c's xa_gemm_bf16_pack_b_block for B, xa_gemm_amx_row_bf16 for rows of A) and
+ * asserts it equals the scalar packing bit for bit;
+ * elsewhere the scalar packing alone. xa_sgemm_amx_emu_pre is the body's product on a whole pack
+ * of op(B) (xa_gemm_packed_amx_pre's twin), and xa_sgemm_amx_emu_pack_b makes that pack from the
+ * scalar packing, so tests of products on a pack run on every machine. Slow (about 2 ns a
  * multiply-add on this project's AMD EPYC, some 200 times the AVX512-BF16 kernel's time): tests
  * only. */
 #include <math.h>
@@ -198,7 +201,9 @@ static void emu_row_bf16(uint32_t *d, const float *a, int n, int nq);
 #define XA_AMX_RELEASE()              emu_release()
 #define XA_AMX_PACK_B                 emu_pack_b
 #define XA_AMX_ROW_BF16               emu_row_bf16
+#define XA_AMX_COLS_BF16              cols_bf16
 #define XA_AMX_FN                     xa_sgemm_amx_emu
+#define XA_AMX_FN_PRE                 xa_sgemm_amx_emu_pre
 
 #include "tensor/gemm_amx_body.inc"
 
@@ -213,6 +218,20 @@ static void emu_row_bf16(uint32_t *d, const float *a, int n, int nq) {
                   "xa_gemm_amx_row_bf16 differs from the scalar A packing");
     }
 #endif
+}
+
+/* xa_gemm_bf16_pack_b's layout (gemm_bf16.c, above xa_gemm_bf16_pack_b_size), every chunk, from
+ * the scalar panel packing: K block pc at pair offset pc / 2 times N rounded up to 32 lanes, its
+ * panel p at p ceil(kc/2) 32. */
+void xa_sgemm_amx_emu_pack_b(uint32_t *dst, int trans_b, const float *B, int ldb, int K, int N) {
+    const size_t lanes = (size_t)(N + 31) / 32 * 32;
+    for (int pc = 0; pc < K; pc += 256) {
+        const int kc = K - pc < 256 ? K - pc : 256, kp = (kc + 1) / 2;
+        for (int j = 0; j < N; j += 32) {
+            uint32_t *d = dst + (size_t)(pc / 2) * lanes + (size_t)j * kp;
+            emu_pack_b_scalar(d, trans_b, B, ldb, pc, kc, j, N - j < 32 ? N - j : 32);
+        }
+    }
 }
 
 /* ---- the reference twin ---------------------------------------------------------------------- */
