@@ -1452,16 +1452,21 @@ static void test_sgemm_amx(void **state) {
         }
     }
     /* the zero pads of the panels are zero, not the last product's data: a product whose A and B
-     * panels are all inf (kq = 32 pairs, no pad), then one whose K leaves pad pairs (17: 9 pairs of
-     * 16) where 0 * inf would make NaN */
+     * panels are all inf (kq = 32 pairs, no pad), one whose partial tile step copies 15 inf pair
+     * rows of B (K = 62: 31 pairs), then one whose K leaves pad pairs (17: 9 pairs of 16) where
+     * 0 * inf would make NaN */
     {
         float *Ainf = xt_fzeros(32 * 64), *Binf = xt_fzeros(64 * 32), *C1 = xt_fzeros(32 * 32);
         for (int n = 0; n < 32 * 64; n++) Ainf[n] = Binf[n] = INFINITY;
         xa_sgemm_amx_emu(0, 0, 32, 32, 64, 1.0f, Ainf, 64, Binf, 32, 0.0f, C1, 32);
         assert_true(isinf(C1[0]) && isinf(C1[32 * 32 - 1]));
+        xa_sgemm_amx_emu(0, 0, 32, 32, 62, 1.0f, Ainf, 64, Binf, 32, 0.0f, C1, 32); /* a tail step of 15 inf rows */
+        assert_true(isinf(C1[0]) && isinf(C1[32 * 32 - 1]));
         if (hw) {
             xa_gemm_set_precision(XA_PRECISION_BF16);
             xa_sgemm(0, 0, 32, 32, 64, 1.0f, Ainf, 64, Binf, 32, 0.0f, C1, 32);
+            assert_true(isinf(C1[0]) && isinf(C1[32 * 32 - 1]));
+            xa_sgemm(0, 0, 32, 32, 62, 1.0f, Ainf, 64, Binf, 32, 0.0f, C1, 32);
             xa_gemm_set_precision(XA_PRECISION_FP32);
             assert_true(isinf(C1[0]) && isinf(C1[32 * 32 - 1]));
         }
@@ -1474,6 +1479,181 @@ static void test_sgemm_amx(void **state) {
         amx_case(&rng, 1, 0, 45, 131, 47, -0.7f, 0.3f, hw);
         xa_threads_set(1);
     }
+}
+
+/* ---- the AMX kernel on a whole pack of op(B) (the frozen weights' bf16 packs) ----------------- */
+
+/* 1 where this build compiles the x86 kernels (gemm_amx.c, gemm_bf16.c: CMakeLists.txt's condition),
+ * so that the tests may call them directly (only where the CPU has them). */
+#if defined(__x86_64__) && defined(__GNUC__)
+#define XT_X86_KERNELS 1
+#else
+#define XT_X86_KERNELS 0
+#endif
+
+/* Words of xa_gemm_bf16_pack_b's pack of a (K, N) op(B), from its layout (gemm_bf16.c): per K block
+ * of 256, ceil(kc/2) pair rows of N rounded up to 32 lanes. Computed here so the emulated products
+ * run on every machine. */
+static size_t amx_pack_words(int K, int N) {
+    size_t pairs = 0;
+    for (int pc = 0; pc < K; pc += 256) pairs += (size_t)((K - pc < 256 ? K - pc : 256) + 1) / 2;
+    return pairs * ((size_t)(N + 31) / 32 * 32);
+}
+
+/* op(B) (K, n_pre) packed whole (made from W stored as op(B)^T when tb, padded ldb), and a product
+ * on its columns j0 .. j0 + N - 1 three ways on the emulated tiles: from the pack
+ * (xa_sgemm_amx_emu_pre), packing those columns of W at the call (xa_sgemm_amx_emu), and element
+ * by element (xa_sgemm_amx_ref): bit for bit, the ldc padding included. The pack is the scalar one
+ * (xa_sgemm_amx_emu_pack_b); where the CPU has AVX512-BF16, xa_gemm_bf16_pack_b's (the one
+ * gemm_frozen.c keeps) must equal it word for word. Where the CPU runs AMX (hw), the hardware
+ * kernel on the pack must give the bits of the hardware kernel packing B itself, and stay within
+ * amx_case's fp32-rounding bound of the emulation (the differing bits are printed). */
+static void amx_pre_case(xa_rng *rng, int ta, int tb, int M, int N, int K, int n_pre, int j0, float alpha,
+                         float beta, int hw, int special) {
+    assert_true(j0 % 32 == 0 && j0 + N <= n_pre);
+    const int lda = (ta ? M : K) + 3, ldb = (tb ? K : n_pre) + 2, ldc = N + 5;
+    const size_t na = (size_t)(ta ? K : M) * lda, nb = (size_t)(tb ? n_pre : K) * ldb, nc = (size_t)M * ldc;
+    const size_t words = amx_pack_words(K, n_pre);
+    float *A = xt_frandn(rng, na, 1.0f), *W = xt_frandn(rng, nb, 1.0f), *C0 = xt_frandn(rng, nc, 1.0f);
+    float *Pre = xt_fcopy(C0, nc), *Call = xt_fcopy(C0, nc), *Tw = xt_fcopy(C0, nc);
+    uint32_t *pack = xt_alloc(words * sizeof(uint32_t));
+    if (special) { /* bf16_pack_value's ties, subnormals, huge values and signed zeros */
+        for (size_t i = 0; i < na; i++) A[i] = bf16_pack_value(rng, i);
+        for (size_t i = 0; i < nb; i++) W[i] = bf16_pack_value(rng, i + 1);
+    }
+    xa_sgemm_amx_emu_pack_b(pack, tb, W, ldb, K, n_pre);
+    if (xa_gemm_bf16_available()) {
+        assert_true(xa_gemm_bf16_pack_b_size(K, n_pre) == words);
+        uint32_t *vec = xt_alloc(words * sizeof(uint32_t));
+        for (int c = 0; c < xa_gemm_bf16_pack_b_chunks(K, n_pre); c++) xa_gemm_bf16_pack_b(vec, tb, W, ldb, K, n_pre, c);
+        if (memcmp(vec, pack, words * sizeof(uint32_t)))
+            fail_msg("amx pre %dx%d tb=%d: xa_gemm_bf16_pack_b differs from the scalar pack", K, n_pre, tb);
+    }
+    const float *Bj = tb ? W + (size_t)j0 * ldb : W + j0; /* op(B)(:, j0:j0+N) */
+    xa_sgemm_amx_emu_pre(ta, M, N, K, alpha, A, lda, pack, n_pre, j0, beta, Pre, ldc);
+    xa_sgemm_amx_emu(ta, tb, M, N, K, alpha, A, lda, Bj, ldb, beta, Call, ldc);
+    xa_sgemm_amx_ref(ta, tb, M, N, K, alpha, A, lda, Bj, ldb, beta, Tw, ldc);
+    const size_t bytes = nc * sizeof(float);
+    if (special) { /* a NaN as any NaN */
+        size_t first = 0, d_call = bits_differ(Pre, Call, M, N, ldc, &first);
+        size_t d_ref = d_call ? d_call : bits_differ(Pre, Tw, M, N, ldc, &first);
+        if (d_ref)
+            fail_msg("amx pre, special values, %dx%dx%d ta=%d tb=%d j0=%d: %zu elements differ from %s, first "
+                     "(%zu,%zu) = %a, want %a", M, N, K, ta, tb, j0, d_ref, d_call ? "per-call packing" : "xa_sgemm_amx_ref",
+                     first / ldc, first % ldc, (double)Pre[first], (double)(d_call ? Call : Tw)[first]);
+    } else if (memcmp(Pre, Call, bytes) || memcmp(Call, Tw, bytes)) {
+        size_t first = 0, d_call = bits_differ(Pre, Call, M, ldc, ldc, &first), d_ref = bits_differ(Pre, Tw, M, ldc, ldc, &first);
+        fail_msg("amx pre %dx%dx%d ta=%d tb=%d n_pre=%d j0=%d alpha=%g beta=%g: %zu elements differ from per-call "
+                 "packing, %zu from xa_sgemm_amx_ref (of %zu), first (%zu,%zu) = %a, ref %a",
+                 M, N, K, ta, tb, n_pre, j0, (double)alpha, (double)beta, d_call, d_ref, nc, first / ldc, first % ldc,
+                 (double)Pre[first], (double)Tw[first]);
+    }
+#if XT_X86_KERNELS
+    if (hw) {
+        float *Hp = xt_fcopy(C0, nc), *Hc = xt_fcopy(C0, nc);
+        uint32_t *vec = xt_alloc(words * sizeof(uint32_t));
+        for (int c = 0; c < xa_gemm_bf16_pack_b_chunks(K, n_pre); c++) xa_gemm_bf16_pack_b(vec, tb, W, ldb, K, n_pre, c);
+        xa_gemm_packed_amx_pre(ta, M, N, K, alpha, A, lda, vec, n_pre, j0, beta, Hp, ldc);
+        xa_gemm_packed_amx(ta, tb, M, N, K, alpha, A, lda, Bj, ldb, beta, Hc, ldc);
+        if (memcmp(Hp, Hc, bytes))
+            fail_msg("amx hardware pre %dx%dx%d ta=%d tb=%d j0=%d: not the bits of the hardware kernel packing B", M, N, K,
+                     ta, tb, j0);
+        double worst = 0, tight = (8.0 + K) * ldexp(1.0, -23);
+        size_t at_hw = 0, first = 0;
+        for (int i = 0; i < M && !special; i++) {
+            for (int j = 0; j < N; j++) {
+                size_t at = (size_t)i * ldc + j;
+                double sc;
+                fp64_dot(ta, tb, A, lda, Bj, ldb, i, j, K, &sc);
+                double e = fabs((double)Hp[at] - Pre[at]) / (fabs(alpha) * sc + (beta == 0.0f ? 0.0 : fabs(beta * C0[at])) + 1e-30);
+                if (!(e <= worst)) worst = e, at_hw = at; /* a NaN is the worst */
+            }
+        }
+        print_message("amx hardware pre %dx%dx%d ta=%d tb=%d j0=%d: %zu of %d elements differ in bits from the emulation, "
+                      "worst %.3g of scale\n", M, N, K, ta, tb, j0, bits_differ(Hp, Pre, M, N, ldc, &first), M * N, worst);
+        if (!(worst <= tight))
+            fail_msg("amx hardware pre %dx%dx%d ta=%d tb=%d: (%zu,%zu) = %a, emulation %a: %.3g of scale (> %.3g)", M, N, K,
+                     ta, tb, at_hw / ldc, at_hw % ldc, (double)Hp[at_hw], (double)Pre[at_hw], worst, tight);
+    }
+#else
+    assert_false(hw); /* no AMX kernel in this build */
+#endif
+}
+
+static void test_sgemm_amx_pre(void **state) {
+    (void)state;
+    xa_rng rng;
+    xa_rng_seed(&rng, 13, 0);
+    const char *why = xa_peak_unavailable(XA_PEAK_BF16_AMX);
+    const int hw = why == NULL;
+    if (!hw) print_message("amx hardware kernel on the pack skipped: %s; the emulated AMX kernel is tested\n", why);
+    /* K: a K block's partial last tile step of 1..15 pairs (K % 32 = 1, 2, 17, 31; the last block of
+     * 257, 513, 600, 290, 318) or none (32, 64, 256, 512); N and n_pre not multiples of 32, j0 inside
+     * the pack and N ending mid-panel; M tile edges */
+    static const int Ks[] = {1, 2, 17, 31, 32, 33, 64, 95, 256, 257, 290, 318, 512, 513, 600};
+    static const struct { int M, N, n_pre, j0; } cols[] = {
+        {1, 1, 1, 0},     {15, 45, 45, 0},   {17, 33, 130, 32},  {33, 61, 130, 64},
+        {32, 40, 130, 32}, {16, 2, 97, 64},  {31, 96, 96, 0},
+    };
+    static const float ab[][2] = {{1.0f, 0.0f}, {-0.7f, 1.0f}, {0.9f, 0.5f}};
+    int n = 0;
+    for (size_t k = 0; k < sizeof Ks / sizeof Ks[0]; k++) {
+        for (size_t c = 0; c < sizeof cols / sizeof cols[0]; c++) {
+            const int ta = (int)(k + c) & 1, tb = (int)(k + 2 * c) >> 1 & 1;
+            const float *x = ab[(k * 3 + c) % 3];
+            amx_pre_case(&rng, ta, tb, cols[c].M, cols[c].N, Ks[k], cols[c].n_pre, cols[c].j0, x[0], x[1], hw, 0);
+            n++;
+        }
+    }
+    /* every transpose and orientation of the pack on shapes with tails in two K blocks */
+    for (int ta = 0; ta < 2; ta++) {
+        for (int tb = 0; tb < 2; tb++) {
+            amx_pre_case(&rng, ta, tb, 65, 47, 318, 79, 32, 0.7f, 0.5f, hw, 0);
+            amx_pre_case(&rng, ta, tb, 7, 33, 513, 129, 96, 1.0f, 1.0f, hw, 0);
+        }
+    }
+    /* N > NC (2048): the second column block of the pack, from j0 = 0 and from a panel inside it;
+     * M > MC (256); alpha 0 and K = 0 (C = beta C, the pack not read) */
+    amx_pre_case(&rng, 0, 1, 5, 2100, 300, 2100, 0, 1.0f, 0.5f, hw, 0);
+    amx_pre_case(&rng, 1, 0, 3, 2090, 45, 2200, 96, -1.0f, 1.0f, hw, 0);
+    amx_pre_case(&rng, 0, 0, 270, 20, 45, 50, 0, 1.0f, 0.0f, hw, 0);
+    amx_pre_case(&rng, 1, 1, 9, 30, 77, 64, 32, 0.0f, 0.5f, hw, 0);
+    amx_pre_case(&rng, 0, 1, 4, 3, 0, 40, 32, 1.0f, 0.5f, hw, 0);
+    for (int ta = 0; ta < 2; ta++) {
+        for (int tb = 0; tb < 2; tb++) amx_pre_case(&rng, ta, tb, 37, 35, 77, 70, 32, 1.0f, 0.0f, hw, 1);
+    }
+    /* the partial last tile step reads zero rows, not the next panel's nor an earlier product's:
+     * op(B) (62, 64) (31 pairs: a tail step of 15) whose columns 32-63 are inf, and A finite. The
+     * product on columns 32-63 (C inf or NaN) leaves a tail copy of inf rows; one on a (2, 64) pack
+     * (1 pair) would then read 15 of them, and one on columns 0-31 of the first pack the inf panel
+     * next to them, and 0 (A's pad pair) times inf is NaN: both must be finite and equal the twin.
+     * The product on the last panel would read past the end of the pack (the sanitizer build). */
+    {
+        const int M = 32;
+        float *Wi = xt_frandn(&rng, 62 * 64, 1.0f), *W2 = xt_frandn(&rng, 2 * 64, 1.0f), *A = xt_frandn(&rng, M * 62, 1.0f);
+        for (int k = 0; k < 62; k++)
+            for (int j = 32; j < 64; j++) Wi[k * 64 + j] = INFINITY;
+        uint32_t *pi = xt_alloc(amx_pack_words(62, 64) * sizeof(uint32_t)), *p2 = xt_alloc(amx_pack_words(2, 64) * sizeof(uint32_t));
+        xa_sgemm_amx_emu_pack_b(pi, 0, Wi, 64, 62, 64);
+        xa_sgemm_amx_emu_pack_b(p2, 0, W2, 64, 2, 64);
+        float *C = xt_fzeros(M * 32), *T = xt_fzeros(M * 32);
+        xa_sgemm_amx_emu_pre(0, M, 32, 62, 1.0f, A, 62, pi, 64, 32, 0.0f, C, 32);
+        assert_true(isinf(C[0]) || isnan(C[0]));
+        static const struct { int K, j0; } next[] = {{2, 0}, {62, 0}};
+        for (int t = 0; t < 2; t++) {
+            const int K = next[t].K;
+            const float *Bt = K == 2 ? W2 : Wi;
+            xa_sgemm_amx_emu_pre(0, M, 32, K, 1.0f, A, 62, K == 2 ? p2 : pi, 64, next[t].j0, 0.0f, C, 32);
+            xa_sgemm_amx_ref(0, 0, M, 32, K, 1.0f, A, 62, Bt + next[t].j0, 64, 0.0f, T, 32);
+            size_t first = 0, n_diff = bits_differ(C, T, M, 32, 32, &first);
+            if (n_diff || !isfinite(C[first]))
+                fail_msg("amx pre after an inf tail, K=%d j0=%d: %zu elements differ from xa_sgemm_amx_ref, (%zu,%zu) = %a, "
+                         "want %a", K, next[t].j0, n_diff, first / 32, first % 32, (double)C[first], (double)T[first]);
+            for (int i = 0; i < M * 32; i++)
+                if (!isfinite(C[i])) fail_msg("amx pre after an inf tail, K=%d: C[%d] = %a", K, i, (double)C[i]);
+        }
+    }
+    print_message("%d products on the pack: bits of per-call packing and xa_sgemm_amx_ref\n", n + 20);
 }
 
 /* bf16 packs of frozen weights (gemm_frozen.c): a product whose B is a registered W (rows, cols)
@@ -1705,6 +1885,7 @@ int main(void) {
         cmocka_unit_test(test_bf16_round),
         cmocka_unit_test_teardown(test_sgemm_bf16, xt_teardown),
         cmocka_unit_test_teardown(test_sgemm_amx, xt_teardown),
+        cmocka_unit_test_teardown(test_sgemm_amx_pre, xt_teardown),
         cmocka_unit_test_teardown(test_peak, xt_teardown),
         cmocka_unit_test_teardown(test_linear_golden, xt_teardown),
         cmocka_unit_test_teardown(test_linear_vs_ref, xt_teardown),
