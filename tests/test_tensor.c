@@ -1681,13 +1681,13 @@ static void bf16_packed_case(xa_rng *rng, int ta, int tb, int M, int K, int N, f
     xa_sgemm(ta, tb, M, N, K, alpha, A, lda, W, cols, beta, X[1], ldc);
     assert_true(xa_gemm_frozen_made() == made + 1);
     assert_true(xa_gemm_frozen_bytes() == xa_gemm_bf16_pack_b_size(K, N) * 4);
-    xa_gemm_packed_bf16(ta, tb, M, N, K, alpha, A, lda, W, cols, beta, X[2], ldc);
+    xa_gemm_packed_bf16_best(ta, tb, M, N, K, alpha, A, lda, W, cols, beta, X[2], ldc); /* AMX where it runs */
     if (memcmp(X[0], X[1], sizeof(float) * (size_t)M * ldc))
         fail_msg("bf16 pack %dx%dx%d ta=%d tb=%d threads=%d: not the bits of per-product packing", M, N, K, ta, tb,
                  xa_threads_get());
     /* one thread, or beta 0 / 1 (a tile's epilogue is then exact): the split changes no bit either */
     if ((xa_threads_get() == 1 || beta == 0.0f || beta == 1.0f) && memcmp(X[1], X[2], sizeof(float) * (size_t)M * ldc))
-        fail_msg("bf16 pack %dx%dx%d ta=%d tb=%d: not the bits of xa_gemm_packed_bf16", M, N, K, ta, tb);
+        fail_msg("bf16 pack %dx%dx%d ta=%d tb=%d: not the bits of xa_gemm_packed_bf16_best", M, N, K, ta, tb);
     xa_gemm_set_precision(XA_PRECISION_FP32); /* leaving bf16 frees the packs */
     assert_true(xa_gemm_frozen_bytes() == 0);
     xa_gemm_frozen_remove(W);

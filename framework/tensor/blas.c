@@ -12,8 +12,9 @@
  * for a Prescott (SSE3) and runs sgemm 3-5x slower. xa_blas_suggested_coretype spots that so the
  * CLI can say (or re-exec with) OPENBLAS_CORETYPE=SkylakeX.
  *
- * In bf16 precision the products run on gemm_bf16.c's kernel; a B operand that is a registered
- * frozen weight comes pre-packed (gemm_frozen.c).
+ * In bf16 precision the products run on gemm_amx.c's kernel where AMX runs, else gemm_bf16.c's
+ * (gemm.c picks); a B operand that is a registered frozen weight comes pre-packed (gemm_frozen.c),
+ * and both kernels read that pack.
  *
  * Not here: batched or strided products (attention loops over blocks itself).
  */
@@ -264,6 +265,12 @@ static void sgemm_one(int trans_a, int trans_b, int M, int N, int K, float alpha
                       int lda, const float *B, int ldb, const uint32_t *pre, int n_pre, int j0,
                       float beta, float *C, int ldc) {
     if (pre) {
+#if XA_GEMM_X86
+        if (xa_gemm_bf16_amx()) {
+            xa_gemm_packed_amx_pre(trans_a, M, N, K, alpha, A, lda, pre, n_pre, j0, beta, C, ldc);
+            return;
+        }
+#endif
         xa_gemm_packed_bf16_pre(trans_a, M, N, K, alpha, A, lda, pre, n_pre, j0, beta, C, ldc);
         return;
     }
@@ -319,11 +326,11 @@ void xa_sgemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const 
 #else
     nt = 1; /* OpenBLAS threads itself */
 #endif
-    /* bf16: a registered frozen weight as B comes packed already, for the AVX512-BF16 kernel. The
-     * AMX kernel packs B per product (its K tail is padded to 16 pairs, which the packs of
-     * gemm_frozen.c do not hold), so on AMX the packs are not used. */
+    /* bf16: a registered frozen weight as B comes packed already; both bf16 kernels read the pack
+     * (the AMX one copies a K block's partial last tile step out of it, zero-padded), with the
+     * bits of packing B at the product. */
     const int bf16 = g_precision == XA_PRECISION_BF16;
-    const uint32_t *pre = bf16 && K > 0 && !xa_gemm_bf16_amx() ? xa_gemm_frozen_find(B, trans_b, K, N, ldb) : NULL;
+    const uint32_t *pre = bf16 && K > 0 ? xa_gemm_frozen_find(B, trans_b, K, N, ldb) : NULL;
     int split_m, blk = split_block(M, N, K, nt, &split_m);
     if (!blk) {
         sgemm_one(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, pre, N, 0, beta, C, ldc);

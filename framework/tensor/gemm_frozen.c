@@ -1,19 +1,21 @@
 /* tensor/gemm_frozen: bf16 packs of frozen weights, made once instead of at every product.
  *
  * In bf16 precision every product rounds and packs its op(B) into the kernel's panels
- * (gemm_bf16.c). For a weight that does not change for a whole phase that work is the same at
- * every step, and with xa_sgemm's M split every thread repeats it. So the owner of a frozen weight
- * W (rows, cols) registers it here (xa_gemm_frozen_add; the encoder and the MLM head do it through
- * xa_encoder_set_packed / xa_mlm_head_set_packed), and xa_sgemm, when its B operand is W's whole
- * matrix, reads the pack of that orientation instead of packing:
+ * (gemm_bf16.c's layout, which the AMX kernel, gemm_amx.c, shares). For a weight that does not
+ * change for a whole phase that work is the same at every step, and with xa_sgemm's M split every
+ * thread repeats it. So the owner of a frozen weight W (rows, cols) registers it here
+ * (xa_gemm_frozen_add; the encoder and the MLM head do it through xa_encoder_set_packed /
+ * xa_mlm_head_set_packed), and xa_sgemm, when its B operand is W's whole matrix, reads the pack of
+ * that orientation instead of packing:
  *
  *   out  = inp W^T   (trans_b = 1: op(B) = W^T, K = cols, N = rows)   forward, every path
  *   dinp = dout W    (trans_b = 0: op(B) = W,   K = rows, N = cols)   backward through W
  *
  * Each orientation is packed on its first use (inference never makes the second one); a pack costs
  * about half the fp32 weight (2 bytes an element), both together about the weight's size. The
- * pack holds exactly the bits the kernel would pack at that product, so results are bit-identical
- * with the packs on or off (test_tensor, test_train).
+ * pack holds exactly the bits either bf16 kernel (AVX512-BF16 or AMX, whichever runs the product)
+ * would pack at that product, so results are bit-identical with the packs on or off (test_tensor,
+ * test_train).
  *
  * Staleness is excluded by who may register, not detected after the fact: only frozen weights, by
  * their owner, from when their values are final until the phase ends or the memory is freed

@@ -99,7 +99,7 @@ void xa_sgemm_ref(int trans_a, int trans_b, int M, int N, int K, float alpha, co
  *    only copy); frozen weights that their owner registers (xa_gemm_frozen_add below: the encoder
  *    and MLM head of a phase that keeps them frozen, an inference model after loading) are
  *    converted and packed once, on their first product in each orientation, with the same bits
- *    as per-product packing (AVX512-BF16 kernel; the AMX kernel still packs per product). */
+ *    as per-product packing (both kernels read the same packs). */
 typedef enum xa_precision { XA_PRECISION_FP32 = 0, XA_PRECISION_BF16 = 1 } xa_precision;
 /* "fp32" or "bf16" into *out; USAGE naming `where` otherwise. */
 xa_status xa_precision_parse(const char *name, const char *where, xa_precision *out);
