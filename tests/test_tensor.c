@@ -1656,6 +1656,62 @@ static void test_sgemm_amx_pre(void **state) {
     print_message("%d products on the pack: bits of per-call packing and xa_sgemm_amx_ref\n", n + 20);
 }
 
+/* The AMX kernel's packing of a transposed A, vectorised (xa_gemm_amx_cols_bf16: 16 x 16
+ * transposes in registers), against xa_bf16_round word for word: panel heights (mr) 1 to 32 across
+ * the two 16-row groups, kc odd and even across 16-pair groups up to KC, values with ties,
+ * subnormals (VCVTNE2PS2BF16 flushes them: the chunk is redone in scalar code), NaNs (signalling,
+ * negative, quiet: quieted as xa_bf16_round does) and infs. The words it must zero (rows from mr,
+ * pairs from ceil(kc/2) to kq) start as garbage, and A holds exactly the floats the panel reads
+ * (the sanitizer build catches a read past them). The emulated kernel checks the same function
+ * against its scalar packing at every product (gemm_amx_emu.c); this test reaches the edges
+ * directly. */
+static void test_amx_cols_bf16(void **state) {
+    (void)state;
+    if (!XT_X86_KERNELS || !xa_gemm_bf16_available()) {
+        print_message("no AVX512-BF16 on this CPU (or no x86 kernels in this build): the vectorised packing of a "
+                      "transposed A is not tested (the emulation packs in scalar code)\n");
+        skip();
+    }
+#if XT_X86_KERNELS
+    xa_rng rng;
+    xa_rng_seed(&rng, 14, 0);
+    static const uint32_t odd[] = {0x7f800001u, 0xffa12345u, 0x7fc00000u, 0x7f800000u, 0xff800000u};
+    static const int mrs[] = {1, 2, 15, 16, 17, 31, 32}, kcs[] = {1, 2, 3, 31, 32, 33, 63, 64, 65, 200, 255, 256};
+    const int lda = 37;
+    size_t words = 0;
+    for (size_t m = 0; m < sizeof mrs / sizeof mrs[0]; m++) {
+        for (size_t k = 0; k < sizeof kcs / sizeof kcs[0]; k++) {
+            const int mr = mrs[m], kc = kcs[k], kp = (kc + 1) / 2, kq = (kp + 15) / 16 * 16;
+            const size_t na = (size_t)(kc - 1) * lda + mr; /* the last float read: A(mr - 1, kc - 1) */
+            float *a = xt_fzeros(na);
+            for (size_t i = 0; i < na; i++) {
+                a[i] = bf16_pack_value(&rng, i);
+                if (i % 11 == 5) memcpy(&a[i], &odd[i / 11 % 5], 4);
+            }
+            uint32_t *d = xt_alloc((size_t)32 * kq * sizeof(uint32_t));
+            memset(d, 0xAB, (size_t)32 * kq * sizeof(uint32_t));
+            xa_gemm_amx_cols_bf16(d, a, lda, mr, kc, kq);
+            for (int r = 0; r < 32; r++) {
+                for (int q = 0; q < kq; q++) {
+                    uint32_t want = 0;
+                    if (r < mr && 2 * q < kc) {
+                        want = xa_bf16_round(a[(size_t)(2 * q) * lda + r]);
+                        if (2 * q + 1 < kc) want |= (uint32_t)xa_bf16_round(a[(size_t)(2 * q + 1) * lda + r]) << 16;
+                    }
+                    uint32_t got = d[(size_t)r * kq + q];
+                    if (got != want)
+                        fail_msg("xa_gemm_amx_cols_bf16 mr=%d kc=%d: row %d pair %d = 0x%08x, want 0x%08x (A %a, %a)", mr, kc, r,
+                                 q, got, want, r < mr && 2 * q < kc ? (double)a[(size_t)(2 * q) * lda + r] : 0.0,
+                                 r < mr && 2 * q + 1 < kc ? (double)a[(size_t)(2 * q + 1) * lda + r] : 0.0);
+                }
+            }
+            words += (size_t)32 * kq;
+        }
+    }
+    print_message("xa_gemm_amx_cols_bf16: %zu words, the bits of xa_bf16_round\n", words);
+#endif
+}
+
 /* bf16 packs of frozen weights (gemm_frozen.c): a product whose B is a registered W (rows, cols)
  * reads W's pack and gives the bits of the same product packing W itself (packs off), and of the
  * single-thread kernel where the split cannot matter; odd K, K past a KC block, N not a multiple of
@@ -1886,6 +1942,7 @@ int main(void) {
         cmocka_unit_test_teardown(test_sgemm_bf16, xt_teardown),
         cmocka_unit_test_teardown(test_sgemm_amx, xt_teardown),
         cmocka_unit_test_teardown(test_sgemm_amx_pre, xt_teardown),
+        cmocka_unit_test_teardown(test_amx_cols_bf16, xt_teardown),
         cmocka_unit_test_teardown(test_peak, xt_teardown),
         cmocka_unit_test_teardown(test_linear_golden, xt_teardown),
         cmocka_unit_test_teardown(test_linear_vs_ref, xt_teardown),

@@ -102,6 +102,11 @@ void xa_gemm_packed_amx_pre(int trans_a, int M, int N, int K, float alpha, const
  * pairs up to nq (a multiple of 16); VCVTNE2PS2BF16, xa_gemm_bf16_bits's bits (subnormals
  * included). AVX512-BF16 only (no tile instruction), in gemm_amx.c. */
 void xa_gemm_amx_row_bf16(uint32_t *d, const float *a, int n, int nq);
+/* One AMX A panel (32 rows x kq pairs, row r at d + r kq) of a transposed A, element (r, k) at
+ * a[k lda + r]: pair q of row r = bf16(a[2q lda + r]) | bf16(a[(2q+1) lda + r]) << 16 for the mr
+ * (<= 32) rows and kc values, every other word of the panel 0; 16 x 16 transposes in registers,
+ * xa_gemm_bf16_bits's bits (subnormals included). AVX512-BF16 only, in gemm_amx.c. */
+void xa_gemm_amx_cols_bf16(uint32_t *d, const float *a, int lda, int mr, int kc, int kq);
 /* For tests, on every machine (gemm_amx_emu.c): xa_gemm_packed_amx_pre on the emulated tiles (the
  * twin of xa_sgemm_amx_emu, tensor.h), and xa_gemm_bf16_pack_b's whole pack (every chunk, dst
  * holding xa_gemm_bf16_pack_b_size(K, N) words) from the scalar packing. */

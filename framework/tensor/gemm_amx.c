@@ -17,8 +17,8 @@
  *   packed A panel (the body's pack_a): MR = 32 rows, row-major, kq pairs a row (ceil(kc / 2)
  *     rounded up to 16), pair q of row i = bf16(A(i, 2q)) | bf16(A(i, 2q+1)) << 16: the A tile is
  *     16 of those rows from pair 16s, stride 4 kq bytes. A row of memory is converted with
- *     VCVTNE2PS2BF16 (xa_gemm_amx_row_bf16, below); a transposed A one value at a time (the
- *     body's cols_bf16).
+ *     VCVTNE2PS2BF16 (xa_gemm_amx_row_bf16, below), a transposed A with it and 16 x 16 transposes
+ *     in registers (xa_gemm_amx_cols_bf16, below).
  *   packed B panel (gemm_bf16.c's xa_gemm_bf16_pack_b_block, shared): kp = ceil(kc / 2) pair rows
  *     of 32 lanes, bf16(B(2q, j)) | bf16(B(2q+1, j)) << 16, 128 bytes a pair row: the VNNI pair
  *     layout AMX wants, two B tiles side by side (base and base + 64 bytes, stride 128). It is the
@@ -45,14 +45,14 @@
  *     element, no tiles) bit for bit, and against fp64 and xa_sgemm_bf16_ref within the bf16
  *     bounds, over edges, odd K, K > KC, every transpose, alpha, beta and strides (test_tensor);
  *     products on a whole pack against the emulation packing per call and xa_sgemm_amx_ref, bit
- *     for bit; on AVX512-BF16 machines the emulation also checks the shared B packing and
- *     xa_gemm_amx_row_bf16 against its own scalar packing bit for bit;
+ *     for bit; on AVX512-BF16 machines the emulation also checks the shared B packing,
+ *     xa_gemm_amx_row_bf16 and xa_gemm_amx_cols_bf16 against its own scalar packing bit for bit
+ *     (and test_tensor xa_gemm_amx_cols_bf16 against xa_bf16_round, edges and special values);
  *   - AMX machines only: this kernel against the emulation (xa_sgemm in bf16 precision), and on a
  *     pack against itself packing B (bit for bit). Until this has run on one, the hardware path
  *     is compiled but unexecuted; the project's AMD EPYC (AVX512-BF16, no AMX) skips it and says
  *     why.
- * Not here: a vectorised packing of a transposed A (scalar now), tuning of the blocking (none
- * measured: no AMX machine yet). */
+ * Not here: tuning of the blocking (none measured: no AMX machine yet). */
 #include <immintrin.h>
 #include <stdint.h>
 #include <string.h>
@@ -97,6 +97,100 @@ void xa_gemm_amx_row_bf16(uint32_t *d, const float *a, int n, int nq) {
     }
 }
 
+/* ---- a transposed A: 16 x 16 transposes in registers ------------------------------------------
+ * cols_bf16 (gemm_amx_body.inc) reads a transposed A, whose rows of memory hold one k for 16
+ * consecutive rows of the panel: two such rows (k = 2q, 2q + 1) give pair q of 16 panel rows, one
+ * per lane (pairs_of_two_rows), and 16 of those, transposed, give 16 pairs of each of the 16 rows:
+ * one store of 64 bytes per row. As gemm_bf16.c's pack_cols and pack_rows do (its helpers are
+ * static there; these are the same instructions). */
+
+/* bf16 of x0 (words 0-15) and x1 (words 16-31), in that memory order: VCVTNE2PS2BF16, or the
+ * scalar rounding where a lane is subnormal (the instruction flushes those). */
+static inline __m512i cvt32(__m512 x0, __m512 x1) {
+    __m512i r = (__m512i)_mm512_cvtne2ps_pbh(x1, x0);
+    if (subnormal_lanes(x0) | subnormal_lanes(x1)) {
+        float f[32];
+        uint16_t w[32];
+        _mm512_storeu_ps(f, x0);
+        _mm512_storeu_ps(f + 16, x1);
+        for (int i = 0; i < 32; i++)
+            w[i] = xa_gemm_bf16_bits(f[i]);
+        r = _mm512_loadu_si512(w);
+    }
+    return r;
+}
+
+/* lane l: bf16(r0[l]) | bf16(r1[l]) << 16 for the lanes in m (others 0); r1 NULL: high halves 0. */
+static inline __m512i pairs_of_two_rows(const float *r0, const float *r1, __mmask16 m) {
+    __m512 x1 = r1 ? _mm512_maskz_loadu_ps(m, r1) : _mm512_setzero_ps();
+    __m512i both = cvt32(_mm512_maskz_loadu_ps(m, r0), x1);
+    __m512i lo = _mm512_cvtepu16_epi32(_mm512_castsi512_si256(both));
+    __m512i hi = _mm512_cvtepu16_epi32(_mm512_extracti64x4_epi64(both, 1));
+    return _mm512_or_si512(lo, _mm512_slli_epi32(hi, 16));
+}
+
+/* In-register transpose of a 16 x 16 matrix of 32-bit elements (v[r] = row r): 32-bit and 64-bit
+ * unpacks within 128-bit blocks, then two rounds of 128-bit block shuffles. */
+static inline void transpose16(__m512i v[16]) {
+    __m512i t[16];
+    for (int i = 0; i < 16; i += 2) {
+        t[i] = _mm512_unpacklo_epi32(v[i], v[i + 1]);
+        t[i + 1] = _mm512_unpackhi_epi32(v[i], v[i + 1]);
+    }
+    for (int i = 0; i < 16; i += 4) {
+        v[i] = _mm512_unpacklo_epi64(t[i], t[i + 2]);
+        v[i + 1] = _mm512_unpackhi_epi64(t[i], t[i + 2]);
+        v[i + 2] = _mm512_unpacklo_epi64(t[i + 1], t[i + 3]);
+        v[i + 3] = _mm512_unpackhi_epi64(t[i + 1], t[i + 3]);
+    }
+    /* v[4b + c], 128-bit block k: column 4k + c of rows 4b..4b+3 */
+    for (int i = 0; i < 4; i++) {
+        t[i] = _mm512_shuffle_i32x4(v[i], v[i + 4], 0x88);     /* blocks 0, 2 of each */
+        t[i + 4] = _mm512_shuffle_i32x4(v[i], v[i + 4], 0xDD); /* blocks 1, 3 */
+        t[i + 8] = _mm512_shuffle_i32x4(v[i + 8], v[i + 12], 0x88);
+        t[i + 12] = _mm512_shuffle_i32x4(v[i + 8], v[i + 12], 0xDD);
+    }
+    for (int i = 0; i < 4; i++) {
+        v[i] = _mm512_shuffle_i32x4(t[i], t[i + 8], 0x88);
+        v[i + 8] = _mm512_shuffle_i32x4(t[i], t[i + 8], 0xDD);
+        v[i + 4] = _mm512_shuffle_i32x4(t[i + 4], t[i + 12], 0x88);
+        v[i + 12] = _mm512_shuffle_i32x4(t[i + 4], t[i + 12], 0xDD);
+    }
+}
+
+/* cols_bf16 (gemm_amx_body.inc): one 32-row A panel of kq pairs from a transposed A, 16 rows x 16
+ * pairs at a time; every word written (rows from mr on and pairs from ceil(kc/2) on 0).
+ * AVX512-BF16 only, no tile instruction: gemm_amx_emu.c runs it on any AVX512-BF16 machine and
+ * checks it against the scalar form. */
+void xa_gemm_amx_cols_bf16(uint32_t *d, const float *a, int lda, int mr, int kc, int kq) {
+    XA_ASSERT(kq % 16 == 0 && 2 * kq >= kc && mr >= 0 && mr <= 32);
+    const int kp = (kc + 1) / 2;
+    for (int g = 0; g < 32; g += 16) {
+        int ng = mr - g < 16 ? mr - g : 16; /* rows of this group */
+        __mmask16 m = ng > 0 ? (__mmask16)((1u << ng) - 1u) : 0;
+        for (int q0 = 0; q0 < kq; q0 += 16) {
+            __m512i v[16];
+            if (ng <= 0 || q0 >= kp) {
+                for (int r = 0; r < 16; r++)
+                    _mm512_storeu_si512(d + (size_t)(g + r) * kq + q0, _mm512_setzero_si512());
+                continue;
+            }
+            for (int t = 0; t < 16; t++) {
+                int q = q0 + t;
+                if (q >= kp) {
+                    v[t] = _mm512_setzero_si512();
+                    continue;
+                }
+                const float *r0 = a + (size_t)(2 * q) * lda + g;
+                v[t] = pairs_of_two_rows(r0, 2 * q + 1 < kc ? r0 + lda : NULL, m);
+            }
+            transpose16(v); /* v[r]: pairs q0 .. q0 + 15 of row g + r */
+            for (int r = 0; r < 16; r++)
+                _mm512_storeu_si512(d + (size_t)(g + r) * kq + q0, v[r]);
+        }
+    }
+}
+
 /* GCC's TILELOADD / LDTILECFG intrinsics are asm statements that do not tell the compiler they read
  * memory: the barrier before them makes every store to the panels (and the configuration) happen
  * first. */
@@ -109,7 +203,7 @@ void xa_gemm_amx_row_bf16(uint32_t *d, const float *a, int n, int nq) {
 #define XA_AMX_RELEASE()              _tile_release()
 #define XA_AMX_PACK_B                 xa_gemm_bf16_pack_b_block
 #define XA_AMX_ROW_BF16               xa_gemm_amx_row_bf16
-#define XA_AMX_COLS_BF16              cols_bf16
+#define XA_AMX_COLS_BF16              xa_gemm_amx_cols_bf16
 #define XA_AMX_FN                     xa_gemm_packed_amx
 #define XA_AMX_FN_PRE                 xa_gemm_packed_amx_pre
 

@@ -22,8 +22,8 @@
  * known once test_tensor has compared the two on an AMX machine.
  *
  * Packing: where the CPU has AVX512-BF16 the emulation also runs the vectorised packing gemm_amx.c
- * uses (gemm_bf16.c's xa_gemm_bf16_pack_b_block for B, xa_gemm_amx_row_bf16 for rows of A) and
- * asserts it equals the scalar packing bit for bit;
+ * uses (gemm_bf16.c's xa_gemm_bf16_pack_b_block for B, xa_gemm_amx_row_bf16 for rows of A,
+ * xa_gemm_amx_cols_bf16 for a transposed A) and asserts it equals the scalar packing bit for bit;
  * elsewhere the scalar packing alone. xa_sgemm_amx_emu_pre is the body's product on a whole pack
  * of op(B) (xa_gemm_packed_amx_pre's twin), and xa_sgemm_amx_emu_pack_b makes that pack from the
  * scalar packing, so tests of products on a pack run on every machine. Slow (about 2 ns a
@@ -189,6 +189,8 @@ static void emu_pack_b(uint32_t *dst, int trans_b, const float *B, int ldb, int 
 /* row_bf16 of the body (defined there: scalar), and where the CPU has AVX512-BF16 gemm_amx.c's
  * vectorised form checked against it. */
 static void emu_row_bf16(uint32_t *d, const float *a, int n, int nq);
+/* cols_bf16 of the body (scalar), and gemm_amx.c's 16 x 16 transposes checked against it. */
+static void emu_cols_bf16(uint32_t *d, const float *a, int lda, int mr, int kc, int kq);
 
 /* ---- the kernel on the emulated tiles -------------------------------------------------------- */
 
@@ -201,7 +203,7 @@ static void emu_row_bf16(uint32_t *d, const float *a, int n, int nq);
 #define XA_AMX_RELEASE()              emu_release()
 #define XA_AMX_PACK_B                 emu_pack_b
 #define XA_AMX_ROW_BF16               emu_row_bf16
-#define XA_AMX_COLS_BF16              cols_bf16
+#define XA_AMX_COLS_BF16              emu_cols_bf16
 #define XA_AMX_FN                     xa_sgemm_amx_emu
 #define XA_AMX_FN_PRE                 xa_sgemm_amx_emu_pre
 
@@ -216,6 +218,19 @@ static void emu_row_bf16(uint32_t *d, const float *a, int n, int nq) {
         xa_gemm_amx_row_bf16(vec, a, n, nq);
         XA_ASSERT(memcmp(vec, d, (size_t)nq * sizeof(uint32_t)) == 0 &&
                   "xa_gemm_amx_row_bf16 differs from the scalar A packing");
+    }
+#endif
+}
+
+static void emu_cols_bf16(uint32_t *d, const float *a, int lda, int mr, int kc, int kq) {
+    XA_ASSERT(kq % 16 == 0 && kq <= 128 && 2 * kq >= kc && mr >= 1 && mr <= 32);
+    cols_bf16(d, a, lda, mr, kc, kq);
+#if XA_GEMM_X86
+    if (xa_gemm_bf16_available()) {
+        static _Thread_local uint32_t vec[32 * 128];
+        xa_gemm_amx_cols_bf16(vec, a, lda, mr, kc, kq);
+        XA_ASSERT(memcmp(vec, d, (size_t)32 * kq * sizeof(uint32_t)) == 0 &&
+                  "xa_gemm_amx_cols_bf16 differs from the scalar A packing");
     }
 #endif
 }
