@@ -1772,6 +1772,10 @@ static void test_bf16_packs(void **state) {
                 bf16_packed_case(&rng, ta, tb, 200, 517, 70, 1.0f, 1.0f);    /* M split, odd K, 3 blocks */
                 bf16_packed_case(&rng, ta, tb, 20, 301, 2100, 0.5f, 0.0f);   /* N split, past NC */
                 bf16_packed_case(&rng, ta, tb, 13, 256, 999, 1.0f, 0.25f);   /* one exact KC block */
+                /* C past 512 KiB and K past KC: the pack is read in K-inner order (product_pre) */
+                bf16_packed_case(&rng, ta, tb, 300, 601, 520, 1.0f, 0.5f);   /* odd K, 3 blocks, edges */
+                bf16_packed_case(&rng, ta, tb, 200, 2049, 700, -0.7f, 1.0f); /* row blocks of 84 */
+                bf16_packed_case(&rng, ta, tb, 40, 601, 3500, 1.0f, 0.0f);   /* N split, past NC */
             }
         }
     }

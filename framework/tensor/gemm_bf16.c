@@ -18,7 +18,9 @@
  * results whatever MXCSR says (Intel SDM; the operand side checked on this project's AMD EPYC),
  * so terms below 2^-126 may differ. A B operand that does not change (a frozen weight, gemm_frozen.c)
  * can be packed once, whole (xa_gemm_bf16_pack_b: pack_b's panels for every K block), and the
- * product then reads it instead of packing (xa_gemm_packed_bf16_pre): same bits. */
+ * product then reads it instead of packing (xa_gemm_packed_bf16_pre), with the K blocks innermost
+ * when C is large (product_pre: C stays in cache instead of going to memory once per K block):
+ * same bits. */
 #include <immintrin.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -211,8 +213,10 @@ void xa_gemm_bf16_pack_b_block(uint32_t *dst, int trans_b, const float *B, int l
 }
 
 typedef struct pack_buffers {
-    uint32_t *a; /* (MC, KC / 2) pairs */
-    uint32_t *b; /* (KC / 2, NC) pairs */
+    uint32_t *a;    /* (MC, KC / 2) pairs */
+    uint32_t *b;    /* (KC / 2, NC) pairs */
+    uint32_t *ak;   /* product_pre's A rows over the whole K: ak_cap pairs */
+    size_t ak_cap;
 } pack_buffers;
 
 static _Thread_local pack_buffers g_pack;
@@ -226,7 +230,9 @@ static void pack_buffers_free(void *p) {
     pack_buffers *pb = p;
     xa_aligned_free(pb->a);
     xa_aligned_free(pb->b);
-    pb->a = pb->b = NULL;
+    xa_aligned_free(pb->ak);
+    pb->a = pb->b = pb->ak = NULL;
+    pb->ak_cap = 0;
 }
 
 static void pack_key_init(void) { XA_ASSERT(pthread_key_create(&g_pack_key, pack_buffers_free) == 0); }
@@ -240,11 +246,97 @@ static int ensure_buffers(void) {
     return g_pack.a && g_pack.b;
 }
 
+/* One MR x NR micro-tile of C (mr x nr of it inside C) += one K block: C = alpha acc + bk C, a
+ * full tile straight into C, an edge tile through a buffer. */
+static inline void tile_step(int kp, const uint32_t *ap, const uint32_t *bp, float *c, int ldc, int mr,
+                             int nr, float alpha, float bk) {
+    if (mr == MR && nr == NR) {
+        micro_kernel(kp, ap, bp, c, ldc, alpha, bk);
+        return;
+    }
+    float tile[MR * NR];
+    micro_kernel(kp, ap, bp, tile, NR, alpha, 0.0f);
+    for (int i = 0; i < mr; i++) {
+        float *ci = c + (size_t)i * ldc;
+        const float *ti = tile + (size_t)i * NR;
+        for (int j = 0; j < nr; j++) ci[j] = bk == 0.0f ? ti[j] : ti[j] + bk * ci[j];
+    }
+}
+
+/* Pairs of A that product_pre keeps packed at once (its rows over the whole K): 384 KiB, within
+ * the L2 of the project's cores with the B panel and a column of C beside it. */
+#define PRE_A_PAIRS (96 * 1024)
+#define PRE_MIN_ROWS (4 * MR)
+/* product() takes product_pre's order when C is larger than this (bytes) and K spans blocks: a
+ * C that stays in cache anyway gains nothing from it. */
+#define PRE_C_BYTES ((size_t)512 * 1024)
+
+/* Pairs of a whole K in pack_a / pack_b blocks: KC / 2 per block, ceil(kc / 2) the last. */
+static size_t k_pairs_of(int K) {
+    const int n_kb = (K + KC - 1) / KC;
+    return (size_t)(n_kb - 1) * (KC / 2) + (size_t)(K - (n_kb - 1) * KC + 1) / 2;
+}
+
+/* Rows of A a block of product_pre: as many micro-rows over the whole K as fit PRE_A_PAIRS, at most
+ * MC; 0 when that is under PRE_MIN_ROWS (a long K: each block of rows would stream the whole pack
+ * of B from memory once more). */
+static int pre_rows(int K) {
+    int mcb = (int)(PRE_A_PAIRS / (k_pairs_of(K) * MR)) * MR;
+    return mcb < PRE_MIN_ROWS ? 0 : mcb > MC ? MC : mcb;
+}
+
+/* The product on a whole pre-packed op(B) (columns j0.. of a pack of n_pre columns made by
+ * xa_gemm_bf16_pack_b, j0 a multiple of NR), in an order that keeps C in cache: for a block of
+ * rows of A packed over the whole K at once, each column panel runs its K blocks back to back over
+ * the rows' micro-tiles, so a column of C tiles (mc x NR) stays in L1/L2 across the K blocks
+ * instead of the whole (M x NC) C going out to memory and back once per K block, which the order of
+ * product() below does (an encoder's 1024 x 3072 output is 12 MiB). Every micro-tile still sums
+ * each K block in the same order into the same accumulators and adds the blocks to C in
+ * ascending k, so C is the same bit for bit as in product()'s order (test_tensor's packs test). */
+static void product_pre(int trans_a, int M, int N, int K, float alpha, const float *A, int lda,
+                        const uint32_t *pre, int n_pre, int j0, float beta, float *C, int ldc) {
+    const size_t pre_lanes = (size_t)(n_pre + NR - 1) / NR * NR; /* lanes of one pair of pre */
+    const size_t k_pairs = k_pairs_of(K);
+    int mcb = pre_rows(K);
+    XA_ASSERT(mcb >= MR);
+    size_t need = (size_t)mcb * k_pairs;
+    if (g_pack.ak_cap < need) {
+        xa_aligned_free(g_pack.ak);
+        g_pack.ak = xa_aligned_alloc(need * sizeof(uint32_t), 64);
+        XA_ASSERT(g_pack.ak);
+        g_pack.ak_cap = need;
+    }
+    for (int jc = 0; jc < N; jc += NC) {
+        int nc = N - jc < NC ? N - jc : NC;
+        for (int ic = 0; ic < M; ic += mcb) {
+            int mc = M - ic < mcb ? M - ic : mcb;
+            const size_t mcr = (size_t)(mc + MR - 1) / MR * MR; /* lanes of one pair of the A block */
+            /* K block b of the rows at pair offset b (KC / 2) mcr: pack_a's panels of that block */
+            for (int pc = 0; pc < K; pc += KC)
+                pack_a(g_pack.ak + (size_t)(pc / 2) * mcr, trans_a, A, lda, ic, mc, pc, K - pc < KC ? K - pc : KC);
+            for (int jr = 0; jr < nc; jr += NR) {
+                int nr = nc - jr < NR ? nc - jr : NR;
+                for (int pc = 0; pc < K; pc += KC) {
+                    int kp = ((K - pc < KC ? K - pc : KC) + 1) / 2;
+                    float bk = pc == 0 ? beta : 1.0f; /* later K blocks accumulate */
+                    const uint32_t *bp = pre + (size_t)(pc / 2) * pre_lanes + (size_t)(j0 + jc + jr) * kp;
+                    const uint32_t *ab = g_pack.ak + (size_t)(pc / 2) * mcr;
+                    for (int ir = 0; ir < mc; ir += MR) {
+                        int mr = mc - ir < MR ? mc - ir : MR;
+                        tile_step(kp, ab + (size_t)(ir / MR) * kp * MR, bp, C + (size_t)(ic + ir) * ldc + jc + jr,
+                                  ldc, mr, nr, alpha, bk);
+                    }
+                }
+            }
+        }
+    }
+}
+
 /* The product behind both entries: op(B) packed here per (NC, KC) block from B, or, when pre is
  * not NULL, read from pre, the whole op(B) of n_pre columns packed by xa_gemm_bf16_pack_b, whose
- * columns j0.. (j0 a multiple of NR) are this product's N. The bits of C are the same either way:
- * pre holds exactly what pack_b writes, and the K blocking (the only thing the sums depend on) does
- * not change. */
+ * columns j0.. (j0 a multiple of NR) are this product's N (product_pre's order). The bits of C
+ * are the same either way: pre holds exactly what pack_b writes, and the K blocking (the only
+ * thing the sums depend on) does not change. */
 static void product(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
                     const float *B, int ldb, const uint32_t *pre, int n_pre, int j0, float beta, float *C,
                     int ldc) {
@@ -258,8 +350,11 @@ static void product(int trans_a, int trans_b, int M, int N, int K, float alpha, 
     }
     XA_ASSERT(ensure_buffers());
     XA_ASSERT(!pre || (j0 % NR == 0 && j0 + N <= n_pre));
+    if (pre && K > KC && (size_t)M * N * sizeof(float) > PRE_C_BYTES && pre_rows(K)) {
+        product_pre(trans_a, M, N, K, alpha, A, lda, pre, n_pre, j0, beta, C, ldc);
+        return;
+    }
     const size_t pre_lanes = (size_t)(n_pre + NR - 1) / NR * NR; /* lanes of one pair of pre */
-    float tile[MR * NR];
     for (int jc = 0; jc < N; jc += NC) {
         int nc = N - jc < NC ? N - jc : NC;
         for (int pc = 0; pc < K; pc += KC) {
@@ -280,18 +375,8 @@ static void product(int trans_a, int trans_b, int M, int N, int K, float alpha, 
                     const uint32_t *bp = bpack + (size_t)(jr / NR) * kp * NR;
                     for (int ir = 0; ir < mc; ir += MR) {
                         int mr = mc - ir < MR ? mc - ir : MR;
-                        const uint32_t *ap = g_pack.a + (size_t)(ir / MR) * kp * MR;
-                        float *c = C + (size_t)(ic + ir) * ldc + jc + jr;
-                        if (mr == MR && nr == NR) {
-                            micro_kernel(kp, ap, bp, c, ldc, alpha, bk);
-                            continue;
-                        }
-                        micro_kernel(kp, ap, bp, tile, NR, alpha, 0.0f);
-                        for (int i = 0; i < mr; i++) {
-                            float *ci = c + (size_t)i * ldc;
-                            const float *ti = tile + (size_t)i * NR;
-                            for (int j = 0; j < nr; j++) ci[j] = bk == 0.0f ? ti[j] : ti[j] + bk * ci[j];
-                        }
+                        tile_step(kp, g_pack.a + (size_t)(ir / MR) * kp * MR, bp,
+                                  C + (size_t)(ic + ir) * ldc + jc + jr, ldc, mr, nr, alpha, bk);
                     }
                 }
             }
