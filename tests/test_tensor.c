@@ -1755,6 +1755,33 @@ static void bf16_packed_case(xa_rng *rng, int ta, int tb, int M, int K, int N, f
 /* A weight written behind the packs' back: xa_gemm_frozen_verify reports it, and the check
  * (XA_BF16_PACKS_CHECK=1, here xa_gemm_frozen_set_check) repairs it at the next use; products on
  * part of a registered W, fp32 products and the overlap query. */
+/* XA_GEMM_TRACE: each product counted and timed under its shape, the report one row a shape, in
+ * the table's columns; off again, nothing is reported. */
+static void test_gemm_trace(void **state) {
+    (void)state;
+    float A[6 * 5], B[5 * 4], Bt[4 * 5], C[6 * 4];
+    for (int i = 0; i < 30; i++) A[i] = (float)i / 30.0f;
+    for (int i = 0; i < 20; i++) B[i] = Bt[i] = 1.0f - (float)i / 20.0f;
+    xa_gemm_trace_enable(1);
+    assert_true(xa_gemm_trace_on());
+    for (int r = 0; r < 3; r++) xa_sgemm(0, 0, 6, 4, 5, 1.0f, A, 5, B, 4, 0.0f, C, 4);
+    xa_sgemm(0, 1, 6, 4, 5, 1.0f, A, 5, Bt, 5, 0.0f, C, 4);
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    assert_non_null(f);
+    assert_int_equal(xa_gemm_trace_report(f), 2);
+    fclose(f);
+    assert_non_null(strstr(buf, ": 4 calls,"));
+    assert_non_null(strstr(buf, " | 3 | "));
+    assert_non_null(strstr(buf, " | 6 | 4 | 5 | A B | - | xa_sgemm's |"));
+    assert_non_null(strstr(buf, " | 6 | 4 | 5 | A B^T | - | xa_sgemm's |"));
+    free(buf);
+    xa_gemm_trace_enable(0);
+    assert_false(xa_gemm_trace_on());
+    assert_int_equal(xa_gemm_trace_report(stderr), 0);
+}
+
 static void test_bf16_packs(void **state) {
     (void)state;
     if (xa_precision_effective(XA_PRECISION_BF16) != XA_PRECISION_BF16) {
@@ -1969,6 +1996,7 @@ int main(void) {
         cmocka_unit_test_teardown(test_cross_entropy_weighted, xt_teardown),
         cmocka_unit_test_teardown(test_contrastive, xt_teardown),
         cmocka_unit_test_teardown(test_bf16_packs, xt_teardown),
+        cmocka_unit_test(test_gemm_trace),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

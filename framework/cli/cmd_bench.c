@@ -69,6 +69,7 @@ static xa_status run_in_child(child_fn fn, void *ctx, void *out, size_t size, co
     if (pid == 0) {
         close(fd[0]);
         int ok = fn(ctx, out);
+        xa_gemm_trace_report(stderr); /* XA_GEMM_TRACE: _exit runs no atexit handler */
         _exit(ok && write(fd[1], out, size) == (ssize_t)size ? 0 : 1);
     }
     close(fd[1]);

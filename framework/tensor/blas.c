@@ -315,10 +315,25 @@ int xa_sgemm_row_block(int M, int N, int K) {
 #endif
 }
 
+/* xa_sgemm's body; returns whether B came from a frozen weight's bf16 pack (for gemm_trace). */
+static int sgemm_run(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
+                     const float *B, int ldb, float beta, float *C, int ldc);
+
 void xa_sgemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
               const float *B, int ldb, float beta, float *C, int ldc) {
     XA_ASSERT(M >= 0 && N >= 0 && K >= 0);
     if (M == 0 || N == 0) return;
+    if (!xa_gemm_trace_on()) {
+        sgemm_run(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        return;
+    }
+    double t0 = xa_time_now();
+    int packed = sgemm_run(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    xa_gemm_trace_add(trans_a, trans_b, M, N, K, packed, xa_time_now() - t0);
+}
+
+static int sgemm_run(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
+                     const float *B, int ldb, float beta, float *C, int ldc) {
     pthread_once(&g_once, threads_init_once);
     int nt = g_threads;
 #ifdef XA_HAVE_OPENMP
@@ -334,7 +349,7 @@ void xa_sgemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const 
     int split_m, blk = split_block(M, N, K, nt, &split_m);
     if (!blk) {
         sgemm_one(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, pre, N, 0, beta, C, ldc);
-        return;
+        return pre != NULL;
     }
     int dim = split_m ? M : N;
     int n_blk = (dim + blk - 1) / blk;
@@ -351,6 +366,7 @@ void xa_sgemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const 
             sgemm_one(trans_a, trans_b, M, len, K, alpha, A, lda, b, ldb, pre, N, lo, beta, C + lo, ldc);
         }
     }
+    return pre != NULL;
 }
 
 void xa_sgemm_ref(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A,

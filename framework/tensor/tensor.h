@@ -82,6 +82,16 @@ void xa_sgemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const 
  * block may be shorter), or 0 when it does not split by rows (one thread, a small product, a split
  * by columns, or a build without OpenMP). Call it outside parallel regions. */
 int xa_sgemm_row_block(int M, int N, int K);
+/* Product shapes and their time (tensor/gemm_trace.c): with XA_GEMM_TRACE=1 in the environment
+ * (read at the first product) or after xa_gemm_trace_enable(1), every xa_sgemm is timed and
+ * counted per (transposes, M, N, K, B from a bf16 pack, in a parallel region), and
+ * xa_gemm_trace_report writes a Markdown table of them, the largest share first, with each
+ * shape's GFLOP/s (at exit when the variable set it; `xadapt bench` rows print theirs). Enabling
+ * or disabling clears the rows. xa_gemm_trace_report returns the rows written (0 when off). */
+int xa_gemm_trace_on(void);
+void xa_gemm_trace_enable(int on);
+void xa_gemm_trace_add(int trans_a, int trans_b, int M, int N, int K, int packed, double seconds);
+int xa_gemm_trace_report(FILE *f);
 void xa_sgemm_ref(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A,
                   int lda, const float *B, int ldb, float beta, float *C, int ldc);
 
