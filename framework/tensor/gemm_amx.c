@@ -59,13 +59,7 @@
 
 #include "core/core.h"
 #include "tensor/gemm.h"
-
-/* 1 in the lanes of x whose value is subnormal (exponent 0, mantissa not 0). */
-static inline __mmask16 subnormal_lanes(__m512 x) {
-    __m512i u = _mm512_castps_si512(x);
-    return _mm512_testn_epi32_mask(u, _mm512_set1_epi32(0x7F800000)) &
-           _mm512_test_epi32_mask(u, _mm512_set1_epi32(0x007FFFFF));
-}
+#include "tensor/bf16_simd.h"
 
 /* row_bf16 (gemm_amx_body.inc) 32 values at a time: two masked loads and one VCVTNE2PS2BF16 (low
  * half from the first 16 values: memory order), which rounds and quiets NaNs as
@@ -101,62 +95,7 @@ void xa_gemm_amx_row_bf16(uint32_t *d, const float *a, int n, int nq) {
  * cols_bf16 (gemm_amx_body.inc) reads a transposed A, whose rows of memory hold one k for 16
  * consecutive rows of the panel: two such rows (k = 2q, 2q + 1) give pair q of 16 panel rows, one
  * per lane (pairs_of_two_rows), and 16 of those, transposed, give 16 pairs of each of the 16 rows:
- * one store of 64 bytes per row. As gemm_bf16.c's pack_cols and pack_rows do (its helpers are
- * static there; these are the same instructions). */
-
-/* bf16 of x0 (words 0-15) and x1 (words 16-31), in that memory order: VCVTNE2PS2BF16, or the
- * scalar rounding where a lane is subnormal (the instruction flushes those). */
-static inline __m512i cvt32(__m512 x0, __m512 x1) {
-    __m512i r = (__m512i)_mm512_cvtne2ps_pbh(x1, x0);
-    if (subnormal_lanes(x0) | subnormal_lanes(x1)) {
-        float f[32];
-        uint16_t w[32];
-        _mm512_storeu_ps(f, x0);
-        _mm512_storeu_ps(f + 16, x1);
-        for (int i = 0; i < 32; i++)
-            w[i] = xa_gemm_bf16_bits(f[i]);
-        r = _mm512_loadu_si512(w);
-    }
-    return r;
-}
-
-/* lane l: bf16(r0[l]) | bf16(r1[l]) << 16 for the lanes in m (others 0); r1 NULL: high halves 0. */
-static inline __m512i pairs_of_two_rows(const float *r0, const float *r1, __mmask16 m) {
-    __m512 x1 = r1 ? _mm512_maskz_loadu_ps(m, r1) : _mm512_setzero_ps();
-    __m512i both = cvt32(_mm512_maskz_loadu_ps(m, r0), x1);
-    __m512i lo = _mm512_cvtepu16_epi32(_mm512_castsi512_si256(both));
-    __m512i hi = _mm512_cvtepu16_epi32(_mm512_extracti64x4_epi64(both, 1));
-    return _mm512_or_si512(lo, _mm512_slli_epi32(hi, 16));
-}
-
-/* In-register transpose of a 16 x 16 matrix of 32-bit elements (v[r] = row r): 32-bit and 64-bit
- * unpacks within 128-bit blocks, then two rounds of 128-bit block shuffles. */
-static inline void transpose16(__m512i v[16]) {
-    __m512i t[16];
-    for (int i = 0; i < 16; i += 2) {
-        t[i] = _mm512_unpacklo_epi32(v[i], v[i + 1]);
-        t[i + 1] = _mm512_unpackhi_epi32(v[i], v[i + 1]);
-    }
-    for (int i = 0; i < 16; i += 4) {
-        v[i] = _mm512_unpacklo_epi64(t[i], t[i + 2]);
-        v[i + 1] = _mm512_unpackhi_epi64(t[i], t[i + 2]);
-        v[i + 2] = _mm512_unpacklo_epi64(t[i + 1], t[i + 3]);
-        v[i + 3] = _mm512_unpackhi_epi64(t[i + 1], t[i + 3]);
-    }
-    /* v[4b + c], 128-bit block k: column 4k + c of rows 4b..4b+3 */
-    for (int i = 0; i < 4; i++) {
-        t[i] = _mm512_shuffle_i32x4(v[i], v[i + 4], 0x88);     /* blocks 0, 2 of each */
-        t[i + 4] = _mm512_shuffle_i32x4(v[i], v[i + 4], 0xDD); /* blocks 1, 3 */
-        t[i + 8] = _mm512_shuffle_i32x4(v[i + 8], v[i + 12], 0x88);
-        t[i + 12] = _mm512_shuffle_i32x4(v[i + 8], v[i + 12], 0xDD);
-    }
-    for (int i = 0; i < 4; i++) {
-        v[i] = _mm512_shuffle_i32x4(t[i], t[i + 8], 0x88);
-        v[i + 8] = _mm512_shuffle_i32x4(t[i], t[i + 8], 0xDD);
-        v[i + 4] = _mm512_shuffle_i32x4(t[i + 4], t[i + 12], 0x88);
-        v[i + 12] = _mm512_shuffle_i32x4(t[i + 4], t[i + 12], 0xDD);
-    }
-}
+ * one store of 64 bytes per row, as gemm_bf16.c's pack_cols and pack_rows do (bf16_simd.h). */
 
 /* cols_bf16 (gemm_amx_body.inc): one 32-row A panel of kq pairs from a transposed A, 16 rows x 16
  * pairs at a time; every word written (rows from mr on and pairs from ceil(kc/2) on 0).
