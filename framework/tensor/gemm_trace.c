@@ -30,23 +30,28 @@ typedef struct trace_row {
     double seconds, flops;
 } trace_row;
 
-static int g_on = -1; /* -1: from XA_GEMM_TRACE at first use */
+static int g_on; /* from XA_GEMM_TRACE at first use (read_env), or xa_gemm_trace_enable */
+static pthread_once_t g_env_once = PTHREAD_ONCE_INIT;
 static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
 static trace_row g_rows[XA_GEMM_TRACE_SHAPES + 1]; /* the last: other shapes */
 static int g_n;
 
 static void report_at_exit(void) { xa_gemm_trace_report(stderr); }
 
+/* Once per process, whichever thread's product comes first (attention's run in parallel). */
+static void read_env(void) {
+    const char *e = getenv("XA_GEMM_TRACE");
+    g_on = e && *e && strcmp(e, "0") != 0;
+    if (g_on) atexit(report_at_exit);
+}
+
 int xa_gemm_trace_on(void) {
-    if (g_on < 0) {
-        const char *e = getenv("XA_GEMM_TRACE");
-        g_on = e && *e && strcmp(e, "0") != 0;
-        if (g_on) atexit(report_at_exit);
-    }
+    pthread_once(&g_env_once, read_env);
     return g_on;
 }
 
 void xa_gemm_trace_enable(int on) {
+    pthread_once(&g_env_once, read_env); /* the variable is read before, not after, this */
     pthread_mutex_lock(&g_lock);
     g_on = on != 0;
     g_n = 0;
@@ -90,7 +95,7 @@ static int by_seconds(const void *a, const void *b) {
 }
 
 int xa_gemm_trace_report(FILE *f) {
-    if (g_on <= 0) return 0;
+    if (!xa_gemm_trace_on()) return 0;
     pthread_mutex_lock(&g_lock);
     trace_row rows[XA_GEMM_TRACE_SHAPES + 1];
     int n = g_n;
