@@ -1752,6 +1752,54 @@ static void bf16_packed_case(xa_rng *rng, int ta, int tb, int M, int K, int N, f
     for (int v = 0; v < 3; v++) free(X[v]);
 }
 
+/* The K-inner order of the bf16 kernel (products whose C is over 512 KiB and whose K spans
+ * blocks, with or without a pack) against its K-outer order: the same product computed in row
+ * chunks whose C stays under 512 KiB, which take the other order. Chunks start at multiples of 96
+ * rows (of the AVX512-BF16 kernel's 12-row tiles and the AMX kernel's 32), so every micro-tile and
+ * its epilogue are the same, and one thread (no split): C must agree bit for bit. */
+static void bf16_order_case(xa_rng *rng, int ta, int tb, int M, int K, int N, float alpha, float beta, int packed) {
+    const int rows = tb ? N : K, cols = tb ? K : N, lda = ta ? M : K, ldc = N + 1;
+    const int chunk = (int)((size_t)512 * 1024 / sizeof(float) / (size_t)N) / 96 * 96;
+    assert_true(chunk >= 96 && chunk < M && (size_t)M * N * sizeof(float) > (size_t)512 * 1024);
+    float *A = malloc(sizeof(float) * (size_t)M * K), *W = malloc(sizeof(float) * (size_t)rows * cols);
+    float *X = malloc(sizeof(float) * (size_t)M * ldc), *Y = malloc(sizeof(float) * (size_t)M * ldc);
+    xa_rng_fill_normal(rng, A, (size_t)M * K, 0.0f, 1.0f);
+    xa_rng_fill_normal(rng, W, (size_t)rows * cols, 0.0f, 1.0f);
+    xa_rng_fill_normal(rng, X, (size_t)M * ldc, 0.0f, 1.0f);
+    memcpy(Y, X, sizeof(float) * (size_t)M * ldc);
+    if (packed) assert_int_equal(xa_gemm_frozen_add(W, rows, cols, "W"), XA_STATUS_OK);
+    xa_gemm_set_precision(XA_PRECISION_BF16);
+    xa_sgemm(ta, tb, M, N, K, alpha, A, lda, W, cols, beta, X, ldc);
+    for (int r0 = 0; r0 < M; r0 += chunk) {
+        int m = M - r0 < chunk ? M - r0 : chunk;
+        const float *a = ta ? A + r0 : A + (size_t)r0 * lda;
+        xa_sgemm(ta, tb, m, N, K, alpha, a, lda, W, cols, beta, Y + (size_t)r0 * ldc, ldc);
+    }
+    if (memcmp(X, Y, sizeof(float) * (size_t)M * ldc))
+        fail_msg("bf16 %dx%dx%d ta=%d tb=%d packed=%d: the K-inner order differs in bits from the K-outer one",
+                 M, N, K, ta, tb, packed);
+    xa_gemm_set_precision(XA_PRECISION_FP32);
+    if (packed) xa_gemm_frozen_remove(W);
+    free(A); free(W); free(X); free(Y);
+}
+
+static void test_bf16_k_order(void **state) {
+    (void)state;
+    if (xa_precision_effective(XA_PRECISION_BF16) != XA_PRECISION_BF16) {
+        print_message("no AVX512-BF16 on this CPU: the bf16 kernel's orders not tested\n");
+        skip();
+    }
+    xa_rng rng;
+    xa_rng_seed(&rng, 12, 0);
+    xa_threads_set(1);
+    for (int packed = 0; packed < 2; packed++) {
+        for (int t = 0; t < 4; t++) {
+            bf16_order_case(&rng, t & 1, t >> 1, 450, 601, 520, -0.7f, 0.5f, packed); /* odd K, edges */
+            bf16_order_case(&rng, t & 1, t >> 1, 250, 2049, 700, 1.0f, 1.0f, packed); /* rows of 84 */
+        }
+    }
+}
+
 /* A weight written behind the packs' back: xa_gemm_frozen_verify reports it, and the check
  * (XA_BF16_PACKS_CHECK=1, here xa_gemm_frozen_set_check) repairs it at the next use; products on
  * part of a registered W, fp32 products and the overlap query. */
@@ -1997,6 +2045,7 @@ int main(void) {
         cmocka_unit_test_teardown(test_contrastive, xt_teardown),
         cmocka_unit_test_teardown(test_bf16_packs, xt_teardown),
         cmocka_unit_test(test_gemm_trace),
+        cmocka_unit_test_teardown(test_bf16_k_order, xt_teardown),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -153,6 +153,8 @@ typedef struct pack_buffers {
     uint32_t *b;    /* (KC / 2, NC) pairs */
     uint32_t *ak;   /* product_pre's A rows over the whole K: ak_cap pairs */
     size_t ak_cap;
+    uint32_t *bk;   /* a whole op(B) packed for product_pre by product(): bk_cap pairs */
+    size_t bk_cap;
 } pack_buffers;
 
 static _Thread_local pack_buffers g_pack;
@@ -167,8 +169,9 @@ static void pack_buffers_free(void *p) {
     xa_aligned_free(pb->a);
     xa_aligned_free(pb->b);
     xa_aligned_free(pb->ak);
-    pb->a = pb->b = pb->ak = NULL;
-    pb->ak_cap = 0;
+    xa_aligned_free(pb->bk);
+    pb->a = pb->b = pb->ak = pb->bk = NULL;
+    pb->ak_cap = pb->bk_cap = 0;
 }
 
 static void pack_key_init(void) { XA_ASSERT(pthread_key_create(&g_pack_key, pack_buffers_free) == 0); }
@@ -206,6 +209,10 @@ static inline void tile_step(int kp, const uint32_t *ap, const uint32_t *bp, flo
 /* product() takes product_pre's order when C is larger than this (bytes) and K spans blocks: a
  * C that stays in cache anyway gains nothing from it. */
 #define PRE_C_BYTES ((size_t)512 * 1024)
+/* A product without a pack takes that order too when its whole op(B) packs into at most this
+ * (pairs; 8 MiB a thread): B is then packed once, whole, as a pack would be, and A once per block
+ * of rows, the same work as in product()'s order. */
+#define PRE_SCRATCH_PAIRS ((size_t)2 * 1024 * 1024)
 
 /* Pairs of a whole K in pack_a / pack_b blocks: KC / 2 per block, ceil(kc / 2) the last. */
 static size_t k_pairs_of(int K) {
@@ -286,9 +293,24 @@ static void product(int trans_a, int trans_b, int M, int N, int K, float alpha, 
     }
     XA_ASSERT(ensure_buffers());
     XA_ASSERT(!pre || (j0 % NR == 0 && j0 + N <= n_pre));
-    if (pre && K > KC && (size_t)M * N * sizeof(float) > PRE_C_BYTES && pre_rows(K)) {
-        product_pre(trans_a, M, N, K, alpha, A, lda, pre, n_pre, j0, beta, C, ldc);
-        return;
+    if (K > KC && (size_t)M * N * sizeof(float) > PRE_C_BYTES && pre_rows(K)) {
+        if (pre) {
+            product_pre(trans_a, M, N, K, alpha, A, lda, pre, n_pre, j0, beta, C, ldc);
+            return;
+        }
+        const size_t words = xa_gemm_bf16_pack_b_size(K, N);
+        if (words <= PRE_SCRATCH_PAIRS) {
+            if (g_pack.bk_cap < words) {
+                xa_aligned_free(g_pack.bk);
+                g_pack.bk = xa_aligned_alloc(words * sizeof(uint32_t), 64);
+                XA_ASSERT(g_pack.bk);
+                g_pack.bk_cap = words;
+            }
+            for (int ch = 0; ch < xa_gemm_bf16_pack_b_chunks(K, N); ch++)
+                xa_gemm_bf16_pack_b(g_pack.bk, trans_b, B, ldb, K, N, ch);
+            product_pre(trans_a, M, N, K, alpha, A, lda, g_pack.bk, N, 0, beta, C, ldc);
+            return;
+        }
     }
     const size_t pre_lanes = (size_t)(n_pre + NR - 1) / NR * NR; /* lanes of one pair of pre */
     for (int jc = 0; jc < N; jc += NC) {
