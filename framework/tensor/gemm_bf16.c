@@ -18,9 +18,9 @@
  * results whatever MXCSR says (Intel SDM; the operand side checked on this project's AMD EPYC),
  * so terms below 2^-126 may differ. A B operand that does not change (a frozen weight, gemm_frozen.c)
  * can be packed once, whole (xa_gemm_bf16_pack_b: pack_b's panels for every K block), and the
- * product then reads it instead of packing (xa_gemm_packed_bf16_pre), with the K blocks innermost
- * when C is large (product_pre: C stays in cache instead of going to memory once per K block):
- * same bits. */
+ * product then reads it instead of packing (xa_gemm_packed_bf16_pre). When C is large the K blocks
+ * run innermost (product_pre: C stays in cache instead of going to memory once per K block), on
+ * the pack or, without one, on op(B) packed whole into a scratch first: same bits. */
 #include <immintrin.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -277,9 +277,11 @@ static void product_pre(int trans_a, int M, int N, int K, float alpha, const flo
 
 /* The product behind both entries: op(B) packed here per (NC, KC) block from B, or, when pre is
  * not NULL, read from pre, the whole op(B) of n_pre columns packed by xa_gemm_bf16_pack_b, whose
- * columns j0.. (j0 a multiple of NR) are this product's N (product_pre's order). The bits of C
- * are the same either way: pre holds exactly what pack_b writes, and the K blocking (the only
- * thing the sums depend on) does not change. */
+ * columns j0.. (j0 a multiple of NR) are this product's N. A large C takes product_pre's order
+ * (with a pack, or on op(B) packed whole into g_pack.bk when that fits PRE_SCRATCH_PAIRS). The
+ * bits of C are the same every way: pre holds exactly what pack_b writes, and neither the K
+ * blocking nor the order in which a micro-tile adds its blocks (the only things the sums depend
+ * on) changes. */
 static void product(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
                     const float *B, int ldb, const uint32_t *pre, int n_pre, int j0, float beta, float *C,
                     int ldc) {
