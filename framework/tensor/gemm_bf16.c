@@ -214,6 +214,15 @@ static inline void tile_step(int kp, const uint32_t *ap, const uint32_t *bp, flo
  * of rows, the same work as in product()'s order. */
 #define PRE_SCRATCH_PAIRS ((size_t)2 * 1024 * 1024)
 
+/* *buf holds at least `pairs` words (a per-thread scratch that only grows). */
+static void scratch(uint32_t **buf, size_t *cap, size_t pairs) {
+    if (*cap >= pairs) return;
+    xa_aligned_free(*buf);
+    *buf = xa_aligned_alloc(pairs * sizeof(uint32_t), 64);
+    XA_ASSERT(*buf);
+    *cap = pairs;
+}
+
 /* Pairs of a whole K in pack_a / pack_b blocks: KC / 2 per block, ceil(kc / 2) the last. */
 static size_t k_pairs_of(int K) {
     const int n_kb = (K + KC - 1) / KC;
@@ -235,20 +244,13 @@ static int pre_rows(int K) {
  * instead of the whole (M x NC) C going out to memory and back once per K block, which the order of
  * product() below does (an encoder's 1024 x 3072 output is 12 MiB). Every micro-tile still sums
  * each K block in the same order into the same accumulators and adds the blocks to C in
- * ascending k, so C is the same bit for bit as in product()'s order (test_tensor's packs test). */
+ * ascending k, so C is the same bit for bit as in product()'s order (test_tensor's packs test).
+ * mcb: rows of A a block, pre_rows(K). */
 static void product_pre(int trans_a, int M, int N, int K, float alpha, const float *A, int lda,
-                        const uint32_t *pre, int n_pre, int j0, float beta, float *C, int ldc) {
+                        const uint32_t *pre, int n_pre, int j0, float beta, float *C, int ldc, int mcb) {
     const size_t pre_lanes = (size_t)(n_pre + NR - 1) / NR * NR; /* lanes of one pair of pre */
-    const size_t k_pairs = k_pairs_of(K);
-    int mcb = pre_rows(K);
     XA_ASSERT(mcb >= MR);
-    size_t need = (size_t)mcb * k_pairs;
-    if (g_pack.ak_cap < need) {
-        xa_aligned_free(g_pack.ak);
-        g_pack.ak = xa_aligned_alloc(need * sizeof(uint32_t), 64);
-        XA_ASSERT(g_pack.ak);
-        g_pack.ak_cap = need;
-    }
+    scratch(&g_pack.ak, &g_pack.ak_cap, (size_t)mcb * k_pairs_of(K));
     for (int jc = 0; jc < N; jc += NC) {
         int nc = N - jc < NC ? N - jc : NC;
         for (int ic = 0; ic < M; ic += mcb) {
@@ -295,24 +297,17 @@ static void product(int trans_a, int trans_b, int M, int N, int K, float alpha, 
     }
     XA_ASSERT(ensure_buffers());
     XA_ASSERT(!pre || (j0 % NR == 0 && j0 + N <= n_pre));
-    if (K > KC && (size_t)M * N * sizeof(float) > PRE_C_BYTES && pre_rows(K)) {
-        if (pre) {
-            product_pre(trans_a, M, N, K, alpha, A, lda, pre, n_pre, j0, beta, C, ldc);
-            return;
-        }
-        const size_t words = xa_gemm_bf16_pack_b_size(K, N);
-        if (words <= PRE_SCRATCH_PAIRS) {
-            if (g_pack.bk_cap < words) {
-                xa_aligned_free(g_pack.bk);
-                g_pack.bk = xa_aligned_alloc(words * sizeof(uint32_t), 64);
-                XA_ASSERT(g_pack.bk);
-                g_pack.bk_cap = words;
-            }
-            for (int ch = 0; ch < xa_gemm_bf16_pack_b_chunks(K, N); ch++)
-                xa_gemm_bf16_pack_b(g_pack.bk, trans_b, B, ldb, K, N, ch);
-            product_pre(trans_a, M, N, K, alpha, A, lda, g_pack.bk, N, 0, beta, C, ldc);
-            return;
-        }
+    const int mcb = K > KC && (size_t)M * N * sizeof(float) > PRE_C_BYTES ? pre_rows(K) : 0;
+    if (mcb && pre) {
+        product_pre(trans_a, M, N, K, alpha, A, lda, pre, n_pre, j0, beta, C, ldc, mcb);
+        return;
+    }
+    if (mcb && xa_gemm_bf16_pack_b_size(K, N) <= PRE_SCRATCH_PAIRS) {
+        scratch(&g_pack.bk, &g_pack.bk_cap, xa_gemm_bf16_pack_b_size(K, N));
+        for (int ch = 0; ch < xa_gemm_bf16_pack_b_chunks(K, N); ch++)
+            xa_gemm_bf16_pack_b(g_pack.bk, trans_b, B, ldb, K, N, ch);
+        product_pre(trans_a, M, N, K, alpha, A, lda, g_pack.bk, N, 0, beta, C, ldc, mcb);
+        return;
     }
     const size_t pre_lanes = (size_t)(n_pre + NR - 1) / NR * NR; /* lanes of one pair of pre */
     for (int jc = 0; jc < N; jc += NC) {
